@@ -1,0 +1,147 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"haven/store/sqlstore"
+)
+
+// Config is what every subcommand that touches data shares. Each setting is
+// a flag and a HAVEN_* environment variable (the flag wins); secrets also
+// read from NAME_FILE so they need not sit in the environment.
+type Config struct {
+	DataDir string
+	Addr    string
+	DB      string
+	TLSCert string
+	TLSKey  string
+	Demo    bool
+}
+
+type setting struct {
+	flag, env, def, usage string
+	secret                bool
+	dst                   *string
+}
+
+func (c *Config) settings(serve bool) []setting {
+	s := []setting{
+		{"data-dir", "HAVEN_DATA_DIR", "./haven-data", "directory for the embedded database, blobs, keys and certificates", false, &c.DataDir},
+		{"db", "HAVEN_DB", "", "database: a postgres:// URL selects PostgreSQL; default is SQLite at <data-dir>/haven.db", true, &c.DB},
+	}
+	if serve {
+		s = append(s,
+			setting{"addr", "HAVEN_ADDR", "127.0.0.1:8443", "address to serve HTTPS on", false, &c.Addr},
+			setting{"tls-cert", "HAVEN_TLS_CERT", "", "PEM certificate file (default: a self-signed localhost certificate in the data dir)", false, &c.TLSCert},
+			setting{"tls-key", "HAVEN_TLS_KEY", "", "PEM private key file for --tls-cert", false, &c.TLSKey},
+		)
+	}
+	return s
+}
+
+// register adds the settings' flags to fs, with defaults from the environment.
+func (c *Config) register(fs *flag.FlagSet, serve bool) error {
+	for _, s := range c.settings(serve) {
+		def := s.def
+		if v, ok := os.LookupEnv(s.env); ok {
+			def = v
+		} else if s.secret {
+			if file, ok := os.LookupEnv(s.env + "_FILE"); ok {
+				b, err := os.ReadFile(file)
+				if err != nil {
+					return fmt.Errorf("%s_FILE: cannot read %s: %v", s.env, file, errShort(err))
+				}
+				def = strings.TrimSpace(string(b))
+			}
+		}
+		usage := s.usage + " (env " + s.env
+		if s.secret {
+			usage += ", or " + s.env + "_FILE"
+		}
+		fs.StringVar(s.dst, s.flag, def, usage+")")
+	}
+	if serve {
+		demo := false
+		if v, ok := os.LookupEnv("HAVEN_DEMO"); ok {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("HAVEN_DEMO: %q is not true or false", v)
+			}
+			demo = b
+		}
+		fs.BoolVar(&c.Demo, "demo", demo, "seed two demo practices and print how to sign in (env HAVEN_DEMO)")
+	}
+	return nil
+}
+
+// validate checks settings that need no I/O beyond the data dir, and fills
+// in defaults that depend on other settings. Errors name the setting.
+func (c *Config) validate(serve bool) error {
+	if c.DataDir == "" {
+		return fmt.Errorf("--data-dir: must not be empty")
+	}
+	if err := checkWritableDir(c.DataDir); err != nil {
+		return fmt.Errorf("--data-dir: %s is not a writable directory: %v", c.DataDir, err)
+	}
+	if c.DB == "" {
+		c.DB = filepath.Join(c.DataDir, "haven.db")
+	} else if strings.Contains(c.DB, "://") && !sqlstore.IsPostgresURL(c.DB) && !strings.HasPrefix(c.DB, "sqlite://") {
+		return fmt.Errorf("--db: %s: use a postgres:// URL or an SQLite file path", sqlstore.Redact(c.DB))
+	}
+	if !serve {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return fmt.Errorf("--addr: %q is not host:port", c.Addr)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("--addr: %q has no valid port", c.Addr)
+	}
+	if host != "" && net.ParseIP(host) == nil && host != "localhost" {
+		if _, err := net.LookupHost(host); err != nil {
+			return fmt.Errorf("--addr: cannot resolve host %q", host)
+		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return fmt.Errorf("--tls-cert and --tls-key must be given together")
+	}
+	for flag, f := range map[string]string{"--tls-cert": c.TLSCert, "--tls-key": c.TLSKey} {
+		if f == "" {
+			continue
+		}
+		if _, err := os.ReadFile(f); err != nil {
+			return fmt.Errorf("%s: cannot read %s: %v", flag, f, errShort(err))
+		}
+	}
+	return nil
+}
+
+// checkWritableDir creates dir if needed (0700: it holds keys and the
+// database) and proves it writable by creating and removing a probe file.
+func checkWritableDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return errShort(err)
+	}
+	f, err := os.CreateTemp(dir, ".probe-*")
+	if err != nil {
+		return errShort(err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// errShort strips the path an *os.PathError repeats, so messages read as
+// one clean line.
+func errShort(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+
+	"haven/store/sqlstore"
+	"haven/web"
+)
+
+func runServe(ctx context.Context, env *Env, args []string) error {
+	var cfg Config
+	fs := newFlagSet(env, "serve", "Serves Haven over HTTPS (TLS 1.3 only). With no configuration it uses an\nembedded SQLite database and a self-signed certificate under --data-dir.")
+	if err := cfg.register(fs, true); err != nil {
+		return err
+	}
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	// Everything that can be wrong with the configuration is found before
+	// any data is touched: settings, certificate, the port, the database.
+	if err := cfg.validate(true); err != nil {
+		return err
+	}
+	cert, created, err := web.LoadOrCreateCertificate(cfg.DataDir, cfg.TLSCert, cfg.TLSKey)
+	if err != nil {
+		return fmt.Errorf("TLS certificate: %v", err)
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("--addr: cannot listen on %s: %v", cfg.Addr, listenCause(err))
+	}
+	defer ln.Close()
+	db, err := sqlstore.Open(ctx, cfg.DB)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		return err
+	}
+
+	srv := web.NewServer(env.Logger, db)
+	addr := ln.Addr().String()
+	if created {
+		fmt.Fprintf(env.Stdout, "created a self-signed certificate for localhost in %s/tls\n", cfg.DataDir)
+	}
+	fmt.Fprintf(env.Stdout, "Haven is serving https://%s (TLS 1.3 only)\ncertificate SHA-256 fingerprint %s\n", addr, web.Fingerprint(cert))
+	env.Logger.Info("serving", "addr", addr, "db", string(db.Dialect()), "cert_sha256", web.Fingerprint(cert))
+	err = srv.Serve(ctx, ln, web.TLSConfig(cert))
+	env.Logger.Info("stopped", "err", err)
+	return err
+}
+
+// listenCause reduces a listen error to its reason ("address already in use").
+func listenCause(err error) error {
+	if oe, ok := err.(*net.OpError); ok && oe.Err != nil {
+		if se, ok := oe.Err.(interface{ Unwrap() error }); ok && se.Unwrap() != nil {
+			return se.Unwrap()
+		}
+		return oe.Err
+	}
+	return err
+}
