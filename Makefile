@@ -1,0 +1,40 @@
+# Haven — the two commands a newcomer needs are `make run` and `make test`.
+GO        ?= go
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X haven.Version=$(VERSION)
+DATA_DIR  ?= ./haven-data
+
+.PHONY: run build test test-short bench lint vuln fuzz clean
+
+## run: build and serve https://127.0.0.1:8443 with the demo practices
+run: build
+	./bin/haven serve --demo --data-dir $(DATA_DIR)
+
+## build: build bin/haven
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/haven ./cmd/haven
+
+## test: every test, with the race detector (PostgreSQL too when HAVEN_TEST_POSTGRES is set)
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+## test-short: the quick subset, for the edit-test loop
+test-short:
+	$(GO) test -short -count=1 ./...
+
+## bench: load and micro benchmarks with same-run baselines (see bench/README.md)
+bench:
+	$(GO) run ./bench/run
+
+## lint: formatting, vet and the package boundaries
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet ./...
+
+## vuln: known vulnerabilities reachable from Haven, from the offline database beside the project
+vuln:
+	$(GO) run golang.org/x/vuln/cmd/govulncheck@v1.8.0 -db file://$(abspath ../shared/vulndb) ./...
+
+clean:
+	rm -rf bin
