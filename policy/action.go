@@ -1,0 +1,273 @@
+package policy
+
+import (
+	"slices"
+
+	"haven"
+)
+
+// Action is one thing an actor asks to do. Every service method names exactly
+// one Action before it touches data, and the audit event records it.
+type Action string
+
+// The actions, grouped by area. Each one's sensitivity (whether it touches
+// PHI, whether it needs a recent step-up) and which roles may take it are
+// in the table below; an Action missing from that table is denied to
+// everyone, and a test keeps every constant here in the table.
+const (
+	// Chart: the patient's identity record — demographics, contact
+	// details, medical record number — and the practice's patient list.
+	ChartRead       Action = "chart.read"
+	ChartWrite      Action = "chart.write"         // demographics and MRN
+	ContactWrite    Action = "chart.write_contact" // phone, email, address: a patient may keep their own current
+	PatientRegister Action = "patient.register"    // create a patient record at the front desk
+	PatientSearch   Action = "patient.search"      // find a patient to schedule; each hit is still decided per patient
+
+	// Care team: who treats the patient. Membership is PHI (a patient on an
+	// oncologist's team has told you something), and it is also what grants
+	// clinicians access, so changing it is an administrative act.
+	CareTeamRead   Action = "careteam.read"
+	CareTeamManage Action = "careteam.manage"
+
+	// Clinical record.
+	NoteRead          Action = "note.read"
+	NoteWrite         Action = "note.write"
+	MessageRead       Action = "message.read"
+	MessageSend       Action = "message.send"
+	FileRead          Action = "file.read"
+	FileUpload        Action = "file.upload"
+	PrescriptionRead  Action = "prescription.read"
+	PrescriptionWrite Action = "prescription.write"
+	LabRead           Action = "lab.read"
+	LabOrder          Action = "lab.order"
+
+	// Visits: booked → checked in → admitted → in call → ended.
+	VisitBook    Action = "visit.book"
+	VisitCancel  Action = "visit.cancel"
+	VisitRead    Action = "visit.read"
+	VisitQueue   Action = "visit.queue" // the day's list and waiting room; each entry is still decided per patient
+	VisitCheckIn Action = "visit.checkin"
+	VisitAdmit   Action = "visit.admit"
+	VisitJoin    Action = "visit.join"
+	VisitEnd     Action = "visit.end"
+
+	// The patient's rights over their own record (HIPAA right of access and
+	// accounting of disclosures).
+	ExportPatient Action = "export.patient"
+	AuditReadOwn  Action = "audit.read_own"
+
+	// Oversight: the compliance officer's tools.
+	AuditSearch        Action = "audit.search"
+	AuditVerify        Action = "audit.verify"
+	AlertReview        Action = "alert.review"
+	BreakGlassRequest  Action = "breakglass.request"
+	BreakGlassReview   Action = "breakglass.review"
+	IncidentManage     Action = "incident.manage"
+	BackupRestoreDrill Action = "backup.restore_drill"
+
+	// Administration of a practice (or, for the operator, of the platform).
+	UserManage       Action = "user.manage"
+	RoleManage       Action = "role.manage"
+	MFAReset         Action = "mfa.reset"
+	PracticeSettings Action = "practice.settings"
+	VendorManage     Action = "vendor.manage"
+	KeysManage       Action = "keys.manage"
+
+	// Platform: the operator's registry of practices.
+	PracticeProvision Action = "practice.provision"
+)
+
+// Kind names what a Resource is. Decide refuses a resource whose kind is not
+// the one its action is about, so a service cannot authorize a note read and
+// then hand out a prescription.
+type Kind string
+
+const (
+	KindChart        Kind = "chart"
+	KindPatient      Kind = "patient" // the practice's patient list
+	KindCareTeam     Kind = "careteam"
+	KindNote         Kind = "note"
+	KindMessage      Kind = "message"
+	KindFile         Kind = "file"
+	KindPrescription Kind = "prescription"
+	KindLab          Kind = "lab"
+	KindVisit        Kind = "visit"
+	KindAudit        Kind = "audit"
+	KindAlert        Kind = "alert"
+	KindBreakGlass   Kind = "breakglass"
+	KindIncident     Kind = "incident"
+	KindBackup       Kind = "backup"
+	KindUser         Kind = "user"
+	KindPractice     Kind = "practice"
+	KindVendor       Kind = "vendor"
+	KindKey          Kind = "key"
+)
+
+// access is how a role may take an action. The zero value is "never", so a
+// role left out of an action's row is denied.
+type access uint8
+
+const (
+	never access = iota
+	// own: a patient, on their own record only.
+	own
+	// related: on the care team, or the clinician of a booked visit in its
+	// access window.
+	related
+	// relatedOrBreakGlass: as related, or under an active break-glass grant
+	// for this patient (the emergency path, alerted and reviewed).
+	relatedOrBreakGlass
+	// grantedAndRelated: a staff member whom the practice has explicitly
+	// granted clinical read access, and who is related to the patient.
+	grantedAndRelated
+	// anyInPractice: any record of the actor's own practice (for the
+	// operator: of the platform, which holds no PHI).
+	anyInPractice
+)
+
+// rule is one row of the permission table.
+type rule struct {
+	kind Kind
+	// patient: the action concerns one patient's record, so the resource
+	// must name the patient and the patient's restrictions apply.
+	patient bool
+	// phi: the action reads or changes protected health information.
+	phi bool
+	// stepUp: the action needs a fresh authentication (StepUpMaxAge)
+	// because a stolen session must not be able to take it.
+	stepUp bool
+	// purpose overrides the purpose of use implied by the access path.
+	purpose Purpose
+	roles   perms
+}
+
+// Shorthands for the table's role columns.
+const (
+	rPatient    = haven.RolePatient
+	rClinician  = haven.RoleClinician
+	rStaff      = haven.RoleStaff
+	rAdmin      = haven.RolePracticeAdmin
+	rCompliance = haven.RoleComplianceOfficer
+	rOperator   = haven.RolePlatformOperator
+)
+
+// table is Haven's permission table: least privilege, one row per action.
+// Reading it top to bottom answers "who may do what":
+//   - patients act only on their own record;
+//   - clinicians reach a record through a relationship (care team, booked
+//     visit), and reach further only through break-glass;
+//   - staff run the front desk practice-wide (scheduling, check-in,
+//     messages, demographics) and see clinical content only with an
+//     explicit grant and a relationship;
+//   - the practice admin manages people, settings and care teams and sees
+//     no clinical content;
+//   - the compliance officer works the audit log, alerts, break-glass
+//     reviews and incidents, and sees no chart content;
+//   - the platform operator runs the platform and never acts inside a
+//     practice (tenant isolation keeps them to platform resources).
+var table = map[Action]rule{
+	ChartRead:       {kind: KindChart, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: anyInPractice}},
+	ChartWrite:      {kind: KindChart, patient: true, phi: true, roles: perms{rClinician: related, rStaff: anyInPractice}},
+	ContactWrite:    {kind: KindChart, patient: true, phi: true, roles: perms{rPatient: own, rClinician: related, rStaff: anyInPractice}},
+	PatientRegister: {kind: KindPatient, phi: true, roles: perms{rStaff: anyInPractice}},
+	PatientSearch:   {kind: KindPatient, phi: true, roles: perms{rStaff: anyInPractice}},
+
+	CareTeamRead:   {kind: KindCareTeam, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: anyInPractice, rAdmin: anyInPractice}},
+	CareTeamManage: {kind: KindCareTeam, patient: true, phi: true, roles: perms{rAdmin: anyInPractice}},
+
+	NoteRead:          {kind: KindNote, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: grantedAndRelated}},
+	NoteWrite:         {kind: KindNote, patient: true, phi: true, roles: perms{rClinician: relatedOrBreakGlass}},
+	MessageRead:       {kind: KindMessage, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: anyInPractice}},
+	MessageSend:       {kind: KindMessage, patient: true, phi: true, roles: perms{rPatient: own, rClinician: related, rStaff: anyInPractice}},
+	FileRead:          {kind: KindFile, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: grantedAndRelated}},
+	FileUpload:        {kind: KindFile, patient: true, phi: true, roles: perms{rPatient: own, rClinician: related, rStaff: grantedAndRelated}},
+	PrescriptionRead:  {kind: KindPrescription, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: grantedAndRelated}},
+	PrescriptionWrite: {kind: KindPrescription, patient: true, phi: true, stepUp: true, roles: perms{rClinician: related}},
+	LabRead:           {kind: KindLab, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: grantedAndRelated}},
+	LabOrder:          {kind: KindLab, patient: true, phi: true, roles: perms{rClinician: related}},
+
+	VisitBook:    {kind: KindVisit, patient: true, phi: true, roles: perms{rPatient: own, rClinician: related, rStaff: anyInPractice}},
+	VisitCancel:  {kind: KindVisit, patient: true, phi: true, roles: perms{rPatient: own, rClinician: related, rStaff: anyInPractice}},
+	VisitRead:    {kind: KindVisit, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: anyInPractice}},
+	VisitQueue:   {kind: KindVisit, phi: true, roles: perms{rClinician: anyInPractice, rStaff: anyInPractice}},
+	VisitCheckIn: {kind: KindVisit, patient: true, phi: true, roles: perms{rPatient: own, rStaff: anyInPractice}},
+	VisitAdmit:   {kind: KindVisit, patient: true, phi: true, stepUp: true, roles: perms{rClinician: related}},
+	VisitJoin:    {kind: KindVisit, patient: true, phi: true, roles: perms{rPatient: own, rClinician: related}},
+	VisitEnd:     {kind: KindVisit, patient: true, phi: true, roles: perms{rClinician: related}},
+
+	ExportPatient: {kind: KindChart, patient: true, phi: true, stepUp: true, roles: perms{rPatient: own}},
+	AuditReadOwn:  {kind: KindAudit, patient: true, phi: true, roles: perms{rPatient: own}},
+
+	AuditSearch:        {kind: KindAudit, roles: perms{rCompliance: anyInPractice, rOperator: anyInPractice}},
+	AuditVerify:        {kind: KindAudit, roles: perms{rCompliance: anyInPractice, rOperator: anyInPractice}},
+	AlertReview:        {kind: KindAlert, roles: perms{rCompliance: anyInPractice, rOperator: anyInPractice}},
+	BreakGlassRequest:  {kind: KindBreakGlass, patient: true, phi: true, stepUp: true, purpose: PurposeBreakGlass, roles: perms{rClinician: anyInPractice}},
+	BreakGlassReview:   {kind: KindBreakGlass, roles: perms{rCompliance: anyInPractice}},
+	IncidentManage:     {kind: KindIncident, roles: perms{rCompliance: anyInPractice, rOperator: anyInPractice}},
+	BackupRestoreDrill: {kind: KindBackup, roles: perms{rCompliance: anyInPractice, rOperator: anyInPractice}},
+
+	UserManage:       {kind: KindUser, roles: perms{rAdmin: anyInPractice, rOperator: anyInPractice}},
+	RoleManage:       {kind: KindUser, stepUp: true, roles: perms{rAdmin: anyInPractice}},
+	MFAReset:         {kind: KindUser, stepUp: true, roles: perms{rAdmin: anyInPractice, rOperator: anyInPractice}},
+	PracticeSettings: {kind: KindPractice, stepUp: true, roles: perms{rAdmin: anyInPractice}},
+	VendorManage:     {kind: KindVendor, roles: perms{rAdmin: anyInPractice}},
+	KeysManage:       {kind: KindKey, stepUp: true, roles: perms{rAdmin: anyInPractice, rOperator: anyInPractice}},
+
+	PracticeProvision: {kind: KindPractice, stepUp: true, roles: perms{rOperator: anyInPractice}},
+}
+
+// perms is a table row's role column.
+type perms = map[haven.Role]access
+
+// Actions returns every known action, sorted.
+func Actions() []Action {
+	out := make([]Action, 0, len(table))
+	for a := range table {
+		out = append(out, a)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Valid reports whether a is a known action.
+func (a Action) Valid() bool {
+	_, ok := table[a]
+	return ok
+}
+
+// Sensitivity is what an action risks, for callers that must prepare for it
+// (the web layer asks for a step-up before the form, the audit layer flags
+// PHI access).
+type Sensitivity struct {
+	Kind Kind
+	// PatientScoped: the action concerns one patient's record; the resource
+	// must name the patient.
+	PatientScoped bool
+	// PHI: the action reads or changes protected health information. Every
+	// workforce action needs MFA (admin and oversight actions decide who
+	// sees PHI, so they are guarded as strongly); PHI is what a practice
+	// can additionally require MFA for from its patients.
+	PHI bool
+	// StepUp: the action needs an authentication no older than the step-up
+	// window, so that a stolen or left-open session cannot prescribe,
+	// export, break the glass, change roles or factors, admit to a visit,
+	// or touch keys and security settings.
+	StepUp bool
+}
+
+// Sensitivity returns a's sensitivity; the zero value for an unknown action.
+func (a Action) Sensitivity() Sensitivity {
+	r, ok := table[a]
+	if !ok {
+		return Sensitivity{}
+	}
+	return Sensitivity{Kind: r.kind, PatientScoped: r.patient, PHI: r.phi, StepUp: r.stepUp}
+}
+
+// Permits reports whether role's row in the permission table includes act
+// at all, for pages that hide what a role can never do. It is never a
+// substitute for Decide, which also weighs tenant, relationship,
+// restrictions and authentication.
+func Permits(role haven.Role, act Action) bool {
+	return table[act].roles[role] != never
+}
