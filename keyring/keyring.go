@@ -1,0 +1,361 @@
+package keyring
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"sync"
+	"time"
+
+	"haven"
+)
+
+// PlatformPracticeID is the practice id under which the platform's own
+// records (a platform operator's sealed email, the platform-wide blind
+// index) get their keys, since operators belong to no practice. It cannot
+// collide with a practice id from haven.NewID, whose alphabet has no "_".
+// An empty practice id is always refused: a caller that forgot to set it
+// must fail, not quietly seal a practice's data under the platform's keys.
+const PlatformPracticeID = "_platform"
+
+// Config is what Open needs.
+type Config struct {
+	// Store persists the wrapped keys (required).
+	Store Store
+	// Root wraps new practice and index keys (required).
+	Root Root
+	// OldRoots may still unwrap keys but wrap nothing new: pass the previous
+	// root here to finish a root rotation that was interrupted.
+	OldRoots []Root
+	// CacheSize bounds how many unwrapped keys are held (default 10000).
+	CacheSize int
+	// CacheTTL bounds how long an unwrapped key is held (default 5 minutes).
+	// It is also how long a key destroyed on another node may still work
+	// on this one.
+	CacheTTL time.Duration
+	// Now is the clock (default time.Now); tests inject one.
+	Now func() time.Time
+}
+
+// Keyring owns Haven's key hierarchy: root → practice key (KEK) → patient
+// data key (DEK) → AES-256-GCM over each field and each blob, plus a
+// blind-index key per practice. Only the service layer holds one: it is
+// the single place PHI becomes plaintext, after policy and audit.
+type Keyring struct {
+	store Store
+	cache *keyCache
+	now   func() time.Time
+
+	mu    sync.RWMutex
+	root  Root            // wraps new keys
+	roots map[string]Root // every root that may unwrap, by ID
+}
+
+// listPage is how many keys one ListKeys call fetches while paging.
+const listPage = 500
+
+// Open returns a keyring over cfg.Store. It checks, before serving
+// anything, that every live practice and index key is wrapped by a
+// configured root and that each root really unwraps one of them, so a
+// wrong key file, a wrong passphrase's sibling file or the wrong KMS key is
+// reported now, naming the roots, instead of as failed reads later.
+func Open(ctx context.Context, cfg Config) (*Keyring, error) {
+	if cfg.Store == nil || cfg.Root == nil {
+		return nil, haven.Errorf(haven.EINVALID, "keyring needs a store and a root")
+	}
+	if cfg.CacheSize <= 0 {
+		cfg.CacheSize = 10000
+	}
+	if cfg.CacheTTL <= 0 {
+		cfg.CacheTTL = 5 * time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	k := &Keyring{
+		store: cfg.Store,
+		cache: newKeyCache(cfg.CacheSize, cfg.CacheTTL, cfg.Now),
+		now:   cfg.Now,
+		root:  cfg.Root,
+		roots: map[string]Root{cfg.Root.ID(): cfg.Root},
+	}
+	for _, r := range cfg.OldRoots {
+		k.roots[r.ID()] = r
+	}
+	checked := map[string]bool{}
+	for _, kind := range []string{KindPractice, KindIndex} {
+		err := k.listAll(ctx, "", kind, "", func(wk WrappedKey) error {
+			if wk.State == StateDestroyed || checked[wk.WrappedBy] {
+				return nil
+			}
+			if _, ok := k.roots[wk.WrappedBy]; !ok {
+				return haven.Errorf(haven.EINVALID, "the key store's %s key of practice %s is wrapped by root %s, but the configured root is %s: wrong key file or KMS key?", wk.Kind, wk.PracticeID, wk.WrappedBy, cfg.Root.ID())
+			}
+			raw, err := k.rootUnwrap(ctx, wk)
+			if err != nil {
+				return err
+			}
+			clear(raw)
+			checked[wk.WrappedBy] = true
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return k, nil
+}
+
+// RootID returns the ID of the root that wraps new keys.
+func (k *Keyring) RootID() string {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.root.ID()
+}
+
+// Close zeroes every cached key. The keyring must not be used afterwards.
+func (k *Keyring) Close() error {
+	k.cache.purge()
+	return nil
+}
+
+// listAll pages through ListKeys.
+func (k *Keyring) listAll(ctx context.Context, practiceID, kind, wrappedBy string, fn func(WrappedKey) error) error {
+	after := ""
+	for {
+		page, err := k.store.ListKeys(ctx, practiceID, kind, wrappedBy, after, listPage)
+		if err != nil {
+			return storeErr(err, "cannot list keys")
+		}
+		for _, wk := range page {
+			if err := fn(wk); err != nil {
+				return err
+			}
+		}
+		if len(page) < listPage {
+			return nil
+		}
+		after = page[len(page)-1].ID
+	}
+}
+
+// storeErr keeps haven errors from the store as they are and marks any
+// other failure as the store being unavailable.
+func storeErr(err error, msg string) error {
+	if haven.ErrorCode(err) != haven.EINTERNAL {
+		return err
+	}
+	return haven.Wrap(haven.EUNAVAILABLE, err, msg)
+}
+
+func validPracticeID(practiceID string) error {
+	if practiceID == "" {
+		return haven.Errorf(haven.EINVALID, "practice id required (use the platform practice id for platform records)")
+	}
+	return nil
+}
+
+func (k *Keyring) rootByID(id string) (Root, error) {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	r, ok := k.roots[id]
+	if !ok {
+		return nil, haven.Errorf(haven.EINTERNAL, "key is wrapped by root %s, which is not configured (current root %s): wrong key file or KMS key?", id, k.root.ID())
+	}
+	return r, nil
+}
+
+func (k *Keyring) rootUnwrap(ctx context.Context, wk WrappedKey) ([]byte, error) {
+	r, err := k.rootByID(wk.WrappedBy)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := r.Unwrap(ctx, wk.Wrapped, wrapAD(wk, wk.WrappedBy))
+	if err != nil {
+		if haven.ErrorCode(err) == haven.EUNAVAILABLE {
+			return nil, err
+		}
+		return nil, haven.Wrap(haven.EINTERNAL, err, "root "+wk.WrappedBy+" cannot unwrap the "+wk.Kind+" key of practice "+wk.PracticeID+": wrong root key, or the key record was altered")
+	}
+	if len(raw) != keySize {
+		clear(raw)
+		return nil, haven.Wrap(haven.EINTERNAL, ErrTampered, "unwrapped key has the wrong size")
+	}
+	return raw, nil
+}
+
+func newKey() ([]byte, error) {
+	raw := make([]byte, keySize)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, haven.Wrap(haven.EINTERNAL, err, "random key failed")
+	}
+	return raw, nil
+}
+
+// cacheName builds an unambiguous cache name from a tag and fields.
+func cacheName(tag string, fields ...string) string {
+	b := []byte(tag)
+	for _, f := range fields {
+		b = appendLP(b, f)
+	}
+	return string(b)
+}
+
+func dataPrefix(practiceID, patientID string) string {
+	return cacheName("d", practiceID, patientID)
+}
+
+func dataName(practiceID, patientID string, version int) string {
+	return string(binary.BigEndian.AppendUint32([]byte(dataPrefix(practiceID, patientID)), uint32(version)))
+}
+
+// rootWrapped returns the newest practice or index key of a practice,
+// creating version 1 under the current root if there is none yet. Racing
+// creators end with one key: the loser of CreateKey reads the winner's.
+func (k *Keyring) rootWrapped(ctx context.Context, practiceID, kind string) (WrappedKey, error) {
+	for range 3 {
+		wk, err := k.store.GetKey(ctx, practiceID, kind, "", 0)
+		if err == nil {
+			if wk.State != StateActive {
+				return WrappedKey{}, haven.Errorf(haven.EINTERNAL, "newest %s key of practice %s is %s", kind, practiceID, wk.State)
+			}
+			return wk, nil
+		}
+		if haven.ErrorCode(err) != haven.ENOTFOUND {
+			return WrappedKey{}, storeErr(err, "cannot read key")
+		}
+		raw, err := newKey()
+		if err != nil {
+			return WrappedKey{}, err
+		}
+		k.mu.RLock()
+		root := k.root
+		k.mu.RUnlock()
+		wk = WrappedKey{PracticeID: practiceID, ID: haven.NewID(), Kind: kind, Version: 1,
+			WrappedBy: root.ID(), State: StateActive, CreatedAt: k.now().UTC()}
+		wk.Wrapped, err = root.Wrap(ctx, raw, wrapAD(wk, wk.WrappedBy))
+		if err == nil {
+			// Cache before the insert is visible is fine: the raw key is
+			// only used if the insert wins.
+			err = k.store.CreateKey(ctx, wk)
+			if err == nil {
+				_, err = k.cache.put(cacheName("k", wk.ID), wk.ID, wk.Version, raw)
+				clear(raw)
+				return wk, err
+			}
+		}
+		clear(raw)
+		if haven.ErrorCode(err) != haven.ECONFLICT {
+			return WrappedKey{}, storeErr(err, "cannot store new key")
+		}
+	}
+	return WrappedKey{}, haven.Errorf(haven.EUNAVAILABLE, "could not settle the %s key of practice %s", kind, practiceID)
+}
+
+// rootKeyEntry returns the unwrapped practice or index key wk.
+func (k *Keyring) rootKeyEntry(ctx context.Context, wk WrappedKey) (*cacheEntry, error) {
+	name := cacheName("k", wk.ID)
+	if e := k.cache.get(name); e != nil {
+		return e, nil
+	}
+	raw, err := k.rootUnwrap(ctx, wk)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(raw)
+	return k.cache.put(name, wk.ID, wk.Version, raw)
+}
+
+// practiceKeyByID returns the unwrapped practice key with the given ID.
+func (k *Keyring) practiceKeyByID(ctx context.Context, practiceID, id string) (*cacheEntry, error) {
+	if e := k.cache.get(cacheName("k", id)); e != nil {
+		return e, nil
+	}
+	var found *WrappedKey
+	err := k.listAll(ctx, practiceID, KindPractice, "", func(wk WrappedKey) error {
+		if wk.ID == id {
+			found = &wk
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if found == nil || found.State == StateDestroyed {
+		return nil, haven.Errorf(haven.EINTERNAL, "practice key %s of practice %s is missing or destroyed", id, practiceID)
+	}
+	return k.rootKeyEntry(ctx, *found)
+}
+
+// dataKey returns the unwrapped data key of a patient (patientID "" for the
+// practice's own records). version 0 means the newest, made if there is
+// none and create is set; sealing uses that, opening names a version.
+func (k *Keyring) dataKey(ctx context.Context, practiceID, patientID string, version int, create bool) (*cacheEntry, error) {
+	name := dataName(practiceID, patientID, version)
+	if e := k.cache.get(name); e != nil {
+		return e, nil
+	}
+	for range 3 {
+		wk, err := k.store.GetKey(ctx, practiceID, KindData, patientID, version)
+		if haven.ErrorCode(err) == haven.ENOTFOUND && create && version == 0 {
+			var raw []byte
+			wk, raw, err = k.createDataKey(ctx, practiceID, patientID)
+			if err == nil {
+				defer clear(raw)
+				return k.cache.put(name, wk.ID, wk.Version, raw)
+			}
+			if haven.ErrorCode(err) == haven.ECONFLICT {
+				continue // another request made it first: read theirs
+			}
+			return nil, err
+		}
+		if haven.ErrorCode(err) == haven.ENOTFOUND {
+			return nil, haven.Errorf(haven.ENOTFOUND, "no data key version %d for this record", version)
+		}
+		if err != nil {
+			return nil, storeErr(err, "cannot read data key")
+		}
+		if wk.State == StateDestroyed {
+			return nil, haven.Wrap(haven.ENOTFOUND, ErrKeyDestroyed, "data key destroyed")
+		}
+		kek, err := k.practiceKeyByID(ctx, practiceID, wk.WrappedBy)
+		if err != nil {
+			return nil, err
+		}
+		raw, err := unwrapWith(kek.aead, wk.Wrapped, wrapAD(wk, wk.WrappedBy))
+		if err != nil {
+			return nil, haven.Wrap(haven.EINTERNAL, err, "practice key cannot unwrap data key "+wk.ID)
+		}
+		defer clear(raw)
+		return k.cache.put(name, wk.ID, wk.Version, raw)
+	}
+	return nil, haven.Errorf(haven.EUNAVAILABLE, "could not settle a data key")
+}
+
+// createDataKey makes version 1 of a data key under the practice's newest
+// practice key. It returns haven.ECONFLICT if one appeared meanwhile.
+func (k *Keyring) createDataKey(ctx context.Context, practiceID, patientID string) (WrappedKey, []byte, error) {
+	pk, err := k.rootWrapped(ctx, practiceID, KindPractice)
+	if err != nil {
+		return WrappedKey{}, nil, err
+	}
+	kek, err := k.rootKeyEntry(ctx, pk)
+	if err != nil {
+		return WrappedKey{}, nil, err
+	}
+	raw, err := newKey()
+	if err != nil {
+		return WrappedKey{}, nil, err
+	}
+	wk := WrappedKey{PracticeID: practiceID, ID: haven.NewID(), Kind: KindData, PatientID: patientID,
+		Version: 1, WrappedBy: pk.ID, State: StateActive, CreatedAt: k.now().UTC()}
+	if wk.Wrapped, err = wrapWith(kek.aead, raw, wrapAD(wk, pk.ID)); err != nil {
+		clear(raw)
+		return WrappedKey{}, nil, err
+	}
+	if err := k.store.CreateKey(ctx, wk); err != nil {
+		clear(raw)
+		return WrappedKey{}, nil, storeErr(err, "cannot store data key")
+	}
+	return wk, raw, nil
+}

@@ -1,0 +1,122 @@
+package keyring
+
+import (
+	"context"
+	"time"
+)
+
+// Kinds of wrapped key. They are plain strings so a SQL column holds them
+// as they are.
+const (
+	// KindPractice is a practice key (KEK): one active version per practice,
+	// wrapped by the root. It wraps the practice's data keys and nothing else.
+	KindPractice = "practice"
+	// KindIndex is a practice's blind-index key, wrapped by the root. It is
+	// never used to encrypt, so a leaked index cannot help decrypt a field.
+	KindIndex = "index"
+	// KindData is a data key (DEK): one per patient, plus one per practice
+	// (PatientID "") for practice-level records such as a workforce user's
+	// email. It is wrapped by a practice key and seals fields and streams.
+	KindData = "data"
+)
+
+// States of a wrapped key.
+const (
+	// StateActive keys wrap and unwrap, seal and open.
+	StateActive = "active"
+	// StateRetired keys still unwrap what they wrapped but wrap nothing new;
+	// a practice key is retired when rotation has moved its data keys on.
+	StateRetired = "retired"
+	// StateDestroyed keys are tombstones: the wrapped bytes are gone, so what
+	// they protected can never be read again (crypto-shredding). The row
+	// stays so a destroyed patient key is never silently re-created.
+	StateDestroyed = "destroyed"
+)
+
+// WrappedKey is one row of the key table: a key encrypted under its parent,
+// never the key itself, so a database dump reveals no key material.
+//
+// It is an alias of an unnamed struct type on purpose. Storage packages must
+// never import keyring (only the service layer may hold key-handling code),
+// yet they must implement [Store]. Go treats unnamed struct types with the
+// same fields in the same order as identical, so a storage package declares
+//
+//	type WrappedKey = struct {
+//		PracticeID string
+//		ID         string
+//		Kind       string
+//		PatientID  string
+//		Version    int
+//		WrappedBy  string
+//		Wrapped    []byte
+//		State      string
+//		CreatedAt  time.Time
+//	}
+//
+// and its methods satisfy Store without naming this package. If the two
+// declarations ever drift apart, the wiring that passes the store to
+// [Open] stops compiling, so the drift cannot go unnoticed.
+type WrappedKey = struct {
+	// PracticeID is the tenant the key belongs to ([PlatformPracticeID] for
+	// the platform's own records).
+	PracticeID string
+	// ID is a random identifier, unique across the table. A data key's
+	// WrappedBy names its practice key by this ID.
+	ID string
+	// Kind is KindPractice, KindIndex or KindData.
+	Kind string
+	// PatientID is the patient a data key belongs to; "" for practice keys,
+	// index keys and a practice's own data key.
+	PatientID string
+	// Version counts from 1 within (PracticeID, Kind, PatientID). Sealed
+	// values name the version of the key that sealed them.
+	Version int
+	// WrappedBy is the ID of the parent: a root's ID() for practice and
+	// index keys, a practice key's ID for data keys, "" once destroyed.
+	WrappedBy string
+	// Wrapped is the key encrypted under WrappedBy; nil once destroyed.
+	Wrapped []byte
+	// State is StateActive, StateRetired or StateDestroyed.
+	State string
+	// CreatedAt is when the key was made (UTC).
+	CreatedAt time.Time
+}
+
+// Store persists wrapped keys. A SQL table with a unique constraint on
+// (practice_id, kind, patient_id, version) and a primary key on id
+// implements it with one statement per method.
+//
+// Every step of rotation and shredding is one UpdateKey that moves a single
+// row from a state it has read to a new one (compare-and-swap), so several
+// nodes may rotate, shred and create keys at once and an interrupted run can
+// simply be started again.
+//
+// Errors: a *haven.Error with code haven.ECONFLICT or haven.ENOTFOUND where
+// the method says so; anything else is treated as the store being
+// unavailable.
+type Store interface {
+	// CreateKey inserts k unless a key with the same ID or the same
+	// (PracticeID, Kind, PatientID, Version) exists, in which case it
+	// returns haven.ECONFLICT and changes nothing. Two requests racing to
+	// create one patient's data key therefore end with one key: the loser
+	// reads the winner's.
+	CreateKey(ctx context.Context, k WrappedKey) error
+
+	// GetKey returns the key of (practiceID, kind, patientID, version), or
+	// when version is 0 the one with the highest version. It returns
+	// haven.ENOTFOUND if there is none.
+	GetKey(ctx context.Context, practiceID, kind, patientID string, version int) (WrappedKey, error)
+
+	// ListKeys returns keys in ascending ID order whose ID is greater than
+	// after, at most limit of them (limit > 0). An empty practiceID, kind or
+	// wrappedBy matches any value.
+	ListKeys(ctx context.Context, practiceID, kind, wrappedBy, after string, limit int) ([]WrappedKey, error)
+
+	// UpdateKey sets WrappedBy, Wrapped and State of the key with ID prev.ID
+	// to next's, only if its stored WrappedBy and State still equal prev's.
+	// It returns haven.ECONFLICT if they do not (another node moved the key
+	// first) and haven.ENOTFOUND if there is no such key. Other fields never
+	// change. A destroyed key's old wrapped bytes must be overwritten, not
+	// merely hidden.
+	UpdateKey(ctx context.Context, prev, next WrappedKey) error
+}
