@@ -1,6 +1,10 @@
 package keyring
 
-import "testing"
+import (
+	"context"
+	"io"
+	"testing"
+)
 
 // UseCheapArgon2 makes key files created during t use argon2id's smallest
 // accepted memory, so passphrase tests stay fast. Files record their own
@@ -10,3 +14,17 @@ func UseCheapArgon2(t testing.TB) {
 	argonMemory = 8 * 1024
 	t.Cleanup(func() { argonMemory = m })
 }
+
+// SealStreamChunked seals with a chunk size other than 64 KiB, so tests
+// can build many-chunk streams from a few bytes.
+func SealStreamChunked(k *Keyring, ctx context.Context, dst io.Writer, ad AD, chunkSize int) (io.WriteCloser, error) {
+	return k.sealStream(ctx, dst, ad, chunkSize)
+}
+
+// ParseStreamHeader exposes the stream header parser to the fuzz target.
+func ParseStreamHeader(b []byte) (keyVersion, chunkSize int, err error) {
+	h, err := parseStreamHeader(b)
+	return h.keyVersion, h.chunkSize, err
+}
+
+const StreamHeaderLen = streamHeaderLen
