@@ -16,12 +16,14 @@ import (
 // a flag and a HAVEN_* environment variable (the flag wins); secrets also
 // read from NAME_FILE so they need not sit in the environment.
 type Config struct {
-	DataDir string
-	Addr    string
-	DB      string
-	TLSCert string
-	TLSKey  string
-	Demo    bool
+	DataDir        string
+	Addr           string
+	DB             string
+	TLSCert        string
+	TLSKey         string
+	RootKey        string
+	RootPassphrase string
+	Demo           bool
 }
 
 type setting struct {
@@ -34,6 +36,8 @@ func (c *Config) settings(serve bool) []setting {
 	s := []setting{
 		{"data-dir", "HAVEN_DATA_DIR", "./haven-data", "directory for the embedded database, blobs, keys and certificates", false, &c.DataDir},
 		{"db", "HAVEN_DB", "", "database: a postgres:// URL selects PostgreSQL; default is SQLite at <data-dir>/haven.db", true, &c.DB},
+		{"root-key", "HAVEN_ROOT_KEY", "", "root key file (default <data-dir>/keys/root.key); keep it out of database backups", false, &c.RootKey},
+		{"root-key-passphrase", "HAVEN_ROOT_KEY_PASSPHRASE", "", "passphrase sealing the root key file (argon2id); prefer HAVEN_ROOT_KEY_PASSPHRASE_FILE", true, &c.RootPassphrase},
 	}
 	if serve {
 		s = append(s,
@@ -88,6 +92,9 @@ func (c *Config) validate(serve bool) error {
 	}
 	if err := checkWritableDir(c.DataDir); err != nil {
 		return fmt.Errorf("--data-dir: %s is not a writable directory: %v", c.DataDir, err)
+	}
+	if c.RootKey == "" {
+		c.RootKey = filepath.Join(c.DataDir, "keys", "root.key")
 	}
 	if c.DB == "" {
 		c.DB = filepath.Join(c.DataDir, "haven.db")

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"net"
 
-	"haven/store/sqlstore"
+	"haven/demo"
 	"haven/web"
 )
 
@@ -32,22 +32,26 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return fmt.Errorf("--addr: cannot listen on %s: %v", cfg.Addr, listenCause(err))
 	}
 	defer ln.Close()
-	db, err := sqlstore.Open(ctx, cfg.DB)
+	st, err := openStack(ctx, env, &cfg)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		return err
+	defer st.Close()
+	if cfg.Demo {
+		logins, err := demo.Seed(ctx, st.svc)
+		if err != nil {
+			return fmt.Errorf("demo: %s", oneLine(err))
+		}
+		demo.Print(env.Stdout, logins)
 	}
 
-	srv := web.NewServer(env.Logger, db)
+	srv := web.NewServer(env.Logger, st.db)
 	addr := ln.Addr().String()
 	if created {
 		fmt.Fprintf(env.Stdout, "created a self-signed certificate for localhost in %s/tls\n", cfg.DataDir)
 	}
 	fmt.Fprintf(env.Stdout, "Haven is serving https://%s (TLS 1.3 only)\ncertificate SHA-256 fingerprint %s\n", addr, web.Fingerprint(cert))
-	env.Logger.Info("serving", "addr", addr, "db", string(db.Dialect()), "cert_sha256", web.Fingerprint(cert))
+	env.Logger.Info("serving", "addr", addr, "db", string(st.db.Dialect()), "cert_sha256", web.Fingerprint(cert))
 	err = srv.Serve(ctx, ln, web.TLSConfig(cert))
 	env.Logger.Info("stopped", "err", err)
 	return err

@@ -99,12 +99,19 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 				return nil, haven.Errorf(haven.EINVALID, "database directory %s does not exist", dir)
 			}
 		}
-		// WAL lets readers run beside the one writer; synchronous=FULL makes a
-		// commit durable before it is acknowledged, so a crash or power loss
-		// loses nothing a client was told succeeded. _txlock=immediate takes the
-		// write lock at BEGIN, avoiding deadlocks between upgrading readers.
+		// Create the file owner-only before SQLite does, so the database and
+		// its WAL (which SQLite creates with the main file's mode) are 0600.
+		if f, ferr := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); ferr == nil {
+			f.Close()
+		}
+		// WAL lets readers run beside the one writer; synchronous=FULL makes
+		// a commit durable before it is acknowledged, so a crash or power loss
+		// loses nothing a client was told succeeded; secure_delete overwrites
+		// freed pages, so a shredded key does not linger in the file;
+		// _txlock=immediate takes the write lock at BEGIN, avoiding deadlocks
+		// between transactions that would upgrade from reading to writing.
 		q := url.Values{}
-		for _, p := range []string{"journal_mode(WAL)", "foreign_keys(1)", "busy_timeout(10000)", "synchronous(FULL)"} {
+		for _, p := range []string{"journal_mode(WAL)", "foreign_keys(1)", "busy_timeout(10000)", "synchronous(FULL)", "secure_delete(1)"} {
 			q.Add("_pragma", p)
 		}
 		q.Set("_txlock", "immediate")

@@ -1,0 +1,105 @@
+package service
+
+import (
+	"context"
+	"strings"
+
+	"haven"
+	"haven/auth/password"
+	"haven/keyring"
+)
+
+// CreatePractice provisions a tenant. Its keys are created lazily by the
+// keyring on first use, wrapped under the root.
+func (s *Service) CreatePractice(ctx context.Context, name string) (*haven.Practice, error) {
+	p := &haven.Practice{ID: haven.NewID(), Name: strings.TrimSpace(name), CreatedAt: s.now()}
+	if err := s.db.CreatePractice(ctx, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// NewUser is what CreateUser needs; Email, Name and Password are plaintext
+// here and nowhere below.
+type NewUser struct {
+	PracticeID string
+	Role       haven.Role
+	Email      string
+	Name       string
+	Password   string
+}
+
+// CreateUser creates an account with its email and name sealed, its email
+// blind-indexed for sign-in, and its password hashed with argon2id after the
+// breached-password check.
+func (s *Service) CreateUser(ctx context.Context, nu NewUser) (*haven.User, error) {
+	email := NormalizeEmail(nu.Email)
+	if !validEmail(email) {
+		return nil, haven.Errorf(haven.EINVALID, "email address is not valid")
+	}
+	if n := len(strings.TrimSpace(nu.Name)); n == 0 || n > 200 {
+		return nil, haven.Errorf(haven.EINVALID, "name must be 1 to 200 characters")
+	}
+	if err := password.Check(nu.Password); err != nil {
+		return nil, err
+	}
+	u := &haven.User{ID: haven.NewID(), PracticeID: nu.PracticeID, Role: nu.Role, CreatedAt: s.now()}
+	var err error
+	if u.EmailIndex, err = s.emailIndex(ctx, email); err != nil {
+		return nil, err
+	}
+	if err := u.Validate(); err != nil {
+		return nil, err
+	}
+	ad := keyring.AD{PracticeID: keyPractice(u.PracticeID), Kind: "user", RecordID: u.ID}
+	ad.Field = "email"
+	if u.Email, err = s.keys.Seal(ctx, ad, []byte(email)); err != nil {
+		return nil, err
+	}
+	ad.Field = "name"
+	if u.Name, err = s.keys.Seal(ctx, ad, []byte(strings.TrimSpace(nu.Name))); err != nil {
+		return nil, err
+	}
+	if u.PasswordHash, err = s.passwords.Hash(ctx, nu.Password); err != nil {
+		return nil, err
+	}
+	if err := s.db.CreateUser(ctx, u); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// UserProfile is a user's opened contact details.
+type UserProfile struct {
+	ID, PracticeID, Email, Name string
+	Role                        haven.Role
+}
+
+// openUser opens a user's sealed email and name. Callers have decided and
+// audited the access already.
+func (s *Service) openUser(ctx context.Context, u *haven.User) (*UserProfile, error) {
+	ad := keyring.AD{PracticeID: keyPractice(u.PracticeID), Kind: "user", RecordID: u.ID, Field: "email"}
+	email, err := s.keys.Open(ctx, ad, u.Email)
+	if err != nil {
+		return nil, err
+	}
+	ad.Field = "name"
+	name, err := s.keys.Open(ctx, ad, u.Name)
+	if err != nil {
+		return nil, err
+	}
+	return &UserProfile{ID: u.ID, PracticeID: u.PracticeID, Role: u.Role, Email: string(email), Name: string(name)}, nil
+}
+
+// PracticeNames returns the set of practice names. Names are public.
+func (s *Service) PracticeNames(ctx context.Context) (map[string]bool, error) {
+	ps, err := s.db.ListPractices(ctx)
+	if err != nil {
+		return nil, err
+	}
+	names := make(map[string]bool, len(ps))
+	for _, p := range ps {
+		names[p.Name] = true
+	}
+	return names, nil
+}

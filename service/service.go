@@ -1,0 +1,76 @@
+// Package service is the only code in Haven that turns sealed values into
+// PHI and back. Every operation follows the spine: policy.Decide on the
+// actor in the context, an audit event committed before any PHI leaves,
+// then the keyring opens or seals. Handlers in web call these methods and
+// never see a key; storage below sees only ciphertext and blind indexes.
+package service
+
+import (
+	"context"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"haven/auth/password"
+	"haven/keyring"
+	"haven/store/sqlstore"
+)
+
+// Service holds the pieces the spine needs. Build one with New.
+type Service struct {
+	db        *sqlstore.DB
+	keys      *keyring.Keyring
+	passwords *password.Hasher
+	now       func() time.Time
+}
+
+// Config is what New needs.
+type Config struct {
+	DB        *sqlstore.DB
+	Keys      *keyring.Keyring
+	Passwords *password.Hasher // default: a pool sized for this machine
+	Now       func() time.Time // default: time.Now in UTC; tests inject a clock
+}
+
+// New returns a Service.
+func New(cfg Config) *Service {
+	s := &Service{db: cfg.DB, keys: cfg.Keys, passwords: cfg.Passwords, now: cfg.Now}
+	if s.passwords == nil {
+		s.passwords = password.NewHasher(password.HasherConfig{})
+	}
+	if s.now == nil {
+		s.now = func() time.Time { return time.Now().UTC() }
+	}
+	return s
+}
+
+// NormalizeEmail is the one form of an email address that is indexed and
+// compared: trimmed and lower-cased, so sign-in does not depend on case.
+func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+// validEmail is a deliberately loose check: one @, something on each side,
+// a dot in the domain, no spaces or control characters, at most 254 bytes.
+func validEmail(e string) bool {
+	if len(e) > 254 || !utf8.ValidString(e) || strings.ContainsAny(e, " \t\r\n<>") {
+		return false
+	}
+	local, domain, ok := strings.Cut(e, "@")
+	return ok && local != "" && strings.Contains(domain, ".") && !strings.Contains(domain, "@") &&
+		!strings.HasPrefix(domain, ".") && !strings.HasSuffix(domain, ".")
+}
+
+// emailIndex is the blind index that finds an account at sign-in. It uses
+// the platform's index key, not a practice's, because sign-in happens before
+// anyone knows which practice the person belongs to.
+func (s *Service) emailIndex(ctx context.Context, email string) ([]byte, error) {
+	return s.keys.BlindIndex(ctx, keyring.PlatformPracticeID, "email", []byte(NormalizeEmail(email)))
+}
+
+// keyPractice maps a record's practice to the keyring's: platform records
+// (operators) live under the platform's own keys.
+func keyPractice(practiceID string) string {
+	if practiceID == "" {
+		return keyring.PlatformPracticeID
+	}
+	return practiceID
+}

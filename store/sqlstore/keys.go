@@ -1,0 +1,119 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"haven"
+)
+
+// WrappedKey is the keyring's row type, declared here structurally so this
+// package implements the keyring's Store without importing it: the type is
+// identical to keyring.WrappedKey, and the wiring stops compiling if they
+// ever drift apart.
+type WrappedKey = struct {
+	PracticeID string
+	ID         string
+	Kind       string
+	PatientID  string
+	Version    int
+	WrappedBy  string
+	Wrapped    []byte
+	State      string
+	CreatedAt  time.Time
+}
+
+const keyColumns = `practice_id, id, kind, patient_id, version, wrapped_by, wrapped, state, created_at`
+
+func scanKey(s scanner) (WrappedKey, error) {
+	var k WrappedKey
+	err := s.Scan(&k.PracticeID, &k.ID, &k.Kind, &k.PatientID, &k.Version, &k.WrappedBy, &k.Wrapped, &k.State, &k.CreatedAt)
+	k.CreatedAt = k.CreatedAt.UTC()
+	return k, err
+}
+
+// CreateKey inserts k, or returns ECONFLICT if its id or its (practice,
+// kind, patient, version) exists: racing creators end with one key.
+func (d *DB) CreateKey(ctx context.Context, k WrappedKey) error {
+	_, err := d.db.ExecContext(ctx, `INSERT INTO wrapped_keys (`+keyColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		k.PracticeID, k.ID, k.Kind, k.PatientID, k.Version, k.WrappedBy, k.Wrapped, k.State, k.CreatedAt.UTC())
+	if isUniqueViolation(err) {
+		return haven.Errorf(haven.ECONFLICT, "%s key %s v%d of practice %s exists", k.Kind, k.ID, k.Version, k.PracticeID)
+	}
+	return err
+}
+
+// GetKey returns one key version, or the newest when version is 0.
+func (d *DB) GetKey(ctx context.Context, practiceID, kind, patientID string, version int) (WrappedKey, error) {
+	q := `SELECT ` + keyColumns + ` FROM wrapped_keys WHERE practice_id = $1 AND kind = $2 AND patient_id = $3`
+	args := []any{practiceID, kind, patientID}
+	if version > 0 {
+		q += ` AND version = $4`
+		args = append(args, version)
+	} else {
+		q += ` ORDER BY version DESC LIMIT 1`
+	}
+	k, err := scanKey(d.db.QueryRowContext(ctx, q, args...))
+	if err == sql.ErrNoRows {
+		return k, haven.Errorf(haven.ENOTFOUND, "no %s key v%d for practice %s", kind, version, practiceID)
+	}
+	return k, err
+}
+
+// ListKeys pages through keys in id order after the given id; empty
+// filters match anything.
+func (d *DB) ListKeys(ctx context.Context, practiceID, kind, wrappedBy, after string, limit int) ([]WrappedKey, error) {
+	var where []string
+	var args []any
+	add := func(col, v string) {
+		if v != "" {
+			args = append(args, v)
+			where = append(where, fmt.Sprintf("%s = $%d", col, len(args)))
+		}
+	}
+	add("practice_id", practiceID)
+	add("kind", kind)
+	add("wrapped_by", wrappedBy)
+	args = append(args, after)
+	where = append(where, fmt.Sprintf("id > $%d", len(args)))
+	args = append(args, limit)
+	q := `SELECT ` + keyColumns + ` FROM wrapped_keys WHERE ` + strings.Join(where, " AND ") +
+		fmt.Sprintf(` ORDER BY id LIMIT $%d`, len(args))
+	rows, err := d.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ks []WrappedKey
+	for rows.Next() {
+		k, err := scanKey(rows)
+		if err != nil {
+			return nil, err
+		}
+		ks = append(ks, k)
+	}
+	return ks, rows.Err()
+}
+
+// UpdateKey moves one key from prev's wrapping and state to next's, as a
+// compare-and-swap, so concurrent rotations and shreds cannot interleave
+// badly. Setting Wrapped to nil overwrites the stored bytes.
+func (d *DB) UpdateKey(ctx context.Context, prev, next WrappedKey) error {
+	res, err := d.db.ExecContext(ctx, `UPDATE wrapped_keys SET wrapped_by = $1, wrapped = $2, state = $3
+		WHERE id = $4 AND wrapped_by = $5 AND state = $6`,
+		next.WrappedBy, next.Wrapped, next.State, prev.ID, prev.WrappedBy, prev.State)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return nil
+	}
+	var one int
+	if err := d.db.QueryRowContext(ctx, `SELECT 1 FROM wrapped_keys WHERE id = $1`, prev.ID).Scan(&one); err == sql.ErrNoRows {
+		return haven.Errorf(haven.ENOTFOUND, "key %s not found", prev.ID)
+	}
+	return haven.Errorf(haven.ECONFLICT, "key %s changed concurrently", prev.ID)
+}
