@@ -1,0 +1,268 @@
+// Package memlog is an in-memory audit.Store for tests and benchmarks. It
+// behaves as a database would: appends are atomic and refused at a stale
+// position, values are copied in and out, and an optional delay stands in
+// for the cost of a durable commit. It also exposes what an insider with
+// write access to the database could do to the rows (audittest.Insider), so
+// the tamper tests can attack it.
+//
+// It must never be used to hold a real deployment's audit log: nothing
+// survives the process.
+package memlog
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"haven"
+	"haven/audit"
+)
+
+// Store is an in-memory audit.Store. The zero value is not usable; call New.
+type Store struct {
+	mu          sync.Mutex
+	logs        map[string]*log
+	commitDelay time.Duration
+}
+
+type log struct {
+	rows map[uint64]audit.Entry
+	size uint64 // highest sequence number + 1
+	cps  map[uint64]audit.Checkpoint
+}
+
+// New returns an empty store.
+func New() *Store { return &Store{logs: map[string]*log{}} }
+
+// SetCommitDelay makes every AppendLeaves take at least d while holding the
+// store's lock, as a database's durable commit (an fsync) would, so group
+// commit can be measured against one commit per event.
+func (s *Store) SetCommitDelay(d time.Duration) {
+	s.mu.Lock()
+	s.commitDelay = d
+	s.mu.Unlock()
+}
+
+func (s *Store) log(logID string, create bool) *log {
+	l := s.logs[logID]
+	if l == nil && create {
+		l = &log{rows: map[uint64]audit.Entry{}, cps: map[uint64]audit.Checkpoint{}}
+		s.logs[logID] = l
+	}
+	return l
+}
+
+func copyEntry(e audit.Entry) audit.Entry {
+	e.LeafHash = bytes.Clone(e.LeafHash)
+	return e
+}
+
+// AppendLeaves implements audit.Store.
+func (s *Store) AppendLeaves(ctx context.Context, logID string, first uint64, events []audit.Event, leafHashes [][]byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(events) != len(leafHashes) {
+		return haven.Errorf(haven.EINVALID, "memlog: %d events but %d leaf hashes", len(events), len(leafHashes))
+	}
+	for i, e := range events {
+		if e.Seq != first+uint64(i) {
+			return haven.Errorf(haven.EINVALID, "memlog: event %d has sequence number %d, want %d", i, e.Seq, first+uint64(i))
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.commitDelay > 0 {
+		time.Sleep(s.commitDelay)
+	}
+	l := s.log(logID, true)
+	if first != l.size {
+		return haven.Errorf(haven.ECONFLICT, "memlog: append at %d but log %s has size %d", first, logID, l.size)
+	}
+	for i, e := range events {
+		l.rows[e.Seq] = copyEntry(audit.Entry{Event: e, LeafHash: leafHashes[i]})
+	}
+	l.size = first + uint64(len(events))
+	return nil
+}
+
+// Size implements audit.Store.
+func (s *Store) Size(ctx context.Context, logID string) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l := s.log(logID, false); l != nil {
+		return l.size, nil
+	}
+	return 0, nil
+}
+
+// Entries implements audit.Store.
+func (s *Store) Entries(ctx context.Context, logID string, from, to uint64) ([]audit.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.log(logID, false)
+	if l == nil {
+		return nil, nil
+	}
+	var out []audit.Entry
+	for seq := from; seq < min(to, l.size); seq++ {
+		if e, ok := l.rows[seq]; ok {
+			out = append(out, copyEntry(e))
+		}
+	}
+	return out, nil
+}
+
+// LeafHashes implements audit.Store.
+func (s *Store) LeafHashes(ctx context.Context, logID string, from, to uint64) ([][]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.log(logID, false)
+	if l == nil {
+		return nil, nil
+	}
+	var out [][]byte
+	for seq := from; seq < min(to, l.size); seq++ {
+		if e, ok := l.rows[seq]; ok {
+			out = append(out, bytes.Clone(e.LeafHash))
+		}
+	}
+	return out, nil
+}
+
+// PutCheckpoint implements audit.Store.
+func (s *Store) PutCheckpoint(ctx context.Context, logID string, cp audit.Checkpoint) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.log(logID, true)
+	if old, ok := l.cps[cp.Size]; ok {
+		if bytes.Equal(old.Note, cp.Note) {
+			return nil
+		}
+		return haven.Errorf(haven.ECONFLICT, "memlog: log %s already has a different checkpoint at size %d", logID, cp.Size)
+	}
+	l.cps[cp.Size] = audit.Checkpoint{Size: cp.Size, Note: bytes.Clone(cp.Note)}
+	return nil
+}
+
+// Checkpoints implements audit.Store.
+func (s *Store) Checkpoints(ctx context.Context, logID string) ([]audit.Checkpoint, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.log(logID, false)
+	if l == nil {
+		return nil, nil
+	}
+	out := make([]audit.Checkpoint, 0, len(l.cps))
+	for _, cp := range l.cps {
+		out = append(out, audit.Checkpoint{Size: cp.Size, Note: bytes.Clone(cp.Note)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Size < out[j].Size })
+	return out, nil
+}
+
+// Logs implements audit.Store.
+func (s *Store) Logs(ctx context.Context) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for id, l := range s.logs {
+		if len(l.rows) > 0 || len(l.cps) > 0 {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// The methods below are what an insider with write access to the database
+// can do (audittest.Insider). Haven never calls them.
+
+// UpdateEntry overwrites the row at seq with e, which may carry another
+// sequence number (the row moves), as an SQL UPDATE of every column would.
+// The target position must be free.
+func (s *Store) UpdateEntry(ctx context.Context, logID string, seq uint64, e audit.Entry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.log(logID, false)
+	if l == nil {
+		return haven.Errorf(haven.ENOTFOUND, "memlog: no row")
+	}
+	if _, ok := l.rows[seq]; !ok {
+		return haven.Errorf(haven.ENOTFOUND, "memlog: no row at %d", seq)
+	}
+	if _, taken := l.rows[e.Seq]; taken && e.Seq != seq {
+		return haven.Errorf(haven.ECONFLICT, "memlog: row %d exists", e.Seq)
+	}
+	delete(l.rows, seq)
+	l.rows[e.Seq] = copyEntry(e)
+	l.resize()
+	return nil
+}
+
+// DeleteEntry removes the row at seq.
+func (s *Store) DeleteEntry(ctx context.Context, logID string, seq uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.log(logID, false)
+	if l == nil {
+		return haven.Errorf(haven.ENOTFOUND, "memlog: no row")
+	}
+	if _, ok := l.rows[seq]; !ok {
+		return haven.Errorf(haven.ENOTFOUND, "memlog: no row at %d", seq)
+	}
+	delete(l.rows, seq)
+	l.resize()
+	return nil
+}
+
+// InsertEntry adds a row at e.Seq, which must be free.
+func (s *Store) InsertEntry(ctx context.Context, logID string, e audit.Entry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.log(logID, true)
+	if _, taken := l.rows[e.Seq]; taken {
+		return haven.Errorf(haven.ECONFLICT, "memlog: row %d exists", e.Seq)
+	}
+	l.rows[e.Seq] = copyEntry(e)
+	l.resize()
+	return nil
+}
+
+// DeleteCheckpoint removes the stored checkpoint at size.
+func (s *Store) DeleteCheckpoint(ctx context.Context, logID string, size uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l := s.log(logID, false); l != nil {
+		delete(l.cps, size)
+	}
+	return nil
+}
+
+func (l *log) resize() {
+	l.size = 0
+	for seq := range l.rows {
+		l.size = max(l.size, seq+1)
+	}
+}

@@ -1,0 +1,67 @@
+package audit
+
+import "context"
+
+// Entry is one stored row of a log: the event's fields and the leaf hash
+// the log computed from them when it was appended. The verifier recomputes
+// the leaf from the fields, so a row whose fields were edited no longer
+// matches its stored hash, and a row whose hash was edited too no longer
+// matches the signed roots.
+type Entry struct {
+	Event
+	LeafHash []byte
+}
+
+// Checkpoint is a signed tree head as stored: the tree size it covers and
+// the signed note (see OpenCheckpoint for its body). The size is kept apart
+// only to index and order checkpoints; the verifier trusts the note alone.
+type Checkpoint struct {
+	Size uint64
+	Note []byte
+}
+
+// Store is what the audit log needs from a database. It is deliberately
+// small so each database adapter implements it plainly; package audittest
+// holds the conformance suite every implementation must pass.
+//
+// Rules every implementation keeps:
+//   - Rows are never changed or removed by Haven. Only an attacker does that,
+//     and the verifier's job is to notice.
+//   - Values round-trip exactly: strings byte for byte, Time in UTC to the
+//     microsecond, leaf hashes and notes byte for byte.
+//   - Logs are independent: nothing of one logID is visible in another.
+type Store interface {
+	// AppendLeaves stores events[i] with leafHashes[i] at sequence number
+	// first+i, atomically: all of them or none. It returns an error with
+	// code haven.ECONFLICT, and stores nothing, when first is not the
+	// log's current size; this check and the insert happen in one
+	// transaction, which is how several nodes appending to one database are
+	// kept from overwriting or skipping positions. An events[i].Seq other
+	// than first+i, or lengths that differ, are haven.EINVALID.
+	AppendLeaves(ctx context.Context, logID string, first uint64, events []Event, leafHashes [][]byte) error
+
+	// Size returns the log's size: one more than its highest sequence
+	// number, or 0 when it is empty.
+	Size(ctx context.Context, logID string) (uint64, error)
+
+	// Entries returns the stored rows with from <= Seq < to, in Seq order.
+	// Missing rows are simply absent; callers never ask for more than a
+	// page at a time.
+	Entries(ctx context.Context, logID string, from, to uint64) ([]Entry, error)
+
+	// LeafHashes returns the stored leaf hashes of the rows with
+	// from <= Seq < to, in Seq order; missing rows are absent.
+	LeafHashes(ctx context.Context, logID string, from, to uint64) ([][]byte, error)
+
+	// PutCheckpoint stores cp. Storing a note identical to the one already
+	// held for that size does nothing; a different note for a size that has
+	// one is haven.ECONFLICT (two histories signed at one size).
+	PutCheckpoint(ctx context.Context, logID string, cp Checkpoint) error
+
+	// Checkpoints returns the log's checkpoints in increasing Size order.
+	Checkpoints(ctx context.Context, logID string) ([]Checkpoint, error)
+
+	// Logs returns the ids of the logs that hold any entry or checkpoint, in
+	// increasing order.
+	Logs(ctx context.Context) ([]string, error)
+}
