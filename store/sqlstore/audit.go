@@ -1,0 +1,239 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"haven"
+	"haven/audit"
+)
+
+// This file implements audit.Store. Audit rows are inserted and read,
+// never updated or deleted.
+
+const auditColumns = `log_id, seq, time_us, actor_id, actor_role, session_id, action, resource_kind, resource_id,
+	patient_id, purpose, decision, reason, client_addr, request_id, leaf_hash`
+
+const auditColumnCount = 16
+
+// auditInsertBatch bounds rows per INSERT statement (SQLite allows 32766
+// parameters; 16 columns each).
+const auditInsertBatch = 500
+
+// AppendLeaves stores events at first, first+1, … in one transaction, after
+// checking that first is the log's size. The primary key (log_id, seq) makes
+// a concurrent writer that read the same size fail instead of interleaving.
+func (d *DB) AppendLeaves(ctx context.Context, logID string, first uint64, events []audit.Event, leafHashes [][]byte) error {
+	if len(events) != len(leafHashes) {
+		return haven.Errorf(haven.EINVALID, "audit append: %d events but %d leaf hashes", len(events), len(leafHashes))
+	}
+	for i := range events {
+		if events[i].Seq != first+uint64(i) {
+			return haven.Errorf(haven.EINVALID, "audit append: event %d has seq %d, want %d", i, events[i].Seq, first+uint64(i))
+		}
+	}
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var size uint64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_events WHERE log_id = $1`, logID).Scan(&size); err != nil {
+		return err
+	}
+	if size != first {
+		return haven.Errorf(haven.ECONFLICT, "audit log %s has size %d, append expected %d", logID, size, first)
+	}
+	for start := 0; start < len(events); start += auditInsertBatch {
+		end := min(start+auditInsertBatch, len(events))
+		var sb strings.Builder
+		sb.WriteString(`INSERT INTO audit_events (` + auditColumns + `) VALUES `)
+		args := make([]any, 0, (end-start)*auditColumnCount)
+		for i := start; i < end; i++ {
+			if i > start {
+				sb.WriteByte(',')
+			}
+			sb.WriteByte('(')
+			for c := 0; c < auditColumnCount; c++ {
+				if c > 0 {
+					sb.WriteByte(',')
+				}
+				fmt.Fprintf(&sb, "$%d", len(args)+c+1)
+			}
+			sb.WriteByte(')')
+			e := &events[i]
+			args = append(args, logID, int64(e.Seq), e.Time.UnixMicro(), e.ActorID, e.ActorRole, e.SessionID, e.Action,
+				e.ResourceKind, e.ResourceID, e.PatientID, e.Purpose, e.Decision, e.Reason, e.ClientAddr, e.RequestID, leafHashes[i])
+		}
+		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
+			if isUniqueViolation(err) {
+				return haven.Errorf(haven.ECONFLICT, "audit log %s changed during append at %d", logID, first)
+			}
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// Size returns one more than the log's highest sequence number.
+func (d *DB) Size(ctx context.Context, logID string) (uint64, error) {
+	var size uint64
+	err := d.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_events WHERE log_id = $1`, logID).Scan(&size)
+	return size, err
+}
+
+// Entries returns rows from <= seq < to in order.
+func (d *DB) Entries(ctx context.Context, logID string, from, to uint64) ([]audit.Entry, error) {
+	return d.queryAudit(ctx, `SELECT `+auditColumns+` FROM audit_events WHERE log_id = $1 AND seq >= $2 AND seq < $3 ORDER BY seq`,
+		logID, int64(from), int64(to))
+}
+
+// AuditQuery selects audit rows of one log for search pages. Empty fields
+// match anything.
+type AuditQuery struct {
+	LogID     string
+	PatientID string
+	ActorID   string
+	Action    string
+	Decision  string
+	Since     time.Time
+	Until     time.Time
+	BeforeSeq uint64 // page backwards from here; 0 means from the newest
+	Limit     int
+}
+
+// SearchAudit returns matching rows, newest first.
+func (d *DB) SearchAudit(ctx context.Context, q AuditQuery) ([]audit.Entry, error) {
+	where := []string{"log_id = $1"}
+	args := []any{q.LogID}
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, fmt.Sprintf(cond, len(args)))
+	}
+	if q.PatientID != "" {
+		add("patient_id = $%d", q.PatientID)
+	}
+	if q.ActorID != "" {
+		add("actor_id = $%d", q.ActorID)
+	}
+	if q.Action != "" {
+		add("action = $%d", q.Action)
+	}
+	if q.Decision != "" {
+		add("decision = $%d", q.Decision)
+	}
+	if !q.Since.IsZero() {
+		add("time_us >= $%d", q.Since.UnixMicro())
+	}
+	if !q.Until.IsZero() {
+		add("time_us < $%d", q.Until.UnixMicro())
+	}
+	if q.BeforeSeq > 0 {
+		add("seq < $%d", int64(q.BeforeSeq))
+	}
+	if q.Limit <= 0 || q.Limit > 1000 {
+		q.Limit = 100
+	}
+	args = append(args, q.Limit)
+	return d.queryAudit(ctx, `SELECT `+auditColumns+` FROM audit_events WHERE `+strings.Join(where, " AND ")+
+		fmt.Sprintf(` ORDER BY seq DESC LIMIT $%d`, len(args)), args...)
+}
+
+func (d *DB) queryAudit(ctx context.Context, query string, args ...any) ([]audit.Entry, error) {
+	rows, err := d.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []audit.Entry
+	for rows.Next() {
+		var e audit.Entry
+		var seq, us int64
+		if err := rows.Scan(&e.LogID, &seq, &us, &e.ActorID, &e.ActorRole, &e.SessionID, &e.Action, &e.ResourceKind,
+			&e.ResourceID, &e.PatientID, &e.Purpose, &e.Decision, &e.Reason, &e.ClientAddr, &e.RequestID, &e.LeafHash); err != nil {
+			return nil, err
+		}
+		e.Seq = uint64(seq)
+		e.Time = time.UnixMicro(us).UTC()
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// LeafHashes returns stored leaf hashes from <= seq < to in order.
+func (d *DB) LeafHashes(ctx context.Context, logID string, from, to uint64) ([][]byte, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT leaf_hash FROM audit_events WHERE log_id = $1 AND seq >= $2 AND seq < $3 ORDER BY seq`,
+		logID, int64(from), int64(to))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][]byte
+	for rows.Next() {
+		var h []byte
+		if err := rows.Scan(&h); err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+// PutCheckpoint stores a signed checkpoint; the same note again is a no-op,
+// a different note at a stored size is ECONFLICT.
+func (d *DB) PutCheckpoint(ctx context.Context, logID string, cp audit.Checkpoint) error {
+	_, err := d.db.ExecContext(ctx, `INSERT INTO audit_checkpoints (log_id, size, note) VALUES ($1, $2, $3)`, logID, int64(cp.Size), cp.Note)
+	if !isUniqueViolation(err) {
+		return err
+	}
+	var note []byte
+	if err := d.db.QueryRowContext(ctx, `SELECT note FROM audit_checkpoints WHERE log_id = $1 AND size = $2`, logID, int64(cp.Size)).Scan(&note); err != nil {
+		return err
+	}
+	if string(note) == string(cp.Note) {
+		return nil
+	}
+	return haven.Errorf(haven.ECONFLICT, "audit log %s already has a different checkpoint at size %d", logID, cp.Size)
+}
+
+// Checkpoints returns a log's checkpoints by increasing size.
+func (d *DB) Checkpoints(ctx context.Context, logID string) ([]audit.Checkpoint, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT size, note FROM audit_checkpoints WHERE log_id = $1 ORDER BY size`, logID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []audit.Checkpoint
+	for rows.Next() {
+		var cp audit.Checkpoint
+		var size int64
+		if err := rows.Scan(&size, &cp.Note); err != nil {
+			return nil, err
+		}
+		cp.Size = uint64(size)
+		out = append(out, cp)
+	}
+	return out, rows.Err()
+}
+
+// Logs returns the ids of logs holding any entry or checkpoint.
+func (d *DB) Logs(ctx context.Context) ([]string, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT log_id FROM audit_events UNION SELECT log_id FROM audit_checkpoints ORDER BY 1`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+var _ audit.Store = (*DB)(nil)
