@@ -24,9 +24,13 @@ import (
 )
 
 // LargeSize is the size of the blob TestStore streams through a store. It is
-// larger than the S3 store's part size, so multipart uploads with several
-// parts are exercised, yet small enough to keep the suite fast.
-const LargeSize = 20<<20 + 12345
+// several S3 part sizes long, so multipart uploads with several parts (and
+// a short last one) are exercised, yet small enough to keep the suite fast.
+// With -short the blob is ShortLargeSize: still more than two parts.
+const (
+	LargeSize      = 20<<20 + 12345
+	ShortLargeSize = 10<<20 + 12345
+)
 
 // TestStore runs the conformance suite against s. Each run writes under a
 // fresh random key prefix, so s may be shared with other tests.
@@ -244,11 +248,15 @@ func testDistinct(t *testing.T, s blob.Store, k func(string) string) {
 func testLarge(t *testing.T, s blob.Store, k func(string) string) {
 	ctx := context.Background()
 	key := k("large")
-	src := NewReader(LargeSize, 7)
+	size := int64(LargeSize)
+	if testing.Short() {
+		size = ShortLargeSize
+	}
+	src := NewReader(size, 7)
 	h := sha256.New()
 	n, err := s.Put(ctx, key, io.TeeReader(src, h))
-	if err != nil || n != LargeSize {
-		t.Fatalf("Put = %d, %v; want %d", n, err, LargeSize)
+	if err != nil || n != size {
+		t.Fatalf("Put = %d, %v; want %d", n, err, size)
 	}
 	want := h.Sum(nil)
 	rc, err := s.Get(ctx, key)
@@ -258,11 +266,11 @@ func testLarge(t *testing.T, s blob.Store, k func(string) string) {
 	defer rc.Close()
 	h.Reset()
 	m, err := io.Copy(h, rc)
-	if err != nil || m != LargeSize || !bytes.Equal(h.Sum(nil), want) {
+	if err != nil || m != size || !bytes.Equal(h.Sum(nil), want) {
 		t.Fatalf("read back %d bytes (err %v), digest match %v", m, err, bytes.Equal(h.Sum(nil), want))
 	}
-	if size, err := s.Stat(ctx, key); err != nil || size != LargeSize {
-		t.Fatalf("Stat = %d, %v", size, err)
+	if got, err := s.Stat(ctx, key); err != nil || got != size {
+		t.Fatalf("Stat = %d, %v", got, err)
 	}
 	if err := s.Delete(ctx, key); err != nil {
 		t.Fatalf("Delete: %v", err)
