@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -67,8 +68,26 @@ func cleanEnv() []string {
 type server struct {
 	cmd  *exec.Cmd
 	URL  string
-	out  *bytes.Buffer
+	out  *syncBuffer
 	done chan error
+}
+
+// syncBuffer collects a process's output while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) WriteString(s string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.WriteString(s)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // startServe starts haven serve on a free loopback port and waits until
@@ -79,12 +98,12 @@ func startServe(t *testing.T, dataDir string, extra ...string) *server {
 	cmd := exec.Command(havenBin, args...)
 	cmd.Env = cleanEnv()
 	stdout, _ := cmd.StdoutPipe()
-	var errBuf bytes.Buffer
+	var errBuf lockedWriter
 	cmd.Stderr = &errBuf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{cmd: cmd, out: &bytes.Buffer{}, done: make(chan error, 1)}
+	s := &server{cmd: cmd, out: &syncBuffer{}, done: make(chan error, 1)}
 	urlc := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -229,4 +248,12 @@ func TestEnvironmentConfiguresServe(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "cannot reach database") || strings.Contains(errOut, "topsecret") {
 		t.Fatalf("HAVEN_DB_FILE: %d %q", code, errOut)
 	}
+}
+
+// lockedWriter is an io.Writer safe to read while a process writes to it.
+type lockedWriter struct{ syncBuffer }
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.WriteString(string(p))
+	return len(p), nil
 }
