@@ -80,8 +80,8 @@ type Store interface {
 
 // Attempt identifies one sign-in attempt.
 type Attempt struct {
-	Account     string // blind index of the email typed, known account or not
-	Addr        string // client address ("203.0.113.7" or "[2001:db8::1]:443")
+	Account string // blind index of the email typed, known account or not
+	Addr    string // client address ("203.0.113.7" or "[2001:db8::1]:443")
 	// KnownDevice is true only when the client presents a device cookie
 	// that the server issued after this device completed password and MFA
 	// for this Account (and has not revoked); never on the client's say-so.
