@@ -3,6 +3,7 @@ package keyring
 import (
 	"container/list"
 	"crypto/cipher"
+	"strings"
 	"sync"
 	"time"
 )
@@ -19,6 +20,10 @@ type keyCache struct {
 	now func() time.Time
 	m   map[string]*cacheEntry
 	lru list.List // of *cacheEntry, most recent at the front
+	// shredded holds name prefixes of recently destroyed keys until when
+	// they may not be cached again, so a load that raced the shred cannot
+	// put the destroyed key back for a whole TTL.
+	shredded map[string]time.Time
 }
 
 // cacheEntry is one unwrapped key. aead never changes once made, so it is
@@ -34,7 +39,7 @@ type cacheEntry struct {
 }
 
 func newKeyCache(max int, ttl time.Duration, now func() time.Time) *keyCache {
-	return &keyCache{max: max, ttl: ttl, now: now, m: map[string]*cacheEntry{}}
+	return &keyCache{max: max, ttl: ttl, now: now, m: map[string]*cacheEntry{}, shredded: map[string]time.Time{}}
 }
 
 func (c *keyCache) get(name string) *cacheEntry {
@@ -61,10 +66,18 @@ func (c *keyCache) put(name, id string, version int, raw []byte) (*cacheEntry, e
 	e := &cacheEntry{name: name, id: id, version: version, aead: aead, raw: append([]byte(nil), raw...)}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	now := c.now()
+	for prefix, until := range c.shredded {
+		if !now.Before(until) {
+			delete(c.shredded, prefix)
+		} else if strings.HasPrefix(name, prefix) {
+			return e, nil // usable by the caller that loaded it, never cached
+		}
+	}
 	if old := c.m[name]; old != nil {
 		c.removeLocked(old)
 	}
-	e.expires = c.now().Add(c.ttl)
+	e.expires = now.Add(c.ttl)
 	e.elem = c.lru.PushFront(e)
 	c.m[name] = e
 	for c.lru.Len() > c.max {
@@ -91,12 +104,14 @@ func (c *keyCache) removeLocked(e *cacheEntry) {
 	delete(c.m, e.name)
 }
 
-// removePrefix drops and zeroes every entry whose name starts with prefix.
-func (c *keyCache) removePrefix(prefix string) {
+// shred drops and zeroes every entry whose name starts with prefix, and
+// keeps such names out of the cache for one TTL.
+func (c *keyCache) shred(prefix string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.shredded[prefix] = c.now().Add(c.ttl)
 	for name, e := range c.m {
-		if len(name) >= len(prefix) && name[:len(prefix)] == prefix {
+		if strings.HasPrefix(name, prefix) {
 			c.removeLocked(e)
 		}
 	}

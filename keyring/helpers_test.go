@@ -1,8 +1,11 @@
 package keyring_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"haven"
@@ -68,4 +71,10 @@ func wantCode(t testing.TB, err error, code string) {
 	if got := haven.ErrorCode(err); got != code {
 		t.Fatalf("error code %q (%v); want %q", got, err, code)
 	}
+}
+
+func fmtReport(r keyring.Report) string { return fmt.Sprintf("%+v", r) }
+
+func containsBytes(b, sub []byte) bool {
+	return bytes.Contains(b, sub) || strings.Contains(string(b), fmt.Sprint(sub))
 }
