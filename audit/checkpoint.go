@@ -62,8 +62,11 @@ func NewSigner(privateKey string) (*Signer, error) {
 	}
 	// The note package derives no verifier key from a private key; derive
 	// it from the seed, then check it names the same key.
-	parts := strings.Split(privateKey, "+")
-	raw, err := base64.StdEncoding.DecodeString(parts[len(parts)-1])
+	// Layout: PRIVATE+KEY+<name>+<hash>+<base64>; the base64 may hold '+'.
+	rest := strings.TrimPrefix(privateKey, "PRIVATE+KEY+")
+	_, rest, _ = strings.Cut(rest, "+")
+	_, key64, _ := strings.Cut(rest, "+")
+	raw, err := base64.StdEncoding.DecodeString(key64)
 	if err != nil || len(raw) != 1+ed25519.SeedSize {
 		return nil, haven.Errorf(haven.EINVALID, "malformed audit signing key")
 	}
