@@ -174,7 +174,8 @@ func URI(secret, issuer, account string) string {
 		Scheme:   "otpauth",
 		Host:     "totp",
 		Path:     "/" + issuer + ":" + account,
-		RawQuery: v.Encode(),
+		// Spaces as %20, not "+": some apps show a "+" in the issuer literally.
+		RawQuery: strings.ReplaceAll(v.Encode(), "+", "%20"),
 	}
 	return u.String()
 }

@@ -1,8 +1,11 @@
 package totp
 
 import (
+	"bytes"
 	"context"
+	"image/png"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -177,10 +180,27 @@ func TestURI(t *testing.T) {
 	if u.Scheme != "otpauth" || u.Host != "totp" || u.Path != "/Haven Riverside Clinic:alex@example.org" {
 		t.Fatalf("URI %q: scheme %q host %q label %q", raw, u.Scheme, u.Host, u.Path)
 	}
+	if strings.Contains(u.RawQuery, "+") {
+		t.Fatalf("query %q encodes spaces as +", u.RawQuery)
+	}
 	q := u.Query()
 	for k, want := range map[string]string{"secret": "JBSWY3DPEHPK3PXP", "issuer": "Haven Riverside Clinic", "algorithm": "SHA1", "digits": "6", "period": "30"} {
 		if q.Get(k) != want {
 			t.Errorf("%s = %q, want %q", k, q.Get(k), want)
 		}
+	}
+}
+
+func TestEnrolmentQRCodeIsAPNG(t *testing.T) {
+	uri := URI(NewSecret(), "Haven Riverside Clinic", "alex.morgan@example.org")
+	img, err := QRCodePNG(uri, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := png.Decode(bytes.NewReader(img)); err != nil {
+		t.Fatalf("not a PNG: %v", err)
+	}
+	if _, err := QRCodePNG(URI(NewSecret(), strings.Repeat("x", 200), "a"), 6); haven.ErrorCode(err) != haven.EINVALID {
+		t.Fatalf("over-long URI = %v, want %s", err, haven.EINVALID)
 	}
 }
