@@ -171,9 +171,9 @@ func URI(secret, issuer, account string) string {
 	v.Set("digits", fmt.Sprint(Digits))
 	v.Set("period", fmt.Sprint(int(Period/time.Second)))
 	u := url.URL{
-		Scheme:   "otpauth",
-		Host:     "totp",
-		Path:     "/" + issuer + ":" + account,
+		Scheme: "otpauth",
+		Host:   "totp",
+		Path:   "/" + issuer + ":" + account,
 		// Spaces as %20, not "+": some apps show a "+" in the issuer literally.
 		RawQuery: strings.ReplaceAll(v.Encode(), "+", "%20"),
 	}
