@@ -1,0 +1,467 @@
+// Command run is `make bench`: it builds haven, starts it on a loopback
+// port with a throw-away data directory, starts the bare TLS baseline
+// server beside it, drives both with bench/loadgen in a separate process
+// (same parameters, alternating order, warm-up before each measurement),
+// stops them, runs the Go benchmarks of the packages listed in suites.go,
+// and prints markdown tables whose ratios compare each row with a baseline
+// measured in the same run. Ratios, not absolute numbers, are what carry
+// from one machine to another.
+//
+// Every step is bounded: the default run takes well under three minutes on
+// two cores. See bench/README.md.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"haven/bench/internal/load"
+)
+
+type config struct {
+	connections  int
+	duration     time.Duration
+	warmup       time.Duration
+	rounds       int
+	benchtime    string
+	pkgs         []string
+	requireHaven bool
+	startTimeout time.Duration
+	keep         bool
+}
+
+func main() {
+	var cfg config
+	pkgs := strings.Join(goBenchPackages, ",")
+	flag.IntVar(&cfg.connections, "c", 8, "concurrent keep-alive connections per load run")
+	flag.DurationVar(&cfg.duration, "d", 5*time.Second, "measured duration of each load run")
+	flag.DurationVar(&cfg.warmup, "warmup", time.Second, "unmeasured warm-up before each load run")
+	flag.IntVar(&cfg.rounds, "rounds", 3, "load rounds per row; the median round by req/s is shown")
+	flag.StringVar(&cfg.benchtime, "benchtime", "500ms", "-benchtime for the Go benchmarks")
+	flag.StringVar(&pkgs, "pkgs", pkgs, "comma-separated packages whose Go benchmarks run (empty for none)")
+	flag.BoolVar(&cfg.requireHaven, "require-haven", false, "fail, rather than skip the haven rows, when cmd/haven is missing")
+	flag.DurationVar(&cfg.startTimeout, "start-timeout", 60*time.Second, "how long haven may take to answer /healthz")
+	flag.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (binaries, logs, data) for inspection")
+	flag.Parse()
+	for p := range strings.SplitSeq(pkgs, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			cfg.pkgs = append(cfg.pkgs, p)
+		}
+	}
+	if cfg.connections < 1 || cfg.duration <= 0 || cfg.rounds < 1 || cfg.duration > 2*time.Minute || cfg.rounds > 20 {
+		fmt.Fprintln(os.Stderr, "bench: need -c >= 1, 0 < -d <= 2m, 1 <= -rounds <= 20")
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...) }
+
+func run(ctx context.Context, cfg config, out io.Writer) error {
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "haven-bench-")
+	if err != nil {
+		return err
+	}
+	if cfg.keep {
+		logf("keeping %s", tmp)
+	} else {
+		defer os.RemoveAll(tmp)
+	}
+
+	haveHaven, err := hasPackage(filepath.Join(root, "cmd", "haven"))
+	if err != nil {
+		return err
+	}
+	if !haveHaven {
+		if cfg.requireHaven {
+			return errors.New("cmd/haven not found: there is no haven binary to measure yet")
+		}
+		logf("cmd/haven not found: skipping the haven rows; only the baseline is measured")
+	}
+
+	bins := map[string]string{"loadgen": "./bench/loadgen", "baseline": "./bench/baseline"}
+	if haveHaven {
+		bins["haven"] = "./cmd/haven"
+	}
+	for name, pkg := range bins {
+		logf("building %s", pkg)
+		bin := filepath.Join(tmp, name)
+		if err := goCmd(ctx, root, "build", "-o", bin, pkg); err != nil {
+			return fmt.Errorf("building %s: %w", pkg, err)
+		}
+		bins[name] = bin
+	}
+
+	base, err := startBaseline(ctx, bins["baseline"], tmp)
+	if err != nil {
+		return err
+	}
+	defer base.stop()
+
+	var hv *server
+	if haveHaven {
+		hv, err = startHaven(ctx, bins["haven"], tmp, cfg.startTimeout)
+		if err != nil {
+			return err
+		}
+		defer hv.stop()
+	}
+
+	rows, err := measureLoad(ctx, cfg, bins["loadgen"], base, hv)
+	if err != nil {
+		return err
+	}
+	base.stop()
+	if hv != nil {
+		hv.stop()
+	}
+
+	fmt.Fprintf(out, "## Haven benchmarks\n\n%s\n\n", environment(ctx, root))
+	fmt.Fprintf(out, "### HTTPS load\n\n%d keep-alive connections over HTTP/1.1 and TLS 1.3, %s warm-up then %s measured per run, median of %d rounds by req/s; loadgen, server and baseline share this machine.\n\n",
+		cfg.connections, cfg.warmup, cfg.duration, cfg.rounds)
+	writeLoadTable(out, rows)
+
+	if len(cfg.pkgs) == 0 {
+		fmt.Fprintln(out, "\nNo Go benchmark packages listed.")
+		return nil
+	}
+	procs := runtime.GOMAXPROCS(0)
+	args := append([]string{"test", "-run", "^$", "-bench", ".", "-benchmem", "-count", "1", "-p", "1",
+		"-benchtime", cfg.benchtime, "-cpu", strconv.Itoa(procs), "-timeout", "3m"}, cfg.pkgs...)
+	logf("go %s", strings.Join(args, " "))
+	var buf bytes.Buffer
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = root
+	cmd.Stdout = &buf
+	cmd.Stderr = os.Stderr
+	benchErr := cmd.Run()
+	results := parseBench(&buf, procs)
+	fmt.Fprintf(out, "\n### Go benchmarks\n\n`go test -run '^$' -bench . -benchmem -benchtime %s %s`; the ratio divides ns/op by the same-run baseline benchmark.\n\n",
+		cfg.benchtime, strings.Join(cfg.pkgs, " "))
+	writeBenchTable(out, results)
+	if benchErr != nil {
+		// Show what failed, then fail the run: a broken benchmark is a bug.
+		os.Stderr.Write(buf.Bytes())
+		return fmt.Errorf("go test -bench: %w", benchErr)
+	}
+	return nil
+}
+
+// measureLoad runs loadgen rounds times against the baseline and every
+// suite, alternating the order each round so neither side always runs on
+// a cooler or hotter machine, and keeps the median round of each row.
+func measureLoad(ctx context.Context, cfg config, loadgen string, base, hv *server) ([]loadRow, error) {
+	type target struct {
+		name   string
+		url    string
+		method string
+		header http.Header
+		note   string
+	}
+	targets := []target{{name: "baseline: bare Go TLS 1.3, GET /healthz", url: base.url + "/healthz"}}
+	for _, s := range loadSuites {
+		t := target{name: s.Name, method: s.Method}
+		if hv == nil {
+			t.note = "skipped: cmd/haven not found"
+		} else {
+			t.url = hv.url + s.Path
+			if s.Setup != nil {
+				h, err := s.Setup(ctx, hv.url)
+				if err != nil {
+					return nil, fmt.Errorf("setting up %s: %w", s.Name, err)
+				}
+				t.header = h
+			}
+		}
+		targets = append(targets, t)
+	}
+
+	results := make([][]load.Result, len(targets))
+	errs := make([]int64, len(targets))
+	for round := range cfg.rounds {
+		order := make([]int, len(targets))
+		for i := range order {
+			order[i] = i
+		}
+		if round%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, i := range order {
+			t := targets[i]
+			if t.note != "" {
+				continue
+			}
+			logf("round %d/%d: %s", round+1, cfg.rounds, t.name)
+			res, err := runLoadgen(ctx, loadgen, cfg, t.url, t.method, t.header)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", t.name, err)
+			}
+			results[i] = append(results[i], res)
+			errs[i] += res.Errors
+		}
+	}
+	rows := make([]loadRow, len(targets))
+	for i, t := range targets {
+		rows[i] = loadRow{Name: t.name, Note: t.note, Errors: errs[i]}
+		if rs := results[i]; len(rs) > 0 {
+			slices.SortFunc(rs, func(a, b load.Result) int { return cmp.Compare(a.RPS, b.RPS) })
+			rows[i].Result = rs[len(rs)/2]
+		}
+	}
+	return rows, nil
+}
+
+func runLoadgen(ctx context.Context, bin string, cfg config, url, method string, header http.Header) (load.Result, error) {
+	args := []string{"-url", url, "-c", strconv.Itoa(cfg.connections), "-d", cfg.duration.String(), "-warmup", cfg.warmup.String()}
+	if method != "" {
+		args = append(args, "-method", method)
+	}
+	for k, vs := range header {
+		for _, v := range vs {
+			args = append(args, "-H", k+": "+v)
+		}
+	}
+	// Bounded in time even if loadgen hangs.
+	ctx, cancel := context.WithTimeout(ctx, cfg.warmup+cfg.duration+time.Minute)
+	defer cancel()
+	var stdout bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdout = &stdout
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		return load.Result{}, fmt.Errorf("loadgen: %w", err)
+	}
+	var res load.Result
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		return load.Result{}, fmt.Errorf("loadgen output: %w", err)
+	}
+	return res, nil
+}
+
+// server is a child process serving HTTPS on loopback.
+type server struct {
+	name    string
+	cmd     *exec.Cmd
+	url     string
+	logPath string
+	exited  chan struct{}
+	stopped bool
+}
+
+func startBaseline(ctx context.Context, bin, tmp string) (*server, error) {
+	s := &server{name: "baseline", logPath: filepath.Join(tmp, "baseline.log")}
+	logFile, err := os.Create(s.logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	s.cmd = exec.Command(bin, "-addr", "127.0.0.1:0")
+	s.cmd.Stderr = logFile
+	stdout, err := s.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.start(); err != nil {
+		return nil, err
+	}
+	// The baseline prints its URL once it is listening.
+	line := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		if sc.Scan() {
+			line <- sc.Text()
+		}
+		close(line)
+		io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case u, ok := <-line:
+		if !ok || !strings.HasPrefix(u, "https://") {
+			s.stop()
+			return nil, fmt.Errorf("baseline did not start; see %s", s.logPath)
+		}
+		s.url = u
+		return s, nil
+	case <-time.After(10 * time.Second):
+		s.stop()
+		return nil, errors.New("baseline did not start within 10s")
+	case <-ctx.Done():
+		s.stop()
+		return nil, ctx.Err()
+	}
+}
+
+func startHaven(ctx context.Context, bin, tmp string, timeout time.Duration) (*server, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	s := &server{name: "haven", url: "https://" + addr, logPath: filepath.Join(tmp, "haven.log")}
+	logFile, err := os.Create(s.logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	s.cmd = exec.Command(bin, "serve", "--data-dir", filepath.Join(tmp, "data"), "--addr", addr)
+	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
+	logf("starting haven serve on %s", addr)
+	if err := s.start(); err != nil {
+		return nil, err
+	}
+	client := insecureClient()
+	defer client.CloseIdleConnections()
+	deadline := time.Now().Add(timeout)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/healthz", nil)
+		if resp, err := client.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s, nil
+			}
+		}
+		select {
+		case <-s.exited:
+			return nil, fmt.Errorf("haven exited before answering /healthz:\n%s", tail(s.logPath, 40))
+		case <-ctx.Done():
+			s.stop()
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			s.stop()
+			return nil, fmt.Errorf("haven did not answer /healthz with 200 within %s:\n%s", timeout, tail(s.logPath, 40))
+		}
+	}
+}
+
+func (s *server) start() error {
+	if err := s.cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", s.name, err)
+	}
+	s.exited = make(chan struct{})
+	go func() { s.cmd.Wait(); close(s.exited) }()
+	return nil
+}
+
+// stop asks the server to shut down and kills it if it has not within ten
+// seconds. It is safe to call twice.
+func (s *server) stop() {
+	if s.stopped || s.cmd.Process == nil {
+		return
+	}
+	s.stopped = true
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(10 * time.Second):
+		logf("%s ignored SIGTERM for 10s; killing it", s.name)
+		s.cmd.Process.Kill()
+		<-s.exited
+	}
+}
+
+// insecureClient talks to the self-signed servers this program started on
+// loopback, and to nothing else.
+func insecureClient() *http.Client {
+	return &http.Client{
+		Timeout: 5 * time.Second,
+		Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13},
+		},
+	}
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func moduleRoot(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", errors.New("run this from inside the haven module")
+	}
+	return filepath.Dir(gomod), nil
+}
+
+// hasPackage reports whether dir holds Go source files.
+func hasPackage(dir string) (bool, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".go") && !strings.HasSuffix(e.Name(), "_test.go") {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func goCmd(ctx context.Context, dir string, args ...string) error {
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	return cmd.Run()
+}
+
+func environment(ctx context.Context, root string) string {
+	commit := "unknown"
+	if out, err := exec.CommandContext(ctx, "git", "-C", root, "rev-parse", "--short", "HEAD").Output(); err == nil {
+		commit = strings.TrimSpace(string(out))
+	}
+	return fmt.Sprintf("%s, commit %s, %s %s/%s, %d CPUs.", time.Now().UTC().Format("2006-01-02 15:04 UTC"),
+		commit, runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
+}
+
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

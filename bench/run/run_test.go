@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"haven/bench/internal/load"
+)
+
+const benchOutput = `goos: linux
+goarch: amd64
+pkg: haven/blob/dir
+cpu: Some CPU
+BenchmarkPut/baseline-2         	     272	   1231790 ns/op	 851.26 MB/s	     250 B/op	       5 allocs/op
+BenchmarkPut/store-2            	      51	   9153415 ns/op	 114.56 MB/s	   33988 B/op	      37 allocs/op
+BenchmarkSeal-2                 	    1000	      2000 ns/op
+BenchmarkSealBaseline-2         	    1000	       500 ns/op
+BenchmarkSize/n-16-2            	    1000	       100 ns/op
+PASS
+ok  	haven/blob/dir	1.794s
+pkg: haven/audit
+BenchmarkAppend/store-2 	 10	 300 ns/op
+--- FAIL: BenchmarkBroken
+ok  	haven/audit	0.5s
+`
+
+func TestParseBenchReadsEveryResultLine(t *testing.T) {
+	rs := parseBench(strings.NewReader(benchOutput), 2)
+	var names []string
+	for _, r := range rs {
+		names = append(names, r.Pkg+" "+r.Name)
+	}
+	want := []string{
+		"haven/blob/dir BenchmarkPut/baseline",
+		"haven/blob/dir BenchmarkPut/store",
+		"haven/blob/dir BenchmarkSeal",
+		"haven/blob/dir BenchmarkSealBaseline",
+		"haven/blob/dir BenchmarkSize/n-16",
+		"haven/audit BenchmarkAppend/store",
+	}
+	if strings.Join(names, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("parsed\n%s\nwant\n%s", strings.Join(names, "\n"), strings.Join(want, "\n"))
+	}
+	if v := rs[1].Values; v["ns/op"] != 9153415 || v["MB/s"] != 114.56 || v["B/op"] != 33988 || v["allocs/op"] != 37 {
+		t.Fatalf("values of %s: %v", rs[1].Name, v)
+	}
+}
+
+func TestBenchRatiosDivideBySameRunBaseline(t *testing.T) {
+	var out bytes.Buffer
+	writeBenchTable(&out, parseBench(strings.NewReader(benchOutput), 2))
+	for _, want := range []string{
+		"| haven/blob/dir | Put/baseline | 1231790 | 851.3 | 250 | 5 | baseline |",
+		"| haven/blob/dir | Put/store | 9153415 | 114.6 | 33988 | 37 | 7.43 |",
+		"| haven/blob/dir | Seal | 2000 |  |  |  | 4.00 |",
+		"| haven/audit | Append/store | 300 |  |  |  | — |", // no baseline in its package
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestBaselineOf(t *testing.T) {
+	for name, want := range map[string]string{
+		"BenchmarkPut/store":       "BenchmarkPut/baseline",
+		"BenchmarkPut/1MiB/store":  "BenchmarkPut/1MiB/baseline",
+		"BenchmarkPut/baseline":    "",
+		"BenchmarkSeal":            "BenchmarkSealBaseline",
+		"BenchmarkSealBaseline":    "",
+		"BenchmarkX/baseline-ish":  "BenchmarkX/baseline",
+		"BenchmarkHTTP/haven/tls3": "BenchmarkHTTP/haven/baseline",
+	} {
+		if got := baselineOf(name); got != want {
+			t.Errorf("baselineOf(%q) = %q, want %q", name, got, want)
+		}
+	}
+}
+
+func TestLoadTableRatiosAgainstFirstRow(t *testing.T) {
+	var out bytes.Buffer
+	writeLoadTable(&out, []loadRow{
+		{Name: "baseline", Result: load.Result{RPS: 20000, P50us: 250, P90us: 900, P99us: 1500, MaxUs: 12000}},
+		{Name: "haven: GET /healthz", Result: load.Result{RPS: 5000, P50us: 1000, P90us: 2000, P99us: 3000, MaxUs: 4000}, Errors: 2},
+		{Name: "haven: later row", Note: "skipped: cmd/haven not found"},
+	})
+	for _, want := range []string{
+		"| baseline | 20,000 | 250 µs | 900 µs | 1.50 ms | 12.00 ms | 0 | 1.00 |",
+		"| haven: GET /healthz | 5,000 | 1.00 ms | 2.00 ms | 3.00 ms | 4.00 ms | 2 | 0.25 |",
+		"| haven: later row | skipped: cmd/haven not found |",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+}

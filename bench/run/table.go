@@ -1,0 +1,87 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"haven/bench/internal/load"
+)
+
+// loadRow is one measured row of the HTTPS load table.
+type loadRow struct {
+	Name   string
+	Result load.Result
+	Errors int64 // over every round
+	Note   string
+}
+
+func writeLoadTable(w io.Writer, rows []loadRow) {
+	fmt.Fprintln(w, "| row | req/s | p50 | p90 | p99 | max | errors | req/s ÷ baseline |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	var base float64
+	for i, r := range rows {
+		if r.Note != "" {
+			fmt.Fprintf(w, "| %s | %s | | | | | | |\n", r.Name, r.Note)
+			continue
+		}
+		res := r.Result
+		if i == 0 {
+			base = res.RPS
+		}
+		ratio := "—"
+		if base > 0 {
+			ratio = fmt.Sprintf("%.2f", res.RPS/base)
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %d | %s |\n", r.Name, thousands(res.RPS),
+			latency(res.P50us), latency(res.P90us), latency(res.P99us), latency(res.MaxUs), r.Errors, ratio)
+	}
+}
+
+func writeBenchTable(w io.Writer, results []benchResult) {
+	fmt.Fprintln(w, "| package | benchmark | ns/op | MB/s | B/op | allocs/op | ns/op ÷ baseline |")
+	fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+	type key struct{ pkg, name string }
+	byName := map[key]benchResult{}
+	for _, r := range results {
+		byName[key{r.Pkg, r.Name}] = r
+	}
+	for _, r := range results {
+		ratio := "—"
+		if isBaseline(r.Name) {
+			ratio = "baseline"
+		} else if b, ok := byName[key{r.Pkg, baselineOf(r.Name)}]; ok && b.Values["ns/op"] > 0 {
+			ratio = fmt.Sprintf("%.2f", r.Values["ns/op"]/b.Values["ns/op"])
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", r.Pkg, strings.TrimPrefix(r.Name, "Benchmark"),
+			value(r.Values, "ns/op", "%.0f"), value(r.Values, "MB/s", "%.1f"),
+			value(r.Values, "B/op", "%.0f"), value(r.Values, "allocs/op", "%.0f"), ratio)
+	}
+}
+
+func value(v map[string]float64, unit, format string) string {
+	x, ok := v[unit]
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf(format, x)
+}
+
+func latency(us float64) string {
+	if us < 1000 {
+		return fmt.Sprintf("%.0f µs", us)
+	}
+	return fmt.Sprintf("%.2f ms", us/1000)
+}
+
+func thousands(x float64) string {
+	s := fmt.Sprintf("%.0f", x)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
