@@ -59,6 +59,9 @@ func decode(encoded string) (p Params, salt, key []byte, err error) {
 	bad := func(what string) (Params, []byte, []byte, error) {
 		return Params{}, nil, nil, fmt.Errorf("password: malformed argon2id hash: %s", what)
 	}
+	if strings.ContainsAny(encoded, "\r\n") {
+		return bad("line break") // base64 decoding would skip it: one spelling per hash
+	}
 	f := strings.Split(encoded, "$")
 	if len(f) != 6 || f[0] != "" || f[1] != "argon2id" {
 		return bad("not $argon2id$v=…$m=…,t=…,p=…$salt$hash")

@@ -113,6 +113,7 @@ func TestTamperedHashIsRefused(t *testing.T) {
 		"ShortSalt":       join(f[0], f[1], f[2], f[3], "AAAA", f[5]),
 		"PaddedBase64":    join(f[0], f[1], f[2], f[3], f[4], f[5]+"="),
 		"ExtraField":      enc + "$x",
+		"LineBreakInHash": join(f[0], f[1], f[2], f[3], f[4], f[5][:10]+"\n"+f[5][10:]),
 		"BcryptHash":      "$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy",
 	} {
 		t.Run(name, func(t *testing.T) {
