@@ -24,6 +24,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"haven"
@@ -38,6 +39,10 @@ const tempPrefix = ".tmp-"
 // the leftover of a write that crashed. Younger ones may belong to a write in
 // progress in another process.
 const StaleTempAge = time.Hour
+
+// copyBuffers holds the buffers uploads stream through, so a busy server
+// does not allocate one per blob.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
 // Store is a blob.Store over a local directory.
 type Store struct {
@@ -116,7 +121,11 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (int64, error)
 	}()
 
 	src := &ctxReader{ctx: ctx, r: r}
-	n, err := io.Copy(f, src)
+	buf := copyBuffers.Get().(*[]byte)
+	// The struct hides (*os.File).ReadFrom, which would allocate a fresh
+	// buffer for every blob instead of using the pooled one.
+	n, err := io.CopyBuffer(struct{ io.Writer }{f}, src, *buf)
+	copyBuffers.Put(buf)
 	if err != nil {
 		if src.err != nil { // the upload failed, not the disk
 			return n, fmt.Errorf("blob: reading the upload: %w", src.err)
