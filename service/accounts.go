@@ -43,21 +43,12 @@ func (s *Service) CreateUser(ctx context.Context, nu NewUser) (*haven.User, erro
 	if err := password.Check(nu.Password); err != nil {
 		return nil, err
 	}
+	if nu.Role == haven.RolePatient {
+		return nil, haven.Errorf(haven.EINVALID, "patients are registered with a chart, not as bare accounts")
+	}
 	u := &haven.User{ID: haven.NewID(), PracticeID: nu.PracticeID, Role: nu.Role, CreatedAt: s.now()}
 	var err error
-	if u.EmailIndex, err = s.emailIndex(ctx, email); err != nil {
-		return nil, err
-	}
-	if err := u.Validate(); err != nil {
-		return nil, err
-	}
-	ad := keyring.AD{PracticeID: keyPractice(u.PracticeID), Kind: "user", RecordID: u.ID}
-	ad.Field = "email"
-	if u.Email, err = s.keys.Seal(ctx, ad, []byte(email)); err != nil {
-		return nil, err
-	}
-	ad.Field = "name"
-	if u.Name, err = s.keys.Seal(ctx, ad, []byte(strings.TrimSpace(nu.Name))); err != nil {
+	if err := s.sealUser(ctx, u, email, nu.Name); err != nil {
 		return nil, err
 	}
 	if u.PasswordHash, err = s.passwords.Hash(ctx, nu.Password); err != nil {
@@ -69,6 +60,34 @@ func (s *Service) CreateUser(ctx context.Context, nu NewUser) (*haven.User, erro
 	return u, nil
 }
 
+// sealUser fills u's blind-indexed, sealed email and sealed name. A
+// patient's are sealed under the patient's own data key, so shredding the
+// patient erases their login address too; the workforce's under the
+// practice's.
+func (s *Service) sealUser(ctx context.Context, u *haven.User, email, name string) error {
+	var err error
+	if u.EmailIndex, err = s.emailIndex(ctx, email); err != nil {
+		return err
+	}
+	if err := u.Validate(); err != nil {
+		return err
+	}
+	ad := userAD(u, "email")
+	if u.Email, err = s.keys.Seal(ctx, ad, []byte(NormalizeEmail(email))); err != nil {
+		return err
+	}
+	u.Name, err = s.keys.Seal(ctx, userAD(u, "name"), []byte(strings.TrimSpace(name)))
+	return err
+}
+
+func userAD(u *haven.User, field string) keyring.AD {
+	ad := keyring.AD{PracticeID: keyPractice(u.PracticeID), Kind: "user", RecordID: u.ID, Field: field}
+	if u.Role == haven.RolePatient {
+		ad.PatientID = u.ID
+	}
+	return ad
+}
+
 // UserProfile is a user's opened contact details.
 type UserProfile struct {
 	ID, PracticeID, Email, Name string
@@ -78,13 +97,11 @@ type UserProfile struct {
 // openUser opens a user's sealed email and name. Callers have decided and
 // audited the access already.
 func (s *Service) openUser(ctx context.Context, u *haven.User) (*UserProfile, error) {
-	ad := keyring.AD{PracticeID: keyPractice(u.PracticeID), Kind: "user", RecordID: u.ID, Field: "email"}
-	email, err := s.keys.Open(ctx, ad, u.Email)
+	email, err := s.keys.Open(ctx, userAD(u, "email"), u.Email)
 	if err != nil {
 		return nil, err
 	}
-	ad.Field = "name"
-	name, err := s.keys.Open(ctx, ad, u.Name)
+	name, err := s.keys.Open(ctx, userAD(u, "name"), u.Name)
 	if err != nil {
 		return nil, err
 	}

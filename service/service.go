@@ -8,9 +8,11 @@ package service
 import (
 	"context"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
+	"haven/audit"
 	"haven/auth/password"
 	"haven/keyring"
 	"haven/store/sqlstore"
@@ -20,21 +22,26 @@ import (
 type Service struct {
 	db        *sqlstore.DB
 	keys      *keyring.Keyring
+	audit     *audit.Log
 	passwords *password.Hasher
 	now       func() time.Time
+
+	detectOnce sync.Once
+	det        *detector
 }
 
 // Config is what New needs.
 type Config struct {
 	DB        *sqlstore.DB
 	Keys      *keyring.Keyring
+	Audit     *audit.Log       // required: no audit, no PHI
 	Passwords *password.Hasher // default: a pool sized for this machine
 	Now       func() time.Time // default: time.Now in UTC; tests inject a clock
 }
 
 // New returns a Service.
 func New(cfg Config) *Service {
-	s := &Service{db: cfg.DB, keys: cfg.Keys, passwords: cfg.Passwords, now: cfg.Now}
+	s := &Service{db: cfg.DB, keys: cfg.Keys, audit: cfg.Audit, passwords: cfg.Passwords, now: cfg.Now}
 	if s.passwords == nil {
 		s.passwords = password.NewHasher(password.HasherConfig{})
 	}

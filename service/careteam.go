@@ -1,0 +1,112 @@
+package service
+
+import (
+	"context"
+
+	"haven"
+	"haven/policy"
+	"haven/store/sqlstore"
+)
+
+// CareTeamMember is a member of a patient's care team, with their name.
+type CareTeamMember struct {
+	UserID string     `json:"user_id"`
+	Name   string     `json:"name"`
+	Role   haven.Role `json:"role"`
+}
+
+// CareTeam returns a patient's care team.
+func (s *Service) CareTeam(ctx context.Context, patientID string) ([]CareTeamMember, error) {
+	row, err := s.patientRow(ctx, policy.CareTeamRead, policy.KindCareTeam, patientID)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := s.authorize(ctx, policy.CareTeamRead, chartResource(policy.KindCareTeam, row)); err != nil {
+		return nil, err
+	}
+	team, err := s.db.CareTeam(ctx, row.ID)
+	if err != nil {
+		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the care team")
+	}
+	out := make([]CareTeamMember, 0, len(team))
+	for _, m := range team {
+		u, err := s.db.FindUserByID(ctx, m.UserID)
+		if err != nil || u.PracticeID != row.PracticeID {
+			continue
+		}
+		p, err := s.openUser(ctx, u)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, CareTeamMember{UserID: u.ID, Name: p.Name, Role: u.Role})
+	}
+	return out, nil
+}
+
+// AddToCareTeam puts a clinician or staff member of the patient's practice
+// on the patient's care team (practice admin).
+func (s *Service) AddToCareTeam(ctx context.Context, patientID, userID string) error {
+	return s.changeCareTeam(ctx, patientID, userID, true)
+}
+
+// RemoveFromCareTeam takes a member off a patient's care team.
+func (s *Service) RemoveFromCareTeam(ctx context.Context, patientID, userID string) error {
+	return s.changeCareTeam(ctx, patientID, userID, false)
+}
+
+func (s *Service) changeCareTeam(ctx context.Context, patientID, userID string, add bool) error {
+	row, err := s.patientRow(ctx, policy.CareTeamManage, policy.KindCareTeam, patientID)
+	if err != nil {
+		return err
+	}
+	a, _, err := s.authorize(ctx, policy.CareTeamManage, chartResource(policy.KindCareTeam, row))
+	if err != nil {
+		return err
+	}
+	if !add {
+		return s.db.RemoveCareTeamMember(ctx, row.ID, userID)
+	}
+	u, err := s.db.FindUserByID(ctx, userID)
+	if err != nil || u.PracticeID != row.PracticeID {
+		return haven.Errorf(haven.EINVALID, "user %s is not a member of this practice", userID)
+	}
+	if u.Role != haven.RoleClinician && u.Role != haven.RoleStaff {
+		return haven.Errorf(haven.EINVALID, "only clinicians and staff can be on a care team")
+	}
+	return s.db.AddCareTeamMember(ctx, sqlstore.CareTeamMember{PracticeID: row.PracticeID, PatientID: row.ID, UserID: u.ID, AddedBy: a.UserID})
+}
+
+// Member is a workforce member of the actor's practice, for pickers.
+type Member struct {
+	UserID string     `json:"user_id"`
+	Name   string     `json:"name"`
+	Role   haven.Role `json:"role"`
+}
+
+// Workforce lists the clinicians and staff of the actor's practice, for the
+// admin's care-team picker (user.manage). Workforce names are not PHI.
+func (s *Service) Workforce(ctx context.Context) ([]Member, error) {
+	a, err := actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := s.authorize(ctx, policy.UserManage, policy.Resource{Kind: policy.KindUser, PracticeID: a.PracticeID}); err != nil {
+		return nil, err
+	}
+	users, err := s.db.ListUsers(ctx, a.PracticeID)
+	if err != nil {
+		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot list users")
+	}
+	var out []Member
+	for _, u := range users {
+		if !u.Role.Workforce() {
+			continue
+		}
+		p, err := s.openUser(ctx, u)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Member{UserID: u.ID, Name: p.Name, Role: u.Role})
+	}
+	return out, nil
+}

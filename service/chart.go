@@ -1,0 +1,367 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"haven"
+	"haven/audit"
+	"haven/keyring"
+	"haven/policy"
+	"haven/store/sqlstore"
+)
+
+// Demographics are who the patient is.
+type Demographics struct {
+	Name        string `json:"name"`
+	DateOfBirth string `json:"date_of_birth"` // YYYY-MM-DD
+	Sex         string `json:"sex,omitempty"`
+}
+
+// Contact is how to reach the patient.
+type Contact struct {
+	Email   string `json:"email"`
+	Phone   string `json:"phone,omitempty"`
+	Address string `json:"address,omitempty"`
+}
+
+// Chart is a patient's opened chart: demographics, contact details, MRN.
+type Chart struct {
+	PatientID    string       `json:"patient_id"`
+	PracticeID   string       `json:"practice_id"`
+	MRN          string       `json:"mrn"`
+	Demographics Demographics `json:"demographics"`
+	Contact      Contact      `json:"contact"`
+	Version      int          `json:"version"`
+	UpdatedAt    time.Time    `json:"updated_at"`
+}
+
+// NewPatient is what the front desk enters to register a patient.
+type NewPatient struct {
+	MRN          string       `json:"mrn"`
+	Demographics Demographics `json:"demographics"`
+	Contact      Contact      `json:"contact"`
+}
+
+func (d Demographics) validate() error {
+	if err := text("name", d.Name, 1, 200); err != nil {
+		return err
+	}
+	if _, err := time.Parse("2006-01-02", d.DateOfBirth); err != nil {
+		return haven.Errorf(haven.EINVALID, "date of birth must be YYYY-MM-DD")
+	}
+	return text("sex", d.Sex, 0, 40)
+}
+
+func (c Contact) validate() error {
+	if !validEmail(NormalizeEmail(c.Email)) {
+		return haven.Errorf(haven.EINVALID, "email address is not valid")
+	}
+	if err := text("phone", c.Phone, 0, 40); err != nil {
+		return err
+	}
+	return text("address", c.Address, 0, 500)
+}
+
+func validMRN(mrn string) error { return text("MRN", mrn, 1, 64) }
+
+// text checks a free-text field's length and that it is valid UTF-8
+// without control characters. The message names the field, not its value.
+func text(field, v string, min, max int) error {
+	n := utf8.RuneCountInString(strings.TrimSpace(v))
+	if !utf8.ValidString(v) || n < min || n > max {
+		return haven.Errorf(haven.EINVALID, "%s must be %d to %d characters", field, min, max)
+	}
+	for _, r := range v {
+		if r < 0x20 && r != '\n' || r == 0x7f {
+			return haven.Errorf(haven.EINVALID, "%s contains control characters", field)
+		}
+	}
+	return nil
+}
+
+// mrnIndex is the practice's blind index of an MRN, for lookup by MRN.
+func (s *Service) mrnIndex(ctx context.Context, practiceID, mrn string) ([]byte, error) {
+	return s.keys.BlindIndex(ctx, practiceID, "mrn", []byte(strings.ToUpper(strings.TrimSpace(mrn))))
+}
+
+// RegisterPatient creates a patient's account (without a password: they
+// are invited to set one) and chart, every field sealed under the patient's
+// own data key.
+func (s *Service) RegisterPatient(ctx context.Context, np NewPatient) (*Chart, error) {
+	a, err := actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := validMRN(np.MRN); err != nil {
+		return nil, err
+	}
+	if err := np.Demographics.validate(); err != nil {
+		return nil, err
+	}
+	if err := np.Contact.validate(); err != nil {
+		return nil, err
+	}
+	id := haven.NewID()
+	if _, _, err := s.authorize(ctx, policy.PatientRegister, policy.Resource{Kind: policy.KindPatient, ID: id, PracticeID: a.PracticeID}); err != nil {
+		return nil, err
+	}
+	np.Contact.Email = NormalizeEmail(np.Contact.Email)
+	u := &haven.User{ID: id, PracticeID: a.PracticeID, Role: haven.RolePatient, CreatedAt: s.now()}
+	if err := s.sealUser(ctx, u, np.Contact.Email, np.Demographics.Name); err != nil {
+		return nil, err
+	}
+	row := &sqlstore.Patient{ID: id, PracticeID: a.PracticeID}
+	if err := s.sealChart(ctx, row, np.MRN, np.Demographics, np.Contact); err != nil {
+		return nil, err
+	}
+	if err := s.db.CreatePatient(ctx, u, row); err != nil {
+		return nil, err
+	}
+	return &Chart{PatientID: id, PracticeID: a.PracticeID, MRN: np.MRN, Demographics: np.Demographics, Contact: np.Contact, Version: row.Version, UpdatedAt: row.UpdatedAt}, nil
+}
+
+func (s *Service) sealChart(ctx context.Context, row *sqlstore.Patient, mrn string, d Demographics, c Contact) error {
+	var err error
+	if row.MRNIndex, err = s.mrnIndex(ctx, row.PracticeID, mrn); err != nil {
+		return err
+	}
+	if row.MRN, err = s.keys.Seal(ctx, chartAD(row.PracticeID, row.ID, "mrn"), []byte(strings.TrimSpace(mrn))); err != nil {
+		return err
+	}
+	if row.Demographics, err = s.sealJSON(ctx, chartAD(row.PracticeID, row.ID, "demographics"), d); err != nil {
+		return err
+	}
+	row.Contact, err = s.sealJSON(ctx, chartAD(row.PracticeID, row.ID, "contact"), c)
+	return err
+}
+
+func (s *Service) sealJSON(ctx context.Context, ad keyring.AD, v any) (haven.Sealed, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return s.keys.Seal(ctx, ad, b)
+}
+
+func (s *Service) openJSON(ctx context.Context, ad keyring.AD, sealed haven.Sealed, v any) error {
+	b, err := s.keys.Open(ctx, ad, sealed)
+	if err != nil {
+		return err
+	}
+	defer clear(b)
+	if err := json.Unmarshal(b, v); err != nil {
+		return haven.Wrap(haven.EINTERNAL, err, "a sealed record is unreadable")
+	}
+	return nil
+}
+
+// openChart opens a chart row. Only call after authorize returned nil.
+func (s *Service) openChart(ctx context.Context, row *sqlstore.Patient) (*Chart, error) {
+	c := &Chart{PatientID: row.ID, PracticeID: row.PracticeID, Version: row.Version, UpdatedAt: row.UpdatedAt}
+	mrn, err := s.keys.Open(ctx, chartAD(row.PracticeID, row.ID, "mrn"), row.MRN)
+	if err != nil {
+		return nil, err
+	}
+	c.MRN = string(mrn)
+	if err := s.openJSON(ctx, chartAD(row.PracticeID, row.ID, "demographics"), row.Demographics, &c.Demographics); err != nil {
+		return nil, err
+	}
+	if err := s.openJSON(ctx, chartAD(row.PracticeID, row.ID, "contact"), row.Contact, &c.Contact); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// patientRow loads the sealed chart of id for act. An id that does not
+// exist is audited as a denial, like any other refused access, and answered
+// with the same ENOTFOUND an id of another practice gets: probing ids
+// teaches nothing and is seen.
+func (s *Service) patientRow(ctx context.Context, act policy.Action, kind policy.Kind, id string) (*sqlstore.Patient, error) {
+	a, err := actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	row, err := s.db.FindPatient(ctx, id)
+	if haven.ErrorCode(err) == haven.ENOTFOUND {
+		return nil, s.refuseUnknown(ctx, a, act, kind, id)
+	}
+	if err != nil {
+		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the chart")
+	}
+	return row, nil
+}
+
+// refuseUnknown audits a request for an id that does not exist as a
+// denial and returns ENOTFOUND, the same answer another practice's or
+// patient's id gets.
+func (s *Service) refuseUnknown(ctx context.Context, a haven.Actor, act policy.Action, kind policy.Kind, id string) error {
+	ev := audit.ForActor(a, string(act))
+	ev.ResourceKind, ev.Decision, ev.Reason = string(kind), audit.DecisionDeny, "not_found"
+	if validAuditID(id) {
+		ev.ResourceID = id
+	}
+	var err error
+	if ev.Seq, err = s.record(ctx, ev); err != nil {
+		return err
+	}
+	s.detect(ctx, ev)
+	return haven.Errorf(haven.ENOTFOUND, "not found")
+}
+
+// validAuditID reports whether an id from a URL is safe to record as is;
+// anything else (an attacker's payload) is recorded as empty.
+func validAuditID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func chartResource(kind policy.Kind, row *sqlstore.Patient) policy.Resource {
+	return policy.Resource{Kind: kind, ID: row.ID, PracticeID: row.PracticeID, PatientID: row.ID}
+}
+
+// Chart returns a patient's chart to an actor policy allows, after the
+// access is durably audited.
+func (s *Service) Chart(ctx context.Context, patientID string) (*Chart, error) {
+	row, err := s.patientRow(ctx, policy.ChartRead, policy.KindChart, patientID)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := s.authorize(ctx, policy.ChartRead, chartResource(policy.KindChart, row)); err != nil {
+		return nil, err
+	}
+	return s.openChart(ctx, row)
+}
+
+// ChartUpdate is a change to a chart. Nil parts are left as they are.
+// Version must be the version the editor read.
+type ChartUpdate struct {
+	Version      int           `json:"version"`
+	MRN          *string       `json:"mrn,omitempty"`
+	Demographics *Demographics `json:"demographics,omitempty"`
+	Contact      *Contact      `json:"contact,omitempty"`
+}
+
+// UpdateChart changes a chart. A change to the contact details alone is a
+// chart.write_contact (patients may keep their own current); anything else
+// is a chart.write.
+func (s *Service) UpdateChart(ctx context.Context, patientID string, up ChartUpdate) (*Chart, error) {
+	act := policy.ChartWrite
+	if up.MRN == nil && up.Demographics == nil {
+		act = policy.ContactWrite
+	}
+	if up.MRN == nil && up.Demographics == nil && up.Contact == nil {
+		return nil, haven.Errorf(haven.EINVALID, "nothing to change")
+	}
+	if up.MRN != nil {
+		if err := validMRN(*up.MRN); err != nil {
+			return nil, err
+		}
+	}
+	if up.Demographics != nil {
+		if err := up.Demographics.validate(); err != nil {
+			return nil, err
+		}
+	}
+	if up.Contact != nil {
+		if err := up.Contact.validate(); err != nil {
+			return nil, err
+		}
+		up.Contact.Email = NormalizeEmail(up.Contact.Email)
+	}
+	row, err := s.patientRow(ctx, act, policy.KindChart, patientID)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := s.authorize(ctx, act, chartResource(policy.KindChart, row)); err != nil {
+		return nil, err
+	}
+	c, err := s.openChart(ctx, row)
+	if err != nil {
+		return nil, err
+	}
+	if up.Version != row.Version {
+		return nil, haven.Errorf(haven.ECONFLICT, "the chart changed since you opened it (version %d, now %d); reload and try again", up.Version, row.Version)
+	}
+	if up.MRN != nil {
+		c.MRN = *up.MRN
+	}
+	if up.Demographics != nil {
+		c.Demographics = *up.Demographics
+	}
+	if up.Contact != nil {
+		c.Contact = *up.Contact
+	}
+	if err := s.sealChart(ctx, row, c.MRN, c.Demographics, c.Contact); err != nil {
+		return nil, err
+	}
+	if err := s.db.UpdatePatient(ctx, row); err != nil {
+		return nil, err
+	}
+	c.Version, c.UpdatedAt = row.Version, row.UpdatedAt
+	return c, nil
+}
+
+// PatientSummary is one line of a patient list.
+type PatientSummary struct {
+	PatientID   string `json:"patient_id"`
+	Name        string `json:"name"`
+	DateOfBirth string `json:"date_of_birth"`
+	MRN         string `json:"mrn"`
+}
+
+// Patients lists the patients the actor may see: the whole practice for the
+// front desk (patient.search), the care team's patients for a clinician.
+// Each chart shown is decided and audited on its own.
+func (s *Service) Patients(ctx context.Context) ([]PatientSummary, error) {
+	a, err := actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var rows []*sqlstore.Patient
+	switch a.Role {
+	case haven.RoleClinician:
+		ids, err := s.db.PatientsOfCareTeamMember(ctx, a.UserID)
+		if err != nil {
+			return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the care team")
+		}
+		for _, id := range ids {
+			row, err := s.db.FindPatient(ctx, id)
+			if err == nil && row.PracticeID == a.PracticeID {
+				rows = append(rows, row)
+			}
+		}
+	default:
+		if _, _, err := s.authorize(ctx, policy.PatientSearch, policy.Resource{Kind: policy.KindPatient, PracticeID: a.PracticeID}); err != nil {
+			return nil, err
+		}
+		if rows, err = s.db.ListPatients(ctx, a.PracticeID); err != nil {
+			return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot list patients")
+		}
+	}
+	out := make([]PatientSummary, 0, len(rows))
+	for _, row := range rows {
+		if _, _, err := s.authorize(ctx, policy.ChartRead, chartResource(policy.KindChart, row)); err != nil {
+			if haven.ErrorCode(err) == haven.EUNAVAILABLE {
+				return nil, err
+			}
+			continue
+		}
+		c, err := s.openChart(ctx, row)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, PatientSummary{PatientID: c.PatientID, Name: c.Demographics.Name, DateOfBirth: c.Demographics.DateOfBirth, MRN: c.MRN})
+	}
+	return out, nil
+}

@@ -1,0 +1,160 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"haven"
+	"haven/audit"
+	"haven/policy"
+	"haven/store/sqlstore"
+)
+
+// Detection rules over the audit stream. They run on each event this node
+// appends, so an insider browsing charts is flagged within the request that
+// crossed the line, not in tomorrow's report. Windows are kept in memory per
+// node: with several nodes each sees its share of the traffic, so
+// thresholds act per node (documented for operators).
+const (
+	RuleBulkAccess = "bulk_access"     // one user touching many distinct patients quickly
+	RuleDenials    = "repeated_denial" // one user refused again and again
+	RuleAfterHours = "after_hours"     // workforce PHI access outside working hours
+	RuleBreakGlass = "break_glass"     // emergency access was granted
+)
+
+type detector struct {
+	mu       sync.Mutex
+	touches  map[string]map[string]time.Time // practice|actor → patient → last access
+	denials  map[string][]time.Time          // practice|actor → denial times
+	raised   map[string]time.Time            // rule|practice|actor → last alert
+	settings map[string]cachedSettings
+}
+
+type cachedSettings struct {
+	ps     PracticeSettings
+	expiry time.Time
+}
+
+func (s *Service) detectorState() *detector {
+	s.detectOnce.Do(func() {
+		s.det = &detector{touches: map[string]map[string]time.Time{}, denials: map[string][]time.Time{},
+			raised: map[string]time.Time{}, settings: map[string]cachedSettings{}}
+	})
+	return s.det
+}
+
+// detect applies the rules to ev. It never fails the request: a rule that
+// cannot raise its alert logs the fault (ids only) instead.
+func (s *Service) detect(ctx context.Context, ev audit.Event) {
+	if ev.LogID == audit.PlatformLogID || ev.ActorID == "" {
+		return
+	}
+	d := s.detectorState()
+	now := s.now()
+	ps, err := d.practiceSettings(ctx, s, ev.LogID, now)
+	if err != nil {
+		slog.Warn("detection: settings unavailable", "practice", ev.LogID, "err", err)
+		return
+	}
+	key := ev.LogID + "|" + ev.ActorID
+	var fire []string
+	d.mu.Lock()
+	workforce := haven.Role(ev.ActorRole).Workforce()
+	if ev.Decision == audit.DecisionAllow && ev.PatientID != "" && workforce && ev.ActorID != ev.PatientID {
+		m := d.touches[key]
+		if m == nil {
+			m = map[string]time.Time{}
+			d.touches[key] = m
+		}
+		m[ev.PatientID] = now
+		for p, t := range m {
+			if now.Sub(t) > time.Duration(ps.BulkAccessWindow) {
+				delete(m, p)
+			}
+		}
+		if len(m) >= ps.BulkAccessPatients && d.once(RuleBulkAccess+"|"+key, now, time.Duration(ps.BulkAccessWindow)) {
+			fire = append(fire, RuleBulkAccess)
+		}
+		if outsideHours(now, ps) && d.once(RuleAfterHours+"|"+key, now, time.Hour) {
+			fire = append(fire, RuleAfterHours)
+		}
+	}
+	if ev.Decision == audit.DecisionDeny {
+		ts := append(d.denials[key], now)
+		for len(ts) > 0 && now.Sub(ts[0]) > time.Duration(ps.DenialsWindow) {
+			ts = ts[1:]
+		}
+		d.denials[key] = ts
+		if len(ts) >= ps.DenialsThreshold && d.once(RuleDenials+"|"+key, now, time.Duration(ps.DenialsWindow)) {
+			fire = append(fire, RuleDenials)
+		}
+	}
+	if ev.Action == string(policy.BreakGlassRequest) && ev.Decision == audit.DecisionAllow {
+		fire = append(fire, RuleBreakGlass)
+	}
+	d.mu.Unlock()
+	for _, rule := range fire {
+		if err := s.raise(ctx, rule, ev, ps); err != nil {
+			slog.Error("detection: cannot raise alert", "rule", rule, "practice", ev.LogID, "actor", ev.ActorID, "err", err)
+		}
+	}
+}
+
+// once reports whether an alert for key may fire now, at most once per
+// period, so one burst raises one alert rather than hundreds.
+func (d *detector) once(key string, now time.Time, period time.Duration) bool {
+	if t, ok := d.raised[key]; ok && now.Sub(t) < period {
+		return false
+	}
+	d.raised[key] = now
+	return true
+}
+
+func (d *detector) practiceSettings(ctx context.Context, s *Service, practiceID string, now time.Time) (PracticeSettings, error) {
+	d.mu.Lock()
+	c, ok := d.settings[practiceID]
+	d.mu.Unlock()
+	if ok && now.Before(c.expiry) {
+		return c.ps, nil
+	}
+	ps, err := s.settings(ctx, practiceID)
+	if err != nil {
+		return ps, err
+	}
+	d.mu.Lock()
+	d.settings[practiceID] = cachedSettings{ps, now.Add(30 * time.Second)}
+	d.mu.Unlock()
+	return ps, nil
+}
+
+// forget drops a practice's cached settings after they change, so new
+// thresholds apply on this node at once.
+func (d *detector) forget(practiceID string) {
+	d.mu.Lock()
+	delete(d.settings, practiceID)
+	d.mu.Unlock()
+}
+
+func outsideHours(now time.Time, ps PracticeSettings) bool {
+	loc, err := time.LoadLocation(ps.TimeZone)
+	if err != nil {
+		loc = time.UTC
+	}
+	h := now.In(loc).Hour()
+	return h < ps.WorkdayStartHour || h >= ps.WorkdayEndHour
+}
+
+// raise stores an alert. Its detail names the rule's numbers, never PHI.
+func (s *Service) raise(ctx context.Context, rule string, ev audit.Event, ps PracticeSettings) error {
+	detail := map[string]string{
+		RuleBulkAccess: fmt.Sprintf("%d or more distinct patients within %s", ps.BulkAccessPatients, time.Duration(ps.BulkAccessWindow)),
+		RuleDenials:    fmt.Sprintf("%d or more denied requests within %s", ps.DenialsThreshold, time.Duration(ps.DenialsWindow)),
+		RuleAfterHours: fmt.Sprintf("patient record access outside %02d:00-%02d:00 %s", ps.WorkdayStartHour, ps.WorkdayEndHour, ps.TimeZone),
+		RuleBreakGlass: "emergency access granted; review required",
+	}[rule]
+	return s.db.CreateAlert(ctx, &sqlstore.Alert{ID: haven.NewID(), PracticeID: ev.LogID, Rule: rule, ActorID: ev.ActorID,
+		PatientID: ev.PatientID, Detail: detail, AuditSeq: ev.Seq})
+}

@@ -1,0 +1,174 @@
+package service
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"haven"
+	"haven/audit"
+	"haven/policy"
+	"haven/store/sqlstore"
+)
+
+// AccessEvent is one line of a patient's "who accessed my record": who,
+// when, what and why, with the proof that it is in the practice's log.
+type AccessEvent struct {
+	Seq       uint64    `json:"seq"`
+	Time      time.Time `json:"time"`
+	ActorName string    `json:"actor_name"`
+	ActorRole string    `json:"actor_role"`
+	Action    string    `json:"action"`
+	Purpose   string    `json:"purpose"`
+	Decision  string    `json:"decision"`
+	Reason    string    `json:"reason"`
+	// Canonical is the event's canonical encoding; its RFC 6962 leaf hash
+	// and Proof lead to the checkpoint's root, which a browser can check.
+	Canonical []byte   `json:"canonical"`
+	Proof     [][]byte `json:"proof"`
+}
+
+// AccessHistory is a patient's access history with the signed checkpoint
+// every proof is relative to.
+type AccessHistory struct {
+	PatientID  string        `json:"patient_id"`
+	Events     []AccessEvent `json:"events"`
+	TreeSize   uint64        `json:"tree_size"`
+	Checkpoint string        `json:"checkpoint"` // signed note
+}
+
+// AccessHistory returns the audit events that concern a patient, newest
+// first, each with an inclusion proof against a freshly signed checkpoint:
+// HIPAA's accounting of disclosures, checkable by the patient's browser.
+func (s *Service) AccessHistory(ctx context.Context, patientID string) (*AccessHistory, error) {
+	row, err := s.patientRow(ctx, policy.AuditReadOwn, policy.KindAudit, patientID)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := s.authorize(ctx, policy.AuditReadOwn, chartResource(policy.KindAudit, row)); err != nil {
+		return nil, err
+	}
+	cp, err := s.audit.Checkpoint(ctx, row.PracticeID)
+	if err != nil {
+		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot sign a checkpoint")
+	}
+	entries, err := s.db.SearchAudit(ctx, sqlstore.AuditQuery{LogID: row.PracticeID, PatientID: row.ID, BeforeSeq: cp.Size, Limit: 500})
+	if err != nil {
+		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot read the audit log")
+	}
+	h := &AccessHistory{PatientID: row.ID, TreeSize: cp.Size, Checkpoint: string(cp.Note), Events: []AccessEvent{}}
+	names := s.nameCache()
+	for _, e := range entries {
+		proof, err := s.audit.InclusionProof(ctx, row.PracticeID, e.Seq, cp.Size)
+		if err != nil {
+			return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot prove an audit event")
+		}
+		ae := AccessEvent{Seq: e.Seq, Time: e.Time, ActorRole: e.ActorRole, Action: e.Action, Purpose: e.Purpose,
+			Decision: e.Decision, Reason: e.Reason, Canonical: e.Event.Canonical(), Proof: proof}
+		switch {
+		case e.ActorID == row.ID:
+			ae.ActorName = "You"
+		default:
+			ae.ActorName = names(ctx, e.ActorID)
+		}
+		h.Events = append(h.Events, ae)
+	}
+	return h, nil
+}
+
+// nameCache returns a lookup of workforce display names by user id for
+// one request. Names of other patients are never shown: they would be
+// another patient's PHI.
+func (s *Service) nameCache() func(context.Context, string) string {
+	seen := map[string]string{}
+	return func(ctx context.Context, id string) string {
+		if n, ok := seen[id]; ok {
+			return n
+		}
+		n := "Unknown user"
+		if u, err := s.db.FindUserByID(ctx, id); err == nil {
+			if u.Role == haven.RolePatient {
+				n = "Another patient"
+			} else if p, err := s.openUser(ctx, u); err == nil {
+				n = p.Name
+			}
+		}
+		seen[id] = n
+		return n
+	}
+}
+
+// AuditQuery is the compliance officer's search.
+type AuditQuery struct {
+	PatientID string
+	ActorID   string
+	Action    string
+	Decision  string
+	Since     time.Time
+	Until     time.Time
+	BeforeSeq uint64
+}
+
+// AuditRow is one search result: identifiers, codes and the actor's name.
+type AuditRow struct {
+	audit.Event
+	ActorName string `json:"actor_name"`
+}
+
+// SearchAudit searches the actor's practice log (compliance officer). The
+// search itself is audited.
+func (s *Service) SearchAudit(ctx context.Context, q AuditQuery) ([]AuditRow, error) {
+	a, err := actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := s.authorize(ctx, policy.AuditSearch, policy.Resource{Kind: policy.KindAudit, PracticeID: a.PracticeID}); err != nil {
+		return nil, err
+	}
+	logID := a.PracticeID
+	if logID == "" {
+		logID = audit.PlatformLogID
+	}
+	entries, err := s.db.SearchAudit(ctx, sqlstore.AuditQuery{LogID: logID, PatientID: strings.TrimSpace(q.PatientID), ActorID: strings.TrimSpace(q.ActorID),
+		Action: strings.TrimSpace(q.Action), Decision: q.Decision, Since: q.Since, Until: q.Until, BeforeSeq: q.BeforeSeq, Limit: 200})
+	if err != nil {
+		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot search the audit log")
+	}
+	names := s.nameCache()
+	out := make([]AuditRow, 0, len(entries))
+	for _, e := range entries {
+		name := ""
+		if e.ActorID != "" {
+			name = names(ctx, e.ActorID)
+		}
+		out = append(out, AuditRow{Event: e.Event, ActorName: name})
+	}
+	return out, nil
+}
+
+// Alert is a detection finding for the compliance officer.
+type Alert = sqlstore.Alert
+
+// Alerts returns the practice's open alerts (all with all set).
+func (s *Service) Alerts(ctx context.Context, all bool) ([]*Alert, error) {
+	a, err := actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := s.authorize(ctx, policy.AlertReview, policy.Resource{Kind: policy.KindAlert, PracticeID: a.PracticeID}); err != nil {
+		return nil, err
+	}
+	return s.db.Alerts(ctx, a.PracticeID, all)
+}
+
+// CloseAlert marks an alert handled.
+func (s *Service) CloseAlert(ctx context.Context, id string) error {
+	a, err := actor(ctx)
+	if err != nil {
+		return err
+	}
+	if _, _, err := s.authorize(ctx, policy.AlertReview, policy.Resource{Kind: policy.KindAlert, ID: id, PracticeID: a.PracticeID}); err != nil {
+		return err
+	}
+	return s.db.CloseAlert(ctx, a.PracticeID, id, a.UserID)
+}

@@ -1,0 +1,118 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"haven"
+	"haven/policy"
+)
+
+// PracticeSettings are a practice's own policy knobs and detection
+// thresholds. They hold no PHI.
+type PracticeSettings struct {
+	PatientsRequireMFA bool     `json:"patients_require_mfa"`
+	StepUpMaxAge       Duration `json:"step_up_max_age,omitempty"`
+	ClinicalAccess     []string `json:"clinical_access,omitempty"` // staff user ids granted clinical read access
+
+	// Detection thresholds (see detect.go).
+	BulkAccessPatients int      `json:"bulk_access_patients"` // distinct patients by one user …
+	BulkAccessWindow   Duration `json:"bulk_access_window"`   // … within this window raise an alert
+	DenialsThreshold   int      `json:"denials_threshold"`    // denials by one user …
+	DenialsWindow      Duration `json:"denials_window"`       // … within this window raise an alert
+	WorkdayStartHour   int      `json:"workday_start_hour"`   // PHI access by the workforce outside
+	WorkdayEndHour     int      `json:"workday_end_hour"`     // [start, end) in TimeZone raises an alert
+	TimeZone           string   `json:"time_zone"`
+}
+
+// Duration is a time.Duration that reads and writes as "15m" in JSON.
+type Duration time.Duration
+
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	*d = Duration(v)
+	return err
+}
+
+// DefaultSettings are what a practice gets until its admin changes them.
+func DefaultSettings() PracticeSettings {
+	return PracticeSettings{
+		BulkAccessPatients: 20, BulkAccessWindow: Duration(10 * time.Minute),
+		DenialsThreshold: 10, DenialsWindow: Duration(10 * time.Minute),
+		WorkdayStartHour: 7, WorkdayEndHour: 19, TimeZone: "UTC",
+	}
+}
+
+// Validate checks settings before they are stored.
+func (p PracticeSettings) Validate() error {
+	switch {
+	case p.BulkAccessPatients < 2 || p.DenialsThreshold < 2:
+		return haven.Errorf(haven.EINVALID, "detection thresholds must be at least 2")
+	case p.BulkAccessWindow <= 0 || p.DenialsWindow <= 0:
+		return haven.Errorf(haven.EINVALID, "detection windows must be positive")
+	case p.WorkdayStartHour < 0 || p.WorkdayStartHour > 23 || p.WorkdayEndHour < 1 || p.WorkdayEndHour > 24 || p.WorkdayStartHour >= p.WorkdayEndHour:
+		return haven.Errorf(haven.EINVALID, "working hours must satisfy 0 <= start < end <= 24")
+	case p.StepUpMaxAge < 0 || time.Duration(p.StepUpMaxAge) > policy.DefaultStepUpMaxAge:
+		return haven.Errorf(haven.EINVALID, "step-up age may shorten, not lengthen, the default %s", policy.DefaultStepUpMaxAge)
+	}
+	if _, err := time.LoadLocation(p.TimeZone); err != nil {
+		return haven.Errorf(haven.EINVALID, "unknown time zone %q", p.TimeZone)
+	}
+	return nil
+}
+
+// settings loads a practice's settings, or the defaults.
+func (s *Service) settings(ctx context.Context, practiceID string) (PracticeSettings, error) {
+	ps := DefaultSettings()
+	if practiceID == "" {
+		return ps, nil
+	}
+	doc, err := s.db.PracticeSettings(ctx, practiceID)
+	if err != nil {
+		return ps, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load practice settings")
+	}
+	if doc != "" {
+		if err := json.Unmarshal([]byte(doc), &ps); err != nil {
+			return ps, haven.Wrap(haven.EINTERNAL, err, "practice settings are unreadable")
+		}
+	}
+	return ps, nil
+}
+
+// UpdateSettings replaces the actor's practice settings (practice admin,
+// with a recent step-up).
+func (s *Service) UpdateSettings(ctx context.Context, ps PracticeSettings) error {
+	a, err := actor(ctx)
+	if err != nil {
+		return err
+	}
+	if err := ps.Validate(); err != nil {
+		return err
+	}
+	if _, _, err := s.authorize(ctx, policy.PracticeSettings, policy.Resource{Kind: policy.KindPractice, ID: a.PracticeID, PracticeID: a.PracticeID}); err != nil {
+		return err
+	}
+	b, _ := json.Marshal(ps)
+	if err := s.db.PutPracticeSettings(ctx, a.PracticeID, string(b)); err != nil {
+		return err
+	}
+	s.detectorState().forget(a.PracticeID)
+	return nil
+}
+
+// Settings returns the actor's practice settings (not PHI; any workforce
+// member of the practice may read them).
+func (s *Service) Settings(ctx context.Context) (PracticeSettings, error) {
+	a, err := actor(ctx)
+	if err != nil {
+		return PracticeSettings{}, err
+	}
+	return s.settings(ctx, a.PracticeID)
+}
