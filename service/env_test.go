@@ -99,11 +99,11 @@ func newEnv(t *testing.T, dsn string) *env {
 
 // practice is a seeded tenant: its people and patients.
 type practice struct {
-	id                         string
-	admin, compliance, staff   haven.Actor
-	clinician, otherClinician  haven.Actor
-	patientA, patientB         haven.Actor
-	chartA, chartB             *service.Chart
+	id                        string
+	admin, compliance, staff  haven.Actor
+	clinician, otherClinician haven.Actor
+	patientA, patientB        haven.Actor
+	chartA, chartB            *service.Chart
 }
 
 // as returns a context carrying actor a, signed in with MFA just now.
@@ -156,4 +156,3 @@ func (e *env) seed(name, marker string) *practice {
 	}
 	return p
 }
-
