@@ -69,7 +69,9 @@ type Record struct {
 	Last     time.Time // time of the latest failure
 }
 
-// Store keeps records by key. Keys start with "addr:", "acct:" or "pair:".
+// Store keeps records by key. Keys start with "addr:", "acct:" or "pair:"
+// and are arbitrary bytes after that (a pair key holds a NUL separator):
+// store them as binary, not text.
 type Store interface {
 	// Get returns key's record, or the zero Record.
 	Get(ctx context.Context, key string) (Record, error)
