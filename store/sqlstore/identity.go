@@ -1,0 +1,227 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"haven"
+	"haven/auth/session"
+)
+
+// This file implements session.Store, plus the little more the service
+// layer keeps about a session (the factor it passed, a coarse device label
+// for the "where you are signed in" page, and whether it was challenged).
+// Only token hashes are stored; the tokens themselves never reach here.
+
+// micros is t as stored: microseconds since the epoch, UTC.
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+// fromMicros is the inverse of micros.
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+// nullMicros stores the zero time as NULL.
+func nullMicros(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
+}
+
+func fromNullMicros(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return fromMicros(n.Int64)
+}
+
+// SessionRecord is a session as the service layer keeps it.
+type SessionRecord struct {
+	session.Session
+	// Factor is the second factor last passed ("totp", "recovery",
+	// "webauthn"), or "" for a password-only session.
+	Factor string
+	// DeviceLabel is a coarse description ("Firefox on Linux") shown to the
+	// user so they can tell their sessions apart; never a fingerprint.
+	DeviceLabel string
+	// ChallengedAt is set when a request came from another network or
+	// device: the session then serves nothing until its owner
+	// re-authenticates.
+	ChallengedAt time.Time
+}
+
+const sessionColumns = `id, token_hash, user_id, practice_id, role, created_us, last_seen_us, auth_us, mfa, factor,
+	client_addr, device_hash, device_label, challenged_us, revoked_us`
+
+func scanSession(s scanner) (SessionRecord, error) {
+	var r SessionRecord
+	var role string
+	var created, lastSeen, auth int64
+	var challenged, revoked sql.NullInt64
+	if err := s.Scan(&r.ID, &r.TokenHash, &r.UserID, &r.PracticeID, &role, &created, &lastSeen, &auth, &r.MFA, &r.Factor,
+		&r.ClientAddr, &r.DeviceHash, &r.DeviceLabel, &challenged, &revoked); err != nil {
+		return SessionRecord{}, err
+	}
+	r.Role = haven.Role(role)
+	r.CreatedAt, r.LastSeen, r.AuthTime = fromMicros(created), fromMicros(lastSeen), fromMicros(auth)
+	r.ChallengedAt, r.RevokedAt = fromNullMicros(challenged), fromNullMicros(revoked)
+	return r, nil
+}
+
+// CreateSessionRecord stores a new session.
+func (d *DB) CreateSessionRecord(ctx context.Context, r SessionRecord) error {
+	if r.ID == "" || len(r.TokenHash) == 0 || r.UserID == "" || r.CreatedAt.IsZero() {
+		return haven.Errorf(haven.EINVALID, "session needs an id, a token hash, a user and a start time")
+	}
+	_, err := d.db.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+		r.ID, r.TokenHash, r.UserID, r.PracticeID, string(r.Role), micros(r.CreatedAt), micros(r.LastSeen), micros(r.AuthTime),
+		r.MFA, r.Factor, r.ClientAddr, r.DeviceHash, r.DeviceLabel, nullMicros(r.ChallengedAt), nullMicros(r.RevokedAt))
+	if isUniqueViolation(err) {
+		return haven.Errorf(haven.ECONFLICT, "session %s exists", r.ID)
+	}
+	return err
+}
+
+// SessionRecordByTokenHash returns the session with that token hash,
+// revoked or not, or ENOTFOUND.
+func (d *DB) SessionRecordByTokenHash(ctx context.Context, hash []byte) (SessionRecord, error) {
+	r, err := scanSession(d.db.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE token_hash = $1`, hash))
+	if err != nil {
+		return SessionRecord{}, notFound(err, "session", "")
+	}
+	return r, nil
+}
+
+// SessionRecordByID returns one of userID's sessions, or ENOTFOUND.
+func (d *DB) SessionRecordByID(ctx context.Context, userID, id string) (SessionRecord, error) {
+	r, err := scanSession(d.db.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = $1 AND user_id = $2`, id, userID))
+	if err != nil {
+		return SessionRecord{}, notFound(err, "session", id)
+	}
+	return r, nil
+}
+
+// UserSessionRecords lists userID's unrevoked sessions, newest first.
+func (d *DB) UserSessionRecords(ctx context.Context, userID string) ([]SessionRecord, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions
+		WHERE user_id = $1 AND revoked_us IS NULL ORDER BY created_us DESC, id`, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []SessionRecord
+	for rows.Next() {
+		r, err := scanSession(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// ChallengeSession marks a live session as needing re-authentication.
+func (d *DB) ChallengeSession(ctx context.Context, id string, at time.Time) error {
+	_, err := d.db.ExecContext(ctx, `UPDATE sessions SET challenged_us = $1 WHERE id = $2 AND challenged_us IS NULL AND revoked_us IS NULL`,
+		micros(at), id)
+	return err
+}
+
+// Reauthenticate records a step-up or a passed challenge: a fresh auth
+// time, the factor passed, and the address and device the session now
+// belongs to; the challenge, if any, is cleared. A revoked session stays
+// revoked (ENOTFOUND).
+func (d *DB) Reauthenticate(ctx context.Context, id string, at time.Time, mfa bool, factor, clientAddr, deviceHash string) error {
+	res, err := d.db.ExecContext(ctx, `UPDATE sessions SET auth_us = $1, mfa = $2, factor = $3, client_addr = $4, device_hash = $5,
+		challenged_us = NULL, last_seen_us = CASE WHEN last_seen_us < $1 THEN $1 ELSE last_seen_us END
+		WHERE id = $6 AND revoked_us IS NULL`,
+		micros(at), mfa, factor, clientAddr, deviceHash, id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return haven.Errorf(haven.ENOTFOUND, "no live session %s", id)
+	}
+	return nil
+}
+
+// CreateSession implements session.Store.
+func (d *DB) CreateSession(ctx context.Context, s session.Session) error {
+	return d.CreateSessionRecord(ctx, SessionRecord{Session: s})
+}
+
+// SessionByTokenHash implements session.Store.
+func (d *DB) SessionByTokenHash(ctx context.Context, hash []byte) (session.Session, error) {
+	r, err := d.SessionRecordByTokenHash(ctx, hash)
+	return r.Session, err
+}
+
+// TouchSession implements session.Store: LastSeen never moves backwards.
+func (d *DB) TouchSession(ctx context.Context, id string, at time.Time) error {
+	_, err := d.db.ExecContext(ctx, `UPDATE sessions SET last_seen_us = $1 WHERE id = $2 AND last_seen_us < $1`, micros(at), id)
+	return err
+}
+
+// RecordAuth implements session.Store.
+func (d *DB) RecordAuth(ctx context.Context, id string, at time.Time, mfa bool) error {
+	res, err := d.db.ExecContext(ctx, `UPDATE sessions SET auth_us = $1, mfa = $2 WHERE id = $3`, micros(at), mfa, id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return haven.Errorf(haven.ENOTFOUND, "no session %s", id)
+	}
+	return nil
+}
+
+// RevokeSession implements session.Store: only userID's own session, so
+// nobody ends another user's session by guessing its id.
+func (d *DB) RevokeSession(ctx context.Context, userID, id string, at time.Time) error {
+	res, err := d.db.ExecContext(ctx, `UPDATE sessions SET revoked_us = COALESCE(revoked_us, $1) WHERE id = $2 AND user_id = $3`,
+		micros(at), id, userID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return haven.Errorf(haven.ENOTFOUND, "no session %s", id)
+	}
+	return nil
+}
+
+// RevokeUserSessions implements session.Store.
+func (d *DB) RevokeUserSessions(ctx context.Context, userID string, at time.Time) (int, error) {
+	res, err := d.db.ExecContext(ctx, `UPDATE sessions SET revoked_us = $1 WHERE user_id = $2 AND revoked_us IS NULL`, micros(at), userID)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// UserSessions implements session.Store.
+func (d *DB) UserSessions(ctx context.Context, userID string) ([]session.Session, error) {
+	rs, err := d.UserSessionRecords(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]session.Session, len(rs))
+	for i, r := range rs {
+		out[i] = r.Session
+	}
+	return out, nil
+}
+
+// PurgeSessions deletes sessions that ended (revoked, or started) before
+// cutoff, so the table does not grow without bound. Sign-ins themselves
+// stay in the audit log.
+func (d *DB) PurgeSessions(ctx context.Context, cutoff time.Time) (int, error) {
+	res, err := d.db.ExecContext(ctx, `DELETE FROM sessions WHERE revoked_us < $1 OR created_us < $1`, micros(cutoff))
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+var _ session.Store = (*DB)(nil)
