@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"haven"
+	"haven/blob"
 	"haven/blob/blobtest"
 )
 
@@ -312,4 +313,26 @@ func TestGigabyteBlobStreamsInFlatMemory(t *testing.T) {
 	if allocated > allocBound {
 		t.Errorf("allocated %d MiB while streaming 1 GiB, bound %d MiB", allocated>>20, allocBound>>20)
 	}
+}
+
+// FuzzLocateIsOneToOne checks that two different valid keys never share a
+// file, and that every file stays one level below a fan-out directory.
+func FuzzLocateIsOneToOne(f *testing.F) {
+	f.Add("a/b", "a-b")
+	f.Add("x/y/z", "x/yz")
+	f.Add("p1/scan", "p1.scan")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if blob.ValidKey(a) != nil || blob.ValidKey(b) != nil {
+			return
+		}
+		fa, na := locate(a)
+		_, nb := locate(b)
+		if a != b && na == nb {
+			t.Fatalf("keys %q and %q share the file %s", a, b, na)
+		}
+		dirName, file, ok := strings.Cut(na, "/")
+		if !ok || dirName != fa || strings.Contains(file, "/") || strings.HasPrefix(file, ".") || !filepath.IsLocal(na) {
+			t.Fatalf("key %q maps to %q, not one file in a fan-out directory", a, na)
+		}
+	})
 }
