@@ -1,0 +1,177 @@
+// Package outbox owns how Haven sends the few emails identity needs:
+// password-reset links, invitations and address verifications.
+//
+// An email leaves Haven's protection the moment it is sent, so messages
+// must carry no PHI: no clinician's or patient's name, no condition, no
+// visit; only the practice's public name and a single-use link. The
+// package never logs a message body (it holds a live link) and never
+// reaches the network itself: Dir writes RFC 5322 files for a developer
+// or an operator's own mail relay to pick up, Memory keeps them for tests.
+package outbox
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"mime"
+	"mime/quotedprintable"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"haven"
+)
+
+// Message is one plain-text email.
+type Message struct {
+	To      string
+	Subject string
+	Text    string
+}
+
+// Validate refuses a message that could inject headers: a line break in
+// an address or subject would let a crafted email address add its own
+// recipients or body.
+func (m Message) Validate() error {
+	if m.To == "" || strings.ContainsAny(m.To, "\r\n<>,;\"") || !strings.Contains(m.To, "@") {
+		return haven.Errorf(haven.EINVALID, "email: recipient address is not valid")
+	}
+	if strings.ContainsAny(m.Subject, "\r\n") || len(m.Subject) > 200 {
+		return haven.Errorf(haven.EINVALID, "email: subject must be one short line")
+	}
+	return nil
+}
+
+// Outbox sends messages. Send returns once the message is handed on (for
+// Dir, durably written), or an error.
+type Outbox interface {
+	Send(ctx context.Context, m Message) error
+}
+
+// From is the sender every message names.
+const From = "Haven <no-reply@haven.invalid>"
+
+// Encode returns m as an RFC 5322 message with a quoted-printable UTF-8
+// body, dated at and with a random Message-ID.
+func Encode(m Message, at time.Time) ([]byte, error) {
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	var id [12]byte
+	rand.Read(id[:])
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "From: %s\r\n", From)
+	fmt.Fprintf(&b, "To: <%s>\r\n", m.To)
+	fmt.Fprintf(&b, "Subject: %s\r\n", mime.QEncoding.Encode("utf-8", m.Subject))
+	fmt.Fprintf(&b, "Date: %s\r\n", at.UTC().Format(time.RFC1123Z))
+	fmt.Fprintf(&b, "Message-ID: <%s@haven.invalid>\r\n", hex.EncodeToString(id[:]))
+	b.WriteString("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
+	qp := quotedprintable.NewWriter(&b)
+	qp.Write([]byte(strings.ReplaceAll(m.Text, "\n", "\r\n")))
+	qp.Close()
+	b.WriteString("\r\n")
+	return b.Bytes(), nil
+}
+
+// Dir writes each message as a .eml file in a directory readable only by
+// Haven's user (a link in it is a credential until used).
+type Dir struct {
+	Path string
+	Now  func() time.Time // default time.Now
+}
+
+// Send implements Outbox. The file is written under a temporary name,
+// synced and renamed, so a reader never sees half a message.
+func (d *Dir) Send(ctx context.Context, m Message) error {
+	now := time.Now
+	if d.Now != nil {
+		now = d.Now
+	}
+	at := now()
+	raw, err := Encode(m, at)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(d.Path, 0o700); err != nil {
+		return haven.Wrap(haven.EUNAVAILABLE, err, "the outbox is unavailable")
+	}
+	var r [6]byte
+	rand.Read(r[:])
+	name := at.UTC().Format("20060102T150405.000000Z") + "-" + hex.EncodeToString(r[:]) + ".eml"
+	tmp, err := os.CreateTemp(d.Path, ".tmp-*")
+	if err != nil {
+		return haven.Wrap(haven.EUNAVAILABLE, err, "the outbox is unavailable")
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(raw); err != nil {
+		tmp.Close()
+		return haven.Wrap(haven.EUNAVAILABLE, err, "the outbox is unavailable")
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return haven.Wrap(haven.EUNAVAILABLE, err, "the outbox is unavailable")
+	}
+	if err := tmp.Close(); err != nil {
+		return haven.Wrap(haven.EUNAVAILABLE, err, "the outbox is unavailable")
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(d.Path, name)); err != nil {
+		return haven.Wrap(haven.EUNAVAILABLE, err, "the outbox is unavailable")
+	}
+	return nil
+}
+
+// Memory keeps sent messages in memory, for tests.
+type Memory struct {
+	mu   sync.Mutex
+	sent []Message
+	wake chan struct{}
+}
+
+// Send implements Outbox.
+func (m *Memory) Send(_ context.Context, msg Message) error {
+	if err := msg.Validate(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sent = append(m.sent, msg)
+	if m.wake != nil {
+		close(m.wake)
+		m.wake = nil
+	}
+	return nil
+}
+
+// Sent returns the messages sent so far.
+func (m *Memory) Sent() []Message {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]Message(nil), m.sent...)
+}
+
+// Wait blocks until at least n messages have been sent or ctx ends, and
+// returns them (for callers that send in the background).
+func (m *Memory) Wait(ctx context.Context, n int) ([]Message, error) {
+	for {
+		m.mu.Lock()
+		if len(m.sent) >= n {
+			out := append([]Message(nil), m.sent...)
+			m.mu.Unlock()
+			return out, nil
+		}
+		if m.wake == nil {
+			m.wake = make(chan struct{})
+		}
+		w := m.wake
+		m.mu.Unlock()
+		select {
+		case <-w:
+		case <-ctx.Done():
+			return m.Sent(), ctx.Err()
+		}
+	}
+}
