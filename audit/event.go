@@ -3,6 +3,7 @@ package audit
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"hash"
 	"net/netip"
 	"time"
 
@@ -208,11 +209,15 @@ func (e *Event) stringFields() [13]*string {
 // microseconds; Log.Append truncates it before hashing.
 func (e *Event) Canonical() []byte {
 	n := len(canonicalMagic) + 16
-	fields := e.stringFields()
-	for _, f := range fields {
+	for _, f := range e.stringFields() {
 		n += 2 + len(*f)
 	}
-	b := make([]byte, 0, n)
+	return e.appendCanonical(make([]byte, 0, n))
+}
+
+// appendCanonical appends e's canonical encoding to b.
+func (e *Event) appendCanonical(b []byte) []byte {
+	fields := e.stringFields()
 	b = append(b, canonicalMagic...)
 	b = binary.BigEndian.AppendUint64(b, e.Seq)
 	b = binary.BigEndian.AppendUint64(b, uint64(e.Time.UnixMicro()))
@@ -265,6 +270,25 @@ var hasher = rfc6962.DefaultHasher
 // value the Merkle tree commits to for this event.
 func (e *Event) LeafHash() []byte {
 	return hasher.HashLeaf(e.Canonical())
+}
+
+// leafHasher computes leaf hashes with one reused buffer and digest, for
+// the verifier, which hashes every event of a log.
+type leafHasher struct {
+	buf []byte
+	h   hash.Hash
+	out [sha256.Size]byte
+}
+
+func newLeafHasher() *leafHasher { return &leafHasher{h: sha256.New()} }
+
+// leaf returns e's leaf hash, valid until the next call.
+func (lh *leafHasher) leaf(e *Event) []byte {
+	lh.buf = append(lh.buf[:0], 0) // RFC 6962 leaf prefix
+	lh.buf = e.appendCanonical(lh.buf)
+	lh.h.Reset()
+	lh.h.Write(lh.buf)
+	return lh.h.Sum(lh.out[:0])
 }
 
 // HashSize is the size of every hash in the log.

@@ -130,7 +130,7 @@ func Verify(ctx context.Context, st Store, logID, verifierKeys string, witnessed
 	if err != nil {
 		return nil, err
 	}
-	v := &verifier{logID: logID, report: &Report{LogID: logID}}
+	v := &verifier{logID: logID, report: &Report{LogID: logID}, lh: newLeafHasher()}
 
 	stored, err := st.Checkpoints(ctx, logID)
 	if err != nil {
@@ -164,6 +164,7 @@ type verifier struct {
 	runsFull bool
 	curShift int64 // shift of the latest shifted run, tried first on the next row
 	searches int
+	lh       *leafHasher
 }
 
 type signedHead struct {
@@ -281,7 +282,7 @@ func (v *verifier) scan(ctx context.Context, st Store) error {
 				v.addRun(runGap, exp, e.Seq, 0, "")
 			}
 			exp = e.Seq + 1
-			leaf := e.Event.LeafHash()
+			leaf := bytes.Clone(v.lh.leaf(&e.Event)) // kept by the range; findOrigin reuses the buffer
 			switch {
 			case e.LogID != v.logID:
 				v.addRun(runUnexplained, e.Seq, e.Seq+1, 0, "row belongs to another log")
@@ -329,7 +330,7 @@ func (v *verifier) findOrigin(e *Entry) (int64, bool) {
 			return false
 		}
 		ev.Seq = uint64(int64(e.Seq) + d)
-		return bytes.Equal(ev.LeafHash(), e.LeafHash)
+		return bytes.Equal(v.lh.leaf(&ev), e.LeafHash)
 	}
 	if try(v.curShift) {
 		return v.curShift, true

@@ -113,8 +113,9 @@ func (s *Store) Entries(ctx context.Context, logID string, from, to uint64) ([]a
 	if l == nil {
 		return nil, nil
 	}
-	var out []audit.Entry
-	for seq := from; seq < min(to, l.size); seq++ {
+	end := min(to, l.size)
+	out := make([]audit.Entry, 0, end-min(from, end))
+	for seq := from; seq < end; seq++ {
 		if e, ok := l.rows[seq]; ok {
 			out = append(out, copyEntry(e))
 		}
@@ -133,8 +134,9 @@ func (s *Store) LeafHashes(ctx context.Context, logID string, from, to uint64) (
 	if l == nil {
 		return nil, nil
 	}
-	var out [][]byte
-	for seq := from; seq < min(to, l.size); seq++ {
+	end := min(to, l.size)
+	out := make([][]byte, 0, end-min(from, end))
+	for seq := from; seq < end; seq++ {
 		if e, ok := l.rows[seq]; ok {
 			out = append(out, bytes.Clone(e.LeafHash))
 		}
