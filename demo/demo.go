@@ -1,7 +1,8 @@
 // Package demo seeds two demonstration practices so a newcomer can see the
 // whole product, and the wall between tenants, on a fresh install. Its
 // people are fictional. It goes through the service layer like any other
-// caller, so demo data is sealed and audited exactly as real data is.
+// caller, acting as the practice's own people, so demo data is sealed,
+// decided and audited exactly as real data is.
 package demo
 
 import (
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
+	"time"
 
 	"haven"
 	"haven/service"
@@ -30,6 +32,9 @@ type person struct {
 	role  haven.Role
 	name  string
 	email string
+	// patients only
+	mrn, dob, phone string
+	careTeam        []string // emails of clinicians on the patient's care team
 }
 
 type practice struct {
@@ -41,21 +46,25 @@ type practice struct {
 // nobody in one can reach anything of the other.
 var practices = []practice{
 	{"Riverside Family Clinic", []person{
-		{haven.RolePracticeAdmin, "Alex Admin", "admin@riverside.example"},
-		{haven.RoleComplianceOfficer, "Casey Compliance", "compliance@riverside.example"},
-		{haven.RoleClinician, "Dr. Rosa Rivera", "rivera@riverside.example"},
-		{haven.RoleClinician, "Dr. Sam Okafor", "okafor@riverside.example"},
-		{haven.RoleStaff, "Jamie Front-Desk", "frontdesk@riverside.example"},
-		{haven.RolePatient, "Maria Lopez", "maria.lopez@patients.example"},
-		{haven.RolePatient, "John Chen", "john.chen@patients.example"},
+		{role: haven.RolePracticeAdmin, name: "Alex Admin", email: "admin@riverside.example"},
+		{role: haven.RoleComplianceOfficer, name: "Casey Compliance", email: "compliance@riverside.example"},
+		{role: haven.RoleClinician, name: "Dr. Rosa Rivera", email: "rivera@riverside.example"},
+		{role: haven.RoleClinician, name: "Dr. Sam Okafor", email: "okafor@riverside.example"},
+		{role: haven.RoleStaff, name: "Jamie Front-Desk", email: "frontdesk@riverside.example"},
+		{role: haven.RolePatient, name: "Maria Lopez", email: "maria.lopez@patients.example", mrn: "RFC-10001", dob: "1984-03-12", phone: "555-0101",
+			careTeam: []string{"rivera@riverside.example"}},
+		{role: haven.RolePatient, name: "John Chen", email: "john.chen@patients.example", mrn: "RFC-10002", dob: "1971-11-30", phone: "555-0102",
+			careTeam: []string{"rivera@riverside.example", "okafor@riverside.example"}},
 	}},
 	{"Lakeshore Pediatrics", []person{
-		{haven.RolePracticeAdmin, "Morgan Admin", "admin@lakeshore.example"},
-		{haven.RoleComplianceOfficer, "Quinn Compliance", "compliance@lakeshore.example"},
-		{haven.RoleClinician, "Dr. Priya Shah", "shah@lakeshore.example"},
-		{haven.RoleStaff, "Taylor Front-Desk", "frontdesk@lakeshore.example"},
-		{haven.RolePatient, "Ava Johnson", "ava.johnson@patients.example"},
-		{haven.RolePatient, "Noah Williams", "noah.williams@patients.example"},
+		{role: haven.RolePracticeAdmin, name: "Morgan Admin", email: "admin@lakeshore.example"},
+		{role: haven.RoleComplianceOfficer, name: "Quinn Compliance", email: "compliance@lakeshore.example"},
+		{role: haven.RoleClinician, name: "Dr. Priya Shah", email: "shah@lakeshore.example"},
+		{role: haven.RoleStaff, name: "Taylor Front-Desk", email: "frontdesk@lakeshore.example"},
+		{role: haven.RolePatient, name: "Ava Johnson", email: "ava.johnson@patients.example", mrn: "LSP-20001", dob: "2015-06-02", phone: "555-0201",
+			careTeam: []string{"shah@lakeshore.example"}},
+		{role: haven.RolePatient, name: "Noah Williams", email: "noah.williams@patients.example", mrn: "LSP-20002", dob: "2018-09-17", phone: "555-0202",
+			careTeam: []string{"shah@lakeshore.example"}},
 	}},
 }
 
@@ -71,21 +80,69 @@ func Seed(ctx context.Context, svc *service.Service) ([]Login, error) {
 		for _, who := range p.people {
 			logins = append(logins, Login{p.name, who.role, who.name, who.email})
 		}
-		if existing[p.name] {
-			continue
-		}
-		pr, err := svc.CreatePractice(ctx, p.name)
-		if err != nil {
-			return nil, err
-		}
-		for _, who := range p.people {
-			if _, err := svc.CreateUser(ctx, service.NewUser{PracticeID: pr.ID, Role: who.role,
-				Email: who.email, Name: who.name, Password: Password}); err != nil {
-				return nil, fmt.Errorf("demo user %s: %w", who.email, err)
+		if !existing[p.name] {
+			if err := seedPractice(ctx, svc, p); err != nil {
+				return nil, fmt.Errorf("demo practice %s: %w", p.name, err)
 			}
 		}
 	}
 	return logins, nil
+}
+
+func seedPractice(ctx context.Context, svc *service.Service, p practice) error {
+	pr, err := svc.CreatePractice(ctx, p.name)
+	if err != nil {
+		return err
+	}
+	actors := map[string]haven.Actor{}
+	as := func(email string) context.Context {
+		a := actors[email]
+		a.MFA, a.AuthTime, a.SessionID, a.ClientAddr = true, time.Now().UTC(), "demo-seed", "127.0.0.1"
+		return haven.NewContextWithActor(ctx, a)
+	}
+	var desk, admin string
+	for _, who := range p.people {
+		if who.role == haven.RolePatient {
+			continue
+		}
+		u, err := svc.CreateUser(ctx, service.NewUser{PracticeID: pr.ID, Role: who.role, Email: who.email, Name: who.name, Password: Password})
+		if err != nil {
+			return fmt.Errorf("user %s: %w", who.email, err)
+		}
+		actors[who.email] = haven.Actor{UserID: u.ID, PracticeID: pr.ID, Role: who.role}
+		switch who.role {
+		case haven.RoleStaff:
+			desk = who.email
+		case haven.RolePracticeAdmin:
+			admin = who.email
+		}
+	}
+	for _, who := range p.people {
+		if who.role != haven.RolePatient {
+			continue
+		}
+		// The front desk registers the patient, the admin builds the care
+		// team, and each clinician opens the chart once: the audit log and
+		// the patient's access history show all of it.
+		c, err := svc.RegisterPatient(as(desk), service.NewPatient{MRN: who.mrn,
+			Demographics: service.Demographics{Name: who.name, DateOfBirth: who.dob},
+			Contact:      service.Contact{Email: who.email, Phone: who.phone}})
+		if err != nil {
+			return fmt.Errorf("patient %s: %w", who.email, err)
+		}
+		if err := svc.ProvisionPassword(ctx, c.PatientID, Password); err != nil {
+			return err
+		}
+		for _, doc := range who.careTeam {
+			if err := svc.AddToCareTeam(as(admin), c.PatientID, actors[doc].UserID); err != nil {
+				return err
+			}
+			if _, err := svc.Chart(as(doc), c.PatientID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Print writes the demo logins as a table.

@@ -120,3 +120,17 @@ func (s *Service) PracticeNames(ctx context.Context) (map[string]bool, error) {
 	}
 	return names, nil
 }
+
+// ProvisionPassword sets a user's password from an operator's tool (the
+// demo seed, `haven user` commands): it is not a sign-in path and needs no
+// session, so it is never reachable from the web.
+func (s *Service) ProvisionPassword(ctx context.Context, userID, pw string) error {
+	if err := password.Check(pw); err != nil {
+		return err
+	}
+	h, err := s.passwords.Hash(ctx, pw)
+	if err != nil {
+		return err
+	}
+	return s.db.SetPasswordHash(ctx, userID, h)
+}

@@ -23,7 +23,11 @@ type Config struct {
 	TLSKey         string
 	RootKey        string
 	RootPassphrase string
+	AuditKey       string
+	AuditWitness   string
 	Demo           bool
+
+	auditLog string // `haven audit --log`
 }
 
 type setting struct {
@@ -38,6 +42,8 @@ func (c *Config) settings(serve bool) []setting {
 		{"db", "HAVEN_DB", "", "database: a postgres:// URL selects PostgreSQL; default is SQLite at <data-dir>/haven.db", true, &c.DB},
 		{"root-key", "HAVEN_ROOT_KEY", "", "root key file (default <data-dir>/keys/root.key); keep it out of database backups", false, &c.RootKey},
 		{"root-key-passphrase", "HAVEN_ROOT_KEY_PASSPHRASE", "", "passphrase sealing the root key file (argon2id); prefer HAVEN_ROOT_KEY_PASSPHRASE_FILE", true, &c.RootPassphrase},
+		{"audit-key", "HAVEN_AUDIT_KEY", "", "Ed25519 key signing audit checkpoints (default <data-dir>/keys/audit.key; the verifier key is beside it as audit.pub)", false, &c.AuditKey},
+		{"audit-witness", "HAVEN_AUDIT_WITNESS", "", "where signed checkpoints are published: a directory (ideally another machine's mount) or an https:// URL (default <data-dir>/witness)", false, &c.AuditWitness},
 	}
 	if serve {
 		s = append(s,
@@ -95,6 +101,14 @@ func (c *Config) validate(serve bool) error {
 	}
 	if c.RootKey == "" {
 		c.RootKey = filepath.Join(c.DataDir, "keys", "root.key")
+	}
+	if c.AuditKey == "" {
+		c.AuditKey = filepath.Join(c.DataDir, "keys", "audit.key")
+	}
+	if c.AuditWitness == "" {
+		c.AuditWitness = filepath.Join(c.DataDir, "witness")
+	} else if strings.Contains(c.AuditWitness, "://") && !strings.HasPrefix(c.AuditWitness, "https://") {
+		return fmt.Errorf("--audit-witness: use a directory or an https:// URL")
 	}
 	if c.DB == "" {
 		c.DB = filepath.Join(c.DataDir, "haven.db")

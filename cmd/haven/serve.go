@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"time"
 
 	"haven/demo"
 	"haven/web"
@@ -52,9 +53,31 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stdout, "Haven is serving https://%s (TLS 1.3 only)\ncertificate SHA-256 fingerprint %s\n", addr, web.Fingerprint(cert))
 	env.Logger.Info("serving", "addr", addr, "db", string(st.db.Dialect()), "cert_sha256", web.Fingerprint(cert))
+	go st.checkpointEvery(ctx, env, time.Minute)
 	err = srv.Serve(ctx, ln, web.TLSConfig(cert))
+	// A last checkpoint at shutdown, so the witness holds the final state.
+	if _, cerr := st.checkpointAll(context.WithoutCancel(ctx)); cerr != nil {
+		env.Logger.Error("final audit checkpoint", "err", cerr)
+	}
 	env.Logger.Info("stopped", "err", err)
 	return err
+}
+
+// checkpointEvery signs and publishes audit checkpoints on a timer, so the
+// witness never lags the log by much.
+func (st *stack) checkpointEvery(ctx context.Context, env *Env, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := st.checkpointAll(ctx); err != nil && ctx.Err() == nil {
+				env.Logger.Error("audit checkpoint", "err", err)
+			}
+		}
+	}
 }
 
 // listenCause reduces a listen error to its reason ("address already in use").

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+
+	"haven/audit"
 
 	"haven/keyring"
 	"haven/service"
@@ -14,13 +17,19 @@ import (
 // stack is Haven wired together for one process: the database, the
 // keyring and the service layer over them.
 type stack struct {
-	db   *sqlstore.DB
-	keys *keyring.Keyring
-	svc  *service.Service
-	root *keyring.LocalRoot
+	db       *sqlstore.DB
+	keys     *keyring.Keyring
+	svc      *service.Service
+	root     *keyring.LocalRoot
+	audit    *audit.Log
+	verifier string // the audit checkpoint verifier key
+	witness  audit.Witness
 }
 
 func (s *stack) Close() {
+	if s.audit != nil {
+		s.audit.Close()
+	}
 	if s.keys != nil {
 		s.keys.Close()
 	}
@@ -71,6 +80,62 @@ func openStack(ctx context.Context, env *Env, cfg *Config) (*stack, error) {
 		st.Close()
 		return nil, fmt.Errorf("root key %s does not open this database's keys: %s", cfg.RootKey, oneLine(err))
 	}
-	st.svc = service.New(service.Config{DB: st.db, Keys: st.keys})
+	signer, err := openAuditSigner(env, cfg.AuditKey)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("--audit-key: %s", oneLine(err))
+	}
+	st.verifier = signer.VerifierKey()
+	if strings.HasPrefix(cfg.AuditWitness, "https://") {
+		st.witness = audit.HTTPWitness{URL: cfg.AuditWitness}
+	} else {
+		if err := os.MkdirAll(cfg.AuditWitness, 0o700); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("--audit-witness: %v", errShort(err))
+		}
+		st.witness = audit.DirWitness{Dir: cfg.AuditWitness}
+	}
+	st.audit = audit.NewLog(st.db, audit.Options{Signer: signer, Witnesses: []audit.Witness{st.witness}})
+	st.svc = service.New(service.Config{DB: st.db, Keys: st.keys, Audit: st.audit})
 	return st, nil
+}
+
+// openAuditSigner loads the checkpoint signing key, creating it (and its
+// public verifier key beside it, for auditors and witnesses) on first use.
+func openAuditSigner(env *Env, path string) (*audit.Signer, error) {
+	if _, err := os.Stat(path); os.IsNotExist(err) {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, errShort(err)
+		}
+		priv, vkey, err := audit.GenerateKey("haven-audit")
+		if err != nil {
+			return nil, err
+		}
+		if err := audit.WriteKeyFile(path, priv); err != nil {
+			return nil, err
+		}
+		pub := strings.TrimSuffix(path, filepath.Ext(path)) + ".pub"
+		if err := os.WriteFile(pub, []byte(vkey+"\n"), 0o644); err != nil {
+			return nil, errShort(err)
+		}
+		env.Logger.Warn("created a new audit signing key", "path", path, "verifier_key", vkey)
+		fmt.Fprintf(env.Stdout, "created an audit checkpoint signing key at %s; give auditors its verifier key: %s\n", path, vkey)
+	}
+	return audit.LoadSigner(path)
+}
+
+// checkpointAll signs and publishes a checkpoint of every log that grew.
+func (s *stack) checkpointAll(ctx context.Context) (int, error) {
+	logs, err := s.db.Logs(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range logs {
+		if _, err := s.audit.Checkpoint(ctx, id); err != nil {
+			return n, fmt.Errorf("checkpoint of log %s: %s", id, oneLine(err))
+		}
+		n++
+	}
+	return n, nil
 }

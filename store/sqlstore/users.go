@@ -35,7 +35,16 @@ func (d *DB) CreateUser(ctx context.Context, u *haven.User) error {
 	if err := u.Validate(); err != nil {
 		return err
 	}
-	_, err := d.db.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+	return insertUser(ctx, d.db, u)
+}
+
+// execer is what both *sql.DB and *sql.Tx offer, so helpers serve both.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func insertUser(ctx context.Context, db execer, u *haven.User) error {
+	_, err := db.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		u.ID, nullString(u.PracticeID), string(u.Role), u.EmailIndex, []byte(u.Email), []byte(u.Name), u.PasswordHash, u.Disabled, u.CreatedAt.UTC())
 	if isUniqueViolation(err) {
 		return haven.Errorf(haven.ECONFLICT, "a user with that email already exists in practice %s", u.PracticeID)
@@ -81,3 +90,4 @@ func (d *DB) queryUsers(ctx context.Context, query string, args ...any) ([]*have
 }
 
 func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+

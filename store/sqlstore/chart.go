@@ -1,0 +1,278 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"haven"
+)
+
+// Patient is a chart row as stored: sealed fields and a blind-indexed MRN.
+// The service layer opens it; nothing here can.
+type Patient struct {
+	ID           string // the patient's user id
+	PracticeID   string
+	MRNIndex     []byte
+	MRN          haven.Sealed
+	Demographics haven.Sealed
+	Contact      haven.Sealed
+	Restrictions haven.Sealed // nil when the patient set none
+	Version      int
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+const patientColumns = `id, practice_id, mrn_index, mrn_sealed, demographics_sealed, contact_sealed, restrictions_sealed, version, created_at, updated_at`
+
+func scanPatient(s scanner) (*Patient, error) {
+	var p Patient
+	var mrn, demo, contact, restr []byte
+	if err := s.Scan(&p.ID, &p.PracticeID, &p.MRNIndex, &mrn, &demo, &contact, &restr, &p.Version, &p.CreatedAt, &p.UpdatedAt); err != nil {
+		return nil, err
+	}
+	p.MRN, p.Demographics, p.Contact, p.Restrictions = mrn, demo, contact, restr
+	p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
+	return &p, nil
+}
+
+// CreatePatient stores a patient's account and chart in one transaction,
+// so a failure (a duplicate MRN or email) leaves neither behind. The MRN
+// must be unique in its practice.
+func (d *DB) CreatePatient(ctx context.Context, u *haven.User, p *Patient) error {
+	now := d.now()
+	if u.CreatedAt.IsZero() {
+		u.CreatedAt = now
+	}
+	if err := u.Validate(); err != nil {
+		return err
+	}
+	if u.Role != haven.RolePatient || u.ID != p.ID || u.PracticeID != p.PracticeID {
+		return haven.Errorf(haven.EINVALID, "a chart belongs to a patient account of its own practice")
+	}
+	p.CreatedAt, p.UpdatedAt, p.Version = now, now, 1
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := insertUser(ctx, tx, u); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO patients (`+patientColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		p.ID, p.PracticeID, p.MRNIndex, []byte(p.MRN), []byte(p.Demographics), []byte(p.Contact), nullBytes(p.Restrictions), p.Version, now, now)
+	if isUniqueViolation(err) {
+		return haven.Errorf(haven.ECONFLICT, "a patient with that MRN already exists in practice %s", p.PracticeID)
+	}
+	if err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// FindPatient returns the chart row of a patient id, or ENOTFOUND.
+func (d *DB) FindPatient(ctx context.Context, id string) (*Patient, error) {
+	p, err := scanPatient(d.db.QueryRowContext(ctx, `SELECT `+patientColumns+` FROM patients WHERE id = $1`, id))
+	if err != nil {
+		return nil, notFound(err, "patient", id)
+	}
+	return p, nil
+}
+
+// FindPatientByMRN finds a chart by its blind-indexed MRN in one practice.
+func (d *DB) FindPatientByMRN(ctx context.Context, practiceID string, mrnIndex []byte) (*Patient, error) {
+	p, err := scanPatient(d.db.QueryRowContext(ctx, `SELECT `+patientColumns+` FROM patients WHERE practice_id = $1 AND mrn_index = $2`, practiceID, mrnIndex))
+	if err != nil {
+		return nil, notFound(err, "patient with MRN in practice", practiceID)
+	}
+	return p, nil
+}
+
+// ListPatients returns a practice's chart rows (sealed), oldest first.
+func (d *DB) ListPatients(ctx context.Context, practiceID string) ([]*Patient, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT `+patientColumns+` FROM patients WHERE practice_id = $1 ORDER BY created_at, id`, practiceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ps []*Patient
+	for rows.Next() {
+		p, err := scanPatient(rows)
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, p)
+	}
+	return ps, rows.Err()
+}
+
+// UpdatePatient replaces a chart's sealed fields if its version is still
+// p.Version (optimistic locking: two editors cannot silently overwrite each
+// other), and bumps the version.
+func (d *DB) UpdatePatient(ctx context.Context, p *Patient) error {
+	now := d.now()
+	res, err := d.db.ExecContext(ctx, `UPDATE patients SET mrn_index = $1, mrn_sealed = $2, demographics_sealed = $3, contact_sealed = $4,
+		restrictions_sealed = $5, version = version + 1, updated_at = $6 WHERE id = $7 AND version = $8`,
+		p.MRNIndex, []byte(p.MRN), []byte(p.Demographics), []byte(p.Contact), nullBytes(p.Restrictions), now, p.ID, p.Version)
+	if isUniqueViolation(err) {
+		return haven.Errorf(haven.ECONFLICT, "a patient with that MRN already exists in practice %s", p.PracticeID)
+	}
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return haven.Errorf(haven.ECONFLICT, "patient %s was changed by someone else; reload and try again", p.ID)
+	}
+	p.Version++
+	p.UpdatedAt = now
+	return nil
+}
+
+// CareTeamMember is one user on a patient's care team.
+type CareTeamMember struct {
+	PracticeID, PatientID, UserID, AddedBy string
+	AddedAt                                time.Time
+}
+
+// AddCareTeamMember puts a user on a patient's care team (idempotent).
+func (d *DB) AddCareTeamMember(ctx context.Context, m CareTeamMember) error {
+	_, err := d.db.ExecContext(ctx, `INSERT INTO care_team (practice_id, patient_id, user_id, added_by, added_at) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (patient_id, user_id) DO NOTHING`, m.PracticeID, m.PatientID, m.UserID, m.AddedBy, d.now())
+	return err
+}
+
+// RemoveCareTeamMember takes a user off a patient's care team.
+func (d *DB) RemoveCareTeamMember(ctx context.Context, patientID, userID string) error {
+	_, err := d.db.ExecContext(ctx, `DELETE FROM care_team WHERE patient_id = $1 AND user_id = $2`, patientID, userID)
+	return err
+}
+
+// CareTeam returns the members of one patient's care team.
+func (d *DB) CareTeam(ctx context.Context, patientID string) ([]CareTeamMember, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT practice_id, patient_id, user_id, added_by, added_at FROM care_team WHERE patient_id = $1 ORDER BY added_at, user_id`, patientID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ms []CareTeamMember
+	for rows.Next() {
+		var m CareTeamMember
+		if err := rows.Scan(&m.PracticeID, &m.PatientID, &m.UserID, &m.AddedBy, &m.AddedAt); err != nil {
+			return nil, err
+		}
+		m.AddedAt = m.AddedAt.UTC()
+		ms = append(ms, m)
+	}
+	return ms, rows.Err()
+}
+
+// PatientsOfCareTeamMember returns the patient ids a user is on the care
+// team of, for a clinician's patient list.
+func (d *DB) PatientsOfCareTeamMember(ctx context.Context, userID string) ([]string, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT patient_id FROM care_team WHERE user_id = $1 ORDER BY added_at`, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// BreakGlassGrant is a stored emergency-access grant.
+type BreakGlassGrant struct {
+	ID, PracticeID, PatientID, UserID string
+	Reason                            haven.Sealed
+	Start, Expires                    time.Time
+	ReviewedAt                        *time.Time
+	ReviewedBy                        string
+	Review                            haven.Sealed
+}
+
+const grantColumns = `id, practice_id, patient_id, user_id, reason_sealed, starts_at, expires_at, reviewed_at, reviewed_by, review_sealed`
+
+func scanGrant(s scanner) (*BreakGlassGrant, error) {
+	var g BreakGlassGrant
+	var reason, review []byte
+	var reviewedAt sql.NullTime
+	var reviewedBy sql.NullString
+	if err := s.Scan(&g.ID, &g.PracticeID, &g.PatientID, &g.UserID, &reason, &g.Start, &g.Expires, &reviewedAt, &reviewedBy, &review); err != nil {
+		return nil, err
+	}
+	g.Reason, g.Review, g.ReviewedBy = reason, review, reviewedBy.String
+	g.Start, g.Expires = g.Start.UTC(), g.Expires.UTC()
+	if reviewedAt.Valid {
+		t := reviewedAt.Time.UTC()
+		g.ReviewedAt = &t
+	}
+	return &g, nil
+}
+
+// CreateBreakGlassGrant stores a grant.
+func (d *DB) CreateBreakGlassGrant(ctx context.Context, g *BreakGlassGrant) error {
+	_, err := d.db.ExecContext(ctx, `INSERT INTO break_glass_grants (id, practice_id, patient_id, user_id, reason_sealed, starts_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, g.ID, g.PracticeID, g.PatientID, g.UserID, []byte(g.Reason), g.Start.UTC(), g.Expires.UTC())
+	return err
+}
+
+// BreakGlassGrants returns the grants on one patient.
+func (d *DB) BreakGlassGrants(ctx context.Context, patientID string) ([]*BreakGlassGrant, error) {
+	return d.queryGrants(ctx, `SELECT `+grantColumns+` FROM break_glass_grants WHERE patient_id = $1 ORDER BY starts_at`, patientID)
+}
+
+// FindBreakGlassGrant returns one grant.
+func (d *DB) FindBreakGlassGrant(ctx context.Context, id string) (*BreakGlassGrant, error) {
+	g, err := scanGrant(d.db.QueryRowContext(ctx, `SELECT `+grantColumns+` FROM break_glass_grants WHERE id = $1`, id))
+	if err != nil {
+		return nil, notFound(err, "break-glass grant", id)
+	}
+	return g, nil
+}
+
+// UnreviewedBreakGlassGrants is the compliance officer's review queue.
+func (d *DB) UnreviewedBreakGlassGrants(ctx context.Context, practiceID string) ([]*BreakGlassGrant, error) {
+	return d.queryGrants(ctx, `SELECT `+grantColumns+` FROM break_glass_grants WHERE practice_id = $1 AND reviewed_at IS NULL ORDER BY starts_at`, practiceID)
+}
+
+// ReviewBreakGlassGrant closes a grant's review once.
+func (d *DB) ReviewBreakGlassGrant(ctx context.Context, id, reviewer string, review haven.Sealed) error {
+	res, err := d.db.ExecContext(ctx, `UPDATE break_glass_grants SET reviewed_at = $1, reviewed_by = $2, review_sealed = $3 WHERE id = $4 AND reviewed_at IS NULL`,
+		d.now(), reviewer, []byte(review), id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return haven.Errorf(haven.ECONFLICT, "break-glass grant %s is already reviewed or does not exist", id)
+	}
+	return nil
+}
+
+func (d *DB) queryGrants(ctx context.Context, q string, args ...any) ([]*BreakGlassGrant, error) {
+	rows, err := d.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var gs []*BreakGlassGrant
+	for rows.Next() {
+		g, err := scanGrant(rows)
+		if err != nil {
+			return nil, err
+		}
+		gs = append(gs, g)
+	}
+	return gs, rows.Err()
+}
+
+func nullBytes(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return b
+}
