@@ -90,4 +90,3 @@ func (d *DB) queryUsers(ctx context.Context, query string, args ...any) ([]*have
 }
 
 func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
-
