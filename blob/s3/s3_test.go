@@ -182,9 +182,9 @@ func (r *readAheadReader) Read(p []byte) (int, error) {
 func TestUploadBuffersAtMostOnePart(t *testing.T) {
 	f := newFakeS3(t)
 	s := newStore(t, f, "")
-	size := int64(8*MinPartSize + 12345)
+	size := int64(4*MinPartSize + 12345)
 	if testing.Short() {
-		size = 3*MinPartSize + 12345
+		size = 2*MinPartSize + 12345
 	}
 	src := &readAheadReader{r: blobtest.NewReader(size, 9), received: &f.received}
 	n, err := s.Put(context.Background(), "large/streamed", src)
