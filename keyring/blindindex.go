@@ -58,7 +58,7 @@ func validPurpose(p string) bool {
 func (k *Keyring) indexKey(ctx context.Context, practiceID string, dst *[keySize]byte) error {
 	name := cacheName("i", practiceID)
 	for range 3 {
-		e := k.cache.get(name)
+		e := k.cache.get([]byte(name))
 		if e == nil {
 			wk, err := k.rootWrapped(ctx, practiceID, KindIndex)
 			if err != nil {

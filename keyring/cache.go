@@ -42,10 +42,10 @@ func newKeyCache(max int, ttl time.Duration, now func() time.Time) *keyCache {
 	return &keyCache{max: max, ttl: ttl, now: now, m: map[string]*cacheEntry{}, shredded: map[string]time.Time{}}
 }
 
-func (c *keyCache) get(name string) *cacheEntry {
+func (c *keyCache) get(name []byte) *cacheEntry {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e := c.m[name]
+	e := c.m[string(name)] // no allocation: the compiler looks up bytes directly
 	if e == nil {
 		return nil
 	}

@@ -192,21 +192,28 @@ func newKey() ([]byte, error) {
 	return raw, nil
 }
 
-// cacheName builds an unambiguous cache name from a tag and fields.
-func cacheName(tag string, fields ...string) string {
-	b := []byte(tag)
+// appendCacheName appends an unambiguous cache name made of a tag and
+// length-prefixed fields. Names are built in caller-provided buffers so a
+// cache hit allocates nothing.
+func appendCacheName(b []byte, tag string, fields ...string) []byte {
+	b = append(b, tag...)
 	for _, f := range fields {
 		b = appendLP(b, f)
 	}
-	return string(b)
+	return b
+}
+
+func cacheName(tag string, fields ...string) string {
+	return string(appendCacheName(nil, tag, fields...))
 }
 
 func dataPrefix(practiceID, patientID string) string {
 	return cacheName("d", practiceID, patientID)
 }
 
-func dataName(practiceID, patientID string, version int) string {
-	return string(binary.BigEndian.AppendUint32([]byte(dataPrefix(practiceID, patientID)), uint32(version)))
+func appendDataName(b []byte, practiceID, patientID string, version int) []byte {
+	b = appendCacheName(b, "d", practiceID, patientID)
+	return binary.BigEndian.AppendUint32(b, uint32(version))
 }
 
 // rootWrapped returns the newest practice or index key of a practice,
@@ -255,7 +262,7 @@ func (k *Keyring) rootWrapped(ctx context.Context, practiceID, kind string) (Wra
 // rootKeyEntry returns the unwrapped practice or index key wk.
 func (k *Keyring) rootKeyEntry(ctx context.Context, wk WrappedKey) (*cacheEntry, error) {
 	name := cacheName("k", wk.ID)
-	if e := k.cache.get(name); e != nil {
+	if e := k.cache.get([]byte(name)); e != nil {
 		return e, nil
 	}
 	raw, err := k.rootUnwrap(ctx, wk)
@@ -268,7 +275,8 @@ func (k *Keyring) rootKeyEntry(ctx context.Context, wk WrappedKey) (*cacheEntry,
 
 // practiceKeyByID returns the unwrapped practice key with the given ID.
 func (k *Keyring) practiceKeyByID(ctx context.Context, practiceID, id string) (*cacheEntry, error) {
-	if e := k.cache.get(cacheName("k", id)); e != nil {
+	var nb [64]byte
+	if e := k.cache.get(appendCacheName(nb[:0], "k", id)); e != nil {
 		return e, nil
 	}
 	var found *WrappedKey
@@ -291,10 +299,12 @@ func (k *Keyring) practiceKeyByID(ctx context.Context, practiceID, id string) (*
 // practice's own records). version 0 means the newest, made if there is
 // none and create is set; sealing uses that, opening names a version.
 func (k *Keyring) dataKey(ctx context.Context, practiceID, patientID string, version int, create bool) (*cacheEntry, error) {
-	name := dataName(practiceID, patientID, version)
-	if e := k.cache.get(name); e != nil {
+	var nb [128]byte
+	nameBytes := appendDataName(nb[:0], practiceID, patientID, version)
+	if e := k.cache.get(nameBytes); e != nil {
 		return e, nil
 	}
+	name := string(nameBytes)
 	for range 3 {
 		wk, err := k.store.GetKey(ctx, practiceID, KindData, patientID, version)
 		if haven.ErrorCode(err) == haven.ENOTFOUND && create && version == 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"sync"
 
 	"haven"
 )
@@ -66,6 +67,10 @@ const (
 	fieldDomain    = "haven.field.v1"
 )
 
+// aadPool recycles associated-data buffers: sealing a field is on every
+// PHI write path, and the buffer is the one allocation besides the output.
+var aadPool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
 // SealedParts is a parsed sealed value. Its slices alias the input.
 type SealedParts struct {
 	Format     byte
@@ -119,9 +124,12 @@ func (k *Keyring) Seal(ctx context.Context, ad AD, plaintext []byte) (haven.Seal
 	if _, err := rand.Read(out[sealedHeader:]); err != nil {
 		return nil, haven.Wrap(haven.EINTERNAL, err, "random nonce failed")
 	}
-	var buf [256]byte
-	aad := ad.append(append(buf[:0], out[:sealedHeader]...), fieldDomain)
-	return e.aead.Seal(out, out[sealedHeader:], plaintext, aad), nil
+	bp := aadPool.Get().(*[]byte)
+	aad := ad.append(append((*bp)[:0], out[:sealedHeader]...), fieldDomain)
+	out = e.aead.Seal(out, out[sealedHeader:], plaintext, aad)
+	*bp = aad
+	aadPool.Put(bp)
+	return out, nil
 }
 
 // Open decrypts s, which must have been sealed with exactly this ad. It
@@ -140,9 +148,11 @@ func (k *Keyring) Open(ctx context.Context, ad AD, s haven.Sealed) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
-	var buf [256]byte
-	aad := ad.append(append(buf[:0], s[:sealedHeader]...), fieldDomain)
+	bp := aadPool.Get().(*[]byte)
+	aad := ad.append(append((*bp)[:0], s[:sealedHeader]...), fieldDomain)
 	pt, err := e.aead.Open(nil, p.Nonce, p.Ciphertext, aad)
+	*bp = aad
+	aadPool.Put(bp)
 	if err != nil {
 		return nil, haven.Wrap(haven.EINTERNAL, ErrTampered, "sealed value failed authentication")
 	}

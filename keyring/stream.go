@@ -124,6 +124,7 @@ type streamWriter struct {
 	nonce     [nonceSize]byte
 	chunkSize int
 	buf       []byte // plaintext of the pending chunk
+	out       []byte // where a chunk taken straight from the caller is sealed (made on first use)
 	counter   uint32
 	err       error
 }
@@ -131,7 +132,9 @@ type streamWriter struct {
 var errStreamClosed = errors.New("keyring: sealed stream already closed")
 
 // Write buffers p, sealing each full chunk once more data follows it: a
-// chunk is only known to be the last when Close is called.
+// chunk is only known to be the last when Close is called. A whole chunk
+// of p that is followed by more of p is sealed straight from p, without
+// the copy into the buffer.
 func (w *streamWriter) Write(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 {
@@ -139,7 +142,16 @@ func (w *streamWriter) Write(p []byte) (int, error) {
 			return n, w.err
 		}
 		if len(w.buf) == w.chunkSize {
-			w.flush(false)
+			w.flush(w.buf[:0], w.buf, false)
+			continue
+		}
+		if len(w.buf) == 0 && len(p) > w.chunkSize {
+			if w.out == nil {
+				w.out = make([]byte, 0, w.chunkSize+tagSize)
+			}
+			w.flush(w.out[:0], p[:w.chunkSize], false)
+			p = p[w.chunkSize:]
+			n += w.chunkSize
 			continue
 		}
 		c := copy(w.buf[len(w.buf):w.chunkSize], p)
@@ -150,13 +162,15 @@ func (w *streamWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-func (w *streamWriter) flush(last bool) {
+// flush seals chunk into dst (the buffer itself, sealed in place, or
+// w.out for a chunk of the caller's data) and writes it.
+func (w *streamWriter) flush(dst, chunk []byte, last bool) {
 	binary.BigEndian.PutUint32(w.nonce[7:11], w.counter)
 	w.nonce[11] = 0
 	if last {
 		w.nonce[11] = 1
 	}
-	ct := w.aead.Seal(w.buf[:0], w.nonce[:], w.buf, nil)
+	ct := w.aead.Seal(dst, w.nonce[:], chunk, nil)
 	if _, err := w.dst.Write(ct); err != nil {
 		w.err = err
 		return
@@ -174,7 +188,7 @@ func (w *streamWriter) Close() error {
 	if w.err != nil {
 		return w.err
 	}
-	w.flush(true)
+	w.flush(w.buf[:0], w.buf, true)
 	if w.err == nil {
 		w.err = errStreamClosed
 		return nil
@@ -240,17 +254,50 @@ func (r *streamReader) Read(p []byte) (int, error) {
 		if r.done {
 			return 0, io.EOF
 		}
-		r.err = r.next()
+		if len(p) >= r.chunkSize {
+			// Room for a whole chunk: open it straight into p.
+			var pt []byte
+			pt, r.err = r.next(p[:0])
+			if r.err == nil && len(pt) > 0 {
+				return len(pt), nil
+			}
+			continue
+		}
+		r.plain, r.err = r.next(nil)
 	}
 	n := copy(p, r.plain)
 	r.plain = r.plain[n:]
 	return n, nil
 }
 
-// next opens one chunk. It reads one byte past a full chunk to learn
-// whether more follows: only a chunk followed by nothing may carry the
-// last-chunk flag, and only it is opened as such.
-func (r *streamReader) next() error {
+// WriteTo lets io.Copy hand each opened chunk to w without another copy.
+func (r *streamReader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if len(r.plain) == 0 {
+			if r.err != nil {
+				return total, r.err
+			}
+			if r.done {
+				return total, nil
+			}
+			r.plain, r.err = r.next(nil)
+			continue
+		}
+		n, err := w.Write(r.plain)
+		total += int64(n)
+		r.plain = r.plain[n:]
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// next opens one chunk into into (nil: in place in r.buf) and returns its
+// plaintext. It reads one byte past a full chunk to learn whether more
+// follows: only a chunk followed by nothing may carry the last-chunk flag,
+// and only it is opened as such.
+func (r *streamReader) next(into []byte) ([]byte, error) {
 	full := r.chunkSize + tagSize
 	if r.carry == 1 {
 		// The look-ahead byte waited at buf[full], past the plaintext
@@ -266,29 +313,31 @@ func (r *streamReader) next() error {
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 		last = true
 	default:
-		return err
+		return nil, err
 	}
 	chunk := r.buf[:min(n, full)]
 	if len(chunk) < tagSize {
-		return haven.Wrap(haven.EINTERNAL, ErrTampered, "sealed stream is truncated")
+		return nil, haven.Wrap(haven.EINTERNAL, ErrTampered, "sealed stream is truncated")
 	}
 	binary.BigEndian.PutUint32(r.nonce[7:11], r.counter)
 	r.nonce[11] = 0
 	if last {
 		r.nonce[11] = 1
 	}
-	pt, err := r.aead.Open(chunk[:0], r.nonce[:], chunk, nil)
+	if into == nil {
+		into = chunk[:0]
+	}
+	pt, err := r.aead.Open(into, r.nonce[:], chunk, nil)
 	if err != nil {
-		return haven.Wrap(haven.EINTERNAL, ErrTampered, "sealed stream is truncated or altered")
+		return nil, haven.Wrap(haven.EINTERNAL, ErrTampered, "sealed stream is truncated or altered")
 	}
 	if !last {
 		if r.counter == math.MaxUint32 {
-			return haven.Wrap(haven.EINTERNAL, ErrTampered, "sealed stream is too long")
+			return nil, haven.Wrap(haven.EINTERNAL, ErrTampered, "sealed stream is too long")
 		}
 		r.counter++
 		r.carry = 1
 	}
 	r.done = last
-	r.plain = pt
-	return nil
+	return pt, nil
 }

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
+	"testing/iotest"
 
 	"haven/keyring"
 )
@@ -66,9 +67,23 @@ func TestStreamRoundTripsAtEverySize(t *testing.T) {
 	} {
 		data := randomBytes(tc.n)
 		sealed := sealStream(t, k, blobAD, data, tc.chunk)
+		// Three ways to read: growing buffers, one byte at a time, and
+		// io.Copy (which hands chunks over through WriteTo).
 		got, err := openStream(k, blobAD, sealed)
 		if err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("%d bytes in %d-byte chunks: %d bytes back, %v", tc.n, tc.chunk, len(got), err)
+		}
+		r, err := k.OpenStream(context.Background(), bytes.NewReader(sealed), blobAD)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := io.ReadAll(iotest.OneByteReader(r)); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%d bytes read one at a time: %d back, %v", tc.n, len(got), err)
+		}
+		r, _ = k.OpenStream(context.Background(), bytes.NewReader(sealed), blobAD)
+		var out bytes.Buffer
+		if _, err := io.Copy(&out, r); err != nil || !bytes.Equal(out.Bytes(), data) {
+			t.Fatalf("%d bytes copied: %d back, %v", tc.n, out.Len(), err)
 		}
 		if tc.n >= 16 && bytes.Contains(sealed, data[:16]) {
 			t.Fatal("plaintext visible in sealed stream")
@@ -130,6 +145,11 @@ func TestTamperedStreamFailsToOpen(t *testing.T) {
 		}
 		if errors.Is(err, io.EOF) {
 			t.Fatalf("%s: reported as a clean end of stream", name)
+		}
+		if r, err := k.OpenStream(context.Background(), bytes.NewReader(b), blobAD); err == nil {
+			if _, err := io.Copy(io.Discard, r); err == nil {
+				t.Fatalf("%s: io.Copy finished without error", name)
+			}
 		}
 	}
 	for name, ad := range map[string]keyring.AD{
