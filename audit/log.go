@@ -309,11 +309,13 @@ func (l *Log) commit(ls *logState, batch []*request, n int) (uint64, error) {
 		events = append(events, r.events...)
 	}
 	leaves := make([][]byte, n)
-	for attempt := 0; ; attempt++ {
+	if !ls.loaded {
 		if err := l.catchUp(ctx, ls); err != nil {
 			l.failures.Add(1)
 			return 0, err
 		}
+	}
+	for attempt := 0; ; attempt++ {
 		first := ls.tree.size()
 		for i := range events {
 			events[i].Seq = first + uint64(i)
@@ -335,7 +337,12 @@ func (l *Log) commit(ls *logState, batch []*request, n int) (uint64, error) {
 			return 0, haven.Wrap(haven.EUNAVAILABLE, err, "audit log unavailable")
 		}
 		// Another node appended first (or a commit reported as failed had in
-		// fact landed): read what is there now and append after it.
+		// fact landed): read what is there now and append after it. No
+		// size query precedes a commit; the store's refusal is the check.
+		if err := l.catchUp(ctx, ls); err != nil {
+			l.failures.Add(1)
+			return 0, err
+		}
 	}
 }
 
