@@ -3,6 +3,7 @@ package audittest
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -227,12 +228,13 @@ func testStoreRules(t *testing.T, newStore func(t *testing.T) audit.Store) {
 
 	t.Run("CheckpointsAreOrderedAndNeverReplaced", func(t *testing.T) {
 		st := newStore(t)
+		note := func(size uint64) []byte { return fmt.Appendf(nil, "checkpoint %d\n", size) }
 		for _, size := range []uint64{20, 5, 1000} {
-			if err := st.PutCheckpoint(ctx, "p1", audit.Checkpoint{Size: size, Note: []byte{byte(size), '\n'}}); err != nil {
+			if err := st.PutCheckpoint(ctx, "p1", audit.Checkpoint{Size: size, Note: note(size)}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if err := st.PutCheckpoint(ctx, "p1", audit.Checkpoint{Size: 20, Note: []byte{20, '\n'}}); err != nil {
+		if err := st.PutCheckpoint(ctx, "p1", audit.Checkpoint{Size: 20, Note: note(20)}); err != nil {
 			t.Fatalf("storing the same checkpoint again: %v", err)
 		}
 		if err := st.PutCheckpoint(ctx, "p1", audit.Checkpoint{Size: 20, Note: []byte("other\n")}); haven.ErrorCode(err) != haven.ECONFLICT {
@@ -245,7 +247,7 @@ func testStoreRules(t *testing.T, newStore func(t *testing.T) audit.Store) {
 		if len(cps) != 3 || cps[0].Size != 5 || cps[1].Size != 20 || cps[2].Size != 1000 {
 			t.Fatalf("Checkpoints not in size order: %v", cps)
 		}
-		if !bytes.Equal(cps[1].Note, []byte{20, '\n'}) {
+		if !bytes.Equal(cps[1].Note, note(20)) {
 			t.Fatalf("checkpoint at 20 was replaced")
 		}
 	})
