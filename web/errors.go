@@ -60,3 +60,8 @@ func writeError(w http.ResponseWriter, r *http.Request, code *string, status int
 		slog.Debug("write error body", "err", err)
 	}
 }
+
+// errBadParam is the error for a malformed query parameter.
+func errBadParam(name string) error {
+	return haven.Errorf(haven.EINVALID, "query parameter %q is malformed", name)
+}

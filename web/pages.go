@@ -2,6 +2,8 @@ package web
 
 import (
 	"embed"
+	"encoding/base64"
+	"strings"
 	"html/template"
 	"io/fs"
 	"net/http"
@@ -15,7 +17,16 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-var templates = template.Must(template.ParseFS(templateFS, "templates/*.html"))
+var templates = template.Must(template.New("").Funcs(template.FuncMap{
+	"b64": func(b []byte) string { return base64.StdEncoding.EncodeToString(b) },
+	"b64list": func(bs [][]byte) string {
+		out := make([]string, len(bs))
+		for i, b := range bs {
+			out[i] = base64.StdEncoding.EncodeToString(b)
+		}
+		return strings.Join(out, ",")
+	},
+}).ParseFS(templateFS, "templates/*.html"))
 
 // render executes a page template. Pages are server-rendered and carry no
 // inline script; the CSP forbids it.

@@ -47,6 +47,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 
 	srv := web.NewServer(env.Logger, st.db)
+	srv.UseChart(st.svc, st.verifier)
 	addr := ln.Addr().String()
 	if created {
 		fmt.Fprintf(env.Stdout, "created a self-signed certificate for localhost in %s/tls\n", cfg.DataDir)
