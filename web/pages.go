@@ -3,10 +3,10 @@ package web
 import (
 	"embed"
 	"encoding/base64"
-	"strings"
 	"html/template"
 	"io/fs"
 	"net/http"
+	"strings"
 
 	"haven"
 )
