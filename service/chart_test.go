@@ -237,7 +237,11 @@ func TestRawFilesHoldNoPHI(t *testing.T) {
 		if _, err := e.svc.Chart(e.as(p.clinician), p.chartA.PatientID); err != nil {
 			t.Fatal(err)
 		}
-		markers := []string{"Name" + marker, "MRN-" + marker, "555" + marker, "Street" + marker, "pta@riverside.example", "doc@riverside.example", "Worker doc"}
+		if _, err := e.svc.UploadFile(e.as(p.patientA), p.chartA.PatientID, "FileName"+marker+".txt",
+			strings.NewReader(strings.Repeat("FileBody"+marker+" ", 20000))); err != nil {
+			t.Fatal(err)
+		}
+		markers := []string{"FileName" + marker, "FileBody" + marker, "Name" + marker, "MRN-" + marker, "555" + marker, "Street" + marker, "pta@riverside.example", "doc@riverside.example", "Worker doc"}
 		var blobs [][]byte
 		filepath.Walk(e.dataDir, func(path string, info os.FileInfo, err error) error {
 			if err == nil && !info.IsDir() {

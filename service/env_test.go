@@ -10,6 +10,7 @@ import (
 	"haven"
 	"haven/audit"
 	"haven/auth/password"
+	"haven/blob/dir"
 	"haven/internal/testkit"
 	"haven/keyring"
 	"haven/service"
@@ -69,11 +70,11 @@ func newEnv(t *testing.T, dsn string) *env {
 	if _, err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
+	dataDir := t.TempDir()
 	if filepath.Dir(dsn) != "." && !sqlstore.IsPostgresURL(dsn) {
-		dir = filepath.Dir(dsn)
+		dataDir = filepath.Dir(dsn)
 	}
-	root, err := keyring.OpenLocalRoot(filepath.Join(dir, "root.key"), nil, true)
+	root, err := keyring.OpenLocalRoot(filepath.Join(dataDir, "root.key"), nil, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,8 +94,13 @@ func newEnv(t *testing.T, dsn string) *env {
 	}
 	log := audit.NewLog(db, audit.Options{Signer: signer, Now: c.Now})
 	t.Cleanup(func() { log.Close() })
-	svc := service.New(service.Config{DB: db, Keys: keys, Audit: log, Passwords: fastHasher, Now: c.Now})
-	return &env{t: t, db: db, svc: svc, log: log, verifier: vkey, dataDir: dir, dsn: dsn, clock: c}
+	blobs, err := dir.Open(filepath.Join(dataDir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { blobs.Close() })
+	svc := service.New(service.Config{DB: db, Keys: keys, Audit: log, Blobs: blobs, Passwords: fastHasher, Now: c.Now})
+	return &env{t: t, db: db, svc: svc, log: log, verifier: vkey, dataDir: dataDir, dsn: dsn, clock: c}
 }
 
 // practice is a seeded tenant: its people and patients.

@@ -14,6 +14,7 @@ import (
 
 	"haven/audit"
 	"haven/auth/password"
+	"haven/blob"
 	"haven/keyring"
 	"haven/store/sqlstore"
 )
@@ -23,6 +24,7 @@ type Service struct {
 	db        *sqlstore.DB
 	keys      *keyring.Keyring
 	audit     *audit.Log
+	blobs     blob.Store
 	passwords *password.Hasher
 	now       func() time.Time
 
@@ -35,13 +37,14 @@ type Config struct {
 	DB        *sqlstore.DB
 	Keys      *keyring.Keyring
 	Audit     *audit.Log       // required: no audit, no PHI
+	Blobs     blob.Store       // encrypted file content; nil disables files
 	Passwords *password.Hasher // default: a pool sized for this machine
 	Now       func() time.Time // default: time.Now in UTC; tests inject a clock
 }
 
 // New returns a Service.
 func New(cfg Config) *Service {
-	s := &Service{db: cfg.DB, keys: cfg.Keys, audit: cfg.Audit, passwords: cfg.Passwords, now: cfg.Now}
+	s := &Service{db: cfg.DB, keys: cfg.Keys, audit: cfg.Audit, blobs: cfg.Blobs, passwords: cfg.Passwords, now: cfg.Now}
 	if s.passwords == nil {
 		s.passwords = password.NewHasher(password.HasherConfig{})
 	}

@@ -276,3 +276,22 @@ func nullBytes(b []byte) any {
 	}
 	return b
 }
+
+// LegalHold reports whether a patient is under a legal hold.
+func (d *DB) LegalHold(ctx context.Context, patientID string) (bool, error) {
+	var hold bool
+	err := d.db.QueryRowContext(ctx, `SELECT legal_hold FROM patients WHERE id = $1`, patientID).Scan(&hold)
+	return hold, notFound(err, "patient", patientID)
+}
+
+// SetLegalHold places or lifts a legal hold on a patient.
+func (d *DB) SetLegalHold(ctx context.Context, patientID string, hold bool) error {
+	res, err := d.db.ExecContext(ctx, `UPDATE patients SET legal_hold = $1 WHERE id = $2`, hold, patientID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return haven.Errorf(haven.ENOTFOUND, "patient %s not found", patientID)
+	}
+	return nil
+}

@@ -1,0 +1,55 @@
+package service
+
+import (
+	"context"
+
+	"haven"
+	"haven/audit"
+)
+
+// operatorEvent is the audit event of an operator's command-line action,
+// which runs without a session.
+func operatorEvent(logID, action, kind, id, patientID string) audit.Event {
+	return audit.Event{LogID: logID, ActorID: "operator-cli", ActorRole: string(haven.RolePlatformOperator), Action: action,
+		ResourceKind: kind, ResourceID: id, PatientID: patientID, Purpose: audit.PurposeOperations, Decision: audit.DecisionAllow}
+}
+
+// SetLegalHold places or lifts a legal hold on a patient; while it holds,
+// the patient cannot be erased. It is an operator's command, audited.
+func (s *Service) SetLegalHold(ctx context.Context, patientID string, hold bool) error {
+	row, err := s.db.FindPatient(ctx, patientID)
+	if err != nil {
+		return err
+	}
+	action := "legal_hold.place"
+	if !hold {
+		action = "legal_hold.lift"
+	}
+	if err := s.Record(ctx, operatorEvent(row.PracticeID, action, "patient", row.ID, row.ID)); err != nil {
+		return err
+	}
+	return s.db.SetLegalHold(ctx, row.ID, hold)
+}
+
+// ErasePatient crypto-shreds a patient: their data key is destroyed, so
+// every sealed field and file of theirs, in the database, the blob store
+// and every backup, can never be opened again, while other patients are
+// untouched. It is refused while a legal hold applies. The erasure is
+// audited first; the audit log keeps only ids.
+func (s *Service) ErasePatient(ctx context.Context, patientID string) error {
+	row, err := s.db.FindPatient(ctx, patientID)
+	if err != nil {
+		return err
+	}
+	hold, err := s.db.LegalHold(ctx, row.ID)
+	if err != nil {
+		return err
+	}
+	if hold {
+		return haven.Errorf(haven.ECONFLICT, "patient %s is under a legal hold and cannot be erased", row.ID)
+	}
+	if err := s.Record(ctx, operatorEvent(row.PracticeID, "patient.erase", "patient", row.ID, row.ID)); err != nil {
+		return err
+	}
+	return s.keys.ShredPatient(ctx, row.PracticeID, row.ID)
+}

@@ -1,0 +1,188 @@
+package service
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"haven"
+	"haven/keyring"
+	"haven/policy"
+	"haven/store/sqlstore"
+)
+
+// MaxFileSize bounds one upload. Content streams through in chunks, so
+// memory does not grow with it.
+const MaxFileSize = 2 << 30
+
+// allowedTypes are the file types a chart accepts, by their sniffed
+// content (never the client's claim): photos, PDFs, plain text and DICOM.
+var allowedTypes = map[string]bool{
+	"image/jpeg": true, "image/png": true, "image/webp": true, "application/pdf": true,
+	"text/plain; charset=utf-8": true, "application/dicom": true,
+}
+
+// FileInfo describes a file in a chart.
+type FileInfo struct {
+	ID          string    `json:"id"`
+	PatientID   string    `json:"patient_id"`
+	Name        string    `json:"name"`
+	ContentType string    `json:"content_type"`
+	Size        int64     `json:"size"`
+	UploadedBy  string    `json:"uploaded_by"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+func fileAD(practiceID, patientID, fileID, field string) keyring.AD {
+	return keyring.AD{PracticeID: practiceID, PatientID: patientID, Kind: "file", RecordID: fileID, Field: field}
+}
+
+// sniff returns the content type of a file from its first bytes.
+func sniff(head []byte) string {
+	if len(head) >= 132 && string(head[128:132]) == "DICM" {
+		return "application/dicom"
+	}
+	return http.DetectContentType(head)
+}
+
+// UploadFile stores a file in a patient's chart: its type is sniffed and
+// checked, its content sealed in chunks under the patient's data key on its
+// way to the blob store, so the plaintext never touches disk and memory
+// stays flat whatever the size.
+func (s *Service) UploadFile(ctx context.Context, patientID, name string, content io.Reader) (*FileInfo, error) {
+	if s.blobs == nil {
+		return nil, haven.Errorf(haven.EUNAVAILABLE, "file storage is not configured")
+	}
+	if err := text("file name", name, 1, 255); err != nil || strings.ContainsAny(name, "/\\") {
+		return nil, haven.Errorf(haven.EINVALID, "file name must be 1 to 255 characters without slashes")
+	}
+	row, err := s.patientRow(ctx, policy.FileUpload, policy.KindFile, patientID)
+	if err != nil {
+		return nil, err
+	}
+	id := haven.NewID()
+	res := chartResource(policy.KindFile, row)
+	res.ID = id
+	a, _, err := s.authorize(ctx, policy.FileUpload, res)
+	if err != nil {
+		return nil, err
+	}
+	br := bufio.NewReaderSize(content, 4096)
+	head, _ := br.Peek(512)
+	ctype := sniff(head)
+	if !allowedTypes[ctype] {
+		return nil, haven.Errorf(haven.EINVALID, "files of type %s are not accepted", ctype)
+	}
+	f := &sqlstore.File{ID: id, PracticeID: row.PracticeID, PatientID: row.ID, UploadedBy: a.UserID, ContentType: ctype,
+		BlobKey: "files/" + strings.ToLower(row.PracticeID) + "/" + id}
+	if f.Name, err = s.keys.Seal(ctx, fileAD(f.PracticeID, f.PatientID, id, "name"), []byte(name)); err != nil {
+		return nil, err
+	}
+	pr, pw := io.Pipe()
+	counted := &countingReader{r: io.LimitReader(br, MaxFileSize+1)}
+	go func() {
+		w, err := s.keys.SealStream(ctx, pw, fileAD(f.PracticeID, f.PatientID, id, "content"))
+		if err == nil {
+			_, err = io.Copy(w, counted)
+			if cerr := w.Close(); err == nil {
+				err = cerr
+			}
+		}
+		pw.CloseWithError(err)
+	}()
+	if _, err := s.blobs.Put(ctx, f.BlobKey, pr); err != nil {
+		pr.CloseWithError(err)
+		s.blobs.Delete(context.WithoutCancel(ctx), f.BlobKey)
+		var he *haven.Error
+		if errors.As(err, &he) {
+			return nil, err
+		}
+		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "the file could not be stored")
+	}
+	if counted.n > MaxFileSize {
+		s.blobs.Delete(context.WithoutCancel(ctx), f.BlobKey)
+		return nil, haven.Errorf(haven.EINVALID, "files may be at most %d MiB", MaxFileSize>>20)
+	}
+	f.Size = counted.n
+	if err := s.db.CreateFile(ctx, f); err != nil {
+		s.blobs.Delete(context.WithoutCancel(ctx), f.BlobKey)
+		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "the file could not be recorded")
+	}
+	return &FileInfo{ID: id, PatientID: f.PatientID, Name: name, ContentType: ctype, Size: f.Size, UploadedBy: a.UserID, CreatedAt: f.CreatedAt}, nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// Files lists the files in a patient's chart.
+func (s *Service) Files(ctx context.Context, patientID string) ([]FileInfo, error) {
+	row, err := s.patientRow(ctx, policy.FileRead, policy.KindFile, patientID)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := s.authorize(ctx, policy.FileRead, chartResource(policy.KindFile, row)); err != nil {
+		return nil, err
+	}
+	fs, err := s.db.PatientFiles(ctx, row.ID)
+	if err != nil {
+		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot list files")
+	}
+	out := make([]FileInfo, 0, len(fs))
+	for _, f := range fs {
+		name, err := s.keys.Open(ctx, fileAD(f.PracticeID, f.PatientID, f.ID, "name"), f.Name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, FileInfo{ID: f.ID, PatientID: f.PatientID, Name: string(name), ContentType: f.ContentType, Size: f.Size, UploadedBy: f.UploadedBy, CreatedAt: f.CreatedAt})
+	}
+	return out, nil
+}
+
+// OpenFile returns a file's description and its decrypted content as a
+// stream; a truncated, reordered or edited chunk makes the stream fail.
+func (s *Service) OpenFile(ctx context.Context, fileID string) (*FileInfo, io.ReadCloser, error) {
+	a, err := actor(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := s.db.FindFile(ctx, fileID)
+	if haven.ErrorCode(err) == haven.ENOTFOUND {
+		return nil, nil, s.refuseUnknown(ctx, a, policy.FileRead, policy.KindFile, fileID)
+	}
+	if err != nil {
+		return nil, nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the file")
+	}
+	if _, _, err := s.authorize(ctx, policy.FileRead, policy.Resource{Kind: policy.KindFile, ID: f.ID, PracticeID: f.PracticeID, PatientID: f.PatientID}); err != nil {
+		return nil, nil, err
+	}
+	name, err := s.keys.Open(ctx, fileAD(f.PracticeID, f.PatientID, f.ID, "name"), f.Name)
+	if err != nil {
+		return nil, nil, err
+	}
+	sealed, err := s.blobs.Get(ctx, f.BlobKey)
+	if err != nil {
+		return nil, nil, haven.Wrap(haven.EUNAVAILABLE, err, "the file content is unavailable")
+	}
+	plain, err := s.keys.OpenStream(ctx, sealed, fileAD(f.PracticeID, f.PatientID, f.ID, "content"))
+	if err != nil {
+		sealed.Close()
+		return nil, nil, err
+	}
+	info := &FileInfo{ID: f.ID, PatientID: f.PatientID, Name: string(name), ContentType: f.ContentType, Size: f.Size, UploadedBy: f.UploadedBy, CreatedAt: f.CreatedAt}
+	return info, struct {
+		io.Reader
+		io.Closer
+	}{plain, sealed}, nil
+}
