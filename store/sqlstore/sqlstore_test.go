@@ -25,7 +25,7 @@ func forEachDB(t *testing.T, fn func(t *testing.T, db *sqlstore.DB)) {
 	}
 }
 
-func mustOpen(t *testing.T, dsn string) *sqlstore.DB {
+func mustOpen(t testing.TB, dsn string) *sqlstore.DB {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlstore.Open(ctx, dsn)
