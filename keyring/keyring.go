@@ -242,8 +242,8 @@ func (k *Keyring) rootWrapped(ctx context.Context, practiceID, kind string) (Wra
 			WrappedBy: root.ID(), State: StateActive, CreatedAt: k.now().UTC()}
 		wk.Wrapped, err = root.Wrap(ctx, raw, wrapAD(wk, wk.WrappedBy))
 		if err == nil {
-			// Cache before the insert is visible is fine: the raw key is
-			// only used if the insert wins.
+			// The raw key is cached only if this insert won; a loser
+			// discards it and reads the winner's key on the next turn.
 			err = k.store.CreateKey(ctx, wk)
 			if err == nil {
 				_, err = k.cache.put(cacheName("k", wk.ID), wk.ID, wk.Version, raw)
