@@ -1,0 +1,271 @@
+package service
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"sync"
+	"time"
+
+	"haven"
+	"haven/audit"
+	"haven/auth/outbox"
+	"haven/auth/session"
+	"haven/auth/throttle"
+	"haven/policy"
+	"haven/store/sqlstore"
+)
+
+// Identity is who may come in, and for how long: sign-in with a password
+// and a second factor, sessions with their timeouts and revocation,
+// step-up, throttling, password resets and invitations. It sits in the
+// service layer because it opens sealed values (a TOTP secret, an invited
+// address) and writes the audit log; web calls it and never sees a key.
+//
+// Identity holds the state the rest of Service does not need (the outbox,
+// the throttle, the registered second factors); build it with NewIdentity
+// over the Service it belongs to.
+type Identity struct {
+	svc      *Service
+	db       *sqlstore.DB
+	now      func() time.Time
+	outbox   outbox.Outbox
+	throttle *throttle.Throttle
+	baseURL  string
+	policyFn func(ctx context.Context, practiceID string, role haven.Role) (session.Policy, error)
+
+	mu      sync.Mutex
+	factors []SecondFactor
+	cache   map[string]cachedPolicy // practice id → its session policy facts
+
+	bg sync.WaitGroup // background sends (reset emails), waited for by Close
+}
+
+// IdentityConfig is what NewIdentity needs beyond the Service.
+type IdentityConfig struct {
+	// Outbox sends reset links and invitations. Required for those flows.
+	Outbox outbox.Outbox
+	// BaseURL is the public https:// origin links in emails point to.
+	BaseURL string
+	// Throttle slows password and code guessing; default: counts kept in
+	// the database, shared by every node, with the throttle's defaults.
+	Throttle *throttle.Throttle
+	// SessionPolicy, if set, returns the session policy for a practice and
+	// role (the practice's own timeouts). Identity still applies it within
+	// the role's default, so it can only shorten timeouts or add MFA.
+	SessionPolicy func(ctx context.Context, practiceID string, role haven.Role) (session.Policy, error)
+}
+
+// Lifetimes of identity's tokens.
+const (
+	PendingLoginTTL = 10 * time.Minute   // password passed, second factor or enrolment to come
+	ResetTTL        = time.Hour          // a password reset link
+	SetupTTL        = 72 * time.Hour     // a first-password link for a registered patient
+	InvitationTTL   = 7 * 24 * time.Hour // an invitation to a practice's workforce
+	// MaxFactorAttempts is how many wrong second factors one pending
+	// sign-in may try before it is ended and the password must be given
+	// again: with the throttle, this keeps a six-digit code out of reach.
+	MaxFactorAttempts = 5
+)
+
+// NewIdentity returns the identity service over svc.
+func NewIdentity(svc *Service, cfg IdentityConfig) *Identity {
+	id := &Identity{svc: svc, db: svc.db, now: svc.now, outbox: cfg.Outbox, throttle: cfg.Throttle,
+		baseURL: cfg.BaseURL, policyFn: cfg.SessionPolicy, cache: map[string]cachedPolicy{}}
+	if id.throttle == nil {
+		id.throttle = throttle.New(svc.db.ThrottleStore(), throttle.Config{}, svc.now)
+	}
+	id.factors = []SecondFactor{totpFactor{id}, recoveryFactor{id}}
+	return id
+}
+
+// Close waits for background work (emails being sent) to finish.
+func (id *Identity) Close() { id.bg.Wait() }
+
+// Client is what the web layer knows about the requester. None of it is
+// trusted as proof of anything; it is compared and recorded.
+type Client struct {
+	Addr         string // IP address of the connection
+	UserAgent    string
+	DeviceCookie string // the long-lived device cookie, or "" for none
+	RequestID    string
+}
+
+// deviceHash is what a session remembers of the device it began on: a
+// hash of the device cookie and the User-Agent, so the record holds no
+// fingerprint in the clear and a cookie replayed from elsewhere differs.
+func (c Client) deviceHash() string { return session.HashDevice(c.DeviceCookie, c.UserAgent) }
+
+// knownDeviceHash is the stored form of the device cookie for throttling.
+func (c Client) knownDeviceHash() []byte {
+	if c.DeviceCookie == "" {
+		return nil
+	}
+	h := sha256.Sum256([]byte("haven device v1\x00" + c.DeviceCookie))
+	return h[:]
+}
+
+// event returns an audit event for action by the anonymous client c (a
+// sign-in before anyone is known): no actor, the platform's log.
+func (c Client) event(action string) audit.Event {
+	return audit.ForActor(haven.Actor{ClientAddr: c.Addr, RequestID: c.RequestID}, action)
+}
+
+// userEvent returns an audit event for action concerning u, made by the
+// client c: u's practice's log, u as the actor.
+func userEvent(u *haven.User, c Client, sessionID, action string) audit.Event {
+	return audit.ForActor(haven.Actor{UserID: u.ID, PracticeID: u.PracticeID, Role: u.Role, SessionID: sessionID,
+		ClientAddr: c.Addr, RequestID: c.RequestID}, action)
+}
+
+// record appends a security event with its decision and reason.
+func (id *Identity) record(ctx context.Context, ev audit.Event, allow bool, reason string) error {
+	ev.Purpose = audit.PurposeSecurity
+	ev.Decision = audit.DecisionDeny
+	if allow {
+		ev.Decision = audit.DecisionAllow
+	}
+	ev.Reason = reason
+	if ev.ResourceKind == "" && ev.ActorID != "" {
+		ev.ResourceKind, ev.ResourceID = "user", ev.ActorID
+	}
+	return id.svc.Record(ctx, ev)
+}
+
+// Audit actions identity records.
+const (
+	ActLogin          = "auth.login"            // a completed or refused sign-in
+	ActPassword       = "auth.password"         // password accepted, second factor to come
+	ActLockout        = "auth.lockout"          // failures started a backoff
+	ActLogout         = "auth.logout"           // the user signed out
+	ActStepUp         = "auth.stepup"           // a fresh authentication within a session
+	ActChallenge      = "auth.challenge"        // a session's address or device changed
+	ActSessionRevoke  = "session.revoke"        // the user ended one or all of their sessions
+	ActMFAEnrol       = "mfa.enrol"             // an authenticator was enrolled
+	ActMFARemove      = "mfa.remove"            // an authenticator was removed
+	ActRecoveryIssue  = "mfa.recovery_issue"    // a new set of recovery codes
+	ActMFAReset       = "mfa.reset"             // an admin reset a user's factors
+	ActPasswordChange = "account.password"      // the user changed their password
+	ActResetRequest   = "account.reset_request" // a reset link was asked for
+	ActPasswordReset  = "account.reset"         // a reset link was used
+	ActInvite         = "user.invite"           // an admin invited someone
+	ActInviteAccept   = "user.invite_accept"    // an invitation became an account
+	ActDisable        = "user.disable"          // an admin disabled or re-enabled an account
+	ActAccountSetup   = "account.setup"         // a first-password link was sent to a patient
+)
+
+// accountKey is how the throttle names an account: the email's blind index,
+// whether or not an account has it.
+func accountKey(index []byte) string { return hex.EncodeToString(index) }
+
+type cachedPolicy struct {
+	patientsMFA bool
+	stepUp      time.Duration
+	at          time.Time
+}
+
+// policyCacheTTL bounds how stale a practice's MFA and step-up settings may
+// be when a session is resumed; settings change rarely, requests often.
+const policyCacheTTL = 30 * time.Second
+
+// practicePolicy returns the practice facts sessions need, briefly cached.
+func (id *Identity) practicePolicy(ctx context.Context, practiceID string) (cachedPolicy, error) {
+	now := id.now()
+	id.mu.Lock()
+	c, ok := id.cache[practiceID]
+	id.mu.Unlock()
+	if ok && now.Sub(c.at) < policyCacheTTL && !now.Before(c.at) {
+		return c, nil
+	}
+	ps, err := id.svc.settings(ctx, practiceID)
+	if err != nil {
+		return cachedPolicy{}, err
+	}
+	c = cachedPolicy{patientsMFA: ps.PatientsRequireMFA, stepUp: time.Duration(ps.StepUpMaxAge), at: now}
+	id.mu.Lock()
+	id.cache[practiceID] = c
+	id.mu.Unlock()
+	return c, nil
+}
+
+// SessionPolicy returns the session policy for role in a practice: the
+// role's default, shortened or made to require MFA by the practice.
+func (id *Identity) SessionPolicy(ctx context.Context, practiceID string, role haven.Role) (session.Policy, error) {
+	p := session.DefaultPolicy(role)
+	c, err := id.practicePolicy(ctx, practiceID)
+	if err != nil {
+		return p, err
+	}
+	if role == haven.RolePatient && c.patientsMFA {
+		p = p.Within(session.Policy{RequireMFA: true})
+	}
+	if id.policyFn != nil {
+		q, err := id.policyFn(ctx, practiceID, role)
+		if err != nil {
+			return p, err
+		}
+		p = p.Within(q)
+	}
+	return p, nil
+}
+
+// stepUpMaxAge is how old an authentication may be for a sensitive act.
+func (id *Identity) stepUpMaxAge(ctx context.Context, practiceID string) time.Duration {
+	d := policy.DefaultStepUpMaxAge
+	if c, err := id.practicePolicy(ctx, practiceID); err == nil && c.stepUp > 0 && c.stepUp < d {
+		d = c.stepUp
+	}
+	return d
+}
+
+// errBadLogin is the one answer to a wrong email or password: the same
+// message and status whether or not the account exists.
+var errBadLogin = haven.Errorf(haven.EUNAUTHORIZED, "that email and password do not match an account")
+
+// throttledError is ETOOMANY with how long to wait, for a Retry-After.
+type throttledError struct {
+	err  *haven.Error
+	wait time.Duration
+}
+
+func (e *throttledError) Error() string { return e.err.Error() }
+func (e *throttledError) Unwrap() error { return e.err }
+
+// RetryAfter returns how long a throttled request should wait, or 0.
+func RetryAfter(err error) time.Duration {
+	var t *throttledError
+	if errors.As(err, &t) {
+		return t.wait
+	}
+	return 0
+}
+
+func throttled(err error, wait time.Duration) error {
+	var he *haven.Error
+	if !errors.As(err, &he) {
+		he = haven.Errorf(haven.ETOOMANY, "too many attempts; try again later")
+	}
+	return &throttledError{err: he, wait: wait}
+}
+
+// attemptFor is the throttle's view of an attempt on u's account from c.
+// KnownDevice is true only when c's device cookie completed a sign-in as u
+// before, as the server recorded it.
+func (id *Identity) attemptFor(ctx context.Context, u *haven.User, c Client) throttle.Attempt {
+	att := throttle.Attempt{Account: accountKey(u.EmailIndex), Addr: c.Addr}
+	if h := c.knownDeviceHash(); h != nil {
+		att.KnownDevice, _ = id.db.KnownDevice(ctx, h, u.ID)
+	}
+	return att
+}
+
+// allow asks the throttle about att, turning a refusal into ETOOMANY with
+// its wait.
+func (id *Identity) allow(ctx context.Context, att throttle.Attempt) error {
+	wait, err := id.throttle.Allow(ctx, att)
+	if err != nil && haven.ErrorCode(err) == haven.ETOOMANY {
+		return throttled(err, wait)
+	}
+	return err
+}

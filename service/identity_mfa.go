@@ -1,0 +1,363 @@
+package service
+
+import (
+	"context"
+	"time"
+
+	"haven"
+	"haven/audit"
+	"haven/auth/recovery"
+	"haven/auth/totp"
+	"haven/policy"
+	"haven/store/sqlstore"
+)
+
+// totpFactor is the authenticator-app factor. Its secret is sealed like
+// PHI (a thief of the database must not be able to mint codes) under the
+// user's key: a patient's own data key, so shredding a patient erases it.
+type totpFactor struct{ id *Identity }
+
+func (totpFactor) Kind() FactorKind { return FactorTOTP }
+
+func (f totpFactor) Enrolled(ctx context.Context, u *haven.User) (bool, error) {
+	r, err := f.id.db.TOTP(ctx, u.ID)
+	return r.Active(), err
+}
+
+func (f totpFactor) Verify(ctx context.Context, u *haven.User, _ FactorChallenge, code string) error {
+	r, err := f.id.db.TOTP(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	if !r.Active() {
+		return errBadFactor
+	}
+	secret, err := f.id.svc.keys.Open(ctx, userAD(u, "totp_secret"), r.Secret)
+	if err != nil {
+		return err
+	}
+	// totp.Use refuses steps at or before LastStep and then advances it
+	// with a compare-and-set, so a code works once even under a race.
+	return totp.Use(ctx, f.id.db, u.ID, string(secret), code, f.id.now(), r.LastStep)
+}
+
+// recoveryFactor is the single-use recovery codes issued at enrolment.
+type recoveryFactor struct{ id *Identity }
+
+func (recoveryFactor) Kind() FactorKind { return FactorRecovery }
+
+func (f recoveryFactor) Enrolled(ctx context.Context, u *haven.User) (bool, error) {
+	hs, err := f.id.db.RecoveryCodes(ctx, u.ID)
+	return len(hs) > 0, err
+}
+
+func (f recoveryFactor) Verify(ctx context.Context, u *haven.User, _ FactorChallenge, code string) error {
+	_, err := recovery.Redeem(ctx, f.id.db, u.ID, code)
+	return err
+}
+
+// TOTPEnrolment is what the enrolment page shows: the otpauth URI (drawn
+// as a QR code) and the secret for typing by hand. Both are credentials:
+// they go to the enrolling user's screen and nowhere else.
+type TOTPEnrolment struct {
+	Secret  string
+	URI     string
+	Issuer  string
+	Account string
+	Expires time.Time // the pending secret must be confirmed before then
+}
+
+// enrolTTL is how long a pending secret waits for its first code.
+const enrolTTL = 15 * time.Minute
+
+// beginTOTP stores a fresh pending secret for u and returns what to show.
+func (id *Identity) beginTOTP(ctx context.Context, u *haven.User) (*TOTPEnrolment, error) {
+	prof, err := id.svc.openUser(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	issuer := "Haven"
+	if u.PracticeID != "" {
+		if p, err := id.db.FindPracticeByID(ctx, u.PracticeID); err == nil {
+			issuer = "Haven " + p.Name
+		}
+	}
+	secret := totp.NewSecret()
+	sealed, err := id.svc.keys.Seal(ctx, userAD(u, "totp_secret"), []byte(secret))
+	if err != nil {
+		return nil, err
+	}
+	now := id.now()
+	if err := id.db.SetPendingTOTP(ctx, u.ID, sealed, now); err != nil {
+		return nil, err
+	}
+	return &TOTPEnrolment{Secret: secret, URI: totp.URI(secret, issuer, prof.Email), Issuer: issuer, Account: prof.Email,
+		Expires: now.Add(enrolTTL)}, nil
+}
+
+var errEnrolExpired = haven.Errorf(haven.EINVALID, "the enrolment has expired; start again")
+
+// confirmTOTP checks code against u's pending secret and makes it active.
+func (id *Identity) confirmTOTP(ctx context.Context, u *haven.User, code string) error {
+	r, err := id.db.TOTP(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	now := id.now()
+	if r.Pending == nil || now.Sub(r.PendingSince) > enrolTTL {
+		return errEnrolExpired
+	}
+	secret, err := id.svc.keys.Open(ctx, userAD(u, "totp_secret"), r.Pending)
+	if err != nil {
+		return err
+	}
+	step, err := totp.Validate(string(secret), code, now, 0)
+	if err != nil {
+		return err
+	}
+	ok, err := id.db.ConfirmTOTP(ctx, u.ID, r.PendingSince, step, now)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errEnrolExpired
+	}
+	return nil
+}
+
+// BeginPendingEnrolment starts TOTP enrolment inside a pending sign-in, for
+// a user who must have MFA and has none yet (a new workforce member). A
+// user who already has a factor cannot enrol here: a password alone must
+// never be enough to add an authenticator to a protected account.
+func (id *Identity) BeginPendingEnrolment(ctx context.Context, token string, c Client) (*TOTPEnrolment, error) {
+	p, err := id.Pending(ctx, token, c)
+	if err != nil {
+		return nil, err
+	}
+	if len(p.Factors) > 0 {
+		return nil, haven.Errorf(haven.EFORBIDDEN, "this account already has a second factor; use it to sign in")
+	}
+	return id.beginTOTP(ctx, p.user)
+}
+
+// ConfirmPendingEnrolment finishes a pending sign-in's enrolment with the
+// first code from the new authenticator, issues recovery codes (returned
+// once) and starts the session.
+func (id *Identity) ConfirmPendingEnrolment(ctx context.Context, token, code string, c Client) (*LoginResult, error) {
+	p, err := id.Pending(ctx, token, c)
+	if err != nil {
+		return nil, err
+	}
+	if len(p.Factors) > 0 {
+		return nil, haven.Errorf(haven.EFORBIDDEN, "this account already has a second factor; use it to sign in")
+	}
+	u := p.user
+	att := id.attemptFor(ctx, u, c)
+	if err := id.allow(ctx, att); err != nil {
+		return nil, err
+	}
+	if err := id.confirmTOTP(ctx, u, code); err != nil {
+		if code := haven.ErrorCode(err); code == haven.EUNAUTHORIZED || code == haven.EINVALID {
+			id.throttle.Failure(ctx, att)
+		}
+		return nil, err
+	}
+	if _, err := id.db.UseAuthToken(ctx, p.hash, sqlstore.TokenLogin, id.now()); err != nil {
+		return nil, errNoPending
+	}
+	if err := id.record(ctx, userEvent(u, c, "", ActMFAEnrol), true, string(FactorTOTP)); err != nil {
+		return nil, err
+	}
+	codes, err := recovery.Issue(ctx, id.db, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := id.record(ctx, userEvent(u, c, "", ActRecoveryIssue), true, ""); err != nil {
+		return nil, err
+	}
+	res, err := id.finish(ctx, u, true, string(FactorTOTP), c)
+	if err != nil {
+		return nil, err
+	}
+	res.RecoveryCodes = codes
+	return res, nil
+}
+
+// signedIn returns the actor in ctx and their account.
+func (id *Identity) signedIn(ctx context.Context) (haven.Actor, *haven.User, error) {
+	a, err := actor(ctx)
+	if err != nil {
+		return a, nil, err
+	}
+	u, err := id.db.FindUserByID(ctx, a.UserID)
+	if err != nil {
+		return a, nil, err
+	}
+	if u.Disabled {
+		return a, nil, errNoSession
+	}
+	return a, u, nil
+}
+
+// BeginTOTP starts enrolling (or replacing) the signed-in user's
+// authenticator. Changing factors is sensitive: it needs a fresh
+// authentication (with the current second factor, if any).
+func (id *Identity) BeginTOTP(ctx context.Context) (*TOTPEnrolment, error) {
+	_, u, err := id.signedIn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := id.RequireFreshAuth(ctx); err != nil {
+		return nil, err
+	}
+	return id.beginTOTP(ctx, u)
+}
+
+// MFAChange is the result of enrolling or removing a factor: every other
+// session has ended, and this browser continues in Session.
+type MFAChange struct {
+	Session       *NewSession
+	RecoveryCodes []string // shown once
+}
+
+// ConfirmTOTP activates the signed-in user's pending authenticator with
+// its first code, issues fresh recovery codes and ends every other
+// session (whoever might have been signed in before the change is out).
+func (id *Identity) ConfirmTOTP(ctx context.Context, code string, c Client) (*MFAChange, error) {
+	a, u, err := id.signedIn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := id.RequireFreshAuth(ctx); err != nil {
+		return nil, err
+	}
+	att := id.attemptFor(ctx, u, c)
+	if err := id.allow(ctx, att); err != nil {
+		return nil, err
+	}
+	if err := id.confirmTOTP(ctx, u, code); err != nil {
+		if code := haven.ErrorCode(err); code == haven.EUNAUTHORIZED || code == haven.EINVALID {
+			id.throttle.Failure(ctx, att)
+		}
+		return nil, err
+	}
+	if err := id.record(ctx, audit.ForActor(a, ActMFAEnrol), true, string(FactorTOTP)); err != nil {
+		return nil, err
+	}
+	codes, err := recovery.Issue(ctx, id.db, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := id.record(ctx, audit.ForActor(a, ActRecoveryIssue), true, ""); err != nil {
+		return nil, err
+	}
+	s, err := id.rotate(ctx, a, u, true, string(FactorTOTP), c)
+	if err != nil {
+		return nil, err
+	}
+	return &MFAChange{Session: s, RecoveryCodes: codes}, nil
+}
+
+// RemoveTOTP removes the signed-in user's authenticator (and recovery
+// codes, which exist to stand in for it) after a fresh authentication. A
+// workforce member, who must have MFA, cannot remove their only factor:
+// they replace it with BeginTOTP instead. Every session ends; this browser
+// continues in a new one.
+func (id *Identity) RemoveTOTP(ctx context.Context, c Client) (*MFAChange, error) {
+	a, u, err := id.signedIn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := id.RequireFreshAuth(ctx); err != nil {
+		return nil, err
+	}
+	factors, err := id.enrolledFactors(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	others := 0
+	for _, f := range factors {
+		if f != FactorTOTP && f != FactorRecovery {
+			others++
+		}
+	}
+	pol, err := id.SessionPolicy(ctx, u.PracticeID, u.Role)
+	if err != nil {
+		return nil, err
+	}
+	if pol.RequireMFA && others == 0 {
+		return nil, haven.Errorf(haven.EFORBIDDEN, "your role requires a second factor: set up a new authenticator to replace this one")
+	}
+	if err := id.record(ctx, audit.ForActor(a, ActMFARemove), true, string(FactorTOTP)); err != nil {
+		return nil, err
+	}
+	if err := id.db.DeleteTOTP(ctx, u.ID); err != nil {
+		return nil, err
+	}
+	if others == 0 {
+		if err := id.db.ReplaceRecoveryCodes(ctx, u.ID, nil); err != nil {
+			return nil, err
+		}
+	}
+	s, err := id.rotate(ctx, a, u, others > 0, "", c)
+	if err != nil {
+		return nil, err
+	}
+	return &MFAChange{Session: s}, nil
+}
+
+// RegenerateRecoveryCodes replaces the signed-in user's recovery codes
+// (after a fresh authentication) and returns the new set, shown once.
+func (id *Identity) RegenerateRecoveryCodes(ctx context.Context) ([]string, error) {
+	a, u, err := id.signedIn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := id.RequireFreshAuth(ctx); err != nil {
+		return nil, err
+	}
+	factors, err := id.enrolledFactors(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	primary := false
+	for _, f := range factors {
+		primary = primary || f != FactorRecovery
+	}
+	if !primary {
+		return nil, haven.Errorf(haven.EINVALID, "set up an authenticator first")
+	}
+	if err := id.record(ctx, audit.ForActor(a, ActRecoveryIssue), true, ""); err != nil {
+		return nil, err
+	}
+	return recovery.Issue(ctx, id.db, u.ID)
+}
+
+// ResetMFA is a practice admin's (or the platform operator's) reset of a
+// user who lost every factor: it needs the admin's own step-up, removes the
+// user's authenticator and recovery codes, and ends all their sessions, so
+// the user enrols afresh at their next sign-in. The audit log records who
+// reset whom.
+func (id *Identity) ResetMFA(ctx context.Context, userID string) error {
+	a, err := actor(ctx)
+	if err != nil {
+		return err
+	}
+	u, err := id.db.FindUserByID(ctx, userID)
+	if err != nil {
+		return haven.Errorf(haven.ENOTFOUND, "not found")
+	}
+	if _, _, err := id.svc.authorize(ctx, policy.MFAReset, policy.Resource{Kind: policy.KindUser, ID: u.ID, PracticeID: u.PracticeID}); err != nil {
+		return err
+	}
+	if u.ID == a.UserID {
+		return haven.Errorf(haven.EFORBIDDEN, "ask another administrator to reset your own second factor")
+	}
+	if err := id.db.DeleteTOTP(ctx, u.ID); err != nil {
+		return err
+	}
+	if err := id.db.ReplaceRecoveryCodes(ctx, u.ID, nil); err != nil {
+		return err
+	}
+	return id.endEverything(ctx, u.ID)
+}

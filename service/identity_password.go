@@ -1,0 +1,458 @@
+package service
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"haven"
+	"haven/audit"
+	"haven/auth/outbox"
+	"haven/auth/password"
+	"haven/auth/session"
+	"haven/auth/throttle"
+	"haven/keyring"
+	"haven/policy"
+	"haven/store/sqlstore"
+)
+
+// ChangePassword replaces the signed-in user's password after checking
+// the current one (throttled like a sign-in). Every session ends, every
+// outstanding link and pending sign-in dies, and this browser continues
+// in a new session.
+func (id *Identity) ChangePassword(ctx context.Context, current, next string, c Client) (*NewSession, error) {
+	a, u, err := id.signedIn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := password.Check(next); err != nil {
+		return nil, err
+	}
+	att := id.attemptFor(ctx, u, c)
+	if err := id.allow(ctx, att); err != nil {
+		return nil, err
+	}
+	ok, _, err := id.svc.passwords.Verify(ctx, current, u.PasswordHash)
+	if err != nil {
+		return nil, err
+	}
+	ev := audit.ForActor(a, ActPasswordChange)
+	if !ok {
+		if err := id.failure(ctx, att, func(r string) error { return id.record(ctx, ev, false, r) }, "bad_password"); err != nil {
+			return nil, err
+		}
+		return nil, haven.Errorf(haven.EUNAUTHORIZED, "your current password is not right")
+	}
+	h, err := id.svc.passwords.Hash(ctx, next)
+	if err != nil {
+		return nil, err
+	}
+	if err := id.record(ctx, ev, true, ""); err != nil {
+		return nil, err
+	}
+	if err := id.db.SetPasswordHash(ctx, u.ID, h); err != nil {
+		return nil, err
+	}
+	u.PasswordHash = h
+	return id.rotate(ctx, a, u, a.MFA, "", c)
+}
+
+// link returns the public URL of path.
+func (id *Identity) link(path string) string { return strings.TrimRight(id.baseURL, "/") + path }
+
+// issueLink stores a single-use token of kind for u and returns its token.
+func (id *Identity) issueLink(ctx context.Context, kind string, u *haven.User, ttl time.Duration, c Client) (string, error) {
+	token, hash := session.NewToken()
+	now := id.now()
+	err := id.db.CreateAuthToken(ctx, sqlstore.AuthToken{Hash: hash, Kind: kind, UserID: u.ID, PracticeID: u.PracticeID,
+		Role: u.Role, ClientAddr: c.Addr, CreatedAt: now, ExpiresAt: now.Add(ttl)})
+	return token, err
+}
+
+// RequestPasswordReset emails a reset link to every account with this
+// address. The answer is the same whether or not one exists, and the
+// lookup, the link and the email happen after the answer, in the
+// background, so the response time says nothing either. Requests are
+// throttled per address and per email, so Haven cannot be made to flood
+// someone's inbox.
+func (id *Identity) RequestPasswordReset(ctx context.Context, email string, c Client) error {
+	if id.outbox == nil {
+		return haven.Errorf(haven.EUNAVAILABLE, "email is not configured on this server")
+	}
+	index, err := id.svc.emailIndex(ctx, email)
+	if err != nil {
+		return err
+	}
+	att := throttle.Attempt{Account: "reset:" + accountKey(index), Addr: c.Addr}
+	if err := id.allow(ctx, att); err != nil {
+		return err
+	}
+	// Every request counts, so a few requests are free and more must wait.
+	if err := id.throttle.Failure(ctx, att); err != nil {
+		return err
+	}
+	to := NormalizeEmail(email)
+	if !validEmail(to) {
+		return nil
+	}
+	bg := context.WithoutCancel(ctx)
+	id.bg.Add(1)
+	go func() {
+		defer id.bg.Done()
+		id.sendResets(bg, index, to, c)
+	}()
+	return nil
+}
+
+func (id *Identity) sendResets(ctx context.Context, index []byte, to string, c Client) {
+	users, err := id.db.FindUsersByEmailIndex(ctx, index)
+	if err != nil {
+		return
+	}
+	if len(users) == 0 {
+		id.record(ctx, c.event(ActResetRequest), false, "unknown_account")
+		return
+	}
+	for _, u := range users {
+		if u.Disabled {
+			id.record(ctx, userEvent(u, c, "", ActResetRequest), false, "disabled")
+			continue
+		}
+		if err := id.record(ctx, userEvent(u, c, "", ActResetRequest), true, ""); err != nil {
+			continue
+		}
+		token, err := id.issueLink(ctx, sqlstore.TokenReset, u, ResetTTL, c)
+		if err != nil {
+			continue
+		}
+		name := id.practiceName(ctx, u.PracticeID)
+		id.outbox.Send(ctx, outbox.Message{To: to, Subject: "Reset your Haven password",
+			Text: fmt.Sprintf("Someone asked to reset the password of your Haven account at %s.\n\n"+
+				"To choose a new password, open this link within %s:\n\n%s\n\n"+
+				"If it was not you, ignore this email: your password stays as it is.\n", name, human(ResetTTL), id.link("/reset/"+token))})
+	}
+}
+
+func (id *Identity) practiceName(ctx context.Context, practiceID string) string {
+	if practiceID == "" {
+		return "Haven"
+	}
+	if p, err := id.db.FindPracticeByID(ctx, practiceID); err == nil {
+		return p.Name
+	}
+	return "your clinic"
+}
+
+func human(d time.Duration) string {
+	switch {
+	case d%(24*time.Hour) == 0 && d >= 24*time.Hour:
+		return fmt.Sprintf("%d days", d/(24*time.Hour))
+	case d%time.Hour == 0 && d > time.Hour:
+		return fmt.Sprintf("%d hours", d/time.Hour)
+	case d == time.Hour:
+		return "one hour"
+	}
+	return d.String()
+}
+
+// LinkInfo describes a reset or setup link before it is used.
+type LinkInfo struct {
+	PracticeName string
+	Role         haven.Role
+	Expires      time.Time
+}
+
+// ResetInfo reports whether a reset link is still good, without using it.
+func (id *Identity) ResetInfo(ctx context.Context, token string) (*LinkInfo, error) {
+	hash, err := session.HashToken(token)
+	if err != nil {
+		return nil, errLinkGone
+	}
+	t, err := id.db.FindAuthToken(ctx, hash, sqlstore.TokenReset, id.now())
+	if err != nil {
+		return nil, errLinkGone
+	}
+	return &LinkInfo{PracticeName: id.practiceName(ctx, t.PracticeID), Role: t.Role, Expires: t.ExpiresAt}, nil
+}
+
+var errLinkGone = haven.Errorf(haven.ENOTFOUND, "this link has expired or was already used; ask for a new one")
+
+// ResetPassword sets a new password with a reset link, once: the link is
+// used up atomically, every session of the account ends, every other
+// outstanding link and pending sign-in dies, and the devices it knew are
+// forgotten. The user then signs in with the new password and their
+// second factor; a reset never bypasses MFA.
+func (id *Identity) ResetPassword(ctx context.Context, token, next string, c Client) error {
+	if err := password.Check(next); err != nil {
+		return err // before the link is used, so a refused password does not burn it
+	}
+	hash, err := session.HashToken(token)
+	if err != nil {
+		return errLinkGone
+	}
+	t, err := id.db.UseAuthToken(ctx, hash, sqlstore.TokenReset, id.now())
+	if err != nil {
+		return errLinkGone
+	}
+	u, err := id.db.FindUserByID(ctx, t.UserID)
+	if err != nil || u.Disabled {
+		return errLinkGone
+	}
+	h, err := id.svc.passwords.Hash(ctx, next)
+	if err != nil {
+		return err
+	}
+	if err := id.record(ctx, userEvent(u, c, "", ActPasswordReset), true, ""); err != nil {
+		return err
+	}
+	if err := id.db.SetPasswordHash(ctx, u.ID, h); err != nil {
+		return err
+	}
+	if err := id.db.ForgetDevices(ctx, u.ID); err != nil {
+		return err
+	}
+	return id.endEverything(ctx, u.ID)
+}
+
+// SendAccountSetup emails a patient registered at the front desk (who has
+// no password yet) a link to choose one. Staff and admins of the
+// patient's practice may send it; the decision is audited like any
+// access to the patient's record.
+func (id *Identity) SendAccountSetup(ctx context.Context, patientID string, c Client) error {
+	if id.outbox == nil {
+		return haven.Errorf(haven.EUNAVAILABLE, "email is not configured on this server")
+	}
+	a, err := actor(ctx)
+	if err != nil {
+		return err
+	}
+	u, err := id.db.FindUserByID(ctx, patientID)
+	if err != nil || u.Role != haven.RolePatient || u.PracticeID != a.PracticeID {
+		return haven.Errorf(haven.ENOTFOUND, "not found")
+	}
+	if _, _, err := id.svc.authorize(ctx, policy.ContactWrite, policy.Resource{Kind: policy.KindChart, ID: u.ID, PracticeID: u.PracticeID, PatientID: u.ID}); err != nil {
+		return err
+	}
+	prof, err := id.svc.openUser(ctx, u)
+	if err != nil {
+		return err
+	}
+	token, err := id.issueLink(ctx, sqlstore.TokenReset, u, SetupTTL, c)
+	if err != nil {
+		return err
+	}
+	return id.outbox.Send(ctx, outbox.Message{To: prof.Email, Subject: "Set up your Haven account",
+		Text: fmt.Sprintf("%s uses Haven for secure messages, video visits and your records.\n\n"+
+			"To choose your password, open this link within %s:\n\n%s\n", id.practiceName(ctx, u.PracticeID), human(SetupTTL), id.link("/reset/"+token))})
+}
+
+// Invitation is a pending invitation as an admin sees it.
+type Invitation struct {
+	Email     string
+	Role      haven.Role
+	CreatedAt time.Time
+	Expires   time.Time
+}
+
+func inviteAD(practiceID string, hash []byte) keyring.AD {
+	return keyring.AD{PracticeID: practiceID, Kind: "invite", RecordID: hex.EncodeToString(hash), Field: "email"}
+}
+
+// Invite sends a single-use invitation to join the admin's practice in a
+// workforce role. The address is sealed in storage; the email carries the
+// practice's public name, the role and the link, nothing else.
+func (id *Identity) Invite(ctx context.Context, email string, role haven.Role, c Client) error {
+	if id.outbox == nil {
+		return haven.Errorf(haven.EUNAVAILABLE, "email is not configured on this server")
+	}
+	a, err := actor(ctx)
+	if err != nil {
+		return err
+	}
+	email = NormalizeEmail(email)
+	if !validEmail(email) {
+		return haven.Errorf(haven.EINVALID, "email address is not valid")
+	}
+	if !role.Workforce() || role == haven.RolePlatformOperator {
+		return haven.Errorf(haven.EINVALID, "invitations are for the clinic's workforce; patients are registered at the front desk")
+	}
+	token, hash := session.NewToken()
+	if _, _, err := id.svc.authorize(ctx, policy.UserManage, policy.Resource{Kind: policy.KindUser, ID: "invite-" + hex.EncodeToString(hash[:8]), PracticeID: a.PracticeID}); err != nil {
+		return err
+	}
+	sealed, err := id.svc.keys.Seal(ctx, inviteAD(a.PracticeID, hash), []byte(email))
+	if err != nil {
+		return err
+	}
+	now := id.now()
+	if err := id.db.CreateAuthToken(ctx, sqlstore.AuthToken{Hash: hash, Kind: sqlstore.TokenInvite, PracticeID: a.PracticeID, Role: role,
+		Email: sealed, CreatedBy: a.UserID, ClientAddr: c.Addr, CreatedAt: now, ExpiresAt: now.Add(InvitationTTL)}); err != nil {
+		return err
+	}
+	return id.outbox.Send(ctx, outbox.Message{To: email, Subject: "You are invited to Haven",
+		Text: fmt.Sprintf("You have been invited to join %s on Haven as %s.\n\n"+
+			"To accept, open this link within %s, choose a password and set up your authenticator app:\n\n%s\n",
+			id.practiceName(ctx, a.PracticeID), roleName(role), human(InvitationTTL), id.link("/invite/"+token))})
+}
+
+func roleName(r haven.Role) string {
+	switch r {
+	case haven.RolePracticeAdmin:
+		return "a practice administrator"
+	case haven.RoleComplianceOfficer:
+		return "a compliance officer"
+	case haven.RoleClinician:
+		return "a clinician"
+	case haven.RoleStaff:
+		return "staff"
+	}
+	return string(r)
+}
+
+// Invitations lists the admin's practice's pending invitations.
+func (id *Identity) Invitations(ctx context.Context) ([]Invitation, error) {
+	a, err := actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := id.svc.authorize(ctx, policy.UserManage, policy.Resource{Kind: policy.KindUser, ID: "invitations", PracticeID: a.PracticeID}); err != nil {
+		return nil, err
+	}
+	ts, err := id.db.PendingInvitations(ctx, a.PracticeID, id.now())
+	if err != nil {
+		return nil, err
+	}
+	var out []Invitation
+	for _, t := range ts {
+		email, err := id.svc.keys.Open(ctx, inviteAD(t.PracticeID, t.Hash), t.Email)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Invitation{Email: string(email), Role: t.Role, CreatedAt: t.CreatedAt, Expires: t.ExpiresAt})
+	}
+	return out, nil
+}
+
+// InvitationInfo describes an invitation before it is accepted.
+type InvitationInfo struct {
+	PracticeName string
+	Role         haven.Role
+	Email        string
+	Expires      time.Time
+}
+
+// InvitationInfo returns what an invitation link offers, without using it.
+// Whoever holds the link was sent it at that address, so showing the
+// address to them reveals nothing new.
+func (id *Identity) InvitationInfo(ctx context.Context, token string) (*InvitationInfo, error) {
+	t, err := id.invitation(ctx, token, false)
+	if err != nil {
+		return nil, err
+	}
+	email, err := id.svc.keys.Open(ctx, inviteAD(t.PracticeID, t.Hash), t.Email)
+	if err != nil {
+		return nil, err
+	}
+	return &InvitationInfo{PracticeName: id.practiceName(ctx, t.PracticeID), Role: t.Role, Email: string(email), Expires: t.ExpiresAt}, nil
+}
+
+func (id *Identity) invitation(ctx context.Context, token string, use bool) (sqlstore.AuthToken, error) {
+	hash, err := session.HashToken(token)
+	if err != nil {
+		return sqlstore.AuthToken{}, errLinkGone
+	}
+	var t sqlstore.AuthToken
+	if use {
+		t, err = id.db.UseAuthToken(ctx, hash, sqlstore.TokenInvite, id.now())
+	} else {
+		t, err = id.db.FindAuthToken(ctx, hash, sqlstore.TokenInvite, id.now())
+	}
+	if err != nil {
+		return t, errLinkGone
+	}
+	return t, nil
+}
+
+// AcceptInvitation turns an invitation into an account with the chosen
+// name and password, once, and continues straight into enrolling the
+// authenticator every workforce member must have (StageEnrol).
+func (id *Identity) AcceptInvitation(ctx context.Context, token, name, pw string, c Client) (*LoginResult, error) {
+	if err := password.Check(pw); err != nil {
+		return nil, err
+	}
+	if n := len(strings.TrimSpace(name)); n == 0 || n > 200 {
+		return nil, haven.Errorf(haven.EINVALID, "name must be 1 to 200 characters")
+	}
+	t, err := id.invitation(ctx, token, false)
+	if err != nil {
+		return nil, err
+	}
+	email, err := id.svc.keys.Open(ctx, inviteAD(t.PracticeID, t.Hash), t.Email)
+	if err != nil {
+		return nil, err
+	}
+	if t, err = id.invitation(ctx, token, true); err != nil {
+		return nil, err
+	}
+	u, err := id.svc.CreateUser(ctx, NewUser{PracticeID: t.PracticeID, Role: t.Role, Email: string(email), Name: name, Password: pw})
+	if err != nil {
+		return nil, err
+	}
+	ev := userEvent(u, c, "", ActInviteAccept)
+	ev.ResourceKind, ev.ResourceID = "user", t.CreatedBy
+	if err := id.record(ctx, ev, true, ""); err != nil {
+		return nil, err
+	}
+	pending, err := id.pendingLogin(ctx, u, c, id.now())
+	if err != nil {
+		return nil, err
+	}
+	return id.next(ctx, u, pending, c)
+}
+
+// SetDisabled disables (or re-enables) an account in the admin's practice.
+// Disabling ends every session and outstanding link at once.
+func (id *Identity) SetDisabled(ctx context.Context, userID string, disabled bool) error {
+	a, err := actor(ctx)
+	if err != nil {
+		return err
+	}
+	u, err := id.db.FindUserByID(ctx, userID)
+	if err != nil {
+		return haven.Errorf(haven.ENOTFOUND, "not found")
+	}
+	if _, _, err := id.svc.authorize(ctx, policy.UserManage, policy.Resource{Kind: policy.KindUser, ID: u.ID, PracticeID: u.PracticeID}); err != nil {
+		return err
+	}
+	if u.ID == a.UserID {
+		return haven.Errorf(haven.EINVALID, "you cannot disable your own account")
+	}
+	if err := id.db.SetUserDisabled(ctx, u.ID, disabled); err != nil {
+		return err
+	}
+	if disabled {
+		return id.endEverything(ctx, u.ID)
+	}
+	return nil
+}
+
+// Profile returns the signed-in user's own name and email, opened for
+// their own account page. Reading one's own contact details is recorded
+// like any other opening of sealed values.
+func (id *Identity) Profile(ctx context.Context) (*UserProfile, error) {
+	a, u, err := id.signedIn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ev := audit.ForActor(a, "account.read")
+	ev.PatientID = ""
+	if u.Role == haven.RolePatient {
+		ev.PatientID = u.ID
+	}
+	if err := id.record(ctx, ev, true, "self"); err != nil {
+		return nil, err
+	}
+	return id.svc.openUser(ctx, u)
+}
