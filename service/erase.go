@@ -53,3 +53,13 @@ func (s *Service) ErasePatient(ctx context.Context, patientID string) error {
 	}
 	return s.keys.ShredPatient(ctx, row.PracticeID, row.ID)
 }
+
+// RecordKeyOperation audits an operator's key operation (rotation) in the
+// practice's log, or the platform's for an empty practice id.
+func (s *Service) RecordKeyOperation(ctx context.Context, practiceID, action string) error {
+	logID, id := practiceID, practiceID
+	if logID == "" {
+		logID, id = audit.PlatformLogID, "root"
+	}
+	return s.Record(ctx, operatorEvent(logID, action, "key", id, ""))
+}

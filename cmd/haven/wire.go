@@ -21,6 +21,7 @@ type stack struct {
 	keys     *keyring.Keyring
 	svc      *service.Service
 	root     *keyring.LocalRoot
+	nextRoot *keyring.LocalRoot // during a root rotation
 	audit    *audit.Log
 	verifier string // the audit checkpoint verifier key
 	witness  audit.Witness
@@ -36,6 +37,9 @@ func (s *stack) Close() {
 	if s.root != nil {
 		s.root.Close()
 	}
+	if s.nextRoot != nil {
+		s.nextRoot.Close()
+	}
 	if s.db != nil {
 		s.db.Close()
 	}
@@ -45,6 +49,9 @@ func (s *stack) Close() {
 // keyring. A root key file is created only when the database holds no keys
 // yet: if keys exist and the file is missing or wrong, Haven refuses to
 // start rather than make a new root that would orphan every practice key.
+//
+// A root rotation in progress leaves <root-key>.new beside the root key; it
+// is loaded as a further root so keys it already re-wrapped still open.
 func openStack(ctx context.Context, env *Env, cfg *Config) (*stack, error) {
 	st := &stack{}
 	var err error
@@ -76,7 +83,17 @@ func openStack(ctx context.Context, env *Env, cfg *Config) (*stack, error) {
 			"*** Every record in this database can only be read with it: back it up now, apart from the database. ***\n\n", cfg.RootKey)
 		env.Logger.Warn("created a new root key", "path", cfg.RootKey, "root_id", st.root.ID())
 	}
-	if st.keys, err = keyring.Open(ctx, keyring.Config{Store: st.db, Root: st.root}); err != nil {
+	kc := keyring.Config{Store: st.db, Root: st.root}
+	if _, err := os.Stat(cfg.RootKey + ".new"); err == nil {
+		next, err := keyring.OpenLocalRoot(cfg.RootKey+".new", []byte(cfg.RootPassphrase), false)
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("--root-key: the root being rotated to: %s", oneLine(err))
+		}
+		st.nextRoot = next
+		kc.OldRoots = []keyring.Root{next}
+	}
+	if st.keys, err = keyring.Open(ctx, kc); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("root key %s does not open this database's keys: %s", cfg.RootKey, oneLine(err))
 	}
