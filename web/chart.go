@@ -1,7 +1,10 @@
 package web
 
 import (
+	"io"
+	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -36,7 +39,59 @@ func (s *Server) UseChart(svc *service.Service, auditVerifierKey string) {
 	s.Handle("POST /api/v1/alerts/{id}/close", http.HandlerFunc(c.closeAlert))
 	s.Handle("GET /api/v1/break-glass/queue", http.HandlerFunc(c.breakGlassQueue))
 	s.Handle("POST /api/v1/break-glass/{id}/review", http.HandlerFunc(c.reviewBreakGlass))
+	s.HandleUpload("POST /api/v1/patients/{id}/files", service.MaxFileSize, http.HandlerFunc(c.uploadFile))
+	s.Handle("GET /api/v1/patients/{id}/files", http.HandlerFunc(c.listFiles))
+	s.Handle("GET /api/v1/files/{id}", http.HandlerFunc(c.downloadFile))
 	c.registerPages()
+}
+
+// uploadFile takes the raw file as the body and its name in the
+// Haven-File-Name header (never in the URL: names can be revealing).
+func (c *chartAPI) uploadFile(w http.ResponseWriter, r *http.Request) {
+	// A large file outlives the server's read timeout; this route alone
+	// gets longer, still bounded.
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(TransferTimeout))
+	name, err := url.PathUnescape(r.Header.Get("Haven-File-Name"))
+	if err != nil {
+		c.s.Error(w, r, errBadParam("Haven-File-Name"))
+		return
+	}
+	info, err := c.svc.UploadFile(r.Context(), r.PathValue("id"), name, r.Body)
+	if err != nil {
+		c.s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, info)
+}
+
+func (c *chartAPI) listFiles(w http.ResponseWriter, r *http.Request) {
+	fs, err := c.svc.Files(r.Context(), r.PathValue("id"))
+	if err != nil {
+		c.s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"files": fs})
+}
+
+// downloadFile streams a file's decrypted content as an attachment, never
+// rendered inline, with the type the server sniffed at upload.
+func (c *chartAPI) downloadFile(w http.ResponseWriter, r *http.Request) {
+	info, rc, err := c.svc.OpenFile(r.Context(), r.PathValue("id"))
+	if err != nil {
+		c.s.Error(w, r, err)
+		return
+	}
+	defer rc.Close()
+	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(TransferTimeout))
+	w.Header().Set("Content-Type", info.ContentType)
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": info.Name}))
+	w.Header().Set("Content-Length", strconv.FormatInt(info.Size, 10))
+	if _, err := io.Copy(w, rc); err != nil {
+		// Headers are sent: a tampered chunk can only cut the stream short,
+		// which the client sees as a truncated download.
+		c.s.Logger.Error("file stream failed", "request_id", RequestID(r.Context()), "file", info.ID, "err", err)
+		panic(http.ErrAbortHandler)
+	}
 }
 
 func (c *chartAPI) listPatients(w http.ResponseWriter, r *http.Request) {

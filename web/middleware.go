@@ -60,10 +60,11 @@ func securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
-// limitBody caps every request body; handlers that accept uploads stream
-// them with their own, larger limit.
-func limitBody(next http.Handler, n int64) http.Handler {
+// limitBody caps every request body; routes registered with HandleUpload
+// get their own, larger limit and stream.
+func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := s.bodyLimit(r)
 		if r.ContentLength > n {
 			writeError(w, r, nil, http.StatusRequestEntityTooLarge, "request body too large")
 			return

@@ -28,6 +28,7 @@ const (
 	WriteTimeout      = 60 * time.Second
 	IdleTimeout       = 120 * time.Second
 	ShutdownTimeout   = 20 * time.Second
+	TransferTimeout   = 30 * time.Minute // file uploads and downloads
 )
 
 // Readiness is what /readyz asks: is the database reachable and current.
@@ -40,6 +41,7 @@ type Server struct {
 	Logger   *slog.Logger
 	Ready    Readiness
 	mux      *http.ServeMux
+	uploads  *http.ServeMux // routes allowed bodies larger than MaxBodyBytes
 	registry *prometheus.Registry
 	metrics  *httpMetrics
 }
@@ -49,7 +51,7 @@ type Server struct {
 func NewServer(logger *slog.Logger, ready Readiness) *Server {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
-	s := &Server{Logger: logger, Ready: ready, mux: http.NewServeMux(), registry: reg, metrics: newHTTPMetrics(reg)}
+	s := &Server{Logger: logger, Ready: ready, mux: http.NewServeMux(), uploads: http.NewServeMux(), registry: reg, metrics: newHTTPMetrics(reg)}
 	s.mux.HandleFunc("GET /healthz", s.handleHealthz)
 	s.mux.HandleFunc("GET /readyz", s.handleReadyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -66,10 +68,31 @@ func (s *Server) Registry() *prometheus.Registry { return s.registry }
 // "GET /api/v1/patients/{id}".
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
+// uploadLimit is a route's body limit, found by matching the request
+// against the upload routes.
+type uploadLimit int64
+
+func (uploadLimit) ServeHTTP(http.ResponseWriter, *http.Request) {}
+
+// HandleUpload registers h for pattern with a body limit of max bytes
+// instead of MaxBodyBytes. Such handlers must stream the body.
+func (s *Server) HandleUpload(pattern string, max int64, h http.Handler) {
+	s.uploads.Handle(pattern, uploadLimit(max))
+	s.mux.Handle(pattern, h)
+}
+
+// bodyLimit returns the body limit for r.
+func (s *Server) bodyLimit(r *http.Request) int64 {
+	if h, pattern := s.uploads.Handler(r); pattern != "" {
+		return int64(h.(uploadLimit))
+	}
+	return MaxBodyBytes
+}
+
 // Handler returns the full middleware chain around the routes.
 func (s *Server) Handler() http.Handler {
 	var h http.Handler = s.mux
-	h = limitBody(h, MaxBodyBytes)
+	h = s.limitBody(h)
 	h = s.observe(h)
 	h = securityHeaders(h)
 	h = withRequestID(h)

@@ -23,6 +23,12 @@ type Config struct {
 	TLSKey         string
 	RootKey        string
 	RootPassphrase string
+	KMS            string
+	BlobStore      string
+	S3Endpoint     string
+	S3Region       string
+	S3AccessKey    string
+	S3SecretKey    string
 	AuditKey       string
 	AuditWitness   string
 	Demo           bool
@@ -42,6 +48,12 @@ func (c *Config) settings(serve bool) []setting {
 		{"db", "HAVEN_DB", "", "database: a postgres:// URL selects PostgreSQL; default is SQLite at <data-dir>/haven.db", true, &c.DB},
 		{"root-key", "HAVEN_ROOT_KEY", "", "root key file (default <data-dir>/keys/root.key); keep it out of database backups", false, &c.RootKey},
 		{"root-key-passphrase", "HAVEN_ROOT_KEY_PASSPHRASE", "", "passphrase sealing the root key file (argon2id); prefer HAVEN_ROOT_KEY_PASSPHRASE_FILE", true, &c.RootPassphrase},
+		{"kms", "HAVEN_KMS_URL", "", "root key in a KMS instead of a file, e.g. hashivault://haven-root (Vault or OpenBao transit; VAULT_ADDR and VAULT_TOKEN configure it)", false, &c.KMS},
+		{"blob-store", "HAVEN_BLOB_STORE", "", "where encrypted files go: a directory (default <data-dir>/blobs) or s3://bucket/prefix", false, &c.BlobStore},
+		{"s3-endpoint", "HAVEN_S3_ENDPOINT", "", "S3-compatible endpoint host[:port] for an s3:// blob store (TLS always)", false, &c.S3Endpoint},
+		{"s3-region", "HAVEN_S3_REGION", "", "S3 region", false, &c.S3Region},
+		{"s3-access-key-id", "HAVEN_S3_ACCESS_KEY_ID", "", "S3 access key id", false, &c.S3AccessKey},
+		{"s3-secret-access-key", "HAVEN_S3_SECRET_ACCESS_KEY", "", "S3 secret access key", true, &c.S3SecretKey},
 		{"audit-key", "HAVEN_AUDIT_KEY", "", "Ed25519 key signing audit checkpoints (default <data-dir>/keys/audit.key; the verifier key is beside it as audit.pub)", false, &c.AuditKey},
 		{"audit-witness", "HAVEN_AUDIT_WITNESS", "", "where signed checkpoints are published: a directory (ideally another machine's mount) or an https:// URL (default <data-dir>/witness)", false, &c.AuditWitness},
 	}
@@ -104,6 +116,13 @@ func (c *Config) validate(serve bool) error {
 	}
 	if c.AuditKey == "" {
 		c.AuditKey = filepath.Join(c.DataDir, "keys", "audit.key")
+	}
+	if c.BlobStore == "" {
+		c.BlobStore = filepath.Join(c.DataDir, "blobs")
+	} else if strings.HasPrefix(c.BlobStore, "s3://") && c.S3Endpoint == "" {
+		return fmt.Errorf("--blob-store: an s3:// store needs --s3-endpoint")
+	} else if strings.Contains(c.BlobStore, "://") && !strings.HasPrefix(c.BlobStore, "s3://") {
+		return fmt.Errorf("--blob-store: use a directory or s3://bucket/prefix")
 	}
 	if c.AuditWitness == "" {
 		c.AuditWitness = filepath.Join(c.DataDir, "witness")

@@ -3,11 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"haven/audit"
+	"haven/blob"
+	"haven/blob/dir"
+	"haven/blob/s3"
 
 	"haven/keyring"
 	"haven/service"
@@ -20,22 +24,26 @@ type stack struct {
 	db       *sqlstore.DB
 	keys     *keyring.Keyring
 	svc      *service.Service
-	root     *keyring.LocalRoot
+	root     keyring.Root
 	nextRoot *keyring.LocalRoot // during a root rotation
 	audit    *audit.Log
 	verifier string // the audit checkpoint verifier key
 	witness  audit.Witness
+	blobs    blob.Store
 }
 
 func (s *stack) Close() {
 	if s.audit != nil {
 		s.audit.Close()
 	}
+	if c, ok := s.blobs.(io.Closer); ok {
+		c.Close()
+	}
 	if s.keys != nil {
 		s.keys.Close()
 	}
-	if s.root != nil {
-		s.root.Close()
+	if c, ok := s.root.(io.Closer); ok {
+		c.Close()
 	}
 	if s.nextRoot != nil {
 		s.nextRoot.Close()
@@ -67,21 +75,32 @@ func openStack(ctx context.Context, env *Env, cfg *Config) (*stack, error) {
 		st.Close()
 		return nil, fmt.Errorf("cannot read the key table: %v", err)
 	}
-	create := len(existing) == 0
-	if create {
-		if err := os.MkdirAll(filepath.Dir(cfg.RootKey), 0o700); err != nil {
+	if cfg.KMS != "" {
+		kms, err := keyring.OpenKMSRoot(ctx, cfg.KMS)
+		if err != nil {
 			st.Close()
-			return nil, fmt.Errorf("--root-key: %v", errShort(err))
+			return nil, fmt.Errorf("--kms: %s", oneLine(err))
 		}
-	}
-	if st.root, err = keyring.OpenLocalRoot(cfg.RootKey, []byte(cfg.RootPassphrase), create); err != nil {
-		st.Close()
-		return nil, fmt.Errorf("--root-key: %s", oneLine(err))
-	}
-	if st.root.Created() {
-		fmt.Fprintf(env.Stdout, "\n*** Created a new root key at %s ***\n"+
-			"*** Every record in this database can only be read with it: back it up now, apart from the database. ***\n\n", cfg.RootKey)
-		env.Logger.Warn("created a new root key", "path", cfg.RootKey, "root_id", st.root.ID())
+		st.root = kms
+	} else {
+		create := len(existing) == 0
+		if create {
+			if err := os.MkdirAll(filepath.Dir(cfg.RootKey), 0o700); err != nil {
+				st.Close()
+				return nil, fmt.Errorf("--root-key: %v", errShort(err))
+			}
+		}
+		local, err := keyring.OpenLocalRoot(cfg.RootKey, []byte(cfg.RootPassphrase), create)
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("--root-key: %s", oneLine(err))
+		}
+		st.root = local
+		if local.Created() {
+			fmt.Fprintf(env.Stdout, "\n*** Created a new root key at %s ***\n"+
+				"*** Every record in this database can only be read with it: back it up now, apart from the database. ***\n\n", cfg.RootKey)
+			env.Logger.Warn("created a new root key", "path", cfg.RootKey, "root_id", local.ID())
+		}
 	}
 	kc := keyring.Config{Store: st.db, Root: st.root}
 	if _, err := os.Stat(cfg.RootKey + ".new"); err == nil {
@@ -113,8 +132,28 @@ func openStack(ctx context.Context, env *Env, cfg *Config) (*stack, error) {
 		st.witness = audit.DirWitness{Dir: cfg.AuditWitness}
 	}
 	st.audit = audit.NewLog(st.db, audit.Options{Signer: signer, Witnesses: []audit.Witness{st.witness}})
-	st.svc = service.New(service.Config{DB: st.db, Keys: st.keys, Audit: st.audit})
+	if st.blobs, err = openBlobStore(ctx, cfg); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("--blob-store: %s", oneLine(err))
+	}
+	st.svc = service.New(service.Config{DB: st.db, Keys: st.keys, Audit: st.audit, Blobs: st.blobs})
 	return st, nil
+}
+
+// openBlobStore opens the directory or S3 bucket for encrypted files.
+func openBlobStore(ctx context.Context, cfg *Config) (blob.Store, error) {
+	if bucket, ok := strings.CutPrefix(cfg.BlobStore, "s3://"); ok {
+		bucket, prefix, _ := strings.Cut(bucket, "/")
+		if prefix != "" && !strings.HasSuffix(prefix, "/") {
+			prefix += "/"
+		}
+		return s3.New(ctx, s3.Config{Endpoint: cfg.S3Endpoint, Region: cfg.S3Region, Bucket: bucket, Prefix: prefix,
+			AccessKeyID: cfg.S3AccessKey, SecretAccessKey: cfg.S3SecretKey})
+	}
+	if err := os.MkdirAll(cfg.BlobStore, 0o700); err != nil {
+		return nil, errShort(err)
+	}
+	return dir.Open(cfg.BlobStore)
 }
 
 // openAuditSigner loads the checkpoint signing key, creating it (and its
