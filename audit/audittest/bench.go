@@ -9,15 +9,15 @@ import (
 )
 
 // BenchmarkAppend measures Append under many concurrent callers, with group
-// commit and, as the same-run baseline, with one event per commit
-// (MaxBatch 1), on stores made by newStore. The ratio of the two ns/op
+// commit ("group_commit") and, as the same-run "baseline", with one event
+// per commit (MaxBatch 1), on stores made by newStore. The ratio of the two ns/op
 // figures is what group commit buys on that store; events/commit shows the
 // batch sizes reached.
 func BenchmarkAppend(b *testing.B, newStore func(b *testing.B) audit.Store) {
 	for _, c := range []struct {
 		name     string
 		maxBatch int
-	}{{"GroupCommit", 0}, {"BatchSize1", 1}} {
+	}{{"group_commit", 0}, {"baseline", 1}} {
 		b.Run(c.name, func(b *testing.B) {
 			ctx := context.Background()
 			l := audit.NewLog(newStore(b), audit.Options{MaxBatch: c.maxBatch})
@@ -80,7 +80,7 @@ func BenchmarkVerify(b *testing.B, newStore func(b *testing.B) audit.Store, n in
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/event")
 	}
 
-	b.Run("Verify", func(b *testing.B) {
+	b.Run("verify", func(b *testing.B) {
 		for b.Loop() {
 			rep, err := audit.Verify(ctx, st, "bench", signer.VerifierKey(), nil)
 			if err != nil || !rep.OK() || rep.Size != uint64(n) {
@@ -89,7 +89,7 @@ func BenchmarkVerify(b *testing.B, newStore func(b *testing.B) audit.Store, n in
 		}
 		perEvent(b)
 	})
-	b.Run("SHA256Baseline", func(b *testing.B) {
+	b.Run("baseline", func(b *testing.B) {
 		var sink byte
 		for b.Loop() {
 			for _, c := range canon {

@@ -32,4 +32,8 @@ var loadSuites = []loadSuite{
 var goBenchPackages = []string{
 	"./blob/dir",
 	"./blob/s3",
+	"./keyring",        // field seal/open and stream throughput vs raw AES-256-GCM
+	"./audit/memlog",   // verify per event vs SHA-256; group commit vs one commit per event
+	"./store/sqlstore", // audit group commit vs one commit per event on SQLite
+	"./service",        // audited chart read vs the same read without the audit append
 }

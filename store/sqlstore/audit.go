@@ -46,6 +46,26 @@ func (d *DB) AppendLeaves(ctx context.Context, logID string, first uint64, event
 	if size != first {
 		return haven.Errorf(haven.ECONFLICT, "audit log %s has size %d, append expected %d", logID, size, first)
 	}
+	if d.dialect == SQLite {
+		// SQLite: one prepared statement, executed per row. Rows inside a
+		// transaction cost no fsync, and a statement parsed once beats a
+		// huge multi-row one whose parameters SQLite resolves one by one.
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_events (`+auditColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for i := range events {
+			if _, err := stmt.ExecContext(ctx, auditArgs(logID, &events[i], leafHashes[i])...); err != nil {
+				if isUniqueViolation(err) {
+					return haven.Errorf(haven.ECONFLICT, "audit log %s changed during append at %d", logID, first)
+				}
+				return err
+			}
+		}
+		return tx.Commit()
+	}
+	// PostgreSQL: multi-row INSERTs, one round trip per auditInsertBatch rows.
 	for start := 0; start < len(events); start += auditInsertBatch {
 		end := min(start+auditInsertBatch, len(events))
 		var sb strings.Builder
@@ -63,9 +83,7 @@ func (d *DB) AppendLeaves(ctx context.Context, logID string, first uint64, event
 				fmt.Fprintf(&sb, "$%d", len(args)+c+1)
 			}
 			sb.WriteByte(')')
-			e := &events[i]
-			args = append(args, logID, int64(e.Seq), e.Time.UnixMicro(), e.ActorID, e.ActorRole, e.SessionID, e.Action,
-				e.ResourceKind, e.ResourceID, e.PatientID, e.Purpose, e.Decision, e.Reason, e.ClientAddr, e.RequestID, leafHashes[i])
+			args = append(args, auditArgs(logID, &events[i], leafHashes[i])...)
 		}
 		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
 			if isUniqueViolation(err) {
@@ -75,6 +93,12 @@ func (d *DB) AppendLeaves(ctx context.Context, logID string, first uint64, event
 		}
 	}
 	return tx.Commit()
+}
+
+// auditArgs are an event's column values in auditColumns order.
+func auditArgs(logID string, e *audit.Event, leafHash []byte) []any {
+	return []any{logID, int64(e.Seq), e.Time.UnixMicro(), e.ActorID, e.ActorRole, e.SessionID, e.Action,
+		e.ResourceKind, e.ResourceID, e.PatientID, e.Purpose, e.Decision, e.Reason, e.ClientAddr, e.RequestID, leafHash}
 }
 
 // Size returns one more than the log's highest sequence number.

@@ -90,6 +90,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 			return nil, haven.Wrap(haven.EINVALID, err, fmt.Sprintf("database URL %s is not valid", d.dsn))
 		}
 		d.db.SetMaxOpenConns(20)
+		d.db.SetMaxIdleConns(20)
 		d.db.SetConnMaxIdleTime(5 * time.Minute)
 	} else {
 		d.dialect = SQLite
@@ -119,7 +120,10 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		if err != nil {
 			return nil, haven.Wrap(haven.EINVALID, err, "cannot open SQLite database "+path)
 		}
+		// Keep every connection idle rather than closing it: opening one
+		// re-runs the pragmas, which under load cost more than the queries.
 		d.db.SetMaxOpenConns(8)
+		d.db.SetMaxIdleConns(8)
 	}
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
