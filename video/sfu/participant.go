@@ -231,8 +231,9 @@ func (p *Participant) StopScreen() {
 }
 
 // Leave takes the participant out of the call and closes their
-// connection. It is safe to call more than once.
-func (p *Participant) Leave() { p.room.leave(p) }
+// connection. It is safe to call more than once; it reports whether the
+// participant was seated (not already gone, replaced or ended).
+func (p *Participant) Leave() bool { return p.room.leave(p) }
 
 // negotiate brings the participant's subscriptions up to date and, if
 // anything changed (or no offer was ever made), sends an offer.
@@ -346,7 +347,7 @@ func (p *Participant) send(m signal.Message) {
 		return
 	}
 	if err := p.sig.Send(m); err != nil {
-		go p.Leave()
+		go p.room.leave(p)
 	}
 }
 
@@ -354,7 +355,7 @@ func (p *Participant) send(m signal.Message) {
 func (p *Participant) fail() {
 	go func() {
 		p.send(signal.Message{Type: signal.Error, Code: haven.EINTERNAL, Text: "The media connection failed; rejoin the visit."})
-		p.Leave()
+		p.room.leave(p)
 	}()
 }
 

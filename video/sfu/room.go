@@ -65,15 +65,7 @@ func (r *Room) Join(j JoinRequest) (p *Participant, replaced bool, err error) {
 	}
 
 	r.mu.Lock()
-	switch {
-	case r.ended:
-		err = haven.Errorf(haven.ECONFLICT, "the visit has ended")
-	case j.Role == token.Guest && !r.invited[j.ParticipantID]:
-		err = haven.Errorf(haven.EFORBIDDEN, "a guest may join only at the clinician's invitation")
-	case r.seats[j.ParticipantID] == nil && len(r.seats) >= r.sfu.cfg.MaxParticipants:
-		err = haven.Errorf(haven.ECONFLICT, "the call is full")
-	}
-	if err != nil {
+	if err = r.admitsLocked(j.ParticipantID, j.Role); err != nil {
 		r.mu.Unlock()
 		p.pc.Close()
 		return nil, false, err
@@ -152,9 +144,31 @@ func (r *Room) closeAll(last signal.Message) {
 	}
 }
 
+// Admits reports whether Join would seat participantID as role now, and
+// whether that would replace a connection of theirs (a reconnect). It lets
+// the caller audit a join before it happens; Join checks again.
+func (r *Room) Admits(participantID string, role token.Role) (reconnect bool, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.seats[participantID] != nil, r.admitsLocked(participantID, role)
+}
+
+func (r *Room) admitsLocked(participantID string, role token.Role) error {
+	seated := r.seats[participantID] != nil
+	switch {
+	case r.ended:
+		return haven.Errorf(haven.ECONFLICT, "the visit has ended")
+	case role == token.Guest && !r.invited[participantID]:
+		return haven.Errorf(haven.EFORBIDDEN, "a guest may join only at the clinician's invitation")
+	case !seated && len(r.seats) >= r.sfu.cfg.MaxParticipants:
+		return haven.Errorf(haven.ECONFLICT, "the call is full")
+	}
+	return nil
+}
+
 // leave unseats p (if it is still seated: a replaced connection is not)
-// and tells the others.
-func (r *Room) leave(p *Participant) {
+// and tells the others. It reports whether p was seated.
+func (r *Room) leave(p *Participant) bool {
 	r.mu.Lock()
 	seated := r.seats[p.ID] == p
 	if seated {
@@ -164,13 +178,14 @@ func (r *Room) leave(p *Participant) {
 	r.mu.Unlock()
 	p.close(signal.Message{})
 	if !seated {
-		return
+		return false
 	}
 	r.broadcast(p, signal.Message{Type: signal.PeerLeft, Participant: p.ID})
 	r.renegotiate(nil)
 	if empty {
 		r.sfu.dropRoom(r)
 	}
+	return true
 }
 
 // unseatLocked removes p and its published tracks; r.mu is held.

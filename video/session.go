@@ -1,0 +1,187 @@
+package video
+
+import (
+	"context"
+
+	"github.com/coder/websocket"
+
+	"haven"
+	"haven/video/sfu"
+	"haven/video/signal"
+	"haven/video/token"
+)
+
+// run is the session: a join, then messages until the participant leaves,
+// is replaced, the visit ends or the connection drops.
+func (s *session) run(ctx context.Context) {
+	if !s.join(ctx) {
+		return
+	}
+	reason := "disconnected"
+	defer func() {
+		if s.p.Leave() {
+			s.audit(ctx, Event{Action: ActionLeave, Reason: reason})
+		}
+	}()
+	for {
+		typ, b, err := s.conn.Read(ctx)
+		if err != nil {
+			return
+		}
+		if !s.limiter.Allow() {
+			s.sendError(haven.Errorf(haven.ETOOMANY, "too many signaling messages"))
+			return
+		}
+		m, err := s.parse(typ, b)
+		if err != nil {
+			s.sendError(err)
+			return
+		}
+		if m.Type == signal.Leave {
+			reason = "left"
+			return
+		}
+		if !s.handle(ctx, m) {
+			return
+		}
+	}
+}
+
+func (s *session) parse(typ websocket.MessageType, b []byte) (signal.Message, error) {
+	if typ != websocket.MessageText {
+		return signal.Message{}, haven.Errorf(haven.EINVALID, "signaling messages are text")
+	}
+	return signal.Parse(b)
+}
+
+// join waits for the join message and seats the participant. It reports
+// whether they were seated; every refusal is audited and told to the
+// client before the connection closes.
+func (s *session) join(ctx context.Context) bool {
+	jctx, cancel := context.WithTimeout(ctx, s.h.cfg.JoinTimeout)
+	typ, b, err := s.conn.Read(jctx)
+	cancel()
+	if err != nil {
+		return false
+	}
+	m, err := s.parse(typ, b)
+	if err == nil && m.Type != signal.Join {
+		err = haven.Errorf(haven.EINVALID, "send join first")
+	}
+	if err != nil {
+		s.refuse(ctx, "no_token", err)
+		return false
+	}
+	c, err := token.Redeem(ctx, s.h.cfg.TokenKey, s.h.cfg.Spent, m.Token, s.visitID, s.participant, s.h.cfg.Now())
+	if err != nil {
+		reason := token.Reason(err)
+		if reason == "" {
+			reason = haven.ErrorCode(err)
+		}
+		s.refuse(ctx, reason, err)
+		return false
+	}
+	s.claims = c
+	if s.h.cfg.Authorize != nil {
+		if err := s.h.cfg.Authorize(ctx, c); err != nil {
+			s.refuse(ctx, "not_authorized", err)
+			return false
+		}
+	}
+	var ice []signal.ICEServer
+	if s.h.cfg.ICEServers != nil {
+		if ice, err = s.h.cfg.ICEServers(ctx, c); err != nil {
+			s.refuse(ctx, "no_relay", haven.Wrap(haven.EUNAVAILABLE, err, "the media relay is unavailable"))
+			return false
+		}
+	}
+	room, err := s.h.cfg.SFU.Room(s.visitID)
+	if err != nil {
+		s.refuse(ctx, haven.ErrorCode(err), err)
+		return false
+	}
+	reconnect, err := room.Admits(c.ParticipantID, c.Role)
+	if err != nil {
+		s.refuse(ctx, haven.ErrorCode(err), err)
+		return false
+	}
+	// A join that cannot be audited does not happen.
+	ev := Event{Action: ActionJoin}
+	if reconnect {
+		ev.Reason = "reconnect"
+	}
+	if err := s.h.cfg.Audit(ctx, s.event(ev)); err != nil {
+		s.sendError(haven.Wrap(haven.EUNAVAILABLE, err, "the audit log is unavailable; try again shortly"))
+		return false
+	}
+	p, _, err := room.Join(sfu.JoinRequest{ParticipantID: c.ParticipantID, Role: c.Role, Signal: s, ICEServers: ice})
+	if err != nil {
+		// Lost a race with an end or the last seat since Admits.
+		s.refuse(ctx, haven.ErrorCode(err), err)
+		return false
+	}
+	s.p = p
+	return true
+}
+
+// handle carries out one message; it reports whether the session goes on.
+func (s *session) handle(ctx context.Context, m signal.Message) bool {
+	switch m.Type {
+	case signal.End:
+		if s.claims.Role != token.Clinician {
+			s.sendError(haven.Errorf(haven.EFORBIDDEN, "only the clinician may end the visit"))
+			return true
+		}
+		// Ending only takes access away, so it goes ahead even if the
+		// audit log is down.
+		s.audit(ctx, Event{Action: ActionEnd})
+		if err := s.p.Room().End(s.p); err != nil {
+			s.sendError(err)
+			return true
+		}
+		return false
+	case signal.Invite:
+		if s.claims.Role != token.Clinician {
+			s.sendError(haven.Errorf(haven.EFORBIDDEN, "only the clinician may invite"))
+			return true
+		}
+		if err := s.h.cfg.Audit(ctx, s.event(Event{Action: ActionInvite, Subject: m.Participant})); err != nil {
+			s.sendError(haven.Wrap(haven.EUNAVAILABLE, err, "the audit log is unavailable; try again shortly"))
+			return true
+		}
+		if err := s.p.Room().Invite(s.p, m.Participant); err != nil {
+			s.sendError(err)
+			return true
+		}
+		if s.h.cfg.Invite != nil {
+			if err := s.h.cfg.Invite(ctx, s.visitID, s.participant, m.Participant); err != nil {
+				s.sendError(err)
+			}
+		}
+		return true
+	default:
+		if err := s.p.Handle(m); err != nil {
+			s.sendError(err)
+		}
+		return true
+	}
+}
+
+// refuse audits a refused join and tells the client why.
+func (s *session) refuse(ctx context.Context, reason string, err error) {
+	s.audit(ctx, Event{Action: ActionJoinRefused, Reason: reason})
+	s.sendError(err)
+}
+
+// audit records e, best effort (for events that happen regardless).
+func (s *session) audit(ctx context.Context, e Event) {
+	_ = s.h.cfg.Audit(ctx, s.event(e))
+}
+
+func (s *session) event(e Event) Event {
+	e.VisitID = s.visitID
+	e.ParticipantID = s.participant
+	e.Role = s.claims.Role
+	e.TokenID = s.claims.TokenID
+	return e
+}
