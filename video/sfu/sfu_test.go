@@ -475,3 +475,38 @@ func TestNoRoomForInvalidVisitIDs(t *testing.T) {
 		t.Fatal("rooms opened")
 	}
 }
+
+func TestScreenShareIsForwardedAsAScreenUntilStopped(t *testing.T) {
+	s := newSFU(t, sfu.Config{})
+	r := room(t, s, "visit-1")
+	doc := mustJoin(t, r, "clinician-1", token.Clinician)
+	pat := mustJoin(t, r, "patient-1", token.Patient)
+	receives(t, doc, "patient-1", sfu.KindVideo, 10)
+
+	// The browser picks a screen, adds its track, and asks for a slot;
+	// the SFU's next offer carries it.
+	if err := pat.c.ShareScreen(); err != nil {
+		t.Fatal(err)
+	}
+	if err := pat.p.Handle(signal.Message{Type: signal.ScreenStart}); err != nil {
+		t.Fatal(err)
+	}
+	if m := event(t, doc, signal.State); !m.Peer.Screen {
+		t.Fatalf("state after screen-start: %+v", m.Peer)
+	}
+	receives(t, doc, "patient-1", sfu.KindScreen, 20)
+	// The camera is still a camera.
+	receives(t, doc, "patient-1", sfu.KindVideo, doc.c.Received("patient-1", sfu.KindVideo)+20)
+
+	if err := pat.p.Handle(signal.Message{Type: signal.ScreenStop}); err != nil {
+		t.Fatal(err)
+	}
+	if m := event(t, doc, signal.State); m.Peer.Screen {
+		t.Fatalf("state after screen-stop: %+v", m.Peer)
+	}
+	screen := doc.c.Received("patient-1", sfu.KindScreen)
+	receives(t, doc, "patient-1", sfu.KindVideo, doc.c.Received("patient-1", sfu.KindVideo)+100)
+	if got := doc.c.Received("patient-1", sfu.KindScreen); got > screen+8 {
+		t.Fatalf("screen forwarded after stop: %d -> %d packets", screen, got)
+	}
+}

@@ -45,7 +45,13 @@ type Client struct {
 // New returns a client whose messages to the server go through outbound.
 // Messages from the server are given to Deliver.
 func New(api *webrtc.API, outbound func(signal.Message) error) (*Client, error) {
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	return NewWithConfig(api, webrtc.Configuration{}, outbound)
+}
+
+// NewWithConfig is New with a peer connection configuration (ICE servers,
+// a relay-only policy).
+func NewWithConfig(api *webrtc.API, cfg webrtc.Configuration, outbound func(signal.Message) error) (*Client, error) {
+	pc, err := api.NewPeerConnection(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +83,22 @@ func (c *Client) Publish() error {
 	if err != nil {
 		return err
 	}
-	for _, tr := range []webrtc.TrackLocal{video, audio} {
+	return c.publish(video, audio)
+}
+
+// ShareScreen adds a second video track, as a browser does for a screen,
+// and starts writing samples to it. Send screen-start first; the SFU's next
+// offer carries the slot this track fills.
+func (c *Client) ShareScreen() error {
+	screen, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "screen", "client-chosen-stream")
+	if err != nil {
+		return err
+	}
+	return c.publish(screen)
+}
+
+func (c *Client) publish(tracks ...*webrtc.TrackLocalStaticSample) error {
+	for _, tr := range tracks {
 		s, err := c.PC.AddTrack(tr)
 		if err != nil {
 			return err
@@ -88,7 +109,7 @@ func (c *Client) Publish() error {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		frame := make([]byte, 2500) // two or three RTP packets a frame
+		frame := make([]byte, 2500) // two or three RTP packets a video frame
 		voice := make([]byte, 80)
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
@@ -99,8 +120,13 @@ func (c *Client) Publish() error {
 			case <-tick.C:
 			}
 			_, _ = rand.Read(frame[:16])
-			_ = video.WriteSample(media.Sample{Data: frame, Duration: 20 * time.Millisecond})
-			_ = audio.WriteSample(media.Sample{Data: voice, Duration: 20 * time.Millisecond})
+			for _, tr := range tracks {
+				data := frame
+				if tr.Kind() == webrtc.RTPCodecTypeAudio {
+					data = voice
+				}
+				_ = tr.WriteSample(media.Sample{Data: data, Duration: 20 * time.Millisecond})
+			}
 		}
 	}()
 	return nil
