@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"context"
+	"crypto/rand"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -28,6 +29,7 @@ type env struct {
 	dataDir  string
 	dsn      string
 	clock    *clock
+	videoKey []byte
 }
 
 type clock struct {
@@ -99,8 +101,10 @@ func newEnv(t *testing.T, dsn string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { blobs.Close() })
-	svc := service.New(service.Config{DB: db, Keys: keys, Audit: log, Blobs: blobs, Passwords: fastHasher, Now: c.Now})
-	return &env{t: t, db: db, svc: svc, log: log, verifier: vkey, dataDir: dataDir, dsn: dsn, clock: c}
+	videoKey := make([]byte, 32)
+	rand.Read(videoKey)
+	svc := service.New(service.Config{DB: db, Keys: keys, Audit: log, Blobs: blobs, VideoKey: videoKey, Passwords: fastHasher, Now: c.Now})
+	return &env{t: t, db: db, svc: svc, log: log, verifier: vkey, dataDir: dataDir, dsn: dsn, clock: c, videoKey: videoKey}
 }
 
 // practice is a seeded tenant: its people and patients.

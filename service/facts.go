@@ -8,6 +8,7 @@ import (
 	"haven"
 	"haven/keyring"
 	"haven/policy"
+	"haven/store/sqlstore"
 )
 
 // Restrictions are a patient's limits on who sees their record, sealed
@@ -52,8 +53,15 @@ func (s *Service) loadFacts(ctx context.Context, a haven.Actor, res policy.Resou
 			pf.BreakGlass = append(pf.BreakGlass, policy.BreakGlassGrant{UserID: g.UserID, Start: g.Start, Expires: g.Expires})
 		}
 	}
-	// pf.Visits stays empty until scheduling exists: no visit, no access
-	// through one (deny by default).
+	visits, err := s.db.PatientVisits(ctx, res.PatientID)
+	if err != nil {
+		return f, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load visits")
+	}
+	for _, v := range visits {
+		if v.PracticeID == res.PracticeID {
+			pf.Visits = append(pf.Visits, policy.BookedVisit{ClinicianID: v.ClinicianID, Start: v.Start, End: v.End, Cancelled: v.State == sqlstore.VisitCancelled})
+		}
+	}
 	row, err := s.db.FindPatient(ctx, res.PatientID)
 	if err != nil && haven.ErrorCode(err) != haven.ENOTFOUND {
 		return f, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the patient's restrictions")

@@ -25,6 +25,7 @@ type Service struct {
 	keys      *keyring.Keyring
 	audit     *audit.Log
 	blobs     blob.Store
+	videoKey  []byte
 	passwords *password.Hasher
 	now       func() time.Time
 
@@ -38,13 +39,14 @@ type Config struct {
 	Keys      *keyring.Keyring
 	Audit     *audit.Log       // required: no audit, no PHI
 	Blobs     blob.Store       // encrypted file content; nil disables files
+	VideoKey  []byte           // 32-byte HMAC key for join tokens, shared by every node; nil disables video
 	Passwords *password.Hasher // default: a pool sized for this machine
 	Now       func() time.Time // default: time.Now in UTC; tests inject a clock
 }
 
 // New returns a Service.
 func New(cfg Config) *Service {
-	s := &Service{db: cfg.DB, keys: cfg.Keys, audit: cfg.Audit, blobs: cfg.Blobs, passwords: cfg.Passwords, now: cfg.Now}
+	s := &Service{db: cfg.DB, keys: cfg.Keys, audit: cfg.Audit, blobs: cfg.Blobs, videoKey: cfg.VideoKey, passwords: cfg.Passwords, now: cfg.Now}
 	if s.passwords == nil {
 		s.passwords = password.NewHasher(password.HasherConfig{})
 	}

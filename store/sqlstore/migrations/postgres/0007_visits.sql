@@ -1,0 +1,35 @@
+-- Scheduling and visits. A visit's reason is PHI and sealed; its times,
+-- state and participants are what scheduling needs to work on.
+CREATE TABLE availability (
+    id           TEXT PRIMARY KEY,
+    practice_id  TEXT NOT NULL REFERENCES practices(id),
+    clinician_id TEXT NOT NULL REFERENCES users(id),
+    weekday      INTEGER NOT NULL,  -- 0 Sunday .. 6 Saturday, in time_zone
+    start_minute INTEGER NOT NULL,  -- minutes after local midnight
+    end_minute   INTEGER NOT NULL,
+    slot_minutes INTEGER NOT NULL,
+    time_zone    TEXT NOT NULL
+);
+CREATE INDEX availability_clinician ON availability (clinician_id);
+
+CREATE TABLE visits (
+    id            TEXT PRIMARY KEY,
+    practice_id   TEXT NOT NULL REFERENCES practices(id),
+    patient_id    TEXT NOT NULL REFERENCES patients(id),
+    clinician_id  TEXT NOT NULL REFERENCES users(id),
+    starts_at     TIMESTAMPTZ NOT NULL,
+    ends_at       TIMESTAMPTZ NOT NULL,
+    state         TEXT NOT NULL,
+    reason_sealed BYTEA NOT NULL,
+    booked_by     TEXT NOT NULL,
+    checked_in_at TIMESTAMPTZ,
+    admitted_at   TIMESTAMPTZ,
+    ended_at      TIMESTAMPTZ,
+    version       INTEGER NOT NULL DEFAULT 1,
+    created_at    TIMESTAMPTZ NOT NULL
+);
+-- One live visit per clinician and start time: double booking is refused
+-- by the database, not by a race-prone check.
+CREATE UNIQUE INDEX visits_clinician_slot ON visits (clinician_id, starts_at) WHERE state <> 'cancelled';
+CREATE INDEX visits_patient ON visits (patient_id, starts_at);
+CREATE INDEX visits_practice_day ON visits (practice_id, starts_at);

@@ -1,0 +1,175 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"haven"
+)
+
+// Availability is one weekly block of a clinician's bookable time.
+type Availability struct {
+	ID, PracticeID, ClinicianID string
+	Weekday                     int
+	StartMinute, EndMinute      int
+	SlotMinutes                 int
+	TimeZone                    string
+}
+
+// ReplaceAvailability sets a clinician's weekly availability in one
+// transaction.
+func (d *DB) ReplaceAvailability(ctx context.Context, clinicianID string, blocks []Availability) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM availability WHERE clinician_id = $1`, clinicianID); err != nil {
+		return err
+	}
+	for _, b := range blocks {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO availability (id, practice_id, clinician_id, weekday, start_minute, end_minute, slot_minutes, time_zone)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, b.ID, b.PracticeID, clinicianID, b.Weekday, b.StartMinute, b.EndMinute, b.SlotMinutes, b.TimeZone); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// ClinicianAvailability returns a clinician's weekly blocks.
+func (d *DB) ClinicianAvailability(ctx context.Context, clinicianID string) ([]Availability, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT id, practice_id, clinician_id, weekday, start_minute, end_minute, slot_minutes, time_zone
+		FROM availability WHERE clinician_id = $1 ORDER BY weekday, start_minute`, clinicianID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Availability
+	for rows.Next() {
+		var a Availability
+		if err := rows.Scan(&a.ID, &a.PracticeID, &a.ClinicianID, &a.Weekday, &a.StartMinute, &a.EndMinute, &a.SlotMinutes, &a.TimeZone); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// Visit states, in the order a visit moves through them.
+const (
+	VisitBooked    = "booked"
+	VisitWaiting   = "waiting" // checked in, in the waiting room
+	VisitAdmitted  = "admitted"
+	VisitEnded     = "ended"
+	VisitCancelled = "cancelled"
+)
+
+// Visit is a stored visit; its reason is sealed.
+type Visit struct {
+	ID, PracticeID, PatientID, ClinicianID string
+	Start, End                             time.Time
+	State                                  string
+	Reason                                 haven.Sealed
+	BookedBy                               string
+	CheckedInAt, AdmittedAt, EndedAt       *time.Time
+	Version                                int
+	CreatedAt                              time.Time
+}
+
+const visitColumns = `id, practice_id, patient_id, clinician_id, starts_at, ends_at, state, reason_sealed, booked_by, checked_in_at, admitted_at, ended_at, version, created_at`
+
+func scanVisit(s scanner) (*Visit, error) {
+	var v Visit
+	var reason []byte
+	var in, ad, en sql.NullTime
+	if err := s.Scan(&v.ID, &v.PracticeID, &v.PatientID, &v.ClinicianID, &v.Start, &v.End, &v.State, &reason, &v.BookedBy, &in, &ad, &en, &v.Version, &v.CreatedAt); err != nil {
+		return nil, err
+	}
+	v.Reason = reason
+	v.Start, v.End, v.CreatedAt = v.Start.UTC(), v.End.UTC(), v.CreatedAt.UTC()
+	for _, p := range []struct {
+		src sql.NullTime
+		dst **time.Time
+	}{{in, &v.CheckedInAt}, {ad, &v.AdmittedAt}, {en, &v.EndedAt}} {
+		if p.src.Valid {
+			t := p.src.Time.UTC()
+			*p.dst = &t
+		}
+	}
+	return &v, nil
+}
+
+// CreateVisit books a visit; a live visit at the same clinician and start
+// is ECONFLICT.
+func (d *DB) CreateVisit(ctx context.Context, v *Visit) error {
+	v.CreatedAt, v.Version = d.now(), 1
+	_, err := d.db.ExecContext(ctx, `INSERT INTO visits (id, practice_id, patient_id, clinician_id, starts_at, ends_at, state, reason_sealed, booked_by, version, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		v.ID, v.PracticeID, v.PatientID, v.ClinicianID, v.Start.UTC(), v.End.UTC(), v.State, []byte(v.Reason), v.BookedBy, v.Version, v.CreatedAt)
+	if isUniqueViolation(err) {
+		return haven.Errorf(haven.ECONFLICT, "that time is already booked")
+	}
+	return err
+}
+
+// FindVisit returns one visit, or ENOTFOUND.
+func (d *DB) FindVisit(ctx context.Context, id string) (*Visit, error) {
+	v, err := scanVisit(d.db.QueryRowContext(ctx, `SELECT `+visitColumns+` FROM visits WHERE id = $1`, id))
+	if err != nil {
+		return nil, notFound(err, "visit", id)
+	}
+	return v, nil
+}
+
+// MoveVisit changes a visit's state (and, for a reschedule, its times) if
+// it is still in state from at version v.Version: a compare-and-swap, so a
+// cancelled visit cannot be admitted by a request that raced the cancel.
+func (d *DB) MoveVisit(ctx context.Context, v *Visit, from string) error {
+	now := d.now()
+	res, err := d.db.ExecContext(ctx, `UPDATE visits SET state = $1, starts_at = $2, ends_at = $3,
+		checked_in_at = CASE WHEN $1 = 'waiting' THEN $4 ELSE checked_in_at END,
+		admitted_at = CASE WHEN $1 = 'admitted' THEN $4 ELSE admitted_at END,
+		ended_at = CASE WHEN $1 IN ('ended', 'cancelled') THEN $4 ELSE ended_at END,
+		version = version + 1
+		WHERE id = $5 AND state = $6 AND version = $7`, v.State, v.Start.UTC(), v.End.UTC(), now, v.ID, from, v.Version)
+	if isUniqueViolation(err) {
+		return haven.Errorf(haven.ECONFLICT, "that time is already booked")
+	}
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return haven.Errorf(haven.ECONFLICT, "visit %s changed meanwhile; reload and try again", v.ID)
+	}
+	v.Version++
+	return nil
+}
+
+// PatientVisits returns a patient's visits by start time.
+func (d *DB) PatientVisits(ctx context.Context, patientID string) ([]*Visit, error) {
+	return d.queryVisits(ctx, `SELECT `+visitColumns+` FROM visits WHERE patient_id = $1 ORDER BY starts_at`, patientID)
+}
+
+// ClinicianVisits returns a clinician's live visits starting in [from, to).
+func (d *DB) ClinicianVisits(ctx context.Context, clinicianID string, from, to time.Time) ([]*Visit, error) {
+	return d.queryVisits(ctx, `SELECT `+visitColumns+` FROM visits WHERE clinician_id = $1 AND starts_at >= $2 AND starts_at < $3
+		AND state <> 'cancelled' ORDER BY starts_at`, clinicianID, from.UTC(), to.UTC())
+}
+
+func (d *DB) queryVisits(ctx context.Context, q string, args ...any) ([]*Visit, error) {
+	rows, err := d.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Visit
+	for rows.Next() {
+		v, err := scanVisit(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
