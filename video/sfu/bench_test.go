@@ -52,7 +52,9 @@ func BenchmarkJoinToFirstRTP(b *testing.B) {
 				b.Fatal("no media reached the admitted patient")
 			}
 			toPatient = append(toPatient, time.Since(start))
-			if !peertest.WaitFor(bound, func() bool { return doc.c.Received("patient-1", sfu.KindVideo)+doc.c.Received("patient-1", sfu.KindAudio) > 0 }) {
+			if !peertest.WaitFor(bound, func() bool {
+				return doc.c.Received("patient-1", sfu.KindVideo)+doc.c.Received("patient-1", sfu.KindAudio) > 0
+			}) {
 				b.Fatal("no media reached the clinician")
 			}
 			toClinician = append(toClinician, time.Since(start))
