@@ -16,7 +16,8 @@ import (
 type NewSession struct {
 	Token   string
 	Actor   haven.Actor
-	Expires time.Time // the absolute end; the cookie should not outlive it
+	Expires time.Time     // the absolute end; the cookie should not outlive it
+	MaxAge  time.Duration // how long from now that is, for the cookie
 }
 
 // Current is the session a request presented, checked afresh.
@@ -32,6 +33,7 @@ type Current struct {
 	Expires    time.Time // when the session ends without further requests
 	WarnAt     time.Time // when the page warns and clears itself
 	Idle       time.Duration
+	At         time.Time // when it was checked, by the service's clock
 }
 
 // deviceLabel is a coarse, human description of a User-Agent for the
@@ -89,7 +91,7 @@ func (id *Identity) startSession(ctx context.Context, u *haven.User, mfa bool, f
 	if err := id.db.CreateSessionRecord(ctx, rec); err != nil {
 		return nil, err
 	}
-	return &NewSession{Token: token, Expires: s.CreatedAt.Add(pol.Absolute), Actor: haven.Actor{
+	return &NewSession{Token: token, Expires: s.CreatedAt.Add(pol.Absolute), MaxAge: pol.Absolute, Actor: haven.Actor{
 		UserID: u.ID, PracticeID: u.PracticeID, Role: u.Role, SessionID: s.ID, MFA: mfa, AuthTime: now,
 		ClientAddr: c.Addr, RequestID: c.RequestID}}, nil
 }
@@ -103,6 +105,17 @@ var errNoSession = haven.Errorf(haven.EUNAUTHORIZED, "please sign in")
 // challenges the session (recorded in the audit log). Activity moves the
 // idle deadline. Every refusal is EUNAUTHORIZED.
 func (id *Identity) Resume(ctx context.Context, token string, c Client) (*Current, error) {
+	return id.resume(ctx, token, c, true)
+}
+
+// Peek is Resume without recording activity, for the page's own check of
+// how long its session has left: a timer asking must not keep a session
+// alive that its user has walked away from.
+func (id *Identity) Peek(ctx context.Context, token string, c Client) (*Current, error) {
+	return id.resume(ctx, token, c, false)
+}
+
+func (id *Identity) resume(ctx context.Context, token string, c Client, touch bool) (*Current, error) {
 	hash, err := session.HashToken(token)
 	if err != nil {
 		return nil, errNoSession
@@ -122,7 +135,7 @@ func (id *Identity) Resume(ctx context.Context, token string, c Client) (*Curren
 	if err := session.Check(rec.Session, pol, now); err != nil {
 		return nil, err
 	}
-	cur := &Current{Factor: rec.Factor, Idle: pol.Idle, Actor: haven.Actor{
+	cur := &Current{Factor: rec.Factor, Idle: pol.Idle, At: now, Actor: haven.Actor{
 		UserID: rec.UserID, PracticeID: rec.PracticeID, Role: rec.Role, SessionID: rec.ID,
 		MFA: rec.MFA, AuthTime: rec.AuthTime, ClientAddr: c.Addr, RequestID: c.RequestID}}
 	if rec.ChallengedAt.IsZero() && session.DeviceChanged(rec.Session, c.Addr, c.deviceHash()) {
@@ -144,7 +157,7 @@ func (id *Identity) Resume(ctx context.Context, token string, c Client) (*Curren
 		cur.Challenged = true
 		cur.Actor.MFA, cur.Actor.AuthTime = false, time.Time{}
 	}
-	if now.Sub(rec.LastSeen) >= session.TouchEvery {
+	if touch && now.Sub(rec.LastSeen) >= session.TouchEvery {
 		if err := id.db.TouchSession(ctx, rec.ID, now); err != nil {
 			return nil, err
 		}
