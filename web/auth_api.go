@@ -1,0 +1,223 @@
+package web
+
+import (
+	"net/http"
+	"time"
+
+	"haven"
+	"haven/service"
+)
+
+// The session API, for API clients and tests. Tokens travel in JSON
+// bodies and the Authorization header; a browser calling it also gets the
+// cookie. Bodies must be application/json (see decodeJSON).
+
+type loginRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+type choiceJSON struct {
+	PracticeID   string     `json:"practice_id"`
+	PracticeName string     `json:"practice_name"`
+	Role         haven.Role `json:"role"`
+	Pending      string     `json:"pending"`
+}
+
+type loginResponse struct {
+	Stage         service.LoginStage   `json:"stage"`
+	Pending       string               `json:"pending,omitempty"`
+	Factors       []service.FactorKind `json:"factors,omitempty"`
+	Choices       []choiceJSON         `json:"choices,omitempty"`
+	Token         string               `json:"token,omitempty"`
+	Expires       *time.Time           `json:"expires,omitempty"`
+	RecoveryCodes []string             `json:"recovery_codes,omitempty"`
+	RecoveryLeft  *int                 `json:"recovery_left,omitempty"`
+}
+
+func (h *authHandlers) writeLogin(w http.ResponseWriter, res *service.LoginResult) {
+	out := loginResponse{Stage: res.Stage, Pending: res.Pending, Factors: res.Factors, RecoveryCodes: res.RecoveryCodes}
+	for _, c := range res.Choices {
+		out.Choices = append(out.Choices, choiceJSON{c.PracticeID, c.PracticeName, c.Role, c.Pending})
+	}
+	if res.Session != nil {
+		out.Token = res.Session.Token
+		out.Expires = &res.Session.Expires
+		setSessionCookie(w, res.Session)
+		if res.Session.Actor.MFA {
+			left := res.RecoveryLeft
+			out.RecoveryLeft = &left
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (h *authHandlers) apiError(w http.ResponseWriter, r *http.Request, err error) {
+	setRetryAfter(w, err)
+	h.s.Error(w, r, err)
+}
+
+func (h *authHandlers) apiLogin(w http.ResponseWriter, r *http.Request) {
+	var req loginRequest
+	if err := decodeJSON(r, &req); err != nil {
+		h.apiError(w, r, err)
+		return
+	}
+	res, err := h.id.Login(r.Context(), req.Email, req.Password, clientFrom(r))
+	if err != nil {
+		h.apiError(w, r, err)
+		return
+	}
+	h.writeLogin(w, res)
+}
+
+type mfaRequest struct {
+	Pending string             `json:"pending"`
+	Kind    service.FactorKind `json:"kind"`
+	Code    string             `json:"code"`
+}
+
+func (h *authHandlers) apiMFA(w http.ResponseWriter, r *http.Request) {
+	var req mfaRequest
+	if err := decodeJSON(r, &req); err != nil {
+		h.apiError(w, r, err)
+		return
+	}
+	if req.Kind == "" {
+		req.Kind = service.FactorTOTP
+	}
+	res, err := h.id.SecondFactor(r.Context(), req.Pending, req.Kind, req.Code, clientFrom(r))
+	if err != nil {
+		h.apiError(w, r, err)
+		return
+	}
+	h.writeLogin(w, res)
+}
+
+type enrolRequest struct {
+	Pending string `json:"pending"`
+	Code    string `json:"code,omitempty"`
+}
+
+type enrolResponse struct {
+	Secret  string    `json:"secret"`
+	URI     string    `json:"uri"`
+	Expires time.Time `json:"expires"`
+}
+
+func (h *authHandlers) apiEnrol(w http.ResponseWriter, r *http.Request) {
+	var req enrolRequest
+	if err := decodeJSON(r, &req); err != nil {
+		h.apiError(w, r, err)
+		return
+	}
+	en, err := h.id.BeginPendingEnrolment(r.Context(), req.Pending, clientFrom(r))
+	if err != nil {
+		h.apiError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, enrolResponse{Secret: en.Secret, URI: en.URI, Expires: en.Expires})
+}
+
+func (h *authHandlers) apiEnrolConfirm(w http.ResponseWriter, r *http.Request) {
+	var req enrolRequest
+	if err := decodeJSON(r, &req); err != nil {
+		h.apiError(w, r, err)
+		return
+	}
+	res, err := h.id.ConfirmPendingEnrolment(r.Context(), req.Pending, req.Code, clientFrom(r))
+	if err != nil {
+		h.apiError(w, r, err)
+		return
+	}
+	h.writeLogin(w, res)
+}
+
+type whoAmIResponse struct {
+	UserID       string               `json:"user_id"`
+	PracticeID   string               `json:"practice_id,omitempty"`
+	PracticeName string               `json:"practice_name,omitempty"`
+	Role         haven.Role           `json:"role"`
+	SessionID    string               `json:"session_id"`
+	MFA          bool                 `json:"mfa"`
+	AuthTime     time.Time            `json:"auth_time"`
+	Factors      []service.FactorKind `json:"factors"`
+	Expires      time.Time            `json:"expires"`
+	WarnAt       time.Time            `json:"warn_at"`
+}
+
+func (h *authHandlers) apiWhoAmI(w http.ResponseWriter, r *http.Request) {
+	if _, ok := h.s.requireSignIn(w, r); !ok {
+		return
+	}
+	who, err := h.id.Who(r.Context())
+	if err != nil {
+		h.apiError(w, r, err)
+		return
+	}
+	out := whoAmIResponse{UserID: who.UserID, PracticeID: who.PracticeID, PracticeName: who.PracticeName, Role: who.Role,
+		SessionID: who.SessionID, MFA: who.MFA, AuthTime: who.AuthTime, Factors: who.Factors}
+	if cur := sessionFromContext(r.Context()); cur != nil {
+		out.Expires, out.WarnAt = cur.Expires, cur.WarnAt
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (h *authHandlers) apiLogout(w http.ResponseWriter, r *http.Request) {
+	if _, ok := h.s.requireSignIn(w, r); !ok {
+		return
+	}
+	if err := h.id.Logout(r.Context()); err != nil {
+		h.apiError(w, r, err)
+		return
+	}
+	clearAuthCookie(w, SessionCookie)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type statusResponse struct {
+	ExpiresIn  int  `json:"expires_in"` // seconds
+	WarnIn     int  `json:"warn_in"`    // seconds
+	Challenged bool `json:"challenged"`
+}
+
+// apiStatus answers the authPage's timer: GET only looks (it does not count
+// as activity), POST (the "stay signed in" button) is activity and so
+// moves the idle deadline.
+func (h *authHandlers) apiStatus(w http.ResponseWriter, r *http.Request) {
+	if _, ok := h.s.requireSignIn(w, r); !ok {
+		return
+	}
+	cur := sessionFromContext(r.Context())
+	if cur == nil {
+		h.apiError(w, r, haven.Errorf(haven.EUNAUTHORIZED, "please sign in"))
+		return
+	}
+	writeJSON(w, http.StatusOK, statusResponse{ExpiresIn: int(cur.Expires.Sub(cur.At) / time.Second),
+		WarnIn: max(0, int(cur.WarnAt.Sub(cur.At)/time.Second)), Challenged: cur.Challenged})
+}
+
+type stepUpRequest struct {
+	Password string             `json:"password,omitempty"`
+	Kind     service.FactorKind `json:"kind,omitempty"`
+	Code     string             `json:"code,omitempty"`
+}
+
+func (h *authHandlers) apiStepUp(w http.ResponseWriter, r *http.Request) {
+	if _, ok := h.s.requireSignIn(w, r); !ok {
+		return
+	}
+	var req stepUpRequest
+	if err := decodeJSON(r, &req); err != nil {
+		h.apiError(w, r, err)
+		return
+	}
+	if req.Kind == "" && req.Code != "" {
+		req.Kind = service.FactorTOTP
+	}
+	if err := h.id.StepUp(r.Context(), service.StepUpRequest{Password: req.Password, Factor: req.Kind, Proof: req.Code}, clientFrom(r)); err != nil {
+		h.apiError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
