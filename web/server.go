@@ -94,6 +94,7 @@ func (s *Server) Handler() http.Handler {
 	var h http.Handler = s.mux
 	h = s.limitBody(h)
 	h = s.observe(h)
+	h = s.withIdentity(h) // sessions and cross-origin refusal (auth.go)
 	h = securityHeaders(h)
 	h = withRequestID(h)
 	h = s.recoverPanics(h)
