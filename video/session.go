@@ -114,7 +114,7 @@ func (s *session) join(ctx context.Context) bool {
 		s.sendError(haven.Wrap(haven.EUNAVAILABLE, err, "the audit log is unavailable; try again shortly"))
 		return false
 	}
-	p, _, err := room.Join(sfu.JoinRequest{ParticipantID: c.ParticipantID, Role: c.Role, Signal: s, ICEServers: ice})
+	p, _, err := s.h.cfg.SFU.Join(s.visitID, sfu.JoinRequest{ParticipantID: c.ParticipantID, Role: c.Role, Signal: s, ICEServers: ice})
 	if err != nil {
 		// Lost a race with an end or the last seat since Admits.
 		s.refuse(ctx, haven.ErrorCode(err), err)

@@ -27,10 +27,21 @@ type Room struct {
 	tracks  map[string]*forward     // by server-chosen track id
 	invited map[string]bool         // guests the clinician invited
 	ended   bool
+	gone    bool // emptied and dropped from the SFU; joins go to a new room
 }
+
+// errGone is returned by Join on a room that emptied meanwhile; SFU.Join
+// retries on the visit's new room.
+var errGone = haven.Errorf(haven.ECONFLICT, "the call was reset; join again")
 
 func newRoom(s *SFU, visitID string) *Room {
 	return &Room{sfu: s, visitID: visitID, seats: map[string]*Participant{}, tracks: map[string]*forward{}, invited: map[string]bool{}}
+}
+
+func (r *Room) isGone() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.gone
 }
 
 // VisitID is the visit this room belongs to.
@@ -47,7 +58,8 @@ type JoinRequest struct {
 	ICEServers []signal.ICEServer
 }
 
-// Join seats a participant: it creates their peer connection, sends them
+// Join seats a participant (prefer SFU.Join, which cannot lose a race with
+// the room emptying): it creates their peer connection, sends them
 // "joined" with the peers already present, tells the others, and sends the
 // first offer. A participant who is already seated (a reconnect after a
 // network drop, with a fresh token) replaces their old connection, which
@@ -65,7 +77,10 @@ func (r *Room) Join(j JoinRequest) (p *Participant, replaced bool, err error) {
 	}
 
 	r.mu.Lock()
-	if err = r.admitsLocked(j.ParticipantID, j.Role); err != nil {
+	if err = r.admitsLocked(j.ParticipantID, j.Role); err == nil && r.gone {
+		err = errGone
+	}
+	if err != nil {
 		r.mu.Unlock()
 		p.pc.Close()
 		return nil, false, err
@@ -174,7 +189,10 @@ func (r *Room) leave(p *Participant) bool {
 	if seated {
 		r.unseatLocked(p)
 	}
-	empty := len(r.seats) == 0
+	empty := seated && len(r.seats) == 0
+	if empty {
+		r.gone = true
+	}
 	r.mu.Unlock()
 	p.close(signal.Message{})
 	if !seated {

@@ -147,11 +147,28 @@ func (s *SFU) Room(visitID string) (*Room, error) {
 		return nil, haven.Errorf(haven.ECONFLICT, "the visit has ended")
 	}
 	r := s.rooms[visitID]
-	if r == nil {
+	if r == nil || r.isGone() {
 		r = newRoom(s, visitID)
 		s.rooms[visitID] = r
 	}
 	return r, nil
+}
+
+// Join seats j in visitID's room (see Room.Join), opening the room if
+// needed. Unlike Room.Join it never seats anyone in a room that emptied
+// and was dropped while they were joining.
+func (s *SFU) Join(visitID string, j JoinRequest) (p *Participant, replaced bool, err error) {
+	for range 3 {
+		var r *Room
+		if r, err = s.Room(visitID); err != nil {
+			return nil, false, err
+		}
+		p, replaced, err = r.Join(j)
+		if err != errGone {
+			return p, replaced, err
+		}
+	}
+	return nil, false, err
 }
 
 // End ends visitID's call, if it is open, and refuses it from now on (for

@@ -510,3 +510,31 @@ func TestScreenShareIsForwardedAsAScreenUntilStopped(t *testing.T) {
 		t.Fatalf("screen forwarded after stop: %d -> %d packets", screen, got)
 	}
 }
+
+func TestJoinAfterTheRoomEmptiedLandsInTheVisitsNewRoom(t *testing.T) {
+	s := newSFU(t, sfu.Config{})
+	old := room(t, s, "visit-1")
+	doc := mustJoin(t, old, "clinician-1", token.Clinician)
+	// The clinician's join has fetched the room; before the patient's
+	// join lands in it, the clinician's connection drops and the room
+	// empties.
+	doc.p.Leave()
+	if _, err := join(t, old, "patient-1", token.Patient, false); haven.ErrorCode(err) != haven.ECONFLICT {
+		t.Fatalf("join into an emptied room: %v", err)
+	}
+	st := &seat{id: "patient-1", ready: make(chan struct{})}
+	c, err := peertest.New(api(t), func(m signal.Message) error { <-st.ready; return st.p.Handle(m) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	st.c = c
+	st.p, _, err = s.Join("visit-1", sfu.JoinRequest{ParticipantID: "patient-1", Role: token.Patient, Signal: &pipe{c: c, closed: make(chan struct{})}})
+	close(st.ready)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both are in the visit's one live room: media flows.
+	mustJoin(t, room(t, s, "visit-1"), "clinician-1", token.Clinician)
+	receives(t, st, "clinician-1", sfu.KindVideo, 0)
+}
