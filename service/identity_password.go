@@ -127,11 +127,12 @@ func (id *Identity) sendResets(ctx context.Context, index []byte, to string, c C
 		if err != nil {
 			continue
 		}
-		name := id.practiceName(ctx, u.PracticeID)
+		// No clinic name: for a patient, which clinic they use can itself
+		// be health information, and an inbox is not private.
 		id.outbox.Send(ctx, outbox.Message{To: to, Subject: "Reset your Haven password",
-			Text: fmt.Sprintf("Someone asked to reset the password of your Haven account at %s.\n\n"+
+			Text: fmt.Sprintf("Someone asked to reset the password of your Haven account.\n\n"+
 				"To choose a new password, open this link within %s:\n\n%s\n\n"+
-				"If it was not you, ignore this email: your password stays as it is.\n", name, human(ResetTTL), id.link("/reset/"+token))})
+				"If it was not you, ignore this email: your password stays as it is.\n", human(ResetTTL), id.link("/reset/"+token))})
 	}
 }
 
@@ -244,8 +245,8 @@ func (id *Identity) SendAccountSetup(ctx context.Context, patientID string, c Cl
 		return err
 	}
 	return id.outbox.Send(ctx, outbox.Message{To: prof.Email, Subject: "Set up your Haven account",
-		Text: fmt.Sprintf("%s uses Haven for secure messages, video visits and your records.\n\n"+
-			"To choose your password, open this link within %s:\n\n%s\n", id.practiceName(ctx, u.PracticeID), human(SetupTTL), id.link("/reset/"+token))})
+		Text: fmt.Sprintf("Your clinic uses Haven for secure messages, video visits and your records.\n\n"+
+			"To choose your password, open this link within %s:\n\n%s\n", human(SetupTTL), id.link("/reset/"+token))})
 }
 
 // Invitation is a pending invitation as an admin sees it.
