@@ -7,12 +7,14 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"haven"
+	"haven/auth/outbox"
 	"haven/service"
 )
 
@@ -58,6 +60,20 @@ func (s *Server) UseIdentity(id *service.Identity) {
 	a := &authState{id: id}
 	identities.Store(s, a)
 	s.registerAuthRoutes(a)
+}
+
+// UseLocalIdentity is UseIdentity for one machine: emails (reset links,
+// invitations) are written as .eml files to <dataDir>/outbox for the
+// operator's mail relay or a developer to pick up, and their links point
+// at baseURL. It returns a function that waits for emails still being
+// written, to call before the database closes.
+func (s *Server) UseLocalIdentity(svc *service.Service, dataDir, baseURL string) (wait func()) {
+	id := service.NewIdentity(svc, service.IdentityConfig{
+		Outbox:  &outbox.Dir{Path: filepath.Join(dataDir, "outbox")},
+		BaseURL: baseURL,
+	})
+	s.UseIdentity(id)
+	return id.Close
 }
 
 type authCtxKey int
