@@ -285,3 +285,38 @@ func mac(key []byte, msg string) string {
 	m.Write([]byte(msg))
 	return base64.StdEncoding.EncodeToString(m.Sum(nil))
 }
+
+func TestExpiredCredentialKeepsItsRelayOnlyWithinTheCallGrace(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	s, err := turn.Listen(turn.Config{ListenAddr: "127.0.0.1:0", RelayIP: net.IPv4(127, 0, 0, 1), Realm: "haven.test", Secret: secret,
+		AllowedPeers: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, CallGrace: time.Hour, Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cred, _ := s.Credentials("patient-1", time.Minute)
+	c := client(t, s, cred.Username, cred.Password)
+	relay, err := c.Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Close()
+	sfu := peer(t, "127.0.0.1:0")
+
+	// Half an hour into the visit the credential has expired, but the
+	// relay it opened keeps working: a call must not drop at minute five.
+	clk.add(30 * time.Minute)
+	if err := c.CreatePermission(sfu.LocalAddr()); err != nil {
+		t.Fatalf("within the grace: %v", err)
+	}
+	// A new allocation with it is refused.
+	if r2, err := client(t, s, cred.Username, cred.Password).Allocate(); err == nil {
+		r2.Close()
+		t.Fatal("expired credential allocated")
+	}
+	// Past the grace, nothing.
+	clk.add(time.Hour)
+	if err := c.CreatePermission(peer(t, "127.0.0.1:0").LocalAddr()); err == nil {
+		t.Fatal("permission granted past the grace")
+	}
+}
