@@ -79,6 +79,11 @@ type Config struct {
 	// the invitation is audited and recorded in the room: it mints the
 	// guest's join token and delivers it.
 	Invite func(ctx context.Context, visitID, clinicianID, guestID string) error
+	// EndVisit, if set, is called when the clinician ends the visit from
+	// the call, before the room closes: it moves the visit to ended in
+	// durable state, so no new token is minted for it after a restart.
+	// The room closes even if it fails (taking access away never waits).
+	EndVisit func(ctx context.Context, visitID, clinicianID string) error
 	// Audit records an event durably. Joins and invitations that cannot
 	// be audited are refused; leaves, ends and refusals happen anyway
 	// (they only take access away) and the audit error is dropped.

@@ -38,6 +38,7 @@ type server struct {
 	events  []video.Event
 	failing map[string]bool // audit actions that fail
 	invites []string
+	ended   []string
 }
 
 type option func(*video.Config)
@@ -76,6 +77,12 @@ func start(t testing.TB, opts ...option) *server {
 		Invite: func(_ context.Context, visitID, clinicianID, guestID string) error {
 			s.mu.Lock()
 			s.invites = append(s.invites, visitID+"/"+clinicianID+"/"+guestID)
+			s.mu.Unlock()
+			return nil
+		},
+		EndVisit: func(_ context.Context, visitID, clinicianID string) error {
+			s.mu.Lock()
+			s.ended = append(s.ended, visitID+"/"+clinicianID)
 			s.mu.Unlock()
 			return nil
 		},
@@ -566,6 +573,11 @@ func TestClinicianEndsTheVisitAndNoOneGetsBackIn(t *testing.T) {
 	if len(s.audited(video.ActionEnd, "patient-1")) != 0 {
 		t.Fatal("the patient's attempt was audited as an end")
 	}
+	s.mu.Lock()
+	if !slices.Equal(s.ended, []string{"visit-1/clinician-1"}) {
+		t.Fatalf("visit ended in durable state by %v", s.ended)
+	}
+	s.mu.Unlock()
 
 	// A fresh, valid token does not reopen an ended visit.
 	again := mustDial(t, s, "visit-1", "patient-1").listen()

@@ -135,6 +135,11 @@ func (s *session) handle(ctx context.Context, m signal.Message) bool {
 		// Ending only takes access away, so it goes ahead even if the
 		// audit log is down.
 		s.audit(ctx, Event{Action: ActionEnd})
+		if s.h.cfg.EndVisit != nil {
+			if err := s.h.cfg.EndVisit(ctx, s.visitID, s.participant); err != nil {
+				s.sendError(err)
+			}
+		}
 		if err := s.p.Room().End(s.p); err != nil {
 			s.sendError(err)
 			return true
