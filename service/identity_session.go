@@ -168,6 +168,16 @@ func (id *Identity) resume(ctx context.Context, token string, c Client, touch bo
 	return cur, nil
 }
 
+// KeepAlive records activity on the session in ctx now (the "stay signed
+// in" button): the idle deadline moves to a full idle period from now.
+func (id *Identity) KeepAlive(ctx context.Context) error {
+	a, err := actor(ctx)
+	if err != nil {
+		return err
+	}
+	return id.db.TouchSession(ctx, a.SessionID, id.now())
+}
+
 // Logout ends the session in ctx.
 func (id *Identity) Logout(ctx context.Context) error {
 	a, err := actor(ctx)
