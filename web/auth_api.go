@@ -197,6 +197,18 @@ func (h *authHandlers) apiStatus(w http.ResponseWriter, r *http.Request) {
 		WarnIn: max(0, int(cur.WarnAt.Sub(cur.At)/time.Second)), Challenged: cur.Challenged})
 }
 
+// apiKeepAlive is the "stay signed in" button: activity now.
+func (h *authHandlers) apiKeepAlive(w http.ResponseWriter, r *http.Request) {
+	if _, ok := h.s.requireSignIn(w, r); !ok {
+		return
+	}
+	if err := h.id.KeepAlive(r.Context()); err != nil {
+		h.apiError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 type stepUpRequest struct {
 	Password string             `json:"password,omitempty"`
 	Kind     service.FactorKind `json:"kind,omitempty"`

@@ -48,7 +48,7 @@ func (s *Server) registerAuthRoutes(a *authState) {
 	s.mux.HandleFunc("GET /api/v1/session", h.apiWhoAmI)
 	s.mux.HandleFunc("DELETE /api/v1/session", h.apiLogout)
 	s.mux.HandleFunc("GET /api/v1/session/status", h.apiStatus)
-	s.mux.HandleFunc("POST /api/v1/session/keepalive", h.apiStatus)
+	s.mux.HandleFunc("POST /api/v1/session/keepalive", h.apiKeepAlive)
 	s.mux.HandleFunc("POST /api/v1/session/step-up", h.apiStepUp)
 }
 

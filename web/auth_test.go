@@ -72,7 +72,7 @@ var fastHasher = password.NewHasher(password.HasherConfig{Params: password.Param
 // newAuthStack serves a practice with a clinician, a front desk and a
 // patient (with a password, without MFA). realClock uses the wall clock
 // (for the browser); otherwise time stands still until the test moves it.
-func newAuthStack(t *testing.T, realClock bool) *authStack {
+func newAuthStack(t *testing.T, realClock bool, opts ...func(*service.IdentityConfig)) *authStack {
 	t.Helper()
 	ctx := context.Background()
 	dsn := testkit.SQLite(t)
@@ -107,7 +107,11 @@ func newAuthStack(t *testing.T, realClock bool) *authStack {
 	srv := web.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), db)
 	base, _, _ := startServer(t, srv)
 	st.base = base
-	st.id = service.NewIdentity(svc, service.IdentityConfig{Outbox: mail, BaseURL: base})
+	cfg := service.IdentityConfig{Outbox: mail, BaseURL: base}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	st.id = service.NewIdentity(svc, cfg)
 	t.Cleanup(st.id.Close)
 	srv.UseIdentity(st.id)
 
@@ -583,7 +587,7 @@ func TestStatusDoesNotKeepTheSessionAlive(t *testing.T) {
 
 	c.signIn(doctor, secret)
 	st.clock.Advance(10 * time.Minute)
-	expectStatus(t, c.do("POST", "/api/v1/session/keepalive", nil, map[string]string{"Sec-Fetch-Site": "same-origin"}), http.StatusOK)
+	expectStatus(t, c.do("POST", "/api/v1/session/keepalive", nil, map[string]string{"Sec-Fetch-Site": "same-origin"}), http.StatusNoContent)
 	st.clock.Advance(10 * time.Minute)
 	expectStatus(t, c.get("/api/v1/session/status"), http.StatusOK)
 }
