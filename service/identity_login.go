@@ -147,8 +147,14 @@ func (id *Identity) Login(ctx context.Context, email, password string, c Client)
 		}
 	}
 	known := false
-	if h := c.knownDeviceHash(); h != nil && len(ids) > 0 {
-		if known, err = id.db.KnownDevice(ctx, h, ids...); err != nil {
+	if h := c.knownDeviceHash(); h != nil {
+		// Asked for an unknown email too (of an id no account has), so the
+		// query's cost does not tell the two apart.
+		probe := ids
+		if len(probe) == 0 {
+			probe = []string{"-"}
+		}
+		if known, err = id.db.KnownDevice(ctx, h, probe...); err != nil {
 			return nil, err
 		}
 	}
