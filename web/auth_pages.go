@@ -50,6 +50,7 @@ func (s *Server) registerAuthRoutes(a *authState) {
 	s.mux.HandleFunc("GET /api/v1/session/status", h.apiStatus)
 	s.mux.HandleFunc("POST /api/v1/session/keepalive", h.apiKeepAlive)
 	s.mux.HandleFunc("POST /api/v1/session/step-up", h.apiStepUp)
+	h.registerAdminRoutes(s)
 }
 
 type authHandlers struct {

@@ -64,6 +64,7 @@ const (
 	stackPassword = "harbor-lantern-clinic-2026"
 	doctor        = "rivera@riverside.example"
 	desk          = "frontdesk@riverside.example"
+	admin         = "admin@riverside.example"
 	patientEmail  = "maria.lopez@patients.example"
 )
 
@@ -120,7 +121,7 @@ func newAuthStack(t *testing.T, realClock bool, opts ...func(*service.IdentityCo
 		t.Fatal(err)
 	}
 	st.practice = pr.ID
-	for email, role := range map[string]haven.Role{doctor: haven.RoleClinician, desk: haven.RoleStaff} {
+	for email, role := range map[string]haven.Role{doctor: haven.RoleClinician, desk: haven.RoleStaff, admin: haven.RolePracticeAdmin} {
 		u, err := svc.CreateUser(ctx, service.NewUser{PracticeID: pr.ID, Role: role, Email: email, Name: "Worker", Password: stackPassword})
 		if err != nil {
 			t.Fatal(err)
