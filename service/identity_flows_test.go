@@ -379,3 +379,30 @@ func TestPatientWithoutMFASignsInWithPasswordUnlessThePracticeRequiresIt(t *test
 		}
 	})
 }
+
+func TestPurgeForgetsEndedSessionsButNotLiveOnes(t *testing.T) {
+	forEachDB(t, func(t *testing.T, e *env) {
+		e.seed("riverside", "b11")
+		id := e.identity()
+		old, secret, _ := id.enrol("doc@riverside.example", home)
+		e.clock.Advance(72 * time.Hour)
+		fresh, err := id.signIn("doc@riverside.example", secret, home)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		if rows, _ := e.db.UserSessionRecords(ctx, old.Actor.UserID); len(rows) != 2 {
+			t.Fatalf("%d session rows before the purge, want 2", len(rows))
+		}
+		if err := id.Purge(ctx); err != nil {
+			t.Fatal(err)
+		}
+		rows, _ := e.db.UserSessionRecords(ctx, old.Actor.UserID)
+		if len(rows) != 1 || rows[0].ID != fresh.Actor.SessionID {
+			t.Fatalf("after the purge: %d rows, want only the live session", len(rows))
+		}
+		if _, err := id.resume(fresh, home); err != nil {
+			t.Fatalf("a live session was purged: %v", err)
+		}
+	})
+}

@@ -302,3 +302,19 @@ func (id *Identity) rotate(ctx context.Context, a haven.Actor, u *haven.User, mf
 	}
 	return id.startSession(ctx, u, mfa, factor, c)
 }
+
+// Purge deletes what identity no longer needs: sessions that ended (every
+// session ends within a day of starting), tokens that expired, and
+// throttle counts the throttle has forgotten. Sign-ins and their outcomes
+// stay in the audit log. Call it now and then (hourly is plenty).
+func (id *Identity) Purge(ctx context.Context) error {
+	cutoff := id.now().Add(-48 * time.Hour)
+	if _, err := id.db.PurgeSessions(ctx, cutoff); err != nil {
+		return err
+	}
+	if _, err := id.db.PurgeAuthTokens(ctx, cutoff); err != nil {
+		return err
+	}
+	_, err := id.db.PurgeThrottle(ctx, cutoff)
+	return err
+}
