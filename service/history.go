@@ -161,14 +161,23 @@ func (s *Service) Alerts(ctx context.Context, all bool) ([]*Alert, error) {
 	return s.db.Alerts(ctx, a.PracticeID, all)
 }
 
-// CloseAlert marks an alert handled.
+// CloseAlert marks an alert handled. The alert is looked up first so the
+// decision, and its audit event, concern the alert's own practice: another
+// practice's alert id is a denial on record, not a silent miss.
 func (s *Service) CloseAlert(ctx context.Context, id string) error {
 	a, err := actor(ctx)
 	if err != nil {
 		return err
 	}
-	if _, _, err := s.authorize(ctx, policy.AlertReview, policy.Resource{Kind: policy.KindAlert, ID: id, PracticeID: a.PracticeID}); err != nil {
+	al, err := s.db.FindAlert(ctx, id)
+	if haven.ErrorCode(err) == haven.ENOTFOUND {
+		return s.refuseUnknown(ctx, a, policy.AlertReview, policy.KindAlert, id)
+	}
+	if err != nil {
+		return haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the alert")
+	}
+	if _, _, err := s.authorize(ctx, policy.AlertReview, policy.Resource{Kind: policy.KindAlert, ID: al.ID, PracticeID: al.PracticeID}); err != nil {
 		return err
 	}
-	return s.db.CloseAlert(ctx, a.PracticeID, id, a.UserID)
+	return s.db.CloseAlert(ctx, al.PracticeID, al.ID, a.UserID)
 }

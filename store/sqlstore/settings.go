@@ -86,3 +86,22 @@ func (d *DB) CloseAlert(ctx context.Context, practiceID, id, by string) error {
 	}
 	return nil
 }
+
+// FindAlert returns one alert, or ENOTFOUND.
+func (d *DB) FindAlert(ctx context.Context, id string) (*Alert, error) {
+	var a Alert
+	var seq int64
+	var closedAt sql.NullTime
+	var closedBy sql.NullString
+	err := d.db.QueryRowContext(ctx, `SELECT id, practice_id, rule, actor_id, patient_id, detail, audit_seq, created_at, closed_at, closed_by FROM alerts WHERE id = $1`, id).
+		Scan(&a.ID, &a.PracticeID, &a.Rule, &a.ActorID, &a.PatientID, &a.Detail, &seq, &a.CreatedAt, &closedAt, &closedBy)
+	if err != nil {
+		return nil, notFound(err, "alert", id)
+	}
+	a.AuditSeq, a.ClosedBy, a.CreatedAt = uint64(seq), closedBy.String, a.CreatedAt.UTC()
+	if closedAt.Valid {
+		t := closedAt.Time.UTC()
+		a.ClosedAt = &t
+	}
+	return &a, nil
+}

@@ -1,0 +1,267 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"haven"
+	"haven/audit"
+	"haven/auth/outbox"
+	"haven/blob/dir"
+	"haven/internal/testkit"
+	"haven/keyring"
+	"haven/service"
+	"haven/store/sqlstore"
+	"haven/web"
+)
+
+// tenant is one seeded practice as the sweep sees it: who signs in, and
+// the ids of everything its patients have.
+type tenant struct {
+	id      string
+	emails  map[haven.Role]string // one workforce member per role
+	doctor  string                // on patient A's care team
+	patient [2]string             // patient ids: A, B
+	pEmail  [2]string
+	files   [2]string // a file id per patient
+	grant   string    // a break-glass grant on patient B
+	alert   string    // an open alert
+	marker  string    // unique text in this practice's PHI
+}
+
+// newChartStack serves identity and the chart API over TLS on dsn with two
+// practices seeded through the service layer.
+func newChartStack(t *testing.T, dsn string) (*authStack, [2]*tenant) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlstore.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	root, err := keyring.OpenLocalRoot(filepath.Join(tmp, "root.key"), nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Close() })
+	clock := &testClock{now: time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC)}
+	keys, err := keyring.Open(ctx, keyring.Config{Store: db, Root: root, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, vkey, _ := audit.GenerateKey("sweep.test/audit")
+	signer, _ := audit.NewSigner(priv)
+	log := audit.NewLog(db, audit.Options{Signer: signer, Now: clock.Now})
+	t.Cleanup(func() { log.Close() })
+	blobs, err := dir.Open(filepath.Join(tmp, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { blobs.Close() })
+	svc := service.New(service.Config{DB: db, Keys: keys, Audit: log, Blobs: blobs, Passwords: fastHasher, Now: clock.Now})
+	srv := web.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), db)
+	base, _, _ := startServer(t, srv)
+	st := &authStack{t: t, base: base, db: db, svc: svc, mail: &outbox.Memory{}, clock: clock, users: map[string]string{}}
+	st.id = service.NewIdentity(svc, service.IdentityConfig{Outbox: st.mail, BaseURL: base})
+	t.Cleanup(st.id.Close)
+	srv.UseIdentity(st.id)
+	srv.UseChart(svc, vkey)
+
+	var ts [2]*tenant
+	for i, name := range []string{"riverside", "lakeshore"} {
+		tn := &tenant{emails: map[haven.Role]string{}, marker: fmt.Sprintf("Qx%dMark", i)}
+		pr, err := svc.CreatePractice(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tn.id = pr.ID
+		actors := map[haven.Role]haven.Actor{}
+		for _, role := range []haven.Role{haven.RoleClinician, haven.RoleStaff, haven.RolePracticeAdmin, haven.RoleComplianceOfficer} {
+			email := string(role) + "@" + name + ".example"
+			u, err := svc.CreateUser(ctx, service.NewUser{PracticeID: pr.ID, Role: role, Email: email, Name: "Worker", Password: stackPassword})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tn.emails[role], st.users[email] = email, u.ID
+			actors[role] = haven.Actor{UserID: u.ID, PracticeID: pr.ID, Role: role, MFA: true, SessionID: "seed", RequestID: "seed", ClientAddr: "127.0.0.1"}
+		}
+		tn.doctor = actors[haven.RoleClinician].UserID
+		as := func(role haven.Role) context.Context {
+			a := actors[role]
+			a.AuthTime = clock.Now()
+			return haven.NewContextWithActor(ctx, a)
+		}
+		for j := range 2 {
+			tn.pEmail[j] = fmt.Sprintf("patient%d@%s.example", j, name)
+			c, err := svc.RegisterPatient(as(haven.RoleStaff), service.NewPatient{MRN: fmt.Sprintf("MRN-%s-%d", tn.marker, j),
+				Demographics: service.Demographics{Name: fmt.Sprintf("Name%s%d", tn.marker, j), DateOfBirth: "1980-01-01"},
+				Contact:      service.Contact{Email: tn.pEmail[j], Phone: "555" + tn.marker}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tn.patient[j] = c.PatientID
+			if err := svc.ProvisionPassword(ctx, c.PatientID, stackPassword); err != nil {
+				t.Fatal(err)
+			}
+			pa := haven.NewContextWithActor(ctx, haven.Actor{UserID: c.PatientID, PracticeID: pr.ID, Role: haven.RolePatient, SessionID: "seed", RequestID: "seed"})
+			f, err := svc.UploadFile(pa, c.PatientID, "note.txt", strings.NewReader("File"+tn.marker+" body"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tn.files[j] = f.ID
+		}
+		if err := svc.AddToCareTeam(as(haven.RolePracticeAdmin), tn.patient[0], tn.doctor); err != nil {
+			t.Fatal(err)
+		}
+		// The grant is another clinician's, so the swept clinician has no
+		// path to patient B.
+		doc2, err := svc.CreateUser(ctx, service.NewUser{PracticeID: pr.ID, Role: haven.RoleClinician, Email: "doc2@" + name + ".example", Name: "Worker", Password: stackPassword})
+		if err != nil {
+			t.Fatal(err)
+		}
+		actors["doc2"] = haven.Actor{UserID: doc2.ID, PracticeID: pr.ID, Role: haven.RoleClinician, MFA: true, SessionID: "seed", RequestID: "seed", ClientAddr: "127.0.0.1"}
+		g, err := svc.RequestBreakGlass(as("doc2"), tn.patient[1], "emergency: unconscious, allergies needed", time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tn.grant = g.ID
+		alerts, err := svc.Alerts(as(haven.RoleComplianceOfficer), false)
+		if err != nil || len(alerts) == 0 {
+			t.Fatalf("no alert to sweep: %v", err)
+		}
+		tn.alert = alerts[0].ID
+		ts[i] = tn
+	}
+	return st, ts
+}
+
+// signInAny signs email in through the JSON API: workforce enrol an
+// authenticator, patients (no MFA required) are in after the password.
+func (c *client) signInAny(email string) map[string]string {
+	t := c.st.t
+	t.Helper()
+	var res struct{ Stage, Pending, Token string }
+	json.NewDecoder(c.api("POST", "/api/v1/session", map[string]string{"email": email, "password": stackPassword}).Body).Decode(&res)
+	if res.Stage == "enrol" {
+		h, _ := c.apiSignIn(email)
+		return h
+	}
+	if res.Token == "" {
+		t.Fatalf("%s: stage %q and no session", email, res.Stage)
+	}
+	return map[string]string{"Authorization": "Bearer " + res.Token, "Content-Type": "application/json"}
+}
+
+// route is one id-taking API route and a body that passes validation, so
+// the request reaches the gate.
+type route struct {
+	method, path string // %s is the id
+	body         func(tn *tenant) string
+	idOf         func(tn *tenant, j int) string
+}
+
+var patientID = func(tn *tenant, j int) string { return tn.patient[j] }
+
+var sweepRoutes = []route{
+	{"GET", "/api/v1/patients/%s", nil, patientID},
+	{"PATCH", "/api/v1/patients/%s", func(*tenant) string { return `{"version":1,"contact":{"email":"x@evil.example"}}` }, patientID},
+	{"GET", "/api/v1/patients/%s/care-team", nil, patientID},
+	{"POST", "/api/v1/patients/%s/care-team", func(tn *tenant) string { return `{"user_id":"` + tn.doctor + `"}` }, patientID},
+	{"DELETE", "/api/v1/patients/%s/care-team/" + "someone", nil, patientID},
+	{"POST", "/api/v1/patients/%s/break-glass", func(*tenant) string { return `{"reason":"an emergency of some kind","minutes":30}` }, patientID},
+	{"GET", "/api/v1/patients/%s/access-history", nil, patientID},
+	{"GET", "/api/v1/patients/%s/files", nil, patientID},
+	{"GET", "/api/v1/files/%s", nil, func(tn *tenant, j int) string { return tn.files[j] }},
+	{"POST", "/api/v1/break-glass/%s/review", func(*tenant) string { return `{"note":"looked fine"}` }, func(tn *tenant, j int) string { return tn.grant }},
+	{"POST", "/api/v1/alerts/%s/close", nil, func(tn *tenant, j int) string { return tn.alert }},
+}
+
+func denials(t *testing.T, db *sqlstore.DB, actorID string) int {
+	var n int
+	if err := db.SQL().QueryRow(`SELECT COUNT(*) FROM audit_events WHERE actor_id = $1 AND decision = 'deny'`, actorID).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestSweepOtherPatientsAndPracticesIDs tries, as every role of each
+// practice, every id-taking route with the ids of the other practice (and,
+// for patients and the clinician, of a patient of their own practice they
+// have no relationship with): every answer is a refusal, no body carries
+// the other side's PHI, and every refusal is in the audit log.
+func TestSweepOtherPatientsAndPracticesIDs(t *testing.T) {
+	for name, dsn := range testkit.Databases(t) {
+		t.Run(name, func(t *testing.T) {
+			st, ts := newChartStack(t, dsn)
+			for i, own := range ts {
+				other := ts[1-i]
+				type who struct {
+					label string
+					email string
+				}
+				var people []who
+				for _, role := range []haven.Role{haven.RoleClinician, haven.RoleStaff, haven.RolePracticeAdmin, haven.RoleComplianceOfficer} {
+					people = append(people, who{string(role), own.emails[role]})
+				}
+				people = append(people, who{"patient", own.pEmail[0]})
+				for _, p := range people {
+					c := st.client(firefox)
+					auth := c.signInAny(p.email)
+					actorID := st.users[p.email]
+					if actorID == "" {
+						actorID = own.patient[0]
+					}
+					type target struct {
+						tn *tenant
+						j  int
+					}
+					targets := []target{{other, 0}, {other, 1}}
+					if p.label == "patient" || p.label == string(haven.RoleClinician) {
+						targets = append(targets, target{own, 1}) // no care team, no visit; B's grant is the clinician's own, so skip review
+					}
+					for _, tg := range targets {
+						for _, rt := range sweepRoutes {
+							if tg.tn == own && (strings.Contains(rt.path, "/alerts/") || strings.Contains(rt.path, "break-glass")) {
+								// Practice-wide records of one's own practice are not another
+								// patient's, and break-glass is the clinician's legitimate
+								// emergency path (tested on its own).
+								continue
+							}
+							id := rt.idOf(tg.tn, tg.j)
+							path := fmt.Sprintf(rt.path, id)
+							body := ""
+							if rt.body != nil {
+								body = rt.body(tg.tn)
+							}
+							before := denials(t, st.db, actorID)
+							r := c.apiAs(auth, rt.method, path, body)
+							out := readAll(t, r)
+							if r.StatusCode != http.StatusForbidden && r.StatusCode != http.StatusNotFound {
+								t.Errorf("%s of %s: %s %s answered %d: %s", p.label, own.id, rt.method, path, r.StatusCode, out)
+								continue
+							}
+							if strings.Contains(out, tg.tn.marker) {
+								t.Errorf("%s: %s %s leaked PHI: %s", p.label, rt.method, path, out)
+							}
+							if after := denials(t, st.db, actorID); after <= before {
+								t.Errorf("%s: %s %s refused (%d) without an audited denial", p.label, rt.method, path, r.StatusCode)
+							}
+						}
+					}
+				}
+			}
+		})
+	}
+}
