@@ -147,7 +147,8 @@ func seedPractice(ctx context.Context, svc *service.Service, p practice) error {
 
 // Print writes the demo logins as a table.
 func Print(w io.Writer, logins []Login) {
-	fmt.Fprintf(w, "\nDemo practices (fictional people). Every password: %s\n\n", Password)
+	fmt.Fprintf(w, "\nDemo practices (fictional people). Every password: %s\n", Password)
+	fmt.Fprintf(w, "Clinic staff set up an authenticator app (TOTP) at first sign-in; patients sign in with the password.\n\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PRACTICE\tROLE\tNAME\tEMAIL")
 	for _, l := range logins {

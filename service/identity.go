@@ -162,6 +162,8 @@ func accountKey(index []byte) string { return hex.EncodeToString(index) }
 type cachedPolicy struct {
 	patientsMFA bool
 	stepUp      time.Duration
+	workforce   session.Policy // the practice's own timeouts (zero: none)
+	patients    session.Policy
 	at          time.Time
 }
 
@@ -182,7 +184,9 @@ func (id *Identity) practicePolicy(ctx context.Context, practiceID string) (cach
 	if err != nil {
 		return cachedPolicy{}, err
 	}
-	c = cachedPolicy{patientsMFA: ps.PatientsRequireMFA, stepUp: time.Duration(ps.StepUpMaxAge), at: now}
+	c = cachedPolicy{patientsMFA: ps.PatientsRequireMFA, stepUp: time.Duration(ps.StepUpMaxAge), at: now,
+		workforce: session.Policy{Idle: time.Duration(ps.WorkforceIdle), Absolute: time.Duration(ps.WorkforceAbsolute)},
+		patients:  session.Policy{Idle: time.Duration(ps.PatientIdle), Absolute: time.Duration(ps.PatientAbsolute)}}
 	id.mu.Lock()
 	id.cache[practiceID] = c
 	id.mu.Unlock()
@@ -197,8 +201,13 @@ func (id *Identity) SessionPolicy(ctx context.Context, practiceID string, role h
 	if err != nil {
 		return p, err
 	}
-	if role == haven.RolePatient && c.patientsMFA {
-		p = p.Within(session.Policy{RequireMFA: true})
+	if role == haven.RolePatient {
+		p = p.Within(c.patients)
+		if c.patientsMFA {
+			p = p.Within(session.Policy{RequireMFA: true})
+		}
+	} else {
+		p = p.Within(c.workforce)
 	}
 	if id.policyFn != nil {
 		q, err := id.policyFn(ctx, practiceID, role)

@@ -16,6 +16,14 @@ type PracticeSettings struct {
 	StepUpMaxAge       Duration `json:"step_up_max_age,omitempty"`
 	ClinicalAccess     []string `json:"clinical_access,omitempty"` // staff user ids granted clinical read access
 
+	// Session timeouts of the practice's own. They only shorten the
+	// platform's defaults (workforce 15 min idle / 12 h absolute, patients
+	// 30 min / 24 h); zero keeps the default.
+	WorkforceIdle     Duration `json:"workforce_idle,omitempty"`
+	WorkforceAbsolute Duration `json:"workforce_absolute,omitempty"`
+	PatientIdle       Duration `json:"patient_idle,omitempty"`
+	PatientAbsolute   Duration `json:"patient_absolute,omitempty"`
+
 	// Detection thresholds (see detect.go).
 	BulkAccessPatients int      `json:"bulk_access_patients"` // distinct patients by one user …
 	BulkAccessWindow   Duration `json:"bulk_access_window"`   // … within this window raise an alert
@@ -61,6 +69,11 @@ func (p PracticeSettings) Validate() error {
 		return haven.Errorf(haven.EINVALID, "working hours must satisfy 0 <= start < end <= 24")
 	case p.StepUpMaxAge < 0 || time.Duration(p.StepUpMaxAge) > policy.DefaultStepUpMaxAge:
 		return haven.Errorf(haven.EINVALID, "step-up age may shorten, not lengthen, the default %s", policy.DefaultStepUpMaxAge)
+	}
+	for _, d := range []Duration{p.WorkforceIdle, p.WorkforceAbsolute, p.PatientIdle, p.PatientAbsolute} {
+		if d != 0 && time.Duration(d) < time.Minute {
+			return haven.Errorf(haven.EINVALID, "session timeouts must be at least one minute")
+		}
 	}
 	if _, err := time.LoadLocation(p.TimeZone); err != nil {
 		return haven.Errorf(haven.EINVALID, "unknown time zone %q", p.TimeZone)

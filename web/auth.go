@@ -67,13 +67,34 @@ func (s *Server) UseIdentity(id *service.Identity) {
 // operator's mail relay or a developer to pick up, and their links point
 // at baseURL. It returns a function that waits for emails still being
 // written, to call before the database closes.
-func (s *Server) UseLocalIdentity(svc *service.Service, dataDir, baseURL string) (wait func()) {
+func (s *Server) UseLocalIdentity(ctx context.Context, svc *service.Service, dataDir, baseURL string) (wait func()) {
 	id := service.NewIdentity(svc, service.IdentityConfig{
 		Outbox:  &outbox.Dir{Path: filepath.Join(dataDir, "outbox")},
 		BaseURL: baseURL,
 	})
 	s.UseIdentity(id)
-	return id.Close
+	// Ended sessions, expired tokens and forgotten throttle counts are
+	// purged hourly until ctx ends.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(time.Hour)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := id.Purge(ctx); err != nil && ctx.Err() == nil {
+					s.Logger.Error("identity purge", "err", err)
+				}
+			}
+		}
+	}()
+	return func() {
+		<-done
+		id.Close()
+	}
 }
 
 type authCtxKey int

@@ -27,6 +27,9 @@ var statusByCode = map[string]int{
 // only as "Internal error." so no detail (or PHI) reaches the client.
 func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 	code := haven.ErrorCode(err)
+	if code == haven.ESTEPUP && s.StepUpRedirect(w, r) {
+		return // a page: fresh authentication first, then back here
+	}
 	status, ok := statusByCode[code]
 	if !ok {
 		status = http.StatusInternalServerError

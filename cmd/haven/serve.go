@@ -48,7 +48,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 
 	srv := web.NewServer(env.Logger, st.db)
 	srv.UseChart(st.svc, st.verifier)
-	defer srv.UseLocalIdentity(st.svc, cfg.DataDir, "https://"+ln.Addr().String())() // sign-in, sessions, accounts (web/auth.go)
+	defer srv.UseLocalIdentity(ctx, st.svc, cfg.DataDir, "https://"+ln.Addr().String())() // sign-in, sessions, accounts (web/auth.go)
 	addr := ln.Addr().String()
 	if created {
 		fmt.Fprintf(env.Stdout, "created a self-signed certificate for localhost in %s/tls\n", cfg.DataDir)
