@@ -28,18 +28,22 @@ func (d *DB) SpentTokens() *SpentTokens { return &SpentTokens{d: d} }
 // does not pay for a delete.
 const pruneEvery = time.Minute
 
+// PruneGrace is how long past its expiry a spent id is kept. Nodes'
+// clocks differ a little; a node whose clock runs behind still accepts a
+// token for that long after another node thinks it expired, so its id must
+// still be there to refuse the replay. It is longer than any token lives.
+const PruneGrace = 10 * time.Minute
+
 // MarkSpent records tokenID as used until expiry. Of two redemptions of one
 // id (concurrent, on any node) exactly one succeeds: the primary key
-// decides, and the other gets ECONFLICT. An already expired token is not
-// recorded (verification refuses it anyway).
+// decides, and the other gets ECONFLICT. Even a token this node thinks
+// expired is recorded: whether it is expired is the verifier's clock's
+// call, and a second node may disagree.
 func (s *SpentTokens) MarkSpent(ctx context.Context, tokenID string, expiry time.Time) error {
 	if tokenID == "" || len(tokenID) > 64 {
 		return haven.Errorf(haven.EINVALID, "token id must be 1 to 64 characters")
 	}
 	now := s.d.now()
-	if !expiry.After(now) {
-		return nil
-	}
 	if last := s.lastPrune.Load(); now.Unix()-last >= int64(pruneEvery/time.Second) && s.lastPrune.CompareAndSwap(last, now.Unix()) {
 		if _, err := s.Prune(ctx); err != nil {
 			return err
@@ -52,9 +56,10 @@ func (s *SpentTokens) MarkSpent(ctx context.Context, tokenID string, expiry time
 	return err
 }
 
-// Prune deletes the ids of tokens that have expired and returns how many.
+// Prune deletes the ids of tokens that expired more than PruneGrace ago
+// and returns how many.
 func (s *SpentTokens) Prune(ctx context.Context) (int64, error) {
-	res, err := s.d.db.ExecContext(ctx, `DELETE FROM video_spent_tokens WHERE expires_us <= $1`, micros(s.d.now()))
+	res, err := s.d.db.ExecContext(ctx, `DELETE FROM video_spent_tokens WHERE expires_us <= $1`, micros(s.d.now().Add(-PruneGrace)))
 	if err != nil {
 		return 0, err
 	}
