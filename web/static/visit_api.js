@@ -1,0 +1,40 @@
+// visit_api.js — the visit pages' calls to Haven's JSON API: same origin,
+// the session cookie, no caching. An error carries the API's code and its
+// client-safe message, never anything the page did not already know.
+
+export class APIError extends Error {
+  constructor(status, code, message) {
+    super(message || 'The request failed.');
+    this.status = status;
+    this.code = code || '';
+  }
+}
+
+export async function api(method, path) {
+  let r;
+  try {
+    r = await fetch(path, { method, credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } });
+  } catch (e) {
+    throw new APIError(0, 'network', 'The network is not reachable.');
+  }
+  let body = null;
+  if (r.status !== 204) {
+    try { body = await r.json(); } catch (e) { body = null; }
+  }
+  if (!r.ok) {
+    const err = body && body.error ? body.error : {};
+    throw new APIError(r.status, err.code, err.message);
+  }
+  return body;
+}
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// signedOut sends the browser to sign in again when the session has ended.
+export function signedOut(err) {
+  if (err && err.status === 401) {
+    window.location.assign('/login?ended=1');
+    return true;
+  }
+  return false;
+}

@@ -1,0 +1,485 @@
+// visit_call.js — the call. It fetches a single-use join token, opens the
+// signaling WebSocket on this same origin, sends the token first, and then
+// answers the server's offers: the SFU chooses every stream and track id,
+// and the page only publishes its camera, microphone and (on request) its
+// screen. Mute and camera-off stop the tracks here and tell the server,
+// which stops forwarding them too. After a dropped connection it rejoins
+// with a fresh token. Nothing is recorded, here or on the server.
+//
+// For tests and the quality line, the page keeps its state and the number
+// of video frames it has decoded in data attributes of #call.
+import { api, sleep, signedOut } from './visit_api.js';
+
+const root = document.getElementById('call');
+const visitID = root.dataset.visit;
+const statusEl = document.getElementById('call-status');
+const localVideo = document.getElementById('local');
+const remoteEl = document.getElementById('remote');
+const muteButton = document.getElementById('mute');
+const cameraButton = document.getElementById('camera');
+const screenButton = document.getElementById('screen');
+const leaveButton = document.getElementById('leave');
+const endButton = document.getElementById('end');
+const inviteForm = document.getElementById('invite-form');
+
+const MAX_ATTEMPTS = 6;
+const roles = { patient: 'Patient', clinician: 'Clinician', guest: 'Guest' };
+
+const call = {
+  ws: null,
+  pc: null,
+  role: '',
+  me: '',
+  local: null, // camera and microphone
+  screen: null, // the shared screen's track, while sharing
+  screenSender: null,
+  muted: false,
+  cameraOff: false,
+  over: false, // ended, left or replaced: no reconnect
+  attempt: 0,
+  peers: new Map(), // participant id -> tile
+  soundBlocked: false,
+};
+
+function setState(s) { root.dataset.state = s; }
+function say(text) { statusEl.textContent = text; }
+
+function send(m) {
+  if (call.ws && call.ws.readyState === WebSocket.OPEN) {
+    call.ws.send(JSON.stringify(m));
+  }
+}
+
+// --- tiles -----------------------------------------------------------------
+
+function tile(id, role) {
+  let t = call.peers.get(id);
+  if (t) {
+    if (role) { t.role = role; label(t); }
+    return t;
+  }
+  const el = document.createElement('div');
+  el.className = 'tile';
+  el.dataset.participant = id;
+  const video = document.createElement('video');
+  video.autoplay = true;
+  video.muted = true; // sound plays from the audio element
+  video.playsInline = true;
+  video.srcObject = new MediaStream();
+  const audio = document.createElement('audio');
+  audio.autoplay = true;
+  audio.srcObject = new MediaStream();
+  const screen = document.createElement('video');
+  screen.autoplay = true;
+  screen.muted = true;
+  screen.playsInline = true;
+  screen.hidden = true;
+  screen.className = 'screen';
+  screen.srcObject = new MediaStream();
+  const name = document.createElement('span');
+  name.className = 'label';
+  el.append(video, audio, screen, name);
+  remoteEl.append(el);
+  t = { id, role: role || '', el, video, audio, screen, name, peer: null };
+  call.peers.set(id, t);
+  label(t);
+  return t;
+}
+
+function label(t) {
+  const p = t.peer || {};
+  let text = roles[t.role] || 'Participant';
+  if (p.audio === false) { text += ' · muted'; }
+  if (p.video === false) { text += ' · camera off'; }
+  if (p.screen) { text += ' · sharing screen'; }
+  t.name.textContent = text;
+  t.screen.hidden = !p.screen;
+}
+
+function peerState(p) {
+  if (!p || p.participant === call.me) { return; }
+  const t = tile(p.participant, p.role);
+  t.peer = p;
+  label(t);
+}
+
+function dropTile(id) {
+  const t = call.peers.get(id);
+  if (t) {
+    t.el.remove();
+    call.peers.delete(id);
+  }
+}
+
+// msid finds the stream and track ids the SFU gave the m= section of mid:
+// the stream id is the sender's participant id, and the track id starts
+// with its kind ("audio-", "video-", "screen-").
+function msid(mid) {
+  const sdp = call.pc && call.pc.remoteDescription ? call.pc.remoteDescription.sdp : '';
+  let cur = null;
+  for (const line of sdp.split('\r\n')) {
+    if (line.startsWith('m=')) { cur = null; }
+    if (line === 'a=mid:' + mid) { cur = {}; }
+    if (cur && line.startsWith('a=msid:')) {
+      const [stream, track] = line.slice(7).split(' ');
+      return { stream, track: track || '' };
+    }
+  }
+  return { stream: '', track: '' };
+}
+
+function onTrack(ev) {
+  const ids = msid(ev.transceiver.mid);
+  const who = ids.stream || (ev.streams[0] && ev.streams[0].id);
+  if (!who) { return; }
+  const t = tile(who);
+  const track = ev.track;
+  let target = track.kind === 'audio' ? t.audio : t.video;
+  if (ids.track.startsWith('screen-')) { target = t.screen; }
+  const stream = target.srcObject;
+  for (const old of stream.getTracks()) {
+    if (old.kind === track.kind) { stream.removeTrack(old); }
+  }
+  stream.addTrack(track);
+  target.srcObject = stream;
+  const played = target.play();
+  if (played && target === t.audio) {
+    played.catch(() => soundBlocked());
+  }
+}
+
+// soundBlocked offers a button when the browser will not play sound
+// without a click on this page.
+function soundBlocked() {
+  if (call.soundBlocked) { return; }
+  call.soundBlocked = true;
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.id = 'sound';
+  b.textContent = 'Turn on sound';
+  b.addEventListener('click', () => {
+    for (const t of call.peers.values()) { t.audio.play().catch(() => {}); }
+    b.remove();
+    call.soundBlocked = false;
+  });
+  statusEl.after(b);
+}
+
+// --- connection --------------------------------------------------------------
+
+function newPeerConnection(iceServers) {
+  const pc = new RTCPeerConnection({ iceServers: iceServers || [], bundlePolicy: 'max-bundle' });
+  for (const t of call.local.getTracks()) { pc.addTrack(t, call.local); }
+  call.screenSender = null;
+  if (call.screen) { call.screenSender = pc.addTrack(call.screen, new MediaStream([call.screen])); }
+  pc.onicecandidate = (ev) => {
+    if (!ev.candidate || !ev.candidate.candidate) { return; }
+    const c = ev.candidate.toJSON();
+    const out = { candidate: c.candidate };
+    if (c.sdpMid != null) { out.sdpMid = c.sdpMid; }
+    if (c.sdpMLineIndex != null) { out.sdpMLineIndex = c.sdpMLineIndex; }
+    if (c.usernameFragment != null) { out.usernameFragment = c.usernameFragment; }
+    send({ type: 'candidate', candidate: out });
+  };
+  pc.ontrack = onTrack;
+  let grace = 0;
+  pc.onconnectionstatechange = () => {
+    if (pc !== call.pc) { return; }
+    const s = pc.connectionState;
+    if (s === 'connected') {
+      clearTimeout(grace);
+      call.attempt = 0;
+      setState('connected');
+      say('Connected.');
+    } else if (s === 'failed') {
+      drop();
+    } else if (s === 'disconnected') {
+      // A short gap (a Wi-Fi hiccup) often heals by itself.
+      clearTimeout(grace);
+      grace = setTimeout(() => { if (pc === call.pc && pc.connectionState !== 'connected') { drop(); } }, 5000);
+    }
+  };
+  return pc;
+}
+
+let queue = Promise.resolve();
+
+function onMessage(m) {
+  queue = queue.then(() => handle(m)).catch((e) => console.warn('signaling', e));
+}
+
+async function handle(m) {
+  switch (m.type) {
+    case 'joined':
+      call.me = m.participant;
+      call.role = m.role;
+      showControls();
+      call.pc = newPeerConnection(m.ice_servers);
+      for (const p of m.peers || []) { peerState(p); }
+      setState('joined');
+      say(m.peers && m.peers.length ? 'Joining the call…' : 'Waiting for the others to join…');
+      if (call.muted) { send({ type: 'mute' }); }
+      if (call.cameraOff) { send({ type: 'camera-off' }); }
+      if (call.screen) { send({ type: 'screen-start' }); }
+      break;
+    case 'offer': {
+      const pc = call.pc;
+      await pc.setRemoteDescription({ type: 'offer', sdp: m.sdp });
+      await pc.setLocalDescription(await pc.createAnswer());
+      send({ type: 'answer', sdp: pc.localDescription.sdp });
+      break;
+    }
+    case 'answer':
+      await call.pc.setRemoteDescription({ type: 'answer', sdp: m.sdp });
+      break;
+    case 'candidate':
+      if (m.candidate && m.candidate.candidate) { await call.pc.addIceCandidate(m.candidate); }
+      break;
+    case 'peer-joined':
+    case 'state':
+      peerState(m.peer);
+      break;
+    case 'peer-left':
+      dropTile(m.participant);
+      if (call.peers.size === 0) { say('The others have left the call.'); }
+      break;
+    case 'ended':
+      finish('The visit has ended. Thank you.', 'ended');
+      break;
+    case 'error':
+      say(m.message || 'Something went wrong.');
+      if (m.code === 'conflict' && /another connection/.test(m.message || '')) {
+        finish('You joined this visit from another window; this one has left the call.', 'replaced');
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+async function connect() {
+  if (call.over) { return; }
+  setState(call.attempt ? 'reconnecting' : 'connecting');
+  let pass;
+  try {
+    pass = await api('POST', `/api/v1/visits/${visitID}/join-token`);
+  } catch (e) {
+    if (signedOut(e)) { return; }
+    if (e.status === 409 || e.status === 403 || e.status === 404) {
+      finish(e.message, 'refused');
+      return;
+    }
+    retry();
+    return;
+  }
+  const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + root.dataset.signal);
+  call.ws = ws;
+  ws.onopen = () => ws.send(JSON.stringify({ type: 'join', token: pass.token }));
+  ws.onmessage = (ev) => {
+    if (ws !== call.ws) { return; }
+    let m;
+    try { m = JSON.parse(ev.data); } catch (e) { return; }
+    onMessage(m);
+  };
+  ws.onclose = () => {
+    if (ws === call.ws) { queue = queue.then(() => drop()); }
+  };
+}
+
+// teardown closes the connection to the server, keeping the camera.
+function teardown() {
+  const ws = call.ws, pc = call.pc;
+  call.ws = null;
+  call.pc = null;
+  call.screenSender = null;
+  if (ws) { try { ws.close(); } catch (e) { /* closed */ } }
+  if (pc) { pc.close(); }
+  for (const id of Array.from(call.peers.keys())) { dropTile(id); }
+}
+
+function drop() {
+  if (call.over) { return; }
+  teardown();
+  retry();
+}
+
+function retry() {
+  call.attempt++;
+  if (call.attempt > MAX_ATTEMPTS) {
+    say('The connection was lost. Check your network, then reload this page to rejoin.');
+    setState('failed');
+    return;
+  }
+  say('The connection dropped; rejoining…');
+  setState('reconnecting');
+  setTimeout(connect, Math.min(8000, 250 * 2 ** call.attempt));
+}
+
+function finish(text, state) {
+  call.over = true;
+  teardown();
+  if (call.local) { for (const t of call.local.getTracks()) { t.stop(); } }
+  if (call.screen) { call.screen.stop(); call.screen = null; }
+  localVideo.srcObject = null;
+  say(text);
+  setState(state);
+  for (const b of [muteButton, cameraButton, screenButton, endButton]) { b.disabled = true; }
+  inviteForm.hidden = true;
+  leaveButton.textContent = 'Back';
+}
+
+// --- controls ----------------------------------------------------------------
+
+function showControls() {
+  const clinician = call.role === 'clinician';
+  endButton.hidden = !clinician;
+  inviteForm.hidden = !clinician;
+  document.getElementById('invite-link').textContent = `${location.origin}/app/visits/${visitID}/call`;
+}
+
+function press(b, on, onText, offText) {
+  b.setAttribute('aria-pressed', on ? 'true' : 'false');
+  b.textContent = on ? onText : offText;
+}
+
+muteButton.addEventListener('click', () => {
+  call.muted = !call.muted;
+  for (const t of call.local.getAudioTracks()) { t.enabled = !call.muted; }
+  send({ type: call.muted ? 'mute' : 'unmute' });
+  press(muteButton, call.muted, 'Unmute', 'Mute');
+});
+
+cameraButton.addEventListener('click', () => {
+  call.cameraOff = !call.cameraOff;
+  for (const t of call.local.getVideoTracks()) { t.enabled = !call.cameraOff; }
+  send({ type: call.cameraOff ? 'camera-off' : 'camera-on' });
+  press(cameraButton, call.cameraOff, 'Turn camera on', 'Turn camera off');
+});
+
+screenButton.addEventListener('click', async () => {
+  if (call.screen) { stopScreen(); return; }
+  let s;
+  try {
+    s = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+  } catch (e) {
+    return; // the person chose not to share
+  }
+  const track = s.getVideoTracks()[0];
+  if (!track) { return; }
+  call.screen = track;
+  track.addEventListener('ended', stopScreen); // the browser's own "stop sharing"
+  if (call.pc) {
+    if (call.screenSender) {
+      await call.screenSender.replaceTrack(track);
+    } else {
+      call.screenSender = call.pc.addTrack(track, s);
+    }
+  }
+  send({ type: 'screen-start' });
+  press(screenButton, true, 'Stop sharing', 'Share screen');
+});
+
+function stopScreen() {
+  if (!call.screen) { return; }
+  call.screen.stop();
+  call.screen = null;
+  if (call.screenSender) { call.screenSender.replaceTrack(null); }
+  send({ type: 'screen-stop' });
+  press(screenButton, false, 'Stop sharing', 'Share screen');
+}
+
+leaveButton.addEventListener('click', () => {
+  if (!call.over) {
+    send({ type: 'leave' });
+    finish('You left the call.', 'left');
+  }
+  window.location.assign(root.dataset.back);
+});
+
+endButton.addEventListener('click', () => {
+  if (!endButton.dataset.armed) {
+    endButton.dataset.armed = '1';
+    endButton.textContent = 'Click again to end the visit';
+    setTimeout(() => { delete endButton.dataset.armed; endButton.textContent = 'End the visit for everyone'; }, 4000);
+    return;
+  }
+  send({ type: 'end' });
+});
+
+inviteForm.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const id = document.getElementById('invitee').value.trim();
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) {
+    say('That is not a Haven user id.');
+    return;
+  }
+  send({ type: 'invite', participant: id });
+  say('Invitation sent. They join from the link below once signed in.');
+});
+
+window.addEventListener('online', () => {
+  if (!call.over && !call.ws) { call.attempt = 0; connect(); }
+});
+
+// --- keep-alive and statistics -----------------------------------------------
+
+// A call is activity: the session must not time out under it. If the
+// session has ended (signed out elsewhere, revoked), the page leaves.
+async function keepAlive() {
+  while (!call.over) {
+    await sleep(60000);
+    if (call.over) { return; }
+    try {
+      await api('POST', '/api/v1/session/keepalive');
+    } catch (e) {
+      if (e.status === 401) {
+        send({ type: 'leave' });
+        finish('Your session has ended, so you have left the call.', 'signed-out');
+        signedOut(e);
+        return;
+      }
+    }
+  }
+}
+
+async function framesDecoded() {
+  if (!call.pc) { return 0; }
+  let frames = 0;
+  const report = await call.pc.getStats();
+  report.forEach((s) => {
+    if (s.type === 'inbound-rtp' && s.kind === 'video') { frames += s.framesDecoded || 0; }
+  });
+  return frames;
+}
+
+async function statsLoop() {
+  let total = 0, last = 0;
+  while (!call.over) {
+    const n = await framesDecoded().catch(() => 0);
+    if (n < last) { last = 0; } // a new peer connection after a reconnect
+    total += n - last;
+    last = n;
+    root.dataset.framesDecoded = String(total);
+    if (total > 0 && !root.dataset.firstFrameAt) {
+      root.dataset.firstFrameAt = String(Date.now());
+    }
+    await sleep(root.dataset.firstFrameAt ? 1000 : 50);
+  }
+}
+
+window.havenCall = { framesDecoded };
+
+async function start() {
+  try {
+    call.local = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
+  } catch (e) {
+    call.local = new MediaStream();
+    say('Haven could not use your camera or microphone (' + e.name + '). You can still see and hear the others.');
+  }
+  localVideo.srcObject = call.local;
+  connect();
+  keepAlive();
+  statsLoop();
+}
+
+start();

@@ -1,0 +1,273 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"net/http"
+	"strconv"
+	"time"
+
+	"haven"
+	"haven/service"
+	"haven/video"
+	"haven/video/sfu"
+	"haven/video/signal"
+	"haven/video/token"
+	"haven/video/turn"
+)
+
+// Video visits on the web: the patient's visit list and booking, the
+// pre-visit check, the clinician's waiting room, the call page, their JSON
+// endpoints, and the call's WebSocket (package video's handler), wired to
+// the service so every join, refusal, leave, end and invitation is decided
+// and audited there. The media never passes through these handlers.
+
+// VideoConfig is what the visit pages need of the video stack. The server
+// process builds it (an SFU, a TURN server, the join-token key and the
+// spent-token store) and keeps ownership: closing them is its job.
+type VideoConfig struct {
+	SFU      *sfu.SFU
+	TURN     *turn.Server // nil: browsers get no relay and must reach the SFU directly
+	TokenKey []byte       // the same key the service mints join tokens with
+	Spent    token.Spent  // shared by every node, so a token works once anywhere
+	// Origin is the site's own origin for the WebSocket's origin check;
+	// empty means the request's own scheme and host.
+	Origin string
+	// Now is the clock tokens are checked against and the pages show
+	// times by; time.Now when nil (tests move it).
+	Now func() time.Time
+}
+
+// CallPath is the call's WebSocket endpoint; {visit} is the visit id.
+const CallPath = "/api/v1/visits/{visit}/call"
+
+// visits serves the visit pages and API.
+type visits struct {
+	s   *Server
+	svc *service.Service
+	sfu *sfu.SFU
+	now func() time.Time
+}
+
+// UseVisits registers the visit pages, their API and the call endpoint.
+func (s *Server) UseVisits(svc *service.Service, vc VideoConfig) error {
+	if vc.Now == nil {
+		vc.Now = time.Now
+	}
+	v := &visits{s: s, svc: svc, sfu: vc.SFU, now: vc.Now}
+	calls, err := video.NewHandler(video.Config{
+		SFU:      vc.SFU,
+		TokenKey: vc.TokenKey,
+		Spent:    vc.Spent,
+		Origin:   vc.Origin,
+		Now:      vc.Now,
+		Authorize: func(ctx context.Context, c token.Claims) error {
+			return svc.CallAllowed(ctx, c)
+		},
+		ICEServers: func(ctx context.Context, c token.Claims) ([]signal.ICEServer, error) {
+			if vc.TURN == nil {
+				return nil, nil
+			}
+			cred, err := vc.TURN.Credentials(c.ParticipantID, 0)
+			if err != nil {
+				return nil, err
+			}
+			return []signal.ICEServer{{URLs: cred.URLs, Username: cred.Username, Credential: cred.Password}}, nil
+		},
+		Invite: func(ctx context.Context, visitID, _, guestID string) error {
+			return svc.InviteGuest(ctx, visitID, guestID)
+		},
+		EndVisit: func(ctx context.Context, visitID, _ string) error {
+			return svc.EndVisit(ctx, visitID)
+		},
+		Audit: func(ctx context.Context, e video.Event) error {
+			return svc.RecordCall(ctx, service.CallEvent{Action: e.Action, VisitID: e.VisitID,
+				Refused: e.Action == video.ActionJoinRefused, Reason: e.Reason, Subject: e.Subject})
+		},
+	})
+	if err != nil {
+		return err
+	}
+	s.Handle("GET "+CallPath, calls)
+
+	s.Handle("GET /api/v1/clinicians", http.HandlerFunc(v.apiClinicians))
+	s.Handle("GET /api/v1/visits/{id}/state", http.HandlerFunc(v.apiState))
+	s.Handle("POST /api/v1/visits/{id}/check-in", http.HandlerFunc(v.apiCheckIn))
+	s.Handle("POST /api/v1/visits/{id}/join-token", http.HandlerFunc(v.apiJoinToken))
+	s.Handle("POST /api/v1/visits/{id}/admit", http.HandlerFunc(v.apiAdmit))
+	s.Handle("POST /api/v1/visits/{id}/cancel", http.HandlerFunc(v.apiCancel))
+	s.Handle("POST /api/v1/visits/{id}/end", http.HandlerFunc(v.apiEnd))
+	s.Handle("GET /api/v1/waiting-room", http.HandlerFunc(v.apiWaitingRoom))
+	s.Handle("GET /api/v1/network-check", http.HandlerFunc(v.apiNetworkCheck))
+	v.registerPages()
+	return nil
+}
+
+// signedIn answers a signed-out API request and reports whether to go on.
+func (v *visits) signedIn(w http.ResponseWriter, r *http.Request) bool {
+	_, ok := v.s.requireSignIn(w, r)
+	return ok
+}
+
+func (v *visits) apiClinicians(w http.ResponseWriter, r *http.Request) {
+	if !v.signedIn(w, r) {
+		return
+	}
+	docs, err := v.svc.Clinicians(r.Context())
+	if err != nil {
+		v.s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"clinicians": docs})
+}
+
+// StateWait is how long a state request waits for a change before it
+// answers with the state unchanged; the page then asks again. It stays
+// well under the server's write timeout.
+const StateWait = 25 * time.Second
+
+func (v *visits) apiState(w http.ResponseWriter, r *http.Request) {
+	if !v.signedIn(w, r) {
+		return
+	}
+	seen := r.URL.Query().Get("seen")
+	wait := StateWait
+	if seen == "" {
+		wait = 0
+	}
+	state, err := v.svc.WaitVisitState(r.Context(), r.PathValue("id"), seen, wait)
+	if err != nil {
+		v.s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"state": state})
+}
+
+func (v *visits) apiCheckIn(w http.ResponseWriter, r *http.Request) {
+	if !v.signedIn(w, r) {
+		return
+	}
+	vis, err := v.svc.CheckIn(r.Context(), r.PathValue("id"))
+	if err != nil {
+		v.s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"state": vis.State})
+}
+
+func (v *visits) apiJoinToken(w http.ResponseWriter, r *http.Request) {
+	if !v.signedIn(w, r) {
+		return
+	}
+	pass, err := v.svc.CallToken(r.Context(), r.PathValue("id"))
+	if err != nil {
+		v.s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, pass)
+}
+
+func (v *visits) apiAdmit(w http.ResponseWriter, r *http.Request) {
+	if !v.signedIn(w, r) {
+		return
+	}
+	if err := v.svc.Admit(r.Context(), r.PathValue("id")); err != nil {
+		v.s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"state": "admitted"})
+}
+
+// apiCancel cancels a booked or waiting visit (the clinician's "remove"
+// from the waiting room, or the patient's cancel); any call room it has
+// closes with it.
+func (v *visits) apiCancel(w http.ResponseWriter, r *http.Request) {
+	if !v.signedIn(w, r) {
+		return
+	}
+	id := r.PathValue("id")
+	if err := v.svc.CancelVisit(r.Context(), id); err != nil {
+		v.s.Error(w, r, err)
+		return
+	}
+	v.closeRoom(id)
+	writeJSON(w, http.StatusOK, map[string]string{"state": "cancelled"})
+}
+
+// apiEnd ends an admitted visit from outside the call (the waiting room):
+// durable state first, then whoever is still in the room is disconnected.
+func (v *visits) apiEnd(w http.ResponseWriter, r *http.Request) {
+	if !v.signedIn(w, r) {
+		return
+	}
+	id := r.PathValue("id")
+	if err := v.svc.EndVisit(r.Context(), id); err != nil {
+		v.s.Error(w, r, err)
+		return
+	}
+	v.closeRoom(id)
+	writeJSON(w, http.StatusOK, map[string]string{"state": "ended"})
+}
+
+func (v *visits) closeRoom(visitID string) {
+	if v.sfu != nil && signal.ValidID(visitID) {
+		v.sfu.End(visitID)
+	}
+}
+
+// waitingEntry is one line of the clinician's queue.
+type waitingEntry struct {
+	ID          string     `json:"id"`
+	PatientName string     `json:"patient_name"`
+	Reason      string     `json:"reason"`
+	State       string     `json:"state"`
+	Start       time.Time  `json:"start"`
+	End         time.Time  `json:"end"`
+	CheckedInAt *time.Time `json:"checked_in_at,omitempty"`
+}
+
+func (v *visits) apiWaitingRoom(w http.ResponseWriter, r *http.Request) {
+	if !v.signedIn(w, r) {
+		return
+	}
+	vs, err := v.svc.WaitingRoom(r.Context())
+	if err != nil {
+		v.s.Error(w, r, err)
+		return
+	}
+	out := make([]waitingEntry, 0, len(vs))
+	for _, x := range vs {
+		out = append(out, waitingEntry{ID: x.ID, PatientName: x.PatientName, Reason: x.Reason, State: x.State,
+			Start: x.Start, End: x.End, CheckedInAt: x.CheckedInAt})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"visits": out, "now": v.now().UTC()})
+}
+
+// MaxNetworkCheck bounds the network check's download.
+const MaxNetworkCheck = 1 << 20
+
+// apiNetworkCheck answers the pre-visit page's network check: n random
+// (incompressible) bytes, timed by the browser. It carries nothing about
+// anyone; it requires a session only so it is no free bandwidth.
+func (v *visits) apiNetworkCheck(w http.ResponseWriter, r *http.Request) {
+	if !v.signedIn(w, r) {
+		return
+	}
+	n := 0
+	if q := r.URL.Query().Get("bytes"); q != "" {
+		var err error
+		if n, err = strconv.Atoi(q); err != nil || n < 0 || n > MaxNetworkCheck {
+			v.s.Error(w, r, errBadParam("bytes"))
+			return
+		}
+	}
+	b := make([]byte, n)
+	rand.Read(b)
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.Itoa(n))
+	w.WriteHeader(http.StatusOK)
+	w.Write(b)
+}
+
+// callActor reports the actor of r for pages that need one.
+func callActor(r *http.Request) (haven.Actor, bool) { return haven.ActorFromContext(r.Context()) }

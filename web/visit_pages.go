@@ -1,0 +1,224 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"haven"
+	"haven/service"
+	"haven/video/signal"
+)
+
+// The visit pages render on the server; the browser's part (device and
+// network checks, the live queue, WebRTC) is in static/visit_*.js, loaded
+// as modules, never inline.
+
+func (v *visits) registerPages() {
+	v.s.Handle("GET /app/visits", http.HandlerFunc(v.pageVisits))
+	v.s.Handle("POST /app/visits", http.HandlerFunc(v.pageBook))
+	v.s.Handle("POST /app/visits/{id}/cancel", http.HandlerFunc(v.pageCancel))
+	v.s.Handle("GET /app/visits/{id}/check-in", http.HandlerFunc(v.pageCheckIn))
+	v.s.Handle("GET /app/visits/{id}/call", http.HandlerFunc(v.pageCall))
+	v.s.Handle("GET /app/waiting-room", http.HandlerFunc(v.pageWaitingRoom))
+}
+
+// BookingWindow is how far ahead one page of free slots reaches.
+const BookingWindow = 3 * 24 * time.Hour
+
+// visitRow is one of the patient's visits with what they may do with it.
+type visitRow struct {
+	*service.Visit
+	ClinicianName string
+	CheckIn       bool // booked or waiting, not over: the pre-visit page
+	Join          bool // admitted: the call
+	Cancel        bool
+}
+
+type visitListView struct {
+	Visits     []visitRow
+	Clinicians []service.Member
+	Clinician  string // chosen for booking
+	Slots      []service.Slot
+	From, Next time.Time
+	Reason     string
+}
+
+var visitFlashes = map[string]string{
+	"booked":    "Your visit is booked. You can check in from 30 minutes before it starts.",
+	"cancelled": "The visit is cancelled.",
+}
+
+// pageVisits is the patient's visits and booking. A clinician's visits
+// live in the waiting room.
+func (v *visits) pageVisits(w http.ResponseWriter, r *http.Request) {
+	a, ok := v.s.requireSignIn(w, r)
+	if !ok {
+		return
+	}
+	if a.Role == haven.RoleClinician {
+		http.Redirect(w, r, "/app/waiting-room", http.StatusSeeOther)
+		return
+	}
+	v.renderVisits(w, r, http.StatusOK, visitFlashes[r.URL.Query().Get("done")], "", "")
+}
+
+func (v *visits) renderVisits(w http.ResponseWriter, r *http.Request, status int, flash, msg, reason string) {
+	a, _ := callActor(r)
+	ctx := r.Context()
+	p := v.s.newAuthPage(r, "Your visits")
+	p.Flash, p.Error = flash, msg
+	if a.Role != haven.RolePatient {
+		p.Error = "Visits are booked here by patients. Clinicians find theirs in the waiting room."
+		v.s.renderAuth(w, r, http.StatusForbidden, "visit_list.html", p)
+		return
+	}
+	view := visitListView{Clinician: r.FormValue("clinician"), Reason: reason}
+	var err error
+	if view.Clinicians, err = v.svc.Clinicians(ctx); err != nil {
+		v.s.authPageError(w, r, err)
+		return
+	}
+	names := map[string]string{}
+	for _, c := range view.Clinicians {
+		names[c.UserID] = c.Name
+	}
+	vs, err := v.svc.Visits(ctx, a.UserID)
+	if err != nil {
+		v.s.authPageError(w, r, err)
+		return
+	}
+	now := v.now()
+	for i := len(vs) - 1; i >= 0; i-- { // newest first
+		x := vs[i]
+		live := x.State == "booked" || x.State == "waiting"
+		view.Visits = append(view.Visits, visitRow{Visit: x, ClinicianName: names[x.ClinicianID],
+			CheckIn: live && now.Before(x.End), Join: x.State == "admitted", Cancel: live})
+	}
+	if view.Clinician != "" {
+		view.From = now
+		if f, err := time.Parse(time.RFC3339, r.FormValue("from")); err == nil && f.After(now) {
+			view.From = f
+		}
+		view.Next = view.From.Add(BookingWindow)
+		if view.Slots, err = v.svc.Slots(ctx, view.Clinician, view.From, view.Next); err != nil {
+			v.s.authPageError(w, r, err)
+			return
+		}
+	}
+	p.Data = view
+	v.s.renderAuth(w, r, status, "visit_list.html", p)
+}
+
+func (v *visits) pageBook(w http.ResponseWriter, r *http.Request) {
+	a, ok := v.s.requireSignIn(w, r)
+	if !ok {
+		return
+	}
+	start, err := time.Parse(time.RFC3339, r.PostFormValue("start"))
+	if err != nil {
+		v.renderVisits(w, r, http.StatusBadRequest, "", "Choose a time for the visit.", r.PostFormValue("reason"))
+		return
+	}
+	if _, err := v.svc.BookVisit(r.Context(), a.UserID, r.PostFormValue("clinician"), start, r.PostFormValue("reason")); err != nil {
+		switch haven.ErrorCode(err) {
+		case haven.EINVALID, haven.ECONFLICT:
+			v.renderVisits(w, r, statusByCode[haven.ErrorCode(err)], "", haven.ErrorMessage(err), r.PostFormValue("reason"))
+		default:
+			v.s.authPageError(w, r, err)
+		}
+		return
+	}
+	http.Redirect(w, r, "/app/visits?done=booked", http.StatusSeeOther)
+}
+
+func (v *visits) pageCancel(w http.ResponseWriter, r *http.Request) {
+	if _, ok := v.s.requireSignIn(w, r); !ok {
+		return
+	}
+	id := r.PathValue("id")
+	if err := v.svc.CancelVisit(r.Context(), id); err != nil {
+		v.s.authPageError(w, r, err)
+		return
+	}
+	v.closeRoom(id)
+	http.Redirect(w, r, "/app/visits?done=cancelled", http.StatusSeeOther)
+}
+
+type checkInView struct {
+	Visit         *service.Visit
+	ClinicianName string
+	Opens         time.Time
+}
+
+// pageCheckIn is the pre-visit page: device and network checks, the
+// security checklist, then the waiting room.
+func (v *visits) pageCheckIn(w http.ResponseWriter, r *http.Request) {
+	if _, ok := v.s.requireSignIn(w, r); !ok {
+		return
+	}
+	vis, err := v.svc.Visit(r.Context(), r.PathValue("id"))
+	if err != nil {
+		v.s.authPageError(w, r, err)
+		return
+	}
+	view := checkInView{Visit: vis, Opens: vis.Start.Add(-service.CheckInWindow)}
+	if docs, err := v.svc.Clinicians(r.Context()); err == nil {
+		for _, d := range docs {
+			if d.UserID == vis.ClinicianID {
+				view.ClinicianName = d.Name
+			}
+		}
+	}
+	p := v.s.newAuthPage(r, "Before your visit")
+	p.Data = view
+	v.s.renderAuth(w, r, http.StatusOK, "visit_checkin.html", p)
+}
+
+func (v *visits) pageWaitingRoom(w http.ResponseWriter, r *http.Request) {
+	a, ok := v.s.requireSignIn(w, r)
+	if !ok {
+		return
+	}
+	p := v.s.newAuthPage(r, "Waiting room")
+	if a.Role != haven.RoleClinician {
+		p.Error = "The waiting room is the clinician's."
+		v.s.renderAuth(w, r, http.StatusForbidden, "visit_waiting.html", p)
+		return
+	}
+	p.Data = map[string]string{"StepUp": "/account/step-up?next=" + url.QueryEscape("/app/waiting-room")}
+	v.s.renderAuth(w, r, http.StatusOK, "visit_waiting.html", p)
+}
+
+type callView struct {
+	VisitID string
+	Signal  string // the WebSocket's path
+	Back    string // where "leave" goes
+}
+
+// pageCall is the call page. It reads nothing about the visit: whoever
+// opens it fetches a join token, which the service grants only to the
+// visit's patient and clinician, or a guest the clinician invited, and
+// only while it is admitted.
+func (v *visits) pageCall(w http.ResponseWriter, r *http.Request) {
+	a, ok := v.s.requireSignIn(w, r)
+	if !ok {
+		return
+	}
+	id := r.PathValue("id")
+	if !signal.ValidID(id) {
+		v.s.authPageError(w, r, haven.Errorf(haven.ENOTFOUND, "not found"))
+		return
+	}
+	back := "/app"
+	switch a.Role {
+	case haven.RolePatient:
+		back = "/app/visits"
+	case haven.RoleClinician:
+		back = "/app/waiting-room"
+	}
+	p := v.s.newAuthPage(r, "Video visit")
+	p.Data = callView{VisitID: id, Signal: strings.Replace(CallPath, "{visit}", id, 1), Back: back}
+	v.s.renderAuth(w, r, http.StatusOK, "visit_call.html", p)
+}
