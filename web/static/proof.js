@@ -38,8 +38,10 @@ async function rootFromProof(leaf, index, size, proof) {
 // this browser cannot verify Ed25519.
 async function signatureOK(note, vkey) {
   const [body, sigs] = note.split("\n\n");
-  const parts = vkey.split("+");
-  if (parts.length !== 3 || !sigs) return false;
+  // name+hash+base64(key): the name has no "+", but the base64 may.
+  const i = vkey.indexOf("+"), j = vkey.indexOf("+", i + 1);
+  if (i < 0 || j < 0 || !sigs) return false;
+  const parts = [vkey.slice(0, i), vkey.slice(i + 1, j), vkey.slice(j + 1)];
   const key = b64(parts[2]);
   if (key[0] !== 1) return false;
   const line = sigs.split("\n").find((l) => l.startsWith("\u2014 " + parts[0] + " "));
