@@ -34,6 +34,7 @@ type Config struct {
 	Demo           bool
 
 	auditLog string // `haven audit --log`
+	videoKey []byte // `haven serve`: the join-token key (video.go)
 }
 
 type setting struct {
