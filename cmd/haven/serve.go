@@ -16,13 +16,22 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err := cfg.register(fs, true); err != nil {
 		return err
 	}
+	var vcfg videoConfig
+	vcfg.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	// Everything that can be wrong with the configuration is found before
 	// any data is touched: settings, certificate, the port, the database.
-	if err := cfg.validate(true); err != nil {
+	err := cfg.validate(true)
+	if err != nil {
 		return err
+	}
+	if err := vcfg.validate(cfg.DataDir); err != nil {
+		return err
+	}
+	if cfg.videoKey, err = loadVideoKey(vcfg.KeyPath, env.Stdout); err != nil {
+		return fmt.Errorf("--video-key: %s", oneLine(err))
 	}
 	cert, created, err := web.LoadOrCreateCertificate(cfg.DataDir, cfg.TLSCert, cfg.TLSKey)
 	if err != nil {
@@ -49,6 +58,16 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	srv := web.NewServer(env.Logger, st.db)
 	srv.UseChart(st.svc, st.verifier)
 	defer srv.UseLocalIdentity(ctx, st.svc, cfg.DataDir, "https://"+ln.Addr().String())() // sign-in, sessions, accounts (web/auth.go)
+	// Video visits: the SFU and TURN relay live as long as the server, and
+	// closing them ends every call.
+	media, err := startVideo(&vcfg, cfg.videoKey)
+	if err != nil {
+		return err
+	}
+	defer media.Close()
+	if err := srv.UseVisits(st.svc, media.web(cfg.videoKey, st.db)); err != nil {
+		return err
+	}
 	addr := ln.Addr().String()
 	if created {
 		fmt.Fprintf(env.Stdout, "created a self-signed certificate for localhost in %s/tls\n", cfg.DataDir)
