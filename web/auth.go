@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"haven"
@@ -42,23 +41,15 @@ type authState struct {
 	id *service.Identity
 }
 
-// identities maps each Server to its identity service. It lives here, not
-// in Server, so identity can be wired without touching the server's own
-// fields.
-var identities sync.Map // *Server → *authState
-
-func (s *Server) identity() *authState {
-	a, _ := identities.Load(s)
-	st, _ := a.(*authState)
-	return st
-}
+// identity returns the server's sign-in state, or nil before UseIdentity.
+func (s *Server) identity() *authState { return s.auth }
 
 // UseIdentity turns on sign-in: it registers the sign-in, account and
 // session API routes, and makes withIdentity (in the Handler chain)
 // authenticate every request with id.
 func (s *Server) UseIdentity(id *service.Identity) {
 	a := &authState{id: id}
-	identities.Store(s, a)
+	s.auth = a
 	s.registerAuthRoutes(a)
 }
 

@@ -42,6 +42,7 @@ type Server struct {
 	Ready    Readiness
 	mux      *http.ServeMux
 	uploads  *http.ServeMux // routes allowed bodies larger than MaxBodyBytes
+	auth     *authState     // sign-in and sessions, once UseIdentity is called
 	registry *prometheus.Registry
 	metrics  *httpMetrics
 }
