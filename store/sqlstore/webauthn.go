@@ -130,10 +130,12 @@ func (d *DB) WebAuthnCredentialByCredentialID(ctx context.Context, credentialID 
 // UseWebAuthnCredential records an accepted assertion: the new counter,
 // backup state and time. It is a compare-and-set on the counter the
 // assertion was checked against, so it reports false when another
-// assertion moved the counter first; the caller must then refuse.
+// assertion moved the counter first; the caller must then refuse. It
+// never moves a counter backwards or keeps it in place (except at zero,
+// for authenticators that keep no counter), whatever the caller checked.
 func (d *DB) UseWebAuthnCredential(ctx context.Context, id string, checkedCount, newCount uint32, backupState bool, at time.Time) (bool, error) {
 	res, err := d.db.ExecContext(ctx, `UPDATE webauthn_credentials SET sign_count = $1, backup_state = $2, last_used_us = $3
-		WHERE id = $4 AND sign_count = $5`, int64(newCount), backupState, micros(at), id, int64(checkedCount))
+		WHERE id = $4 AND sign_count = $5 AND ($1 > sign_count OR ($1 = 0 AND sign_count = 0))`, int64(newCount), backupState, micros(at), id, int64(checkedCount))
 	if err != nil {
 		return false, err
 	}

@@ -96,6 +96,20 @@ func TestPasskeyCounterMovesOnceFromEachValue(t *testing.T) {
 		if ok, _ := db.UseWebAuthnCredential(ctx, c.ID, 7, 9, true, t0); ok {
 			t.Fatal("an update checked against a stale counter was recorded")
 		}
+		for _, lower := range []uint32{8, 3, 0} {
+			if ok, _ := db.UseWebAuthnCredential(ctx, c.ID, 8, lower, true, t0); ok {
+				t.Fatalf("counter moved from 8 to %d", lower)
+			}
+		}
+		// An authenticator without a counter reports 0 every time.
+		z := newPasskey(alice, "no-counter")
+		z.SignCount = 0
+		db.CreateWebAuthnCredential(ctx, z)
+		for range 2 {
+			if ok, err := db.UseWebAuthnCredential(ctx, z.ID, 0, 0, false, t0); !ok || err != nil {
+				t.Fatalf("zero counter use refused: %v", err)
+			}
+		}
 	})
 }
 
