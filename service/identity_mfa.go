@@ -356,6 +356,10 @@ func (id *Identity) ResetMFA(ctx context.Context, userID string) error {
 	if err := id.db.DeleteTOTP(ctx, u.ID); err != nil {
 		return err
 	}
+	// Passkeys too (identity_webauthn.go): a lost or stolen one must not outlive the reset.
+	if _, err := id.db.DeleteUserWebAuthnCredentials(ctx, u.ID); err != nil {
+		return err
+	}
 	if err := id.db.ReplaceRecoveryCodes(ctx, u.ID, nil); err != nil {
 		return err
 	}
