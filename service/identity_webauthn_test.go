@@ -758,3 +758,25 @@ func TestPasskeysNeedAHostNameInThePublicURL(t *testing.T) {
 		t.Fatalf("localhost: %v %v", pk, err)
 	}
 }
+
+// TestAdminResetRemovesPasskeys: a user who lost their factors is reset
+// by an administrator; a passkey they lost (or that was stolen) must not
+// survive the reset.
+func TestAdminResetRemovesPasskeys(t *testing.T) {
+	forEachDB(t, func(t *testing.T, e *env) {
+		s := e.passkeys("riverside", "w11")
+		docSession, _, _ := s.enrol("doc@riverside.example", home)
+		key := newSoftKey(t)
+		s.register(s.sessionCtx(docSession, home), key, "", home)
+		if err := s.ResetMFA(e.as(s.p.admin), s.p.clinician.UserID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.passwordless(key, home); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
+			t.Fatalf("a passkey signed in after the admin reset: %v", err)
+		}
+		res, err := s.Login(context.Background(), "doc@riverside.example", pw, home)
+		if err != nil || res.Stage != service.StageEnrol {
+			t.Fatalf("after the reset the clinician must enrol afresh: %+v, %v", res, err)
+		}
+	})
+}
