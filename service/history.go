@@ -181,3 +181,59 @@ func (s *Service) CloseAlert(ctx context.Context, id string) error {
 	}
 	return s.db.CloseAlert(ctx, al.PracticeID, al.ID, a.UserID)
 }
+
+// Proofs is what an auditor needs to check the practice's log from outside:
+// the latest signed checkpoint, and on request an inclusion proof for one
+// entry and a consistency proof between two sizes.
+type Proofs struct {
+	Checkpoint  string   `json:"checkpoint"`
+	TreeSize    uint64   `json:"tree_size"`
+	Inclusion   [][]byte `json:"inclusion,omitempty"`
+	LeafHash    []byte   `json:"leaf_hash,omitempty"`
+	Consistency [][]byte `json:"consistency,omitempty"`
+}
+
+// AuditProofs signs a fresh checkpoint of the actor's practice log and
+// returns it with an inclusion proof of entry seq (if seq >= 0) and a
+// consistency proof from size from (if from > 0) to the checkpoint's size
+// (compliance officer, audit.verify).
+func (s *Service) AuditProofs(ctx context.Context, seq int64, from uint64) (*Proofs, error) {
+	a, err := actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := s.authorize(ctx, policy.AuditVerify, policy.Resource{Kind: policy.KindAudit, PracticeID: a.PracticeID}); err != nil {
+		return nil, err
+	}
+	logID := a.PracticeID
+	if logID == "" {
+		logID = audit.PlatformLogID
+	}
+	cp, err := s.audit.Checkpoint(ctx, logID)
+	if err != nil {
+		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot sign a checkpoint")
+	}
+	p := &Proofs{Checkpoint: string(cp.Note), TreeSize: cp.Size}
+	if seq >= 0 {
+		if uint64(seq) >= cp.Size {
+			return nil, haven.Errorf(haven.EINVALID, "entry %d is beyond the log's size %d", seq, cp.Size)
+		}
+		if p.Inclusion, err = s.audit.InclusionProof(ctx, logID, uint64(seq), cp.Size); err != nil {
+			return nil, err
+		}
+		es, err := s.db.Entries(ctx, logID, uint64(seq), uint64(seq)+1)
+		if err != nil || len(es) != 1 {
+			return nil, haven.Errorf(haven.EUNAVAILABLE, "cannot read entry %d", seq)
+		}
+		p.LeafHash = es[0].LeafHash
+	}
+	if from > 0 {
+		if from > cp.Size {
+			return nil, haven.Errorf(haven.EINVALID, "size %d is beyond the log's size %d", from, cp.Size)
+		}
+		if p.Consistency, err = s.audit.ConsistencyProof(ctx, logID, from, cp.Size); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}

@@ -35,6 +35,7 @@ func (s *Server) UseChart(svc *service.Service, auditVerifierKey string) {
 	s.Handle("POST /api/v1/patients/{id}/break-glass", http.HandlerFunc(c.breakGlass))
 	s.Handle("GET /api/v1/patients/{id}/access-history", http.HandlerFunc(c.accessHistory))
 	s.Handle("GET /api/v1/audit/events", http.HandlerFunc(c.searchAudit))
+	s.Handle("GET /api/v1/audit/proofs", http.HandlerFunc(c.auditProofs))
 	s.Handle("GET /api/v1/alerts", http.HandlerFunc(c.alerts))
 	s.Handle("POST /api/v1/alerts/{id}/close", http.HandlerFunc(c.closeAlert))
 	s.Handle("GET /api/v1/break-glass/queue", http.HandlerFunc(c.breakGlassQueue))
@@ -217,6 +218,35 @@ func (c *chartAPI) searchAudit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"events": rows})
+}
+
+// auditProofs serves a fresh signed checkpoint with, on request, the
+// inclusion proof of entry ?seq= and the consistency proof from size ?from=.
+func (c *chartAPI) auditProofs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	seq, from := int64(-1), uint64(0)
+	if v := q.Get("seq"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			c.s.Error(w, r, errBadParam("seq"))
+			return
+		}
+		seq = n
+	}
+	if v := q.Get("from"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			c.s.Error(w, r, errBadParam("from"))
+			return
+		}
+		from = n
+	}
+	p, err := c.svc.AuditProofs(r.Context(), seq, from)
+	if err != nil {
+		c.s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
 }
 
 func (c *chartAPI) alerts(w http.ResponseWriter, r *http.Request) {
