@@ -143,6 +143,7 @@ func presentedToken(r *http.Request) (token string, fromCookie bool) {
 func challengeAllowed(r *http.Request) bool {
 	p := r.URL.Path
 	return p == "/account/step-up" || p == "/logout" || p == "/api/v1/session/step-up" || strings.HasPrefix(p, "/static/") ||
+		p == "/account/step-up/webauthn" || p == "/account/step-up/webauthn/options" || // a passkey step-up (auth_webauthn.go)
 		(p == "/api/v1/session" && r.Method == http.MethodDelete) || (p == "/api/v1/session/status" && r.Method == http.MethodGet)
 }
 
