@@ -64,6 +64,7 @@ func (s *Server) UseLocalIdentity(ctx context.Context, svc *service.Service, dat
 		BaseURL: baseURL,
 	})
 	s.UseIdentity(id)
+	s.usePasskeysAt(id, baseURL) // passkeys, scoped to the public URL's host (auth_webauthn.go)
 	// Ended sessions, expired tokens and forgotten throttle counts are
 	// purged hourly until ctx ends.
 	done := make(chan struct{})
