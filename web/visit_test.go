@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -25,6 +27,7 @@ import (
 	"haven/store/sqlstore"
 	"haven/video/sfu"
 	"haven/video/token"
+	"haven/video/turn"
 	"haven/web"
 )
 
@@ -34,8 +37,8 @@ const (
 )
 
 // visitStack is the identity stack of auth_test.go with video visits
-// turned on: a join-token key, an SFU on loopback, spent tokens in the
-// database, and a second practice to attack from. Its clock stands at
+// turned on: a join-token key, an SFU and a TURN relay on loopback, spent
+// tokens in the database, and a second practice to attack from. Its clock stands at
 // 10:05 UTC on a day the clinicians see patients from 10:00 to 12:00.
 type visitStack struct {
 	*authStack
@@ -43,6 +46,7 @@ type visitStack struct {
 	media *sfu.SFU
 	log   *audit.Log
 	other string // the second practice's id
+	real  bool   // the wall clock, and clinicians available around it
 }
 
 func newVisitStack(t *testing.T, realClock bool) *visitStack {
@@ -65,6 +69,7 @@ func newVisitStack(t *testing.T, realClock bool) *visitStack {
 	clock := &testClock{now: time.Now().UTC().Truncate(24 * time.Hour).Add(10*time.Hour + 5*time.Minute)}
 	now := clock.Now
 	if realClock {
+		clock.now = time.Now().UTC().Truncate(time.Second)
 		now = func() time.Time { return time.Now().UTC() }
 	}
 	keys, err := keyring.Open(ctx, keyring.Config{Store: db, Root: root, Now: now})
@@ -81,15 +86,22 @@ func newVisitStack(t *testing.T, realClock bool) *visitStack {
 	}
 	t.Cleanup(func() { media.Close() })
 
+	relay, err := turn.Listen(turn.Config{ListenAddr: "127.0.0.1:0", RelayIP: net.IPv4(127, 0, 0, 1), Realm: "haven.test",
+		Secret: bytes.Repeat([]byte{7}, turn.MinSecretSize), AllowedPeers: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { relay.Close() })
+
 	srv := web.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), db)
 	base, _, _ := startServer(t, srv)
 	mail := &outbox.Memory{}
 	st := &visitStack{authStack: &authStack{t: t, db: db, svc: svc, mail: mail, clock: clock, users: map[string]string{}, base: base},
-		key: key, media: media, log: log}
+		key: key, media: media, log: log, real: realClock}
 	st.id = service.NewIdentity(svc, service.IdentityConfig{Outbox: mail, BaseURL: base})
 	t.Cleanup(st.id.Close)
 	srv.UseIdentity(st.id)
-	if err := srv.UseVisits(svc, web.VideoConfig{SFU: media, TokenKey: key, Spent: db.SpentTokens(), Now: now}); err != nil {
+	if err := srv.UseVisits(svc, web.VideoConfig{SFU: media, TURN: relay, TokenKey: key, Spent: db.SpentTokens(), Now: now}); err != nil {
 		t.Fatal(err)
 	}
 	st.practice = st.seedPractice("Riverside Family Clinic", doctor, desk, patientEmail, "Maria Lopez")
@@ -126,9 +138,17 @@ func (st *visitStack) seedPractice(name, doc, frontDesk, patient, patientName st
 		t.Fatal(err)
 	}
 	st.users[patient] = c.PatientID
-	day := st.clock.Now().Weekday()
-	if err := st.svc.SetAvailability(as(doc, haven.RoleClinician), []service.AvailabilityBlock{
-		{Weekday: day, Start: "10:00", End: "12:00", SlotMinutes: 30, TimeZone: "UTC"}}); err != nil {
+	blocks := []service.AvailabilityBlock{{Weekday: st.clock.Now().Weekday(), Start: "10:00", End: "12:00", SlotMinutes: 30, TimeZone: "UTC"}}
+	if st.real {
+		// On the wall clock a slot must be free whenever the test runs:
+		// 15-minute slots around the clock, so one always starts within
+		// the check-in window.
+		blocks = nil
+		for d := time.Sunday; d <= time.Saturday; d++ {
+			blocks = append(blocks, service.AvailabilityBlock{Weekday: d, Start: "00:00", End: "23:45", SlotMinutes: 15, TimeZone: "UTC"})
+		}
+	}
+	if err := st.svc.SetAvailability(as(doc, haven.RoleClinician), blocks); err != nil {
 		t.Fatal(err)
 	}
 	return pr.ID

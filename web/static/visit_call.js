@@ -30,7 +30,8 @@ const call = {
   pc: null,
   role: '',
   me: '',
-  local: null, // camera and microphone
+  local: new MediaStream(), // camera and microphone, once the browser gives them
+  mediaReady: null,
   screen: null, // the shared screen's track, while sharing
   screenSender: null,
   muted: false,
@@ -41,7 +42,13 @@ const call = {
   soundBlocked: false,
 };
 
-function setState(s) { root.dataset.state = s; }
+// setState shows the call's state to tests and styles, and the wall time
+// each state was first reached (for the admission-to-video benchmark).
+function setState(s) {
+  root.dataset.state = s;
+  const key = 'at' + s.replace(/(^|-)(\w)/g, (_, __, c) => c.toUpperCase());
+  if (!root.dataset[key]) { root.dataset[key] = String(Date.now()); }
+}
 function say(text) { statusEl.textContent = text; }
 
 function send(m) {
@@ -211,6 +218,7 @@ function onMessage(m) {
 async function handle(m) {
   switch (m.type) {
     case 'joined':
+      await call.mediaReady;
       call.me = m.participant;
       call.role = m.role;
       showControls();
@@ -442,12 +450,21 @@ async function keepAlive() {
   }
 }
 
+// framesDecoded counts the video frames this page has decoded, and notes
+// how media travels (a "relay" candidate: through the TURN server).
 async function framesDecoded() {
   if (!call.pc) { return 0; }
   let frames = 0;
   const report = await call.pc.getStats();
+  const byID = new Map();
+  report.forEach((s) => byID.set(s.id, s));
   report.forEach((s) => {
     if (s.type === 'inbound-rtp' && s.kind === 'video') { frames += s.framesDecoded || 0; }
+    if (s.type === 'transport' && s.selectedCandidatePairId) {
+      const pair = byID.get(s.selectedCandidatePairId);
+      const local = pair && byID.get(pair.localCandidateId);
+      if (local) { root.dataset.route = local.candidateType; }
+    }
   });
   return frames;
 }
@@ -469,7 +486,9 @@ async function statsLoop() {
 
 window.havenCall = { framesDecoded };
 
-async function start() {
+// openMedia asks for the camera and microphone. The call is joined at the
+// same time; the answer to the server's first offer waits for the media.
+async function openMedia() {
   try {
     call.local = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
   } catch (e) {
@@ -477,6 +496,13 @@ async function start() {
     say('Haven could not use your camera or microphone (' + e.name + '). You can still see and hear the others.');
   }
   localVideo.srcObject = call.local;
+  root.dataset.atMedia = String(Date.now());
+}
+
+function start() {
+  root.dataset.atNavigation = String(Math.round(performance.timeOrigin));
+  root.dataset.atScript = String(Date.now());
+  call.mediaReady = openMedia();
   connect();
   keepAlive();
   statsLoop();

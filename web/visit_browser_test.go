@@ -1,0 +1,224 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	otptotp "github.com/pquerna/otp/totp"
+
+	"haven"
+	"haven/internal/testkit"
+	"haven/service"
+	"haven/store/sqlstore"
+)
+
+// mediaBrowser is testkit.Browser with Chromium's fake camera and
+// microphone (a test pattern and a tone) and its camera prompt answered
+// yes. Each call starts its own browser with a fresh profile. It talks
+// only to the loopback servers the test started.
+func mediaBrowser(tb testing.TB) context.Context {
+	tb.Helper()
+	path := os.Getenv("HAVEN_CHROMIUM")
+	if path == "" {
+		path, _ = exec.LookPath("chromium")
+	}
+	if path == "" {
+		if testkit.InCI() {
+			tb.Fatal("chromium is not installed: CI must run the browser tests")
+		}
+		tb.Skip("chromium not found; browser tests skipped outside CI")
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.UserDataDir(tb.TempDir()),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("ignore-certificate-errors", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(actx, chromedp.WithErrorf(tb.Logf))
+	ctx, cancelTimeout := context.WithTimeout(ctx, testkit.BrowserTimeout)
+	tb.Cleanup(func() {
+		cancelTimeout()
+		cancelTab()
+		cancelAlloc()
+	})
+	if err := chromedp.Do(ctx); err != nil {
+		tb.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+// waitFor evaluates expr (a number) in the page until it is positive,
+// across navigations, within the browser's deadline; it returns the value.
+func waitFor(t *testing.T, ctx context.Context, what, expr string) float64 {
+	t.Helper()
+	for {
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[float64](expr))
+		if err == nil && v > 0 {
+			return v
+		}
+		select {
+		case <-ctx.Done():
+			loc, _ := chromedp.Run(context.WithoutCancel(ctx), chromedp.Location())
+			t.Fatalf("%s: never happened (at %s, last %v, %v)", what, loc, v, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func click(t *testing.T, ctx context.Context, sel string) {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.Click(chromedp.CSS(sel))); err != nil {
+		loc, _ := chromedp.Run(ctx, chromedp.Location())
+		t.Fatalf("click %s at %s: %v", sel, loc, err)
+	}
+}
+
+// bookNextSlot books the patient's next free slot with the clinician,
+// as the patient, and returns the visit.
+func (st *visitStack) bookNextSlot(patient, doc string) *service.Visit {
+	st.t.Helper()
+	ctx := haven.NewContextWithActor(context.Background(), haven.Actor{UserID: st.users[patient], PracticeID: st.practice,
+		Role: haven.RolePatient, SessionID: "test", ClientAddr: "127.0.0.1", RequestID: "test", AuthTime: time.Now()})
+	now := time.Now()
+	slots, err := st.svc.Slots(ctx, st.users[doc], now, now.Add(time.Hour))
+	if err != nil || len(slots) == 0 {
+		st.t.Fatalf("no slot: %v", err)
+	}
+	v, err := st.svc.BookVisit(ctx, st.users[patient], st.users[doc], slots[0].Start, "sore throat")
+	if err != nil {
+		st.t.Fatal(err)
+	}
+	return v
+}
+
+// TestBrowserVideoVisit is the acceptance test of video visits: two
+// headless Chromiums with fake cameras. The patient signs in, runs the
+// pre-visit check, ticks the checklist, checks in and waits; the
+// clinician signs in (enrolling TOTP), sees the patient in the waiting
+// room and admits them; the patient's page opens the call by itself, and
+// both browsers decode video frames from each other through the SFU, on
+// loopback (ICE picks the path; the TURN relay is offered to both). The
+// clinician then ends the visit, and the patient's page and the database
+// both say so.
+func TestBrowserVideoVisit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two browsers and a call")
+	}
+	st := newVisitStack(t, true)
+	visit := st.bookNextSlot(patientEmail, doctor)
+	patient, clinician := mediaBrowser(t), mediaBrowser(t)
+
+	// The patient: sign in, the pre-visit page, check in, wait.
+	if err := chromedp.Do(patient, chromedp.Navigate(st.base+"/login")); err != nil {
+		t.Fatal(err)
+	}
+	fill(t, patient, map[string]string{"email": patientEmail, "password": stackPassword}, "sign-in", "#welcome")
+	click(t, patient, "#visits-link")
+	click(t, patient, "#check-in-"+visit.ID)
+	click(t, patient, "#test-devices")
+	waitFor(t, patient, "camera and microphone test", `document.getElementById('checkin').dataset.devices === 'ok' ? 1 : 0`)
+	click(t, patient, "#test-network")
+	waitFor(t, patient, "network test", `['good','fair','poor'].includes(document.getElementById('checkin').dataset.network) ? 1 : 0`)
+	if on, _ := chromedp.Run(patient, chromedp.Evaluate[bool](`!document.getElementById('check-in').disabled`)); on {
+		t.Fatal("check-in is possible before the security checklist is ticked")
+	}
+	for _, box := range []string{"#chk-room", "#chk-network", "#chk-device", "#chk-messages"} {
+		click(t, patient, box)
+	}
+	click(t, patient, "#check-in")
+	waitFor(t, patient, "waiting room", `document.getElementById('checkin').dataset.state === 'waiting' ? 1 : 0`)
+
+	// The clinician: first sign-in enrols TOTP, then the waiting room.
+	if err := chromedp.Do(clinician, chromedp.Navigate(st.base+"/login")); err != nil {
+		t.Fatal(err)
+	}
+	fill(t, clinician, map[string]string{"email": doctor, "password": stackPassword}, "sign-in", "#totp-secret")
+	secret := strings.ReplaceAll(text(t, clinician, "#totp-secret"), " ", "")
+	code, err := otptotp.GenerateCode(secret, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, clinician, map[string]string{"code": code}, "confirm", "#recovery-codes li")
+	click(t, clinician, "#continue")
+	click(t, clinician, "#waiting-room-link")
+	admit := "#admit-" + visit.ID
+	if err := chromedp.Do(clinician, chromedp.WaitVisible(chromedp.CSS(admit))); err != nil {
+		t.Fatalf("the patient is not in the waiting room: %v", err)
+	}
+	name := text(t, clinician, "tr[data-visit='"+visit.ID+"'] td")
+	if name != "Maria Lopez" {
+		t.Fatalf("the queue shows %q", name)
+	}
+	admittedAt := time.Now()
+	click(t, clinician, admit)
+
+	// Both sides decode the other's video.
+	frames := `Number((document.getElementById('call') || {dataset: {}}).dataset.framesDecoded || 0)`
+	pf := waitFor(t, patient, "patient decodes video", frames)
+	cf := waitFor(t, clinician, "clinician decodes video", frames)
+	first := waitFor(t, patient, "first frame time", `Number(document.getElementById('call').dataset.firstFrameAt || 0)`)
+	t.Logf("frames decoded: patient %v, clinician %v; admission to the patient's first decoded frame: %v",
+		pf, cf, time.UnixMilli(int64(first)).Sub(admittedAt).Round(time.Millisecond))
+	for who, ctx := range map[string]context.Context{"patient": patient, "clinician": clinician} {
+		marks, _ := chromedp.Run(ctx, chromedp.Evaluate[map[string]string](`Object.fromEntries(Object.entries(document.getElementById('call').dataset).filter(([k]) => k.startsWith('at') || k === 'firstFrameAt'))`))
+		var line []string
+		for k, v := range marks {
+			ms, _ := strconv.ParseInt(v, 10, 64)
+			line = append(line, fmt.Sprintf("%s=+%dms", k, ms-admittedAt.UnixMilli()))
+		}
+		sort.Strings(line)
+		route, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('call').dataset.route || ''`))
+		t.Logf("%s (media path %q): %s", who, route, strings.Join(line, " "))
+	}
+
+	// The door saw two joins, both audited with the patient named.
+	rows := st.joins(visit.ID)
+	if rows < 2 {
+		t.Fatalf("%d joins audited", rows)
+	}
+
+	// The clinician ends the visit: the patient's page says so and
+	// stops; the visit is ended in the database.
+	click(t, clinician, "#end")
+	click(t, clinician, "#end")
+	waitFor(t, patient, "the patient sees the end", `document.getElementById('call').dataset.state === 'ended' ? 1 : 0`)
+	v, err := st.db.FindVisit(context.Background(), visit.ID)
+	if err != nil || v.State != "ended" {
+		t.Fatalf("after the end: %+v %v", v, err)
+	}
+}
+
+func (st *visitStack) joins(visitID string) int {
+	n := 0
+	rows, err := st.db.SearchAudit(context.Background(), sqlstore.AuditQuery{LogID: st.practice, Action: "visit.join", Limit: 100})
+	if err != nil {
+		st.t.Fatal(err)
+	}
+	for _, r := range rows {
+		if r.Event.ResourceID == visitID && r.Event.PatientID == st.users[patientEmail] && r.Event.Decision == "allow" {
+			n++
+		}
+	}
+	return n
+}
