@@ -283,6 +283,7 @@ type stepUpView struct {
 	Password   bool // ask for the password
 	TOTP       bool
 	Recovery   bool
+	WebAuthn   bool // offer a passkey (auth_webauthn.go)
 }
 
 func (h *authHandlers) stepUpPage(w http.ResponseWriter, r *http.Request) {
@@ -305,6 +306,7 @@ func (h *authHandlers) renderStepUp(w http.ResponseWriter, r *http.Request, stat
 	for _, f := range who.Factors {
 		v.TOTP = v.TOTP || f == service.FactorTOTP
 		v.Recovery = v.Recovery || f == service.FactorRecovery
+		v.WebAuthn = v.WebAuthn || f == service.FactorWebAuthn
 	}
 	v.Password = v.Challenged || len(who.Factors) == 0
 	p := h.s.newAuthPage(r, "Confirm it is you")
