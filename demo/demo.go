@@ -110,6 +110,11 @@ func seedPractice(ctx context.Context, svc *service.Service, p practice) error {
 			return fmt.Errorf("user %s: %w", who.email, err)
 		}
 		actors[who.email] = haven.Actor{UserID: u.ID, PracticeID: pr.ID, Role: who.role}
+		if who.role == haven.RoleClinician {
+			if err := svc.SetAvailability(as(who.email), aroundTheClock()); err != nil {
+				return fmt.Errorf("availability of %s: %w", who.email, err)
+			}
+		}
 		switch who.role {
 		case haven.RoleStaff:
 			desk = who.email
@@ -117,6 +122,7 @@ func seedPractice(ctx context.Context, svc *service.Service, p practice) error {
 			admin = who.email
 		}
 	}
+	booked := false
 	for _, who := range p.people {
 		if who.role != haven.RolePatient {
 			continue
@@ -141,8 +147,42 @@ func seedPractice(ctx context.Context, svc *service.Service, p practice) error {
 				return err
 			}
 		}
+		// The practice's first patient has a video visit with their
+		// clinician in the next free slot, so checking in works at once.
+		if !booked && len(who.careTeam) > 0 {
+			actors[who.email] = haven.Actor{UserID: c.PatientID, PracticeID: pr.ID, Role: haven.RolePatient}
+			if err := bookNext(as(who.email), svc, c.PatientID, actors[who.careTeam[0]].UserID); err != nil {
+				return fmt.Errorf("visit for %s: %w", who.email, err)
+			}
+			booked = true
+		}
 	}
 	return nil
+}
+
+// aroundTheClock is a demo clinician's week: 15-minute slots at every hour
+// of every day, so a visit can be booked and tried whenever someone
+// tries Haven. A real clinician sets their own hours in their own zone.
+func aroundTheClock() []service.AvailabilityBlock {
+	var blocks []service.AvailabilityBlock
+	for d := time.Sunday; d <= time.Saturday; d++ {
+		blocks = append(blocks, service.AvailabilityBlock{Weekday: d, Start: "00:00", End: "23:45", SlotMinutes: 15, TimeZone: "UTC"})
+	}
+	return blocks
+}
+
+// bookNext books the patient's next free slot with the clinician.
+func bookNext(ctx context.Context, svc *service.Service, patientID, clinicianID string) error {
+	now := time.Now()
+	slots, err := svc.Slots(ctx, clinicianID, now, now.Add(24*time.Hour))
+	if err != nil {
+		return err
+	}
+	if len(slots) == 0 {
+		return nil
+	}
+	_, err = svc.BookVisit(ctx, patientID, clinicianID, slots[0].Start, "Follow-up video visit (demo)")
+	return err
 }
 
 // Print writes the demo logins as a table.
@@ -155,5 +195,10 @@ func Print(w io.Writer, logins []Login) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", l.Practice, l.Role, l.Name, l.Email)
 	}
 	tw.Flush()
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Video visits: Maria Lopez and Ava Johnson each had a visit booked for the next free slot when the")
+	fmt.Fprintln(w, "demo was first seeded. Sign in as the patient, open \"Your video visits\" (or book a new one: demo")
+	fmt.Fprintln(w, "clinicians take 15-minute visits around the clock), check in; then, in another browser or a private")
+	fmt.Fprintln(w, "window, sign in as their clinician (rivera@ or shah@), open the waiting room and admit them.")
 	fmt.Fprintln(w)
 }
