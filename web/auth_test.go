@@ -34,6 +34,7 @@ import (
 type authStack struct {
 	t        *testing.T
 	base     string
+	srv      *web.Server // for tests that add to it (passkeys)
 	db       *sqlstore.DB
 	svc      *service.Service
 	id       *service.Identity
@@ -107,7 +108,7 @@ func newAuthStack(t *testing.T, realClock bool, opts ...func(*service.IdentityCo
 
 	srv := web.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), db)
 	base, _, _ := startServer(t, srv)
-	st.base = base
+	st.base, st.srv = base, srv
 	cfg := service.IdentityConfig{Outbox: mail, BaseURL: base}
 	for _, o := range opts {
 		o(&cfg)
