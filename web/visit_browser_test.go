@@ -68,9 +68,58 @@ func mediaBrowser(tb testing.TB) context.Context {
 	return ctx
 }
 
+// enter types into fields by id and clicks submit, then waits for next.
+func enter(t testing.TB, ctx context.Context, fields map[string]string, submit, next string) {
+	t.Helper()
+	for id, v := range fields {
+		if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.ID(id)), chromedp.SetValue(chromedp.ID(id), v)); err != nil {
+			t.Fatalf("fill #%s: %v", id, err)
+		}
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID(submit)), chromedp.WaitVisible(chromedp.CSS(next))); err != nil {
+		loc, _ := chromedp.Run(ctx, chromedp.Location())
+		t.Fatalf("after #%s, waiting for %s at %s: %v", submit, next, loc, err)
+	}
+}
+
+// textOf returns the trimmed text of the element sel.
+func textOf(t testing.TB, ctx context.Context, sel string) string {
+	t.Helper()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		t.Fatalf("text of %s: %v", sel, err)
+	}
+	return strings.TrimSpace(s)
+}
+
+// signInPatient and signInClinician sign in through the pages; the
+// clinician's first sign-in enrols TOTP with a code computed here.
+func signInPatient(t testing.TB, ctx context.Context, base string) {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/login")); err != nil {
+		t.Fatal(err)
+	}
+	enter(t, ctx, map[string]string{"email": patientEmail, "password": stackPassword}, "sign-in", "#welcome")
+}
+
+func signInClinician(t testing.TB, ctx context.Context, base string) {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/login")); err != nil {
+		t.Fatal(err)
+	}
+	enter(t, ctx, map[string]string{"email": doctor, "password": stackPassword}, "sign-in", "#totp-secret")
+	secret := strings.ReplaceAll(textOf(t, ctx, "#totp-secret"), " ", "")
+	code, err := otptotp.GenerateCode(secret, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	enter(t, ctx, map[string]string{"code": code}, "confirm", "#recovery-codes li")
+	click(t, ctx, "#continue")
+}
+
 // waitFor evaluates expr (a number) in the page until it is positive,
 // across navigations, within the browser's deadline; it returns the value.
-func waitFor(t *testing.T, ctx context.Context, what, expr string) float64 {
+func waitFor(t testing.TB, ctx context.Context, what, expr string) float64 {
 	t.Helper()
 	for {
 		v, err := chromedp.Run(ctx, chromedp.Evaluate[float64](expr))
@@ -86,7 +135,7 @@ func waitFor(t *testing.T, ctx context.Context, what, expr string) float64 {
 	}
 }
 
-func click(t *testing.T, ctx context.Context, sel string) {
+func click(t testing.TB, ctx context.Context, sel string) {
 	t.Helper()
 	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.Click(chromedp.CSS(sel))); err != nil {
 		loc, _ := chromedp.Run(ctx, chromedp.Location())
@@ -97,17 +146,17 @@ func click(t *testing.T, ctx context.Context, sel string) {
 // bookNextSlot books the patient's next free slot with the clinician,
 // as the patient, and returns the visit.
 func (st *visitStack) bookNextSlot(patient, doc string) *service.Visit {
-	st.t.Helper()
+	st.tb.Helper()
 	ctx := haven.NewContextWithActor(context.Background(), haven.Actor{UserID: st.users[patient], PracticeID: st.practice,
 		Role: haven.RolePatient, SessionID: "test", ClientAddr: "127.0.0.1", RequestID: "test", AuthTime: time.Now()})
 	now := time.Now()
 	slots, err := st.svc.Slots(ctx, st.users[doc], now, now.Add(time.Hour))
 	if err != nil || len(slots) == 0 {
-		st.t.Fatalf("no slot: %v", err)
+		st.tb.Fatalf("no slot: %v", err)
 	}
 	v, err := st.svc.BookVisit(ctx, st.users[patient], st.users[doc], slots[0].Start, "sore throat")
 	if err != nil {
-		st.t.Fatal(err)
+		st.tb.Fatal(err)
 	}
 	return v
 }
@@ -130,10 +179,7 @@ func TestBrowserVideoVisit(t *testing.T) {
 	patient, clinician := mediaBrowser(t), mediaBrowser(t)
 
 	// The patient: sign in, the pre-visit page, check in, wait.
-	if err := chromedp.Do(patient, chromedp.Navigate(st.base+"/login")); err != nil {
-		t.Fatal(err)
-	}
-	fill(t, patient, map[string]string{"email": patientEmail, "password": stackPassword}, "sign-in", "#welcome")
+	signInPatient(t, patient, st.base)
 	click(t, patient, "#visits-link")
 	click(t, patient, "#check-in-"+visit.ID)
 	click(t, patient, "#test-devices")
@@ -150,23 +196,13 @@ func TestBrowserVideoVisit(t *testing.T) {
 	waitFor(t, patient, "waiting room", `document.getElementById('checkin').dataset.state === 'waiting' ? 1 : 0`)
 
 	// The clinician: first sign-in enrols TOTP, then the waiting room.
-	if err := chromedp.Do(clinician, chromedp.Navigate(st.base+"/login")); err != nil {
-		t.Fatal(err)
-	}
-	fill(t, clinician, map[string]string{"email": doctor, "password": stackPassword}, "sign-in", "#totp-secret")
-	secret := strings.ReplaceAll(text(t, clinician, "#totp-secret"), " ", "")
-	code, err := otptotp.GenerateCode(secret, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	fill(t, clinician, map[string]string{"code": code}, "confirm", "#recovery-codes li")
-	click(t, clinician, "#continue")
+	signInClinician(t, clinician, st.base)
 	click(t, clinician, "#waiting-room-link")
 	admit := "#admit-" + visit.ID
 	if err := chromedp.Do(clinician, chromedp.WaitVisible(chromedp.CSS(admit))); err != nil {
 		t.Fatalf("the patient is not in the waiting room: %v", err)
 	}
-	name := text(t, clinician, "tr[data-visit='"+visit.ID+"'] td")
+	name := textOf(t, clinician, "tr[data-visit='"+visit.ID+"'] td")
 	if name != "Maria Lopez" {
 		t.Fatalf("the queue shows %q", name)
 	}
@@ -213,7 +249,7 @@ func (st *visitStack) joins(visitID string) int {
 	n := 0
 	rows, err := st.db.SearchAudit(context.Background(), sqlstore.AuditQuery{LogID: st.practice, Action: "visit.join", Limit: 100})
 	if err != nil {
-		st.t.Fatal(err)
+		st.tb.Fatal(err)
 	}
 	for _, r := range rows {
 		if r.Event.ResourceID == visitID && r.Event.PatientID == st.users[patientEmail] && r.Event.Decision == "allow" {

@@ -47,9 +47,12 @@ type visitStack struct {
 	log   *audit.Log
 	other string // the second practice's id
 	real  bool   // the wall clock, and clinicians available around it
+	tb    testing.TB
 }
 
-func newVisitStack(t *testing.T, realClock bool) *visitStack {
+// newVisitStack builds the stack; benchmarks get one too, but only tests
+// (a *testing.T) may use the HTTP client helpers of auth_test.go.
+func newVisitStack(t testing.TB, realClock bool) *visitStack {
 	t.Helper()
 	ctx := context.Background()
 	dsn := testkit.SQLite(t)
@@ -94,10 +97,11 @@ func newVisitStack(t *testing.T, realClock bool) *visitStack {
 	t.Cleanup(func() { relay.Close() })
 
 	srv := web.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), db)
-	base, _, _ := startServer(t, srv)
+	base := serveTLS(t, srv)
 	mail := &outbox.Memory{}
-	st := &visitStack{authStack: &authStack{t: t, db: db, svc: svc, mail: mail, clock: clock, users: map[string]string{}, base: base},
-		key: key, media: media, log: log, real: realClock}
+	tt, _ := t.(*testing.T)
+	st := &visitStack{authStack: &authStack{t: tt, db: db, svc: svc, mail: mail, clock: clock, users: map[string]string{}, base: base},
+		key: key, media: media, log: log, real: realClock, tb: t}
 	st.id = service.NewIdentity(svc, service.IdentityConfig{Outbox: mail, BaseURL: base})
 	t.Cleanup(st.id.Close)
 	srv.UseIdentity(st.id)
@@ -112,7 +116,7 @@ func newVisitStack(t *testing.T, realClock bool) *visitStack {
 // seedPractice creates a practice with a clinician (seeing patients today
 // from 10:00 to 12:00 UTC), a front desk and a patient with a password.
 func (st *visitStack) seedPractice(name, doc, frontDesk, patient, patientName string) string {
-	t := st.t
+	t := st.tb
 	ctx := context.Background()
 	pr, err := st.svc.CreatePractice(ctx, name)
 	if err != nil {
@@ -152,6 +156,27 @@ func (st *visitStack) seedPractice(name, doc, frontDesk, patient, patientName st
 		t.Fatal(err)
 	}
 	return pr.ID
+}
+
+// serveTLS serves srv over TLS on loopback until the test or benchmark ends.
+func serveTLS(tb testing.TB, srv *web.Server) string {
+	tb.Helper()
+	cert, _, err := web.LoadOrCreateCertificate(tb.TempDir(), "", "")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln, web.TLSConfig(cert)) }()
+	tb.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return "https://" + ln.Addr().String()
 }
 
 // patient signs a patient in through the API (patients have no second
