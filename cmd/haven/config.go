@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 type Config struct {
 	DataDir        string
 	Addr           string
+	PublicURL      string
 	DB             string
 	TLSCert        string
 	TLSKey         string
@@ -61,6 +63,7 @@ func (c *Config) settings(serve bool) []setting {
 	if serve {
 		s = append(s,
 			setting{"addr", "HAVEN_ADDR", "127.0.0.1:8443", "address to serve HTTPS on", false, &c.Addr},
+			setting{"public-url", "HAVEN_PUBLIC_URL", "", "the https:// address browsers use: links in emails, and the domain passkeys belong to (default https://localhost:<port of --addr>)", false, &c.PublicURL},
 			setting{"tls-cert", "HAVEN_TLS_CERT", "", "PEM certificate file (default: a self-signed localhost certificate in the data dir)", false, &c.TLSCert},
 			setting{"tls-key", "HAVEN_TLS_KEY", "", "PEM private key file for --tls-cert", false, &c.TLSKey},
 		)
@@ -149,6 +152,16 @@ func (c *Config) validate(serve bool) error {
 		if _, err := net.LookupHost(host); err != nil {
 			return fmt.Errorf("--addr: cannot resolve host %q", host)
 		}
+	}
+	if c.PublicURL != "" {
+		// Passkeys are bound to this origin's host for good: it must be a
+		// name (not an IP address) that browsers reach over https.
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || u.Scheme != "https" || u.Hostname() == "" || net.ParseIP(u.Hostname()) != nil || (u.Path != "" && u.Path != "/") ||
+			u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return fmt.Errorf("--public-url: %q must be an https:// address with a host name, such as https://clinic.example", c.PublicURL)
+		}
+		c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return fmt.Errorf("--tls-cert and --tls-key must be given together")

@@ -184,6 +184,7 @@ func TestWrongConfigurationExitsWithOneClearLine(t *testing.T) {
 		{"GarbageCert", nil, []string{"--tls-cert", notADir, "--tls-key", notADir}, "--tls-cert"},
 		{"PortInUse", nil, []string{"--addr", busy.Addr().String()}, "address already in use"},
 		{"BadAddr", nil, []string{"--addr", "nonsense"}, "--addr"},
+		{"PublicURLIsAnIP", nil, []string{"--public-url", "https://10.0.0.5:8443"}, "--public-url"},
 		{"UnwritableDataDir", nil, []string{"--data-dir", filepath.Join(notADir, "sub")}, "--data-dir"},
 		{"BadEnvBool", []string{"HAVEN_DEMO=maybe"}, nil, "HAVEN_DEMO"},
 		{"UnreadableSecretFile", []string{"HAVEN_DB_FILE=/nonexistent/db-url"}, nil, "HAVEN_DB_FILE"},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strconv"
 	"time"
 
 	"haven/demo"
@@ -57,7 +58,12 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 
 	srv := web.NewServer(env.Logger, st.db)
 	srv.UseChart(st.svc, st.verifier)
-	defer srv.UseLocalIdentity(ctx, st.svc, cfg.DataDir, "https://"+ln.Addr().String())() // sign-in, sessions, accounts (web/auth.go)
+	publicURL := cfg.PublicURL
+	if publicURL == "" {
+		// localhost, not the listening IP: passkeys need a host name.
+		publicURL = "https://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	}
+	defer srv.UseLocalIdentity(ctx, st.svc, cfg.DataDir, publicURL)() // sign-in, sessions, accounts, passkeys (web/auth.go)
 	// Video visits: the SFU and TURN relay live as long as the server, and
 	// closing them ends every call.
 	media, err := startVideo(&vcfg, cfg.videoKey)
