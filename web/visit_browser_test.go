@@ -228,9 +228,19 @@ func TestBrowserVideoVisit(t *testing.T) {
 		t.Logf("%s (media path %q): %s", who, route, strings.Join(line, " "))
 	}
 
-	// The door saw two joins, both audited with the patient named.
+	// A dropped connection: the patient's page rejoins with a fresh
+	// token (the old one is spent) and video flows again.
+	if _, err := chromedp.Run(patient, chromedp.Evaluate[any](`window.havenCall.rejoin()`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, patient, "rejoined", `Number(document.getElementById('call').dataset.joins) >= 2 ? 1 : 0`)
+	// From here the old connection is closed: what is decoded is new.
+	before := waitFor(t, patient, "frames", frames)
+	waitFor(t, patient, "video after the rejoin", fmt.Sprintf(`%s > %v && document.getElementById('call').dataset.state === 'connected' ? 1 : 0`, frames, before))
+
+	// The door saw the joins, each audited with the patient named.
 	rows := st.joins(visit.ID)
-	if rows < 2 {
+	if rows < 3 {
 		t.Fatalf("%d joins audited", rows)
 	}
 

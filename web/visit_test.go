@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -505,6 +506,24 @@ func TestVisitPagesBelongToTheirPeople(t *testing.T) {
 	expectStatus(t, pat.api("POST", "/api/v1/visits/"+id+"/admit", nil), http.StatusForbidden)
 	expectRedirect(t, st.client(firefox).get("/app/visits"), "/login")
 	expectStatus(t, st.client(firefox).get("/api/v1/waiting-room"), http.StatusUnauthorized)
+	// The pages carry no inline script (the CSP would refuse it) and
+	// load their modules from /static, and the landing page links here.
+	inline := regexp.MustCompile(`<script(?:\s[^>]*)?>\s*[^<\s]|\son[a-z]+=`)
+	doc := st.clinician(doctor)
+	for c, paths := range map[*client][]string{
+		pat: {"/app/visits", "/app/visits?clinician=" + st.users[doctor], "/app/visits/" + id + "/check-in", "/app/visits/" + id + "/call"},
+		doc: {"/app/waiting-room", "/app/visits/" + id + "/call"}} {
+		for _, path := range paths {
+			r := c.get(path)
+			body := readAll(t, r)
+			if r.StatusCode != http.StatusOK || inline.MatchString(body) || !strings.Contains(body, `type="module" src="/static/visit_`) {
+				t.Errorf("%s: status %d, or inline script, or no module", path, r.StatusCode)
+			}
+		}
+	}
+	if !strings.Contains(readAll(t, pat.get("/app")), `href="/app/visits"`) || !strings.Contains(readAll(t, doc.get("/app")), `href="/app/waiting-room"`) {
+		t.Error("the landing page does not link to visits")
+	}
 	// The patient cancels; the visit closes.
 	expectRedirect(t, pat.post("/app/visits/"+id+"/cancel", nil), "/app/visits?done=cancelled")
 	expectStatus(t, pat.api("POST", "/api/v1/visits/"+id+"/check-in", nil), http.StatusConflict)

@@ -223,6 +223,7 @@ async function handle(m) {
       call.role = m.role;
       showControls();
       call.pc = newPeerConnection(m.ice_servers);
+      root.dataset.joins = String(Number(root.dataset.joins || 0) + 1);
       for (const p of m.peers || []) { peerState(p); }
       setState('joined');
       say(m.peers && m.peers.length ? 'Joining the call…' : 'Waiting for the others to join…');
@@ -484,7 +485,15 @@ async function statsLoop() {
   }
 }
 
-window.havenCall = { framesDecoded };
+// rejoin drops the connection and joins again with a fresh token, as
+// after a network drop (for a frozen picture, and for tests).
+function rejoin() {
+  if (call.over || !call.ws) { return; }
+  call.attempt = 0;
+  queue = queue.then(() => drop());
+}
+
+window.havenCall = { framesDecoded, rejoin };
 
 // openMedia asks for the camera and microphone. The call is joined at the
 // same time; the answer to the server's first offer waits for the media.
