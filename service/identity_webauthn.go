@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -51,6 +52,9 @@ type Passkeys struct {
 	rpID   string
 	origin string
 	ttl    time.Duration
+
+	mu        sync.Mutex
+	lastPurge time.Time // when expired challenges were last deleted
 }
 
 // PasskeyConfig is what NewPasskeys needs.
@@ -253,9 +257,18 @@ func (p *Passkeys) store(ctx context.Context, kind, userID, binding string, sd *
 		return err
 	}
 	now := p.id.now()
-	// Expired ceremonies go as new ones come, so abandoned ones do not pile up.
-	if _, err := p.id.db.PurgeWebAuthnChallenges(ctx, now); err != nil {
-		return err
+	// Expired ceremonies go as new ones come (at most once a minute, to
+	// spare a write per sign-in), so abandoned ones do not pile up.
+	p.mu.Lock()
+	purge := now.Sub(p.lastPurge) >= time.Minute || now.Before(p.lastPurge)
+	if purge {
+		p.lastPurge = now
+	}
+	p.mu.Unlock()
+	if purge {
+		if _, err := p.id.db.PurgeWebAuthnChallenges(ctx, now); err != nil {
+			return err
+		}
 	}
 	return p.id.db.CreateWebAuthnChallenge(ctx, sqlstore.WebAuthnChallenge{Hash: challengeHash(sd.Challenge), Kind: kind,
 		UserID: userID, Binding: binding, SessionData: b, CreatedAt: now, ExpiresAt: now.Add(p.ttl)})

@@ -30,7 +30,7 @@ import (
 // P-256 key, a credential id, a signature counter, and the flags it
 // reports. Tests bend it the way an attacker would.
 type softKey struct {
-	t      *testing.T
+	t      testing.TB
 	origin string // the origin the "browser" puts in clientDataJSON
 	credID []byte
 	key    *ecdsa.PrivateKey
@@ -42,7 +42,7 @@ type softKey struct {
 
 const havenOrigin = "https://haven.test"
 
-func newSoftKey(t *testing.T) *softKey {
+func newSoftKey(t testing.TB) *softKey {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +72,7 @@ type ceremonyOptions struct {
 	} `json:"publicKey"`
 }
 
-func readOptions(t *testing.T, raw json.RawMessage) ceremonyOptions {
+func readOptions(t testing.TB, raw json.RawMessage) ceremonyOptions {
 	t.Helper()
 	var o ceremonyOptions
 	if err := json.Unmarshal(raw, &o); err != nil || o.PublicKey.Challenge == "" {
