@@ -528,3 +528,27 @@ func TestVisitPagesBelongToTheirPeople(t *testing.T) {
 	expectRedirect(t, pat.post("/app/visits/"+id+"/cancel", nil), "/app/visits?done=cancelled")
 	expectStatus(t, pat.api("POST", "/api/v1/visits/"+id+"/check-in", nil), http.StatusConflict)
 }
+
+// TestAdmittingNeedsAFreshSignIn: admission opens the conversation, so a
+// clinician whose sign-in is more than a few minutes old is sent to step
+// up first; the waiting room page knows where.
+func TestAdmittingNeedsAFreshSignIn(t *testing.T) {
+	t.Parallel()
+	st := newVisitStack(t, false)
+	pat := st.patient(patientEmail)
+	id := st.book(pat, doctor)
+	expectStatus(t, pat.api("POST", "/api/v1/visits/"+id+"/check-in", nil), http.StatusOK)
+	doc := st.clinician(doctor)
+	st.clock.Advance(6 * time.Minute)
+	r := doc.api("POST", "/api/v1/visits/"+id+"/admit", nil)
+	expectStatus(t, r, http.StatusForbidden)
+	if body := readAll(t, r); !strings.Contains(body, `"code":"step_up"`) {
+		t.Fatalf("admit without a fresh sign-in: %s", body)
+	}
+	if page := readAll(t, doc.get("/app/waiting-room")); !strings.Contains(page, `data-step-up="/account/step-up?next=%2Fapp%2Fwaiting-room"`) {
+		t.Fatal("the waiting room does not know where to step up")
+	}
+	if v, _ := st.db.FindVisit(context.Background(), id); v.State != "waiting" {
+		t.Fatalf("admitted without a fresh sign-in: %s", v.State)
+	}
+}
