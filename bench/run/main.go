@@ -181,19 +181,24 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 // a cooler or hotter machine, and keeps the median round of each row.
 func measureLoad(ctx context.Context, cfg config, loadgen string, base, hv *server) ([]loadRow, error) {
 	type target struct {
-		name   string
-		url    string
-		method string
-		header http.Header
-		note   string
+		name     string
+		url      string
+		method   string
+		header   http.Header
+		note     string
+		flood    *flood
+		floodURL string
 	}
 	targets := []target{{name: "baseline: bare Go TLS 1.3, GET /healthz", url: base.url + "/healthz"}}
 	for _, s := range loadSuites {
-		t := target{name: s.Name, method: s.Method}
+		t := target{name: s.Name, method: s.Method, flood: s.Flood}
 		if hv == nil {
 			t.note = "skipped: cmd/haven not found"
 		} else {
 			t.url = hv.url + s.Path
+			if s.Flood != nil {
+				t.floodURL = hv.url + s.Flood.Path
+			}
 			if s.Setup != nil {
 				h, err := s.Setup(ctx, hv.url)
 				if err != nil {
@@ -221,7 +226,16 @@ func measureLoad(ctx context.Context, cfg config, loadgen string, base, hv *serv
 				continue
 			}
 			logf("round %d/%d: %s", round+1, cfg.rounds, t.name)
+			var stopFlood func() error
+			if t.flood != nil {
+				stopFlood = startFlood(ctx, loadgen, cfg, t.floodURL, t.flood)
+			}
 			res, err := runLoadgen(ctx, loadgen, cfg, t.url, t.method, t.header)
+			if stopFlood != nil {
+				if ferr := stopFlood(); ferr != nil && err == nil {
+					err = fmt.Errorf("flood: %w", ferr)
+				}
+			}
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", t.name, err)
 			}
@@ -238,6 +252,35 @@ func measureLoad(ctx context.Context, cfg config, loadgen string, base, hv *serv
 		}
 	}
 	return rows, nil
+}
+
+// startFlood runs a second loadgen against f for the whole of the measured
+// run (its warm-up included), and returns a function that waits for it.
+func startFlood(ctx context.Context, bin string, cfg config, url string, f *flood) func() error {
+	args := []string{"-url", url, "-method", f.Method, "-c", strconv.Itoa(f.Connections), "-d", (cfg.warmup + cfg.duration + time.Second).String(),
+		"-warmup", "0s", "-body", f.Body, "-H", "Content-Type: application/json"}
+	ctx, cancel := context.WithTimeout(ctx, cfg.warmup+cfg.duration+time.Minute)
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var stdout bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, os.Stderr
+	err := cmd.Start()
+	return func() error {
+		defer cancel()
+		if err != nil {
+			return err
+		}
+		if err := cmd.Wait(); err != nil {
+			return err
+		}
+		// Show what the flood achieved: a flood the server turned away
+		// (throttled, refused) would make the row meaningless.
+		var res load.Result
+		if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+			return fmt.Errorf("flood output: %w", err)
+		}
+		logf("flood: %.0f successful %s %s/s, %d errors", res.RPS, f.Method, f.Path, res.Errors)
+		return nil
+	}
 }
 
 func runLoadgen(ctx context.Context, bin string, cfg config, url, method string, header http.Header) (load.Result, error) {
@@ -332,7 +375,8 @@ func startHaven(ctx context.Context, bin, tmp string, timeout time.Duration) (*s
 		return nil, err
 	}
 	defer logFile.Close()
-	s.cmd = exec.Command(bin, "serve", "--data-dir", filepath.Join(tmp, "data"), "--addr", addr)
+	// --demo: the signed-in rows sign in as a demo user.
+	s.cmd = exec.Command(bin, "serve", "--demo", "--data-dir", filepath.Join(tmp, "data"), "--addr", addr)
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
 	logf("starting haven serve on %s", addr)
 	if err := s.start(); err != nil {

@@ -1,8 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
+	"time"
+
+	"haven/auth/totp"
+	"haven/demo"
 )
 
 // A loadSuite is one row of the HTTPS load table: a request that loadgen
@@ -15,6 +22,15 @@ type loadSuite struct {
 	Path   string // request path on haven
 	Method string // GET when empty
 	Setup  func(ctx context.Context, havenURL string) (http.Header, error)
+	// Flood, if set, is driven by a second loadgen while this row is
+	// measured: the row then shows the request's latency under that load.
+	Flood *flood
+}
+
+// flood is background load for a row.
+type flood struct {
+	Path, Method, Body string
+	Connections        int
 }
 
 // loadSuites are the rows measured against haven. The baseline row, a bare
@@ -22,6 +38,62 @@ type loadSuite struct {
 // is not listed here.
 var loadSuites = []loadSuite{
 	{Name: "haven: GET /healthz", Path: "/healthz"},
+	{Name: "haven: GET /api/v1/session, signed in", Path: "/api/v1/session", Setup: signInFrontDesk},
+	{Name: "haven: GET /api/v1/session, signed in, during a login flood", Path: "/api/v1/session", Setup: signInFrontDesk,
+		Flood: &flood{Path: "/api/v1/session", Method: "POST", Connections: 16,
+			Body: `{"email":"maria.lopez@patients.example","password":"` + demo.Password + `"}`}},
+}
+
+// signedIn caches the front desk's session per haven URL: its
+// authenticator is enrolled at the first sign-in, so rows share one session.
+var signedIn = map[string]http.Header{}
+
+// signInFrontDesk signs the demo front desk in through the JSON API,
+// enrolling an authenticator with a code the harness computes, and returns
+// the bearer header.
+func signInFrontDesk(ctx context.Context, havenURL string) (http.Header, error) {
+	if h, ok := signedIn[havenURL]; ok {
+		return h, nil
+	}
+	c := insecureClient()
+	defer c.CloseIdleConnections()
+	post := func(path string, body, out any) error {
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, havenURL+path, bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := c.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		return json.NewDecoder(resp.Body).Decode(out)
+	}
+	var res struct{ Stage, Pending, Token string }
+	if err := post("/api/v1/session", map[string]string{"email": "frontdesk@riverside.example", "password": demo.Password}, &res); err != nil {
+		return nil, err
+	}
+	switch res.Stage {
+	case "enrol":
+		var en struct{ Secret string }
+		if err := post("/api/v1/session/enrol", map[string]string{"pending": res.Pending}, &en); err != nil {
+			return nil, err
+		}
+		code, err := totp.Code(en.Secret, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		if err := post("/api/v1/session/enrol/confirm", map[string]string{"pending": res.Pending, "code": code}, &res); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("sign-in stage %q: sign in once per run (the authenticator is enrolled at the first)", res.Stage)
+	}
+	if res.Token == "" {
+		return nil, fmt.Errorf("no session after enrolment")
+	}
+	h := http.Header{"Authorization": {"Bearer " + res.Token}}
+	signedIn[havenURL] = h
+	return h, nil
 }
 
 // goBenchPackages are the packages whose Go benchmarks bench/run runs and

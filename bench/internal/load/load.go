@@ -10,6 +10,7 @@
 package load
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -29,6 +30,7 @@ type Options struct {
 	URL         string
 	Method      string        // GET when empty
 	Header      http.Header   // sent with every request
+	Body        []byte        // sent with every request, if not empty
 	Connections int           // concurrent keep-alive connections, one worker each
 	Duration    time.Duration // how long to measure
 	MaxRequests int64         // stop measuring after this many requests, whichever comes first
@@ -199,7 +201,11 @@ func newWorker(opts Options) *worker {
 }
 
 func (w *worker) do(ctx context.Context) error {
-	req, err := http.NewRequestWithContext(ctx, w.opts.Method, w.opts.URL, nil)
+	var body io.Reader
+	if len(w.opts.Body) > 0 {
+		body = bytes.NewReader(w.opts.Body)
+	}
+	req, err := http.NewRequestWithContext(ctx, w.opts.Method, w.opts.URL, body)
 	if err != nil {
 		return err
 	}
