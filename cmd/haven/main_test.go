@@ -126,7 +126,7 @@ func startServe(t *testing.T, dataDir string, extra ...string) *server {
 	case s.URL = <-urlc:
 	case err := <-s.done:
 		t.Fatalf("serve exited early: %v\n%s", err, errBuf.String())
-	case <-time.After(60 * time.Second):
+	case <-time.After(3 * time.Minute): // generous: CI machines are shared and --demo hashes passwords
 		t.Fatalf("serve did not start\n%s", errBuf.String())
 	}
 	return s
