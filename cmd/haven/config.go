@@ -166,12 +166,12 @@ func (c *Config) validate(serve bool) error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return fmt.Errorf("--tls-cert and --tls-key must be given together")
 	}
-	for flag, f := range map[string]string{"--tls-cert": c.TLSCert, "--tls-key": c.TLSKey} {
-		if f == "" {
+	for _, s := range []struct{ flag, file string }{{"--tls-cert", c.TLSCert}, {"--tls-key", c.TLSKey}} {
+		if s.file == "" {
 			continue
 		}
-		if _, err := os.ReadFile(f); err != nil {
-			return fmt.Errorf("%s: cannot read %s: %v", flag, f, errShort(err))
+		if _, err := os.ReadFile(s.file); err != nil {
+			return fmt.Errorf("%s: cannot read %s: %v", s.flag, s.file, errShort(err))
 		}
 	}
 	return nil
