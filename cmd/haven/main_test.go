@@ -94,7 +94,7 @@ func (b *syncBuffer) String() string {
 // it answers /healthz.
 func startServe(t *testing.T, dataDir string, extra ...string) *server {
 	t.Helper()
-	args := append([]string{"serve", "--data-dir", dataDir, "--addr", "127.0.0.1:0"}, extra...)
+	args := append([]string{"serve", "--data-dir", dataDir, "--addr", "127.0.0.1:0", "--turn-addr", "127.0.0.1:0"}, extra...)
 	cmd := exec.Command(havenBin, args...)
 	cmd.Env = cleanEnv()
 	stdout, _ := cmd.StdoutPipe()
