@@ -121,11 +121,15 @@ func (s *Service) UpdateSettings(ctx context.Context, ps PracticeSettings) error
 }
 
 // Settings returns the actor's practice settings (not PHI; any workforce
-// member of the practice may read them).
+// member of the practice with MFA may read them, patients may not: the
+// detection thresholds are not for everyone to know).
 func (s *Service) Settings(ctx context.Context) (PracticeSettings, error) {
 	a, err := actor(ctx)
 	if err != nil {
 		return PracticeSettings{}, err
+	}
+	if !a.Role.Workforce() || !a.MFA || a.PracticeID == "" {
+		return PracticeSettings{}, haven.Errorf(haven.EFORBIDDEN, "practice settings are for the practice's workforce")
 	}
 	return s.settings(ctx, a.PracticeID)
 }

@@ -36,6 +36,8 @@ func (s *Server) UseChart(svc *service.Service, auditVerifierKey string) {
 	s.Handle("GET /api/v1/patients/{id}/access-history", http.HandlerFunc(c.accessHistory))
 	s.Handle("GET /api/v1/audit/events", http.HandlerFunc(c.searchAudit))
 	s.Handle("GET /api/v1/audit/proofs", http.HandlerFunc(c.auditProofs))
+	s.Handle("GET /api/v1/practice/settings", http.HandlerFunc(c.getSettings))
+	s.Handle("PUT /api/v1/practice/settings", http.HandlerFunc(c.putSettings))
 	s.Handle("GET /api/v1/alerts", http.HandlerFunc(c.alerts))
 	s.Handle("POST /api/v1/alerts/{id}/close", http.HandlerFunc(c.closeAlert))
 	s.Handle("GET /api/v1/break-glass/queue", http.HandlerFunc(c.breakGlassQueue))
@@ -247,6 +249,31 @@ func (c *chartAPI) auditProofs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, p)
+}
+
+// getSettings returns the practice's settings (MFA for patients, session
+// timeouts, detection thresholds); they hold no PHI.
+func (c *chartAPI) getSettings(w http.ResponseWriter, r *http.Request) {
+	ps, err := c.svc.Settings(r.Context())
+	if err != nil {
+		c.s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ps)
+}
+
+// putSettings replaces them (practice admin, with a recent step-up).
+func (c *chartAPI) putSettings(w http.ResponseWriter, r *http.Request) {
+	var ps service.PracticeSettings
+	if err := decodeJSON(r, &ps); err != nil {
+		c.s.Error(w, r, err)
+		return
+	}
+	if err := c.svc.UpdateSettings(r.Context(), ps); err != nil {
+		c.s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ps)
 }
 
 func (c *chartAPI) alerts(w http.ResponseWriter, r *http.Request) {
