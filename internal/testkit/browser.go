@@ -24,14 +24,22 @@ func chromium() (string, bool) {
 	return p, err == nil
 }
 
+// FakeMedia gives the browser a synthetic camera and microphone and grants
+// them without a prompt, for video-visit tests.
+var FakeMedia = []chromedp.ExecAllocatorOption{
+	chromedp.Flag("use-fake-ui-for-media-stream", true),
+	chromedp.Flag("use-fake-device-for-media-stream", true),
+}
+
 // Browser starts a headless Chromium with a fresh profile for one test and
 // returns a chromedp context for its first tab. The browser trusts the
 // test server's self-signed certificate (it ignores certificate errors;
 // it only ever talks to loopback servers the test started) and makes no
 // connections of its own (no sync, updates, QUIC or background
 // networking). Outside CI, a missing Chromium skips the test; in CI it
-// fails it, so a green run means the browser tests ran.
-func Browser(tb testing.TB) context.Context {
+// fails it, so a green run means the browser tests ran. extra adds
+// options, such as FakeMedia.
+func Browser(tb testing.TB, extra ...chromedp.ExecAllocatorOption) context.Context {
 	tb.Helper()
 	path, ok := chromium()
 	if !ok {
@@ -56,6 +64,7 @@ func Browser(tb testing.TB) context.Context {
 		chromedp.Flag("disable-extensions", true),
 		chromedp.Flag("ignore-certificate-errors", true),
 	}
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(actx, chromedp.WithErrorf(tb.Logf))
 	ctx, cancelTimeout := context.WithTimeout(ctx, BrowserTimeout)
