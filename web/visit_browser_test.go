@@ -96,10 +96,17 @@ func waitFor(t testing.TB, ctx context.Context, what, expr string) float64 {
 
 func click(t testing.TB, ctx context.Context, sel string) {
 	t.Helper()
-	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.Click(chromedp.CSS(sel))); err != nil {
-		loc, _ := chromedp.Run(ctx, chromedp.Location())
-		t.Fatalf("click %s at %s: %v", sel, loc, err)
+	// A page that has just loaded may still replace the node between
+	// finding and clicking it ("could not find node"): try again, briefly.
+	var err error
+	for try := 0; try < 5; try++ {
+		if err = chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.Click(chromedp.CSS(sel))); err == nil {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
+	loc, _ := chromedp.Run(ctx, chromedp.Location())
+	t.Fatalf("click %s at %s: %v", sel, loc, err)
 }
 
 // bookNextSlot books the patient's next free slot with the clinician,
