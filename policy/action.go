@@ -51,6 +51,10 @@ const (
 	VisitJoin    Action = "visit.join"
 	VisitEnd     Action = "visit.end"
 
+	// VisitReschedule moves a booked visit to another free slot of its
+	// clinician: whoever may book or cancel the visit may move it.
+	VisitReschedule Action = "visit.reschedule"
+
 	// The patient's rights over their own record (HIPAA right of access and
 	// accounting of disclosures).
 	ExportPatient Action = "export.patient"
@@ -194,6 +198,8 @@ var table = map[Action]rule{
 	VisitAdmit:   {kind: KindVisit, patient: true, phi: true, stepUp: true, roles: perms{rClinician: related}},
 	VisitJoin:    {kind: KindVisit, patient: true, phi: true, roles: perms{rPatient: own, rClinician: related}},
 	VisitEnd:     {kind: KindVisit, patient: true, phi: true, roles: perms{rClinician: related}},
+
+	VisitReschedule: {kind: KindVisit, patient: true, phi: true, roles: perms{rPatient: own, rClinician: related, rStaff: anyInPractice}},
 
 	ExportPatient: {kind: KindChart, patient: true, phi: true, stepUp: true, roles: perms{rPatient: own}},
 	AuditReadOwn:  {kind: KindAudit, patient: true, phi: true, roles: perms{rPatient: own}},
