@@ -56,6 +56,10 @@ func New(cfg Config) *Service {
 	return s
 }
 
+// Passwords returns the pool that hashes passwords, for the server's
+// start-up to size the runtime around it (see password.Hasher.ReserveProcs).
+func (s *Service) Passwords() *password.Hasher { return s.passwords }
+
 // NormalizeEmail is the one form of an email address that is indexed and
 // compared: trimmed and lower-cased, so sign-in does not depend on case.
 func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }

@@ -123,7 +123,7 @@ func (h *Hasher) run(ctx context.Context, memKiB uint32, fn func()) error {
 	}
 	<-h.gather
 	defer release()
-	fn()
+	inBackground(fn)
 	return nil
 }
 

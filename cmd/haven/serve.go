@@ -48,6 +48,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer st.Close()
+	st.svc.Passwords().ReserveProcs()
 	if cfg.Demo {
 		logins, err := demo.Seed(ctx, st.svc)
 		if err != nil {
