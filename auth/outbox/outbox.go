@@ -52,19 +52,21 @@ type Outbox interface {
 	Send(ctx context.Context, m Message) error
 }
 
-// From is the sender every message names.
+// From is the sender a message names when no address is configured: a
+// domain that cannot exist, so nobody mistakes a development outbox for
+// mail from a real practice.
 const From = "Haven <no-reply@haven.invalid>"
 
-// Encode returns m as an RFC 5322 message with a quoted-printable UTF-8
-// body, dated at and with a random Message-ID.
-func Encode(m Message, at time.Time) ([]byte, error) {
+// Encode returns m as an RFC 5322 message from the header value from, with
+// a quoted-printable UTF-8 body, dated at and with a random Message-ID.
+func Encode(m Message, from string, at time.Time) ([]byte, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
 	var id [12]byte
 	rand.Read(id[:])
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "From: %s\r\n", From)
+	fmt.Fprintf(&b, "From: %s\r\n", from)
 	fmt.Fprintf(&b, "To: <%s>\r\n", m.To)
 	fmt.Fprintf(&b, "Subject: %s\r\n", mime.QEncoding.Encode("utf-8", m.Subject))
 	fmt.Fprintf(&b, "Date: %s\r\n", at.UTC().Format(time.RFC1123Z))
@@ -81,6 +83,7 @@ func Encode(m Message, at time.Time) ([]byte, error) {
 // Haven's user (a link in it is a credential until used).
 type Dir struct {
 	Path string
+	From string           // the From header; default From
 	Now  func() time.Time // default time.Now
 }
 
@@ -92,7 +95,11 @@ func (d *Dir) Send(ctx context.Context, m Message) error {
 		now = d.Now
 	}
 	at := now()
-	raw, err := Encode(m, at)
+	from := d.From
+	if from == "" {
+		from = From
+	}
+	raw, err := Encode(m, from, at)
 	if err != nil {
 		return err
 	}

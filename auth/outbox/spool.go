@@ -1,0 +1,180 @@
+package outbox
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Spool is the outbox of a server with a mail relay: Send writes the
+// message durably to a Dir, as without a relay, and a background loop
+// (Run) hands each file to the relay and deletes it once the relay has
+// taken it. A sign-in link is therefore never lost to a relay that is down
+// or a process that is killed: what Send acknowledged is on disk until it
+// is delivered, and a restarted server delivers what an earlier one left.
+//
+// A message the relay rejects for good (an unknown recipient) moves to the
+// failed/ directory beside the others for the operator; a relay that is
+// unreachable or misconfigured leaves every message in place and is
+// retried with backoff. Logs name the spool file and the relay's error,
+// never a recipient or a body: both are personal data and the body holds
+// a live link.
+type Spool struct {
+	Dir    *Dir
+	Relay  *SMTP
+	Logger *slog.Logger // default slog.Default()
+	// Retry is the first wait after a relay failure; it doubles up to
+	// MaxRetry. Defaults 5s and 5min. With nothing to send, the spool is
+	// still scanned every MaxRetry, for files another process left.
+	Retry, MaxRetry time.Duration
+
+	wake chan struct{}
+}
+
+// NewSpool returns a Spool writing to dir and delivering through relay.
+func NewSpool(dir *Dir, relay *SMTP, logger *slog.Logger) *Spool {
+	return &Spool{Dir: dir, Relay: relay, Logger: logger, wake: make(chan struct{}, 1)}
+}
+
+// Send implements Outbox: it returns once the message is on disk, and
+// wakes the delivery loop.
+func (s *Spool) Send(ctx context.Context, m Message) error {
+	if err := s.Dir.Send(ctx, m); err != nil {
+		return err
+	}
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Run delivers spooled messages until ctx ends.
+func (s *Spool) Run(ctx context.Context) {
+	retry, maxRetry := s.Retry, s.MaxRetry
+	if retry <= 0 {
+		retry = 5 * time.Second
+	}
+	if maxRetry <= 0 {
+		maxRetry = 5 * time.Minute
+	}
+	var backoff time.Duration // zero while the relay is fine
+	for {
+		if err := s.Flush(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			backoff = min(max(2*backoff, retry), maxRetry)
+			s.logger().Warn("outbox: mail relay unavailable; messages stay spooled", "err", err, "retry_in", backoff.String())
+		} else {
+			backoff = 0
+		}
+		next, wake := maxRetry, s.wake
+		if backoff > 0 {
+			// Backing off: a new message waits for the retry like the rest.
+			next, wake = backoff, nil
+		}
+		t := time.NewTimer(next)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-wake:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// Flush delivers every spooled message once, oldest first. It stops at
+// the first relay failure (the rest would fail alike) and returns it.
+func (s *Spool) Flush(ctx context.Context) error {
+	entries, err := os.ReadDir(s.Dir.Path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var names []string
+	for _, e := range entries {
+		// Dir names files by time, so name order is sending order;
+		// .tmp- files are still being written.
+		if e.Type().IsRegular() && strings.HasSuffix(e.Name(), ".eml") && !strings.HasPrefix(e.Name(), ".") {
+			names = append(names, e.Name())
+		}
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		path := filepath.Join(s.Dir.Path, name)
+		raw, err := os.ReadFile(path)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // another server of this data dir delivered it
+		}
+		if err != nil {
+			return err
+		}
+		to, err := recipient(raw)
+		if err == nil {
+			err = s.Relay.Deliver(ctx, to, raw)
+		} else {
+			err = errRejected{err}
+		}
+		var rejected errRejected
+		switch {
+		case err == nil:
+			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+		case errors.As(err, &rejected):
+			s.logger().Error("outbox: message rejected; moved to failed/", "file", name, "err", err)
+			if err := s.moveToFailed(name); err != nil {
+				return err
+			}
+		default:
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Spool) moveToFailed(name string) error {
+	dir := filepath.Join(s.Dir.Path, "failed")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return os.Rename(filepath.Join(s.Dir.Path, name), filepath.Join(dir, name))
+}
+
+func (s *Spool) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+// recipient reads the one address of an encoded message's To header: the
+// envelope recipient is taken from the file so the spool needs nothing
+// but the file to deliver it.
+func recipient(raw []byte) (string, error) {
+	msg, err := mail.ReadMessage(bufio.NewReader(bytes.NewReader(raw)))
+	if err != nil {
+		return "", err
+	}
+	a, err := mail.ParseAddress(msg.Header.Get("To"))
+	if err != nil {
+		return "", err
+	}
+	return a.Address, nil
+}
