@@ -36,27 +36,8 @@ const VisitStatePoll = 500 * time.Millisecond
 // every half minute without filling the audit log with identical lines;
 // what it learns is only the state of a visit it was allowed to read.
 func (s *Service) WaitVisitState(ctx context.Context, visitID, seen string, wait time.Duration) (string, error) {
-	_, v, err := s.visitFor(ctx, policy.VisitRead, visitID)
-	if err != nil {
-		return "", err
-	}
-	deadline := time.NewTimer(wait)
-	defer deadline.Stop()
-	tick := time.NewTicker(VisitStatePoll)
-	defer tick.Stop()
-	for v.State == seen {
-		select {
-		case <-ctx.Done():
-			return v.State, nil
-		case <-deadline.C:
-			return v.State, nil
-		case <-tick.C:
-		}
-		if v, err = s.db.FindVisit(ctx, visitID); err != nil {
-			return "", haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the visit")
-		}
-	}
-	return v.State, nil
+	w, err := s.WatchVisit(ctx, visitID, VisitWatch{State: seen, Messages: -1}, wait)
+	return w.State, err
 }
 
 // Clinicians lists the clinicians of the actor's practice, for booking. A

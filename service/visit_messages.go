@@ -1,0 +1,249 @@
+package service
+
+import (
+	"context"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"haven"
+	"haven/keyring"
+	"haven/policy"
+	"haven/store/sqlstore"
+)
+
+// Waiting-room messages: a short line between the care team and a patient
+// about one visit while the patient waits for it or is in it ("running ten
+// minutes late", "my camera will not start"). They are PHI (a message can
+// say anything), so they pass the same gate as secure messaging
+// (message.send, message.read: the patient on their own record, a
+// clinician related to the patient, the front desk unless the patient
+// keeps staff out of their messages), each body sealed under the
+// patient's data key. The gate's resource is the visit's thread: kind
+// "message", id the visit's, so the patient's access history ties every
+// send and read to the visit.
+
+// Limits of waiting-room messages.
+const (
+	// MaxVisitMessage is a message's length in characters, after trimming:
+	// enough for a sentence or two, too little to be a consultation.
+	MaxVisitMessage = 500
+	// MaxVisitMessages caps one visit's thread, so a stuck script or a
+	// flood cannot fill the database or the patient's screen.
+	MaxVisitMessages = 200
+)
+
+// VisitMessage is one opened waiting-room message.
+type VisitMessage struct {
+	ID          string    `json:"id"`
+	VisitID     string    `json:"visit_id"`
+	SenderID    string    `json:"sender_id"`
+	FromPatient bool      `json:"from_patient"`
+	SenderName  string    `json:"sender_name,omitempty"` // a workforce sender's name, as the practice's roster shows it
+	Body        string    `json:"body"`
+	SentAt      time.Time `json:"sent_at"`
+}
+
+// visitMessageAD binds a body to its practice, patient and message: a body
+// copied into another row, visit or patient does not open.
+func visitMessageAD(practiceID, patientID, messageID string) keyring.AD {
+	return keyring.AD{PracticeID: practiceID, PatientID: patientID, Kind: "visit_message", RecordID: messageID, Field: "body"}
+}
+
+// messageBody checks a message and returns it trimmed. It is one line of
+// plain text: no control characters (line breaks included, which a
+// waiting-room line does not need), no Unicode line or paragraph
+// separators, and no bidirectional overrides, which can make a message
+// display differently from what it says ("call 555…" reversed).
+func messageBody(body string) (string, error) {
+	b := strings.TrimSpace(body)
+	if n := utf8.RuneCountInString(b); !utf8.ValidString(b) || n < 1 || n > MaxVisitMessage {
+		return "", haven.Errorf(haven.EINVALID, "a message is 1 to %d characters", MaxVisitMessage)
+	}
+	for _, r := range b {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || (r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069') {
+			return "", haven.Errorf(haven.EINVALID, "a message is one line of plain text, without control characters")
+		}
+	}
+	return b, nil
+}
+
+// messageVisit loads a visit and passes the gate for act on its thread.
+// An unknown visit, or one of another practice, is "not found" and
+// audited without naming anyone: an outsider's probe never writes another
+// practice's patient into the outsider's log.
+func (s *Service) messageVisit(ctx context.Context, act policy.Action, visitID string) (haven.Actor, *sqlstore.Visit, error) {
+	a, err := actor(ctx)
+	if err != nil {
+		return a, nil, err
+	}
+	v, err := s.db.FindVisit(ctx, visitID)
+	if haven.ErrorCode(err) == haven.ENOTFOUND || (err == nil && v.PracticeID != a.PracticeID) {
+		return a, nil, s.refuseUnknown(ctx, a, act, policy.KindMessage, visitID)
+	}
+	if err != nil {
+		return a, nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the visit")
+	}
+	res := policy.Resource{Kind: policy.KindMessage, ID: v.ID, PracticeID: v.PracticeID, PatientID: v.PatientID}
+	if _, _, err := s.authorize(ctx, act, res); err != nil {
+		return a, nil, err
+	}
+	return a, v, nil
+}
+
+// SendVisitMessage sends a short message in a visit's thread: from the
+// care team to the patient, or the patient's reply. It reaches the
+// patient only while they wait for the visit or are in it; before
+// check-in, and once the visit is over or cancelled, the practice's
+// ordinary messages are the way. A refused message stores nothing.
+func (s *Service) SendVisitMessage(ctx context.Context, visitID, body string) error {
+	text, err := messageBody(body)
+	if err != nil {
+		return err
+	}
+	a, v, err := s.messageVisit(ctx, policy.MessageSend, visitID)
+	if err != nil {
+		return err
+	}
+	if v.State != sqlstore.VisitWaiting && v.State != sqlstore.VisitAdmitted {
+		return haven.Errorf(haven.ECONFLICT, "the visit is %s: waiting-room messages go only to a patient who is waiting or in the call", v.State)
+	}
+	m := &sqlstore.VisitMessage{ID: haven.NewID(), PracticeID: v.PracticeID, VisitID: v.ID, PatientID: v.PatientID, SenderID: a.UserID}
+	if m.Body, err = s.keys.Seal(ctx, visitMessageAD(v.PracticeID, v.PatientID, m.ID), []byte(text)); err != nil {
+		return err
+	}
+	if err := s.db.CreateVisitMessage(ctx, m, MaxVisitMessages); err != nil {
+		if haven.ErrorCode(err) == haven.ETOOMANY {
+			return err
+		}
+		return haven.Wrap(haven.EUNAVAILABLE, err, "cannot store the message")
+	}
+	return nil
+}
+
+// VisitMessages returns a visit's thread, oldest first (message.read,
+// audited once for the thread). Each body opens only under the visit's own
+// practice and patient, so a row edited to point elsewhere fails here.
+func (s *Service) VisitMessages(ctx context.Context, visitID string) ([]VisitMessage, error) {
+	_, v, err := s.messageVisit(ctx, policy.MessageRead, visitID)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.db.VisitMessages(ctx, v.ID)
+	if err != nil {
+		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the messages")
+	}
+	names := map[string]string{}
+	out := make([]VisitMessage, 0, len(rows))
+	for _, row := range rows {
+		body, err := s.keys.Open(ctx, visitMessageAD(v.PracticeID, v.PatientID, row.ID), row.Body)
+		if err != nil {
+			return nil, err
+		}
+		m := VisitMessage{ID: row.ID, VisitID: v.ID, SenderID: row.SenderID, FromPatient: row.SenderID == v.PatientID,
+			Body: string(body), SentAt: time.UnixMicro(row.CreatedUS).UTC()}
+		if !m.FromPatient {
+			name, ok := names[row.SenderID]
+			if !ok {
+				name = s.workforceName(ctx, v.PracticeID, row.SenderID)
+				names[row.SenderID] = name
+			}
+			m.SenderName = name
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// workforceName opens a practice member's name for a thread already
+// authorized; "" if it cannot (a user since removed).
+func (s *Service) workforceName(ctx context.Context, practiceID, userID string) string {
+	u, err := s.db.FindUserByID(ctx, userID)
+	if err != nil || u.PracticeID != practiceID || u.Role == haven.RolePatient {
+		return ""
+	}
+	p, err := s.openUser(ctx, u)
+	if err != nil {
+		return ""
+	}
+	return p.Name
+}
+
+// VisitWatch is what the patient's waiting page watches: the visit's
+// state, and how many messages its thread holds (a count, never content:
+// the page then reads the thread through the gate).
+type VisitWatch struct {
+	State    string `json:"state"`
+	Messages int    `json:"messages"`
+}
+
+// WatchVisit returns as soon as the visit's state differs from seen.State
+// or its thread's length from seen.Messages (a negative seen.Messages
+// watches the state alone), or what it is when wait has passed. Like
+// WaitVisitState, which it generalises, it is decided and audited once
+// per call (visit.read), not once per look.
+func (s *Service) WatchVisit(ctx context.Context, visitID string, seen VisitWatch, wait time.Duration) (VisitWatch, error) {
+	_, v, err := s.visitFor(ctx, policy.VisitRead, visitID)
+	if err != nil {
+		return VisitWatch{}, err
+	}
+	var cur VisitWatch
+	look := func() error {
+		var err error
+		if cur.State, cur.Messages, err = s.db.VisitWatch(ctx, v.ID); err != nil {
+			return haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the visit")
+		}
+		return nil
+	}
+	if err := look(); err != nil {
+		return VisitWatch{}, err
+	}
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	tick := time.NewTicker(VisitStatePoll)
+	defer tick.Stop()
+	for cur.State == seen.State && (seen.Messages < 0 || cur.Messages == seen.Messages) {
+		select {
+		case <-ctx.Done():
+			return cur, nil
+		case <-deadline.C:
+			return cur, nil
+		case <-tick.C:
+		}
+		if err := look(); err != nil {
+			return VisitWatch{}, err
+		}
+	}
+	return cur, nil
+}
+
+// QueueEntry is a line of the clinician's waiting room with the length of
+// its visit's message thread.
+type QueueEntry struct {
+	*Visit
+	Messages int
+}
+
+// WaitingQueue is WaitingRoom with each visit's thread length, so the
+// queue can show that a patient wrote. Counts are taken only for the
+// visits WaitingRoom just decided and audited one by one.
+func (s *Service) WaitingQueue(ctx context.Context) ([]QueueEntry, error) {
+	vs, err := s.WaitingRoom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(vs))
+	for i, v := range vs {
+		ids[i] = v.ID
+	}
+	counts, err := s.db.VisitMessageCounts(ctx, ids)
+	if err != nil {
+		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot count messages")
+	}
+	out := make([]QueueEntry, len(vs))
+	for i, v := range vs {
+		out[i] = QueueEntry{Visit: v, Messages: counts[v.ID]}
+	}
+	return out, nil
+}
