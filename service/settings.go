@@ -24,6 +24,11 @@ type PracticeSettings struct {
 	PatientIdle       Duration `json:"patient_idle,omitempty"`
 	PatientAbsolute   Duration `json:"patient_absolute,omitempty"`
 
+	// VisitReminderLead is how long before a booked visit its patient is
+	// emailed a reminder (see visits_remind.go); zero keeps
+	// DefaultReminderLead.
+	VisitReminderLead Duration `json:"visit_reminder_lead,omitempty"`
+
 	// Detection thresholds (see detect.go).
 	BulkAccessPatients int      `json:"bulk_access_patients"` // distinct patients by one user …
 	BulkAccessWindow   Duration `json:"bulk_access_window"`   // … within this window raise an alert
@@ -69,6 +74,8 @@ func (p PracticeSettings) Validate() error {
 		return haven.Errorf(haven.EINVALID, "working hours must satisfy 0 <= start < end <= 24")
 	case p.StepUpMaxAge < 0 || time.Duration(p.StepUpMaxAge) > policy.DefaultStepUpMaxAge:
 		return haven.Errorf(haven.EINVALID, "step-up age may shorten, not lengthen, the default %s", policy.DefaultStepUpMaxAge)
+	case p.VisitReminderLead != 0 && (time.Duration(p.VisitReminderLead) < MinReminderLead || time.Duration(p.VisitReminderLead) > MaxReminderLead):
+		return haven.Errorf(haven.EINVALID, "the visit reminder lead must be between %s and %s", MinReminderLead, MaxReminderLead)
 	}
 	for _, d := range []Duration{p.WorkforceIdle, p.WorkforceAbsolute, p.PatientIdle, p.PatientAbsolute} {
 		if d != 0 && time.Duration(d) < time.Minute {
