@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -53,16 +52,12 @@ func (s *Server) UseIdentity(id *service.Identity) {
 	s.registerAuthRoutes(a)
 }
 
-// UseLocalIdentity is UseIdentity for one machine: emails (reset links,
-// invitations) are written as .eml files to <dataDir>/outbox for the
-// operator's mail relay or a developer to pick up, and their links point
-// at baseURL. It returns a function that waits for emails still being
+// UseLocalIdentity is UseIdentity for a server: emails (reset links,
+// invitations, verifications) go to mail, and their links point at
+// baseURL. It returns a function that waits for emails still being
 // written, to call before the database closes.
-func (s *Server) UseLocalIdentity(ctx context.Context, svc *service.Service, dataDir, baseURL string) (wait func()) {
-	id := service.NewIdentity(svc, service.IdentityConfig{
-		Outbox:  &outbox.Dir{Path: filepath.Join(dataDir, "outbox")},
-		BaseURL: baseURL,
-	})
+func (s *Server) UseLocalIdentity(ctx context.Context, svc *service.Service, mail outbox.Outbox, baseURL string) (wait func()) {
+	id := service.NewIdentity(svc, service.IdentityConfig{Outbox: mail, BaseURL: baseURL})
 	s.UseIdentity(id)
 	s.usePasskeysAt(id, baseURL) // passkeys, scoped to the public URL's host (auth_webauthn.go)
 	// Ended sessions, expired tokens and forgotten throttle counts are

@@ -188,6 +188,12 @@ func TestWrongConfigurationExitsWithOneClearLine(t *testing.T) {
 		{"UnwritableDataDir", nil, []string{"--data-dir", filepath.Join(notADir, "sub")}, "--data-dir"},
 		{"BadEnvBool", []string{"HAVEN_DEMO=maybe"}, nil, "HAVEN_DEMO"},
 		{"UnreadableSecretFile", []string{"HAVEN_DB_FILE=/nonexistent/db-url"}, nil, "HAVEN_DB_FILE"},
+		{"SMTPPasswordInURL", nil, []string{"--smtp-url", "smtp://haven:s3cret@mail.example.org", "--mail-from", "no-reply@clinic.example"}, "--smtp-url"},
+		{"SMTPPlainHTTP", nil, []string{"--smtp-url", "http://mail.example.org", "--mail-from", "no-reply@clinic.example"}, "--smtp-url"},
+		{"SMTPWithoutFrom", nil, []string{"--smtp-url", "smtp://mail.example.org"}, "--mail-from"},
+		{"BadMailFrom", nil, []string{"--mail-from", "Clinic <no-reply@clinic.example>"}, "--mail-from"},
+		{"SMTPUserWithoutPassword", nil, []string{"--smtp-url", "smtp://haven@mail.example.org", "--mail-from", "no-reply@clinic.example"}, "--smtp-password"},
+		{"SMTPCAUnreadable", nil, []string{"--smtp-url", "smtp://mail.example.org", "--mail-from", "no-reply@clinic.example", "--smtp-ca", "/nonexistent/ca.pem"}, "--smtp-ca"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

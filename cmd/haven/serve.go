@@ -19,6 +19,10 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	var vcfg videoConfig
 	vcfg.register(fs)
+	var mcfg mailConfig
+	if err := mcfg.register(fs); err != nil {
+		return err
+	}
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -29,6 +33,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if err := vcfg.validate(cfg.DataDir); err != nil {
+		return err
+	}
+	if err := mcfg.validate(); err != nil {
 		return err
 	}
 	if cfg.videoKey, err = loadVideoKey(vcfg.KeyPath, env.Stdout); err != nil {
@@ -64,7 +71,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		// localhost, not the listening IP: passkeys need a host name.
 		publicURL = "https://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	}
-	defer srv.UseLocalIdentity(ctx, st.svc, cfg.DataDir, publicURL)() // sign-in, sessions, accounts, passkeys (web/auth.go)
+	mail := mcfg.outbox(ctx, cfg.DataDir, env.Logger)
+	defer srv.UseLocalIdentity(ctx, st.svc, mail, publicURL)() // sign-in, sessions, accounts, passkeys (web/auth.go)
 	// Video visits: the SFU and TURN relay live as long as the server, and
 	// closing them ends every call.
 	media, err := startVideo(&vcfg, cfg.videoKey)

@@ -1,0 +1,56 @@
+package main_test
+
+import (
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"haven/internal/testkit"
+)
+
+// With --smtp-url, a password-reset email reaches the practice's relay over
+// TLS, authenticated, from --mail-from, and leaves nothing in the spool.
+func TestServeSendsMailThroughTheRelay(t *testing.T) {
+	relay := testkit.StartSMTPRelay(t, testkit.SMTPRelayOptions{})
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "relay-ca.pem")
+	if err := os.WriteFile(ca, relay.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dataDir := filepath.Join(dir, "data")
+	s := startServe(t, dataDir, "--demo", "--smtp-url", "smtp://"+relay.User+"@"+relay.Addr,
+		"--smtp-password", relay.Password, "--smtp-ca", ca, "--mail-from", "no-reply@clinic.example")
+
+	const who = "frontdesk@riverside.example"
+	resp, err := insecureClient.PostForm(s.URL+"/reset", url.Values{"email": {who}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("POST /reset: %d", resp.StatusCode)
+	}
+	got := relay.WaitDeliveries(t, 1)
+	d := got[0]
+	if d.To != who || d.From != "no-reply@clinic.example" || !d.TLS || !d.Authed {
+		t.Fatalf("delivery to %q from %q tls=%v authed=%v", d.To, d.From, d.TLS, d.Authed)
+	}
+	if !strings.Contains(d.Data, "/reset/") || !strings.Contains(d.Data, "no-reply@clinic.example") {
+		t.Fatalf("the relay received:\n%s", d.Data)
+	}
+	// Delivered mail is removed from the spool.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		entries, _ := filepath.Glob(filepath.Join(dataDir, "outbox", "*.eml"))
+		if len(entries) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delivered mail still spooled: %v", entries)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
