@@ -4,9 +4,11 @@
 // An email leaves Haven's protection the moment it is sent, so messages
 // must carry no PHI: no clinician's or patient's name, no condition, no
 // visit; only the practice's public name and a single-use link. The
-// package never logs a message body (it holds a live link) and never
-// reaches the network itself: Dir writes RFC 5322 files for a developer
-// or an operator's own mail relay to pick up, Memory keeps them for tests.
+// package never logs a message body (it holds a live link). Dir writes
+// RFC 5322 files, for a developer or an operator's own mail pickup; Spool
+// writes the same files and delivers them to the practice's relay over
+// TLS (SMTP), deleting each once the relay has it; Memory keeps messages
+// for tests.
 package outbox
 
 import (
