@@ -371,3 +371,47 @@ func TestPracticeSetsItsReminderLead(t *testing.T) {
 		}
 	})
 }
+
+// TestReminderLoopSendsAndStopsWithItsContext: the loop serve runs sends a
+// due reminder, keeps ticking without sending it again, and returns when
+// its context ends.
+func TestReminderLoopSendsAndStopsWithItsContext(t *testing.T) {
+	forEachDB(t, func(t *testing.T, e *env) {
+		p := e.seed("riverside", "m5")
+		if err := e.svc.SetAvailability(e.as(p.clinician), reminderWeek); err != nil {
+			t.Fatal(err)
+		}
+		e.bookAt(p.patientA, p.chartA.PatientID, p.clinician, thu(9, 0))
+		mail := &outbox.Memory{}
+		rem := service.NewReminders(e.svc, service.ReminderConfig{Outbox: mail, BaseURL: "https://clinic.example"})
+		ctx, cancel := context.WithCancel(context.Background())
+		reports := make(chan int, 100)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			rem.Run(ctx, time.Millisecond, func(n int, err error) {
+				if err != nil {
+					t.Errorf("run: %v", err)
+				}
+				reports <- n
+			})
+		}()
+		if n := <-reports; n != 1 {
+			t.Fatalf("the loop reported %d", n)
+		}
+		// More runs, these and the loop's own ticks, send nothing more.
+		for range 3 {
+			if _, err := rem.SendDueReminders(ctx, e.clock.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cancel()
+		<-done
+		if sent := mail.Sent(); len(sent) != 1 || sent[0].To != "pta@riverside.example" || sent[0].Subject != service.ReminderSubject {
+			t.Fatalf("sent %+v", sent)
+		}
+		if len(reports) != 0 {
+			t.Fatalf("the loop reported again: %d", <-reports)
+		}
+	})
+}

@@ -73,6 +73,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	mail := mcfg.outbox(ctx, cfg.DataDir, env.Logger)
 	defer srv.UseLocalIdentity(ctx, st.svc, mail, publicURL)() // sign-in, sessions, accounts, passkeys (web/auth.go)
+	defer startReminders(ctx, env, st, mail, publicURL)()      // visit reminders, through the same outbox (remind.go)
 	// Video visits: the SFU and TURN relay live as long as the server, and
 	// closing them ends every call.
 	media, err := startVideo(&vcfg, cfg.videoKey)
