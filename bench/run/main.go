@@ -45,6 +45,7 @@ type config struct {
 	rounds       int
 	benchtime    string
 	pkgs         []string
+	browser      bool
 	requireHaven bool
 	startTimeout time.Duration
 	keep         bool
@@ -61,6 +62,7 @@ func main() {
 	flag.StringVar(&pkgs, "pkgs", pkgs, "comma-separated packages whose Go benchmarks run (empty for none)")
 	flag.BoolVar(&cfg.requireHaven, "require-haven", false, "fail, rather than skip the haven rows, when cmd/haven is missing")
 	flag.DurationVar(&cfg.startTimeout, "start-timeout", 60*time.Second, "how long haven may take to answer /healthz")
+	flag.BoolVar(&cfg.browser, "browser", true, "also run the browser benchmarks (headless Chromium; skipped when it is not installed)")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (binaries, logs, data) for inspection")
 	flag.Parse()
 	for p := range strings.SplitSeq(pkgs, ",") {
@@ -152,11 +154,27 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 
 	if len(cfg.pkgs) == 0 {
 		fmt.Fprintln(out, "\nNo Go benchmark packages listed.")
+	} else if err := goBench(ctx, root, out, "Go benchmarks", ".", cfg.benchtime, cfg.pkgs); err != nil {
+		return err
+	}
+	if !cfg.browser {
 		return nil
 	}
+	if _, err := exec.LookPath("chromium"); err != nil {
+		logf("chromium not found: skipping the browser benchmarks (-browser=false to silence)")
+		return nil
+	}
+	// A browser visit takes seconds per iteration and each needs a fresh
+	// slot within the check-in window, so these run a fixed count.
+	return goBench(ctx, root, out, "Browser benchmarks", browserBenchPattern, browserBenchTime, browserBenchPackages)
+}
+
+// goBench runs the Go benchmarks matching pattern in pkgs and writes their
+// table under title.
+func goBench(ctx context.Context, root string, out io.Writer, title, pattern, benchtime string, pkgs []string) error {
 	procs := runtime.GOMAXPROCS(0)
-	args := append([]string{"test", "-run", "^$", "-bench", ".", "-benchmem", "-count", "1", "-p", "1",
-		"-benchtime", cfg.benchtime, "-cpu", strconv.Itoa(procs), "-timeout", "3m"}, cfg.pkgs...)
+	args := append([]string{"test", "-run", "^$", "-bench", pattern, "-benchmem", "-count", "1", "-p", "1",
+		"-benchtime", benchtime, "-cpu", strconv.Itoa(procs), "-timeout", "5m"}, pkgs...)
 	logf("go %s", strings.Join(args, " "))
 	var buf bytes.Buffer
 	cmd := exec.CommandContext(ctx, "go", args...)
@@ -165,8 +183,8 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	cmd.Stderr = os.Stderr
 	benchErr := cmd.Run()
 	results := parseBench(&buf, procs)
-	fmt.Fprintf(out, "\n### Go benchmarks\n\n`go test -run '^$' -bench . -benchmem -benchtime %s %s`; the ratio divides ns/op by the same-run baseline benchmark.\n\n",
-		cfg.benchtime, strings.Join(cfg.pkgs, " "))
+	fmt.Fprintf(out, "\n### %s\n\n`go test -run '^$' -bench '%s' -benchmem -benchtime %s %s`; the ratio divides ns/op by the same-run baseline benchmark.\n\n",
+		title, pattern, benchtime, strings.Join(pkgs, " "))
 	writeBenchTable(out, results)
 	if benchErr != nil {
 		// Show what failed, then fail the run: a broken benchmark is a bug.

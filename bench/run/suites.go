@@ -110,3 +110,13 @@ var goBenchPackages = []string{
 	"./service",        // audited chart read vs the same read without the audit append
 	"./video/sfu",      // admission to first RTP packet (p50/p95) vs direct pion peers; CPU per forwarded packet
 }
+
+// The browser benchmarks: admission to the first decoded video frame in two
+// headless Chromiums with fake cameras (web/visit_bench_test.go), beside
+// the browser's own floor for the same thing without Haven. Six visits
+// fit the check-in window (each takes the clinician's next 5-minute slot).
+var (
+	browserBenchPackages = []string{"./web"}
+	browserBenchPattern  = "BrowserAdmissionToFirstFrame"
+	browserBenchTime     = "6x"
+)

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 
 	"haven/bench/internal/load"
@@ -39,8 +40,8 @@ func writeLoadTable(w io.Writer, rows []loadRow) {
 }
 
 func writeBenchTable(w io.Writer, results []benchResult) {
-	fmt.Fprintln(w, "| package | benchmark | ns/op | MB/s | B/op | allocs/op | ns/op ÷ baseline |")
-	fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Fprintln(w, "| package | benchmark | ns/op | MB/s | B/op | allocs/op | ns/op ÷ baseline | reported |")
+	fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
 	type key struct{ pkg, name string }
 	byName := map[key]benchResult{}
 	for _, r := range results {
@@ -53,10 +54,30 @@ func writeBenchTable(w io.Writer, results []benchResult) {
 		} else if b, ok := byName[key{r.Pkg, baselineOf(r.Name)}]; ok && b.Values["ns/op"] > 0 {
 			ratio = fmt.Sprintf("%.2f", r.Values["ns/op"]/b.Values["ns/op"])
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", r.Pkg, strings.TrimPrefix(r.Name, "Benchmark"),
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Pkg, strings.TrimPrefix(r.Name, "Benchmark"),
 			value(r.Values, "ns/op", "%.0f"), value(r.Values, "MB/s", "%.1f"),
-			value(r.Values, "B/op", "%.0f"), value(r.Values, "allocs/op", "%.0f"), ratio)
+			value(r.Values, "B/op", "%.0f"), value(r.Values, "allocs/op", "%.0f"), ratio, reported(r.Values))
 	}
+}
+
+// reported lists a benchmark's own metrics (b.ReportMetric: latency
+// percentiles, CPU per packet), which are often the figure an issue asks
+// for.
+func reported(v map[string]float64) string {
+	var units []string
+	for u := range v {
+		switch u {
+		case "ns/op", "MB/s", "B/op", "allocs/op":
+		default:
+			units = append(units, u)
+		}
+	}
+	sort.Strings(units)
+	parts := make([]string, len(units))
+	for i, u := range units {
+		parts[i] = fmt.Sprintf("%.4g %s", v[u], u)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func value(v map[string]float64, unit, format string) string {
