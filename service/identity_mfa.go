@@ -347,7 +347,7 @@ func (id *Identity) ResetMFA(ctx context.Context, userID string) error {
 	if err != nil {
 		return haven.Errorf(haven.ENOTFOUND, "not found")
 	}
-	if _, _, err := id.svc.authorize(ctx, policy.MFAReset, policy.Resource{Kind: policy.KindUser, ID: u.ID, PracticeID: u.PracticeID}); err != nil {
+	if _, _, err := id.svc.authorize(ctx, policy.MFAReset, userResource(u)); err != nil {
 		return err
 	}
 	if u.ID == a.UserID {

@@ -218,9 +218,10 @@ func (id *Identity) ResetPassword(ctx context.Context, token, next string, c Cli
 }
 
 // SendAccountSetup emails a patient registered at the front desk (who has
-// no password yet) a link to choose one. Staff and admins of the
-// patient's practice may send it; the decision is audited like any
-// access to the patient's record.
+// no password yet) a link to choose one. Staff of the patient's practice
+// may send it as a change to the patient's contact (chart.write_contact),
+// the practice admin as account management (user.manage on the patient's
+// account); either decision is audited naming the patient.
 func (id *Identity) SendAccountSetup(ctx context.Context, patientID string, c Client) error {
 	if id.outbox == nil {
 		return haven.Errorf(haven.EUNAVAILABLE, "email is not configured on this server")
@@ -233,8 +234,15 @@ func (id *Identity) SendAccountSetup(ctx context.Context, patientID string, c Cl
 	if err != nil || u.Role != haven.RolePatient || u.PracticeID != a.PracticeID {
 		return haven.Errorf(haven.ENOTFOUND, "not found")
 	}
-	if _, _, err := id.svc.authorize(ctx, policy.ContactWrite, policy.Resource{Kind: policy.KindChart, ID: u.ID, PracticeID: u.PracticeID, PatientID: u.ID}); err != nil {
+	act, res := policy.ContactWrite, policy.Resource{Kind: policy.KindChart, ID: u.ID, PracticeID: u.PracticeID, PatientID: u.ID}
+	if a.Role == haven.RolePracticeAdmin {
+		act, res = policy.UserManage, userResource(u)
+	}
+	if _, _, err := id.svc.authorize(ctx, act, res); err != nil {
 		return err
+	}
+	if u.PasswordHash != "" {
+		return haven.Errorf(haven.ECONFLICT, "this patient has already chosen a password; they can reset it from the sign-in page")
 	}
 	prof, err := id.svc.openUser(ctx, u)
 	if err != nil {
@@ -280,8 +288,14 @@ func (id *Identity) Invite(ctx context.Context, email string, role haven.Role, c
 		return haven.Errorf(haven.EINVALID, "invitations are for the clinic's workforce; patients are registered at the front desk")
 	}
 	token, hash := session.NewToken()
-	if _, _, err := id.svc.authorize(ctx, policy.UserManage, policy.Resource{Kind: policy.KindUser, ID: "invite-" + hex.EncodeToString(hash[:8]), PracticeID: a.PracticeID}); err != nil {
+	// Inviting an admin or a compliance officer is a role grant and needs
+	// a step-up (policy.GrantAction); which roles may be granted at all is
+	// policy's too (policy.MayGrant).
+	if _, _, err := id.svc.authorize(ctx, policy.GrantAction(role), policy.Resource{Kind: policy.KindUser, ID: "invite-" + hex.EncodeToString(hash[:8]), PracticeID: a.PracticeID}); err != nil {
 		return err
+	}
+	if !policy.MayGrant(a.Role, role) {
+		return haven.Errorf(haven.EFORBIDDEN, "you may not invite someone as %s", roleName(role))
 	}
 	sealed, err := id.svc.keys.Seal(ctx, inviteAD(a.PracticeID, hash), []byte(email))
 	if err != nil {
@@ -414,7 +428,10 @@ func (id *Identity) AcceptInvitation(ctx context.Context, token, name, pw string
 }
 
 // SetDisabled disables (or re-enables) an account in the admin's practice.
-// Disabling ends every session and outstanding link at once.
+// Disabling ends every session and outstanding link at once. An admin
+// cannot disable themselves (another admin does that), and the practice's
+// last active admin cannot be disabled at all, even by two admins racing
+// to disable each other (sqlstore.SetUserDisabledKeepingAdmin).
 func (id *Identity) SetDisabled(ctx context.Context, userID string, disabled bool) error {
 	a, err := actor(ctx)
 	if err != nil {
@@ -424,13 +441,25 @@ func (id *Identity) SetDisabled(ctx context.Context, userID string, disabled boo
 	if err != nil {
 		return haven.Errorf(haven.ENOTFOUND, "not found")
 	}
-	if _, _, err := id.svc.authorize(ctx, policy.UserManage, policy.Resource{Kind: policy.KindUser, ID: u.ID, PracticeID: u.PracticeID}); err != nil {
+	if _, _, err := id.svc.authorize(ctx, policy.UserManage, userResource(u)); err != nil {
 		return err
 	}
 	if u.ID == a.UserID {
 		return haven.Errorf(haven.EINVALID, "you cannot disable your own account")
 	}
-	if err := id.db.SetUserDisabled(ctx, u.ID, disabled); err != nil {
+	ev := audit.ForActor(a, ActDisable)
+	ev.ResourceKind, ev.ResourceID, ev.PatientID = "user", u.ID, userResource(u).PatientID
+	reason := "enabled"
+	if disabled {
+		reason = "disabled"
+	}
+	if err := id.db.SetUserDisabledKeepingAdmin(ctx, u.ID, disabled); err != nil {
+		if haven.ErrorCode(err) == haven.ECONFLICT {
+			id.record(ctx, ev, false, "last_admin")
+		}
+		return err
+	}
+	if err := id.record(ctx, ev, true, reason); err != nil {
 		return err
 	}
 	if disabled {
