@@ -20,6 +20,7 @@ func (h *authHandlers) registerAdminRoutes(s *Server) {
 	s.mux.HandleFunc("POST /api/v1/users/{id}/enable", h.apiSetDisabled(false))
 	s.mux.HandleFunc("POST /api/v1/users/{id}/mfa/reset", h.apiResetMFA)
 	s.mux.HandleFunc("POST /api/v1/patients/{id}/account-setup", h.apiAccountSetup)
+	h.registerAdminPages(s) // the same, as pages (admin_pages.go)
 }
 
 type invitationJSON struct {

@@ -1,0 +1,253 @@
+package web
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"time"
+
+	"haven"
+	"haven/service"
+)
+
+// The practice admin's people pages: the workforce with each account's
+// status, second factors and last sign-in; pending invitations and the
+// form to invite; one account's page with disable and re-enable, the
+// reset of a lost second factor and, for a patient who has no password
+// yet, the account-setup link. A patient's account is reached by the
+// exact email the patient gives, never from a list (service/
+// identity_accounts.go says why).
+//
+// Every decision is the service's: the pages show what policy allows and
+// turn its answers into pages. A factor reset, and inviting an admin or
+// compliance officer, need the admin's recent step-up: the service
+// answers ESTEPUP, and the page sends the admin to the step-up page,
+// which returns them to the action to confirm it.
+//
+// Cross-origin posts are refused for every page (withIdentity). These
+// forms also carry a token the browser holds in a __Host- cookie and
+// sends back in the form, because a forged post here could mint an
+// administrator or lock staff out: the check does not depend on request
+// headers that a proxy or an old browser might not send.
+
+func (h *authHandlers) registerAdminPages(s *Server) {
+	s.mux.HandleFunc("GET /app/admin/users", h.adminUsers)
+	s.mux.HandleFunc("GET /app/admin/users/{id}", h.adminUser)
+	s.mux.HandleFunc("POST /app/admin/users/{id}/disable", h.adminAction(adminDisable))
+	s.mux.HandleFunc("POST /app/admin/users/{id}/enable", h.adminAction(adminEnable))
+	s.mux.HandleFunc("POST /app/admin/users/{id}/mfa-reset", h.adminAction(adminMFAReset))
+	s.mux.HandleFunc("POST /app/admin/users/{id}/account-setup", h.adminAction(adminSetup))
+	s.mux.HandleFunc("POST /app/admin/invitations", h.adminInvite)
+	s.mux.HandleFunc("POST /app/admin/patients/find", h.adminFindPatient)
+}
+
+// FormCookie holds the admin forms' token.
+const FormCookie = "__Host-haven_form"
+
+// formTokenAge outlives any session (12 hours at most), so a page loaded
+// in a live session always posts a token that is still there.
+const formTokenAge = 13 * time.Hour
+
+// formToken returns the browser's form token, giving it one if it has
+// none (or a malformed one).
+func formToken(w http.ResponseWriter, r *http.Request) string {
+	if c, err := r.Cookie(FormCookie); err == nil && validCookieValue(c.Value) {
+		return c.Value
+	}
+	var b [32]byte
+	rand.Read(b[:])
+	v := base64.RawURLEncoding.EncodeToString(b[:])
+	setAuthCookie(w, FormCookie, v, formTokenAge, http.SameSiteStrictMode)
+	return v
+}
+
+// checkFormToken refuses (403) a post whose form token is missing or is
+// not the one in the browser's cookie.
+func (h *authHandlers) checkFormToken(w http.ResponseWriter, r *http.Request) bool {
+	c, err := r.Cookie(FormCookie)
+	sent := r.PostFormValue("form_token")
+	if err == nil && validCookieValue(c.Value) && subtle.ConstantTimeCompare([]byte(c.Value), []byte(sent)) == 1 {
+		return true
+	}
+	h.s.Logger.Warn("admin form without a valid token refused", "request_id", RequestID(r.Context()), "client", clientAddr(r))
+	h.s.authPageError(w, r, haven.Errorf(haven.EFORBIDDEN, "this form has expired; reload the page and try again"))
+	return false
+}
+
+// The per-account actions.
+const (
+	adminDisable  = "disabled"
+	adminEnable   = "enabled"
+	adminMFAReset = "mfa-reset"
+	adminSetup    = "setup-sent"
+)
+
+// adminFlash is what the page says after an action, by its ?done= value;
+// only these fixed texts are ever shown.
+var adminFlash = map[string]string{
+	adminDisable:  "The account is disabled. Every session it had has ended.",
+	adminEnable:   "The account is enabled again. Its owner signs in as before.",
+	adminMFAReset: "The second factor is reset and every session has ended. At their next sign-in they set up a new authenticator.",
+	adminSetup:    "The account-setup link is on its way. It works once, within 3 days.",
+	"invited":     "The invitation is on its way. It works once, within 7 days.",
+}
+
+// adminUsersView is the people page's data.
+type adminUsersView struct {
+	Workforce   []service.Account
+	Invitations []service.Invitation
+	Roles       []haven.Role // what this admin may invite someone as
+	FormToken   string
+	// ConfirmInvite is set on return from the step-up an invitation asked
+	// for: the form's contents were not kept (an address does not belong
+	// in a URL), so the page asks for them again.
+	ConfirmInvite bool
+}
+
+// adminUserView is one account's page data.
+type adminUserView struct {
+	Account   *service.Account
+	FormToken string
+	// ConfirmReset is set on return from the step-up a reset asked for.
+	ConfirmReset bool
+}
+
+func (h *authHandlers) adminUsers(w http.ResponseWriter, r *http.Request) {
+	if _, ok := h.s.requireSignIn(w, r); !ok {
+		return
+	}
+	h.renderAdminUsers(w, r, http.StatusOK, adminFlash[r.URL.Query().Get("done")], "")
+}
+
+func (h *authHandlers) renderAdminUsers(w http.ResponseWriter, r *http.Request, status int, flash, msg string) {
+	ctx := r.Context()
+	v := adminUsersView{ConfirmInvite: r.URL.Query().Get("confirm") == "invite"}
+	var err error
+	if v.Workforce, err = h.id.WorkforceAccounts(ctx); err != nil {
+		h.s.authPageError(w, r, err)
+		return
+	}
+	if v.Invitations, err = h.id.Invitations(ctx); err != nil {
+		h.s.authPageError(w, r, err)
+		return
+	}
+	v.Roles = h.id.GrantableRoles(ctx)
+	v.FormToken = formToken(w, r)
+	p := h.s.newAuthPage(r, "People")
+	p.Flash, p.Error, p.Data = flash, msg, v
+	if v.ConfirmInvite && flash == "" && msg == "" {
+		p.Flash = "You have confirmed it is you. Send the invitation again."
+	}
+	h.s.renderAuth(w, r, status, "admin_users.html", p)
+}
+
+func (h *authHandlers) adminUser(w http.ResponseWriter, r *http.Request) {
+	if _, ok := h.s.requireSignIn(w, r); !ok {
+		return
+	}
+	h.renderAdminUser(w, r, nil, http.StatusOK, adminFlash[r.URL.Query().Get("done")], "")
+}
+
+// renderAdminUser shows one account: acc if the caller has it already
+// (decided and audited), else the one the path names.
+func (h *authHandlers) renderAdminUser(w http.ResponseWriter, r *http.Request, acc *service.Account, status int, flash, msg string) {
+	if acc == nil {
+		var err error
+		if acc, err = h.id.Account(r.Context(), r.PathValue("id")); err != nil {
+			h.s.authPageError(w, r, err)
+			return
+		}
+	}
+	v := adminUserView{Account: acc, FormToken: formToken(w, r), ConfirmReset: r.URL.Query().Get("confirm") == adminMFAReset}
+	p := h.s.newAuthPage(r, "Account")
+	p.Flash, p.Error, p.Data = flash, msg, v
+	h.s.renderAuth(w, r, status, "admin_user.html", p)
+}
+
+// adminAction carries out one action on the account the path names, then
+// returns to where the form was: the people list or the account's page.
+func (h *authHandlers) adminAction(op string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := h.s.requireSignIn(w, r); !ok {
+			return
+		}
+		if !h.checkFormToken(w, r) {
+			return
+		}
+		ctx := r.Context()
+		id := r.PathValue("id")
+		var err error
+		switch op {
+		case adminDisable:
+			err = h.id.SetDisabled(ctx, id, true)
+		case adminEnable:
+			err = h.id.SetDisabled(ctx, id, false)
+		case adminMFAReset:
+			err = h.id.ResetMFA(ctx, id)
+		case adminSetup:
+			err = h.id.SendAccountSetup(ctx, id, clientFrom(r))
+		}
+		page := "/app/admin/users/" + url.PathEscape(id)
+		switch haven.ErrorCode(err) {
+		case "":
+		case haven.ESTEPUP:
+			// Through the step-up page and back to this account, where the
+			// admin confirms the action: a GET never carries it out.
+			http.Redirect(w, r, "/account/step-up?next="+url.QueryEscape(page+"?confirm="+op), http.StatusSeeOther)
+			return
+		case haven.EINVALID, haven.ECONFLICT:
+			h.renderAdminUser(w, r, nil, statusByCode[haven.ErrorCode(err)], "", haven.ErrorMessage(err))
+			return
+		default:
+			h.s.authPageError(w, r, err)
+			return
+		}
+		if r.PostFormValue("from") == "list" {
+			page = "/app/admin/users"
+		}
+		http.Redirect(w, r, page+"?done="+op, http.StatusSeeOther)
+	}
+}
+
+func (h *authHandlers) adminInvite(w http.ResponseWriter, r *http.Request) {
+	if _, ok := h.s.requireSignIn(w, r); !ok {
+		return
+	}
+	if !h.checkFormToken(w, r) {
+		return
+	}
+	err := h.id.Invite(r.Context(), r.PostFormValue("email"), haven.Role(r.PostFormValue("role")), clientFrom(r))
+	switch haven.ErrorCode(err) {
+	case "":
+		http.Redirect(w, r, "/app/admin/users?done=invited", http.StatusSeeOther)
+	case haven.ESTEPUP:
+		http.Redirect(w, r, "/account/step-up?next="+url.QueryEscape("/app/admin/users?confirm=invite"), http.StatusSeeOther)
+	case haven.EINVALID, haven.ECONFLICT:
+		h.renderAdminUsers(w, r, statusByCode[haven.ErrorCode(err)], "", haven.ErrorMessage(err))
+	default:
+		h.s.authPageError(w, r, err)
+	}
+}
+
+// adminFindPatient opens the account of the patient with the email in
+// the form. It answers with the account's page directly: the address
+// travels in the body, never in a URL.
+func (h *authHandlers) adminFindPatient(w http.ResponseWriter, r *http.Request) {
+	if _, ok := h.s.requireSignIn(w, r); !ok {
+		return
+	}
+	if !h.checkFormToken(w, r) {
+		return
+	}
+	acc, err := h.id.FindPatientAccount(r.Context(), r.PostFormValue("email"))
+	switch haven.ErrorCode(err) {
+	case "":
+		h.renderAdminUser(w, r, acc, http.StatusOK, "", "")
+	case haven.EINVALID, haven.ENOTFOUND:
+		h.renderAdminUsers(w, r, statusByCode[haven.ErrorCode(err)], "", haven.ErrorMessage(err))
+	default:
+		h.s.authPageError(w, r, err)
+	}
+}
