@@ -7,10 +7,14 @@ import (
 	"haven/audit"
 )
 
+// operatorActorID names the platform operator at the server's command
+// line in the audit log.
+const operatorActorID = "operator-cli"
+
 // operatorEvent is the audit event of an operator's command-line action,
 // which runs without a session.
 func operatorEvent(logID, action, kind, id, patientID string) audit.Event {
-	return audit.Event{LogID: logID, ActorID: "operator-cli", ActorRole: string(haven.RolePlatformOperator), Action: action,
+	return audit.Event{LogID: logID, ActorID: operatorActorID, ActorRole: string(haven.RolePlatformOperator), Action: action,
 		ResourceKind: kind, ResourceID: id, PatientID: patientID, Purpose: audit.PurposeOperations, Decision: audit.DecisionAllow}
 }
 

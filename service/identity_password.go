@@ -297,19 +297,26 @@ func (id *Identity) Invite(ctx context.Context, email string, role haven.Role, c
 	if !policy.MayGrant(a.Role, role) {
 		return haven.Errorf(haven.EFORBIDDEN, "you may not invite someone as %s", roleName(role))
 	}
-	sealed, err := id.svc.keys.Seal(ctx, inviteAD(a.PracticeID, hash), []byte(email))
+	return id.issueInvitation(ctx, a.PracticeID, email, role, a.UserID, c, token, hash)
+}
+
+// issueInvitation stores an invitation (email sealed, token hashed) and
+// emails its link. The email carries the practice's public name, the role
+// and the link, nothing else.
+func (id *Identity) issueInvitation(ctx context.Context, practiceID, email string, role haven.Role, by string, c Client, token string, hash []byte) error {
+	sealed, err := id.svc.keys.Seal(ctx, inviteAD(practiceID, hash), []byte(email))
 	if err != nil {
 		return err
 	}
 	now := id.now()
-	if err := id.db.CreateAuthToken(ctx, sqlstore.AuthToken{Hash: hash, Kind: sqlstore.TokenInvite, PracticeID: a.PracticeID, Role: role,
-		Email: sealed, CreatedBy: a.UserID, ClientAddr: c.Addr, CreatedAt: now, ExpiresAt: now.Add(InvitationTTL)}); err != nil {
+	if err := id.db.CreateAuthToken(ctx, sqlstore.AuthToken{Hash: hash, Kind: sqlstore.TokenInvite, PracticeID: practiceID, Role: role,
+		Email: sealed, CreatedBy: by, ClientAddr: c.Addr, CreatedAt: now, ExpiresAt: now.Add(InvitationTTL)}); err != nil {
 		return err
 	}
 	return id.outbox.Send(ctx, outbox.Message{To: email, Subject: "You are invited to Haven",
 		Text: fmt.Sprintf("You have been invited to join %s on Haven as %s.\n\n"+
 			"To accept, open this link within %s, choose a password and set up your authenticator app:\n\n%s\n",
-			id.practiceName(ctx, a.PracticeID), roleName(role), human(InvitationTTL), id.link("/invite/"+token))})
+			id.practiceName(ctx, practiceID), roleName(role), human(InvitationTTL), id.link("/invite/"+token))})
 }
 
 func roleName(r haven.Role) string {

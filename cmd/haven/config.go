@@ -154,14 +154,9 @@ func (c *Config) validate(serve bool) error {
 		}
 	}
 	if c.PublicURL != "" {
-		// Passkeys are bound to this origin's host for good: it must be a
-		// name (not an IP address) that browsers reach over https.
-		u, err := url.Parse(c.PublicURL)
-		if err != nil || u.Scheme != "https" || u.Hostname() == "" || net.ParseIP(u.Hostname()) != nil || (u.Path != "" && u.Path != "/") ||
-			u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-			return fmt.Errorf("--public-url: %q must be an https:// address with a host name, such as https://clinic.example", c.PublicURL)
+		if c.PublicURL, err = checkPublicURL(c.PublicURL); err != nil {
+			return err
 		}
-		c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return fmt.Errorf("--tls-cert and --tls-key must be given together")
@@ -175,6 +170,19 @@ func (c *Config) validate(serve bool) error {
 		}
 	}
 	return nil
+}
+
+// checkPublicURL validates --public-url and returns it without a trailing
+// slash. Passkeys are bound to this origin's host for good, and emailed
+// links point at it: it must be a name (not an IP address) that browsers
+// reach over https.
+func checkPublicURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "https" || u.Hostname() == "" || net.ParseIP(u.Hostname()) != nil || (u.Path != "" && u.Path != "/") ||
+		u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", fmt.Errorf("--public-url: %q must be an https:// address with a host name, such as https://clinic.example", raw)
+	}
+	return strings.TrimSuffix(raw, "/"), nil
 }
 
 // checkWritableDir creates dir if needed (0700: it holds keys and the
