@@ -22,10 +22,11 @@ const Password = "harbor-lantern-clinic-2026"
 
 // Login is one demo account as printed for the person trying Haven.
 type Login struct {
-	Practice string
-	Role     haven.Role
-	Name     string
-	Email    string
+	Practice   string
+	PracticeID string // its registration page is /register/{PracticeID}
+	Role       haven.Role
+	Name       string
+	Email      string
 }
 
 type person struct {
@@ -77,23 +78,31 @@ func Seed(ctx context.Context, svc *service.Service) ([]Login, error) {
 	}
 	var logins []Login
 	for _, p := range practices {
-		for _, who := range p.people {
-			logins = append(logins, Login{p.name, who.role, who.name, who.email})
-		}
-		if !existing[p.name] {
-			if err := seedPractice(ctx, svc, p); err != nil {
+		id, ok := existing[p.name]
+		if !ok {
+			if id, err = seedPractice(ctx, svc, p); err != nil {
 				return nil, fmt.Errorf("demo practice %s: %w", p.name, err)
 			}
+		}
+		for _, who := range p.people {
+			logins = append(logins, Login{p.name, id, who.role, who.name, who.email})
 		}
 	}
 	return logins, nil
 }
 
-func seedPractice(ctx context.Context, svc *service.Service, p practice) error {
+func seedPractice(ctx context.Context, svc *service.Service, p practice) (string, error) {
 	pr, err := svc.CreatePractice(ctx, p.name)
 	if err != nil {
-		return err
+		return "", err
 	}
+	if err := seedPeople(ctx, svc, pr, p); err != nil {
+		return "", err
+	}
+	return pr.ID, nil
+}
+
+func seedPeople(ctx context.Context, svc *service.Service, pr *haven.Practice, p practice) error {
 	actors := map[string]haven.Actor{}
 	as := func(email string) context.Context {
 		a := actors[email]
@@ -121,6 +130,13 @@ func seedPractice(ctx context.Context, svc *service.Service, p practice) error {
 		case haven.RolePracticeAdmin:
 			admin = who.email
 		}
+	}
+	// Demo clinics take registrations online, so a newcomer can try
+	// becoming a patient (the emails land in the outbox directory).
+	settings := service.DefaultSettings()
+	settings.SelfRegistration = true
+	if err := svc.UpdateSettings(as(admin), settings); err != nil {
+		return fmt.Errorf("settings: %w", err)
 	}
 	booked := false
 	for _, who := range p.people {
@@ -200,5 +216,15 @@ func Print(w io.Writer, logins []Login) {
 	fmt.Fprintln(w, "demo was first seeded. Sign in as the patient, open \"Your video visits\" (or book a new one: demo")
 	fmt.Fprintln(w, "clinicians take 15-minute visits around the clock), check in; then, in another browser or a private")
 	fmt.Fprintln(w, "window, sign in as their clinician (rivera@ or shah@), open the waiting room and admit them.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "New patients can register themselves on each clinic's page (without a mail relay, the emails")
+	fmt.Fprintln(w, "confirming their address are written to the outbox directory in the data directory):")
+	seen := map[string]bool{}
+	for _, l := range logins {
+		if l.PracticeID != "" && !seen[l.PracticeID] {
+			seen[l.PracticeID] = true
+			fmt.Fprintf(w, "  %s: /register/%s\n", l.Practice, l.PracticeID)
+		}
+	}
 	fmt.Fprintln(w)
 }

@@ -108,15 +108,17 @@ func (s *Service) openUser(ctx context.Context, u *haven.User) (*UserProfile, er
 	return &UserProfile{ID: u.ID, PracticeID: u.PracticeID, Role: u.Role, Email: string(email), Name: string(name)}, nil
 }
 
-// PracticeNames returns the set of practice names. Names are public.
-func (s *Service) PracticeNames(ctx context.Context) (map[string]bool, error) {
+// PracticeNames returns every practice's id by its name. Names are
+// public, and ids are not secrets (a practice's registration page is at
+// /register/{id}).
+func (s *Service) PracticeNames(ctx context.Context) (map[string]string, error) {
 	ps, err := s.db.ListPractices(ctx)
 	if err != nil {
 		return nil, err
 	}
-	names := make(map[string]bool, len(ps))
+	names := make(map[string]string, len(ps))
 	for _, p := range ps {
-		names[p.Name] = true
+		names[p.Name] = p.ID
 	}
 	return names, nil
 }

@@ -96,13 +96,7 @@ func (s *Service) RegisterPatient(ctx context.Context, np NewPatient) (*Chart, e
 	if err != nil {
 		return nil, err
 	}
-	if err := validMRN(np.MRN); err != nil {
-		return nil, err
-	}
-	if err := np.Demographics.validate(); err != nil {
-		return nil, err
-	}
-	if err := np.Contact.validate(); err != nil {
+	if err := np.validate(); err != nil {
 		return nil, err
 	}
 	id := haven.NewID()
@@ -110,18 +104,42 @@ func (s *Service) RegisterPatient(ctx context.Context, np NewPatient) (*Chart, e
 		return nil, err
 	}
 	np.Contact.Email = NormalizeEmail(np.Contact.Email)
-	u := &haven.User{ID: id, PracticeID: a.PracticeID, Role: haven.RolePatient, CreatedAt: s.now()}
-	if err := s.sealUser(ctx, u, np.Contact.Email, np.Demographics.Name); err != nil {
-		return nil, err
-	}
-	row := &sqlstore.Patient{ID: id, PracticeID: a.PracticeID}
-	if err := s.sealChart(ctx, row, np.MRN, np.Demographics, np.Contact); err != nil {
+	u, row, err := s.sealNewPatient(ctx, a.PracticeID, id, np)
+	if err != nil {
 		return nil, err
 	}
 	if err := s.db.CreatePatient(ctx, u, row); err != nil {
 		return nil, err
 	}
 	return &Chart{PatientID: id, PracticeID: a.PracticeID, MRN: np.MRN, Demographics: np.Demographics, Contact: np.Contact, Version: row.Version, UpdatedAt: row.UpdatedAt}, nil
+}
+
+func (np NewPatient) validate() error {
+	if err := validMRN(np.MRN); err != nil {
+		return err
+	}
+	if err := np.Demographics.validate(); err != nil {
+		return err
+	}
+	return np.Contact.validate()
+}
+
+// sealNewPatient builds a new patient's account (email blind-indexed,
+// email and name sealed) and chart (every field sealed under the
+// patient's own data key), ready to store. It is the one place a new
+// patient is sealed, shared by the front desk's RegisterPatient and a
+// patient's own registration (identity_register.go); callers have
+// validated np, normalized its email and decided and audited the act.
+func (s *Service) sealNewPatient(ctx context.Context, practiceID, id string, np NewPatient) (*haven.User, *sqlstore.Patient, error) {
+	u := &haven.User{ID: id, PracticeID: practiceID, Role: haven.RolePatient, CreatedAt: s.now()}
+	if err := s.sealUser(ctx, u, np.Contact.Email, np.Demographics.Name); err != nil {
+		return nil, nil, err
+	}
+	row := &sqlstore.Patient{ID: id, PracticeID: practiceID}
+	if err := s.sealChart(ctx, row, np.MRN, np.Demographics, np.Contact); err != nil {
+		return nil, nil, err
+	}
+	return u, row, nil
 }
 
 func (s *Service) sealChart(ctx context.Context, row *sqlstore.Patient, mrn string, d Demographics, c Contact) error {

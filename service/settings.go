@@ -16,6 +16,12 @@ type PracticeSettings struct {
 	StepUpMaxAge       Duration `json:"step_up_max_age,omitempty"`
 	ClinicalAccess     []string `json:"clinical_access,omitempty"` // staff user ids granted clinical read access
 
+	// SelfRegistration opens the practice's public registration page
+	// (/register/{practice id}), where patients create their own account
+	// after proving their email address. Off by default: a practice that
+	// turns it on takes patients its front desk has not met.
+	SelfRegistration bool `json:"self_registration"`
+
 	// Session timeouts of the practice's own. They only shorten the
 	// platform's defaults (workforce 15 min idle / 12 h absolute, patients
 	// 30 min / 24 h); zero keeps the default.

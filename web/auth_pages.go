@@ -51,6 +51,7 @@ func (s *Server) registerAuthRoutes(a *authState) {
 	s.mux.HandleFunc("POST /api/v1/session/keepalive", h.apiKeepAlive)
 	s.mux.HandleFunc("POST /api/v1/session/step-up", h.apiStepUp)
 	h.registerAdminRoutes(s)
+	h.registerRegistrationRoutes(s) // a patient's own registration (auth_register.go)
 }
 
 type authHandlers struct {

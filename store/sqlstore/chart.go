@@ -40,7 +40,21 @@ func scanPatient(s scanner) (*Patient, error) {
 // so a failure (a duplicate MRN or email) leaves neither behind. The MRN
 // must be unique in its practice.
 func (d *DB) CreatePatient(ctx context.Context, u *haven.User, p *Patient) error {
-	now := d.now()
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := insertPatient(ctx, tx, u, p, d.now()); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// insertPatient checks and adds a patient's account and chart within tx,
+// for CreatePatient and for a self-registration that uses up its link in
+// the same transaction (registration.go).
+func insertPatient(ctx context.Context, tx *sql.Tx, u *haven.User, p *Patient, now time.Time) error {
 	if u.CreatedAt.IsZero() {
 		u.CreatedAt = now
 	}
@@ -51,23 +65,15 @@ func (d *DB) CreatePatient(ctx context.Context, u *haven.User, p *Patient) error
 		return haven.Errorf(haven.EINVALID, "a chart belongs to a patient account of its own practice")
 	}
 	p.CreatedAt, p.UpdatedAt, p.Version = now, now, 1
-	tx, err := d.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
 	if err := insertUser(ctx, tx, u); err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO patients (`+patientColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+	_, err := tx.ExecContext(ctx, `INSERT INTO patients (`+patientColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		p.ID, p.PracticeID, p.MRNIndex, []byte(p.MRN), []byte(p.Demographics), []byte(p.Contact), nullBytes(p.Restrictions), p.Version, now, now)
 	if isUniqueViolation(err) {
 		return haven.Errorf(haven.ECONFLICT, "a patient with that MRN already exists in practice %s", p.PracticeID)
 	}
-	if err != nil {
-		return err
-	}
-	return tx.Commit()
+	return err
 }
 
 // FindPatient returns the chart row of a patient id, or ENOTFOUND.

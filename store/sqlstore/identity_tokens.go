@@ -93,7 +93,16 @@ func (d *DB) FindAuthToken(ctx context.Context, hash []byte, kind string, now ti
 // link clicked twice at once works once; ENOTFOUND if it is unknown,
 // expired or used.
 func (d *DB) UseAuthToken(ctx context.Context, hash []byte, kind string, now time.Time) (AuthToken, error) {
-	t, err := scanToken(d.db.QueryRowContext(ctx, `UPDATE auth_tokens SET used_us = $1
+	return useAuthToken(ctx, d.db, hash, kind, now)
+}
+
+// rowQuerier is what both *sql.DB and *sql.Tx offer for one-row queries.
+type rowQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func useAuthToken(ctx context.Context, q rowQuerier, hash []byte, kind string, now time.Time) (AuthToken, error) {
+	t, err := scanToken(q.QueryRowContext(ctx, `UPDATE auth_tokens SET used_us = $1
 		WHERE token_hash = $2 AND kind = $3 AND used_us IS NULL AND expires_us > $1
 		RETURNING `+tokenColumns, micros(now), hash, kind))
 	if err != nil {

@@ -1,0 +1,41 @@
+package web_test
+
+import (
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"haven/internal/testkit"
+)
+
+// TestBrowserPatientRegistersThemselves drives Chromium through both
+// steps of a patient's own registration: the clinic's page, the emailed
+// link (read from the outbox), the details form, and the app, signed in
+// as the new patient.
+func TestBrowserPatientRegistersThemselves(t *testing.T) {
+	t.Parallel()
+	ctx := testkit.Browser(t)
+	st := newAuthStack(t, true)
+	st.openRegistration(st.practice, true, false)
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(st.base+"/register/"+st.practice)); err != nil {
+		t.Fatal(err)
+	}
+	fill(t, ctx, map[string]string{"email": "rowan@patients.example"}, "send-link", "#register-sent")
+	path, _ := st.registerLink(1, "rowan@patients.example")
+	if err := chromedp.Do(ctx, chromedp.Navigate(st.base+path)); err != nil {
+		t.Fatal(err)
+	}
+	if email := text(t, ctx, "#register-email"); email != "rowan@patients.example" {
+		t.Fatalf("the link's page shows %q", email)
+	}
+	fill(t, ctx, map[string]string{"name": "Rowan Selfreg", "date-of-birth": "1990-04-05",
+		"password": "a lantern over the quiet harbour", "confirm": "a lantern over the quiet harbour"}, "create-account", "#welcome")
+	if role := text(t, ctx, "#role"); role != "patient" {
+		t.Fatalf("signed in as %q", role)
+	}
+	// The link is spent: opening it again offers a new one.
+	if err := chromedp.Do(ctx, chromedp.Navigate(st.base+path), chromedp.WaitVisible(chromedp.ID("send-link"))); err != nil {
+		t.Fatalf("a used link: %v", err)
+	}
+}
