@@ -20,6 +20,8 @@ import (
 	"haven/keyring"
 	"haven/service"
 	"haven/store/sqlstore"
+	"haven/video/sfu"
+	"haven/video/token"
 	"haven/web"
 )
 
@@ -33,6 +35,7 @@ type tenant struct {
 	pEmail  [2]string
 	files   [2]string // a file id per patient
 	grant   string    // a break-glass grant on patient B
+	visits  [2]string // a booked visit per patient, with doc2 (not the swept clinician)
 	alert   string    // an open alert
 	marker  string    // unique text in this practice's PHI
 }
@@ -78,6 +81,14 @@ func newChartStack(t *testing.T, dsn string) (*authStack, [2]*tenant) {
 	t.Cleanup(st.id.Close)
 	srv.UseIdentity(st.id)
 	srv.UseChart(svc, vkey)
+	media, err := sfu.New(sfu.Config{LoopbackOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { media.Close() })
+	if err := srv.UseVisits(svc, web.VideoConfig{SFU: media, TokenKey: make([]byte, token.KeySize), Spent: db.SpentTokens(), Now: clock.Now}); err != nil {
+		t.Fatal(err)
+	}
 
 	var ts [2]*tenant
 	for i, name := range []string{"riverside", "lakeshore"} {
@@ -137,6 +148,18 @@ func newChartStack(t *testing.T, dsn string) (*authStack, [2]*tenant) {
 			t.Fatal(err)
 		}
 		tn.grant = g.ID
+		// Each patient has a visit booked with doc2 this afternoon, so the
+		// visit routes have ids to sweep; the swept clinician has none.
+		if err := svc.SetAvailability(as("doc2"), []service.AvailabilityBlock{{Weekday: time.Wednesday, Start: "16:00", End: "18:00", SlotMinutes: 30, TimeZone: "UTC"}}); err != nil {
+			t.Fatal(err)
+		}
+		for j := range 2 {
+			v, err := svc.BookVisit(as(haven.RoleStaff), tn.patient[j], doc2.ID, time.Date(2026, 11, 25, 16, 30*j, 0, 0, time.UTC), "Reason"+tn.marker)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tn.visits[j] = v.ID
+		}
 		alerts, err := svc.Alerts(as(haven.RoleComplianceOfficer), false)
 		if err != nil || len(alerts) == 0 {
 			t.Fatalf("no alert to sweep: %v", err)
@@ -186,7 +209,14 @@ var sweepRoutes = []route{
 	{"GET", "/api/v1/files/%s", nil, func(tn *tenant, j int) string { return tn.files[j] }},
 	{"POST", "/api/v1/break-glass/%s/review", func(*tenant) string { return `{"note":"looked fine"}` }, func(tn *tenant, j int) string { return tn.grant }},
 	{"POST", "/api/v1/alerts/%s/close", nil, func(tn *tenant, j int) string { return tn.alert }},
+	// The start is a free slot of the visit's clinician: a move that got
+	// past the gate would succeed, not fail for some other reason.
+	{"POST", "/api/v1/visits/%s/reschedule", func(*tenant) string { return `{"start":"2026-11-25T17:30:00Z"}` }, visitID},
+	{"POST", "/api/v1/visits/%s/cancel", nil, visitID},
+	{"POST", "/api/v1/visits/%s/check-in", nil, visitID},
 }
+
+var visitID = func(tn *tenant, j int) string { return tn.visits[j] }
 
 func denials(t *testing.T, db *sqlstore.DB, actorID string) int {
 	var n int

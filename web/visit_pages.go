@@ -22,6 +22,7 @@ func (v *visits) registerPages() {
 	v.s.Handle("GET /app/visits/{id}/check-in", http.HandlerFunc(v.pageCheckIn))
 	v.s.Handle("GET /app/visits/{id}/call", http.HandlerFunc(v.pageCall))
 	v.s.Handle("GET /app/waiting-room", http.HandlerFunc(v.pageWaitingRoom))
+	v.registerReschedule() // visit_reschedule.go
 }
 
 // BookingWindow is how far ahead one page of free slots reaches.
@@ -34,6 +35,7 @@ type visitRow struct {
 	CheckIn       bool // booked or waiting, not over: the pre-visit page
 	Join          bool // admitted: the call
 	Cancel        bool
+	Reschedule    bool // booked: may move to another free slot
 }
 
 type visitListView struct {
@@ -43,15 +45,27 @@ type visitListView struct {
 	Slots      []service.Slot
 	From, Next time.Time
 	Reason     string
+
+	// Patient is the patient whose list the front desk is looking at
+	// (empty for a patient's own list); the desk moves and cancels there
+	// but books from elsewhere.
+	Patient string
+	Booking bool
+	// Moving is the visit being moved, with its clinician's free times.
+	Moving             *visitRow
+	MoveSlots          []service.Slot
+	MoveFrom, MoveNext time.Time
 }
 
 var visitFlashes = map[string]string{
-	"booked":    "Your visit is booked. You can check in from 30 minutes before it starts.",
-	"cancelled": "The visit is cancelled.",
+	"booked":      "Your visit is booked. You can check in from 30 minutes before it starts.",
+	"cancelled":   "The visit is cancelled.",
+	"rescheduled": "The visit is moved to its new time.",
 }
 
-// pageVisits is the patient's visits and booking. A clinician's visits
-// live in the waiting room.
+// pageVisits is the patient's visits and booking, or for the front desk
+// one patient's visits (?patient=). A clinician's visits live in the
+// waiting room.
 func (v *visits) pageVisits(w http.ResponseWriter, r *http.Request) {
 	a, ok := v.s.requireSignIn(w, r)
 	if !ok {
@@ -69,12 +83,18 @@ func (v *visits) renderVisits(w http.ResponseWriter, r *http.Request, status int
 	ctx := r.Context()
 	p := v.s.newAuthPage(r, "Your visits")
 	p.Flash, p.Error = flash, msg
-	if a.Role != haven.RolePatient {
-		p.Error = "Visits are booked here by patients. Clinicians find theirs in the waiting room."
+	patientID := a.UserID
+	view := visitListView{Clinician: r.FormValue("clinician"), Reason: reason, Booking: true}
+	switch {
+	case a.Role == haven.RoleStaff && r.FormValue("patient") != "":
+		patientID = r.FormValue("patient")
+		view.Patient, view.Booking, view.Clinician = patientID, false, ""
+		p.Title = "Patient's visits"
+	case a.Role != haven.RolePatient:
+		p.Error = "Visits are booked here by patients. Clinicians find theirs in the waiting room; the front desk opens a patient's visits from their chart."
 		v.s.renderAuth(w, r, http.StatusForbidden, "visit_list.html", p)
 		return
 	}
-	view := visitListView{Clinician: r.FormValue("clinician"), Reason: reason}
 	var err error
 	if view.Clinicians, err = v.svc.Clinicians(ctx); err != nil {
 		v.s.authPageError(w, r, err)
@@ -84,7 +104,7 @@ func (v *visits) renderVisits(w http.ResponseWriter, r *http.Request, status int
 	for _, c := range view.Clinicians {
 		names[c.UserID] = c.Name
 	}
-	vs, err := v.svc.Visits(ctx, a.UserID)
+	vs, err := v.svc.Visits(ctx, patientID)
 	if err != nil {
 		v.s.authPageError(w, r, err)
 		return
@@ -94,7 +114,15 @@ func (v *visits) renderVisits(w http.ResponseWriter, r *http.Request, status int
 		x := vs[i]
 		live := x.State == "booked" || x.State == "waiting"
 		view.Visits = append(view.Visits, visitRow{Visit: x, ClinicianName: names[x.ClinicianID],
-			CheckIn: live && now.Before(x.End), Join: x.State == "admitted", Cancel: live})
+			CheckIn: live && now.Before(x.End) && view.Booking, Join: x.State == "admitted" && view.Booking, Cancel: live,
+			Reschedule: movable(x)})
+	}
+	if err := v.moveView(ctx, r, &view, now); err != nil {
+		if haven.ErrorCode(err) != haven.ECONFLICT {
+			v.s.authPageError(w, r, err)
+			return
+		}
+		p.Error = haven.ErrorMessage(err)
 	}
 	if view.Clinician != "" {
 		view.From = now
@@ -143,7 +171,7 @@ func (v *visits) pageCancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v.closeRoom(id)
-	http.Redirect(w, r, "/app/visits?done=cancelled", http.StatusSeeOther)
+	http.Redirect(w, r, visitListURL(r, "cancelled"), http.StatusSeeOther)
 }
 
 type checkInView struct {
