@@ -86,7 +86,9 @@ func (s *Service) nameCache() func(context.Context, string) string {
 			return n
 		}
 		n := "Unknown user"
-		if u, err := s.db.FindUserByID(ctx, id); err == nil {
+		if id == ReminderActor {
+			n = ReminderActorName // no person: the reminder sender (visits_remind.go)
+		} else if u, err := s.db.FindUserByID(ctx, id); err == nil {
 			if u.Role == haven.RolePatient {
 				n = "Another patient"
 			} else if p, err := s.openUser(ctx, u); err == nil {

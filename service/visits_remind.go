@@ -42,6 +42,10 @@ const ActVisitRemind = "visit.remind"
 // of base32).
 const ReminderActor = "system:visit-reminders"
 
+// ReminderActorName is how the reminder sender appears in a patient's
+// access history and the compliance officer's search.
+const ReminderActorName = "Haven (visit reminder)"
+
 // reminderPage is where the email sends the patient: their visits, behind
 // sign-in. The same address for everyone, so it says nothing.
 const reminderPage = "/app/visits"

@@ -232,6 +232,21 @@ func TestReminderGoesOutOnceAndCarriesNoPHI(t *testing.T) {
 		if found := leaks(string(ev.Canonical()), append([]string{"pta@riverside.example"}, forbidden[:7]...)); len(found) > 0 {
 			t.Fatalf("the audit event carries %q", found)
 		}
+		// The patient sees the send in their access history as Haven's own,
+		// not as an unknown user's.
+		h, err := e.svc.AccessHistory(e.as(p.patientA), p.chartA.PatientID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var shown []string
+		for _, x := range h.Events {
+			if x.Action == service.ActVisitRemind {
+				shown = append(shown, x.ActorName)
+			}
+		}
+		if len(shown) != 1 || shown[0] != service.ReminderActorName {
+			t.Fatalf("the access history shows the reminder as %q", shown)
+		}
 	})
 }
 
