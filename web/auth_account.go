@@ -34,12 +34,10 @@ func qrDataURI(uri string) (template.URL, error) {
 	return template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes())), nil
 }
 
-// appView is the landing authPage's data.
+// appView is the landing authPage's data. Invitations and the rest of
+// account administration live on the People pages (admin_pages.go).
 type appView struct {
-	Who         *service.WhoAmI
-	Admin       bool
-	Invitations []service.Invitation
-	Roles       []haven.Role
+	Who *service.WhoAmI
 }
 
 // app is the signed-in landing authPage. It shows who you are and where to go;
@@ -58,35 +56,12 @@ func (h *authHandlers) renderApp(w http.ResponseWriter, r *http.Request, status 
 		h.s.authPageError(w, r, err)
 		return
 	}
-	v := appView{Who: who, Admin: who.Role == haven.RolePracticeAdmin,
-		Roles: []haven.Role{haven.RoleClinician, haven.RoleStaff, haven.RoleComplianceOfficer, haven.RolePracticeAdmin}}
-	if v.Admin {
-		if v.Invitations, err = h.id.Invitations(ctx); err != nil && haven.ErrorCode(err) != haven.ESTEPUP {
-			h.s.authPageError(w, r, err)
-			return
-		}
-	}
+	v := appView{Who: who}
 	p := h.s.newAuthPage(r, "Haven")
 	p.Practice = who.PracticeName
 	p.Flash, p.Error = flash, msg
 	p.Data = v
 	h.s.renderAuth(w, r, status, "app.html", p)
-}
-
-func (h *authHandlers) invite(w http.ResponseWriter, r *http.Request) {
-	if _, ok := h.s.requireSignIn(w, r); !ok {
-		return
-	}
-	email := r.PostFormValue("email")
-	err := h.id.Invite(r.Context(), email, haven.Role(r.PostFormValue("role")), clientFrom(r))
-	switch haven.ErrorCode(err) {
-	case "":
-		h.renderApp(w, r, http.StatusOK, "The invitation is on its way. It works once, within 7 days.", "")
-	case haven.EINVALID:
-		h.renderApp(w, r, http.StatusBadRequest, "", haven.ErrorMessage(err))
-	default:
-		h.s.authPageError(w, r, err)
-	}
 }
 
 // accountView is the account authPage's data.

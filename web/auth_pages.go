@@ -29,7 +29,6 @@ func (s *Server) registerAuthRoutes(a *authState) {
 	s.mux.HandleFunc("POST /invite/{token}", h.acceptInvite)
 
 	s.mux.HandleFunc("GET /app", h.app)
-	s.mux.HandleFunc("POST /app/invitations", h.invite)
 	s.mux.HandleFunc("GET /account", h.account)
 	s.mux.HandleFunc("POST /account/password", h.changePassword)
 	s.mux.HandleFunc("POST /account/sessions/{id}/revoke", h.revokeSession)
