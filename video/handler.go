@@ -36,6 +36,16 @@ const (
 	ActionLeave       = "visit.leave"        // left or disconnected
 	ActionEnd         = "visit.end"          // the clinician ended the visit
 	ActionInvite      = "visit.invite"       // the clinician invited Subject as a guest
+	ActionCut         = "visit.cut"          // the server removed a seated participant; Reason says why
+)
+
+// Why a call was cut (the Reason of an ActionCut event).
+const (
+	CutSessionEnded      = "session_ended"      // the sign-in behind the connection was revoked or expired
+	CutSessionChallenged = "session_challenged" // the session moved network or device and must re-authenticate
+	CutVisitClosed       = "visit_closed"       // the visit was ended or cancelled elsewhere (another node): the call ends for everyone
+	CutNoLongerAllowed   = "no_longer_allowed"  // the participant lost their part in the visit
+	CutUnverifiable      = "unverifiable"       // the checks failed for lack of an answer, RecheckFailures times in a row
 )
 
 // Event is something the audit log must hear about.
@@ -85,9 +95,30 @@ type Config struct {
 	// The room closes even if it fails (taking access away never waits).
 	EndVisit func(ctx context.Context, visitID, clinicianID string) error
 	// Audit records an event durably. Joins and invitations that cannot
-	// be audited are refused; leaves, ends and refusals happen anyway
-	// (they only take access away) and the audit error is dropped.
+	// be audited are refused; leaves, ends, cuts and refusals happen
+	// anyway (they only take access away) and the audit error is dropped.
 	Audit func(ctx context.Context, e Event) error
+
+	// Recheck, if set, is asked every RecheckEvery while the participant
+	// is seated, with the upgrade request r (its session cookie, its
+	// client) and ctx carrying the actor: is the sign-in that opened this
+	// connection still live, and is the visit still open to them? A join
+	// is decided once, but a call lasts; without this a session revoked
+	// mid-call (signed out elsewhere, disabled by an admin, revoke-all
+	// after a password change) would keep its camera and microphone in
+	// the room until the participant hung up. An error cuts the call:
+	// code EUNAUTHORIZED (session revoked or expired), ESTEPUP (session
+	// challenged), EFORBIDDEN or ENOTFOUND (no longer allowed) at once;
+	// ECONFLICT means the visit itself is no longer in call (ended or
+	// cancelled where this node did not see it) and ends the call for
+	// everyone, as the end would have on the node that saw it. Any other
+	// error (no answer: the database is down) cuts only after
+	// RecheckFailures in a row, so a blip does not drop a consultation but
+	// an outage does not leave a call unchecked.
+	Recheck func(ctx context.Context, r *http.Request, c token.Claims) error
+	// RecheckEvery is how often Recheck runs (default 20s): the longest a
+	// revoked session stays in a call.
+	RecheckEvery time.Duration
 
 	// JoinTimeout is how long a new connection may take to send its join
 	// message (default 10s).
@@ -98,6 +129,15 @@ type Config struct {
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
+
+// DefaultRecheckEvery is Config.RecheckEvery's default: a revoked session
+// is out of the call within this, at the cost of one session lookup per
+// participant per period.
+const DefaultRecheckEvery = 20 * time.Second
+
+// RecheckFailures is how many checks in a row may go unanswered before the
+// call is cut anyway (about a minute at the default period).
+const RecheckFailures = 3
 
 // Handler is the call's WebSocket endpoint. Mount it at a GET route with a
 // {visit} path value, behind the session middleware.
@@ -135,6 +175,9 @@ func NewHandler(cfg Config) (*Handler, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.RecheckEvery <= 0 {
+		cfg.RecheckEvery = DefaultRecheckEvery
 	}
 	return &Handler{cfg: cfg}, nil
 }
@@ -176,7 +219,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// outlive nothing but this handler.
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	defer cancel()
-	s := &session{h: h, conn: conn, visitID: visitID, participant: participant,
+	s := &session{h: h, r: r, conn: conn, visitID: visitID, participant: participant,
 		out: make(chan []byte, 64), done: make(chan struct{}), written: make(chan struct{}), limiter: signal.NewLimiter(h.cfg.Rate, h.cfg.Burst)}
 	go s.write(ctx)
 	s.run(ctx)
@@ -204,6 +247,7 @@ func (h *Handler) sameOrigin(r *http.Request) bool {
 // session is one WebSocket connection: first the join, then the call.
 type session struct {
 	h           *Handler
+	r           *http.Request // the upgrade, for Recheck
 	conn        *websocket.Conn
 	visitID     string
 	participant string

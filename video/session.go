@@ -2,6 +2,8 @@ package video
 
 import (
 	"context"
+	"sync"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -12,7 +14,7 @@ import (
 )
 
 // run is the session: a join, then messages until the participant leaves,
-// is replaced, the visit ends or the connection drops.
+// is replaced, the visit ends, the call is cut or the connection drops.
 func (s *session) run(ctx context.Context) {
 	if !s.join(ctx) {
 		return
@@ -23,6 +25,17 @@ func (s *session) run(ctx context.Context) {
 			s.audit(ctx, Event{Action: ActionLeave, Reason: reason})
 		}
 	}()
+	if s.h.cfg.Recheck != nil {
+		wctx, stop := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.watch(wctx)
+		}()
+		defer wg.Wait() // the watcher reads the request; it must be done before the handler returns
+		defer stop()
+	}
 	for {
 		typ, b, err := s.conn.Read(ctx)
 		if err != nil {
@@ -189,4 +202,93 @@ func (s *session) event(e Event) Event {
 	e.Role = s.claims.Role
 	e.TokenID = s.claims.TokenID
 	return e
+}
+
+// watch asks Recheck every RecheckEvery whether the participant may stay,
+// and cuts the call when they may not, until ctx ends or the session is
+// over.
+func (s *session) watch(ctx context.Context) {
+	t := time.NewTicker(s.h.cfg.RecheckEvery)
+	defer t.Stop()
+	failures := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.done:
+			return
+		case <-t.C:
+		}
+		err := s.h.cfg.Recheck(ctx, s.r, s.claims)
+		if err == nil {
+			failures = 0
+			continue
+		}
+		if ctx.Err() != nil {
+			return // the session ended while we asked
+		}
+		reason := cutReason(err)
+		switch reason {
+		case "":
+			if failures++; failures < RecheckFailures {
+				continue
+			}
+			reason = CutUnverifiable
+		case CutVisitClosed:
+			s.endForEveryone(ctx)
+			return
+		}
+		s.cut(ctx, reason)
+		return
+	}
+}
+
+// cutReason classifies a Recheck error: a definite answer cuts at once,
+// "" means no answer (try again).
+func cutReason(err error) string {
+	switch haven.ErrorCode(err) {
+	case haven.EUNAUTHORIZED:
+		return CutSessionEnded
+	case haven.ESTEPUP:
+		return CutSessionChallenged
+	case haven.ECONFLICT:
+		return CutVisitClosed
+	case haven.EFORBIDDEN, haven.ENOTFOUND:
+		return CutNoLongerAllowed
+	}
+	return ""
+}
+
+// cut tells the participant why, takes their seat (their media stops and
+// the others see them leave) and closes the connection. The removal comes
+// first and does not wait for the audit log: taking access away never
+// waits.
+func (s *session) cut(ctx context.Context, reason string) {
+	switch reason {
+	case CutSessionEnded:
+		s.sendError(haven.Errorf(haven.EUNAUTHORIZED, "Your session has ended, so you have left the call. Sign in again to rejoin."))
+	case CutSessionChallenged:
+		s.sendError(haven.Errorf(haven.ESTEPUP, "Your session moved to another network or device. Confirm it is you, then rejoin."))
+	case CutNoLongerAllowed:
+		s.sendError(haven.Errorf(haven.EFORBIDDEN, "You are no longer part of this call."))
+	default:
+		s.sendError(haven.Errorf(haven.EUNAVAILABLE, "Haven could not confirm your session, so you have left the call. Rejoin in a moment."))
+	}
+	if s.p.Leave() {
+		// The connection closing ends the session and its context; the
+		// record of why must still be written.
+		s.audit(context.WithoutCancel(ctx), Event{Action: ActionCut, Reason: reason})
+	}
+	s.Close()
+}
+
+// endForEveryone closes the room of a visit that is over (ended or
+// cancelled on another node, whose room this node never heard from):
+// every participant gets "ended" and is disconnected, as an end from the
+// call would have done, and the room refuses joins from now on. The cut
+// is audited for the participant whose check found it.
+func (s *session) endForEveryone(ctx context.Context) {
+	s.h.cfg.SFU.End(s.visitID)
+	s.audit(context.WithoutCancel(ctx), Event{Action: ActionCut, Reason: CutVisitClosed})
+	s.Close()
 }
