@@ -147,6 +147,54 @@ func (s *Service) CallAllowed(ctx context.Context, c token.Claims) error {
 	return nil
 }
 
+// CallStillOpen is asked by the call endpoint again and again while a
+// participant is seated (CallAllowed decides only the join): is the visit
+// still admitted, not ended or cancelled since (on this node or another),
+// and is the participant still its patient, its clinician or an invited
+// guest. It is not audited: it reads only the state of a visit whose join
+// was decided and audited, as WaitVisitState's repeated looks are not, and
+// the endpoint audits the cut that a refusal leads to.
+func (s *Service) CallStillOpen(ctx context.Context, c token.Claims) error {
+	a, err := actor(ctx)
+	if err != nil {
+		return err
+	}
+	if c.ParticipantID != a.UserID {
+		return haven.Errorf(haven.EFORBIDDEN, "the join token is for someone else")
+	}
+	v, err := s.db.FindVisit(ctx, c.VisitID)
+	if haven.ErrorCode(err) == haven.ENOTFOUND || (err == nil && v.PracticeID != a.PracticeID) {
+		return haven.Errorf(haven.ENOTFOUND, "not found")
+	}
+	if err != nil {
+		return haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the visit")
+	}
+	if v.State != sqlstore.VisitAdmitted {
+		return haven.Errorf(haven.ECONFLICT, "the visit is %s", v.State)
+	}
+	switch c.Role {
+	case token.Patient:
+		if a.UserID != v.PatientID {
+			return haven.Errorf(haven.EFORBIDDEN, "not this visit's patient")
+		}
+	case token.Clinician:
+		if a.UserID != v.ClinicianID {
+			return haven.Errorf(haven.EFORBIDDEN, "not this visit's clinician")
+		}
+	case token.Guest:
+		invited, err := s.db.IsGuest(ctx, v.ID, a.UserID)
+		if err != nil {
+			return haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the visit's guests")
+		}
+		if !invited {
+			return haven.Errorf(haven.EFORBIDDEN, "not invited")
+		}
+	default:
+		return haven.Errorf(haven.EFORBIDDEN, "no part in this visit")
+	}
+	return nil
+}
+
 // guestAllowed decides a guest's join or token. Policy knows patients and
 // care teams, not invitations, so this check is the clinician's
 // invitation itself: recorded for this visit and this user, in the

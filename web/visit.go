@@ -36,6 +36,10 @@ type VideoConfig struct {
 	// Now is the clock tokens are checked against and the pages show
 	// times by; time.Now when nil (tests move it).
 	Now func() time.Time
+	// RecheckEvery is how often a seated participant's session and visit
+	// are checked again, so a revoked session or a visit ended elsewhere
+	// leaves the call within it; zero means video.DefaultRecheckEvery.
+	RecheckEvery time.Duration
 }
 
 // CallPath is the call's WebSocket endpoint; {visit} is the visit id.
@@ -64,6 +68,15 @@ func (s *Server) UseVisits(svc *service.Service, vc VideoConfig) error {
 		Authorize: func(ctx context.Context, c token.Claims) error {
 			return svc.CallAllowed(ctx, c)
 		},
+		// A join is decided once; a call lasts. The seat is held only
+		// while the sign-in that took it holds and the visit stays open.
+		Recheck: func(ctx context.Context, r *http.Request, c token.Claims) error {
+			if err := s.sessionStillLive(ctx, r); err != nil {
+				return err
+			}
+			return svc.CallStillOpen(ctx, c)
+		},
+		RecheckEvery: vc.RecheckEvery,
 		ICEServers: func(ctx context.Context, c token.Claims) ([]signal.ICEServer, error) {
 			if vc.TURN == nil {
 				return nil, nil
@@ -82,7 +95,7 @@ func (s *Server) UseVisits(svc *service.Service, vc VideoConfig) error {
 		},
 		Audit: func(ctx context.Context, e video.Event) error {
 			return svc.RecordCall(ctx, service.CallEvent{Action: e.Action, VisitID: e.VisitID,
-				Refused: e.Action == video.ActionJoinRefused, Reason: e.Reason, Subject: e.Subject})
+				Refused: e.Action == video.ActionJoinRefused || e.Action == video.ActionCut, Reason: e.Reason, Subject: e.Subject})
 		},
 	})
 	if err != nil {
@@ -99,6 +112,8 @@ func (s *Server) UseVisits(svc *service.Service, vc VideoConfig) error {
 	s.Handle("POST /api/v1/visits/{id}/end", http.HandlerFunc(v.apiEnd))
 	s.Handle("GET /api/v1/waiting-room", http.HandlerFunc(v.apiWaitingRoom))
 	s.Handle("GET /api/v1/network-check", http.HandlerFunc(v.apiNetworkCheck))
+	s.Handle("GET /api/v1/visits/{id}/messages", http.HandlerFunc(v.apiMessages))
+	s.Handle("POST /api/v1/visits/{id}/messages", http.HandlerFunc(v.apiSendMessage))
 	v.registerPages()
 	return nil
 }
@@ -130,17 +145,28 @@ func (v *visits) apiState(w http.ResponseWriter, r *http.Request) {
 	if !v.signedIn(w, r) {
 		return
 	}
-	seen := r.URL.Query().Get("seen")
+	q := r.URL.Query()
+	seen := service.VisitWatch{State: q.Get("seen"), Messages: -1}
+	// With messages=N the answer also comes when the visit's waiting-room
+	// thread no longer holds N messages (the page then reads it).
+	if m := q.Get("messages"); m != "" {
+		n, err := strconv.Atoi(m)
+		if err != nil || n < 0 || n > service.MaxVisitMessages {
+			v.s.Error(w, r, errBadParam("messages"))
+			return
+		}
+		seen.Messages = n
+	}
 	wait := StateWait
-	if seen == "" {
+	if seen.State == "" {
 		wait = 0
 	}
-	state, err := v.svc.WaitVisitState(r.Context(), r.PathValue("id"), seen, wait)
+	got, err := v.svc.WatchVisit(r.Context(), r.PathValue("id"), seen, wait)
 	if err != nil {
 		v.s.Error(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"state": state})
+	writeJSON(w, http.StatusOK, got)
 }
 
 func (v *visits) apiCheckIn(w http.ResponseWriter, r *http.Request) {
@@ -180,7 +206,11 @@ func (v *visits) apiAdmit(w http.ResponseWriter, r *http.Request) {
 
 // apiCancel cancels a booked or waiting visit (the clinician's "remove"
 // from the waiting room, or the patient's cancel); any call room it has
-// closes with it.
+// closes with it. Removing a waiting patient cancels rather than returns
+// the visit to booked: a patient sent back to booked could check in again
+// at once and reappear in the queue, so removal would not hold, and a
+// cancelled visit frees its slot for the clinic to book again. The
+// patient's waiting page sees the state change and says so.
 func (v *visits) apiCancel(w http.ResponseWriter, r *http.Request) {
 	if !v.signedIn(w, r) {
 		return
@@ -224,13 +254,14 @@ type waitingEntry struct {
 	Start       time.Time  `json:"start"`
 	End         time.Time  `json:"end"`
 	CheckedInAt *time.Time `json:"checked_in_at,omitempty"`
+	Messages    int        `json:"messages"` // the visit's waiting-room thread length
 }
 
 func (v *visits) apiWaitingRoom(w http.ResponseWriter, r *http.Request) {
 	if !v.signedIn(w, r) {
 		return
 	}
-	vs, err := v.svc.WaitingRoom(r.Context())
+	vs, err := v.svc.WaitingQueue(r.Context())
 	if err != nil {
 		v.s.Error(w, r, err)
 		return
@@ -238,7 +269,7 @@ func (v *visits) apiWaitingRoom(w http.ResponseWriter, r *http.Request) {
 	out := make([]waitingEntry, 0, len(vs))
 	for _, x := range vs {
 		out = append(out, waitingEntry{ID: x.ID, PatientName: x.PatientName, Reason: x.Reason, State: x.State,
-			Start: x.Start, End: x.End, CheckedInAt: x.CheckedInAt})
+			Start: x.Start, End: x.End, CheckedInAt: x.CheckedInAt, Messages: x.Messages})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"visits": out, "now": v.now().UTC()})
 }
@@ -267,6 +298,31 @@ func (v *visits) apiNetworkCheck(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Length", strconv.Itoa(n))
 	w.WriteHeader(http.StatusOK)
 	w.Write(b)
+}
+
+// sessionStillLive checks the session that opened r (a call's upgrade)
+// afresh, as the session middleware checks every request: EUNAUTHORIZED
+// once it is revoked, expired or replaced, ESTEPUP once it is challenged.
+// It records no activity (Peek): the call page keeps its session alive
+// itself, so a client that does not is not kept signed in by its socket.
+func (s *Server) sessionStillLive(ctx context.Context, r *http.Request) error {
+	a := s.identity()
+	signedIn, _ := haven.ActorFromContext(ctx)
+	token, _ := presentedToken(r)
+	if a == nil || token == "" || signedIn.SessionID == "" {
+		return haven.Errorf(haven.EUNAUTHORIZED, "please sign in")
+	}
+	cur, err := a.id.Peek(ctx, token, clientFrom(r))
+	if err != nil {
+		return err
+	}
+	if cur.Actor.SessionID != signedIn.SessionID || cur.Actor.UserID != signedIn.UserID {
+		return haven.Errorf(haven.EUNAUTHORIZED, "please sign in")
+	}
+	if cur.Challenged {
+		return haven.Errorf(haven.ESTEPUP, "this session moved to another network or device")
+	}
+	return nil
 }
 
 // callActor reports the actor of r for pages that need one.

@@ -45,6 +45,7 @@ type visitStack struct {
 	*authStack
 	key   []byte
 	media *sfu.SFU
+	relay *turn.Server
 	log   *audit.Log
 	other string // the second practice's id
 	real  bool   // the wall clock, and clinicians available around it
@@ -102,11 +103,12 @@ func newVisitStack(t testing.TB, realClock bool) *visitStack {
 	mail := &outbox.Memory{}
 	tt, _ := t.(*testing.T)
 	st := &visitStack{authStack: &authStack{t: tt, db: db, svc: svc, mail: mail, clock: clock, users: map[string]string{}, base: base},
-		key: key, media: media, log: log, real: realClock, tb: t}
+		key: key, media: media, relay: relay, log: log, real: realClock, tb: t}
 	st.id = service.NewIdentity(svc, service.IdentityConfig{Outbox: mail, BaseURL: base})
 	t.Cleanup(st.id.Close)
 	srv.UseIdentity(st.id)
-	if err := srv.UseVisits(svc, web.VideoConfig{SFU: media, TURN: relay, TokenKey: key, Spent: db.SpentTokens(), Now: now}); err != nil {
+	if err := srv.UseVisits(svc, web.VideoConfig{SFU: media, TURN: relay, TokenKey: key, Spent: db.SpentTokens(), Now: now,
+		RecheckEvery: callRecheck}); err != nil {
 		t.Fatal(err)
 	}
 	st.practice = st.seedPractice("Riverside Family Clinic", doctor, desk, patientEmail, "Maria Lopez")

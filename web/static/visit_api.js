@@ -10,22 +10,28 @@ export class APIError extends Error {
   }
 }
 
-export async function api(method, path) {
+// api calls path; a body, if given, is sent as JSON.
+export async function api(method, path, body) {
+  const init = { method, credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
   let r;
   try {
-    r = await fetch(path, { method, credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } });
+    r = await fetch(path, init);
   } catch (e) {
     throw new APIError(0, 'network', 'The network is not reachable.');
   }
-  let body = null;
+  let answer = null;
   if (r.status !== 204) {
-    try { body = await r.json(); } catch (e) { body = null; }
+    try { answer = await r.json(); } catch (e) { answer = null; }
   }
   if (!r.ok) {
-    const err = body && body.error ? body.error : {};
+    const err = answer && answer.error ? answer.error : {};
     throw new APIError(r.status, err.code, err.message);
   }
-  return body;
+  return answer;
 }
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

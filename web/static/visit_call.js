@@ -257,6 +257,13 @@ async function handle(m) {
       break;
     case 'error':
       say(m.message || 'Something went wrong.');
+      if (m.code === 'unauthorized') {
+        // The server cut the call: this session was signed out, revoked
+        // or has expired. Rejoining needs a new sign-in.
+        finish('Your session has ended, so you have left the call. Sign in again to rejoin.', 'signed-out');
+        window.location.assign('/login?ended=1');
+        break;
+      }
       if (m.code === 'conflict' && /another connection/.test(m.message || '')) {
         finish('You joined this visit from another window; this one has left the call.', 'replaced');
       }

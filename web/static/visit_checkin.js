@@ -3,7 +3,9 @@
 // times a few small requests to the server as a network check, keeps the
 // check-in button off until the security checklist is ticked, checks in,
 // and then waits (one long request at a time) until the clinician admits
-// the patient, when it opens the call page.
+// the patient, when it opens the call page. The same long request returns
+// when the practice sends a message; the page then reads the visit's
+// messages and shows them, as text (textContent), never as HTML.
 import { api, sleep, signedOut } from './visit_api.js';
 
 const root = document.getElementById('checkin');
@@ -15,6 +17,14 @@ const networkResult = document.getElementById('network-result');
 const checkInButton = document.getElementById('check-in');
 const waitStatus = document.getElementById('wait-status');
 const boxes = Array.from(document.querySelectorAll('#checklist input[type=checkbox]'));
+const messagesBox = document.getElementById('visit-messages');
+const messageList = document.getElementById('message-list');
+const noMessages = document.getElementById('no-messages');
+const replyForm = document.getElementById('reply-form');
+const replyInput = document.getElementById('reply');
+const replyStatus = document.getElementById('reply-status');
+const clock = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+let messageCount = 0;
 
 let stream = null;
 let audio = null;
@@ -114,14 +124,68 @@ async function checkIn() {
   }
 }
 
+// messageItem renders one message. Every part goes in as text: a message
+// is whatever someone typed, and must never become markup.
+function messageItem(m) {
+  const li = document.createElement('li');
+  li.dataset.message = m.id;
+  if (m.from_patient) { li.className = 'mine'; }
+  const from = document.createElement('span');
+  from.className = 'from';
+  from.textContent = m.from_patient ? 'You' : (m.sender_name || 'The practice');
+  const when = document.createElement('time');
+  when.className = 'when';
+  when.dateTime = m.sent_at;
+  when.textContent = clock.format(new Date(m.sent_at));
+  const body = document.createElement('span');
+  body.className = 'body';
+  body.textContent = m.body;
+  li.append(from, when, body);
+  return li;
+}
+
+// loadMessages reads the visit's messages (each read is audited).
+async function loadMessages() {
+  const r = await api('GET', `/api/v1/visits/${visitID}/messages`);
+  messageList.replaceChildren(...r.messages.map(messageItem));
+  messageCount = r.messages.length;
+  noMessages.hidden = messageCount > 0;
+  messagesBox.dataset.count = String(messageCount);
+  messageList.scrollTop = messageList.scrollHeight;
+}
+
+async function sendReply(ev) {
+  ev.preventDefault();
+  const text = replyInput.value.trim();
+  if (!text) { return; }
+  replyForm.querySelector('button').disabled = true;
+  try {
+    await api('POST', `/api/v1/visits/${visitID}/messages`, { body: text });
+    replyInput.value = '';
+    say(replyStatus, '');
+    await loadMessages();
+  } catch (e) {
+    if (signedOut(e)) { return; }
+    say(replyStatus, e.message, false);
+  } finally {
+    replyForm.querySelector('button').disabled = false;
+  }
+}
+
 async function waitForAdmission() {
   const since = new Date();
   say(waitStatus, `You are in the waiting room (since ${since.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}). Your clinician will let you in.`);
+  messagesBox.hidden = false;
   let failures = 0;
+  let stale = true; // the messages shown may be behind the server's
   for (;;) {
     let r;
     try {
-      r = await api('GET', `/api/v1/visits/${visitID}/state?seen=waiting`);
+      if (stale) {
+        await loadMessages();
+        stale = false;
+      }
+      r = await api('GET', `/api/v1/visits/${visitID}/state?seen=waiting&messages=${messageCount}`);
       failures = 0;
     } catch (e) {
       if (signedOut(e)) { return; }
@@ -138,15 +202,22 @@ async function waitForAdmission() {
       return;
     }
     if (r.state !== 'waiting') {
-      say(waitStatus, `The visit is ${r.state}.`, false);
+      replyForm.hidden = true;
+      if (r.state === 'cancelled') {
+        say(waitStatus, 'The practice has taken you out of the waiting room and cancelled this visit. You can book another time from your visits, or message the practice.', false);
+      } else {
+        say(waitStatus, `The visit is ${r.state}.`, false);
+      }
       return;
     }
+    stale = r.messages !== messageCount;
   }
 }
 
 document.getElementById('test-devices').addEventListener('click', testDevices);
 document.getElementById('test-network').addEventListener('click', testNetwork);
 checkInButton.addEventListener('click', checkIn);
+replyForm.addEventListener('submit', sendReply);
 for (const b of boxes) { b.addEventListener('change', checklistDone); }
 window.addEventListener('pagehide', stopDevices);
 

@@ -1,8 +1,10 @@
 // visit_waiting.js — the clinician's live queue: who is waiting and since
 // when, refreshed every few seconds, with admit, remove (cancel), join and
-// end. Admitting needs a fresh sign-in (step-up); the API says so and the
-// page goes to the step-up page, which returns here. Names are written
-// with textContent, never as HTML.
+// end, and a short message to a waiting patient. Admitting needs a fresh
+// sign-in (step-up); the API says so and the page goes to the step-up
+// page, which returns here. Names, reasons and messages are written with
+// textContent, never as HTML. Rows are updated in place, so a refresh
+// never takes away a message being typed.
 import { api, signedOut } from './visit_api.js';
 import { localTime } from './visit_time.js';
 
@@ -12,6 +14,7 @@ const empty = document.getElementById('queue-empty');
 const status = document.getElementById('queue-status');
 const REFRESH_MS = 5000;
 let timer = 0;
+const rows = new Map(); // visit id -> { tr, state, cells, thread }
 
 function cell(text) {
   const td = document.createElement('td');
@@ -31,7 +34,7 @@ function button(label, id, cls, onClick) {
   b.textContent = label;
   b.id = id;
   if (cls) { b.className = cls; }
-  b.addEventListener('click', onClick);
+  if (onClick) { b.addEventListener('click', onClick); }
   return b;
 }
 
@@ -61,11 +64,110 @@ async function act(method, path, then) {
   }
 }
 
-function row(v, now) {
+// --- messages to a waiting patient ---------------------------------------------
+
+function threadItem(m, patientName) {
+  const li = document.createElement('li');
+  if (m.from_patient) { li.className = 'mine'; }
+  const from = document.createElement('span');
+  from.className = 'from';
+  from.textContent = m.from_patient ? (patientName || 'The patient') : (m.sender_name || 'The practice');
+  const when = document.createElement('span');
+  when.className = 'when';
+  when.textContent = localTime(m.sent_at);
+  const text = document.createElement('span');
+  text.className = 'body';
+  text.textContent = m.body;
+  li.append(from, when, text);
+  return li;
+}
+
+// loadThread shows a visit's messages under its row (the read is audited).
+async function loadThread(r) {
+  try {
+    const answer = await api('GET', `/api/v1/visits/${r.id}/messages`);
+    r.thread.list.replaceChildren(...answer.messages.map((m) => threadItem(m, r.name)));
+    r.thread.shown = answer.messages.length;
+    r.thread.list.hidden = false;
+  } catch (e) {
+    if (signedOut(e)) { return; }
+    r.thread.note.textContent = e.message;
+  }
+}
+
+function messageCell(r) {
+  const td = document.createElement('td');
+  td.className = 'message';
+  const form = document.createElement('form');
+  form.className = 'message';
+  form.id = 'message-form-' + r.id;
+  const input = document.createElement('input');
+  input.type = 'text';
+  input.id = 'message-' + r.id;
+  input.maxLength = 500;
+  input.required = true;
+  input.autocomplete = 'off';
+  input.placeholder = 'e.g. running 10 minutes late';
+  input.setAttribute('aria-label', 'Message to the waiting patient');
+  const send = document.createElement('button');
+  send.type = 'submit';
+  send.id = 'send-' + r.id;
+  send.textContent = 'Send';
+  form.append(input, send);
+  const toggle = button('Messages', 'thread-' + r.id, 'thread', null);
+  const note = document.createElement('span');
+  note.setAttribute('role', 'status');
+  note.id = 'message-status-' + r.id;
+  const list = document.createElement('ol');
+  list.className = 'messages';
+  list.id = 'thread-list-' + r.id;
+  list.hidden = true;
+  r.thread = { toggle, note, list, count: 0, shown: -1, open: false };
+  toggle.addEventListener('click', () => {
+    r.thread.open = !r.thread.open;
+    if (r.thread.open) { loadThread(r); } else { list.hidden = true; }
+  });
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const text = input.value.trim();
+    if (!text) { return; }
+    send.disabled = true;
+    try {
+      await api('POST', `/api/v1/visits/${r.id}/messages`, { body: text });
+      input.value = '';
+      note.textContent = 'Sent.';
+      setCount(r, r.thread.count + 1);
+    } catch (e) {
+      if (signedOut(e)) { return; }
+      note.textContent = e.message;
+    } finally {
+      send.disabled = false;
+    }
+  });
+  td.append(form, toggle, ' ', note, list);
+  return td;
+}
+
+function setCount(r, n) {
+  r.thread.count = n;
+  r.thread.toggle.textContent = n ? `Messages (${n})` : 'Messages';
+  r.tr.dataset.messages = String(n);
+  if (r.thread.open && n !== r.thread.shown) { loadThread(r); }
+}
+
+// --- the queue -------------------------------------------------------------------
+
+function newRow(v) {
   const tr = document.createElement('tr');
   tr.dataset.visit = v.id;
   tr.dataset.state = v.state;
-  tr.append(cell(v.patient_name), cell(localTime(v.start)), cell(since(v.checked_in_at, now)), cell(v.reason), cell(v.state === 'waiting' ? 'waiting' : 'in call'));
+  const r = { id: v.id, tr, state: v.state, name: v.patient_name, cells: [cell(''), cell(''), cell(''), cell(''), cell('')] };
+  tr.append(...r.cells);
+  if (v.state === 'waiting') {
+    tr.append(messageCell(r));
+  } else {
+    tr.append(cell(''));
+  }
   const actions = document.createElement('td');
   actions.className = 'actions';
   if (v.state === 'waiting') {
@@ -86,7 +188,45 @@ function row(v, now) {
     actions.append(join, ' ', end);
   }
   tr.append(actions);
-  return tr;
+  return r;
+}
+
+// update writes v's current values into its row's text cells.
+function update(r, v, now) {
+  r.name = v.patient_name;
+  const texts = [v.patient_name, localTime(v.start), since(v.checked_in_at, now), v.reason, v.state === 'waiting' ? 'waiting' : 'in call'];
+  texts.forEach((t, i) => { if (r.cells[i].textContent !== t) { r.cells[i].textContent = t; } });
+  if (r.thread && r.thread.count !== (v.messages || 0)) { setCount(r, v.messages || 0); }
+}
+
+function render(visits, now) {
+  const keep = new Set();
+  const order = [];
+  for (const v of visits) {
+    let r = rows.get(v.id);
+    if (r && r.state !== v.state) {
+      r.tr.remove();
+      r = null;
+    }
+    if (!r) {
+      r = newRow(v);
+      rows.set(v.id, r);
+    }
+    update(r, v, now);
+    keep.add(v.id);
+    order.push(r.tr);
+  }
+  for (const [id, r] of rows) {
+    if (!keep.has(id)) {
+      r.tr.remove();
+      rows.delete(id);
+    }
+  }
+  // Insert only what is out of place: a row that stays is never moved, so
+  // its input keeps focus and what is typed in it.
+  order.forEach((tr, i) => {
+    if (body.children[i] !== tr) { body.insertBefore(tr, body.children[i] || null); }
+  });
 }
 
 async function refresh() {
@@ -94,7 +234,7 @@ async function refresh() {
   try {
     const r = await api('GET', '/api/v1/waiting-room');
     const now = new Date(r.now);
-    body.replaceChildren(...r.visits.map((v) => row(v, now)));
+    render(r.visits, now);
     empty.hidden = r.visits.length > 0;
     root.dataset.count = String(r.visits.length);
     root.dataset.loaded = '1';
