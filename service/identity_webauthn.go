@@ -551,6 +551,13 @@ func (p *Passkeys) BeginRegistration(ctx context.Context) (json.RawMessage, erro
 	if err := p.id.RequireFreshAuth(ctx); err != nil {
 		return nil, err
 	}
+	return p.beginRegistration(ctx, u, a.SessionID)
+}
+
+// beginRegistration returns creation options for a new credential of u,
+// its challenge bound to binding (the session adding it, or the pending
+// sign-in enrolling it).
+func (p *Passkeys) beginRegistration(ctx context.Context, u *haven.User, binding string) (json.RawMessage, error) {
 	w, _, err := p.userFor(ctx, u)
 	if err != nil {
 		return nil, err
@@ -576,7 +583,7 @@ func (p *Passkeys) BeginRegistration(ctx context.Context) (json.RawMessage, erro
 	if err != nil {
 		return nil, haven.Wrap(haven.EINTERNAL, err, "cannot start registering a passkey")
 	}
-	if err := p.store(ctx, challengeRegister, u.ID, a.SessionID, sd); err != nil {
+	if err := p.store(ctx, challengeRegister, u.ID, binding, sd); err != nil {
 		return nil, err
 	}
 	return options(creation)
@@ -618,16 +625,34 @@ func (p *Passkeys) FinishRegistration(ctx context.Context, proof, nickname strin
 	if err := p.id.RequireFreshAuth(ctx); err != nil {
 		return nil, err
 	}
-	nickname, err = cleanNickname(nickname)
+	ctx = withClient(ctx, c)
+	if err := p.createCredential(ctx, u, a.SessionID, proof, nickname); err != nil {
+		return nil, err
+	}
+	codes, err := p.firstRecoveryCodes(ctx, u)
 	if err != nil {
 		return nil, err
 	}
-	ctx = withClient(ctx, c)
-	refuse := func(reason string, err error) (*MFAChange, error) {
-		if rerr := p.id.record(ctx, passkeyEvent(ctx, u, ActMFAEnrol, ""), false, reason); rerr != nil {
-			return nil, rerr
-		}
+	s, err := p.id.rotate(ctx, a, u, true, string(FactorWebAuthn), c)
+	if err != nil {
 		return nil, err
+	}
+	return &MFAChange{Session: s, RecoveryCodes: codes}, nil
+}
+
+// createCredential checks the browser's answer to the registration
+// challenge bound to binding and stores u's new credential under
+// nickname, audited as an MFA enrolment (refusals too).
+func (p *Passkeys) createCredential(ctx context.Context, u *haven.User, binding, proof, nickname string) error {
+	nickname, err := cleanNickname(nickname)
+	if err != nil {
+		return err
+	}
+	refuse := func(reason string, err error) error {
+		if rerr := p.id.record(ctx, passkeyEvent(ctx, u, ActMFAEnrol, ""), false, reason); rerr != nil {
+			return rerr
+		}
+		return err
 	}
 	if len(proof) > maxPasskeyProof {
 		return refuse("malformed", errPasskeyAnswer)
@@ -636,15 +661,15 @@ func (p *Passkeys) FinishRegistration(ctx context.Context, proof, nickname strin
 	if err != nil {
 		return refuse("malformed", errPasskeyAnswer)
 	}
-	sd, err := p.take(ctx, parsed.Response.CollectedClientData.Challenge, challengeRegister, a.SessionID, u.ID)
+	sd, err := p.take(ctx, parsed.Response.CollectedClientData.Challenge, challengeRegister, binding, u.ID)
 	if haven.ErrorCode(err) == haven.ENOTFOUND {
 		return refuse("unknown_challenge", haven.Errorf(haven.EINVALID, "the passkey registration expired; start again"))
 	} else if err != nil {
-		return nil, err
+		return err
 	}
 	w, _, err := p.userFor(ctx, u)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	cred, err := p.wa.CreateCredential(w, *sd, parsed)
 	if err != nil {
@@ -662,7 +687,7 @@ func (p *Passkeys) FinishRegistration(ctx context.Context, proof, nickname strin
 	}
 	if nickname != "" {
 		if rec.Nickname, err = p.id.svc.keys.Seal(ctx, nicknameAD(u, rec.ID), []byte(nickname)); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	ev := passkeyEvent(ctx, u, ActMFAEnrol, rec.ID)
@@ -670,27 +695,77 @@ func (p *Passkeys) FinishRegistration(ctx context.Context, proof, nickname strin
 		if haven.ErrorCode(err) == haven.ECONFLICT {
 			return refuse("duplicate_credential", haven.Errorf(haven.EINVALID, "this passkey is already registered"))
 		}
+		return err
+	}
+	return p.id.record(ctx, ev, true, string(FactorWebAuthn))
+}
+
+// firstRecoveryCodes issues u's recovery codes (returned once) if u has
+// none: a first factor comes with them, as at TOTP enrolment.
+func (p *Passkeys) firstRecoveryCodes(ctx context.Context, u *haven.User) ([]string, error) {
+	have, err := p.id.db.RecoveryCodes(ctx, u.ID)
+	if err != nil || len(have) > 0 {
 		return nil, err
 	}
-	if err := p.id.record(ctx, ev, true, string(FactorWebAuthn)); err != nil {
-		return nil, err
-	}
-	var codes []string
-	if have, err := p.id.db.RecoveryCodes(ctx, u.ID); err != nil {
-		return nil, err
-	} else if len(have) == 0 {
-		if codes, err = recovery.Issue(ctx, p.id.db, u.ID); err != nil {
-			return nil, err
-		}
-		if err := p.id.record(ctx, audit.ForActor(a, ActRecoveryIssue), true, ""); err != nil {
-			return nil, err
-		}
-	}
-	s, err := p.id.rotate(ctx, a, u, true, string(FactorWebAuthn), c)
+	codes, err := recovery.Issue(ctx, p.id.db, u.ID)
 	if err != nil {
 		return nil, err
 	}
-	return &MFAChange{Session: s, RecoveryCodes: codes}, nil
+	if err := p.id.record(ctx, passkeyEvent(ctx, u, ActRecoveryIssue, ""), true, ""); err != nil {
+		return nil, err
+	}
+	return codes, nil
+}
+
+// BeginEnrolment starts registering a passkey or security key as the
+// first second factor of a pending sign-in that must enrol one
+// (StageEnrol: a new workforce member, or a patient whose practice
+// requires MFA), instead of an authenticator app. The challenge is bound
+// to that sign-in, from that browser. As with BeginPendingEnrolment, an
+// account that already has a factor cannot enrol here: a password alone
+// never adds an authenticator to a protected account.
+func (p *Passkeys) BeginEnrolment(ctx context.Context, token string, c Client) (json.RawMessage, error) {
+	pl, err := p.id.Pending(ctx, token, c)
+	if err != nil {
+		return nil, err
+	}
+	if len(pl.Factors) > 0 {
+		return nil, errHasFactor
+	}
+	return p.beginRegistration(ctx, pl.user, pl.Challenge.ID)
+}
+
+var errHasFactor = haven.Errorf(haven.EFORBIDDEN, "this account already has a second factor; use it to sign in")
+
+// FinishEnrolment stores the passkey the browser created for the pending
+// sign-in token, issues recovery codes (returned once, as after TOTP
+// enrolment), uses the sign-in up and starts its session, with MFA.
+func (p *Passkeys) FinishEnrolment(ctx context.Context, token, proof, nickname string, c Client) (*LoginResult, error) {
+	pl, err := p.id.Pending(ctx, token, c)
+	if err != nil {
+		return nil, err
+	}
+	if len(pl.Factors) > 0 {
+		return nil, errHasFactor
+	}
+	u := pl.user
+	ctx = withClient(ctx, c)
+	if err := p.createCredential(ctx, u, pl.Challenge.ID, proof, nickname); err != nil {
+		return nil, err
+	}
+	if _, err := p.id.db.UseAuthToken(ctx, pl.hash, sqlstore.TokenLogin, p.id.now()); err != nil {
+		return nil, errNoPending
+	}
+	codes, err := p.firstRecoveryCodes(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	res, err := p.id.finish(ctx, u, true, string(FactorWebAuthn), c)
+	if err != nil {
+		return nil, err
+	}
+	res.RecoveryCodes = codes
+	return res, nil
 }
 
 // PasskeyView is one of the user's passkeys, for the account page.

@@ -152,6 +152,7 @@ type mfaView struct {
 	Enrol    *service.TOTPEnrolment
 	QR       template.URL
 	Recovery bool // show the recovery-code form first
+	Passkeys bool // passkeys are on: enrolment may choose one instead (auth_webauthn.go)
 }
 
 func (v mfaView) Has(k string) bool {
@@ -210,7 +211,8 @@ func (h *authHandlers) renderMFA(w http.ResponseWriter, r *http.Request, status 
 			return
 		}
 		v.Enrol = en
-		p.Title = "Set up your authenticator"
+		_, v.Passkeys = passkeyStates.Load(h.s)
+		p.Title = "Set up your second factor"
 	}
 	p.Data = v
 	h.s.renderAuth(w, r, status, "auth_mfa.html", p)

@@ -42,6 +42,8 @@ func (s *Server) UsePasskeys(p *service.Passkeys) {
 	s.mux.HandleFunc("POST /login/passkey", h.login)
 	s.mux.HandleFunc("POST /login/mfa/webauthn/options", h.mfaOptions)
 	s.mux.HandleFunc("POST /login/mfa/webauthn", h.mfa)
+	s.mux.HandleFunc("POST /login/enrol/passkey/options", h.enrolOptions)
+	s.mux.HandleFunc("POST /login/enrol/passkey", h.enrol)
 	s.mux.HandleFunc("POST /account/step-up/webauthn/options", h.stepUpOptions)
 	s.mux.HandleFunc("POST /account/step-up/webauthn", h.stepUp)
 	s.mux.HandleFunc("GET /account/passkeys", h.list)
@@ -125,6 +127,36 @@ func (h *passkeyHandlers) mfa(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		setRetryAfter(w, err)
+		h.auth.renderMFA(w, r, statusByCode[code], haven.ErrorMessage(err), false)
+		return
+	}
+	h.auth.afterLogin(w, r, res, next)
+}
+
+// enrolOptions begins registering a passkey as the first factor of the
+// browser's pending sign-in (the enrolment page's other choice beside an
+// authenticator app).
+func (h *passkeyHandlers) enrolOptions(w http.ResponseWriter, r *http.Request) {
+	opts, err := h.p.BeginEnrolment(r.Context(), pendingToken(r), clientFrom(r))
+	h.writeOptions(w, r, opts, err)
+}
+
+// enrol finishes that enrolment as the code form at /login/enrol does:
+// recovery codes, shown once, then where the sign-in was going.
+func (h *passkeyHandlers) enrol(w http.ResponseWriter, r *http.Request) {
+	next := safeNext(r.PostFormValue("next"))
+	res, err := h.p.FinishEnrolment(r.Context(), pendingToken(r), r.PostFormValue("credential"), r.PostFormValue("nickname"), clientFrom(r))
+	if err != nil {
+		code := haven.ErrorCode(err)
+		if code != haven.EUNAUTHORIZED && code != haven.EINVALID {
+			h.s.authPageError(w, r, err)
+			return
+		}
+		if _, perr := h.auth.id.Pending(r.Context(), pendingToken(r), clientFrom(r)); perr != nil {
+			clearAuthCookie(w, PendingCookie)
+			http.Redirect(w, r, "/login?ended=1", http.StatusSeeOther)
+			return
+		}
 		h.auth.renderMFA(w, r, statusByCode[code], haven.ErrorMessage(err), false)
 		return
 	}

@@ -7,7 +7,7 @@
 // authenticator, and each challenge is good for one answer on this site.
 //
 // Buttons opt in with data-passkey="login" | "mfa" | "step-up" |
-// "register" and data-next; boxes marked data-passkey-box are shown only
+// "register" | "enrol" (a first factor at sign-in) and data-next; boxes marked data-passkey-box are shown only
 // when the browser supports passkeys.
 
 const flows = {
@@ -15,6 +15,7 @@ const flows = {
   mfa: { options: '/login/mfa/webauthn/options', action: '/login/mfa/webauthn', get: true },
   'step-up': { options: '/account/step-up/webauthn/options', action: '/account/step-up/webauthn', get: true },
   register: { options: '/account/passkeys/options', action: '/account/passkeys', get: false },
+  enrol: { options: '/login/enrol/passkey/options', action: '/login/enrol/passkey', get: false },
 };
 
 export function toBase64url(buf) {
@@ -131,7 +132,7 @@ async function run(button) {
   }
   if (!cred) { throw new Error('No passkey was used. You can try again.'); }
   const fields = { credential: credentialJSON(cred), next: next };
-  if (button.dataset.passkey === 'register') {
+  if (button.dataset.passkey === 'register' || button.dataset.passkey === 'enrol') {
     const nick = document.getElementById('passkey-nickname');
     fields.nickname = nick ? nick.value : '';
   }
