@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,7 +41,7 @@ type Readiness interface {
 type Server struct {
 	Logger   *slog.Logger
 	Ready    Readiness
-	mux      *http.ServeMux
+	mux      *routeMux
 	uploads  *http.ServeMux // routes allowed bodies larger than MaxBodyBytes
 	auth     *authState     // sign-in and sessions, once UseIdentity is called
 	registry *prometheus.Registry
@@ -52,13 +53,42 @@ type Server struct {
 func NewServer(logger *slog.Logger, ready Readiness) *Server {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
-	s := &Server{Logger: logger, Ready: ready, mux: http.NewServeMux(), uploads: http.NewServeMux(), registry: reg, metrics: newHTTPMetrics(reg)}
+	s := &Server{Logger: logger, Ready: ready, mux: &routeMux{ServeMux: http.NewServeMux()}, uploads: http.NewServeMux(), registry: reg, metrics: newHTTPMetrics(reg)}
 	s.mux.HandleFunc("GET /healthz", s.handleHealthz)
 	s.mux.HandleFunc("GET /readyz", s.handleReadyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /{$}", s.handleHome)
 	s.mux.Handle("GET /static/", staticHandler())
+	s.mux.HandleFunc("GET "+OpenAPIPath, handleOpenAPI) // the API's description (openapi.go)
 	return s
+}
+
+// routeMux is the server's ServeMux, remembering every pattern registered
+// on it. The API's OpenAPI document is held against this list by a test,
+// so a route cannot be added, or one described, without the other.
+type routeMux struct {
+	*http.ServeMux
+	mu       sync.Mutex
+	patterns []string
+}
+
+// Handle registers h as http.ServeMux does, then records the pattern; a
+// pattern the ServeMux refuses panics before it is recorded.
+func (m *routeMux) Handle(pattern string, h http.Handler) {
+	m.ServeMux.Handle(pattern, h)
+	m.record(pattern)
+}
+
+// HandleFunc registers f as http.ServeMux does, then records the pattern.
+func (m *routeMux) HandleFunc(pattern string, f func(http.ResponseWriter, *http.Request)) {
+	m.ServeMux.HandleFunc(pattern, f)
+	m.record(pattern)
+}
+
+func (m *routeMux) record(pattern string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.patterns = append(m.patterns, pattern)
 }
 
 // Registry is where other packages register their Prometheus metrics.
