@@ -73,7 +73,28 @@ func (c *Config) settings(serve bool) []setting {
 
 // register adds the settings' flags to fs, with defaults from the environment.
 func (c *Config) register(fs *flag.FlagSet, serve bool) error {
-	for _, s := range c.settings(serve) {
+	if err := registerSettings(fs, c.settings(serve)); err != nil {
+		return err
+	}
+	if serve {
+		demo := false
+		if v, ok := os.LookupEnv("HAVEN_DEMO"); ok {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("HAVEN_DEMO: %q is not true or false", v)
+			}
+			demo = b
+		}
+		fs.BoolVar(&c.Demo, "demo", demo, "seed two demo practices and print how to sign in (env HAVEN_DEMO)")
+	}
+	return nil
+}
+
+// registerSettings adds each setting's flag to fs. Its default comes from
+// the environment variable, or for a secret from the file NAME_FILE names,
+// so a secret need not sit in the environment or on the command line.
+func registerSettings(fs *flag.FlagSet, settings []setting) error {
+	for _, s := range settings {
 		def := s.def
 		if v, ok := os.LookupEnv(s.env); ok {
 			def = v
@@ -91,17 +112,6 @@ func (c *Config) register(fs *flag.FlagSet, serve bool) error {
 			usage += ", or " + s.env + "_FILE"
 		}
 		fs.StringVar(s.dst, s.flag, def, usage+")")
-	}
-	if serve {
-		demo := false
-		if v, ok := os.LookupEnv("HAVEN_DEMO"); ok {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return fmt.Errorf("HAVEN_DEMO: %q is not true or false", v)
-			}
-			demo = b
-		}
-		fs.BoolVar(&c.Demo, "demo", demo, "seed two demo practices and print how to sign in (env HAVEN_DEMO)")
 	}
 	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"net/mail"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"haven/auth/outbox"
 )
@@ -29,35 +28,12 @@ type mailConfig struct {
 }
 
 func (m *mailConfig) register(fs *flag.FlagSet) error {
-	for _, s := range []struct {
-		flag, env, usage string
-		secret           bool
-		dst              *string
-	}{
-		{"smtp-url", "HAVEN_SMTP_URL", "mail relay for outgoing email: smtp://[user@]host[:port] (STARTTLS, required) or smtps://[user@]host[:port]; default: write emails to <data-dir>/outbox", false, &m.SMTPURL},
-		{"smtp-password", "HAVEN_SMTP_PASSWORD", "password for the relay user of --smtp-url", true, &m.SMTPPassword},
-		{"smtp-ca", "HAVEN_SMTP_CA", "PEM file of the CA certificates trusted for the relay (default: the system's)", false, &m.SMTPCA},
-		{"mail-from", "HAVEN_MAIL_FROM", "sender of outgoing email, a bare address such as no-reply@clinic.example (required with --smtp-url)", false, &m.From},
-	} {
-		def := ""
-		if v, ok := os.LookupEnv(s.env); ok {
-			def = v
-		} else if s.secret {
-			if file, ok := os.LookupEnv(s.env + "_FILE"); ok {
-				b, err := os.ReadFile(file)
-				if err != nil {
-					return fmt.Errorf("%s_FILE: cannot read %s: %v", s.env, file, errShort(err))
-				}
-				def = strings.TrimSpace(string(b))
-			}
-		}
-		usage := s.usage + " (env " + s.env
-		if s.secret {
-			usage += ", or " + s.env + "_FILE"
-		}
-		fs.StringVar(s.dst, s.flag, def, usage+")")
-	}
-	return nil
+	return registerSettings(fs, []setting{
+		{"smtp-url", "HAVEN_SMTP_URL", "", "mail relay for outgoing email: smtp://[user@]host[:port] (STARTTLS, required) or smtps://[user@]host[:port]; default: write emails to <data-dir>/outbox", false, &m.SMTPURL},
+		{"smtp-password", "HAVEN_SMTP_PASSWORD", "", "password for the relay user of --smtp-url", true, &m.SMTPPassword},
+		{"smtp-ca", "HAVEN_SMTP_CA", "", "PEM file of the CA certificates trusted for the relay (default: the system's)", false, &m.SMTPCA},
+		{"mail-from", "HAVEN_MAIL_FROM", "", "sender of outgoing email, a bare address such as no-reply@clinic.example (required with --smtp-url)", false, &m.From},
+	})
 }
 
 // validate checks the settings without connecting: a relay that is down at

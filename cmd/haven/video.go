@@ -36,21 +36,13 @@ type videoConfig struct {
 }
 
 func (v *videoConfig) register(fs *flag.FlagSet) {
-	for _, s := range []struct {
-		flag, env, def, usage string
-		dst                   *string
-	}{
-		{"video-key", "HAVEN_VIDEO_KEY", "", "file holding the 32-byte video join-token key, created on first start (default <data-dir>/keys/video.key); every node of one deployment needs the same file", &v.KeyPath},
-		{"turn-addr", "HAVEN_TURN_ADDR", "127.0.0.1:3478", "UDP address of the embedded TURN relay browsers fall back to behind firewalls", &v.TURNAddr},
-		{"media-ip", "HAVEN_MEDIA_IP", "127.0.0.1", "the address browsers reach this host's media on (its public IP beyond one machine); the TURN relay may reach only this address", &v.MediaIP},
-		{"media-ports", "HAVEN_MEDIA_PORTS", "50000-50100", "UDP port range of the embedded SFU, low-high, for a firewall rule", &v.MediaPorts},
-	} {
-		def := s.def
-		if e, ok := os.LookupEnv(s.env); ok {
-			def = e
-		}
-		fs.StringVar(s.dst, s.flag, def, s.usage+" (env "+s.env+")")
-	}
+	// No video setting is a secret, so registering cannot fail.
+	_ = registerSettings(fs, []setting{
+		{"video-key", "HAVEN_VIDEO_KEY", "", "file holding the 32-byte video join-token key, created on first start (default <data-dir>/keys/video.key); every node of one deployment needs the same file", false, &v.KeyPath},
+		{"turn-addr", "HAVEN_TURN_ADDR", "127.0.0.1:3478", "UDP address of the embedded TURN relay browsers fall back to behind firewalls", false, &v.TURNAddr},
+		{"media-ip", "HAVEN_MEDIA_IP", "127.0.0.1", "the address browsers reach this host's media on (its public IP beyond one machine); the TURN relay may reach only this address", false, &v.MediaIP},
+		{"media-ports", "HAVEN_MEDIA_PORTS", "50000-50100", "UDP port range of the embedded SFU, low-high, for a firewall rule", false, &v.MediaPorts},
+	})
 }
 
 // validate checks the settings and fills defaults; errors name the flag.
