@@ -59,6 +59,19 @@ func (id *Identity) ChangePassword(ctx context.Context, current, next string, c 
 	return id.rotate(ctx, a, u, a.MFA, "", c)
 }
 
+// countEmailRequest throttles a request that sends email to an address
+// (reset, registration): per address and per email, under kind's prefix so
+// its counts stay apart from sign-in's, while the source address's count
+// is shared, so a spammer's address slows down everywhere at once. Every
+// request counts, so a few are free and more must wait.
+func (id *Identity) countEmailRequest(ctx context.Context, kind string, index []byte, c Client) error {
+	att := throttle.Attempt{Account: kind + accountKey(index), Addr: c.Addr}
+	if err := id.allow(ctx, att); err != nil {
+		return err
+	}
+	return id.throttle.Failure(ctx, att)
+}
+
 // link returns the public URL of path.
 func (id *Identity) link(path string) string { return strings.TrimRight(id.baseURL, "/") + path }
 
@@ -85,12 +98,7 @@ func (id *Identity) RequestPasswordReset(ctx context.Context, email string, c Cl
 	if err != nil {
 		return err
 	}
-	att := throttle.Attempt{Account: "reset:" + accountKey(index), Addr: c.Addr}
-	if err := id.allow(ctx, att); err != nil {
-		return err
-	}
-	// Every request counts, so a few requests are free and more must wait.
-	if err := id.throttle.Failure(ctx, att); err != nil {
+	if err := id.countEmailRequest(ctx, "reset:", index, c); err != nil {
 		return err
 	}
 	to := NormalizeEmail(email)

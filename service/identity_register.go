@@ -12,7 +12,6 @@ import (
 	"haven/auth/outbox"
 	"haven/auth/password"
 	"haven/auth/session"
-	"haven/auth/throttle"
 	"haven/keyring"
 	"haven/policy"
 	"haven/store/sqlstore"
@@ -142,15 +141,7 @@ func (id *Identity) RequestRegistration(ctx context.Context, practiceID, email s
 	if err != nil {
 		return err
 	}
-	// Kept apart from sign-in's and reset's counts by its prefix; the
-	// address's count is shared with them, so a spammer's address slows
-	// down everywhere at once.
-	att := throttle.Attempt{Account: "register:" + accountKey(index), Addr: c.Addr}
-	if err := id.allow(ctx, att); err != nil {
-		return err
-	}
-	// Every request counts, so a few are free and more must wait.
-	if err := id.throttle.Failure(ctx, att); err != nil {
+	if err := id.countEmailRequest(ctx, "register:", index, c); err != nil {
 		return err
 	}
 	p, err := id.registrationPractice(ctx, practiceID)
