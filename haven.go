@@ -26,6 +26,24 @@ func NewID() string {
 	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
 }
 
+// PlausibleID reports whether id could be an id from a URL or a request
+// that is safe to echo into a link or record in the audit log as it is:
+// 1 to 64 characters of lower-case letters, digits, '-' and '_'. Anything
+// else (an attacker's payload) is never repeated. It says nothing about
+// whether the id exists: NewID's ids pass, and so do the few longer or
+// prefixed ids other parts use.
+func PlausibleID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 // Role is what a user is in a practice. Roles grant least privilege; what
 // each may do is decided by package policy alone.
 type Role string

@@ -289,7 +289,7 @@ func (s *Service) RecordCall(ctx context.Context, e CallEvent) error {
 	if e.Refused {
 		ev.Decision = audit.DecisionDeny
 	}
-	if validAuditID(e.VisitID) {
+	if haven.PlausibleID(e.VisitID) {
 		ev.ResourceID = e.VisitID
 		if v, err := s.db.FindVisit(ctx, e.VisitID); err == nil && v.PracticeID == a.PracticeID {
 			ev.PatientID = v.PatientID
@@ -299,9 +299,9 @@ func (s *Service) RecordCall(ctx context.Context, e CallEvent) error {
 		}
 	}
 	switch {
-	case e.Subject != "" && validAuditID(e.Subject):
+	case e.Subject != "" && haven.PlausibleID(e.Subject):
 		ev.Reason = "guest:" + e.Subject
-	case validAuditID(e.Reason):
+	case haven.PlausibleID(e.Reason):
 		ev.Reason = e.Reason
 	}
 	if ev.Seq, err = s.record(ctx, ev); err != nil {

@@ -219,7 +219,7 @@ func (s *Service) patientRow(ctx context.Context, act policy.Action, kind policy
 func (s *Service) refuseUnknown(ctx context.Context, a haven.Actor, act policy.Action, kind policy.Kind, id string) error {
 	ev := audit.ForActor(a, string(act))
 	ev.ResourceKind, ev.Decision, ev.Reason = string(kind), audit.DecisionDeny, "not_found"
-	if validAuditID(id) {
+	if haven.PlausibleID(id) {
 		ev.ResourceID = id
 	}
 	var err error
@@ -228,20 +228,6 @@ func (s *Service) refuseUnknown(ctx context.Context, a haven.Actor, act policy.A
 	}
 	s.detect(ctx, ev)
 	return haven.Errorf(haven.ENOTFOUND, "not found")
-}
-
-// validAuditID reports whether an id from a URL is safe to record as is;
-// anything else (an attacker's payload) is recorded as empty.
-func validAuditID(id string) bool {
-	if len(id) == 0 || len(id) > 64 {
-		return false
-	}
-	for _, c := range id {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
 }
 
 func chartResource(kind policy.Kind, row *sqlstore.Patient) policy.Resource {

@@ -87,7 +87,7 @@ func practiceEvent(practiceID string, c Client, action string) audit.Event {
 // registrationPractice returns the practice practiceID if its
 // registration is open, nil if it is unknown or closed.
 func (id *Identity) registrationPractice(ctx context.Context, practiceID string) (*haven.Practice, error) {
-	if !validAuditID(practiceID) {
+	if !haven.PlausibleID(practiceID) {
 		return nil, nil
 	}
 	p, err := id.db.FindPracticeByID(ctx, practiceID)
@@ -150,7 +150,7 @@ func (id *Identity) RequestRegistration(ctx context.Context, practiceID, email s
 	}
 	if p == nil {
 		ev := c.event(ActRegisterRequest)
-		if validAuditID(practiceID) {
+		if haven.PlausibleID(practiceID) {
 			if _, err := id.db.FindPracticeByID(ctx, practiceID); err == nil {
 				ev = practiceEvent(practiceID, c, ActRegisterRequest)
 			}

@@ -241,7 +241,7 @@ func (id *Identity) RevokeSession(ctx context.Context, sessionID string) error {
 	}
 	ev := audit.ForActor(a, ActSessionRevoke)
 	ev.ResourceKind, ev.ResourceID = "session", sessionID
-	if !validAuditID(sessionID) {
+	if !haven.PlausibleID(sessionID) {
 		return haven.Errorf(haven.ENOTFOUND, "no such session")
 	}
 	if err := id.db.RevokeSession(ctx, a.UserID, sessionID, id.now()); err != nil {

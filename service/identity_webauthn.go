@@ -315,7 +315,7 @@ func passkeyEvent(ctx context.Context, u *haven.User, action, credID string) aud
 	} else {
 		ev = userEvent(u, c, "", action)
 	}
-	if validAuditID(credID) {
+	if haven.PlausibleID(credID) {
 		ev.ResourceKind, ev.ResourceID = resourcePasskey, credID
 	}
 	return ev

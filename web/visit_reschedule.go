@@ -95,24 +95,10 @@ func (v *visits) pageReschedule(w http.ResponseWriter, r *http.Request) {
 // desk may see that list).
 func visitListURL(r *http.Request, done string) string {
 	q := url.Values{"done": {done}}
-	if p := r.PostFormValue("patient"); p != "" && validPathID(p) {
+	if p := r.PostFormValue("patient"); p != "" && haven.PlausibleID(p) {
 		q.Set("patient", p)
 	}
 	return "/app/visits?" + q.Encode()
-}
-
-// validPathID reports whether id looks like one of Haven's ids, so that
-// nothing else is echoed into a link.
-func validPathID(id string) bool {
-	if len(id) == 0 || len(id) > 64 {
-		return false
-	}
-	for _, c := range id {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
 }
 
 // moveView fills in the move section of the visit list for the visit
