@@ -13,7 +13,7 @@ import (
 // scheduler cannot tell apart from a request's work. During a login flood
 // the pool keeps hashing a core busy for as long as the flood lasts, and on
 // a small machine that halves the CPU left for the patients and clinicians
-// already signed in. Giving the hashing thread the lowest useful priority
+// already signed in. Putting the hashing thread in the kernel's idle class
 // lets the kernel hand its core to request threads whenever they are
 // runnable, while an otherwise idle machine still hashes at full speed: a
 // sign-in costs no more when nothing else is happening.

@@ -1,18 +1,30 @@
 package password
 
-import "syscall"
+import (
+	"syscall"
+	"unsafe"
+)
 
-// hashNice is the niceness of a hashing thread. At 10 the kernel gives it
-// about a tenth of the weight of an ordinary thread when both want a core:
-// enough that sign-ins still finish (slowly) on a machine saturated by
-// signed-in traffic, little enough that a flood of them barely slows that
-// traffic.
-const hashNice = 10
+// schedIdle is Linux's SCHED_IDLE scheduling class: for "very low
+// priority background jobs". A thread in it runs only on a core no
+// ordinary thread wants, and an ordinary thread that wakes (a request's
+// bytes arriving) preempts it at once rather than after a time slice.
+// Any thread may enter it without privilege; it cannot leave without
+// privilege, which is why hashing threads are discarded (inBackground).
+const schedIdle = 5
 
-// lowerThreadPriority sets the calling thread's niceness. Linux applies
-// setpriority(PRIO_PROCESS, tid) to the one thread; raising niceness needs
-// no privilege. Failure leaves the thread at normal priority, which is
-// only slower for others, never wrong.
+// hashNice is the fallback where SCHED_IDLE is refused (a sandbox's
+// system-call filter): the weakest ordinary priority.
+const hashNice = 19
+
+// lowerThreadPriority moves the calling thread into SCHED_IDLE, or failing
+// that to niceness hashNice. Failure of both leaves the thread at normal
+// priority, which is only slower for others, never wrong.
 func lowerThreadPriority() {
-	_ = syscall.Setpriority(syscall.PRIO_PROCESS, syscall.Gettid(), hashNice)
+	var param struct{ priority int32 } // struct sched_param; must be 0 for SCHED_IDLE
+	tid := uintptr(syscall.Gettid())
+	if _, _, errno := syscall.RawSyscall(syscall.SYS_SCHED_SETSCHEDULER, tid, schedIdle, uintptr(unsafe.Pointer(&param))); errno == 0 {
+		return
+	}
+	_ = syscall.Setpriority(syscall.PRIO_PROCESS, int(tid), hashNice)
 }

@@ -9,37 +9,40 @@ import (
 	"testing"
 )
 
-// threadNice reads the calling thread's niceness from /proc: field 19 of
-// its stat line, counted after the command name's closing parenthesis.
-func threadNice(t *testing.T) int {
+// threadPriority reads the calling thread's niceness and scheduling
+// policy from /proc: fields 19 and 41 of its stat line, counted after the
+// command name's closing parenthesis.
+func threadPriority(t *testing.T) (nice, policy int) {
 	t.Helper()
 	b, err := os.ReadFile("/proc/thread-self/stat")
 	if err != nil {
 		t.Fatalf("reading this thread's stat: %v", err)
 	}
 	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	n, err := strconv.Atoi(fields[16]) // field 19 overall; fields[0] is field 3
-	if err != nil {
-		t.Fatalf("parsing niceness from %q: %v", s, err)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]) // fields[0] is field 3
+	nice, err1 := strconv.Atoi(fields[16])
+	policy, err2 := strconv.Atoi(fields[38])
+	if err1 != nil || err2 != nil {
+		t.Fatalf("parsing niceness and policy from %q", s)
 	}
-	return n
+	return nice, policy
 }
 
-// The hash runs at hashNice, and the runtime discards its thread after:
+// The hash runs in SCHED_IDLE (or at hashNice where that is refused), and
+// the runtime discards its thread after:
 // were the thread returned to the pool, ordinary goroutines would later run
 // at hashing priority and the whole server would slow down under load.
 func TestHashingRunsOnALowPriorityThreadThatIsNotReused(t *testing.T) {
-	base := func() int {
+	baseNice, basePolicy := func() (int, int) {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		return threadNice(t)
+		return threadPriority(t)
 	}()
 	for range 20 {
-		var got int
-		inBackground(func() { got = threadNice(t) })
-		if got != base+hashNice {
-			t.Fatalf("hashing thread niceness = %d, want %d", got, base+hashNice)
+		var nice, policy int
+		inBackground(func() { nice, policy = threadPriority(t) })
+		if policy != schedIdle && nice != min(baseNice+hashNice, 19) {
+			t.Fatalf("hashing thread at policy %d, niceness %d: neither SCHED_IDLE nor niceness %d", policy, nice, hashNice)
 		}
 	}
 	// Goroutines that lock a thread now get one from the runtime's pool;
@@ -49,8 +52,8 @@ func TestHashingRunsOnALowPriorityThreadThatIsNotReused(t *testing.T) {
 		wg.Go(func() {
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
-			if n := threadNice(t); n != base {
-				t.Errorf("an ordinary goroutine ran at niceness %d, want %d: a hashing thread was reused", n, base)
+			if nice, policy := threadPriority(t); nice != baseNice || policy != basePolicy {
+				t.Errorf("an ordinary goroutine ran at policy %d, niceness %d (want %d, %d): a hashing thread was reused", policy, nice, basePolicy, baseNice)
 			}
 		})
 	}
