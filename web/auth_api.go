@@ -156,7 +156,7 @@ func (h *authHandlers) apiWhoAmI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := whoAmIResponse{UserID: who.UserID, PracticeID: who.PracticeID, PracticeName: who.PracticeName, Role: who.Role,
-		SessionID: who.SessionID, MFA: who.MFA, AuthTime: who.AuthTime, Factors: who.Factors}
+		SessionID: who.SessionID, MFA: who.MFA, AuthTime: who.AuthTime, Factors: listJSON(who.Factors)}
 	if cur := sessionFromContext(r.Context()); cur != nil {
 		out.Expires, out.WarnAt = cur.Expires, cur.WarnAt
 	}

@@ -219,7 +219,7 @@ func (c *chartAPI) searchAudit(w http.ResponseWriter, r *http.Request) {
 		c.s.Error(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"events": rows})
+	writeJSON(w, http.StatusOK, map[string]any{"events": auditEventsJSON(rows)})
 }
 
 // auditProofs serves a fresh signed checkpoint with, on request, the
@@ -282,7 +282,7 @@ func (c *chartAPI) alerts(w http.ResponseWriter, r *http.Request) {
 		c.s.Error(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"alerts": as})
+	writeJSON(w, http.StatusOK, map[string]any{"alerts": alertsJSON(as)})
 }
 
 func (c *chartAPI) closeAlert(w http.ResponseWriter, r *http.Request) {

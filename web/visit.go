@@ -133,7 +133,7 @@ func (v *visits) apiClinicians(w http.ResponseWriter, r *http.Request) {
 		v.s.Error(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"clinicians": docs})
+	writeJSON(w, http.StatusOK, map[string]any{"clinicians": listJSON(docs)})
 }
 
 // StateWait is how long a state request waits for a change before it
