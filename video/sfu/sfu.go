@@ -28,6 +28,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"haven"
@@ -109,7 +110,7 @@ func NewAPI(cfg Config) (*webrtc.API, error) {
 		return nil, haven.Wrap(haven.EINTERNAL, err, "media codecs")
 	}
 	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+	if err := registerInterceptors(m, ir); err != nil {
 		return nil, haven.Wrap(haven.EINTERNAL, err, "media interceptors")
 	}
 	var se webrtc.SettingEngine
@@ -130,6 +131,32 @@ func NewAPI(cfg Config) (*webrtc.API, error) {
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
+// registerInterceptors is pion's default set (NACK, RTCP reports, stats,
+// transport-wide congestion control) with the MID header extension but
+// without the simulcast stream-id extensions. Haven forwards one encoding
+// per track and never negotiates simulcast; with the stream-id extensions
+// registered, pion probes a stream that arrives before its SDP answer (a
+// browser sends a new screen track as soon as it has answered the SFU's
+// offer) by reading packets on a second goroutine while the receiver
+// started by the answer reads the same stream: a data race inside pion,
+// and packets lost to the probe. Without them pion sets such early media
+// aside until the answer declares its SSRC.
+func registerInterceptors(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
+	if err := webrtc.ConfigureNack(m, ir); err != nil {
+		return err
+	}
+	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+		return err
+	}
+	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.SDESMidURI}, webrtc.RTPCodecTypeVideo); err != nil {
+		return err
+	}
+	if err := webrtc.ConfigureStatsInterceptor(ir); err != nil {
+		return err
+	}
+	return webrtc.ConfigureTWCCSender(m, ir)
 }
 
 // Room returns the room of visitID, opening it if needed. It refuses a
