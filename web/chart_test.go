@@ -214,6 +214,16 @@ var sweepRoutes = []route{
 	{"POST", "/api/v1/visits/%s/reschedule", func(*tenant) string { return `{"start":"2026-11-25T17:30:00Z"}` }, visitID},
 	{"POST", "/api/v1/visits/%s/cancel", nil, visitID},
 	{"POST", "/api/v1/visits/%s/check-in", nil, visitID},
+	{"GET", "/api/v1/visits/%s/state", nil, visitID},
+	{"POST", "/api/v1/visits/%s/admit", nil, visitID},
+	{"POST", "/api/v1/visits/%s/end", nil, visitID},
+	// join-token is not swept: this stack has no video key, so it answers
+	// 503 before the gate; web/visit_test.go tries it across visits and
+	// practices with video on.
+	// The swept visits are booked: a message that got past the gate would
+	// be refused as too early (409), which the sweep reports.
+	{"GET", "/api/v1/visits/%s/messages", nil, visitID},
+	{"POST", "/api/v1/visits/%s/messages", func(*tenant) string { return `{"body":"hello there"}` }, visitID},
 }
 
 var visitID = func(tn *tenant, j int) string { return tn.visits[j] }
