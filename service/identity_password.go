@@ -474,13 +474,15 @@ func (id *Identity) SetDisabled(ctx context.Context, userID string, disabled boo
 		}
 		return err
 	}
-	if err := id.record(ctx, ev, true, reason); err != nil {
-		return err
-	}
 	if disabled {
-		return id.endEverything(ctx, u.ID)
+		// Sessions end before anything else can fail: a disabled account
+		// must not stay signed in because, say, the audit append below
+		// failed.
+		if err := id.endEverything(ctx, u.ID); err != nil {
+			return err
+		}
 	}
-	return nil
+	return id.record(ctx, ev, true, reason)
 }
 
 // Profile returns the signed-in user's own name and email, opened for

@@ -84,9 +84,13 @@ func (d *DB) CreateSessionRecord(ctx context.Context, r SessionRecord) error {
 }
 
 // SessionRecordByTokenHash returns the session with that token hash,
-// revoked or not, or ENOTFOUND.
+// revoked or not, or ENOTFOUND; ENOTFOUND too when its account is
+// disabled.
 func (d *DB) SessionRecordByTokenHash(ctx context.Context, hash []byte) (SessionRecord, error) {
-	r, err := scanSession(d.db.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE token_hash = $1`, hash))
+	// A disabled account's sessions are gone even if ending them failed
+	// half-way: the account's state is checked on every request too.
+	r, err := scanSession(d.db.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE token_hash = $1
+		AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = sessions.user_id AND u.disabled)`, hash))
 	if err != nil {
 		return SessionRecord{}, notFound(err, "session", "")
 	}
