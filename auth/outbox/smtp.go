@@ -12,6 +12,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -129,54 +130,70 @@ func (s *SMTP) Deliver(ctx context.Context, to string, raw []byte) error {
 	}
 	c, err := smtp.NewClient(conn, host)
 	if err != nil {
-		return errRelay{err}
+		return errRelay{answer("greeting", err)}
 	}
 	defer c.Close()
 	if err := c.Hello("localhost"); err != nil {
-		return errRelay{err}
+		return errRelay{answer("EHLO", err)}
 	}
 	if !s.ImplicitTLS {
 		if ok, _ := c.Extension("STARTTLS"); !ok {
 			return errRelay{errors.New("the relay does not offer STARTTLS; Haven does not send mail in plain text")}
 		}
 		if err := c.StartTLS(tlsConfig); err != nil {
-			return errRelay{err}
+			return errRelay{answer("STARTTLS", err)}
 		}
 	}
 	if s.Username != "" {
 		if err := c.Auth(smtp.PlainAuth("", s.Username, s.Password, host)); err != nil {
-			return errRelay{err}
+			return errRelay{answer("AUTH", err)}
 		}
 	}
+	// The sender is the relay's to accept or not: a refusal there says
+	// the relay is set up differently from Haven, for every message.
 	if err := c.Mail(s.From); err != nil {
-		return classify(err)
+		return errRelay{answer("MAIL FROM", err)}
 	}
 	if err := c.Rcpt(to); err != nil {
-		return classify(err)
+		return classify("RCPT TO", err)
 	}
 	w, err := c.Data()
 	if err != nil {
-		return classify(err)
+		return classify("DATA", err)
 	}
 	if _, err := w.Write(raw); err != nil {
 		return errRelay{err}
 	}
 	if err := w.Close(); err != nil {
-		return classify(err)
+		return classify("end of DATA", err)
 	}
 	// The relay has taken the message; a failed QUIT changes nothing.
 	_ = c.Quit()
 	return nil
 }
 
-// classify makes a permanent (5xx) answer about a message an errRejected
-// and anything else an errRelay.
-func classify(err error) error {
+// classify makes a permanent (5xx) answer about this message an
+// errRejected and anything else an errRelay. A 5xx that is about the
+// relay's policy or Haven's credentials (530, 535, or an enhanced status
+// 5.7.x: authentication required, sender not allowed) would refuse every
+// message alike, so it is a relay error and the message stays spooled.
+func classify(step string, err error) error {
 	var te *textproto.Error
-	if errors.As(err, &te) && te.Code >= 500 {
-		return errRejected{err}
+	if errors.As(err, &te) && te.Code >= 500 && te.Code != 530 && te.Code != 535 && !strings.HasPrefix(te.Msg, "5.7.") {
+		return errRejected{answer(step, err)}
 	}
-	return errRelay{err}
+	return errRelay{answer(step, err)}
+}
+
+// answer describes a relay's answer at step by its code only: relays
+// repeat the recipient's address in their text ("550 5.1.1 <pat@…>:
+// Recipient address rejected"), and these errors are logged.
+func answer(step string, err error) error {
+	var te *textproto.Error
+	if errors.As(err, &te) {
+		return fmt.Errorf("%s: the relay answered %d", step, te.Code)
+	}
+	return fmt.Errorf("%s: %w", step, err)
 }
 
 // ValidAddress reports whether addr is one bare email address, as the

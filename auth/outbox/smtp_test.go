@@ -201,6 +201,40 @@ func TestSpooledMessagesSurviveARelayOutageAndARestart(t *testing.T) {
 	}
 }
 
+// Relays repeat the recipient in their answers; what Haven logs of them is
+// the step and the code, never the text.
+func TestRelayAnswersAreLoggedWithoutTheirText(t *testing.T) {
+	r := testkit.StartSMTPRelay(t, testkit.SMTPRelayOptions{RejectTo: "gone@example.org"})
+	raw, _ := Encode(Message{To: "gone@example.org", Subject: "s", Text: "t"}, From, time.Now())
+	err := client(t, r, "smtp").Deliver(t.Context(), "gone@example.org", raw)
+	var rejected errRejected
+	if !errors.As(err, &rejected) {
+		t.Fatalf("Deliver = %v, want a rejection", err)
+	}
+	if strings.Contains(err.Error(), "gone@example.org") || !strings.Contains(err.Error(), "550") {
+		t.Fatalf("the error repeats the relay's text or lacks its code: %v", err)
+	}
+}
+
+// A relay that refuses Haven's sender refuses every message alike: the
+// spool keeps them for when the relay is set up, rather than discarding
+// each as rejected.
+func TestARelayRefusingTheSenderKeepsEveryMessage(t *testing.T) {
+	r := testkit.StartSMTPRelay(t, testkit.SMTPRelayOptions{RejectFrom: true})
+	sp, dir := newSpool(t, client(t, r, "smtp"))
+	sp.Send(t.Context(), resetMessage)
+	sp.Send(t.Context(), resetMessage)
+	if err := sp.Flush(t.Context()); err == nil {
+		t.Fatal("Flush succeeded against a relay refusing the sender")
+	}
+	if left := spooled(t, dir); len(left) != 2 {
+		t.Fatalf("spool holds %v, want both messages kept", left)
+	}
+	if failed := spooled(t, filepath.Join(dir, "failed")); len(failed) != 0 {
+		t.Fatalf("messages discarded as rejected: %v", failed)
+	}
+}
+
 func TestParseSMTPURL(t *testing.T) {
 	for _, tc := range []struct {
 		in, addr, user string

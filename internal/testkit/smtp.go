@@ -31,11 +31,12 @@ type SMTPRelay struct {
 	User     string
 	Password string
 
-	srv       *gosmtp.Server
-	ln        net.Listener
-	rejectTo  string
-	mu        sync.Mutex
-	delivered []SMTPDelivery
+	srv        *gosmtp.Server
+	ln         net.Listener
+	rejectTo   string
+	rejectFrom bool
+	mu         sync.Mutex
+	delivered  []SMTPDelivery
 }
 
 // SMTPDelivery is one message the relay accepted for one recipient.
@@ -50,7 +51,8 @@ type SMTPDelivery struct {
 type SMTPRelayOptions struct {
 	NoTLS       bool   // offer no STARTTLS: a downgraded or misconfigured relay
 	ImplicitTLS bool   // TLS from the first byte (smtps)
-	RejectTo    string // answer 550 to this recipient
+	RejectTo    string // answer 550 to this recipient, repeating the address as relays do
+	RejectFrom  bool   // answer 553 5.1.8 to every sender: a relay set up for someone else
 	Addr        string // listen here, to restart on a known port; default any loopback port
 }
 
@@ -58,7 +60,7 @@ type SMTPRelayOptions struct {
 func StartSMTPRelay(tb testing.TB, o SMTPRelayOptions) *SMTPRelay {
 	tb.Helper()
 	cert, roots, certPEM := selfSignedLocalhost(tb)
-	r := &SMTPRelay{Roots: roots, CertPEM: certPEM, User: "haven", Password: "relay-secret-Ø", rejectTo: o.RejectTo}
+	r := &SMTPRelay{Roots: roots, CertPEM: certPEM, User: "haven", Password: "relay-secret-Ø", rejectTo: o.RejectTo, rejectFrom: o.RejectFrom}
 	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
 		return &relaySession{r: r, conn: c}, nil
 	}))
@@ -137,13 +139,16 @@ func (s *relaySession) Auth(string) (sasl.Server, error) {
 }
 
 func (s *relaySession) Mail(from string, _ *gosmtp.MailOptions) error {
+	if s.r.rejectFrom {
+		return &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 1, 8}, Message: "sender <" + from + "> domain unknown here"}
+	}
 	s.from = from
 	return nil
 }
 
 func (s *relaySession) Rcpt(to string, _ *gosmtp.RcptOptions) error {
 	if to == s.r.rejectTo {
-		return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+		return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "<" + to + ">: no such user"}
 	}
 	s.to = append(s.to, to)
 	return nil
