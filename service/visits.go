@@ -177,15 +177,11 @@ func (s *Service) BookVisit(ctx context.Context, patientID, clinicianID string, 
 	if err != nil {
 		return nil, err
 	}
-	slots, err := s.Slots(ctx, clinicianID, start.Add(-time.Minute), start.Add(time.Minute))
+	slot, err := s.freeSlot(ctx, clinicianID, start)
 	if err != nil {
 		return nil, err
 	}
-	i := slices.IndexFunc(slots, func(sl Slot) bool { return sl.Start.Equal(start) })
-	if i < 0 {
-		return nil, haven.Errorf(haven.ECONFLICT, "that time is not a free slot of this clinician")
-	}
-	v.Start, v.End, v.BookedBy = slots[i].Start, slots[i].End, a.UserID
+	v.Start, v.End, v.BookedBy = slot.Start, slot.End, a.UserID
 	if v.Reason, err = s.keys.Seal(ctx, visitAD(v), []byte(reason)); err != nil {
 		return nil, err
 	}
@@ -193,6 +189,21 @@ func (s *Service) BookVisit(ctx context.Context, patientID, clinicianID string, 
 		return nil, err
 	}
 	return s.openVisit(ctx, v)
+}
+
+// freeSlot returns the clinician's free slot that begins at start, or
+// ECONFLICT when start is not one: booking and rescheduling accept only
+// times Slots would offer.
+func (s *Service) freeSlot(ctx context.Context, clinicianID string, start time.Time) (Slot, error) {
+	slots, err := s.Slots(ctx, clinicianID, start.Add(-time.Minute), start.Add(time.Minute))
+	if err != nil {
+		return Slot{}, err
+	}
+	i := slices.IndexFunc(slots, func(sl Slot) bool { return sl.Start.Equal(start) })
+	if i < 0 {
+		return Slot{}, haven.Errorf(haven.ECONFLICT, "that time is not a free slot of this clinician")
+	}
+	return slots[i], nil
 }
 
 // visitFor loads a visit and passes the gate for act.

@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"slices"
 	"time"
 
 	"haven"
@@ -41,15 +40,11 @@ func (s *Service) RescheduleVisit(ctx context.Context, visitID string, newStart 
 	if !newStart.After(s.now()) {
 		return nil, haven.Errorf(haven.EINVALID, "the new time must be in the future")
 	}
-	slots, err := s.Slots(ctx, v.ClinicianID, newStart.Add(-time.Minute), newStart.Add(time.Minute))
+	slot, err := s.freeSlot(ctx, v.ClinicianID, newStart)
 	if err != nil {
 		return nil, err
 	}
-	i := slices.IndexFunc(slots, func(sl Slot) bool { return sl.Start.Equal(newStart) })
-	if i < 0 {
-		return nil, haven.Errorf(haven.ECONFLICT, "that time is not a free slot of this clinician")
-	}
-	if err := s.db.RescheduleVisit(ctx, v, slots[i].Start, slots[i].End); err != nil {
+	if err := s.db.RescheduleVisit(ctx, v, slot.Start, slot.End); err != nil {
 		if haven.ErrorCode(err) == haven.ECONFLICT {
 			return nil, err
 		}

@@ -122,17 +122,18 @@ func (d *DB) FindVisit(ctx context.Context, id string) (*Visit, error) {
 	return v, nil
 }
 
-// MoveVisit changes a visit's state (and, for a reschedule, its times) if
-// it is still in state from at version v.Version: a compare-and-swap, so a
-// cancelled visit cannot be admitted by a request that raced the cancel.
+// MoveVisit changes a visit's state if it is still in state from at
+// version v.Version: a compare-and-swap, so a cancelled visit cannot be
+// admitted by a request that raced the cancel. It never moves a visit in
+// time; RescheduleVisit alone does that (and re-arms the reminder).
 func (d *DB) MoveVisit(ctx context.Context, v *Visit, from string) error {
 	now := d.now()
-	res, err := d.db.ExecContext(ctx, `UPDATE visits SET state = $1, starts_at = $2, ends_at = $3,
-		checked_in_at = CASE WHEN $1 = 'waiting' THEN $4 ELSE checked_in_at END,
-		admitted_at = CASE WHEN $1 = 'admitted' THEN $4 ELSE admitted_at END,
-		ended_at = CASE WHEN $1 IN ('ended', 'cancelled') THEN $4 ELSE ended_at END,
+	res, err := d.db.ExecContext(ctx, `UPDATE visits SET state = $1,
+		checked_in_at = CASE WHEN $1 = 'waiting' THEN $2 ELSE checked_in_at END,
+		admitted_at = CASE WHEN $1 = 'admitted' THEN $2 ELSE admitted_at END,
+		ended_at = CASE WHEN $1 IN ('ended', 'cancelled') THEN $2 ELSE ended_at END,
 		version = version + 1
-		WHERE id = $5 AND state = $6 AND version = $7`, v.State, v.Start.UTC(), v.End.UTC(), now, v.ID, from, v.Version)
+		WHERE id = $3 AND state = $4 AND version = $5`, v.State, now, v.ID, from, v.Version)
 	if isUniqueViolation(err) {
 		return haven.Errorf(haven.ECONFLICT, "that time is already booked")
 	}
