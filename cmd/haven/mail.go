@@ -6,7 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net/mail"
+	netmail "net/mail"
 	"os"
 	"path/filepath"
 
@@ -74,16 +74,25 @@ func (m *mailConfig) validate() error {
 }
 
 // outbox returns where the server's email goes, starting the delivery
-// loop (until ctx ends) when there is a relay.
-func (m *mailConfig) outbox(ctx context.Context, dataDir string, logger *slog.Logger) outbox.Outbox {
+// loop when there is a relay; stop ends the loop and waits for it (mail
+// still spooled stays on disk for the next start).
+func (m *mailConfig) outbox(ctx context.Context, dataDir string, logger *slog.Logger) (mail outbox.Outbox, stop func()) {
 	dir := &outbox.Dir{Path: filepath.Join(dataDir, "outbox")}
 	if m.From != "" {
-		dir.From = (&mail.Address{Name: "Haven", Address: m.From}).String()
+		dir.From = (&netmail.Address{Name: "Haven", Address: m.From}).String()
 	}
 	if m.relay == nil {
-		return dir
+		return dir, func() {}
 	}
 	spool := outbox.NewSpool(dir, m.relay, logger)
-	go spool.Run(ctx)
-	return spool
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		spool.Run(ctx)
+	}()
+	return spool, func() {
+		cancel()
+		<-done
+	}
 }

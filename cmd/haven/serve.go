@@ -71,7 +71,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		// localhost, not the listening IP: passkeys need a host name.
 		publicURL = "https://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	}
-	mail := mcfg.outbox(ctx, cfg.DataDir, env.Logger)
+	mail, stopMail := mcfg.outbox(ctx, cfg.DataDir, env.Logger)
+	defer stopMail()                                           // after the users of mail below have stopped
 	defer srv.UseLocalIdentity(ctx, st.svc, mail, publicURL)() // sign-in, sessions, accounts, passkeys (web/auth.go)
 	defer startReminders(ctx, env, st, mail, publicURL)()      // visit reminders, through the same outbox (remind.go)
 	// Video visits: the SFU and TURN relay live as long as the server, and
