@@ -69,6 +69,27 @@ func messageBody(body string) (string, error) {
 	return b, nil
 }
 
+// threadResource is a visit's thread as the gate sees it.
+func threadResource(v *sqlstore.Visit) policy.Resource {
+	return policy.Resource{Kind: policy.KindMessage, ID: v.ID, PracticeID: v.PracticeID, PatientID: v.PatientID}
+}
+
+// mayReadThread tells whether a may read v's thread (message.read), asked
+// of policy against freshly loaded facts like the gate, but without the
+// gate's audit event. That is deliberate: WatchVisit asks it on every poll
+// of a waiting page (every few seconds), the answer only decides whether
+// the watch shows a count, and it opens nothing; reading the thread itself
+// passes the gate and is audited. The visit.read that let the watcher in
+// is audited once per watch.
+func (s *Service) mayReadThread(ctx context.Context, a haven.Actor, v *sqlstore.Visit) (bool, error) {
+	res := threadResource(v)
+	facts, err := s.loadFacts(ctx, a, res)
+	if err != nil {
+		return false, err
+	}
+	return policy.Decide(a, policy.MessageRead, res, facts).Allow, nil
+}
+
 // messageVisit loads a visit and passes the gate for act on its thread.
 // An unknown visit, or one of another practice, is "not found" and
 // audited without naming anyone: an outsider's probe never writes another
@@ -85,8 +106,7 @@ func (s *Service) messageVisit(ctx context.Context, act policy.Action, visitID s
 	if err != nil {
 		return a, nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the visit")
 	}
-	res := policy.Resource{Kind: policy.KindMessage, ID: v.ID, PracticeID: v.PracticeID, PatientID: v.PatientID}
-	if _, _, err := s.authorize(ctx, act, res); err != nil {
+	if _, _, err := s.authorize(ctx, act, threadResource(v)); err != nil {
 		return a, nil, err
 	}
 	return a, v, nil
@@ -174,25 +194,40 @@ func (s *Service) workforceName(ctx context.Context, practiceID, userID string) 
 // state, and how many messages its thread holds (a count, never content:
 // the page then reads the thread through the gate).
 type VisitWatch struct {
-	State    string `json:"state"`
-	Messages int    `json:"messages"`
+	State string `json:"state"`
+	// Messages is -1 for a watcher who may read the visit but not its
+	// thread (front-desk staff whom the patient keeps out of their
+	// messages): even a count tells them that someone wrote.
+	Messages int `json:"messages"`
 }
 
 // WatchVisit returns as soon as the visit's state differs from seen.State
 // or its thread's length from seen.Messages (a negative seen.Messages
-// watches the state alone), or what it is when wait has passed. Like
-// WaitVisitState, which it generalises, it is decided and audited once
-// per call (visit.read), not once per look.
+// watches the state alone), or what it is when wait has passed. It is
+// decided and audited once per call (visit.read), not once per look. The
+// thread's length is watched and returned only if policy would let the
+// watcher read the thread (see mayReadThread); otherwise the watch is of
+// the state alone and its count is -1.
 func (s *Service) WatchVisit(ctx context.Context, visitID string, seen VisitWatch, wait time.Duration) (VisitWatch, error) {
-	_, v, err := s.visitFor(ctx, policy.VisitRead, visitID)
+	a, v, err := s.visitFor(ctx, policy.VisitRead, visitID)
 	if err != nil {
 		return VisitWatch{}, err
+	}
+	counted, err := s.mayReadThread(ctx, a, v)
+	if err != nil {
+		return VisitWatch{}, err
+	}
+	if !counted {
+		seen.Messages = -1
 	}
 	var cur VisitWatch
 	look := func() error {
 		var err error
 		if cur.State, cur.Messages, err = s.db.VisitWatch(ctx, v.ID); err != nil {
 			return haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the visit")
+		}
+		if !counted {
+			cur.Messages = -1
 		}
 		return nil
 	}

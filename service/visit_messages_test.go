@@ -3,6 +3,7 @@ package service_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"haven"
 	"haven/audit"
+	"haven/keyring"
 	"haven/service"
 	"haven/store/sqlstore"
 )
@@ -272,6 +274,87 @@ func TestWaitingPageSeesAMessageWithoutPolling(t *testing.T) {
 		q, err := e.svc.WaitingQueue(e.as(p.clinician))
 		if err != nil || len(q) != 1 || q[0].ID != v.ID || q[0].Messages != 1 {
 			t.Fatalf("queue %+v %v", q, err)
+		}
+	})
+}
+
+// restrictStaffFromMessages records, beneath the service (which has no
+// setter yet), that patient keeps front-desk staff out of their messages:
+// the restrictions sealed as the service seals them, with a keyring of
+// its own over the same database and root key.
+func (e *env) restrictStaffFromMessages(practiceID, patientID string) {
+	e.t.Helper()
+	ctx := context.Background()
+	root, err := keyring.OpenLocalRoot(filepath.Join(e.dataDir, "root.key"), nil, false)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer root.Close()
+	keys, err := keyring.Open(ctx, keyring.Config{Store: e.db, Root: root, Now: e.clock.Now})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	b, err := json.Marshal(service.Restrictions{StaffFromMessages: true})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	sealed, err := keys.Seal(ctx, keyring.AD{PracticeID: practiceID, PatientID: patientID, Kind: "chart", RecordID: patientID, Field: "restrictions"}, b)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.db.SQL().ExecContext(ctx, `UPDATE patients SET restrictions_sealed = $1 WHERE id = $2`, []byte(sealed), patientID); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// TestStaffKeptOutOfMessagesGetNoMessageCount: a patient who keeps staff
+// out of their messages keeps even the thread's length from them. The
+// front desk may still watch the visit's state, but its watch carries no
+// count and does not wake for a message; the clinician's does. Withholding
+// the count writes no audit event of its own.
+func TestStaffKeptOutOfMessagesGetNoMessageCount(t *testing.T) {
+	forEachDB(t, func(t *testing.T, e *env) {
+		p := e.seed("riverside", "m9")
+		v := e.waitingVisit(p)
+		if err := e.svc.SendVisitMessage(e.as(p.patientA), v.ID, "My camera will not start."); err != nil {
+			t.Fatal(err)
+		}
+		// Before the restriction the front desk reads the thread, and so
+		// sees its length.
+		if w, err := e.svc.WatchVisit(e.as(p.staff), v.ID, service.VisitWatch{State: "waiting", Messages: 0}, time.Minute); err != nil || w.Messages != 1 {
+			t.Fatalf("unrestricted front desk: %+v %v", w, err)
+		}
+		e.restrictStaffFromMessages(p.id, p.chartA.PatientID)
+		if _, err := e.svc.VisitMessages(e.as(p.staff), v.ID); haven.ErrorCode(err) != haven.EFORBIDDEN {
+			t.Fatalf("restricted front desk read the thread: %v", err)
+		}
+		before := e.lastEvent(p.id)
+		// A count that differs from what the front desk claims to have
+		// seen would answer at once; withheld, the watch is of the state
+		// alone and answers only when wait has passed.
+		w, err := e.svc.WatchVisit(e.as(p.staff), v.ID, service.VisitWatch{State: "waiting", Messages: 0}, 0)
+		if err != nil || w.State != "waiting" || w.Messages != -1 {
+			t.Fatalf("restricted front desk watched %+v %v", w, err)
+		}
+		if ev := e.lastEvent(p.id); ev.Seq != before.Seq+1 || ev.Action != "visit.read" || ev.ActorID != p.staff.UserID || ev.Decision != audit.DecisionAllow {
+			t.Fatalf("the watch should write its visit.read alone, after %+v: %+v", before, ev)
+		}
+		got := make(chan service.VisitWatch, 1)
+		go func() {
+			w, err := e.svc.WatchVisit(e.as(p.staff), v.ID, service.VisitWatch{State: "waiting", Messages: -1}, time.Minute)
+			if err != nil {
+				t.Error(err)
+			}
+			got <- w
+		}()
+		if w, err := e.svc.WatchVisit(e.as(p.clinician), v.ID, service.VisitWatch{State: "waiting", Messages: 0}, time.Minute); err != nil || w.State != "waiting" || w.Messages != 1 {
+			t.Fatalf("the clinician watched %+v %v", w, err)
+		}
+		if err := e.svc.Admit(e.as(p.clinician), v.ID); err != nil {
+			t.Fatal(err)
+		}
+		if w := <-got; w.State != "admitted" || w.Messages != -1 {
+			t.Fatalf("restricted front desk saw the admission as %+v", w)
 		}
 	})
 }

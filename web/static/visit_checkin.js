@@ -210,7 +210,8 @@ async function waitForAdmission() {
       }
       return;
     }
-    stale = r.messages !== messageCount;
+    // A count of -1 is withheld (a watcher who may not read the thread).
+    stale = r.messages >= 0 && r.messages !== messageCount;
   }
 }
 
