@@ -26,19 +26,9 @@ func (s *Service) Visit(ctx context.Context, visitID string) (*Visit, error) {
 	return s.openVisit(ctx, v)
 }
 
-// VisitStatePoll is how often WaitVisitState looks at the database while
-// it waits: a patient admitted sees the call open within this.
+// VisitStatePoll is how often WatchVisit looks at the database while it
+// waits: a patient admitted sees the call open within this.
 const VisitStatePoll = 500 * time.Millisecond
-
-// WaitVisitState returns the visit's state as soon as it differs from seen,
-// or its state when wait has passed. The access is decided and audited
-// once per call, not once per look, so a waiting patient's page may ask
-// every half minute without filling the audit log with identical lines;
-// what it learns is only the state of a visit it was allowed to read.
-func (s *Service) WaitVisitState(ctx context.Context, visitID, seen string, wait time.Duration) (string, error) {
-	w, err := s.WatchVisit(ctx, visitID, VisitWatch{State: seen, Messages: -1}, wait)
-	return w.State, err
-}
 
 // Clinicians lists the clinicians of the actor's practice, for booking. A
 // clinic's roster is public information, not PHI, so listing it is not
@@ -152,7 +142,7 @@ func (s *Service) CallAllowed(ctx context.Context, c token.Claims) error {
 // still admitted, not ended or cancelled since (on this node or another),
 // and is the participant still its patient, its clinician or an invited
 // guest. It is not audited: it reads only the state of a visit whose join
-// was decided and audited, as WaitVisitState's repeated looks are not, and
+// was decided and audited, as WatchVisit's repeated looks are not, and
 // the endpoint audits the cut that a refusal leads to.
 func (s *Service) CallStillOpen(ctx context.Context, c token.Claims) error {
 	a, err := actor(ctx)

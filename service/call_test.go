@@ -200,11 +200,11 @@ func TestWaitingPatientSeesAdmissionWithoutPolling(t *testing.T) {
 		}
 		got := make(chan string, 1)
 		go func() {
-			s, err := e.svc.WaitVisitState(e.as(p.patientA), v.ID, "waiting", time.Minute)
+			w, err := e.svc.WatchVisit(e.as(p.patientA), v.ID, service.VisitWatch{State: "waiting", Messages: -1}, time.Minute)
 			if err != nil {
 				t.Error(err)
 			}
-			got <- s
+			got <- w.State
 		}()
 		if err := e.svc.Admit(e.as(p.clinician), v.ID); err != nil {
 			t.Fatal(err)
@@ -212,7 +212,7 @@ func TestWaitingPatientSeesAdmissionWithoutPolling(t *testing.T) {
 		if s := <-got; s != "admitted" {
 			t.Fatalf("state %q", s)
 		}
-		if _, err := e.svc.WaitVisitState(e.as(p.patientB), v.ID, "waiting", time.Second); haven.ErrorCode(err) != haven.ENOTFOUND {
+		if _, err := e.svc.WatchVisit(e.as(p.patientB), v.ID, service.VisitWatch{State: "waiting", Messages: -1}, time.Second); haven.ErrorCode(err) != haven.ENOTFOUND {
 			t.Fatalf("another patient watched the visit: %v", err)
 		}
 	})
