@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
 	"haven"
 )
@@ -66,17 +68,36 @@ func (d *DB) VisitWatch(ctx context.Context, visitID string) (state string, mess
 }
 
 // VisitMessageCounts returns how many messages each of visitIDs holds
-// (visits without any are absent), for the clinician's queue.
+// (visits without any are absent), for the clinician's queue: one query
+// for the whole queue, none for an empty one.
 func (d *DB) VisitMessageCounts(ctx context.Context, visitIDs []string) (map[string]int, error) {
 	out := make(map[string]int, len(visitIDs))
-	for _, id := range visitIDs {
+	if len(visitIDs) == 0 {
+		return out, nil
+	}
+	var q strings.Builder
+	q.WriteString(`SELECT visit_id, COUNT(*) FROM visit_messages WHERE visit_id IN (`)
+	args := make([]any, len(visitIDs))
+	for i, id := range visitIDs {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		fmt.Fprintf(&q, "$%d", i+1)
+		args[i] = id
+	}
+	q.WriteString(`) GROUP BY visit_id`)
+	rows, err := d.db.QueryContext(ctx, q.String(), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
 		var n int
-		if err := d.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM visit_messages WHERE visit_id = $1`, id).Scan(&n); err != nil {
+		if err := rows.Scan(&id, &n); err != nil {
 			return nil, err
 		}
-		if n > 0 {
-			out[id] = n
-		}
+		out[id] = n
 	}
-	return out, nil
+	return out, rows.Err()
 }
