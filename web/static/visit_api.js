@@ -1,6 +1,7 @@
 // visit_api.js — the visit pages' calls to Haven's JSON API: same origin,
 // the session cookie, no caching. An error carries the API's code and its
-// client-safe message, never anything the page did not already know.
+// client-safe message, never anything the page did not already know. It
+// also holds the one way the pages show a waiting-room message (as text).
 
 export class APIError extends Error {
   constructor(status, code, message) {
@@ -43,4 +44,26 @@ export function signedOut(err) {
     return true;
   }
   return false;
+}
+
+// messageItem renders one waiting-room message as a list item: who wrote
+// it (from, as the page names them), when (the sent time as the page
+// shows it) and what. Every part goes in as text: a message is whatever
+// someone typed, and must never become markup.
+export function messageItem(m, from, when) {
+  const li = document.createElement('li');
+  li.dataset.message = m.id;
+  if (m.from_patient) { li.className = 'mine'; }
+  const who = document.createElement('span');
+  who.className = 'from';
+  who.textContent = from;
+  const at = document.createElement('time');
+  at.className = 'when';
+  at.dateTime = m.sent_at;
+  at.textContent = when;
+  const body = document.createElement('span');
+  body.className = 'body';
+  body.textContent = m.body;
+  li.append(who, at, body);
+  return li;
 }

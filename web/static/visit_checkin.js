@@ -6,7 +6,7 @@
 // the patient, when it opens the call page. The same long request returns
 // when the practice sends a message; the page then reads the visit's
 // messages and shows them, as text (textContent), never as HTML.
-import { api, sleep, signedOut } from './visit_api.js';
+import { api, messageItem, sleep, signedOut } from './visit_api.js';
 
 const root = document.getElementById('checkin');
 const visitID = root.dataset.visit;
@@ -124,30 +124,15 @@ async function checkIn() {
   }
 }
 
-// messageItem renders one message. Every part goes in as text: a message
-// is whatever someone typed, and must never become markup.
-function messageItem(m) {
-  const li = document.createElement('li');
-  li.dataset.message = m.id;
-  if (m.from_patient) { li.className = 'mine'; }
-  const from = document.createElement('span');
-  from.className = 'from';
-  from.textContent = m.from_patient ? 'You' : (m.sender_name || 'The practice');
-  const when = document.createElement('time');
-  when.className = 'when';
-  when.dateTime = m.sent_at;
-  when.textContent = clock.format(new Date(m.sent_at));
-  const body = document.createElement('span');
-  body.className = 'body';
-  body.textContent = m.body;
-  li.append(from, when, body);
-  return li;
+// message renders one message of the thread, the patient's own as "You".
+function message(m) {
+  return messageItem(m, m.from_patient ? 'You' : (m.sender_name || 'The practice'), clock.format(new Date(m.sent_at)));
 }
 
 // loadMessages reads the visit's messages (each read is audited).
 async function loadMessages() {
   const r = await api('GET', `/api/v1/visits/${visitID}/messages`);
-  messageList.replaceChildren(...r.messages.map(messageItem));
+  messageList.replaceChildren(...r.messages.map(message));
   messageCount = r.messages.length;
   noMessages.hidden = messageCount > 0;
   messagesBox.dataset.count = String(messageCount);

@@ -5,7 +5,7 @@
 // page, which returns here. Names, reasons and messages are written with
 // textContent, never as HTML. Rows are updated in place, so a refresh
 // never takes away a message being typed.
-import { api, signedOut } from './visit_api.js';
+import { api, messageItem, signedOut } from './visit_api.js';
 import { localTime } from './visit_time.js';
 
 const root = document.getElementById('waiting-room');
@@ -66,20 +66,11 @@ async function act(method, path, then) {
 
 // --- messages to a waiting patient ---------------------------------------------
 
+// threadItem renders one message of a visit's thread, the patient's under
+// their name.
 function threadItem(m, patientName) {
-  const li = document.createElement('li');
-  if (m.from_patient) { li.className = 'mine'; }
-  const from = document.createElement('span');
-  from.className = 'from';
-  from.textContent = m.from_patient ? (patientName || 'The patient') : (m.sender_name || 'The practice');
-  const when = document.createElement('span');
-  when.className = 'when';
-  when.textContent = localTime(m.sent_at);
-  const text = document.createElement('span');
-  text.className = 'body';
-  text.textContent = m.body;
-  li.append(from, when, text);
-  return li;
+  const from = m.from_patient ? (patientName || 'The patient') : (m.sender_name || 'The practice');
+  return messageItem(m, from, localTime(m.sent_at));
 }
 
 // loadThread shows a visit's messages under its row (the read is audited).
