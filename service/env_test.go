@@ -1,8 +1,11 @@
 package service_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -165,4 +168,41 @@ func (e *env) seed(name, marker string) *practice {
 		e.t.Fatal(err)
 	}
 	return p
+}
+
+// assertNotInTheClear searches what a thief of the disk or a backup would
+// hold — every file under the data dir (database, WAL, blobs) and, on
+// PostgreSQL, a data-only dump — for each marker, ignoring case, and fails
+// t for each one found. Some copy must contain mustHold (a table name, an
+// id), or the search would prove nothing.
+func (e *env) assertNotInTheClear(t *testing.T, mustHold string, markers ...string) {
+	t.Helper()
+	var copies [][]byte
+	filepath.Walk(e.dataDir, func(path string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			b, _ := os.ReadFile(path)
+			copies = append(copies, b)
+		}
+		return nil
+	})
+	if e.db.Dialect() == sqlstore.Postgres {
+		out, err := exec.Command("pg_dump", "--data-only", e.dsn).Output()
+		if err != nil {
+			t.Fatalf("pg_dump: %v", err)
+		}
+		copies = append(copies, out)
+	}
+	searched := false
+	for _, b := range copies {
+		searched = searched || bytes.Contains(b, []byte(mustHold))
+		lower := bytes.ToLower(b)
+		for _, m := range markers {
+			if bytes.Contains(lower, bytes.ToLower([]byte(m))) {
+				t.Errorf("marker %q found in the clear", m)
+			}
+		}
+	}
+	if !searched {
+		t.Fatalf("no raw copy holds %q: the search would prove nothing", mustHold)
+	}
 }
