@@ -58,7 +58,7 @@ func validPurpose(p string) bool {
 func (k *Keyring) indexKey(ctx context.Context, practiceID string, dst *[keySize]byte) error {
 	name := cacheName("i", practiceID)
 	for range 3 {
-		e := k.cache.get([]byte(name))
+		e, _ := k.cache.get([]byte(name))
 		if e == nil {
 			wk, err := k.rootWrapped(ctx, practiceID, KindIndex)
 			if err != nil {
@@ -68,7 +68,7 @@ func (k *Keyring) indexKey(ctx context.Context, practiceID string, dst *[keySize
 			if err != nil {
 				return err
 			}
-			e, err = k.cache.put(name, wk.ID, wk.Version, raw)
+			e, err = k.cache.put(name, wk.ID, wk.Version, raw, 0)
 			clear(raw)
 			if err != nil {
 				return err

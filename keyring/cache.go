@@ -3,16 +3,16 @@ package keyring
 import (
 	"container/list"
 	"crypto/cipher"
-	"strings"
 	"sync"
 	"time"
 )
 
-// keyCache holds unwrapped keys so a field read does not cost a database
-// round trip and two unwraps. It is bounded (least recently used entries go
-// first) and entries expire, so a key destroyed by another node stops
-// working here within the TTL. Raw key bytes are zeroed whenever an entry
-// leaves, and are only ever read under the cache's lock.
+// keyCache holds unwrapped keys so a field read does not cost two unwraps
+// and a key lookup. It is bounded (least recently used entries go first)
+// and entries expire after a TTL, which bounds how long key material sits
+// in memory; it is not what makes a shred take effect (see [Keyring.sync]).
+// Raw key bytes are zeroed whenever an entry leaves, and are only ever read
+// under the cache's lock.
 type keyCache struct {
 	mu  sync.Mutex
 	max int
@@ -20,14 +20,10 @@ type keyCache struct {
 	now func() time.Time
 	m   map[string]*cacheEntry
 	lru list.List // of *cacheEntry, most recent at the front
-	// shredded holds name prefixes of recently destroyed keys until when
-	// they may not be cached again, so a load that raced the shred cannot
-	// put the destroyed key back for a whole TTL.
-	shredded map[string]time.Time
 }
 
 // cacheEntry is one unwrapped key. aead never changes once made, so it is
-// safe to use outside the lock; raw is not.
+// safe to use outside the lock; raw and epoch are not.
 type cacheEntry struct {
 	name    string
 	id      string
@@ -36,54 +32,83 @@ type cacheEntry struct {
 	raw     []byte
 	expires time.Time
 	elem    *list.Element
+
+	// practiceID and patientID name a data key's owner, so the entry can
+	// be checked against the store again; both are empty for practice and
+	// index keys, which are never destroyed.
+	practiceID, patientID string
+	// epoch is the key-state version read before the key was loaded or
+	// last checked: the entry is known to be live as of that version.
+	epoch int64
 }
 
 func newKeyCache(max int, ttl time.Duration, now func() time.Time) *keyCache {
-	return &keyCache{max: max, ttl: ttl, now: now, m: map[string]*cacheEntry{}, shredded: map[string]time.Time{}}
+	return &keyCache{max: max, ttl: ttl, now: now, m: map[string]*cacheEntry{}}
 }
 
-func (c *keyCache) get(name []byte) *cacheEntry {
+// get returns the live entry for name and the key-state version it was
+// last known live at.
+func (c *keyCache) get(name []byte) (*cacheEntry, int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.m[string(name)] // no allocation: the compiler looks up bytes directly
 	if e == nil {
-		return nil
+		return nil, 0
 	}
 	if !c.now().Before(e.expires) {
 		c.removeLocked(e)
-		return nil
+		return nil, 0
 	}
 	c.lru.MoveToFront(e.elem)
-	return e
+	return e, e.epoch
 }
 
-// put stores a new entry for name holding its own copy of raw.
-func (c *keyCache) put(name, id string, version int, raw []byte) (*cacheEntry, error) {
+// put stores a new entry for name holding its own copy of raw, known live
+// as of key-state version epoch.
+func (c *keyCache) put(name, id string, version int, raw []byte, epoch int64) (*cacheEntry, error) {
+	return c.putData(name, id, version, raw, epoch, "", "")
+}
+
+// putData is put for a data key of (practiceID, patientID).
+func (c *keyCache) putData(name, id string, version int, raw []byte, epoch int64, practiceID, patientID string) (*cacheEntry, error) {
 	aead, err := newGCM(raw)
 	if err != nil {
 		return nil, err
 	}
-	e := &cacheEntry{name: name, id: id, version: version, aead: aead, raw: append([]byte(nil), raw...)}
+	e := &cacheEntry{name: name, id: id, version: version, aead: aead, raw: append([]byte(nil), raw...),
+		practiceID: practiceID, patientID: patientID, epoch: epoch}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := c.now()
-	for prefix, until := range c.shredded {
-		if !now.Before(until) {
-			delete(c.shredded, prefix)
-		} else if strings.HasPrefix(name, prefix) {
-			return e, nil // usable by the caller that loaded it, never cached
-		}
-	}
 	if old := c.m[name]; old != nil {
+		if old.epoch > epoch {
+			// A newer check of the same key won the race: keep it.
+			return e, nil
+		}
 		c.removeLocked(old)
 	}
-	e.expires = now.Add(c.ttl)
+	e.expires = c.now().Add(c.ttl)
 	e.elem = c.lru.PushFront(e)
 	c.m[name] = e
 	for c.lru.Len() > c.max {
 		c.removeLocked(c.lru.Back().Value.(*cacheEntry))
 	}
 	return e, nil
+}
+
+// checked records that e was found live as of key-state version epoch.
+func (c *keyCache) checked(e *cacheEntry, epoch int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e.epoch = max(e.epoch, epoch)
+}
+
+// remove drops and zeroes e if it is still cached.
+func (c *keyCache) remove(e *cacheEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m[e.name] == e {
+		c.removeLocked(e)
+	}
 }
 
 // copyRaw copies e's key into dst and reports whether e was still live.
@@ -104,14 +129,12 @@ func (c *keyCache) removeLocked(e *cacheEntry) {
 	delete(c.m, e.name)
 }
 
-// shred drops and zeroes every entry whose name starts with prefix, and
-// keeps such names out of the cache for one TTL.
-func (c *keyCache) shred(prefix string) {
+// shred drops and zeroes every data key entry of one patient.
+func (c *keyCache) shred(practiceID, patientID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.shredded[prefix] = c.now().Add(c.ttl)
-	for name, e := range c.m {
-		if strings.HasPrefix(name, prefix) {
+	for _, e := range c.m {
+		if e.practiceID != "" && e.practiceID == practiceID && e.patientID == patientID {
 			c.removeLocked(e)
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -27,11 +29,16 @@ type Config struct {
 	// OldRoots may still unwrap keys but wrap nothing new: pass the previous
 	// root here to finish a root rotation that was interrupted.
 	OldRoots []Root
+	// FindRoot, if set, is asked for a root this keyring has not got when
+	// the store names it: the root another node or the command line
+	// rotated to while this one was running. The wiring looks in the root
+	// key files; it returns an error if it finds no root with that ID.
+	FindRoot func(ctx context.Context, id string) (Root, error)
 	// CacheSize bounds how many unwrapped keys are held (default 10000).
 	CacheSize int
-	// CacheTTL bounds how long an unwrapped key is held (default 5 minutes).
-	// It is also how long a key destroyed on another node may still work
-	// on this one.
+	// CacheTTL bounds how long an unwrapped key is held in memory (default
+	// 5 minutes). It has no bearing on when a key change made elsewhere
+	// takes effect here: that is on the next use (see state.go).
 	CacheTTL time.Duration
 	// Now is the clock (default time.Now); tests inject one.
 	Now func() time.Time
@@ -43,12 +50,20 @@ type Config struct {
 // the single place PHI becomes plaintext, after policy and audit.
 type Keyring struct {
 	store Store
+	state stateReader
 	cache *keyCache
 	now   func() time.Time
+	find  func(ctx context.Context, id string) (Root, error)
 
-	mu    sync.RWMutex
-	root  Root            // wraps new keys
-	roots map[string]Root // every root that may unwrap, by ID
+	mu          sync.RWMutex
+	root        Root            // wraps new keys
+	roots       map[string]Root // every root that may unwrap, by ID
+	rootAt      int64           // the key-state version root was set from
+	missingRoot string          // the store's current root, when this node has not got it
+	found       []Root          // roots FindRoot gave, closed with the keyring
+
+	findMu     sync.Mutex           // one FindRoot at a time
+	findFailed map[string]time.Time // when a root was last looked for in vain
 }
 
 // listPage is how many keys one ListKeys call fetches while paging.
@@ -73,11 +88,14 @@ func Open(ctx context.Context, cfg Config) (*Keyring, error) {
 		cfg.Now = time.Now
 	}
 	k := &Keyring{
-		store: cfg.Store,
-		cache: newKeyCache(cfg.CacheSize, cfg.CacheTTL, cfg.Now),
-		now:   cfg.Now,
-		root:  cfg.Root,
-		roots: map[string]Root{cfg.Root.ID(): cfg.Root},
+		store:      cfg.Store,
+		state:      stateReader{store: cfg.Store},
+		cache:      newKeyCache(cfg.CacheSize, cfg.CacheTTL, cfg.Now),
+		now:        cfg.Now,
+		find:       cfg.FindRoot,
+		root:       cfg.Root,
+		roots:      map[string]Root{cfg.Root.ID(): cfg.Root},
+		findFailed: map[string]time.Time{},
 	}
 	for _, r := range cfg.OldRoots {
 		k.roots[r.ID()] = r
@@ -88,7 +106,7 @@ func Open(ctx context.Context, cfg Config) (*Keyring, error) {
 			if wk.State == StateDestroyed || checked[wk.WrappedBy] {
 				return nil
 			}
-			if _, ok := k.roots[wk.WrappedBy]; !ok {
+			if _, ok := k.findRoot(ctx, wk.WrappedBy); !ok {
 				return haven.Errorf(haven.EINVALID, "the key store's %s key of practice %s is wrapped by root %s, but the configured root is %s: wrong key file or KMS key?", wk.Kind, wk.PracticeID, wk.WrappedBy, cfg.Root.ID())
 			}
 			raw, err := k.rootUnwrap(ctx, wk)
@@ -100,10 +118,43 @@ func Open(ctx context.Context, cfg Config) (*Keyring, error) {
 			return nil
 		})
 		if err != nil {
+			k.Close()
 			return nil, err
 		}
 	}
+	if err := k.adoptRoot(ctx, cfg.Root); err != nil {
+		k.Close()
+		return nil, err
+	}
 	return k, nil
+}
+
+// adoptRoot settles, at Open, which root wraps new keys: the one the store
+// names (a rotation elsewhere may have moved it on), or for a store that
+// names none yet, the configured root, recorded so every node agrees.
+func (k *Keyring) adoptRoot(ctx context.Context, configured Root) error {
+	for range 3 {
+		v, rootID, err := k.store.KeyState(ctx)
+		if err != nil {
+			return storeErr(err, "cannot read the key state")
+		}
+		if rootID == "" {
+			err := k.store.SetRoot(ctx, "", configured.ID())
+			if err == nil || haven.ErrorCode(err) == haven.ECONFLICT {
+				continue // read what was recorded, ours or another node's
+			}
+			return storeErr(err, "cannot record the root")
+		}
+		k.follow(ctx, v, rootID)
+		k.mu.RLock()
+		missing := k.missingRoot
+		k.mu.RUnlock()
+		if missing != "" {
+			return haven.Errorf(haven.EINVALID, "the key store's current root is %s, which is not configured (configured: %s): give this node the root key file it was rotated to", missing, configured.ID())
+		}
+		return nil
+	}
+	return haven.Errorf(haven.EUNAVAILABLE, "could not settle the current root")
 }
 
 // RootID returns the ID of the root that wraps new keys.
@@ -116,6 +167,15 @@ func (k *Keyring) RootID() string {
 // Close zeroes every cached key. The keyring must not be used afterwards.
 func (k *Keyring) Close() error {
 	k.cache.purge()
+	k.mu.Lock()
+	found := k.found
+	k.found = nil
+	k.mu.Unlock()
+	for _, r := range found {
+		if c, ok := r.(io.Closer); ok {
+			c.Close()
+		}
+	}
 	return nil
 }
 
@@ -155,18 +215,19 @@ func validPracticeID(practiceID string) error {
 	return nil
 }
 
-func (k *Keyring) rootByID(id string) (Root, error) {
-	k.mu.RLock()
-	defer k.mu.RUnlock()
-	r, ok := k.roots[id]
+// rootByID returns the root with the given ID, looking for it (FindRoot)
+// if this node has not got it: after a rotation elsewhere, keys are
+// wrapped by a root this node has not loaded yet.
+func (k *Keyring) rootByID(ctx context.Context, id string) (Root, error) {
+	r, ok := k.findRoot(ctx, id)
 	if !ok {
-		return nil, haven.Errorf(haven.EINTERNAL, "key is wrapped by root %s, which is not configured (current root %s): wrong key file or KMS key?", id, k.root.ID())
+		return nil, errMissingRoot(fmt.Errorf("key is wrapped by root %s, which is not configured (current root %s): wrong key file or KMS key?", id, k.RootID()))
 	}
 	return r, nil
 }
 
 func (k *Keyring) rootUnwrap(ctx context.Context, wk WrappedKey) ([]byte, error) {
-	r, err := k.rootByID(wk.WrappedBy)
+	r, err := k.rootByID(ctx, wk.WrappedBy)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +236,7 @@ func (k *Keyring) rootUnwrap(ctx context.Context, wk WrappedKey) ([]byte, error)
 		if haven.ErrorCode(err) == haven.EUNAVAILABLE {
 			return nil, err
 		}
-		return nil, haven.Wrap(haven.EINTERNAL, err, "root "+wk.WrappedBy+" cannot unwrap the "+wk.Kind+" key of practice "+wk.PracticeID+": wrong root key, or the key record was altered")
+		return nil, haven.Wrap(haven.EINTERNAL, fmt.Errorf("root %s cannot unwrap the %s key of practice %s: wrong root key, or the key record was altered: %w", wk.WrappedBy, wk.Kind, wk.PracticeID, err), "a key of the encryption hierarchy cannot be opened")
 	}
 	if len(raw) != keySize {
 		clear(raw)
@@ -207,10 +268,6 @@ func cacheName(tag string, fields ...string) string {
 	return string(appendCacheName(nil, tag, fields...))
 }
 
-func dataPrefix(practiceID, patientID string) string {
-	return cacheName("d", practiceID, patientID)
-}
-
 func appendDataName(b []byte, practiceID, patientID string, version int) []byte {
 	b = appendCacheName(b, "d", practiceID, patientID)
 	return binary.BigEndian.AppendUint32(b, uint32(version))
@@ -231,13 +288,19 @@ func (k *Keyring) rootWrapped(ctx context.Context, practiceID, kind string) (Wra
 		if haven.ErrorCode(err) != haven.ENOTFOUND {
 			return WrappedKey{}, storeErr(err, "cannot read key")
 		}
+		// A new key goes under the root the store names now, not the one
+		// this node started with: a rotation may have moved it on.
+		if _, err := k.sync(ctx); err != nil {
+			return WrappedKey{}, err
+		}
+		root, err := k.currentRoot()
+		if err != nil {
+			return WrappedKey{}, err
+		}
 		raw, err := newKey()
 		if err != nil {
 			return WrappedKey{}, err
 		}
-		k.mu.RLock()
-		root := k.root
-		k.mu.RUnlock()
 		wk = WrappedKey{PracticeID: practiceID, ID: haven.NewID(), Kind: kind, Version: 1,
 			WrappedBy: root.ID(), State: StateActive, CreatedAt: k.now().UTC()}
 		wk.Wrapped, err = root.Wrap(ctx, raw, wrapAD(wk, wk.WrappedBy))
@@ -246,9 +309,12 @@ func (k *Keyring) rootWrapped(ctx context.Context, practiceID, kind string) (Wra
 			// discards it and reads the winner's key on the next turn.
 			err = k.store.CreateKey(ctx, wk)
 			if err == nil {
-				_, err = k.cache.put(cacheName("k", wk.ID), wk.ID, wk.Version, raw)
+				_, err = k.cache.put(cacheName("k", wk.ID), wk.ID, wk.Version, raw, 0)
 				clear(raw)
-				return wk, err
+				if err != nil {
+					return WrappedKey{}, err
+				}
+				return k.followRotation(ctx, wk)
 			}
 		}
 		clear(raw)
@@ -259,10 +325,31 @@ func (k *Keyring) rootWrapped(ctx context.Context, practiceID, kind string) (Wra
 	return WrappedKey{}, haven.Errorf(haven.EUNAVAILABLE, "could not settle the %s key of practice %s", kind, practiceID)
 }
 
+// followRotation moves a practice or index key this node has just created
+// to the store's current root if a root rotation began meanwhile: the
+// rotation may have listed the keys before this one was written, and must
+// not leave it behind under the root being retired.
+func (k *Keyring) followRotation(ctx context.Context, wk WrappedKey) (WrappedKey, error) {
+	if _, err := k.sync(ctx); err != nil {
+		return WrappedKey{}, err
+	}
+	root, err := k.currentRoot()
+	if err != nil {
+		return WrappedKey{}, err
+	}
+	if root.ID() == wk.WrappedBy {
+		return wk, nil
+	}
+	if err := k.rewrapUnderRoot(ctx, wk, root); err != nil {
+		return WrappedKey{}, err
+	}
+	return k.store.GetKey(ctx, wk.PracticeID, wk.Kind, "", wk.Version)
+}
+
 // rootKeyEntry returns the unwrapped practice or index key wk.
 func (k *Keyring) rootKeyEntry(ctx context.Context, wk WrappedKey) (*cacheEntry, error) {
 	name := cacheName("k", wk.ID)
-	if e := k.cache.get([]byte(name)); e != nil {
+	if e, _ := k.cache.get([]byte(name)); e != nil {
 		return e, nil
 	}
 	raw, err := k.rootUnwrap(ctx, wk)
@@ -270,13 +357,13 @@ func (k *Keyring) rootKeyEntry(ctx context.Context, wk WrappedKey) (*cacheEntry,
 		return nil, err
 	}
 	defer clear(raw)
-	return k.cache.put(name, wk.ID, wk.Version, raw)
+	return k.cache.put(name, wk.ID, wk.Version, raw, 0)
 }
 
 // practiceKeyByID returns the unwrapped practice key with the given ID.
 func (k *Keyring) practiceKeyByID(ctx context.Context, practiceID, id string) (*cacheEntry, error) {
 	var nb [64]byte
-	if e := k.cache.get(appendCacheName(nb[:0], "k", id)); e != nil {
+	if e, _ := k.cache.get(appendCacheName(nb[:0], "k", id)); e != nil {
 		return e, nil
 	}
 	var found *WrappedKey
@@ -299,9 +386,21 @@ func (k *Keyring) practiceKeyByID(ctx context.Context, practiceID, id string) (*
 // practice's own records). version 0 means the newest, made if there is
 // none and create is set; sealing uses that, opening names a version.
 func (k *Keyring) dataKey(ctx context.Context, practiceID, patientID string, version int, create bool) (*cacheEntry, error) {
+	// The key state is read before the cache is: a key destroyed on any
+	// node before this call began is not used, cached or not.
+	v, err := k.sync(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var nb [128]byte
 	nameBytes := appendDataName(nb[:0], practiceID, patientID, version)
-	if e := k.cache.get(nameBytes); e != nil {
+	if e, checked := k.cache.get(nameBytes); e != nil {
+		if checked >= v {
+			return e, nil
+		}
+		if err := k.checkLive(ctx, e, v); err != nil {
+			return nil, err
+		}
 		return e, nil
 	}
 	name := string(nameBytes)
@@ -312,7 +411,7 @@ func (k *Keyring) dataKey(ctx context.Context, practiceID, patientID string, ver
 			wk, raw, err = k.createDataKey(ctx, practiceID, patientID)
 			if err == nil {
 				defer clear(raw)
-				return k.cache.put(name, wk.ID, wk.Version, raw)
+				return k.cache.putData(name, wk.ID, wk.Version, raw, v, practiceID, patientID)
 			}
 			if haven.ErrorCode(err) == haven.ECONFLICT {
 				continue // another request made it first: read theirs
@@ -337,7 +436,7 @@ func (k *Keyring) dataKey(ctx context.Context, practiceID, patientID string, ver
 			return nil, haven.Wrap(haven.EINTERNAL, err, "practice key cannot unwrap data key "+wk.ID)
 		}
 		defer clear(raw)
-		return k.cache.put(name, wk.ID, wk.Version, raw)
+		return k.cache.putData(name, wk.ID, wk.Version, raw, v, practiceID, patientID)
 	}
 	return nil, haven.Errorf(haven.EUNAVAILABLE, "could not settle a data key")
 }

@@ -11,44 +11,105 @@ import (
 
 // RotateRoot re-wraps every practice and index key under newRoot, online:
 // reads keep working throughout because each key is moved by one
-// compare-and-swap and both roots unwrap meanwhile. From the first step on,
-// new keys are wrapped by newRoot.
+// compare-and-swap and both roots unwrap meanwhile.
 //
-// If it stops part-way (crash, KMS outage), open the keyring with Root set
-// to newRoot and the old root in OldRoots and call RotateRoot again: keys
-// already moved are skipped. When it returns nil nothing depends on the old
-// root any more; only then may the old key file or KMS key be retired.
+// It first records newRoot as the store's current root (a compare-and-swap
+// too), so from then on every node wraps new keys under it, loading it
+// through Config.FindRoot when it meets it: another node keeps working only
+// if it can find the new root (for a key file, at the path its FindRoot
+// looks in). Of two rotations started at once, one records its root and the
+// other fails with haven.ECONFLICT, having changed nothing. A rotation is
+// refused while an earlier one is unfinished (keys still under a root that
+// is neither the current one nor newRoot).
+//
+// If it stops part-way (crash, KMS outage), call it again with the same
+// newRoot (a keyring opened with newRoot among its roots): keys already
+// moved are skipped. When it returns nil nothing depends on the old root
+// any more; only then may the old key file or KMS key be retired.
 //
 // progress, if not nil, is called after each key with the count done and
 // the total.
 func (k *Keyring) RotateRoot(ctx context.Context, newRoot Root, progress func(done, total int)) error {
 	newID := newRoot.ID()
-	k.mu.Lock()
-	k.roots[newID] = newRoot
-	k.root = newRoot
-	k.mu.Unlock()
+	_, current, err := k.state.read(ctx)
+	if err != nil {
+		return storeErr(err, "cannot read the key state")
+	}
+	if current == "" {
+		current = k.RootID()
+	}
+	if current != newID {
+		if _, err := k.rootByID(ctx, current); err != nil {
+			return err
+		}
+		stray := 0
+		for _, kind := range []string{KindPractice, KindIndex} {
+			err := k.listAll(ctx, "", kind, "", func(wk WrappedKey) error {
+				if wk.State != StateDestroyed && wk.WrappedBy != current && wk.WrappedBy != newID {
+					stray++
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		if stray > 0 {
+			return haven.Errorf(haven.ECONFLICT, "a root rotation to %s is unfinished (%d keys still under other roots): run it to the end first", current, stray)
+		}
+		k.mu.Lock()
+		k.roots[newID] = newRoot // unwraps from now on; wraps once recorded
+		k.mu.Unlock()
+		if err := k.store.SetRoot(ctx, current, newID); err != nil {
+			if haven.ErrorCode(err) == haven.ECONFLICT {
+				return haven.Wrap(haven.ECONFLICT, err, "another root rotation started meanwhile")
+			}
+			return storeErr(err, "cannot record the new root")
+		}
+	} else {
+		k.mu.Lock()
+		k.roots[newID] = newRoot
+		k.mu.Unlock()
+	}
+	if _, err := k.sync(ctx); err != nil {
+		return err
+	}
 
-	var todo []WrappedKey
-	for _, kind := range []string{KindPractice, KindIndex} {
-		err := k.listAll(ctx, "", kind, "", func(wk WrappedKey) error {
-			if wk.State != StateDestroyed && wk.WrappedBy != newID {
-				todo = append(todo, wk)
+	// A node that read the old root just before it changed may still
+	// create a key under it; each pass picks up what the last one missed,
+	// and such a node moves its own key on (followRotation).
+	done, total := 0, 0
+	for range 5 {
+		var todo []WrappedKey
+		for _, kind := range []string{KindPractice, KindIndex} {
+			err := k.listAll(ctx, "", kind, "", func(wk WrappedKey) error {
+				if wk.State != StateDestroyed && wk.WrappedBy != newID {
+					todo = append(todo, wk)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		if len(todo) == 0 {
+			if total == 0 && progress != nil {
+				progress(0, 0)
 			}
 			return nil
-		})
-		if err != nil {
-			return err
+		}
+		total += len(todo)
+		for _, wk := range todo {
+			if err := k.rewrapUnderRoot(ctx, wk, newRoot); err != nil {
+				return err
+			}
+			done++
+			if progress != nil {
+				progress(done, total)
+			}
 		}
 	}
-	for i, wk := range todo {
-		if err := k.rewrapUnderRoot(ctx, wk, newRoot); err != nil {
-			return err
-		}
-		if progress != nil {
-			progress(i+1, len(todo))
-		}
-	}
-	return nil
+	return haven.Errorf(haven.EUNAVAILABLE, "keys keep appearing under an old root; run the rotation again")
 }
 
 // rewrapUnderRoot moves one practice or index key to root. If another node
@@ -187,14 +248,18 @@ func (k *Keyring) practiceKeys(ctx context.Context, practiceID string) ([]Wrappe
 // newPracticeKeyVersion creates the given version under the current root;
 // if another node created it first, that one is the target.
 func (k *Keyring) newPracticeKeyVersion(ctx context.Context, practiceID string, version int) (WrappedKey, error) {
+	if _, err := k.sync(ctx); err != nil {
+		return WrappedKey{}, err
+	}
+	root, err := k.currentRoot()
+	if err != nil {
+		return WrappedKey{}, err
+	}
 	raw, err := newKey()
 	if err != nil {
 		return WrappedKey{}, err
 	}
 	defer clear(raw)
-	k.mu.RLock()
-	root := k.root
-	k.mu.RUnlock()
 	wk := WrappedKey{PracticeID: practiceID, ID: haven.NewID(), Kind: KindPractice, Version: version,
 		WrappedBy: root.ID(), State: StateActive, CreatedAt: k.now().UTC()}
 	if wk.Wrapped, err = root.Wrap(ctx, raw, wrapAD(wk, wk.WrappedBy)); err != nil {
@@ -207,7 +272,7 @@ func (k *Keyring) newPracticeKeyVersion(ctx context.Context, practiceID string, 
 	if err != nil {
 		return WrappedKey{}, storeErr(err, "cannot store new practice key")
 	}
-	return wk, nil
+	return k.followRotation(ctx, wk)
 }
 
 // rewrapData moves one data key under the practice key target. A key that
@@ -265,8 +330,10 @@ func (k *Keyring) retire(ctx context.Context, wk WrappedKey) error {
 // one, so nothing can be sealed for them afterwards either.
 //
 // Legal holds and retention rules are the caller's to check before
-// calling: this cannot be undone. Other nodes drop their cached copy
-// within the keyring's CacheTTL. A database backup taken earlier still
+// calling: this cannot be undone. Every node, this one or another on the
+// same store, refuses the key from its next use on: each destroying
+// UpdateKey raises the store's key-state version, which every use reads
+// first (state.go). A database backup taken earlier still
 // holds the wrapped key; it stays unreadable only once the practice key
 // that wrapped it is gone from every backup too (rotate the practice key
 // and the root, and retire the old root), which is why backups of the key
@@ -278,7 +345,7 @@ func (k *Keyring) ShredPatient(ctx context.Context, practiceID, patientID string
 	if patientID == "" {
 		return haven.Errorf(haven.EINVALID, "shredding needs a patient id; the practice's own data key is not shredded this way")
 	}
-	defer k.cache.shred(dataPrefix(practiceID, patientID))
+	defer k.cache.shred(practiceID, patientID)
 	for range 3 {
 		latest, err := k.store.GetKey(ctx, practiceID, KindData, patientID, 0)
 		if haven.ErrorCode(err) == haven.ENOTFOUND {

@@ -318,30 +318,38 @@ func TestRotationNeverRevivesAKeyShreddedMeanwhile(t *testing.T) {
 	wantCode(t, err, haven.ENOTFOUND)
 }
 
-func TestShredOnOneNodeReachesAnotherWithinTheCacheTTL(t *testing.T) {
+// A shred on one node is in force on another on its very next use, long
+// before the other's cache would expire: the clock never moves here.
+func TestShredOnOneNodeIsInForceOnAnotherAtOnce(t *testing.T) {
 	mem := memstore.New()
 	root := newRoot(t, "root.key")
 	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	var mu sync.Mutex
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	open := func() *keyring.Keyring {
-		k, err := keyring.Open(context.Background(), keyring.Config{Store: mem, Root: root, CacheTTL: time.Minute, Now: clock})
+		k, err := keyring.Open(context.Background(), keyring.Config{Store: mem, Root: root, CacheTTL: time.Hour,
+			Now: func() time.Time { return now }})
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { k.Close() })
 		return k
 	}
 	node1, node2 := open(), open()
 	s := mustSeal(t, node1, noteAD, "x")
+	bob := keyring.AD{PracticeID: "p1", PatientID: "bob", Kind: "note", RecordID: "r", Field: "body"}
+	sb := mustSeal(t, node1, bob, "y")
 	mustOpen(t, node2, noteAD, s, "x") // node2 caches alice's key
+	mustOpen(t, node2, bob, sb, "y")
 	if err := node1.ShredPatient(context.Background(), "p1", "alice"); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	now = now.Add(time.Minute)
-	mu.Unlock()
 	_, err := node2.Open(context.Background(), noteAD, s)
 	wantCode(t, err, haven.ENOTFOUND)
+	if !errors.Is(err, keyring.ErrKeyDestroyed) {
+		t.Fatalf("%v is not 'data key destroyed'", err)
+	}
+	_, err = node2.Seal(context.Background(), noteAD, []byte("new"))
+	wantCode(t, err, haven.ENOTFOUND)
+	mustOpen(t, node2, bob, sb, "y")
 }
 
 func TestStatusHoldsNoKeyMaterial(t *testing.T) {

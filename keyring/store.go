@@ -117,6 +117,22 @@ type Store interface {
 	// It returns haven.ECONFLICT if they do not (another node moved the key
 	// first) and haven.ENOTFOUND if there is no such key. Other fields never
 	// change. A destroyed key's old wrapped bytes must be overwritten, not
-	// merely hidden.
+	// merely hidden. A successful UpdateKey raises the key-state version
+	// (see KeyState) in the same transaction.
 	UpdateKey(ctx context.Context, prev, next WrappedKey) error
+
+	// KeyState returns the key-state version and the ID of the root new
+	// practice and index keys must be wrapped by ("" until one is set).
+	// The version never goes down, and is raised by every UpdateKey and
+	// SetRoot in the transaction that makes the change, so a node that
+	// reads it before using a cached key sees every shred, rotation step
+	// and root change committed before its read. It is read before every
+	// use of a data key: keep it one indexed single-row read.
+	KeyState(ctx context.Context) (version int64, rootID string, err error)
+
+	// SetRoot records next as the current root if the current root is still
+	// prev (compare-and-swap), raising the version; otherwise it returns
+	// haven.ECONFLICT and changes nothing. Of two rotations that start at
+	// once, only one records its root.
+	SetRoot(ctx context.Context, prev, next string) error
 }

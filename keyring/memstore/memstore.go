@@ -31,8 +31,10 @@ type WrappedKey = struct {
 // Store is a mutex-guarded map that keeps the same uniqueness rules as the
 // SQL table: unique id, unique (practice, kind, patient, version).
 type Store struct {
-	mu   sync.Mutex
-	keys map[string]*WrappedKey // by ID
+	mu      sync.Mutex
+	keys    map[string]*WrappedKey // by ID
+	version int64                  // the key-state version
+	root    string                 // the current root's ID
 }
 
 // New returns an empty store.
@@ -127,6 +129,32 @@ func (s *Store) UpdateKey(ctx context.Context, prev, next WrappedKey) error {
 	}
 	clear(x.Wrapped) // a destroyed key's bytes are overwritten, not just dropped
 	x.WrappedBy, x.Wrapped, x.State = next.WrappedBy, bytes.Clone(next.Wrapped), next.State
+	s.version++
+	return nil
+}
+
+// KeyState returns the key-state version and the current root's ID.
+func (s *Store) KeyState(ctx context.Context) (int64, string, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.version, s.root, nil
+}
+
+// SetRoot moves the current root from prev to next.
+func (s *Store) SetRoot(ctx context.Context, prev, next string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.root != prev {
+		return haven.Errorf(haven.ECONFLICT, "the current root changed meanwhile")
+	}
+	s.root = next
+	s.version++
 	return nil
 }
 

@@ -189,9 +189,12 @@ func (d *DB) migrations() ([]migration, error) {
 		ms = append(ms, migration{version: v, name: e.Name(), sql: string(b)})
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	// Numbers are handed to parallel lines of work ahead of time, so one
+	// may land before a lower one: a gap is allowed, a duplicate is not.
+	// Each version is applied once, whatever order they arrive in.
 	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: expected version %d", m.name, i+1)
+		if m.version < 1 || i > 0 && m.version == ms[i-1].version {
+			return nil, fmt.Errorf("migration %s: version %d is not a new positive number", m.name, m.version)
 		}
 	}
 	return ms, nil
@@ -200,10 +203,10 @@ func (d *DB) migrations() ([]migration, error) {
 // LatestVersion is the newest schema version this binary knows.
 func (d *DB) LatestVersion() int {
 	ms, err := d.migrations()
-	if err != nil {
+	if err != nil || len(ms) == 0 {
 		return 0
 	}
-	return len(ms)
+	return ms[len(ms)-1].version
 }
 
 // SchemaVersion returns the database's schema version and the newest this
@@ -211,15 +214,9 @@ func (d *DB) LatestVersion() int {
 // old binary must never write to a schema it does not understand.
 func (d *DB) SchemaVersion(ctx context.Context) (current, latest int, err error) {
 	latest = d.LatestVersion()
-	var exists bool
-	switch d.dialect {
-	case SQLite:
-		err = d.db.QueryRowContext(ctx, `SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&exists)
-	default:
-		err = d.db.QueryRowContext(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists)
-	}
+	exists, err := d.hasMigrationsTable(ctx)
 	if err != nil {
-		return 0, latest, haven.Wrap(haven.EUNAVAILABLE, err, "cannot read the schema version")
+		return 0, latest, err
 	}
 	if !exists {
 		return 0, latest, nil
@@ -236,6 +233,22 @@ func (d *DB) SchemaVersion(ctx context.Context) (current, latest int, err error)
 	return current, latest, nil
 }
 
+// hasMigrationsTable reports whether the schema_migrations table exists.
+func (d *DB) hasMigrationsTable(ctx context.Context) (bool, error) {
+	var exists bool
+	var err error
+	switch d.dialect {
+	case SQLite:
+		err = d.db.QueryRowContext(ctx, `SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&exists)
+	default:
+		err = d.db.QueryRowContext(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists)
+	}
+	if err != nil {
+		return false, haven.Wrap(haven.EUNAVAILABLE, err, "cannot read the schema version")
+	}
+	return exists, nil
+}
+
 // Migrate applies every pending migration, each in its own transaction. On
 // PostgreSQL an advisory lock keeps several nodes starting at once from
 // applying the same migration twice. It returns the versions applied.
@@ -244,8 +257,18 @@ func (d *DB) Migrate(ctx context.Context) ([]int, error) {
 	if err != nil {
 		return nil, haven.Wrap(haven.EINTERNAL, err, "embedded migrations are malformed")
 	}
-	if _, err := d.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
-		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot create the schema_migrations table")
+	// Look before creating: a role that may use the schema but not create
+	// in it (a common least-privilege setup on PostgreSQL) must be able to
+	// start on a current schema, and CREATE TABLE IF NOT EXISTS needs the
+	// CREATE privilege even when the table is there.
+	exists, err := d.hasMigrationsTable(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !exists {
+		if _, err := d.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
+			return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot create the schema_migrations table")
+		}
 	}
 	var applied []int
 	for _, m := range ms {

@@ -100,20 +100,54 @@ func (d *DB) ListKeys(ctx context.Context, practiceID, kind, wrappedBy, after st
 
 // UpdateKey moves one key from prev's wrapping and state to next's, as a
 // compare-and-swap, so concurrent rotations and shreds cannot interleave
-// badly. Setting Wrapped to nil overwrites the stored bytes.
+// badly. Setting Wrapped to nil overwrites the stored bytes. The key-state
+// version rises in the same transaction, so every node sees the change on
+// its next use of a key.
 func (d *DB) UpdateKey(ctx context.Context, prev, next WrappedKey) error {
-	res, err := d.db.ExecContext(ctx, `UPDATE wrapped_keys SET wrapped_by = $1, wrapped = $2, state = $3
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE wrapped_keys SET wrapped_by = $1, wrapped = $2, state = $3
 		WHERE id = $4 AND wrapped_by = $5 AND state = $6`,
 		next.WrappedBy, next.Wrapped, next.State, prev.ID, prev.WrappedBy, prev.State)
 	if err != nil {
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 1 {
-		return nil
+		if _, err := tx.ExecContext(ctx, `UPDATE key_state SET version = version + 1 WHERE id = 1`); err != nil {
+			return err
+		}
+		return tx.Commit()
 	}
 	var one int
-	if err := d.db.QueryRowContext(ctx, `SELECT 1 FROM wrapped_keys WHERE id = $1`, prev.ID).Scan(&one); err == sql.ErrNoRows {
+	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM wrapped_keys WHERE id = $1`, prev.ID).Scan(&one); err == sql.ErrNoRows {
 		return haven.Errorf(haven.ENOTFOUND, "key %s not found", prev.ID)
 	}
 	return haven.Errorf(haven.ECONFLICT, "key %s changed concurrently", prev.ID)
+}
+
+// KeyState returns the key-state version and the current root's ID: one
+// read of a one-row table by its primary key, made before every use of a
+// data key.
+func (d *DB) KeyState(ctx context.Context) (version int64, rootID string, err error) {
+	err = d.db.QueryRowContext(ctx, `SELECT version, root_id FROM key_state WHERE id = 1`).Scan(&version, &rootID)
+	if err == sql.ErrNoRows {
+		return 0, "", haven.Errorf(haven.EINTERNAL, "the key_state row is missing: run haven migrate")
+	}
+	return version, rootID, err
+}
+
+// SetRoot records next as the current root if it is still prev, raising
+// the key-state version; ECONFLICT otherwise.
+func (d *DB) SetRoot(ctx context.Context, prev, next string) error {
+	res, err := d.db.ExecContext(ctx, `UPDATE key_state SET root_id = $1, version = version + 1 WHERE id = 1 AND root_id = $2`, next, prev)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return haven.Errorf(haven.ECONFLICT, "the current root changed concurrently")
+	}
+	return nil
 }
