@@ -60,14 +60,16 @@ func ErrorCode(err error) string {
 	return EINTERNAL
 }
 
-// ErrorMessage returns the client-safe message of err. Errors that are not
-// *Error are internal and get a generic message so no detail leaks.
+// ErrorMessage returns the client-safe message of err. Internal errors
+// (code EINTERNAL, and errors that are not *Error) get a generic message
+// whatever their text: they describe our side (a key id, a file, a
+// query), which belongs in the log, never in a response.
 func ErrorMessage(err error) string {
 	if err == nil {
 		return ""
 	}
 	var e *Error
-	if errors.As(err, &e) {
+	if errors.As(err, &e) && e.Code != EINTERNAL {
 		return e.Message
 	}
 	return "Internal error."

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -316,23 +317,35 @@ func (s *Service) UpdateChart(ctx context.Context, patientID string, up ChartUpd
 	return c, nil
 }
 
-// PatientSummary is one line of a patient list.
+// PatientSummary is one line of a patient list. An erased patient's line
+// has only the id and ErasedAt: there is nothing left to open.
 type PatientSummary struct {
 	PatientID   string `json:"patient_id"`
-	Name        string `json:"name"`
-	DateOfBirth string `json:"date_of_birth"`
-	MRN         string `json:"mrn"`
+	Name        string `json:"name,omitempty"`
+	DateOfBirth string `json:"date_of_birth,omitempty"`
+	MRN         string `json:"mrn,omitempty"`
+	// Erased is set for a patient whose data key was destroyed; ErasedAt is
+	// when (nil if the date was never recorded, as after a crash between
+	// the shred and the record).
+	Erased   bool       `json:"erased,omitempty"`
+	ErasedAt *time.Time `json:"erased_at,omitempty"`
 }
 
 // Patients lists the patients the actor may see: the whole practice for the
 // front desk (patient.search), the care team's patients for a clinician.
 // Each chart shown is decided and audited on its own.
+//
+// An erased patient never breaks the list. The practice-wide list shows
+// them as a line that says when they were erased (the practice must be
+// able to answer for a record it no longer holds); a clinician's care-team
+// list leaves them out, since there is no one left to treat.
 func (s *Service) Patients(ctx context.Context) ([]PatientSummary, error) {
 	a, err := actor(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var rows []*sqlstore.Patient
+	practiceList := a.Role != haven.RoleClinician
 	switch a.Role {
 	case haven.RoleClinician:
 		ids, err := s.db.PatientsOfCareTeamMember(ctx, a.UserID)
@@ -353,8 +366,19 @@ func (s *Service) Patients(ctx context.Context) ([]PatientSummary, error) {
 			return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot list patients")
 		}
 	}
+	erased, err := s.db.ErasedPatients(ctx, a.PracticeID)
+	if err != nil {
+		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot list patients")
+	}
 	out := make([]PatientSummary, 0, len(rows))
 	for _, row := range rows {
+		if at, ok := erased[row.ID]; ok {
+			// Nothing is opened, so there is no chart read to decide or audit.
+			if practiceList {
+				out = append(out, PatientSummary{PatientID: row.ID, Erased: true, ErasedAt: &at})
+			}
+			continue
+		}
 		if _, _, err := s.authorize(ctx, policy.ChartRead, chartResource(policy.KindChart, row)); err != nil {
 			if haven.ErrorCode(err) == haven.EUNAVAILABLE {
 				return nil, err
@@ -362,6 +386,14 @@ func (s *Service) Patients(ctx context.Context) ([]PatientSummary, error) {
 			continue
 		}
 		c, err := s.openChart(ctx, row)
+		if errors.Is(err, keyring.ErrKeyDestroyed) {
+			// Shredded, but the date was not recorded (or the shred came
+			// from elsewhere): erased all the same.
+			if practiceList {
+				out = append(out, PatientSummary{PatientID: row.ID, Erased: true})
+			}
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -39,7 +39,11 @@ func (s *Service) SetLegalHold(ctx context.Context, patientID string, hold bool)
 // every sealed field and file of theirs, in the database, the blob store
 // and every backup, can never be opened again, while other patients are
 // untouched. It is refused while a legal hold applies. The erasure is
-// audited first; the audit log keeps only ids.
+// audited first; the audit log keeps only ids. Every node refuses the
+// patient's key from its next use on, before this returns (see keyring's
+// state.go). The erasure date is recorded afterwards, so practice lists
+// can show the patient as erased; run again after a crash in between, it
+// records it then.
 func (s *Service) ErasePatient(ctx context.Context, patientID string) error {
 	row, err := s.db.FindPatient(ctx, patientID)
 	if err != nil {
@@ -55,7 +59,13 @@ func (s *Service) ErasePatient(ctx context.Context, patientID string) error {
 	if err := s.Record(ctx, operatorEvent(row.PracticeID, "patient.erase", "patient", row.ID, row.ID)); err != nil {
 		return err
 	}
-	return s.keys.ShredPatient(ctx, row.PracticeID, row.ID)
+	if err := s.keys.ShredPatient(ctx, row.PracticeID, row.ID); err != nil {
+		return err
+	}
+	if err := s.db.MarkPatientErased(ctx, row.ID, s.now()); err != nil {
+		return haven.Wrap(haven.EUNAVAILABLE, err, "the data key is destroyed, but the erasure date could not be recorded: run the erasure again")
+	}
+	return nil
 }
 
 // RecordKeyOperation audits an operator's key operation (rotation) in the

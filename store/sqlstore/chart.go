@@ -301,3 +301,31 @@ func (d *DB) SetLegalHold(ctx context.Context, patientID string, hold bool) erro
 	}
 	return nil
 }
+
+// MarkPatientErased records when a patient was erased (crypto-shredded),
+// keeping the first time if it is recorded already: an erasure run again
+// after a crash does not move the date.
+func (d *DB) MarkPatientErased(ctx context.Context, id string, at time.Time) error {
+	_, err := d.db.ExecContext(ctx, `UPDATE patients SET erased_at = $1 WHERE id = $2 AND erased_at IS NULL`, at.UTC(), id)
+	return err
+}
+
+// ErasedPatients returns when each erased patient of a practice was
+// erased, by patient id.
+func (d *DB) ErasedPatients(ctx context.Context, practiceID string) (map[string]time.Time, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT id, erased_at FROM patients WHERE practice_id = $1 AND erased_at IS NOT NULL`, practiceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]time.Time{}
+	for rows.Next() {
+		var id string
+		var at time.Time
+		if err := rows.Scan(&id, &at); err != nil {
+			return nil, err
+		}
+		out[id] = at.UTC()
+	}
+	return out, rows.Err()
+}
