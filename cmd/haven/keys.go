@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -68,7 +69,16 @@ func runKeysStatus(ctx context.Context, env *Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stdout, "root %s (%d keys wrapped)\n", rep.Root, rep.RootUse[rep.Root])
 	for _, old := range rep.OldRoots {
-		fmt.Fprintf(env.Stdout, "old root %s (%d keys still wrapped)\n", old, rep.RootUse[old])
+		if rep.RootUse[old] > 0 {
+			fmt.Fprintf(env.Stdout, "old root %s (%d keys still wrapped: a root rotation is unfinished)\n", old, rep.RootUse[old])
+		} else {
+			fmt.Fprintf(env.Stdout, "other root %s loaded (wraps no key: prepared for a rotation)\n", old)
+		}
+	}
+	for id, n := range rep.RootUse {
+		if n > 0 && id != rep.Root && !slices.Contains(rep.OldRoots, id) {
+			fmt.Fprintf(env.Stdout, "old root %s (%d keys still wrapped) is not loaded here\n", id, n)
+		}
 	}
 	for _, p := range rep.Practices {
 		fmt.Fprintf(env.Stdout, "practice %s: %d data keys, %d destroyed\n", p.PracticeID, p.DataKeys, p.DestroyedDataKeys)
@@ -96,15 +106,20 @@ func progressBar(w io.Writer, label string) func(done, total int) {
 
 func runKeysRotate(ctx context.Context, env *Env, args []string) error {
 	var practice string
-	var all, root bool
-	cfg, err := keysFlags(env, "keys rotate", "Rotates keys online. With --practice or --all: a new practice key version re-wraps the\n"+
-		"practice's data keys (data is not re-encrypted), then the old version retires. With --root:\n"+
-		"a new root key file re-wraps every practice key, then replaces the old file, which is kept\n"+
-		"as <root-key>.retired-<time> for you to destroy once backups no longer need it.\n"+
+	var all, root, prepare bool
+	cfg, err := keysFlags(env, "keys rotate", "Rotates keys online: running servers keep serving and follow at once. With --practice\n"+
+		"or --all: a new practice key version re-wraps the practice's data keys (data is not\n"+
+		"re-encrypted), then the old version retires. With --root: a new root key file\n"+
+		"(<root-key>.new) re-wraps every practice key, then replaces the old file, which is kept\n"+
+		"as <root-key>.retired-<time> for you to destroy once backups no longer need it. A running\n"+
+		"server loads the new root from <root-key>.new or <root-key> when it first meets it.\n"+
+		"Several nodes: run with --root --prepare first, copy <root-key>.new to every other node's\n"+
+		"<root-key>.new (mode 0600), then run with --root.\n"+
 		"Interrupted? Run the same command again: it continues.", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&practice, "practice", "", "rotate this practice's key")
 		fs.BoolVar(&all, "all", false, "rotate every practice's key")
 		fs.BoolVar(&root, "root", false, "rotate the root key")
+		fs.BoolVar(&prepare, "prepare", false, "with --root: only make <root-key>.new, to copy to the other nodes first")
 	})
 	if err != nil {
 		return err
@@ -112,8 +127,11 @@ func runKeysRotate(ctx context.Context, env *Env, args []string) error {
 	if (practice != "") == all == !root || (root && (practice != "" || all)) {
 		return errors.New("give exactly one of --practice ID, --all or --root")
 	}
+	if prepare && !root {
+		return errors.New("--prepare goes with --root")
+	}
 	if root {
-		return rotateRoot(ctx, env, cfg)
+		return rotateRoot(ctx, env, cfg, prepare)
 	}
 	st, err := openStack(ctx, env, cfg)
 	if err != nil {
@@ -143,10 +161,14 @@ func runKeysRotate(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
-// rotateRoot makes (or, after a crash, reuses) <root-key>.new, re-wraps
+// rotateRoot makes (or, after a crash or --prepare, reuses)
+// <root-key>.new, records it as the key store's current root, re-wraps
 // every practice and index key under it with the old root still able to
-// unwrap, and only when that has finished swaps the files.
-func rotateRoot(ctx context.Context, env *Env, cfg *Config) error {
+// unwrap, and only when that has finished swaps the files. Running nodes
+// follow on their next use of a key: from the moment the new root is
+// recorded they wrap new keys under it and unwrap with it, loading it from
+// their own <root-key>.new or <root-key>.
+func rotateRoot(ctx context.Context, env *Env, cfg *Config, prepare bool) error {
 	next := cfg.RootKey + ".new"
 	if _, err := os.Stat(next); errors.Is(err, fs.ErrNotExist) {
 		r, err := keyring.OpenLocalRoot(next, []byte(cfg.RootPassphrase), true)
@@ -154,6 +176,17 @@ func rotateRoot(ctx context.Context, env *Env, cfg *Config) error {
 			return fmt.Errorf("new root key %s: %s", next, oneLine(err))
 		}
 		r.Close()
+	}
+	if prepare {
+		r, err := keyring.OpenLocalRoot(next, []byte(cfg.RootPassphrase), false)
+		if err != nil {
+			return fmt.Errorf("new root key %s: %s", next, oneLine(err))
+		}
+		defer r.Close()
+		fmt.Fprintf(env.Stdout, "new root %s is ready at %s; nothing is re-wrapped yet.\n"+
+			"Copy that file to <root-key>.new on every other node (mode 0600, owned by Haven's user), then run\n"+
+			"haven keys rotate --root here.\n", r.ID(), next)
+		return nil
 	}
 	st, err := openStack(ctx, env, cfg) // loads next as a further root
 	if err != nil {
@@ -174,7 +207,8 @@ func rotateRoot(ctx context.Context, env *Env, cfg *Config) error {
 	if err := os.Rename(next, cfg.RootKey); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "root rotated to %s; the old root is at %s: destroy it once no backup needs it\n", newRoot.ID(), retired)
+	fmt.Fprintf(env.Stdout, "root rotated to %s; the old root is at %s: destroy it once no backup needs it\n"+
+		"(other nodes use the copy in their <root-key>.new; run this command there too to swap their files)\n", newRoot.ID(), retired)
 	return nil
 }
 

@@ -85,6 +85,11 @@ func oneLine(err error) string {
 	var he *haven.Error
 	if errors.As(err, &he) {
 		msg = he.Message
+		// An internal error's message is generic for clients; the operator
+		// at the command line gets its cause (which key, which root).
+		if he.Code == haven.EINTERNAL && he.Err != nil {
+			msg += ": " + he.Err.Error()
+		}
 	}
 	return strings.Join(strings.Fields(msg), " ")
 }

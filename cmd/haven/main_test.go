@@ -66,10 +66,11 @@ func cleanEnv() []string {
 
 // server is a running haven serve process.
 type server struct {
-	cmd  *exec.Cmd
-	URL  string
-	out  *syncBuffer
-	done chan error
+	cmd    *exec.Cmd
+	URL    string
+	out    *syncBuffer
+	errOut *lockedWriter // the log
+	done   chan error
 }
 
 // syncBuffer collects a process's output while the test reads it.
@@ -98,12 +99,12 @@ func startServe(t *testing.T, dataDir string, extra ...string) *server {
 	cmd := exec.Command(havenBin, args...)
 	cmd.Env = cleanEnv()
 	stdout, _ := cmd.StdoutPipe()
-	var errBuf lockedWriter
-	cmd.Stderr = &errBuf
+	errBuf := &lockedWriter{}
+	cmd.Stderr = errBuf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{cmd: cmd, out: &syncBuffer{}, done: make(chan error, 1)}
+	s := &server{cmd: cmd, out: &syncBuffer{}, errOut: errBuf, done: make(chan error, 1)}
 	urlc := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)

@@ -102,7 +102,7 @@ func openStack(ctx context.Context, env *Env, cfg *Config) (*stack, error) {
 			env.Logger.Warn("created a new root key", "path", cfg.RootKey, "root_id", local.ID())
 		}
 	}
-	kc := keyring.Config{Store: st.db, Root: st.root}
+	kc := keyring.Config{Store: st.db, Root: st.root, FindRoot: rootFinder(env, cfg)}
 	if _, err := os.Stat(cfg.RootKey + ".new"); err == nil {
 		next, err := keyring.OpenLocalRoot(cfg.RootKey+".new", []byte(cfg.RootPassphrase), false)
 		if err != nil {
@@ -138,6 +138,29 @@ func openStack(ctx context.Context, env *Env, cfg *Config) (*stack, error) {
 	}
 	st.svc = service.New(service.Config{DB: st.db, Keys: st.keys, Audit: st.audit, Blobs: st.blobs, VideoKey: cfg.videoKey})
 	return st, nil
+}
+
+// rootFinder finds a root this process has not loaded when the key store
+// names it: the root `haven keys rotate --root` moved to while this process
+// was running, here or on another node. It looks in <root-key>.new (where a
+// rotation prepares the new root, and where an operator copies it on other
+// nodes) and then <root-key> (where the rotation leaves it when done), in
+// that order, so a rotation renaming the files meanwhile cannot hide it.
+func rootFinder(env *Env, cfg *Config) func(context.Context, string) (keyring.Root, error) {
+	return func(ctx context.Context, id string) (keyring.Root, error) {
+		for _, path := range []string{cfg.RootKey + ".new", cfg.RootKey} {
+			r, err := keyring.OpenLocalRoot(path, []byte(cfg.RootPassphrase), false)
+			if err != nil {
+				continue
+			}
+			if r.ID() == id {
+				env.Logger.Warn("loaded the root key the key store moved to", "root_id", id, "path", path)
+				return r, nil
+			}
+			r.Close()
+		}
+		return nil, fmt.Errorf("no root key file at %s.new or %s holds root %s", cfg.RootKey, cfg.RootKey, id)
+	}
 }
 
 // openBlobStore opens the directory or S3 bucket for encrypted files.
