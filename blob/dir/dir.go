@@ -50,7 +50,11 @@ type Store struct {
 	path string
 }
 
-var _ blob.Store = (*Store)(nil)
+var (
+	_ blob.Store           = (*Store)(nil)
+	_ blob.Lister          = (*Store)(nil)
+	_ blob.LeftoverRemover = (*Store)(nil)
+)
 
 // Open opens the blob directory at path, creating it (mode 0700) if needed.
 // It refuses a directory that other users may read or enter, and removes
@@ -252,6 +256,57 @@ func (s *Store) syncDir(name string) error {
 
 // removeStaleTemps deletes temporary files last written before cutoff.
 func (s *Store) removeStaleTemps(cutoff time.Time) error {
+	_, err := s.RemoveLeftovers(context.Background(), cutoff)
+	return err
+}
+
+// RemoveLeftovers implements blob.LeftoverRemover: it deletes the
+// temporary files of writes that died (a killed process, a crash) and were
+// last written before cutoff, and reports how many.
+func (s *Store) RemoveLeftovers(ctx context.Context, cutoff time.Time) (int, error) {
+	n := 0
+	err := s.walk(ctx, func(dir string, e fs.DirEntry) error {
+		if !strings.HasPrefix(e.Name(), tempPrefix) {
+			return nil
+		}
+		if fi, err := e.Info(); err == nil && fi.ModTime().Before(cutoff) {
+			if err := s.root.Remove(dir + "/" + e.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return haven.Wrap(haven.EINTERNAL, err, "cannot remove a stale temporary blob")
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+// List implements blob.Lister. A file name maps back to its key ("." to
+// "/"); a name that is not a valid key, or lies in the wrong fan-out
+// directory, was not written by this store and is skipped.
+func (s *Store) List(ctx context.Context, prefix string, fn func(key string, written time.Time) error) error {
+	return s.walk(ctx, func(dir string, e fs.DirEntry) error {
+		if strings.HasPrefix(e.Name(), ".") || !e.Type().IsRegular() {
+			return nil
+		}
+		key := strings.ReplaceAll(e.Name(), ".", "/")
+		if !strings.HasPrefix(key, prefix) || blob.ValidKey(key) != nil {
+			return nil
+		}
+		if fanout, _ := locate(key); fanout != dir {
+			return nil
+		}
+		fi, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // deleted meanwhile
+		} else if err != nil {
+			return haven.Wrap(haven.EINTERNAL, err, "cannot list the blob directory")
+		}
+		return fn(key, fi.ModTime())
+	})
+}
+
+// walk calls fn for every entry of every fan-out directory.
+func (s *Store) walk(ctx context.Context, fn func(dir string, e fs.DirEntry) error) error {
 	top, err := fs.ReadDir(s.root.FS(), ".")
 	if err != nil {
 		return haven.Wrap(haven.EINTERNAL, err, "cannot list the blob directory")
@@ -260,18 +315,16 @@ func (s *Store) removeStaleTemps(cutoff time.Time) error {
 		if !d.IsDir() || len(d.Name()) != 2 {
 			continue
 		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		entries, err := fs.ReadDir(s.root.FS(), d.Name())
 		if err != nil {
 			return haven.Wrap(haven.EINTERNAL, err, "cannot list the blob directory")
 		}
 		for _, e := range entries {
-			if !strings.HasPrefix(e.Name(), tempPrefix) {
-				continue
-			}
-			if fi, err := e.Info(); err == nil && fi.ModTime().Before(cutoff) {
-				if err := s.root.Remove(d.Name() + "/" + e.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
-					return haven.Wrap(haven.EINTERNAL, err, "cannot remove a stale temporary blob")
-				}
+			if err := fn(d.Name(), e); err != nil {
+				return err
 			}
 		}
 	}

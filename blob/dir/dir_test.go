@@ -336,3 +336,49 @@ func FuzzLocateIsOneToOne(f *testing.F) {
 		}
 	})
 }
+
+// TestSweepRemovesOldOrphansAndLeftovers runs the sweep suite, ageing a
+// blob by its file's modification time, and checks that the sweep also
+// takes old temporary files of writes that died while it leaves young ones
+// (a write in progress, perhaps on another node sharing the directory).
+func TestSweepRemovesOldOrphansAndLeftovers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "blobs")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	old := time.Now().Add(-2 * time.Hour)
+	blobtest.TestSweep(t, s, func(t *testing.T, key string, b []byte) {
+		if _, err := s.Put(context.Background(), key, bytes.NewReader(b)); err != nil {
+			t.Fatal(err)
+		}
+		_, name := locate(key)
+		if err := os.Chtimes(filepath.Join(path, name), old, old); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	fanout, _ := locate("files/x")
+	oldTemp := filepath.Join(path, fanout, tempPrefix+"died")
+	youngTemp := filepath.Join(path, fanout, tempPrefix+"writing")
+	os.MkdirAll(filepath.Join(path, fanout), 0o700)
+	for _, p := range []string{oldTemp, youngTemp} {
+		if err := os.WriteFile(p, []byte("half a blob"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Chtimes(oldTemp, old, old)
+	res, err := blob.Sweep(context.Background(), s, "files/", func(context.Context, []string) (map[string]bool, error) {
+		return map[string]bool{}, nil
+	}, time.Now().Add(-blob.OrphanAge))
+	if err != nil || res.Leftovers != 1 {
+		t.Fatalf("sweep: %+v %v", res, err)
+	}
+	if _, err := os.Stat(oldTemp); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("old temporary file kept: %v", err)
+	}
+	if _, err := os.Stat(youngTemp); err != nil {
+		t.Fatalf("a write in progress lost its temporary file: %v", err)
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -69,7 +70,10 @@ type Store struct {
 	partSize uint64
 }
 
-var _ blob.Store = (*Store)(nil)
+var (
+	_ blob.Store  = (*Store)(nil)
+	_ blob.Lister = (*Store)(nil)
+)
 
 // New checks cfg, connects, and confirms the bucket exists, so a
 // misconfiguration is reported at start rather than at the first upload.
@@ -210,6 +214,28 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		return s.wrap(err, key, "cannot delete blob")
 	}
 	return nil
+}
+
+// List implements blob.Lister over the objects under the store's prefix.
+// (A multipart upload cut short by a killed process is not an object and
+// is not listed; the bucket's AbortIncompleteMultipartUpload lifecycle
+// rule is what removes those.)
+func (s *Store) List(ctx context.Context, prefix string, fn func(key string, written time.Time) error) error {
+	ctx, cancel := context.WithCancel(ctx) // stops the lister if fn ends the walk early
+	defer cancel()
+	for obj := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix + prefix, Recursive: true}) {
+		if obj.Err != nil {
+			return s.wrap(obj.Err, prefix, "cannot list blobs")
+		}
+		key := strings.TrimPrefix(obj.Key, s.prefix)
+		if blob.ValidKey(key) != nil {
+			continue
+		}
+		if err := fn(key, obj.LastModified); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
 }
 
 // wrap turns an S3 error into a *haven.Error. The S3 error, which may name

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
@@ -25,7 +26,20 @@ type fakeS3 struct {
 	srv      *httptest.Server
 	backend  *s3mem.Backend
 	received atomic.Int64
+
+	// The backend's clock stamps objects' LastModified: the real time,
+	// or back moves it into the past.
+	mu   sync.Mutex
+	back time.Duration
 }
+
+func (f *fakeS3) Now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return time.Now().Add(-f.back)
+}
+
+func (f *fakeS3) Since(t time.Time) time.Duration { return f.Now().Sub(t) }
 
 type countingBody struct {
 	io.ReadCloser
@@ -40,7 +54,8 @@ func (c countingBody) Read(p []byte) (int, error) {
 
 func newFakeS3(t testing.TB) *fakeS3 {
 	t.Helper()
-	f := &fakeS3{backend: s3mem.New()}
+	f := &fakeS3{}
+	f.backend = s3mem.New(s3mem.WithTimeSource(f))
 	if err := f.backend.CreateBucket(bucket); err != nil {
 		t.Fatal(err)
 	}
@@ -199,4 +214,22 @@ func TestUploadBuffersAtMostOnePart(t *testing.T) {
 	if got, err := s.Stat(context.Background(), "large/streamed"); err != nil || got != size {
 		t.Fatalf("Stat = %d, %v", got, err)
 	}
+}
+
+func TestSweepRemovesOldOrphans(t *testing.T) {
+	f := newFakeS3(t)
+	s := newStore(t, f, "deployment-1/")
+	blobtest.TestSweep(t, s, func(t *testing.T, key string, b []byte) {
+		f.mu.Lock()
+		f.back = 2 * time.Hour
+		f.mu.Unlock()
+		defer func() {
+			f.mu.Lock()
+			f.back = 0
+			f.mu.Unlock()
+		}()
+		if _, err := s.Put(context.Background(), key, strings.NewReader(string(b))); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"haven/blob"
 	"haven/demo"
 	"haven/web"
 )
@@ -92,6 +93,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	fmt.Fprintf(env.Stdout, "Haven is serving https://%s (TLS 1.3 only)\ncertificate SHA-256 fingerprint %s\n", addr, web.Fingerprint(cert))
 	env.Logger.Info("serving", "addr", addr, "db", string(st.db.Dialect()), "cert_sha256", web.Fingerprint(cert))
 	go st.checkpointEvery(ctx, env, time.Minute)
+	go st.sweepBlobsEvery(ctx, env, blob.OrphanAge)
 	err = srv.Serve(ctx, ln, web.TLSConfig(cert))
 	// A last checkpoint at shutdown, so the witness holds the final state.
 	if _, cerr := st.checkpointAll(context.WithoutCancel(ctx)); cerr != nil {
@@ -114,6 +116,29 @@ func (st *stack) checkpointEvery(ctx context.Context, env *Env, every time.Durat
 			if _, err := st.checkpointAll(ctx); err != nil && ctx.Err() == nil {
 				env.Logger.Error("audit checkpoint", "err", err)
 			}
+		}
+	}
+}
+
+// sweepBlobsEvery removes encrypted blobs that no file row names and
+// leftovers of writes that died, once at start and then on a timer. Only
+// what is older than blob.OrphanAge goes, and only after the database says
+// no row names it, so every node may sweep the same store while others
+// upload.
+func (st *stack) sweepBlobsEvery(ctx context.Context, env *Env, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		res, err := blob.Sweep(ctx, st.blobs, "files/", st.db.BlobKeysInUse, time.Now().Add(-blob.OrphanAge))
+		if err != nil && ctx.Err() == nil {
+			env.Logger.Error("blob sweep", "err", err)
+		} else if res.Orphans > 0 || res.Leftovers > 0 {
+			env.Logger.Info("blob sweep", "orphans_removed", res.Orphans, "leftovers_removed", res.Leftovers, "checked", res.Checked)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }

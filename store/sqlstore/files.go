@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 
 	"haven"
@@ -63,4 +65,31 @@ func (d *DB) PatientFiles(ctx context.Context, patientID string) ([]*File, error
 		fs = append(fs, f)
 	}
 	return fs, rows.Err()
+}
+
+// BlobKeysInUse returns which of keys a file row names: the blob sweep
+// removes an old blob only if none does.
+func (d *DB) BlobKeysInUse(ctx context.Context, keys []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(keys))
+	marks := make([]string, len(keys))
+	for i, k := range keys {
+		args[i], marks[i] = k, fmt.Sprintf("$%d", i+1)
+	}
+	rows, err := d.db.QueryContext(ctx, `SELECT blob_key FROM files WHERE blob_key IN (`+strings.Join(marks, ", ")+`)`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, err
+		}
+		out[k] = true
+	}
+	return out, rows.Err()
 }
