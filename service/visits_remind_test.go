@@ -2,7 +2,6 @@ package service_test
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -37,29 +36,19 @@ type reminderOutbox struct {
 }
 
 func (e *env) reminderOutbox() reminderOutbox {
-	return reminderOutbox{Dir: &outbox.Dir{Path: filepath.Join(e.t.TempDir(), "outbox"), Now: e.clock.Now}, t: e.t}
+	return reminderOutbox{Dir: &outbox.Dir{Path: filepath.Join(e.t.TempDir(), "outbox"), Key: make([]byte, outbox.KeySize), Now: e.clock.Now}, t: e.t}
 }
 
-// files returns the raw messages in the outbox.
+// files returns the messages in the outbox, opened.
 func (o reminderOutbox) files() []string {
 	o.t.Helper()
-	entries, err := os.ReadDir(o.Path)
-	if os.IsNotExist(err) {
-		return nil
-	}
+	msgs, err := o.Messages()
 	if err != nil {
 		o.t.Fatal(err)
 	}
 	var out []string
-	for _, en := range entries {
-		if !strings.HasSuffix(en.Name(), ".eml") {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(o.Path, en.Name()))
-		if err != nil {
-			o.t.Fatal(err)
-		}
-		out = append(out, string(b))
+	for _, m := range msgs {
+		out = append(out, string(m.Raw))
 	}
 	return out
 }

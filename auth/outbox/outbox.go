@@ -4,11 +4,12 @@
 // An email leaves Haven's protection the moment it is sent, so messages
 // must carry no PHI: no clinician's or patient's name, no condition, no
 // visit; only the practice's public name and a single-use link. The
-// package never logs a message body (it holds a live link). Dir writes
-// RFC 5322 files, for a developer or an operator's own mail pickup; Spool
-// writes the same files and delivers them to the practice's relay over
-// TLS (SMTP), deleting each once the relay has it; Memory keeps messages
-// for tests.
+// package never logs a message body (it holds a live link) or a
+// recipient. Dir spools RFC 5322 messages to a directory, each sealed at
+// rest (seal.go), for a developer or an operator to read with `haven
+// outbox`; Spool writes the same files and delivers them to the practice's
+// relay over TLS (SMTP), deleting each once the relay has it; a message
+// stays spooled at most MaxAge. Memory keeps messages for tests.
 package outbox
 
 import (
@@ -19,8 +20,6 @@ import (
 	"fmt"
 	"mime"
 	"mime/quotedprintable"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -81,10 +80,13 @@ func Encode(m Message, from string, at time.Time) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// Dir writes each message as a .eml file in a directory readable only by
-// Haven's user (a link in it is a credential until used).
+// Dir spools each message as a sealed file in a directory readable only
+// by Haven's user (a link in it is a credential until used).
 type Dir struct {
 	Path string
+	// Key seals every file (KeySize bytes, required): addresses and links
+	// are never on disk in the clear.
+	Key  []byte
 	From string           // the From header; default From
 	Now  func() time.Time // default time.Now
 }
@@ -105,29 +107,15 @@ func (d *Dir) Send(ctx context.Context, m Message) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(d.Path, 0o700); err != nil {
-		return haven.Wrap(haven.EUNAVAILABLE, err, "the outbox is unavailable")
+	sealed, err := d.seal(raw)
+	clear(raw)
+	if err != nil {
+		return err
 	}
 	var r [6]byte
 	rand.Read(r[:])
-	name := at.UTC().Format("20060102T150405.000000Z") + "-" + hex.EncodeToString(r[:]) + ".eml"
-	tmp, err := os.CreateTemp(d.Path, ".tmp-*")
-	if err != nil {
-		return haven.Wrap(haven.EUNAVAILABLE, err, "the outbox is unavailable")
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(raw); err != nil {
-		tmp.Close()
-		return haven.Wrap(haven.EUNAVAILABLE, err, "the outbox is unavailable")
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return haven.Wrap(haven.EUNAVAILABLE, err, "the outbox is unavailable")
-	}
-	if err := tmp.Close(); err != nil {
-		return haven.Wrap(haven.EUNAVAILABLE, err, "the outbox is unavailable")
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(d.Path, name)); err != nil {
+	name := at.UTC().Format("20060102T150405.000000Z") + "-" + hex.EncodeToString(r[:]) + sealedExt
+	if err := writeAtomic(d.Path, name, sealed); err != nil {
 		return haven.Wrap(haven.EUNAVAILABLE, err, "the outbox is unavailable")
 	}
 	return nil

@@ -24,9 +24,12 @@ func client(t *testing.T, r *testkit.SMTPRelay, scheme string) *SMTP {
 	return s
 }
 
+// testKey is the outbox key of the spools in these tests.
+var testKey = []byte("0123456789abcdef0123456789abcdef")
+
 func newSpool(t *testing.T, relay *SMTP) (*Spool, string) {
 	dir := filepath.Join(t.TempDir(), "outbox")
-	return NewSpool(&Dir{Path: dir, From: "Riverside via Haven <no-reply@clinic.example>"}, relay, nil), dir
+	return NewSpool(&Dir{Path: dir, Key: testKey, From: "Riverside via Haven <no-reply@clinic.example>"}, relay, nil), dir
 }
 
 func spooled(t *testing.T, dir string) []string {
@@ -37,7 +40,7 @@ func spooled(t *testing.T, dir string) []string {
 	}
 	var names []string
 	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), ".eml") {
+		if strings.HasSuffix(e.Name(), ".sealed") {
 			names = append(names, e.Name())
 		}
 	}
@@ -182,7 +185,7 @@ func TestSpooledMessagesSurviveARelayOutageAndARestart(t *testing.T) {
 
 	r2 := testkit.StartSMTPRelay(t, testkit.SMTPRelayOptions{Addr: addr})
 	c.RootCAs = r2.Roots
-	restarted := NewSpool(&Dir{Path: dir}, c, nil)
+	restarted := NewSpool(&Dir{Path: dir, Key: testKey}, c, nil)
 	restarted.Retry = 10 * time.Millisecond
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
@@ -257,5 +260,31 @@ func TestParseSMTPURL(t *testing.T) {
 		} else if strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("error repeats the password: %v", err)
 		}
+	}
+}
+
+// A spooled file that does not open under the spool's key (written with
+// another key, or edited) goes to failed/ and the rest is delivered.
+func TestSpoolSetsAsideMailItCannotOpen(t *testing.T) {
+	r := testkit.StartSMTPRelay(t, testkit.SMTPRelayOptions{})
+	sp, dir := newSpool(t, client(t, r, "smtp"))
+	stranger := &Dir{Path: dir, Key: []byte("not the spool's key, 32 bytes...")}
+	if err := stranger.Send(t.Context(), resetMessage); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.Send(t.Context(), resetMessage); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Deliveries(); len(got) != 1 || got[0].To != resetMessage.To {
+		t.Fatalf("delivered %+v", got)
+	}
+	if left := spooled(t, dir); len(left) != 0 {
+		t.Fatalf("spool still holds %v", left)
+	}
+	if failed := spooled(t, filepath.Join(dir, "failed")); len(failed) != 1 {
+		t.Fatalf("failed/ holds %v, want the unreadable message", failed)
 	}
 }

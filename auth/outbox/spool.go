@@ -9,8 +9,6 @@ import (
 	"net/mail"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"time"
 )
 
@@ -21,12 +19,13 @@ import (
 // or a process that is killed: what Send acknowledged is on disk until it
 // is delivered, and a restarted server delivers what an earlier one left.
 //
-// A message the relay rejects for good (an unknown recipient) moves to the
-// failed/ directory beside the others for the operator; a relay that is
-// unreachable or misconfigured leaves every message in place and is
-// retried with backoff. Logs name the spool file and the relay's error,
-// never a recipient or a body: both are personal data and the body holds
-// a live link.
+// A message the relay rejects for good (an unknown recipient), or that
+// does not open under the outbox key, moves to the failed/ directory beside
+// the others for the operator; a relay that is unreachable or
+// misconfigured leaves every message in place and is retried with
+// backoff. Nothing stays longer than MaxAge, delivered or not. Logs name
+// the spool file and the relay's error, never a recipient or a body: both
+// are personal data and the body holds a live link.
 type Spool struct {
 	Dir    *Dir
 	Relay  *SMTP
@@ -68,6 +67,11 @@ func (s *Spool) Run(ctx context.Context) {
 	}
 	var backoff time.Duration // zero while the relay is fine
 	for {
+		if n, err := s.Dir.Expire(time.Now().Add(-MaxAge)); err != nil {
+			s.logger().Error("outbox: cannot remove expired messages", "err", err)
+		} else if n > 0 {
+			s.logger().Warn("outbox: removed messages older than their links", "count", n, "max_age", MaxAge.String())
+		}
 		if err := s.Flush(ctx); err != nil {
 			if ctx.Err() != nil {
 				return
@@ -97,44 +101,42 @@ func (s *Spool) Run(ctx context.Context) {
 // Flush delivers every spooled message once, oldest first. It stops at
 // the first relay failure (the rest would fail alike) and returns it.
 func (s *Spool) Flush(ctx context.Context) error {
-	entries, err := os.ReadDir(s.Dir.Path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
+	if _, err := s.Dir.SealLegacy(); err != nil {
+		return err
 	}
+	names, err := s.Dir.spooledNames(s.Dir.Path)
 	if err != nil {
 		return err
 	}
-	var names []string
-	for _, e := range entries {
-		// Dir names files by time, so name order is sending order;
-		// .tmp- files are still being written.
-		if e.Type().IsRegular() && strings.HasSuffix(e.Name(), ".eml") && !strings.HasPrefix(e.Name(), ".") {
-			names = append(names, e.Name())
-		}
-	}
-	slices.Sort(names)
 	for _, name := range names {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		path := filepath.Join(s.Dir.Path, name)
-		raw, err := os.ReadFile(path)
+		raw, err := s.Dir.read(name)
 		if errors.Is(err, os.ErrNotExist) {
 			continue // another server of this data dir delivered it
 		}
-		if err != nil {
+		if errors.Is(err, errUnreadable) {
+			s.logger().Error("outbox: message does not open with this node's outbox key; moved to failed/", "file", name)
+			if err := s.moveToFailed(name); err != nil {
+				return err
+			}
+			continue
+		} else if err != nil {
 			return err
-		}
-		to, err := recipient(raw)
-		if err == nil {
-			err = s.Relay.Deliver(ctx, to, raw)
 		} else {
-			err = errRejected{err}
+			var to string
+			if to, err = recipient(raw); err == nil {
+				err = s.Relay.Deliver(ctx, to, raw)
+			} else {
+				err = errRejected{err}
+			}
+			clear(raw)
 		}
 		var rejected errRejected
 		switch {
 		case err == nil:
-			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			if err := os.Remove(filepath.Join(s.Dir.Path, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return err
 			}
 		case errors.As(err, &rejected):

@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -44,7 +45,7 @@ func TestServeSendsMailThroughTheRelay(t *testing.T) {
 	// Delivered mail is removed from the spool.
 	deadline := time.Now().Add(time.Minute)
 	for {
-		entries, _ := filepath.Glob(filepath.Join(dataDir, "outbox", "*.eml"))
+		entries, _ := filepath.Glob(filepath.Join(dataDir, "outbox", "*.sealed"))
 		if len(entries) == 0 {
 			break
 		}
@@ -52,5 +53,44 @@ func TestServeSendsMailThroughTheRelay(t *testing.T) {
 			t.Fatalf("delivered mail still spooled: %v", entries)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Without a relay, email waits in <data-dir>/outbox: sealed, so the
+// patient's address and the link are nowhere on disk in the clear, and
+// readable by the operator with `haven outbox`.
+func TestSpooledMailHoldsNoAddressInTheClear(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "data")
+	s := startServe(t, dataDir, "--demo")
+	const who = "maria.lopez@patients.example"
+	resp, err := insecureClient.PostForm(s.URL+"/reset", url.Values{"email": {who}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var files []string
+	deadline := time.Now().Add(time.Minute)
+	for len(files) == 0 && time.Now().Before(deadline) {
+		files, _ = filepath.Glob(filepath.Join(dataDir, "outbox", "*.sealed"))
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(files) == 0 {
+		t.Fatal("no reset email spooled")
+	}
+	// Every file of the data dir outside the database: the outbox, its
+	// temporary files, anything else written beside it.
+	filepath.WalkDir(dataDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() || strings.HasPrefix(d.Name(), "haven.db") {
+			return nil
+		}
+		b, _ := os.ReadFile(p)
+		if strings.Contains(strings.ToLower(string(b)), "maria.lopez") {
+			t.Errorf("%s holds the patient's address in the clear", p)
+		}
+		return nil
+	})
+	code, out, errOut := runHaven(t, nil, "outbox", "--data-dir", dataDir)
+	if code != 0 || !strings.Contains(out, "To: <"+who+">") || !strings.Contains(out, "/reset/") {
+		t.Fatalf("haven outbox: %d\n%s%s", code, out, errOut)
 	}
 }

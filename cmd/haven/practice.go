@@ -6,11 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"haven"
-	"haven/auth/outbox"
 	"haven/service"
 )
 
@@ -62,8 +60,12 @@ func runPracticeCreate(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer st.Close()
+	mail, err := outboxDir(cfg.DataDir, env.Stdout)
+	if err != nil {
+		return err
+	}
 	id := service.NewIdentity(st.svc, service.IdentityConfig{
-		Outbox:  &outbox.Dir{Path: filepath.Join(cfg.DataDir, "outbox")},
+		Outbox:  mail,
 		BaseURL: publicURL,
 	})
 	defer id.Close()

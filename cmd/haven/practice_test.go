@@ -30,14 +30,18 @@ func TestPracticeCreateInvitesTheFirstAdministrator(t *testing.T) {
 	}
 	invite := m[1]
 
-	// The same link went to the outbox, addressed to the administrator.
-	mails, _ := filepath.Glob(filepath.Join(dataDir, "outbox", "*.eml"))
+	// The same link went to the outbox, addressed to the administrator,
+	// sealed on disk: `haven outbox` reads it.
+	mails, _ := filepath.Glob(filepath.Join(dataDir, "outbox", "*"))
 	if len(mails) != 1 {
 		t.Fatalf("outbox holds %v, want one invitation", mails)
 	}
-	raw, _ := os.ReadFile(mails[0])
-	if !strings.Contains(string(raw), "To: <admin@lakeside.example>") || !strings.Contains(strings.ReplaceAll(string(raw), "=\r\n", ""), invite) {
-		t.Fatalf("invitation email:\n%s", raw)
+	if raw, _ := os.ReadFile(mails[0]); strings.Contains(strings.ToLower(string(raw)), "lakeside.example") {
+		t.Fatalf("the spooled invitation holds the address in the clear")
+	}
+	code, raw, errOut := runHaven(t, nil, "outbox", "--data-dir", dataDir)
+	if code != 0 || !strings.Contains(raw, "To: <admin@lakeside.example>") || !strings.Contains(strings.ReplaceAll(raw, "=\r\n", ""), invite) {
+		t.Fatalf("haven outbox: %d\n%s%s", code, raw, errOut)
 	}
 
 	code, out, _ = runHaven(t, nil, "practice", "list", "--data-dir", dataDir)

@@ -72,7 +72,10 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		// localhost, not the listening IP: passkeys need a host name.
 		publicURL = "https://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	}
-	mail, stopMail := mcfg.outbox(ctx, cfg.DataDir, env.Logger)
+	mail, stopMail, err := mcfg.outbox(ctx, cfg.DataDir, env)
+	if err != nil {
+		return err
+	}
 	defer stopMail()                                           // after the users of mail below have stopped
 	defer srv.UseLocalIdentity(ctx, st.svc, mail, publicURL)() // sign-in, sessions, accounts, passkeys (web/auth.go)
 	defer startReminders(ctx, env, st, mail, publicURL)()      // visit reminders, through the same outbox (remind.go)

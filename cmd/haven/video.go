@@ -74,18 +74,25 @@ func (v *videoConfig) validate(dataDir string) error {
 // owner-only) on first start. A key of the wrong size is an error rather
 // than replaced: nodes sharing a deployment must share the key.
 func loadVideoKey(path string, out io.Writer) ([]byte, error) {
+	return loadKeyFile(path, token.KeySize, "video join-token key", out)
+}
+
+// loadKeyFile reads a key file of size random bytes, creating it (mode
+// 0600, said on out) if it does not exist yet. Several processes creating
+// it at once end with one key.
+func loadKeyFile(path string, size int, what string, out io.Writer) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, errShort(err)
 		}
-		key := make([]byte, token.KeySize)
+		key := make([]byte, size)
 		if _, err := rand.Read(key); err != nil {
 			return nil, err
 		}
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if errors.Is(err, os.ErrExist) {
-			return loadVideoKey(path, out) // another node or process won the race
+			return loadKeyFile(path, size, what, out) // another node or process won the race
 		}
 		if err != nil {
 			return nil, errShort(err)
@@ -101,14 +108,14 @@ func loadVideoKey(path string, out io.Writer) ([]byte, error) {
 		if err := f.Close(); err != nil {
 			return nil, errShort(err)
 		}
-		fmt.Fprintf(out, "created a video join-token key at %s\n", path)
+		fmt.Fprintf(out, "created a %s at %s\n", what, path)
 		return key, nil
 	}
 	if err != nil {
 		return nil, errShort(err)
 	}
-	if len(b) != token.KeySize {
-		return nil, fmt.Errorf("%s holds %d bytes; a video key is %d random bytes", path, len(b), token.KeySize)
+	if len(b) != size {
+		return nil, fmt.Errorf("%s holds %d bytes; a %s is %d random bytes", path, len(b), what, size)
 	}
 	return b, nil
 }
