@@ -387,8 +387,9 @@ func (k *Keyring) practiceKeyByID(ctx context.Context, practiceID, id string) (*
 // none and create is set; sealing uses that, opening names a version.
 func (k *Keyring) dataKey(ctx context.Context, practiceID, patientID string, version int, create bool) (*cacheEntry, error) {
 	// The key state is read before the cache is: a key destroyed on any
-	// node before this call began is not used, cached or not.
-	v, err := k.sync(ctx)
+	// node before this call (or the request it serves, see Checked) began
+	// is not used, cached or not.
+	v, err := k.syncFor(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -370,3 +370,59 @@ func TestStatusHoldsNoKeyMaterial(t *testing.T) {
 		}
 	}
 }
+
+// One key-state read serves every use under a Checked context (one
+// request opening many fields); a shred is in force for every request that
+// begins after it, checked or not.
+func TestCheckedContextReadsTheKeyStateOnce(t *testing.T) {
+	mem := memstore.New()
+	root := newRoot(t, "root.key")
+	counter := &countingStore{Store: mem}
+	node1, node2 := openKeyring(t, mem, root), openKeyring(t, counter, root)
+	s := mustSeal(t, node1, noteAD, "x")
+	mustOpen(t, node2, noteAD, s, "x")
+	request, err := node2.Checked(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := counter.reads()
+	for range 5 {
+		if _, err := node2.Open(request, noteAD, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := counter.reads() - before; n != 0 {
+		t.Fatalf("%d key-state reads under one checked context, want none beyond Checked's own", n)
+	}
+	if err := node1.ShredPatient(context.Background(), "p1", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	next, err := node2.Checked(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = node2.Open(next, noteAD, s)
+	wantCode(t, err, haven.ENOTFOUND)
+	_, err = node2.Open(context.Background(), noteAD, s)
+	wantCode(t, err, haven.ENOTFOUND)
+}
+
+// countingStore counts key-state reads.
+type countingStore struct {
+	*memstore.Store
+	mu sync.Mutex
+	n  int
+}
+
+func (c *countingStore) KeyState(ctx context.Context) (int64, string, error) {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+	return c.Store.KeyState(ctx)
+}
+
+func (c *countingStore) reads() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}

@@ -95,6 +95,35 @@ func (g *stateReader) shared(r *stateRead) {
 	g.finish()
 }
 
+// checkedKey marks a context that carries a key-state read (Checked).
+type checkedKey struct{ k *Keyring }
+
+// Checked reads the key state once and returns a context under which this
+// keyring's key uses rely on that read instead of making their own: for
+// one request that opens many fields (a patient list, a chart), one
+// single-row read instead of one per field. Changes committed after the
+// read are seen by the next request, which makes its own. Keep the
+// context to the request: one kept longer would keep using a key
+// destroyed after it was made.
+func (k *Keyring) Checked(ctx context.Context) (context.Context, error) {
+	if _, ok := ctx.Value(checkedKey{k}).(int64); ok {
+		return ctx, nil
+	}
+	v, err := k.sync(ctx)
+	if err != nil {
+		return ctx, err
+	}
+	return context.WithValue(ctx, checkedKey{k}, v), nil
+}
+
+// syncFor is sync, unless ctx carries this keyring's read (Checked).
+func (k *Keyring) syncFor(ctx context.Context) (int64, error) {
+	if v, ok := ctx.Value(checkedKey{k}).(int64); ok {
+		return v, nil
+	}
+	return k.sync(ctx)
+}
+
 // sync reads the key state, follows a change of root, and returns the
 // version: every cached data key last checked before it is checked again
 // before use.

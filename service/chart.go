@@ -180,6 +180,10 @@ func (s *Service) openJSON(ctx context.Context, ad keyring.AD, sealed haven.Seal
 
 // openChart opens a chart row. Only call after authorize returned nil.
 func (s *Service) openChart(ctx context.Context, row *sqlstore.Patient) (*Chart, error) {
+	ctx, err := s.keys.Checked(ctx) // one key-state read for the three fields
+	if err != nil {
+		return nil, err
+	}
 	c := &Chart{PatientID: row.ID, PracticeID: row.PracticeID, Version: row.Version, UpdatedAt: row.UpdatedAt}
 	mrn, err := s.keys.Open(ctx, chartAD(row.PracticeID, row.ID, "mrn"), row.MRN)
 	if err != nil {
@@ -369,6 +373,11 @@ func (s *Service) Patients(ctx context.Context) ([]PatientSummary, error) {
 	erased, err := s.db.ErasedPatients(ctx, a.PracticeID)
 	if err != nil {
 		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot list patients")
+	}
+	// One key-state read for the whole list, made after the list was read:
+	// a patient shredded before this request is not opened.
+	if ctx, err = s.keys.Checked(ctx); err != nil {
+		return nil, err
 	}
 	out := make([]PatientSummary, 0, len(rows))
 	for _, row := range rows {

@@ -104,11 +104,12 @@ func signInFrontDesk(ctx context.Context, havenURL string) (http.Header, error) 
 var goBenchPackages = []string{
 	"./blob/dir",
 	"./blob/s3",
-	"./keyring",        // field seal/open and stream throughput vs raw AES-256-GCM
-	"./audit/memlog",   // verify per event vs SHA-256; group commit vs one commit per event
-	"./store/sqlstore", // audit group commit vs one commit per event on SQLite
-	"./service",        // audited chart read vs the same read without the audit append
-	"./video/sfu",      // admission to first RTP packet (p50/p95) vs direct pion peers; CPU per forwarded packet
+	"./keyring",              // field seal/open and stream throughput vs raw AES-256-GCM
+	"./internal/conformance", // field open over the SQL key store (key-state read per use) vs the in-memory store
+	"./audit/memlog",         // verify per event vs SHA-256; group commit vs one commit per event
+	"./store/sqlstore",       // audit group commit vs one commit per event on SQLite
+	"./service",              // audited chart read vs the same read without the audit append
+	"./video/sfu",            // admission to first RTP packet (p50/p95) vs direct pion peers; CPU per forwarded packet
 }
 
 // The browser benchmarks: admission to the first decoded video frame in two
