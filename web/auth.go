@@ -187,7 +187,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, a *authSta
 
 // isAPIPath reports whether r is for the JSON API rather than a authPage.
 func isAPIPath(r *http.Request) bool {
-	return strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/fhir/")
+	return strings.HasPrefix(r.URL.Path, "/api/")
 }
 
 // returnPath is where to return after signing in or stepping up: the authPage
