@@ -17,8 +17,9 @@
 //
 // It stores and returns sealed values (haven.Sealed) and blind indexes as
 // opaque bytes. It never holds a key and must never import the keyring: a
-// thief of the database, its WAL or a dump gets ciphertext only. A test in
-// this package enforces that boundary.
+// thief of the database, its WAL or a dump gets ciphertext only.
+// TestPackageBoundaries (imports_test.go at the module root) enforces that
+// boundary.
 package sqlstore
 
 import (
