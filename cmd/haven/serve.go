@@ -70,7 +70,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		publicURL = "https://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	}
 	mail, stopMail := mcfg.outbox(ctx, cfg.DataDir, env.Logger)
-	defer stopMail()                                      // after the users of mail below have stopped
+	defer stopMail() // after the users of mail below have stopped
 	id, passkeys, stopIdentity := startIdentity(ctx, env, st, mail, publicURL)
 	defer stopIdentity()                                  // sign-in, sessions, accounts, passkeys (identity.go)
 	defer startReminders(ctx, env, st, mail, publicURL)() // visit reminders, through the same outbox (remind.go)
