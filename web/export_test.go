@@ -18,3 +18,20 @@ func (s *Server) HandleForTest(pattern string, h http.Handler) { s.mux.Handle(pa
 
 // OpenAPIDocument is the embedded document as the server serves it.
 func OpenAPIDocument() []byte { return append([]byte(nil), openAPIDoc...) }
+
+// RouteInfo is one row of the route table as tests outside the package
+// see it.
+type RouteInfo struct {
+	Pattern string
+	Kind    string // page, API, asset, WebSocket, operator
+	Session bool   // a session is needed
+}
+
+// RouteTable returns the route table.
+func RouteTable() []RouteInfo {
+	out := make([]RouteInfo, 0, len(routes))
+	for _, rt := range routes {
+		out = append(out, RouteInfo{Pattern: rt.pattern, Kind: rt.kind.String(), Session: rt.who.session})
+	}
+	return out
+}

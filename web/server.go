@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -83,6 +84,8 @@ type Server struct {
 	sfu      *sfu.SFU
 	now      func() time.Time
 	auditKey string
+
+	tickets atomic.Pointer[ticketKeys] // the session ticket keys Serve rotates
 }
 
 // NewServer returns a server with every route of the table (routes.go)
@@ -145,6 +148,11 @@ func (s *Server) Handler() http.Handler {
 // gracefully: new connections are refused and requests in flight get
 // ShutdownTimeout to finish, so nothing acknowledged is cut off.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, cfg *tls.Config) error {
+	// Session ticket keys of this server's own, rotated (tlscert.go).
+	cfg = cfg.Clone()
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	s.tickets.Store(rotateTicketKeys(ctx, cfg))
 	srv := &http.Server{
 		Handler:           s.Handler(),
 		TLSConfig:         cfg,
