@@ -105,7 +105,7 @@ func TestBrowserRegistersPasskeyAndSignsInWithIt(t *testing.T) {
 	}
 	clickTo(t, ctx, "manage-passkeys", "#no-passkeys")
 	fill(t, ctx, map[string]string{"passkey-nickname": "Test laptop"}, "add-passkey", "#recovery-codes li")
-	clickTo(t, ctx, "continue", "#passkeys")
+	clickTo(t, ctx, "continue", "#passkeys .passkey-name")
 	if name := text(t, ctx, "#passkeys .passkey-name"); name != "Test laptop" {
 		t.Fatalf("passkey listed as %q", name)
 	}
@@ -115,7 +115,7 @@ func TestBrowserRegistersPasskeyAndSignsInWithIt(t *testing.T) {
 
 	// Signed out, with no email and no password: the passkey alone.
 	clickTo(t, ctx, "sign-out", "#sign-in")
-	clickTo(t, ctx, "passkey-sign-in", "#welcome")
+	clickTo(t, ctx, "passkey-sign-in", "#role")
 	if loc, _ := chromedp.Run(ctx, chromedp.Location()); !strings.HasSuffix(loc, "/app") {
 		t.Fatalf("passwordless sign-in ended at %s", loc)
 	}
