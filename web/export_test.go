@@ -1,6 +1,10 @@
 package web
 
-import "net/http"
+import (
+	"net/http"
+
+	"haven"
+)
 
 // RoutePatterns returns the pattern of every route in the table, whether
 // or not a given server has its part.
@@ -25,13 +29,14 @@ type RouteInfo struct {
 	Pattern string
 	Kind    string // page, API, asset, WebSocket, operator
 	Session bool   // a session is needed
+	Roles   []haven.Role
 }
 
 // RouteTable returns the route table.
 func RouteTable() []RouteInfo {
 	out := make([]RouteInfo, 0, len(routes))
 	for _, rt := range routes {
-		out = append(out, RouteInfo{Pattern: rt.pattern, Kind: rt.kind.String(), Session: rt.who.session})
+		out = append(out, RouteInfo{Pattern: rt.pattern, Kind: rt.kind.String(), Session: rt.who.session, Roles: rt.who.Roles()})
 	}
 	return out
 }

@@ -81,6 +81,9 @@ func TestEveryRouteThatNeedsASessionAsksForOne(t *testing.T) {
 		if !rt.Session {
 			continue
 		}
+		if len(rt.Roles) == 0 {
+			t.Errorf("%s needs a session, but policy lets no role call it", rt.Pattern)
+		}
 		asked++
 		req, _ := http.NewRequest(method, base+path, strings.NewReader("{}"))
 		req.Header.Set("Content-Type", "application/json")
