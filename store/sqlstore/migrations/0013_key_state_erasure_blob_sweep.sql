@@ -12,7 +12,7 @@ INSERT INTO key_state (id, version, root_id) VALUES (1, 0, '');
 
 -- When a patient was erased (crypto-shredded), so lists can say so
 -- instead of failing to open the chart.
-ALTER TABLE patients ADD COLUMN erased_at TIMESTAMP;
+ALTER TABLE patients ADD COLUMN erased_at {{timestamp}};
 
 -- The blob sweep asks whether a blob has a row.
 CREATE INDEX files_blob_key ON files (blob_key);
