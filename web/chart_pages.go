@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"haven"
+	"haven/audit"
 	"haven/service"
 )
 
@@ -130,10 +131,17 @@ func (c *chartAPI) pageHistory(w http.ResponseWriter, r *http.Request) {
 		c.pageError(w, r, err)
 		return
 	}
+	// The practice's log signs its checkpoints under its own origin
+	// (c2sp.org/tlog-checkpoint); the browser checks that key.
+	vkey, err := audit.LogVerifierKey(c.auditKey, a.PracticeID)
+	if err != nil {
+		c.pageError(w, r, err)
+		return
+	}
 	c.show(w, r, "chart_history.html", "Who accessed my record", struct {
 		*service.AccessHistory
 		VerifierKey string
-	}{h, c.auditKey})
+	}{h, vkey})
 }
 
 type complianceView struct {

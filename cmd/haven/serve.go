@@ -7,7 +7,9 @@ import (
 	"strconv"
 	"time"
 
+	"haven/audit"
 	"haven/demo"
+	"haven/store/sqlstore"
 	"haven/web"
 )
 
@@ -64,7 +66,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		demo.Print(env.Stdout, logins)
 	}
 
-	srv := web.NewServer(env.Logger, st.db)
+	srv := web.NewServer(env.Logger, readiness{st.db, st.audit})
 	srv.UseChart(st.svc, st.verifier)
 	publicURL := cfg.PublicURL
 	if publicURL == "" {
@@ -116,6 +118,22 @@ func (st *stack) checkpointEvery(ctx context.Context, env *Env, every time.Durat
 			}
 		}
 	}
+}
+
+// readiness is what /readyz asks: the database answers with the current
+// schema, and the audit log can be written (a node that would fail every
+// PHI request closed is taken out by the load balancer, and comes back once
+// it can append again).
+type readiness struct {
+	db    *sqlstore.DB
+	audit *audit.Log
+}
+
+func (r readiness) Ready(ctx context.Context) error {
+	if err := r.db.Ready(ctx); err != nil {
+		return err
+	}
+	return r.audit.Ready(ctx)
 }
 
 // listenCause reduces a listen error to its reason ("address already in use").
