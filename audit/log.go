@@ -86,7 +86,7 @@ type Log struct {
 	wg     sync.WaitGroup // running drains
 
 	commits, events, failures atomic.Uint64
-	lastOK, lastFail        atomic.Int64 // unix nanoseconds of the last commit that succeeded, failed
+	lastOK, lastFail          atomic.Int64 // unix nanoseconds of the last commit that succeeded, failed
 }
 
 // logState is one log's queue and tree.

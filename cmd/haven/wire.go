@@ -21,11 +21,11 @@ import (
 // stack is Haven wired together for one process: the database, the
 // keyring and the service layer over them.
 type stack struct {
-	db       *sqlstore.DB
-	keys     *keyring.Keyring
-	svc      *service.Service
-	root     keyring.Root
-	nextRoot *keyring.LocalRoot // during a root rotation
+	db        *sqlstore.DB
+	keys      *keyring.Keyring
+	svc       *service.Service
+	root      keyring.Root
+	nextRoot  *keyring.LocalRoot // during a root rotation
 	audit     *audit.Log
 	verifier  string // the audit checkpoint verifier key
 	signer    *audit.Signer
