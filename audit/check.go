@@ -42,19 +42,34 @@ func (l *Log) Check(ctx context.Context, logID string) (warnings []string, err e
 	if err := l.checkStored(ctx, ls); err != nil {
 		return nil, err
 	}
-	cp, _, err := l.signCheckpoint(ctx, ls)
+	cp, fresh, err := l.signCheckpoint(ctx, ls, false)
 	if err != nil {
 		return nil, err
 	}
 	for _, err := range l.publish(ctx, ls, cp) {
 		var we *WitnessError
-		if errors.As(err, &we) && we.Reason == WitnessUnknownLog {
+		if errors.As(err, &we) && we.Reason == WitnessUnknownLog && !l.acknowledged(ls, we.Witness) {
 			warnings = append(warnings, we.Error()+": it witnesses nothing for this log")
 			continue
 		}
 		return warnings, err
 	}
+	if fresh {
+		ls.writeMu.Lock()
+		defer ls.writeMu.Unlock()
+		if err := l.storeCheckpoint(ctx, ls, cp); err != nil {
+			return warnings, err
+		}
+	}
 	return warnings, nil
+}
+
+// acknowledged reports whether witness acknowledged any checkpoint of the
+// log before: one that now does not know the log went missing.
+func (l *Log) acknowledged(ls *logState, witness string) bool {
+	ls.writeMu.Lock()
+	defer ls.writeMu.Unlock()
+	return ls.acked[witness] > 0
 }
 
 // checkStored loads the log and holds it against the newest stored

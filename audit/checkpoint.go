@@ -243,7 +243,7 @@ func (l *Log) Checkpoint(ctx context.Context, logID string) (Checkpoint, error) 
 		return Checkpoint{}, haven.Errorf(haven.EINVALID, "audit: bad log id")
 	}
 	ls := l.state(logID)
-	cp, fresh, err := l.signCheckpoint(ctx, ls)
+	cp, fresh, err := l.signCheckpoint(ctx, ls, true)
 	if err != nil || !fresh {
 		return cp, err
 	}
@@ -256,7 +256,10 @@ func (l *Log) Checkpoint(ctx context.Context, logID string) (Checkpoint, error) 
 // signCheckpoint signs the current tree unless a trusted checkpoint of it is
 // stored already. A stored checkpoint of the same size with another root
 // means the key signed two histories: nothing more is signed.
-func (l *Log) signCheckpoint(ctx context.Context, ls *logState) (cp Checkpoint, fresh bool, err error) {
+//
+// With store false the new checkpoint is only signed: Check stores it once
+// the witnesses have taken it, so a start that is refused writes nothing.
+func (l *Log) signCheckpoint(ctx context.Context, ls *logState, store bool) (cp Checkpoint, fresh bool, err error) {
 	ls.writeMu.Lock()
 	defer ls.writeMu.Unlock()
 	if err := l.catchUp(ctx, ls); err != nil {
@@ -284,14 +287,22 @@ func (l *Log) signCheckpoint(ctx context.Context, ls *logState) (cp Checkpoint, 
 		return Checkpoint{}, false, haven.Wrap(haven.EINTERNAL, err, "cannot sign audit checkpoint")
 	}
 	cp = Checkpoint{Size: size, Note: signed}
+	if !store {
+		return cp, true, nil
+	}
+	return cp, true, l.storeCheckpoint(ctx, ls, cp)
+}
+
+// storeCheckpoint stores cp as the log's newest. ls.writeMu is held.
+func (l *Log) storeCheckpoint(ctx context.Context, ls *logState, cp Checkpoint) error {
 	if err := l.st.PutCheckpoint(ctx, ls.id, cp); err != nil {
 		if haven.ErrorCode(err) == haven.ECONFLICT {
-			return Checkpoint{}, false, haven.Wrap(haven.ECONFLICT, err, "a different audit checkpoint is stored for this size")
+			return haven.Wrap(haven.ECONFLICT, err, "a different audit checkpoint is stored for this size")
 		}
-		return Checkpoint{}, false, haven.Wrap(haven.EUNAVAILABLE, err, "cannot store audit checkpoint")
+		return haven.Wrap(haven.EUNAVAILABLE, err, "cannot store audit checkpoint")
 	}
 	ls.lastCP = &cp
-	return cp, true, nil
+	return nil
 }
 
 // publish gives cp to every witness and records what each acknowledged.
@@ -323,7 +334,9 @@ func (l *Log) publish(ctx context.Context, ls *logState, cp Checkpoint) []error 
 		if err != nil {
 			var we *WitnessError
 			if errors.As(err, &we) && we.Reason == WitnessUnknownLog && known > 0 {
-				err = &WitnessError{Witness: name, LogID: ls.id, Reason: WitnessBackwards, Have: known, Err: err}
+				c := *we
+				c.Acknowledged = known
+				err = &c
 			}
 			errs = append(errs, err)
 			continue

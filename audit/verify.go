@@ -742,7 +742,9 @@ func (v *verifier) probe(ctx context.Context, st Store, w Witness, acknowledged 
 	case errors.As(err, &we) && we.Reason == WitnessUnknownLog && acknowledged == 0:
 		wc.Warning = we.Error() + ": it witnesses nothing for this log"
 	case errors.As(err, &we) && we.Reason == WitnessUnknownLog:
-		wc.Err = &WitnessError{Witness: wc.Name, LogID: v.logID, Reason: WitnessBackwards, Have: acknowledged, Err: err}
+		c := *we
+		c.Acknowledged = acknowledged
+		wc.Err = &c
 	case errors.As(err, &we) && we.Reason == WitnessBackwards:
 		wc.Held, wc.Err = we.Size, err
 	default:

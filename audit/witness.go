@@ -86,7 +86,10 @@ type WitnessError struct {
 	Reason  WitnessReason
 	Size    uint64 // the size the witness holds (Ahead, Fork, Backwards)
 	Have    uint64 // the checkpoint's size, or what it acknowledged before (Backwards)
-	Err     error
+	// Acknowledged is, for UnknownLog, the size it acknowledged before
+	// (0: it never knew the log).
+	Acknowledged uint64
+	Err          error
 }
 
 func (e *WitnessError) Error() string {
@@ -98,6 +101,9 @@ func (e *WitnessError) Error() string {
 		msg = fmt.Sprintf("audit witness %s holds a tree of log %s at size %d that the log's tree of size %d does not extend: the log was rewritten", e.Witness, e.LogID, e.Size, e.Have)
 	case WitnessUnknownLog:
 		msg = fmt.Sprintf("audit witness %s does not know log %s or does not trust its key", e.Witness, e.LogID)
+		if e.Acknowledged > 0 {
+			msg = fmt.Sprintf("audit witness %s no longer takes checkpoints of log %s, though it acknowledged size %d: it went missing or backwards, or does not trust the log's key", e.Witness, e.LogID, e.Acknowledged)
+		}
 	case WitnessBackwards:
 		msg = fmt.Sprintf("audit witness %s holds log %s at size %d but acknowledged size %d before: the witness went missing or backwards", e.Witness, e.LogID, e.Size, e.Have)
 	default:
