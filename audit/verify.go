@@ -279,6 +279,7 @@ type verifier struct {
 
 	roots map[uint64][]byte // recomputed root at each good checkpoint's size
 
+	pending   []pendingSeal
 	sealed    []uint64 // sizes whose recomputed root a seal signed, ascending
 	lastSeal  []byte   // the newest good seal's checkpoint note
 	badSeals  []uint64 // rows whose seal does not verify over the root there
@@ -424,7 +425,7 @@ func (v *verifier) scan(ctx context.Context, st Store) error {
 				return haven.Wrap(haven.EINTERNAL, err, "audit: compact range")
 			}
 			if len(e.Seal) > 0 {
-				v.checkSeal(rng, e)
+				v.noteSeal(rng, e)
 			}
 			if len(want) > 0 && rng.End() == want[0] {
 				r, _ := rng.GetRootHash(nil)
@@ -432,6 +433,7 @@ func (v *verifier) scan(ctx context.Context, st Store) error {
 				want = want[1:]
 			}
 		}
+		v.flushSeals()
 	}
 	if exp < size {
 		v.addRun(runGap, exp, size, 0, "")
@@ -445,24 +447,60 @@ func (v *verifier) scan(ctx context.Context, st Store) error {
 	return nil
 }
 
-// checkSeal checks the seal on row e against the root recomputed over the
-// rows up to and including it.
-func (v *verifier) checkSeal(rng *compact.Range, e *Entry) {
+// noteSeal records the seal on row e, with the root recomputed over the
+// rows up to and including it (nil when rows are missing before it: its
+// tree cannot be rebuilt), to be checked when the page ends.
+func (v *verifier) noteSeal(rng *compact.Range, e *Entry) {
 	v.report.Seals++
-	if rng.End() == e.Seq+1 { // else rows are missing before it: its tree cannot be rebuilt
-		root, _ := rng.GetRootHash(nil)
-		for _, name := range v.trust.names() {
-			signed := sealedNote(TreeHead{Origin: origin(name, v.logID), Size: e.Seq + 1, Root: root}, e.Seal)
-			if _, err := v.trust.open(signed, v.logID); err == nil {
-				v.sealed = append(v.sealed, e.Seq+1)
-				v.lastSeal = signed
-				return
-			}
+	ps := pendingSeal{seq: e.Seq, seal: e.Seal}
+	if rng.End() == e.Seq+1 {
+		ps.root, _ = rng.GetRootHash(nil)
+	}
+	v.pending = append(v.pending, ps)
+}
+
+type pendingSeal struct {
+	seq  uint64
+	root []byte
+	seal []byte
+}
+
+// flushSeals checks the seals of a page. A good seal vouches for every
+// entry before it, so only the page's last one is checked when it is good
+// (one signature per page, not per batch, on an idle log where every
+// event is its own batch); otherwise they are checked from the end back to
+// the last good one, and each failing one after it is recorded. A damaged
+// seal followed by a good one is not looked at: the entries it covers are
+// vouched for anyway.
+func (v *verifier) flushSeals() {
+	p := v.pending
+	v.pending = v.pending[:0]
+	i := len(p) - 1
+	for ; i >= 0; i-- {
+		if signed, ok := v.sealOK(p[i]); ok {
+			v.sealed = append(v.sealed, p[i].seq+1)
+			v.lastSeal = signed
+			break
 		}
 	}
-	if len(v.badSeals) < maxRuns {
-		v.badSeals = append(v.badSeals, e.Seq)
+	for _, ps := range p[i+1:] {
+		if len(v.badSeals) < maxRuns {
+			v.badSeals = append(v.badSeals, ps.seq)
+		}
 	}
+}
+
+func (v *verifier) sealOK(ps pendingSeal) ([]byte, bool) {
+	if ps.root == nil {
+		return nil, false
+	}
+	for _, name := range v.trust.names() {
+		signed := sealedNote(TreeHead{Origin: origin(name, v.logID), Size: ps.seq + 1, Root: ps.root}, ps.seal)
+		if _, err := v.trust.open(signed, v.logID); err == nil {
+			return signed, true
+		}
+	}
+	return nil, false
 }
 
 // findOrigin looks for the position a row was written at, for a row whose

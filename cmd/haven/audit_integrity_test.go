@@ -467,3 +467,56 @@ func TestServeWithAnIndependentWitness(t *testing.T) {
 		t.Fatalf("verify of the rolled-back log with the witness: %d\n%s", code, out)
 	}
 }
+
+// Issue 10, item 8, on a server's own log and through the binary: verify
+// names the first entry that differs, where it sits.
+func TestAuditVerifyNamesTheEntryThatDiffers(t *testing.T) {
+	for name, dsn := range testkit.Databases(t) {
+		t.Run(name, func(t *testing.T) {
+			a := newAuditDB(t, name, dsn)
+			logID, n := a.biggestLog()
+			a.exec(`CREATE TABLE audit_pristine AS SELECT * FROM audit_events WHERE log_id = $1`, logID)
+			restore := func() {
+				a.exec(`DELETE FROM audit_events WHERE log_id = $1`, logID)
+				a.exec(`INSERT INTO audit_events SELECT * FROM audit_pristine`)
+			}
+			cases := []struct {
+				name   string
+				tamper func()
+				want   string
+			}{
+				{"EditWithRecomputedLeafHash", func() {
+					e := a.row(logID, 4)
+					e.ActorID = "someone-else"
+					a.exec(`UPDATE audit_events SET actor_id = $1, leaf_hash = $2 WHERE log_id = $3 AND seq = 4`, e.ActorID, e.Event.LeafHash(), logID)
+				}, "first bad entry 4: unauthenticated at entry 4"},
+				{"RowOverwrittenWithACopyOfAnEarlierRow", func() {
+					e := a.row(logID, 2)
+					e.Seq = 5
+					a.exec(`DELETE FROM audit_events WHERE log_id = $1 AND seq = 5`, logID)
+					a.insert(e)
+				}, "first bad entry 5: edited at entry 5: overwritten with a copy of entry 2"},
+				{"RowCopiedToTheEnd", func() {
+					e := a.row(logID, 2)
+					e.Seq = uint64(n)
+					a.insert(e)
+				}, "first bad entry " + strconv.Itoa(n) + ": inserted at entry " + strconv.Itoa(n) + ": a copy of entry 2"},
+				{"ForgedEntryAtTheEnd", func() { a.forgeAtEnd(logID, n) },
+					"first bad entry " + strconv.Itoa(n) + ": unauthenticated at entry " + strconv.Itoa(n)},
+			}
+			for _, c := range cases {
+				t.Run(c.name, func(t *testing.T) {
+					c.tamper()
+					defer restore()
+					code, out := a.verify()
+					if code == 0 || !strings.Contains(out, c.want) {
+						t.Fatalf("want %q in:\n%s", c.want, out)
+					}
+				})
+			}
+			if code, out := a.verify(); code != 0 {
+				t.Fatalf("restored log does not verify:\n%s", out)
+			}
+		})
+	}
+}
