@@ -386,11 +386,21 @@ func (l *Log) failed(err error) {
 }
 
 // seal signs the checkpoint of the tree that appending leaves completes and
-// returns its signature block, to be stored with the batch's last row. It
-// is a checkpoint like any other, so a verifier holding only the public key
-// can check it, and a witness can be shown it. A seal whose commit fails is
-// never stored nor shown; the tree it signed never existed anywhere else.
-// ls.writeMu is held.
+// returns its signature block, to be stored with the batch's last row. A
+// batch is authenticated by the tree head it completes, so the seal also
+// vouches for every entry before it.
+//
+// Why a signature by the checkpoint key, and not a MAC or a second key: a
+// MAC can only be checked by someone holding its secret, so `haven audit
+// verify` (which must need nothing secret) could not check it; a second
+// key derived from the seed would need its own public half distributed,
+// pinned and rotated beside audit.pub. A seal is a checkpoint like any
+// other: the key holder states "this log had this root at this size",
+// which is what checkpoints already mean, so there is no second meaning for
+// a signature to be mistaken for, and one public key checks both. It never
+// leaves the key's file: the database only ever holds signatures. A seal
+// whose commit fails is never stored nor shown; the tree it signed never
+// existed anywhere else. ls.writeMu is held.
 func (l *Log) seal(ls *logState, leaves [][]byte) ([]byte, error) {
 	s := l.opts.Signer
 	if s == nil {
