@@ -27,10 +27,12 @@ test-short:
 bench:
 	$(GO) run ./bench/run
 
-## lint: formatting, vet and the package boundaries
+## lint: formatting, vet, a tidy go.mod, the package boundaries and package docs
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...
+	$(GO) mod tidy -diff
+	$(GO) test -count=1 -run '^(TestPackageBoundaries|TestEveryPackageSaysWhatItOwns)$$' .
 
 ## vuln: known vulnerabilities reachable from Haven, from the offline database beside the project
 vuln:

@@ -1,7 +1,7 @@
 // Package haven holds Haven's domain: the types every other package speaks
-// (practices, users, roles, actors, sealed values), its error codes and the
-// service interfaces. It imports only the standard library, so the domain can
-// be read without knowing which database, key store or transport is wired in.
+// (practices, users, roles, actors, sealed values) and its error codes. It
+// imports only the standard library, so the domain can be read without
+// knowing which database, key store or transport is wired in.
 package haven
 
 import (

@@ -3,7 +3,8 @@
 //
 //   - password: the length rule, the breached-password list, argon2id
 //     hashes in PHC format and the bounded Hasher pool.
-//   - totp: RFC 6238 codes, one use per code, enrolment URI and QR code.
+//   - totp: RFC 6238 codes, one use per code, enrolment URI (web draws
+//     its QR code).
 //   - recovery: single-use recovery codes, stored hashed.
 //   - session: hashed session tokens, timeouts, step-up, device change.
 //   - throttle: backoff per address and per account that always ends.

@@ -6,7 +6,8 @@
 // blob never holds a key and must never import haven/keyring: a store sees
 // ciphertext only, so a stolen blob directory or bucket reveals no PHI, and
 // no code path can reach plaintext without passing policy and audit in the
-// service layer first. TestBlobNeverImportsKeyring enforces the boundary.
+// service layer first. TestPackageBoundaries (imports_test.go at the module
+// root) enforces the boundary.
 //
 // Keys are not secrets and carry no PHI: they are built from ids (practice,
 // patient, file). They are validated strictly so a key can never name a

@@ -1,12 +1,9 @@
 package blob_test
 
 import (
-	"go/parser"
-	"go/token"
 	"io/fs"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -104,41 +101,4 @@ func FuzzValidKey(f *testing.F) {
 			t.Fatalf("accepted upper-case key %q", key)
 		}
 	})
-}
-
-// TestBlobNeverImportsKeyring keeps keys out of storage: the blob packages
-// may import the standard library, the domain package, each other and
-// third-party modules, but no other haven package, so in particular never
-// haven/keyring. Because package haven imports only the standard library,
-// checking direct imports of the blob tree covers the whole import graph
-// inside this module.
-func TestBlobNeverImportsKeyring(t *testing.T) {
-	fset := token.NewFileSet()
-	checked := 0
-	err := filepath.WalkDir(".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") {
-			return err
-		}
-		f, err := parser.ParseFile(fset, p, nil, parser.ImportsOnly)
-		if err != nil {
-			return err
-		}
-		checked++
-		for _, imp := range f.Imports {
-			ip, _ := strconv.Unquote(imp.Path.Value)
-			if ip == "haven" || ip == "haven/blob" || strings.HasPrefix(ip, "haven/blob/") {
-				continue
-			}
-			if ip == "haven/keyring" || strings.HasPrefix(ip, "haven/") {
-				t.Errorf("%s imports %s: blob packages must never reach a key", p, ip)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if checked == 0 {
-		t.Fatal("no Go files checked")
-	}
 }

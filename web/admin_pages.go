@@ -32,17 +32,6 @@ import (
 // administrator or lock staff out: the check does not depend on request
 // headers that a proxy or an old browser might not send.
 
-func (h *authHandlers) registerAdminPages(s *Server) {
-	s.mux.HandleFunc("GET /app/admin/users", h.adminUsers)
-	s.mux.HandleFunc("GET /app/admin/users/{id}", h.adminUser)
-	s.mux.HandleFunc("POST /app/admin/users/{id}/disable", h.adminAction(adminDisable))
-	s.mux.HandleFunc("POST /app/admin/users/{id}/enable", h.adminAction(adminEnable))
-	s.mux.HandleFunc("POST /app/admin/users/{id}/mfa-reset", h.adminAction(adminMFAReset))
-	s.mux.HandleFunc("POST /app/admin/users/{id}/account-setup", h.adminAction(adminSetup))
-	s.mux.HandleFunc("POST /app/admin/invitations", h.adminInvite)
-	s.mux.HandleFunc("POST /app/admin/patients/find", h.adminFindPatient)
-}
-
 // FormCookie holds the admin forms' token.
 const FormCookie = "__Host-haven_form"
 
@@ -65,14 +54,14 @@ func formToken(w http.ResponseWriter, r *http.Request) string {
 
 // checkFormToken refuses (403) a post whose form token is missing or is
 // not the one in the browser's cookie.
-func (h *authHandlers) checkFormToken(w http.ResponseWriter, r *http.Request) bool {
+func (s *Server) checkFormToken(w http.ResponseWriter, r *http.Request) bool {
 	c, err := r.Cookie(FormCookie)
 	sent := r.PostFormValue("form_token")
 	if err == nil && validCookieValue(c.Value) && subtle.ConstantTimeCompare([]byte(c.Value), []byte(sent)) == 1 {
 		return true
 	}
-	h.s.Logger.Warn("admin form without a valid token refused", "request_id", RequestID(r.Context()), "client", clientAddr(r))
-	h.s.authPageError(w, r, haven.Errorf(haven.EFORBIDDEN, "this form has expired; reload the page and try again"))
+	s.Logger.Warn("admin form without a valid token refused", "request_id", RequestID(r.Context()), "client", clientAddr(r))
+	s.pageError(w, r, haven.Errorf(haven.EFORBIDDEN, "this form has expired; reload the page and try again"))
 	return false
 }
 
@@ -114,140 +103,136 @@ type adminUserView struct {
 	ConfirmReset bool
 }
 
-func (h *authHandlers) adminUsers(w http.ResponseWriter, r *http.Request) {
-	if _, ok := h.s.requireSignIn(w, r); !ok {
-		return
-	}
-	h.renderAdminUsers(w, r, http.StatusOK, adminFlash[r.URL.Query().Get("done")], "")
+func (s *Server) adminUsers(w http.ResponseWriter, r *http.Request) {
+	s.renderAdminUsers(w, r, http.StatusOK, adminFlash[r.URL.Query().Get("done")], "")
 }
 
-func (h *authHandlers) renderAdminUsers(w http.ResponseWriter, r *http.Request, status int, flash, msg string) {
+func (s *Server) renderAdminUsers(w http.ResponseWriter, r *http.Request, status int, flash, msg string) {
 	ctx := r.Context()
 	v := adminUsersView{ConfirmInvite: r.URL.Query().Get("confirm") == "invite"}
 	var err error
-	if v.Workforce, err = h.id.WorkforceAccounts(ctx); err != nil {
-		h.s.authPageError(w, r, err)
+	if v.Workforce, err = s.id.WorkforceAccounts(ctx); err != nil {
+		s.pageError(w, r, err)
 		return
 	}
-	if v.Invitations, err = h.id.Invitations(ctx); err != nil {
-		h.s.authPageError(w, r, err)
+	if v.Invitations, err = s.id.Invitations(ctx); err != nil {
+		s.pageError(w, r, err)
 		return
 	}
-	v.Roles = h.id.GrantableRoles(ctx)
+	v.Roles = s.id.GrantableRoles(ctx)
 	v.FormToken = formToken(w, r)
-	p := h.s.newAuthPage(r, "People")
+	p := s.newPage(r, "People")
 	p.Flash, p.Error, p.Data = flash, msg, v
 	if v.ConfirmInvite && flash == "" && msg == "" {
 		p.Flash = "You have confirmed it is you. Send the invitation again."
 	}
-	h.s.renderAuth(w, r, status, "admin_users.html", p)
+	s.render(w, r, status, "admin_users.html", p)
 }
 
-func (h *authHandlers) adminUser(w http.ResponseWriter, r *http.Request) {
-	if _, ok := h.s.requireSignIn(w, r); !ok {
-		return
-	}
-	h.renderAdminUser(w, r, nil, http.StatusOK, adminFlash[r.URL.Query().Get("done")], "")
+func (s *Server) adminUser(w http.ResponseWriter, r *http.Request) {
+	s.renderAdminUser(w, r, nil, http.StatusOK, adminFlash[r.URL.Query().Get("done")], "")
 }
 
 // renderAdminUser shows one account: acc if the caller has it already
 // (decided and audited), else the one the path names.
-func (h *authHandlers) renderAdminUser(w http.ResponseWriter, r *http.Request, acc *service.Account, status int, flash, msg string) {
+func (s *Server) renderAdminUser(w http.ResponseWriter, r *http.Request, acc *service.Account, status int, flash, msg string) {
 	if acc == nil {
 		var err error
-		if acc, err = h.id.Account(r.Context(), r.PathValue("id")); err != nil {
-			h.s.authPageError(w, r, err)
+		if acc, err = s.id.Account(r.Context(), r.PathValue("id")); err != nil {
+			s.pageError(w, r, err)
 			return
 		}
 	}
 	v := adminUserView{Account: acc, FormToken: formToken(w, r), ConfirmReset: r.URL.Query().Get("confirm") == adminMFAReset}
-	p := h.s.newAuthPage(r, "Account")
+	p := s.newPage(r, "Account")
 	p.Flash, p.Error, p.Data = flash, msg, v
-	h.s.renderAuth(w, r, status, "admin_user.html", p)
+	s.render(w, r, status, "admin_user.html", p)
 }
 
 // adminAction carries out one action on the account the path names, then
 // returns to where the form was: the people list or the account's page.
-func (h *authHandlers) adminAction(op string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := h.s.requireSignIn(w, r); !ok {
-			return
-		}
-		if !h.checkFormToken(w, r) {
-			return
-		}
-		ctx := r.Context()
-		id := r.PathValue("id")
-		var err error
-		switch op {
-		case adminDisable:
-			err = h.id.SetDisabled(ctx, id, true)
-		case adminEnable:
-			err = h.id.SetDisabled(ctx, id, false)
-		case adminMFAReset:
-			err = h.id.ResetMFA(ctx, id)
-		case adminSetup:
-			err = h.id.SendAccountSetup(ctx, id, clientFrom(r))
-		}
-		page := "/app/admin/users/" + url.PathEscape(id)
-		switch haven.ErrorCode(err) {
-		case "":
-		case haven.ESTEPUP:
-			// Through the step-up page and back to this account, where the
-			// admin confirms the action: a GET never carries it out.
-			http.Redirect(w, r, "/account/step-up?next="+url.QueryEscape(page+"?confirm="+op), http.StatusSeeOther)
-			return
-		case haven.EINVALID, haven.ECONFLICT:
-			h.renderAdminUser(w, r, nil, statusByCode[haven.ErrorCode(err)], "", haven.ErrorMessage(err))
-			return
-		default:
-			h.s.authPageError(w, r, err)
-			return
-		}
-		if r.PostFormValue("from") == "list" {
-			page = "/app/admin/users"
-		}
-		http.Redirect(w, r, page+"?done="+op, http.StatusSeeOther)
+func (s *Server) adminAction(w http.ResponseWriter, r *http.Request, op string) {
+	if !s.checkFormToken(w, r) {
+		return
 	}
+	ctx := r.Context()
+	id := r.PathValue("id")
+	var err error
+	switch op {
+	case adminDisable:
+		err = s.id.SetDisabled(ctx, id, true)
+	case adminEnable:
+		err = s.id.SetDisabled(ctx, id, false)
+	case adminMFAReset:
+		err = s.id.ResetMFA(ctx, id)
+	case adminSetup:
+		err = s.id.SendAccountSetup(ctx, id, clientFrom(r))
+	}
+	back := "/app/admin/users/" + url.PathEscape(id)
+	switch haven.ErrorCode(err) {
+	case "":
+	case haven.ESTEPUP:
+		// Through the step-up page and back to this account, where the
+		// admin confirms the action: a GET never carries it out.
+		http.Redirect(w, r, "/account/step-up?next="+url.QueryEscape(back+"?confirm="+op), http.StatusSeeOther)
+		return
+	case haven.EINVALID, haven.ECONFLICT:
+		s.renderAdminUser(w, r, nil, s.errorStatus(w, r, err), "", haven.ErrorMessage(err))
+		return
+	default:
+		s.pageError(w, r, err)
+		return
+	}
+	if r.PostFormValue("from") == "list" {
+		back = "/app/admin/users"
+	}
+	http.Redirect(w, r, back+"?done="+op, http.StatusSeeOther)
 }
 
-func (h *authHandlers) adminInvite(w http.ResponseWriter, r *http.Request) {
-	if _, ok := h.s.requireSignIn(w, r); !ok {
+func (s *Server) adminDisableUser(w http.ResponseWriter, r *http.Request) {
+	s.adminAction(w, r, adminDisable)
+}
+func (s *Server) adminEnableUser(w http.ResponseWriter, r *http.Request) {
+	s.adminAction(w, r, adminEnable)
+}
+func (s *Server) adminResetMFA(w http.ResponseWriter, r *http.Request) {
+	s.adminAction(w, r, adminMFAReset)
+}
+func (s *Server) adminSendSetup(w http.ResponseWriter, r *http.Request) {
+	s.adminAction(w, r, adminSetup)
+}
+
+func (s *Server) adminInvite(w http.ResponseWriter, r *http.Request) {
+	if !s.checkFormToken(w, r) {
 		return
 	}
-	if !h.checkFormToken(w, r) {
-		return
-	}
-	err := h.id.Invite(r.Context(), r.PostFormValue("email"), haven.Role(r.PostFormValue("role")), clientFrom(r))
+	err := s.id.Invite(r.Context(), r.PostFormValue("email"), haven.Role(r.PostFormValue("role")), clientFrom(r))
 	switch haven.ErrorCode(err) {
 	case "":
 		http.Redirect(w, r, "/app/admin/users?done=invited", http.StatusSeeOther)
 	case haven.ESTEPUP:
 		http.Redirect(w, r, "/account/step-up?next="+url.QueryEscape("/app/admin/users?confirm=invite"), http.StatusSeeOther)
 	case haven.EINVALID, haven.ECONFLICT:
-		h.renderAdminUsers(w, r, statusByCode[haven.ErrorCode(err)], "", haven.ErrorMessage(err))
+		s.renderAdminUsers(w, r, s.errorStatus(w, r, err), "", haven.ErrorMessage(err))
 	default:
-		h.s.authPageError(w, r, err)
+		s.pageError(w, r, err)
 	}
 }
 
 // adminFindPatient opens the account of the patient with the email in
 // the form. It answers with the account's page directly: the address
 // travels in the body, never in a URL.
-func (h *authHandlers) adminFindPatient(w http.ResponseWriter, r *http.Request) {
-	if _, ok := h.s.requireSignIn(w, r); !ok {
+func (s *Server) adminFindPatient(w http.ResponseWriter, r *http.Request) {
+	if !s.checkFormToken(w, r) {
 		return
 	}
-	if !h.checkFormToken(w, r) {
-		return
-	}
-	acc, err := h.id.FindPatientAccount(r.Context(), r.PostFormValue("email"))
+	acc, err := s.id.FindPatientAccount(r.Context(), r.PostFormValue("email"))
 	switch haven.ErrorCode(err) {
 	case "":
-		h.renderAdminUser(w, r, acc, http.StatusOK, "", "")
+		s.renderAdminUser(w, r, acc, http.StatusOK, "", "")
 	case haven.EINVALID, haven.ENOTFOUND:
-		h.renderAdminUsers(w, r, statusByCode[haven.ErrorCode(err)], "", haven.ErrorMessage(err))
+		s.renderAdminUsers(w, r, s.errorStatus(w, r, err), "", haven.ErrorMessage(err))
 	default:
-		h.s.authPageError(w, r, err)
+		s.pageError(w, r, err)
 	}
 }

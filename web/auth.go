@@ -1,18 +1,15 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"haven"
-	"haven/auth/outbox"
 	"haven/service"
 )
 
@@ -24,7 +21,7 @@ import (
 
 // Cookie names. The __Host- prefix makes the browser refuse a cookie that
 // is not Secure, has a Domain, or has a Path other than "/": no subdomain
-// and no plain-HTTP authPage can set or overwrite them.
+// and no plain-HTTP page can set or overwrite them.
 const (
 	SessionCookie = "__Host-haven_session" // the session token
 	PendingCookie = "__Host-haven_login"   // a sign-in waiting for its second factor
@@ -35,54 +32,6 @@ const (
 // proves nothing alone, it only lets the server recognise a device that
 // completed a full sign-in before.
 const deviceCookieAge = 400 * 24 * time.Hour
-
-type authState struct {
-	id *service.Identity
-}
-
-// identity returns the server's sign-in state, or nil before UseIdentity.
-func (s *Server) identity() *authState { return s.auth }
-
-// UseIdentity turns on sign-in: it registers the sign-in, account and
-// session API routes, and makes withIdentity (in the Handler chain)
-// authenticate every request with id.
-func (s *Server) UseIdentity(id *service.Identity) {
-	a := &authState{id: id}
-	s.auth = a
-	s.registerAuthRoutes(a)
-}
-
-// UseLocalIdentity is UseIdentity for a server: emails (reset links,
-// invitations, verifications) go to mail, and their links point at
-// baseURL. It returns a function that waits for emails still being
-// written, to call before the database closes.
-func (s *Server) UseLocalIdentity(ctx context.Context, svc *service.Service, mail outbox.Outbox, baseURL string) (wait func()) {
-	id := service.NewIdentity(svc, service.IdentityConfig{Outbox: mail, BaseURL: baseURL})
-	s.UseIdentity(id)
-	s.usePasskeysAt(id, baseURL) // passkeys, scoped to the public URL's host (auth_webauthn.go)
-	// Ended sessions, expired tokens and forgotten throttle counts are
-	// purged hourly until ctx ends.
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(time.Hour)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if err := id.Purge(ctx); err != nil && ctx.Err() == nil {
-					s.Logger.Error("identity purge", "err", err)
-				}
-			}
-		}
-	}()
-	return func() {
-		<-done
-		id.Close()
-	}
-}
 
 type authCtxKey int
 
@@ -105,16 +54,14 @@ func (s *Server) withIdentity(next http.Handler) http.Handler {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.Logger.Warn("cross-origin request refused", "request_id", RequestID(r.Context()), "method", r.Method,
 			"client", clientAddr(r))
-		code := haven.EFORBIDDEN
-		writeError(w, r, &code, http.StatusForbidden, "cross-origin request refused")
+		writeError(w, r, http.StatusForbidden, haven.EFORBIDDEN, "cross-origin request refused")
 	}))
 	return cop.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a := s.identity()
-		if a == nil {
+		if s.id == nil {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if r2, ok := s.authenticate(w, r, a); ok {
+		if r2, ok := s.authenticate(w, r); ok {
 			next.ServeHTTP(w, r2)
 		}
 	}))
@@ -134,20 +81,12 @@ func presentedToken(r *http.Request) (token string, fromCookie bool) {
 	return "", false
 }
 
-// challengeAllowed lists what a challenged session may still reach: the
-// step-up that lifts the challenge, signing out, and static files.
-func challengeAllowed(r *http.Request) bool {
-	p := r.URL.Path
-	return p == "/account/step-up" || p == "/logout" || p == "/api/v1/session/step-up" || strings.HasPrefix(p, "/static/") ||
-		p == "/account/step-up/webauthn" || p == "/account/step-up/webauthn/options" || // a passkey step-up (auth_webauthn.go)
-		(p == "/api/v1/session" && r.Method == http.MethodDelete) || (p == "/api/v1/session/status" && r.Method == http.MethodGet)
-}
-
 // authenticate checks the request's session, if any, and returns the
-// request with the actor in its context. It writes the response itself
-// (and returns false) only when the request cannot go on: the database is
-// down, or a challenged session asks for anything but its step-up.
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, a *authState) (*http.Request, bool) {
+// request with the actor and the session in its context; what a route
+// lets a challenged session do is the route's gate's to decide
+// (routes.go). It writes the response itself (and returns false) only
+// when the request cannot go on: the database is down.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
 	token, fromCookie := presentedToken(r)
 	if token == "" {
 		return r, true
@@ -157,13 +96,13 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, a *authSta
 	var cur *service.Current
 	var err error
 	if r.Method == http.MethodGet && r.URL.Path == "/api/v1/session/status" {
-		cur, err = a.id.Peek(ctx, token, c)
+		cur, err = s.id.Peek(ctx, token, c)
 	} else {
-		cur, err = a.id.Resume(ctx, token, c)
+		cur, err = s.id.Resume(ctx, token, c)
 	}
 	if err != nil {
 		if haven.ErrorCode(err) != haven.EUNAUTHORIZED {
-			s.Error(w, r, err)
+			s.apiError(w, r, err)
 			return nil, false
 		}
 		if fromCookie {
@@ -173,25 +112,11 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, a *authSta
 	}
 	ctx = haven.NewContextWithActor(ctx, cur.Actor)
 	ctx = context.WithValue(ctx, sessionCtxKey, cur)
-	if cur.Challenged && !challengeAllowed(r) {
-		if isAPIPath(r) {
-			code := haven.ESTEPUP
-			writeError(w, r, &code, http.StatusForbidden, "this session moved to another network or device; confirm it is you at /api/v1/session/step-up")
-			return nil, false
-		}
-		http.Redirect(w, r, "/account/step-up?next="+url.QueryEscape(returnPath(r)), http.StatusSeeOther)
-		return nil, false
-	}
 	return r.WithContext(ctx), true
 }
 
-// isAPIPath reports whether r is for the JSON API rather than a authPage.
-func isAPIPath(r *http.Request) bool {
-	return strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/fhir/")
-}
-
-// returnPath is where to return after signing in or stepping up: the authPage
-// itself for a GET, the authPage the form was on (by Referer, same origin
+// returnPath is where to return after signing in or stepping up: the page
+// itself for a GET, the page the form was on (by Referer, same origin
 // only) otherwise.
 func returnPath(r *http.Request) string {
 	if r.Method == http.MethodGet {
@@ -265,108 +190,4 @@ func clearAuthCookie(w http.ResponseWriter, name string) {
 // the main CSRF defence) while a link from an email still arrives signed in.
 func setSessionCookie(w http.ResponseWriter, ns *service.NewSession) {
 	setAuthCookie(w, SessionCookie, ns.Token, ns.MaxAge, http.SameSiteLaxMode)
-}
-
-// setRetryAfter sets Retry-After for a throttled answer.
-func setRetryAfter(w http.ResponseWriter, err error) {
-	if d := service.RetryAfter(err); d > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
-	}
-}
-
-// StepUpRedirect answers a authPage request that failed with haven.ESTEPUP by
-// sending the browser to the step-up authPage, which returns it to where it
-// was; it reports false (and writes nothing) for API requests, whose JSON
-// error code "step_up" tells the client to POST /api/v1/session/step-up.
-// Error handlers call it before writing an ESTEPUP error.
-func (s *Server) StepUpRedirect(w http.ResponseWriter, r *http.Request) bool {
-	if isAPIPath(r) || s.identity() == nil {
-		return false
-	}
-	http.Redirect(w, r, "/account/step-up?next="+url.QueryEscape(returnPath(r)), http.StatusSeeOther)
-	return true
-}
-
-// renderAuth renders a authPage with a status, writing nothing until the
-// template has executed, so a template fault is a clean 500.
-func (s *Server) renderAuth(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
-	var buf bytes.Buffer
-	if err := templates.ExecuteTemplate(&buf, name, data); err != nil {
-		s.Logger.Error("render", "template", name, "request_id", RequestID(r.Context()), "err", err)
-		writeError(w, r, nil, http.StatusInternalServerError, "Internal error.")
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	w.Write(buf.Bytes())
-}
-
-// authPage is what every identity authPage's template receives.
-type authPage struct {
-	Title    string
-	Actor    *haven.Actor // signed in, or nil
-	WarnIn   int          // seconds until the idle warning
-	EndIn    int          // seconds until the session ends
-	Flash    string
-	Error    string
-	Next     string
-	Data     any
-	Practice string
-}
-
-// newAuthPage fills the common parts for r.
-func (s *Server) newAuthPage(r *http.Request, title string) *authPage {
-	p := &authPage{Title: title}
-	if a, ok := haven.ActorFromContext(r.Context()); ok {
-		p.Actor = &a
-	}
-	if cur := sessionFromContext(r.Context()); cur != nil {
-		p.WarnIn = max(0, int(cur.WarnAt.Sub(cur.At)/time.Second))
-		p.EndIn = max(0, int(cur.Expires.Sub(cur.At)/time.Second))
-	}
-	return p
-}
-
-// authPageError shows err on a authPage: sign-in and step-up become redirects,
-// everything else a short message with its status.
-func (s *Server) authPageError(w http.ResponseWriter, r *http.Request, err error) {
-	code := haven.ErrorCode(err)
-	switch code {
-	case haven.EUNAUTHORIZED:
-		http.Redirect(w, r, "/login?next="+url.QueryEscape(returnPath(r)), http.StatusSeeOther)
-		return
-	case haven.ESTEPUP:
-		s.StepUpRedirect(w, r)
-		return
-	case haven.ETOOMANY:
-		setRetryAfter(w, err)
-	}
-	status, ok := statusByCode[code]
-	if !ok {
-		status = http.StatusInternalServerError
-	}
-	if status >= 500 {
-		s.Logger.Error("request failed", "request_id", RequestID(r.Context()), "code", code, "err", err)
-	}
-	p := s.newAuthPage(r, "Something went wrong")
-	p.Error = haven.ErrorMessage(err)
-	s.renderAuth(w, r, status, "auth_message.html", p)
-}
-
-// requireSignIn returns the request's actor, or answers as a signed-out
-// request should (a redirect to sign in for pages, 401 for the API).
-func (s *Server) requireSignIn(w http.ResponseWriter, r *http.Request) (haven.Actor, bool) {
-	if a, ok := haven.ActorFromContext(r.Context()); ok {
-		return a, true
-	}
-	if isAPIPath(r) {
-		s.Error(w, r, haven.Errorf(haven.EUNAUTHORIZED, "please sign in"))
-		return haven.Actor{}, false
-	}
-	q := url.Values{"next": {returnPath(r)}}
-	if ended, _ := r.Context().Value(endedCtxKey).(bool); ended {
-		q.Set("ended", "1")
-	}
-	http.Redirect(w, r, "/login?"+q.Encode(), http.StatusSeeOther)
-	return haven.Actor{}, false
 }

@@ -34,37 +34,34 @@ func qrDataURI(uri string) (template.URL, error) {
 	return template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes())), nil
 }
 
-// appView is the landing authPage's data. Invitations and the rest of
+// appView is the landing page's data. Invitations and the rest of
 // account administration live on the People pages (admin_pages.go).
 type appView struct {
 	Who *service.WhoAmI
 }
 
-// app is the signed-in landing authPage. It shows who you are and where to go;
+// app is the signed-in landing page. It shows who you are and where to go;
 // the clinical areas add themselves as they are built.
-func (h *authHandlers) app(w http.ResponseWriter, r *http.Request) {
-	if _, ok := h.s.requireSignIn(w, r); !ok {
-		return
-	}
-	h.renderApp(w, r, http.StatusOK, "", "")
+func (s *Server) app(w http.ResponseWriter, r *http.Request) {
+	s.renderApp(w, r, http.StatusOK, "", "")
 }
 
-func (h *authHandlers) renderApp(w http.ResponseWriter, r *http.Request, status int, flash, msg string) {
+func (s *Server) renderApp(w http.ResponseWriter, r *http.Request, status int, flash, msg string) {
 	ctx := r.Context()
-	who, err := h.id.Who(ctx)
+	who, err := s.id.Who(ctx)
 	if err != nil {
-		h.s.authPageError(w, r, err)
+		s.pageError(w, r, err)
 		return
 	}
 	v := appView{Who: who}
-	p := h.s.newAuthPage(r, "Haven")
+	p := s.newPage(r, "Haven")
 	p.Practice = who.PracticeName
 	p.Flash, p.Error = flash, msg
 	p.Data = v
-	h.s.renderAuth(w, r, status, "app.html", p)
+	s.render(w, r, status, "app.html", p)
 }
 
-// accountView is the account authPage's data.
+// accountView is the account page's data.
 type accountView struct {
 	Profile  *service.UserProfile
 	Who      *service.WhoAmI
@@ -73,10 +70,7 @@ type accountView struct {
 	Codes    bool
 }
 
-func (h *authHandlers) account(w http.ResponseWriter, r *http.Request) {
-	if _, ok := h.s.requireSignIn(w, r); !ok {
-		return
-	}
+func (s *Server) account(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	flash := ""
 	switch {
@@ -87,83 +81,74 @@ func (h *authHandlers) account(w http.ResponseWriter, r *http.Request) {
 	case q.Has("totp_removed"):
 		flash = "Your authenticator has been removed. Every other session has been signed out."
 	}
-	h.renderAccount(w, r, http.StatusOK, flash, "")
+	s.renderAccount(w, r, http.StatusOK, flash, "")
 }
 
-func (h *authHandlers) renderAccount(w http.ResponseWriter, r *http.Request, status int, flash, msg string) {
+func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, status int, flash, msg string) {
 	ctx := r.Context()
 	v := accountView{}
 	var err error
-	if v.Who, err = h.id.Who(ctx); err != nil {
-		h.s.authPageError(w, r, err)
+	if v.Who, err = s.id.Who(ctx); err != nil {
+		s.pageError(w, r, err)
 		return
 	}
-	if v.Profile, err = h.id.Profile(ctx); err != nil {
-		h.s.authPageError(w, r, err)
+	if v.Profile, err = s.id.Profile(ctx); err != nil {
+		s.pageError(w, r, err)
 		return
 	}
-	if v.Sessions, err = h.id.Sessions(ctx); err != nil {
-		h.s.authPageError(w, r, err)
+	if v.Sessions, err = s.id.Sessions(ctx); err != nil {
+		s.pageError(w, r, err)
 		return
 	}
 	for _, f := range v.Who.Factors {
 		v.TOTP = v.TOTP || f == service.FactorTOTP
 		v.Codes = v.Codes || f == service.FactorRecovery
 	}
-	p := h.s.newAuthPage(r, "Your account")
+	p := s.newPage(r, "Your account")
 	p.Practice = v.Who.PracticeName
 	p.Flash, p.Error = flash, msg
 	p.Data = v
-	h.s.renderAuth(w, r, status, "account.html", p)
+	s.render(w, r, status, "account.html", p)
 }
 
-func (h *authHandlers) changePassword(w http.ResponseWriter, r *http.Request) {
-	if _, ok := h.s.requireSignIn(w, r); !ok {
-		return
-	}
+func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 	next := r.PostFormValue("new_password")
 	if next != r.PostFormValue("confirm") {
-		h.renderAccount(w, r, http.StatusBadRequest, "", "The two new passwords differ.")
+		s.renderAccount(w, r, http.StatusBadRequest, "", "The two new passwords differ.")
 		return
 	}
-	ns, err := h.id.ChangePassword(r.Context(), r.PostFormValue("current_password"), next, clientFrom(r))
+	ns, err := s.id.ChangePassword(r.Context(), r.PostFormValue("current_password"), next, clientFrom(r))
 	if err != nil {
 		code := haven.ErrorCode(err)
 		if code == haven.EINVALID || code == haven.EUNAUTHORIZED || code == haven.ETOOMANY {
-			setRetryAfter(w, err)
-			h.renderAccount(w, r, statusByCode[code], "", haven.ErrorMessage(err))
+			status := s.errorStatus(w, r, err)
+			s.renderAccount(w, r, status, "", haven.ErrorMessage(err))
 			return
 		}
-		h.s.authPageError(w, r, err)
+		s.pageError(w, r, err)
 		return
 	}
 	setSessionCookie(w, ns)
 	http.Redirect(w, r, "/account?password=1", http.StatusSeeOther)
 }
 
-func (h *authHandlers) revokeSession(w http.ResponseWriter, r *http.Request) {
-	if _, ok := h.s.requireSignIn(w, r); !ok {
-		return
-	}
-	if err := h.id.RevokeSession(r.Context(), r.PathValue("id")); err != nil {
-		h.s.authPageError(w, r, err)
+func (s *Server) revokeSession(w http.ResponseWriter, r *http.Request) {
+	if err := s.id.RevokeSession(r.Context(), r.PathValue("id")); err != nil {
+		s.pageError(w, r, err)
 		return
 	}
 	http.Redirect(w, r, "/account?revoked=1", http.StatusSeeOther)
 }
 
-func (h *authHandlers) revokeOthers(w http.ResponseWriter, r *http.Request) {
-	if _, ok := h.s.requireSignIn(w, r); !ok {
-		return
-	}
-	if _, err := h.id.RevokeOtherSessions(r.Context()); err != nil {
-		h.s.authPageError(w, r, err)
+func (s *Server) revokeOthers(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.id.RevokeOtherSessions(r.Context()); err != nil {
+		s.pageError(w, r, err)
 		return
 	}
 	http.Redirect(w, r, "/account?revoked=1", http.StatusSeeOther)
 }
 
-// totpView is the enrolment authPage's data.
+// totpView is the enrolment page's data.
 type totpView struct {
 	Enrol   *service.TOTPEnrolment
 	QR      template.URL
@@ -172,87 +157,75 @@ type totpView struct {
 
 func (v totpView) SecretGroups() string { return secretGroups(v.Enrol.Secret) }
 
-func (h *authHandlers) totpPage(w http.ResponseWriter, r *http.Request) {
-	if _, ok := h.s.requireSignIn(w, r); !ok {
-		return
-	}
-	h.renderTOTP(w, r, http.StatusOK, "")
+func (s *Server) totpPage(w http.ResponseWriter, r *http.Request) {
+	s.renderTOTP(w, r, http.StatusOK, "")
 }
 
 // renderTOTP starts (again) an enrolment and shows it; changing factors
 // needs a recent step-up, so a stale session is sent there first.
-func (h *authHandlers) renderTOTP(w http.ResponseWriter, r *http.Request, status int, msg string) {
+func (s *Server) renderTOTP(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	ctx := r.Context()
-	en, err := h.id.BeginTOTP(ctx)
+	en, err := s.id.BeginTOTP(ctx)
 	if err != nil {
-		h.s.authPageError(w, r, err)
+		s.pageError(w, r, err)
 		return
 	}
 	v := totpView{Enrol: en}
 	if v.QR, err = qrDataURI(en.URI); err != nil {
-		h.s.authPageError(w, r, err)
+		s.pageError(w, r, err)
 		return
 	}
-	if who, err := h.id.Who(ctx); err == nil {
+	if who, err := s.id.Who(ctx); err == nil {
 		for _, f := range who.Factors {
 			v.Replace = v.Replace || f == service.FactorTOTP
 		}
 	}
-	p := h.s.newAuthPage(r, "Set up an authenticator app")
+	p := s.newPage(r, "Set up an authenticator app")
 	p.Error = msg
 	p.Data = v
-	h.s.renderAuth(w, r, status, "account_totp.html", p)
+	s.render(w, r, status, "account_totp.html", p)
 }
 
-func (h *authHandlers) confirmTOTP(w http.ResponseWriter, r *http.Request) {
-	if _, ok := h.s.requireSignIn(w, r); !ok {
-		return
-	}
-	ch, err := h.id.ConfirmTOTP(r.Context(), r.PostFormValue("code"), clientFrom(r))
+func (s *Server) confirmTOTP(w http.ResponseWriter, r *http.Request) {
+	ch, err := s.id.ConfirmTOTP(r.Context(), r.PostFormValue("code"), clientFrom(r))
 	if err != nil {
 		code := haven.ErrorCode(err)
 		if code == haven.EINVALID || code == haven.EUNAUTHORIZED || code == haven.ETOOMANY {
-			setRetryAfter(w, err)
-			h.renderTOTP(w, r, statusByCode[code], haven.ErrorMessage(err)+" Scan the new code below.")
+			status := s.errorStatus(w, r, err)
+			s.renderTOTP(w, r, status, haven.ErrorMessage(err)+" Scan the new code below.")
 			return
 		}
-		h.s.authPageError(w, r, err)
+		s.pageError(w, r, err)
 		return
 	}
 	setSessionCookie(w, ch.Session)
-	h.showCodes(w, r, ch.RecoveryCodes, "/account")
+	s.showCodes(w, r, ch.RecoveryCodes, "/account")
 }
 
-func (h *authHandlers) removeTOTP(w http.ResponseWriter, r *http.Request) {
-	if _, ok := h.s.requireSignIn(w, r); !ok {
-		return
-	}
-	ch, err := h.id.RemoveTOTP(r.Context(), clientFrom(r))
+func (s *Server) removeTOTP(w http.ResponseWriter, r *http.Request) {
+	ch, err := s.id.RemoveTOTP(r.Context(), clientFrom(r))
 	if err != nil {
 		if haven.ErrorCode(err) == haven.EFORBIDDEN {
-			h.renderAccount(w, r, http.StatusForbidden, "", haven.ErrorMessage(err))
+			s.renderAccount(w, r, http.StatusForbidden, "", haven.ErrorMessage(err))
 			return
 		}
-		h.s.authPageError(w, r, err)
+		s.pageError(w, r, err)
 		return
 	}
 	setSessionCookie(w, ch.Session)
 	http.Redirect(w, r, "/account?totp_removed=1", http.StatusSeeOther)
 }
 
-func (h *authHandlers) recoveryCodes(w http.ResponseWriter, r *http.Request) {
-	if _, ok := h.s.requireSignIn(w, r); !ok {
-		return
-	}
-	codes, err := h.id.RegenerateRecoveryCodes(r.Context())
+func (s *Server) recoveryCodes(w http.ResponseWriter, r *http.Request) {
+	codes, err := s.id.RegenerateRecoveryCodes(r.Context())
 	if err != nil {
-		h.s.authPageError(w, r, err)
+		s.pageError(w, r, err)
 		return
 	}
-	h.showCodes(w, r, codes, "/account")
+	s.showCodes(w, r, codes, "/account")
 }
 
-// stepUpView is the step-up authPage's data.
+// stepUpView is the step-up page's data.
 type stepUpView struct {
 	Challenged bool
 	Password   bool // ask for the password
@@ -261,17 +234,14 @@ type stepUpView struct {
 	WebAuthn   bool // offer a passkey (auth_webauthn.go)
 }
 
-func (h *authHandlers) stepUpPage(w http.ResponseWriter, r *http.Request) {
-	if _, ok := h.s.requireSignIn(w, r); !ok {
-		return
-	}
-	h.renderStepUp(w, r, http.StatusOK, "")
+func (s *Server) stepUpPage(w http.ResponseWriter, r *http.Request) {
+	s.renderStepUp(w, r, http.StatusOK, "")
 }
 
-func (h *authHandlers) renderStepUp(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	who, err := h.id.Who(r.Context())
+func (s *Server) renderStepUp(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	who, err := s.id.Who(r.Context())
 	if err != nil {
-		h.s.authPageError(w, r, err)
+		s.pageError(w, r, err)
 		return
 	}
 	v := stepUpView{}
@@ -284,30 +254,27 @@ func (h *authHandlers) renderStepUp(w http.ResponseWriter, r *http.Request, stat
 		v.WebAuthn = v.WebAuthn || f == service.FactorWebAuthn
 	}
 	v.Password = v.Challenged || len(who.Factors) == 0
-	p := h.s.newAuthPage(r, "Confirm it is you")
+	p := s.newPage(r, "Confirm it is you")
 	p.Next = safeNext(r.URL.Query().Get("next"))
 	if n := r.PostFormValue("next"); n != "" {
 		p.Next = safeNext(n)
 	}
 	p.Error = msg
 	p.Data = v
-	h.s.renderAuth(w, r, status, "auth_stepup.html", p)
+	s.render(w, r, status, "auth_stepup.html", p)
 }
 
-func (h *authHandlers) stepUp(w http.ResponseWriter, r *http.Request) {
-	if _, ok := h.s.requireSignIn(w, r); !ok {
-		return
-	}
+func (s *Server) stepUp(w http.ResponseWriter, r *http.Request) {
 	req := service.StepUpRequest{Password: r.PostFormValue("password"), Factor: service.FactorKind(r.PostFormValue("kind")),
 		Proof: r.PostFormValue("code")}
-	if err := h.id.StepUp(r.Context(), req, clientFrom(r)); err != nil {
+	if err := s.id.StepUp(r.Context(), req, clientFrom(r)); err != nil {
 		code := haven.ErrorCode(err)
 		if code == haven.EINVALID || code == haven.EUNAUTHORIZED || code == haven.ETOOMANY {
-			setRetryAfter(w, err)
-			h.renderStepUp(w, r, statusByCode[code], haven.ErrorMessage(err))
+			status := s.errorStatus(w, r, err)
+			s.renderStepUp(w, r, status, haven.ErrorMessage(err))
 			return
 		}
-		h.s.authPageError(w, r, err)
+		s.pageError(w, r, err)
 		return
 	}
 	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)

@@ -35,7 +35,7 @@ type loginResponse struct {
 	RecoveryLeft  *int                 `json:"recovery_left,omitempty"`
 }
 
-func (h *authHandlers) writeLogin(w http.ResponseWriter, res *service.LoginResult) {
+func (s *Server) writeLogin(w http.ResponseWriter, res *service.LoginResult) {
 	out := loginResponse{Stage: res.Stage, Pending: res.Pending, Factors: res.Factors, RecoveryCodes: res.RecoveryCodes}
 	for _, c := range res.Choices {
 		out.Choices = append(out.Choices, choiceJSON{c.PracticeID, c.PracticeName, c.Role, c.Pending})
@@ -52,23 +52,18 @@ func (h *authHandlers) writeLogin(w http.ResponseWriter, res *service.LoginResul
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (h *authHandlers) apiError(w http.ResponseWriter, r *http.Request, err error) {
-	setRetryAfter(w, err)
-	h.s.Error(w, r, err)
-}
-
-func (h *authHandlers) apiLogin(w http.ResponseWriter, r *http.Request) {
+func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request) {
 	var req loginRequest
 	if err := decodeJSON(r, &req); err != nil {
-		h.apiError(w, r, err)
+		s.apiError(w, r, err)
 		return
 	}
-	res, err := h.id.Login(r.Context(), req.Email, req.Password, clientFrom(r))
+	res, err := s.id.Login(r.Context(), req.Email, req.Password, clientFrom(r))
 	if err != nil {
-		h.apiError(w, r, err)
+		s.apiError(w, r, err)
 		return
 	}
-	h.writeLogin(w, res)
+	s.writeLogin(w, res)
 }
 
 type mfaRequest struct {
@@ -77,21 +72,21 @@ type mfaRequest struct {
 	Code    string             `json:"code"`
 }
 
-func (h *authHandlers) apiMFA(w http.ResponseWriter, r *http.Request) {
+func (s *Server) apiMFA(w http.ResponseWriter, r *http.Request) {
 	var req mfaRequest
 	if err := decodeJSON(r, &req); err != nil {
-		h.apiError(w, r, err)
+		s.apiError(w, r, err)
 		return
 	}
 	if req.Kind == "" {
 		req.Kind = service.FactorTOTP
 	}
-	res, err := h.id.SecondFactor(r.Context(), req.Pending, req.Kind, req.Code, clientFrom(r))
+	res, err := s.id.SecondFactor(r.Context(), req.Pending, req.Kind, req.Code, clientFrom(r))
 	if err != nil {
-		h.apiError(w, r, err)
+		s.apiError(w, r, err)
 		return
 	}
-	h.writeLogin(w, res)
+	s.writeLogin(w, res)
 }
 
 type enrolRequest struct {
@@ -105,32 +100,32 @@ type enrolResponse struct {
 	Expires time.Time `json:"expires"`
 }
 
-func (h *authHandlers) apiEnrol(w http.ResponseWriter, r *http.Request) {
+func (s *Server) apiEnrol(w http.ResponseWriter, r *http.Request) {
 	var req enrolRequest
 	if err := decodeJSON(r, &req); err != nil {
-		h.apiError(w, r, err)
+		s.apiError(w, r, err)
 		return
 	}
-	en, err := h.id.BeginPendingEnrolment(r.Context(), req.Pending, clientFrom(r))
+	en, err := s.id.BeginPendingEnrolment(r.Context(), req.Pending, clientFrom(r))
 	if err != nil {
-		h.apiError(w, r, err)
+		s.apiError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, enrolResponse{Secret: en.Secret, URI: en.URI, Expires: en.Expires})
 }
 
-func (h *authHandlers) apiEnrolConfirm(w http.ResponseWriter, r *http.Request) {
+func (s *Server) apiEnrolConfirm(w http.ResponseWriter, r *http.Request) {
 	var req enrolRequest
 	if err := decodeJSON(r, &req); err != nil {
-		h.apiError(w, r, err)
+		s.apiError(w, r, err)
 		return
 	}
-	res, err := h.id.ConfirmPendingEnrolment(r.Context(), req.Pending, req.Code, clientFrom(r))
+	res, err := s.id.ConfirmPendingEnrolment(r.Context(), req.Pending, req.Code, clientFrom(r))
 	if err != nil {
-		h.apiError(w, r, err)
+		s.apiError(w, r, err)
 		return
 	}
-	h.writeLogin(w, res)
+	s.writeLogin(w, res)
 }
 
 type whoAmIResponse struct {
@@ -146,13 +141,10 @@ type whoAmIResponse struct {
 	WarnAt       time.Time            `json:"warn_at"`
 }
 
-func (h *authHandlers) apiWhoAmI(w http.ResponseWriter, r *http.Request) {
-	if _, ok := h.s.requireSignIn(w, r); !ok {
-		return
-	}
-	who, err := h.id.Who(r.Context())
+func (s *Server) apiWhoAmI(w http.ResponseWriter, r *http.Request) {
+	who, err := s.id.Who(r.Context())
 	if err != nil {
-		h.apiError(w, r, err)
+		s.apiError(w, r, err)
 		return
 	}
 	out := whoAmIResponse{UserID: who.UserID, PracticeID: who.PracticeID, PracticeName: who.PracticeName, Role: who.Role,
@@ -163,12 +155,9 @@ func (h *authHandlers) apiWhoAmI(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (h *authHandlers) apiLogout(w http.ResponseWriter, r *http.Request) {
-	if _, ok := h.s.requireSignIn(w, r); !ok {
-		return
-	}
-	if err := h.id.Logout(r.Context()); err != nil {
-		h.apiError(w, r, err)
+func (s *Server) apiLogout(w http.ResponseWriter, r *http.Request) {
+	if err := s.id.Logout(r.Context()); err != nil {
+		s.apiError(w, r, err)
 		return
 	}
 	clearAuthCookie(w, SessionCookie)
@@ -181,16 +170,13 @@ type statusResponse struct {
 	Challenged bool `json:"challenged"`
 }
 
-// apiStatus answers the authPage's timer: GET only looks (it does not count
+// apiStatus answers the page's timer: GET only looks (it does not count
 // as activity), POST (the "stay signed in" button) is activity and so
 // moves the idle deadline.
-func (h *authHandlers) apiStatus(w http.ResponseWriter, r *http.Request) {
-	if _, ok := h.s.requireSignIn(w, r); !ok {
-		return
-	}
+func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request) {
 	cur := sessionFromContext(r.Context())
 	if cur == nil {
-		h.apiError(w, r, haven.Errorf(haven.EUNAUTHORIZED, "please sign in"))
+		s.apiError(w, r, haven.Errorf(haven.EUNAUTHORIZED, "please sign in"))
 		return
 	}
 	writeJSON(w, http.StatusOK, statusResponse{ExpiresIn: int(cur.Expires.Sub(cur.At) / time.Second),
@@ -198,12 +184,9 @@ func (h *authHandlers) apiStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 // apiKeepAlive is the "stay signed in" button: activity now.
-func (h *authHandlers) apiKeepAlive(w http.ResponseWriter, r *http.Request) {
-	if _, ok := h.s.requireSignIn(w, r); !ok {
-		return
-	}
-	if err := h.id.KeepAlive(r.Context()); err != nil {
-		h.apiError(w, r, err)
+func (s *Server) apiKeepAlive(w http.ResponseWriter, r *http.Request) {
+	if err := s.id.KeepAlive(r.Context()); err != nil {
+		s.apiError(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -215,20 +198,17 @@ type stepUpRequest struct {
 	Code     string             `json:"code,omitempty"`
 }
 
-func (h *authHandlers) apiStepUp(w http.ResponseWriter, r *http.Request) {
-	if _, ok := h.s.requireSignIn(w, r); !ok {
-		return
-	}
+func (s *Server) apiStepUp(w http.ResponseWriter, r *http.Request) {
 	var req stepUpRequest
 	if err := decodeJSON(r, &req); err != nil {
-		h.apiError(w, r, err)
+		s.apiError(w, r, err)
 		return
 	}
 	if req.Kind == "" && req.Code != "" {
 		req.Kind = service.FactorTOTP
 	}
-	if err := h.id.StepUp(r.Context(), service.StepUpRequest{Password: req.Password, Factor: req.Kind, Proof: req.Code}, clientFrom(r)); err != nil {
-		h.apiError(w, r, err)
+	if err := s.id.StepUp(r.Context(), service.StepUpRequest{Password: req.Password, Factor: req.Kind, Proof: req.Code}, clientFrom(r)); err != nil {
+		s.apiError(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -31,9 +31,13 @@ func fill(t *testing.T, ctx context.Context, fields map[string]string, submit, n
 	}
 }
 
+// text returns the trimmed text of the element sel, once that element
+// itself is visible. Waiting for another element of the same page and
+// then reading this one raced the page's loading ("No node with given id
+// found"): wait for what is read.
 func text(t *testing.T, ctx context.Context, sel string) string {
 	t.Helper()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel), chromedp.NodeVisible))
 	if err != nil {
 		t.Fatalf("text of %s: %v", sel, err)
 	}
@@ -53,7 +57,7 @@ func TestBrowserEnrolsTOTPAndSignsIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	fill(t, ctx, map[string]string{"email": doctor, "password": stackPassword}, "sign-in", "#totp-secret")
-	if src, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.ID("totp-qr"), "src")); err != nil || !strings.HasPrefix(src.Value, "data:image/png;base64,") {
+	if src, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.ID("totp-qr"), "src", chromedp.NodeVisible)); err != nil || !strings.HasPrefix(src.Value, "data:image/png;base64,") {
 		t.Fatalf("QR image: %+v, %v", src, err)
 	}
 	loaded, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById('totp-qr').naturalWidth > 100`))

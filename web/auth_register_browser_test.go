@@ -30,7 +30,7 @@ func TestBrowserPatientRegistersThemselves(t *testing.T) {
 		t.Fatalf("the link's page shows %q", email)
 	}
 	fill(t, ctx, map[string]string{"name": "Rowan Selfreg", "date-of-birth": "1990-04-05",
-		"password": "a lantern over the quiet harbour", "confirm": "a lantern over the quiet harbour"}, "create-account", "#welcome")
+		"password": "a lantern over the quiet harbour", "confirm": "a lantern over the quiet harbour"}, "create-account", "#role")
 	if role := text(t, ctx, "#role"); role != "patient" {
 		t.Fatalf("signed in as %q", role)
 	}

@@ -15,7 +15,6 @@ import (
 
 	"haven"
 	"haven/service"
-	"haven/web"
 )
 
 // openRegistration sets the stack's practice's self-registration (and
@@ -98,11 +97,12 @@ func (b *lockedBuffer) String() string {
 func (st *authStack) withLog() (*authStack, *lockedBuffer) {
 	st.t.Helper()
 	logs := &lockedBuffer{}
-	srv := web.NewServer(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), st.db)
+	cfg := st.web
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv := newWebServer(st.t, cfg)
 	base, _, _ := startServer(st.t, srv)
-	srv.UseIdentity(st.id)
 	seen := *st
-	seen.base, seen.srv = base, srv
+	seen.base, seen.srv, seen.web = base, srv, cfg
 	return &seen, logs
 }
 

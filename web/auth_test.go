@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -34,7 +33,8 @@ import (
 type authStack struct {
 	t        *testing.T
 	base     string
-	srv      *web.Server // for tests that add to it (passkeys)
+	srv      *web.Server // for tests that serve it again (passkeys, logs)
+	web      web.Config  // what srv was built from
 	db       *sqlstore.DB
 	svc      *service.Service
 	id       *service.Identity
@@ -106,16 +106,17 @@ func newAuthStack(t *testing.T, realClock bool, opts ...func(*service.IdentityCo
 	mail := &outbox.Memory{}
 	st := &authStack{t: t, db: db, svc: svc, mail: mail, clock: clock, users: map[string]string{}}
 
-	srv := web.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), db)
-	base, _, _ := startServer(t, srv)
-	st.base, st.srv = base, srv
+	ln, base := listener(t)
+	st.base = base
 	cfg := service.IdentityConfig{Outbox: mail, BaseURL: base}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	st.id = service.NewIdentity(svc, cfg)
 	t.Cleanup(st.id.Close)
-	srv.UseIdentity(st.id)
+	st.web = web.Config{Identity: st.id}
+	st.srv = newWebServer(t, st.web)
+	serveOn(t, st.srv, ln)
 
 	pr, err := svc.CreatePractice(ctx, "Riverside Family Clinic")
 	if err != nil {

@@ -14,19 +14,24 @@ import (
 	"haven/store/sqlstore"
 )
 
-// withPasskeys turns passkeys on for st, at https://localhost:<port>: a
-// relying party id must be a host name, and the browser reaches the test
-// server's loopback address by that name. It returns the base URL the
+// withPasskeys serves st again with passkeys on, at
+// https://localhost:<port> of a new port: a relying party id must be a
+// host name, and the browser reaches the test server's loopback address
+// by that name. st.base is the new server's; it returns the base URL the
 // browser must use.
 func (st *authStack) withPasskeys() string {
 	st.t.Helper()
-	base := strings.Replace(st.base, "127.0.0.1", "localhost", 1)
-	pk, err := service.NewPasskeys(st.id, service.PasskeyConfig{PublicURL: base})
+	ln, base := listener(st.t)
+	browser := strings.Replace(base, "127.0.0.1", "localhost", 1)
+	pk, err := service.NewPasskeys(st.id, service.PasskeyConfig{PublicURL: browser})
 	if err != nil {
 		st.t.Fatal(err)
 	}
-	st.srv.UsePasskeys(pk)
-	return base
+	st.web.Passkeys = pk
+	st.srv = newWebServer(st.t, st.web)
+	serveOn(st.t, st.srv, ln)
+	st.base = base
+	return browser
 }
 
 // virtualAuthenticator attaches Chromium's DevTools virtual authenticator
@@ -100,7 +105,7 @@ func TestBrowserRegistersPasskeyAndSignsInWithIt(t *testing.T) {
 	}
 	clickTo(t, ctx, "manage-passkeys", "#no-passkeys")
 	fill(t, ctx, map[string]string{"passkey-nickname": "Test laptop"}, "add-passkey", "#recovery-codes li")
-	clickTo(t, ctx, "continue", "#passkeys")
+	clickTo(t, ctx, "continue", "#passkeys .passkey-name")
 	if name := text(t, ctx, "#passkeys .passkey-name"); name != "Test laptop" {
 		t.Fatalf("passkey listed as %q", name)
 	}
@@ -110,7 +115,7 @@ func TestBrowserRegistersPasskeyAndSignsInWithIt(t *testing.T) {
 
 	// Signed out, with no email and no password: the passkey alone.
 	clickTo(t, ctx, "sign-out", "#sign-in")
-	clickTo(t, ctx, "passkey-sign-in", "#welcome")
+	clickTo(t, ctx, "passkey-sign-in", "#role")
 	if loc, _ := chromedp.Run(ctx, chromedp.Location()); !strings.HasSuffix(loc, "/app") {
 		t.Fatalf("passwordless sign-in ended at %s", loc)
 	}

@@ -103,7 +103,10 @@ func TestAddingPasskeyNeedsAFreshAuthentication(t *testing.T) {
 }
 
 // TestChallengedSessionMayStepUpWithPasskey: a session that moved to
-// another device may reach the passkey step-up (and nothing else).
+// another device may reach the passkey step-up (and nothing else). The
+// options routes answer webauthn.js in JSON, so elsewhere the refusal is
+// the "step_up" code the script sends the browser to step up on, not a
+// redirect its fetch would follow to an HTML page.
 func TestChallengedSessionMayStepUpWithPasskey(t *testing.T) {
 	t.Parallel()
 	st := newAuthStack(t, false)
@@ -111,7 +114,11 @@ func TestChallengedSessionMayStepUpWithPasskey(t *testing.T) {
 	c := st.client(firefox)
 	c.signIn(doctor, "")
 	c.ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/140.0 Safari/537.36"
-	expectRedirect(t, c.postOptions("/account/passkeys/options"), "/account/step-up")
+	refused := c.postOptions("/account/passkeys/options")
+	expectStatus(t, refused, http.StatusForbidden)
+	if body := readAll(t, refused); !strings.Contains(body, `"code":"step_up"`) {
+		t.Fatalf("passkey options of a challenged session: %s", body)
+	}
 	// This clinician has no passkey yet: the step-up options say so,
 	// rather than sending the session away.
 	r := c.postOptions("/account/step-up/webauthn/options")

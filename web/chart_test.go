@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -74,21 +72,19 @@ func newChartStack(t *testing.T, dsn string) (*authStack, [2]*tenant) {
 	}
 	t.Cleanup(func() { blobs.Close() })
 	svc := service.New(service.Config{DB: db, Keys: keys, Audit: log, Blobs: blobs, Passwords: fastHasher, Now: clock.Now})
-	srv := web.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), db)
-	base, _, _ := startServer(t, srv)
+	ln, base := listener(t)
 	st := &authStack{t: t, base: base, db: db, svc: svc, mail: &outbox.Memory{}, clock: clock, users: map[string]string{}}
 	st.id = service.NewIdentity(svc, service.IdentityConfig{Outbox: st.mail, BaseURL: base})
 	t.Cleanup(st.id.Close)
-	srv.UseIdentity(st.id)
-	srv.UseChart(svc, vkey)
 	media, err := sfu.New(sfu.Config{LoopbackOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { media.Close() })
-	if err := srv.UseVisits(svc, web.VideoConfig{SFU: media, TokenKey: make([]byte, token.KeySize), Spent: db.SpentTokens(), Now: clock.Now}); err != nil {
-		t.Fatal(err)
-	}
+	st.web = web.Config{Service: svc, Identity: st.id, AuditVerifierKey: vkey,
+		Video: &web.VideoConfig{SFU: media, TokenKey: make([]byte, token.KeySize), Spent: db.SpentTokens(), Now: clock.Now}}
+	st.srv = newWebServer(t, st.web)
+	serveOn(t, st.srv, ln)
 
 	var ts [2]*tenant
 	for i, name := range []string{"riverside", "lakeshore"} {

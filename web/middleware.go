@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 type requestIDKey struct{}
@@ -60,13 +58,13 @@ func securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
-// limitBody caps every request body; routes registered with HandleUpload
-// get their own, larger limit and stream.
+// limitBody caps every request body; routes with a limit in the route
+// table get their own, larger one and stream.
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := s.bodyLimit(r)
 		if r.ContentLength > n {
-			writeError(w, r, nil, http.StatusRequestEntityTooLarge, "request body too large")
+			writeError(w, r, http.StatusRequestEntityTooLarge, "", "request body too large")
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, n)
@@ -98,25 +96,6 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-type httpMetrics struct {
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-}
-
-func newHTTPMetrics(reg *prometheus.Registry) *httpMetrics {
-	m := &httpMetrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "haven_http_requests_total", Help: "HTTP requests by route pattern, method and status code.",
-		}, []string{"route", "method", "code"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "haven_http_request_duration_seconds", Help: "HTTP request latency by route pattern.",
-			Buckets: prometheus.DefBuckets,
-		}, []string{"route"}),
-	}
-	reg.MustRegister(m.requests, m.duration)
-	return m
-}
-
 // observe logs one structured line per request and records metrics. It
 // logs the route pattern and path but never the query string or body, and
 // labels metrics by pattern, so neither logs nor metrics carry PHI.
@@ -135,7 +114,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			route = p
 		}
 		d := time.Since(start)
-		s.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.status)).Inc()
+		s.metrics.requests.WithLabelValues(route, methodLabel(r.Method), strconv.Itoa(sw.status)).Inc()
 		s.metrics.duration.WithLabelValues(route).Observe(d.Seconds())
 		s.Logger.Info("request", "request_id", RequestID(r.Context()), "method", r.Method, "route", route,
 			"status", sw.status, "bytes", sw.bytes, "duration_ms", d.Milliseconds(), "client", clientAddr(r))
@@ -150,7 +129,7 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 					panic(v)
 				}
 				s.Logger.Error("panic", "request_id", RequestID(r.Context()), "panic", v, "stack", string(debug.Stack()))
-				writeError(w, r, nil, http.StatusInternalServerError, "Internal error.")
+				writeError(w, r, http.StatusInternalServerError, "", "Internal error.")
 			}
 		}()
 		next.ServeHTTP(w, r)

@@ -29,7 +29,7 @@ var openAPIETag = func() string {
 // what the API accepts and answers, never anything about a practice or a
 // patient. It may be cached but must be revalidated, so a client never
 // keeps describing an API the server no longer has.
-func handleOpenAPI(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/yaml")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("ETag", openAPIETag)

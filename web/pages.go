@@ -1,12 +1,14 @@
 package web
 
 import (
+	"bytes"
 	"embed"
 	"encoding/base64"
 	"html/template"
 	"io/fs"
 	"net/http"
 	"strings"
+	"time"
 
 	"haven"
 )
@@ -28,26 +30,81 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 	},
 }).ParseFS(templateFS, "templates/*.html"))
 
-// render executes a page template. Pages are server-rendered and carry no
-// inline script; the CSP forbids it.
-func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, data any) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := templates.ExecuteTemplate(w, name, data); err != nil {
-		s.Logger.Error("render", "template", name, "request_id", RequestID(r.Context()), "err", err)
+// page is what every page template gets; the layout (templates/layout.html)
+// reads its common fields, the page's own template its Data.
+type page struct {
+	Title    string
+	Actor    *haven.Actor // signed in, or nil
+	WarnIn   int          // seconds until the idle warning
+	EndIn    int          // seconds until the session ends
+	Practice string       // the practice's name, where the page knows it
+	Flash    string       // a fixed text saying what was done
+	Error    string       // a client-safe message saying what went wrong
+	Next     string       // where a form returns to
+	Data     any
+}
+
+// newPage fills the common parts of a page for r.
+func (s *Server) newPage(r *http.Request, title string) *page {
+	p := &page{Title: title}
+	if a, ok := haven.ActorFromContext(r.Context()); ok {
+		p.Actor = &a
 	}
+	if cur := sessionFromContext(r.Context()); cur != nil {
+		p.WarnIn = max(0, int(cur.WarnAt.Sub(cur.At)/time.Second))
+		p.EndIn = max(0, int(cur.Expires.Sub(cur.At)/time.Second))
+	}
+	return p
+}
+
+// render answers with the page template name, executed with p, and status.
+// Nothing is written until the template has executed, so a template fault
+// is a clean 500, never half a page. Pages carry no inline script; the CSP
+// forbids it.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p *page) {
+	var buf bytes.Buffer
+	if err := templates.ExecuteTemplate(&buf, name, p); err != nil {
+		s.Logger.Error("render", "template", name, "request_id", RequestID(r.Context()), "err", err)
+		writeError(w, r, http.StatusInternalServerError, haven.EINTERNAL, "Internal error.")
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
 }
 
 // staticHandler serves embedded CSS and JavaScript modules. They hold no
-// PHI, so they may be cached.
+// PHI, so they may be cached. It serves files only: a directory, /static/
+// itself included, is not found rather than listed.
 func staticHandler() http.Handler {
 	sub, _ := fs.Sub(staticFS, "static")
-	files := http.StripPrefix("/static/", http.FileServer(http.FS(sub)))
+	files := http.StripPrefix("/static/", http.FileServer(http.FS(filesOnly{sub})))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		files.ServeHTTP(w, r)
 	})
 }
 
+// filesOnly is a file system in which directories do not exist, so a
+// file server over it lists nothing.
+type filesOnly struct{ fs.FS }
+
+func (f filesOnly) Open(name string) (fs.File, error) {
+	file, err := f.FS.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := file.Stat(); err != nil || st.IsDir() {
+		file.Close()
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	return file, nil
+}
+
+func (s *Server) handleStatic(w http.ResponseWriter, r *http.Request) { s.assets.ServeHTTP(w, r) }
+
 func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, "home.html", map[string]any{"Version": haven.Version})
+	p := s.newPage(r, "Welcome")
+	p.Data = haven.Version
+	s.render(w, r, http.StatusOK, "home.html", p)
 }

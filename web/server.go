@@ -13,11 +13,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"haven"
+	"haven/service"
+	"haven/video/sfu"
 )
 
 // Limits against slow and oversized clients.
@@ -37,80 +41,88 @@ type Readiness interface {
 	Ready(ctx context.Context) error
 }
 
+// Config is what a server is built from. The process that runs it
+// (cmd/haven) constructs the services, owns them and their background
+// work, and closes them after the server has stopped; the server only
+// calls them. A part left nil is off: its routes are not registered.
+type Config struct {
+	Logger *slog.Logger
+	Ready  Readiness
+	// Service serves charts, files, care teams, break-glass, the audit
+	// log and the compliance tools, and with Video the visits.
+	Service *service.Service
+	// Identity serves sign-in, sessions, accounts and registration.
+	Identity *service.Identity
+	// Passkeys serves passkeys and security keys; it needs Identity.
+	Passkeys *service.Passkeys
+	// Video is the visits' media side; it needs Service.
+	Video *VideoConfig
+	// AuditVerifierKey is the audit checkpoint verifier key, shown with a
+	// patient's access history so their browser can check checkpoints.
+	AuditVerifierKey string
+	// MetricsToken is the bearer token /metrics asks for; with none,
+	// /metrics answers no one (metrics.go).
+	MetricsToken string
+}
+
 // Server routes requests through Haven's middleware to its handlers.
 type Server struct {
 	Logger   *slog.Logger
 	Ready    Readiness
-	mux      *routeMux
+	mux      *http.ServeMux
 	uploads  *http.ServeMux // routes allowed bodies larger than MaxBodyBytes
-	auth     *authState     // sign-in and sessions, once UseIdentity is called
 	registry *prometheus.Registry
 	metrics  *httpMetrics
+	scrape   http.Handler // the Prometheus exposition of registry
+	token    string       // the metrics bearer token
+	assets   http.Handler
+
+	svc      *service.Service
+	id       *service.Identity
+	passkeys *service.Passkeys
+	calls    http.Handler // the call WebSocket (package video)
+	sfu      *sfu.SFU
+	now      func() time.Time
+	auditKey string
+
+	tickets atomic.Pointer[ticketKeys] // the session ticket keys Serve rotates
 }
 
-// NewServer returns a server with the health and metrics endpoints
-// registered. Callers add pages and API routes with Handle.
-func NewServer(logger *slog.Logger, ready Readiness) *Server {
+// NewServer returns a server with every route of the table (routes.go)
+// whose part cfg provides.
+func NewServer(cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Passkeys != nil && cfg.Identity == nil {
+		return nil, haven.Errorf(haven.EINVALID, "web: passkeys need identity")
+	}
+	if cfg.Video != nil && cfg.Service == nil {
+		return nil, haven.Errorf(haven.EINVALID, "web: visits need the service")
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
-	s := &Server{Logger: logger, Ready: ready, mux: &routeMux{ServeMux: http.NewServeMux()}, uploads: http.NewServeMux(), registry: reg, metrics: newHTTPMetrics(reg)}
-	s.mux.HandleFunc("GET /healthz", s.handleHealthz)
-	s.mux.HandleFunc("GET /readyz", s.handleReadyz)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	s.mux.HandleFunc("GET /{$}", s.handleHome)
-	s.mux.Handle("GET /static/", staticHandler())
-	s.mux.HandleFunc("GET "+OpenAPIPath, handleOpenAPI) // the API's description (openapi.go)
-	return s
-}
-
-// routeMux is the server's ServeMux, remembering every pattern registered
-// on it. The API's OpenAPI document is held against this list by a test,
-// so a route cannot be added, or one described, without the other.
-type routeMux struct {
-	*http.ServeMux
-	mu       sync.Mutex
-	patterns []string
-}
-
-// Handle registers h as http.ServeMux does, then records the pattern; a
-// pattern the ServeMux refuses panics before it is recorded.
-func (m *routeMux) Handle(pattern string, h http.Handler) {
-	m.ServeMux.Handle(pattern, h)
-	m.record(pattern)
-}
-
-// HandleFunc registers f as http.ServeMux does, then records the pattern.
-func (m *routeMux) HandleFunc(pattern string, f func(http.ResponseWriter, *http.Request)) {
-	m.ServeMux.HandleFunc(pattern, f)
-	m.record(pattern)
-}
-
-func (m *routeMux) record(pattern string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.patterns = append(m.patterns, pattern)
+	s := &Server{Logger: cfg.Logger, Ready: cfg.Ready, mux: http.NewServeMux(), uploads: http.NewServeMux(), registry: reg,
+		metrics: newHTTPMetrics(reg), scrape: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), token: cfg.MetricsToken,
+		assets: staticHandler(), svc: cfg.Service, id: cfg.Identity, passkeys: cfg.Passkeys, auditKey: cfg.AuditVerifierKey, now: time.Now}
+	if cfg.Video != nil {
+		if err := s.useVideo(*cfg.Video); err != nil {
+			return nil, err
+		}
+	}
+	s.register()
+	return s, nil
 }
 
 // Registry is where other packages register their Prometheus metrics.
 // Metric labels carry route patterns and codes, never ids or PHI.
 func (s *Server) Registry() *prometheus.Registry { return s.registry }
 
-// Handle registers a handler for a ServeMux pattern such as
-// "GET /api/v1/patients/{id}".
-func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
-
 // uploadLimit is a route's body limit, found by matching the request
 // against the upload routes.
 type uploadLimit int64
 
 func (uploadLimit) ServeHTTP(http.ResponseWriter, *http.Request) {}
-
-// HandleUpload registers h for pattern with a body limit of max bytes
-// instead of MaxBodyBytes. Such handlers must stream the body.
-func (s *Server) HandleUpload(pattern string, max int64, h http.Handler) {
-	s.uploads.Handle(pattern, uploadLimit(max))
-	s.mux.Handle(pattern, h)
-}
 
 // bodyLimit returns the body limit for r.
 func (s *Server) bodyLimit(r *http.Request) int64 {
@@ -136,6 +148,11 @@ func (s *Server) Handler() http.Handler {
 // gracefully: new connections are refused and requests in flight get
 // ShutdownTimeout to finish, so nothing acknowledged is cut off.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, cfg *tls.Config) error {
+	// Session ticket keys of this server's own, rotated (tlscert.go).
+	cfg = cfg.Clone()
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	s.tickets.Store(rotateTicketKeys(ctx, cfg))
 	srv := &http.Server{
 		Handler:           s.Handler(),
 		TLSConfig:         cfg,

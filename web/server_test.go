@@ -20,38 +20,68 @@ type readiness struct{ err error }
 
 func (r readiness) Ready(context.Context) error { return r.err }
 
-// startServer serves s on a loopback port with a fresh self-signed
-// certificate and returns its base URL and a client trusting nothing but it.
-func startServer(t *testing.T, s *web.Server) (string, *http.Client, tls.Certificate) {
-	t.Helper()
-	cert, created, err := web.LoadOrCreateCertificate(t.TempDir(), "", "")
-	if err != nil || !created {
-		t.Fatalf("certificate: created=%v err=%v", created, err)
-	}
+// listener is a loopback port for a test server, and its base URL, so
+// the server's parts (identity's links) can know the URL before it exists.
+func listener(tb testing.TB) (net.Listener, string) {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
+	}
+	return ln, "https://" + ln.Addr().String()
+}
+
+// serveOn serves s over TLS on ln, with a fresh self-signed certificate,
+// until the test or benchmark ends, and returns the certificate.
+func serveOn(tb testing.TB, s *web.Server, ln net.Listener) tls.Certificate {
+	tb.Helper()
+	cert, _, err := web.LoadOrCreateCertificate(tb.TempDir(), "", "")
+	if err != nil {
+		tb.Fatalf("certificate: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, ln, web.TLSConfig(cert)) }()
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("shutdown: %v", err)
+			tb.Errorf("shutdown: %v", err)
 		}
 	})
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}}
-	return "https://" + ln.Addr().String(), client, cert
+	return cert
 }
 
-func newServer(ready error) *web.Server {
-	return web.NewServer(slog.New(slog.NewJSONHandler(io.Discard, nil)), readiness{ready})
+// newWebServer builds a server from cfg, discarding its log unless cfg
+// names one.
+func newWebServer(tb testing.TB, cfg web.Config) *web.Server {
+	tb.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s, err := web.NewServer(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+// startServer serves s on a loopback port with a fresh self-signed
+// certificate and returns its base URL and a client trusting nothing but it.
+func startServer(t *testing.T, s *web.Server) (string, *http.Client, tls.Certificate) {
+	t.Helper()
+	ln, base := listener(t)
+	cert := serveOn(t, s, ln)
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}}
+	return base, client, cert
+}
+
+func newServer(t *testing.T, ready error) *web.Server {
+	return newWebServer(t, web.Config{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Ready: readiness{ready}})
 }
 
 func TestTLS12HandshakeIsRefused(t *testing.T) {
-	base, _, _ := startServer(t, newServer(nil))
+	base, _, _ := startServer(t, newServer(t, nil))
 	addr := strings.TrimPrefix(base, "https://")
 	for _, v := range []uint16{tls.VersionTLS10, tls.VersionTLS11, tls.VersionTLS12} {
 		conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MinVersion: v, MaxVersion: v})
@@ -73,7 +103,7 @@ func TestTLS12HandshakeIsRefused(t *testing.T) {
 // TestPostQuantumKeyExchangeIsNegotiated protects recorded traffic against
 // a future quantum computer: a client offering X25519MLKEM768 must get it.
 func TestPostQuantumKeyExchangeIsNegotiated(t *testing.T) {
-	base, _, _ := startServer(t, newServer(nil))
+	base, _, _ := startServer(t, newServer(t, nil))
 	conn, err := tls.Dial("tcp", strings.TrimPrefix(base, "https://"), &tls.Config{
 		InsecureSkipVerify: true, CurvePreferences: []tls.CurveID{tls.X25519MLKEM768, tls.X25519}})
 	if err != nil {
@@ -86,7 +116,7 @@ func TestPostQuantumKeyExchangeIsNegotiated(t *testing.T) {
 }
 
 func TestSelfSignedCertificateIsECDSAP256ForLocalhost(t *testing.T) {
-	_, _, cert := startServer(t, newServer(nil))
+	_, _, cert := startServer(t, newServer(t, nil))
 	leaf := cert.Leaf
 	if leaf.PublicKeyAlgorithm.String() != "ECDSA" || leaf.VerifyHostname("localhost") != nil || leaf.VerifyHostname("127.0.0.1") != nil {
 		t.Fatalf("certificate: alg %v names %v %v", leaf.PublicKeyAlgorithm, leaf.DNSNames, leaf.IPAddresses)
@@ -97,7 +127,7 @@ func TestSelfSignedCertificateIsECDSAP256ForLocalhost(t *testing.T) {
 }
 
 func TestEveryResponseCarriesSecurityHeaders(t *testing.T) {
-	base, client, _ := startServer(t, newServer(nil))
+	base, client, _ := startServer(t, newServer(t, nil))
 	want := map[string]string{
 		"Strict-Transport-Security": "max-age=63072000; includeSubDomains",
 		"X-Content-Type-Options":    "nosniff",
@@ -136,8 +166,8 @@ func TestEveryResponseCarriesSecurityHeaders(t *testing.T) {
 }
 
 func TestHealthAndReadiness(t *testing.T) {
-	base, client, _ := startServer(t, newServer(nil))
-	for path, code := range map[string]int{"/healthz": 200, "/readyz": 200, "/metrics": 200} {
+	base, client, _ := startServer(t, newServer(t, nil))
+	for path, code := range map[string]int{"/healthz": 200, "/readyz": 200, "/metrics": 403} {
 		resp, err := client.Get(base + path)
 		if err != nil {
 			t.Fatal(err)
@@ -147,7 +177,7 @@ func TestHealthAndReadiness(t *testing.T) {
 			t.Errorf("%s: %d", path, resp.StatusCode)
 		}
 	}
-	base, client, _ = startServer(t, newServer(haven.Errorf(haven.EUNAVAILABLE, "schema behind")))
+	base, client, _ = startServer(t, newServer(t, haven.Errorf(haven.EUNAVAILABLE, "schema behind")))
 	resp, err := client.Get(base + "/readyz")
 	if err != nil {
 		t.Fatal(err)
@@ -160,8 +190,8 @@ func TestHealthAndReadiness(t *testing.T) {
 }
 
 func TestOversizedBodyIsRefused(t *testing.T) {
-	s := newServer(nil)
-	s.Handle("POST /echo", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s := newServer(t, nil)
+	s.HandleForTest("POST /echo", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, err := io.ReadAll(r.Body); err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
@@ -196,7 +226,7 @@ func TestSlowHeadersAreCutOff(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for the header timeout")
 	}
-	base, _, _ := startServer(t, newServer(nil))
+	base, _, _ := startServer(t, newServer(t, nil))
 	conn, err := tls.Dial("tcp", strings.TrimPrefix(base, "https://"), &tls.Config{InsecureSkipVerify: true})
 	if err != nil {
 		t.Fatal(err)

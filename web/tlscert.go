@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -16,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -129,4 +131,58 @@ func TLSConfig(cert tls.Certificate) *tls.Config {
 		Certificates: []tls.Certificate{cert},
 		NextProtos:   []string{"h2", "http/1.1"},
 	}
+}
+
+// Session tickets let a returning client resume without a full handshake.
+// A ticket is sealed under a server key, and whoever holds that key can
+// open the ticket, and with it the keys of a resumed connection someone
+// recorded. Go keeps its own ticket keys for 7 days; Haven makes its own,
+// a new one every SessionTicketRotation, and keeps the last
+// SessionTicketKeys of them, so a ticket (and the key that opens it)
+// lives at most SessionTicketLifetime.
+const (
+	SessionTicketRotation = time.Hour
+	SessionTicketKeys     = 3
+	SessionTicketLifetime = SessionTicketKeys * SessionTicketRotation
+)
+
+// ticketKeys rotates one tls.Config's session ticket keys: the newest
+// seals new tickets, the older ones still open theirs until they drop off.
+type ticketKeys struct {
+	mu   sync.Mutex
+	cfg  *tls.Config
+	keys [][32]byte
+}
+
+// rotate makes a new key and forgets the oldest beyond SessionTicketKeys.
+func (k *ticketKeys) rotate() {
+	var key [32]byte
+	rand.Read(key[:])
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.keys = append([][32]byte{key}, k.keys...)
+	if len(k.keys) > SessionTicketKeys {
+		k.keys = k.keys[:SessionTicketKeys]
+	}
+	k.cfg.SetSessionTicketKeys(k.keys) // this also turns Go's own rotation off
+}
+
+// rotateTicketKeys gives cfg its first key now and a new one every
+// SessionTicketRotation until ctx ends.
+func rotateTicketKeys(ctx context.Context, cfg *tls.Config) *ticketKeys {
+	k := &ticketKeys{cfg: cfg}
+	k.rotate()
+	go func() {
+		t := time.NewTicker(SessionTicketRotation)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				k.rotate()
+			}
+		}
+	}()
+	return k
 }

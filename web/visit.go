@@ -45,20 +45,15 @@ type VideoConfig struct {
 // CallPath is the call's WebSocket endpoint; {visit} is the visit id.
 const CallPath = "/api/v1/visits/{visit}/call"
 
-// visits serves the visit pages and API.
-type visits struct {
-	s   *Server
-	svc *service.Service
-	sfu *sfu.SFU
-	now func() time.Time
-}
-
-// UseVisits registers the visit pages, their API and the call endpoint.
-func (s *Server) UseVisits(svc *service.Service, vc VideoConfig) error {
+// useVideo builds the call endpoint (package video's handler) over the
+// service, which decides and audits every join, refusal, leave, end and
+// invitation.
+func (s *Server) useVideo(vc VideoConfig) error {
 	if vc.Now == nil {
 		vc.Now = time.Now
 	}
-	v := &visits{s: s, svc: svc, sfu: vc.SFU, now: vc.Now}
+	svc := s.svc
+	s.sfu, s.now = vc.SFU, vc.Now
 	calls, err := video.NewHandler(video.Config{
 		SFU:      vc.SFU,
 		TokenKey: vc.TokenKey,
@@ -101,36 +96,17 @@ func (s *Server) UseVisits(svc *service.Service, vc VideoConfig) error {
 	if err != nil {
 		return err
 	}
-	s.Handle("GET "+CallPath, calls)
-
-	s.Handle("GET /api/v1/clinicians", http.HandlerFunc(v.apiClinicians))
-	s.Handle("GET /api/v1/visits/{id}/state", http.HandlerFunc(v.apiState))
-	s.Handle("POST /api/v1/visits/{id}/check-in", http.HandlerFunc(v.apiCheckIn))
-	s.Handle("POST /api/v1/visits/{id}/join-token", http.HandlerFunc(v.apiJoinToken))
-	s.Handle("POST /api/v1/visits/{id}/admit", http.HandlerFunc(v.apiAdmit))
-	s.Handle("POST /api/v1/visits/{id}/cancel", http.HandlerFunc(v.apiCancel))
-	s.Handle("POST /api/v1/visits/{id}/end", http.HandlerFunc(v.apiEnd))
-	s.Handle("GET /api/v1/waiting-room", http.HandlerFunc(v.apiWaitingRoom))
-	s.Handle("GET /api/v1/network-check", http.HandlerFunc(v.apiNetworkCheck))
-	s.Handle("GET /api/v1/visits/{id}/messages", http.HandlerFunc(v.apiMessages))
-	s.Handle("POST /api/v1/visits/{id}/messages", http.HandlerFunc(v.apiSendMessage))
-	v.registerPages()
+	s.calls = calls
 	return nil
 }
 
-// signedIn answers a signed-out API request and reports whether to go on.
-func (v *visits) signedIn(w http.ResponseWriter, r *http.Request) bool {
-	_, ok := v.s.requireSignIn(w, r)
-	return ok
-}
+// handleCall is the call's WebSocket.
+func (s *Server) handleCall(w http.ResponseWriter, r *http.Request) { s.calls.ServeHTTP(w, r) }
 
-func (v *visits) apiClinicians(w http.ResponseWriter, r *http.Request) {
-	if !v.signedIn(w, r) {
-		return
-	}
-	docs, err := v.svc.Clinicians(r.Context())
+func (s *Server) apiClinicians(w http.ResponseWriter, r *http.Request) {
+	docs, err := s.svc.Clinicians(r.Context())
 	if err != nil {
-		v.s.Error(w, r, err)
+		s.apiError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"clinicians": listJSON(docs)})
@@ -141,10 +117,7 @@ func (v *visits) apiClinicians(w http.ResponseWriter, r *http.Request) {
 // well under the server's write timeout.
 const StateWait = 25 * time.Second
 
-func (v *visits) apiState(w http.ResponseWriter, r *http.Request) {
-	if !v.signedIn(w, r) {
-		return
-	}
+func (s *Server) apiState(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	seen := service.VisitWatch{State: q.Get("seen"), Messages: -1}
 	// With messages=N the answer also comes when the visit's waiting-room
@@ -152,7 +125,7 @@ func (v *visits) apiState(w http.ResponseWriter, r *http.Request) {
 	if m := q.Get("messages"); m != "" {
 		n, err := strconv.Atoi(m)
 		if err != nil || n < 0 || n > service.MaxVisitMessages {
-			v.s.Error(w, r, errBadParam("messages"))
+			s.apiError(w, r, errBadParam("messages"))
 			return
 		}
 		seen.Messages = n
@@ -161,44 +134,35 @@ func (v *visits) apiState(w http.ResponseWriter, r *http.Request) {
 	if seen.State == "" {
 		wait = 0
 	}
-	got, err := v.svc.WatchVisit(r.Context(), r.PathValue("id"), seen, wait)
+	got, err := s.svc.WatchVisit(r.Context(), r.PathValue("id"), seen, wait)
 	if err != nil {
-		v.s.Error(w, r, err)
+		s.apiError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, got)
 }
 
-func (v *visits) apiCheckIn(w http.ResponseWriter, r *http.Request) {
-	if !v.signedIn(w, r) {
-		return
-	}
-	vis, err := v.svc.CheckIn(r.Context(), r.PathValue("id"))
+func (s *Server) apiCheckIn(w http.ResponseWriter, r *http.Request) {
+	vis, err := s.svc.CheckIn(r.Context(), r.PathValue("id"))
 	if err != nil {
-		v.s.Error(w, r, err)
+		s.apiError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"state": vis.State})
 }
 
-func (v *visits) apiJoinToken(w http.ResponseWriter, r *http.Request) {
-	if !v.signedIn(w, r) {
-		return
-	}
-	pass, err := v.svc.CallToken(r.Context(), r.PathValue("id"))
+func (s *Server) apiJoinToken(w http.ResponseWriter, r *http.Request) {
+	pass, err := s.svc.CallToken(r.Context(), r.PathValue("id"))
 	if err != nil {
-		v.s.Error(w, r, err)
+		s.apiError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, pass)
 }
 
-func (v *visits) apiAdmit(w http.ResponseWriter, r *http.Request) {
-	if !v.signedIn(w, r) {
-		return
-	}
-	if err := v.svc.Admit(r.Context(), r.PathValue("id")); err != nil {
-		v.s.Error(w, r, err)
+func (s *Server) apiAdmit(w http.ResponseWriter, r *http.Request) {
+	if err := s.svc.Admit(r.Context(), r.PathValue("id")); err != nil {
+		s.apiError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"state": "admitted"})
@@ -211,37 +175,31 @@ func (v *visits) apiAdmit(w http.ResponseWriter, r *http.Request) {
 // at once and reappear in the queue, so removal would not hold, and a
 // cancelled visit frees its slot for the clinic to book again. The
 // patient's waiting page sees the state change and says so.
-func (v *visits) apiCancel(w http.ResponseWriter, r *http.Request) {
-	if !v.signedIn(w, r) {
-		return
-	}
+func (s *Server) apiCancel(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := v.svc.CancelVisit(r.Context(), id); err != nil {
-		v.s.Error(w, r, err)
+	if err := s.svc.CancelVisit(r.Context(), id); err != nil {
+		s.apiError(w, r, err)
 		return
 	}
-	v.closeRoom(id)
+	s.closeRoom(id)
 	writeJSON(w, http.StatusOK, map[string]string{"state": "cancelled"})
 }
 
 // apiEnd ends an admitted visit from outside the call (the waiting room):
 // durable state first, then whoever is still in the room is disconnected.
-func (v *visits) apiEnd(w http.ResponseWriter, r *http.Request) {
-	if !v.signedIn(w, r) {
-		return
-	}
+func (s *Server) apiEnd(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := v.svc.EndVisit(r.Context(), id); err != nil {
-		v.s.Error(w, r, err)
+	if err := s.svc.EndVisit(r.Context(), id); err != nil {
+		s.apiError(w, r, err)
 		return
 	}
-	v.closeRoom(id)
+	s.closeRoom(id)
 	writeJSON(w, http.StatusOK, map[string]string{"state": "ended"})
 }
 
-func (v *visits) closeRoom(visitID string) {
-	if v.sfu != nil && signal.ValidID(visitID) {
-		v.sfu.End(visitID)
+func (s *Server) closeRoom(visitID string) {
+	if s.sfu != nil && signal.ValidID(visitID) {
+		s.sfu.End(visitID)
 	}
 }
 
@@ -257,13 +215,10 @@ type waitingEntry struct {
 	Messages    int        `json:"messages"` // the visit's waiting-room thread length
 }
 
-func (v *visits) apiWaitingRoom(w http.ResponseWriter, r *http.Request) {
-	if !v.signedIn(w, r) {
-		return
-	}
-	vs, err := v.svc.WaitingQueue(r.Context())
+func (s *Server) apiWaitingRoom(w http.ResponseWriter, r *http.Request) {
+	vs, err := s.svc.WaitingQueue(r.Context())
 	if err != nil {
-		v.s.Error(w, r, err)
+		s.apiError(w, r, err)
 		return
 	}
 	out := make([]waitingEntry, 0, len(vs))
@@ -271,7 +226,7 @@ func (v *visits) apiWaitingRoom(w http.ResponseWriter, r *http.Request) {
 		out = append(out, waitingEntry{ID: x.ID, PatientName: x.PatientName, Reason: x.Reason, State: x.State,
 			Start: x.Start, End: x.End, CheckedInAt: x.CheckedInAt, Messages: x.Messages})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"visits": out, "now": v.now().UTC()})
+	writeJSON(w, http.StatusOK, map[string]any{"visits": out, "now": s.now().UTC()})
 }
 
 // MaxNetworkCheck bounds the network check's download.
@@ -280,15 +235,12 @@ const MaxNetworkCheck = 1 << 20
 // apiNetworkCheck answers the pre-visit page's network check: n random
 // (incompressible) bytes, timed by the browser. It carries nothing about
 // anyone; it requires a session only so it is no free bandwidth.
-func (v *visits) apiNetworkCheck(w http.ResponseWriter, r *http.Request) {
-	if !v.signedIn(w, r) {
-		return
-	}
+func (s *Server) apiNetworkCheck(w http.ResponseWriter, r *http.Request) {
 	n := 0
 	if q := r.URL.Query().Get("bytes"); q != "" {
 		var err error
 		if n, err = strconv.Atoi(q); err != nil || n < 0 || n > MaxNetworkCheck {
-			v.s.Error(w, r, errBadParam("bytes"))
+			s.apiError(w, r, errBadParam("bytes"))
 			return
 		}
 	}
@@ -306,13 +258,12 @@ func (v *visits) apiNetworkCheck(w http.ResponseWriter, r *http.Request) {
 // It records no activity (Peek): the call page keeps its session alive
 // itself, so a client that does not is not kept signed in by its socket.
 func (s *Server) sessionStillLive(ctx context.Context, r *http.Request) error {
-	a := s.identity()
 	signedIn, _ := haven.ActorFromContext(ctx)
 	token, _ := presentedToken(r)
-	if a == nil || token == "" || signedIn.SessionID == "" {
+	if s.id == nil || token == "" || signedIn.SessionID == "" {
 		return haven.Errorf(haven.EUNAUTHORIZED, "please sign in")
 	}
-	cur, err := a.id.Peek(ctx, token, clientFrom(r))
+	cur, err := s.id.Peek(ctx, token, clientFrom(r))
 	if err != nil {
 		return err
 	}
@@ -324,6 +275,3 @@ func (s *Server) sessionStillLive(ctx context.Context, r *http.Request) error {
 	}
 	return nil
 }
-
-// callActor reports the actor of r for pages that need one.
-func callActor(r *http.Request) (haven.Actor, bool) { return haven.ActorFromContext(r.Context()) }

@@ -41,10 +41,11 @@ func enter(t testing.TB, ctx context.Context, fields map[string]string, submit, 
 	}
 }
 
-// textOf returns the trimmed text of the element sel.
+// textOf returns the trimmed text of the element sel, once that element
+// itself is visible (see text in auth_browser_test.go).
 func textOf(t testing.TB, ctx context.Context, sel string) string {
 	t.Helper()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel), chromedp.NodeVisible))
 	if err != nil {
 		t.Fatalf("text of %s: %v", sel, err)
 	}

@@ -14,29 +14,23 @@ type sendMessageRequest struct {
 	Body string `json:"body"`
 }
 
-func (v *visits) apiMessages(w http.ResponseWriter, r *http.Request) {
-	if !v.signedIn(w, r) {
-		return
-	}
-	msgs, err := v.svc.VisitMessages(r.Context(), r.PathValue("id"))
+func (s *Server) apiMessages(w http.ResponseWriter, r *http.Request) {
+	msgs, err := s.svc.VisitMessages(r.Context(), r.PathValue("id"))
 	if err != nil {
-		v.s.Error(w, r, err)
+		s.apiError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"messages": msgs})
 }
 
-func (v *visits) apiSendMessage(w http.ResponseWriter, r *http.Request) {
-	if !v.signedIn(w, r) {
-		return
-	}
+func (s *Server) apiSendMessage(w http.ResponseWriter, r *http.Request) {
 	var req sendMessageRequest
 	if err := decodeJSON(r, &req); err != nil {
-		v.s.Error(w, r, err)
+		s.apiError(w, r, err)
 		return
 	}
-	if err := v.svc.SendVisitMessage(r.Context(), r.PathValue("id"), req.Body); err != nil {
-		v.s.Error(w, r, err)
+	if err := s.svc.SendVisitMessage(r.Context(), r.PathValue("id"), req.Body); err != nil {
+		s.apiError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]bool{"sent": true})

@@ -15,16 +15,6 @@ import (
 // network checks, the live queue, WebRTC) is in static/visit_*.js, loaded
 // as modules, never inline.
 
-func (v *visits) registerPages() {
-	v.s.Handle("GET /app/visits", http.HandlerFunc(v.pageVisits))
-	v.s.Handle("POST /app/visits", http.HandlerFunc(v.pageBook))
-	v.s.Handle("POST /app/visits/{id}/cancel", http.HandlerFunc(v.pageCancel))
-	v.s.Handle("GET /app/visits/{id}/check-in", http.HandlerFunc(v.pageCheckIn))
-	v.s.Handle("GET /app/visits/{id}/call", http.HandlerFunc(v.pageCall))
-	v.s.Handle("GET /app/waiting-room", http.HandlerFunc(v.pageWaitingRoom))
-	v.registerReschedule() // visit_reschedule.go
-}
-
 // BookingWindow is how far ahead one page of free slots reaches.
 const BookingWindow = 3 * 24 * time.Hour
 
@@ -66,22 +56,19 @@ var visitFlashes = map[string]string{
 // pageVisits is the patient's visits and booking, or for the front desk
 // one patient's visits (?patient=). A clinician's visits live in the
 // waiting room.
-func (v *visits) pageVisits(w http.ResponseWriter, r *http.Request) {
-	a, ok := v.s.requireSignIn(w, r)
-	if !ok {
-		return
-	}
+func (s *Server) pageVisits(w http.ResponseWriter, r *http.Request) {
+	a, _ := haven.ActorFromContext(r.Context())
 	if a.Role == haven.RoleClinician {
 		http.Redirect(w, r, "/app/waiting-room", http.StatusSeeOther)
 		return
 	}
-	v.renderVisits(w, r, http.StatusOK, visitFlashes[r.URL.Query().Get("done")], "", "")
+	s.renderVisits(w, r, http.StatusOK, visitFlashes[r.URL.Query().Get("done")], "", "")
 }
 
-func (v *visits) renderVisits(w http.ResponseWriter, r *http.Request, status int, flash, msg, reason string) {
-	a, _ := callActor(r)
+func (s *Server) renderVisits(w http.ResponseWriter, r *http.Request, status int, flash, msg, reason string) {
+	a, _ := haven.ActorFromContext(r.Context())
 	ctx := r.Context()
-	p := v.s.newAuthPage(r, "Your visits")
+	p := s.newPage(r, "Your visits")
 	p.Flash, p.Error = flash, msg
 	patientID := a.UserID
 	view := visitListView{Clinician: r.FormValue("clinician"), Reason: reason, Booking: true}
@@ -92,24 +79,24 @@ func (v *visits) renderVisits(w http.ResponseWriter, r *http.Request, status int
 		p.Title = "Patient's visits"
 	case a.Role != haven.RolePatient:
 		p.Error = "Visits are booked here by patients. Clinicians find theirs in the waiting room; the front desk opens a patient's visits from their chart."
-		v.s.renderAuth(w, r, http.StatusForbidden, "visit_list.html", p)
+		s.render(w, r, http.StatusForbidden, "visit_list.html", p)
 		return
 	}
 	var err error
-	if view.Clinicians, err = v.svc.Clinicians(ctx); err != nil {
-		v.s.authPageError(w, r, err)
+	if view.Clinicians, err = s.svc.Clinicians(ctx); err != nil {
+		s.pageError(w, r, err)
 		return
 	}
 	names := map[string]string{}
 	for _, c := range view.Clinicians {
 		names[c.UserID] = c.Name
 	}
-	vs, err := v.svc.Visits(ctx, patientID)
+	vs, err := s.svc.Visits(ctx, patientID)
 	if err != nil {
-		v.s.authPageError(w, r, err)
+		s.pageError(w, r, err)
 		return
 	}
-	now := v.now()
+	now := s.now()
 	for i := len(vs) - 1; i >= 0; i-- { // newest first
 		x := vs[i]
 		live := x.State == "booked" || x.State == "waiting"
@@ -117,9 +104,9 @@ func (v *visits) renderVisits(w http.ResponseWriter, r *http.Request, status int
 			CheckIn: live && now.Before(x.End) && view.Booking, Join: x.State == "admitted" && view.Booking, Cancel: live,
 			Reschedule: movable(x)})
 	}
-	if err := v.moveView(ctx, r, &view, now); err != nil {
+	if err := s.moveView(ctx, r, &view, now); err != nil {
 		if haven.ErrorCode(err) != haven.ECONFLICT {
-			v.s.authPageError(w, r, err)
+			s.pageError(w, r, err)
 			return
 		}
 		p.Error = haven.ErrorMessage(err)
@@ -130,47 +117,41 @@ func (v *visits) renderVisits(w http.ResponseWriter, r *http.Request, status int
 			view.From = f
 		}
 		view.Next = view.From.Add(BookingWindow)
-		if view.Slots, err = v.svc.Slots(ctx, view.Clinician, view.From, view.Next); err != nil {
-			v.s.authPageError(w, r, err)
+		if view.Slots, err = s.svc.Slots(ctx, view.Clinician, view.From, view.Next); err != nil {
+			s.pageError(w, r, err)
 			return
 		}
 	}
 	p.Data = view
-	v.s.renderAuth(w, r, status, "visit_list.html", p)
+	s.render(w, r, status, "visit_list.html", p)
 }
 
-func (v *visits) pageBook(w http.ResponseWriter, r *http.Request) {
-	a, ok := v.s.requireSignIn(w, r)
-	if !ok {
-		return
-	}
+func (s *Server) pageBook(w http.ResponseWriter, r *http.Request) {
+	a, _ := haven.ActorFromContext(r.Context())
 	start, err := time.Parse(time.RFC3339, r.PostFormValue("start"))
 	if err != nil {
-		v.renderVisits(w, r, http.StatusBadRequest, "", "Choose a time for the visit.", r.PostFormValue("reason"))
+		s.renderVisits(w, r, http.StatusBadRequest, "", "Choose a time for the visit.", r.PostFormValue("reason"))
 		return
 	}
-	if _, err := v.svc.BookVisit(r.Context(), a.UserID, r.PostFormValue("clinician"), start, r.PostFormValue("reason")); err != nil {
+	if _, err := s.svc.BookVisit(r.Context(), a.UserID, r.PostFormValue("clinician"), start, r.PostFormValue("reason")); err != nil {
 		switch haven.ErrorCode(err) {
 		case haven.EINVALID, haven.ECONFLICT:
-			v.renderVisits(w, r, statusByCode[haven.ErrorCode(err)], "", haven.ErrorMessage(err), r.PostFormValue("reason"))
+			s.renderVisits(w, r, s.errorStatus(w, r, err), "", haven.ErrorMessage(err), r.PostFormValue("reason"))
 		default:
-			v.s.authPageError(w, r, err)
+			s.pageError(w, r, err)
 		}
 		return
 	}
 	http.Redirect(w, r, "/app/visits?done=booked", http.StatusSeeOther)
 }
 
-func (v *visits) pageCancel(w http.ResponseWriter, r *http.Request) {
-	if _, ok := v.s.requireSignIn(w, r); !ok {
-		return
-	}
+func (s *Server) pageCancel(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := v.svc.CancelVisit(r.Context(), id); err != nil {
-		v.s.authPageError(w, r, err)
+	if err := s.svc.CancelVisit(r.Context(), id); err != nil {
+		s.pageError(w, r, err)
 		return
 	}
-	v.closeRoom(id)
+	s.closeRoom(id)
 	http.Redirect(w, r, visitListURL(r, "cancelled"), http.StatusSeeOther)
 }
 
@@ -182,41 +163,35 @@ type checkInView struct {
 
 // pageCheckIn is the pre-visit page: device and network checks, the
 // security checklist, then the waiting room.
-func (v *visits) pageCheckIn(w http.ResponseWriter, r *http.Request) {
-	if _, ok := v.s.requireSignIn(w, r); !ok {
-		return
-	}
-	vis, err := v.svc.Visit(r.Context(), r.PathValue("id"))
+func (s *Server) pageCheckIn(w http.ResponseWriter, r *http.Request) {
+	vis, err := s.svc.Visit(r.Context(), r.PathValue("id"))
 	if err != nil {
-		v.s.authPageError(w, r, err)
+		s.pageError(w, r, err)
 		return
 	}
 	view := checkInView{Visit: vis, Opens: vis.Start.Add(-service.CheckInWindow)}
-	if docs, err := v.svc.Clinicians(r.Context()); err == nil {
+	if docs, err := s.svc.Clinicians(r.Context()); err == nil {
 		for _, d := range docs {
 			if d.UserID == vis.ClinicianID {
 				view.ClinicianName = d.Name
 			}
 		}
 	}
-	p := v.s.newAuthPage(r, "Before your visit")
+	p := s.newPage(r, "Before your visit")
 	p.Data = view
-	v.s.renderAuth(w, r, http.StatusOK, "visit_checkin.html", p)
+	s.render(w, r, http.StatusOK, "visit_checkin.html", p)
 }
 
-func (v *visits) pageWaitingRoom(w http.ResponseWriter, r *http.Request) {
-	a, ok := v.s.requireSignIn(w, r)
-	if !ok {
-		return
-	}
-	p := v.s.newAuthPage(r, "Waiting room")
+func (s *Server) pageWaitingRoom(w http.ResponseWriter, r *http.Request) {
+	a, _ := haven.ActorFromContext(r.Context())
+	p := s.newPage(r, "Waiting room")
 	if a.Role != haven.RoleClinician {
 		p.Error = "The waiting room is the clinician's."
-		v.s.renderAuth(w, r, http.StatusForbidden, "visit_waiting.html", p)
+		s.render(w, r, http.StatusForbidden, "visit_waiting.html", p)
 		return
 	}
 	p.Data = map[string]string{"StepUp": "/account/step-up?next=" + url.QueryEscape("/app/waiting-room")}
-	v.s.renderAuth(w, r, http.StatusOK, "visit_waiting.html", p)
+	s.render(w, r, http.StatusOK, "visit_waiting.html", p)
 }
 
 type callView struct {
@@ -229,14 +204,11 @@ type callView struct {
 // opens it fetches a join token, which the service grants only to the
 // visit's patient and clinician, or a guest the clinician invited, and
 // only while it is admitted.
-func (v *visits) pageCall(w http.ResponseWriter, r *http.Request) {
-	a, ok := v.s.requireSignIn(w, r)
-	if !ok {
-		return
-	}
+func (s *Server) pageCall(w http.ResponseWriter, r *http.Request) {
+	a, _ := haven.ActorFromContext(r.Context())
 	id := r.PathValue("id")
 	if !signal.ValidID(id) {
-		v.s.authPageError(w, r, haven.Errorf(haven.ENOTFOUND, "not found"))
+		s.pageError(w, r, haven.Errorf(haven.ENOTFOUND, "not found"))
 		return
 	}
 	back := "/app"
@@ -246,7 +218,7 @@ func (v *visits) pageCall(w http.ResponseWriter, r *http.Request) {
 	case haven.RoleClinician:
 		back = "/app/waiting-room"
 	}
-	p := v.s.newAuthPage(r, "Video visit")
+	p := s.newPage(r, "Video visit")
 	p.Data = callView{VisitID: id, Signal: strings.Replace(CallPath, "{visit}", id, 1), Back: back}
-	v.s.renderAuth(w, r, http.StatusOK, "visit_call.html", p)
+	s.render(w, r, http.StatusOK, "visit_call.html", p)
 }

@@ -16,11 +16,6 @@ import (
 // may move which visit; after a move the visit's call room is closed as
 // after a cancel, so nothing opened for the old time carries over.
 
-func (v *visits) registerReschedule() {
-	v.s.Handle("POST /api/v1/visits/{id}/reschedule", http.HandlerFunc(v.apiReschedule))
-	v.s.Handle("POST /app/visits/{id}/reschedule", http.HandlerFunc(v.pageReschedule))
-}
-
 // rescheduleRequest is the API's body: the new start, which must be one
 // of the visit's clinician's free slots.
 type rescheduleRequest struct {
@@ -36,56 +31,50 @@ type rescheduled struct {
 	End   time.Time `json:"end"`
 }
 
-func (v *visits) apiReschedule(w http.ResponseWriter, r *http.Request) {
-	if !v.signedIn(w, r) {
-		return
-	}
+func (s *Server) apiReschedule(w http.ResponseWriter, r *http.Request) {
 	var req rescheduleRequest
 	if err := decodeJSON(r, &req); err != nil {
-		v.s.Error(w, r, err)
+		s.apiError(w, r, err)
 		return
 	}
 	start, err := time.Parse(time.RFC3339, req.Start)
 	if err != nil {
-		v.s.Error(w, r, haven.Errorf(haven.EINVALID, "start must be an RFC 3339 time, such as 2026-11-26T09:30:00Z"))
+		s.apiError(w, r, haven.Errorf(haven.EINVALID, "start must be an RFC 3339 time, such as 2026-11-26T09:30:00Z"))
 		return
 	}
 	id := r.PathValue("id")
-	vis, err := v.svc.RescheduleVisit(r.Context(), id, start)
+	vis, err := s.svc.RescheduleVisit(r.Context(), id, start)
 	if err != nil {
-		v.s.Error(w, r, err)
+		s.apiError(w, r, err)
 		return
 	}
-	v.closeRoom(id)
+	s.closeRoom(id)
 	writeJSON(w, http.StatusOK, rescheduled{ID: vis.ID, State: vis.State, Start: vis.Start, End: vis.End})
 }
 
 // pageReschedule is the visit list's move form. A refused time shows the
 // list again with the reason and the same visit's free times.
-func (v *visits) pageReschedule(w http.ResponseWriter, r *http.Request) {
-	if _, ok := v.s.requireSignIn(w, r); !ok {
-		return
-	}
+func (s *Server) pageReschedule(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	again := func(status int, msg string) {
 		r.Form.Set("reschedule", id)
-		v.renderVisits(w, r, status, "", msg, "")
+		s.renderVisits(w, r, status, "", msg, "")
 	}
 	start, err := time.Parse(time.RFC3339, r.PostFormValue("start"))
 	if err != nil {
 		again(http.StatusBadRequest, "Choose a new time for the visit.")
 		return
 	}
-	if _, err := v.svc.RescheduleVisit(r.Context(), id, start); err != nil {
+	if _, err := s.svc.RescheduleVisit(r.Context(), id, start); err != nil {
 		switch code := haven.ErrorCode(err); code {
 		case haven.EINVALID, haven.ECONFLICT:
-			again(statusByCode[code], haven.ErrorMessage(err))
+			again(s.errorStatus(w, r, err), haven.ErrorMessage(err))
 		default:
-			v.s.authPageError(w, r, err)
+			s.pageError(w, r, err)
 		}
 		return
 	}
-	v.closeRoom(id)
+	s.closeRoom(id)
 	http.Redirect(w, r, visitListURL(r, "rescheduled"), http.StatusSeeOther)
 }
 
@@ -105,7 +94,7 @@ func visitListURL(r *http.Request, done string) string {
 // named by the reschedule parameter: the visit (one of the rows already
 // listed, so nothing is read that the list did not read) and its
 // clinician's free times from the from parameter on.
-func (v *visits) moveView(ctx context.Context, r *http.Request, view *visitListView, now time.Time) error {
+func (s *Server) moveView(ctx context.Context, r *http.Request, view *visitListView, now time.Time) error {
 	id := r.FormValue("reschedule")
 	if id == "" {
 		return nil
@@ -124,7 +113,7 @@ func (v *visits) moveView(ctx context.Context, r *http.Request, view *visitListV
 	}
 	view.MoveNext = view.MoveFrom.Add(BookingWindow)
 	var err error
-	view.MoveSlots, err = v.svc.Slots(ctx, view.Moving.ClinicianID, view.MoveFrom, view.MoveNext)
+	view.MoveSlots, err = s.svc.Slots(ctx, view.Moving.ClinicianID, view.MoveFrom, view.MoveNext)
 	return err
 }
 

@@ -5,8 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -98,19 +96,17 @@ func newVisitStack(t testing.TB, realClock bool) *visitStack {
 	}
 	t.Cleanup(func() { relay.Close() })
 
-	srv := web.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), db)
-	base := serveTLS(t, srv)
+	ln, base := listener(t)
 	mail := &outbox.Memory{}
 	tt, _ := t.(*testing.T)
 	st := &visitStack{authStack: &authStack{t: tt, db: db, svc: svc, mail: mail, clock: clock, users: map[string]string{}, base: base},
 		key: key, media: media, relay: relay, log: log, real: realClock, tb: t}
 	st.id = service.NewIdentity(svc, service.IdentityConfig{Outbox: mail, BaseURL: base})
 	t.Cleanup(st.id.Close)
-	srv.UseIdentity(st.id)
-	if err := srv.UseVisits(svc, web.VideoConfig{SFU: media, TURN: relay, TokenKey: key, Spent: db.SpentTokens(), Now: now,
-		RecheckEvery: callRecheck}); err != nil {
-		t.Fatal(err)
-	}
+	st.web = web.Config{Service: svc, Identity: st.id, Video: &web.VideoConfig{SFU: media, TURN: relay, TokenKey: key,
+		Spent: db.SpentTokens(), Now: now, RecheckEvery: callRecheck}}
+	st.srv = newWebServer(t, st.web)
+	serveOn(t, st.srv, ln)
 	st.practice = st.seedPractice("Riverside Family Clinic", doctor, desk, patientEmail, "Maria Lopez")
 	st.other = st.seedPractice("Lakeshore Pediatrics", otherDoctor, "frontdesk@lakeshore.example", otherPatient, "Ava Johnson")
 	return st
@@ -159,27 +155,6 @@ func (st *visitStack) seedPractice(name, doc, frontDesk, patient, patientName st
 		t.Fatal(err)
 	}
 	return pr.ID
-}
-
-// serveTLS serves srv over TLS on loopback until the test or benchmark ends.
-func serveTLS(tb testing.TB, srv *web.Server) string {
-	tb.Helper()
-	cert, _, err := web.LoadOrCreateCertificate(tb.TempDir(), "", "")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln, web.TLSConfig(cert)) }()
-	tb.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	return "https://" + ln.Addr().String()
 }
 
 // patient signs a patient in through the API (patients have no second

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"haven/store/sqlstore"
+	"haven/web"
 )
 
 // Config is what every subcommand that touches data shares. Each setting is
@@ -33,6 +34,7 @@ type Config struct {
 	S3SecretKey    string
 	AuditKey       string
 	AuditWitness   string
+	MetricsToken   string
 	Demo           bool
 
 	auditLog     string        // `haven audit --log`
@@ -67,6 +69,7 @@ func (c *Config) settings(serve bool) []setting {
 			setting{"public-url", "HAVEN_PUBLIC_URL", "", "the https:// address browsers use: links in emails, and the domain passkeys belong to (default https://localhost:<port of --addr>)", false, &c.PublicURL},
 			setting{"tls-cert", "HAVEN_TLS_CERT", "", "PEM certificate file (default: a self-signed localhost certificate in the data dir)", false, &c.TLSCert},
 			setting{"tls-key", "HAVEN_TLS_KEY", "", "PEM private key file for --tls-cert", false, &c.TLSKey},
+			setting{"metrics-token", "HAVEN_METRICS_TOKEN", "", "bearer token a Prometheus scraper presents at /metrics (at least 16 characters); without one, /metrics answers 403 to everyone", true, &c.MetricsToken},
 		)
 	}
 	return s
@@ -170,6 +173,9 @@ func (c *Config) validate(serve bool) error {
 		if c.PublicURL, err = checkPublicURL(c.PublicURL); err != nil {
 			return err
 		}
+	}
+	if c.MetricsToken != "" && len(c.MetricsToken) < web.MinMetricsToken {
+		return fmt.Errorf("--metrics-token: must be at least %d characters", web.MinMetricsToken)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return fmt.Errorf("--tls-cert and --tls-key must be given together")

@@ -1,5 +1,6 @@
 // Command haven is Haven's one binary: the HTTPS server and every operator
-// command (migrations, keys, audit, backups). Run "haven help" for the list.
+// command (migrations, keys, legal holds, audit, practices). Run "haven help"
+// for the list.
 package main
 
 import (

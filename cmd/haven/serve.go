@@ -66,17 +66,16 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		demo.Print(env.Stdout, logins)
 	}
 
-	srv := web.NewServer(env.Logger, readiness{st.db, st.audit})
-	srv.UseChart(st.svc, st.verifier)
 	publicURL := cfg.PublicURL
 	if publicURL == "" {
 		// localhost, not the listening IP: passkeys need a host name.
 		publicURL = "https://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	}
 	mail, stopMail := mcfg.outbox(ctx, cfg.DataDir, env.Logger)
-	defer stopMail()                                           // after the users of mail below have stopped
-	defer srv.UseLocalIdentity(ctx, st.svc, mail, publicURL)() // sign-in, sessions, accounts, passkeys (web/auth.go)
-	defer startReminders(ctx, env, st, mail, publicURL)()      // visit reminders, through the same outbox (remind.go)
+	defer stopMail() // after the users of mail below have stopped
+	id, passkeys, stopIdentity := startIdentity(ctx, env, st, mail, publicURL)
+	defer stopIdentity()                                  // sign-in, sessions, accounts, passkeys (identity.go)
+	defer startReminders(ctx, env, st, mail, publicURL)() // visit reminders, through the same outbox (remind.go)
 	// Video visits: the SFU and TURN relay live as long as the server, and
 	// closing them ends every call.
 	media, err := startVideo(&vcfg, cfg.videoKey)
@@ -84,7 +83,17 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer media.Close()
-	if err := srv.UseVisits(st.svc, media.web(cfg.videoKey, st.db)); err != nil {
+	srv, err := web.NewServer(web.Config{
+		Logger:           env.Logger,
+		Ready:            readiness{st.db, st.audit},
+		Service:          st.svc,
+		Identity:         id,
+		Passkeys:         passkeys,
+		Video:            media.web(cfg.videoKey, st.db),
+		AuditVerifierKey: st.verifier,
+		MetricsToken:     cfg.MetricsToken,
+	})
+	if err != nil {
 		return err
 	}
 	addr := ln.Addr().String()

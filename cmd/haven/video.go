@@ -165,8 +165,8 @@ func startVideo(v *videoConfig, key []byte) (*videoStack, error) {
 }
 
 // web returns what the visit pages need.
-func (v *videoStack) web(key []byte, db *sqlstore.DB) web.VideoConfig {
-	return web.VideoConfig{SFU: v.sfu, TURN: v.turn, TokenKey: key, Spent: db.SpentTokens()}
+func (v *videoStack) web(key []byte, db *sqlstore.DB) *web.VideoConfig {
+	return &web.VideoConfig{SFU: v.sfu, TURN: v.turn, TokenKey: key, Spent: db.SpentTokens()}
 }
 
 // Close ends every call and stops the relay.

@@ -1,24 +1,35 @@
 // Package sqlstore persists Haven's records in SQLite (embedded, the default)
-// or PostgreSQL through database/sql, with versioned migrations per dialect.
+// or PostgreSQL through database/sql, with one set of versioned migrations
+// for both.
+//
+// # Adding a migration
+//
+// Write one file, migrations/NNNN_what_it_adds.sql, numbered one past the
+// newest, in SQL both engines read the same way. Where the types differ,
+// write a placeholder: {{blob}} (BLOB on SQLite, BYTEA on PostgreSQL) and
+// {{timestamp}} (TIMESTAMP, TIMESTAMPTZ). They are expanded when the
+// migrations are loaded; the file name is what schema_migrations records.
+// Never edit a migration that has shipped: databases have applied it, and
+// TestShippedMigrationsAreUnchanged pins the SQL each dialect ran.
+// TestMigratedSchemasAgree migrates both engines and compares their schemas
+// column by column. Files under migrations/sqlite/ or migrations/postgres/
+// (the old per-dialect layout) are refused, never skipped.
 //
 // It stores and returns sealed values (haven.Sealed) and blind indexes as
 // opaque bytes. It never holds a key and must never import the keyring: a
-// thief of the database, its WAL or a dump gets ciphertext only. A test in
-// this package enforces that boundary.
+// thief of the database, its WAL or a dump gets ciphertext only.
+// TestPackageBoundaries (imports_test.go at the module root) enforces that
+// boundary.
 package sqlstore
 
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -35,9 +46,6 @@ const (
 	SQLite   Dialect = "sqlite"
 	Postgres Dialect = "postgres"
 )
-
-//go:embed migrations
-var migrationFS embed.FS
 
 // DB is Haven's database. Queries use $1-style placeholders, which both
 // engines accept, so one statement serves both dialects where the SQL agrees.
@@ -161,149 +169,6 @@ func (d *DB) SQL() *sql.DB { return d.db }
 
 // SetClock replaces the clock used for created_at stamps (tests only).
 func (d *DB) SetClock(now func() time.Time) { d.now = now }
-
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// migrations returns the embedded migrations of d's dialect in order.
-func (d *DB) migrations() ([]migration, error) {
-	dir := "migrations/" + string(d.dialect)
-	entries, err := fs.ReadDir(migrationFS, dir)
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, e := range entries {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || !strings.HasSuffix(e.Name(), ".sql") {
-			return nil, fmt.Errorf("migration %s: name must be NNNN_name.sql", e.Name())
-		}
-		b, err := fs.ReadFile(migrationFS, dir+"/"+e.Name())
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: e.Name(), sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: expected version %d", m.name, i+1)
-		}
-	}
-	return ms, nil
-}
-
-// LatestVersion is the newest schema version this binary knows.
-func (d *DB) LatestVersion() int {
-	ms, err := d.migrations()
-	if err != nil {
-		return 0
-	}
-	return len(ms)
-}
-
-// SchemaVersion returns the database's schema version and the newest this
-// binary knows. A database newer than the binary is an EINVALID error: an
-// old binary must never write to a schema it does not understand.
-func (d *DB) SchemaVersion(ctx context.Context) (current, latest int, err error) {
-	latest = d.LatestVersion()
-	var exists bool
-	switch d.dialect {
-	case SQLite:
-		err = d.db.QueryRowContext(ctx, `SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&exists)
-	default:
-		err = d.db.QueryRowContext(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists)
-	}
-	if err != nil {
-		return 0, latest, haven.Wrap(haven.EUNAVAILABLE, err, "cannot read the schema version")
-	}
-	if !exists {
-		return 0, latest, nil
-	}
-	var v sql.NullInt64
-	if err := d.db.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&v); err != nil {
-		return 0, latest, haven.Wrap(haven.EUNAVAILABLE, err, "cannot read the schema version")
-	}
-	current = int(v.Int64)
-	if current > latest {
-		return current, latest, haven.Errorf(haven.EINVALID,
-			"database schema version %d is newer than this haven binary knows (%d): upgrade haven before using this database", current, latest)
-	}
-	return current, latest, nil
-}
-
-// Migrate applies every pending migration, each in its own transaction. On
-// PostgreSQL an advisory lock keeps several nodes starting at once from
-// applying the same migration twice. It returns the versions applied.
-func (d *DB) Migrate(ctx context.Context) ([]int, error) {
-	ms, err := d.migrations()
-	if err != nil {
-		return nil, haven.Wrap(haven.EINTERNAL, err, "embedded migrations are malformed")
-	}
-	if _, err := d.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
-		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot create the schema_migrations table")
-	}
-	var applied []int
-	for _, m := range ms {
-		done, err := d.applyOne(ctx, m)
-		if err != nil {
-			return applied, haven.Wrap(haven.EINTERNAL, err, fmt.Sprintf("migration %s failed", m.name))
-		}
-		if done {
-			applied = append(applied, m.version)
-		}
-	}
-	if _, _, err := d.SchemaVersion(ctx); err != nil {
-		return applied, err
-	}
-	return applied, nil
-}
-
-func (d *DB) applyOne(ctx context.Context, m migration) (bool, error) {
-	tx, err := d.db.BeginTx(ctx, nil)
-	if err != nil {
-		return false, err
-	}
-	defer tx.Rollback()
-	if d.dialect == Postgres {
-		// Held to the end of the transaction; the constant names Haven's migrations.
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7262667)`); err != nil {
-			return false, err
-		}
-	}
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = $1`, m.version).Scan(&n); err != nil {
-		return false, err
-	}
-	if n > 0 {
-		return false, nil
-	}
-	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-		return false, err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-		m.version, m.name, d.now().Format(time.RFC3339)); err != nil {
-		return false, err
-	}
-	return true, tx.Commit()
-}
-
-// Ready reports whether the database answers and its schema is current;
-// /readyz uses it so a load balancer only sends traffic to a usable node.
-func (d *DB) Ready(ctx context.Context) error {
-	cur, latest, err := d.SchemaVersion(ctx)
-	if err != nil {
-		return err
-	}
-	if cur != latest {
-		return haven.Errorf(haven.EUNAVAILABLE, "schema version %d, binary expects %d: run haven migrate", cur, latest)
-	}
-	return nil
-}
 
 // isUniqueViolation reports whether err is a unique-constraint violation on
 // either engine, so callers can answer ECONFLICT instead of EINTERNAL.

@@ -3,7 +3,6 @@ package sqlstore_test
 import (
 	"bytes"
 	"context"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -129,26 +128,5 @@ func TestUnreachablePostgresIsAClearError(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "secret") {
 		t.Fatalf("password leaked into the error: %v", err)
-	}
-}
-
-// TestStoreNeverImportsKeyring enforces the spine: storage sees ciphertext
-// only, so no storage package may depend on the keyring, directly or through
-// another package, in its code or its tests.
-func TestStoreNeverImportsKeyring(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", "-test", "-f", "{{.ImportPath}} {{join .Deps \" \"}}", "haven/store/...", "haven/blob/...").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list: %v\n%s", err, out)
-	}
-	for _, line := range strings.Split(string(out), "\n") {
-		pkg, deps, _ := strings.Cut(line, " ")
-		if !strings.HasPrefix(pkg, "haven/store") && !strings.HasPrefix(pkg, "haven/blob") {
-			continue
-		}
-		for _, dep := range strings.Fields(deps) {
-			if dep == "haven/keyring" || strings.HasPrefix(dep, "haven/keyring/") {
-				t.Errorf("%s depends on %s: storage must never hold a key", pkg, dep)
-			}
-		}
 	}
 }

@@ -19,7 +19,7 @@ CREATE TABLE audit_events (
     reason        TEXT NOT NULL,
     client_addr   TEXT NOT NULL,
     request_id    TEXT NOT NULL,
-    leaf_hash     BLOB NOT NULL,
+    leaf_hash     {{blob}} NOT NULL,
     PRIMARY KEY (log_id, seq)
 );
 CREATE INDEX audit_events_patient ON audit_events (log_id, patient_id, seq);
@@ -29,6 +29,6 @@ CREATE INDEX audit_events_actor ON audit_events (log_id, actor_id, seq);
 CREATE TABLE audit_checkpoints (
     log_id TEXT NOT NULL,
     size   BIGINT NOT NULL,
-    note   BLOB NOT NULL,
+    note   {{blob}} NOT NULL,
     PRIMARY KEY (log_id, size)
 );

@@ -17,16 +17,16 @@ CREATE TABLE visits (
     practice_id   TEXT NOT NULL REFERENCES practices(id),
     patient_id    TEXT NOT NULL REFERENCES patients(id),
     clinician_id  TEXT NOT NULL REFERENCES users(id),
-    starts_at     TIMESTAMPTZ NOT NULL,
-    ends_at       TIMESTAMPTZ NOT NULL,
+    starts_at     {{timestamp}} NOT NULL,
+    ends_at       {{timestamp}} NOT NULL,
     state         TEXT NOT NULL,
-    reason_sealed BYTEA NOT NULL,
+    reason_sealed {{blob}} NOT NULL,
     booked_by     TEXT NOT NULL,
-    checked_in_at TIMESTAMPTZ,
-    admitted_at   TIMESTAMPTZ,
-    ended_at      TIMESTAMPTZ,
+    checked_in_at {{timestamp}},
+    admitted_at   {{timestamp}},
+    ended_at      {{timestamp}},
     version       INTEGER NOT NULL DEFAULT 1,
-    created_at    TIMESTAMPTZ NOT NULL
+    created_at    {{timestamp}} NOT NULL
 );
 -- One live visit per clinician and start time: double booking is refused
 -- by the database, not by a race-prone check.

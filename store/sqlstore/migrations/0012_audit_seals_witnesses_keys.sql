@@ -6,7 +6,7 @@
 -- key (which is never in the database). Other rows, and rows written
 -- before this migration, hold NULL; those are vouched for by the
 -- checkpoints signed since.
-ALTER TABLE audit_events ADD COLUMN seal BYTEA;
+ALTER TABLE audit_events ADD COLUMN seal {{blob}};
 
 -- What each witness acknowledged: the checkpoint with its cosignatures.
 -- A witness that later holds less than it acknowledged went missing or
@@ -15,7 +15,7 @@ CREATE TABLE audit_witnessed (
     log_id  TEXT NOT NULL,
     witness TEXT NOT NULL,
     size    BIGINT NOT NULL,
-    note    BYTEA NOT NULL,
+    note    {{blob}} NOT NULL,
     PRIMARY KEY (log_id, witness, size)
 );
 
@@ -23,5 +23,5 @@ CREATE TABLE audit_witnessed (
 -- naming the size each log had reached. One hand-over per retiring key.
 CREATE TABLE audit_key_handovers (
     from_key TEXT PRIMARY KEY,
-    note     BYTEA NOT NULL
+    note     {{blob}} NOT NULL
 );

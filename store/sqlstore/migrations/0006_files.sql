@@ -6,11 +6,11 @@ CREATE TABLE files (
     practice_id  TEXT NOT NULL REFERENCES practices(id),
     patient_id   TEXT NOT NULL REFERENCES patients(id),
     uploaded_by  TEXT NOT NULL,
-    name_sealed  BYTEA NOT NULL,
+    name_sealed  {{blob}} NOT NULL,
     content_type TEXT NOT NULL,
     size         BIGINT NOT NULL,
     blob_key     TEXT NOT NULL,
-    created_at   TIMESTAMPTZ NOT NULL
+    created_at   {{timestamp}} NOT NULL
 );
 CREATE INDEX files_patient ON files (patient_id, created_at);
 

@@ -15,7 +15,7 @@ CREATE TABLE visit_messages (
     visit_id    TEXT NOT NULL REFERENCES visits(id),
     patient_id  TEXT NOT NULL REFERENCES patients(id),
     sender_id   TEXT NOT NULL REFERENCES users(id),
-    body_sealed BYTEA NOT NULL,
+    body_sealed {{blob}} NOT NULL,
     created_us  BIGINT NOT NULL
 );
 CREATE INDEX visit_messages_visit ON visit_messages (visit_id, created_us);

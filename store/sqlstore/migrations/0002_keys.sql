@@ -8,9 +8,9 @@ CREATE TABLE wrapped_keys (
     patient_id  TEXT NOT NULL DEFAULT '',
     version     INTEGER NOT NULL,
     wrapped_by  TEXT NOT NULL,
-    wrapped     BYTEA,
+    wrapped     {{blob}},
     state       TEXT NOT NULL,
-    created_at  TIMESTAMPTZ NOT NULL,
+    created_at  {{timestamp}} NOT NULL,
     UNIQUE (practice_id, kind, patient_id, version)
 );
 CREATE INDEX wrapped_keys_wrapped_by ON wrapped_keys (wrapped_by);

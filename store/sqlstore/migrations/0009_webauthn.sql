@@ -12,19 +12,19 @@
 -- and a cloned key that lags behind is refused.
 CREATE TABLE webauthn_credentials (
     id              TEXT PRIMARY KEY,
-    credential_id   BYTEA NOT NULL UNIQUE,
+    credential_id   {{blob}} NOT NULL UNIQUE,
     user_id         TEXT NOT NULL REFERENCES users(id),
     practice_id     TEXT NOT NULL DEFAULT '',
-    public_key      BYTEA NOT NULL,
+    public_key      {{blob}} NOT NULL,
     sign_count      BIGINT NOT NULL DEFAULT 0,
     transports      TEXT NOT NULL DEFAULT '',
-    aaguid          BYTEA,
+    aaguid          {{blob}},
     attestation_fmt TEXT NOT NULL DEFAULT '',
     user_verified   BOOLEAN NOT NULL DEFAULT FALSE,
     backup_eligible BOOLEAN NOT NULL DEFAULT FALSE,
     backup_state    BOOLEAN NOT NULL DEFAULT FALSE,
     discoverable    BOOLEAN NOT NULL DEFAULT FALSE,
-    nickname_sealed BYTEA,
+    nickname_sealed {{blob}},
     created_us      BIGINT NOT NULL,
     last_used_us    BIGINT
 );
@@ -37,11 +37,11 @@ CREATE INDEX webauthn_credentials_user ON webauthn_credentials (user_id);
 -- by the one statement that uses it, so each challenge is answered once;
 -- rows live for minutes and expired ones are deleted.
 CREATE TABLE webauthn_challenges (
-    challenge_hash BYTEA PRIMARY KEY,
+    challenge_hash {{blob}} PRIMARY KEY,
     kind           TEXT NOT NULL,
     user_id        TEXT NOT NULL DEFAULT '',
     binding        TEXT NOT NULL,
-    session_data   BYTEA NOT NULL,
+    session_data   {{blob}} NOT NULL,
     created_us     BIGINT NOT NULL,
     expires_us     BIGINT NOT NULL
 );

@@ -10,7 +10,7 @@
 -- changed: the session then serves nothing until its owner re-authenticates.
 CREATE TABLE sessions (
     id            TEXT PRIMARY KEY,
-    token_hash    BLOB NOT NULL UNIQUE,
+    token_hash    {{blob}} NOT NULL UNIQUE,
     user_id       TEXT NOT NULL REFERENCES users(id),
     practice_id   TEXT NOT NULL DEFAULT '',
     role          TEXT NOT NULL,
@@ -32,17 +32,17 @@ CREATE INDEX sessions_user ON sessions (user_id, revoked_us);
 -- waits for its first code before it replaces the active one.
 CREATE TABLE mfa_totp (
     user_id        TEXT PRIMARY KEY REFERENCES users(id),
-    secret_sealed  BLOB,
+    secret_sealed  {{blob}},
     last_step      BIGINT NOT NULL DEFAULT 0,
     confirmed_us   BIGINT,
-    pending_sealed BLOB,
+    pending_sealed {{blob}},
     pending_us     BIGINT
 );
 
 -- Unused recovery codes, hashed with the user's id; a use deletes the row.
 CREATE TABLE mfa_recovery_codes (
     user_id    TEXT NOT NULL REFERENCES users(id),
-    code_hash  BLOB NOT NULL,
+    code_hash  {{blob}} NOT NULL,
     created_us BIGINT NOT NULL,
     PRIMARY KEY (user_id, code_hash)
 );
@@ -51,12 +51,12 @@ CREATE TABLE mfa_recovery_codes (
 -- (login), a password reset (reset), an invitation (invite), an email
 -- verification (verify). used_us is set by one atomic UPDATE.
 CREATE TABLE auth_tokens (
-    token_hash   BLOB PRIMARY KEY,
+    token_hash   {{blob}} PRIMARY KEY,
     kind         TEXT NOT NULL,
     user_id      TEXT NOT NULL DEFAULT '',
     practice_id  TEXT NOT NULL DEFAULT '',
     role         TEXT NOT NULL DEFAULT '',
-    email_sealed BLOB,
+    email_sealed {{blob}},
     client_addr  TEXT NOT NULL DEFAULT '',
     device_hash  TEXT NOT NULL DEFAULT '',
     created_by   TEXT NOT NULL DEFAULT '',
@@ -72,7 +72,7 @@ CREATE INDEX auth_tokens_expiry ON auth_tokens (expires_us);
 -- hash of their device cookie. Throttling lets them through an account's
 -- backoff, so strangers failing against an email cannot lock its owner out.
 CREATE TABLE known_devices (
-    device_hash BLOB NOT NULL,
+    device_hash {{blob}} NOT NULL,
     user_id     TEXT NOT NULL REFERENCES users(id),
     created_us  BIGINT NOT NULL,
     PRIMARY KEY (device_hash, user_id)
@@ -83,7 +83,7 @@ CREATE INDEX known_devices_user ON known_devices (user_id);
 -- not multiply an attacker's guesses. Keys are the throttle's own, kept as
 -- bytes.
 CREATE TABLE auth_throttle (
-    key      BLOB PRIMARY KEY, -- may hold any byte, NUL included
+    key      {{blob}} PRIMARY KEY, -- may hold any byte, NUL included
     failures INTEGER NOT NULL,
     last_us  BIGINT NOT NULL
 );

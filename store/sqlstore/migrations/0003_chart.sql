@@ -5,14 +5,14 @@
 CREATE TABLE patients (
     id                  TEXT PRIMARY KEY REFERENCES users(id),
     practice_id         TEXT NOT NULL REFERENCES practices(id),
-    mrn_index           BYTEA NOT NULL,
-    mrn_sealed          BYTEA NOT NULL,
-    demographics_sealed BYTEA NOT NULL,
-    contact_sealed      BYTEA NOT NULL,
-    restrictions_sealed BYTEA,
+    mrn_index           {{blob}} NOT NULL,
+    mrn_sealed          {{blob}} NOT NULL,
+    demographics_sealed {{blob}} NOT NULL,
+    contact_sealed      {{blob}} NOT NULL,
+    restrictions_sealed {{blob}},
     version             INTEGER NOT NULL DEFAULT 1,
-    created_at          TIMESTAMPTZ NOT NULL,
-    updated_at          TIMESTAMPTZ NOT NULL,
+    created_at          {{timestamp}} NOT NULL,
+    updated_at          {{timestamp}} NOT NULL,
     UNIQUE (practice_id, mrn_index)
 );
 CREATE INDEX patients_practice ON patients (practice_id);
@@ -24,7 +24,7 @@ CREATE TABLE care_team (
     patient_id  TEXT NOT NULL REFERENCES patients(id),
     user_id     TEXT NOT NULL REFERENCES users(id),
     added_by    TEXT NOT NULL,
-    added_at    TIMESTAMPTZ NOT NULL,
+    added_at    {{timestamp}} NOT NULL,
     PRIMARY KEY (patient_id, user_id)
 );
 CREATE INDEX care_team_user ON care_team (user_id);
@@ -36,12 +36,12 @@ CREATE TABLE break_glass_grants (
     practice_id   TEXT NOT NULL REFERENCES practices(id),
     patient_id    TEXT NOT NULL REFERENCES patients(id),
     user_id       TEXT NOT NULL REFERENCES users(id),
-    reason_sealed BYTEA NOT NULL,
-    starts_at     TIMESTAMPTZ NOT NULL,
-    expires_at    TIMESTAMPTZ NOT NULL,
-    reviewed_at   TIMESTAMPTZ,
+    reason_sealed {{blob}} NOT NULL,
+    starts_at     {{timestamp}} NOT NULL,
+    expires_at    {{timestamp}} NOT NULL,
+    reviewed_at   {{timestamp}},
     reviewed_by   TEXT,
-    review_sealed BYTEA
+    review_sealed {{blob}}
 );
 CREATE INDEX break_glass_patient ON break_glass_grants (patient_id);
 CREATE INDEX break_glass_open ON break_glass_grants (practice_id, reviewed_at);
@@ -50,7 +50,7 @@ CREATE INDEX break_glass_open ON break_glass_grants (practice_id, reviewed_at);
 CREATE TABLE practice_settings (
     practice_id TEXT PRIMARY KEY REFERENCES practices(id),
     settings    TEXT NOT NULL,
-    updated_at  TIMESTAMPTZ NOT NULL
+    updated_at  {{timestamp}} NOT NULL
 );
 
 -- Alerts raised by detection rules over the audit stream. They carry ids
@@ -63,8 +63,8 @@ CREATE TABLE alerts (
     patient_id  TEXT NOT NULL DEFAULT '',
     detail      TEXT NOT NULL,
     audit_seq   BIGINT NOT NULL,
-    created_at  TIMESTAMPTZ NOT NULL,
-    closed_at   TIMESTAMPTZ,
+    created_at  {{timestamp}} NOT NULL,
+    closed_at   {{timestamp}},
     closed_by   TEXT
 );
 CREATE INDEX alerts_open ON alerts (practice_id, closed_at);

@@ -1,0 +1,164 @@
+package haven_test
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// A listed package, as `go list -deps -test` reports it.
+type listed struct {
+	ImportPath string // "haven/web", or "haven/web [haven/web.test]" compiled with its tests
+	ForTest    string // the package whose tests this variant is built for
+	Name       string
+	Doc        string
+	Standard   bool
+	Imports    []string
+	Deps       []string
+}
+
+// goList runs go list -json over the module with the given flags.
+func goList(t *testing.T, flags ...string) []listed {
+	t.Helper()
+	args := append([]string{"list", "-json=ImportPath,ForTest,Name,Doc,Standard,Imports,Deps"}, flags...)
+	cmd := exec.Command("go", append(args, "haven/...")...)
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("go list: %v\n%s", err, ee.Stderr)
+		}
+		t.Fatalf("go list: %v", err)
+	}
+	var ps []listed
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for {
+		var p listed
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// plain strips a test variant's suffix: "haven/web [haven/web.test]" and
+// the external test package "haven/web_test [haven/web.test]" are both
+// haven/web's.
+func plain(path string) string {
+	path, _, _ = strings.Cut(path, " ")
+	return strings.TrimSuffix(path, "_test")
+}
+
+// under reports whether path is root or inside it.
+func under(path, root string) bool {
+	return path == root || strings.HasPrefix(path, root+"/")
+}
+
+func underAny(path string, roots ...string) bool {
+	return slices.ContainsFunc(roots, func(r string) bool { return under(path, r) })
+}
+
+// boundary is a rule about what a set of packages may depend on.
+type boundary struct {
+	why        string                // the promise the rule keeps
+	applies    func(pkg string) bool // the packages it binds
+	tests      bool                  // their tests too
+	transitive bool                  // every dependency, not only direct imports
+	forbidden  func(dep string) bool // what they must not reach
+}
+
+// TestPackageBoundaries holds the spine in the import graph, so it is a
+// structure the compiler keeps rather than a convention reviewers keep.
+func TestPackageBoundaries(t *testing.T) {
+	ps := goList(t, "-deps", "-test")
+	std := map[string]bool{}
+	for _, p := range ps {
+		if p.Standard {
+			std[plain(p.ImportPath)] = true
+		}
+	}
+	haven := func(dep string) bool { return dep == "haven" || strings.HasPrefix(dep, "haven/") }
+	rules := []boundary{{
+		why:        "the domain imports only the standard library, so it reads without knowing what is wired in",
+		applies:    func(p string) bool { return p == "haven" },
+		transitive: true,
+		forbidden:  func(dep string) bool { return !std[dep] },
+	}, {
+		why:        "storage sees ciphertext only: no storage package, nor its tests, may reach a key",
+		applies:    func(p string) bool { return underAny(p, "haven/store", "haven/blob") },
+		tests:      true,
+		transitive: true,
+		forbidden:  func(dep string) bool { return under(dep, "haven/keyring") },
+	}, {
+		why:        "blob stores hold opaque streams: they reach nothing of Haven's but the domain and each other",
+		applies:    func(p string) bool { return under(p, "haven/blob") },
+		tests:      true,
+		transitive: true,
+		forbidden:  func(dep string) bool { return haven(dep) && dep != "haven" && !under(dep, "haven/blob") },
+	}, {
+		why:        "policy is a pure function of the domain: the domain and the standard library only",
+		applies:    func(p string) bool { return under(p, "haven/policy") },
+		transitive: true,
+		forbidden:  func(dep string) bool { return dep != "haven" && !std[dep] },
+	}, {
+		why:       "web reaches keys, storage and blobs only through service, whose gate (policy, audit) it cannot skip",
+		applies:   func(p string) bool { return under(p, "haven/web") },
+		forbidden: func(dep string) bool { return underAny(dep, "haven/store", "haven/keyring", "haven/blob") },
+	}, {
+		why: "only service opens PHI: no other code holds the keyring (cmd/haven wires it in; tests and their kit may build one)",
+		applies: func(p string) bool {
+			return !underAny(p, "haven/service", "haven/cmd/haven", "haven/keyring", "haven/internal/testkit")
+		},
+		forbidden: func(dep string) bool { return under(dep, "haven/keyring") },
+	}, {
+		why:        "the audit log stands apart from keys and storage: it can be checked with public material alone",
+		applies:    func(p string) bool { return under(p, "haven/audit") },
+		transitive: true,
+		forbidden:  func(dep string) bool { return underAny(dep, "haven/keyring", "haven/store", "haven/blob") },
+	}, {
+		why:        "the keyring stands apart from the audit log and storage: its key table is an interface",
+		applies:    func(p string) bool { return under(p, "haven/keyring") },
+		transitive: true,
+		forbidden:  func(dep string) bool { return underAny(dep, "haven/audit", "haven/store", "haven/blob") },
+	}}
+
+	bound := 0
+	for _, r := range rules {
+		seen := map[string]bool{}
+		for _, p := range ps {
+			if p.Standard || strings.HasSuffix(p.ImportPath, ".test") {
+				continue
+			}
+			isTest := p.ForTest != ""
+			pkg := plain(p.ImportPath)
+			if !haven(pkg) || !r.applies(pkg) || (isTest && !r.tests) {
+				continue
+			}
+			bound++
+			deps := p.Imports
+			if r.transitive {
+				deps = p.Deps
+			}
+			for _, dep := range deps {
+				dep = plain(dep)
+				if dep == pkg || !r.forbidden(dep) {
+					continue
+				}
+				if edge := pkg + " -> " + dep; !seen[edge] {
+					seen[edge] = true
+					t.Errorf("%s: %s", edge, r.why)
+				}
+			}
+		}
+	}
+	if bound < 20 {
+		t.Fatalf("the rules bound only %d packages: go list did not report the module", bound)
+	}
+}

@@ -1,0 +1,298 @@
+package web
+
+import (
+	"net/http"
+
+	"haven"
+	"haven/policy"
+	"haven/service"
+)
+
+// routes is every route Haven serves, in one table: its ServeMux pattern,
+// what kind of answer it gives, who may call it, the part of the server it
+// belongs to, and its handler. The server registers exactly these (see
+// register), the OpenAPI test holds web/openapi.yaml against the API rows,
+// and adding a route means adding one line here.
+//
+// Who may call a route:
+//   - anyone: no session needed (sign-in, public pages, assets);
+//   - signedIn: any session; the service decides what it may see;
+//   - may(action): a session, for what policy's action is about; the roles
+//     column is policy's (policy.Permits), and policy still decides each
+//     request, so every refusal is the service's, and audited;
+//   - .evenChallenged(): a session challenged to confirm it is its owner
+//     (it moved to another network or device) may still reach the route:
+//     the step-up itself, signing out, the session's status.
+//
+// Web checks only the first half of that: a route that needs a session
+// answers a request without one (401 for the API, the sign-in page for
+// pages) before its handler runs. Roles are never checked here.
+var routes = []route{
+	// Health, metrics, assets and the API's description.
+	{"GET /{$}", html, anyone, core, (*Server).handleHome, 0},
+	{"GET /healthz", ops, anyone, core, (*Server).handleHealthz, 0},
+	{"GET /readyz", ops, anyone, core, (*Server).handleReadyz, 0},
+	{"GET /metrics", ops, anyone, core, (*Server).handleMetrics, 0}, // a bearer token (metrics.go)
+	{"GET /static/", asset, anyone, core, (*Server).handleStatic, 0},
+	{"GET " + OpenAPIPath, api, anyone, core, (*Server).handleOpenAPI, 0},
+
+	// Signing in and out, resets, invitations (auth_pages.go).
+	{"GET /login", html, anyone, identity, (*Server).loginPage, 0},
+	{"POST /login", html, anyone, identity, (*Server).login, 0},
+	{"POST /login/choose", html, anyone, identity, (*Server).choose, 0},
+	{"GET /login/mfa", html, anyone, identity, (*Server).mfaPage, 0},
+	{"POST /login/mfa", html, anyone, identity, (*Server).mfa, 0},
+	{"POST /login/enrol", html, anyone, identity, (*Server).enrol, 0},
+	{"GET /logout", html, anyone.evenChallenged(), identity, (*Server).logoutPage, 0},
+	{"POST /logout", html, anyone.evenChallenged(), identity, (*Server).logout, 0},
+	{"GET /reset", html, anyone, identity, (*Server).resetRequestPage, 0},
+	{"POST /reset", html, anyone, identity, (*Server).resetRequest, 0},
+	{"GET /reset/{token}", html, anyone, identity, (*Server).resetPage, 0},
+	{"POST /reset/{token}", html, anyone, identity, (*Server).reset, 0},
+	{"GET /invite/{token}", html, anyone, identity, (*Server).invitePage, 0},
+	{"POST /invite/{token}", html, anyone, identity, (*Server).acceptInvite, 0},
+
+	// A patient's own registration (auth_register.go).
+	{"GET /register/{practice}", html, anyone, identity, (*Server).registerPage, 0},
+	{"POST /register/{practice}", html, anyone, identity, (*Server).registerRequest, 0},
+	{"GET /register/{practice}/{token}", html, anyone, identity, (*Server).registerLinkPage, 0},
+	{"POST /register/{practice}/{token}", html, anyone, identity, (*Server).registerComplete, 0},
+
+	// The signed-in home and the account (auth_account.go).
+	{"GET /app", html, signedIn, identity, (*Server).app, 0},
+	{"GET /account", html, signedIn, identity, (*Server).account, 0},
+	{"POST /account/password", html, signedIn, identity, (*Server).changePassword, 0},
+	{"POST /account/sessions/{id}/revoke", html, signedIn, identity, (*Server).revokeSession, 0},
+	{"POST /account/sessions/revoke-others", html, signedIn, identity, (*Server).revokeOthers, 0},
+	{"GET /account/totp", html, signedIn, identity, (*Server).totpPage, 0},
+	{"POST /account/totp", html, signedIn, identity, (*Server).confirmTOTP, 0},
+	{"POST /account/totp/remove", html, signedIn, identity, (*Server).removeTOTP, 0},
+	{"POST /account/recovery-codes", html, signedIn, identity, (*Server).recoveryCodes, 0},
+	{"GET /account/step-up", html, signedIn.evenChallenged(), identity, (*Server).stepUpPage, 0},
+	{"POST /account/step-up", html, signedIn.evenChallenged(), identity, (*Server).stepUp, 0},
+
+	// The session API (auth_api.go).
+	{"POST /api/v1/session", api, anyone, identity, (*Server).apiLogin, 0},
+	{"POST /api/v1/session/mfa", api, anyone, identity, (*Server).apiMFA, 0},
+	{"POST /api/v1/session/enrol", api, anyone, identity, (*Server).apiEnrol, 0},
+	{"POST /api/v1/session/enrol/confirm", api, anyone, identity, (*Server).apiEnrolConfirm, 0},
+	{"GET /api/v1/session", api, signedIn, identity, (*Server).apiWhoAmI, 0},
+	{"DELETE /api/v1/session", api, signedIn.evenChallenged(), identity, (*Server).apiLogout, 0},
+	{"GET /api/v1/session/status", api, signedIn.evenChallenged(), identity, (*Server).apiStatus, 0},
+	{"POST /api/v1/session/keepalive", api, signedIn, identity, (*Server).apiKeepAlive, 0},
+	{"POST /api/v1/session/step-up", api, signedIn.evenChallenged(), identity, (*Server).apiStepUp, 0},
+
+	// Account administration, API and pages (auth_admin.go, admin_pages.go).
+	{"GET /api/v1/invitations", api, may(policy.UserManage), identity, (*Server).apiInvitations, 0},
+	{"POST /api/v1/invitations", api, may(policy.UserManage), identity, (*Server).apiInvite, 0},
+	{"POST /api/v1/users/{id}/disable", api, may(policy.UserManage), identity, (*Server).apiDisableUser, 0},
+	{"POST /api/v1/users/{id}/enable", api, may(policy.UserManage), identity, (*Server).apiEnableUser, 0},
+	{"POST /api/v1/users/{id}/mfa/reset", api, may(policy.MFAReset), identity, (*Server).apiResetMFA, 0},
+	{"POST /api/v1/patients/{id}/account-setup", api, may(policy.ContactWrite), identity, (*Server).apiAccountSetup, 0},
+	{"GET /app/admin/users", html, may(policy.UserManage), identity, (*Server).adminUsers, 0},
+	{"GET /app/admin/users/{id}", html, may(policy.UserManage), identity, (*Server).adminUser, 0},
+	{"POST /app/admin/users/{id}/disable", html, may(policy.UserManage), identity, (*Server).adminDisableUser, 0},
+	{"POST /app/admin/users/{id}/enable", html, may(policy.UserManage), identity, (*Server).adminEnableUser, 0},
+	{"POST /app/admin/users/{id}/mfa-reset", html, may(policy.MFAReset), identity, (*Server).adminResetMFA, 0},
+	{"POST /app/admin/users/{id}/account-setup", html, may(policy.ContactWrite), identity, (*Server).adminSendSetup, 0},
+	{"POST /app/admin/invitations", html, may(policy.UserManage), identity, (*Server).adminInvite, 0},
+	{"POST /app/admin/patients/find", html, may(policy.UserManage), identity, (*Server).adminFindPatient, 0},
+
+	// Passkeys and security keys (auth_webauthn.go). The options routes
+	// answer JSON to static/webauthn.js; the forms carry its answer back.
+	{"POST /login/passkey/options", api, anyone, passkeys, (*Server).passkeyLoginOptions, 0},
+	{"POST /login/passkey", html, anyone, passkeys, (*Server).passkeyLogin, 0},
+	{"POST /login/mfa/webauthn/options", api, anyone, passkeys, (*Server).passkeyMFAOptions, 0},
+	{"POST /login/mfa/webauthn", html, anyone, passkeys, (*Server).passkeyMFA, 0},
+	{"POST /login/enrol/passkey/options", api, anyone, passkeys, (*Server).passkeyEnrolOptions, 0},
+	{"POST /login/enrol/passkey", html, anyone, passkeys, (*Server).passkeyEnrol, 0},
+	{"POST /account/step-up/webauthn/options", api, signedIn.evenChallenged(), passkeys, (*Server).passkeyStepUpOptions, 0},
+	{"POST /account/step-up/webauthn", html, signedIn.evenChallenged(), passkeys, (*Server).passkeyStepUp, 0},
+	{"GET /account/passkeys", html, signedIn, passkeys, (*Server).passkeyList, 0},
+	{"POST /account/passkeys/options", api, signedIn, passkeys, (*Server).passkeyRegisterOptions, 0},
+	{"POST /account/passkeys", html, signedIn, passkeys, (*Server).passkeyRegister, 0},
+	{"POST /account/passkeys/{id}/remove", html, signedIn, passkeys, (*Server).passkeyRemove, 0},
+
+	// Charts, files, care teams, break-glass, the audit log and the
+	// compliance officer's tools: the API (chart.go).
+	{"GET /api/v1/patients", api, may(policy.PatientSearch), chart, (*Server).listPatients, 0},
+	{"POST /api/v1/patients", api, may(policy.PatientRegister), chart, (*Server).registerPatient, 0},
+	{"GET /api/v1/patients/{id}", api, may(policy.ChartRead), chart, (*Server).getChart, 0},
+	{"PATCH /api/v1/patients/{id}", api, may(policy.ContactWrite), chart, (*Server).updateChart, 0},
+	{"GET /api/v1/patients/{id}/care-team", api, may(policy.CareTeamRead), chart, (*Server).getCareTeam, 0},
+	{"POST /api/v1/patients/{id}/care-team", api, may(policy.CareTeamManage), chart, (*Server).addCareTeam, 0},
+	{"DELETE /api/v1/patients/{id}/care-team/{user}", api, may(policy.CareTeamManage), chart, (*Server).removeCareTeam, 0},
+	{"POST /api/v1/patients/{id}/break-glass", api, may(policy.BreakGlassRequest), chart, (*Server).breakGlass, 0},
+	{"GET /api/v1/patients/{id}/access-history", api, may(policy.AuditReadOwn), chart, (*Server).accessHistory, 0},
+	{"POST /api/v1/patients/{id}/files", api, may(policy.FileUpload), chart, (*Server).uploadFile, service.MaxFileSize},
+	{"GET /api/v1/patients/{id}/files", api, may(policy.FileRead), chart, (*Server).listFiles, 0},
+	{"GET /api/v1/files/{id}", api, may(policy.FileRead), chart, (*Server).downloadFile, 0},
+	{"GET /api/v1/audit/events", api, may(policy.AuditSearch), chart, (*Server).searchAudit, 0},
+	{"GET /api/v1/audit/proofs", api, signedIn, chart, (*Server).auditProofs, 0},
+	{"GET /api/v1/practice/settings", api, signedIn, chart, (*Server).getSettings, 0},
+	{"PUT /api/v1/practice/settings", api, may(policy.PracticeSettings), chart, (*Server).putSettings, 0},
+	{"GET /api/v1/alerts", api, may(policy.AlertReview), chart, (*Server).alerts, 0},
+	{"POST /api/v1/alerts/{id}/close", api, may(policy.AlertReview), chart, (*Server).closeAlert, 0},
+	{"GET /api/v1/break-glass/queue", api, may(policy.BreakGlassReview), chart, (*Server).breakGlassQueue, 0},
+	{"POST /api/v1/break-glass/{id}/review", api, may(policy.BreakGlassReview), chart, (*Server).reviewBreakGlass, 0},
+
+	// The same as pages (chart_pages.go).
+	{"GET /app/patients", html, may(policy.PatientSearch), chart, (*Server).pagePatients, 0},
+	{"GET /app/patients/{id}", html, may(policy.ChartRead), chart, (*Server).pageChart, 0},
+	{"POST /app/patients/{id}/break-glass", html, may(policy.BreakGlassRequest), chart, (*Server).pageBreakGlass, 0},
+	{"GET /app/history", html, may(policy.AuditReadOwn), chart, (*Server).pageHistory, 0},
+	{"GET /app/compliance", html, may(policy.AuditSearch), chart, (*Server).pageCompliance, 0},
+	{"POST /app/compliance/alerts/{id}/close", html, may(policy.AlertReview), chart, (*Server).pageCloseAlert, 0},
+	{"POST /app/compliance/break-glass/{id}/review", html, may(policy.BreakGlassReview), chart, (*Server).pageReview, 0},
+	{"GET /app/care-teams", html, may(policy.CareTeamManage), chart, (*Server).pageCareTeams, 0},
+	{"POST /app/care-teams", html, may(policy.CareTeamManage), chart, (*Server).pageCareTeamChange, 0},
+
+	// Video visits: the API, the call's WebSocket (visit.go, visit_messages.go,
+	// visit_reschedule.go) and the pages (visit_pages.go).
+	{"GET " + CallPath, websocket, may(policy.VisitJoin), visits, (*Server).handleCall, 0},
+	{"GET /api/v1/clinicians", api, signedIn, visits, (*Server).apiClinicians, 0},
+	{"GET /api/v1/visits/{id}/state", api, may(policy.VisitRead), visits, (*Server).apiState, 0},
+	{"POST /api/v1/visits/{id}/check-in", api, may(policy.VisitCheckIn), visits, (*Server).apiCheckIn, 0},
+	{"POST /api/v1/visits/{id}/join-token", api, may(policy.VisitJoin), visits, (*Server).apiJoinToken, 0},
+	{"POST /api/v1/visits/{id}/admit", api, may(policy.VisitAdmit), visits, (*Server).apiAdmit, 0},
+	{"POST /api/v1/visits/{id}/cancel", api, may(policy.VisitCancel), visits, (*Server).apiCancel, 0},
+	{"POST /api/v1/visits/{id}/end", api, may(policy.VisitEnd), visits, (*Server).apiEnd, 0},
+	{"POST /api/v1/visits/{id}/reschedule", api, may(policy.VisitReschedule), visits, (*Server).apiReschedule, 0},
+	{"GET /api/v1/visits/{id}/messages", api, may(policy.MessageRead), visits, (*Server).apiMessages, 0},
+	{"POST /api/v1/visits/{id}/messages", api, may(policy.MessageSend), visits, (*Server).apiSendMessage, 0},
+	{"GET /api/v1/waiting-room", api, may(policy.VisitQueue), visits, (*Server).apiWaitingRoom, 0},
+	{"GET /api/v1/network-check", api, signedIn, visits, (*Server).apiNetworkCheck, 0},
+	{"GET /app/visits", html, may(policy.VisitBook), visits, (*Server).pageVisits, 0},
+	{"POST /app/visits", html, may(policy.VisitBook), visits, (*Server).pageBook, 0},
+	{"POST /app/visits/{id}/cancel", html, may(policy.VisitCancel), visits, (*Server).pageCancel, 0},
+	{"POST /app/visits/{id}/reschedule", html, may(policy.VisitReschedule), visits, (*Server).pageReschedule, 0},
+	{"GET /app/visits/{id}/check-in", html, may(policy.VisitCheckIn), visits, (*Server).pageCheckIn, 0},
+	{"GET /app/visits/{id}/call", html, may(policy.VisitJoin), visits, (*Server).pageCall, 0},
+	{"GET /app/waiting-room", html, may(policy.VisitQueue), visits, (*Server).pageWaitingRoom, 0},
+}
+
+// route is one row of the table.
+type route struct {
+	pattern string // a ServeMux pattern with its method
+	kind    kind
+	who     who
+	part    part
+	handle  func(*Server, http.ResponseWriter, *http.Request)
+	// limit is the route's body limit when it takes more than
+	// MaxBodyBytes; its handler must stream the body.
+	limit int64
+}
+
+// kind is what a route answers with, which decides how it says no: the
+// API and the WebSocket answer JSON errors (401 without a session), pages
+// answer pages (the sign-in page without a session).
+type kind uint8
+
+const (
+	html      kind = iota + 1 // a page: server-rendered HTML
+	api                       // JSON (and the API's files)
+	asset                     // embedded CSS and JavaScript
+	websocket                 // the call's signaling
+	ops                       // health and metrics, for operators
+)
+
+func (k kind) String() string {
+	return [...]string{"", "page", "API", "asset", "WebSocket", "operator"}[k]
+}
+
+// who is who may call a route; see the table's comment.
+type who struct {
+	session    bool          // a session is required
+	action     policy.Action // the policy action the route is about, if one
+	challenged bool          // a challenged session may reach it
+}
+
+var (
+	anyone   = who{}
+	signedIn = who{session: true}
+)
+
+// may is a route for what policy lets roles do with act.
+func may(act policy.Action) who { return who{session: true, action: act} }
+
+// evenChallenged lets a challenged session reach the route.
+func (w who) evenChallenged() who {
+	w.challenged = true
+	return w
+}
+
+// Roles returns the roles that may call the route: nil for anyone, every
+// role for any session, and policy's roles for an action.
+func (w who) Roles() []haven.Role {
+	if !w.session {
+		return nil
+	}
+	var out []haven.Role
+	for _, r := range haven.Roles {
+		if w.action == "" || policy.Permits(r, w.action) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// part is the part of the server a route belongs to; a server built
+// without that part (a test's, or one whose passkeys are off) does not
+// register its routes, so they answer 404.
+type part uint8
+
+const (
+	core     part = iota // always
+	identity             // Config.Identity
+	passkeys             // Config.Passkeys
+	chart                // Config.Service
+	visits               // Config.Service and Config.Video
+)
+
+// has reports whether s was built with part p.
+func (s *Server) has(p part) bool {
+	switch p {
+	case identity:
+		return s.id != nil
+	case passkeys:
+		return s.passkeys != nil
+	case chart:
+		return s.svc != nil
+	case visits:
+		return s.svc != nil && s.calls != nil
+	}
+	return true
+}
+
+// register adds every route of the table that s has the parts for, each
+// behind its gate.
+func (s *Server) register() {
+	for _, rt := range routes {
+		if !s.has(rt.part) {
+			continue
+		}
+		if rt.limit > 0 {
+			s.uploads.Handle(rt.pattern, uploadLimit(rt.limit))
+		}
+		s.mux.Handle(rt.pattern, s.gate(rt))
+	}
+}
+
+// gate answers for a route what its "who" column says before the handler
+// runs: a request without a session where one is needed is sent to sign
+// in; a challenged session is sent to its step-up unless the route is one
+// it may still reach.
+func (s *Server) gate(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, signedIn := haven.ActorFromContext(r.Context())
+		if rt.who.session && !signedIn {
+			s.signInFirst(w, r, rt.kind)
+			return
+		}
+		if cur := sessionFromContext(r.Context()); cur != nil && cur.Challenged && !rt.who.challenged && rt.kind != asset {
+			s.challenge(w, r, rt.kind)
+			return
+		}
+		rt.handle(s, w, r)
+	})
+}

@@ -1,0 +1,114 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"haven/audit"
+	"haven/internal/testkit"
+	"haven/keyring"
+	"haven/service"
+	"haven/store/sqlstore"
+	"haven/video/sfu"
+	"haven/video/token"
+	"haven/web"
+)
+
+// newFullServer builds a server the way `haven serve` does, with every
+// part on (passkeys too: a host name scopes them), on SQLite.
+func newFullServer(t *testing.T) *web.Server {
+	t.Helper()
+	ctx := context.Background()
+	dsn := testkit.SQLite(t)
+	db, err := sqlstore.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	root, err := keyring.OpenLocalRoot(filepath.Join(filepath.Dir(dsn), "root.key"), nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Close() })
+	keys, err := keyring.Open(ctx, keyring.Config{Store: db, Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := audit.NewLog(db, audit.Options{})
+	t.Cleanup(func() { log.Close() })
+	svc := service.New(service.Config{DB: db, Keys: keys, Audit: log, Passwords: fastHasher})
+	id := service.NewIdentity(svc, service.IdentityConfig{BaseURL: "https://localhost"})
+	t.Cleanup(id.Close)
+	pk, err := service.NewPasskeys(id, service.PasskeyConfig{PublicURL: "https://localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	media, err := sfu.New(sfu.Config{LoopbackOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { media.Close() })
+	return newWebServer(t, web.Config{Ready: db, Service: svc, Identity: id, Passkeys: pk,
+		Video: &web.VideoConfig{SFU: media, TokenKey: make([]byte, token.KeySize), Spent: db.SpentTokens()}})
+}
+
+// TestEveryRouteThatNeedsASessionAsksForOne holds the route table's "who"
+// column against a fully built server: every route that needs a session,
+// asked without one, answers as a signed-out request should before its
+// handler runs (401 with the unauthorized code for the API and the
+// WebSocket, the sign-in page that returns here for a page); and every API
+// route sits under /api/ or answers JSON as one (the passkey options).
+func TestEveryRouteThatNeedsASessionAsksForOne(t *testing.T) {
+	t.Parallel()
+	base, client, _ := startServer(t, newFullServer(t))
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	wildcard := regexp.MustCompile(`\{[^}]*\}`)
+	asked := 0
+	for _, rt := range web.RouteTable() {
+		method, path, _ := strings.Cut(rt.Pattern, " ")
+		path = wildcard.ReplaceAllString(strings.TrimSuffix(path, "{$}"), "X1234")
+		if strings.HasPrefix(path, "/api/") != (rt.Kind == "API" || rt.Kind == "WebSocket") && !strings.HasSuffix(path, "/options") {
+			t.Errorf("%s is a %s route", rt.Pattern, rt.Kind)
+		}
+		if !rt.Session {
+			continue
+		}
+		if len(rt.Roles) == 0 {
+			t.Errorf("%s needs a session, but policy lets no role call it", rt.Pattern)
+		}
+		asked++
+		req, _ := http.NewRequest(method, base+path, strings.NewReader("{}"))
+		req.Header.Set("Content-Type", "application/json")
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct {
+			Error struct{ Code string } `json:"error"`
+		}
+		json.NewDecoder(res.Body).Decode(&body)
+		res.Body.Close()
+		switch rt.Kind {
+		case "page":
+			loc := res.Header.Get("Location")
+			if res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/login?next=") {
+				t.Errorf("%s %s without a session: %d to %q, want the sign-in page", method, path, res.StatusCode, loc)
+			}
+		default:
+			if res.StatusCode != http.StatusUnauthorized || body.Error.Code != "unauthorized" {
+				t.Errorf("%s %s without a session: %d %q, want 401 unauthorized", method, path, res.StatusCode, body.Error.Code)
+			}
+		}
+	}
+	if asked < 80 {
+		t.Fatalf("only %d routes need a session; the table is not what the test expects", asked)
+	}
+}
