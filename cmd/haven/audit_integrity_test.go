@@ -454,13 +454,14 @@ func TestServeWithAnIndependentWitness(t *testing.T) {
 	if got := a.count(`SELECT COUNT(*) FROM audit_witnessed WHERE witness LIKE 'witness.test/litewitness+%'`); got == 0 {
 		t.Fatal("no cosignature of the independent witness was recorded")
 	}
-	// Everything on this machine rewritten: rows, checkpoints, the record
-	// of what witnesses acknowledged, the local witness directory.
+	// Everything about one log on this machine rewritten: its rows,
+	// checkpoints, the record of what witnesses acknowledged, and its copy
+	// in the local witness directory.
 	logID, n := a.biggestLog()
 	a.exec(`DELETE FROM audit_events WHERE log_id = $1 AND seq >= $2`, logID, n-2)
 	a.exec(`DELETE FROM audit_checkpoints WHERE log_id = $1`, logID)
 	a.exec(`DELETE FROM audit_witnessed WHERE log_id = $1`, logID)
-	os.RemoveAll(filepath.Join(a.dataDir, "witness"))
+	os.RemoveAll(filepath.Join(a.dataDir, "witness", logID))
 	a.refused("rolled back", "--audit-witness", witnesses)
 	code, out = a.verify("--audit-witness", witnesses)
 	if code == 0 || !strings.Contains(out, "rolled_back") || !strings.Contains(out, "litewitness") {
