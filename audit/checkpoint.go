@@ -234,7 +234,9 @@ func (s *Signer) sign(h TreeHead, logID string) ([]byte, error) {
 // If a witness fails or refuses, the checkpoint is still stored and
 // returned, together with an error saying publication failed (a
 // *WitnessError in its chain says why); the next checkpoint publishes
-// everything a witness needs, so a failed one need not be retried.
+// everything a witness needs, so a failed one need not be retried. A
+// witness that does not know the log and never acknowledged it is skipped
+// without an error: Check warns of it when the server starts.
 func (l *Log) Checkpoint(ctx context.Context, logID string) (Checkpoint, error) {
 	if l.opts.Signer == nil {
 		return Checkpoint{}, haven.Errorf(haven.EINTERNAL, "audit: no checkpoint signing key configured")
@@ -247,7 +249,17 @@ func (l *Log) Checkpoint(ctx context.Context, logID string) (Checkpoint, error) 
 	if err != nil || !fresh {
 		return cp, err
 	}
-	if errs := l.publish(ctx, ls, cp); len(errs) > 0 {
+	var errs []error
+	for _, err := range l.publish(ctx, ls, cp) {
+		// A witness that never knew the log witnesses nothing for it;
+		// Check says so at start. Not an error for every checkpoint.
+		var we *WitnessError
+		if errors.As(err, &we) && we.Reason == WitnessUnknownLog && we.Acknowledged == 0 {
+			continue
+		}
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
 		return cp, haven.Wrap(haven.EUNAVAILABLE, errors.Join(errs...), "audit checkpoint stored but not published to every witness")
 	}
 	return cp, nil

@@ -199,16 +199,34 @@ func TestTlogWitnessCosignsConsistentCheckpointsAndRefusesRollbacks(t *testing.T
 	other := audit.NewLog(memlog.New(), audit.Options{Signer: s, Witnesses: []audit.Witness{w}})
 	defer other.Close()
 	other.Append(ctx, audittest.SampleEvent("p2", 0))
-	_, err = other.Checkpoint(ctx, "p2")
+	if _, err := other.Checkpoint(ctx, "p2"); err != nil {
+		t.Fatalf("a log the witness never knew is not a failure of each checkpoint: %v", err)
+	}
+	warnings, err := other.Check(ctx, "p2")
+	if err != nil || len(warnings) != 1 || !strings.Contains(warnings[0], "does not know log p2") {
+		t.Fatalf("start with a log the witness does not know: %v %q", err, warnings)
+	}
 	var we *audit.WitnessError
-	if !errors.As(err, &we) || we.Reason != audit.WitnessUnknownLog {
-		t.Fatalf("a log the witness does not know: %v", err)
+	// The witness loses its state (restored from an old backup, or
+	// replaced): the next publication says so instead of seeding it again.
+	sw.mu.Lock()
+	sw.sizes, sw.roots = map[string]uint64{}, map[string][]byte{}
+	sw.mu.Unlock()
+	l.Append(ctx, audittest.SampleEvent("p1", 11))
+	if _, err := l.Checkpoint(ctx, "p1"); !errors.As(err, &we) || we.Reason != audit.WitnessBackwards || we.Have != 11 {
+		t.Fatalf("a witness that went back to nothing: %v", err)
+	}
+	sw.mu.Lock()
+	held := sw.sizes["haven.test/p1"]
+	sw.mu.Unlock()
+	if held != 0 {
+		t.Fatalf("the witness that went backwards was seeded again at %d", held)
 	}
 	// A witness answering with another key's cosignature is not believed.
 	impostor, _ := audit.NewTlogWitness(srv.URL, newCosigner("witness.test/w").vkey())
 	l2 := audit.NewLog(st, audit.Options{Signer: s, Witnesses: []audit.Witness{impostor}})
 	defer l2.Close()
-	l2.Append(ctx, audittest.SampleEvent("p1", 11))
+	l2.Append(ctx, audittest.SampleEvent("p1", 12))
 	if _, err := l2.Checkpoint(ctx, "p1"); !errors.As(err, &we) || we.Reason != audit.WitnessUnavailable {
 		t.Fatalf("a cosignature by an unknown key: %v", err)
 	}
