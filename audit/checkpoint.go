@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"haven"
 
@@ -19,11 +20,17 @@ import (
 )
 
 // Signer signs checkpoints with an Ed25519 key in the signed-note format
-// that transparency logs and their witnesses speak. Its name is the key's
-// name and the prefix of every checkpoint's origin line: "<name>/<logID>".
+// that transparency logs and their witnesses speak (c2sp.org/tlog-checkpoint).
+// Its name is the prefix of every checkpoint's origin line, "<name>/<logID>",
+// and each log's checkpoints are signed under that origin as key name.
 type Signer struct {
-	s    note.Signer
+	name string
+	pub  ed25519.PublicKey
+	priv ed25519.PrivateKey
 	vkey string
+
+	mu     sync.Mutex
+	perLog map[string]*edKey
 }
 
 // GenerateKey returns a new signing key and its verifier key, both in the
@@ -60,30 +67,50 @@ func NewSigner(privateKey string) (*Signer, error) {
 	if !validKeyName(s.Name()) {
 		return nil, haven.Errorf(haven.EINVALID, "audit signing key has an unusable name")
 	}
-	// The note package derives no verifier key from a private key; derive
-	// it from the seed, then check it names the same key.
+	// The note package hides the key; read the seed from the encoding,
+	// then check it names the same key.
 	// Layout: PRIVATE+KEY+<name>+<hash>+<base64>; the base64 may hold '+'.
 	rest := strings.TrimPrefix(privateKey, "PRIVATE+KEY+")
 	_, rest, _ = strings.Cut(rest, "+")
 	_, key64, _ := strings.Cut(rest, "+")
 	raw, err := base64.StdEncoding.DecodeString(key64)
-	if err != nil || len(raw) != 1+ed25519.SeedSize {
+	if err != nil || len(raw) != 1+ed25519.SeedSize || raw[0] != algEd25519 {
 		return nil, haven.Errorf(haven.EINVALID, "malformed audit signing key")
 	}
-	pub := ed25519.NewKeyFromSeed(raw[1:]).Public().(ed25519.PublicKey)
+	priv := ed25519.NewKeyFromSeed(raw[1:])
+	pub := priv.Public().(ed25519.PublicKey)
+	if keyHash(s.Name(), algEd25519, pub) != s.KeyHash() {
+		return nil, haven.Errorf(haven.EINVALID, "malformed audit signing key")
+	}
 	vkey, err := note.NewEd25519VerifierKey(s.Name(), pub)
 	if err != nil {
 		return nil, haven.Wrap(haven.EINVALID, err, "malformed audit signing key")
 	}
-	v, err := note.NewVerifier(vkey)
-	if err != nil || v.KeyHash() != s.KeyHash() {
-		return nil, haven.Errorf(haven.EINVALID, "malformed audit signing key")
-	}
-	return &Signer{s: s, vkey: vkey}, nil
+	return &Signer{name: s.Name(), pub: pub, priv: priv, vkey: vkey}, nil
 }
 
+// logKey returns the signer for logID's checkpoints: the key under the
+// log's origin as key name.
+func (s *Signer) logKey(logID string) *edKey {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := s.perLog[logID]
+	if k == nil {
+		k = newEdKey(origin(s.name, logID), s.pub, s.priv)
+		if s.perLog == nil {
+			s.perLog = map[string]*edKey{}
+		}
+		s.perLog[logID] = k
+	}
+	return k
+}
+
+// ID names the key in messages and logs (its name and key hash), never its
+// material.
+func (s *Signer) ID() string { return publicKey{s.name, s.pub}.id() }
+
 // Name returns the key's name.
-func (s *Signer) Name() string { return s.s.Name() }
+func (s *Signer) Name() string { return s.name }
 
 // VerifierKey returns the public key that verifies this signer's
 // checkpoints, in the signed-note text encoding.
@@ -182,70 +209,34 @@ func ParseTreeHead(text string) (TreeHead, error) {
 // origin is the origin line of logID's checkpoints under a key name.
 func origin(keyName, logID string) string { return keyName + "/" + logID }
 
-// parseVerifierKeys reads verifier keys, one per line; blank lines and
-// lines starting with '#' are skipped. Several keys let checkpoints signed
-// before a key rotation still verify.
-func parseVerifierKeys(keys string) ([]note.Verifier, error) {
-	var vs []note.Verifier
-	for _, line := range strings.Split(keys, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		v, err := note.NewVerifier(line)
-		if err != nil {
-			return nil, haven.Wrap(haven.EINVALID, err, "malformed audit verifier key")
-		}
-		vs = append(vs, v)
-	}
-	if len(vs) == 0 {
-		return nil, haven.Errorf(haven.EINVALID, "no audit verifier key given")
-	}
-	return vs, nil
-}
-
 // OpenCheckpoint checks a signed checkpoint of logID against verifierKeys
 // (one or more verifier keys, one per line) and returns its tree head. The
 // origin must be "<key name>/<logID>" for a key that signed it, so a
 // checkpoint of one practice's log cannot stand in for another's.
 func OpenCheckpoint(signed []byte, logID, verifierKeys string) (TreeHead, error) {
-	vs, err := parseVerifierKeys(verifierKeys)
+	t, err := NewTrust(verifierKeys)
 	if err != nil {
 		return TreeHead{}, err
 	}
-	return openCheckpoint(signed, logID, vs)
+	return t.open(signed, logID)
 }
 
-func openCheckpoint(signed []byte, logID string, vs []note.Verifier) (TreeHead, error) {
-	n, err := note.Open(signed, note.VerifierList(vs...))
-	if err != nil {
-		return TreeHead{}, haven.Wrap(haven.EINVALID, err, "audit checkpoint signature does not verify")
-	}
-	h, err := ParseTreeHead(n.Text)
-	if err != nil {
-		return TreeHead{}, err
-	}
-	for _, sig := range n.Sigs {
-		if h.Origin == origin(sig.Name, logID) {
-			return h, nil
-		}
-	}
-	return TreeHead{}, haven.Errorf(haven.EINVALID, "audit checkpoint is for another log")
-}
-
-// sign returns the signed note of h.
-func (s *Signer) sign(h TreeHead) ([]byte, error) {
-	return note.Sign(&note.Note{Text: h.Text()}, s.s)
+// sign returns the signed note of h, a tree head of logID.
+func (s *Signer) sign(h TreeHead, logID string) ([]byte, error) {
+	return note.Sign(&note.Note{Text: h.Text()}, s.logKey(logID))
 }
 
 // Checkpoint signs the log's current size and root, stores the checkpoint
 // and publishes it to every witness. If nothing was appended since the last
-// stored checkpoint, that one is returned and nothing is signed. Call it on
-// a timer, on demand and at shutdown.
+// stored checkpoint, that one is returned and nothing is signed or
+// published. Call it on a timer, on demand and at shutdown.
 //
-// If a witness fails, the checkpoint is still stored and returned, together
-// with an error saying publication failed; the next checkpoint publishes
-// everything a witness needs, so a failed one need not be retried.
+// If a witness fails or refuses, the checkpoint is still stored and
+// returned, together with an error saying publication failed (a
+// *WitnessError in its chain says why); the next checkpoint publishes
+// everything a witness needs, so a failed one need not be retried. A
+// witness that does not know the log and never acknowledged it is skipped
+// without an error: Check warns of it when the server starts.
 func (l *Log) Checkpoint(ctx context.Context, logID string) (Checkpoint, error) {
 	if l.opts.Signer == nil {
 		return Checkpoint{}, haven.Errorf(haven.EINTERNAL, "audit: no checkpoint signing key configured")
@@ -254,15 +245,19 @@ func (l *Log) Checkpoint(ctx context.Context, logID string) (Checkpoint, error) 
 		return Checkpoint{}, haven.Errorf(haven.EINVALID, "audit: bad log id")
 	}
 	ls := l.state(logID)
-	cp, fresh, err := l.signCheckpoint(ctx, ls)
+	cp, fresh, err := l.signCheckpoint(ctx, ls, true)
 	if err != nil || !fresh {
 		return cp, err
 	}
 	var errs []error
-	for _, w := range l.opts.Witnesses {
-		if err := w.Publish(ctx, logID, cp.Note); err != nil {
-			errs = append(errs, err)
+	for _, err := range l.publish(ctx, ls, cp) {
+		// A witness that never knew the log witnesses nothing for it;
+		// Check says so at start. Not an error for every checkpoint.
+		var we *WitnessError
+		if errors.As(err, &we) && we.Reason == WitnessUnknownLog && we.Acknowledged == 0 {
+			continue
 		}
+		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
 		return cp, haven.Wrap(haven.EUNAVAILABLE, errors.Join(errs...), "audit checkpoint stored but not published to every witness")
@@ -270,39 +265,108 @@ func (l *Log) Checkpoint(ctx context.Context, logID string) (Checkpoint, error) 
 	return cp, nil
 }
 
-func (l *Log) signCheckpoint(ctx context.Context, ls *logState) (cp Checkpoint, fresh bool, err error) {
+// signCheckpoint signs the current tree unless a trusted checkpoint of it is
+// stored already. A stored checkpoint of the same size with another root
+// means the key signed two histories: nothing more is signed.
+//
+// With store false the new checkpoint is only signed: Check stores it once
+// the witnesses have taken it, so a start that is refused writes nothing.
+func (l *Log) signCheckpoint(ctx context.Context, ls *logState, store bool) (cp Checkpoint, fresh bool, err error) {
 	ls.writeMu.Lock()
 	defer ls.writeMu.Unlock()
 	if err := l.catchUp(ctx, ls); err != nil {
 		return Checkpoint{}, false, err
 	}
 	size := ls.tree.size()
+	root := ls.tree.root()
 	if last := ls.lastCP; last != nil {
 		if last.Size > size {
 			return Checkpoint{}, false, haven.Errorf(haven.EINTERNAL, "audit log %s: a checkpoint is stored for size %d but the log holds %d entries", ls.id, last.Size, size)
 		}
 		if last.Size == size {
-			v, _ := note.NewVerifier(l.opts.Signer.vkey)
-			if _, err := openCheckpoint(last.Note, ls.id, []note.Verifier{v}); err == nil {
+			if h, err := l.opts.Trust.open(last.Note, ls.id); err == nil {
+				if !bytes.Equal(h.Root, root) {
+					return Checkpoint{}, false, haven.Errorf(haven.EINTERNAL, "audit log %s: the checkpoint stored at size %d has another root than the log", ls.id, size)
+				}
 				return *last, false, nil
 			}
-			// Not ours (another key, or forged): sign our own; the store
-			// will refuse it if a different note holds this size.
+			// Not trusted (forged): sign our own; the store will refuse it
+			// if a different note holds this size.
 		}
 	}
-	signed, err := l.opts.Signer.sign(TreeHead{Origin: origin(l.opts.Signer.Name(), ls.id), Size: size, Root: ls.tree.root()})
+	signed, err := l.opts.Signer.sign(TreeHead{Origin: origin(l.opts.Signer.Name(), ls.id), Size: size, Root: root}, ls.id)
 	if err != nil {
 		return Checkpoint{}, false, haven.Wrap(haven.EINTERNAL, err, "cannot sign audit checkpoint")
 	}
 	cp = Checkpoint{Size: size, Note: signed}
+	if !store {
+		return cp, true, nil
+	}
+	return cp, true, l.storeCheckpoint(ctx, ls, cp)
+}
+
+// storeCheckpoint stores cp as the log's newest. ls.writeMu is held.
+func (l *Log) storeCheckpoint(ctx context.Context, ls *logState, cp Checkpoint) error {
 	if err := l.st.PutCheckpoint(ctx, ls.id, cp); err != nil {
 		if haven.ErrorCode(err) == haven.ECONFLICT {
-			return Checkpoint{}, false, haven.Wrap(haven.ECONFLICT, err, "a different audit checkpoint is stored for this size")
+			return haven.Wrap(haven.ECONFLICT, err, "a different audit checkpoint is stored for this size")
 		}
-		return Checkpoint{}, false, haven.Wrap(haven.EUNAVAILABLE, err, "cannot store audit checkpoint")
+		return haven.Wrap(haven.EUNAVAILABLE, err, "cannot store audit checkpoint")
 	}
 	ls.lastCP = &cp
-	return cp, true, nil
+	return nil
+}
+
+// publish gives cp to every witness and records what each acknowledged.
+// It returns one error per witness that refused it, could not be asked, or
+// acknowledged less than it had before.
+func (l *Log) publish(ctx context.Context, ls *logState, cp Checkpoint) []error {
+	h, err := noteHead(cp.Note)
+	if err != nil {
+		return []error{err}
+	}
+	// Always the current key's own signature under the log's origin (the
+	// stored note may predate origin-named keys), which a witness that
+	// follows the checkpoint spec requires. Ed25519 is deterministic: for
+	// a checkpoint this key signed, these are the stored bytes.
+	signed, err := l.opts.Signer.sign(h, ls.id)
+	if err != nil {
+		return []error{haven.Wrap(haven.EINTERNAL, err, "cannot sign audit checkpoint")}
+	}
+	prove := func(ctx context.Context, from uint64) ([][]byte, error) {
+		return ls.consistency(ctx, l.st, from, cp.Size)
+	}
+	var errs []error
+	for _, w := range l.opts.Witnesses {
+		name := w.Name()
+		ls.writeMu.Lock()
+		known := ls.acked[name]
+		ls.writeMu.Unlock()
+		ack, err := w.Publish(ctx, ls.id, signed, known, prove)
+		if err != nil {
+			var we *WitnessError
+			if errors.As(err, &we) && we.Reason == WitnessUnknownLog && known > 0 {
+				c := *we
+				c.Acknowledged = known
+				err = &c
+			}
+			errs = append(errs, err)
+			continue
+		}
+		if ack.Held < known {
+			errs = append(errs, &WitnessError{Witness: name, LogID: ls.id, Reason: WitnessBackwards, Size: ack.Held, Have: known})
+		}
+		if err := l.st.PutWitnessed(ctx, ls.id, name, Checkpoint{Size: cp.Size, Note: ack.Note}); err != nil {
+			errs = append(errs, haven.Wrap(haven.EUNAVAILABLE, err, "cannot record the witness's acknowledgement"))
+			continue
+		}
+		ls.writeMu.Lock()
+		if cp.Size > ls.acked[name] {
+			ls.acked[name] = cp.Size
+		}
+		ls.writeMu.Unlock()
+	}
+	return errs
 }
 
 // LatestCheckpoint returns the newest checkpoint this Log has stored or

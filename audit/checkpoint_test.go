@@ -3,13 +3,10 @@ package audit_test
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"haven"
@@ -162,97 +159,6 @@ func TestOpenCheckpointChecksKeyAndLog(t *testing.T) {
 	}
 }
 
-func TestDirWitnessKeepsWhatItWasGiven(t *testing.T) {
-	ctx := context.Background()
-	w := audit.DirWitness{Dir: t.TempDir()}
-	_, cp := signedCheckpoint(t, "p1", 4)
-	if err := w.Publish(ctx, "p1", cp.Note); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Publish(ctx, "p1", cp.Note); err != nil {
-		t.Fatalf("publishing the same checkpoint twice: %v", err)
-	}
-	got, err := os.ReadFile(filepath.Join(w.Dir, "p1", "4.note"))
-	if err != nil || string(got) != string(cp.Note) {
-		t.Fatalf("witness file: %v", err)
-	}
-	// A different history signed at the same size (a rollback that
-	// re-appended) must not replace the published one.
-	_, fork := signedCheckpoint(t, "p1", 4)
-	if err := w.Publish(ctx, "p1", fork.Note); haven.ErrorCode(err) != haven.ECONFLICT {
-		t.Fatalf("publishing a fork: %v, want %s", err, haven.ECONFLICT)
-	}
-	if got, _ := os.ReadFile(filepath.Join(w.Dir, "p1", "4.note")); string(got) != string(cp.Note) {
-		t.Fatal("the published checkpoint was replaced")
-	}
-	if err := w.Publish(ctx, "../p1", cp.Note); haven.ErrorCode(err) != haven.EINVALID {
-		t.Fatalf("log id with a path: %v", err)
-	}
-	if err := w.Publish(ctx, "p1", []byte("not a checkpoint")); haven.ErrorCode(err) != haven.EINVALID {
-		t.Fatalf("garbage note: %v", err)
-	}
-	ents, _ := os.ReadDir(filepath.Join(w.Dir, "p1"))
-	if len(ents) != 1 {
-		t.Fatalf("witness directory holds %d files, want only 4.note (no temporary files left)", len(ents))
-	}
-	list, err := w.Checkpoints("p1")
-	if err != nil || len(list) != 1 {
-		t.Fatalf("Checkpoints = %d, %v", len(list), err)
-	}
-}
-
-func TestConcurrentPublishersOfOneCheckpointAgree(t *testing.T) {
-	w := audit.DirWitness{Dir: t.TempDir()}
-	_, cp := signedCheckpoint(t, "p1", 2)
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			if err := w.Publish(context.Background(), "p1", cp.Note); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	wg.Wait()
-}
-
-func TestHTTPWitnessPostsTheNote(t *testing.T) {
-	var mu sync.Mutex
-	held := map[string]string{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		if r.Method != http.MethodPost || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/plain") {
-			http.Error(w, "bad request", http.StatusBadRequest)
-			return
-		}
-		key := r.Header.Get("Haven-Audit-Log") + "/" + strings.SplitN(string(body), "\n", 3)[1]
-		mu.Lock()
-		defer mu.Unlock()
-		if old, ok := held[key]; ok && old != string(body) {
-			http.Error(w, "fork", http.StatusConflict)
-			return
-		}
-		held[key] = string(body)
-	}))
-	defer srv.Close()
-	ctx := context.Background()
-	w := audit.HTTPWitness{URL: srv.URL, Client: srv.Client()}
-	_, cp := signedCheckpoint(t, "p1", 3)
-	if err := w.Publish(ctx, "p1", cp.Note); err != nil {
-		t.Fatal(err)
-	}
-	if held["p1/3"] != string(cp.Note) {
-		t.Fatalf("witness holds %q", held)
-	}
-	_, fork := signedCheckpoint(t, "p1", 3)
-	if err := w.Publish(ctx, "p1", fork.Note); haven.ErrorCode(err) != haven.ECONFLICT {
-		t.Fatalf("fork: %v, want %s", err, haven.ECONFLICT)
-	}
-	down := audit.HTTPWitness{URL: srv.URL + "/nowhere", Client: &http.Client{Transport: failingTransport{}}}
-	if err := down.Publish(ctx, "p1", cp.Note); haven.ErrorCode(err) != haven.EUNAVAILABLE {
-		t.Fatalf("unreachable witness: %v", err)
-	}
-}
-
 type failingTransport struct{}
 
 func (failingTransport) RoundTrip(*http.Request) (*http.Response, error) {
@@ -266,11 +172,17 @@ func TestCheckpointIsStoredEvenWhenAWitnessFails(t *testing.T) {
 	priv, _, _ := audit.GenerateKey("haven.test")
 	s, _ := audit.NewSigner(priv)
 	st := memlog.New()
-	l := audit.NewLog(st, audit.Options{Signer: s, Witnesses: []audit.Witness{audit.HTTPWitness{URL: "http://witness.invalid/", Client: &http.Client{Transport: failingTransport{}}}}})
+	w, err := audit.NewTlogWitness("http://witness.invalid", testWitnessKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Client = &http.Client{Transport: failingTransport{}}
+	l := audit.NewLog(st, audit.Options{Signer: s, Witnesses: []audit.Witness{w}})
 	defer l.Close()
 	l.Append(ctx, audittest.SampleEvent("p1", 0))
 	cp, err := l.Checkpoint(ctx, "p1")
-	if haven.ErrorCode(err) != haven.EUNAVAILABLE || cp.Size != 1 {
+	var we *audit.WitnessError
+	if haven.ErrorCode(err) != haven.EUNAVAILABLE || cp.Size != 1 || !errors.As(err, &we) || we.Reason != audit.WitnessUnavailable {
 		t.Fatalf("Checkpoint = %d, %v", cp.Size, err)
 	}
 	if cps, _ := st.Checkpoints(ctx, "p1"); len(cps) != 1 {

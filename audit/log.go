@@ -10,6 +10,14 @@
 // because the rows no longer hash to the roots the server signed and a
 // witness holds copies of those signatures.
 //
+// An insider can also append: a row with a correct leaf hash at the end of
+// the log is as well formed as a genuine one. So every committed batch is
+// sealed: its last row carries the signature of the checkpoint of the tree
+// that batch completed, under the audit key, which is never in the
+// database. A node adopts rows other nodes appended only when the tree they
+// complete is sealed or checkpointed by a trusted key, and the verifier
+// names the first entry no signature vouches for.
+//
 // The package never holds PHI (events are identifiers and codes only; see
 // Event), never writes SQL (it defines Store, and database adapters
 // implement it), and never acknowledges an event before the store has
@@ -18,6 +26,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"slices"
 	"sync"
@@ -30,8 +39,15 @@ import (
 // Options configure a Log. The zero value is usable for appending; Signer
 // is needed for checkpoints.
 type Options struct {
-	// Signer signs checkpoints. Without one, Checkpoint fails.
+	// Signer signs checkpoints and seals every committed batch. Without
+	// one, Checkpoint fails and batches are not sealed (tests only).
 	Signer *Signer
+
+	// Trust holds the keys whose seals and checkpoints vouch for rows this
+	// node did not write: a node adopts entries other nodes appended only
+	// when a trusted key sealed the tree they complete. Default: the
+	// Signer's key alone. Without a Signer and a Trust nothing is checked.
+	Trust *Trust
 
 	// Witnesses receive every new checkpoint. A witness outside the
 	// database is what later proves a rollback.
@@ -70,6 +86,7 @@ type Log struct {
 	wg     sync.WaitGroup // running drains
 
 	commits, events, failures atomic.Uint64
+	lastOK, lastFail          atomic.Int64 // unix nanoseconds of the last commit that succeeded, failed
 }
 
 // logState is one log's queue and tree.
@@ -84,7 +101,9 @@ type logState struct {
 
 	writeMu sync.Mutex // serializes commits, catch-up and checkpoints
 	loaded  bool
-	lastCP  *Checkpoint // newest checkpoint stored by anyone, once loaded
+	lastCP  *Checkpoint       // newest checkpoint stored by anyone, once loaded
+	acked   map[string]uint64 // witness name -> the largest size it acknowledged
+	broken  error             // why the last catch-up refused the store's rows; nil once one succeeds
 
 	treeMu sync.RWMutex // guards tree
 	tree   *tree
@@ -113,6 +132,9 @@ func NewLog(st Store, opts Options) *Log {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Trust == nil && opts.Signer != nil {
+		opts.Trust, _ = NewTrust(opts.Signer.VerifierKey())
 	}
 	return &Log{st: st, opts: opts, logs: map[string]*logState{}}
 }
@@ -311,7 +333,7 @@ func (l *Log) commit(ls *logState, batch []*request, n int) (uint64, error) {
 	leaves := make([][]byte, n)
 	if !ls.loaded {
 		if err := l.catchUp(ctx, ls); err != nil {
-			l.failures.Add(1)
+			l.failed(err)
 			return 0, err
 		}
 	}
@@ -321,7 +343,12 @@ func (l *Log) commit(ls *logState, batch []*request, n int) (uint64, error) {
 			events[i].Seq = first + uint64(i)
 			leaves[i] = events[i].LeafHash()
 		}
-		err := l.st.AppendLeaves(ctx, ls.id, first, events, leaves)
+		seal, err := l.seal(ls, leaves)
+		if err != nil {
+			l.failed(err)
+			return 0, err
+		}
+		err = l.st.AppendLeaves(ctx, ls.id, first, events, leaves, seal)
 		if err == nil {
 			ls.treeMu.Lock()
 			for _, h := range leaves {
@@ -330,20 +357,66 @@ func (l *Log) commit(ls *logState, batch []*request, n int) (uint64, error) {
 			ls.treeMu.Unlock()
 			l.commits.Add(1)
 			l.events.Add(uint64(n))
+			l.lastOK.Store(l.opts.Now().UnixNano())
 			return first, nil
 		}
 		if haven.ErrorCode(err) != haven.ECONFLICT || attempt == maxConflicts {
-			l.failures.Add(1)
-			return 0, haven.Wrap(haven.EUNAVAILABLE, err, "audit log unavailable")
+			err = haven.Wrap(haven.EUNAVAILABLE, err, "audit log unavailable")
+			l.failed(err)
+			return 0, err
 		}
 		// Another node appended first (or a commit reported as failed had in
 		// fact landed): read what is there now and append after it. No
 		// size query precedes a commit; the store's refusal is the check.
 		if err := l.catchUp(ctx, ls); err != nil {
-			l.failures.Add(1)
+			l.failed(err)
 			return 0, err
 		}
 	}
+}
+
+// failed counts a failed commit. A store failure also marks the log not
+// ready for FailureHold; a refusal of the store's rows (EINTERNAL) marks it
+// broken instead, until a catch-up succeeds (see Ready).
+func (l *Log) failed(err error) {
+	l.failures.Add(1)
+	if haven.ErrorCode(err) != haven.EINTERNAL {
+		l.lastFail.Store(l.opts.Now().UnixNano())
+	}
+}
+
+// seal signs the checkpoint of the tree that appending leaves completes and
+// returns its signature block, to be stored with the batch's last row. A
+// batch is authenticated by the tree head it completes, so the seal also
+// vouches for every entry before it.
+//
+// Why a signature by the checkpoint key, and not a MAC or a second key: a
+// MAC can only be checked by someone holding its secret, so `haven audit
+// verify` (which must need nothing secret) could not check it; a second
+// key derived from the seed would need its own public half distributed,
+// pinned and rotated beside audit.pub. A seal is a checkpoint like any
+// other: the key holder states "this log had this root at this size",
+// which is what checkpoints already mean, so there is no second meaning for
+// a signature to be mistaken for, and one public key checks both. It never
+// leaves the key's file: the database only ever holds signatures. A seal
+// whose commit fails is never stored nor shown; the tree it signed never
+// existed anywhere else. ls.writeMu is held.
+func (l *Log) seal(ls *logState, leaves [][]byte) ([]byte, error) {
+	s := l.opts.Signer
+	if s == nil {
+		return nil, nil
+	}
+	h := TreeHead{Origin: origin(s.name, ls.id), Size: ls.tree.size() + uint64(len(leaves)), Root: ls.tree.rootAfter(leaves)}
+	signed, err := s.sign(h, ls.id)
+	if err != nil {
+		return nil, haven.Wrap(haven.EINTERNAL, err, "cannot seal audit batch")
+	}
+	return signed[len(h.Text())+1:], nil
+}
+
+// sealedNote rebuilds the checkpoint a seal signed.
+func sealedNote(h TreeHead, seal []byte) []byte {
+	return append([]byte(h.Text()+"\n"), seal...)
 }
 
 // loadPage is how many leaf hashes are read per store call when loading or
@@ -352,12 +425,23 @@ const loadPage = 4096
 
 // catchUp brings ls's tree up to the store's size, loading it on first use.
 // ls.writeMu is held. A store smaller than what this node has already seen
-// means entries vanished: that is refused, never papered over.
+// means entries vanished: that is refused, never papered over. So are rows
+// no trusted key vouches for: they are adopted only when the tree they
+// complete carries a trusted seal (or a stored checkpoint), so an insider's
+// forged row is never counted, extended, checkpointed or proven.
 func (l *Log) catchUp(ctx context.Context, ls *logState) error {
 	if !ls.loaded {
 		cps, err := l.st.Checkpoints(ctx, ls.id)
 		if err != nil {
 			return haven.Wrap(haven.EUNAVAILABLE, err, "audit log unavailable")
+		}
+		ws, err := l.st.Witnessed(ctx, ls.id)
+		if err != nil {
+			return haven.Wrap(haven.EUNAVAILABLE, err, "audit log unavailable")
+		}
+		ls.acked = map[string]uint64{}
+		for _, w := range ws {
+			ls.acked[w.Witness] = w.Size
 		}
 		if len(cps) > 0 {
 			cp := cps[len(cps)-1]
@@ -371,29 +455,89 @@ func (l *Log) catchUp(ctx context.Context, ls *logState) error {
 	}
 	have := ls.tree.size()
 	if size < have {
-		return haven.Errorf(haven.EINTERNAL, "audit log %s: store has %d entries but this node has seen %d: entries were removed", ls.id, size, have)
+		ls.broken = haven.Errorf(haven.EINTERNAL, "audit log %s: store has %d entries but this node has seen %d: entries were removed", ls.id, size, have)
+		return ls.broken
+	}
+	if size == have {
+		ls.broken = nil
+		return nil
+	}
+	mark := ls.tree.mark()
+	fail := func(err error) error {
+		ls.treeMu.Lock()
+		ls.tree.reset(mark)
+		ls.treeMu.Unlock()
+		if haven.ErrorCode(err) == haven.EINTERNAL {
+			ls.broken = err
+		}
+		return err
 	}
 	for from := have; from < size; {
 		to := min(from+loadPage, size)
 		hs, err := l.st.LeafHashes(ctx, ls.id, from, to)
 		if err != nil {
-			return haven.Wrap(haven.EUNAVAILABLE, err, "audit log unavailable")
+			return fail(haven.Wrap(haven.EUNAVAILABLE, err, "audit log unavailable"))
 		}
 		if uint64(len(hs)) != to-from {
-			return haven.Errorf(haven.EINTERNAL, "audit log %s: %d leaf hashes stored in [%d, %d): entries are missing", ls.id, len(hs), from, to)
+			return fail(haven.Errorf(haven.EINTERNAL, "audit log %s: %d leaf hashes stored in [%d, %d): entries are missing", ls.id, len(hs), from, to))
+		}
+		for _, h := range hs {
+			if len(h) != HashSize {
+				return fail(haven.Errorf(haven.EINTERNAL, "audit log %s: stored leaf hash of wrong size", ls.id))
+			}
 		}
 		ls.treeMu.Lock()
 		for _, h := range hs {
-			if len(h) != HashSize {
-				ls.treeMu.Unlock()
-				return haven.Errorf(haven.EINTERNAL, "audit log %s: stored leaf hash of wrong size", ls.id)
-			}
 			ls.tree.append(h)
 		}
 		ls.treeMu.Unlock()
 		from = to
 	}
+	if err := l.vouched(ctx, ls, size); err != nil {
+		return fail(err)
+	}
+	ls.broken = nil
 	return nil
+}
+
+// vouched checks that the tree of size (the tree in memory) is signed by a
+// trusted key: the seal stored with its last row, or a stored checkpoint of
+// that size. Since the tree's root commits to every leaf before it, one
+// signature vouches for all of them. ls.writeMu is held.
+func (l *Log) vouched(ctx context.Context, ls *logState, size uint64) error {
+	t := l.opts.Trust
+	if t == nil || size == 0 {
+		return nil
+	}
+	root := ls.tree.root()
+	ok := func(signed []byte) bool {
+		h, err := t.open(signed, ls.id)
+		return err == nil && h.Size == size && bytes.Equal(h.Root, root)
+	}
+	seal, err := l.st.Seal(ctx, ls.id, size-1)
+	if err != nil {
+		return haven.Wrap(haven.EUNAVAILABLE, err, "audit log unavailable")
+	}
+	if seal != nil {
+		for _, name := range t.names() {
+			if ok(sealedNote(TreeHead{Origin: origin(name, ls.id), Size: size, Root: root}, seal)) {
+				return nil
+			}
+		}
+	}
+	if cp := ls.lastCP; cp != nil && cp.Size == size && ok(cp.Note) {
+		return nil
+	}
+	cps, err := l.st.Checkpoints(ctx, ls.id)
+	if err != nil {
+		return haven.Wrap(haven.EUNAVAILABLE, err, "audit log unavailable")
+	}
+	for _, cp := range cps {
+		if cp.Size == size && ok(cp.Note) {
+			return nil
+		}
+	}
+	return haven.Errorf(haven.EINTERNAL, "audit log %s: the store's %d entries end in a tree no trusted audit key signed: rows were appended without the key; refusing to adopt them", ls.id, size)
 }
 
 // sync makes sure ls's tree is loaded and holds at least want entries,

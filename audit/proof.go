@@ -97,3 +97,14 @@ func VerifyConsistency(size1, size2 uint64, p [][]byte, root1, root2 []byte) err
 	}
 	return nil
 }
+
+// consistency returns the consistency proof from size from to size to of
+// the tree in memory (to at most its size), without taking the writer's
+// lock: witnesses ask for it while a checkpoint is being published.
+func (ls *logState) consistency(ctx context.Context, st Store, from, to uint64) ([][]byte, error) {
+	nodes, err := proof.Consistency(from, to)
+	if err != nil {
+		return nil, haven.Wrap(haven.EINVALID, err, "audit: bad consistency proof request")
+	}
+	return ls.rehash(ctx, st, nodes, to)
+}

@@ -7,9 +7,14 @@ import "context"
 // the leaf from the fields, so a row whose fields were edited no longer
 // matches its stored hash, and a row whose hash was edited too no longer
 // matches the signed roots.
+//
+// Seal is set on the last row of every committed batch: the signature block
+// of the checkpoint of the tree that batch completed (see Log.Append), so
+// the row proves it was appended by a holder of the audit key.
 type Entry struct {
 	Event
 	LeafHash []byte
+	Seal     []byte
 }
 
 // Checkpoint is a signed tree head as stored: the tree size it covers and
@@ -38,7 +43,14 @@ type Store interface {
 	// transaction, which is how several nodes appending to one database are
 	// kept from overwriting or skipping positions. An events[i].Seq other
 	// than first+i, or lengths that differ, are haven.EINVALID.
-	AppendLeaves(ctx context.Context, logID string, first uint64, events []Event, leafHashes [][]byte) error
+	//
+	// seal, when not nil, is stored with the last event (see Entry.Seal),
+	// in the same transaction.
+	AppendLeaves(ctx context.Context, logID string, first uint64, events []Event, leafHashes [][]byte, seal []byte) error
+
+	// Seal returns the seal stored with the row at seq, or nil when that
+	// row has none or does not exist.
+	Seal(ctx context.Context, logID string, seq uint64) ([]byte, error)
 
 	// Size returns the log's size: one more than its highest sequence
 	// number, or 0 when it is empty.
@@ -61,7 +73,37 @@ type Store interface {
 	// Checkpoints returns the log's checkpoints in increasing Size order.
 	Checkpoints(ctx context.Context, logID string) ([]Checkpoint, error)
 
-	// Logs returns the ids of the logs that hold any entry or checkpoint, in
-	// increasing order.
+	// PutWitnessed records that a witness acknowledged a checkpoint of the
+	// log at cp.Size; cp.Note is the checkpoint with the witness's
+	// cosignatures. The same record again does nothing; a witness's
+	// acknowledgements are never removed by Haven.
+	PutWitnessed(ctx context.Context, logID, witness string, cp Checkpoint) error
+
+	// Witnessed returns, for each witness that acknowledged any checkpoint
+	// of the log, the largest one it acknowledged, in witness name order.
+	Witnessed(ctx context.Context, logID string) ([]Witnessed, error)
+
+	// PutHandover stores a key hand-over note (see SignHandover). A second,
+	// different hand-over from the same key is haven.ECONFLICT.
+	PutHandover(ctx context.Context, fromKey string, note []byte) error
+
+	// Handovers returns every stored hand-over note.
+	Handovers(ctx context.Context) ([][]byte, error)
+
+	// Logs returns the ids of the logs that hold any entry, checkpoint or
+	// witness acknowledgement, in increasing order.
 	Logs(ctx context.Context) ([]string, error)
+}
+
+// Witnessed is a witness's acknowledgement of a checkpoint, as stored.
+type Witnessed struct {
+	Witness string
+	Checkpoint
+}
+
+// WriteProber is implemented by stores that can tell cheaply, without
+// writing a row, whether an append could be written now (the table is
+// there, writable and not locked). Log.Ready uses it.
+type WriteProber interface {
+	ProbeAppend(ctx context.Context) error
 }

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"slices"
 
 	"haven"
 
@@ -45,6 +46,53 @@ func (t *tree) visit(id compact.NodeID, hash []byte) {
 	if uint64(len(t.upper[k])) == id.Index { // nodes arrive once, left to right
 		t.upper[k] = append(t.upper[k], hash)
 	}
+}
+
+// treeMark is a tree's state at one size, to return to if leaves appended
+// after it must be given up (see catchUp).
+type treeMark struct {
+	end    uint64
+	hashes [][]byte
+	upper  []int
+}
+
+func (t *tree) mark() treeMark {
+	m := treeMark{end: t.rng.End(), hashes: slices.Clone(t.rng.Hashes())}
+	for _, level := range t.upper {
+		m.upper = append(m.upper, len(level))
+	}
+	return m
+}
+
+func (t *tree) reset(m treeMark) {
+	rng, err := rangeFactory.NewRange(0, m.end, slices.Clone(m.hashes))
+	if err != nil {
+		panic("audit: compact range reset: " + err.Error())
+	}
+	t.rng = rng
+	t.upper = t.upper[:len(m.upper)]
+	for k, n := range m.upper {
+		t.upper[k] = t.upper[k][:n]
+	}
+}
+
+// rootAfter returns the root the tree would have with leaves appended,
+// leaving the tree as it is.
+func (t *tree) rootAfter(leaves [][]byte) []byte {
+	rng, err := rangeFactory.NewRange(0, t.rng.End(), slices.Clone(t.rng.Hashes()))
+	if err != nil {
+		panic("audit: compact range copy: " + err.Error())
+	}
+	for _, h := range leaves {
+		if err := rng.Append(h, nil); err != nil {
+			panic("audit: compact range append: " + err.Error())
+		}
+	}
+	r, _ := rng.GetRootHash(nil)
+	if r == nil {
+		return hasher.EmptyRoot()
+	}
+	return r
 }
 
 func (t *tree) root() []byte {
@@ -130,4 +178,22 @@ func (ls *logState) nodeHashes(ctx context.Context, st Store, ids []compact.Node
 		out[i] = h
 	}
 	return out, nil
+}
+
+// rootAt returns the root of the log's tree at size, which is at most the
+// tree's size, from the nodes in memory and the stored leaf hashes.
+func (ls *logState) rootAt(ctx context.Context, st Store, size uint64) ([]byte, error) {
+	if size == 0 {
+		return hasher.EmptyRoot(), nil
+	}
+	ids := compact.RangeNodes(0, size, nil)
+	hs, err := ls.nodeHashes(ctx, st, ids, size)
+	if err != nil {
+		return nil, err
+	}
+	r := hs[len(hs)-1]
+	for i := len(hs) - 2; i >= 0; i-- {
+		r = hasher.HashChildren(hs[i], r)
+	}
+	return r, nil
 }

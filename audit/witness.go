@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -15,107 +16,315 @@ import (
 	"time"
 
 	"haven"
+
+	"golang.org/x/mod/sumdb/note"
 )
 
-// Witness receives signed checkpoints and keeps them outside Haven's
-// database. A copy the insider cannot reach is what turns a quiet rollback
-// (truncate the log, restore an old backup, re-append) into a detected one:
-// the verifier finds the log shorter than, or different from, what was
-// published.
+// Witness receives signed checkpoints and keeps, outside Haven's database,
+// the newest one it saw of each log, refusing any that does not extend it.
+// A copy the insider cannot reach is what turns a quiet rollback (truncate
+// the log, restore an old backup, re-append) into a detected one: the
+// witness holds a larger or different tree than the log now has.
 type Witness interface {
-	Publish(ctx context.Context, logID string, signedNote []byte) error
+	// Name identifies the witness in messages and in the store's record
+	// of what it acknowledged (Store.PutWitnessed).
+	Name() string
+
+	// Publish asks the witness to keep signedNote, a checkpoint of logID.
+	// known is the size the witness acknowledged before, as recorded (0
+	// when none); prove returns the consistency proof from an older size
+	// to the checkpoint's. It fails with a *WitnessError, keeping nothing,
+	// when the witness holds a larger tree or one the checkpoint's does not
+	// extend, and when it holds less than known: a witness that lost what
+	// it held is reported, never silently seeded again.
+	Publish(ctx context.Context, logID string, signedNote []byte, known uint64, prove Prover) (Acknowledgement, error)
+}
+
+// Prover returns the RFC 6962 consistency proof from the tree of size from
+// to the tree of the checkpoint being published.
+type Prover func(ctx context.Context, from uint64) ([][]byte, error)
+
+// Acknowledgement is a witness's answer to a checkpoint it kept.
+type Acknowledgement struct {
+	// Note is the checkpoint with the witness's cosignatures appended (a
+	// directory witness adds none).
+	Note []byte
+	// Held is the size the witness held for the log before it took the
+	// checkpoint. Smaller than what it acknowledged before means it lost
+	// what it held: it went missing or backwards.
+	Held uint64
+}
+
+// WitnessReason says why a witness refused a checkpoint or could not be
+// asked.
+type WitnessReason string
+
+const (
+	// WitnessAhead: the witness holds a larger tree than the checkpoint's;
+	// the log was rolled back.
+	WitnessAhead WitnessReason = "ahead"
+	// WitnessFork: the witness holds a tree the checkpoint's does not
+	// extend; the log was rewritten.
+	WitnessFork WitnessReason = "fork"
+	// WitnessUnknownLog: the witness does not know the log's origin or
+	// does not trust the key that signed it.
+	WitnessUnknownLog WitnessReason = "unknown_log"
+	// WitnessBackwards: the witness holds less than it acknowledged before:
+	// its state was lost or replaced.
+	WitnessBackwards WitnessReason = "backwards"
+	// WitnessUnavailable: the witness could not be asked.
+	WitnessUnavailable WitnessReason = "unavailable"
+)
+
+// WitnessError is a witness's refusal, or a failure to ask it. Its message
+// names the witness, the log and sizes, nothing else, and includes the
+// cause of an unavailable witness; Err keeps that cause for logs but is not
+// unwrapped, so the witness's name is never lost behind a generic message.
+type WitnessError struct {
+	Witness string
+	LogID   string
+	Reason  WitnessReason
+	Size    uint64 // the size the witness holds (Ahead, Fork, Backwards)
+	Have    uint64 // the checkpoint's size, or what it acknowledged before (Backwards)
+	// Acknowledged is, for UnknownLog, the size it acknowledged before
+	// (0: it never knew the log).
+	Acknowledged uint64
+	Err          error
+}
+
+func (e *WitnessError) Error() string {
+	var msg string
+	switch e.Reason {
+	case WitnessAhead:
+		msg = fmt.Sprintf("audit witness %s holds log %s at size %d but the log has %d entries: the log was rolled back", e.Witness, e.LogID, e.Size, e.Have)
+	case WitnessFork:
+		msg = fmt.Sprintf("audit witness %s holds a tree of log %s at size %d that the log's tree of size %d does not extend: the log was rewritten", e.Witness, e.LogID, e.Size, e.Have)
+	case WitnessUnknownLog:
+		msg = fmt.Sprintf("audit witness %s does not know log %s or does not trust its key", e.Witness, e.LogID)
+		if e.Acknowledged > 0 {
+			msg = fmt.Sprintf("audit witness %s no longer takes checkpoints of log %s, though it acknowledged size %d: it went missing or backwards, or does not trust the log's key", e.Witness, e.LogID, e.Acknowledged)
+		}
+	case WitnessBackwards:
+		msg = fmt.Sprintf("audit witness %s holds log %s at size %d but acknowledged size %d before: the witness went missing or backwards", e.Witness, e.LogID, e.Size, e.Have)
+	default:
+		msg = fmt.Sprintf("audit witness %s unavailable for log %s", e.Witness, e.LogID)
+	}
+	if e.Err != nil && e.Reason == WitnessUnavailable {
+		msg += ": " + errorText(e.Err)
+	}
+	return msg
+}
+
+// errorText renders err on one line, a haven.Error by its message.
+func errorText(err error) string {
+	var he *haven.Error
+	if errors.As(err, &he) {
+		return he.Message
+	}
+	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
 // maxNote bounds a checkpoint note read from a witness or sent to one.
 const maxNote = 16 << 10
 
-// DirWitness publishes checkpoints as files <Dir>/<logID>/<size>.note. The
-// directory can live on another machine's mount, write-once storage or a
-// backup medium. A file, once written, is never replaced with different
-// content: that would be the witness helping a rollback.
+// DirWitness publishes checkpoints as files <Dir>/<logID>/<size>.note, and
+// the newest as <Dir>/<logID>/latest. The directory can live on another
+// machine's mount, write-once storage or a backup medium; on the same disk
+// as the database it proves nothing to whoever can write both, and is for
+// one machine and demos only. A file, once written, is never replaced with
+// different content, and a checkpoint that does not extend the newest one
+// is refused: that would be the witness helping a rollback.
 type DirWitness struct {
 	Dir string
 }
 
-// Publish writes signedNote atomically (write a temporary file, then link
-// it into place, which fails if the name exists). Publishing the same note
-// twice is fine; a different note for the same size is haven.ECONFLICT.
-func (w DirWitness) Publish(ctx context.Context, logID string, signedNote []byte) error {
-	if !isLogID(logID) {
-		return haven.Errorf(haven.EINVALID, "audit witness: bad log id")
+// Name is "dir:" and the directory's absolute path.
+func (w DirWitness) Name() string {
+	if abs, err := filepath.Abs(w.Dir); err == nil {
+		return "dir:" + abs
 	}
-	size, err := noteSize(signedNote)
-	if err != nil {
-		return err
-	}
-	dir := filepath.Join(w.Dir, logID)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return haven.Wrap(haven.EUNAVAILABLE, err, "audit witness directory unavailable")
-	}
-	name := filepath.Join(dir, strconv.FormatUint(size, 10)+".note")
-	if same, err := sameFile(name, signedNote); err == nil {
-		if same {
-			return nil
-		}
-		return haven.Errorf(haven.ECONFLICT, "audit witness already holds a different checkpoint for log %s at size %d", logID, size)
-	}
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return haven.Wrap(haven.EUNAVAILABLE, err, "audit witness directory unavailable")
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(signedNote)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o640)
-	}
-	if err != nil {
-		return haven.Wrap(haven.EUNAVAILABLE, err, "cannot write audit witness file")
-	}
-	if err := os.Link(tmp.Name(), name); err != nil {
-		if errors.Is(err, os.ErrExist) { // a concurrent publisher won; same content is fine
-			if same, err2 := sameFile(name, signedNote); err2 == nil && same {
-				return nil
-			}
-			return haven.Errorf(haven.ECONFLICT, "audit witness already holds a different checkpoint for log %s at size %d", logID, size)
-		}
-		return haven.Wrap(haven.EUNAVAILABLE, err, "cannot write audit witness file")
-	}
-	if d, err := os.Open(dir); err == nil { // make the new name durable
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return "dir:" + w.Dir
 }
 
-func sameFile(name string, want []byte) (bool, error) {
-	got, err := os.ReadFile(name)
-	if err != nil {
-		return false, err
-	}
-	return bytes.Equal(got, want), nil
-}
-
-// noteSize reads the tree size from a checkpoint note without checking its
+// noteHead reads the tree head from a checkpoint note without checking its
 // signature; the witness stores, the verifier judges.
-func noteSize(signedNote []byte) (uint64, error) {
+func noteHead(signedNote []byte) (TreeHead, error) {
 	if len(signedNote) > maxNote {
-		return 0, haven.Errorf(haven.EINVALID, "audit checkpoint too large")
+		return TreeHead{}, haven.Errorf(haven.EINVALID, "audit checkpoint too large")
 	}
 	text, _, ok := bytes.Cut(signedNote, []byte("\n\n"))
 	if !ok {
-		return 0, haven.Errorf(haven.EINVALID, "malformed audit checkpoint")
+		return TreeHead{}, haven.Errorf(haven.EINVALID, "malformed audit checkpoint")
 	}
-	h, err := ParseTreeHead(string(text) + "\n")
+	return ParseTreeHead(string(text) + "\n")
+}
+
+// noteSize reads the tree size from a checkpoint note without checking its
+// signature.
+func noteSize(signedNote []byte) (uint64, error) {
+	h, err := noteHead(signedNote)
+	return h.Size, err
+}
+
+// Latest returns the newest checkpoint the directory holds for logID, or
+// nil when it holds none (or the directory is gone).
+func (w DirWitness) Latest(logID string) ([]byte, error) {
+	if !isLogID(logID) {
+		return nil, haven.Errorf(haven.EINVALID, "audit witness: bad log id")
+	}
+	b, err := os.ReadFile(filepath.Join(w.Dir, logID, "latest"))
+	if err == nil {
+		return b, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot read audit witness file")
+	}
+	// A directory written before "latest" existed: the largest file.
+	all, err := w.Checkpoints(logID)
+	if err != nil || len(all) == 0 {
+		return nil, err
+	}
+	return all[len(all)-1], nil
+}
+
+// Publish writes signedNote atomically (write a temporary file, then link
+// it into place, which fails if the name exists) after checking that it
+// extends the newest checkpoint held. Publishing the same note twice is
+// fine.
+func (w DirWitness) Publish(ctx context.Context, logID string, signedNote []byte, known uint64, prove Prover) (Acknowledgement, error) {
+	werr := func(reason WitnessReason, size, have uint64, err error) error {
+		return &WitnessError{Witness: w.Name(), LogID: logID, Reason: reason, Size: size, Have: have, Err: err}
+	}
+	if !isLogID(logID) {
+		return Acknowledgement{}, haven.Errorf(haven.EINVALID, "audit witness: bad log id")
+	}
+	head, err := noteHead(signedNote)
 	if err != nil {
-		return 0, err
+		return Acknowledgement{}, err
 	}
-	return h.Size, nil
+	latest, err := w.Latest(logID)
+	if err != nil {
+		return Acknowledgement{}, werr(WitnessUnavailable, 0, head.Size, err)
+	}
+	var held uint64
+	if latest != nil {
+		old, err := noteHead(latest)
+		if err != nil {
+			return Acknowledgement{}, werr(WitnessUnavailable, 0, head.Size, err)
+		}
+		held = old.Size
+	}
+	if held < known {
+		return Acknowledgement{}, werr(WitnessBackwards, held, known, nil)
+	}
+	if latest != nil {
+		old, _ := noteHead(latest)
+		switch {
+		case old.Size > head.Size:
+			return Acknowledgement{}, werr(WitnessAhead, old.Size, head.Size, nil)
+		case old.Size == head.Size:
+			if !bytes.Equal(old.Root, head.Root) {
+				return Acknowledgement{}, werr(WitnessFork, old.Size, head.Size, nil)
+			}
+		default:
+			p, err := prove(ctx, old.Size)
+			if err != nil {
+				return Acknowledgement{}, werr(WitnessUnavailable, old.Size, head.Size, err)
+			}
+			if VerifyConsistency(old.Size, head.Size, p, old.Root, head.Root) != nil {
+				return Acknowledgement{}, werr(WitnessFork, old.Size, head.Size, nil)
+			}
+		}
+	}
+	dir := filepath.Join(w.Dir, logID)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return Acknowledgement{}, werr(WitnessUnavailable, held, head.Size, err)
+	}
+	name := filepath.Join(dir, strconv.FormatUint(head.Size, 10)+".note")
+	if err := writeOnce(dir, name, signedNote); err != nil {
+		return Acknowledgement{}, werr(WitnessUnavailable, held, head.Size, err)
+	}
+	if held < head.Size || latest == nil {
+		if err := replaceFile(dir, filepath.Join(dir, "latest"), signedNote); err != nil {
+			return Acknowledgement{}, werr(WitnessUnavailable, held, head.Size, err)
+		}
+	}
+	return Acknowledgement{Note: signedNote, Held: held}, nil
+}
+
+// writeOnce creates name holding b, unless a file of that name exists for
+// the same tree (a note with other signatures over the same text is the
+// same checkpoint).
+func writeOnce(dir, name string, b []byte) error {
+	if old, err := os.ReadFile(name); err == nil {
+		if sameTree(old, b) {
+			return nil
+		}
+		return fmt.Errorf("a different checkpoint is held at this size")
+	}
+	tmp, err := writeTemp(dir, b)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	if err := os.Link(tmp, name); err != nil {
+		if old, err2 := os.ReadFile(name); err2 == nil && sameTree(old, b) {
+			return nil // a concurrent publisher won with the same checkpoint
+		}
+		return err
+	}
+	syncDir(dir)
+	return nil
+}
+
+func sameTree(a, b []byte) bool {
+	ha, err1 := noteHead(a)
+	hb, err2 := noteHead(b)
+	return err1 == nil && err2 == nil && ha.Size == hb.Size && bytes.Equal(ha.Root, hb.Root) && ha.Origin == hb.Origin
+}
+
+// replaceFile atomically replaces name with b.
+func replaceFile(dir, name string, b []byte) error {
+	tmp, err := writeTemp(dir, b)
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, name); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	syncDir(dir)
+	return nil
+}
+
+func writeTemp(dir string, b []byte) (string, error) {
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o640)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}
+
+// syncDir makes new names in dir durable.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
 }
 
 // Checkpoints returns every checkpoint the directory holds for logID, in
@@ -160,48 +369,141 @@ func (w DirWitness) Checkpoints(logID string) ([][]byte, error) {
 	return out, nil
 }
 
-// HTTPWitness publishes checkpoints by POSTing the signed note to URL as
-// text/plain. The log id travels inside the note's origin line and in the
-// Haven-Audit-Log header. A 2xx answer is success; 409 means the witness
-// holds a different checkpoint at that size (a fork), which is reported as
-// haven.ECONFLICT.
-type HTTPWitness struct {
+// Logs returns the ids of the logs the directory holds checkpoints of.
+func (w DirWitness) Logs() ([]string, error) {
+	ents, err := os.ReadDir(w.Dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "audit witness directory unavailable")
+	}
+	var out []string
+	for _, e := range ents {
+		if e.IsDir() && isLogID(e.Name()) {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
+}
+
+// TlogWitness is an independent witness spoken to over C2SP tlog-witness
+// (c2sp.org/tlog-witness): POST <URL>/add-checkpoint with the size the
+// witness is believed to hold, a consistency proof from it, and the signed
+// checkpoint; the witness answers with its cosignature, or with the size it
+// holds (409), or refuses an inconsistent tree (422). Its verifier key
+// checks every cosignature it returns.
+//
+// The witness must know each log's origin ("<key name>/<log id>") and
+// trust the log's key under that name (LogVerifierKey), as the protocol
+// requires.
+type TlogWitness struct {
 	URL    string
+	key    note.Verifier
 	Client *http.Client // nil: a client with a 10-second timeout
 }
 
+// NewTlogWitness returns the witness at url (its submission prefix) whose
+// cosignatures verify with verifierKey.
+func NewTlogWitness(url, verifierKey string) (*TlogWitness, error) {
+	k, err := ParseWitnessKey(verifierKey)
+	if err != nil {
+		return nil, err
+	}
+	return &TlogWitness{URL: strings.TrimSuffix(url, "/"), key: k}, nil
+}
+
+// Name is the witness's key name and key hash.
+func (w *TlogWitness) Name() string { return fmt.Sprintf("%s+%08x", w.key.Name(), w.key.KeyHash()) }
+
+// Verifier returns the witness's cosignature verifier.
+func (w *TlogWitness) Verifier() note.Verifier { return w.key }
+
 var defaultWitnessClient = &http.Client{Timeout: 10 * time.Second}
 
-// Publish sends signedNote to the witness.
-func (w HTTPWitness) Publish(ctx context.Context, logID string, signedNote []byte) error {
+// Publish implements the add-checkpoint call, retrying once with the size
+// the witness says it holds.
+func (w *TlogWitness) Publish(ctx context.Context, logID string, signedNote []byte, known uint64, prove Prover) (Acknowledgement, error) {
 	if !isLogID(logID) {
-		return haven.Errorf(haven.EINVALID, "audit witness: bad log id")
+		return Acknowledgement{}, haven.Errorf(haven.EINVALID, "audit witness: bad log id")
 	}
-	if len(signedNote) > maxNote {
-		return haven.Errorf(haven.EINVALID, "audit checkpoint too large")
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(signedNote))
+	head, err := noteHead(signedNote)
 	if err != nil {
-		return haven.Wrap(haven.EINVALID, err, "bad audit witness URL")
+		return Acknowledgement{}, err
 	}
-	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
-	req.Header.Set("Haven-Audit-Log", logID)
+	werr := func(reason WitnessReason, size uint64, err error) error {
+		return &WitnessError{Witness: w.Name(), LogID: logID, Reason: reason, Size: size, Have: head.Size, Err: err}
+	}
+	old := min(known, head.Size)
+	for attempt := 0; attempt < 4; attempt++ {
+		var body bytes.Buffer
+		fmt.Fprintf(&body, "old %d\n", old)
+		if old > 0 && old < head.Size {
+			p, err := prove(ctx, old)
+			if err != nil {
+				return Acknowledgement{}, werr(WitnessUnavailable, old, err)
+			}
+			for _, h := range p {
+				body.WriteString(base64.StdEncoding.EncodeToString(h) + "\n")
+			}
+		}
+		body.WriteString("\n")
+		body.Write(signedNote)
+		status, answer, err := w.post(ctx, body.Bytes())
+		if err != nil {
+			return Acknowledgement{}, werr(WitnessUnavailable, 0, err)
+		}
+		switch status {
+		case http.StatusOK:
+			cosigned := append(bytes.Clone(signedNote), answer...)
+			if n, err := note.Open(cosigned, note.VerifierList(w.key)); err != nil || len(n.Sigs) == 0 {
+				return Acknowledgement{}, werr(WitnessUnavailable, 0, fmt.Errorf("the witness's answer carries no valid cosignature"))
+			}
+			return Acknowledgement{Note: cosigned, Held: old}, nil
+		case http.StatusConflict:
+			size, err := strconv.ParseUint(strings.TrimSuffix(string(answer), "\n"), 10, 64)
+			if err != nil {
+				return Acknowledgement{}, werr(WitnessUnavailable, 0, fmt.Errorf("malformed 409 answer"))
+			}
+			switch {
+			case size < known:
+				return Acknowledgement{}, &WitnessError{Witness: w.Name(), LogID: logID, Reason: WitnessBackwards, Size: size, Have: known}
+			case size > head.Size:
+				return Acknowledgement{}, werr(WitnessAhead, size, nil)
+			case size == old:
+				// The size was right, so the roots differ (the spec's 409
+				// for an equal size with another root).
+				return Acknowledgement{}, werr(WitnessFork, size, nil)
+			}
+			old = size
+		case http.StatusUnprocessableEntity:
+			return Acknowledgement{}, werr(WitnessFork, old, nil)
+		case http.StatusNotFound, http.StatusForbidden:
+			return Acknowledgement{}, werr(WitnessUnknownLog, 0, nil)
+		default:
+			return Acknowledgement{}, werr(WitnessUnavailable, 0, fmt.Errorf("status %d", status))
+		}
+	}
+	return Acknowledgement{}, werr(WitnessUnavailable, 0, fmt.Errorf("the witness's size kept changing"))
+}
+
+func (w *TlogWitness) post(ctx context.Context, body []byte) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL+"/add-checkpoint", bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, haven.Wrap(haven.EINVALID, err, "bad audit witness URL")
+	}
 	c := w.Client
 	if c == nil {
 		c = defaultWitnessClient
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return haven.Wrap(haven.EUNAVAILABLE, err, "audit witness unreachable")
+		return 0, nil, haven.Wrap(haven.EUNAVAILABLE, err, "audit witness unreachable")
 	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-	resp.Body.Close()
-	switch {
-	case resp.StatusCode >= 200 && resp.StatusCode < 300:
-		return nil
-	case resp.StatusCode == http.StatusConflict:
-		return haven.Errorf(haven.ECONFLICT, "audit witness holds a different checkpoint for log %s", logID)
-	default:
-		return haven.Wrap(haven.EUNAVAILABLE, fmt.Errorf("status %d", resp.StatusCode), "audit witness refused the checkpoint")
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, maxNote))
+	if err != nil {
+		return 0, nil, haven.Wrap(haven.EUNAVAILABLE, err, "audit witness unreachable")
 	}
+	return resp.StatusCode, answer, nil
 }

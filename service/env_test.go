@@ -29,6 +29,7 @@ type env struct {
 	svc      *service.Service
 	log      *audit.Log
 	verifier string
+	signer   *audit.Signer // the audit key every node of the deployment shares
 	dataDir  string
 	dsn      string
 	clock    *clock
@@ -107,7 +108,7 @@ func newEnv(t *testing.T, dsn string) *env {
 	videoKey := make([]byte, 32)
 	rand.Read(videoKey)
 	svc := service.New(service.Config{DB: db, Keys: keys, Audit: log, Blobs: blobs, VideoKey: videoKey, Passwords: fastHasher, Now: c.Now})
-	return &env{t: t, db: db, svc: svc, log: log, verifier: vkey, dataDir: dataDir, dsn: dsn, clock: c, videoKey: videoKey}
+	return &env{t: t, db: db, svc: svc, log: log, verifier: vkey, signer: signer, dataDir: dataDir, dsn: dsn, clock: c, videoKey: videoKey}
 }
 
 // practice is a seeded tenant: its people and patients.

@@ -77,7 +77,9 @@ func (e *env) secondNode() *service.Service {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	log := audit.NewLog(db, audit.Options{Now: e.clock.Now})
+	// The same audit key as the first node: each adopts only rows sealed
+	// by a key it trusts.
+	log := audit.NewLog(db, audit.Options{Signer: e.signer, Now: e.clock.Now})
 	e.t.Cleanup(func() { log.Close() })
 	return service.New(service.Config{DB: db, Keys: keys, Audit: log, Passwords: fastHasher, Now: e.clock.Now})
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"haven"
+	"haven/audit"
 	"haven/service"
 )
 
@@ -85,10 +86,17 @@ func (s *Server) pageHistory(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
+	// The practice's log signs its checkpoints under its own origin
+	// (c2sp.org/tlog-checkpoint); the browser checks that key.
+	vkey, err := audit.LogVerifierKey(s.auditKey, a.PracticeID)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
 	s.show(w, r, "chart_history.html", "Who accessed my record", struct {
 		*service.AccessHistory
 		VerifierKey string
-	}{h, s.auditKey})
+	}{h, vkey})
 }
 
 type complianceView struct {

@@ -407,7 +407,17 @@ func testLog(t *testing.T, newStore func(t *testing.T) audit.Store) {
 			t.Fatal(err)
 		}
 		// Only the note package and the RFC's definitions from here on.
-		v, err := note.NewVerifier(pub)
+		// The checkpoint is signed under its origin line as key name
+		// (c2sp.org/tlog-checkpoint), with the key audit.pub holds.
+		raw, err := base64.StdEncoding.DecodeString(strings.SplitN(pub, "+", 3)[2])
+		if err != nil || len(raw) != 33 || raw[0] != 1 {
+			t.Fatalf("verifier key %q", pub)
+		}
+		logKey, err := note.NewEd25519VerifierKey("clinic.example/audit/p1", raw[1:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := note.NewVerifier(logKey)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -517,7 +527,9 @@ func testLog(t *testing.T, newStore func(t *testing.T) audit.Store) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !rep.OK() || rep.Size != 266 || rep.Vouched != 266 || rep.Checkpoints != 8 {
+		// Four stored, four witnessed, and the witness's newest
+		// acknowledgement as recorded.
+		if !rep.OK() || rep.Size != 266 || rep.Vouched != 266 || rep.Checkpoints != 9 || rep.Authenticated != 266 || rep.Seals != 266 {
 			t.Fatalf("report %+v", rep)
 		}
 		if _, ok := rep.First(); ok {

@@ -56,7 +56,7 @@ func testStoreRules(t *testing.T, newStore func(t *testing.T) audit.Store) {
 		evs[2].ClientAddr = "[2001:db8::1]:8443"
 		evs[2].Time = time.Date(2031, 12, 31, 23, 59, 59, 999999000, time.UTC)
 		evs, hs := leavesFor(evs, 0)
-		if err := st.AppendLeaves(ctx, "p1", 0, evs, hs); err != nil {
+		if err := st.AppendLeaves(ctx, "p1", 0, evs, hs, nil); err != nil {
 			t.Fatal(err)
 		}
 		got, err := st.Entries(ctx, "p1", 0, 100)
@@ -105,7 +105,7 @@ func testStoreRules(t *testing.T, newStore func(t *testing.T) audit.Store) {
 	t.Run("RangesAreHalfOpenAndClipped", func(t *testing.T) {
 		st := newStore(t)
 		evs, hs := leavesFor(samples("p1", 0, 10), 0)
-		if err := st.AppendLeaves(ctx, "p1", 0, evs, hs); err != nil {
+		if err := st.AppendLeaves(ctx, "p1", 0, evs, hs, nil); err != nil {
 			t.Fatal(err)
 		}
 		for _, c := range []struct{ from, to, want uint64 }{{0, 10, 10}, {3, 7, 4}, {8, 20, 2}, {10, 20, 0}, {5, 5, 0}} {
@@ -127,12 +127,12 @@ func testStoreRules(t *testing.T, newStore func(t *testing.T) audit.Store) {
 	t.Run("AppendAtStalePositionIsConflictAndStoresNothing", func(t *testing.T) {
 		st := newStore(t)
 		evs, hs := leavesFor(samples("p1", 0, 3), 0)
-		if err := st.AppendLeaves(ctx, "p1", 0, evs, hs); err != nil {
+		if err := st.AppendLeaves(ctx, "p1", 0, evs, hs, nil); err != nil {
 			t.Fatal(err)
 		}
 		for _, first := range []uint64{0, 2, 4} {
 			evs, hs := leavesFor(samples("p1", 10, 2), first)
-			err := st.AppendLeaves(ctx, "p1", first, evs, hs)
+			err := st.AppendLeaves(ctx, "p1", first, evs, hs, nil)
 			if haven.ErrorCode(err) != haven.ECONFLICT {
 				t.Errorf("append at %d of a log of size 3 = %v, want %s", first, err, haven.ECONFLICT)
 			}
@@ -152,11 +152,11 @@ func testStoreRules(t *testing.T, newStore func(t *testing.T) audit.Store) {
 		st := newStore(t)
 		evs, hs := leavesFor(samples("p1", 0, 3), 0)
 		evs[2].Seq = 7
-		if err := st.AppendLeaves(ctx, "p1", 0, evs, hs); haven.ErrorCode(err) != haven.EINVALID {
+		if err := st.AppendLeaves(ctx, "p1", 0, evs, hs, nil); haven.ErrorCode(err) != haven.EINVALID {
 			t.Fatalf("misnumbered batch: %v, want %s", err, haven.EINVALID)
 		}
 		evs, hs = leavesFor(samples("p1", 0, 3), 0)
-		if err := st.AppendLeaves(ctx, "p1", 0, evs, hs[:2]); haven.ErrorCode(err) != haven.EINVALID {
+		if err := st.AppendLeaves(ctx, "p1", 0, evs, hs[:2], nil); haven.ErrorCode(err) != haven.EINVALID {
 			t.Fatalf("missing leaf hash: %v, want %s", err, haven.EINVALID)
 		}
 		if n, _ := st.Size(ctx, "p1"); n != 0 {
@@ -172,7 +172,7 @@ func testStoreRules(t *testing.T, newStore func(t *testing.T) audit.Store) {
 		for r := range racers {
 			wg.Go(func() {
 				evs, hs := leavesFor(samples("p1", r*10, 2), 0)
-				errs[r] = st.AppendLeaves(ctx, "p1", 0, evs, hs)
+				errs[r] = st.AppendLeaves(ctx, "p1", 0, evs, hs, nil)
 			})
 		}
 		wg.Wait()
@@ -198,7 +198,7 @@ func testStoreRules(t *testing.T, newStore func(t *testing.T) audit.Store) {
 		st := newStore(t)
 		for _, id := range []string{"pb", "pa", audit.PlatformLogID} {
 			evs, hs := leavesFor(samples(id, 0, 2), 0)
-			if err := st.AppendLeaves(ctx, id, 0, evs, hs); err != nil {
+			if err := st.AppendLeaves(ctx, id, 0, evs, hs, nil); err != nil {
 				t.Fatalf("%s: %v", id, err)
 			}
 		}
@@ -249,6 +249,83 @@ func testStoreRules(t *testing.T, newStore func(t *testing.T) audit.Store) {
 		}
 		if !bytes.Equal(cps[1].Note, note(20)) {
 			t.Fatalf("checkpoint at 20 was replaced")
+		}
+	})
+
+	t.Run("SealIsStoredWithTheBatchsLastRowOnly", func(t *testing.T) {
+		st := newStore(t)
+		evs, hs := leavesFor(samples("p1", 0, 3), 0)
+		seal := []byte("\u2014 haven.test/p1 c2VhbA==\n")
+		if err := st.AppendLeaves(ctx, "p1", 0, evs, hs, seal); err != nil {
+			t.Fatal(err)
+		}
+		evs, hs = leavesFor(samples("p1", 3, 1), 3)
+		if err := st.AppendLeaves(ctx, "p1", 3, evs, hs, nil); err != nil {
+			t.Fatal(err)
+		}
+		es, _ := st.Entries(ctx, "p1", 0, 10)
+		for i, e := range es {
+			if want := i == 2; (len(e.Seal) > 0) != want || want && !bytes.Equal(e.Seal, seal) {
+				t.Fatalf("row %d seal %q", i, e.Seal)
+			}
+		}
+		for seq, want := range map[uint64][]byte{2: seal, 1: nil, 3: nil, 99: nil} {
+			if got, err := st.Seal(ctx, "p1", seq); err != nil || !bytes.Equal(got, want) || (want == nil) != (got == nil) {
+				t.Fatalf("Seal(%d) = %q, %v", seq, got, err)
+			}
+		}
+	})
+
+	t.Run("WitnessedKeepsEachWitnesssLargestAcknowledgement", func(t *testing.T) {
+		st := newStore(t)
+		for _, a := range []struct {
+			w    string
+			size uint64
+		}{{"wb", 5}, {"wa", 3}, {"wb", 9}, {"wb", 7}, {"wb", 9}} {
+			if err := st.PutWitnessed(ctx, "p1", a.w, audit.Checkpoint{Size: a.size, Note: fmt.Appendf(nil, "%s %d\n", a.w, a.size)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ws, err := st.Witnessed(ctx, "p1")
+		if err != nil || len(ws) != 2 || ws[0].Witness != "wa" || ws[0].Size != 3 || ws[1].Witness != "wb" || ws[1].Size != 9 || string(ws[1].Note) != "wb 9\n" {
+			t.Fatalf("Witnessed = %+v, %v", ws, err)
+		}
+		if ws, _ := st.Witnessed(ctx, "p2"); len(ws) != 0 {
+			t.Fatalf("another log's acknowledgements: %+v", ws)
+		}
+		if ids, _ := st.Logs(ctx); len(ids) != 1 || ids[0] != "p1" {
+			t.Fatalf("Logs = %v; a log known only to a witness is a log", ids)
+		}
+	})
+
+	t.Run("OneHandoverPerKey", func(t *testing.T) {
+		st := newStore(t)
+		if err := st.PutHandover(ctx, "k1", []byte("a\n")); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.PutHandover(ctx, "k1", []byte("a\n")); err != nil {
+			t.Fatalf("the same hand-over again: %v", err)
+		}
+		if err := st.PutHandover(ctx, "k1", []byte("b\n")); haven.ErrorCode(err) != haven.ECONFLICT {
+			t.Fatalf("a second hand-over from one key: %v, want %s", err, haven.ECONFLICT)
+		}
+		st.PutHandover(ctx, "k2", []byte("c\n"))
+		if hs, err := st.Handovers(ctx); err != nil || len(hs) != 2 {
+			t.Fatalf("Handovers = %d, %v", len(hs), err)
+		}
+	})
+
+	t.Run("WriteProbeSucceedsOnAWritableStore", func(t *testing.T) {
+		st := newStore(t)
+		p, ok := st.(audit.WriteProber)
+		if !ok {
+			t.Skip("the store has no write probe")
+		}
+		if err := p.ProbeAppend(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := st.Size(ctx, "p1"); n != 0 {
+			t.Fatal("the probe wrote a row")
 		}
 	})
 }

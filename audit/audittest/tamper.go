@@ -4,12 +4,20 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"haven"
 	"haven/audit"
+
+	"golang.org/x/mod/sumdb/note"
 )
 
 // Insider is what someone with write access to the database can do to the
@@ -27,6 +35,9 @@ type Insider interface {
 	InsertEntry(ctx context.Context, logID string, e audit.Entry) error
 	// DeleteCheckpoint removes the stored checkpoint at size, if any.
 	DeleteCheckpoint(ctx context.Context, logID string, size uint64) error
+	// DeleteWitnessed removes every record of what witnesses acknowledged
+	// for the log.
+	DeleteWitnessed(ctx context.Context, logID string) error
 }
 
 // tamperFixture is a log of 40 events with checkpoints signed at sizes 10,
@@ -159,7 +170,7 @@ func TestTamperEvidence(t *testing.T, newStore func(t *testing.T) (audit.Store, 
 		})
 	}
 
-	t.Run("EditWithRecomputedLeafHashIsCaughtBySignedRoots", func(t *testing.T) {
+	t.Run("EditWithRecomputedLeafHashIsNamed", func(t *testing.T) {
 		f := newTamperFixture(t, newStore)
 		e := f.entry(t, fixtureLog, 23)
 		e.ActorID = "u0001"
@@ -167,9 +178,40 @@ func TestTamperEvidence(t *testing.T, newStore func(t *testing.T) (audit.Store, 
 		if err := f.in.UpdateEntry(ctx, fixtureLog, 23, e); err != nil {
 			t.Fatal(err)
 		}
-		// No row gives it away; the roots signed at 25 and 40 do, and the
-		// one signed at 10 clears everything before.
-		expectRange(t, f.verify(t, false), audit.RolledBack, 10, 25, 23)
+		// No row gives it away, and the roots signed at 25 and 40 only say
+		// "somewhere in [10, 25)"; the seal signed when entry 23 was
+		// appended names it.
+		rep := f.verify(t, false)
+		expectFirst(t, rep, audit.Unauthenticated, 23)
+		if !slices.ContainsFunc(rep.Problems, func(p audit.Problem) bool { return p.Kind == audit.RolledBack && p.Seq == 10 && p.End == 25 }) {
+			t.Fatalf("the checkpoint at 25 no longer reports the change: %v", rep.Problems)
+		}
+	})
+
+	// The issue's case: checkpoints are sparse (one, at the end), so the
+	// signed roots alone would say "somewhere in [0, 40)".
+	t.Run("EditWithRecomputedLeafHashIsNotARangeFromZero", func(t *testing.T) {
+		st, in := newStore(t)
+		signer := newSigner(t, "haven.test")
+		l := audit.NewLog(st, audit.Options{Signer: signer})
+		defer l.Close()
+		appendN(t, l, fixtureLog, 0, 40)
+		if _, err := l.Checkpoint(ctx, fixtureLog); err != nil {
+			t.Fatal(err)
+		}
+		es, _ := st.Entries(ctx, fixtureLog, 31, 32)
+		e := es[0]
+		e.Decision, e.Reason = audit.DecisionAllow, "care_team"
+		e.PatientID = "pt00001"
+		e.LeafHash = e.Event.LeafHash()
+		if err := in.UpdateEntry(ctx, fixtureLog, 31, e); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := audit.Verify(ctx, st, fixtureLog, signer.VerifierKey(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		expectFirst(t, rep, audit.Unauthenticated, 31)
 	})
 
 	t.Run("DeletedEntryIsNamed", func(t *testing.T) {
@@ -263,8 +305,12 @@ func TestTamperEvidence(t *testing.T, newStore func(t *testing.T) (audit.Store, 
 		if err := f.in.DeleteCheckpoint(ctx, fixtureLog, 40); err != nil {
 			t.Fatal(err)
 		}
-		// With the stored checkpoint gone, the database alone looks like
-		// a log that simply stopped at 30: this is why witnesses exist.
+		if err := f.in.DeleteWitnessed(ctx, fixtureLog); err != nil {
+			t.Fatal(err)
+		}
+		// With the stored checkpoint and the record of what the witness
+		// acknowledged gone, the database alone looks like a log that
+		// simply stopped at 30: this is why witnesses exist.
 		if rep := f.verify(t, false); !rep.OK() || rep.Vouched != 25 {
 			t.Fatalf("without the witness: %+v", rep)
 		}
@@ -283,6 +329,9 @@ func TestTamperEvidence(t *testing.T, newStore func(t *testing.T) (audit.Store, 
 		if err := f.in.DeleteCheckpoint(ctx, fixtureLog, 40); err != nil {
 			t.Fatal(err)
 		}
+		if err := f.in.DeleteWitnessed(ctx, fixtureLog); err != nil {
+			t.Fatal(err)
+		}
 		restored := audit.NewLog(f.st, audit.Options{Signer: f.signer, Witnesses: []audit.Witness{f.w}})
 		defer restored.Close()
 		for i := range 20 {
@@ -290,8 +339,10 @@ func TestTamperEvidence(t *testing.T, newStore func(t *testing.T) (audit.Store, 
 				t.Fatal(err)
 			}
 		}
-		if _, err := restored.Checkpoint(ctx, fixtureLog); err != nil {
-			t.Fatal(err)
+		// The witness will not take the rewritten history.
+		var we *audit.WitnessError
+		if _, err := restored.Checkpoint(ctx, fixtureLog); !errors.As(err, &we) || we.Reason != audit.WitnessFork {
+			t.Fatalf("the witness took a rewritten history: %v", err)
 		}
 		if rep := f.verify(t, false); !rep.OK() {
 			t.Fatalf("the restored database is self-consistent, yet: %v", rep.Problems)
@@ -326,14 +377,27 @@ func TestTamperEvidence(t *testing.T, newStore func(t *testing.T) (audit.Store, 
 				t.Fatal(err)
 			}
 		}
-		// The forger uses the same key name, so only the key differs.
-		forger := audit.NewLog(f.st, audit.Options{Signer: newSigner(t, "haven.test")})
-		defer forger.Close()
-		if _, err := forger.Checkpoint(ctx, fixtureLog); err != nil {
+		// The forger signs the tampered tree with a key of the same name
+		// and origin, so only the key differs.
+		hs, err := f.st.LeafHashes(ctx, fixtureLog, 0, 40)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fpriv, _, _ := note.GenerateKey(rand.Reader, "haven.test/"+fixtureLog)
+		fs, _ := note.NewSigner(fpriv)
+		body := fmt.Sprintf("haven.test/%s\n40\n%s\n", fixtureLog, base64.StdEncoding.EncodeToString(referenceRoot(hs)))
+		forged, err := note.Sign(&note.Note{Text: body}, fs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.st.PutCheckpoint(ctx, fixtureLog, audit.Checkpoint{Size: 40, Note: forged}); err != nil {
 			t.Fatal(err)
 		}
 		rep := f.verify(t, false)
-		expectRange(t, rep, audit.BadSignature, 10, 40, 23)
+		expectFirst(t, rep, audit.Unauthenticated, 23)
+		if !slices.ContainsFunc(rep.Problems, func(p audit.Problem) bool { return p.Kind == audit.BadSignature && p.Seq == 10 && p.End == 40 }) {
+			t.Fatalf("the forged checkpoint is not reported: %v", rep.Problems)
+		}
 		if rep.Vouched != 10 {
 			t.Fatalf("vouched %d, want 10", rep.Vouched)
 		}
@@ -399,4 +463,236 @@ func TestTamperEvidence(t *testing.T, newStore func(t *testing.T) (audit.Store, 
 			t.Fatalf("verify without a key: %v", err)
 		}
 	})
+
+	// THREATS.md's "insider framing a colleague": a copy of a real
+	// chart.read with another actor, a new time and a correct leaf hash,
+	// appended at the end.
+	forge := func(t *testing.T, f *tamperFixture, seq uint64, seal []byte) {
+		t.Helper()
+		e := f.entry(t, fixtureLog, 38)
+		e.Seq, e.ActorID, e.Time = seq, "u0042", e.Time.Add(time.Second)
+		e.LeafHash, e.Seal = e.Event.LeafHash(), seal
+		if err := f.in.InsertEntry(ctx, fixtureLog, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("ForgedEntryAppendedAtTheEndIsNamed", func(t *testing.T) {
+		f := newTamperFixture(t, newStore)
+		forge(t, f, 40, nil)
+		p := expectFirst(t, f.verify(t, true), audit.Unauthenticated, 40)
+		if !strings.Contains(p.Detail, "no signature") {
+			t.Fatalf("detail %q", p.Detail)
+		}
+	})
+
+	t.Run("ForgedEntryWithACopiedSealIsNamed", func(t *testing.T) {
+		f := newTamperFixture(t, newStore)
+		forge(t, f, 40, f.entry(t, fixtureLog, 39).Seal)
+		expectFirst(t, f.verify(t, true), audit.Unauthenticated, 40)
+	})
+
+	t.Run("RunningLogRefusesToAdoptAForgedEntry", func(t *testing.T) {
+		f := newTamperFixture(t, newStore)
+		forge(t, f, 40, nil)
+		// The node's next append finds the row, and fails closed instead
+		// of extending it, checkpointing it or proving it.
+		if _, err := f.l.Append(ctx, SampleEvent(fixtureLog, 41)); haven.ErrorCode(err) != haven.EINTERNAL {
+			t.Fatalf("append after a forged row: %v, want %s", err, haven.EINTERNAL)
+		}
+		if _, err := f.l.Checkpoint(ctx, fixtureLog); haven.ErrorCode(err) != haven.EINTERNAL {
+			t.Fatalf("checkpoint over a forged row: %v, want %s", err, haven.EINTERNAL)
+		}
+		if err := f.l.Ready(ctx); err == nil {
+			t.Fatal("a node refusing its log reports ready")
+		}
+		if cps, _ := f.st.Checkpoints(ctx, fixtureLog); cps[len(cps)-1].Size != 40 {
+			t.Fatalf("a checkpoint was signed at %d over the forged row", cps[len(cps)-1].Size)
+		}
+		// Another node, starting now, refuses it too.
+		other := audit.NewLog(f.st, audit.Options{Signer: f.signer, Witnesses: []audit.Witness{f.w}})
+		defer other.Close()
+		if _, err := other.Check(ctx, fixtureLog); err == nil || !strings.Contains(err.Error(), "without the key") {
+			t.Fatalf("a starting node adopted a forged row: %v", err)
+		}
+		if _, err := other.InclusionProof(ctx, fixtureLog, 40, 41); err == nil {
+			t.Fatal("a node proved a forged row")
+		}
+		// Once the row is gone, the running node recovers.
+		if err := f.in.DeleteEntry(ctx, fixtureLog, 40); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.l.Ready(ctx); err != nil {
+			t.Fatalf("ready after the forged row was removed: %v", err)
+		}
+		if seqs, err := f.l.Append(ctx, SampleEvent(fixtureLog, 41)); err != nil || seqs[0] != 40 {
+			t.Fatalf("append after recovery: %v %v", seqs, err)
+		}
+	})
+
+	// A node sharing the database with this one catches up on the rows
+	// it sealed: the seals are what it checks.
+	t.Run("NodeCatchingUpAdoptsSealedRows", func(t *testing.T) {
+		f := newTamperFixture(t, newStore)
+		other := audit.NewLog(f.st, audit.Options{Signer: f.signer})
+		defer other.Close()
+		if seqs, err := other.Append(ctx, SampleEvent(fixtureLog, 40)); err != nil || seqs[0] != 40 {
+			t.Fatalf("append on a second node: %v %v", seqs, err)
+		}
+		if seqs, err := f.l.Append(ctx, SampleEvent(fixtureLog, 41)); err != nil || seqs[0] != 41 {
+			t.Fatalf("first node catching up: %v %v", seqs, err)
+		}
+		if rep := f.verify(t, true); !rep.OK() || rep.Authenticated != 42 {
+			t.Fatalf("report %+v", rep)
+		}
+	})
+
+	// Issue cases: a row copied over another, or copied to a new position,
+	// is blamed where it sits, not at the entry it was copied from.
+	t.Run("RowOverwrittenWithACopyOfAnEarlierRowIsNamedWhereItSits", func(t *testing.T) {
+		f := newTamperFixture(t, newStore)
+		e := f.entry(t, fixtureLog, 3)
+		e.Seq = 31
+		if err := f.in.DeleteEntry(ctx, fixtureLog, 31); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.in.InsertEntry(ctx, fixtureLog, e); err != nil {
+			t.Fatal(err)
+		}
+		p := expectFirst(t, f.verify(t, true), audit.Edited, 31)
+		if !strings.Contains(p.Detail, "copy of entry 3") {
+			t.Fatalf("detail %q", p.Detail)
+		}
+	})
+
+	for _, size := range []int{50, 60} {
+		name := "RowCopiedToTheEndIsNamedWhereItSits"
+		if size == 60 {
+			name = "RowCopiedOverALaterRowIsNamedWhereItSits"
+		}
+		t.Run(name, func(t *testing.T) {
+			st, in := newStore(t)
+			signer := newSigner(t, "haven.test")
+			l := audit.NewLog(st, audit.Options{Signer: signer})
+			defer l.Close()
+			appendN(t, l, fixtureLog, 0, size)
+			if _, err := l.Checkpoint(ctx, fixtureLog); err != nil {
+				t.Fatal(err)
+			}
+			es, _ := st.Entries(ctx, fixtureLog, 30, 31)
+			e := es[0]
+			e.Seq = 50
+			if size > 50 {
+				if err := in.DeleteEntry(ctx, fixtureLog, 50); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := in.InsertEntry(ctx, fixtureLog, e); err != nil {
+				t.Fatal(err)
+			}
+			rep, err := audit.Verify(ctx, st, fixtureLog, signer.VerifierKey(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kind := audit.Inserted
+			if size > 50 {
+				kind = audit.Edited
+			}
+			p := expectFirst(t, rep, kind, 50)
+			if !strings.Contains(p.Detail, "copy of entry 30") {
+				t.Fatalf("detail %q", p.Detail)
+			}
+			for _, q := range rep.Problems {
+				if q.Seq == 30 || strings.Contains(q.Detail, "20 entries") {
+					t.Fatalf("entry 30 blamed: %v", rep.Problems)
+				}
+			}
+		})
+	}
+
+	// THREATS.md: "a restart after a rollback refused".
+	t.Run("RestartAfterARollbackIsRefused", func(t *testing.T) {
+		for _, c := range []struct {
+			name        string
+			checkpoints bool // also delete the stored checkpoints and acknowledgements
+		}{{"CaughtByTheStoredCheckpoint", false}, {"CaughtByTheWitness", true}} {
+			t.Run(c.name, func(t *testing.T) {
+				f := newTamperFixture(t, newStore)
+				f.l.Close()
+				for s := uint64(30); s < 40; s++ {
+					if err := f.in.DeleteEntry(ctx, fixtureLog, s); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if c.checkpoints {
+					f.in.DeleteCheckpoint(ctx, fixtureLog, 40)
+					f.in.DeleteWitnessed(ctx, fixtureLog)
+				}
+				restarted := audit.NewLog(f.st, audit.Options{Signer: f.signer, Witnesses: []audit.Witness{f.w}})
+				defer restarted.Close()
+				_, err := restarted.Check(ctx, fixtureLog)
+				if err == nil || !strings.Contains(err.Error(), "rolled back") {
+					t.Fatalf("restart on a rolled-back log: %v", err)
+				}
+				if n, _ := f.st.Size(ctx, fixtureLog); n != 30 {
+					t.Fatalf("the refused node wrote: size %d", n)
+				}
+			})
+		}
+	})
+
+	t.Run("StartWithAReplacedSigningKeyIsRefused", func(t *testing.T) {
+		f := newTamperFixture(t, newStore)
+		f.l.Close()
+		// Both the private key and the verifier key beside it replaced.
+		evil := newSigner(t, "haven.test")
+		l := audit.NewLog(f.st, audit.Options{Signer: evil, Witnesses: []audit.Witness{f.w}})
+		defer l.Close()
+		if _, err := l.Check(ctx, fixtureLog); err == nil {
+			t.Fatal("a replaced signing key was accepted")
+		}
+		// Only the private key replaced: the trusted verifier key does not
+		// name it.
+		trust, _ := audit.NewTrust(f.signer.VerifierKey())
+		l2 := audit.NewLog(f.st, audit.Options{Signer: evil, Trust: trust})
+		defer l2.Close()
+		if _, err := l2.Check(ctx, fixtureLog); haven.ErrorCode(err) != haven.EFORBIDDEN {
+			t.Fatalf("a signing key the verifier key does not name: %v", err)
+		}
+		if n, _ := f.st.Size(ctx, fixtureLog); n != 40 {
+			t.Fatalf("a refused key wrote: size %d", n)
+		}
+	})
+
+	t.Run("WitnessThatWentMissingIsNoticed", func(t *testing.T) {
+		f := newTamperFixture(t, newStore)
+		f.l.Close()
+		// rm -rf of the witness's copy of the log; the database still
+		// records what it acknowledged.
+		if err := os.RemoveAll(filepath.Join(f.w.Dir, fixtureLog)); err != nil {
+			t.Fatal(err)
+		}
+		restarted := audit.NewLog(f.st, audit.Options{Signer: f.signer, Witnesses: []audit.Witness{f.w}})
+		defer restarted.Close()
+		var we *audit.WitnessError
+		if _, err := restarted.Check(ctx, fixtureLog); !errors.As(err, &we) || we.Reason != audit.WitnessBackwards {
+			t.Fatalf("start with the witness's checkpoints gone: %v", err)
+		}
+		rep, err := audit.VerifyWith(ctx, f.st, fixtureLog, audit.VerifyOptions{Trust: mustTrust(t, f.signer), Witnesses: []audit.Witness{f.w}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.OK() || len(rep.Witnesses) != 1 || !errors.As(rep.Witnesses[0].Err, &we) || we.Reason != audit.WitnessBackwards {
+			t.Fatalf("verify with the witness's checkpoints gone: %+v", rep.Witnesses)
+		}
+	})
+}
+
+func mustTrust(t *testing.T, s *audit.Signer) *audit.Trust {
+	t.Helper()
+	tr, err := audit.NewTrust(s.VerifierKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
 }

@@ -25,13 +25,16 @@ import (
 type Store struct {
 	mu          sync.Mutex
 	logs        map[string]*log
+	handovers   map[string][]byte // by the key handed over
 	commitDelay time.Duration
+	down        error // set by SetDown: every append and probe fails with it
 }
 
 type log struct {
 	rows map[uint64]audit.Entry
 	size uint64 // highest sequence number + 1
 	cps  map[uint64]audit.Checkpoint
+	acks map[string]audit.Checkpoint // newest per witness
 }
 
 // New returns an empty store.
@@ -46,10 +49,25 @@ func (s *Store) SetCommitDelay(d time.Duration) {
 	s.mu.Unlock()
 }
 
+// SetDown makes every append and write probe fail with err (nil: works
+// again), as a database whose audit table is gone or locked would.
+func (s *Store) SetDown(err error) {
+	s.mu.Lock()
+	s.down = err
+	s.mu.Unlock()
+}
+
+// ProbeAppend implements audit.WriteProber.
+func (s *Store) ProbeAppend(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.down
+}
+
 func (s *Store) log(logID string, create bool) *log {
 	l := s.logs[logID]
 	if l == nil && create {
-		l = &log{rows: map[uint64]audit.Entry{}, cps: map[uint64]audit.Checkpoint{}}
+		l = &log{rows: map[uint64]audit.Entry{}, cps: map[uint64]audit.Checkpoint{}, acks: map[string]audit.Checkpoint{}}
 		s.logs[logID] = l
 	}
 	return l
@@ -57,13 +75,20 @@ func (s *Store) log(logID string, create bool) *log {
 
 func copyEntry(e audit.Entry) audit.Entry {
 	e.LeafHash = bytes.Clone(e.LeafHash)
+	e.Seal = bytes.Clone(e.Seal)
 	return e
 }
 
 // AppendLeaves implements audit.Store.
-func (s *Store) AppendLeaves(ctx context.Context, logID string, first uint64, events []audit.Event, leafHashes [][]byte) error {
+func (s *Store) AppendLeaves(ctx context.Context, logID string, first uint64, events []audit.Event, leafHashes [][]byte, seal []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	s.mu.Lock()
+	down := s.down
+	s.mu.Unlock()
+	if down != nil {
+		return down
 	}
 	if len(events) != len(leafHashes) {
 		return haven.Errorf(haven.EINVALID, "memlog: %d events but %d leaf hashes", len(events), len(leafHashes))
@@ -83,7 +108,11 @@ func (s *Store) AppendLeaves(ctx context.Context, logID string, first uint64, ev
 		return haven.Errorf(haven.ECONFLICT, "memlog: append at %d but log %s has size %d", first, logID, l.size)
 	}
 	for i, e := range events {
-		l.rows[e.Seq] = copyEntry(audit.Entry{Event: e, LeafHash: leafHashes[i]})
+		var sl []byte
+		if i == len(events)-1 {
+			sl = seal
+		}
+		l.rows[e.Seq] = copyEntry(audit.Entry{Event: e, LeafHash: leafHashes[i], Seal: sl})
 	}
 	l.size = first + uint64(len(events))
 	return nil
@@ -181,6 +210,88 @@ func (s *Store) Checkpoints(ctx context.Context, logID string) ([]audit.Checkpoi
 	return out, nil
 }
 
+// Seal implements audit.Store.
+func (s *Store) Seal(ctx context.Context, logID string, seq uint64) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l := s.log(logID, false); l != nil {
+		if e, ok := l.rows[seq]; ok && len(e.Seal) > 0 {
+			return bytes.Clone(e.Seal), nil
+		}
+	}
+	return nil, nil
+}
+
+// PutWitnessed implements audit.Store.
+func (s *Store) PutWitnessed(ctx context.Context, logID, witness string, cp audit.Checkpoint) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.log(logID, true)
+	if old, ok := l.acks[witness]; !ok || cp.Size >= old.Size {
+		l.acks[witness] = audit.Checkpoint{Size: cp.Size, Note: bytes.Clone(cp.Note)}
+	}
+	return nil
+}
+
+// Witnessed implements audit.Store.
+func (s *Store) Witnessed(ctx context.Context, logID string) ([]audit.Witnessed, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.log(logID, false)
+	if l == nil {
+		return nil, nil
+	}
+	var out []audit.Witnessed
+	for w, cp := range l.acks {
+		out = append(out, audit.Witnessed{Witness: w, Checkpoint: audit.Checkpoint{Size: cp.Size, Note: bytes.Clone(cp.Note)}})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Witness < out[j].Witness })
+	return out, nil
+}
+
+// PutHandover implements audit.Store.
+func (s *Store) PutHandover(ctx context.Context, fromKey string, note []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.handovers == nil {
+		s.handovers = map[string][]byte{}
+	}
+	if old, ok := s.handovers[fromKey]; ok {
+		if bytes.Equal(old, note) {
+			return nil
+		}
+		return haven.Errorf(haven.ECONFLICT, "memlog: key already handed over")
+	}
+	s.handovers[fromKey] = bytes.Clone(note)
+	return nil
+}
+
+// Handovers implements audit.Store.
+func (s *Store) Handovers(ctx context.Context) ([][]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out [][]byte
+	for _, n := range s.handovers {
+		out = append(out, bytes.Clone(n))
+	}
+	return out, nil
+}
+
 // Logs implements audit.Store.
 func (s *Store) Logs(ctx context.Context) ([]string, error) {
 	if err := ctx.Err(); err != nil {
@@ -190,7 +301,7 @@ func (s *Store) Logs(ctx context.Context) ([]string, error) {
 	defer s.mu.Unlock()
 	var out []string
 	for id, l := range s.logs {
-		if len(l.rows) > 0 || len(l.cps) > 0 {
+		if len(l.rows) > 0 || len(l.cps) > 0 || len(l.acks) > 0 {
 			out = append(out, id)
 		}
 	}
@@ -249,6 +360,16 @@ func (s *Store) InsertEntry(ctx context.Context, logID string, e audit.Entry) er
 	}
 	l.rows[e.Seq] = copyEntry(e)
 	l.resize()
+	return nil
+}
+
+// DeleteWitnessed removes every record of what witnesses acknowledged.
+func (s *Store) DeleteWitnessed(ctx context.Context, logID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l := s.log(logID, false); l != nil {
+		l.acks = map[string]audit.Checkpoint{}
+	}
 	return nil
 }
 

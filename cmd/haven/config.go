@@ -37,8 +37,9 @@ type Config struct {
 	MetricsToken   string
 	Demo           bool
 
-	auditLog string // `haven audit --log`
-	videoKey []byte // `haven serve`: the join-token key (video.go)
+	auditLog     string        // `haven audit --log`
+	witnessSpecs []witnessSpec // parsed --audit-witness
+	videoKey     []byte        // `haven serve`: the join-token key (video.go)
 }
 
 type setting struct {
@@ -59,8 +60,8 @@ func (c *Config) settings(serve bool) []setting {
 		{"s3-region", "HAVEN_S3_REGION", "", "S3 region", false, &c.S3Region},
 		{"s3-access-key-id", "HAVEN_S3_ACCESS_KEY_ID", "", "S3 access key id", false, &c.S3AccessKey},
 		{"s3-secret-access-key", "HAVEN_S3_SECRET_ACCESS_KEY", "", "S3 secret access key", true, &c.S3SecretKey},
-		{"audit-key", "HAVEN_AUDIT_KEY", "", "Ed25519 key signing audit checkpoints (default <data-dir>/keys/audit.key; the verifier key is beside it as audit.pub)", false, &c.AuditKey},
-		{"audit-witness", "HAVEN_AUDIT_WITNESS", "", "where signed checkpoints are published: a directory (ideally another machine's mount) or an https:// URL (default <data-dir>/witness)", false, &c.AuditWitness},
+		{"audit-key", "HAVEN_AUDIT_KEY", "", "Ed25519 key signing audit checkpoints and batches (default <data-dir>/keys/audit.key; its verifier key, which must name it, is beside it as audit.pub)", false, &c.AuditKey},
+		{"audit-witness", "HAVEN_AUDIT_WITNESS", "", "witnesses of the audit log, comma-separated: a directory (another machine's mount; on the data dir's disk it proves nothing) or \"URL KEY\", a C2SP tlog-witness at an https:// URL with its verifier key (default <data-dir>/witness)", false, &c.AuditWitness},
 	}
 	if serve {
 		s = append(s,
@@ -143,8 +144,10 @@ func (c *Config) validate(serve bool) error {
 	}
 	if c.AuditWitness == "" {
 		c.AuditWitness = filepath.Join(c.DataDir, "witness")
-	} else if strings.Contains(c.AuditWitness, "://") && !strings.HasPrefix(c.AuditWitness, "https://") {
-		return fmt.Errorf("--audit-witness: use a directory or an https:// URL")
+	}
+	var err error
+	if c.witnessSpecs, err = parseWitnesses(c.AuditWitness); err != nil {
+		return err
 	}
 	if c.DB == "" {
 		c.DB = filepath.Join(c.DataDir, "haven.db")

@@ -7,8 +7,10 @@ import (
 	"strconv"
 	"time"
 
+	"haven/audit"
 	"haven/blob"
 	"haven/demo"
+	"haven/store/sqlstore"
 	"haven/web"
 )
 
@@ -87,7 +89,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	defer media.Close()
 	srv, err := web.NewServer(web.Config{
 		Logger:           env.Logger,
-		Ready:            st.db,
+		Ready:            readiness{st.db, st.audit},
 		Service:          st.svc,
 		Identity:         id,
 		Passkeys:         passkeys,
@@ -153,6 +155,22 @@ func (st *stack) sweepBlobsEvery(ctx context.Context, env *Env, every time.Durat
 		case <-t.C:
 		}
 	}
+}
+
+// readiness is what /readyz asks: the database answers with the current
+// schema, and the audit log can be written (a node that would fail every
+// PHI request closed is taken out by the load balancer, and comes back once
+// it can append again).
+type readiness struct {
+	db    *sqlstore.DB
+	audit *audit.Log
+}
+
+func (r readiness) Ready(ctx context.Context) error {
+	if err := r.db.Ready(ctx); err != nil {
+		return err
+	}
+	return r.audit.Ready(ctx)
 }
 
 // listenCause reduces a listen error to its reason ("address already in use").

@@ -21,15 +21,17 @@ import (
 // stack is Haven wired together for one process: the database, the
 // keyring and the service layer over them.
 type stack struct {
-	db       *sqlstore.DB
-	keys     *keyring.Keyring
-	svc      *service.Service
-	root     keyring.Root
-	nextRoot *keyring.LocalRoot // during a root rotation
-	audit    *audit.Log
-	verifier string // the audit checkpoint verifier key
-	witness  audit.Witness
-	blobs    blob.Store
+	db        *sqlstore.DB
+	keys      *keyring.Keyring
+	svc       *service.Service
+	root      keyring.Root
+	nextRoot  *keyring.LocalRoot // during a root rotation
+	audit     *audit.Log
+	verifier  string // the audit checkpoint verifier key
+	signer    *audit.Signer
+	trust     *audit.Trust
+	witnesses []audit.Witness
+	blobs     blob.Store
 }
 
 func (s *stack) Close() {
@@ -116,22 +118,14 @@ func openStack(ctx context.Context, env *Env, cfg *Config) (*stack, error) {
 		st.Close()
 		return nil, fmt.Errorf("root key %s does not open this database's keys: %s", cfg.RootKey, oneLine(err))
 	}
-	signer, err := openAuditSigner(env, cfg.AuditKey)
-	if err != nil {
+	if err := st.openAudit(ctx, env, cfg); err != nil {
 		st.Close()
-		return nil, fmt.Errorf("--audit-key: %s", oneLine(err))
+		return nil, err
 	}
-	st.verifier = signer.VerifierKey()
-	if strings.HasPrefix(cfg.AuditWitness, "https://") {
-		st.witness = audit.HTTPWitness{URL: cfg.AuditWitness}
-	} else {
-		if err := os.MkdirAll(cfg.AuditWitness, 0o700); err != nil {
-			st.Close()
-			return nil, fmt.Errorf("--audit-witness: %v", errShort(err))
-		}
-		st.witness = audit.DirWitness{Dir: cfg.AuditWitness}
+	if err := st.checkAuditLogs(ctx, env, cfg); err != nil {
+		st.Close()
+		return nil, err
 	}
-	st.audit = audit.NewLog(st.db, audit.Options{Signer: signer, Witnesses: []audit.Witness{st.witness}})
 	if st.blobs, err = openBlobStore(ctx, cfg); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("--blob-store: %s", oneLine(err))
@@ -179,28 +173,43 @@ func openBlobStore(ctx context.Context, cfg *Config) (blob.Store, error) {
 	return dir.Open(cfg.BlobStore)
 }
 
-// openAuditSigner loads the checkpoint signing key, creating it (and its
-// public verifier key beside it, for auditors and witnesses) on first use.
-func openAuditSigner(env *Env, path string) (*audit.Signer, error) {
-	if _, err := os.Stat(path); os.IsNotExist(err) {
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, errShort(err)
-		}
-		priv, vkey, err := audit.GenerateKey("haven-audit")
-		if err != nil {
-			return nil, err
-		}
-		if err := audit.WriteKeyFile(path, priv); err != nil {
-			return nil, err
-		}
-		pub := strings.TrimSuffix(path, filepath.Ext(path)) + ".pub"
-		if err := os.WriteFile(pub, []byte(vkey+"\n"), 0o644); err != nil {
-			return nil, errShort(err)
-		}
-		env.Logger.Warn("created a new audit signing key", "path", path, "verifier_key", vkey)
-		fmt.Fprintf(env.Stdout, "created an audit checkpoint signing key at %s; give auditors its verifier key: %s\n", path, vkey)
+// openAudit loads the audit keys and witnesses and opens the audit log
+// over the database. Nothing is checked or appended yet (checkAuditLogs).
+func (s *stack) openAudit(ctx context.Context, env *Env, cfg *Config) error {
+	var err error
+	if s.signer, s.trust, err = loadAuditKeys(ctx, env, cfg, s.db); err != nil {
+		return err
 	}
-	return audit.LoadSigner(path)
+	s.verifier = s.signer.VerifierKey()
+	if s.witnesses, err = cfg.witnesses(true); err != nil {
+		return err
+	}
+	s.audit = audit.NewLog(s.db, audit.Options{Signer: s.signer, Trust: s.trust, Witnesses: s.witnesses})
+	return nil
+}
+
+// openAuditStack opens only what the audit commands need: the database
+// (migrated), the audit keys and witnesses, and checks every log. No root
+// key is read and no PHI can be opened.
+func openAuditStack(ctx context.Context, env *Env, cfg *Config) (*stack, error) {
+	st := &stack{}
+	var err error
+	if st.db, err = sqlstore.Open(ctx, cfg.DB); err != nil {
+		return nil, err
+	}
+	if _, err := st.db.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := st.openAudit(ctx, env, cfg); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := st.checkAuditLogs(ctx, env, cfg); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
 }
 
 // checkpointAll signs and publishes a checkpoint of every log that grew.

@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -14,18 +16,19 @@ import (
 // never updated or deleted.
 
 const auditColumns = `log_id, seq, time_us, actor_id, actor_role, session_id, action, resource_kind, resource_id,
-	patient_id, purpose, decision, reason, client_addr, request_id, leaf_hash`
+	patient_id, purpose, decision, reason, client_addr, request_id, leaf_hash, seal`
 
-const auditColumnCount = 16
+const auditColumnCount = 17
 
 // auditInsertBatch bounds rows per INSERT statement (SQLite allows 32766
-// parameters; 16 columns each).
+// parameters; 17 columns each).
 const auditInsertBatch = 500
 
 // AppendLeaves stores events at first, first+1, … in one transaction, after
-// checking that first is the log's size. The primary key (log_id, seq) makes
-// a concurrent writer that read the same size fail instead of interleaving.
-func (d *DB) AppendLeaves(ctx context.Context, logID string, first uint64, events []audit.Event, leafHashes [][]byte) error {
+// checking that first is the log's size, with seal on the last row. The
+// primary key (log_id, seq) makes a concurrent writer that read the same
+// size fail instead of interleaving.
+func (d *DB) AppendLeaves(ctx context.Context, logID string, first uint64, events []audit.Event, leafHashes [][]byte, seal []byte) error {
 	if len(events) != len(leafHashes) {
 		return haven.Errorf(haven.EINVALID, "audit append: %d events but %d leaf hashes", len(events), len(leafHashes))
 	}
@@ -50,13 +53,13 @@ func (d *DB) AppendLeaves(ctx context.Context, logID string, first uint64, event
 		// SQLite: one prepared statement, executed per row. Rows inside a
 		// transaction cost no fsync, and a statement parsed once beats a
 		// huge multi-row one whose parameters SQLite resolves one by one.
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_events (`+auditColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_events (`+auditColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
 		defer stmt.Close()
 		for i := range events {
-			if _, err := stmt.ExecContext(ctx, auditArgs(logID, &events[i], leafHashes[i])...); err != nil {
+			if _, err := stmt.ExecContext(ctx, auditArgs(logID, &events[i], leafHashes[i], sealOf(i, len(events), seal))...); err != nil {
 				if isUniqueViolation(err) {
 					return haven.Errorf(haven.ECONFLICT, "audit log %s changed during append at %d", logID, first)
 				}
@@ -83,7 +86,7 @@ func (d *DB) AppendLeaves(ctx context.Context, logID string, first uint64, event
 				fmt.Fprintf(&sb, "$%d", len(args)+c+1)
 			}
 			sb.WriteByte(')')
-			args = append(args, auditArgs(logID, &events[i], leafHashes[i])...)
+			args = append(args, auditArgs(logID, &events[i], leafHashes[i], sealOf(i, len(events), seal))...)
 		}
 		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
 			if isUniqueViolation(err) {
@@ -96,9 +99,21 @@ func (d *DB) AppendLeaves(ctx context.Context, logID string, first uint64, event
 }
 
 // auditArgs are an event's column values in auditColumns order.
-func auditArgs(logID string, e *audit.Event, leafHash []byte) []any {
+func auditArgs(logID string, e *audit.Event, leafHash, seal []byte) []any {
+	var sealArg any // NULL, not an empty value, on rows without one
+	if seal != nil {
+		sealArg = seal
+	}
 	return []any{logID, int64(e.Seq), e.Time.UnixMicro(), e.ActorID, e.ActorRole, e.SessionID, e.Action,
-		e.ResourceKind, e.ResourceID, e.PatientID, e.Purpose, e.Decision, e.Reason, e.ClientAddr, e.RequestID, leafHash}
+		e.ResourceKind, e.ResourceID, e.PatientID, e.Purpose, e.Decision, e.Reason, e.ClientAddr, e.RequestID, leafHash, sealArg}
+}
+
+// sealOf is the seal of row i of n: the batch's seal on its last row only.
+func sealOf(i, n int, seal []byte) []byte {
+	if i == n-1 {
+		return seal
+	}
+	return nil
 }
 
 // Size returns one more than the log's highest sequence number.
@@ -176,7 +191,7 @@ func (d *DB) queryAudit(ctx context.Context, query string, args ...any) ([]audit
 		var e audit.Entry
 		var seq, us int64
 		if err := rows.Scan(&e.LogID, &seq, &us, &e.ActorID, &e.ActorRole, &e.SessionID, &e.Action, &e.ResourceKind,
-			&e.ResourceID, &e.PatientID, &e.Purpose, &e.Decision, &e.Reason, &e.ClientAddr, &e.RequestID, &e.LeafHash); err != nil {
+			&e.ResourceID, &e.PatientID, &e.Purpose, &e.Decision, &e.Reason, &e.ClientAddr, &e.RequestID, &e.LeafHash, &e.Seal); err != nil {
 			return nil, err
 		}
 		e.Seq = uint64(seq)
@@ -242,9 +257,104 @@ func (d *DB) Checkpoints(ctx context.Context, logID string) ([]audit.Checkpoint,
 	return out, rows.Err()
 }
 
-// Logs returns the ids of logs holding any entry or checkpoint.
+// Seal returns the seal stored with the row at seq, or nil.
+func (d *DB) Seal(ctx context.Context, logID string, seq uint64) ([]byte, error) {
+	var seal []byte
+	err := d.db.QueryRowContext(ctx, `SELECT seal FROM audit_events WHERE log_id = $1 AND seq = $2`, logID, int64(seq)).Scan(&seal)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if len(seal) == 0 {
+		seal = nil
+	}
+	return seal, err
+}
+
+// PutWitnessed records a witness's acknowledgement; the same again is a
+// no-op.
+func (d *DB) PutWitnessed(ctx context.Context, logID, witness string, cp audit.Checkpoint) error {
+	_, err := d.db.ExecContext(ctx, `INSERT INTO audit_witnessed (log_id, witness, size, note) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (log_id, witness, size) DO NOTHING`, logID, witness, int64(cp.Size), cp.Note)
+	return err
+}
+
+// Witnessed returns each witness's largest acknowledgement of the log.
+func (d *DB) Witnessed(ctx context.Context, logID string) ([]audit.Witnessed, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT w.witness, w.size, w.note FROM audit_witnessed w
+		WHERE w.log_id = $1 AND w.size = (SELECT MAX(size) FROM audit_witnessed m WHERE m.log_id = w.log_id AND m.witness = w.witness)
+		ORDER BY w.witness`, logID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []audit.Witnessed
+	for rows.Next() {
+		var w audit.Witnessed
+		var size int64
+		if err := rows.Scan(&w.Witness, &size, &w.Note); err != nil {
+			return nil, err
+		}
+		w.Size = uint64(size)
+		out = append(out, w)
+	}
+	return out, rows.Err()
+}
+
+// PutHandover stores a key hand-over; a different one from the same key is
+// ECONFLICT.
+func (d *DB) PutHandover(ctx context.Context, fromKey string, note []byte) error {
+	_, err := d.db.ExecContext(ctx, `INSERT INTO audit_key_handovers (from_key, note) VALUES ($1, $2)`, fromKey, note)
+	if !isUniqueViolation(err) {
+		return err
+	}
+	var old []byte
+	if err := d.db.QueryRowContext(ctx, `SELECT note FROM audit_key_handovers WHERE from_key = $1`, fromKey).Scan(&old); err != nil {
+		return err
+	}
+	if string(old) == string(note) {
+		return nil
+	}
+	return haven.Errorf(haven.ECONFLICT, "this audit key was already handed over to another key")
+}
+
+// Handovers returns every stored key hand-over.
+func (d *DB) Handovers(ctx context.Context) ([][]byte, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT note FROM audit_key_handovers ORDER BY from_key`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][]byte
+	for rows.Next() {
+		var n []byte
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+// ProbeAppend checks, without writing a row, that an audit append could be
+// written now: an INSERT of no rows needs the table, the right to insert
+// into it and its write lock (SQLite's RESERVED lock, PostgreSQL's ROW
+// EXCLUSIVE), so a renamed, revoked or locked table fails here. It is
+// rolled back. /readyz runs it on every probe.
+func (d *DB) ProbeAppend(ctx context.Context) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	_, err = tx.ExecContext(ctx, `INSERT INTO audit_events (`+auditColumns+`) SELECT `+auditColumns+` FROM audit_events WHERE 1 = 0`)
+	return err
+}
+
+// Logs returns the ids of logs holding any entry, checkpoint or witness
+// acknowledgement.
 func (d *DB) Logs(ctx context.Context) ([]string, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT log_id FROM audit_events UNION SELECT log_id FROM audit_checkpoints ORDER BY 1`)
+	rows, err := d.db.QueryContext(ctx, `SELECT log_id FROM audit_events UNION SELECT log_id FROM audit_checkpoints
+		UNION SELECT log_id FROM audit_witnessed ORDER BY 1`)
 	if err != nil {
 		return nil, err
 	}

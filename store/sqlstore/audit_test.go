@@ -46,9 +46,9 @@ type sqlInsider struct{ db *sqlstore.DB }
 func (i sqlInsider) UpdateEntry(ctx context.Context, logID string, seq uint64, e audit.Entry) error {
 	_, err := i.db.SQL().ExecContext(ctx, `UPDATE audit_events SET seq = $1, time_us = $2, actor_id = $3, actor_role = $4, session_id = $5,
 		action = $6, resource_kind = $7, resource_id = $8, patient_id = $9, purpose = $10, decision = $11, reason = $12, client_addr = $13,
-		request_id = $14, leaf_hash = $15, log_id = $16 WHERE log_id = $17 AND seq = $18`,
+		request_id = $14, leaf_hash = $15, log_id = $16, seal = $17 WHERE log_id = $18 AND seq = $19`,
 		int64(e.Seq), e.Time.UnixMicro(), e.ActorID, e.ActorRole, e.SessionID, e.Action, e.ResourceKind, e.ResourceID, e.PatientID,
-		e.Purpose, e.Decision, e.Reason, e.ClientAddr, e.RequestID, e.LeafHash, e.LogID, logID, int64(seq))
+		e.Purpose, e.Decision, e.Reason, e.ClientAddr, e.RequestID, e.LeafHash, e.LogID, nullBytes(e.Seal), logID, int64(seq))
 	return err
 }
 
@@ -59,9 +59,21 @@ func (i sqlInsider) DeleteEntry(ctx context.Context, logID string, seq uint64) e
 
 func (i sqlInsider) InsertEntry(ctx context.Context, logID string, e audit.Entry) error {
 	_, err := i.db.SQL().ExecContext(ctx, `INSERT INTO audit_events (log_id, seq, time_us, actor_id, actor_role, session_id, action, resource_kind,
-		resource_id, patient_id, purpose, decision, reason, client_addr, request_id, leaf_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+		resource_id, patient_id, purpose, decision, reason, client_addr, request_id, leaf_hash, seal) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 		logID, int64(e.Seq), e.Time.UnixMicro(), e.ActorID, e.ActorRole, e.SessionID, e.Action, e.ResourceKind, e.ResourceID, e.PatientID,
-		e.Purpose, e.Decision, e.Reason, e.ClientAddr, e.RequestID, e.LeafHash)
+		e.Purpose, e.Decision, e.Reason, e.ClientAddr, e.RequestID, e.LeafHash, nullBytes(e.Seal))
+	return err
+}
+
+func nullBytes(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return b
+}
+
+func (i sqlInsider) DeleteWitnessed(ctx context.Context, logID string) error {
+	_, err := i.db.SQL().ExecContext(ctx, `DELETE FROM audit_witnessed WHERE log_id = $1`, logID)
 	return err
 }
 
