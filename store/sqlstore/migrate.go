@@ -85,27 +85,15 @@ func loadMigrations(fsys fs.FS, dialect Dialect) ([]migration, error) {
 		ms = append(ms, migration{version: v, name: e.Name(), sql: text})
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	// Numbers are handed to parallel lines of work ahead of time, so a
-	// higher one may land before a lower one: a gap is allowed (each
-	// version is applied once, whatever order versions arrive in), a
-	// duplicate or a number below 1 is not.
 	for i, m := range ms {
 		if i > 0 && m.version == ms[i-1].version {
 			return nil, fmt.Errorf("migrations %s and %s share version %d", ms[i-1].name, m.name, m.version)
 		}
-		if m.version < 1 {
-			return nil, fmt.Errorf("migration %s: versions start at 1", m.name)
+		if m.version != i+1 {
+			return nil, fmt.Errorf("migration %s: expected version %d", m.name, i+1)
 		}
 	}
 	return ms, nil
-}
-
-// latestOf is the highest version among ms (0 for none).
-func latestOf(ms []migration) int {
-	if len(ms) == 0 {
-		return 0
-	}
-	return ms[len(ms)-1].version
 }
 
 // expandTypes replaces every {{name}} in text with types[name]. An unknown
@@ -156,7 +144,7 @@ func (d *DB) LatestVersion() int {
 	if err != nil {
 		return 0
 	}
-	return latestOf(ms)
+	return len(ms)
 }
 
 // SchemaVersion returns the database's schema version and the newest this
@@ -167,7 +155,7 @@ func (d *DB) SchemaVersion(ctx context.Context) (current, latest int, err error)
 	if err != nil {
 		return 0, 0, haven.Wrap(haven.EINTERNAL, err, "embedded migrations are malformed")
 	}
-	latest = latestOf(ms)
+	latest = len(ms)
 	exists, err := d.hasMigrationsTable(ctx)
 	if err != nil {
 		return 0, latest, err
