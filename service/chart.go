@@ -208,6 +208,9 @@ func (s *Service) patientRow(ctx context.Context, act policy.Action, kind policy
 	if err != nil {
 		return nil, err
 	}
+	if !haven.PlausibleID(id) {
+		return nil, s.refuseUnknown(ctx, a, act, kind, id)
+	}
 	row, err := s.db.FindPatient(ctx, id)
 	if haven.ErrorCode(err) == haven.ENOTFOUND {
 		return nil, s.refuseUnknown(ctx, a, act, kind, id)
@@ -219,11 +222,14 @@ func (s *Service) patientRow(ctx context.Context, act policy.Action, kind policy
 }
 
 // refuseUnknown audits a request for an id that does not exist as a
-// denial and returns ENOTFOUND, the same answer another practice's or
-// patient's id gets.
+// denial and returns ENOTFOUND, the same answer, and the same audit
+// reason, that another practice's or patient's id gets (see authorize).
+// Callers send it every id that is not haven.PlausibleID before any query
+// sees it, so a NUL, invalid UTF-8 or an attacker's payload gets this
+// answer on every database; such an id is recorded without its value.
 func (s *Service) refuseUnknown(ctx context.Context, a haven.Actor, act policy.Action, kind policy.Kind, id string) error {
 	ev := audit.ForActor(a, string(act))
-	ev.ResourceKind, ev.Decision, ev.Reason = string(kind), audit.DecisionDeny, "not_found"
+	ev.ResourceKind, ev.Decision, ev.Reason = string(kind), audit.DecisionDeny, reasonNotFound
 	if haven.PlausibleID(id) {
 		ev.ResourceID = id
 	}
@@ -232,7 +238,7 @@ func (s *Service) refuseUnknown(ctx context.Context, a haven.Actor, act policy.A
 		return err
 	}
 	s.detect(ctx, ev)
-	return haven.Errorf(haven.ENOTFOUND, "not found")
+	return errNotFound
 }
 
 func chartResource(kind policy.Kind, row *sqlstore.Patient) policy.Resource {
@@ -246,7 +252,7 @@ func (s *Service) Chart(ctx context.Context, patientID string) (*Chart, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := s.authorize(ctx, policy.ChartRead, chartResource(policy.KindChart, row)); err != nil {
+	if _, _, err := s.authorizeRecord(ctx, policy.ChartRead, chartResource(policy.KindChart, row), patientID); err != nil {
 		return nil, err
 	}
 	return s.openChart(ctx, row)
@@ -292,7 +298,7 @@ func (s *Service) UpdateChart(ctx context.Context, patientID string, up ChartUpd
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := s.authorize(ctx, act, chartResource(policy.KindChart, row)); err != nil {
+	if _, _, err := s.authorizeRecord(ctx, act, chartResource(policy.KindChart, row), patientID); err != nil {
 		return nil, err
 	}
 	c, err := s.openChart(ctx, row)

@@ -67,7 +67,7 @@ func (s *Service) UploadFile(ctx context.Context, patientID, name string, conten
 	id := haven.NewID()
 	res := chartResource(policy.KindFile, row)
 	res.ID = id
-	a, _, err := s.authorize(ctx, policy.FileUpload, res)
+	a, _, err := s.authorizeRecord(ctx, policy.FileUpload, res, patientID)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +132,7 @@ func (s *Service) Files(ctx context.Context, patientID string) ([]FileInfo, erro
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := s.authorize(ctx, policy.FileRead, chartResource(policy.KindFile, row)); err != nil {
+	if _, _, err := s.authorizeRecord(ctx, policy.FileRead, chartResource(policy.KindFile, row), patientID); err != nil {
 		return nil, err
 	}
 	fs, err := s.db.PatientFiles(ctx, row.ID)
@@ -157,6 +157,9 @@ func (s *Service) OpenFile(ctx context.Context, fileID string) (*FileInfo, io.Re
 	if err != nil {
 		return nil, nil, err
 	}
+	if !haven.PlausibleID(fileID) {
+		return nil, nil, s.refuseUnknown(ctx, a, policy.FileRead, policy.KindFile, fileID)
+	}
 	f, err := s.db.FindFile(ctx, fileID)
 	if haven.ErrorCode(err) == haven.ENOTFOUND {
 		return nil, nil, s.refuseUnknown(ctx, a, policy.FileRead, policy.KindFile, fileID)
@@ -164,7 +167,7 @@ func (s *Service) OpenFile(ctx context.Context, fileID string) (*FileInfo, io.Re
 	if err != nil {
 		return nil, nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the file")
 	}
-	if _, _, err := s.authorize(ctx, policy.FileRead, policy.Resource{Kind: policy.KindFile, ID: f.ID, PracticeID: f.PracticeID, PatientID: f.PatientID}); err != nil {
+	if _, _, err := s.authorizeRecord(ctx, policy.FileRead, policy.Resource{Kind: policy.KindFile, ID: f.ID, PracticeID: f.PracticeID, PatientID: f.PatientID}, fileID); err != nil {
 		return nil, nil, err
 	}
 	name, err := s.keys.Open(ctx, fileAD(f.PracticeID, f.PatientID, f.ID, "name"), f.Name)

@@ -31,6 +31,7 @@ type Service struct {
 
 	detectOnce sync.Once
 	det        *detector
+	bg         sync.WaitGroup // work a request leaves behind (reportProbe)
 }
 
 // Config is what New needs.
@@ -55,6 +56,11 @@ func New(cfg Config) *Service {
 	}
 	return s
 }
+
+// Wait returns once the work requests left running in the background
+// (reports of probes to the practice they targeted) has finished: call it
+// before closing the audit log at shutdown.
+func (s *Service) Wait() { s.bg.Wait() }
 
 // Passwords returns the pool that hashes passwords, for the server's
 // start-up to size the runtime around it (see password.Hasher.ReserveProcs).
