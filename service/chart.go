@@ -47,12 +47,27 @@ type NewPatient struct {
 	Contact      Contact      `json:"contact"`
 }
 
-func (d Demographics) validate() error {
+// EarliestDateOfBirth is the earliest date of birth a chart accepts; the
+// latest is today (see validate). Anything outside is a typing slip
+// (0980 for 1980) or a probe (9999-12-31), not a patient, and a wrong
+// date of birth follows a patient into every prescription and lab order.
+const EarliestDateOfBirth = "1900-01-01"
+
+// validate checks demographics at now.
+func (d Demographics) validate(now time.Time) error {
 	if err := text("name", d.Name, 1, 200); err != nil {
 		return err
 	}
-	if _, err := time.Parse("2006-01-02", d.DateOfBirth); err != nil {
-		return haven.Errorf(haven.EINVALID, "date of birth must be YYYY-MM-DD")
+	dob, err := time.Parse("2006-01-02", d.DateOfBirth)
+	if err != nil {
+		return haven.Errorf(haven.EINVALID, "date of birth must be a date written YYYY-MM-DD")
+	}
+	earliest, _ := time.Parse("2006-01-02", EarliestDateOfBirth)
+	// Today where it is latest (UTC+14), so a baby born today anywhere is
+	// not refused for being born tomorrow in UTC.
+	y, m, day := now.UTC().Add(14 * time.Hour).Date()
+	if dob.Before(earliest) || dob.After(time.Date(y, m, day, 0, 0, 0, 0, time.UTC)) {
+		return haven.Errorf(haven.EINVALID, "date of birth must be between %s and today", EarliestDateOfBirth)
 	}
 	return text("sex", d.Sex, 0, 40)
 }
@@ -97,7 +112,7 @@ func (s *Service) RegisterPatient(ctx context.Context, np NewPatient) (*Chart, e
 	if err != nil {
 		return nil, err
 	}
-	if err := np.validate(); err != nil {
+	if err := np.validate(s.now()); err != nil {
 		return nil, err
 	}
 	id := haven.NewID()
@@ -115,11 +130,11 @@ func (s *Service) RegisterPatient(ctx context.Context, np NewPatient) (*Chart, e
 	return &Chart{PatientID: id, PracticeID: a.PracticeID, MRN: np.MRN, Demographics: np.Demographics, Contact: np.Contact, Version: row.Version, UpdatedAt: row.UpdatedAt}, nil
 }
 
-func (np NewPatient) validate() error {
+func (np NewPatient) validate(now time.Time) error {
 	if err := validMRN(np.MRN); err != nil {
 		return err
 	}
-	if err := np.Demographics.validate(); err != nil {
+	if err := np.Demographics.validate(now); err != nil {
 		return err
 	}
 	return np.Contact.validate()
@@ -284,7 +299,7 @@ func (s *Service) UpdateChart(ctx context.Context, patientID string, up ChartUpd
 		}
 	}
 	if up.Demographics != nil {
-		if err := up.Demographics.validate(); err != nil {
+		if err := up.Demographics.validate(s.now()); err != nil {
 			return nil, err
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
 
 	"haven"
 	"haven/keyring"
@@ -57,8 +58,8 @@ func (s *Service) UploadFile(ctx context.Context, patientID, name string, conten
 	if s.blobs == nil {
 		return nil, haven.Errorf(haven.EUNAVAILABLE, "file storage is not configured")
 	}
-	if err := text("file name", name, 1, 255); err != nil || strings.ContainsAny(name, "/\\") {
-		return nil, haven.Errorf(haven.EINVALID, "file name must be 1 to 255 characters without slashes")
+	if err := fileName(name); err != nil {
+		return nil, err
 	}
 	row, err := s.patientRow(ctx, policy.FileUpload, policy.KindFile, patientID)
 	if err != nil {
@@ -113,6 +114,27 @@ func (s *Service) UploadFile(ctx context.Context, patientID, name string, conten
 		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "the file could not be recorded")
 	}
 	return &FileInfo{ID: id, PatientID: f.PatientID, Name: name, ContentType: ctype, Size: f.Size, UploadedBy: a.UserID, CreatedAt: f.CreatedAt}, nil
+}
+
+// fileName checks the name a file is stored and later downloaded under: 1
+// to 255 characters, not "." or "..", without slashes, control characters
+// (a NUL, a line break) or invisible format characters (a right-to-left
+// override makes "report\u202efdp.exe" read as "reportexe.pdf"). It
+// travels in a Content-Disposition header and into the patient's files.
+func fileName(name string) error {
+	bad := text("file name", name, 1, 255) != nil || strings.ContainsAny(name, "/\\")
+	if t := strings.TrimSpace(name); t == "." || t == ".." {
+		bad = true
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			bad = true
+		}
+	}
+	if bad {
+		return haven.Errorf(haven.EINVALID, `file name must be 1 to 255 characters, not "." or "..", without slashes or control characters`)
+	}
+	return nil
 }
 
 type countingReader struct {

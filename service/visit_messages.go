@@ -213,6 +213,14 @@ type VisitWatch struct {
 // watcher read the thread (see mayReadThread); otherwise the watch is of
 // the state alone and its count is -1.
 func (s *Service) WatchVisit(ctx context.Context, visitID string, seen VisitWatch, wait time.Duration) (VisitWatch, error) {
+	switch seen.State {
+	case "", sqlstore.VisitBooked, sqlstore.VisitWaiting, sqlstore.VisitAdmitted, sqlstore.VisitEnded, sqlstore.VisitCancelled:
+	default:
+		// A state no visit can be in would make the watch wait out its
+		// whole time for nothing.
+		return VisitWatch{}, haven.Errorf(haven.EINVALID, "the seen state must be one of %s, %s, %s, %s or %s",
+			sqlstore.VisitBooked, sqlstore.VisitWaiting, sqlstore.VisitAdmitted, sqlstore.VisitEnded, sqlstore.VisitCancelled)
+	}
 	a, v, err := s.visitFor(ctx, policy.VisitRead, visitID)
 	if err != nil {
 		return VisitWatch{}, err
