@@ -137,6 +137,10 @@ func TestMalformedIDsAreAnsweredAsUnknownOnEveryDatabase(t *testing.T) {
 			doc.signIn(own.emails[haven.RoleClinician], secrets[own.emails[haven.RoleClinician]])
 			pat := st.client(firefox)
 			expectRedirect(t, pat.post("/login", url.Values{"email": {own.pEmail[0]}, "password": {stackPassword}}), "/app")
+			admPage := st.client(firefox)
+			admPage.signIn(own.emails[haven.RolePracticeAdmin], secrets[own.emails[haven.RolePracticeAdmin]])
+			coPage := st.client(firefox)
+			coPage.signIn(own.emails[haven.RoleComplianceOfficer], secrets[own.emails[haven.RoleComplianceOfficer]])
 			anon := st.client(firefox)
 			for _, pg := range []struct {
 				c    *client
@@ -145,6 +149,7 @@ func TestMalformedIDsAreAnsweredAsUnknownOnEveryDatabase(t *testing.T) {
 				// (The call page reads nothing about its visit and opens for
 				// any well-formed id; it refuses a malformed one.)
 				{doc, "/app/patients/%s"}, {pat, "/app/visits/%s/check-in"}, {anon, "/register/%s"},
+				{admPage, "/app/admin/users/%s"}, {admPage, "/app/care-teams?patient=%s"},
 			} {
 				want := pg.c.get(fmt.Sprintf(pg.path, haven.NewID())).StatusCode
 				if want != http.StatusNotFound {
@@ -154,6 +159,11 @@ func TestMalformedIDsAreAnsweredAsUnknownOnEveryDatabase(t *testing.T) {
 					if got := pg.c.get(fmt.Sprintf(pg.path, bad)).StatusCode; got != want {
 						t.Errorf("page %s with id %q: %d; an unknown id gets %d", pg.path, bad, got, want)
 					}
+				}
+			}
+			for _, bad := range malformedIDs {
+				if r := coPage.get("/app/compliance?patient=" + bad); r.StatusCode != http.StatusBadRequest {
+					t.Errorf("the compliance page's patient filter %q: %d, want 400", bad, r.StatusCode)
 				}
 			}
 			if logs := st.logs.String(); strings.Contains(logs, "level=ERROR") {
