@@ -166,22 +166,23 @@ func (s *Service) raise(ctx context.Context, rule string, ev audit.Event, ps Pra
 }
 
 // reportProbe tells the practice that owns res that a, an actor of another
-// practice (or of the platform), asked to act on it and was refused. The
-// attempt goes into that practice's own log (naming the record and its
-// patient, so it is in the patient's access history too) and raises an
+// practice (or of the platform), asked to act on it by the id sentID and
+// was refused. The attempt goes into that practice's own log (naming that
+// id and the record's patient, so it is in the patient's access history
+// too) and raises an
 // alert for its compliance officer, at most once per probeAlertEvery per
 // outsider. The outsider is told nothing: their answer and their own log
 // are those of an id that exists nowhere (see authorize), and this runs in
 // the background after the answer, so its time tells them nothing either.
 // A report that cannot be written is logged (ids only); the refusal stands.
-func (s *Service) reportProbe(ctx context.Context, a haven.Actor, act policy.Action, res policy.Resource) {
+func (s *Service) reportProbe(ctx context.Context, a haven.Actor, act policy.Action, res policy.Resource, sentID string) {
 	if res.PracticeID == "" {
 		return
 	}
 	ev := audit.ForActor(a, string(act))
 	ev.LogID = res.PracticeID
 	ev.SessionID = "" // another practice's session means nothing here
-	ev.ResourceKind, ev.ResourceID, ev.PatientID = string(res.Kind), res.ID, res.PatientID
+	ev.ResourceKind, ev.ResourceID, ev.PatientID = string(res.Kind), sentID, res.PatientID
 	ev.Decision, ev.Reason = audit.DecisionDeny, string(policy.ReasonOtherPractice)
 	ctx = context.WithoutCancel(ctx)
 	s.bg.Add(1)

@@ -103,7 +103,11 @@ func (s *Service) gate(ctx context.Context, act policy.Action, res policy.Resour
 	}
 	s.detect(ctx, ev)
 	if elsewhere && !d.Allow {
-		s.reportProbe(ctx, a, act, res)
+		probed := res.ID
+		if named {
+			probed = sentID
+		}
+		s.reportProbe(ctx, a, act, res, probed)
 	}
 	if named && !d.Allow && !d.StepUp && a.Role == haven.RolePatient && res.PatientID != a.UserID {
 		return a, d, errNotFound

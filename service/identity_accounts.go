@@ -70,10 +70,9 @@ func userResource(u *haven.User) policy.Resource {
 }
 
 // userFor loads the account a request named for act on a resource of
-// kind, refusing an id that
-// exists nowhere (or is not an id at all) as the gate refuses one of
-// another practice: ENOTFOUND, and a denial in the actor's log with the
-// same reason, so an admin probing ids learns nothing from either.
+// kind, refusing an id that exists nowhere (or is not an id at all) as
+// the gate refuses one of another practice: ENOTFOUND, and a denial in
+// the actor's log with the same reason, so probing ids teaches nothing.
 func (id *Identity) userFor(ctx context.Context, act policy.Action, kind policy.Kind, userID string) (*haven.User, error) {
 	a, err := actor(ctx)
 	if err != nil {
