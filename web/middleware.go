@@ -80,7 +80,9 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 				return
 			}
 			if int64(len(b)) > n {
-				w.Header().Set("Connection", "close")
+				// The rest is left unread: net/http closes an HTTP/1.1
+				// connection with a large unread body, and resets an
+				// HTTP/2 stream, without a GOAWAY for the others.
 				writeError(w, r, http.StatusRequestEntityTooLarge, "", "request body too large")
 				return
 			}
