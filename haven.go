@@ -26,18 +26,25 @@ func NewID() string {
 	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
 }
 
-// PlausibleID reports whether id could be an id from a URL or a request
-// that is safe to echo into a link or record in the audit log as it is:
-// 1 to 64 characters of lower-case letters, digits, '-' and '_'. Anything
-// else (an attacker's payload) is never repeated. It says nothing about
-// whether the id exists: NewID's ids pass, and so do the few longer or
-// prefixed ids other parts use.
+// MaxIDLength bounds every id Haven accepts from outside: NewID makes 26
+// characters, and the few other ids (a demo's, a test's, a video guest's)
+// stay well within it.
+const MaxIDLength = 64
+
+// PlausibleID is Haven's one check of an id that arrives from outside (a
+// URL, a query, a body, a join token, a signaling message, a TURN user
+// name): 1 to MaxIDLength characters of lower-case letters, digits, '-'
+// and '_'. Every id NewID makes passes. Anything else (a NUL, invalid
+// UTF-8, upper case, a slash, an attacker's payload) is refused before it
+// reaches a query, a log line, a link or the audit log, so the answer to a
+// malformed id is the same on every database and nothing a client sends
+// is echoed unchecked. It says nothing about whether the id exists.
 func PlausibleID(id string) bool {
-	if len(id) == 0 || len(id) > 64 {
+	if len(id) == 0 || len(id) > MaxIDLength {
 		return false
 	}
-	for _, c := range id {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
 			return false
 		}
 	}

@@ -50,7 +50,7 @@ func (s *Service) RequestBreakGlass(ctx context.Context, patientID, reason strin
 	if err != nil {
 		return nil, err
 	}
-	a, _, err := s.authorize(ctx, policy.BreakGlassRequest, chartResource(policy.KindBreakGlass, row))
+	a, _, err := s.authorizeRecord(ctx, policy.BreakGlassRequest, chartResource(policy.KindBreakGlass, row), patientID)
 	if err != nil {
 		return nil, err
 	}
@@ -116,6 +116,9 @@ func (s *Service) ReviewBreakGlass(ctx context.Context, grantID, note string) er
 	if err := text("review note", note, 1, 2000); err != nil {
 		return err
 	}
+	if !haven.PlausibleID(grantID) {
+		return s.refuseUnknown(ctx, a, policy.BreakGlassReview, policy.KindBreakGlass, grantID)
+	}
 	g, err := s.db.FindBreakGlassGrant(ctx, grantID)
 	if haven.ErrorCode(err) == haven.ENOTFOUND {
 		return s.refuseUnknown(ctx, a, policy.BreakGlassReview, policy.KindBreakGlass, grantID)
@@ -123,7 +126,7 @@ func (s *Service) ReviewBreakGlass(ctx context.Context, grantID, note string) er
 	if err != nil {
 		return haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the grant")
 	}
-	if _, _, err := s.authorize(ctx, policy.BreakGlassReview, policy.Resource{Kind: policy.KindBreakGlass, ID: g.ID, PracticeID: g.PracticeID}); err != nil {
+	if _, _, err := s.authorizeRecord(ctx, policy.BreakGlassReview, policy.Resource{Kind: policy.KindBreakGlass, ID: g.ID, PracticeID: g.PracticeID}, grantID); err != nil {
 		return err
 	}
 	sealed, err := s.keys.Seal(ctx, grantAD(g, "review"), []byte(note))

@@ -73,6 +73,9 @@ func (s *Service) CallToken(ctx context.Context, visitID string) (*CallPass, err
 	if err != nil {
 		return nil, err
 	}
+	if !haven.PlausibleID(visitID) {
+		return nil, s.refuseUnknown(ctx, a, policy.VisitJoin, policy.KindVisit, visitID)
+	}
 	if v, err := s.db.FindVisit(ctx, visitID); err == nil && a.UserID != v.PatientID && a.UserID != v.ClinicianID {
 		if invited, err := s.db.IsGuest(ctx, v.ID, a.UserID); err != nil {
 			return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the visit's guests")
@@ -241,6 +244,9 @@ func (s *Service) InviteGuest(ctx context.Context, visitID, guestID string) erro
 	}
 	if v.State != sqlstore.VisitAdmitted {
 		return haven.Errorf(haven.ECONFLICT, "the visit is %s", v.State)
+	}
+	if !haven.PlausibleID(guestID) {
+		return haven.Errorf(haven.ENOTFOUND, "no such user in this practice")
 	}
 	g, err := s.db.FindUserByID(ctx, guestID)
 	if err != nil || g.PracticeID != v.PracticeID || g.Disabled {

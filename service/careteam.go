@@ -21,7 +21,7 @@ func (s *Service) CareTeam(ctx context.Context, patientID string) ([]CareTeamMem
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := s.authorize(ctx, policy.CareTeamRead, chartResource(policy.KindCareTeam, row)); err != nil {
+	if _, _, err := s.authorizeRecord(ctx, policy.CareTeamRead, chartResource(policy.KindCareTeam, row), patientID); err != nil {
 		return nil, err
 	}
 	team, err := s.db.CareTeam(ctx, row.ID)
@@ -59,9 +59,12 @@ func (s *Service) changeCareTeam(ctx context.Context, patientID, userID string, 
 	if err != nil {
 		return err
 	}
-	a, _, err := s.authorize(ctx, policy.CareTeamManage, chartResource(policy.KindCareTeam, row))
+	a, _, err := s.authorizeRecord(ctx, policy.CareTeamManage, chartResource(policy.KindCareTeam, row), patientID)
 	if err != nil {
 		return err
+	}
+	if !haven.PlausibleID(userID) {
+		return haven.Errorf(haven.EINVALID, "not a user id")
 	}
 	if !add {
 		return s.db.RemoveCareTeamMember(ctx, row.ID, userID)

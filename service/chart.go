@@ -47,12 +47,27 @@ type NewPatient struct {
 	Contact      Contact      `json:"contact"`
 }
 
-func (d Demographics) validate() error {
+// EarliestDateOfBirth is the earliest date of birth a chart accepts; the
+// latest is today (see validate). Anything outside is a typing slip
+// (0980 for 1980) or a probe (9999-12-31), not a patient, and a wrong
+// date of birth follows a patient into every prescription and lab order.
+const EarliestDateOfBirth = "1900-01-01"
+
+// validate checks demographics at now.
+func (d Demographics) validate(now time.Time) error {
 	if err := text("name", d.Name, 1, 200); err != nil {
 		return err
 	}
-	if _, err := time.Parse("2006-01-02", d.DateOfBirth); err != nil {
-		return haven.Errorf(haven.EINVALID, "date of birth must be YYYY-MM-DD")
+	dob, err := time.Parse("2006-01-02", d.DateOfBirth)
+	if err != nil {
+		return haven.Errorf(haven.EINVALID, "date of birth must be a date written YYYY-MM-DD")
+	}
+	earliest, _ := time.Parse("2006-01-02", EarliestDateOfBirth)
+	// Today where it is latest (UTC+14), so a baby born today anywhere is
+	// not refused for being born tomorrow in UTC.
+	y, m, day := now.UTC().Add(14 * time.Hour).Date()
+	if dob.Before(earliest) || dob.After(time.Date(y, m, day, 0, 0, 0, 0, time.UTC)) {
+		return haven.Errorf(haven.EINVALID, "date of birth must be between %s and today", EarliestDateOfBirth)
 	}
 	return text("sex", d.Sex, 0, 40)
 }
@@ -97,7 +112,7 @@ func (s *Service) RegisterPatient(ctx context.Context, np NewPatient) (*Chart, e
 	if err != nil {
 		return nil, err
 	}
-	if err := np.validate(); err != nil {
+	if err := np.validate(s.now()); err != nil {
 		return nil, err
 	}
 	id := haven.NewID()
@@ -115,11 +130,11 @@ func (s *Service) RegisterPatient(ctx context.Context, np NewPatient) (*Chart, e
 	return &Chart{PatientID: id, PracticeID: a.PracticeID, MRN: np.MRN, Demographics: np.Demographics, Contact: np.Contact, Version: row.Version, UpdatedAt: row.UpdatedAt}, nil
 }
 
-func (np NewPatient) validate() error {
+func (np NewPatient) validate(now time.Time) error {
 	if err := validMRN(np.MRN); err != nil {
 		return err
 	}
-	if err := np.Demographics.validate(); err != nil {
+	if err := np.Demographics.validate(now); err != nil {
 		return err
 	}
 	return np.Contact.validate()
@@ -208,6 +223,9 @@ func (s *Service) patientRow(ctx context.Context, act policy.Action, kind policy
 	if err != nil {
 		return nil, err
 	}
+	if !haven.PlausibleID(id) {
+		return nil, s.refuseUnknown(ctx, a, act, kind, id)
+	}
 	row, err := s.db.FindPatient(ctx, id)
 	if haven.ErrorCode(err) == haven.ENOTFOUND {
 		return nil, s.refuseUnknown(ctx, a, act, kind, id)
@@ -219,11 +237,14 @@ func (s *Service) patientRow(ctx context.Context, act policy.Action, kind policy
 }
 
 // refuseUnknown audits a request for an id that does not exist as a
-// denial and returns ENOTFOUND, the same answer another practice's or
-// patient's id gets.
+// denial and returns ENOTFOUND, the same answer, and the same audit
+// reason, that another practice's or patient's id gets (see authorize).
+// Callers send it every id that is not haven.PlausibleID before any query
+// sees it, so a NUL, invalid UTF-8 or an attacker's payload gets this
+// answer on every database; such an id is recorded without its value.
 func (s *Service) refuseUnknown(ctx context.Context, a haven.Actor, act policy.Action, kind policy.Kind, id string) error {
 	ev := audit.ForActor(a, string(act))
-	ev.ResourceKind, ev.Decision, ev.Reason = string(kind), audit.DecisionDeny, "not_found"
+	ev.ResourceKind, ev.Decision, ev.Reason = string(kind), audit.DecisionDeny, reasonNotFound
 	if haven.PlausibleID(id) {
 		ev.ResourceID = id
 	}
@@ -232,7 +253,7 @@ func (s *Service) refuseUnknown(ctx context.Context, a haven.Actor, act policy.A
 		return err
 	}
 	s.detect(ctx, ev)
-	return haven.Errorf(haven.ENOTFOUND, "not found")
+	return errNotFound
 }
 
 func chartResource(kind policy.Kind, row *sqlstore.Patient) policy.Resource {
@@ -246,7 +267,7 @@ func (s *Service) Chart(ctx context.Context, patientID string) (*Chart, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := s.authorize(ctx, policy.ChartRead, chartResource(policy.KindChart, row)); err != nil {
+	if _, _, err := s.authorizeRecord(ctx, policy.ChartRead, chartResource(policy.KindChart, row), patientID); err != nil {
 		return nil, err
 	}
 	return s.openChart(ctx, row)
@@ -278,7 +299,7 @@ func (s *Service) UpdateChart(ctx context.Context, patientID string, up ChartUpd
 		}
 	}
 	if up.Demographics != nil {
-		if err := up.Demographics.validate(); err != nil {
+		if err := up.Demographics.validate(s.now()); err != nil {
 			return nil, err
 		}
 	}
@@ -292,7 +313,7 @@ func (s *Service) UpdateChart(ctx context.Context, patientID string, up ChartUpd
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := s.authorize(ctx, act, chartResource(policy.KindChart, row)); err != nil {
+	if _, _, err := s.authorizeRecord(ctx, act, chartResource(policy.KindChart, row), patientID); err != nil {
 		return nil, err
 	}
 	c, err := s.openChart(ctx, row)

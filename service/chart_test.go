@@ -89,7 +89,7 @@ func TestAnotherPracticesIDsLeakNothingAndAreAudited(t *testing.T) {
 			if c, err := e.svc.Chart(ctx, p.chartA.PatientID); haven.ErrorCode(err) != haven.ENOTFOUND || c != nil {
 				t.Fatalf("%s of another practice: %v", a.Role, err)
 			}
-			if ev := e.lastEvent(q.id); ev.Reason != "other_practice" || ev.ActorID != a.UserID {
+			if ev := e.lastEvent(q.id); ev.Reason != "not_found" || ev.ActorID != a.UserID || ev.PatientID != "" {
 				t.Fatalf("cross-practice denial not in the actor's log: %+v", ev)
 			}
 			if _, err := e.svc.CareTeam(ctx, p.chartA.PatientID); haven.ErrorCode(err) != haven.ENOTFOUND {

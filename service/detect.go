@@ -23,7 +23,12 @@ const (
 	RuleDenials    = "repeated_denial" // one user refused again and again
 	RuleAfterHours = "after_hours"     // workforce PHI access outside working hours
 	RuleBreakGlass = "break_glass"     // emergency access was granted
+	RuleProbe      = "outside_probe"   // someone outside the practice asked for one of its records
 )
+
+// probeAlertEvery is how often one outsider's probes of one practice raise
+// an alert there; every probe is in that practice's log regardless.
+const probeAlertEvery = time.Hour
 
 type detector struct {
 	mu       sync.Mutex
@@ -154,7 +159,50 @@ func (s *Service) raise(ctx context.Context, rule string, ev audit.Event, ps Pra
 		RuleDenials:    fmt.Sprintf("%d or more denied requests within %s", ps.DenialsThreshold, time.Duration(ps.DenialsWindow)),
 		RuleAfterHours: fmt.Sprintf("patient record access outside %02d:00-%02d:00 %s", ps.WorkdayStartHour, ps.WorkdayEndHour, ps.TimeZone),
 		RuleBreakGlass: "emergency access granted; review required",
+		RuleProbe:      "a user of another practice asked for this practice's records and was refused as if they did not exist",
 	}[rule]
 	return s.db.CreateAlert(ctx, &sqlstore.Alert{ID: haven.NewID(), PracticeID: ev.LogID, Rule: rule, ActorID: ev.ActorID,
 		PatientID: ev.PatientID, Detail: detail, AuditSeq: ev.Seq})
+}
+
+// reportProbe tells the practice that owns res that a, an actor of another
+// practice (or of the platform), asked to act on it by the id sentID and
+// was refused. The attempt goes into that practice's own log (naming that
+// id and the record's patient, so it is in the patient's access history
+// too) and raises an
+// alert for its compliance officer, at most once per probeAlertEvery per
+// outsider. The outsider is told nothing: their answer and their own log
+// are those of an id that exists nowhere (see authorize), and this runs in
+// the background after the answer, so its time tells them nothing either.
+// A report that cannot be written is logged (ids only); the refusal stands.
+func (s *Service) reportProbe(ctx context.Context, a haven.Actor, act policy.Action, res policy.Resource, sentID string) {
+	if res.PracticeID == "" {
+		return
+	}
+	ev := audit.ForActor(a, string(act))
+	ev.LogID = res.PracticeID
+	ev.SessionID = "" // another practice's session means nothing here
+	ev.ResourceKind, ev.ResourceID, ev.PatientID = string(res.Kind), sentID, res.PatientID
+	ev.Decision, ev.Reason = audit.DecisionDeny, string(policy.ReasonOtherPractice)
+	ctx = context.WithoutCancel(ctx)
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		seq, err := s.record(ctx, ev)
+		if err != nil {
+			slog.Error("cannot report a probe to its practice", "practice", res.PracticeID, "actor", a.UserID, "err", err)
+			return
+		}
+		ev.Seq = seq
+		d := s.detectorState()
+		d.mu.Lock()
+		fire := d.once(RuleProbe+"|"+res.PracticeID+"|"+a.UserID, s.now(), probeAlertEvery)
+		d.mu.Unlock()
+		if !fire {
+			return
+		}
+		if err := s.raise(ctx, RuleProbe, ev, PracticeSettings{}); err != nil {
+			slog.Error("detection: cannot raise alert", "rule", RuleProbe, "practice", res.PracticeID, "actor", a.UserID, "err", err)
+		}
+	}()
 }

@@ -108,6 +108,7 @@ func newEnv(t *testing.T, dsn string) *env {
 	videoKey := make([]byte, 32)
 	rand.Read(videoKey)
 	svc := service.New(service.Config{DB: db, Keys: keys, Audit: log, Blobs: blobs, VideoKey: videoKey, Passwords: fastHasher, Now: c.Now})
+	t.Cleanup(svc.Wait) // reports of probes still appending, before the log closes
 	return &env{t: t, db: db, svc: svc, log: log, verifier: vkey, signer: signer, dataDir: dataDir, dsn: dsn, clock: c, videoKey: videoKey}
 }
 

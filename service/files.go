@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
 
 	"haven"
 	"haven/keyring"
@@ -57,8 +58,8 @@ func (s *Service) UploadFile(ctx context.Context, patientID, name string, conten
 	if s.blobs == nil {
 		return nil, haven.Errorf(haven.EUNAVAILABLE, "file storage is not configured")
 	}
-	if err := text("file name", name, 1, 255); err != nil || strings.ContainsAny(name, "/\\") {
-		return nil, haven.Errorf(haven.EINVALID, "file name must be 1 to 255 characters without slashes")
+	if err := fileName(name); err != nil {
+		return nil, err
 	}
 	row, err := s.patientRow(ctx, policy.FileUpload, policy.KindFile, patientID)
 	if err != nil {
@@ -67,7 +68,7 @@ func (s *Service) UploadFile(ctx context.Context, patientID, name string, conten
 	id := haven.NewID()
 	res := chartResource(policy.KindFile, row)
 	res.ID = id
-	a, _, err := s.authorize(ctx, policy.FileUpload, res)
+	a, _, err := s.authorizeRecord(ctx, policy.FileUpload, res, patientID)
 	if err != nil {
 		return nil, err
 	}
@@ -115,6 +116,27 @@ func (s *Service) UploadFile(ctx context.Context, patientID, name string, conten
 	return &FileInfo{ID: id, PatientID: f.PatientID, Name: name, ContentType: ctype, Size: f.Size, UploadedBy: a.UserID, CreatedAt: f.CreatedAt}, nil
 }
 
+// fileName checks the name a file is stored and later downloaded under: 1
+// to 255 characters, not "." or "..", without slashes, control characters
+// (a NUL, a line break) or invisible format characters (a right-to-left
+// override makes "report\u202efdp.exe" read as "reportexe.pdf"). It
+// travels in a Content-Disposition header and into the patient's files.
+func fileName(name string) error {
+	bad := text("file name", name, 1, 255) != nil || strings.ContainsAny(name, "/\\")
+	if t := strings.TrimSpace(name); t == "." || t == ".." {
+		bad = true
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			bad = true
+		}
+	}
+	if bad {
+		return haven.Errorf(haven.EINVALID, `file name must be 1 to 255 characters, not "." or "..", without slashes or control characters`)
+	}
+	return nil
+}
+
 type countingReader struct {
 	r io.Reader
 	n int64
@@ -132,7 +154,7 @@ func (s *Service) Files(ctx context.Context, patientID string) ([]FileInfo, erro
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := s.authorize(ctx, policy.FileRead, chartResource(policy.KindFile, row)); err != nil {
+	if _, _, err := s.authorizeRecord(ctx, policy.FileRead, chartResource(policy.KindFile, row), patientID); err != nil {
 		return nil, err
 	}
 	fs, err := s.db.PatientFiles(ctx, row.ID)
@@ -157,6 +179,9 @@ func (s *Service) OpenFile(ctx context.Context, fileID string) (*FileInfo, io.Re
 	if err != nil {
 		return nil, nil, err
 	}
+	if !haven.PlausibleID(fileID) {
+		return nil, nil, s.refuseUnknown(ctx, a, policy.FileRead, policy.KindFile, fileID)
+	}
 	f, err := s.db.FindFile(ctx, fileID)
 	if haven.ErrorCode(err) == haven.ENOTFOUND {
 		return nil, nil, s.refuseUnknown(ctx, a, policy.FileRead, policy.KindFile, fileID)
@@ -164,7 +189,7 @@ func (s *Service) OpenFile(ctx context.Context, fileID string) (*FileInfo, io.Re
 	if err != nil {
 		return nil, nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the file")
 	}
-	if _, _, err := s.authorize(ctx, policy.FileRead, policy.Resource{Kind: policy.KindFile, ID: f.ID, PracticeID: f.PracticeID, PatientID: f.PatientID}); err != nil {
+	if _, _, err := s.authorizeRecord(ctx, policy.FileRead, policy.Resource{Kind: policy.KindFile, ID: f.ID, PracticeID: f.PracticeID, PatientID: f.PatientID}, fileID); err != nil {
 		return nil, nil, err
 	}
 	name, err := s.keys.Open(ctx, fileAD(f.PracticeID, f.PatientID, f.ID, "name"), f.Name)

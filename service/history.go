@@ -45,7 +45,7 @@ func (s *Service) AccessHistory(ctx context.Context, patientID string) (*AccessH
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := s.authorize(ctx, policy.AuditReadOwn, chartResource(policy.KindAudit, row)); err != nil {
+	if _, _, err := s.authorizeRecord(ctx, policy.AuditReadOwn, chartResource(policy.KindAudit, row), patientID); err != nil {
 		return nil, err
 	}
 	cp, err := s.audit.Checkpoint(ctx, row.PracticeID)
@@ -57,7 +57,7 @@ func (s *Service) AccessHistory(ctx context.Context, patientID string) (*AccessH
 		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot read the audit log")
 	}
 	h := &AccessHistory{PatientID: row.ID, TreeSize: cp.Size, Checkpoint: string(cp.Note), Events: []AccessEvent{}}
-	names := s.nameCache()
+	names := s.nameCache(row.PracticeID)
 	for _, e := range entries {
 		proof, err := s.audit.InclusionProof(ctx, row.PracticeID, e.Seq, cp.Size)
 		if err != nil {
@@ -77,9 +77,11 @@ func (s *Service) AccessHistory(ctx context.Context, patientID string) (*AccessH
 }
 
 // nameCache returns a lookup of workforce display names by user id for
-// one request. Names of other patients are never shown: they would be
-// another patient's PHI.
-func (s *Service) nameCache() func(context.Context, string) string {
+// one request about practiceID's log. Names of other patients are never
+// shown: they would be another patient's PHI. Nor are names of another
+// practice's people (whose probes that practice's log records, see
+// reportProbe): nothing of one practice is opened for another.
+func (s *Service) nameCache(practiceID string) func(context.Context, string) string {
 	seen := map[string]string{}
 	return func(ctx context.Context, id string) string {
 		if n, ok := seen[id]; ok {
@@ -89,7 +91,9 @@ func (s *Service) nameCache() func(context.Context, string) string {
 		if id == ReminderActor {
 			n = ReminderActorName // no person: the reminder sender (visits_remind.go)
 		} else if u, err := s.db.FindUserByID(ctx, id); err == nil {
-			if u.Role == haven.RolePatient {
+			if u.PracticeID != practiceID {
+				n = "A user of another practice"
+			} else if u.Role == haven.RolePatient {
 				n = "Another patient"
 			} else if p, err := s.openUser(ctx, u); err == nil {
 				n = p.Name
@@ -111,6 +115,41 @@ type AuditQuery struct {
 	BeforeSeq uint64
 }
 
+// validate refuses a search that could match nothing Haven writes: ids
+// that are not ids (a NUL or invalid UTF-8 would otherwise reach the
+// query, and PostgreSQL refuses those), an action that is not a code, a
+// decision other than allow, deny or fail. Empty filters match anything.
+func (q AuditQuery) validate() error {
+	for _, f := range []struct{ name, v string }{{"patient", q.PatientID}, {"actor", q.ActorID}} {
+		if v := strings.TrimSpace(f.v); v != "" && !haven.PlausibleID(v) {
+			return haven.Errorf(haven.EINVALID, "the %s filter must be an id (lower-case letters, digits, '-' and '_')", f.name)
+		}
+	}
+	if v := strings.TrimSpace(q.Action); v != "" && !actionCode(v) {
+		return haven.Errorf(haven.EINVALID, "the action filter must be an action code such as chart.read")
+	}
+	switch q.Decision {
+	case "", audit.DecisionAllow, audit.DecisionDeny, audit.DecisionFail:
+	default:
+		return haven.Errorf(haven.EINVALID, "the decision filter must be %s, %s or %s", audit.DecisionAllow, audit.DecisionDeny, audit.DecisionFail)
+	}
+	return nil
+}
+
+// actionCode reports whether s could be an audited action: 1 to 64 of
+// lower-case letters, digits, '.', '_' and '-'.
+func actionCode(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 // AuditRow is one search result: identifiers, codes and the actor's name.
 type AuditRow struct {
 	audit.Event
@@ -122,6 +161,9 @@ type AuditRow struct {
 func (s *Service) SearchAudit(ctx context.Context, q AuditQuery) ([]AuditRow, error) {
 	a, err := actor(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if err := q.validate(); err != nil {
 		return nil, err
 	}
 	if _, _, err := s.authorize(ctx, policy.AuditSearch, policy.Resource{Kind: policy.KindAudit, PracticeID: a.PracticeID}); err != nil {
@@ -136,7 +178,7 @@ func (s *Service) SearchAudit(ctx context.Context, q AuditQuery) ([]AuditRow, er
 	if err != nil {
 		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot search the audit log")
 	}
-	names := s.nameCache()
+	names := s.nameCache(a.PracticeID)
 	out := make([]AuditRow, 0, len(entries))
 	for _, e := range entries {
 		name := ""
@@ -171,6 +213,9 @@ func (s *Service) CloseAlert(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	if !haven.PlausibleID(id) {
+		return s.refuseUnknown(ctx, a, policy.AlertReview, policy.KindAlert, id)
+	}
 	al, err := s.db.FindAlert(ctx, id)
 	if haven.ErrorCode(err) == haven.ENOTFOUND {
 		return s.refuseUnknown(ctx, a, policy.AlertReview, policy.KindAlert, id)
@@ -178,7 +223,7 @@ func (s *Service) CloseAlert(ctx context.Context, id string) error {
 	if err != nil {
 		return haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the alert")
 	}
-	if _, _, err := s.authorize(ctx, policy.AlertReview, policy.Resource{Kind: policy.KindAlert, ID: al.ID, PracticeID: al.PracticeID}); err != nil {
+	if _, _, err := s.authorizeRecord(ctx, policy.AlertReview, policy.Resource{Kind: policy.KindAlert, ID: al.ID, PracticeID: al.PracticeID}, id); err != nil {
 		return err
 	}
 	return s.db.CloseAlert(ctx, al.PracticeID, al.ID, a.UserID)

@@ -106,6 +106,15 @@ func (c Client) knownDeviceHash() []byte {
 	return h[:]
 }
 
+// throttleDevice names c's device to the throttle: the hex of its stored
+// hash, never the cookie; "" without a device cookie.
+func (c Client) throttleDevice() string {
+	if h := c.knownDeviceHash(); h != nil {
+		return hex.EncodeToString(h)
+	}
+	return ""
+}
+
 // event returns an audit event for action by the anonymous client c (a
 // sign-in before anyone is known): no actor, the platform's log.
 func (c Client) event(action string) audit.Event {
@@ -262,7 +271,7 @@ func throttled(err error, wait time.Duration) error {
 // KnownDevice is true only when c's device cookie completed a sign-in as u
 // before, as the server recorded it.
 func (id *Identity) attemptFor(ctx context.Context, u *haven.User, c Client) throttle.Attempt {
-	att := throttle.Attempt{Account: accountKey(u.EmailIndex), Addr: c.Addr}
+	att := throttle.Attempt{Account: accountKey(u.EmailIndex), Addr: c.Addr, Device: c.throttleDevice()}
 	if h := c.knownDeviceHash(); h != nil {
 		att.KnownDevice, _ = id.db.KnownDevice(ctx, h, u.ID)
 	}

@@ -69,6 +69,28 @@ func userResource(u *haven.User) policy.Resource {
 	return r
 }
 
+// userFor loads the account a request named for act on a resource of
+// kind, refusing an id that exists nowhere (or is not an id at all) as
+// the gate refuses one of another practice: ENOTFOUND, and a denial in
+// the actor's log with the same reason, so probing ids teaches nothing.
+func (id *Identity) userFor(ctx context.Context, act policy.Action, kind policy.Kind, userID string) (*haven.User, error) {
+	a, err := actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !haven.PlausibleID(userID) {
+		return nil, id.svc.refuseUnknown(ctx, a, act, kind, userID)
+	}
+	u, err := id.db.FindUserByID(ctx, userID)
+	if haven.ErrorCode(err) == haven.ENOTFOUND {
+		return nil, id.svc.refuseUnknown(ctx, a, act, kind, userID)
+	}
+	if err != nil {
+		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the account")
+	}
+	return u, nil
+}
+
 // account opens row for the admin after the caller's decision.
 func (id *Identity) account(ctx context.Context, a haven.Actor, row sqlstore.AccountRow) (Account, error) {
 	p, err := id.svc.openUser(ctx, row.User)
@@ -122,11 +144,17 @@ func (id *Identity) Account(ctx context.Context, userID string) (*Account, error
 	if err != nil {
 		return nil, err
 	}
-	row, err := id.db.Account(ctx, userID, ActLogin)
-	if err != nil {
-		return nil, haven.Errorf(haven.ENOTFOUND, "not found")
+	if !haven.PlausibleID(userID) {
+		return nil, id.svc.refuseUnknown(ctx, a, policy.UserManage, policy.KindUser, userID)
 	}
-	if _, _, err := id.svc.authorize(ctx, policy.UserManage, userResource(row.User)); err != nil {
+	row, err := id.db.Account(ctx, userID, ActLogin)
+	if haven.ErrorCode(err) == haven.ENOTFOUND {
+		return nil, id.svc.refuseUnknown(ctx, a, policy.UserManage, policy.KindUser, userID)
+	}
+	if err != nil {
+		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the account")
+	}
+	if _, _, err := id.svc.authorizeRecord(ctx, policy.UserManage, userResource(row.User), userID); err != nil {
 		return nil, err
 	}
 	acc, err := id.account(ctx, a, row)

@@ -158,7 +158,7 @@ func (id *Identity) Login(ctx context.Context, email, password string, c Client)
 			return nil, err
 		}
 	}
-	att := throttle.Attempt{Account: accountKey(index), Addr: c.Addr, KnownDevice: known}
+	att := throttle.Attempt{Account: accountKey(index), Addr: c.Addr, KnownDevice: known, Device: c.throttleDevice()}
 	// Events about a known account go to its practice's log with its id;
 	// about an unknown email, to the platform's log with no actor (never
 	// the email itself).
@@ -319,7 +319,12 @@ func (id *Identity) finish(ctx context.Context, u *haven.User, mfa bool, factor 
 	if err := id.throttle.Success(ctx, att); err != nil {
 		return nil, err
 	}
-	if h := c.knownDeviceHash(); h != nil && mfa {
+	// This device signed in: from now on strangers failing against the
+	// account from elsewhere do not hold it back (auth/throttle). That is
+	// a completed sign-in, with the second factor where the account has
+	// one; for a patient without one, the right password is the sign-in,
+	// and otherwise a stranger could lock them out of their own browser.
+	if h := c.knownDeviceHash(); h != nil {
 		if err := id.db.RememberDevice(ctx, u.ID, h, id.now()); err != nil {
 			return nil, err
 		}

@@ -343,11 +343,11 @@ func (id *Identity) ResetMFA(ctx context.Context, userID string) error {
 	if err != nil {
 		return err
 	}
-	u, err := id.db.FindUserByID(ctx, userID)
+	u, err := id.userFor(ctx, policy.MFAReset, policy.KindUser, userID)
 	if err != nil {
-		return haven.Errorf(haven.ENOTFOUND, "not found")
+		return err
 	}
-	if _, _, err := id.svc.authorize(ctx, policy.MFAReset, userResource(u)); err != nil {
+	if _, _, err := id.svc.authorizeRecord(ctx, policy.MFAReset, userResource(u), userID); err != nil {
 		return err
 	}
 	if u.ID == a.UserID {

@@ -238,15 +238,24 @@ func (id *Identity) SendAccountSetup(ctx context.Context, patientID string, c Cl
 	if err != nil {
 		return err
 	}
-	u, err := id.db.FindUserByID(ctx, patientID)
-	if err != nil || u.Role != haven.RolePatient || u.PracticeID != a.PracticeID {
-		return haven.Errorf(haven.ENOTFOUND, "not found")
-	}
-	act, res := policy.ContactWrite, policy.Resource{Kind: policy.KindChart, ID: u.ID, PracticeID: u.PracticeID, PatientID: u.ID}
+	act, kind := policy.ContactWrite, policy.KindChart
 	if a.Role == haven.RolePracticeAdmin {
-		act, res = policy.UserManage, userResource(u)
+		act, kind = policy.UserManage, policy.KindUser
 	}
-	if _, _, err := id.svc.authorize(ctx, act, res); err != nil {
+	u, err := id.userFor(ctx, act, kind, patientID)
+	if err != nil {
+		return err
+	}
+	if u.Role != haven.RolePatient {
+		// A workforce account has no setup link: it is answered as an id
+		// that does not exist, here or in another practice.
+		return id.svc.refuseUnknown(ctx, a, act, kind, patientID)
+	}
+	res := policy.Resource{Kind: policy.KindChart, ID: u.ID, PracticeID: u.PracticeID, PatientID: u.ID}
+	if a.Role == haven.RolePracticeAdmin {
+		res = userResource(u)
+	}
+	if _, _, err := id.svc.authorizeRecord(ctx, act, res, patientID); err != nil {
 		return err
 	}
 	if u.PasswordHash != "" {
@@ -452,11 +461,11 @@ func (id *Identity) SetDisabled(ctx context.Context, userID string, disabled boo
 	if err != nil {
 		return err
 	}
-	u, err := id.db.FindUserByID(ctx, userID)
+	u, err := id.userFor(ctx, policy.UserManage, policy.KindUser, userID)
 	if err != nil {
-		return haven.Errorf(haven.ENOTFOUND, "not found")
+		return err
 	}
-	if _, _, err := id.svc.authorize(ctx, policy.UserManage, userResource(u)); err != nil {
+	if _, _, err := id.svc.authorizeRecord(ctx, policy.UserManage, userResource(u), userID); err != nil {
 		return err
 	}
 	if u.ID == a.UserID {

@@ -288,11 +288,8 @@ func (id *Identity) CompleteRegistration(ctx context.Context, practiceID, token 
 		return nil, err // before the link is looked at: a refused password burns nothing
 	}
 	d := Demographics{Name: strings.TrimSpace(reg.Name), DateOfBirth: strings.TrimSpace(reg.DateOfBirth)}
-	if err := d.validate(); err != nil {
+	if err := d.validate(id.now()); err != nil {
 		return nil, err
-	}
-	if dob, _ := time.Parse("2006-01-02", d.DateOfBirth); dob.After(id.now()) || dob.Year() < 1900 {
-		return nil, haven.Errorf(haven.EINVALID, "date of birth must be a past date")
 	}
 	t, hash, err := id.registrationToken(ctx, practiceID, token, c)
 	if err != nil {
@@ -304,7 +301,7 @@ func (id *Identity) CompleteRegistration(ctx context.Context, practiceID, token 
 	}
 	np := NewPatient{MRN: selfRegisteredMRN(), Demographics: d, Contact: Contact{Email: NormalizeEmail(string(email))}}
 	clear(email)
-	if err := np.validate(); err != nil {
+	if err := np.validate(id.now()); err != nil {
 		return nil, err
 	}
 	pid := haven.NewID()

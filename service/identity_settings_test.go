@@ -9,7 +9,8 @@ import (
 )
 
 // TestPracticeShortensSessionTimeouts: a practice's own timeouts apply to
-// its sessions, but can only shorten the platform's defaults.
+// its sessions, but can only shorten the platform's defaults: a longer one
+// is refused, saying so, rather than stored and silently ignored.
 func TestPracticeShortensSessionTimeouts(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
 		p := e.seed("riverside", "s1")
@@ -17,7 +18,11 @@ func TestPracticeShortensSessionTimeouts(t *testing.T) {
 		defer id.Close()
 		st := service.DefaultSettings()
 		st.WorkforceIdle = service.Duration(5 * time.Minute)
-		st.PatientAbsolute = service.Duration(48 * time.Hour) // longer than the default: ignored
+		st.PatientAbsolute = service.Duration(48 * time.Hour) // longer than the default
+		if err := e.svc.UpdateSettings(e.as(p.admin), st); haven.ErrorCode(err) != haven.EINVALID {
+			t.Fatalf("a timeout longer than the platform's default was accepted: %v", err)
+		}
+		st.PatientAbsolute = 0
 		if err := e.svc.UpdateSettings(e.as(p.admin), st); err != nil {
 			t.Fatal(err)
 		}

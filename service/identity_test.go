@@ -311,6 +311,61 @@ func TestThrottleKicksInAndEnds(t *testing.T) {
 	})
 }
 
+// TestStrangersCannotLockAPatientOutOfHerOwnBrowser: a patient without a
+// second factor signed in from her browser once. Strangers then fail her
+// password 24 times from 6 addresses (4 each, under every address's own
+// allowance), waiting out each backoff the account earns, which leaves
+// her account in backoff: a device she never
+// used must wait, but her browser signs in at once, and its own failures
+// are still counted against it alone.
+func TestStrangersCannotLockAPatientOutOfHerOwnBrowser(t *testing.T) {
+	forEachDB(t, func(t *testing.T, e *env) {
+		p := e.seed("riverside", "b15")
+		id := e.identity()
+		ctx := context.Background()
+		if err := e.svc.ProvisionPassword(ctx, p.patientA.UserID, pw); err != nil {
+			t.Fatal(err)
+		}
+		const email = "ptA@riverside.example"
+		if res, err := id.Login(ctx, email, pw, home); err != nil || res.Stage != service.StageDone {
+			t.Fatalf("first sign-in: %+v, %v", res, err)
+		}
+		for a := range 6 {
+			for g := 0; g < 4; {
+				stranger := browser("203.0.113."+itoa(10+a), "bot-"+itoa(a))
+				_, err := id.Login(ctx, email, "wrong guess "+itoa(g), stranger)
+				switch haven.ErrorCode(err) {
+				case haven.EUNAUTHORIZED:
+					g++
+				case haven.ETOOMANY: // the strangers wait out each backoff
+					e.clock.Advance(service.RetryAfter(err))
+				default:
+					t.Fatalf("stranger %d guess %d: %v", a, g, err)
+				}
+			}
+		}
+		if _, err := id.Login(ctx, email, pw, browser("198.51.100.200", "never-seen")); haven.ErrorCode(err) != haven.ETOOMANY {
+			t.Fatalf("an unknown device during the account's backoff: %v, want %s", err, haven.ETOOMANY)
+		}
+		res, err := id.Login(ctx, email, pw, home)
+		if err != nil || res.Stage != service.StageDone {
+			t.Fatalf("the patient's own browser was locked out by strangers: %+v, %v", res, err)
+		}
+
+		// Her browser's cookie in a thief's hands buys no guesses: its
+		// failures, from any address, are its own to wait out.
+		for i := range 5 {
+			thief := browser("192.0.2."+itoa(50+i), "device-home")
+			if _, err := id.Login(ctx, email, "thief guess", thief); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
+				t.Fatalf("thief guess %d: %v", i, err)
+			}
+		}
+		if _, err := id.Login(ctx, email, pw, browser("192.0.2.99", "device-home")); haven.ErrorCode(err) != haven.ETOOMANY {
+			t.Fatalf("the known device after 5 failures of its own: %v, want %s", err, haven.ETOOMANY)
+		}
+	})
+}
+
 func itoa(i int) string {
 	if i < 10 {
 		return string(rune('0' + i))

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"haven/audit"
@@ -31,6 +32,7 @@ type Service struct {
 
 	detectOnce sync.Once
 	det        *detector
+	bg         sync.WaitGroup // work a request leaves behind (reportProbe)
 }
 
 // Config is what New needs.
@@ -56,6 +58,11 @@ func New(cfg Config) *Service {
 	return s
 }
 
+// Wait returns once the work requests left running in the background
+// (reports of probes to the practice they targeted) has finished: call it
+// before closing the audit log at shutdown.
+func (s *Service) Wait() { s.bg.Wait() }
+
 // Passwords returns the pool that hashes passwords, for the server's
 // start-up to size the runtime around it (see password.Hasher.ReserveProcs).
 func (s *Service) Passwords() *password.Hasher { return s.passwords }
@@ -65,10 +72,19 @@ func (s *Service) Passwords() *password.Hasher { return s.passwords }
 func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
 
 // validEmail is a deliberately loose check: one @, something on each side,
-// a dot in the domain, no spaces or control characters, at most 254 bytes.
+// a dot in the domain, at most 254 bytes, and none of what could end up
+// somewhere other than one address: no spaces, no control characters (a
+// NUL, a line break), no invisible format characters (zero-width spaces,
+// bidirectional overrides), no brackets, quotes, commas or semicolons,
+// which in a To: header would name more or other recipients.
 func validEmail(e string) bool {
-	if len(e) > 254 || !utf8.ValidString(e) || strings.ContainsAny(e, " \t\r\n<>") {
+	if len(e) > 254 || !utf8.ValidString(e) || strings.ContainsAny(e, " <>\",;\\") {
 		return false
+	}
+	for _, r := range e {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || unicode.IsSpace(r) {
+			return false
+		}
 	}
 	local, domain, ok := strings.Cut(e, "@")
 	return ok && local != "" && strings.Contains(domain, ".") && !strings.Contains(domain, "@") &&

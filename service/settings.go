@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"haven"
+	"haven/auth/session"
 	"haven/policy"
 )
 
@@ -69,13 +70,27 @@ func DefaultSettings() PracticeSettings {
 	}
 }
 
-// Validate checks settings before they are stored.
+// Ranges of the settings. A value outside them is refused, not clamped: a
+// detection threshold of 2^62, or a window of a century or a nanosecond,
+// would switch a detection rule off while looking configured.
+const (
+	MaxDetectionThreshold = 10_000         // distinct patients, or denials, before an alert
+	MinDetectionWindow    = time.Minute    // detection windows …
+	MaxDetectionWindow    = 24 * time.Hour // … are between these
+	maxClinicalAccess     = 1000           // staff ids in ClinicalAccess
+	maxTimeZone           = 64             // bytes of an IANA zone name
+)
+
+// Validate checks settings before they are stored. Every number has a
+// range and the message says it.
 func (p PracticeSettings) Validate() error {
 	switch {
-	case p.BulkAccessPatients < 2 || p.DenialsThreshold < 2:
-		return haven.Errorf(haven.EINVALID, "detection thresholds must be at least 2")
-	case p.BulkAccessWindow <= 0 || p.DenialsWindow <= 0:
-		return haven.Errorf(haven.EINVALID, "detection windows must be positive")
+	case p.BulkAccessPatients < 2 || p.BulkAccessPatients > MaxDetectionThreshold ||
+		p.DenialsThreshold < 2 || p.DenialsThreshold > MaxDetectionThreshold:
+		return haven.Errorf(haven.EINVALID, "detection thresholds must be between 2 and %d", MaxDetectionThreshold)
+	case time.Duration(p.BulkAccessWindow) < MinDetectionWindow || time.Duration(p.BulkAccessWindow) > MaxDetectionWindow ||
+		time.Duration(p.DenialsWindow) < MinDetectionWindow || time.Duration(p.DenialsWindow) > MaxDetectionWindow:
+		return haven.Errorf(haven.EINVALID, "detection windows must be between %s and %s", MinDetectionWindow, MaxDetectionWindow)
 	case p.WorkdayStartHour < 0 || p.WorkdayStartHour > 23 || p.WorkdayEndHour < 1 || p.WorkdayEndHour > 24 || p.WorkdayStartHour >= p.WorkdayEndHour:
 		return haven.Errorf(haven.EINVALID, "working hours must satisfy 0 <= start < end <= 24")
 	case p.StepUpMaxAge < 0 || time.Duration(p.StepUpMaxAge) > policy.DefaultStepUpMaxAge:
@@ -83,13 +98,33 @@ func (p PracticeSettings) Validate() error {
 	case p.VisitReminderLead != 0 && (time.Duration(p.VisitReminderLead) < MinReminderLead || time.Duration(p.VisitReminderLead) > MaxReminderLead):
 		return haven.Errorf(haven.EINVALID, "the visit reminder lead must be between %s and %s", MinReminderLead, MaxReminderLead)
 	}
-	for _, d := range []Duration{p.WorkforceIdle, p.WorkforceAbsolute, p.PatientIdle, p.PatientAbsolute} {
-		if d != 0 && time.Duration(d) < time.Minute {
-			return haven.Errorf(haven.EINVALID, "session timeouts must be at least one minute")
+	// Session timeouts only shorten the platform's defaults; zero keeps one.
+	for _, t := range []struct {
+		d   Duration
+		max time.Duration
+	}{
+		{p.WorkforceIdle, session.WorkforcePolicy.Idle}, {p.WorkforceAbsolute, session.WorkforcePolicy.Absolute},
+		{p.PatientIdle, session.PatientPolicy.Idle}, {p.PatientAbsolute, session.PatientPolicy.Absolute},
+	} {
+		if t.d != 0 && (time.Duration(t.d) < time.Minute || time.Duration(t.d) > t.max) {
+			return haven.Errorf(haven.EINVALID, "session timeouts must be between 1m0s and the platform's default (workforce %s idle, %s absolute; patients %s idle, %s absolute), or 0 for the default",
+				session.WorkforcePolicy.Idle, session.WorkforcePolicy.Absolute, session.PatientPolicy.Idle, session.PatientPolicy.Absolute)
 		}
 	}
+	if len(p.ClinicalAccess) > maxClinicalAccess {
+		return haven.Errorf(haven.EINVALID, "clinical access may name at most %d staff members", maxClinicalAccess)
+	}
+	for _, id := range p.ClinicalAccess {
+		if !haven.PlausibleID(id) {
+			return haven.Errorf(haven.EINVALID, "clinical access must list user ids")
+		}
+	}
+	// "Local" is the server's own zone, not the practice's.
+	if len(p.TimeZone) > maxTimeZone || p.TimeZone == "Local" {
+		return haven.Errorf(haven.EINVALID, "time zone must be an IANA name such as America/Chicago")
+	}
 	if _, err := time.LoadLocation(p.TimeZone); err != nil {
-		return haven.Errorf(haven.EINVALID, "unknown time zone %q", p.TimeZone)
+		return haven.Errorf(haven.EINVALID, "unknown time zone; use an IANA name such as America/Chicago")
 	}
 	return nil
 }

@@ -92,21 +92,25 @@ func (s *Service) mayReadThread(ctx context.Context, a haven.Actor, v *sqlstore.
 
 // messageVisit loads a visit and passes the gate for act on its thread.
 // An unknown visit, or one of another practice, is "not found" and
-// audited without naming anyone: an outsider's probe never writes another
-// practice's patient into the outsider's log.
+// audited without naming anyone (the gate records the second like the
+// first): an outsider's probe never writes another practice's patient
+// into the outsider's log.
 func (s *Service) messageVisit(ctx context.Context, act policy.Action, visitID string) (haven.Actor, *sqlstore.Visit, error) {
 	a, err := actor(ctx)
 	if err != nil {
 		return a, nil, err
 	}
+	if !haven.PlausibleID(visitID) {
+		return a, nil, s.refuseUnknown(ctx, a, act, policy.KindMessage, visitID)
+	}
 	v, err := s.db.FindVisit(ctx, visitID)
-	if haven.ErrorCode(err) == haven.ENOTFOUND || (err == nil && v.PracticeID != a.PracticeID) {
+	if haven.ErrorCode(err) == haven.ENOTFOUND {
 		return a, nil, s.refuseUnknown(ctx, a, act, policy.KindMessage, visitID)
 	}
 	if err != nil {
 		return a, nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the visit")
 	}
-	if _, _, err := s.authorize(ctx, act, threadResource(v)); err != nil {
+	if _, _, err := s.authorizeRecord(ctx, act, threadResource(v), visitID); err != nil {
 		return a, nil, err
 	}
 	return a, v, nil
@@ -209,6 +213,14 @@ type VisitWatch struct {
 // watcher read the thread (see mayReadThread); otherwise the watch is of
 // the state alone and its count is -1.
 func (s *Service) WatchVisit(ctx context.Context, visitID string, seen VisitWatch, wait time.Duration) (VisitWatch, error) {
+	switch seen.State {
+	case "", sqlstore.VisitBooked, sqlstore.VisitWaiting, sqlstore.VisitAdmitted, sqlstore.VisitEnded, sqlstore.VisitCancelled:
+	default:
+		// A state no visit can be in would make the watch wait out its
+		// whole time for nothing.
+		return VisitWatch{}, haven.Errorf(haven.EINVALID, "the seen state must be one of %s, %s, %s, %s or %s",
+			sqlstore.VisitBooked, sqlstore.VisitWaiting, sqlstore.VisitAdmitted, sqlstore.VisitEnded, sqlstore.VisitCancelled)
+	}
 	a, v, err := s.visitFor(ctx, policy.VisitRead, visitID)
 	if err != nil {
 		return VisitWatch{}, err

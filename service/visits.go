@@ -78,6 +78,9 @@ func (s *Service) Slots(ctx context.Context, clinicianID string, from, to time.T
 	if err != nil {
 		return nil, err
 	}
+	if !haven.PlausibleID(clinicianID) {
+		return nil, errNotFound
+	}
 	doc, err := s.db.FindUserByID(ctx, clinicianID)
 	if err != nil || doc.PracticeID != a.PracticeID || doc.Role != haven.RoleClinician {
 		return nil, haven.Errorf(haven.ENOTFOUND, "not found")
@@ -173,7 +176,7 @@ func (s *Service) BookVisit(ctx context.Context, patientID, clinicianID string, 
 		return nil, err
 	}
 	v := &sqlstore.Visit{ID: haven.NewID(), PracticeID: row.PracticeID, PatientID: row.ID, ClinicianID: clinicianID, State: sqlstore.VisitBooked}
-	a, _, err := s.authorize(ctx, policy.VisitBook, visitResource(v))
+	a, _, err := s.authorizeRecord(ctx, policy.VisitBook, visitResource(v), patientID)
 	if err != nil {
 		return nil, err
 	}
@@ -212,6 +215,9 @@ func (s *Service) visitFor(ctx context.Context, act policy.Action, visitID strin
 	if err != nil {
 		return a, nil, err
 	}
+	if !haven.PlausibleID(visitID) {
+		return a, nil, s.refuseUnknown(ctx, a, act, policy.KindVisit, visitID)
+	}
 	v, err := s.db.FindVisit(ctx, visitID)
 	if haven.ErrorCode(err) == haven.ENOTFOUND {
 		return a, nil, s.refuseUnknown(ctx, a, act, policy.KindVisit, visitID)
@@ -219,7 +225,7 @@ func (s *Service) visitFor(ctx context.Context, act policy.Action, visitID strin
 	if err != nil {
 		return a, nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the visit")
 	}
-	if _, _, err := s.authorize(ctx, act, visitResource(v)); err != nil {
+	if _, _, err := s.authorizeRecord(ctx, act, visitResource(v), visitID); err != nil {
 		return a, nil, err
 	}
 	return a, v, nil
@@ -242,7 +248,7 @@ func (s *Service) Visits(ctx context.Context, patientID string) ([]*Visit, error
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := s.authorize(ctx, policy.VisitRead, policy.Resource{Kind: policy.KindVisit, PracticeID: row.PracticeID, PatientID: row.ID}); err != nil {
+	if _, _, err := s.authorizeRecord(ctx, policy.VisitRead, policy.Resource{Kind: policy.KindVisit, PracticeID: row.PracticeID, PatientID: row.ID}, patientID); err != nil {
 		return nil, err
 	}
 	vs, err := s.db.PatientVisits(ctx, row.ID)

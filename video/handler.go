@@ -190,7 +190,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	visitID := h.cfg.VisitID(r)
-	if !signal.ValidID(visitID) {
+	if !haven.PlausibleID(visitID) {
 		http.Error(w, "Not found.", http.StatusNotFound)
 		return
 	}

@@ -42,6 +42,7 @@ type authStack struct {
 	clock    *testClock
 	practice string
 	users    map[string]string // email → user id
+	logs     *lockedBuffer     // the server's log, where a stack keeps it (newChartStack)
 }
 
 type testClock struct {

@@ -244,7 +244,12 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) alerts(w http.ResponseWriter, r *http.Request) {
-	as, err := s.svc.Alerts(r.Context(), r.URL.Query().Get("all") == "1")
+	all := r.URL.Query().Get("all")
+	if all != "" && all != "0" && all != "1" {
+		s.apiError(w, r, errBadParam("all"))
+		return
+	}
+	as, err := s.svc.Alerts(r.Context(), all == "1")
 	if err != nil {
 		s.apiError(w, r, err)
 		return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -72,8 +73,10 @@ func newChartStack(t *testing.T, dsn string) (*authStack, [2]*tenant) {
 	}
 	t.Cleanup(func() { blobs.Close() })
 	svc := service.New(service.Config{DB: db, Keys: keys, Audit: log, Blobs: blobs, Passwords: fastHasher, Now: clock.Now})
+	t.Cleanup(svc.Wait) // reports of probes still appending, before the log closes
 	ln, base := listener(t)
-	st := &authStack{t: t, base: base, db: db, svc: svc, mail: &outbox.Memory{}, clock: clock, users: map[string]string{}}
+	logs := &lockedBuffer{}
+	st := &authStack{t: t, base: base, db: db, svc: svc, mail: &outbox.Memory{}, clock: clock, users: map[string]string{}, logs: logs}
 	st.id = service.NewIdentity(svc, service.IdentityConfig{Outbox: st.mail, BaseURL: base})
 	t.Cleanup(st.id.Close)
 	media, err := sfu.New(sfu.Config{LoopbackOnly: true})
@@ -81,7 +84,7 @@ func newChartStack(t *testing.T, dsn string) (*authStack, [2]*tenant) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { media.Close() })
-	st.web = web.Config{Service: svc, Identity: st.id, AuditVerifierKey: vkey,
+	st.web = web.Config{Logger: slog.New(slog.NewTextHandler(logs, nil)), Service: svc, Identity: st.id, AuditVerifierKey: vkey,
 		Video: &web.VideoConfig{SFU: media, TokenKey: make([]byte, token.KeySize), Spent: db.SpentTokens(), Now: clock.Now}}
 	st.srv = newWebServer(t, st.web)
 	serveOn(t, st.srv, ln)

@@ -1,9 +1,11 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -59,13 +61,32 @@ func securityHeaders(next http.Handler) http.Handler {
 }
 
 // limitBody caps every request body; routes with a limit in the route
-// table get their own, larger one and stream.
+// table get their own, larger one and stream. A body of unknown length
+// (sent chunked) on any other route is read here, up to the limit, and
+// refused with 413 like a declared one when it is longer: a handler
+// reading a form would otherwise get the part that fit, with the error
+// dropped, and answer as if that were the whole request.
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := s.bodyLimit(r)
 		if r.ContentLength > n {
 			writeError(w, r, http.StatusRequestEntityTooLarge, "", "request body too large")
 			return
+		}
+		if r.ContentLength < 0 && n <= MaxBodyBytes {
+			b, err := io.ReadAll(io.LimitReader(r.Body, n+1))
+			if err != nil {
+				writeError(w, r, http.StatusBadRequest, "", "the request body could not be read")
+				return
+			}
+			if int64(len(b)) > n {
+				// The rest is left unread: net/http closes an HTTP/1.1
+				// connection with a large unread body, and resets an
+				// HTTP/2 stream, without a GOAWAY for the others.
+				writeError(w, r, http.StatusRequestEntityTooLarge, "", "request body too large")
+				return
+			}
+			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, n)
 		next.ServeHTTP(w, r)

@@ -198,7 +198,7 @@ func (s *Server) apiEnd(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) closeRoom(visitID string) {
-	if s.sfu != nil && signal.ValidID(visitID) {
+	if s.sfu != nil && haven.PlausibleID(visitID) {
 		s.sfu.End(visitID)
 	}
 }

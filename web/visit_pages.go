@@ -8,7 +8,6 @@ import (
 
 	"haven"
 	"haven/service"
-	"haven/video/signal"
 )
 
 // The visit pages render on the server; the browser's part (device and
@@ -207,7 +206,7 @@ type callView struct {
 func (s *Server) pageCall(w http.ResponseWriter, r *http.Request) {
 	a, _ := haven.ActorFromContext(r.Context())
 	id := r.PathValue("id")
-	if !signal.ValidID(id) {
+	if !haven.PlausibleID(id) {
 		s.pageError(w, r, haven.Errorf(haven.ENOTFOUND, "not found"))
 		return
 	}

@@ -23,6 +23,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"haven"
 )
@@ -36,9 +37,10 @@ type Message struct {
 
 // Validate refuses a message that could inject headers: a line break in
 // an address or subject would let a crafted email address add its own
-// recipients or body.
+// recipients or body. Any other control character (a NUL) in the address
+// is refused too: callers check addresses first, this is the last line.
 func (m Message) Validate() error {
-	if m.To == "" || strings.ContainsAny(m.To, "\r\n<>,;\"") || !strings.Contains(m.To, "@") {
+	if m.To == "" || strings.ContainsAny(m.To, "\r\n<>,;\"") || strings.ContainsFunc(m.To, unicode.IsControl) || !strings.Contains(m.To, "@") {
 		return haven.Errorf(haven.EINVALID, "email: recipient address is not valid")
 	}
 	if strings.ContainsAny(m.Subject, "\r\n") || len(m.Subject) > 200 {

@@ -153,6 +153,8 @@ func TestHeaderInjectionIsRefused(t *testing.T) {
 		{To: "a@example.org, b@example.org", Subject: "x"},
 		{To: "a@example.org", Subject: "x\r\nBcc: everyone@example.org"},
 		{To: "not-an-address", Subject: "x"},
+		{To: "a\x00@example.org", Subject: "x"}, // a NUL never reaches a To: header
+		{To: "a@example.org\x7f", Subject: "x"},
 	} {
 		if err := m.Validate(); err == nil {
 			t.Errorf("Validate(%q, %q) = nil", m.To, m.Subject)

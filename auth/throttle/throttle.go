@@ -12,9 +12,12 @@
 //     AccountFree/AddressFree addresses to slow an account down.
 //   - Every wait is at most MaxDelay after the last failure, and counts are
 //     forgotten Forget after it: there is no permanent lockout.
-//   - A device that has already completed password and MFA for the account
-//     (KnownDevice) is not held back by the account's count, so a victim on
-//     their usual device signs in while strangers fail against their email.
+//   - A device that has already signed in to the account (KnownDevice: a
+//     completed sign-in, with the second factor where the account has one)
+//     is not held back by the account's count, so a victim on their usual
+//     device signs in while strangers fail against their email from many
+//     addresses. Its own failures are counted per device instead (with the
+//     address's allowance), so a stolen device cookie buys no guesses.
 //   - A successful sign-in (password and second factor) clears the
 //     account's count and the failures that account made from that address,
 //     but not failures against other accounts: an attacker cannot launder
@@ -69,9 +72,9 @@ type Record struct {
 	Last     time.Time // time of the latest failure
 }
 
-// Store keeps records by key. Keys start with "addr:", "acct:" or "pair:"
-// and are arbitrary bytes after that (a pair key holds a NUL separator):
-// store them as binary, not text.
+// Store keeps records by key. Keys start with "addr:", "acct:", "pair:" or
+// "dev:" and are arbitrary bytes after that (pair and device keys hold a
+// NUL separator): store them as binary, not text.
 type Store interface {
 	// Get returns key's record, or the zero Record.
 	Get(ctx context.Context, key string) (Record, error)
@@ -85,9 +88,13 @@ type Attempt struct {
 	Account string // blind index of the email typed, known account or not
 	Addr    string // client address ("203.0.113.7" or "[2001:db8::1]:443")
 	// KnownDevice is true only when the client presents a device cookie
-	// that the server issued after this device completed password and MFA
-	// for this Account (and has not revoked); never on the client's say-so.
+	// that the server recorded as having completed a sign-in to this
+	// Account (and has not forgotten); never on the client's say-so.
 	KnownDevice bool
+	// Device identifies that device (a hash of its cookie, never the
+	// cookie). A known device is counted by it instead of by the account;
+	// KnownDevice without a Device counts as an unknown device.
+	Device string
 }
 
 // Throttle decides whether an attempt may proceed and records its outcome.
@@ -128,6 +135,15 @@ func keys(a Attempt) (addr, acct, pair string) {
 	acct = "acct:" + a.Account
 	pair = "pair:" + a.Account + "\x00" + addr
 	return
+}
+
+// deviceKey is the count of a known device's failures on its account, or
+// "" for an attempt from a device the account does not know.
+func deviceKey(a Attempt) string {
+	if !a.KnownDevice || a.Device == "" {
+		return ""
+	}
+	return "dev:" + a.Account + "\x00" + a.Device
 }
 
 // live returns r as it counts at now: forgotten once Forget has passed.
@@ -173,7 +189,16 @@ func (t *Throttle) Allow(ctx context.Context, a Attempt) (time.Duration, error) 
 	if w := t.wait(r, t.cfg.AddressFree, now); w > 0 {
 		return w, tooMany(w)
 	}
-	if a.KnownDevice {
+	if dev := deviceKey(a); dev != "" {
+		// The account's owner on their own device: strangers' failures
+		// against the account do not hold it back, its own do.
+		r, err = t.store.Get(ctx, dev)
+		if err != nil {
+			return 0, err
+		}
+		if w := t.wait(r, t.cfg.AddressFree, now); w > 0 {
+			return w, tooMany(w)
+		}
 		return 0, nil
 	}
 	r, err = t.store.Get(ctx, acctKey)
@@ -216,6 +241,10 @@ func (t *Throttle) Failure(ctx context.Context, a Attempt) error {
 	if _, err := t.store.Update(ctx, addrKey, inc); err != nil {
 		return err
 	}
+	if dev := deviceKey(a); dev != "" {
+		_, err = t.store.Update(ctx, dev, inc)
+		return err // a known device's failures are its own, not strangers'
+	}
 	if pair.Failures > t.cfg.AddressFree {
 		return nil // this address has had its say about this account
 	}
@@ -246,6 +275,11 @@ func (t *Throttle) Success(ctx context.Context, a Attempt) error {
 			}
 			return r
 		}); err != nil {
+			return err
+		}
+	}
+	if dev := deviceKey(a); dev != "" {
+		if _, err := t.store.Update(ctx, dev, func(Record) Record { return Record{} }); err != nil {
 			return err
 		}
 	}

@@ -118,7 +118,7 @@ func TestManyAddressesSlowAnAccountButNeverForever(t *testing.T) {
 	if ok || w != time.Second {
 		t.Fatalf("after 20 failures from 20 addresses: allowed %v, wait %v; want a 1 s wait", ok, w)
 	}
-	if _, ok := allowed(th, Attempt{Account: "victim", Addr: "198.51.100.7", KnownDevice: true}); !ok {
+	if _, ok := allowed(th, Attempt{Account: "victim", Addr: "198.51.100.7", KnownDevice: true, Device: "victims-laptop"}); !ok {
 		t.Fatal("the victim's known device is locked out by strangers' failures")
 	}
 	// The botnet keeps going, each bot waiting out the account's backoff.
@@ -140,6 +140,43 @@ func TestManyAddressesSlowAnAccountButNeverForever(t *testing.T) {
 	fail(t, th, Attempt{Account: "victim", Addr: "192.0.2.1"})
 	if _, ok := allowed(th, fresh); !ok {
 		t.Fatal("a failure after a quiet day is punished for old history")
+	}
+}
+
+// TestKnownDeviceIsThrottledByItself: the account's own device is exempt
+// from the account's count, not from throttling. Failures it makes (a
+// thief with the device cookie guessing from many addresses) are counted
+// per device: that device waits, strangers' count is not raised by them,
+// the owner's other known device is untouched, and a success clears them.
+func TestKnownDeviceIsThrottledByItself(t *testing.T) {
+	st := &MemoryStore{}
+	th, c := newThrottle(st)
+	stolen := Attempt{Account: "victim", KnownDevice: true, Device: "victims-laptop"}
+	for i := range 5 {
+		stolen.Addr = fmt.Sprintf("192.0.2.%d", i+1)
+		fail(t, th, stolen)
+	}
+	stolen.Addr = "192.0.2.99" // a fresh address does not help
+	w, ok := allowed(th, stolen)
+	if ok || w != time.Second {
+		t.Fatalf("after 5 failures from the device: allowed %v, wait %v; want a 1 s wait", ok, w)
+	}
+	if r, _ := st.Get(ctx, "acct:victim"); r.Failures != 0 {
+		t.Fatalf("the device's failures raised the account's count to %d", r.Failures)
+	}
+	if _, ok := allowed(th, Attempt{Account: "victim", Addr: "198.51.100.7", KnownDevice: true, Device: "victims-phone"}); !ok {
+		t.Fatal("one known device's failures hold back another")
+	}
+	// KnownDevice without a device id is an unknown device.
+	if deviceKey(Attempt{Account: "victim", KnownDevice: true}) != "" {
+		t.Fatal("a known device without an id has a count of its own")
+	}
+	c.advance(w)
+	if err := th.Success(ctx, stolen); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := allowed(th, stolen); !ok {
+		t.Fatal("a success did not clear the device's count")
 	}
 }
 

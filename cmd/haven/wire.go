@@ -35,6 +35,9 @@ type stack struct {
 }
 
 func (s *stack) Close() {
+	if s.svc != nil {
+		s.svc.Wait() // reports still appending to the audit log
+	}
 	if s.audit != nil {
 		s.audit.Close()
 	}

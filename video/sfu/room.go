@@ -68,7 +68,7 @@ type JoinRequest struct {
 // A guest is seated only if the clinician invited them (Invite); a room that
 // ended, or whose seats are taken, refuses.
 func (r *Room) Join(j JoinRequest) (p *Participant, replaced bool, err error) {
-	if !signal.ValidID(j.ParticipantID) || !j.Role.Valid() || j.Signal == nil {
+	if !haven.PlausibleID(j.ParticipantID) || !j.Role.Valid() || j.Signal == nil {
 		return nil, false, haven.Errorf(haven.EINVALID, "join needs a participant id, a role and a signaling channel")
 	}
 	p, err = newParticipant(r, j)
@@ -112,7 +112,7 @@ func (r *Room) Invite(by *Participant, guestID string) error {
 	if by == nil || by.room != r || by.Role != token.Clinician || by.isClosed() {
 		return haven.Errorf(haven.EFORBIDDEN, "only the clinician in the call may invite")
 	}
-	if !signal.ValidID(guestID) {
+	if !haven.PlausibleID(guestID) {
 		return haven.Errorf(haven.EINVALID, "invitee must be a participant id")
 	}
 	r.mu.Lock()

@@ -162,7 +162,7 @@ func registerInterceptors(m *webrtc.MediaEngine, ir *interceptor.Registry) error
 // Room returns the room of visitID, opening it if needed. It refuses a
 // visit that ended (haven.ECONFLICT) and any room once the SFU is closed.
 func (s *SFU) Room(visitID string) (*Room, error) {
-	if !signal.ValidID(visitID) {
+	if !haven.PlausibleID(visitID) {
 		return nil, haven.Errorf(haven.EINVALID, "visit id is not valid")
 	}
 	s.mu.Lock()

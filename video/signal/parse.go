@@ -85,7 +85,7 @@ func Parse(b []byte) (Message, error) {
 			return Message{}, err
 		}
 	case Invite:
-		if !ValidID(m.Participant) {
+		if !haven.PlausibleID(m.Participant) {
 			return Message{}, invalid("invitee must be a participant id")
 		}
 	}
@@ -186,23 +186,6 @@ func shape(b []byte) (top, cand map[string]bool, err error) {
 func printable(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// ValidID reports whether s looks like a participant or visit id: 1 to
-// MaxIDLength letters, digits, '-' or '_'.
-func ValidID(s string) bool {
-	if len(s) == 0 || len(s) > MaxIDLength {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
-		default:
 			return false
 		}
 	}

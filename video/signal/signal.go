@@ -17,6 +17,8 @@ import (
 	"encoding/json"
 
 	"golang.org/x/time/rate"
+
+	"haven"
 )
 
 // Type names a signaling message.
@@ -56,7 +58,7 @@ const (
 	MaxSDP              = 32 << 10
 	MaxCandidate        = 1024
 	MaxToken            = 512
-	MaxIDLength         = 64
+	MaxIDLength         = haven.MaxIDLength
 	maxMid              = 32
 	maxUsernameFragment = 256
 )

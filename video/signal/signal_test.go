@@ -88,6 +88,7 @@ func TestHostileMessagesAreRefused(t *testing.T) {
 		"CandidateNestedDeep":  `{"type":"candidate","candidate":{"candidate":"","sdpMid":{"x":1}}}`,
 		"InviteBadID":          `{"type":"invite","participant":"../../admin"}`,
 		"InviteEmpty":          `{"type":"invite","participant":""}`,
+		"InviteUpperCase":      `{"type":"invite","participant":"Interpreter-1"}`, // haven.PlausibleID's alphabet
 		"ServerTypeFromClient": `{"type":"joined"}`,
 		"ErrorFromClient":      `{"type":"error","code":"x","message":"y"}`,
 		"ManyKeys":             `{"type":"leave","a":"1","b":"2","c":"3","d":"4","e":"5","f":"6","g":"7","h":"8"}`,

@@ -75,7 +75,7 @@ const (
 	// KeySize is the size of the HMAC key the caller supplies.
 	KeySize = 32
 	// MaxIDLength bounds visit and participant ids.
-	MaxIDLength = 64
+	MaxIDLength = haven.MaxIDLength
 	// MaxLength bounds the text of a token; longer input is refused before
 	// it is decoded.
 	MaxLength = 256
@@ -124,8 +124,8 @@ func Mint(key []byte, c Claims, now time.Time) (string, error) {
 	if err != nil || len(id) != idSize || hex.EncodeToString(id) != c.TokenID {
 		return "", haven.Errorf(haven.EINVALID, "join token id must be %d lower-case hex digits", 2*idSize)
 	}
-	if !validID(c.VisitID) || !validID(c.ParticipantID) {
-		return "", haven.Errorf(haven.EINVALID, "join token needs a visit id and a participant id of 1 to %d letters, digits, '-' or '_'", MaxIDLength)
+	if !haven.PlausibleID(c.VisitID) || !haven.PlausibleID(c.ParticipantID) {
+		return "", haven.Errorf(haven.EINVALID, "join token needs a visit id and a participant id of 1 to %d lower-case letters, digits, '-' or '_'", MaxIDLength)
 	}
 	rb := roleByte(c.Role)
 	if rb == 0 {
@@ -214,7 +214,7 @@ func parse(key []byte, tok string) (Claims, error) {
 	// Only Mint can produce a verifying MAC, so these hold for every
 	// authentic token; they are checked so a key shared by mistake with
 	// other code still cannot smuggle in a strange token.
-	if len(rest) != 0 || c.Role == "" || exp <= 0 || !validID(c.VisitID) || !validID(c.ParticipantID) {
+	if len(rest) != 0 || c.Role == "" || exp <= 0 || !haven.PlausibleID(c.VisitID) || !haven.PlausibleID(c.ParticipantID) {
 		return Claims{}, refused(ErrMalformed)
 	}
 	return c, nil
@@ -236,21 +236,4 @@ func sum(key, body []byte) []byte {
 	m.Write([]byte(macLabel))
 	m.Write(body)
 	return m.Sum(nil)
-}
-
-// validID accepts the ids Haven makes (haven.NewID) and other short
-// opaque ids, and nothing that could confuse a log line or a URL.
-func validID(s string) bool {
-	if len(s) == 0 || len(s) > MaxIDLength {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
-		default:
-			return false
-		}
-	}
-	return true
 }

@@ -255,6 +255,8 @@ func TestMintRefusesUnboundOrLongLivedTokens(t *testing.T) {
 		"StaffRole":     {VisitID: visit, ParticipantID: pat, Role: "staff"},
 		"IDWithNewline": {VisitID: "v\n1", ParticipantID: pat, Role: token.Patient},
 		"IDTooLong":     {VisitID: strings.Repeat("v", 65), ParticipantID: pat, Role: token.Patient},
+		"UpperCaseID":   {VisitID: "Visit-1", ParticipantID: pat, Role: token.Patient}, // haven.PlausibleID's alphabet
+		"NULInID":       {VisitID: visit, ParticipantID: "p\x001", Role: token.Patient},
 		"PastExpiry":    {VisitID: visit, ParticipantID: pat, Role: token.Patient, Expiry: t0.Add(-time.Second)},
 		"DayLong":       {VisitID: visit, ParticipantID: pat, Role: token.Patient, Expiry: t0.Add(24 * time.Hour)},
 		"BadTokenID":    {TokenID: "xyz", VisitID: visit, ParticipantID: pat, Role: token.Patient},

@@ -51,7 +51,7 @@ const (
 	// DefaultMaxAllocationsPerUser caps one participant's relays; a browser
 	// needs one or two per call.
 	DefaultMaxAllocationsPerUser = 8
-	maxUserID                    = 64
+	maxUserID                    = haven.MaxIDLength
 )
 
 // Config configures a Server.
@@ -200,8 +200,8 @@ func (s *Server) Credentials(userID string, ttl time.Duration) (Credential, erro
 // Credentials returns a TURN REST username and password for userID that
 // expire at expiry.
 func Credentials(secret []byte, userID string, expiry time.Time) (username, pass string, err error) {
-	if !validUserID(userID) {
-		return "", "", haven.Errorf(haven.EINVALID, "TURN user id must be 1 to %d letters, digits, '-' or '_'", maxUserID)
+	if !haven.PlausibleID(userID) {
+		return "", "", haven.Errorf(haven.EINVALID, "TURN user id must be 1 to %d lower-case letters, digits, '-' or '_'", maxUserID)
 	}
 	username = strconv.FormatInt(expiry.Unix(), 10) + ":" + userID
 	return username, password(secret, username), nil
@@ -219,7 +219,7 @@ func password(secret []byte, username string) string {
 // of an allocation that was made while the credential was fresh).
 func (s *Server) authenticate(ra *pturn.RequestAttributes) (string, []byte, bool) {
 	expStr, userID, ok := strings.Cut(ra.Username, ":")
-	if !ok || !validUserID(userID) || len(expStr) > 12 {
+	if !ok || !haven.PlausibleID(userID) || len(expStr) > 12 {
 		return "", nil, false
 	}
 	exp, err := strconv.ParseInt(expStr, 10, 64)
@@ -260,19 +260,4 @@ func (s *Server) permitted(_ net.Addr, peer net.IP) bool {
 		}
 	}
 	return false
-}
-
-func validUserID(s string) bool {
-	if len(s) == 0 || len(s) > maxUserID {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
-		default:
-			return false
-		}
-	}
-	return true
 }

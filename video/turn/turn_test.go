@@ -261,6 +261,10 @@ func TestCredentialsAreTURNRESTStyle(t *testing.T) {
 	if _, _, err := turn.Credentials(secret, "a:b", exp); err == nil {
 		t.Fatal("user id with a colon accepted")
 	}
+	// The one id alphabet (haven.PlausibleID): no upper case.
+	if _, _, err := turn.Credentials(secret, "User-1", exp); err == nil {
+		t.Fatal("user id in upper case accepted")
+	}
 }
 
 func TestListenRefusesWeakOrOpenConfigurations(t *testing.T) {

@@ -1,0 +1,60 @@
+package service_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"haven"
+	"haven/service"
+)
+
+// TestPracticeSettingsAreBounded: every number a practice admin sets has a
+// range, and a value outside it is refused (never clamped) with a message
+// that gives the range. A threshold of 2^62 or a window of a nanosecond
+// would switch a detection rule off while looking configured.
+func TestPracticeSettingsAreBounded(t *testing.T) {
+	if err := service.DefaultSettings().Validate(); err != nil {
+		t.Fatalf("the defaults are refused: %v", err)
+	}
+	for name, tc := range map[string]struct {
+		change func(*service.PracticeSettings)
+		says   string
+	}{
+		"BulkThreshold2To62":   {func(p *service.PracticeSettings) { p.BulkAccessPatients = 1 << 62 }, "between 2 and 10000"},
+		"BulkThresholdOne":     {func(p *service.PracticeSettings) { p.BulkAccessPatients = 1 }, "between 2 and 10000"},
+		"DenialThresholdHuge":  {func(p *service.PracticeSettings) { p.DenialsThreshold = service.MaxDetectionThreshold + 1 }, "between 2 and 10000"},
+		"BulkWindowCentury":    {func(p *service.PracticeSettings) { p.BulkAccessWindow = service.Duration(100 * 365 * 24 * time.Hour) }, "between 1m0s and 24h0m0s"},
+		"DenialWindowNanosec":  {func(p *service.PracticeSettings) { p.DenialsWindow = 1 }, "between 1m0s and 24h0m0s"},
+		"WorkforceIdleLonger":  {func(p *service.PracticeSettings) { p.WorkforceIdle = service.Duration(16 * time.Minute) }, "platform's default"},
+		"PatientAbsoluteYear":  {func(p *service.PracticeSettings) { p.PatientAbsolute = service.Duration(365 * 24 * time.Hour) }, "platform's default"},
+		"SessionSecond":        {func(p *service.PracticeSettings) { p.PatientIdle = service.Duration(time.Second) }, "between 1m0s"},
+		"ClinicalAccessNotIDs": {func(p *service.PracticeSettings) { p.ClinicalAccess = []string{"staff\x00"} }, "user ids"},
+		"ClinicalAccessFlood": {func(p *service.PracticeSettings) {
+			for range 1001 {
+				p.ClinicalAccess = append(p.ClinicalAccess, haven.NewID())
+			}
+		}, "at most 1000"},
+		"TimeZoneLocal":   {func(p *service.PracticeSettings) { p.TimeZone = "Local" }, "IANA"},
+		"TimeZoneUnknown": {func(p *service.PracticeSettings) { p.TimeZone = "Mars/Olympus_Mons" }, "IANA"},
+		"TimeZonePath":    {func(p *service.PracticeSettings) { p.TimeZone = "../../../etc/passwd" }, "IANA"},
+		"TimeZoneLong":    {func(p *service.PracticeSettings) { p.TimeZone = strings.Repeat("A", 65) }, "IANA"},
+		"WorkdayInverted": {func(p *service.PracticeSettings) { p.WorkdayStartHour, p.WorkdayEndHour = 19, 7 }, "0 <= start < end <= 24"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := service.DefaultSettings()
+			tc.change(&p)
+			err := p.Validate()
+			if haven.ErrorCode(err) != haven.EINVALID || !strings.Contains(haven.ErrorMessage(err), tc.says) {
+				t.Fatalf("Validate = %v, want %s saying %q", err, haven.EINVALID, tc.says)
+			}
+		})
+	}
+	ok := service.DefaultSettings()
+	ok.BulkAccessPatients, ok.DenialsThreshold = service.MaxDetectionThreshold, 2
+	ok.BulkAccessWindow, ok.DenialsWindow = service.Duration(service.MaxDetectionWindow), service.Duration(service.MinDetectionWindow)
+	ok.WorkforceIdle, ok.PatientAbsolute, ok.TimeZone = service.Duration(15*time.Minute), service.Duration(24*time.Hour), "America/Chicago"
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("settings at the ends of their ranges are refused: %v", err)
+	}
+}
