@@ -28,6 +28,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -49,12 +50,14 @@ type config struct {
 	requireHaven bool
 	startTimeout time.Duration
 	keep         bool
+	postgres     string         // server URL for the PostgreSQL instances; "" for none
+	only         *regexp.Regexp // rows to measure; nil for all
 }
 
 func main() {
 	var cfg config
 	pkgs := strings.Join(goBenchPackages, ",")
-	flag.IntVar(&cfg.connections, "c", 8, "concurrent keep-alive connections per load run")
+	flag.IntVar(&cfg.connections, "c", 16, "concurrent keep-alive connections per load run")
 	flag.DurationVar(&cfg.duration, "d", 5*time.Second, "measured duration of each load run")
 	flag.DurationVar(&cfg.warmup, "warmup", time.Second, "unmeasured warm-up before each load run")
 	flag.IntVar(&cfg.rounds, "rounds", 3, "load rounds per row; the median round by req/s is shown")
@@ -64,7 +67,17 @@ func main() {
 	flag.DurationVar(&cfg.startTimeout, "start-timeout", 60*time.Second, "how long haven may take to answer /healthz")
 	flag.BoolVar(&cfg.browser, "browser", true, "also run the browser benchmarks (headless Chromium; skipped when it is not installed)")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (binaries, logs, data) for inspection")
+	pg := flag.String("postgres", "", "PostgreSQL server for the PostgreSQL rows (a database is created and dropped on it; default HAVEN_TEST_POSTGRES, else the local server when one answers; \"off\" to skip)")
+	only := flag.String("only", "", "measure only the load rows whose name matches this regular expression (the baseline always runs)")
 	flag.Parse()
+	if *only != "" {
+		re, err := regexp.Compile(*only)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: -only:", err)
+			os.Exit(2)
+		}
+		cfg.only = re
+	}
 	for p := range strings.SplitSeq(pkgs, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			cfg.pkgs = append(cfg.pkgs, p)
@@ -76,6 +89,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	cfg.postgres = postgresServer(ctx, *pg)
 	if err := run(ctx, cfg, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -129,21 +143,27 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	}
 	defer base.stop()
 
-	var hv *server
+	havens := map[string]*server{}
 	if haveHaven {
-		hv, err = startHaven(ctx, bins["haven"], tmp, cfg.startTimeout)
-		if err != nil {
-			return err
+		for _, in := range instances(cfg) {
+			if !in.needed(cfg) {
+				continue
+			}
+			hv, err := in.start(ctx, cfg, bins, tmp)
+			if err != nil {
+				return err
+			}
+			defer hv.stop()
+			havens[in.key] = hv
 		}
-		defer hv.stop()
 	}
 
-	rows, err := measureLoad(ctx, cfg, bins["loadgen"], base, hv)
+	rows, err := measureLoad(ctx, cfg, bins["loadgen"], base, havens)
 	if err != nil {
 		return err
 	}
 	base.stop()
-	if hv != nil {
+	for _, hv := range havens {
 		hv.stop()
 	}
 
@@ -197,7 +217,7 @@ func goBench(ctx context.Context, root string, out io.Writer, title, pattern, be
 // measureLoad runs loadgen rounds times against the baseline and every
 // suite, alternating the order each round so neither side always runs on
 // a cooler or hotter machine, and keeps the median round of each row.
-func measureLoad(ctx context.Context, cfg config, loadgen string, base, hv *server) ([]loadRow, error) {
+func measureLoad(ctx context.Context, cfg config, loadgen string, base *server, havens map[string]*server) ([]loadRow, error) {
 	type target struct {
 		name     string
 		url      string
@@ -209,11 +229,26 @@ func measureLoad(ctx context.Context, cfg config, loadgen string, base, hv *serv
 	}
 	targets := []target{{name: "baseline: bare Go TLS 1.3, GET /healthz", url: base.url + "/healthz"}}
 	for _, s := range loadSuites {
+		if cfg.only != nil && !cfg.only.MatchString(s.Name) {
+			continue
+		}
 		t := target{name: s.Name, method: s.Method, flood: s.Flood}
-		if hv == nil {
+		hv := havens[cmp.Or(s.Server, "sqlite")]
+		switch {
+		case len(havens) == 0:
 			t.note = "skipped: cmd/haven not found"
-		} else {
-			t.url = hv.url + s.Path
+		case hv == nil:
+			t.note = "skipped: " + skipReason(cfg, cmp.Or(s.Server, "sqlite"))
+		default:
+			path := s.Path
+			if strings.Contains(path, "{patient}") {
+				id, err := patientID(ctx, hv.url)
+				if err != nil {
+					return nil, fmt.Errorf("setting up %s: %w", s.Name, err)
+				}
+				path = strings.ReplaceAll(path, "{patient}", id)
+			}
+			t.url = hv.url + path
 			if s.Flood != nil {
 				t.floodURL = hv.url + s.Flood.Path
 			}
@@ -336,6 +371,7 @@ type server struct {
 	logPath string
 	exited  chan struct{}
 	stopped bool
+	cleanup func() // after it stopped (drops its database); may be nil
 }
 
 func startBaseline(ctx context.Context, bin, tmp string) (*server, error) {
@@ -381,22 +417,36 @@ func startBaseline(ctx context.Context, bin, tmp string) (*server, error) {
 	}
 }
 
-func startHaven(ctx context.Context, bin, tmp string, timeout time.Duration) (*server, error) {
+// startHaven starts `haven serve --demo` named name, with its data
+// directory under tmp and, when db is not empty, that database.
+func startHaven(ctx context.Context, bin, tmp, name, db string, timeout time.Duration) (*server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	s := &server{name: "haven", url: "https://" + addr, logPath: filepath.Join(tmp, "haven.log")}
-	logFile, err := os.Create(s.logPath)
+	s := &server{name: name, url: "https://" + addr, logPath: filepath.Join(tmp, name+".log")}
+	logFile, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
 	defer logFile.Close()
 	// --demo: the signed-in rows sign in as a demo user.
-	s.cmd = exec.Command(bin, "serve", "--demo", "--data-dir", filepath.Join(tmp, "data"), "--addr", addr)
+	turn, err := freeUDPPort()
+	if err != nil {
+		return nil, err
+	}
+	// Several instances run at once, beside other programs: each takes its
+	// own TURN port and SFU port range instead of the defaults.
+	media := 51000 + 200*(turn%40)
+	args := []string{"serve", "--demo", "--data-dir", filepath.Join(tmp, name), "--addr", addr,
+		"--turn-addr", net.JoinHostPort("127.0.0.1", strconv.Itoa(turn)), "--media-ports", fmt.Sprintf("%d-%d", media, media+100)}
+	if db != "" {
+		args = append(args, "--db", db)
+	}
+	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
-	logf("starting haven serve on %s", addr)
+	logf("starting %s: haven serve on %s", name, addr)
 	if err := s.start(); err != nil {
 		return nil, err
 	}
@@ -413,7 +463,7 @@ func startHaven(ctx context.Context, bin, tmp string, timeout time.Duration) (*s
 		}
 		select {
 		case <-s.exited:
-			return nil, fmt.Errorf("haven exited before answering /healthz:\n%s", tail(s.logPath, 40))
+			return nil, fmt.Errorf("%s exited before answering /healthz:\n%s", name, tail(s.logPath, 40))
 		case <-ctx.Done():
 			s.stop()
 			return nil, ctx.Err()
@@ -421,7 +471,7 @@ func startHaven(ctx context.Context, bin, tmp string, timeout time.Duration) (*s
 		}
 		if time.Now().After(deadline) {
 			s.stop()
-			return nil, fmt.Errorf("haven did not answer /healthz with 200 within %s:\n%s", timeout, tail(s.logPath, 40))
+			return nil, fmt.Errorf("%s did not answer /healthz with 200 within %s:\n%s", name, timeout, tail(s.logPath, 40))
 		}
 	}
 }
@@ -450,6 +500,9 @@ func (s *server) stop() {
 		s.cmd.Process.Kill()
 		<-s.exited
 	}
+	if s.cleanup != nil {
+		s.cleanup()
+	}
 }
 
 // insecureClient talks to the self-signed servers this program started on
@@ -470,6 +523,15 @@ func freePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func freeUDPPort() (int, error) {
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port, nil
 }
 
 func moduleRoot(ctx context.Context) (string, error) {

@@ -18,8 +18,13 @@ import (
 // append to loadSuites; Setup can sign in and return the headers (a session
 // cookie, say) every request must carry.
 type loadSuite struct {
-	Name   string // shown in the table
-	Path   string // request path on haven
+	Name string // shown in the table
+	// Server names the haven instance the row runs against (see
+	// instances in main.go): "sqlite" when empty.
+	Server string
+	// Path is the request path on haven; "{patient}" in it stands for the
+	// demo patient's id (Maria Lopez of Riverside Family Clinic).
+	Path   string
 	Method string // GET when empty
 	Setup  func(ctx context.Context, havenURL string) (http.Header, error)
 	// Flood, if set, is driven by a second loadgen while this row is
@@ -44,15 +49,76 @@ var loadSuites = []loadSuite{
 			Body: `{"email":"maria.lopez@patients.example","password":"` + demo.Password + `"}`}},
 }
 
-// signedIn caches the front desk's session per haven URL: its
-// authenticator is enrolled at the first sign-in, so rows share one session.
+// chartRows are the audited chart read on one instance: the demo patient
+// reading her own chart, and the clinician on her care team reading it.
+// Each is decided by policy, appended to the audit log (durably, before
+// the answer) and decrypted, like every chart read.
+func chartRows(server, label string) []loadSuite {
+	return []loadSuite{
+		{Name: "haven (" + label + "): GET /api/v1/patients/{id}, the patient's own chart", Server: server,
+			Path: "/api/v1/patients/{patient}", Setup: signInPatient},
+		{Name: "haven (" + label + "): GET /api/v1/patients/{id}, her clinician reading it", Server: server,
+			Path: "/api/v1/patients/{patient}", Setup: signInClinician},
+	}
+}
+
+func init() {
+	loadSuites = append(loadSuites, chartRows("sqlite", "SQLite")...)
+	loadSuites = append(loadSuites, chartRows("postgres", "PostgreSQL")...)
+}
+
+// signedIn caches sessions per haven URL and email: an account's
+// authenticator is enrolled at its first sign-in, so rows share one session.
 var signedIn = map[string]http.Header{}
 
-// signInFrontDesk signs the demo front desk in through the JSON API,
-// enrolling an authenticator with a code the harness computes, and returns
-// the bearer header.
+// signInFrontDesk signs the demo front desk in.
 func signInFrontDesk(ctx context.Context, havenURL string) (http.Header, error) {
-	if h, ok := signedIn[havenURL]; ok {
+	return signIn(ctx, havenURL, "frontdesk@riverside.example")
+}
+
+// signInPatient signs the demo patient in (patients need no second factor
+// unless their practice requires one).
+func signInPatient(ctx context.Context, havenURL string) (http.Header, error) {
+	return signIn(ctx, havenURL, demoPatient)
+}
+
+// signInClinician signs in the clinician on the demo patient's care team.
+func signInClinician(ctx context.Context, havenURL string) (http.Header, error) {
+	return signIn(ctx, havenURL, "rivera@riverside.example")
+}
+
+// demoPatient is the patient whose chart the chart rows read.
+const demoPatient = "maria.lopez@patients.example"
+
+// patientID returns the demo patient's id on havenURL.
+func patientID(ctx context.Context, havenURL string) (string, error) {
+	h, err := signInPatient(ctx, havenURL)
+	if err != nil {
+		return "", err
+	}
+	c := insecureClient()
+	defer c.CloseIdleConnections()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, havenURL+"/api/v1/session", nil)
+	req.Header = h.Clone()
+	resp, err := c.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var who struct {
+		UserID string `json:"user_id"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&who); err != nil || who.UserID == "" {
+		return "", fmt.Errorf("GET /api/v1/session as the demo patient: %s, %v", resp.Status, err)
+	}
+	return who.UserID, nil
+}
+
+// signIn signs a demo account in through the JSON API, enrolling an
+// authenticator with a code the harness computes when the account must
+// have one, and returns the bearer header.
+func signIn(ctx context.Context, havenURL, email string) (http.Header, error) {
+	if h, ok := signedIn[havenURL+" "+email]; ok {
 		return h, nil
 	}
 	c := insecureClient()
@@ -69,7 +135,7 @@ func signInFrontDesk(ctx context.Context, havenURL string) (http.Header, error) 
 		return json.NewDecoder(resp.Body).Decode(out)
 	}
 	var res struct{ Stage, Pending, Token string }
-	if err := post("/api/v1/session", map[string]string{"email": "frontdesk@riverside.example", "password": demo.Password}, &res); err != nil {
+	if err := post("/api/v1/session", map[string]string{"email": email, "password": demo.Password}, &res); err != nil {
 		return nil, err
 	}
 	switch res.Stage {
@@ -85,14 +151,15 @@ func signInFrontDesk(ctx context.Context, havenURL string) (http.Header, error) 
 		if err := post("/api/v1/session/enrol/confirm", map[string]string{"pending": res.Pending, "code": code}, &res); err != nil {
 			return nil, err
 		}
+	case "done", "":
 	default:
-		return nil, fmt.Errorf("sign-in stage %q: sign in once per run (the authenticator is enrolled at the first)", res.Stage)
+		return nil, fmt.Errorf("sign-in of %s: stage %q: sign in once per run (the authenticator is enrolled at the first)", email, res.Stage)
 	}
 	if res.Token == "" {
-		return nil, fmt.Errorf("no session after enrolment")
+		return nil, fmt.Errorf("no session for %s", email)
 	}
 	h := http.Header{"Authorization": {"Bearer " + res.Token}}
-	signedIn[havenURL] = h
+	signedIn[havenURL+" "+email] = h
 	return h, nil
 }
 

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the PostgreSQL rows create their database
+)
+
+// localPostgres is the server the PostgreSQL rows use when
+// HAVEN_TEST_POSTGRES names none: the project's machines run one here.
+const localPostgres = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// An instance is one haven server the load rows run against: the default
+// SQLite one, and one on PostgreSQL when a server is at hand.
+type instance struct {
+	key      string // what loadSuite.Server names
+	postgres bool
+}
+
+func instances(cfg config) []instance {
+	return []instance{{key: "sqlite"}, {key: "postgres", postgres: true}}
+}
+
+// needed reports whether a row that is measured runs on in, and whether in
+// can run here at all.
+func (in instance) needed(cfg config) bool {
+	if in.postgres && cfg.postgres == "" {
+		return false
+	}
+	for _, s := range loadSuites {
+		if cmp.Or(s.Server, "sqlite") == in.key && (cfg.only == nil || cfg.only.MatchString(s.Name)) {
+			return true
+		}
+	}
+	return false
+}
+
+// start starts in, on a database of its own.
+func (in instance) start(ctx context.Context, cfg config, bins map[string]string, tmp string) (*server, error) {
+	db := ""
+	if in.postgres {
+		u, drop, err := createDatabase(ctx, cfg.postgres)
+		if err != nil {
+			return nil, err
+		}
+		db = u
+		defer func() {
+			if db == "" {
+				drop()
+			}
+		}()
+		s, err := startHaven(ctx, bins["haven"], tmp, in.key, u, cfg.startTimeout)
+		if err != nil {
+			db = ""
+			return nil, err
+		}
+		s.cleanup = drop
+		return s, nil
+	}
+	return startHaven(ctx, bins["haven"], tmp, in.key, "", cfg.startTimeout)
+}
+
+// skipReason says why no instance named key runs.
+func skipReason(cfg config, key string) string {
+	if key == "postgres" && cfg.postgres == "" {
+		return "no PostgreSQL (set HAVEN_TEST_POSTGRES or -postgres)"
+	}
+	return "no instance " + key
+}
+
+// postgresServer returns the PostgreSQL server the PostgreSQL rows use:
+// flag, else HAVEN_TEST_POSTGRES, else the local server if it answers; ""
+// for none.
+func postgresServer(ctx context.Context, flagValue string) string {
+	switch {
+	case flagValue == "off":
+		return ""
+	case flagValue != "":
+		return flagValue
+	case os.Getenv("HAVEN_TEST_POSTGRES") != "":
+		return os.Getenv("HAVEN_TEST_POSTGRES")
+	}
+	db, err := sql.Open("pgx", localPostgres)
+	if err != nil {
+		return ""
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if db.PingContext(ctx) != nil {
+		logf("no PostgreSQL answers at 127.0.0.1:5432: the PostgreSQL rows are skipped")
+		return ""
+	}
+	return localPostgres
+}
+
+// createDatabase makes an empty database on the server and returns its
+// URL and a function that drops it.
+func createDatabase(ctx context.Context, server string) (string, func(), error) {
+	admin, err := sql.Open("pgx", server)
+	if err != nil {
+		return "", nil, fmt.Errorf("PostgreSQL: %w", err)
+	}
+	defer admin.Close()
+	var b [6]byte
+	rand.Read(b[:])
+	name := "haven_bench_" + hex.EncodeToString(b[:])
+	if _, err := admin.ExecContext(ctx, `CREATE DATABASE `+name); err != nil {
+		return "", nil, fmt.Errorf("PostgreSQL: creating a database: %w", err)
+	}
+	u, err := url.Parse(server)
+	if err != nil {
+		return "", nil, err
+	}
+	u.Path = "/" + name
+	drop := func() {
+		a, err := sql.Open("pgx", server)
+		if err != nil {
+			return
+		}
+		defer a.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := a.ExecContext(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
+			logf("dropping database %s: %v", name, err)
+		}
+	}
+	return u.String(), drop, nil
+}
