@@ -28,6 +28,7 @@ package audit
 import (
 	"bytes"
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -359,6 +360,14 @@ func (l *Log) commit(ls *logState, batch []*request, n int) (uint64, error) {
 			l.events.Add(uint64(n))
 			l.lastOK.Store(l.opts.Now().UnixNano())
 			return first, nil
+		}
+		if he := (*haven.Error)(nil); errors.As(err, &he) && he.Code == haven.EINTERNAL {
+			// The store found the log damaged (its record of where the
+			// log ends disagrees with the rows): not a failure to retry or
+			// to call unavailable, but evidence, like a refused catch-up.
+			ls.broken = err
+			l.failed(err)
+			return 0, err
 		}
 		if haven.ErrorCode(err) != haven.ECONFLICT || attempt == maxConflicts {
 			err = haven.Wrap(haven.EUNAVAILABLE, err, "audit log unavailable")

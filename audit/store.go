@@ -46,6 +46,12 @@ type Store interface {
 	//
 	// seal, when not nil, is stored with the last event (see Entry.Seal),
 	// in the same transaction.
+	//
+	// A store that keeps a record of where each log ends beside its rows
+	// (so that an append need not look for the end) refuses with
+	// haven.EINTERNAL, storing nothing, when that record and the rows
+	// disagree: it is evidence of tampering, and no retry will mend it.
+	// The append's cost must not grow with the log's size.
 	AppendLeaves(ctx context.Context, logID string, first uint64, events []Event, leafHashes [][]byte, seal []byte) error
 
 	// Seal returns the seal stored with the row at seq, or nil when that
@@ -53,7 +59,8 @@ type Store interface {
 	Seal(ctx context.Context, logID string, seq uint64) ([]byte, error)
 
 	// Size returns the log's size: one more than its highest sequence
-	// number, or 0 when it is empty.
+	// number, or 0 when it is empty. Catch-up asks it whenever another
+	// node appended first, so it must be cheap in a log of any size.
 	Size(ctx context.Context, logID string) (uint64, error)
 
 	// Entries returns the stored rows with from <= Seq < to, in Seq order.

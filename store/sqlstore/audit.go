@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -24,13 +25,26 @@ const auditColumnCount = 17
 // parameters; 17 columns each).
 const auditInsertBatch = 500
 
-// AppendLeaves stores events at first, first+1, … in one transaction, after
-// checking that first is the log's size, with seal on the last row. The
-// primary key (log_id, seq) makes a concurrent writer that read the same
-// size fail instead of interleaving.
+// AppendLeaves stores events at first, first+1, … in one transaction, with
+// seal on the last row. The log's head row (audit_heads) says where the log
+// ends: it is read first, locked until the commit (FOR UPDATE on
+// PostgreSQL; SQLite's write lock is held from BEGIN), checked against the
+// rows at the log's end, and moved past the new rows in the same
+// transaction. So an append costs a few primary-key lookups whatever the
+// log's size, and two nodes appending at once queue on the head: the second
+// finds it moved and gets ECONFLICT.
+//
+// A head that disagrees with the rows is refused as EINTERNAL, never
+// papered over and never retried: the last row missing or not the one the
+// head recorded (rows removed or replaced at the end), or a row already
+// past the head (rows appended without it, or the head moved back). Only
+// someone writing the tables directly makes them disagree.
 func (d *DB) AppendLeaves(ctx context.Context, logID string, first uint64, events []audit.Event, leafHashes [][]byte, seal []byte) error {
 	if len(events) != len(leafHashes) {
 		return haven.Errorf(haven.EINVALID, "audit append: %d events but %d leaf hashes", len(events), len(leafHashes))
+	}
+	if len(events) == 0 {
+		return haven.Errorf(haven.EINVALID, "audit append: no events")
 	}
 	for i := range events {
 		if events[i].Seq != first+uint64(i) {
@@ -42,12 +56,33 @@ func (d *DB) AppendLeaves(ctx context.Context, logID string, first uint64, event
 		return err
 	}
 	defer tx.Rollback()
-	var size uint64
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_events WHERE log_id = $1`, logID).Scan(&size); err != nil {
+	h, err := d.lockHead(ctx, tx, logID)
+	if err != nil {
 		return err
 	}
-	if size != first {
-		return haven.Errorf(haven.ECONFLICT, "audit log %s has size %d, append expected %d", logID, size, first)
+	if h.size != first {
+		// On PostgreSQL the rows at the edge were read under a snapshot
+		// taken before this append waited for the head, and the head may
+		// have moved meanwhile: read them again before blaming anyone.
+		if d.dialect == Postgres {
+			if err := h.readEdge(ctx, tx, logID); err != nil {
+				return err
+			}
+		}
+		if err := h.damaged(logID); err != nil {
+			return err
+		}
+		return haven.Errorf(haven.ECONFLICT, "audit log %s has size %d, append expected %d", logID, h.size, first)
+	}
+	if err := h.damaged(logID); err != nil {
+		return err
+	}
+	last := leafHashes[len(leafHashes)-1]
+	beyond := func(err error) error {
+		if isUniqueViolation(err) {
+			return haven.Errorf(haven.EINTERNAL, "audit log %s: rows already stored at %d, past its head: rows were appended without it", logID, first)
+		}
+		return err
 	}
 	if d.dialect == SQLite {
 		// SQLite: one prepared statement, executed per row. Rows inside a
@@ -60,20 +95,26 @@ func (d *DB) AppendLeaves(ctx context.Context, logID string, first uint64, event
 		defer stmt.Close()
 		for i := range events {
 			if _, err := stmt.ExecContext(ctx, auditArgs(logID, &events[i], leafHashes[i], sealOf(i, len(events), seal))...); err != nil {
-				if isUniqueViolation(err) {
-					return haven.Errorf(haven.ECONFLICT, "audit log %s changed during append at %d", logID, first)
-				}
-				return err
+				return beyond(err)
 			}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE audit_heads SET size = $1, last_leaf = $2 WHERE log_id = $3`,
+			int64(first)+int64(len(events)), last, logID); err != nil {
+			return err
 		}
 		return tx.Commit()
 	}
-	// PostgreSQL: multi-row INSERTs, one round trip per auditInsertBatch rows.
+	// PostgreSQL: multi-row INSERTs, one round trip per auditInsertBatch
+	// rows; the last one also moves the head.
 	for start := 0; start < len(events); start += auditInsertBatch {
 		end := min(start+auditInsertBatch, len(events))
 		var sb strings.Builder
+		args := make([]any, 0, (end-start)*auditColumnCount+3)
+		if end == len(events) {
+			sb.WriteString(`WITH head AS (UPDATE audit_heads SET size = $1, last_leaf = $2 WHERE log_id = $3) `)
+			args = append(args, int64(first)+int64(len(events)), last, logID)
+		}
 		sb.WriteString(`INSERT INTO audit_events (` + auditColumns + `) VALUES `)
-		args := make([]any, 0, (end-start)*auditColumnCount)
 		for i := start; i < end; i++ {
 			if i > start {
 				sb.WriteByte(',')
@@ -89,13 +130,78 @@ func (d *DB) AppendLeaves(ctx context.Context, logID string, first uint64, event
 			args = append(args, auditArgs(logID, &events[i], leafHashes[i], sealOf(i, len(events), seal))...)
 		}
 		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
-			if isUniqueViolation(err) {
-				return haven.Errorf(haven.ECONFLICT, "audit log %s changed during append at %d", logID, first)
-			}
-			return err
+			return beyond(err)
 		}
 	}
 	return tx.Commit()
+}
+
+// logHead is a log's head row, and the rows at its edge, as an append
+// finds them.
+type logHead struct {
+	size     uint64
+	lastLeaf []byte // the leaf hash the head recorded for row size-1
+	endLeaf  []byte // the leaf hash stored at row size-1, nil if there is none
+	next     bool   // a row is stored at size
+}
+
+// edgeColumns reads the rows at the edge of head h, each by its whole
+// primary key, which no engine answers with a scan whatever its statistics
+// say.
+const edgeColumns = `(SELECT e.leaf_hash FROM audit_events e WHERE e.log_id = h.log_id AND e.seq = h.size - 1),
+	EXISTS (SELECT 1 FROM audit_events e WHERE e.log_id = h.log_id AND e.seq = h.size)`
+
+// lockHead reads logID's head and the rows at its edge within tx and holds
+// the head until tx ends, creating it (empty) for a log's first append.
+//
+// On PostgreSQL the head is read FOR UPDATE: a second node's append waits
+// here until the first commits, and then reads the moved head. The edge
+// rows come from the same statement, under a snapshot from before that
+// wait. They are current whenever the head is where the append expects it:
+// a head moved while this append waited ends past that position, since the
+// appender reached it only by reading what was committed before.
+func (d *DB) lockHead(ctx context.Context, tx *sql.Tx, logID string) (logHead, error) {
+	q := `SELECT h.size, h.last_leaf, ` + edgeColumns + ` FROM audit_heads h WHERE h.log_id = $1`
+	if d.dialect == Postgres {
+		q += ` FOR UPDATE OF h`
+	}
+	for created := false; ; created = true {
+		var h logHead
+		var size int64
+		err := tx.QueryRowContext(ctx, q, logID).Scan(&size, &h.lastLeaf, &h.endLeaf, &h.next)
+		if errors.Is(err, sql.ErrNoRows) && !created {
+			// A new log. Two nodes may create it at once: the second's
+			// insert waits for the first's commit and does nothing.
+			if _, err := tx.ExecContext(ctx, `INSERT INTO audit_heads (log_id, size) VALUES ($1, 0) ON CONFLICT (log_id) DO NOTHING`, logID); err != nil {
+				return h, err
+			}
+			continue
+		}
+		if err != nil {
+			return h, err
+		}
+		h.size = uint64(size)
+		return h, nil
+	}
+}
+
+// readEdge reads the rows at the edge of h again, under a new snapshot.
+func (h *logHead) readEdge(ctx context.Context, tx *sql.Tx, logID string) error {
+	h.endLeaf = nil
+	return tx.QueryRowContext(ctx, `SELECT `+edgeColumns+` FROM audit_heads h WHERE h.log_id = $1`, logID).Scan(&h.endLeaf, &h.next)
+}
+
+// damaged returns EINTERNAL when the head and the rows disagree.
+func (h *logHead) damaged(logID string) error {
+	switch {
+	case h.size > 0 && h.endLeaf == nil:
+		return haven.Errorf(haven.EINTERNAL, "audit log %s: its head says %d entries but the last of them is missing: rows were removed", logID, h.size)
+	case h.next:
+		return haven.Errorf(haven.EINTERNAL, "audit log %s: rows are stored past its head (%d): rows were appended without it, or the head was moved back", logID, h.size)
+	case !bytes.Equal(h.lastLeaf, h.endLeaf):
+		return haven.Errorf(haven.EINTERNAL, "audit log %s: its last row (%d) is not the one its head recorded: the row was replaced", logID, h.size-1)
+	}
+	return nil
 }
 
 // auditArgs are an event's column values in auditColumns order.
@@ -116,11 +222,32 @@ func sealOf(i, n int, seal []byte) []byte {
 	return nil
 }
 
-// Size returns one more than the log's highest sequence number.
+// Size returns the log's size, one more than its highest sequence number.
+// The head says it in one lookup, checked against the rows at its edge:
+// a row at size-1 and none at size. Where they disagree (only someone
+// writing the table directly makes them), the rows are counted the slow
+// way, so the caller (catch-up, the verifier) sees the rows as they are
+// and names what was done to them.
 func (d *DB) Size(ctx context.Context, logID string) (uint64, error) {
-	var size uint64
-	err := d.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_events WHERE log_id = $1`, logID).Scan(&size)
-	return size, err
+	var size int64
+	var last, next bool
+	err := d.db.QueryRowContext(ctx, `SELECT h.size,
+		EXISTS (SELECT 1 FROM audit_events e WHERE e.log_id = h.log_id AND e.seq = h.size - 1),
+		EXISTS (SELECT 1 FROM audit_events e WHERE e.log_id = h.log_id AND e.seq = h.size)
+		FROM audit_heads h WHERE h.log_id = $1`, logID).Scan(&size, &last, &next)
+	if errors.Is(err, sql.ErrNoRows) {
+		size, last = 0, true
+		err = d.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM audit_events WHERE log_id = $1 AND seq = 0)`, logID).Scan(&next)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if (size == 0 || last) && !next {
+		return uint64(size), nil
+	}
+	var n uint64
+	err = d.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_events WHERE log_id = $1`, logID).Scan(&n)
+	return n, err
 }
 
 // Entries returns rows from <= seq < to in order.
@@ -339,21 +466,36 @@ func (d *DB) Handovers(ctx context.Context) ([][]byte, error) {
 // written now: an INSERT of no rows needs the table, the right to insert
 // into it and its write lock (SQLite's RESERVED lock, PostgreSQL's ROW
 // EXCLUSIVE), so a renamed, revoked or locked table fails here. It is
-// rolled back. /readyz runs it on every probe.
+// rolled back. /readyz runs it on every probe. The heads table is probed
+// the same way with an UPDATE of no rows.
 func (d *DB) ProbeAppend(ctx context.Context) error {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	_, err = tx.ExecContext(ctx, `INSERT INTO audit_events (`+auditColumns+`) SELECT `+auditColumns+` FROM audit_events WHERE 1 = 0`)
+	if _, err = tx.ExecContext(ctx, `INSERT INTO audit_events (`+auditColumns+`) SELECT `+auditColumns+` FROM audit_events WHERE 1 = 0`); err != nil {
+		return err
+	}
+	// An append also moves its log's head.
+	_, err = tx.ExecContext(ctx, `UPDATE audit_heads SET size = size WHERE 1 = 0`)
 	return err
 }
 
 // Logs returns the ids of logs holding any entry, checkpoint or witness
-// acknowledgement.
+// acknowledgement. The entries' log ids are found by skipping along the
+// primary key, one lookup per log, rather than by reading every row: this
+// runs at every start and every checkpoint, in a table of millions of rows
+// and a handful of logs.
 func (d *DB) Logs(ctx context.Context) ([]string, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT log_id FROM audit_events UNION SELECT log_id FROM audit_checkpoints
+	rows, err := d.db.QueryContext(ctx, `WITH RECURSIVE e (log_id) AS (
+			SELECT MIN(log_id) FROM audit_events
+			UNION ALL
+			SELECT (SELECT MIN(n.log_id) FROM audit_events n WHERE n.log_id > e.log_id) FROM e WHERE e.log_id IS NOT NULL
+		)
+		SELECT log_id FROM e WHERE log_id IS NOT NULL
+		UNION SELECT log_id FROM audit_heads
+		UNION SELECT log_id FROM audit_checkpoints
 		UNION SELECT log_id FROM audit_witnessed ORDER BY 1`)
 	if err != nil {
 		return nil, err

@@ -72,6 +72,15 @@ func nullBytes(b []byte) any {
 	return b
 }
 
+// RewindHead sets the head from the log's last row, as a restored backup
+// of the whole database has it.
+func (i sqlInsider) RewindHead(ctx context.Context, logID string) error {
+	_, err := i.db.SQL().ExecContext(ctx, `UPDATE audit_heads SET
+		size = (SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_events WHERE log_id = $1),
+		last_leaf = (SELECT leaf_hash FROM audit_events WHERE log_id = $1 ORDER BY seq DESC LIMIT 1) WHERE log_id = $1`, logID)
+	return err
+}
+
 func (i sqlInsider) DeleteWitnessed(ctx context.Context, logID string) error {
 	_, err := i.db.SQL().ExecContext(ctx, `DELETE FROM audit_witnessed WHERE log_id = $1`, logID)
 	return err
