@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"haven/keyring"
+	"haven/store/sqlstore"
 )
 
 func init() {
@@ -158,7 +159,17 @@ func runKeysRotate(ctx context.Context, env *Env, args []string) error {
 		}
 		fmt.Fprintf(env.Stdout, "practice %s: new key version active, old version retired\n", id)
 	}
+	analyzeAfterBulkChange(ctx, env, st.db)
 	return nil
+}
+
+// analyzeAfterBulkChange refreshes the database's statistics after a
+// command rewrote many rows (see sqlstore.Analyze). The change is done and
+// committed: a failure here is only reported.
+func analyzeAfterBulkChange(ctx context.Context, env *Env, db *sqlstore.DB) {
+	if err := db.Analyze(ctx); err != nil {
+		env.Logger.Warn("refreshing the database statistics", "err", oneLine(err))
+	}
 }
 
 // rotateRoot makes (or, after a crash or --prepare, reuses)
@@ -200,6 +211,7 @@ func rotateRoot(ctx context.Context, env *Env, cfg *Config, prepare bool) error 
 	if err := st.keys.RotateRoot(ctx, newRoot, progressBar(env.Stderr, "root")); err != nil {
 		return fmt.Errorf("root rotation stopped (run the command again to continue): %s", oneLine(err))
 	}
+	analyzeAfterBulkChange(ctx, env, st.db)
 	retired := fmt.Sprintf("%s.retired-%s", cfg.RootKey, time.Now().UTC().Format("20060102T150405Z"))
 	if err := os.Rename(cfg.RootKey, retired); err != nil {
 		return err

@@ -108,6 +108,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	env.Logger.Info("serving", "addr", addr, "db", string(st.db.Dialect()), "cert_sha256", web.Fingerprint(cert))
 	go st.checkpointEvery(ctx, env, time.Minute)
 	go st.sweepBlobsEvery(ctx, env, blob.OrphanAge)
+	if st.db.Dialect() == sqlstore.SQLite {
+		go st.optimizeEvery(ctx, env, time.Hour)
+	}
 	err = srv.Serve(ctx, ln, web.TLSConfig(cert))
 	// A last checkpoint at shutdown, so the witness holds the final state.
 	if _, cerr := st.checkpointAll(context.WithoutCancel(ctx)); cerr != nil {
@@ -153,6 +156,26 @@ func (st *stack) sweepBlobsEvery(ctx context.Context, env *Env, every time.Durat
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// optimizeEvery refreshes SQLite's statistics on a timer, as SQLite advises
+// for long-lived connections: PRAGMA optimize re-analyzes the tables whose
+// size moved enough to change a plan. (Hot queries do not depend on it; see
+// sqlstore's planner.go. PostgreSQL's statistics are its autovacuum's job,
+// and Haven analyzes after its own bulk changes.)
+func (st *stack) optimizeEvery(ctx context.Context, env *Env, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := st.db.Analyze(ctx); err != nil && ctx.Err() == nil {
+				env.Logger.Warn("refreshing the database statistics", "err", oneLine(err))
+			}
 		}
 	}
 }

@@ -21,6 +21,12 @@ const auditColumns = `log_id, seq, time_us, actor_id, actor_role, session_id, ac
 
 const auditColumnCount = 17
 
+// auditInsertSQL inserts one row (SQLite's append prepares it once).
+const auditInsertSQL = `INSERT INTO audit_events (` + auditColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// moveHeadSQL moves a log's head past an append's rows.
+const moveHeadSQL = `UPDATE audit_heads SET size = $1, last_leaf = $2 WHERE log_id = $3`
+
 // auditInsertBatch bounds rows per INSERT statement (SQLite allows 32766
 // parameters; 17 columns each).
 const auditInsertBatch = 500
@@ -88,7 +94,7 @@ func (d *DB) AppendLeaves(ctx context.Context, logID string, first uint64, event
 		// SQLite: one prepared statement, executed per row. Rows inside a
 		// transaction cost no fsync, and a statement parsed once beats a
 		// huge multi-row one whose parameters SQLite resolves one by one.
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_events (`+auditColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		stmt, err := tx.PrepareContext(ctx, auditInsertSQL)
 		if err != nil {
 			return err
 		}
@@ -98,7 +104,7 @@ func (d *DB) AppendLeaves(ctx context.Context, logID string, first uint64, event
 				return beyond(err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE audit_heads SET size = $1, last_leaf = $2 WHERE log_id = $3`,
+		if _, err := tx.ExecContext(ctx, moveHeadSQL,
 			int64(first)+int64(len(events)), last, logID); err != nil {
 			return err
 		}
@@ -111,7 +117,7 @@ func (d *DB) AppendLeaves(ctx context.Context, logID string, first uint64, event
 		var sb strings.Builder
 		args := make([]any, 0, (end-start)*auditColumnCount+3)
 		if end == len(events) {
-			sb.WriteString(`WITH head AS (UPDATE audit_heads SET size = $1, last_leaf = $2 WHERE log_id = $3) `)
+			sb.WriteString(`WITH head AS (` + moveHeadSQL + `) `)
 			args = append(args, int64(first)+int64(len(events)), last, logID)
 		}
 		sb.WriteString(`INSERT INTO audit_events (` + auditColumns + `) VALUES `)
@@ -151,6 +157,8 @@ type logHead struct {
 const edgeColumns = `(SELECT e.leaf_hash FROM audit_events e WHERE e.log_id = h.log_id AND e.seq = h.size - 1),
 	EXISTS (SELECT 1 FROM audit_events e WHERE e.log_id = h.log_id AND e.seq = h.size)`
 
+const lockHeadSQL = `SELECT h.size, h.last_leaf, ` + edgeColumns + ` FROM audit_heads h WHERE h.log_id = $1`
+
 // lockHead reads logID's head and the rows at its edge within tx and holds
 // the head until tx ends, creating it (empty) for a log's first append.
 //
@@ -161,7 +169,7 @@ const edgeColumns = `(SELECT e.leaf_hash FROM audit_events e WHERE e.log_id = h.
 // a head moved while this append waited ends past that position, since the
 // appender reached it only by reading what was committed before.
 func (d *DB) lockHead(ctx context.Context, tx *sql.Tx, logID string) (logHead, error) {
-	q := `SELECT h.size, h.last_leaf, ` + edgeColumns + ` FROM audit_heads h WHERE h.log_id = $1`
+	q := lockHeadSQL
 	if d.dialect == Postgres {
 		q += ` FOR UPDATE OF h`
 	}
@@ -222,6 +230,11 @@ func sealOf(i, n int, seal []byte) []byte {
 	return nil
 }
 
+const auditSizeSQL = `SELECT h.size,
+	EXISTS (SELECT 1 FROM audit_events e WHERE e.log_id = h.log_id AND e.seq = h.size - 1),
+	EXISTS (SELECT 1 FROM audit_events e WHERE e.log_id = h.log_id AND e.seq = h.size)
+	FROM audit_heads h WHERE h.log_id = $1`
+
 // Size returns the log's size, one more than its highest sequence number.
 // The head says it in one lookup, checked against the rows at its edge:
 // a row at size-1 and none at size. Where they disagree (only someone
@@ -231,10 +244,7 @@ func sealOf(i, n int, seal []byte) []byte {
 func (d *DB) Size(ctx context.Context, logID string) (uint64, error) {
 	var size int64
 	var last, next bool
-	err := d.db.QueryRowContext(ctx, `SELECT h.size,
-		EXISTS (SELECT 1 FROM audit_events e WHERE e.log_id = h.log_id AND e.seq = h.size - 1),
-		EXISTS (SELECT 1 FROM audit_events e WHERE e.log_id = h.log_id AND e.seq = h.size)
-		FROM audit_heads h WHERE h.log_id = $1`, logID).Scan(&size, &last, &next)
+	err := d.db.QueryRowContext(ctx, auditSizeSQL, logID).Scan(&size, &last, &next)
 	if errors.Is(err, sql.ErrNoRows) {
 		size, last = 0, true
 		err = d.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM audit_events WHERE log_id = $1 AND seq = 0)`, logID).Scan(&next)

@@ -1,8 +1,10 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"slices"
 	"time"
 
 	"haven"
@@ -76,9 +78,11 @@ func insertPatient(ctx context.Context, tx *sql.Tx, u *haven.User, p *Patient, n
 	return err
 }
 
+const findPatientSQL = `SELECT ` + patientColumns + ` FROM patients WHERE id = $1`
+
 // FindPatient returns the chart row of a patient id, or ENOTFOUND.
 func (d *DB) FindPatient(ctx context.Context, id string) (*Patient, error) {
-	p, err := scanPatient(d.db.QueryRowContext(ctx, `SELECT `+patientColumns+` FROM patients WHERE id = $1`, id))
+	p, err := scanPatient(d.db.QueryRowContext(ctx, findPatientSQL, id))
 	if err != nil {
 		return nil, notFound(err, "patient", id)
 	}
@@ -153,9 +157,15 @@ func (d *DB) RemoveCareTeamMember(ctx context.Context, patientID, userID string)
 	return err
 }
 
+// careTeamSQL reads one patient's care team by the primary key's first
+// column. The rows are ordered in Go: an ORDER BY the key does not cover
+// could lead SQLite, told by its statistics that the table is tiny, to read
+// the whole table instead.
+const careTeamSQL = `SELECT practice_id, patient_id, user_id, added_by, added_at FROM care_team /*index:sqlite_autoindex_care_team_1*/ WHERE patient_id = $1`
+
 // CareTeam returns the members of one patient's care team.
 func (d *DB) CareTeam(ctx context.Context, patientID string) ([]CareTeamMember, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT practice_id, patient_id, user_id, added_by, added_at FROM care_team WHERE patient_id = $1 ORDER BY added_at, user_id`, patientID)
+	rows, err := d.db.QueryContext(ctx, d.sql(careTeamSQL), patientID)
 	if err != nil {
 		return nil, err
 	}
@@ -169,6 +179,9 @@ func (d *DB) CareTeam(ctx context.Context, patientID string) ([]CareTeamMember, 
 		m.AddedAt = m.AddedAt.UTC()
 		ms = append(ms, m)
 	}
+	slices.SortFunc(ms, func(a, b CareTeamMember) int {
+		return cmp.Or(a.AddedAt.Compare(b.AddedAt), cmp.Compare(a.UserID, b.UserID))
+	})
 	return ms, rows.Err()
 }
 
@@ -227,9 +240,11 @@ func (d *DB) CreateBreakGlassGrant(ctx context.Context, g *BreakGlassGrant) erro
 	return err
 }
 
+const grantsOfPatientSQL = `SELECT ` + grantColumns + ` FROM break_glass_grants /*index:break_glass_patient*/ WHERE patient_id = $1 ORDER BY starts_at`
+
 // BreakGlassGrants returns the grants on one patient.
 func (d *DB) BreakGlassGrants(ctx context.Context, patientID string) ([]*BreakGlassGrant, error) {
-	return d.queryGrants(ctx, `SELECT `+grantColumns+` FROM break_glass_grants WHERE patient_id = $1 ORDER BY starts_at`, patientID)
+	return d.queryGrants(ctx, d.sql(grantsOfPatientSQL), patientID)
 }
 
 // FindBreakGlassGrant returns one grant.

@@ -33,7 +33,8 @@ import (
 	"strings"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"             // registers the "sqlite" driver
 
 	"haven"
@@ -93,10 +94,14 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 			return nil, haven.Errorf(haven.EINVALID, "database URL %s is not a valid URL", d.dsn)
 		}
 		d.dialect = Postgres
-		d.db, err = sql.Open("pgx", dsn)
+		cfg, err := pgx.ParseConfig(dsn)
 		if err != nil {
 			return nil, haven.Wrap(haven.EINVALID, err, fmt.Sprintf("database URL %s is not valid", d.dsn))
 		}
+		for k, v := range postgresRuntimeParams { // see planner.go
+			cfg.RuntimeParams[k] = v
+		}
+		d.db = stdlib.OpenDB(*cfg)
 		d.db.SetMaxOpenConns(20)
 		d.db.SetMaxIdleConns(20)
 		d.db.SetConnMaxIdleTime(5 * time.Minute)

@@ -83,14 +83,19 @@ func (d *DB) CreateSessionRecord(ctx context.Context, r SessionRecord) error {
 	return err
 }
 
+// sessionByTokenSQL finds a live account's session by its token hash. The
+// account is looked up by its key in a scalar subquery, not joined: see
+// planner.go.
+const sessionByTokenSQL = `SELECT ` + sessionColumns + ` FROM sessions WHERE token_hash = $1
+	AND NOT COALESCE((SELECT u.disabled FROM users u WHERE u.id = sessions.user_id), FALSE)`
+
 // SessionRecordByTokenHash returns the session with that token hash,
 // revoked or not, or ENOTFOUND; ENOTFOUND too when its account is
 // disabled.
 func (d *DB) SessionRecordByTokenHash(ctx context.Context, hash []byte) (SessionRecord, error) {
 	// A disabled account's sessions are gone even if ending them failed
 	// half-way: the account's state is checked on every request too.
-	r, err := scanSession(d.db.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE token_hash = $1
-		AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = sessions.user_id AND u.disabled)`, hash))
+	r, err := scanSession(d.db.QueryRowContext(ctx, sessionByTokenSQL, hash))
 	if err != nil {
 		return SessionRecord{}, notFound(err, "session", "")
 	}
@@ -162,8 +167,10 @@ func (d *DB) SessionByTokenHash(ctx context.Context, hash []byte) (session.Sessi
 }
 
 // TouchSession implements session.Store: LastSeen never moves backwards.
+const touchSessionSQL = `UPDATE sessions SET last_seen_us = $1 WHERE id = $2 AND last_seen_us < $1`
+
 func (d *DB) TouchSession(ctx context.Context, id string, at time.Time) error {
-	_, err := d.db.ExecContext(ctx, `UPDATE sessions SET last_seen_us = $1 WHERE id = $2 AND last_seen_us < $1`, micros(at), id)
+	_, err := d.db.ExecContext(ctx, touchSessionSQL, micros(at), id)
 	return err
 }
 

@@ -131,8 +131,10 @@ func (d *DB) UpdateKey(ctx context.Context, prev, next WrappedKey) error {
 // KeyState returns the key-state version and the current root's ID: one
 // read of a one-row table by its primary key, made before every use of a
 // data key.
+const keyStateSQL = `SELECT version, root_id FROM key_state WHERE id = 1`
+
 func (d *DB) KeyState(ctx context.Context) (version int64, rootID string, err error) {
-	err = d.db.QueryRowContext(ctx, `SELECT version, root_id FROM key_state WHERE id = 1`).Scan(&version, &rootID)
+	err = d.db.QueryRowContext(ctx, keyStateSQL).Scan(&version, &rootID)
 	if err == sql.ErrNoRows {
 		return 0, "", haven.Errorf(haven.EINTERNAL, "the key_state row is missing: run haven migrate")
 	}

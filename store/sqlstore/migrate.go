@@ -225,6 +225,13 @@ func (d *DB) Migrate(ctx context.Context) ([]int, error) {
 	if _, _, err := d.SchemaVersion(ctx); err != nil {
 		return applied, err
 	}
+	if len(applied) > 0 {
+		// New tables and indexes, and rows a migration moved, have no
+		// statistics yet (see planner.go).
+		if err := d.Analyze(ctx); err != nil {
+			return applied, err
+		}
+	}
 	return applied, nil
 }
 

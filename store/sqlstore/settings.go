@@ -9,11 +9,13 @@ import (
 	"haven"
 )
 
+const practiceSettingsSQL = `SELECT settings FROM practice_settings WHERE practice_id = $1`
+
 // PracticeSettings returns a practice's settings document (JSON, no PHI),
 // or "" when the practice has set none.
 func (d *DB) PracticeSettings(ctx context.Context, practiceID string) (string, error) {
 	var s string
-	err := d.db.QueryRowContext(ctx, `SELECT settings FROM practice_settings WHERE practice_id = $1`, practiceID).Scan(&s)
+	err := d.db.QueryRowContext(ctx, practiceSettingsSQL, practiceID).Scan(&s)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}

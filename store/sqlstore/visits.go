@@ -148,8 +148,10 @@ func (d *DB) MoveVisit(ctx context.Context, v *Visit, from string) error {
 }
 
 // PatientVisits returns a patient's visits by start time.
+const patientVisitsSQL = `SELECT ` + visitColumns + ` FROM visits /*index:visits_patient*/ WHERE patient_id = $1 ORDER BY starts_at`
+
 func (d *DB) PatientVisits(ctx context.Context, patientID string) ([]*Visit, error) {
-	return d.queryVisits(ctx, `SELECT `+visitColumns+` FROM visits WHERE patient_id = $1 ORDER BY starts_at`, patientID)
+	return d.queryVisits(ctx, d.sql(patientVisitsSQL), patientID)
 }
 
 // ClinicianVisits returns a clinician's live visits starting in [from, to).

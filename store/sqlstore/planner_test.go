@@ -1,0 +1,200 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"haven/internal/testkit"
+)
+
+// hotQueries are the statements every request (or every audit commit)
+// runs: each must be answered through an index, however small the tables
+// were when the engine last gathered statistics. nargs is how many
+// parameters the statement takes.
+var hotQueries = []struct {
+	name  string
+	sql   string
+	nargs int
+}{
+	{"session by token", sessionByTokenSQL, 1},
+	{"session touched", touchSessionSQL, 2},
+	{"practice settings", practiceSettingsSQL, 1},
+	{"patient", findPatientSQL, 1},
+	{"care team", careTeamSQL, 1},
+	{"break-glass grants", grantsOfPatientSQL, 1},
+	{"visits of a patient", patientVisitsSQL, 1},
+	{"audit head", lockHeadSQL, 1},
+	{"audit head's edge again", `SELECT ` + edgeColumns + ` FROM audit_heads h WHERE h.log_id = $1`, 1},
+	{"audit head moved", moveHeadSQL, 3},
+	{"audit size", auditSizeSQL, 1},
+}
+
+// scanAllowed names tables a plan may read whole: key_state holds one row
+// by its CHECK constraint, whatever happens.
+var scanAllowed = map[string]bool{"key_state": true}
+
+// TestHotQueriesUseTheirIndexes gives the engine statistics taken from
+// tiny tables (as after a fresh install, with autovacuum off), makes it
+// plan every hot query the way a long-lived connection ends up running it
+// (PostgreSQL: the generic plan of a prepared statement, which it keeps
+// until the next ANALYZE), and requires every table in every plan to be
+// reached through an index condition, never read whole.
+func TestHotQueriesUseTheirIndexes(t *testing.T) {
+	for name, dsn := range testkit.Databases(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			d, err := Open(ctx, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			if _, err := d.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			seedTiny(t, d)
+			// Statistics from the tiny tables.
+			// Statistics from the tiny tables, gathered the way Haven
+			// itself does and then plainly, as an operator might.
+			if err := d.Analyze(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.db.ExecContext(ctx, `ANALYZE`); err != nil {
+				t.Fatal(err)
+			}
+			conn, err := d.db.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			for i, q := range hotQueries {
+				var problems []string
+				if d.dialect == Postgres {
+					problems = postgresGenericPlanProblems(t, conn, i, d.sql(q.sql), q.nargs)
+				} else {
+					problems = sqlitePlanProblems(t, conn, d.sql(q.sql), q.nargs)
+				}
+				for _, p := range problems {
+					t.Errorf("%s: %s", q.name, p)
+				}
+			}
+		})
+	}
+}
+
+// seedTiny puts a few rows in the hot tables, as a new install has.
+func seedTiny(t *testing.T, d *DB) {
+	t.Helper()
+	ctx := context.Background()
+	for _, q := range []string{
+		`INSERT INTO practices (id, name, created_at) VALUES ('pr1', 'P', CURRENT_TIMESTAMP)`,
+		`INSERT INTO users (id, practice_id, role, email_index, email_sealed, password_hash, created_at) VALUES
+			('u1', 'pr1', 'patient', X'01', X'01', '', CURRENT_TIMESTAMP), ('u2', 'pr1', 'clinician', X'02', X'02', '', CURRENT_TIMESTAMP)`,
+		`INSERT INTO patients (id, practice_id, mrn_index, mrn_sealed, demographics_sealed, contact_sealed, created_at, updated_at)
+			VALUES ('u1', 'pr1', X'01', X'01', X'01', X'01', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)`,
+		`INSERT INTO care_team (practice_id, patient_id, user_id, added_by, added_at) VALUES ('pr1', 'u1', 'u2', 'u2', CURRENT_TIMESTAMP)`,
+		`INSERT INTO break_glass_grants (id, practice_id, patient_id, user_id, reason_sealed, starts_at, expires_at)
+			VALUES ('g1', 'pr1', 'u1', 'u2', X'01', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)`,
+		`INSERT INTO visits (id, practice_id, patient_id, clinician_id, starts_at, ends_at, state, reason_sealed, booked_by, created_at)
+			VALUES ('v1', 'pr1', 'u1', 'u2', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 'booked', X'01', 'u2', CURRENT_TIMESTAMP)`,
+		`INSERT INTO practice_settings (practice_id, settings, updated_at) VALUES ('pr1', '{}', CURRENT_TIMESTAMP)`,
+		`INSERT INTO sessions (id, token_hash, user_id, practice_id, role, created_us, last_seen_us, auth_us, mfa, factor, client_addr, device_hash, device_label)
+			VALUES ('s1', X'01', 'u1', 'pr1', 'patient', 0, 0, 0, FALSE, '', '', '', '')`,
+		`INSERT INTO audit_events (log_id, seq, time_us, actor_id, actor_role, session_id, action, resource_kind, resource_id,
+			patient_id, purpose, decision, reason, client_addr, request_id, leaf_hash)
+			VALUES ('pr1', 0, 0, 'u1', '', '', 'chart.read', '', '', '', '', 'allow', '', '', '', X'01')`,
+		`INSERT INTO audit_heads (log_id, size, last_leaf) VALUES ('pr1', 1, X'01')`,
+	} {
+		if d.dialect == Postgres {
+			q = strings.ReplaceAll(strings.ReplaceAll(q, "X'01'", `'\x01'::bytea`), "X'02'", `'\x02'::bytea`)
+		}
+		if _, err := d.db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+// postgresGenericPlanProblems prepares q on conn and explains the generic
+// plan PostgreSQL would keep for it.
+func postgresGenericPlanProblems(t *testing.T, conn *sql.Conn, i int, q string, nargs int) []string {
+	t.Helper()
+	ctx := context.Background()
+	name := fmt.Sprintf("hot_%d", i)
+	if _, err := conn.ExecContext(ctx, `PREPARE `+name+` AS `+q); err != nil {
+		t.Fatalf("PREPARE %s: %v", q, err)
+	}
+	defer conn.ExecContext(ctx, `DEALLOCATE `+name)
+	if _, err := conn.ExecContext(ctx, `SET plan_cache_mode = force_generic_plan`); err != nil {
+		t.Fatal(err)
+	}
+	args := strings.TrimSuffix(strings.Repeat("NULL, ", nargs), ", ")
+	var out string
+	if err := conn.QueryRowContext(ctx, `EXPLAIN (FORMAT JSON) EXECUTE `+name+`(`+args+`)`).Scan(&out); err != nil {
+		t.Fatalf("EXPLAIN %s: %v", q, err)
+	}
+	var plans []struct{ Plan pgPlan }
+	if err := json.Unmarshal([]byte(out), &plans); err != nil || len(plans) != 1 {
+		t.Fatalf("EXPLAIN output %q: %v", out, err)
+	}
+	var problems []string
+	plans[0].Plan.walk(func(n pgPlan) {
+		if n.Relation == "" || scanAllowed[n.Relation] {
+			return
+		}
+		switch {
+		case n.Type == "Seq Scan":
+			problems = append(problems, fmt.Sprintf("reads all of %s (Seq Scan)", n.Relation))
+		case (n.Type == "Index Scan" || n.Type == "Index Only Scan") && n.IndexCond == "":
+			problems = append(problems, fmt.Sprintf("reads all of %s through %s, with no index condition", n.Relation, n.Index))
+		}
+	})
+	return problems
+}
+
+type pgPlan struct {
+	Type      string   `json:"Node Type"`
+	Relation  string   `json:"Relation Name"`
+	Index     string   `json:"Index Name"`
+	IndexCond string   `json:"Index Cond"`
+	Plans     []pgPlan `json:"Plans"`
+}
+
+func (p pgPlan) walk(fn func(pgPlan)) {
+	fn(p)
+	for _, c := range p.Plans {
+		c.walk(fn)
+	}
+}
+
+// sqlitePlanProblems asks SQLite for q's plan: every table must be a
+// SEARCH (an index lookup), not a SCAN.
+func sqlitePlanProblems(t *testing.T, conn *sql.Conn, q string, nargs int) []string {
+	t.Helper()
+	args := make([]any, nargs)
+	rows, err := conn.QueryContext(context.Background(), `EXPLAIN QUERY PLAN `+q, args...)
+	if err != nil {
+		t.Fatalf("EXPLAIN QUERY PLAN %s: %v", q, err)
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		if table, ok := strings.CutPrefix(detail, "SCAN "); ok {
+			table, _, _ = strings.Cut(table, " ")
+			if !scanAllowed[table] {
+				problems = append(problems, "reads all of "+detail)
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return problems
+}
