@@ -1,0 +1,53 @@
+package identity_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"haven"
+	"haven/auth/totp"
+	"haven/identity"
+)
+
+func TestInvitationIsSingleUseAndLeadsToEnrolment(t *testing.T) {
+	forEachDB(t, func(t *testing.T, e *env) {
+		p := e.seed("riverside", "b8")
+		id := e.identity()
+		ctx := context.Background()
+		if err := id.Invite(e.as(p.clinician), "new.nurse@riverside.example", haven.RoleStaff, home); haven.ErrorCode(err) != haven.EFORBIDDEN {
+			t.Fatalf("a clinician sent an invitation: %v", err)
+		}
+		if err := id.Invite(e.as(p.admin), "someone@patients.example", haven.RolePatient, home); haven.ErrorCode(err) != haven.EINVALID {
+			t.Fatalf("a patient invitation: %v", err)
+		}
+		if err := id.Invite(e.as(p.admin), "New.Nurse@riverside.example", haven.RoleStaff, home); err != nil {
+			t.Fatal(err)
+		}
+		pending, err := id.Invitations(e.as(p.admin))
+		if err != nil || len(pending) != 1 || pending[0].Email != "new.nurse@riverside.example" {
+			t.Fatalf("Invitations = %+v, %v", pending, err)
+		}
+		token := strings.TrimPrefix(id.mailedLink(1, "new.nurse@riverside.example"), "/invite/")
+		info, err := id.InvitationInfo(ctx, token)
+		if err != nil || info.Role != haven.RoleStaff || info.PracticeName != "riverside" {
+			t.Fatalf("InvitationInfo = %+v, %v", info, err)
+		}
+		res, err := id.AcceptInvitation(ctx, token, "Nurse Nia", "harbour lanterns glow at dusk", home)
+		if err != nil || res.Stage != identity.StageEnrol {
+			t.Fatalf("AcceptInvitation = %+v, %v", res, err)
+		}
+		if _, err := id.AcceptInvitation(ctx, token, "Mallory", "harbour lanterns glow at dawn", browser("203.0.113.5", "x")); haven.ErrorCode(err) != haven.ENOTFOUND {
+			t.Fatalf("an invitation was accepted twice: %v", err)
+		}
+		en, err := id.BeginPendingEnrolment(ctx, res.Pending, home)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, _ := totp.Code(en.Secret, e.clock.Now())
+		done, err := id.ConfirmPendingEnrolment(ctx, res.Pending, code, home)
+		if err != nil || done.Session.Actor.Role != haven.RoleStaff || done.Session.Actor.PracticeID != p.id {
+			t.Fatalf("enrolment after the invitation: %+v, %v", done, err)
+		}
+	})
+}
