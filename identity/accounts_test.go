@@ -9,10 +9,10 @@ import (
 
 func TestDisablingAnAccountEndsItsSessions(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
-		p := e.seed("riverside", "b9")
+		p := e.Seed("riverside", "b9")
 		id := e.identity()
 		s, _, _ := id.enrol("doc@riverside.example", home)
-		if err := id.SetDisabled(e.as(p.admin), p.clinician.UserID, true); err != nil {
+		if err := id.SetDisabled(e.As(p.Admin), p.Clinician.UserID, true); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := id.resume(s, home); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
@@ -29,13 +29,13 @@ func TestDisablingAnAccountEndsItsSessions(t *testing.T) {
 // database edited by hand): every request checks the account too.
 func TestDisabledAccountsSessionIsRefusedEvenIfItWasNotEnded(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
-		p := e.seed("riverside", "b8")
+		p := e.Seed("riverside", "b8")
 		id := e.identity()
 		s, _, _ := id.enrol("doc@riverside.example", home)
 		if _, err := id.resume(s, home); err != nil {
 			t.Fatalf("the session before disabling: %v", err)
 		}
-		if err := e.db.SetUserDisabledKeepingAdmin(context.Background(), p.clinician.UserID, true); err != nil {
+		if err := e.DB.SetUserDisabledKeepingAdmin(context.Background(), p.Clinician.UserID, true); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := id.resume(s, home); haven.ErrorCode(err) != haven.EUNAUTHORIZED {

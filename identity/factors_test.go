@@ -14,25 +14,25 @@ import (
 
 func TestReplayedTOTPCodeIsRefused(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
-		e.seed("riverside", "a3")
+		e.Seed("riverside", "a3")
 		id := e.identity()
 		_, secret, _ := id.enrol("doc@riverside.example", home)
 		ctx := context.Background()
-		code, _ := totp.Code(secret, e.clock.Now())
+		code, _ := totp.Code(secret, e.Clock.Now())
 		first, _ := id.Login(ctx, "doc@riverside.example", pw, home)
 		if _, err := id.SecondFactor(ctx, first.Pending, identity.FactorTOTP, code, home); err != nil {
 			t.Fatal(err)
 		}
 		// A phisher replays the same code seconds later, with the password.
-		e.clock.Advance(10 * time.Second)
+		e.Clock.Advance(10 * time.Second)
 		second, _ := id.Login(ctx, "doc@riverside.example", pw, browser("203.0.113.66", "phisher"))
 		if _, err := id.SecondFactor(ctx, second.Pending, identity.FactorTOTP, code, browser("203.0.113.66", "phisher")); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
 			t.Fatalf("replayed code: %v, want %s", err, haven.EUNAUTHORIZED)
 		}
 
 		// Two sign-ins racing with one fresh code: exactly one gets a session.
-		e.clock.Advance(30 * time.Second)
-		code, _ = totp.Code(secret, e.clock.Now())
+		e.Clock.Advance(30 * time.Second)
+		code, _ = totp.Code(secret, e.Clock.Now())
 		var pend []string
 		for range 6 {
 			r, err := id.Login(ctx, "doc@riverside.example", pw, home)
@@ -64,7 +64,7 @@ func TestReplayedTOTPCodeIsRefused(t *testing.T) {
 
 func TestRecoveryCodeSignsInOnce(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
-		e.seed("riverside", "a4")
+		e.Seed("riverside", "a4")
 		id := e.identity()
 		_, _, codes := id.enrol("desk@riverside.example", home)
 		ctx := context.Background()
@@ -82,7 +82,7 @@ func TestRecoveryCodeSignsInOnce(t *testing.T) {
 
 func TestMFAChangeEndsEveryOtherSessionAndAPasswordAloneCannotEnrol(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
-		e.seed("riverside", "b7")
+		e.Seed("riverside", "b7")
 		id := e.identity()
 		ctx := context.Background()
 		s1, secret, _ := id.enrol("doc@riverside.example", home)
@@ -102,7 +102,7 @@ func TestMFAChangeEndsEveryOtherSessionAndAPasswordAloneCannotEnrol(t *testing.T
 			t.Fatal(err)
 		}
 		// The old authenticator works until the new one is confirmed.
-		code, _ := totp.Code(en.Secret, e.clock.Now())
+		code, _ := totp.Code(en.Secret, e.Clock.Now())
 		ch, err := id.ConfirmTOTP(ctxOf(cur), code, home)
 		if err != nil || len(ch.RecoveryCodes) != 10 {
 			t.Fatalf("ConfirmTOTP = %+v, %v", ch, err)
@@ -115,7 +115,7 @@ func TestMFAChangeEndsEveryOtherSessionAndAPasswordAloneCannotEnrol(t *testing.T
 		if _, err := id.resume(ch.Session, home); err != nil {
 			t.Fatal(err)
 		}
-		e.clock.Advance(30 * time.Second)
+		e.Clock.Advance(30 * time.Second)
 		if _, err := id.signIn("doc@riverside.example", secret, home); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
 			t.Fatalf("the replaced authenticator still works: %v", err)
 		}

@@ -12,19 +12,19 @@ import (
 
 func TestInvitationIsSingleUseAndLeadsToEnrolment(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
-		p := e.seed("riverside", "b8")
+		p := e.Seed("riverside", "b8")
 		id := e.identity()
 		ctx := context.Background()
-		if err := id.Invite(e.as(p.clinician), "new.nurse@riverside.example", haven.RoleStaff, home); haven.ErrorCode(err) != haven.EFORBIDDEN {
+		if err := id.Invite(e.As(p.Clinician), "new.nurse@riverside.example", haven.RoleStaff, home); haven.ErrorCode(err) != haven.EFORBIDDEN {
 			t.Fatalf("a clinician sent an invitation: %v", err)
 		}
-		if err := id.Invite(e.as(p.admin), "someone@patients.example", haven.RolePatient, home); haven.ErrorCode(err) != haven.EINVALID {
+		if err := id.Invite(e.As(p.Admin), "someone@patients.example", haven.RolePatient, home); haven.ErrorCode(err) != haven.EINVALID {
 			t.Fatalf("a patient invitation: %v", err)
 		}
-		if err := id.Invite(e.as(p.admin), "New.Nurse@riverside.example", haven.RoleStaff, home); err != nil {
+		if err := id.Invite(e.As(p.Admin), "New.Nurse@riverside.example", haven.RoleStaff, home); err != nil {
 			t.Fatal(err)
 		}
-		pending, err := id.Invitations(e.as(p.admin))
+		pending, err := id.Invitations(e.As(p.Admin))
 		if err != nil || len(pending) != 1 || pending[0].Email != "new.nurse@riverside.example" {
 			t.Fatalf("Invitations = %+v, %v", pending, err)
 		}
@@ -44,9 +44,9 @@ func TestInvitationIsSingleUseAndLeadsToEnrolment(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		code, _ := totp.Code(en.Secret, e.clock.Now())
+		code, _ := totp.Code(en.Secret, e.Clock.Now())
 		done, err := id.ConfirmPendingEnrolment(ctx, res.Pending, code, home)
-		if err != nil || done.Session.Actor.Role != haven.RoleStaff || done.Session.Actor.PracticeID != p.id {
+		if err != nil || done.Session.Actor.Role != haven.RoleStaff || done.Session.Actor.PracticeID != p.ID {
 			t.Fatalf("enrolment after the invitation: %+v, %v", done, err)
 		}
 	})

@@ -12,7 +12,7 @@ import (
 // TestPasswordResetTokenIsSingleUseAndEndsAllSessions.
 func TestPasswordResetTokenIsSingleUseAndEndsAllSessions(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
-		e.seed("riverside", "b5")
+		e.Seed("riverside", "b5")
 		id := e.identity()
 		ctx := context.Background()
 		s1, secret, _ := id.enrol("doc@riverside.example", home)
@@ -63,7 +63,7 @@ func TestPasswordResetTokenIsSingleUseAndEndsAllSessions(t *testing.T) {
 
 func TestPasswordChangeEndsEveryOtherSession(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
-		e.seed("riverside", "b6")
+		e.Seed("riverside", "b6")
 		id := e.identity()
 		s1, secret, _ := id.enrol("doc@riverside.example", home)
 		s2, _ := id.signIn("doc@riverside.example", secret, home)

@@ -15,18 +15,18 @@ import (
 // timeouts are enforced by the server on the next request.
 func TestExpiredSessionIsRefused(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
-		e.seed("riverside", "a7")
+		e.Seed("riverside", "a7")
 		id := e.identity()
 		s, secret, _ := id.enrol("doc@riverside.example", home)
-		e.clock.Advance(14 * time.Minute)
+		e.Clock.Advance(14 * time.Minute)
 		cur, err := id.resume(s, home)
 		if err != nil {
 			t.Fatalf("after 14 idle minutes: %v", err)
 		}
-		if want := e.clock.Now().Add(15 * time.Minute); !cur.Expires.Equal(want) || !cur.WarnAt.Before(cur.Expires) {
+		if want := e.Clock.Now().Add(15 * time.Minute); !cur.Expires.Equal(want) || !cur.WarnAt.Before(cur.Expires) {
 			t.Fatalf("Expires %v WarnAt %v, want %v and a warning before it", cur.Expires, cur.WarnAt, want)
 		}
-		e.clock.Advance(15 * time.Minute)
+		e.Clock.Advance(15 * time.Minute)
 		if _, err := id.resume(s, home); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
 			t.Fatalf("after 15 idle minutes: %v", err)
 		}
@@ -36,14 +36,14 @@ func TestExpiredSessionIsRefused(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		start := e.clock.Now()
-		for e.clock.Now().Before(start.Add(12*time.Hour - 10*time.Minute)) {
-			e.clock.Advance(10 * time.Minute)
+		start := e.Clock.Now()
+		for e.Clock.Now().Before(start.Add(12*time.Hour - 10*time.Minute)) {
+			e.Clock.Advance(10 * time.Minute)
 			if _, err := id.resume(s, home); err != nil {
-				t.Fatalf("active session refused at +%v: %v", e.clock.Now().Sub(start), err)
+				t.Fatalf("active session refused at +%v: %v", e.Clock.Now().Sub(start), err)
 			}
 		}
-		e.clock.Advance(start.Add(12 * time.Hour).Sub(e.clock.Now()))
+		e.Clock.Advance(start.Add(12 * time.Hour).Sub(e.Clock.Now()))
 		if _, err := id.resume(s, home); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
 			t.Fatalf("at the absolute end: %v", err)
 		}
@@ -52,7 +52,7 @@ func TestExpiredSessionIsRefused(t *testing.T) {
 
 func TestRevokedSessionIsRefusedOnItsNextRequest(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
-		e.seed("riverside", "b1")
+		e.Seed("riverside", "b1")
 		id := e.identity()
 		laptop, secret, _ := id.enrol("doc@riverside.example", home)
 		phone, err := id.signIn("doc@riverside.example", secret, home)
@@ -85,7 +85,7 @@ func TestRevokedSessionIsRefusedOnItsNextRequest(t *testing.T) {
 
 func TestNobodyRevokesAnotherUsersSession(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
-		e.seed("riverside", "b2")
+		e.Seed("riverside", "b2")
 		id := e.identity()
 		victim, _, _ := id.enrol("doc@riverside.example", home)
 		attacker, _, _ := id.enrol("desk@riverside.example", browser("198.51.100.9", "desk"))
@@ -104,7 +104,7 @@ func TestNobodyRevokesAnotherUsersSession(t *testing.T) {
 // password and second factor, and the challenge is audited.
 func TestDeviceChangeChallengesTheSession(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
-		p := e.seed("riverside", "b3")
+		p := e.Seed("riverside", "b3")
 		id := e.identity()
 		s, secret, _ := id.enrol("doc@riverside.example", home)
 		thief := browser("203.0.113.77", "device-home") // same cookies, other network
@@ -112,7 +112,7 @@ func TestDeviceChangeChallengesTheSession(t *testing.T) {
 		if err != nil || !cur.Challenged || cur.Actor.MFA || !cur.Actor.AuthTime.IsZero() {
 			t.Fatalf("request from another network: %+v, %v", cur, err)
 		}
-		if ev := e.lastEvent(p.id); ev.Action != identity.ActChallenge || ev.Reason != "network_changed" || ev.Decision != "deny" {
+		if ev := e.lastEvent(p.ID); ev.Action != identity.ActChallenge || ev.Reason != "network_changed" || ev.Decision != "deny" {
 			t.Fatalf("challenge audited as %+v", ev)
 		}
 		// The challenge holds even back on the original network.
@@ -125,7 +125,7 @@ func TestDeviceChangeChallengesTheSession(t *testing.T) {
 			t.Fatal("a changed device was not challenged")
 		}
 		// A code alone does not lift a challenge: the password is needed too.
-		code, _ := totp.Code(secret, e.clock.Now())
+		code, _ := totp.Code(secret, e.Clock.Now())
 		if err := id.StepUp(ctxOf(cur), identity.StepUpRequest{Factor: identity.FactorTOTP, Proof: code}, home); haven.ErrorCode(err) != haven.EINVALID {
 			t.Fatalf("step-up without password on a challenged session: %v", err)
 		}
@@ -133,7 +133,7 @@ func TestDeviceChangeChallengesTheSession(t *testing.T) {
 			t.Fatal(err)
 		}
 		cur, err = id.resume(s, home)
-		if err != nil || cur.Challenged || !cur.Actor.MFA || !cur.Actor.AuthTime.Equal(e.clock.Now()) {
+		if err != nil || cur.Challenged || !cur.Actor.MFA || !cur.Actor.AuthTime.Equal(e.Clock.Now()) {
 			t.Fatalf("after passing the challenge: %+v, %v", cur, err)
 		}
 	})
@@ -141,22 +141,22 @@ func TestDeviceChangeChallengesTheSession(t *testing.T) {
 
 func TestPurgeForgetsEndedSessionsButNotLiveOnes(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
-		e.seed("riverside", "b11")
+		e.Seed("riverside", "b11")
 		id := e.identity()
 		old, secret, _ := id.enrol("doc@riverside.example", home)
-		e.clock.Advance(72 * time.Hour)
+		e.Clock.Advance(72 * time.Hour)
 		fresh, err := id.signIn("doc@riverside.example", secret, home)
 		if err != nil {
 			t.Fatal(err)
 		}
 		ctx := context.Background()
-		if rows, _ := e.db.UserSessionRecords(ctx, old.Actor.UserID); len(rows) != 2 {
+		if rows, _ := e.DB.UserSessionRecords(ctx, old.Actor.UserID); len(rows) != 2 {
 			t.Fatalf("%d session rows before the purge, want 2", len(rows))
 		}
 		if err := id.Purge(ctx); err != nil {
 			t.Fatal(err)
 		}
-		rows, _ := e.db.UserSessionRecords(ctx, old.Actor.UserID)
+		rows, _ := e.DB.UserSessionRecords(ctx, old.Actor.UserID)
 		if len(rows) != 1 || rows[0].ID != fresh.Actor.SessionID {
 			t.Fatalf("after the purge: %d rows, want only the live session", len(rows))
 		}
@@ -171,30 +171,30 @@ func TestPurgeForgetsEndedSessionsButNotLiveOnes(t *testing.T) {
 // is refused, saying so, rather than stored and silently ignored.
 func TestPracticeShortensSessionTimeouts(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
-		p := e.seed("riverside", "s1")
-		id := identity.New(e.svc.Gate(), identity.Config{DB: e.db})
+		p := e.Seed("riverside", "s1")
+		id := identity.New(e.Service.Gate(), identity.Config{DB: e.DB})
 		defer id.Close()
 		st := service.DefaultSettings()
 		st.WorkforceIdle = service.Duration(5 * time.Minute)
 		st.PatientAbsolute = service.Duration(48 * time.Hour) // longer than the default
-		if err := e.svc.UpdateSettings(e.as(p.admin), st); haven.ErrorCode(err) != haven.EINVALID {
+		if err := e.Service.UpdateSettings(e.As(p.Admin), st); haven.ErrorCode(err) != haven.EINVALID {
 			t.Fatalf("a timeout longer than the platform's default was accepted: %v", err)
 		}
 		st.PatientAbsolute = 0
-		if err := e.svc.UpdateSettings(e.as(p.admin), st); err != nil {
+		if err := e.Service.UpdateSettings(e.As(p.Admin), st); err != nil {
 			t.Fatal(err)
 		}
-		e.clock.Advance(time.Minute) // past the identity's policy cache
-		wf, err := id.SessionPolicy(e.as(p.admin), p.id, haven.RoleClinician)
+		e.Clock.Advance(time.Minute) // past the identity's policy cache
+		wf, err := id.SessionPolicy(e.As(p.Admin), p.ID, haven.RoleClinician)
 		if err != nil || wf.Idle != 5*time.Minute || wf.Absolute != 12*time.Hour {
 			t.Fatalf("workforce policy %+v %v", wf, err)
 		}
-		pt, err := id.SessionPolicy(e.as(p.admin), p.id, haven.RolePatient)
+		pt, err := id.SessionPolicy(e.As(p.Admin), p.ID, haven.RolePatient)
 		if err != nil || pt.Absolute != 24*time.Hour || pt.Idle != 30*time.Minute {
 			t.Fatalf("patient policy %+v %v", pt, err)
 		}
 		st.WorkforceIdle = service.Duration(time.Second)
-		if err := e.svc.UpdateSettings(e.as(p.admin), st); haven.ErrorCode(err) != haven.EINVALID {
+		if err := e.Service.UpdateSettings(e.As(p.Admin), st); haven.ErrorCode(err) != haven.EINVALID {
 			t.Fatalf("a one-second timeout was accepted: %v", err)
 		}
 	})

@@ -12,11 +12,12 @@ import (
 	"haven/auth/outbox"
 	"haven/auth/totp"
 	"haven/identity"
+	"haven/internal/testkit/stack"
 	"haven/service"
 	"haven/store/sqlstore"
 )
 
-const pw = "correct horse battery staple" // what env.seed gives every workforce member
+const pw = stack.Password // what Seed gives every workforce member
 
 // ident is an identity service over the env's service, with an in-memory outbox.
 type ident struct {
@@ -27,7 +28,7 @@ type ident struct {
 
 func (e *env) identity() *ident {
 	mail := &outbox.Memory{}
-	id := identity.New(e.svc.Gate(), identity.Config{DB: e.db, Outbox: mail, BaseURL: "https://haven.test"})
+	id := identity.New(e.Service.Gate(), identity.Config{DB: e.DB, Outbox: mail, BaseURL: "https://haven.test"})
 	e.t.Cleanup(id.Close)
 	return &ident{Service: id, e: e, mail: mail}
 }
@@ -54,14 +55,14 @@ func (id *ident) enrol(email string, c identity.Client) (*identity.NewSession, s
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, _ := totp.Code(en.Secret, id.e.clock.Now())
+	code, _ := totp.Code(en.Secret, id.e.Clock.Now())
 	done, err := id.ConfirmPendingEnrolment(ctx, res.Pending, code, c)
 	if err != nil || done.Stage != identity.StageDone || len(done.RecoveryCodes) != 10 {
 		t.Fatalf("confirm enrolment: %+v, %v", done, err)
 	}
 	// The confirming code is used up: move to the next step so the next
 	// sign-in has a fresh code.
-	id.e.clock.Advance(30 * time.Second)
+	id.e.Clock.Advance(30 * time.Second)
 	return done.Session, en.Secret, done.RecoveryCodes
 }
 
@@ -75,7 +76,7 @@ func (id *ident) signIn(email, secret string, c identity.Client) (*identity.NewS
 	if res.Stage != identity.StageSecondFactor {
 		id.e.t.Fatalf("stage %s, want %s", res.Stage, identity.StageSecondFactor)
 	}
-	code, _ := totp.Code(secret, id.e.clock.Now())
+	code, _ := totp.Code(secret, id.e.Clock.Now())
 	done, err := id.SecondFactor(ctx, res.Pending, identity.FactorTOTP, code, c)
 	if err != nil {
 		return nil, err
@@ -94,10 +95,10 @@ func ctxOf(cur *identity.Current) context.Context {
 
 func TestWorkforceSignInNeedsPasswordThenAnAuthenticator(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
-		p := e.seed("riverside", "a1")
+		p := e.Seed("riverside", "a1")
 		id := e.identity()
 		s, secret, _ := id.enrol("doc@riverside.example", home)
-		if !s.Actor.MFA || s.Actor.UserID != p.clinician.UserID || s.Actor.Role != haven.RoleClinician {
+		if !s.Actor.MFA || s.Actor.UserID != p.Clinician.UserID || s.Actor.Role != haven.RoleClinician {
 			t.Fatalf("session actor %+v", s.Actor)
 		}
 		cur, err := id.resume(s, home)
@@ -110,10 +111,10 @@ func TestWorkforceSignInNeedsPasswordThenAnAuthenticator(t *testing.T) {
 			t.Fatal(err)
 		}
 		cur, _ = id.resume(s2, home)
-		if _, err := e.svc.Chart(ctxOf(cur), p.chartA.PatientID); err != nil {
+		if _, err := e.Service.Chart(ctxOf(cur), p.ChartA.PatientID); err != nil {
 			t.Fatalf("a signed-in care-team clinician cannot read the chart: %v", err)
 		}
-		if ev := e.lastEvent(p.id); ev.SessionID != s2.Actor.SessionID || ev.Decision != "allow" {
+		if ev := e.lastEvent(p.ID); ev.SessionID != s2.Actor.SessionID || ev.Decision != "allow" {
 			t.Fatalf("chart read audited as %+v", ev)
 		}
 	})
@@ -125,7 +126,7 @@ func TestWorkforceSignInNeedsPasswordThenAnAuthenticator(t *testing.T) {
 // by policy.
 func TestWorkforceWithoutMFACannotReachPHI(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
-		p := e.seed("riverside", "a2")
+		p := e.Seed("riverside", "a2")
 		id := e.identity()
 		res, err := id.Login(context.Background(), "doc@riverside.example", pw, home)
 		if err != nil || res.Stage != identity.StageEnrol || res.Session != nil {
@@ -139,11 +140,11 @@ func TestWorkforceWithoutMFACannotReachPHI(t *testing.T) {
 		if err != nil || !cur.Challenged || cur.Actor.MFA {
 			t.Fatalf("challenged session: %+v, %v", cur, err)
 		}
-		e.svc.AddToCareTeam(e.as(p.admin), p.chartB.PatientID, p.otherClinician.UserID)
-		if _, err := e.svc.Chart(ctxOf(cur), p.chartB.PatientID); haven.ErrorCode(err) != haven.EFORBIDDEN {
+		e.Service.AddToCareTeam(e.As(p.Admin), p.ChartB.PatientID, p.OtherClinician.UserID)
+		if _, err := e.Service.Chart(ctxOf(cur), p.ChartB.PatientID); haven.ErrorCode(err) != haven.EFORBIDDEN {
 			t.Fatalf("a workforce actor without MFA read a chart: %v", err)
 		}
-		if ev := e.lastEvent(p.id); ev.Reason != "mfa_required" {
+		if ev := e.lastEvent(p.ID); ev.Reason != "mfa_required" {
 			t.Fatalf("denial audited as %+v", ev)
 		}
 	})
@@ -153,10 +154,10 @@ func TestWorkforceWithoutMFACannotReachPHI(t *testing.T) {
 // with a wrong password, and a disabled account are indistinguishable.
 func TestUnknownAndKnownEmailsGetTheSameAnswer(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
-		p := e.seed("riverside", "a5")
+		p := e.Seed("riverside", "a5")
 		id := e.identity()
 		ctx := context.Background()
-		if err := id.SetDisabled(e.as(p.admin), p.staff.UserID, true); err != nil {
+		if err := id.SetDisabled(e.As(p.Admin), p.Staff.UserID, true); err != nil {
 			t.Fatal(err)
 		}
 		var answers []string
@@ -174,12 +175,12 @@ func TestUnknownAndKnownEmailsGetTheSameAnswer(t *testing.T) {
 		}
 		// The platform log holds the unknown email's failure without any
 		// actor; no event anywhere holds an email address.
-		rows, err := e.db.SearchAudit(ctx, sqlstore.AuditQuery{LogID: "platform", Action: identity.ActLogin, Limit: 10})
+		rows, err := e.DB.SearchAudit(ctx, sqlstore.AuditQuery{LogID: "platform", Action: identity.ActLogin, Limit: 10})
 		if err != nil || len(rows) == 0 || rows[0].Event.ActorID != "" || rows[0].Event.Reason != "unknown_account" {
 			t.Fatalf("platform log: %+v, %v", rows, err)
 		}
-		for _, log := range []string{"platform", p.id} {
-			all, _ := e.db.SearchAudit(ctx, sqlstore.AuditQuery{LogID: log, Limit: 1000})
+		for _, log := range []string{"platform", p.ID} {
+			all, _ := e.DB.SearchAudit(ctx, sqlstore.AuditQuery{LogID: log, Limit: 1000})
 			for _, r := range all {
 				if strings.Contains(strings.Join(fields(r.Event), " "), "@") {
 					t.Fatalf("an audit event carries an email: %+v", r.Event)
@@ -218,10 +219,10 @@ func (id *ident) mailedLink(n int, to string) string {
 // TestPatientWithoutMFASignsInWithPasswordUnlessThePracticeRequiresIt.
 func TestPatientWithoutMFASignsInWithPasswordUnlessThePracticeRequiresIt(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
-		p := e.seed("riverside", "b10")
+		p := e.Seed("riverside", "b10")
 		id := e.identity()
 		ctx := context.Background()
-		if err := e.svc.ProvisionPassword(ctx, p.patientA.UserID, pw); err != nil {
+		if err := e.Service.ProvisionPassword(ctx, p.PatientA.UserID, pw); err != nil {
 			t.Fatal(err)
 		}
 		res, err := id.Login(ctx, "ptA@riverside.example", pw, home)
@@ -229,15 +230,15 @@ func TestPatientWithoutMFASignsInWithPasswordUnlessThePracticeRequiresIt(t *test
 			t.Fatalf("patient sign-in: %+v, %v", res, err)
 		}
 		cur, _ := id.resume(res.Session, home)
-		if _, err := e.svc.Chart(ctxOf(cur), p.patientA.UserID); err != nil {
+		if _, err := e.Service.Chart(ctxOf(cur), p.PatientA.UserID); err != nil {
 			t.Fatalf("a patient cannot read their own chart: %v", err)
 		}
 		ps := service.DefaultSettings()
 		ps.PatientsRequireMFA = true
-		if err := e.svc.UpdateSettings(e.as(p.admin), ps); err != nil {
+		if err := e.Service.UpdateSettings(e.As(p.Admin), ps); err != nil {
 			t.Fatal(err)
 		}
-		e.clock.Advance(time.Minute) // past the settings cache
+		e.Clock.Advance(time.Minute) // past the settings cache
 		if _, err := id.resume(res.Session, home); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
 			t.Fatalf("a password-only patient session survived the practice requiring MFA: %v", err)
 		}

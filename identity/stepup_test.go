@@ -15,19 +15,19 @@ import (
 // code does not.
 func TestStepUpRefreshesAuthTime(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
-		p := e.seed("riverside", "b4")
+		p := e.Seed("riverside", "b4")
 		id := e.identity()
 		id.enrol("desk@riverside.example", browser("198.51.100.9", "desk"))
 		s, secret, _ := id.enrol("admin@riverside.example", home)
-		e.clock.Advance(6 * time.Minute)
+		e.Clock.Advance(6 * time.Minute)
 		cur, _ := id.resume(s, home)
 		if err := id.RequireFreshAuth(ctxOf(cur)); haven.ErrorCode(err) != haven.ESTEPUP {
 			t.Fatalf("RequireFreshAuth after 6 minutes: %v", err)
 		}
-		if err := id.ResetMFA(ctxOf(cur), p.staff.UserID); haven.ErrorCode(err) != haven.ESTEPUP {
+		if err := id.ResetMFA(ctxOf(cur), p.Staff.UserID); haven.ErrorCode(err) != haven.ESTEPUP {
 			t.Fatalf("an MFA reset without a fresh authentication: %v", err)
 		}
-		code, _ := totp.Code(secret, e.clock.Now())
+		code, _ := totp.Code(secret, e.Clock.Now())
 		if err := id.StepUp(ctxOf(cur), identity.StepUpRequest{Factor: identity.FactorTOTP, Proof: "000000"}, home); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
 			t.Fatalf("wrong code: %v", err)
 		}
@@ -41,7 +41,7 @@ func TestStepUpRefreshesAuthTime(t *testing.T) {
 		if err := id.RequireFreshAuth(ctxOf(cur)); err != nil {
 			t.Fatal(err)
 		}
-		if err := id.ResetMFA(ctxOf(cur), p.staff.UserID); err != nil {
+		if err := id.ResetMFA(ctxOf(cur), p.Staff.UserID); err != nil {
 			t.Fatalf("MFA reset after step-up: %v", err)
 		}
 		// The reset user is out and enrols afresh at their next sign-in.

@@ -15,7 +15,7 @@ import (
 // backoff that strangers caused.
 func TestThrottleKicksInAndEnds(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
-		p := e.seed("riverside", "a6")
+		p := e.Seed("riverside", "a6")
 		id := e.identity()
 		ctx := context.Background()
 		_, secret, _ := id.enrol("doc@riverside.example", home)
@@ -30,10 +30,10 @@ func TestThrottleKicksInAndEnds(t *testing.T) {
 		if haven.ErrorCode(err) != haven.ETOOMANY || wait <= 0 {
 			t.Fatalf("sixth attempt: %v (wait %v), want %s", err, wait, haven.ETOOMANY)
 		}
-		if ev := e.lastEvent(p.id); ev.Action != identity.ActLogin || ev.Reason != "throttled" {
+		if ev := e.lastEvent(p.ID); ev.Action != identity.ActLogin || ev.Reason != "throttled" {
 			t.Fatalf("throttled attempt audited as %+v", ev)
 		}
-		lockout, _ := e.db.SearchAudit(ctx, sqlstore.AuditQuery{LogID: p.id, Action: identity.ActLogin, Limit: 100})
+		lockout, _ := e.DB.SearchAudit(ctx, sqlstore.AuditQuery{LogID: p.ID, Action: identity.ActLogin, Limit: 100})
 		found := false
 		for _, r := range lockout {
 			found = found || r.Event.Reason == "backoff_started"
@@ -41,7 +41,7 @@ func TestThrottleKicksInAndEnds(t *testing.T) {
 		if !found {
 			t.Fatal("the start of the backoff was not audited")
 		}
-		e.clock.Advance(wait)
+		e.Clock.Advance(wait)
 		if res, err := id.Login(ctx, "doc@riverside.example", pw, attacker); err != nil || res.Stage != identity.StageSecondFactor {
 			t.Fatalf("after the wait: %+v, %v", res, err)
 		}
@@ -69,10 +69,10 @@ func TestThrottleKicksInAndEnds(t *testing.T) {
 // are still counted against it alone.
 func TestStrangersCannotLockAPatientOutOfHerOwnBrowser(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
-		p := e.seed("riverside", "b15")
+		p := e.Seed("riverside", "b15")
 		id := e.identity()
 		ctx := context.Background()
-		if err := e.svc.ProvisionPassword(ctx, p.patientA.UserID, pw); err != nil {
+		if err := e.Service.ProvisionPassword(ctx, p.PatientA.UserID, pw); err != nil {
 			t.Fatal(err)
 		}
 		const email = "ptA@riverside.example"
@@ -87,7 +87,7 @@ func TestStrangersCannotLockAPatientOutOfHerOwnBrowser(t *testing.T) {
 				case haven.EUNAUTHORIZED:
 					g++
 				case haven.ETOOMANY: // the strangers wait out each backoff
-					e.clock.Advance(identity.RetryAfter(err))
+					e.Clock.Advance(identity.RetryAfter(err))
 				default:
 					t.Fatalf("stranger %d guess %d: %v", a, g, err)
 				}
