@@ -12,16 +12,12 @@ import (
 	"haven/store/sqlstore"
 )
 
-// Record appends ev to its log and returns once it is durable. It is how
-// events that are not access decisions (sign-ins, MFA changes, key
-// operations) reach the audit log. An error means the event is not
-// recorded; the caller must then not proceed.
-func (s *Service) Record(ctx context.Context, ev audit.Event) error {
-	_, err := s.record(ctx, ev)
-	return err
-}
-
-// record appends ev and returns its sequence number in its log.
+// record appends ev to its log and returns once it is durable, with its
+// sequence number in that log. It is how every event reaches the audit
+// log: access decisions (gate) and the events that are not (operator
+// commands, reminders, and identity's sign-ins and MFA changes through
+// Gate.Record). An error means the event is not recorded; the caller must
+// then not proceed.
 func (s *Service) record(ctx context.Context, ev audit.Event) (uint64, error) {
 	seqs, err := s.audit.Append(ctx, ev)
 	if err != nil {
@@ -158,8 +154,12 @@ func (g *Gate) RefuseUnknown(ctx context.Context, a haven.Actor, act policy.Acti
 }
 
 // Record appends a security event (a sign-in, an MFA change) and returns
-// once it is durable; see Service.Record.
-func (g *Gate) Record(ctx context.Context, ev audit.Event) error { return g.s.Record(ctx, ev) }
+// once it is durable. An error means the event is not recorded; the
+// caller must then not proceed.
+func (g *Gate) Record(ctx context.Context, ev audit.Event) error {
+	_, err := g.s.record(ctx, ev)
+	return err
+}
 
 // EmailIndex is the blind index that finds an account by its address at
 // sign-in, under the platform's index key.
