@@ -71,7 +71,7 @@ func (id *Service) factor(kind FactorKind) SecondFactor {
 	return nil
 }
 
-// Factors returns the factor kinds u has enrolled, in registration order.
+// enrolledFactors returns the factor kinds u has enrolled, in registration order.
 func (id *Service) enrolledFactors(ctx context.Context, u *haven.User) ([]FactorKind, error) {
 	id.mu.Lock()
 	fs := append([]SecondFactor(nil), id.factors...)

@@ -11,6 +11,11 @@ import (
 	"haven/store/sqlstore"
 )
 
+// What the single-use links identity emails share (password reset,
+// account setup, invitations, registration): their URLs, the token of a
+// reset or setup link, the clinic an email names, the words for a link's
+// lifetime, and the one answer to a link that is used up or expired.
+
 // link returns the public URL of path.
 func (id *Service) link(path string) string { return strings.TrimRight(id.baseURL, "/") + path }
 

@@ -10,6 +10,10 @@ import (
 	"haven/auth/throttle"
 )
 
+// How identity asks auth/throttle: which account and device an attempt
+// is on, the wait a refusal carries (for a Retry-After), and the count of
+// requests that send email.
+
 // accountKey is how the throttle names an account: the email's blind index,
 // whether or not an account has it.
 func accountKey(index []byte) string { return hex.EncodeToString(index) }

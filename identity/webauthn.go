@@ -16,6 +16,12 @@ import (
 	"haven/store/sqlstore"
 )
 
+// The adapter between Haven and the WebAuthn library: the relying party
+// (Haven's public origin), accounts and stored credentials in the
+// library's form, and each ceremony's session data kept server-side until
+// its answer comes. The ceremonies themselves are in passkeys.go and
+// passkeys_enrol.go.
+
 // relyingParty derives the relying party id and the origin from an
 // https:// URL.
 func relyingParty(publicURL string) (rpID, origin string, err error) {
