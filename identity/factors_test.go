@@ -10,6 +10,7 @@ import (
 	"haven"
 	"haven/auth/totp"
 	"haven/identity"
+	"haven/keyring"
 )
 
 func TestReplayedTOTPCodeIsRefused(t *testing.T) {
@@ -124,6 +125,72 @@ func TestMFAChangeEndsEveryOtherSessionAndAPasswordAloneCannotEnrol(t *testing.T
 		}
 		if ev := e.lastEvent(cur.Actor.PracticeID); ev.Action != identity.ActLogin {
 			t.Fatalf("last event %+v", ev)
+		}
+	})
+}
+
+// TestSecondFactorsAreSealedWhereErasureReaches: identity never names a
+// key; the gate picks it. A patient's TOTP secret and passkey names must
+// be sealed under the patient's own data key, so that erasing the patient
+// leaves them unreadable with the rest of the record, and a clinician's
+// secret under the practice's. The associated data is spelled out here
+// because every stored secret was sealed with it: opening with anything
+// else would lock every enrolled user out.
+func TestSecondFactorsAreSealedWhereErasureReaches(t *testing.T) {
+	forEachDB(t, func(t *testing.T, e *env) {
+		s := e.passkeys("riverside", "g1")
+		ctx := context.Background()
+		patient := s.p.PatientA.UserID
+		pctx, _ := s.patientSession(home)
+		en, err := s.BeginTOTP(pctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, _ := totp.Code(en.Secret, e.Clock.Now())
+		ch, err := s.ConfirmTOTP(pctx, code, home)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.register(s.sessionCtx(ch.Session, home), newSoftKey(t), "Kitchen phone", home)
+		rec, err := e.DB.TOTP(ctx, patient)
+		if err != nil {
+			t.Fatal(err)
+		}
+		creds, err := e.DB.WebAuthnCredentials(ctx, patient)
+		if err != nil || len(creds) != 1 {
+			t.Fatalf("credentials: %d, %v", len(creds), err)
+		}
+		secretAD := keyring.AD{PracticeID: s.p.ID, PatientID: patient, Kind: "user", RecordID: patient, Field: "totp_secret"}
+		nickAD := keyring.AD{PracticeID: s.p.ID, PatientID: patient, Kind: "webauthn_credential", RecordID: creds[0].ID, Field: "nickname"}
+		if got, err := e.Keys.Open(ctx, secretAD, rec.Secret); err != nil || string(got) != en.Secret {
+			t.Fatalf("the patient's TOTP secret under the patient's key: %q, %v", got, err)
+		}
+		if got, err := e.Keys.Open(ctx, nickAD, creds[0].Nickname); err != nil || string(got) != "Kitchen phone" {
+			t.Fatalf("the passkey's name under the patient's key: %q, %v", got, err)
+		}
+
+		_, docSecret, _ := s.enrol("doc@riverside.example", home)
+		doc := s.p.Clinician.UserID
+		drec, err := e.DB.TOTP(ctx, doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docAD := keyring.AD{PracticeID: s.p.ID, Kind: "user", RecordID: doc, Field: "totp_secret"}
+		if got, err := e.Keys.Open(ctx, docAD, drec.Secret); err != nil || string(got) != docSecret {
+			t.Fatalf("the clinician's TOTP secret under the practice's key: %q, %v", got, err)
+		}
+
+		if err := e.Service.ErasePatient(ctx, patient); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Keys.Open(ctx, secretAD, rec.Secret); err == nil {
+			t.Fatal("an erased patient's TOTP secret still opens")
+		}
+		if _, err := e.Keys.Open(ctx, nickAD, creds[0].Nickname); err == nil {
+			t.Fatal("an erased patient's passkey name still opens")
+		}
+		if _, err := e.Keys.Open(ctx, docAD, drec.Secret); err != nil {
+			t.Fatalf("erasing a patient took the clinician's secret with it: %v", err)
 		}
 	})
 }

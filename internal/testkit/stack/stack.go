@@ -30,6 +30,7 @@ import (
 type Stack struct {
 	tb       testing.TB
 	DB       *sqlstore.DB
+	Keys     *keyring.Keyring // for tests that check where a value is sealed
 	Service  *service.Service
 	Log      *audit.Log
 	Verifier string        // the audit checkpoints' verifier key
@@ -121,7 +122,7 @@ func New(tb testing.TB, dsn string) *Stack {
 	rand.Read(videoKey)
 	svc := service.New(service.Config{DB: db, Keys: keys, Audit: log, Blobs: blobs, VideoKey: videoKey, Passwords: FastHasher, Now: c.Now})
 	tb.Cleanup(svc.Wait) // reports of probes still appending, before the log closes
-	return &Stack{tb: tb, DB: db, Service: svc, Log: log, Verifier: vkey, Signer: signer, DataDir: dataDir, DSN: dsn, Clock: c, VideoKey: videoKey}
+	return &Stack{tb: tb, DB: db, Keys: keys, Service: svc, Log: log, Verifier: vkey, Signer: signer, DataDir: dataDir, DSN: dsn, Clock: c, VideoKey: videoKey}
 }
 
 // Practice is a seeded tenant: its people and patients.
