@@ -3,8 +3,12 @@ package haven_test
 import (
 	"encoding/json"
 	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -19,12 +23,14 @@ type listed struct {
 	Standard   bool
 	Imports    []string
 	Deps       []string
+	Dir        string
+	GoFiles    []string
 }
 
 // goList runs go list -json over the module with the given flags.
 func goList(t *testing.T, flags ...string) []listed {
 	t.Helper()
-	args := append([]string{"list", "-json=ImportPath,ForTest,Name,Doc,Standard,Imports,Deps"}, flags...)
+	args := append([]string{"list", "-json=ImportPath,ForTest,Name,Doc,Standard,Imports,Deps,Dir,GoFiles"}, flags...)
 	cmd := exec.Command("go", append(args, "haven/...")...)
 	out, err := cmd.Output()
 	if err != nil {
@@ -169,5 +175,38 @@ func TestPackageBoundaries(t *testing.T) {
 	}
 	if bound < 20 {
 		t.Fatalf("the rules bound only %d packages: go list did not report the module", bound)
+	}
+}
+
+// TestOnlyTheWiringHoldsTheGate: service.Gate seals, opens and records
+// without deciding for an actor (identity decides who the actor is), so
+// outside service only identity, which is given it, and cmd/haven, which
+// gives it, may name it. web holds the service and could otherwise call
+// Service.Gate and open what it likes; the import graph cannot see a
+// method call, so this test reads the code.
+func TestOnlyTheWiringHoldsTheGate(t *testing.T) {
+	allowed := func(p string) bool { return underAny(p, "haven/service", "haven/identity", "haven/cmd/haven") }
+	checked := 0
+	for _, p := range goList(t) {
+		if allowed(p.ImportPath) {
+			continue
+		}
+		for _, name := range p.GoFiles {
+			fs := token.NewFileSet()
+			f, err := parser.ParseFile(fs, filepath.Join(p.Dir, name), nil, parser.SkipObjectResolution)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checked++
+			ast.Inspect(f, func(n ast.Node) bool {
+				if sel, ok := n.(*ast.SelectorExpr); ok && sel.Sel.Name == "Gate" {
+					t.Errorf("%s/%s:%d names the service's gate: only identity and the wiring may", p.ImportPath, name, fs.Position(sel.Pos()).Line)
+				}
+				return true
+			})
+		}
+	}
+	if checked < 100 {
+		t.Fatalf("read only %d files: go list did not report the module", checked)
 	}
 }

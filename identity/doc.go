@@ -18,4 +18,11 @@
 //
 // The wiring (cmd/haven) builds it over the service's gate and runs its
 // purge; web holds it and never the gate.
+//
+// Where things are: identity.go (the Service, the client, audit actions),
+// signin.go, sessions.go, stepup.go, factors.go (the SecondFactor
+// interface, TOTP, recovery codes), passkeys.go and passkeys_enrol.go
+// (webauthn.go adapts the WebAuthn library), passwords.go (change, reset,
+// setup), invitations.go, accounts.go, registration.go, provision.go,
+// links.go and throttle.go.
 package identity

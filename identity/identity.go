@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"sync"
 	"time"
 
@@ -14,7 +13,6 @@ import (
 	"haven/auth/password"
 	"haven/auth/session"
 	"haven/auth/throttle"
-	"haven/policy"
 	"haven/service"
 	"haven/store/sqlstore"
 )
@@ -169,127 +167,3 @@ const (
 	ActDisable        = "user.disable"          // an admin disabled or re-enabled an account
 	ActAccountSetup   = "account.setup"         // a first-password link was sent to a patient
 )
-
-// accountKey is how the throttle names an account: the email's blind index,
-// whether or not an account has it.
-func accountKey(index []byte) string { return hex.EncodeToString(index) }
-
-type cachedPolicy struct {
-	patientsMFA bool
-	stepUp      time.Duration
-	workforce   session.Policy // the practice's own timeouts (zero: none)
-	patients    session.Policy
-	at          time.Time
-}
-
-// policyCacheTTL bounds how stale a practice's MFA and step-up settings may
-// be when a session is resumed; settings change rarely, requests often.
-const policyCacheTTL = 30 * time.Second
-
-// practicePolicy returns the practice facts sessions need, briefly cached.
-func (id *Service) practicePolicy(ctx context.Context, practiceID string) (cachedPolicy, error) {
-	now := id.now()
-	id.mu.Lock()
-	c, ok := id.cache[practiceID]
-	id.mu.Unlock()
-	if ok && now.Sub(c.at) < policyCacheTTL && !now.Before(c.at) {
-		return c, nil
-	}
-	ps, err := id.gate.PracticeSettings(ctx, practiceID)
-	if err != nil {
-		return cachedPolicy{}, err
-	}
-	c = cachedPolicy{patientsMFA: ps.PatientsRequireMFA, stepUp: time.Duration(ps.StepUpMaxAge), at: now,
-		workforce: session.Policy{Idle: time.Duration(ps.WorkforceIdle), Absolute: time.Duration(ps.WorkforceAbsolute)},
-		patients:  session.Policy{Idle: time.Duration(ps.PatientIdle), Absolute: time.Duration(ps.PatientAbsolute)}}
-	id.mu.Lock()
-	id.cache[practiceID] = c
-	id.mu.Unlock()
-	return c, nil
-}
-
-// SessionPolicy returns the session policy for role in a practice: the
-// role's default, shortened or made to require MFA by the practice.
-func (id *Service) SessionPolicy(ctx context.Context, practiceID string, role haven.Role) (session.Policy, error) {
-	p := session.DefaultPolicy(role)
-	c, err := id.practicePolicy(ctx, practiceID)
-	if err != nil {
-		return p, err
-	}
-	if role == haven.RolePatient {
-		p = p.Within(c.patients)
-		if c.patientsMFA {
-			p = p.Within(session.Policy{RequireMFA: true})
-		}
-	} else {
-		p = p.Within(c.workforce)
-	}
-	if id.policyFn != nil {
-		q, err := id.policyFn(ctx, practiceID, role)
-		if err != nil {
-			return p, err
-		}
-		p = p.Within(q)
-	}
-	return p, nil
-}
-
-// stepUpMaxAge is how old an authentication may be for a sensitive act.
-func (id *Service) stepUpMaxAge(ctx context.Context, practiceID string) time.Duration {
-	d := policy.DefaultStepUpMaxAge
-	if c, err := id.practicePolicy(ctx, practiceID); err == nil && c.stepUp > 0 && c.stepUp < d {
-		d = c.stepUp
-	}
-	return d
-}
-
-// errBadLogin is the one answer to a wrong email or password: the same
-// message and status whether or not the account exists.
-var errBadLogin = haven.Errorf(haven.EUNAUTHORIZED, "that email and password do not match an account")
-
-// throttledError is ETOOMANY with how long to wait, for a Retry-After.
-type throttledError struct {
-	err  *haven.Error
-	wait time.Duration
-}
-
-func (e *throttledError) Error() string { return e.err.Error() }
-func (e *throttledError) Unwrap() error { return e.err }
-
-// RetryAfter returns how long a throttled request should wait, or 0.
-func RetryAfter(err error) time.Duration {
-	var t *throttledError
-	if errors.As(err, &t) {
-		return t.wait
-	}
-	return 0
-}
-
-func throttled(err error, wait time.Duration) error {
-	var he *haven.Error
-	if !errors.As(err, &he) {
-		he = haven.Errorf(haven.ETOOMANY, "too many attempts; try again later")
-	}
-	return &throttledError{err: he, wait: wait}
-}
-
-// attemptFor is the throttle's view of an attempt on u's account from c.
-// KnownDevice is true only when c's device cookie completed a sign-in as u
-// before, as the server recorded it.
-func (id *Service) attemptFor(ctx context.Context, u *haven.User, c Client) throttle.Attempt {
-	att := throttle.Attempt{Account: accountKey(u.EmailIndex), Addr: c.Addr, Device: c.throttleDevice()}
-	if h := c.knownDeviceHash(); h != nil {
-		att.KnownDevice, _ = id.db.KnownDevice(ctx, h, u.ID)
-	}
-	return att
-}
-
-// allow asks the throttle about att, turning a refusal into ETOOMANY with
-// its wait.
-func (id *Service) allow(ctx context.Context, att throttle.Attempt) error {
-	wait, err := id.throttle.Allow(ctx, att)
-	if err != nil && haven.ErrorCode(err) == haven.ETOOMANY {
-		return throttled(err, wait)
-	}
-	return err
-}

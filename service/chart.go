@@ -145,7 +145,7 @@ func (np NewPatient) Validate(now time.Time) error {
 // email and name sealed) and chart (every field sealed under the
 // patient's own data key), ready to store. It is the one place a new
 // patient is sealed, shared by the front desk's RegisterPatient and a
-// patient's own registration (identity_register.go); callers have
+// patient's own registration (identity/registration.go); callers have
 // validated np, normalized its email and decided and audited the act.
 func (s *Service) sealNewPatient(ctx context.Context, practiceID, id string, np NewPatient) (*haven.User, *sqlstore.Patient, error) {
 	u := &haven.User{ID: id, PracticeID: practiceID, Role: haven.RolePatient, CreatedAt: s.now()}

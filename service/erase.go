@@ -29,7 +29,7 @@ func (s *Service) SetLegalHold(ctx context.Context, patientID string, hold bool)
 	if !hold {
 		action = "legal_hold.lift"
 	}
-	if err := s.Record(ctx, OperatorEvent(row.PracticeID, action, "patient", row.ID, row.ID)); err != nil {
+	if _, err := s.record(ctx, OperatorEvent(row.PracticeID, action, "patient", row.ID, row.ID)); err != nil {
 		return err
 	}
 	return s.db.SetLegalHold(ctx, row.ID, hold)
@@ -56,7 +56,7 @@ func (s *Service) ErasePatient(ctx context.Context, patientID string) error {
 	if hold {
 		return haven.Errorf(haven.ECONFLICT, "patient %s is under a legal hold and cannot be erased", row.ID)
 	}
-	if err := s.Record(ctx, OperatorEvent(row.PracticeID, "patient.erase", "patient", row.ID, row.ID)); err != nil {
+	if _, err := s.record(ctx, OperatorEvent(row.PracticeID, "patient.erase", "patient", row.ID, row.ID)); err != nil {
 		return err
 	}
 	if err := s.keys.ShredPatient(ctx, row.PracticeID, row.ID); err != nil {
@@ -75,5 +75,6 @@ func (s *Service) RecordKeyOperation(ctx context.Context, practiceID, action str
 	if logID == "" {
 		logID, id = audit.PlatformLogID, "root"
 	}
-	return s.Record(ctx, OperatorEvent(logID, action, "key", id, ""))
+	_, err := s.record(ctx, OperatorEvent(logID, action, "key", id, ""))
+	return err
 }

@@ -12,16 +12,12 @@ import (
 	"haven/store/sqlstore"
 )
 
-// Record appends ev to its log and returns once it is durable. It is how
-// events that are not access decisions (sign-ins, MFA changes, key
-// operations) reach the audit log. An error means the event is not
-// recorded; the caller must then not proceed.
-func (s *Service) Record(ctx context.Context, ev audit.Event) error {
-	_, err := s.record(ctx, ev)
-	return err
-}
-
-// record appends ev and returns its sequence number in its log.
+// record appends ev to its log and returns once it is durable, with its
+// sequence number in that log. It is how every event reaches the audit
+// log: access decisions (gate) and the events that are not (operator
+// commands, reminders, and identity's sign-ins and MFA changes through
+// Gate.Record). An error means the event is not recorded; the caller must
+// then not proceed.
 func (s *Service) record(ctx context.Context, ev audit.Event) (uint64, error) {
 	seqs, err := s.audit.Append(ctx, ev)
 	if err != nil {
@@ -138,28 +134,38 @@ func (g *Gate) Now() time.Time { return g.s.now() }
 // Passwords is the pool that hashes passwords, shared with the service.
 func (g *Gate) Passwords() *password.Hasher { return g.s.passwords }
 
-// Authorize decides act on res for the actor in ctx and records the
-// decision before returning; see Service.authorize.
+// Authorize is the gate every PHI path passes, for identity's own acts
+// (an admin opening another account): it decides act on res for the actor
+// in ctx against freshly loaded facts and records the decision, allowed or
+// denied, before returning. It returns nil only when the act is allowed
+// and its event is durable; a record of another practice is refused as an
+// id that exists nowhere.
 func (g *Gate) Authorize(ctx context.Context, act policy.Action, res policy.Resource) (haven.Actor, policy.Decision, error) {
 	return g.s.authorize(ctx, act, res)
 }
 
-// AuthorizeRecord is Authorize for a record the request named by sentID;
-// see Service.authorizeRecord.
+// AuthorizeRecord is Authorize for a record the request named by sentID:
+// refused as another practice's, the event records sentID, as an unknown
+// id's does, and a patient refused a record not their own is answered
+// ENOTFOUND, as a random id is.
 func (g *Gate) AuthorizeRecord(ctx context.Context, act policy.Action, res policy.Resource, sentID string) (haven.Actor, policy.Decision, error) {
 	return g.s.authorizeRecord(ctx, act, res, sentID)
 }
 
-// RefuseUnknown audits a request for an id that does not exist and
-// returns the ENOTFOUND every unknown or foreign id gets; see
-// Service.refuseUnknown.
+// RefuseUnknown records a request for an id that does not exist (or is
+// not haven.PlausibleID, recorded without its value) as a denial, and
+// returns the ENOTFOUND every unknown or foreign id gets.
 func (g *Gate) RefuseUnknown(ctx context.Context, a haven.Actor, act policy.Action, kind policy.Kind, id string) error {
 	return g.s.refuseUnknown(ctx, a, act, kind, id)
 }
 
 // Record appends a security event (a sign-in, an MFA change) and returns
-// once it is durable; see Service.Record.
-func (g *Gate) Record(ctx context.Context, ev audit.Event) error { return g.s.Record(ctx, ev) }
+// once it is durable. An error means the event is not recorded; the
+// caller must then not proceed.
+func (g *Gate) Record(ctx context.Context, ev audit.Event) error {
+	_, err := g.s.record(ctx, ev)
+	return err
+}
 
 // EmailIndex is the blind index that finds an account by its address at
 // sign-in, under the platform's index key.
@@ -213,8 +219,11 @@ func (g *Gate) Profile(ctx context.Context, u *haven.User) (*UserProfile, error)
 	return g.s.openUser(ctx, u)
 }
 
-// SealNewPatient builds a patient's account and chart, sealed and ready
-// to store, for a patient's own registration; see Service.sealNewPatient.
+// SealNewPatient builds a patient's account (email blind-indexed, email
+// and name sealed) and chart (sealed under the patient's own data key),
+// ready to store, for a patient's own registration: the front desk's
+// RegisterPatient seals a new patient the same way. The caller has
+// validated np, normalized its email, and records the registration.
 func (g *Gate) SealNewPatient(ctx context.Context, practiceID, id string, np NewPatient) (*haven.User, *sqlstore.Patient, error) {
 	return g.s.sealNewPatient(ctx, practiceID, id, np)
 }

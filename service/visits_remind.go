@@ -214,7 +214,8 @@ func (r *Reminders) record(ctx context.Context, v *sqlstore.Visit, decision, rea
 	ev := audit.Event{LogID: v.PracticeID, ActorID: ReminderActor, Action: ActVisitRemind,
 		ResourceKind: string(policy.KindVisit), ResourceID: v.ID, PatientID: v.PatientID,
 		Purpose: audit.PurposeTreatment, Decision: decision, Reason: reason}
-	return r.svc.Record(ctx, ev)
+	_, err := r.svc.record(ctx, ev)
+	return err
 }
 
 // Run sends due reminders about every interval until ctx ends. Each wait

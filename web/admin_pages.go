@@ -17,8 +17,8 @@ import (
 // form to invite; one account's page with disable and re-enable, the
 // reset of a lost second factor and, for a patient who has no password
 // yet, the account-setup link. A patient's account is reached by the
-// exact email the patient gives, never from a list (service/
-// identity_accounts.go says why).
+// exact email the patient gives, never from a list (identity/accounts.go
+// says why).
 //
 // Every decision is the service's: the pages show what policy allows and
 // turn its answers into pages. A factor reset, and inviting an admin or

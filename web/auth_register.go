@@ -7,7 +7,7 @@ import (
 	"haven/identity"
 )
 
-// This file serves a patient's own registration (service/identity_register.go):
+// This file serves a patient's own registration (identity/registration.go):
 // the practice's public page /register/{practice} asks for an email
 // address, and the emailed link /register/{practice}/{token} asks for the
 // patient's name, date of birth and a password. The link carries its

@@ -176,6 +176,7 @@ var goBenchPackages = []string{
 	"./audit/memlog",         // verify per event vs SHA-256; group commit vs one commit per event
 	"./store/sqlstore",       // audit group commit vs one commit per event on SQLite
 	"./service",              // audited chart read vs the same read without the audit append
+	"./identity",             // sign-in and session resume vs a bare hash and a bare lookup; passkey sign-in vs bare ECDSA
 	"./video/sfu",            // admission to first RTP packet (p50/p95) vs direct pion peers; CPU per forwarded packet
 }
 

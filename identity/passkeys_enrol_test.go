@@ -38,14 +38,14 @@ func TestWorkforceEnrolsAPasskeyAtFirstSignIn(t *testing.T) {
 		}
 		done, err := s.pk.FinishEnrolment(ctx, res.Pending, key.create(opts), " Work laptop ", home)
 		if err != nil || done.Stage != identity.StageDone || !done.Session.Actor.MFA || len(done.RecoveryCodes) != 10 ||
-			done.Session.Actor.UserID != s.p.clinician.UserID {
+			done.Session.Actor.UserID != s.p.Clinician.UserID {
 			t.Fatalf("FinishEnrolment = %+v, %v", done, err)
 		}
-		ev := e.events(s.p.id, identity.ActMFAEnrol)[0]
-		if ev.Decision != audit.DecisionAllow || ev.Reason != "webauthn" || ev.ActorID != s.p.clinician.UserID || ev.ResourceKind != "webauthn_credential" {
+		ev := e.events(s.p.ID, identity.ActMFAEnrol)[0]
+		if ev.Decision != audit.DecisionAllow || ev.Reason != "webauthn" || ev.ActorID != s.p.Clinician.UserID || ev.ResourceKind != "webauthn_credential" {
 			t.Fatalf("enrolment audited as %+v", ev)
 		}
-		if ev := e.events(s.p.id, identity.ActRecoveryIssue)[0]; ev.ActorID != s.p.clinician.UserID {
+		if ev := e.events(s.p.ID, identity.ActRecoveryIssue)[0]; ev.ActorID != s.p.Clinician.UserID {
 			t.Fatalf("recovery codes audited as %+v", ev)
 		}
 		list, err := s.pk.List(s.sessionCtx(done.Session, home))
@@ -59,7 +59,7 @@ func TestWorkforceEnrolsAPasskeyAtFirstSignIn(t *testing.T) {
 
 		// The next sign-in asks for the passkey; a password alone cannot
 		// enrol another authenticator now.
-		e.clock.Advance(time.Minute)
+		e.Clock.Advance(time.Minute)
 		res, err = s.Login(ctx, "doc@riverside.example", pw, home)
 		if err != nil || res.Stage != identity.StageSecondFactor || len(res.Factors) != 2 {
 			t.Fatalf("second sign-in: %+v, %v", res, err)
@@ -102,10 +102,10 @@ func TestPasskeyEnrolmentAnswersOnlyItsOwnSignIn(t *testing.T) {
 		if _, err := s.pk.FinishEnrolment(ctx, deskRes.Pending, newSoftKey(t).create(docOpts), "", other); haven.ErrorCode(err) != haven.EINVALID {
 			t.Fatalf("another sign-in's challenge: %v", err)
 		}
-		if ev := e.events(s.p.id, identity.ActMFAEnrol)[0]; ev.Decision != audit.DecisionDeny || ev.Reason != "unknown_challenge" || ev.ActorID != s.p.staff.UserID {
+		if ev := e.events(s.p.ID, identity.ActMFAEnrol)[0]; ev.Decision != audit.DecisionDeny || ev.Reason != "unknown_challenge" || ev.ActorID != s.p.Staff.UserID {
 			t.Fatalf("the refusal audited as %+v", ev)
 		}
-		if has, _ := e.db.HasWebAuthnCredential(ctx, s.p.staff.UserID); has {
+		if has, _ := e.DB.HasWebAuthnCredential(ctx, s.p.Staff.UserID); has {
 			t.Fatal("a key was enrolled with another sign-in's challenge")
 		}
 		// A malformed answer is refused and leaves the sign-in pending.

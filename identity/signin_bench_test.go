@@ -15,6 +15,7 @@ import (
 	"haven/auth/totp"
 	"haven/identity"
 	"haven/internal/testkit"
+	"haven/internal/testkit/stack"
 	"haven/keyring"
 	"haven/service"
 	"haven/store/sqlstore"
@@ -26,7 +27,7 @@ import (
 type benchStack struct {
 	id     *identity.Service
 	db     *sqlstore.DB
-	clock  *clock
+	clock  *stack.Clock
 	secret string // the clinician's TOTP secret
 }
 
@@ -47,7 +48,7 @@ func benchIdentity(b *testing.B) *benchStack {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { root.Close() })
-	clk := &clock{now: time.Date(2026, 11, 25, 14, 0, 0, 0, time.UTC)}
+	clk := stack.NewClock(time.Date(2026, 11, 25, 14, 0, 0, 0, time.UTC))
 	keys, err := keyring.Open(ctx, keyring.Config{Store: db, Root: root, Now: clk.Now})
 	if err != nil {
 		b.Fatal(err)

@@ -318,3 +318,94 @@ func (id *Service) Purge(ctx context.Context) error {
 	_, err := id.db.PurgeThrottle(ctx, cutoff)
 	return err
 }
+
+// WhoAmI describes the signed-in user without opening anything sealed.
+type WhoAmI struct {
+	UserID, PracticeID, PracticeName, SessionID string
+	Role                                        haven.Role
+	MFA                                         bool
+	AuthTime                                    time.Time
+	Factors                                     []FactorKind
+}
+
+// Who returns what the session in ctx is.
+func (id *Service) Who(ctx context.Context) (*WhoAmI, error) {
+	a, err := haven.SignedIn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w := &WhoAmI{UserID: a.UserID, PracticeID: a.PracticeID, SessionID: a.SessionID, Role: a.Role, MFA: a.MFA, AuthTime: a.AuthTime}
+	if a.PracticeID != "" {
+		if p, err := id.db.FindPracticeByID(ctx, a.PracticeID); err == nil {
+			w.PracticeName = p.Name
+		}
+	}
+	u, err := id.db.FindUserByID(ctx, a.UserID)
+	if err != nil {
+		return nil, err
+	}
+	if w.Factors, err = id.enrolledFactors(ctx, u); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+type cachedPolicy struct {
+	patientsMFA bool
+	stepUp      time.Duration
+	workforce   session.Policy // the practice's own timeouts (zero: none)
+	patients    session.Policy
+	at          time.Time
+}
+
+// policyCacheTTL bounds how stale a practice's MFA and step-up settings may
+// be when a session is resumed; settings change rarely, requests often.
+const policyCacheTTL = 30 * time.Second
+
+// practicePolicy returns the practice facts sessions need, briefly cached.
+func (id *Service) practicePolicy(ctx context.Context, practiceID string) (cachedPolicy, error) {
+	now := id.now()
+	id.mu.Lock()
+	c, ok := id.cache[practiceID]
+	id.mu.Unlock()
+	if ok && now.Sub(c.at) < policyCacheTTL && !now.Before(c.at) {
+		return c, nil
+	}
+	ps, err := id.gate.PracticeSettings(ctx, practiceID)
+	if err != nil {
+		return cachedPolicy{}, err
+	}
+	c = cachedPolicy{patientsMFA: ps.PatientsRequireMFA, stepUp: time.Duration(ps.StepUpMaxAge), at: now,
+		workforce: session.Policy{Idle: time.Duration(ps.WorkforceIdle), Absolute: time.Duration(ps.WorkforceAbsolute)},
+		patients:  session.Policy{Idle: time.Duration(ps.PatientIdle), Absolute: time.Duration(ps.PatientAbsolute)}}
+	id.mu.Lock()
+	id.cache[practiceID] = c
+	id.mu.Unlock()
+	return c, nil
+}
+
+// SessionPolicy returns the session policy for role in a practice: the
+// role's default, shortened or made to require MFA by the practice.
+func (id *Service) SessionPolicy(ctx context.Context, practiceID string, role haven.Role) (session.Policy, error) {
+	p := session.DefaultPolicy(role)
+	c, err := id.practicePolicy(ctx, practiceID)
+	if err != nil {
+		return p, err
+	}
+	if role == haven.RolePatient {
+		p = p.Within(c.patients)
+		if c.patientsMFA {
+			p = p.Within(session.Policy{RequireMFA: true})
+		}
+	} else {
+		p = p.Within(c.workforce)
+	}
+	if id.policyFn != nil {
+		q, err := id.policyFn(ctx, practiceID, role)
+		if err != nil {
+			return p, err
+		}
+		p = p.Within(q)
+	}
+	return p, nil
+}

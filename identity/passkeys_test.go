@@ -195,7 +195,7 @@ type passkeyStack struct {
 
 func (e *env) passkeys(name, marker string) *passkeyStack {
 	e.t.Helper()
-	p := e.seed(name, marker)
+	p := e.Seed(name, marker)
 	id := e.identity()
 	pk, err := identity.NewPasskeys(id.Service, identity.PasskeyConfig{PublicURL: havenOrigin + "/"})
 	if err != nil {
@@ -209,14 +209,14 @@ func (e *env) passkeys(name, marker string) *passkeyStack {
 // context of that session.
 func (s *passkeyStack) patientSession(c identity.Client) (context.Context, *identity.NewSession) {
 	s.e.t.Helper()
-	return s.patientSessionOf(s.p.chartA.PatientID, s.patientEmail(), c)
+	return s.patientSessionOf(s.p.ChartA.PatientID, s.patientEmail(), c)
 }
 
 func (s *passkeyStack) patientSessionOf(userID, email string, c identity.Client) (context.Context, *identity.NewSession) {
 	t := s.e.t
 	t.Helper()
 	ctx := context.Background()
-	if err := s.e.svc.ProvisionPassword(ctx, userID, pw); err != nil {
+	if err := s.e.Service.ProvisionPassword(ctx, userID, pw); err != nil {
 		t.Fatal(err)
 	}
 	res, err := s.Login(ctx, email, pw, c)
@@ -266,7 +266,7 @@ func (s *passkeyStack) passwordless(k *softKey, c identity.Client) (*identity.Lo
 // events returns the practice log's events of action, newest first.
 func (e *env) events(logID, action string) []audit.Event {
 	e.t.Helper()
-	rows, err := e.db.SearchAudit(context.Background(), sqlstore.AuditQuery{LogID: logID, Action: action, Limit: 50})
+	rows, err := e.DB.SearchAudit(context.Background(), sqlstore.AuditQuery{LogID: logID, Action: action, Limit: 50})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -290,8 +290,8 @@ func TestPatientRegistersPasskeyAndSignsInWithItAlone(t *testing.T) {
 		if _, err := s.Resume(context.Background(), old.Token, home); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
 			t.Fatalf("the pre-registration session survived: %v", err)
 		}
-		ev := e.events(s.p.id, identity.ActMFAEnrol)[0]
-		if ev.Decision != audit.DecisionAllow || ev.Reason != "webauthn" || ev.ResourceKind != "webauthn_credential" || ev.ActorID != s.p.chartA.PatientID {
+		ev := e.events(s.p.ID, identity.ActMFAEnrol)[0]
+		if ev.Decision != audit.DecisionAllow || ev.Reason != "webauthn" || ev.ResourceKind != "webauthn_credential" || ev.ActorID != s.p.ChartA.PatientID {
 			t.Fatalf("registration audited as %+v", ev)
 		}
 		list, err := s.pk.List(s.sessionCtx(ch.Session, home))
@@ -306,19 +306,19 @@ func TestPatientRegistersPasskeyAndSignsInWithItAlone(t *testing.T) {
 			t.Fatalf("passwordless: %+v, %v", res, err)
 		}
 		a := res.Session.Actor
-		if a.UserID != s.p.chartA.PatientID || a.PracticeID != s.p.id || a.Role != haven.RolePatient || !a.MFA {
+		if a.UserID != s.p.ChartA.PatientID || a.PracticeID != s.p.ID || a.Role != haven.RolePatient || !a.MFA {
 			t.Fatalf("passwordless session actor %+v", a)
 		}
-		use := e.events(s.p.id, identity.ActPasskeyUse)[0]
+		use := e.events(s.p.ID, identity.ActPasskeyUse)[0]
 		if use.Decision != audit.DecisionAllow || use.Reason != "passwordless" || use.ResourceID != list[0].ID || use.ClientAddr != other.Addr {
 			t.Fatalf("passwordless use audited as %+v", use)
 		}
-		if ev := e.events(s.p.id, identity.ActLogin)[0]; ev.Reason != "webauthn" || ev.Decision != audit.DecisionAllow {
+		if ev := e.events(s.p.ID, identity.ActLogin)[0]; ev.Reason != "webauthn" || ev.Decision != audit.DecisionAllow {
 			t.Fatalf("sign-in audited as %+v", ev)
 		}
 		// The nickname is sealed at rest.
 		var sealed []byte
-		e.db.SQL().QueryRow(`SELECT nickname_sealed FROM webauthn_credentials`).Scan(&sealed)
+		e.DB.SQL().QueryRow(`SELECT nickname_sealed FROM webauthn_credentials`).Scan(&sealed)
 		if len(sealed) == 0 || strings.Contains(string(sealed), "Maria") {
 			t.Fatalf("nickname stored as %q", sealed)
 		}
@@ -349,10 +349,10 @@ func TestPasskeyIsASecondFactorAfterThePassword(t *testing.T) {
 			t.Fatalf("second-factor options %s", opts)
 		}
 		done, err := s.pk.SecondFactor(ctx, res.Pending, key.get(opts), home)
-		if err != nil || done.Stage != identity.StageDone || !done.Session.Actor.MFA || done.Session.Actor.UserID != s.p.clinician.UserID {
+		if err != nil || done.Stage != identity.StageDone || !done.Session.Actor.MFA || done.Session.Actor.UserID != s.p.Clinician.UserID {
 			t.Fatalf("second factor: %+v, %v", done, err)
 		}
-		if ev := e.events(s.p.id, identity.ActPasskeyUse)[0]; ev.Reason != "second_factor" || ev.ClientAddr != home.Addr {
+		if ev := e.events(s.p.ID, identity.ActPasskeyUse)[0]; ev.Reason != "second_factor" || ev.ClientAddr != home.Addr {
 			t.Fatalf("use audited as %+v", ev)
 		}
 		// The same passkey without user verification cannot sign in alone.
@@ -386,7 +386,7 @@ func TestForgedPasskeySignatureIsRefused(t *testing.T) {
 		if _, err := s.passwordless(attacker, home); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
 			t.Fatalf("assertion signed with another key: %v", err)
 		}
-		if ev := e.events(s.p.id, identity.ActPasskeyUse)[0]; ev.Decision != audit.DecisionDeny || ev.Reason != "assertion_invalid" {
+		if ev := e.events(s.p.ID, identity.ActPasskeyUse)[0]; ev.Decision != audit.DecisionDeny || ev.Reason != "assertion_invalid" {
 			t.Fatalf("forgery audited as %+v", ev)
 		}
 		// A genuine signature over other authenticator data (user
@@ -438,7 +438,7 @@ func TestReplayedPasskeyChallengeIsRefused(t *testing.T) {
 		// An expired challenge.
 		opts, _ = s.pk.BeginPasswordless(context.Background(), home)
 		answer = key.get(opts)
-		e.clock.Advance(identity.PasskeyChallengeTTL + time.Second)
+		e.Clock.Advance(identity.PasskeyChallengeTTL + time.Second)
 		if _, err := s.pk.FinishPasswordless(context.Background(), answer, home); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
 			t.Fatalf("expired challenge: %v", err)
 		}
@@ -480,7 +480,7 @@ func TestAnotherUsersPasskeyIsRefused(t *testing.T) {
 		if _, err := s.pk.SecondFactor(ctx, res.Pending, mallory.get(opts), home); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
 			t.Fatalf("another user's passkey passed the second factor: %v", err)
 		}
-		if ev := e.events(s.p.id, identity.ActPasskeyUse)[0]; ev.Reason != "not_own_credential" || ev.ActorID != s.p.chartA.PatientID {
+		if ev := e.events(s.p.ID, identity.ActPasskeyUse)[0]; ev.Reason != "not_own_credential" || ev.ActorID != s.p.ChartA.PatientID {
 			t.Fatalf("refusal audited as %+v", ev)
 		}
 		// Passwordless with Mallory's key claiming Alice's user handle.
@@ -498,11 +498,11 @@ func TestAnotherUsersPasskeyIsRefused(t *testing.T) {
 func TestPasskeyOfAnotherPracticesAccountIsRefused(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
 		s := e.passkeys("riverside", "w6")
-		other, err := e.svc.CreatePractice(context.Background(), "Lakeside")
+		other, err := e.Service.CreatePractice(context.Background(), "Lakeside")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.svc.CreateUser(context.Background(), service.NewUser{PracticeID: other.ID, Role: haven.RoleClinician,
+		if _, err := e.Service.CreateUser(context.Background(), service.NewUser{PracticeID: other.ID, Role: haven.RoleClinician,
 			Email: "doc@riverside.example", Name: "Dr Two Jobs", Password: pw}); err != nil {
 			t.Fatal(err)
 		}
@@ -525,7 +525,7 @@ func TestPasskeyOfAnotherPracticesAccountIsRefused(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			code, _ := totp.Code(en.Secret, e.clock.Now())
+			code, _ := totp.Code(en.Secret, e.Clock.Now())
 			done, err := s.ConfirmPendingEnrolment(ctx, token, code, home)
 			if err != nil {
 				t.Fatal(err)
@@ -583,7 +583,7 @@ func TestPasskeyCounterRegressionIsRefusedAndAudited(t *testing.T) {
 		if _, err := s.passwordless(&clone, browser("203.0.113.77", "clone")); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
 			t.Fatalf("lower counter: %v", err)
 		}
-		ev := e.events(s.p.id, identity.ActPasskeyCounter)
+		ev := e.events(s.p.ID, identity.ActPasskeyCounter)
 		if len(ev) != 1 || ev[0].Reason != "counter_regression" || ev[0].Decision != audit.DecisionDeny || ev[0].ClientAddr != "203.0.113.77" {
 			t.Fatalf("counter regression audited as %+v", ev)
 		}
@@ -598,7 +598,7 @@ func TestPasskeyCounterRegressionIsRefusedAndAudited(t *testing.T) {
 		// A passkey that keeps no counter (always 0) is not a clone.
 		nocount := newSoftKey(t)
 		nocount.step = 0
-		ctx2, _ := s.patientSessionOf(s.p.chartB.PatientID, "ptB@riverside.example", home)
+		ctx2, _ := s.patientSessionOf(s.p.ChartB.PatientID, "ptB@riverside.example", home)
 		s.register(ctx2, nocount, "", home)
 		for range 2 {
 			if _, err := s.passwordless(nocount, home); err != nil {
@@ -627,12 +627,12 @@ func TestRemovingPasskeyIsAnAuditedMFAChange(t *testing.T) {
 		if _, err := s.pk.Remove(pctx, list[0].ID, laptop); haven.ErrorCode(err) != haven.ENOTFOUND {
 			t.Fatalf("removed someone else's passkey: %v", err)
 		}
-		if ev := e.events(s.p.id, identity.ActMFARemove)[0]; ev.Decision != audit.DecisionDeny || ev.ActorID != s.p.chartA.PatientID {
+		if ev := e.events(s.p.ID, identity.ActMFARemove)[0]; ev.Decision != audit.DecisionDeny || ev.ActorID != s.p.ChartA.PatientID {
 			t.Fatalf("refusal audited as %+v", ev)
 		}
 		// With a stale authentication, removal needs a step-up first; the
 		// passkey itself can give it.
-		e.clock.Advance(10 * time.Minute)
+		e.Clock.Advance(10 * time.Minute)
 		ctx = s.sessionCtx(ch.Session, home)
 		if _, err := s.pk.Remove(ctx, list[0].ID, home); haven.ErrorCode(err) != haven.ESTEPUP {
 			t.Fatalf("removal without a fresh authentication: %v", err)
@@ -644,7 +644,7 @@ func TestRemovingPasskeyIsAnAuditedMFAChange(t *testing.T) {
 		if err := s.pk.StepUp(ctx, "", key.get(opts), home); err != nil {
 			t.Fatalf("step-up with the passkey: %v", err)
 		}
-		if ev := e.events(s.p.id, identity.ActPasskeyUse)[0]; ev.Reason != "step_up" || ev.SessionID != ch.Session.Actor.SessionID {
+		if ev := e.events(s.p.ID, identity.ActPasskeyUse)[0]; ev.Reason != "step_up" || ev.SessionID != ch.Session.Actor.SessionID {
 			t.Fatalf("step-up audited as %+v", ev)
 		}
 		ctx = s.sessionCtx(ch.Session, home)
@@ -652,7 +652,7 @@ func TestRemovingPasskeyIsAnAuditedMFAChange(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ev := e.events(s.p.id, identity.ActMFARemove)[0]; ev.Decision != audit.DecisionAllow || ev.Reason != "webauthn" || ev.ResourceID != list[0].ID {
+		if ev := e.events(s.p.ID, identity.ActMFARemove)[0]; ev.Decision != audit.DecisionAllow || ev.Reason != "webauthn" || ev.ResourceID != list[0].ID {
 			t.Fatalf("removal audited as %+v", ev)
 		}
 		// Every other session (the laptop's, and this browser's old one) ended.
@@ -695,7 +695,7 @@ func TestPasskeyRegistrationNeedsFreshAuthenticationAndItsOwnChallenge(t *testin
 			t.Fatal(err)
 		}
 		o := readOptions(t, opts)
-		if o.PublicKey.RP.ID != "haven.test" || o.PublicKey.User.ID != b64.EncodeToString([]byte(s.p.chartA.PatientID)) {
+		if o.PublicKey.RP.ID != "haven.test" || o.PublicKey.User.ID != b64.EncodeToString([]byte(s.p.ChartA.PatientID)) {
 			t.Fatalf("creation options %s", opts)
 		}
 		answer := newSoftKey(t).create(opts)
@@ -703,14 +703,14 @@ func TestPasskeyRegistrationNeedsFreshAuthenticationAndItsOwnChallenge(t *testin
 		if _, err := s.pk.FinishRegistration(ctx2, answer, "", laptopClient); haven.ErrorCode(err) != haven.EINVALID {
 			t.Fatalf("registration answered in another session: %v", err)
 		}
-		if ev := e.events(s.p.id, identity.ActMFAEnrol)[0]; ev.Decision != audit.DecisionDeny || ev.Reason != "unknown_challenge" {
+		if ev := e.events(s.p.ID, identity.ActMFAEnrol)[0]; ev.Decision != audit.DecisionDeny || ev.Reason != "unknown_challenge" {
 			t.Fatalf("refused registration audited as %+v", ev)
 		}
 		if list, _ := s.pk.List(ctx2); len(list) != 0 {
 			t.Fatalf("passkey registered: %+v", list)
 		}
 		ctx3, _ := s.patientSession(home)
-		e.clock.Advance(20 * time.Minute)
+		e.Clock.Advance(20 * time.Minute)
 		if _, err := s.pk.BeginRegistration(ctx3); haven.ErrorCode(err) != haven.ESTEPUP {
 			t.Fatalf("registration from a stale session: %v", err)
 		}
@@ -727,7 +727,7 @@ func TestDisabledAccountsPasskeyDoesNotSignIn(t *testing.T) {
 		ctx, _ := s.patientSession(home)
 		key := newSoftKey(t)
 		s.register(ctx, key, "", home)
-		if err := e.db.SetUserDisabled(context.Background(), s.p.chartA.PatientID, true); err != nil {
+		if err := e.DB.SetUserDisabled(context.Background(), s.p.ChartA.PatientID, true); err != nil {
 			t.Fatal(err)
 		}
 		_, err := s.passwordless(key, home)
@@ -769,7 +769,7 @@ func TestAdminResetRemovesPasskeys(t *testing.T) {
 		docSession, _, _ := s.enrol("doc@riverside.example", home)
 		key := newSoftKey(t)
 		s.register(s.sessionCtx(docSession, home), key, "", home)
-		if err := s.ResetMFA(e.as(s.p.admin), s.p.clinician.UserID); err != nil {
+		if err := s.ResetMFA(e.As(s.p.Admin), s.p.Clinician.UserID); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.passwordless(key, home); haven.ErrorCode(err) != haven.EUNAUTHORIZED {

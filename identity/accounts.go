@@ -5,7 +5,9 @@ import (
 	"time"
 
 	"haven"
+	"haven/audit"
 	"haven/policy"
+	"haven/service"
 	"haven/store/sqlstore"
 )
 
@@ -204,4 +206,66 @@ func (id *Service) GrantableRoles(ctx context.Context) []haven.Role {
 		return nil
 	}
 	return policy.Grantable(a.Role)
+}
+
+// SetDisabled disables (or re-enables) an account in the admin's practice.
+// Disabling ends every session and outstanding link at once. An admin
+// cannot disable themselves (another admin does that), and the practice's
+// last active admin cannot be disabled at all, even by two admins racing
+// to disable each other (sqlstore.SetUserDisabledKeepingAdmin).
+func (id *Service) SetDisabled(ctx context.Context, userID string, disabled bool) error {
+	a, err := haven.SignedIn(ctx)
+	if err != nil {
+		return err
+	}
+	u, err := id.userFor(ctx, policy.UserManage, policy.KindUser, userID)
+	if err != nil {
+		return err
+	}
+	if _, _, err := id.gate.AuthorizeRecord(ctx, policy.UserManage, userResource(u), userID); err != nil {
+		return err
+	}
+	if u.ID == a.UserID {
+		return haven.Errorf(haven.EINVALID, "you cannot disable your own account")
+	}
+	ev := audit.ForActor(a, ActDisable)
+	ev.ResourceKind, ev.ResourceID, ev.PatientID = "user", u.ID, userResource(u).PatientID
+	reason := "enabled"
+	if disabled {
+		reason = "disabled"
+	}
+	if err := id.db.SetUserDisabledKeepingAdmin(ctx, u.ID, disabled); err != nil {
+		if haven.ErrorCode(err) == haven.ECONFLICT {
+			id.record(ctx, ev, false, "last_admin")
+		}
+		return err
+	}
+	if disabled {
+		// Sessions end before anything else can fail: a disabled account
+		// must not stay signed in because, say, the audit append below
+		// failed.
+		if err := id.endEverything(ctx, u.ID); err != nil {
+			return err
+		}
+	}
+	return id.record(ctx, ev, true, reason)
+}
+
+// Profile returns the signed-in user's own name and email, opened for
+// their own account page. Reading one's own contact details is recorded
+// like any other opening of sealed values.
+func (id *Service) Profile(ctx context.Context) (*service.UserProfile, error) {
+	a, u, err := id.signedIn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ev := audit.ForActor(a, "account.read")
+	ev.PatientID = ""
+	if u.Role == haven.RolePatient {
+		ev.PatientID = u.ID
+	}
+	if err := id.record(ctx, ev, true, "self"); err != nil {
+		return nil, err
+	}
+	return id.gate.Profile(ctx, u)
 }

@@ -1,0 +1,409 @@
+package identity
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/webauthn"
+
+	"haven"
+	"haven/audit"
+	"haven/auth/throttle"
+)
+
+// Passkeys is WebAuthn for identity: passkeys and security keys that a
+// signed-in user registers from their account page, used as a second
+// factor (kind "webauthn") after the password and at step-up, and on their
+// own as a passwordless sign-in.
+//
+// Why a passkey alone may sign someone in: the browser binds every
+// assertion to Haven's origin, so a look-alike site cannot relay it
+// (phishing-resistant), and with user verification required the
+// authenticator has checked a PIN or biometric itself. Possession of the
+// device plus that check is multi-factor on its own, so a passwordless
+// sign-in yields a session with MFA, as password plus TOTP does.
+//
+// Every challenge is stored server-side, bound to what asked for it (a
+// pending sign-in, a session, the browser's device), used up by the one
+// answer that finds it, and expires in minutes. The signature counter only
+// moves forward: an assertion whose counter does not exceed the stored one
+// (a cloned key) is refused and audited. The FIDO metadata service is
+// never consulted (nothing is downloaded); attestation is not requested,
+// because Haven trusts the user's own enrolment, made after a fresh
+// authentication, rather than a vendor's certificate.
+type Passkeys struct {
+	id     *Service
+	wa     *webauthn.WebAuthn
+	rpID   string
+	origin string
+	ttl    time.Duration
+
+	mu        sync.Mutex
+	lastPurge time.Time // when expired challenges were last deleted
+}
+
+// PasskeyConfig is what NewPasskeys needs.
+type PasskeyConfig struct {
+	// PublicURL is the https:// address browsers reach Haven at
+	// ("https://clinic.example" or "https://localhost:8443"). Its origin is
+	// the only origin whose assertions are accepted, and its host name is
+	// the relying party id that passkeys are scoped to. An IP address
+	// cannot be a relying party id: use a name ("localhost" on one machine).
+	PublicURL string
+	// ChallengeTTL is how long a ceremony may take; default
+	// PasskeyChallengeTTL.
+	ChallengeTTL time.Duration
+}
+
+// PasskeyChallengeTTL is how long a browser has to answer a passkey
+// challenge: long enough to find a security key and type its PIN.
+const PasskeyChallengeTTL = 5 * time.Minute
+
+// Kinds of passkey challenge.
+const (
+	challengeRegister = "register" // bound to the session registering
+	challengeFactor   = "factor"   // bound to a pending sign-in or to a session stepping up
+	challengeLogin    = "login"    // passwordless, bound to the browser's device
+)
+
+// Audit actions for passkeys. Registration and removal are MFA changes
+// and use ActMFAEnrol and ActMFARemove with reason "webauthn".
+const (
+	ActPasskeyUse     = "auth.passkey"         // an assertion accepted (second_factor, step_up, passwordless) or refused
+	ActPasskeyCounter = "auth.passkey_counter" // a signature counter that went backwards: a possible clone
+)
+
+// resourcePasskey is the audit resource kind of a registered credential.
+const resourcePasskey = "webauthn_credential"
+
+// maxPasskeyProof bounds the JSON a browser may send as its answer; real
+// answers are a few kilobytes.
+const maxPasskeyProof = 64 << 10
+
+// NewPasskeys configures WebAuthn for Haven's public origin and registers
+// the passkey second factor with id.
+func NewPasskeys(id *Service, cfg PasskeyConfig) (*Passkeys, error) {
+	rpID, origin, err := relyingParty(cfg.PublicURL)
+	if err != nil {
+		return nil, err
+	}
+	ttl := cfg.ChallengeTTL
+	if ttl <= 0 {
+		ttl = PasskeyChallengeTTL
+	}
+	wa, err := webauthn.New(&webauthn.Config{
+		RPID: rpID,
+		// The name authenticators show next to the account. It names no
+		// clinic: which clinic a patient uses is health information, and a
+		// passkey list is seen by whoever looks over their shoulder.
+		RPDisplayName:         "Haven",
+		RPOrigins:             []string{origin},
+		AttestationPreference: protocol.PreferNoAttestation,
+		AuthenticatorSelection: protocol.AuthenticatorSelection{
+			ResidentKey:      protocol.ResidentKeyRequirementPreferred,
+			UserVerification: protocol.VerificationPreferred,
+		},
+		// The browser's own timeout; the server enforces ttl itself with
+		// identity's clock, when the challenge is used.
+		Timeouts: webauthn.TimeoutsConfig{
+			Login:        webauthn.TimeoutConfig{Timeout: ttl, TimeoutUVD: ttl},
+			Registration: webauthn.TimeoutConfig{Timeout: ttl, TimeoutUVD: ttl},
+		},
+		// MDS stays nil: no metadata is downloaded or consulted.
+	})
+	if err != nil {
+		return nil, haven.Wrap(haven.EINVALID, err, "passkeys cannot be configured for "+origin)
+	}
+	p := &Passkeys{id: id, wa: wa, rpID: rpID, origin: origin, ttl: ttl}
+	id.RegisterFactor(passkeyFactor{p})
+	return p, nil
+}
+
+// RPID is the relying party id passkeys are scoped to.
+func (p *Passkeys) RPID() string { return p.rpID }
+
+// Origin is the only origin whose passkey answers are accepted.
+func (p *Passkeys) Origin() string { return p.origin }
+
+// passkeyFactor is the SecondFactor for passkeys and security keys.
+type passkeyFactor struct{ p *Passkeys }
+
+func (passkeyFactor) Kind() FactorKind { return FactorWebAuthn }
+
+func (f passkeyFactor) Enrolled(ctx context.Context, u *haven.User) (bool, error) {
+	return f.p.id.db.HasWebAuthnCredential(ctx, u.ID)
+}
+
+// Verify checks an assertion (the browser's JSON answer) against the
+// challenge issued for ch to u, and nobody else.
+func (f passkeyFactor) Verify(ctx context.Context, u *haven.User, ch FactorChallenge, proof string) error {
+	purpose := "second_factor"
+	if ch.StepUp {
+		purpose = "step_up"
+	}
+	_, err := f.p.assert(ctx, u, challengeFactor, ch.ID, proof, purpose)
+	return err
+}
+
+// clientKey carries the requesting Client to the factor's Verify, which
+// the SecondFactor interface does not give it, so passkey audit events
+// name the address a clone was used from.
+type clientKey struct{}
+
+func withClient(ctx context.Context, c Client) context.Context {
+	return context.WithValue(ctx, clientKey{}, c)
+}
+
+func clientOf(ctx context.Context) Client {
+	c, _ := ctx.Value(clientKey{}).(Client)
+	return c
+}
+
+var (
+	errPasskeyRefused = haven.Errorf(haven.EUNAUTHORIZED, "that passkey was not accepted; try again")
+	errPasskeyAnswer  = haven.Errorf(haven.EINVALID, "the browser's passkey answer could not be read; try again")
+	errNoPasskeys     = haven.Errorf(haven.EINVALID, "no passkey is set up for this account")
+)
+
+// passkeyEvent is an audit event about a passkey of u (nil: not known),
+// made by the client in ctx.
+func passkeyEvent(ctx context.Context, u *haven.User, action, credID string) audit.Event {
+	c := clientOf(ctx)
+	var ev audit.Event
+	if u == nil {
+		ev = c.event(action)
+	} else if a, ok := haven.ActorFromContext(ctx); ok && a.UserID == u.ID {
+		ev = audit.ForActor(a, action)
+	} else {
+		ev = userEvent(u, c, "", action)
+	}
+	if haven.PlausibleID(credID) {
+		ev.ResourceKind, ev.ResourceID = resourcePasskey, credID
+	}
+	return ev
+}
+
+// assert checks an assertion answering a challenge of kind bound to
+// binding. For a second factor u is the account signing in and the
+// credential must be one of its own; for a passwordless sign-in u is nil
+// and the account is the credential's owner. Every refusal is recorded
+// with its reason and returned as errPasskeyRefused (or errPasskeyAnswer
+// for a malformed answer), so the answer says nothing about which check
+// failed or whether an account exists.
+func (p *Passkeys) assert(ctx context.Context, u *haven.User, kind, binding, proof, purpose string) (*haven.User, error) {
+	refuse := func(who *haven.User, credID, reason string, err error) (*haven.User, error) {
+		if rerr := p.id.record(ctx, passkeyEvent(ctx, who, ActPasskeyUse, credID), false, reason); rerr != nil {
+			return nil, rerr
+		}
+		return nil, err
+	}
+	if len(proof) > maxPasskeyProof {
+		return refuse(u, "", "malformed", errPasskeyAnswer)
+	}
+	parsed, err := protocol.ParseCredentialRequestResponseBytes([]byte(proof))
+	if err != nil {
+		return refuse(u, "", "malformed", errPasskeyAnswer)
+	}
+	userID := ""
+	if u != nil {
+		userID = u.ID
+	}
+	sd, err := p.take(ctx, parsed.Response.CollectedClientData.Challenge, kind, binding, userID)
+	if haven.ErrorCode(err) == haven.ENOTFOUND {
+		return refuse(u, "", "unknown_challenge", errPasskeyRefused)
+	} else if err != nil {
+		return nil, err
+	}
+	rec, err := p.id.db.WebAuthnCredentialByCredentialID(ctx, parsed.RawID)
+	if haven.ErrorCode(err) == haven.ENOTFOUND {
+		return refuse(u, "", "unknown_credential", errPasskeyRefused)
+	} else if err != nil {
+		return nil, err
+	}
+	if u == nil {
+		owner, err := p.id.db.FindUserByID(ctx, rec.UserID)
+		if err != nil {
+			return nil, err
+		}
+		if owner.Disabled {
+			return refuse(owner, rec.ID, "account_disabled", errPasskeyRefused)
+		}
+		u = owner
+	} else if rec.UserID != u.ID {
+		// Another account's credential (in this practice or another),
+		// presented for this one.
+		return refuse(u, "", "not_own_credential", errPasskeyRefused)
+	}
+	w, _, err := p.userFor(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	var got *webauthn.Credential
+	if len(sd.UserID) == 0 {
+		_, got, err = p.wa.ValidatePasskeyLogin(func(rawID, userHandle []byte) (webauthn.User, error) {
+			if !bytes.Equal(userHandle, w.WebAuthnID()) || !bytes.Equal(rawID, rec.CredentialID) {
+				return nil, errors.New("user handle does not name the credential's owner")
+			}
+			return w, nil
+		}, *sd, parsed)
+	} else {
+		got, err = p.wa.ValidateLogin(w, *sd, parsed)
+	}
+	if err != nil {
+		return refuse(u, rec.ID, "assertion_invalid", errPasskeyRefused)
+	}
+	if got.Authenticator.CloneWarning {
+		ev := passkeyEvent(ctx, u, ActPasskeyCounter, rec.ID)
+		if rerr := p.id.record(ctx, ev, false, "counter_regression"); rerr != nil {
+			return nil, rerr
+		}
+		return refuse(u, rec.ID, "counter_regression", errPasskeyRefused)
+	}
+	ok, err := p.id.db.UseWebAuthnCredential(ctx, rec.ID, rec.SignCount, got.Authenticator.SignCount, got.Flags.BackupState, p.id.now())
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		// Another assertion moved the counter since this one was checked.
+		ev := passkeyEvent(ctx, u, ActPasskeyCounter, rec.ID)
+		if rerr := p.id.record(ctx, ev, false, "counter_race"); rerr != nil {
+			return nil, rerr
+		}
+		return refuse(u, rec.ID, "counter_race", errPasskeyRefused)
+	}
+	if err := p.id.record(ctx, passkeyEvent(ctx, u, ActPasskeyUse, rec.ID), true, purpose); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// BeginSecondFactor starts a passkey check for the pending sign-in token
+// and returns the options for navigator.credentials.get. The challenge
+// works only for this sign-in, from this browser, once.
+func (p *Passkeys) BeginSecondFactor(ctx context.Context, token string, c Client) (json.RawMessage, error) {
+	pl, err := p.id.Pending(ctx, token, c)
+	if err != nil {
+		return nil, err
+	}
+	if !hasFactor(pl.Factors, FactorWebAuthn) {
+		return nil, errNoPasskeys
+	}
+	return p.beginFactor(ctx, pl.user, pl.Challenge.ID)
+}
+
+// BeginStepUp starts a passkey check for a step-up of the session in ctx
+// (a challenged session too: it is how the session proves it is its
+// owner's again).
+func (p *Passkeys) BeginStepUp(ctx context.Context) (json.RawMessage, error) {
+	a, err := haven.SignedIn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	u, err := p.id.db.FindUserByID(ctx, a.UserID)
+	if err != nil || u.Disabled {
+		return nil, errNoSession
+	}
+	return p.beginFactor(ctx, u, a.SessionID)
+}
+
+func (p *Passkeys) beginFactor(ctx context.Context, u *haven.User, binding string) (json.RawMessage, error) {
+	w, _, err := p.userFor(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	if len(w.creds) == 0 {
+		return nil, errNoPasskeys
+	}
+	// As a second factor the password was the first: user verification is
+	// welcome but not demanded, so a security key without a PIN serves.
+	assertion, sd, err := p.wa.BeginLogin(w, webauthn.WithUserVerification(protocol.VerificationPreferred))
+	if err != nil {
+		return nil, haven.Wrap(haven.EINTERNAL, err, "cannot start the passkey check")
+	}
+	if err := p.store(ctx, challengeFactor, u.ID, binding, sd); err != nil {
+		return nil, err
+	}
+	return options(assertion)
+}
+
+// SecondFactor completes the pending sign-in token with a passkey answer:
+// Identity.SecondFactor with kind "webauthn", its throttle and audit, and
+// the passkey's own audit events naming the client.
+func (p *Passkeys) SecondFactor(ctx context.Context, token, proof string, c Client) (*LoginResult, error) {
+	return p.id.SecondFactor(withClient(ctx, c), token, FactorWebAuthn, proof, c)
+}
+
+// StepUp re-authenticates the session in ctx with a passkey answer (and
+// the password, which a challenged session must also give).
+func (p *Passkeys) StepUp(ctx context.Context, password, proof string, c Client) error {
+	return p.id.StepUp(withClient(ctx, c), StepUpRequest{Password: password, Factor: FactorWebAuthn, Proof: proof}, c)
+}
+
+// deviceBinding binds a passwordless challenge to the browser that asked.
+func deviceBinding(c Client) string { return "device:" + c.deviceHash() }
+
+// BeginPasswordless starts a passwordless sign-in: options for
+// navigator.credentials.get with no credential list (the authenticator
+// offers the passkeys it holds for Haven) and user verification required.
+// It asks for nothing and tells nothing about any account.
+func (p *Passkeys) BeginPasswordless(ctx context.Context, c Client) (json.RawMessage, error) {
+	assertion, sd, err := p.wa.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
+	if err != nil {
+		return nil, haven.Wrap(haven.EINTERNAL, err, "cannot start the passkey sign-in")
+	}
+	if err := p.store(ctx, challengeLogin, "", deviceBinding(c), sd); err != nil {
+		return nil, err
+	}
+	return options(assertion)
+}
+
+// FinishPasswordless signs in with a passkey alone. The credential names
+// the account (in its own practice); the authenticator must have verified
+// its user. The session has MFA. Every refusal is the same
+// EUNAUTHORIZED, recorded with its reason, and counted by the throttle
+// against the client's address.
+func (p *Passkeys) FinishPasswordless(ctx context.Context, proof string, c Client) (*LoginResult, error) {
+	ctx = withClient(ctx, c)
+	att := throttle.Attempt{Account: passkeyAccountKey(proof), Addr: c.Addr}
+	if wait, err := p.id.throttle.Allow(ctx, att); err != nil {
+		if haven.ErrorCode(err) != haven.ETOOMANY {
+			return nil, err
+		}
+		if rerr := p.id.record(ctx, c.event(ActPasskeyUse), false, "throttled"); rerr != nil {
+			return nil, rerr
+		}
+		return nil, throttled(err, wait)
+	}
+	u, err := p.assert(ctx, nil, challengeLogin, deviceBinding(c), proof, "passwordless")
+	if err != nil {
+		if code := haven.ErrorCode(err); code == haven.EUNAUTHORIZED || code == haven.EINVALID {
+			if ferr := p.id.throttle.Failure(ctx, att); ferr != nil {
+				return nil, ferr
+			}
+		}
+		return nil, err
+	}
+	return p.id.finish(ctx, u, true, string(FactorWebAuthn), c)
+}
+
+// passkeyAccountKey is the throttle's account key for a passwordless
+// attempt: the credential id it presents, or the whole answer when it has
+// none, hashed and kept apart from the email-keyed password counts.
+func passkeyAccountKey(proof string) string {
+	var v struct {
+		RawID string `json:"rawId"`
+	}
+	key := proof
+	if json.Unmarshal([]byte(proof), &v) == nil && v.RawID != "" {
+		key = v.RawID
+	}
+	h := sha256.Sum256([]byte("haven passkey throttle v1\x00" + key))
+	return "passkey:" + hex.EncodeToString(h[:16])
+}

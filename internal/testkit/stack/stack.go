@@ -1,0 +1,228 @@
+// Package stack builds a whole Haven service stack for tests, written once:
+// a real database migrated, a root key in a temporary directory, the
+// keyring, an audit log that signs checkpoints, blobs in a directory, and
+// a clock the test moves. It stands apart from testkit because it reaches
+// keys: testkit serves storage's tests too, which must never reach one.
+package stack
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"haven"
+	"haven/audit"
+	"haven/auth/password"
+	"haven/blob/dir"
+	"haven/internal/testkit"
+	"haven/keyring"
+	"haven/service"
+	"haven/store/sqlstore"
+)
+
+// Stack is a whole service stack on one real database.
+type Stack struct {
+	tb       testing.TB
+	DB       *sqlstore.DB
+	Keys     *keyring.Keyring // for tests that check where a value is sealed
+	Service  *service.Service
+	Log      *audit.Log
+	Verifier string        // the audit checkpoints' verifier key
+	Signer   *audit.Signer // the audit key every node of the deployment shares
+	DataDir  string        // the root key, blobs and (for SQLite) the database
+	DSN      string
+	Clock    *Clock
+	VideoKey []byte
+}
+
+// Clock is a clock the test moves; it starts at a fixed instant.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a clock at t.
+func NewClock(t time.Time) *Clock { return &Clock{now: t} }
+
+// Now is the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// FastHasher keeps tests quick: argon2id with small memory. Production
+// parameters are tested in auth/password.
+var FastHasher = password.NewHasher(password.HasherConfig{Params: password.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}})
+
+// ForEachDB runs fn on a fresh stack over SQLite and, when available
+// (always in CI), PostgreSQL.
+func ForEachDB(t *testing.T, fn func(t *testing.T, s *Stack)) {
+	for name, dsn := range testkit.Databases(t) {
+		t.Run(name, func(t *testing.T) { fn(t, New(t, dsn)) })
+	}
+}
+
+// New builds a stack on the database at dsn; everything it opens is
+// closed when tb ends.
+func New(tb testing.TB, dsn string) *Stack {
+	tb.Helper()
+	ctx := context.Background()
+	db, err := sqlstore.Open(ctx, dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	dataDir := tb.TempDir()
+	if filepath.Dir(dsn) != "." && !sqlstore.IsPostgresURL(dsn) {
+		dataDir = filepath.Dir(dsn)
+	}
+	root, err := keyring.OpenLocalRoot(filepath.Join(dataDir, "root.key"), nil, true)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { root.Close() })
+	c := NewClock(time.Date(2026, 11, 25, 14, 0, 0, 0, time.UTC))
+	keys, err := keyring.Open(ctx, keyring.Config{Store: db, Root: root, Now: c.Now})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	priv, vkey, err := audit.GenerateKey("test.haven/audit")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	signer, err := audit.NewSigner(priv)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	log := audit.NewLog(db, audit.Options{Signer: signer, Now: c.Now})
+	tb.Cleanup(func() { log.Close() })
+	blobs, err := dir.Open(filepath.Join(dataDir, "blobs"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { blobs.Close() })
+	videoKey := make([]byte, 32)
+	rand.Read(videoKey)
+	svc := service.New(service.Config{DB: db, Keys: keys, Audit: log, Blobs: blobs, VideoKey: videoKey, Passwords: FastHasher, Now: c.Now})
+	tb.Cleanup(svc.Wait) // reports of probes still appending, before the log closes
+	return &Stack{tb: tb, DB: db, Keys: keys, Service: svc, Log: log, Verifier: vkey, Signer: signer, DataDir: dataDir, DSN: dsn, Clock: c, VideoKey: videoKey}
+}
+
+// Practice is a seeded tenant: its people and patients.
+type Practice struct {
+	ID                        string
+	Admin, Compliance, Staff  haven.Actor
+	Clinician, OtherClinician haven.Actor
+	PatientA, PatientB        haven.Actor
+	ChartA, ChartB            *service.Chart
+}
+
+// Password is what Seed gives every workforce member.
+const Password = "correct horse battery staple"
+
+// As returns a context carrying actor a, signed in with MFA just now.
+func (s *Stack) As(a haven.Actor) context.Context {
+	a.MFA = true
+	a.AuthTime = s.Clock.Now()
+	a.SessionID = "session-" + a.UserID
+	a.RequestID = "req-test"
+	a.ClientAddr = "127.0.0.1"
+	return haven.NewContextWithActor(context.Background(), a)
+}
+
+// Seed creates a practice with one of each role, two patients with
+// charts, and Clinician on patient A's care team. Addresses are
+// role@name.example (admin, co, desk, doc, doc2; ptA and ptB for the
+// patients); marker makes the charts' MRNs, names and phones unique.
+func (s *Stack) Seed(name, marker string) *Practice {
+	s.tb.Helper()
+	ctx := context.Background()
+	pr, err := s.Service.CreatePractice(ctx, name)
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	p := &Practice{ID: pr.ID}
+	mk := func(role haven.Role, email string) haven.Actor {
+		u, err := s.Service.CreateUser(ctx, service.NewUser{PracticeID: pr.ID, Role: role, Email: email, Name: "Worker " + email, Password: Password})
+		if err != nil {
+			s.tb.Fatal(err)
+		}
+		return haven.Actor{UserID: u.ID, PracticeID: pr.ID, Role: role}
+	}
+	p.Admin = mk(haven.RolePracticeAdmin, "admin@"+name+".example")
+	p.Compliance = mk(haven.RoleComplianceOfficer, "co@"+name+".example")
+	p.Staff = mk(haven.RoleStaff, "desk@"+name+".example")
+	p.Clinician = mk(haven.RoleClinician, "doc@"+name+".example")
+	p.OtherClinician = mk(haven.RoleClinician, "doc2@"+name+".example")
+	reg := func(suffix string) (*service.Chart, haven.Actor) {
+		c, err := s.Service.RegisterPatient(s.As(p.Staff), service.NewPatient{
+			MRN:          "MRN-" + marker + suffix,
+			Demographics: service.Demographics{Name: "Name" + marker + suffix, DateOfBirth: "1980-02-03", Sex: "female"},
+			Contact:      service.Contact{Email: "pt" + suffix + "@" + name + ".example", Phone: "555" + marker + suffix, Address: "Street" + marker + suffix},
+		})
+		if err != nil {
+			s.tb.Fatal(err)
+		}
+		return c, haven.Actor{UserID: c.PatientID, PracticeID: pr.ID, Role: haven.RolePatient}
+	}
+	p.ChartA, p.PatientA = reg("A")
+	p.ChartB, p.PatientB = reg("B")
+	if err := s.Service.AddToCareTeam(s.As(p.Admin), p.ChartA.PatientID, p.Clinician.UserID); err != nil {
+		s.tb.Fatal(err)
+	}
+	return p
+}
+
+// AssertNotInTheClear searches what a thief of the disk or a backup would
+// hold — every file under the data dir (database, WAL, blobs) and, on
+// PostgreSQL, a data-only dump — for each marker, ignoring case, and fails
+// t for each one found. Some copy must contain mustHold (a table name, an
+// id), or the search would prove nothing.
+func (s *Stack) AssertNotInTheClear(t *testing.T, mustHold string, markers ...string) {
+	t.Helper()
+	var copies [][]byte
+	filepath.Walk(s.DataDir, func(path string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			b, _ := os.ReadFile(path)
+			copies = append(copies, b)
+		}
+		return nil
+	})
+	if s.DB.Dialect() == sqlstore.Postgres {
+		out, err := exec.Command("pg_dump", "--data-only", s.DSN).Output()
+		if err != nil {
+			t.Fatalf("pg_dump: %v", err)
+		}
+		copies = append(copies, out)
+	}
+	searched := false
+	for _, b := range copies {
+		searched = searched || bytes.Contains(b, []byte(mustHold))
+		lower := bytes.ToLower(b)
+		for _, m := range markers {
+			if bytes.Contains(lower, bytes.ToLower([]byte(m))) {
+				t.Errorf("marker %q found in the clear", m)
+			}
+		}
+	}
+	if !searched {
+		t.Fatalf("no raw copy holds %q: the search would prove nothing", mustHold)
+	}
+}
