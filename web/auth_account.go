@@ -34,33 +34,6 @@ func qrDataURI(uri string) (template.URL, error) {
 	return template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes())), nil
 }
 
-// appView is the landing page's data. Invitations and the rest of
-// account administration live on the People pages (admin_pages.go).
-type appView struct {
-	Who *service.WhoAmI
-}
-
-// app is the signed-in landing page. It shows who you are and where to go;
-// the clinical areas add themselves as they are built.
-func (s *Server) app(w http.ResponseWriter, r *http.Request) {
-	s.renderApp(w, r, http.StatusOK, "", "")
-}
-
-func (s *Server) renderApp(w http.ResponseWriter, r *http.Request, status int, flash, msg string) {
-	ctx := r.Context()
-	who, err := s.id.Who(ctx)
-	if err != nil {
-		s.pageError(w, r, err)
-		return
-	}
-	v := appView{Who: who}
-	p := s.newPage(r, "Haven")
-	p.Practice = who.PracticeName
-	p.Flash, p.Error = flash, msg
-	p.Data = v
-	s.render(w, r, status, "app.html", p)
-}
-
 // accountView is the account page's data.
 type accountView struct {
 	Profile  *service.UserProfile

@@ -19,8 +19,9 @@ import (
 // chartFlashes are what a chart page says after a form, by its ?done=
 // value; only these fixed texts are ever shown.
 var chartFlashes = map[string]string{
-	"alert":  "The alert is closed.",
-	"review": "The break-glass review is recorded.",
+	"alert":      "The alert is closed.",
+	"review":     "The break-glass review is recorded.",
+	"registered": "The patient is registered. Book their first visit below.",
 }
 
 // show renders a chart page with data.
@@ -38,6 +39,37 @@ func (s *Server) pagePatients(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.show(w, r, "chart_patients.html", "Patients", ps)
+}
+
+// pageNewPatient is the front desk's form to register a patient.
+func (s *Server) pageNewPatient(w http.ResponseWriter, r *http.Request) {
+	s.renderNewPatient(w, r, http.StatusOK, "", service.NewPatient{})
+}
+
+func (s *Server) renderNewPatient(w http.ResponseWriter, r *http.Request, status int, msg string, np service.NewPatient) {
+	p := s.newPage(r, "Register a patient")
+	p.Error = msg
+	p.Data = np
+	s.render(w, r, status, "chart_new.html", p)
+}
+
+// pageRegisterPatient registers the patient and opens their chart, from
+// which the desk books their first visit. A refused form comes back
+// filled in, with the reason.
+func (s *Server) pageRegisterPatient(w http.ResponseWriter, r *http.Request) {
+	np := service.NewPatient{MRN: r.PostFormValue("mrn"),
+		Demographics: service.Demographics{Name: r.PostFormValue("name"), DateOfBirth: r.PostFormValue("date_of_birth")},
+		Contact:      service.Contact{Email: r.PostFormValue("email"), Phone: r.PostFormValue("phone")}}
+	ch, err := s.svc.RegisterPatient(r.Context(), np)
+	if err != nil {
+		if c := haven.ErrorCode(err); c == haven.EINVALID || c == haven.ECONFLICT {
+			s.renderNewPatient(w, r, s.errorStatus(w, r, err), haven.ErrorMessage(err), np)
+			return
+		}
+		s.pageError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/app/patients/"+url.PathEscape(ch.PatientID)+"?done=registered", http.StatusSeeOther)
 }
 
 type chartView struct {

@@ -138,9 +138,14 @@ var routes = []route{
 
 	// The same as pages (chart_pages.go).
 	{"GET /app/patients", html, may(policy.PatientSearch), chart, (*Server).pagePatients, 0},
+	{"GET /app/patients/new", html, may(policy.PatientRegister), chart, (*Server).pageNewPatient, 0},
+	{"POST /app/patients", html, may(policy.PatientRegister), chart, (*Server).pageRegisterPatient, 0},
 	{"GET /app/patients/{id}", html, may(policy.ChartRead), chart, (*Server).pageChart, 0},
 	{"POST /app/patients/{id}/break-glass", html, may(policy.BreakGlassRequest), chart, (*Server).pageBreakGlass, 0},
 	{"GET /app/history", html, may(policy.AuditReadOwn), chart, (*Server).pageHistory, 0},
+	{"GET /app/messages", html, may(policy.MessageRead), chart, (*Server).pageMessages, 0},
+	{"GET /app/files", html, may(policy.FileRead), chart, (*Server).pageFiles, 0},
+	{"POST /app/files", html, may(policy.FileUpload), chart, (*Server).pageUpload, service.MaxFileSize},
 	{"GET /app/compliance", html, may(policy.AuditSearch), chart, (*Server).pageCompliance, 0},
 	{"POST /app/compliance/alerts/{id}/close", html, may(policy.AlertReview), chart, (*Server).pageCloseAlert, 0},
 	{"POST /app/compliance/break-glass/{id}/review", html, may(policy.BreakGlassReview), chart, (*Server).pageReview, 0},
@@ -167,6 +172,7 @@ var routes = []route{
 	{"POST /app/visits/{id}/cancel", html, may(policy.VisitCancel), visits, (*Server).pageCancel, 0},
 	{"POST /app/visits/{id}/reschedule", html, may(policy.VisitReschedule), visits, (*Server).pageReschedule, 0},
 	{"GET /app/visits/{id}/check-in", html, may(policy.VisitCheckIn), visits, (*Server).pageCheckIn, 0},
+	{"POST /app/visits/{id}/check-in", html, may(policy.VisitCheckIn), visits, (*Server).pageCheckInFor, 0},
 	{"GET /app/visits/{id}/call", html, may(policy.VisitJoin), visits, (*Server).pageCall, 0},
 	{"GET /app/waiting-room", html, may(policy.VisitQueue), visits, (*Server).pageWaitingRoom, 0},
 }

@@ -147,7 +147,7 @@ func TestBrowserVideoVisit(t *testing.T) {
 
 	// The patient: sign in, the pre-visit page, check in, wait.
 	signInPatient(t, patient, st.base)
-	click(t, patient, "#visits-link")
+	click(t, patient, "#nav-visits")
 	click(t, patient, "#check-in-"+visit.ID)
 	click(t, patient, "#test-devices")
 	waitFor(t, patient, "camera and microphone test", `document.getElementById('checkin').dataset.devices === 'ok' ? 1 : 0`)
@@ -164,7 +164,7 @@ func TestBrowserVideoVisit(t *testing.T) {
 
 	// The clinician: first sign-in enrols TOTP, then the waiting room.
 	signInClinician(t, clinician, st.base)
-	click(t, clinician, "#waiting-room-link")
+	click(t, clinician, "#nav-waiting-room")
 	admit := "#admit-" + visit.ID
 	if err := chromedp.Do(clinician, chromedp.WaitVisible(chromedp.CSS(admit))); err != nil {
 		t.Fatalf("the patient is not in the waiting room: %v", err)

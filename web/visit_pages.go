@@ -31,23 +31,51 @@ type visitListView struct {
 	Visits     []visitRow
 	Clinicians []service.Member
 	Clinician  string // chosen for booking
-	Slots      []service.Slot
+	Slots      []slotDay
 	From, Next time.Time
 	Reason     string
 
 	// Patient is the patient whose list the front desk is looking at
-	// (empty for a patient's own list); the desk moves and cancels there
-	// but books from elsewhere.
-	Patient string
-	Booking bool
+	// (empty for a patient's own list), and PatientName her name; the
+	// desk books, moves and cancels there on her behalf.
+	Patient     string
+	PatientName string
+	Booking     bool
 	// Moving is the visit being moved, with its clinician's free times.
 	Moving             *visitRow
-	MoveSlots          []service.Slot
+	MoveSlots          []slotDay
 	MoveFrom, MoveNext time.Time
 }
 
+// slotDay is one day's free times, as the booking list groups them: a
+// person picks a day, then a time, in their own time zone, named.
+type slotDay struct {
+	Label string // "Wednesday 25 November"
+	Slots []slotOption
+}
+
+type slotOption struct {
+	Value string // RFC 3339, what the form sends
+	Label string // "15:00 CET"
+}
+
+// groupSlots groups slots by their day in zone.
+func groupSlots(slots []service.Slot, zone *time.Location) []slotDay {
+	var out []slotDay
+	for _, sl := range slots {
+		t := sl.Start.In(zone)
+		day := t.Format("Monday 2 January")
+		if len(out) == 0 || out[len(out)-1].Label != day {
+			out = append(out, slotDay{Label: day})
+		}
+		last := &out[len(out)-1]
+		last.Slots = append(last.Slots, slotOption{Value: sl.Start.Format(time.RFC3339), Label: t.Format("15:04 MST")})
+	}
+	return out
+}
+
 var visitFlashes = map[string]string{
-	"booked":      "Your visit is booked. You can check in from 30 minutes before it starts.",
+	"booked":      "The visit is booked. Check-in opens 30 minutes before it starts.",
 	"cancelled":   "The visit is cancelled.",
 	"rescheduled": "The visit is moved to its new time.",
 }
@@ -74,11 +102,20 @@ func (s *Server) renderVisits(w http.ResponseWriter, r *http.Request, status int
 	switch {
 	case a.Role == haven.RoleStaff && r.FormValue("patient") != "":
 		patientID = r.FormValue("patient")
-		view.Patient, view.Booking, view.Clinician = patientID, false, ""
-		p.Title = "Patient's visits"
+		view.Patient = patientID
+		ch, err := s.svc.Chart(ctx, patientID)
+		if err != nil {
+			s.pageError(w, r, err)
+			return
+		}
+		view.PatientName = ch.Demographics.Name
+		p.Title = ch.Demographics.Name + "'s visits"
+	case a.Role == haven.RoleStaff:
+		// The desk books for someone: the patient list leads here.
+		http.Redirect(w, r, "/app/patients", http.StatusSeeOther)
+		return
 	case a.Role != haven.RolePatient:
-		p.Error = "Visits are booked here by patients. Clinicians find theirs in the waiting room; the front desk opens a patient's visits from their chart."
-		s.render(w, r, http.StatusForbidden, "visit_list.html", p)
+		http.Redirect(w, r, "/app", http.StatusSeeOther)
 		return
 	}
 	var err error
@@ -116,15 +153,20 @@ func (s *Server) renderVisits(w http.ResponseWriter, r *http.Request, status int
 			view.From = f
 		}
 		view.Next = view.From.Add(BookingWindow)
-		if view.Slots, err = s.svc.Slots(ctx, view.Clinician, view.From, view.Next); err != nil {
+		slots, err := s.svc.Slots(ctx, view.Clinician, view.From, view.Next)
+		if err != nil {
 			s.pageError(w, r, err)
 			return
 		}
+		view.Slots = groupSlots(slots, p.zone())
 	}
 	p.Data = view
 	s.render(w, r, status, "visit_list.html", p)
 }
 
+// pageBook books the chosen slot: for the patient herself, or for the
+// front desk on the behalf of the patient whose list it is (the service
+// decides whether it may).
 func (s *Server) pageBook(w http.ResponseWriter, r *http.Request) {
 	a, _ := haven.ActorFromContext(r.Context())
 	start, err := time.Parse(time.RFC3339, r.PostFormValue("start"))
@@ -132,7 +174,11 @@ func (s *Server) pageBook(w http.ResponseWriter, r *http.Request) {
 		s.renderVisits(w, r, http.StatusBadRequest, "", "Choose a time for the visit.", r.PostFormValue("reason"))
 		return
 	}
-	if _, err := s.svc.BookVisit(r.Context(), a.UserID, r.PostFormValue("clinician"), start, r.PostFormValue("reason")); err != nil {
+	patient := a.UserID
+	if a.Role == haven.RoleStaff {
+		patient = r.PostFormValue("patient")
+	}
+	if _, err := s.svc.BookVisit(r.Context(), patient, r.PostFormValue("clinician"), start, r.PostFormValue("reason")); err != nil {
 		switch haven.ErrorCode(err) {
 		case haven.EINVALID, haven.ECONFLICT:
 			s.renderVisits(w, r, s.errorStatus(w, r, err), "", haven.ErrorMessage(err), r.PostFormValue("reason"))
@@ -141,7 +187,7 @@ func (s *Server) pageBook(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	http.Redirect(w, r, "/app/visits?done=booked", http.StatusSeeOther)
+	http.Redirect(w, r, visitListURL(r, "booked"), http.StatusSeeOther)
 }
 
 func (s *Server) pageCancel(w http.ResponseWriter, r *http.Request) {
