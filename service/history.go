@@ -22,6 +22,11 @@ type AccessEvent struct {
 	Purpose   string    `json:"purpose"`
 	Decision  string    `json:"decision"`
 	Reason    string    `json:"reason"`
+	// Self is set for the patient's own actions; Subject is the name of
+	// the person an action was about, where it names one (a guest
+	// invited to her video call).
+	Self    bool   `json:"self,omitempty"`
+	Subject string `json:"subject,omitempty"`
 	// Canonical is the event's canonical encoding; its RFC 6962 leaf hash
 	// and Proof lead to the checkpoint's root, which a browser can check.
 	Canonical []byte   `json:"canonical"`
@@ -67,9 +72,12 @@ func (s *Service) AccessHistory(ctx context.Context, patientID string) (*AccessH
 			Decision: e.Decision, Reason: e.Reason, Canonical: e.Event.Canonical(), Proof: proof}
 		switch {
 		case e.ActorID == row.ID:
-			ae.ActorName = "You"
+			ae.ActorName, ae.Self = "You", true
 		default:
 			ae.ActorName = names(ctx, e.ActorID)
+		}
+		if guest, ok := strings.CutPrefix(e.Reason, "guest:"); ok && haven.PlausibleID(guest) {
+			ae.Subject = names(ctx, guest)
 		}
 		h.Events = append(h.Events, ae)
 	}

@@ -125,10 +125,31 @@ func (s *Server) pageHistory(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
-	s.show(w, r, "chart_history.html", "Who accessed my record", struct {
-		*service.AccessHistory
-		VerifierKey string
-	}{h, vkey})
+	v := historyView{AccessHistory: h, VerifierKey: vkey}
+	for _, e := range h.Events {
+		line := historyRow{AccessEvent: e, Line: historyLine(e), Refused: e.Decision != "allow"}
+		if e.Self {
+			v.Mine = append(v.Mine, line)
+		} else {
+			v.Others = append(v.Others, line)
+		}
+	}
+	s.show(w, r, "chart_history.html", "Who saw my record", v)
+}
+
+// historyView is the access history as the page shows it: other people's
+// accesses first, the patient's own actions folded away below, each line
+// in words with its proof.
+type historyView struct {
+	*service.AccessHistory
+	VerifierKey  string
+	Others, Mine []historyRow
+}
+
+type historyRow struct {
+	service.AccessEvent
+	Line    string
+	Refused bool
 }
 
 type complianceView struct {

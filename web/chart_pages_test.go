@@ -68,7 +68,7 @@ func TestChartPagesRenderForTheirRoles(t *testing.T) {
 
 	pt := st.client(firefox)
 	expectRedirect(t, pt.post("/login", url.Values{"email": {p.pEmail[0]}, "password": {stackPassword}}), "/app")
-	page(pt, "/app/history", "Who accessed my record", "chart.read")
+	page(pt, "/app/history", "Who saw my record", "opened your record")
 	if r := pt.get("/app/patients/" + p.patient[1]); r.StatusCode != http.StatusNotFound {
 		t.Fatalf("a patient opened another patient's chart page: %d", r.StatusCode)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	otptotp "github.com/pquerna/otp/totp"
@@ -89,6 +90,10 @@ func newWalker(t *testing.T, base string, extra ...chromedp.ExecAllocatorOption)
 	t.Helper()
 	w := &walker{t: t, base: base, axe: axeSource(t)}
 	w.ctx = testkit.Browser(t, extra...)
+	// The reader is in Paris: pages must show her times there, named.
+	if _, err := chromedp.Call(w.ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "Europe/Paris"}); err != nil {
+		t.Fatal(err)
+	}
 	chromedp.Listen(w.ctx, func(ev any) {
 		if e, ok := ev.(*network.EventResponseReceived); ok && e.Response.Status >= 400 {
 			w.mu.Lock()
@@ -317,7 +322,135 @@ func TestBrowserPatientJourney(t *testing.T) {
 		w.follow("#nav-messages")
 		w.follow("#nav-files")
 		w.follow("#nav-history")
+		waitFor(t, w.ctx, "the proofs checked", `document.querySelector('#proof-status[data-result=ok]') ? 1 : 0`)
+		history := w.text("main")
+		if !strings.Contains(history, "Dr. Rosa Rivera opened your record for your care.") {
+			t.Errorf("the access history does not say in words who opened the record:\n%s", history)
+		}
+		for _, code := range []string{"chart.read", "audit.read_own", "careteam.manage", "role_permitted", "treatment", "UTC"} {
+			if strings.Contains(history, code) {
+				t.Errorf("the access history shows %q", code)
+			}
+		}
+		if !strings.Contains(history, "Paris") || !strings.Contains(history, "CET") {
+			t.Errorf("the access history's times are not in the reader's zone, named")
+		}
+		if open, _ := chromedp.Run(w.ctx, chromedp.Evaluate[bool](`document.getElementById('mine').open || document.getElementById('checkpoint-details').open`)); open {
+			t.Error("her own actions or the checkpoint are not folded away")
+		}
 		w.follow("#nav-account")
+		w.follow("#nav-home")
+		w.signOut()
+	})
+}
+
+// TestBrowserClinicianJourney: Dr. Rosa Rivera sees today's schedule on
+// her home page (Maria Lopez's demo visit, booked), her waiting room and
+// her patients, and opens a chart, by links.
+func TestBrowserClinicianJourney(t *testing.T) {
+	st := newDemoStack(t)
+	w := newWalker(t, st.base)
+	secret := ""
+	onBothScreens(t, w, func() {
+		w.start()
+		secret = w.signIn(doctor, secret)
+		if got := w.text("#schedule"); !strings.Contains(got, "Maria Lopez") || !strings.Contains(got, "Booked") {
+			t.Errorf("today's schedule does not show Maria Lopez's booked visit: %q", got)
+		}
+		if got := w.text("#schedule-counts"); !strings.Contains(got, "1 booked") {
+			t.Errorf("the schedule's counts: %q", got)
+		}
+		w.follow("#next-day")
+		w.follow("#today")
+		w.follow("#nav-waiting-room")
+		w.follow("#nav-patients")
+		w.follow("main table a")
+		w.follow("#nav-account")
+		w.follow("#nav-home")
+		w.signOut()
+	})
+}
+
+// TestBrowserFrontDeskJourney: the front desk sees the practice's day,
+// checks Maria Lopez in on her behalf, opens a patient's visits to book
+// and move them, and registers a new patient, by links and forms.
+func TestBrowserFrontDeskJourney(t *testing.T) {
+	st := newDemoStack(t)
+	w := newWalker(t, st.base)
+	secret := ""
+	registered := 0
+	onBothScreens(t, w, func() {
+		w.start()
+		secret = w.signIn(desk, secret)
+		if got := w.text("#schedule"); !strings.Contains(got, "Maria Lopez") || !strings.Contains(got, "Dr. Rosa Rivera") {
+			t.Errorf("the practice's schedule does not show Maria Lopez's visit with Dr. Rivera: %q", got)
+		}
+		if w.has("#schedule button[id^=check-in-]") {
+			w.press("#schedule button[id^=check-in-]")
+			if got := w.text("#schedule"); !strings.Contains(got, "Checked in") {
+				t.Errorf("after checking Maria in, the schedule says %q", got)
+			}
+		}
+		w.follow("#nav-patients")
+		w.follow("main table a")
+		w.follow("#patient-visits")
+		if !w.has("#clinician") {
+			t.Error("the desk cannot book for the patient")
+		}
+		if w.has("a[id^=reschedule-]") {
+			w.follow("a[id^=reschedule-]")
+			if !w.has("#new-slot optgroup") {
+				t.Error("the move form's times are not grouped by day")
+			}
+		}
+		w.follow("#nav-register-patient")
+		registered++
+		w.fill(map[string]string{"name": fmt.Sprintf("Lee Park %d", registered), "date-of-birth": "1990-04-05",
+			"mrn": fmt.Sprintf("RFC-2000%d", registered), "email": fmt.Sprintf("lee.park%d@patients.example", registered)})
+		w.press("#register")
+		if got := w.text("main h1"); got != fmt.Sprintf("Lee Park %d", registered) {
+			t.Errorf("after registering, the page's heading is %q", got)
+		}
+		w.follow("#patient-visits")
+		w.fill(map[string]string{"clinician": st.users[doctor]})
+		w.follow("#nav-home")
+		w.signOut()
+	})
+}
+
+// TestBrowserAdminJourney: the administrator's home counts their work,
+// and People, an account and care teams are a link away.
+func TestBrowserAdminJourney(t *testing.T) {
+	st := newDemoStack(t)
+	w := newWalker(t, st.base)
+	secret := ""
+	onBothScreens(t, w, func() {
+		w.start()
+		secret = w.signIn(admin, secret)
+		if got := w.text("#count-no-factor"); got == "" {
+			t.Error("no count of accounts without a second factor")
+		}
+		w.follow("#home-people")
+		w.follow("#workforce a")
+		w.follow("#nav-care-teams")
+		w.follow("#nav-home")
+		w.signOut()
+	})
+}
+
+// TestBrowserComplianceJourney: the compliance officer's home counts open
+// alerts and break-glass uses to review, and the audit log is a link away.
+func TestBrowserComplianceJourney(t *testing.T) {
+	st := newDemoStack(t)
+	w := newWalker(t, st.base)
+	secret := ""
+	onBothScreens(t, w, func() {
+		w.start()
+		secret = w.signIn("compliance@riverside.example", secret)
+		if got := w.text("#count-alerts"); got == "" {
+			t.Error("no count of open alerts")
+		}
+		w.follow("#home-audit")
 		w.follow("#nav-home")
 		w.signOut()
 	})
