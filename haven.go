@@ -161,3 +161,13 @@ func ActorFromContext(ctx context.Context) (Actor, bool) {
 	a, ok := ctx.Value(actorKey{}).(Actor)
 	return a, ok
 }
+
+// SignedIn returns the authenticated actor in ctx, or EUNAUTHORIZED when
+// there is none: the first check of every call made on someone's behalf.
+func SignedIn(ctx context.Context) (Actor, error) {
+	a, ok := ActorFromContext(ctx)
+	if !ok || a.UserID == "" {
+		return Actor{}, Errorf(EUNAUTHORIZED, "sign in first")
+	}
+	return a, nil
+}

@@ -118,6 +118,15 @@ func TestPackageBoundaries(t *testing.T) {
 		},
 		forbidden: func(dep string) bool { return under(dep, "haven/keyring") },
 	}, {
+		why:       "identity holds no key and no blob: it seals, opens and records through the service's gate",
+		applies:   func(p string) bool { return under(p, "haven/identity") },
+		forbidden: func(dep string) bool { return underAny(dep, "haven/keyring", "haven/blob") },
+	}, {
+		why:        "service opens PHI for an actor identity has already established: it never reaches back into identity",
+		applies:    func(p string) bool { return under(p, "haven/service") },
+		transitive: true,
+		forbidden:  func(dep string) bool { return under(dep, "haven/identity") },
+	}, {
 		why:        "the audit log stands apart from keys and storage: it can be checked with public material alone",
 		applies:    func(p string) bool { return under(p, "haven/audit") },
 		transitive: true,

@@ -33,8 +33,8 @@ type NewUser struct {
 // blind-indexed for sign-in, and its password hashed with argon2id after the
 // breached-password check.
 func (s *Service) CreateUser(ctx context.Context, nu NewUser) (*haven.User, error) {
-	email := NormalizeEmail(nu.Email)
-	if !validEmail(email) {
+	email := haven.NormalizeEmail(nu.Email)
+	if !haven.ValidEmail(email) {
 		return nil, haven.Errorf(haven.EINVALID, "email address is not valid")
 	}
 	if n := len(strings.TrimSpace(nu.Name)); n == 0 || n > 200 {
@@ -73,7 +73,7 @@ func (s *Service) sealUser(ctx context.Context, u *haven.User, email, name strin
 		return err
 	}
 	ad := userAD(u, "email")
-	if u.Email, err = s.keys.Seal(ctx, ad, []byte(NormalizeEmail(email))); err != nil {
+	if u.Email, err = s.keys.Seal(ctx, ad, []byte(haven.NormalizeEmail(email))); err != nil {
 		return err
 	}
 	u.Name, err = s.keys.Seal(ctx, userAD(u, "name"), []byte(strings.TrimSpace(name)))
@@ -135,4 +135,10 @@ func (s *Service) ProvisionPassword(ctx context.Context, userID, pw string) erro
 		return err
 	}
 	return s.db.SetPasswordHash(ctx, userID, h)
+}
+
+// Practices lists every practice (names are the clinics' public names, not
+// PHI), for the operator.
+func (s *Service) Practices(ctx context.Context) ([]*haven.Practice, error) {
+	return s.db.ListPractices(ctx)
 }

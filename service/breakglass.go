@@ -68,7 +68,7 @@ func (s *Service) RequestBreakGlass(ctx context.Context, patientID, reason strin
 // BreakGlassQueue is the compliance officer's review queue: unreviewed
 // grants with their reasons and how often each was used.
 func (s *Service) BreakGlassQueue(ctx context.Context) ([]BreakGlassGrant, error) {
-	a, err := actor(ctx)
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +109,7 @@ func (s *Service) BreakGlassQueue(ctx context.Context) ([]BreakGlassGrant, error
 
 // ReviewBreakGlass closes one grant's review with the officer's note.
 func (s *Service) ReviewBreakGlass(ctx context.Context, grantID, note string) error {
-	a, err := actor(ctx)
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return err
 	}

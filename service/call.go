@@ -34,7 +34,7 @@ const VisitStatePoll = 500 * time.Millisecond
 // clinic's roster is public information, not PHI, so listing it is not
 // audited; which clinician a patient then books is (visit.book).
 func (s *Service) Clinicians(ctx context.Context) ([]Member, error) {
-	a, err := actor(ctx)
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +69,7 @@ type CallPass struct {
 // the patient's or the clinician's (see JoinToken), or a guest's if the
 // clinician invited them. Anyone else is refused, and audited as such.
 func (s *Service) CallToken(ctx context.Context, visitID string) (*CallPass, error) {
-	a, err := actor(ctx)
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +108,7 @@ func (s *Service) CallToken(ctx context.Context, visitID string) (*CallPass, err
 // invited guest of its practice. It passes the gate (visit.join), so a
 // refusal here is audited with policy's reason.
 func (s *Service) CallAllowed(ctx context.Context, c token.Claims) error {
-	a, err := actor(ctx)
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return err
 	}
@@ -148,7 +148,7 @@ func (s *Service) CallAllowed(ctx context.Context, c token.Claims) error {
 // was decided and audited, as WatchVisit's repeated looks are not, and
 // the endpoint audits the cut that a refusal leads to.
 func (s *Service) CallStillOpen(ctx context.Context, c token.Claims) error {
-	a, err := actor(ctx)
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return err
 	}
@@ -276,7 +276,7 @@ type CallEvent struct {
 // so an outsider's probe of another practice's visit id never writes that
 // practice's patient into the outsider's log.
 func (s *Service) RecordCall(ctx context.Context, e CallEvent) error {
-	a, err := actor(ctx)
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return err
 	}

@@ -89,7 +89,7 @@ type Member struct {
 // Workforce lists the clinicians and staff of the actor's practice, for the
 // admin's care-team picker (user.manage). Workforce names are not PHI.
 func (s *Service) Workforce(ctx context.Context) ([]Member, error) {
-	a, err := actor(ctx)
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return nil, err
 	}

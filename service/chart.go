@@ -53,8 +53,8 @@ type NewPatient struct {
 // date of birth follows a patient into every prescription and lab order.
 const EarliestDateOfBirth = "1900-01-01"
 
-// validate checks demographics at now.
-func (d Demographics) validate(now time.Time) error {
+// Validate checks demographics at now: a name, a plausible date of birth.
+func (d Demographics) Validate(now time.Time) error {
 	if err := text("name", d.Name, 1, 200); err != nil {
 		return err
 	}
@@ -73,7 +73,7 @@ func (d Demographics) validate(now time.Time) error {
 }
 
 func (c Contact) validate() error {
-	if !validEmail(NormalizeEmail(c.Email)) {
+	if !haven.ValidEmail(haven.NormalizeEmail(c.Email)) {
 		return haven.Errorf(haven.EINVALID, "email address is not valid")
 	}
 	if err := text("phone", c.Phone, 0, 40); err != nil {
@@ -108,18 +108,18 @@ func (s *Service) mrnIndex(ctx context.Context, practiceID, mrn string) ([]byte,
 // are invited to set one) and chart, every field sealed under the patient's
 // own data key.
 func (s *Service) RegisterPatient(ctx context.Context, np NewPatient) (*Chart, error) {
-	a, err := actor(ctx)
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := np.validate(s.now()); err != nil {
+	if err := np.Validate(s.now()); err != nil {
 		return nil, err
 	}
 	id := haven.NewID()
 	if _, _, err := s.authorize(ctx, policy.PatientRegister, policy.Resource{Kind: policy.KindPatient, ID: id, PracticeID: a.PracticeID}); err != nil {
 		return nil, err
 	}
-	np.Contact.Email = NormalizeEmail(np.Contact.Email)
+	np.Contact.Email = haven.NormalizeEmail(np.Contact.Email)
 	u, row, err := s.sealNewPatient(ctx, a.PracticeID, id, np)
 	if err != nil {
 		return nil, err
@@ -130,11 +130,12 @@ func (s *Service) RegisterPatient(ctx context.Context, np NewPatient) (*Chart, e
 	return &Chart{PatientID: id, PracticeID: a.PracticeID, MRN: np.MRN, Demographics: np.Demographics, Contact: np.Contact, Version: row.Version, UpdatedAt: row.UpdatedAt}, nil
 }
 
-func (np NewPatient) validate(now time.Time) error {
+// Validate checks a new chart at now: its MRN, demographics and contact.
+func (np NewPatient) Validate(now time.Time) error {
 	if err := validMRN(np.MRN); err != nil {
 		return err
 	}
-	if err := np.Demographics.validate(now); err != nil {
+	if err := np.Demographics.Validate(now); err != nil {
 		return err
 	}
 	return np.Contact.validate()
@@ -219,7 +220,7 @@ func (s *Service) openChart(ctx context.Context, row *sqlstore.Patient) (*Chart,
 // with the same ENOTFOUND an id of another practice gets: probing ids
 // teaches nothing and is seen.
 func (s *Service) patientRow(ctx context.Context, act policy.Action, kind policy.Kind, id string) (*sqlstore.Patient, error) {
-	a, err := actor(ctx)
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -299,7 +300,7 @@ func (s *Service) UpdateChart(ctx context.Context, patientID string, up ChartUpd
 		}
 	}
 	if up.Demographics != nil {
-		if err := up.Demographics.validate(s.now()); err != nil {
+		if err := up.Demographics.Validate(s.now()); err != nil {
 			return nil, err
 		}
 	}
@@ -307,7 +308,7 @@ func (s *Service) UpdateChart(ctx context.Context, patientID string, up ChartUpd
 		if err := up.Contact.validate(); err != nil {
 			return nil, err
 		}
-		up.Contact.Email = NormalizeEmail(up.Contact.Email)
+		up.Contact.Email = haven.NormalizeEmail(up.Contact.Email)
 	}
 	row, err := s.patientRow(ctx, act, policy.KindChart, patientID)
 	if err != nil {
@@ -365,7 +366,7 @@ type PatientSummary struct {
 // able to answer for a record it no longer holds); a clinician's care-team
 // list leaves them out, since there is no one left to treat.
 func (s *Service) Patients(ctx context.Context) ([]PatientSummary, error) {
-	a, err := actor(ctx)
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return nil, err
 	}

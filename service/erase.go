@@ -7,14 +7,14 @@ import (
 	"haven/audit"
 )
 
-// operatorActorID names the platform operator at the server's command
+// OperatorActorID names the platform operator at the server's command
 // line in the audit log.
-const operatorActorID = "operator-cli"
+const OperatorActorID = "operator-cli"
 
-// operatorEvent is the audit event of an operator's command-line action,
+// OperatorEvent is the audit event of an operator's command-line action,
 // which runs without a session.
-func operatorEvent(logID, action, kind, id, patientID string) audit.Event {
-	return audit.Event{LogID: logID, ActorID: operatorActorID, ActorRole: string(haven.RolePlatformOperator), Action: action,
+func OperatorEvent(logID, action, kind, id, patientID string) audit.Event {
+	return audit.Event{LogID: logID, ActorID: OperatorActorID, ActorRole: string(haven.RolePlatformOperator), Action: action,
 		ResourceKind: kind, ResourceID: id, PatientID: patientID, Purpose: audit.PurposeOperations, Decision: audit.DecisionAllow}
 }
 
@@ -29,7 +29,7 @@ func (s *Service) SetLegalHold(ctx context.Context, patientID string, hold bool)
 	if !hold {
 		action = "legal_hold.lift"
 	}
-	if err := s.Record(ctx, operatorEvent(row.PracticeID, action, "patient", row.ID, row.ID)); err != nil {
+	if err := s.Record(ctx, OperatorEvent(row.PracticeID, action, "patient", row.ID, row.ID)); err != nil {
 		return err
 	}
 	return s.db.SetLegalHold(ctx, row.ID, hold)
@@ -56,7 +56,7 @@ func (s *Service) ErasePatient(ctx context.Context, patientID string) error {
 	if hold {
 		return haven.Errorf(haven.ECONFLICT, "patient %s is under a legal hold and cannot be erased", row.ID)
 	}
-	if err := s.Record(ctx, operatorEvent(row.PracticeID, "patient.erase", "patient", row.ID, row.ID)); err != nil {
+	if err := s.Record(ctx, OperatorEvent(row.PracticeID, "patient.erase", "patient", row.ID, row.ID)); err != nil {
 		return err
 	}
 	if err := s.keys.ShredPatient(ctx, row.PracticeID, row.ID); err != nil {
@@ -75,5 +75,5 @@ func (s *Service) RecordKeyOperation(ctx context.Context, practiceID, action str
 	if logID == "" {
 		logID, id = audit.PlatformLogID, "root"
 	}
-	return s.Record(ctx, operatorEvent(logID, action, "key", id, ""))
+	return s.Record(ctx, OperatorEvent(logID, action, "key", id, ""))
 }

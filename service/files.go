@@ -175,7 +175,7 @@ func (s *Service) Files(ctx context.Context, patientID string) ([]FileInfo, erro
 // OpenFile returns a file's description and its decrypted content as a
 // stream; a truncated, reordered or edited chunk makes the stream fail.
 func (s *Service) OpenFile(ctx context.Context, fileID string) (*FileInfo, io.ReadCloser, error) {
-	a, err := actor(ctx)
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -2,10 +2,14 @@ package service
 
 import (
 	"context"
+	"time"
 
 	"haven"
 	"haven/audit"
+	"haven/auth/password"
+	"haven/keyring"
 	"haven/policy"
+	"haven/store/sqlstore"
 )
 
 // Record appends ev to its log and returns once it is durable. It is how
@@ -24,15 +28,6 @@ func (s *Service) record(ctx context.Context, ev audit.Event) (uint64, error) {
 		return 0, haven.Wrap(haven.EUNAVAILABLE, err, "the audit log is unavailable; the request was not carried out")
 	}
 	return seqs[0], nil
-}
-
-// actor returns the authenticated actor in ctx, or EUNAUTHORIZED.
-func actor(ctx context.Context) (haven.Actor, error) {
-	a, ok := haven.ActorFromContext(ctx)
-	if !ok || a.UserID == "" {
-		return haven.Actor{}, haven.Errorf(haven.EUNAUTHORIZED, "sign in first")
-	}
-	return a, nil
 }
 
 // authorize is the gate every PHI path passes: it decides act on res for
@@ -68,7 +63,7 @@ func (s *Service) authorizeRecord(ctx context.Context, act policy.Action, res po
 }
 
 func (s *Service) gate(ctx context.Context, act policy.Action, res policy.Resource, sentID string, named bool) (haven.Actor, policy.Decision, error) {
-	a, err := actor(ctx)
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return a, policy.Decision{}, err
 	}
@@ -121,3 +116,121 @@ const reasonNotFound = "not_found"
 
 // errNotFound is the one answer to an id the actor may not know exists.
 var errNotFound = haven.Errorf(haven.ENOTFOUND, "not found")
+
+// Gate is what identity (sign-in, sessions, accounts, invitations) reaches
+// of the service, and all it reaches: the access decision with its audit
+// event, the audit log for security events, and the keyring, through
+// methods that choose the key themselves. Identity holds no key and never
+// names one; the wiring hands it the gate (see cmd/haven) and nothing else
+// of the service.
+//
+// The methods that seal and open decide nothing: identity calls them for
+// values it holds for a sign-in or a link (a TOTP secret, an invited
+// address) and, for anything it shows of another person, after Authorize.
+type Gate struct{ s *Service }
+
+// Gate returns the service's gate for identity.
+func (s *Service) Gate() *Gate { return &Gate{s: s} }
+
+// Now is the service's clock, which identity shares.
+func (g *Gate) Now() time.Time { return g.s.now() }
+
+// Passwords is the pool that hashes passwords, shared with the service.
+func (g *Gate) Passwords() *password.Hasher { return g.s.passwords }
+
+// Authorize decides act on res for the actor in ctx and records the
+// decision before returning; see Service.authorize.
+func (g *Gate) Authorize(ctx context.Context, act policy.Action, res policy.Resource) (haven.Actor, policy.Decision, error) {
+	return g.s.authorize(ctx, act, res)
+}
+
+// AuthorizeRecord is Authorize for a record the request named by sentID;
+// see Service.authorizeRecord.
+func (g *Gate) AuthorizeRecord(ctx context.Context, act policy.Action, res policy.Resource, sentID string) (haven.Actor, policy.Decision, error) {
+	return g.s.authorizeRecord(ctx, act, res, sentID)
+}
+
+// RefuseUnknown audits a request for an id that does not exist and
+// returns the ENOTFOUND every unknown or foreign id gets; see
+// Service.refuseUnknown.
+func (g *Gate) RefuseUnknown(ctx context.Context, a haven.Actor, act policy.Action, kind policy.Kind, id string) error {
+	return g.s.refuseUnknown(ctx, a, act, kind, id)
+}
+
+// Record appends a security event (a sign-in, an MFA change) and returns
+// once it is durable; see Service.Record.
+func (g *Gate) Record(ctx context.Context, ev audit.Event) error { return g.s.Record(ctx, ev) }
+
+// EmailIndex is the blind index that finds an account by its address at
+// sign-in, under the platform's index key.
+func (g *Gate) EmailIndex(ctx context.Context, email string) ([]byte, error) {
+	return g.s.emailIndex(ctx, email)
+}
+
+// SealedField names one sealed value identity keeps: the kind and id of
+// the record it belongs to and the field. The gate binds it, with the
+// practice and (for a patient's) the patient, into the ciphertext, so a
+// value opens only where it was sealed.
+type SealedField struct{ Kind, RecordID, Field string }
+
+// userField is where u's own values live: their user record.
+func userField(u *haven.User, f SealedField) keyring.AD {
+	ad := userAD(u, f.Field)
+	ad.Kind, ad.RecordID = f.Kind, f.RecordID
+	return ad
+}
+
+// SealUser seals a value of u's (a TOTP secret, a passkey's name) under
+// u's practice's key, or for a patient the patient's own, so erasing the
+// patient erases it.
+func (g *Gate) SealUser(ctx context.Context, u *haven.User, f SealedField, plaintext []byte) (haven.Sealed, error) {
+	return g.s.keys.Seal(ctx, userField(u, f), plaintext)
+}
+
+// OpenUser opens what SealUser sealed.
+func (g *Gate) OpenUser(ctx context.Context, u *haven.User, f SealedField, sealed haven.Sealed) ([]byte, error) {
+	return g.s.keys.Open(ctx, userField(u, f), sealed)
+}
+
+// SealPractice seals a value a practice holds before anyone's account
+// exists (an invited or registering address) under the practice's key.
+func (g *Gate) SealPractice(ctx context.Context, practiceID string, f SealedField, plaintext []byte) (haven.Sealed, error) {
+	return g.s.keys.Seal(ctx, practiceField(practiceID, f), plaintext)
+}
+
+// OpenPractice opens what SealPractice sealed.
+func (g *Gate) OpenPractice(ctx context.Context, practiceID string, f SealedField, sealed haven.Sealed) ([]byte, error) {
+	return g.s.keys.Open(ctx, practiceField(practiceID, f), sealed)
+}
+
+func practiceField(practiceID string, f SealedField) keyring.AD {
+	return keyring.AD{PracticeID: keyPractice(practiceID), Kind: f.Kind, RecordID: f.RecordID, Field: f.Field}
+}
+
+// Profile opens u's email and name. Callers have decided and audited the
+// access, or u is the signed-in user.
+func (g *Gate) Profile(ctx context.Context, u *haven.User) (*UserProfile, error) {
+	return g.s.openUser(ctx, u)
+}
+
+// SealNewPatient builds a patient's account and chart, sealed and ready
+// to store, for a patient's own registration; see Service.sealNewPatient.
+func (g *Gate) SealNewPatient(ctx context.Context, practiceID, id string, np NewPatient) (*haven.User, *sqlstore.Patient, error) {
+	return g.s.sealNewPatient(ctx, practiceID, id, np)
+}
+
+// PracticeSettings loads a practice's settings, or the defaults, without
+// an actor: sessions and sign-in read their timeouts and MFA rules.
+func (g *Gate) PracticeSettings(ctx context.Context, practiceID string) (PracticeSettings, error) {
+	return g.s.settings(ctx, practiceID)
+}
+
+// CreatePractice is Service.CreatePractice, for provisioning a practice.
+func (g *Gate) CreatePractice(ctx context.Context, name string) (*haven.Practice, error) {
+	return g.s.CreatePractice(ctx, name)
+}
+
+// CreateUser is Service.CreateUser, for an accepted invitation.
+func (g *Gate) CreateUser(ctx context.Context, nu NewUser) (*haven.User, error) {
+	return g.s.CreateUser(ctx, nu)
+}

@@ -167,7 +167,7 @@ type AuditRow struct {
 // SearchAudit searches the actor's practice log (compliance officer). The
 // search itself is audited.
 func (s *Service) SearchAudit(ctx context.Context, q AuditQuery) ([]AuditRow, error) {
-	a, err := actor(ctx)
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +203,7 @@ type Alert = sqlstore.Alert
 
 // Alerts returns the practice's open alerts (all with all set).
 func (s *Service) Alerts(ctx context.Context, all bool) ([]*Alert, error) {
-	a, err := actor(ctx)
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +217,7 @@ func (s *Service) Alerts(ctx context.Context, all bool) ([]*Alert, error) {
 // decision, and its audit event, concern the alert's own practice: another
 // practice's alert id is a denial on record, not a silent miss.
 func (s *Service) CloseAlert(ctx context.Context, id string) error {
-	a, err := actor(ctx)
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return err
 	}
@@ -253,7 +253,7 @@ type Proofs struct {
 // consistency proof from size from (if from > 0) to the checkpoint's size
 // (compliance officer, audit.verify).
 func (s *Service) AuditProofs(ctx context.Context, seq int64, from uint64) (*Proofs, error) {
-	a, err := actor(ctx)
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return nil, err
 	}

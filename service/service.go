@@ -7,12 +7,10 @@ package service
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
+	"haven"
 	"haven/audit"
 	"haven/auth/password"
 	"haven/blob"
@@ -67,35 +65,11 @@ func (s *Service) Wait() { s.bg.Wait() }
 // start-up to size the runtime around it (see password.Hasher.ReserveProcs).
 func (s *Service) Passwords() *password.Hasher { return s.passwords }
 
-// NormalizeEmail is the one form of an email address that is indexed and
-// compared: trimmed and lower-cased, so sign-in does not depend on case.
-func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
-
-// validEmail is a deliberately loose check: one @, something on each side,
-// a dot in the domain, at most 254 bytes, and none of what could end up
-// somewhere other than one address: no spaces, no control characters (a
-// NUL, a line break), no invisible format characters (zero-width spaces,
-// bidirectional overrides), no brackets, quotes, commas or semicolons,
-// which in a To: header would name more or other recipients.
-func validEmail(e string) bool {
-	if len(e) > 254 || !utf8.ValidString(e) || strings.ContainsAny(e, " <>\",;\\") {
-		return false
-	}
-	for _, r := range e {
-		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || unicode.IsSpace(r) {
-			return false
-		}
-	}
-	local, domain, ok := strings.Cut(e, "@")
-	return ok && local != "" && strings.Contains(domain, ".") && !strings.Contains(domain, "@") &&
-		!strings.HasPrefix(domain, ".") && !strings.HasSuffix(domain, ".")
-}
-
 // emailIndex is the blind index that finds an account at sign-in. It uses
 // the platform's index key, not a practice's, because sign-in happens before
 // anyone knows which practice the person belongs to.
 func (s *Service) emailIndex(ctx context.Context, email string) ([]byte, error) {
-	return s.keys.BlindIndex(ctx, keyring.PlatformPracticeID, "email", []byte(NormalizeEmail(email)))
+	return s.keys.BlindIndex(ctx, keyring.PlatformPracticeID, "email", []byte(haven.NormalizeEmail(email)))
 }
 
 // keyPractice maps a record's practice to the keyring's: platform records

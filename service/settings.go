@@ -150,7 +150,7 @@ func (s *Service) settings(ctx context.Context, practiceID string) (PracticeSett
 // UpdateSettings replaces the actor's practice settings (practice admin,
 // with a recent step-up).
 func (s *Service) UpdateSettings(ctx context.Context, ps PracticeSettings) error {
-	a, err := actor(ctx)
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return err
 	}
@@ -172,7 +172,7 @@ func (s *Service) UpdateSettings(ctx context.Context, ps PracticeSettings) error
 // member of the practice with MFA may read them, patients may not: the
 // detection thresholds are not for everyone to know).
 func (s *Service) Settings(ctx context.Context) (PracticeSettings, error) {
-	a, err := actor(ctx)
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return PracticeSettings{}, err
 	}

@@ -38,7 +38,7 @@ func parseClock(s string) (int, bool) {
 
 // SetAvailability replaces the signed-in clinician's weekly availability.
 func (s *Service) SetAvailability(ctx context.Context, blocks []AvailabilityBlock) error {
-	a, err := actor(ctx)
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return err
 	}
@@ -74,7 +74,7 @@ type Slot struct {
 // 31 days. Anyone of the clinician's practice may see them: free times
 // are not PHI.
 func (s *Service) Slots(ctx context.Context, clinicianID string, from, to time.Time) ([]Slot, error) {
-	a, err := actor(ctx)
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -214,7 +214,7 @@ func (s *Service) freeSlot(ctx context.Context, clinicianID string, start time.T
 
 // visitFor loads a visit and passes the gate for act.
 func (s *Service) visitFor(ctx context.Context, act policy.Action, visitID string) (haven.Actor, *sqlstore.Visit, error) {
-	a, err := actor(ctx)
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return a, nil, err
 	}
@@ -302,7 +302,7 @@ func (s *Service) CheckIn(ctx context.Context, visitID string) (*Visit, error) {
 // WaitingRoom returns today's waiting and admitted visits of the signed-in
 // clinician, each decided and audited on its own (visit.read).
 func (s *Service) WaitingRoom(ctx context.Context) ([]*Visit, error) {
-	a, err := actor(ctx)
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -343,7 +343,7 @@ const MaxScheduleSpan = 48 * time.Hour
 // (visit.read) before it is opened, as in the waiting room, so the
 // patient's access history shows who looked at her visit.
 func (s *Service) Schedule(ctx context.Context, from, to time.Time) ([]*Visit, error) {
-	a, err := actor(ctx)
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"haven"
-	"haven/service"
+	"haven/identity"
 )
 
 // The practice admin's people pages: the workforce with each account's
@@ -85,8 +85,8 @@ var adminFlash = map[string]string{
 
 // adminUsersView is the people page's data.
 type adminUsersView struct {
-	Workforce   []service.Account
-	Invitations []service.Invitation
+	Workforce   []identity.Account
+	Invitations []identity.Invitation
 	Roles       []haven.Role // what this admin may invite someone as
 	FormToken   string
 	// ConfirmInvite is set on return from the step-up an invitation asked
@@ -97,7 +97,7 @@ type adminUsersView struct {
 
 // adminUserView is one account's page data.
 type adminUserView struct {
-	Account   *service.Account
+	Account   *identity.Account
 	FormToken string
 	// ConfirmReset is set on return from the step-up a reset asked for.
 	ConfirmReset bool
@@ -135,7 +135,7 @@ func (s *Server) adminUser(w http.ResponseWriter, r *http.Request) {
 
 // renderAdminUser shows one account: acc if the caller has it already
 // (decided and audited), else the one the path names.
-func (s *Server) renderAdminUser(w http.ResponseWriter, r *http.Request, acc *service.Account, status int, flash, msg string) {
+func (s *Server) renderAdminUser(w http.ResponseWriter, r *http.Request, acc *identity.Account, status int, flash, msg string) {
 	if acc == nil {
 		var err error
 		if acc, err = s.id.Account(r.Context(), r.PathValue("id")); err != nil {

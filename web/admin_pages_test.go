@@ -12,6 +12,7 @@ import (
 
 	"haven"
 	"haven/auth/totp"
+	"haven/identity"
 	"haven/internal/testkit"
 	"haven/service"
 	"haven/web"
@@ -148,7 +149,7 @@ func TestAdminPeoplePageListsTheWorkforceAndNoPatients(t *testing.T) {
 		expectRedirect(t, adm.adminPost("/app/admin/invitations", tok, url.Values{"email": {"new.doctor@riverside.example"}, "role": {"clinician"}}),
 			"/app/admin/users?done=invited")
 		body, _ = adm.adminPage("/app/admin/users?done=invited")
-		expires := st.clock.Now().Add(service.InvitationTTL).Format("2 Jan 2006 15:04 MST")
+		expires := st.clock.Now().Add(identity.InvitationTTL).Format("2 Jan 2006 15:04 MST")
 		if !strings.Contains(body, "new.doctor@riverside.example") || !strings.Contains(body, expires) || !strings.Contains(body, "The invitation is on its way") {
 			t.Fatalf("the pending invitation and its expiry (%s) are not shown:\n%s", expires, body)
 		}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"haven"
-	"haven/service"
+	"haven/identity"
 )
 
 // This file connects the web layer to identity: the session middleware
@@ -36,12 +36,12 @@ const deviceCookieAge = 400 * 24 * time.Hour
 type authCtxKey int
 
 const (
-	sessionCtxKey authCtxKey = iota // *service.Current of the request's session
+	sessionCtxKey authCtxKey = iota // *identity.Current of the request's session
 	endedCtxKey                     // a session cookie was presented but its session has ended
 )
 
-func sessionFromContext(ctx context.Context) *service.Current {
-	c, _ := ctx.Value(sessionCtxKey).(*service.Current)
+func sessionFromContext(ctx context.Context) *identity.Current {
+	c, _ := ctx.Value(sessionCtxKey).(*identity.Current)
 	return c
 }
 
@@ -93,7 +93,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*http.Req
 	}
 	ctx := r.Context()
 	c := clientFrom(r)
-	var cur *service.Current
+	var cur *identity.Current
 	var err error
 	if r.Method == http.MethodGet && r.URL.Path == "/api/v1/session/status" {
 		cur, err = s.id.Peek(ctx, token, c)
@@ -142,12 +142,12 @@ func safeNext(next string) string {
 }
 
 // clientFrom is what identity learns of the requester.
-func clientFrom(r *http.Request) service.Client {
+func clientFrom(r *http.Request) identity.Client {
 	ua := r.UserAgent()
 	if len(ua) > 512 {
 		ua = ua[:512]
 	}
-	c := service.Client{Addr: clientAddr(r), UserAgent: ua, RequestID: RequestID(r.Context())}
+	c := identity.Client{Addr: clientAddr(r), UserAgent: ua, RequestID: RequestID(r.Context())}
 	if ck, err := r.Cookie(DeviceCookie); err == nil && validCookieValue(ck.Value) {
 		c.DeviceCookie = ck.Value
 	}
@@ -164,7 +164,7 @@ func validCookieValue(v string) bool {
 
 // ensureDeviceCookie gives the browser a device cookie if it has none, and
 // returns the client with it, so the session begun now remembers it.
-func ensureDeviceCookie(w http.ResponseWriter, r *http.Request) service.Client {
+func ensureDeviceCookie(w http.ResponseWriter, r *http.Request) identity.Client {
 	c := clientFrom(r)
 	if c.DeviceCookie == "" {
 		var b [32]byte
@@ -188,6 +188,6 @@ func clearAuthCookie(w http.ResponseWriter, name string) {
 // setSessionCookie gives the browser its session cookie. SameSite=Lax keeps it
 // off cross-site subrequests and form posts (with CrossOriginProtection as
 // the main CSRF defence) while a link from an email still arrives signed in.
-func setSessionCookie(w http.ResponseWriter, ns *service.NewSession) {
+func setSessionCookie(w http.ResponseWriter, ns *identity.NewSession) {
 	setAuthCookie(w, SessionCookie, ns.Token, ns.MaxAge, http.SameSiteLaxMode)
 }

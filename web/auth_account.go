@@ -11,6 +11,7 @@ import (
 	"github.com/boombuler/barcode/qr"
 
 	"haven"
+	"haven/identity"
 	"haven/service"
 )
 
@@ -37,8 +38,8 @@ func qrDataURI(uri string) (template.URL, error) {
 // accountView is the account page's data.
 type accountView struct {
 	Profile  *service.UserProfile
-	Who      *service.WhoAmI
-	Sessions []service.SessionView
+	Who      *identity.WhoAmI
+	Sessions []identity.SessionView
 	TOTP     bool
 	Codes    bool
 }
@@ -74,8 +75,8 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 		return
 	}
 	for _, f := range v.Who.Factors {
-		v.TOTP = v.TOTP || f == service.FactorTOTP
-		v.Codes = v.Codes || f == service.FactorRecovery
+		v.TOTP = v.TOTP || f == identity.FactorTOTP
+		v.Codes = v.Codes || f == identity.FactorRecovery
 	}
 	p := s.newPage(r, "Your account")
 	p.Practice = v.Who.PracticeName
@@ -123,7 +124,7 @@ func (s *Server) revokeOthers(w http.ResponseWriter, r *http.Request) {
 
 // totpView is the enrolment page's data.
 type totpView struct {
-	Enrol   *service.TOTPEnrolment
+	Enrol   *identity.TOTPEnrolment
 	QR      template.URL
 	Replace bool
 }
@@ -150,7 +151,7 @@ func (s *Server) renderTOTP(w http.ResponseWriter, r *http.Request, status int, 
 	}
 	if who, err := s.id.Who(ctx); err == nil {
 		for _, f := range who.Factors {
-			v.Replace = v.Replace || f == service.FactorTOTP
+			v.Replace = v.Replace || f == identity.FactorTOTP
 		}
 	}
 	p := s.newPage(r, "Set up an authenticator app")
@@ -222,9 +223,9 @@ func (s *Server) renderStepUp(w http.ResponseWriter, r *http.Request, status int
 		v.Challenged = cur.Challenged
 	}
 	for _, f := range who.Factors {
-		v.TOTP = v.TOTP || f == service.FactorTOTP
-		v.Recovery = v.Recovery || f == service.FactorRecovery
-		v.WebAuthn = v.WebAuthn || f == service.FactorWebAuthn
+		v.TOTP = v.TOTP || f == identity.FactorTOTP
+		v.Recovery = v.Recovery || f == identity.FactorRecovery
+		v.WebAuthn = v.WebAuthn || f == identity.FactorWebAuthn
 	}
 	v.Password = v.Challenged || len(who.Factors) == 0
 	p := s.newPage(r, "Confirm it is you")
@@ -238,7 +239,7 @@ func (s *Server) renderStepUp(w http.ResponseWriter, r *http.Request, status int
 }
 
 func (s *Server) stepUp(w http.ResponseWriter, r *http.Request) {
-	req := service.StepUpRequest{Password: r.PostFormValue("password"), Factor: service.FactorKind(r.PostFormValue("kind")),
+	req := identity.StepUpRequest{Password: r.PostFormValue("password"), Factor: identity.FactorKind(r.PostFormValue("kind")),
 		Proof: r.PostFormValue("code")}
 	if err := s.id.StepUp(r.Context(), req, clientFrom(r)); err != nil {
 		code := haven.ErrorCode(err)

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"haven"
-	"haven/service"
+	"haven/identity"
 )
 
 // The session API, for API clients and tests. Tokens travel in JSON
@@ -25,17 +25,17 @@ type choiceJSON struct {
 }
 
 type loginResponse struct {
-	Stage         service.LoginStage   `json:"stage"`
-	Pending       string               `json:"pending,omitempty"`
-	Factors       []service.FactorKind `json:"factors,omitempty"`
-	Choices       []choiceJSON         `json:"choices,omitempty"`
-	Token         string               `json:"token,omitempty"`
-	Expires       *time.Time           `json:"expires,omitempty"`
-	RecoveryCodes []string             `json:"recovery_codes,omitempty"`
-	RecoveryLeft  *int                 `json:"recovery_left,omitempty"`
+	Stage         identity.LoginStage   `json:"stage"`
+	Pending       string                `json:"pending,omitempty"`
+	Factors       []identity.FactorKind `json:"factors,omitempty"`
+	Choices       []choiceJSON          `json:"choices,omitempty"`
+	Token         string                `json:"token,omitempty"`
+	Expires       *time.Time            `json:"expires,omitempty"`
+	RecoveryCodes []string              `json:"recovery_codes,omitempty"`
+	RecoveryLeft  *int                  `json:"recovery_left,omitempty"`
 }
 
-func (s *Server) writeLogin(w http.ResponseWriter, res *service.LoginResult) {
+func (s *Server) writeLogin(w http.ResponseWriter, res *identity.LoginResult) {
 	out := loginResponse{Stage: res.Stage, Pending: res.Pending, Factors: res.Factors, RecoveryCodes: res.RecoveryCodes}
 	for _, c := range res.Choices {
 		out.Choices = append(out.Choices, choiceJSON{c.PracticeID, c.PracticeName, c.Role, c.Pending})
@@ -67,9 +67,9 @@ func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 type mfaRequest struct {
-	Pending string             `json:"pending"`
-	Kind    service.FactorKind `json:"kind"`
-	Code    string             `json:"code"`
+	Pending string              `json:"pending"`
+	Kind    identity.FactorKind `json:"kind"`
+	Code    string              `json:"code"`
 }
 
 func (s *Server) apiMFA(w http.ResponseWriter, r *http.Request) {
@@ -79,7 +79,7 @@ func (s *Server) apiMFA(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Kind == "" {
-		req.Kind = service.FactorTOTP
+		req.Kind = identity.FactorTOTP
 	}
 	res, err := s.id.SecondFactor(r.Context(), req.Pending, req.Kind, req.Code, clientFrom(r))
 	if err != nil {
@@ -129,16 +129,16 @@ func (s *Server) apiEnrolConfirm(w http.ResponseWriter, r *http.Request) {
 }
 
 type whoAmIResponse struct {
-	UserID       string               `json:"user_id"`
-	PracticeID   string               `json:"practice_id,omitempty"`
-	PracticeName string               `json:"practice_name,omitempty"`
-	Role         haven.Role           `json:"role"`
-	SessionID    string               `json:"session_id"`
-	MFA          bool                 `json:"mfa"`
-	AuthTime     time.Time            `json:"auth_time"`
-	Factors      []service.FactorKind `json:"factors"`
-	Expires      time.Time            `json:"expires"`
-	WarnAt       time.Time            `json:"warn_at"`
+	UserID       string                `json:"user_id"`
+	PracticeID   string                `json:"practice_id,omitempty"`
+	PracticeName string                `json:"practice_name,omitempty"`
+	Role         haven.Role            `json:"role"`
+	SessionID    string                `json:"session_id"`
+	MFA          bool                  `json:"mfa"`
+	AuthTime     time.Time             `json:"auth_time"`
+	Factors      []identity.FactorKind `json:"factors"`
+	Expires      time.Time             `json:"expires"`
+	WarnAt       time.Time             `json:"warn_at"`
 }
 
 func (s *Server) apiWhoAmI(w http.ResponseWriter, r *http.Request) {
@@ -193,9 +193,9 @@ func (s *Server) apiKeepAlive(w http.ResponseWriter, r *http.Request) {
 }
 
 type stepUpRequest struct {
-	Password string             `json:"password,omitempty"`
-	Kind     service.FactorKind `json:"kind,omitempty"`
-	Code     string             `json:"code,omitempty"`
+	Password string              `json:"password,omitempty"`
+	Kind     identity.FactorKind `json:"kind,omitempty"`
+	Code     string              `json:"code,omitempty"`
 }
 
 func (s *Server) apiStepUp(w http.ResponseWriter, r *http.Request) {
@@ -205,9 +205,9 @@ func (s *Server) apiStepUp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Kind == "" && req.Code != "" {
-		req.Kind = service.FactorTOTP
+		req.Kind = identity.FactorTOTP
 	}
-	if err := s.id.StepUp(r.Context(), service.StepUpRequest{Password: req.Password, Factor: req.Kind, Proof: req.Code}, clientFrom(r)); err != nil {
+	if err := s.id.StepUp(r.Context(), identity.StepUpRequest{Password: req.Password, Factor: req.Kind, Proof: req.Code}, clientFrom(r)); err != nil {
 		s.apiError(w, r, err)
 		return
 	}

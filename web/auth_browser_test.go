@@ -11,8 +11,8 @@ import (
 
 	"haven"
 	"haven/auth/session"
+	"haven/identity"
 	"haven/internal/testkit"
-	"haven/service"
 )
 
 // fill types into a field and submits with a click, waiting for the next
@@ -114,7 +114,7 @@ func TestBrowserIdleWarningClearsThePage(t *testing.T) {
 	}
 	t.Parallel()
 	ctx := testkit.Browser(t)
-	st := newAuthStack(t, true, func(c *service.IdentityConfig) {
+	st := newAuthStack(t, true, func(c *identity.Config) {
 		c.SessionPolicy = func(context.Context, string, haven.Role) (session.Policy, error) {
 			// 16 s idle; the warning comes at half of it (Within caps it at Idle/2).
 			return session.Policy{Idle: 16 * time.Second}, nil

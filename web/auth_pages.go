@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"haven"
-	"haven/service"
+	"haven/identity"
 )
 
 // pendingToken is the browser's sign-in in progress, if any.
@@ -64,9 +64,9 @@ func (s *Server) loginFailed(w http.ResponseWriter, r *http.Request, err error, 
 }
 
 // afterLogin moves the browser to the sign-in's next step.
-func (s *Server) afterLogin(w http.ResponseWriter, r *http.Request, res *service.LoginResult, next string) {
+func (s *Server) afterLogin(w http.ResponseWriter, r *http.Request, res *identity.LoginResult, next string) {
 	switch res.Stage {
-	case service.StageDone:
+	case identity.StageDone:
 		clearAuthCookie(w, PendingCookie)
 		setSessionCookie(w, res.Session)
 		if len(res.RecoveryCodes) > 0 {
@@ -74,13 +74,13 @@ func (s *Server) afterLogin(w http.ResponseWriter, r *http.Request, res *service
 			return
 		}
 		http.Redirect(w, r, next, http.StatusSeeOther)
-	case service.StageChoose:
+	case identity.StageChoose:
 		p := s.newPage(r, "Choose your clinic")
 		p.Next = next
 		p.Data = res.Choices
 		s.render(w, r, http.StatusOK, "auth_choose.html", p)
 	default:
-		setAuthCookie(w, PendingCookie, res.Pending, service.PendingLoginTTL, http.SameSiteStrictMode)
+		setAuthCookie(w, PendingCookie, res.Pending, identity.PendingLoginTTL, http.SameSiteStrictMode)
 		http.Redirect(w, r, "/login/mfa?next="+url.QueryEscape(next), http.StatusSeeOther)
 	}
 }
@@ -92,7 +92,7 @@ func (s *Server) choose(w http.ResponseWriter, r *http.Request) {
 		s.loginFailed(w, r, err, next)
 		return
 	}
-	if res.Stage != service.StageDone {
+	if res.Stage != identity.StageDone {
 		res.Pending = r.PostFormValue("pending")
 	}
 	s.afterLogin(w, r, res, next)
@@ -100,8 +100,8 @@ func (s *Server) choose(w http.ResponseWriter, r *http.Request) {
 
 // mfaView is the second-factor page's data.
 type mfaView struct {
-	Factors  []service.FactorKind
-	Enrol    *service.TOTPEnrolment
+	Factors  []identity.FactorKind
+	Enrol    *identity.TOTPEnrolment
 	QR       template.URL
 	Recovery bool // show the recovery-code form first
 	Passkeys bool // passkeys are on: enrolment may choose one instead (auth_webauthn.go)
@@ -172,7 +172,7 @@ func (s *Server) renderMFA(w http.ResponseWriter, r *http.Request, status int, m
 
 func (s *Server) mfa(w http.ResponseWriter, r *http.Request) {
 	next := safeNext(r.PostFormValue("next"))
-	kind := service.FactorKind(r.PostFormValue("kind"))
+	kind := identity.FactorKind(r.PostFormValue("kind"))
 	res, err := s.id.SecondFactor(r.Context(), pendingToken(r), kind, r.PostFormValue("code"), clientFrom(r))
 	if err != nil {
 		code := haven.ErrorCode(err)
@@ -187,10 +187,10 @@ func (s *Server) mfa(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		status := s.errorStatus(w, r, err)
-		s.renderMFA(w, r, status, haven.ErrorMessage(err), kind == service.FactorRecovery)
+		s.renderMFA(w, r, status, haven.ErrorMessage(err), kind == identity.FactorRecovery)
 		return
 	}
-	if kind == service.FactorRecovery && res.RecoveryLeft <= 3 {
+	if kind == identity.FactorRecovery && res.RecoveryLeft <= 3 {
 		clearAuthCookie(w, PendingCookie)
 		setSessionCookie(w, res.Session)
 		p := s.newPage(r, "Recovery codes running low")

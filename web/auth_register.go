@@ -4,7 +4,7 @@ import (
 	"net/http"
 
 	"haven"
-	"haven/service"
+	"haven/identity"
 )
 
 // This file serves a patient's own registration (service/identity_register.go):
@@ -97,7 +97,7 @@ func (s *Server) registerComplete(w http.ResponseWriter, r *http.Request) {
 	}
 	c := ensureDeviceCookie(w, r)
 	res, err := s.id.CompleteRegistration(r.Context(), r.PathValue("practice"), r.PathValue("token"),
-		service.SelfRegistration{Name: v.Name, DateOfBirth: v.DOB, Password: r.PostFormValue("password")}, c)
+		identity.SelfRegistration{Name: v.Name, DateOfBirth: v.DOB, Password: r.PostFormValue("password")}, c)
 	if err != nil {
 		switch haven.ErrorCode(err) {
 		case haven.EINVALID:

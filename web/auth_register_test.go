@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"haven"
+	"haven/identity"
 	"haven/service"
 )
 
@@ -297,7 +298,7 @@ func TestRegistrationLinkRefusedAtAnotherPracticeExpiredOrWithAWeakPassword(t *t
 	expectStatus(t, c.get(path), http.StatusOK) // still good
 
 	// A day later it is not.
-	st.clock.Advance(service.VerifyTTL + time.Second)
+	st.clock.Advance(identity.VerifyTTL + time.Second)
 	expectStatus(t, c.get(path), http.StatusNotFound)
 	expectStatus(t, c.post(path, registration), http.StatusNotFound)
 	if st.accounts(st.practice) != here || st.accounts(other.ID) != there {

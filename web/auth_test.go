@@ -21,6 +21,7 @@ import (
 	"haven/auth/outbox"
 	"haven/auth/password"
 	"haven/auth/totp"
+	"haven/identity"
 	"haven/internal/testkit"
 	"haven/keyring"
 	"haven/service"
@@ -37,7 +38,7 @@ type authStack struct {
 	web      web.Config  // what srv was built from
 	db       *sqlstore.DB
 	svc      *service.Service
-	id       *service.Identity
+	id       *identity.Service
 	mail     *outbox.Memory
 	clock    *testClock
 	practice string
@@ -75,7 +76,7 @@ var fastHasher = password.NewHasher(password.HasherConfig{Params: password.Param
 // newAuthStack serves a practice with a clinician, a front desk and a
 // patient (with a password, without MFA). realClock uses the wall clock
 // (for the browser); otherwise time stands still until the test moves it.
-func newAuthStack(t *testing.T, realClock bool, opts ...func(*service.IdentityConfig)) *authStack {
+func newAuthStack(t *testing.T, realClock bool, opts ...func(*identity.Config)) *authStack {
 	t.Helper()
 	ctx := context.Background()
 	dsn := testkit.SQLite(t)
@@ -109,11 +110,11 @@ func newAuthStack(t *testing.T, realClock bool, opts ...func(*service.IdentityCo
 
 	ln, base := listener(t)
 	st.base = base
-	cfg := service.IdentityConfig{Outbox: mail, BaseURL: base}
+	cfg := identity.Config{DB: db, Outbox: mail, BaseURL: base}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	st.id = service.NewIdentity(svc, cfg)
+	st.id = identity.New(svc.Gate(), cfg)
 	t.Cleanup(st.id.Close)
 	st.web = web.Config{Identity: st.id}
 	st.srv = newWebServer(t, st.web)
@@ -325,7 +326,7 @@ func TestCrossOriginPostIsRefused(t *testing.T) {
 	expectStatus(t, r, http.StatusForbidden)
 	// The password did not change; the session still works.
 	expectStatus(t, c.get("/api/v1/session"), http.StatusOK)
-	if _, err := st.id.Login(context.Background(), doctor, stackPassword, service.Client{Addr: "127.0.0.1"}); err != nil {
+	if _, err := st.id.Login(context.Background(), doctor, stackPassword, identity.Client{Addr: "127.0.0.1"}); err != nil {
 		t.Fatalf("the password changed: %v", err)
 	}
 	// The same form from the same origin goes through.

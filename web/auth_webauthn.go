@@ -5,7 +5,7 @@ import (
 	"net/http"
 
 	"haven"
-	"haven/service"
+	"haven/identity"
 )
 
 // This file serves passkeys and security keys (WebAuthn): the ceremony
@@ -131,7 +131,7 @@ func (s *Server) passkeyStepUp(w http.ResponseWriter, r *http.Request) {
 
 // passkeysView is the passkeys page's data.
 type passkeysView struct {
-	Passkeys []service.PasskeyView
+	Passkeys []identity.PasskeyView
 	RPID     string
 }
 

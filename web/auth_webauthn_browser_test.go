@@ -9,8 +9,8 @@ import (
 	cdpwebauthn "github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 
+	"haven/identity"
 	"haven/internal/testkit"
-	"haven/service"
 	"haven/store/sqlstore"
 )
 
@@ -23,7 +23,7 @@ func (st *authStack) withPasskeys() string {
 	st.t.Helper()
 	ln, base := listener(st.t)
 	browser := strings.Replace(base, "127.0.0.1", "localhost", 1)
-	pk, err := service.NewPasskeys(st.id, service.PasskeyConfig{PublicURL: browser})
+	pk, err := identity.NewPasskeys(st.id, identity.PasskeyConfig{PublicURL: browser})
 	if err != nil {
 		st.t.Fatal(err)
 	}

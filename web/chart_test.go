@@ -15,6 +15,7 @@ import (
 	"haven/audit"
 	"haven/auth/outbox"
 	"haven/blob/dir"
+	"haven/identity"
 	"haven/internal/testkit"
 	"haven/keyring"
 	"haven/service"
@@ -77,7 +78,7 @@ func newChartStack(t *testing.T, dsn string) (*authStack, [2]*tenant) {
 	ln, base := listener(t)
 	logs := &lockedBuffer{}
 	st := &authStack{t: t, base: base, db: db, svc: svc, mail: &outbox.Memory{}, clock: clock, users: map[string]string{}, logs: logs}
-	st.id = service.NewIdentity(svc, service.IdentityConfig{Outbox: st.mail, BaseURL: base})
+	st.id = identity.New(svc.Gate(), identity.Config{DB: db, Outbox: st.mail, BaseURL: base})
 	t.Cleanup(st.id.Close)
 	media, err := sfu.New(sfu.Config{LoopbackOnly: true})
 	if err != nil {

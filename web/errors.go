@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"haven"
-	"haven/service"
+	"haven/identity"
 )
 
 // This file is the one error path. statusOf maps an error to its HTTP
@@ -64,7 +64,7 @@ func (s *Server) errorStatus(w http.ResponseWriter, r *http.Request, err error) 
 // setRetryAfter sets Retry-After for a throttled answer: the throttle's
 // wait, rounded up to whole seconds, or DefaultRetryAfter.
 func setRetryAfter(w http.ResponseWriter, err error) {
-	d := service.RetryAfter(err)
+	d := identity.RetryAfter(err)
 	if d <= 0 {
 		d = DefaultRetryAfter
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"haven"
+	"haven/identity"
 	"haven/service"
 )
 
@@ -18,7 +19,7 @@ import (
 
 // homeView is the home page's data; each role fills its part.
 type homeView struct {
-	Who *service.WhoAmI
+	Who *identity.WhoAmI
 
 	// The patient's.
 	Next     *visitRow // the next visit not over, if any

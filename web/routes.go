@@ -37,66 +37,66 @@ var routes = []route{
 	{"GET " + OpenAPIPath, api, anyone, core, (*Server).handleOpenAPI, 0},
 
 	// Signing in and out, resets, invitations (auth_pages.go).
-	{"GET /login", html, anyone, identity, (*Server).loginPage, 0},
-	{"POST /login", html, anyone, identity, (*Server).login, 0},
-	{"POST /login/choose", html, anyone, identity, (*Server).choose, 0},
-	{"GET /login/mfa", html, anyone, identity, (*Server).mfaPage, 0},
-	{"POST /login/mfa", html, anyone, identity, (*Server).mfa, 0},
-	{"POST /login/enrol", html, anyone, identity, (*Server).enrol, 0},
-	{"GET /logout", html, anyone.evenChallenged(), identity, (*Server).logoutPage, 0},
-	{"POST /logout", html, anyone.evenChallenged(), identity, (*Server).logout, 0},
-	{"GET /reset", html, anyone, identity, (*Server).resetRequestPage, 0},
-	{"POST /reset", html, anyone, identity, (*Server).resetRequest, 0},
-	{"GET /reset/{token}", html, anyone, identity, (*Server).resetPage, 0},
-	{"POST /reset/{token}", html, anyone, identity, (*Server).reset, 0},
-	{"GET /invite/{token}", html, anyone, identity, (*Server).invitePage, 0},
-	{"POST /invite/{token}", html, anyone, identity, (*Server).acceptInvite, 0},
+	{"GET /login", html, anyone, signin, (*Server).loginPage, 0},
+	{"POST /login", html, anyone, signin, (*Server).login, 0},
+	{"POST /login/choose", html, anyone, signin, (*Server).choose, 0},
+	{"GET /login/mfa", html, anyone, signin, (*Server).mfaPage, 0},
+	{"POST /login/mfa", html, anyone, signin, (*Server).mfa, 0},
+	{"POST /login/enrol", html, anyone, signin, (*Server).enrol, 0},
+	{"GET /logout", html, anyone.evenChallenged(), signin, (*Server).logoutPage, 0},
+	{"POST /logout", html, anyone.evenChallenged(), signin, (*Server).logout, 0},
+	{"GET /reset", html, anyone, signin, (*Server).resetRequestPage, 0},
+	{"POST /reset", html, anyone, signin, (*Server).resetRequest, 0},
+	{"GET /reset/{token}", html, anyone, signin, (*Server).resetPage, 0},
+	{"POST /reset/{token}", html, anyone, signin, (*Server).reset, 0},
+	{"GET /invite/{token}", html, anyone, signin, (*Server).invitePage, 0},
+	{"POST /invite/{token}", html, anyone, signin, (*Server).acceptInvite, 0},
 
 	// A patient's own registration (auth_register.go).
-	{"GET /register/{practice}", html, anyone, identity, (*Server).registerPage, 0},
-	{"POST /register/{practice}", html, anyone, identity, (*Server).registerRequest, 0},
-	{"GET /register/{practice}/{token}", html, anyone, identity, (*Server).registerLinkPage, 0},
-	{"POST /register/{practice}/{token}", html, anyone, identity, (*Server).registerComplete, 0},
+	{"GET /register/{practice}", html, anyone, signin, (*Server).registerPage, 0},
+	{"POST /register/{practice}", html, anyone, signin, (*Server).registerRequest, 0},
+	{"GET /register/{practice}/{token}", html, anyone, signin, (*Server).registerLinkPage, 0},
+	{"POST /register/{practice}/{token}", html, anyone, signin, (*Server).registerComplete, 0},
 
 	// The signed-in home and the account (auth_account.go).
-	{"GET /app", html, signedIn, identity, (*Server).app, 0},
-	{"GET /account", html, signedIn, identity, (*Server).account, 0},
-	{"POST /account/password", html, signedIn, identity, (*Server).changePassword, 0},
-	{"POST /account/sessions/{id}/revoke", html, signedIn, identity, (*Server).revokeSession, 0},
-	{"POST /account/sessions/revoke-others", html, signedIn, identity, (*Server).revokeOthers, 0},
-	{"GET /account/totp", html, signedIn, identity, (*Server).totpPage, 0},
-	{"POST /account/totp", html, signedIn, identity, (*Server).confirmTOTP, 0},
-	{"POST /account/totp/remove", html, signedIn, identity, (*Server).removeTOTP, 0},
-	{"POST /account/recovery-codes", html, signedIn, identity, (*Server).recoveryCodes, 0},
-	{"GET /account/step-up", html, signedIn.evenChallenged(), identity, (*Server).stepUpPage, 0},
-	{"POST /account/step-up", html, signedIn.evenChallenged(), identity, (*Server).stepUp, 0},
+	{"GET /app", html, signedIn, signin, (*Server).app, 0},
+	{"GET /account", html, signedIn, signin, (*Server).account, 0},
+	{"POST /account/password", html, signedIn, signin, (*Server).changePassword, 0},
+	{"POST /account/sessions/{id}/revoke", html, signedIn, signin, (*Server).revokeSession, 0},
+	{"POST /account/sessions/revoke-others", html, signedIn, signin, (*Server).revokeOthers, 0},
+	{"GET /account/totp", html, signedIn, signin, (*Server).totpPage, 0},
+	{"POST /account/totp", html, signedIn, signin, (*Server).confirmTOTP, 0},
+	{"POST /account/totp/remove", html, signedIn, signin, (*Server).removeTOTP, 0},
+	{"POST /account/recovery-codes", html, signedIn, signin, (*Server).recoveryCodes, 0},
+	{"GET /account/step-up", html, signedIn.evenChallenged(), signin, (*Server).stepUpPage, 0},
+	{"POST /account/step-up", html, signedIn.evenChallenged(), signin, (*Server).stepUp, 0},
 
 	// The session API (auth_api.go).
-	{"POST /api/v1/session", api, anyone, identity, (*Server).apiLogin, 0},
-	{"POST /api/v1/session/mfa", api, anyone, identity, (*Server).apiMFA, 0},
-	{"POST /api/v1/session/enrol", api, anyone, identity, (*Server).apiEnrol, 0},
-	{"POST /api/v1/session/enrol/confirm", api, anyone, identity, (*Server).apiEnrolConfirm, 0},
-	{"GET /api/v1/session", api, signedIn, identity, (*Server).apiWhoAmI, 0},
-	{"DELETE /api/v1/session", api, signedIn.evenChallenged(), identity, (*Server).apiLogout, 0},
-	{"GET /api/v1/session/status", api, signedIn.evenChallenged(), identity, (*Server).apiStatus, 0},
-	{"POST /api/v1/session/keepalive", api, signedIn, identity, (*Server).apiKeepAlive, 0},
-	{"POST /api/v1/session/step-up", api, signedIn.evenChallenged(), identity, (*Server).apiStepUp, 0},
+	{"POST /api/v1/session", api, anyone, signin, (*Server).apiLogin, 0},
+	{"POST /api/v1/session/mfa", api, anyone, signin, (*Server).apiMFA, 0},
+	{"POST /api/v1/session/enrol", api, anyone, signin, (*Server).apiEnrol, 0},
+	{"POST /api/v1/session/enrol/confirm", api, anyone, signin, (*Server).apiEnrolConfirm, 0},
+	{"GET /api/v1/session", api, signedIn, signin, (*Server).apiWhoAmI, 0},
+	{"DELETE /api/v1/session", api, signedIn.evenChallenged(), signin, (*Server).apiLogout, 0},
+	{"GET /api/v1/session/status", api, signedIn.evenChallenged(), signin, (*Server).apiStatus, 0},
+	{"POST /api/v1/session/keepalive", api, signedIn, signin, (*Server).apiKeepAlive, 0},
+	{"POST /api/v1/session/step-up", api, signedIn.evenChallenged(), signin, (*Server).apiStepUp, 0},
 
 	// Account administration, API and pages (auth_admin.go, admin_pages.go).
-	{"GET /api/v1/invitations", api, may(policy.UserManage), identity, (*Server).apiInvitations, 0},
-	{"POST /api/v1/invitations", api, may(policy.UserManage), identity, (*Server).apiInvite, 0},
-	{"POST /api/v1/users/{id}/disable", api, may(policy.UserManage), identity, (*Server).apiDisableUser, 0},
-	{"POST /api/v1/users/{id}/enable", api, may(policy.UserManage), identity, (*Server).apiEnableUser, 0},
-	{"POST /api/v1/users/{id}/mfa/reset", api, may(policy.MFAReset), identity, (*Server).apiResetMFA, 0},
-	{"POST /api/v1/patients/{id}/account-setup", api, may(policy.ContactWrite), identity, (*Server).apiAccountSetup, 0},
-	{"GET /app/admin/users", html, may(policy.UserManage), identity, (*Server).adminUsers, 0},
-	{"GET /app/admin/users/{id}", html, may(policy.UserManage), identity, (*Server).adminUser, 0},
-	{"POST /app/admin/users/{id}/disable", html, may(policy.UserManage), identity, (*Server).adminDisableUser, 0},
-	{"POST /app/admin/users/{id}/enable", html, may(policy.UserManage), identity, (*Server).adminEnableUser, 0},
-	{"POST /app/admin/users/{id}/mfa-reset", html, may(policy.MFAReset), identity, (*Server).adminResetMFA, 0},
-	{"POST /app/admin/users/{id}/account-setup", html, may(policy.ContactWrite), identity, (*Server).adminSendSetup, 0},
-	{"POST /app/admin/invitations", html, may(policy.UserManage), identity, (*Server).adminInvite, 0},
-	{"POST /app/admin/patients/find", html, may(policy.UserManage), identity, (*Server).adminFindPatient, 0},
+	{"GET /api/v1/invitations", api, may(policy.UserManage), signin, (*Server).apiInvitations, 0},
+	{"POST /api/v1/invitations", api, may(policy.UserManage), signin, (*Server).apiInvite, 0},
+	{"POST /api/v1/users/{id}/disable", api, may(policy.UserManage), signin, (*Server).apiDisableUser, 0},
+	{"POST /api/v1/users/{id}/enable", api, may(policy.UserManage), signin, (*Server).apiEnableUser, 0},
+	{"POST /api/v1/users/{id}/mfa/reset", api, may(policy.MFAReset), signin, (*Server).apiResetMFA, 0},
+	{"POST /api/v1/patients/{id}/account-setup", api, may(policy.ContactWrite), signin, (*Server).apiAccountSetup, 0},
+	{"GET /app/admin/users", html, may(policy.UserManage), signin, (*Server).adminUsers, 0},
+	{"GET /app/admin/users/{id}", html, may(policy.UserManage), signin, (*Server).adminUser, 0},
+	{"POST /app/admin/users/{id}/disable", html, may(policy.UserManage), signin, (*Server).adminDisableUser, 0},
+	{"POST /app/admin/users/{id}/enable", html, may(policy.UserManage), signin, (*Server).adminEnableUser, 0},
+	{"POST /app/admin/users/{id}/mfa-reset", html, may(policy.MFAReset), signin, (*Server).adminResetMFA, 0},
+	{"POST /app/admin/users/{id}/account-setup", html, may(policy.ContactWrite), signin, (*Server).adminSendSetup, 0},
+	{"POST /app/admin/invitations", html, may(policy.UserManage), signin, (*Server).adminInvite, 0},
+	{"POST /app/admin/patients/find", html, may(policy.UserManage), signin, (*Server).adminFindPatient, 0},
 
 	// Passkeys and security keys (auth_webauthn.go). The options routes
 	// answer JSON to static/webauthn.js; the forms carry its answer back.
@@ -249,7 +249,7 @@ type part uint8
 
 const (
 	core     part = iota // always
-	identity             // Config.Identity
+	signin               // Config.Identity
 	passkeys             // Config.Passkeys
 	chart                // Config.Service
 	visits               // Config.Service and Config.Video
@@ -258,7 +258,7 @@ const (
 // has reports whether s was built with part p.
 func (s *Server) has(p part) bool {
 	switch p {
-	case identity:
+	case signin:
 		return s.id != nil
 	case passkeys:
 		return s.passkeys != nil

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"haven/audit"
+	"haven/identity"
 	"haven/internal/testkit"
 	"haven/keyring"
 	"haven/service"
@@ -45,9 +46,9 @@ func newFullServer(t *testing.T) *web.Server {
 	log := audit.NewLog(db, audit.Options{})
 	t.Cleanup(func() { log.Close() })
 	svc := service.New(service.Config{DB: db, Keys: keys, Audit: log, Passwords: fastHasher})
-	id := service.NewIdentity(svc, service.IdentityConfig{BaseURL: "https://localhost"})
+	id := identity.New(svc.Gate(), identity.Config{DB: db, BaseURL: "https://localhost"})
 	t.Cleanup(id.Close)
-	pk, err := service.NewPasskeys(id, service.PasskeyConfig{PublicURL: "https://localhost"})
+	pk, err := identity.NewPasskeys(id, identity.PasskeyConfig{PublicURL: "https://localhost"})
 	if err != nil {
 		t.Fatal(err)
 	}

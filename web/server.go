@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"haven"
+	"haven/identity"
 	"haven/service"
 	"haven/video/sfu"
 )
@@ -52,9 +53,9 @@ type Config struct {
 	// log and the compliance tools, and with Video the visits.
 	Service *service.Service
 	// Identity serves sign-in, sessions, accounts and registration.
-	Identity *service.Identity
+	Identity *identity.Service
 	// Passkeys serves passkeys and security keys; it needs Identity.
-	Passkeys *service.Passkeys
+	Passkeys *identity.Passkeys
 	// Video is the visits' media side; it needs Service.
 	Video *VideoConfig
 	// AuditVerifierKey is the audit checkpoint verifier key, shown with a
@@ -78,8 +79,8 @@ type Server struct {
 	assets   http.Handler
 
 	svc      *service.Service
-	id       *service.Identity
-	passkeys *service.Passkeys
+	id       *identity.Service
+	passkeys *identity.Passkeys
 	calls    http.Handler // the call WebSocket (package video)
 	sfu      *sfu.SFU
 	now      func() time.Time

@@ -21,6 +21,7 @@ import (
 	"haven/audit"
 	"haven/auth/outbox"
 	"haven/blob"
+	"haven/identity"
 	"haven/internal/testkit"
 	"haven/keyring"
 	"haven/service"
@@ -120,7 +121,7 @@ func newVideoStack(t testing.TB, realClock bool, blobs blob.Store) *visitStack {
 	tt, _ := t.(*testing.T)
 	st := &visitStack{authStack: &authStack{t: tt, db: db, svc: svc, mail: mail, clock: clock, users: map[string]string{}, base: base},
 		key: key, media: media, relay: relay, log: log, real: realClock, tb: t}
-	st.id = service.NewIdentity(svc, service.IdentityConfig{Outbox: mail, BaseURL: base})
+	st.id = identity.New(svc.Gate(), identity.Config{DB: db, Outbox: mail, BaseURL: base})
 	t.Cleanup(st.id.Close)
 	st.web = web.Config{Service: svc, Identity: st.id, AuditVerifierKey: vkey, Video: &web.VideoConfig{SFU: media, TURN: relay, TokenKey: key,
 		Spent: db.SpentTokens(), Now: now, RecheckEvery: callRecheck}}

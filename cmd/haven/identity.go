@@ -6,7 +6,7 @@ import (
 
 	"haven"
 	"haven/auth/outbox"
-	"haven/service"
+	"haven/identity"
 )
 
 // purgeEvery is how often ended sessions, expired tokens and forgotten
@@ -21,9 +21,9 @@ const purgeEvery = time.Hour
 // runs every purgeEvery until ctx ends or stop is called. stop waits for a
 // purge in progress and for emails still being written; call it before
 // the database closes.
-func startIdentity(ctx context.Context, env *Env, st *stack, mail outbox.Outbox, publicURL string) (id *service.Identity, passkeys *service.Passkeys, stop func()) {
-	id = service.NewIdentity(st.svc, service.IdentityConfig{Outbox: mail, BaseURL: publicURL})
-	passkeys, err := service.NewPasskeys(id, service.PasskeyConfig{PublicURL: publicURL})
+func startIdentity(ctx context.Context, env *Env, st *stack, mail outbox.Outbox, publicURL string) (id *identity.Service, passkeys *identity.Passkeys, stop func()) {
+	id = identity.New(st.svc.Gate(), identity.Config{DB: st.db, Outbox: mail, BaseURL: publicURL})
+	passkeys, err := identity.NewPasskeys(id, identity.PasskeyConfig{PublicURL: publicURL})
 	if err != nil {
 		env.Logger.Warn("passkeys are off", "reason", haven.ErrorMessage(err))
 		passkeys = nil

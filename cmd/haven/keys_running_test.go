@@ -219,6 +219,12 @@ func TestRootRotationOnARunningServerKeepsItWorking(t *testing.T) {
 			if strings.Contains(body, "local:") || strings.Contains(body, strings.TrimPrefix(newRootID, "local:")) || !strings.Contains(body, "Internal error.") {
 				t.Fatalf("the response names a root or says more than 'Internal error.':\n%s", body)
 			}
+			// The server writes its log line beside the response, through a
+			// pipe this test reads: wait for it rather than race it.
+			deadline := time.Now().Add(10 * time.Second)
+			for !strings.Contains(s.errOut.String(), newRootID) && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
 			if log := s.errOut.String(); !strings.Contains(log, newRootID) {
 				t.Fatalf("the log does not name the missing root %s:\n%s", newRootID, log)
 			}

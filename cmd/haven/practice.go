@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"haven"
-	"haven/service"
+	"haven/identity"
 )
 
 func init() {
@@ -38,7 +38,7 @@ func runPracticeCreate(ctx context.Context, env *Env, args []string) error {
 	if v, ok := os.LookupEnv("HAVEN_PUBLIC_URL"); ok {
 		defURL = v
 	}
-	cfg, err := keysFlags(env, "practice create", "Creates a practice and invites its first administrator (single use, valid for "+days(service.InvitationTTL)+").", args, func(fs *flag.FlagSet) {
+	cfg, err := keysFlags(env, "practice create", "Creates a practice and invites its first administrator (single use, valid for "+days(identity.InvitationTTL)+").", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&name, "name", "", "the practice's public name, shown to its users and in emails")
 		fs.StringVar(&adminEmail, "admin-email", "", "email address of the practice's first administrator")
 		fs.StringVar(&publicURL, "public-url", defURL, "the https:// address browsers use, for the invitation link (env HAVEN_PUBLIC_URL)")
@@ -49,7 +49,7 @@ func runPracticeCreate(ctx context.Context, env *Env, args []string) error {
 	if name == "" || adminEmail == "" {
 		return errors.New("--name and --admin-email are required")
 	}
-	if err := service.CheckNewPractice(name, adminEmail); err != nil {
+	if err := identity.CheckNewPractice(name, adminEmail); err != nil {
 		return errors.New(haven.ErrorMessage(err))
 	}
 	if publicURL, err = checkPublicURL(publicURL); err != nil {
@@ -64,7 +64,8 @@ func runPracticeCreate(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	id := service.NewIdentity(st.svc, service.IdentityConfig{
+	id := identity.New(st.svc.Gate(), identity.Config{
+		DB:      st.db,
 		Outbox:  mail,
 		BaseURL: publicURL,
 	})
@@ -74,7 +75,7 @@ func runPracticeCreate(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "practice %s created: %s\n", p.ID, p.Name)
-	fmt.Fprintf(env.Stdout, "invitation for its administrator (single use, valid for %s):\n%s\n", days(service.InvitationTTL), link)
+	fmt.Fprintf(env.Stdout, "invitation for its administrator (single use, valid for %s):\n%s\n", days(identity.InvitationTTL), link)
 	return nil
 }
 

@@ -1,4 +1,4 @@
-package service
+package identity
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 
 	"haven"
 	"haven/auth/session"
+	"haven/service"
 )
 
 // ProvisionPractice brings a clinic onto Haven: it creates the practice and
@@ -21,25 +22,25 @@ import (
 // server may not send mail yet; whoever holds it can become the practice's
 // administrator until it is used or expires, so the operator hands it over
 // as they would a password.
-func (id *Identity) ProvisionPractice(ctx context.Context, name, adminEmail string) (*haven.Practice, string, error) {
+func (id *Service) ProvisionPractice(ctx context.Context, name, adminEmail string) (*haven.Practice, string, error) {
 	if err := CheckNewPractice(name, adminEmail); err != nil {
 		return nil, "", err
 	}
-	name, email := strings.TrimSpace(name), NormalizeEmail(adminEmail)
+	name, email := strings.TrimSpace(name), haven.NormalizeEmail(adminEmail)
 	if id.outbox == nil {
 		return nil, "", haven.Errorf(haven.EUNAVAILABLE, "email is not configured on this server")
 	}
-	p, err := id.svc.CreatePractice(ctx, name)
+	p, err := id.gate.CreatePractice(ctx, name)
 	if err != nil {
 		return nil, "", err
 	}
 	token, hash := session.NewToken()
 	// Audited before the invitation exists, as every access is: if the
 	// audit append fails, no one holds a link to an unrecorded practice.
-	if err := id.svc.Record(ctx, operatorEvent(p.ID, "practice.provision", "practice", p.ID, "")); err != nil {
+	if err := id.gate.Record(ctx, service.OperatorEvent(p.ID, "practice.provision", "practice", p.ID, "")); err != nil {
 		return nil, "", err
 	}
-	if err := id.issueInvitation(ctx, p.ID, email, haven.RolePracticeAdmin, operatorActorID, Client{Addr: "local"}, token, hash); err != nil {
+	if err := id.issueInvitation(ctx, p.ID, email, haven.RolePracticeAdmin, service.OperatorActorID, Client{Addr: "local"}, token, hash); err != nil {
 		return nil, "", err
 	}
 	return p, id.link("/invite/" + token), nil
@@ -52,16 +53,10 @@ func CheckNewPractice(name, adminEmail string) error {
 	if n := utf8.RuneCountInString(name); n == 0 || n > 200 || strings.ContainsFunc(name, isControl) {
 		return haven.Errorf(haven.EINVALID, "practice name must be 1 to 200 characters of text")
 	}
-	if !validEmail(NormalizeEmail(adminEmail)) {
+	if !haven.ValidEmail(haven.NormalizeEmail(adminEmail)) {
 		return haven.Errorf(haven.EINVALID, "the administrator's email address is not valid")
 	}
 	return nil
-}
-
-// Practices lists every practice (names are the clinics' public names, not
-// PHI), for the operator.
-func (s *Service) Practices(ctx context.Context) ([]*haven.Practice, error) {
-	return s.db.ListPractices(ctx)
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }

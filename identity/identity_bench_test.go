@@ -1,4 +1,4 @@
-package service_test
+package identity_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"haven/auth/password"
 	"haven/auth/session"
 	"haven/auth/totp"
+	"haven/identity"
 	"haven/internal/testkit"
 	"haven/keyring"
 	"haven/service"
@@ -23,7 +24,7 @@ import (
 // parameters, a practice with a patient (password only) and a clinician
 // (password and TOTP), and a clock the benchmark moves.
 type benchStack struct {
-	id     *service.Identity
+	id     *identity.Service
 	db     *sqlstore.DB
 	clock  *clock
 	secret string // the clinician's TOTP secret
@@ -54,7 +55,7 @@ func benchIdentity(b *testing.B) *benchStack {
 	log := audit.NewLog(db, audit.Options{Now: clk.Now})
 	b.Cleanup(func() { log.Close() })
 	svc := service.New(service.Config{DB: db, Keys: keys, Audit: log, Passwords: password.NewHasher(password.HasherConfig{}), Now: clk.Now})
-	id := service.NewIdentity(svc, service.IdentityConfig{})
+	id := identity.New(svc.Gate(), identity.Config{DB: db})
 	pr, err := svc.CreatePractice(ctx, "Bench Clinic")
 	if err != nil {
 		b.Fatal(err)
@@ -115,7 +116,7 @@ func BenchmarkLogin(b *testing.B) {
 		ctx := context.Background()
 		for b.Loop() {
 			res, err := st.id.Login(ctx, "pat@bench.example", pw, home)
-			if err != nil || res.Stage != service.StageDone {
+			if err != nil || res.Stage != identity.StageDone {
 				b.Fatalf("login: %+v, %v", res, err)
 			}
 		}
@@ -131,7 +132,7 @@ func BenchmarkLogin(b *testing.B) {
 				b.Fatal(err)
 			}
 			code, _ := totp.Code(st.secret, st.clock.Now())
-			if _, err := st.id.SecondFactor(ctx, res.Pending, service.FactorTOTP, code, home); err != nil {
+			if _, err := st.id.SecondFactor(ctx, res.Pending, identity.FactorTOTP, code, home); err != nil {
 				b.Fatal(err)
 			}
 		}

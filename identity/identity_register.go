@@ -1,4 +1,4 @@
-package service
+package identity
 
 import (
 	"context"
@@ -12,8 +12,8 @@ import (
 	"haven/auth/outbox"
 	"haven/auth/password"
 	"haven/auth/session"
-	"haven/keyring"
 	"haven/policy"
+	"haven/service"
 	"haven/store/sqlstore"
 )
 
@@ -70,12 +70,12 @@ var (
 	errAlreadyRegistered  = haven.Errorf(haven.ECONFLICT, "an account with this email address already exists at this clinic: sign in, or reset your password if you have forgotten it")
 )
 
-// registrationAD binds a registration link's sealed address to its token
+// registrationEmail binds a registration link's sealed address to its token
 // hash in its practice. It is sealed under the practice's key, not a
 // patient's (there is no patient yet); the row is purged with the other
 // expired tokens.
-func registrationAD(practiceID string, hash []byte) keyring.AD {
-	return keyring.AD{PracticeID: practiceID, Kind: "registration", RecordID: hex.EncodeToString(hash), Field: "email"}
+func registrationEmail(hash []byte) service.SealedField {
+	return service.SealedField{Kind: "registration", RecordID: hex.EncodeToString(hash), Field: "email"}
 }
 
 // practiceEvent is an audit event in a practice's log made by an
@@ -86,7 +86,7 @@ func practiceEvent(practiceID string, c Client, action string) audit.Event {
 
 // registrationPractice returns the practice practiceID if its
 // registration is open, nil if it is unknown or closed.
-func (id *Identity) registrationPractice(ctx context.Context, practiceID string) (*haven.Practice, error) {
+func (id *Service) registrationPractice(ctx context.Context, practiceID string) (*haven.Practice, error) {
 	if !haven.PlausibleID(practiceID) {
 		return nil, nil
 	}
@@ -97,7 +97,7 @@ func (id *Identity) registrationPractice(ctx context.Context, practiceID string)
 	if err != nil {
 		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "registration is unavailable")
 	}
-	ps, err := id.svc.settings(ctx, practiceID)
+	ps, err := id.gate.PracticeSettings(ctx, practiceID)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +111,7 @@ func (id *Identity) registrationPractice(ctx context.Context, practiceID string)
 // registration page practiceID names, or ENOTFOUND when there is no such
 // practice or it does not take registrations online (one answer for
 // both: the page is simply not there).
-func (id *Identity) RegistrationPractice(ctx context.Context, practiceID string) (string, error) {
+func (id *Service) RegistrationPractice(ctx context.Context, practiceID string) (string, error) {
 	p, err := id.registrationPractice(ctx, practiceID)
 	if err != nil {
 		return "", err
@@ -129,15 +129,15 @@ func (id *Identity) RegistrationPractice(ctx context.Context, practiceID string)
 // malformed address (EINVALID, which says nothing about accounts) and
 // throttling (ETOOMANY, counted per email whether or not it has an
 // account) are told apart.
-func (id *Identity) RequestRegistration(ctx context.Context, practiceID, email string, c Client) error {
+func (id *Service) RequestRegistration(ctx context.Context, practiceID, email string, c Client) error {
 	if id.outbox == nil {
 		return haven.Errorf(haven.EUNAVAILABLE, "email is not configured on this server")
 	}
-	to := NormalizeEmail(email)
-	if !validEmail(to) {
+	to := haven.NormalizeEmail(email)
+	if !haven.ValidEmail(to) {
 		return haven.Errorf(haven.EINVALID, "enter a valid email address")
 	}
-	index, err := id.svc.emailIndex(ctx, to)
+	index, err := id.gate.EmailIndex(ctx, to)
 	if err != nil {
 		return err
 	}
@@ -169,7 +169,7 @@ func (id *Identity) RequestRegistration(ctx context.Context, practiceID, email s
 // sendRegistration is the background half of RequestRegistration.
 // Failures are not reported to anyone: the requester was already
 // answered, and telling them would say whether the address was known.
-func (id *Identity) sendRegistration(ctx context.Context, practiceID string, index []byte, to string, c Client) {
+func (id *Service) sendRegistration(ctx context.Context, practiceID string, index []byte, to string, c Client) {
 	users, err := id.db.FindUsersByEmailIndex(ctx, index)
 	if err != nil {
 		return
@@ -190,7 +190,7 @@ func (id *Identity) sendRegistration(ctx context.Context, practiceID string, ind
 		return
 	}
 	token, hash := session.NewToken()
-	sealed, err := id.svc.keys.Seal(ctx, registrationAD(practiceID, hash), []byte(to))
+	sealed, err := id.gate.SealPractice(ctx, practiceID, registrationEmail(hash), []byte(to))
 	if err != nil {
 		return
 	}
@@ -222,7 +222,7 @@ type RegistrationLink struct {
 // refused as if it did not exist (and the attempt recorded in its own
 // practice's log); a practice that has closed registration since the link
 // was sent refuses it too.
-func (id *Identity) registrationToken(ctx context.Context, practiceID, token string, c Client) (sqlstore.AuthToken, []byte, error) {
+func (id *Service) registrationToken(ctx context.Context, practiceID, token string, c Client) (sqlstore.AuthToken, []byte, error) {
 	hash, err := session.HashToken(token)
 	if err != nil {
 		return sqlstore.AuthToken{}, nil, errLinkGone
@@ -251,12 +251,12 @@ func (id *Identity) registrationToken(ctx context.Context, practiceID, token str
 
 // RegistrationLinkInfo reports whether a registration link is still good
 // for practiceID's page, without using it.
-func (id *Identity) RegistrationLinkInfo(ctx context.Context, practiceID, token string, c Client) (*RegistrationLink, error) {
+func (id *Service) RegistrationLinkInfo(ctx context.Context, practiceID, token string, c Client) (*RegistrationLink, error) {
 	t, hash, err := id.registrationToken(ctx, practiceID, token, c)
 	if err != nil {
 		return nil, err
 	}
-	email, err := id.svc.keys.Open(ctx, registrationAD(t.PracticeID, hash), t.Email)
+	email, err := id.gate.OpenPractice(ctx, t.PracticeID, registrationEmail(hash), t.Email)
 	if err != nil {
 		return nil, err
 	}
@@ -283,29 +283,29 @@ func selfRegisteredMRN() string { return "SR-" + strings.ToUpper(haven.NewID()[:
 // password or name, a link of another practice, an expired or used link
 // (ENOTFOUND), or an address that meanwhile got an account (ECONFLICT)
 // changes nothing.
-func (id *Identity) CompleteRegistration(ctx context.Context, practiceID, token string, reg SelfRegistration, c Client) (*LoginResult, error) {
+func (id *Service) CompleteRegistration(ctx context.Context, practiceID, token string, reg SelfRegistration, c Client) (*LoginResult, error) {
 	if err := password.Check(reg.Password); err != nil {
 		return nil, err // before the link is looked at: a refused password burns nothing
 	}
-	d := Demographics{Name: strings.TrimSpace(reg.Name), DateOfBirth: strings.TrimSpace(reg.DateOfBirth)}
-	if err := d.validate(id.now()); err != nil {
+	d := service.Demographics{Name: strings.TrimSpace(reg.Name), DateOfBirth: strings.TrimSpace(reg.DateOfBirth)}
+	if err := d.Validate(id.now()); err != nil {
 		return nil, err
 	}
 	t, hash, err := id.registrationToken(ctx, practiceID, token, c)
 	if err != nil {
 		return nil, err
 	}
-	email, err := id.svc.keys.Open(ctx, registrationAD(t.PracticeID, hash), t.Email)
+	email, err := id.gate.OpenPractice(ctx, t.PracticeID, registrationEmail(hash), t.Email)
 	if err != nil {
 		return nil, err
 	}
-	np := NewPatient{MRN: selfRegisteredMRN(), Demographics: d, Contact: Contact{Email: NormalizeEmail(string(email))}}
+	np := service.NewPatient{MRN: selfRegisteredMRN(), Demographics: d, Contact: service.Contact{Email: haven.NormalizeEmail(string(email))}}
 	clear(email)
-	if err := np.validate(id.now()); err != nil {
+	if err := np.Validate(id.now()); err != nil {
 		return nil, err
 	}
 	pid := haven.NewID()
-	u, row, err := id.svc.sealNewPatient(ctx, practiceID, pid, np)
+	u, row, err := id.gate.SealNewPatient(ctx, practiceID, pid, np)
 	if err != nil {
 		return nil, err
 	}
@@ -320,7 +320,7 @@ func (id *Identity) CompleteRegistration(ctx context.Context, practiceID, token 
 			return nil, errAlreadyRegistered
 		}
 	}
-	if u.PasswordHash, err = id.svc.passwords.Hash(ctx, reg.Password); err != nil {
+	if u.PasswordHash, err = id.passwords.Hash(ctx, reg.Password); err != nil {
 		return nil, err
 	}
 	// Audited before the write, as every PHI write is: an account that
@@ -329,7 +329,7 @@ func (id *Identity) CompleteRegistration(ctx context.Context, practiceID, token 
 	chartEv := userEvent(u, c, "", string(policy.PatientRegister))
 	chartEv.ResourceKind, chartEv.ResourceID, chartEv.PatientID = string(policy.KindPatient), pid, pid
 	chartEv.Purpose, chartEv.Decision, chartEv.Reason = audit.PurposePatientRequest, audit.DecisionAllow, "self_registration"
-	if err := id.svc.Record(ctx, chartEv); err != nil {
+	if err := id.gate.Record(ctx, chartEv); err != nil {
 		return nil, err
 	}
 	if err := id.record(ctx, userEvent(u, c, "", ActRegister), true, "email_verified"); err != nil {

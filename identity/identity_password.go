@@ -1,4 +1,4 @@
-package service
+package identity
 
 import (
 	"context"
@@ -13,8 +13,8 @@ import (
 	"haven/auth/password"
 	"haven/auth/session"
 	"haven/auth/throttle"
-	"haven/keyring"
 	"haven/policy"
+	"haven/service"
 	"haven/store/sqlstore"
 )
 
@@ -22,7 +22,7 @@ import (
 // the current one (throttled like a sign-in). Every session ends, every
 // outstanding link and pending sign-in dies, and this browser continues
 // in a new session.
-func (id *Identity) ChangePassword(ctx context.Context, current, next string, c Client) (*NewSession, error) {
+func (id *Service) ChangePassword(ctx context.Context, current, next string, c Client) (*NewSession, error) {
 	a, u, err := id.signedIn(ctx)
 	if err != nil {
 		return nil, err
@@ -34,7 +34,7 @@ func (id *Identity) ChangePassword(ctx context.Context, current, next string, c 
 	if err := id.allow(ctx, att); err != nil {
 		return nil, err
 	}
-	ok, _, err := id.svc.passwords.Verify(ctx, current, u.PasswordHash)
+	ok, _, err := id.passwords.Verify(ctx, current, u.PasswordHash)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +45,7 @@ func (id *Identity) ChangePassword(ctx context.Context, current, next string, c 
 		}
 		return nil, haven.Errorf(haven.EUNAUTHORIZED, "your current password is not right")
 	}
-	h, err := id.svc.passwords.Hash(ctx, next)
+	h, err := id.passwords.Hash(ctx, next)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +64,7 @@ func (id *Identity) ChangePassword(ctx context.Context, current, next string, c 
 // its counts stay apart from sign-in's, while the source address's count
 // is shared, so a spammer's address slows down everywhere at once. Every
 // request counts, so a few are free and more must wait.
-func (id *Identity) countEmailRequest(ctx context.Context, kind string, index []byte, c Client) error {
+func (id *Service) countEmailRequest(ctx context.Context, kind string, index []byte, c Client) error {
 	att := throttle.Attempt{Account: kind + accountKey(index), Addr: c.Addr}
 	if err := id.allow(ctx, att); err != nil {
 		return err
@@ -73,10 +73,10 @@ func (id *Identity) countEmailRequest(ctx context.Context, kind string, index []
 }
 
 // link returns the public URL of path.
-func (id *Identity) link(path string) string { return strings.TrimRight(id.baseURL, "/") + path }
+func (id *Service) link(path string) string { return strings.TrimRight(id.baseURL, "/") + path }
 
 // issueLink stores a single-use token of kind for u and returns its token.
-func (id *Identity) issueLink(ctx context.Context, kind string, u *haven.User, ttl time.Duration, c Client) (string, error) {
+func (id *Service) issueLink(ctx context.Context, kind string, u *haven.User, ttl time.Duration, c Client) (string, error) {
 	token, hash := session.NewToken()
 	now := id.now()
 	err := id.db.CreateAuthToken(ctx, sqlstore.AuthToken{Hash: hash, Kind: kind, UserID: u.ID, PracticeID: u.PracticeID,
@@ -90,19 +90,19 @@ func (id *Identity) issueLink(ctx context.Context, kind string, u *haven.User, t
 // background, so the response time says nothing either. Requests are
 // throttled per address and per email, so Haven cannot be made to flood
 // someone's inbox.
-func (id *Identity) RequestPasswordReset(ctx context.Context, email string, c Client) error {
+func (id *Service) RequestPasswordReset(ctx context.Context, email string, c Client) error {
 	if id.outbox == nil {
 		return haven.Errorf(haven.EUNAVAILABLE, "email is not configured on this server")
 	}
-	index, err := id.svc.emailIndex(ctx, email)
+	index, err := id.gate.EmailIndex(ctx, email)
 	if err != nil {
 		return err
 	}
 	if err := id.countEmailRequest(ctx, "reset:", index, c); err != nil {
 		return err
 	}
-	to := NormalizeEmail(email)
-	if !validEmail(to) {
+	to := haven.NormalizeEmail(email)
+	if !haven.ValidEmail(to) {
 		return nil
 	}
 	bg := context.WithoutCancel(ctx)
@@ -114,7 +114,7 @@ func (id *Identity) RequestPasswordReset(ctx context.Context, email string, c Cl
 	return nil
 }
 
-func (id *Identity) sendResets(ctx context.Context, index []byte, to string, c Client) {
+func (id *Service) sendResets(ctx context.Context, index []byte, to string, c Client) {
 	users, err := id.db.FindUsersByEmailIndex(ctx, index)
 	if err != nil {
 		return
@@ -144,7 +144,7 @@ func (id *Identity) sendResets(ctx context.Context, index []byte, to string, c C
 	}
 }
 
-func (id *Identity) practiceName(ctx context.Context, practiceID string) string {
+func (id *Service) practiceName(ctx context.Context, practiceID string) string {
 	if practiceID == "" {
 		return "Haven"
 	}
@@ -174,7 +174,7 @@ type LinkInfo struct {
 }
 
 // ResetInfo reports whether a reset link is still good, without using it.
-func (id *Identity) ResetInfo(ctx context.Context, token string) (*LinkInfo, error) {
+func (id *Service) ResetInfo(ctx context.Context, token string) (*LinkInfo, error) {
 	hash, err := session.HashToken(token)
 	if err != nil {
 		return nil, errLinkGone
@@ -193,7 +193,7 @@ var errLinkGone = haven.Errorf(haven.ENOTFOUND, "this link has expired or was al
 // outstanding link and pending sign-in dies, and the devices it knew are
 // forgotten. The user then signs in with the new password and their
 // second factor; a reset never bypasses MFA.
-func (id *Identity) ResetPassword(ctx context.Context, token, next string, c Client) error {
+func (id *Service) ResetPassword(ctx context.Context, token, next string, c Client) error {
 	if err := password.Check(next); err != nil {
 		return err // before the link is used, so a refused password does not burn it
 	}
@@ -209,7 +209,7 @@ func (id *Identity) ResetPassword(ctx context.Context, token, next string, c Cli
 	if err != nil || u.Disabled {
 		return errLinkGone
 	}
-	h, err := id.svc.passwords.Hash(ctx, next)
+	h, err := id.passwords.Hash(ctx, next)
 	if err != nil {
 		return err
 	}
@@ -230,11 +230,11 @@ func (id *Identity) ResetPassword(ctx context.Context, token, next string, c Cli
 // may send it as a change to the patient's contact (chart.write_contact),
 // the practice admin as account management (user.manage on the patient's
 // account); either decision is audited naming the patient.
-func (id *Identity) SendAccountSetup(ctx context.Context, patientID string, c Client) error {
+func (id *Service) SendAccountSetup(ctx context.Context, patientID string, c Client) error {
 	if id.outbox == nil {
 		return haven.Errorf(haven.EUNAVAILABLE, "email is not configured on this server")
 	}
-	a, err := actor(ctx)
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return err
 	}
@@ -249,19 +249,19 @@ func (id *Identity) SendAccountSetup(ctx context.Context, patientID string, c Cl
 	if u.Role != haven.RolePatient {
 		// A workforce account has no setup link: it is answered as an id
 		// that does not exist, here or in another practice.
-		return id.svc.refuseUnknown(ctx, a, act, kind, patientID)
+		return id.gate.RefuseUnknown(ctx, a, act, kind, patientID)
 	}
 	res := policy.Resource{Kind: policy.KindChart, ID: u.ID, PracticeID: u.PracticeID, PatientID: u.ID}
 	if a.Role == haven.RolePracticeAdmin {
 		res = userResource(u)
 	}
-	if _, _, err := id.svc.authorizeRecord(ctx, act, res, patientID); err != nil {
+	if _, _, err := id.gate.AuthorizeRecord(ctx, act, res, patientID); err != nil {
 		return err
 	}
 	if u.PasswordHash != "" {
 		return haven.Errorf(haven.ECONFLICT, "this patient has already chosen a password; they can reset it from the sign-in page")
 	}
-	prof, err := id.svc.openUser(ctx, u)
+	prof, err := id.gate.Profile(ctx, u)
 	if err != nil {
 		return err
 	}
@@ -282,23 +282,25 @@ type Invitation struct {
 	Expires   time.Time
 }
 
-func inviteAD(practiceID string, hash []byte) keyring.AD {
-	return keyring.AD{PracticeID: practiceID, Kind: "invite", RecordID: hex.EncodeToString(hash), Field: "email"}
+// inviteEmail binds an invitation's sealed address to its token hash in
+// its practice.
+func inviteEmail(hash []byte) service.SealedField {
+	return service.SealedField{Kind: "invite", RecordID: hex.EncodeToString(hash), Field: "email"}
 }
 
 // Invite sends a single-use invitation to join the admin's practice in a
 // workforce role. The address is sealed in storage; the email carries the
 // practice's public name, the role and the link, nothing else.
-func (id *Identity) Invite(ctx context.Context, email string, role haven.Role, c Client) error {
+func (id *Service) Invite(ctx context.Context, email string, role haven.Role, c Client) error {
 	if id.outbox == nil {
 		return haven.Errorf(haven.EUNAVAILABLE, "email is not configured on this server")
 	}
-	a, err := actor(ctx)
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return err
 	}
-	email = NormalizeEmail(email)
-	if !validEmail(email) {
+	email = haven.NormalizeEmail(email)
+	if !haven.ValidEmail(email) {
 		return haven.Errorf(haven.EINVALID, "email address is not valid")
 	}
 	if !role.Workforce() || role == haven.RolePlatformOperator {
@@ -308,7 +310,7 @@ func (id *Identity) Invite(ctx context.Context, email string, role haven.Role, c
 	// Inviting an admin or a compliance officer is a role grant and needs
 	// a step-up (policy.GrantAction); which roles may be granted at all is
 	// policy's too (policy.MayGrant).
-	if _, _, err := id.svc.authorize(ctx, policy.GrantAction(role), policy.Resource{Kind: policy.KindUser, ID: "invite-" + hex.EncodeToString(hash[:8]), PracticeID: a.PracticeID}); err != nil {
+	if _, _, err := id.gate.Authorize(ctx, policy.GrantAction(role), policy.Resource{Kind: policy.KindUser, ID: "invite-" + hex.EncodeToString(hash[:8]), PracticeID: a.PracticeID}); err != nil {
 		return err
 	}
 	if !policy.MayGrant(a.Role, role) {
@@ -320,8 +322,8 @@ func (id *Identity) Invite(ctx context.Context, email string, role haven.Role, c
 // issueInvitation stores an invitation (email sealed, token hashed) and
 // emails its link. The email carries the practice's public name, the role
 // and the link, nothing else.
-func (id *Identity) issueInvitation(ctx context.Context, practiceID, email string, role haven.Role, by string, c Client, token string, hash []byte) error {
-	sealed, err := id.svc.keys.Seal(ctx, inviteAD(practiceID, hash), []byte(email))
+func (id *Service) issueInvitation(ctx context.Context, practiceID, email string, role haven.Role, by string, c Client, token string, hash []byte) error {
+	sealed, err := id.gate.SealPractice(ctx, practiceID, inviteEmail(hash), []byte(email))
 	if err != nil {
 		return err
 	}
@@ -351,12 +353,12 @@ func roleName(r haven.Role) string {
 }
 
 // Invitations lists the admin's practice's pending invitations.
-func (id *Identity) Invitations(ctx context.Context) ([]Invitation, error) {
-	a, err := actor(ctx)
+func (id *Service) Invitations(ctx context.Context) ([]Invitation, error) {
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := id.svc.authorize(ctx, policy.UserManage, policy.Resource{Kind: policy.KindUser, ID: "invitations", PracticeID: a.PracticeID}); err != nil {
+	if _, _, err := id.gate.Authorize(ctx, policy.UserManage, policy.Resource{Kind: policy.KindUser, ID: "invitations", PracticeID: a.PracticeID}); err != nil {
 		return nil, err
 	}
 	ts, err := id.db.PendingInvitations(ctx, a.PracticeID, id.now())
@@ -365,7 +367,7 @@ func (id *Identity) Invitations(ctx context.Context) ([]Invitation, error) {
 	}
 	var out []Invitation
 	for _, t := range ts {
-		email, err := id.svc.keys.Open(ctx, inviteAD(t.PracticeID, t.Hash), t.Email)
+		email, err := id.gate.OpenPractice(ctx, t.PracticeID, inviteEmail(t.Hash), t.Email)
 		if err != nil {
 			return nil, err
 		}
@@ -385,19 +387,19 @@ type InvitationInfo struct {
 // InvitationInfo returns what an invitation link offers, without using it.
 // Whoever holds the link was sent it at that address, so showing the
 // address to them reveals nothing new.
-func (id *Identity) InvitationInfo(ctx context.Context, token string) (*InvitationInfo, error) {
+func (id *Service) InvitationInfo(ctx context.Context, token string) (*InvitationInfo, error) {
 	t, err := id.invitation(ctx, token, false)
 	if err != nil {
 		return nil, err
 	}
-	email, err := id.svc.keys.Open(ctx, inviteAD(t.PracticeID, t.Hash), t.Email)
+	email, err := id.gate.OpenPractice(ctx, t.PracticeID, inviteEmail(t.Hash), t.Email)
 	if err != nil {
 		return nil, err
 	}
 	return &InvitationInfo{PracticeName: id.practiceName(ctx, t.PracticeID), Role: t.Role, Email: string(email), Expires: t.ExpiresAt}, nil
 }
 
-func (id *Identity) invitation(ctx context.Context, token string, use bool) (sqlstore.AuthToken, error) {
+func (id *Service) invitation(ctx context.Context, token string, use bool) (sqlstore.AuthToken, error) {
 	hash, err := session.HashToken(token)
 	if err != nil {
 		return sqlstore.AuthToken{}, errLinkGone
@@ -417,7 +419,7 @@ func (id *Identity) invitation(ctx context.Context, token string, use bool) (sql
 // AcceptInvitation turns an invitation into an account with the chosen
 // name and password, once, and continues straight into enrolling the
 // authenticator every workforce member must have (StageEnrol).
-func (id *Identity) AcceptInvitation(ctx context.Context, token, name, pw string, c Client) (*LoginResult, error) {
+func (id *Service) AcceptInvitation(ctx context.Context, token, name, pw string, c Client) (*LoginResult, error) {
 	if err := password.Check(pw); err != nil {
 		return nil, err
 	}
@@ -428,14 +430,14 @@ func (id *Identity) AcceptInvitation(ctx context.Context, token, name, pw string
 	if err != nil {
 		return nil, err
 	}
-	email, err := id.svc.keys.Open(ctx, inviteAD(t.PracticeID, t.Hash), t.Email)
+	email, err := id.gate.OpenPractice(ctx, t.PracticeID, inviteEmail(t.Hash), t.Email)
 	if err != nil {
 		return nil, err
 	}
 	if t, err = id.invitation(ctx, token, true); err != nil {
 		return nil, err
 	}
-	u, err := id.svc.CreateUser(ctx, NewUser{PracticeID: t.PracticeID, Role: t.Role, Email: string(email), Name: name, Password: pw})
+	u, err := id.gate.CreateUser(ctx, service.NewUser{PracticeID: t.PracticeID, Role: t.Role, Email: string(email), Name: name, Password: pw})
 	if err != nil {
 		return nil, err
 	}
@@ -456,8 +458,8 @@ func (id *Identity) AcceptInvitation(ctx context.Context, token, name, pw string
 // cannot disable themselves (another admin does that), and the practice's
 // last active admin cannot be disabled at all, even by two admins racing
 // to disable each other (sqlstore.SetUserDisabledKeepingAdmin).
-func (id *Identity) SetDisabled(ctx context.Context, userID string, disabled bool) error {
-	a, err := actor(ctx)
+func (id *Service) SetDisabled(ctx context.Context, userID string, disabled bool) error {
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return err
 	}
@@ -465,7 +467,7 @@ func (id *Identity) SetDisabled(ctx context.Context, userID string, disabled boo
 	if err != nil {
 		return err
 	}
-	if _, _, err := id.svc.authorizeRecord(ctx, policy.UserManage, userResource(u), userID); err != nil {
+	if _, _, err := id.gate.AuthorizeRecord(ctx, policy.UserManage, userResource(u), userID); err != nil {
 		return err
 	}
 	if u.ID == a.UserID {
@@ -497,7 +499,7 @@ func (id *Identity) SetDisabled(ctx context.Context, userID string, disabled boo
 // Profile returns the signed-in user's own name and email, opened for
 // their own account page. Reading one's own contact details is recorded
 // like any other opening of sealed values.
-func (id *Identity) Profile(ctx context.Context) (*UserProfile, error) {
+func (id *Service) Profile(ctx context.Context) (*service.UserProfile, error) {
 	a, u, err := id.signedIn(ctx)
 	if err != nil {
 		return nil, err
@@ -510,5 +512,5 @@ func (id *Identity) Profile(ctx context.Context) (*UserProfile, error) {
 	if err := id.record(ctx, ev, true, "self"); err != nil {
 		return nil, err
 	}
-	return id.svc.openUser(ctx, u)
+	return id.gate.Profile(ctx, u)
 }

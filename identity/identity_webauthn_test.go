@@ -1,4 +1,4 @@
-package service_test
+package identity_test
 
 import (
 	"context"
@@ -19,6 +19,7 @@ import (
 	"haven"
 	"haven/audit"
 	"haven/auth/totp"
+	"haven/identity"
 	"haven/internal/testkit"
 	"haven/service"
 	"haven/store/sqlstore"
@@ -187,7 +188,7 @@ func (k *softKey) get(raw json.RawMessage) string { return k.sign(raw).String() 
 // passkeyStack is an identity with passkeys for the origin havenOrigin.
 type passkeyStack struct {
 	*ident
-	pk   *service.Passkeys
+	pk   *identity.Passkeys
 	p    *practice
 	name string
 }
@@ -196,7 +197,7 @@ func (e *env) passkeys(name, marker string) *passkeyStack {
 	e.t.Helper()
 	p := e.seed(name, marker)
 	id := e.identity()
-	pk, err := service.NewPasskeys(id.Identity, service.PasskeyConfig{PublicURL: havenOrigin + "/"})
+	pk, err := identity.NewPasskeys(id.Service, identity.PasskeyConfig{PublicURL: havenOrigin + "/"})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -206,12 +207,12 @@ func (e *env) passkeys(name, marker string) *passkeyStack {
 // patientSession signs the practice's patient A in with a password (the
 // practice does not require MFA of patients) and returns the request
 // context of that session.
-func (s *passkeyStack) patientSession(c service.Client) (context.Context, *service.NewSession) {
+func (s *passkeyStack) patientSession(c identity.Client) (context.Context, *identity.NewSession) {
 	s.e.t.Helper()
 	return s.patientSessionOf(s.p.chartA.PatientID, s.patientEmail(), c)
 }
 
-func (s *passkeyStack) patientSessionOf(userID, email string, c service.Client) (context.Context, *service.NewSession) {
+func (s *passkeyStack) patientSessionOf(userID, email string, c identity.Client) (context.Context, *identity.NewSession) {
 	t := s.e.t
 	t.Helper()
 	ctx := context.Background()
@@ -219,7 +220,7 @@ func (s *passkeyStack) patientSessionOf(userID, email string, c service.Client) 
 		t.Fatal(err)
 	}
 	res, err := s.Login(ctx, email, pw, c)
-	if err != nil || res.Stage != service.StageDone {
+	if err != nil || res.Stage != identity.StageDone {
 		t.Fatalf("patient sign-in: %+v, %v", res, err)
 	}
 	return s.sessionCtx(res.Session, c), res.Session
@@ -228,7 +229,7 @@ func (s *passkeyStack) patientSessionOf(userID, email string, c service.Client) 
 func (s *passkeyStack) patientEmail() string { return "ptA@" + s.name + ".example" }
 
 // sessionCtx is a request presenting ns from c, as the web layer makes it.
-func (s *passkeyStack) sessionCtx(ns *service.NewSession, c service.Client) context.Context {
+func (s *passkeyStack) sessionCtx(ns *identity.NewSession, c identity.Client) context.Context {
 	s.e.t.Helper()
 	cur, err := s.Resume(context.Background(), ns.Token, c)
 	if err != nil {
@@ -238,7 +239,7 @@ func (s *passkeyStack) sessionCtx(ns *service.NewSession, c service.Client) cont
 }
 
 // register registers k for the user signed in in ctx.
-func (s *passkeyStack) register(ctx context.Context, k *softKey, nickname string, c service.Client) *service.MFAChange {
+func (s *passkeyStack) register(ctx context.Context, k *softKey, nickname string, c identity.Client) *identity.MFAChange {
 	t := s.e.t
 	t.Helper()
 	opts, err := s.pk.BeginRegistration(ctx)
@@ -253,7 +254,7 @@ func (s *passkeyStack) register(ctx context.Context, k *softKey, nickname string
 }
 
 // passwordless signs in with k alone.
-func (s *passkeyStack) passwordless(k *softKey, c service.Client) (*service.LoginResult, error) {
+func (s *passkeyStack) passwordless(k *softKey, c identity.Client) (*identity.LoginResult, error) {
 	s.e.t.Helper()
 	opts, err := s.pk.BeginPasswordless(context.Background(), c)
 	if err != nil {
@@ -289,7 +290,7 @@ func TestPatientRegistersPasskeyAndSignsInWithItAlone(t *testing.T) {
 		if _, err := s.Resume(context.Background(), old.Token, home); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
 			t.Fatalf("the pre-registration session survived: %v", err)
 		}
-		ev := e.events(s.p.id, service.ActMFAEnrol)[0]
+		ev := e.events(s.p.id, identity.ActMFAEnrol)[0]
 		if ev.Decision != audit.DecisionAllow || ev.Reason != "webauthn" || ev.ResourceKind != "webauthn_credential" || ev.ActorID != s.p.chartA.PatientID {
 			t.Fatalf("registration audited as %+v", ev)
 		}
@@ -301,18 +302,18 @@ func TestPatientRegistersPasskeyAndSignsInWithItAlone(t *testing.T) {
 		// A new browser, no password: the passkey alone signs in, with MFA.
 		other := browser("198.51.100.20", "device-new")
 		res, err := s.passwordless(key, other)
-		if err != nil || res.Stage != service.StageDone {
+		if err != nil || res.Stage != identity.StageDone {
 			t.Fatalf("passwordless: %+v, %v", res, err)
 		}
 		a := res.Session.Actor
 		if a.UserID != s.p.chartA.PatientID || a.PracticeID != s.p.id || a.Role != haven.RolePatient || !a.MFA {
 			t.Fatalf("passwordless session actor %+v", a)
 		}
-		use := e.events(s.p.id, service.ActPasskeyUse)[0]
+		use := e.events(s.p.id, identity.ActPasskeyUse)[0]
 		if use.Decision != audit.DecisionAllow || use.Reason != "passwordless" || use.ResourceID != list[0].ID || use.ClientAddr != other.Addr {
 			t.Fatalf("passwordless use audited as %+v", use)
 		}
-		if ev := e.events(s.p.id, service.ActLogin)[0]; ev.Reason != "webauthn" || ev.Decision != audit.DecisionAllow {
+		if ev := e.events(s.p.id, identity.ActLogin)[0]; ev.Reason != "webauthn" || ev.Decision != audit.DecisionAllow {
 			t.Fatalf("sign-in audited as %+v", ev)
 		}
 		// The nickname is sealed at rest.
@@ -336,7 +337,7 @@ func TestPasskeyIsASecondFactorAfterThePassword(t *testing.T) {
 		}
 		ctx := context.Background()
 		res, err := s.Login(ctx, "doc@riverside.example", pw, home)
-		if err != nil || res.Stage != service.StageSecondFactor || !hasKind(res.Factors, service.FactorWebAuthn) {
+		if err != nil || res.Stage != identity.StageSecondFactor || !hasKind(res.Factors, identity.FactorWebAuthn) {
 			t.Fatalf("login: %+v, %v", res, err)
 		}
 		opts, err := s.pk.BeginSecondFactor(ctx, res.Pending, home)
@@ -348,10 +349,10 @@ func TestPasskeyIsASecondFactorAfterThePassword(t *testing.T) {
 			t.Fatalf("second-factor options %s", opts)
 		}
 		done, err := s.pk.SecondFactor(ctx, res.Pending, key.get(opts), home)
-		if err != nil || done.Stage != service.StageDone || !done.Session.Actor.MFA || done.Session.Actor.UserID != s.p.clinician.UserID {
+		if err != nil || done.Stage != identity.StageDone || !done.Session.Actor.MFA || done.Session.Actor.UserID != s.p.clinician.UserID {
 			t.Fatalf("second factor: %+v, %v", done, err)
 		}
-		if ev := e.events(s.p.id, service.ActPasskeyUse)[0]; ev.Reason != "second_factor" || ev.ClientAddr != home.Addr {
+		if ev := e.events(s.p.id, identity.ActPasskeyUse)[0]; ev.Reason != "second_factor" || ev.ClientAddr != home.Addr {
 			t.Fatalf("use audited as %+v", ev)
 		}
 		// The same passkey without user verification cannot sign in alone.
@@ -361,7 +362,7 @@ func TestPasskeyIsASecondFactorAfterThePassword(t *testing.T) {
 	})
 }
 
-func hasKind(fs []service.FactorKind, k service.FactorKind) bool {
+func hasKind(fs []identity.FactorKind, k identity.FactorKind) bool {
 	for _, f := range fs {
 		if f == k {
 			return true
@@ -385,7 +386,7 @@ func TestForgedPasskeySignatureIsRefused(t *testing.T) {
 		if _, err := s.passwordless(attacker, home); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
 			t.Fatalf("assertion signed with another key: %v", err)
 		}
-		if ev := e.events(s.p.id, service.ActPasskeyUse)[0]; ev.Decision != audit.DecisionDeny || ev.Reason != "assertion_invalid" {
+		if ev := e.events(s.p.id, identity.ActPasskeyUse)[0]; ev.Decision != audit.DecisionDeny || ev.Reason != "assertion_invalid" {
 			t.Fatalf("forgery audited as %+v", ev)
 		}
 		// A genuine signature over other authenticator data (user
@@ -403,7 +404,7 @@ func TestForgedPasskeySignatureIsRefused(t *testing.T) {
 			t.Fatalf("assertion made for another origin: %v", err)
 		}
 		key.origin = havenOrigin
-		if res, err := s.passwordless(key, home); err != nil || res.Stage != service.StageDone {
+		if res, err := s.passwordless(key, home); err != nil || res.Stage != identity.StageDone {
 			t.Fatalf("the genuine key after the attempts: %+v, %v", res, err)
 		}
 	})
@@ -426,7 +427,7 @@ func TestReplayedPasskeyChallengeIsRefused(t *testing.T) {
 		if _, err := s.pk.FinishPasswordless(context.Background(), answer, home); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
 			t.Fatalf("replayed answer: %v", err)
 		}
-		if ev := e.events(audit.PlatformLogID, service.ActPasskeyUse)[0]; ev.Reason != "unknown_challenge" || ev.Decision != audit.DecisionDeny {
+		if ev := e.events(audit.PlatformLogID, identity.ActPasskeyUse)[0]; ev.Reason != "unknown_challenge" || ev.Decision != audit.DecisionDeny {
 			t.Fatalf("replay audited as %+v", ev)
 		}
 		// A challenge issued to one browser, answered from another.
@@ -437,7 +438,7 @@ func TestReplayedPasskeyChallengeIsRefused(t *testing.T) {
 		// An expired challenge.
 		opts, _ = s.pk.BeginPasswordless(context.Background(), home)
 		answer = key.get(opts)
-		e.clock.Advance(service.PasskeyChallengeTTL + time.Second)
+		e.clock.Advance(identity.PasskeyChallengeTTL + time.Second)
 		if _, err := s.pk.FinishPasswordless(context.Background(), answer, home); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
 			t.Fatalf("expired challenge: %v", err)
 		}
@@ -451,7 +452,7 @@ func TestReplayedPasskeyChallengeIsRefused(t *testing.T) {
 		if _, err := s.pk.SecondFactor(ctx2, second.Pending, answer, home); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
 			t.Fatalf("answer for one sign-in accepted by another: %v", err)
 		}
-		if done, err := s.pk.SecondFactor(ctx2, first.Pending, answer, home); err != nil || done.Stage != service.StageDone {
+		if done, err := s.pk.SecondFactor(ctx2, first.Pending, answer, home); err != nil || done.Stage != identity.StageDone {
 			t.Fatalf("the answer in its own sign-in: %+v, %v", done, err)
 		}
 	})
@@ -479,7 +480,7 @@ func TestAnotherUsersPasskeyIsRefused(t *testing.T) {
 		if _, err := s.pk.SecondFactor(ctx, res.Pending, mallory.get(opts), home); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
 			t.Fatalf("another user's passkey passed the second factor: %v", err)
 		}
-		if ev := e.events(s.p.id, service.ActPasskeyUse)[0]; ev.Reason != "not_own_credential" || ev.ActorID != s.p.chartA.PatientID {
+		if ev := e.events(s.p.id, identity.ActPasskeyUse)[0]; ev.Reason != "not_own_credential" || ev.ActorID != s.p.chartA.PatientID {
 			t.Fatalf("refusal audited as %+v", ev)
 		}
 		// Passwordless with Mallory's key claiming Alice's user handle.
@@ -508,7 +509,7 @@ func TestPasskeyOfAnotherPracticesAccountIsRefused(t *testing.T) {
 		ctx := context.Background()
 		// Enrol TOTP at both, then a passkey at Lakeside only.
 		res, _ := s.Login(ctx, "doc@riverside.example", pw, home)
-		if res.Stage != service.StageChoose || len(res.Choices) != 2 {
+		if res.Stage != identity.StageChoose || len(res.Choices) != 2 {
 			t.Fatalf("login: %+v", res)
 		}
 		var lakeside, riverside string
@@ -519,7 +520,7 @@ func TestPasskeyOfAnotherPracticesAccountIsRefused(t *testing.T) {
 				riverside = c.Pending
 			}
 		}
-		enrolPending := func(token string) *service.NewSession {
+		enrolPending := func(token string) *identity.NewSession {
 			en, err := s.BeginPendingEnrolment(ctx, token, home)
 			if err != nil {
 				t.Fatal(err)
@@ -582,7 +583,7 @@ func TestPasskeyCounterRegressionIsRefusedAndAudited(t *testing.T) {
 		if _, err := s.passwordless(&clone, browser("203.0.113.77", "clone")); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
 			t.Fatalf("lower counter: %v", err)
 		}
-		ev := e.events(s.p.id, service.ActPasskeyCounter)
+		ev := e.events(s.p.id, identity.ActPasskeyCounter)
 		if len(ev) != 1 || ev[0].Reason != "counter_regression" || ev[0].Decision != audit.DecisionDeny || ev[0].ClientAddr != "203.0.113.77" {
 			t.Fatalf("counter regression audited as %+v", ev)
 		}
@@ -626,7 +627,7 @@ func TestRemovingPasskeyIsAnAuditedMFAChange(t *testing.T) {
 		if _, err := s.pk.Remove(pctx, list[0].ID, laptop); haven.ErrorCode(err) != haven.ENOTFOUND {
 			t.Fatalf("removed someone else's passkey: %v", err)
 		}
-		if ev := e.events(s.p.id, service.ActMFARemove)[0]; ev.Decision != audit.DecisionDeny || ev.ActorID != s.p.chartA.PatientID {
+		if ev := e.events(s.p.id, identity.ActMFARemove)[0]; ev.Decision != audit.DecisionDeny || ev.ActorID != s.p.chartA.PatientID {
 			t.Fatalf("refusal audited as %+v", ev)
 		}
 		// With a stale authentication, removal needs a step-up first; the
@@ -643,7 +644,7 @@ func TestRemovingPasskeyIsAnAuditedMFAChange(t *testing.T) {
 		if err := s.pk.StepUp(ctx, "", key.get(opts), home); err != nil {
 			t.Fatalf("step-up with the passkey: %v", err)
 		}
-		if ev := e.events(s.p.id, service.ActPasskeyUse)[0]; ev.Reason != "step_up" || ev.SessionID != ch.Session.Actor.SessionID {
+		if ev := e.events(s.p.id, identity.ActPasskeyUse)[0]; ev.Reason != "step_up" || ev.SessionID != ch.Session.Actor.SessionID {
 			t.Fatalf("step-up audited as %+v", ev)
 		}
 		ctx = s.sessionCtx(ch.Session, home)
@@ -651,11 +652,11 @@ func TestRemovingPasskeyIsAnAuditedMFAChange(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ev := e.events(s.p.id, service.ActMFARemove)[0]; ev.Decision != audit.DecisionAllow || ev.Reason != "webauthn" || ev.ResourceID != list[0].ID {
+		if ev := e.events(s.p.id, identity.ActMFARemove)[0]; ev.Decision != audit.DecisionAllow || ev.Reason != "webauthn" || ev.ResourceID != list[0].ID {
 			t.Fatalf("removal audited as %+v", ev)
 		}
 		// Every other session (the laptop's, and this browser's old one) ended.
-		for _, old := range []*service.NewSession{onLaptop.Session, ch.Session} {
+		for _, old := range []*identity.NewSession{onLaptop.Session, ch.Session} {
 			if _, err := s.Resume(context.Background(), old.Token, laptop); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
 				t.Fatalf("a session survived the removal: %v", err)
 			}
@@ -702,7 +703,7 @@ func TestPasskeyRegistrationNeedsFreshAuthenticationAndItsOwnChallenge(t *testin
 		if _, err := s.pk.FinishRegistration(ctx2, answer, "", laptopClient); haven.ErrorCode(err) != haven.EINVALID {
 			t.Fatalf("registration answered in another session: %v", err)
 		}
-		if ev := e.events(s.p.id, service.ActMFAEnrol)[0]; ev.Decision != audit.DecisionDeny || ev.Reason != "unknown_challenge" {
+		if ev := e.events(s.p.id, identity.ActMFAEnrol)[0]; ev.Decision != audit.DecisionDeny || ev.Reason != "unknown_challenge" {
 			t.Fatalf("refused registration audited as %+v", ev)
 		}
 		if list, _ := s.pk.List(ctx2); len(list) != 0 {
@@ -749,11 +750,11 @@ func TestPasskeysNeedAHostNameInThePublicURL(t *testing.T) {
 	e := newEnv(t, testkit.SQLite(t))
 	id := e.identity()
 	for _, bad := range []string{"https://127.0.0.1:8443", "http://clinic.example", "https://clinic.example/app", "clinic.example", "https://[::1]:8443"} {
-		if _, err := service.NewPasskeys(id.Identity, service.PasskeyConfig{PublicURL: bad}); haven.ErrorCode(err) != haven.EINVALID {
+		if _, err := identity.NewPasskeys(id.Service, identity.PasskeyConfig{PublicURL: bad}); haven.ErrorCode(err) != haven.EINVALID {
 			t.Errorf("public URL %q accepted: %v", bad, err)
 		}
 	}
-	pk, err := service.NewPasskeys(id.Identity, service.PasskeyConfig{PublicURL: "https://LocalHost:8443"})
+	pk, err := identity.NewPasskeys(id.Service, identity.PasskeyConfig{PublicURL: "https://LocalHost:8443"})
 	if err != nil || pk.RPID() != "localhost" || pk.Origin() != "https://localhost:8443" {
 		t.Fatalf("localhost: %v %v", pk, err)
 	}
@@ -775,7 +776,7 @@ func TestAdminResetRemovesPasskeys(t *testing.T) {
 			t.Fatalf("a passkey signed in after the admin reset: %v", err)
 		}
 		res, err := s.Login(context.Background(), "doc@riverside.example", pw, home)
-		if err != nil || res.Stage != service.StageEnrol {
+		if err != nil || res.Stage != identity.StageEnrol {
 			t.Fatalf("after the reset the clinician must enrol afresh: %+v, %v", res, err)
 		}
 	})

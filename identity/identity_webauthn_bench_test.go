@@ -1,4 +1,4 @@
-package service_test
+package identity_test
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"haven"
-	"haven/service"
+	"haven/identity"
 )
 
 // BenchmarkPasskeySignIn measures a whole passwordless sign-in through the
@@ -22,13 +22,13 @@ import (
 //   - service: BeginPasswordless + sign + FinishPasswordless, to a session
 func BenchmarkPasskeySignIn(b *testing.B) {
 	st := benchIdentity(b)
-	pk, err := service.NewPasskeys(st.id, service.PasskeyConfig{PublicURL: havenOrigin})
+	pk, err := identity.NewPasskeys(st.id, identity.PasskeyConfig{PublicURL: havenOrigin})
 	if err != nil {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
 	res, err := st.id.Login(ctx, "pat@bench.example", pw, home)
-	if err != nil || res.Stage != service.StageDone {
+	if err != nil || res.Stage != identity.StageDone {
 		b.Fatalf("login: %+v, %v", res, err)
 	}
 	cur, err := st.id.Resume(ctx, res.Session.Token, home)
@@ -63,7 +63,7 @@ func BenchmarkPasskeySignIn(b *testing.B) {
 				b.Fatal(err)
 			}
 			res, err := pk.FinishPasswordless(ctx, key.get(opts), home)
-			if err != nil || res.Stage != service.StageDone {
+			if err != nil || res.Stage != identity.StageDone {
 				b.Fatalf("passwordless: %+v, %v", res, err)
 			}
 		}

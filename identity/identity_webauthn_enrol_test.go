@@ -1,4 +1,4 @@
-package service_test
+package identity_test
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 
 	"haven"
 	"haven/audit"
-	"haven/service"
+	"haven/identity"
 )
 
 // TestWorkforceEnrolsAPasskeyAtFirstSignIn: at the first sign-in, a
@@ -19,7 +19,7 @@ func TestWorkforceEnrolsAPasskeyAtFirstSignIn(t *testing.T) {
 		s := e.passkeys("riverside", "we1")
 		ctx := context.Background()
 		res, err := s.Login(ctx, "doc@riverside.example", pw, home)
-		if err != nil || res.Stage != service.StageEnrol {
+		if err != nil || res.Stage != identity.StageEnrol {
 			t.Fatalf("first sign-in: %+v, %v", res, err)
 		}
 		key := newSoftKey(t)
@@ -37,15 +37,15 @@ func TestWorkforceEnrolsAPasskeyAtFirstSignIn(t *testing.T) {
 			t.Fatalf("enrolment options for another browser: %v", err)
 		}
 		done, err := s.pk.FinishEnrolment(ctx, res.Pending, key.create(opts), " Work laptop ", home)
-		if err != nil || done.Stage != service.StageDone || !done.Session.Actor.MFA || len(done.RecoveryCodes) != 10 ||
+		if err != nil || done.Stage != identity.StageDone || !done.Session.Actor.MFA || len(done.RecoveryCodes) != 10 ||
 			done.Session.Actor.UserID != s.p.clinician.UserID {
 			t.Fatalf("FinishEnrolment = %+v, %v", done, err)
 		}
-		ev := e.events(s.p.id, service.ActMFAEnrol)[0]
+		ev := e.events(s.p.id, identity.ActMFAEnrol)[0]
 		if ev.Decision != audit.DecisionAllow || ev.Reason != "webauthn" || ev.ActorID != s.p.clinician.UserID || ev.ResourceKind != "webauthn_credential" {
 			t.Fatalf("enrolment audited as %+v", ev)
 		}
-		if ev := e.events(s.p.id, service.ActRecoveryIssue)[0]; ev.ActorID != s.p.clinician.UserID {
+		if ev := e.events(s.p.id, identity.ActRecoveryIssue)[0]; ev.ActorID != s.p.clinician.UserID {
 			t.Fatalf("recovery codes audited as %+v", ev)
 		}
 		list, err := s.pk.List(s.sessionCtx(done.Session, home))
@@ -61,7 +61,7 @@ func TestWorkforceEnrolsAPasskeyAtFirstSignIn(t *testing.T) {
 		// enrol another authenticator now.
 		e.clock.Advance(time.Minute)
 		res, err = s.Login(ctx, "doc@riverside.example", pw, home)
-		if err != nil || res.Stage != service.StageSecondFactor || len(res.Factors) != 2 {
+		if err != nil || res.Stage != identity.StageSecondFactor || len(res.Factors) != 2 {
 			t.Fatalf("second sign-in: %+v, %v", res, err)
 		}
 		if _, err := s.pk.BeginEnrolment(ctx, res.Pending, home); haven.ErrorCode(err) != haven.EFORBIDDEN {
@@ -102,7 +102,7 @@ func TestPasskeyEnrolmentAnswersOnlyItsOwnSignIn(t *testing.T) {
 		if _, err := s.pk.FinishEnrolment(ctx, deskRes.Pending, newSoftKey(t).create(docOpts), "", other); haven.ErrorCode(err) != haven.EINVALID {
 			t.Fatalf("another sign-in's challenge: %v", err)
 		}
-		if ev := e.events(s.p.id, service.ActMFAEnrol)[0]; ev.Decision != audit.DecisionDeny || ev.Reason != "unknown_challenge" || ev.ActorID != s.p.staff.UserID {
+		if ev := e.events(s.p.id, identity.ActMFAEnrol)[0]; ev.Decision != audit.DecisionDeny || ev.Reason != "unknown_challenge" || ev.ActorID != s.p.staff.UserID {
 			t.Fatalf("the refusal audited as %+v", ev)
 		}
 		if has, _ := e.db.HasWebAuthnCredential(ctx, s.p.staff.UserID); has {

@@ -1,4 +1,4 @@
-package service_test
+package identity_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"haven"
 	"haven/auth/totp"
+	"haven/identity"
 	"haven/service"
 )
 
@@ -32,7 +33,7 @@ func TestRevokedSessionIsRefusedOnItsNextRequest(t *testing.T) {
 		if _, err := id.resume(phone, home); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
 			t.Fatalf("revoked session: %v", err)
 		}
-		if ev := e.lastEvent(cur.Actor.PracticeID); ev.Action != service.ActSessionRevoke || ev.ResourceID != phone.Actor.SessionID {
+		if ev := e.lastEvent(cur.Actor.PracticeID); ev.Action != identity.ActSessionRevoke || ev.ResourceID != phone.Actor.SessionID {
 			t.Fatalf("revocation audited as %+v", ev)
 		}
 		// Logging out revokes too.
@@ -74,7 +75,7 @@ func TestDeviceChangeChallengesTheSession(t *testing.T) {
 		if err != nil || !cur.Challenged || cur.Actor.MFA || !cur.Actor.AuthTime.IsZero() {
 			t.Fatalf("request from another network: %+v, %v", cur, err)
 		}
-		if ev := e.lastEvent(p.id); ev.Action != service.ActChallenge || ev.Reason != "network_changed" || ev.Decision != "deny" {
+		if ev := e.lastEvent(p.id); ev.Action != identity.ActChallenge || ev.Reason != "network_changed" || ev.Decision != "deny" {
 			t.Fatalf("challenge audited as %+v", ev)
 		}
 		// The challenge holds even back on the original network.
@@ -88,10 +89,10 @@ func TestDeviceChangeChallengesTheSession(t *testing.T) {
 		}
 		// A code alone does not lift a challenge: the password is needed too.
 		code, _ := totp.Code(secret, e.clock.Now())
-		if err := id.StepUp(ctxOf(cur), service.StepUpRequest{Factor: service.FactorTOTP, Proof: code}, home); haven.ErrorCode(err) != haven.EINVALID {
+		if err := id.StepUp(ctxOf(cur), identity.StepUpRequest{Factor: identity.FactorTOTP, Proof: code}, home); haven.ErrorCode(err) != haven.EINVALID {
 			t.Fatalf("step-up without password on a challenged session: %v", err)
 		}
-		if err := id.StepUp(ctxOf(cur), service.StepUpRequest{Password: pw, Factor: service.FactorTOTP, Proof: code}, home); err != nil {
+		if err := id.StepUp(ctxOf(cur), identity.StepUpRequest{Password: pw, Factor: identity.FactorTOTP, Proof: code}, home); err != nil {
 			t.Fatal(err)
 		}
 		cur, err = id.resume(s, home)
@@ -119,13 +120,13 @@ func TestStepUpRefreshesAuthTime(t *testing.T) {
 			t.Fatalf("an MFA reset without a fresh authentication: %v", err)
 		}
 		code, _ := totp.Code(secret, e.clock.Now())
-		if err := id.StepUp(ctxOf(cur), service.StepUpRequest{Factor: service.FactorTOTP, Proof: "000000"}, home); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
+		if err := id.StepUp(ctxOf(cur), identity.StepUpRequest{Factor: identity.FactorTOTP, Proof: "000000"}, home); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
 			t.Fatalf("wrong code: %v", err)
 		}
-		if err := id.StepUp(ctxOf(cur), service.StepUpRequest{Factor: service.FactorTOTP, Proof: code}, home); err != nil {
+		if err := id.StepUp(ctxOf(cur), identity.StepUpRequest{Factor: identity.FactorTOTP, Proof: code}, home); err != nil {
 			t.Fatal(err)
 		}
-		if err := id.StepUp(ctxOf(cur), service.StepUpRequest{Factor: service.FactorTOTP, Proof: code}, home); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
+		if err := id.StepUp(ctxOf(cur), identity.StepUpRequest{Factor: identity.FactorTOTP, Proof: code}, home); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
 			t.Fatalf("a step-up code replayed: %v", err)
 		}
 		cur, _ = id.resume(s, home)
@@ -136,7 +137,7 @@ func TestStepUpRefreshesAuthTime(t *testing.T) {
 			t.Fatalf("MFA reset after step-up: %v", err)
 		}
 		// The reset user is out and enrols afresh at their next sign-in.
-		if res, err := id.Login(context.Background(), "desk@riverside.example", pw, home); err != nil || res.Stage != service.StageEnrol {
+		if res, err := id.Login(context.Background(), "desk@riverside.example", pw, home); err != nil || res.Stage != identity.StageEnrol {
 			t.Fatalf("after an MFA reset: %+v, %v", res, err)
 		}
 	})
@@ -190,7 +191,7 @@ func TestPasswordResetTokenIsSingleUseAndEndsAllSessions(t *testing.T) {
 		if err := id.ResetPassword(ctx, token, next, home); err != nil {
 			t.Fatalf("reset with a refused password first must not burn the link: %v", err)
 		}
-		for _, s := range []*service.NewSession{s1, s2} {
+		for _, s := range []*identity.NewSession{s1, s2} {
 			if _, err := id.resume(s, home); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
 				t.Fatalf("a session survived the reset: %v", err)
 			}
@@ -202,7 +203,7 @@ func TestPasswordResetTokenIsSingleUseAndEndsAllSessions(t *testing.T) {
 			t.Fatalf("the old password still works: %v", err)
 		}
 		// The reset did not bypass MFA.
-		if res, err := id.Login(ctx, "doc@riverside.example", next, home); err != nil || res.Stage != service.StageSecondFactor {
+		if res, err := id.Login(ctx, "doc@riverside.example", next, home); err != nil || res.Stage != identity.StageSecondFactor {
 			t.Fatalf("sign-in with the new password: %+v, %v", res, err)
 		}
 		// An unknown address gets the same answer and no email.
@@ -230,7 +231,7 @@ func TestPasswordChangeEndsEveryOtherSession(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, s := range []*service.NewSession{s1, s2} {
+		for _, s := range []*identity.NewSession{s1, s2} {
 			if _, err := id.resume(s, home); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
 				t.Fatalf("a session survived the password change: %v", err)
 			}
@@ -268,7 +269,7 @@ func TestMFAChangeEndsEveryOtherSessionAndAPasswordAloneCannotEnrol(t *testing.T
 		if err != nil || len(ch.RecoveryCodes) != 10 {
 			t.Fatalf("ConfirmTOTP = %+v, %v", ch, err)
 		}
-		for _, s := range []*service.NewSession{s1, s2} {
+		for _, s := range []*identity.NewSession{s1, s2} {
 			if _, err := id.resume(s, home); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
 				t.Fatalf("a session survived the MFA change: %v", err)
 			}
@@ -283,7 +284,7 @@ func TestMFAChangeEndsEveryOtherSessionAndAPasswordAloneCannotEnrol(t *testing.T
 		if _, err := id.signIn("doc@riverside.example", en.Secret, home); err != nil {
 			t.Fatalf("the new authenticator: %v", err)
 		}
-		if ev := e.lastEvent(cur.Actor.PracticeID); ev.Action != service.ActLogin {
+		if ev := e.lastEvent(cur.Actor.PracticeID); ev.Action != identity.ActLogin {
 			t.Fatalf("last event %+v", ev)
 		}
 	})
@@ -313,7 +314,7 @@ func TestInvitationIsSingleUseAndLeadsToEnrolment(t *testing.T) {
 			t.Fatalf("InvitationInfo = %+v, %v", info, err)
 		}
 		res, err := id.AcceptInvitation(ctx, token, "Nurse Nia", "harbour lanterns glow at dusk", home)
-		if err != nil || res.Stage != service.StageEnrol {
+		if err != nil || res.Stage != identity.StageEnrol {
 			t.Fatalf("AcceptInvitation = %+v, %v", res, err)
 		}
 		if _, err := id.AcceptInvitation(ctx, token, "Mallory", "harbour lanterns glow at dawn", browser("203.0.113.5", "x")); haven.ErrorCode(err) != haven.ENOTFOUND {
@@ -378,7 +379,7 @@ func TestPatientWithoutMFASignsInWithPasswordUnlessThePracticeRequiresIt(t *test
 			t.Fatal(err)
 		}
 		res, err := id.Login(ctx, "ptA@riverside.example", pw, home)
-		if err != nil || res.Stage != service.StageDone || res.Session.Actor.MFA {
+		if err != nil || res.Stage != identity.StageDone || res.Session.Actor.MFA {
 			t.Fatalf("patient sign-in: %+v, %v", res, err)
 		}
 		cur, _ := id.resume(res.Session, home)
@@ -394,7 +395,7 @@ func TestPatientWithoutMFASignsInWithPasswordUnlessThePracticeRequiresIt(t *test
 		if _, err := id.resume(res.Session, home); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
 			t.Fatalf("a password-only patient session survived the practice requiring MFA: %v", err)
 		}
-		if res, err := id.Login(ctx, "ptA@riverside.example", pw, home); err != nil || res.Stage != service.StageEnrol {
+		if res, err := id.Login(ctx, "ptA@riverside.example", pw, home); err != nil || res.Stage != identity.StageEnrol {
 			t.Fatalf("patient sign-in under required MFA: %+v, %v", res, err)
 		}
 	})

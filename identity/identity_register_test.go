@@ -1,4 +1,4 @@
-package service_test
+package identity_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"haven"
 	"haven/audit"
+	"haven/identity"
 	"haven/policy"
 	"haven/service"
 )
@@ -63,7 +64,7 @@ func (e *env) practiceUsers(practiceID string) int {
 	return len(us)
 }
 
-var newPatient = service.SelfRegistration{Name: "Rowan Selfreg", DateOfBirth: "1990-04-05", Password: "a lantern over the quiet harbour"}
+var newPatient = identity.SelfRegistration{Name: "Rowan Selfreg", DateOfBirth: "1990-04-05", Password: "a lantern over the quiet harbour"}
 
 // TestPatientRegistersThemselvesAfterVerifyingTheirEmail walks both
 // steps: the link, the account and chart (sealed, readable by the patient
@@ -89,12 +90,12 @@ func TestPatientRegistersThemselvesAfterVerifyingTheirEmail(t *testing.T) {
 			t.Fatalf("the email names the clinic: %q", m.Text)
 		}
 		info, err := id.RegistrationLinkInfo(ctx, p.id, token, home)
-		if err != nil || info.Email != "rowan@patients.example" || info.PracticeName != "riverside" || !info.Expires.Equal(e.clock.Now().Add(service.VerifyTTL)) {
+		if err != nil || info.Email != "rowan@patients.example" || info.PracticeName != "riverside" || !info.Expires.Equal(e.clock.Now().Add(identity.VerifyTTL)) {
 			t.Fatalf("RegistrationLinkInfo = %+v, %v", info, err)
 		}
 		before := e.practiceUsers(p.id)
 		res, err := id.CompleteRegistration(ctx, p.id, token, newPatient, home)
-		if err != nil || res.Stage != service.StageDone {
+		if err != nil || res.Stage != identity.StageDone {
 			t.Fatalf("CompleteRegistration = %+v, %v", res, err)
 		}
 		a := res.Session.Actor
@@ -121,15 +122,15 @@ func TestPatientRegistersThemselvesAfterVerifyingTheirEmail(t *testing.T) {
 		if reg.ActorID != a.UserID || reg.PatientID != a.UserID || reg.Reason != "self_registration" || reg.Decision != audit.DecisionAllow {
 			t.Fatalf("chart creation audited as %+v", reg)
 		}
-		acct := e.events(p.id, service.ActRegister)[0]
+		acct := e.events(p.id, identity.ActRegister)[0]
 		if acct.ActorID != a.UserID || acct.Decision != audit.DecisionAllow || acct.ClientAddr != home.Addr {
 			t.Fatalf("account creation audited as %+v", acct)
 		}
-		if req := e.events(p.id, service.ActRegisterRequest)[0]; req.Decision != audit.DecisionAllow || req.ActorID != "" {
+		if req := e.events(p.id, identity.ActRegisterRequest)[0]; req.Decision != audit.DecisionAllow || req.ActorID != "" {
 			t.Fatalf("the request audited as %+v", req)
 		}
 		// The password works at the sign-in page.
-		if res, err := id.Login(ctx, "rowan@patients.example", newPatient.Password, home); err != nil || res.Stage != service.StageDone {
+		if res, err := id.Login(ctx, "rowan@patients.example", newPatient.Password, home); err != nil || res.Stage != identity.StageDone {
 			t.Fatalf("sign-in with the chosen password: %+v, %v", res, err)
 		}
 		// The link is used up.
@@ -187,7 +188,7 @@ func TestRegistrationAnswersAlikeForKnownAndUnknownAddresses(t *testing.T) {
 			t.Fatal("a request created an account")
 		}
 		// The log, unlike the answer, says which was which.
-		evs := e.events(p.id, service.ActRegisterRequest)
+		evs := e.events(p.id, identity.ActRegisterRequest)
 		found := false
 		for _, ev := range evs {
 			found = found || (ev.Decision == audit.DecisionDeny && ev.Reason == "account_exists" && ev.ActorID == p.patientA.UserID)
@@ -218,7 +219,7 @@ func TestRegistrationClosedSendsAndCreatesNothing(t *testing.T) {
 				t.Fatalf("request at %q: %v", pid, err)
 			}
 		}
-		if ev := e.events(p.id, service.ActRegisterRequest)[0]; ev.Decision != audit.DecisionDeny || ev.Reason != "registration_closed" {
+		if ev := e.events(p.id, identity.ActRegisterRequest)[0]; ev.Decision != audit.DecisionDeny || ev.Reason != "registration_closed" {
 			t.Fatalf("a closed request audited as %+v", ev)
 		}
 		// Open, send a link, close: the link is refused and nothing is made.
@@ -254,7 +255,7 @@ func TestRegistrationLinkExpires(t *testing.T) {
 		}
 		_, token := id.registrationLink(1, "late@patients.example")
 		before := e.practiceUsers(p.id)
-		e.clock.Advance(service.VerifyTTL + time.Second)
+		e.clock.Advance(identity.VerifyTTL + time.Second)
 		if _, err := id.RegistrationLinkInfo(ctx, p.id, token, home); haven.ErrorCode(err) != haven.ENOTFOUND {
 			t.Fatalf("an expired link's form: %v", err)
 		}
@@ -289,7 +290,7 @@ func TestRegistrationLinkOfOnePracticeCannotRegisterInAnother(t *testing.T) {
 		if _, err := id.CompleteRegistration(ctx, b.id, token, newPatient, home); haven.ErrorCode(err) != haven.ENOTFOUND {
 			t.Fatalf("A's link used at B: %v", err)
 		}
-		if ev := e.events(a.id, service.ActRegister)[0]; ev.Decision != audit.DecisionDeny || ev.Reason != "other_practice" {
+		if ev := e.events(a.id, identity.ActRegister)[0]; ev.Decision != audit.DecisionDeny || ev.Reason != "other_practice" {
 			t.Fatalf("the cross-practice attempt audited as %+v", ev)
 		}
 		if e.practiceUsers(a.id) != beforeA || e.practiceUsers(b.id) != beforeB {
@@ -317,7 +318,7 @@ func TestRegistrationRefusesWeakPasswordsAndBadDetailsWithoutUsingTheLink(t *tes
 		}
 		_, token := id.registrationLink(1, "careful@patients.example")
 		before := e.practiceUsers(p.id)
-		for name, reg := range map[string]service.SelfRegistration{
+		for name, reg := range map[string]identity.SelfRegistration{
 			"breached":    {Name: "Careful Person", DateOfBirth: "1990-04-05", Password: "password"},
 			"short":       {Name: "Careful Person", DateOfBirth: "1990-04-05", Password: "short"},
 			"no name":     {Name: "  ", DateOfBirth: "1990-04-05", Password: newPatient.Password},
@@ -353,7 +354,7 @@ func TestRegistrationRequestsAreThrottledPerAddressAndPerEmail(t *testing.T) {
 			}
 		}
 		err := id.RequestRegistration(ctx, p.id, "victimz@patients.example", spammer)
-		if haven.ErrorCode(err) != haven.ETOOMANY || service.RetryAfter(err) <= 0 {
+		if haven.ErrorCode(err) != haven.ETOOMANY || identity.RetryAfter(err) <= 0 {
 			t.Fatalf("the sixth request from one address: %v", err)
 		}
 		// One inbox, from many addresses: 20 (four addresses × five) and no more.
@@ -394,7 +395,7 @@ func TestRegistrationLeadsIntoEnrolmentWhenThePracticeRequiresMFA(t *testing.T) 
 		}
 		_, token := id.registrationLink(1, "secure@patients.example")
 		res, err := id.CompleteRegistration(ctx, p.id, token, newPatient, home)
-		if err != nil || res.Stage != service.StageEnrol || res.Pending == "" || res.Session != nil {
+		if err != nil || res.Stage != identity.StageEnrol || res.Pending == "" || res.Session != nil {
 			t.Fatalf("registration under required MFA: %+v, %v", res, err)
 		}
 		if _, err := id.BeginPendingEnrolment(ctx, res.Pending, home); err != nil {

@@ -1,4 +1,4 @@
-package service
+package identity
 
 import (
 	"context"
@@ -46,7 +46,7 @@ type FactorChallenge struct {
 }
 
 // RegisterFactor adds a second factor kind (replacing one of the same kind).
-func (id *Identity) RegisterFactor(f SecondFactor) {
+func (id *Service) RegisterFactor(f SecondFactor) {
 	id.mu.Lock()
 	defer id.mu.Unlock()
 	for i, g := range id.factors {
@@ -58,7 +58,7 @@ func (id *Identity) RegisterFactor(f SecondFactor) {
 	id.factors = append(id.factors, f)
 }
 
-func (id *Identity) factor(kind FactorKind) SecondFactor {
+func (id *Service) factor(kind FactorKind) SecondFactor {
 	id.mu.Lock()
 	defer id.mu.Unlock()
 	for _, f := range id.factors {
@@ -70,7 +70,7 @@ func (id *Identity) factor(kind FactorKind) SecondFactor {
 }
 
 // Factors returns the factor kinds u has enrolled, in registration order.
-func (id *Identity) enrolledFactors(ctx context.Context, u *haven.User) ([]FactorKind, error) {
+func (id *Service) enrolledFactors(ctx context.Context, u *haven.User) ([]FactorKind, error) {
 	id.mu.Lock()
 	fs := append([]SecondFactor(nil), id.factors...)
 	id.mu.Unlock()
@@ -129,8 +129,8 @@ type LoginChoice struct {
 // work (one argon2id hash, the same throttle and audit writes), so
 // neither message, status nor timing tells who has an account. A throttled
 // attempt is refused before any hash is computed.
-func (id *Identity) Login(ctx context.Context, email, password string, c Client) (*LoginResult, error) {
-	index, err := id.svc.emailIndex(ctx, email)
+func (id *Service) Login(ctx context.Context, email, password string, c Client) (*LoginResult, error) {
+	index, err := id.gate.EmailIndex(ctx, email)
 	if err != nil {
 		return nil, err
 	}
@@ -181,14 +181,14 @@ func (id *Identity) Login(ctx context.Context, email, password string, c Client)
 
 	var matched []*haven.User
 	if len(live) == 0 {
-		if err := id.svc.passwords.VerifyDummy(ctx, password); err != nil {
+		if err := id.passwords.VerifyDummy(ctx, password); err != nil {
 			return nil, err
 		}
 	}
 	for _, u := range live {
 		// Every candidate is checked, so the time taken depends on how many
 		// accounts share the address, not on which password matched.
-		ok, rehash, err := id.svc.passwords.Verify(ctx, password, u.PasswordHash)
+		ok, rehash, err := id.passwords.Verify(ctx, password, u.PasswordHash)
 		if err != nil {
 			return nil, err
 		}
@@ -242,7 +242,7 @@ func (id *Identity) Login(ctx context.Context, email, password string, c Client)
 
 // failure counts a failed attempt, records it, and records the start of a
 // backoff when this failure began one.
-func (id *Identity) failure(ctx context.Context, att throttle.Attempt, record func(string) error, reason string) error {
+func (id *Service) failure(ctx context.Context, att throttle.Attempt, record func(string) error, reason string) error {
 	if err := id.throttle.Failure(ctx, att); err != nil {
 		return err
 	}
@@ -259,8 +259,8 @@ func (id *Identity) failure(ctx context.Context, att throttle.Attempt, record fu
 // rehash stores a hash with the current parameters after a sign-in proved
 // the password, unless the password changed meanwhile. A failure is not
 // the user's problem: the old hash still works.
-func (id *Identity) rehash(ctx context.Context, u *haven.User, password string) {
-	h, err := id.svc.passwords.Hash(ctx, password)
+func (id *Service) rehash(ctx context.Context, u *haven.User, password string) {
+	h, err := id.passwords.Hash(ctx, password)
 	if err != nil {
 		return
 	}
@@ -271,7 +271,7 @@ func (id *Identity) rehash(ctx context.Context, u *haven.User, password string) 
 
 // pendingLogin stores a sign-in that passed its password, bound to the
 // client's device, and returns its token.
-func (id *Identity) pendingLogin(ctx context.Context, u *haven.User, c Client, now time.Time) (string, error) {
+func (id *Service) pendingLogin(ctx context.Context, u *haven.User, c Client, now time.Time) (string, error) {
 	token, hash := session.NewToken()
 	err := id.db.CreateAuthToken(ctx, sqlstore.AuthToken{Hash: hash, Kind: sqlstore.TokenLogin, UserID: u.ID, PracticeID: u.PracticeID,
 		Role: u.Role, ClientAddr: c.Addr, DeviceHash: c.deviceHash(), CreatedAt: now, ExpiresAt: now.Add(PendingLoginTTL)})
@@ -279,7 +279,7 @@ func (id *Identity) pendingLogin(ctx context.Context, u *haven.User, c Client, n
 }
 
 // next decides what a sign-in that passed its password needs now.
-func (id *Identity) next(ctx context.Context, u *haven.User, token string, c Client) (*LoginResult, error) {
+func (id *Service) next(ctx context.Context, u *haven.User, token string, c Client) (*LoginResult, error) {
 	factors, err := id.enrolledFactors(ctx, u)
 	if err != nil {
 		return nil, err
@@ -303,7 +303,7 @@ func (id *Identity) next(ctx context.Context, u *haven.User, token string, c Cli
 }
 
 // finish records a completed sign-in and starts its session.
-func (id *Identity) finish(ctx context.Context, u *haven.User, mfa bool, factor string, c Client) (*LoginResult, error) {
+func (id *Service) finish(ctx context.Context, u *haven.User, mfa bool, factor string, c Client) (*LoginResult, error) {
 	reason := factor
 	if reason == "" {
 		reason = "password_only"
@@ -348,7 +348,7 @@ var errNoPending = haven.Errorf(haven.EUNAUTHORIZED, "your sign-in has expired; 
 
 // Pending returns the sign-in that token continues, if it is still
 // pending and presented from the device that began it.
-func (id *Identity) Pending(ctx context.Context, token string, c Client) (*PendingLogin, error) {
+func (id *Service) Pending(ctx context.Context, token string, c Client) (*PendingLogin, error) {
 	hash, err := session.HashToken(token)
 	if err != nil {
 		return nil, errNoPending
@@ -378,7 +378,7 @@ func (id *Identity) Pending(ctx context.Context, token string, c Client) (*Pendi
 
 // Continue picks up a pending sign-in (after the user chose among several
 // accounts): it says what it needs next, or finishes it.
-func (id *Identity) Continue(ctx context.Context, token string, c Client) (*LoginResult, error) {
+func (id *Service) Continue(ctx context.Context, token string, c Client) (*LoginResult, error) {
 	p, err := id.Pending(ctx, token, c)
 	if err != nil {
 		return nil, err
@@ -391,7 +391,7 @@ var errBadFactor = haven.Errorf(haven.EUNAUTHORIZED, "that code is not valid; tr
 // SecondFactor completes a pending sign-in with a proof of kind. Wrong
 // proofs count against the account's throttle and the pending sign-in:
 // after MaxFactorAttempts it ends and the password must be given again.
-func (id *Identity) SecondFactor(ctx context.Context, token string, kind FactorKind, proof string, c Client) (*LoginResult, error) {
+func (id *Service) SecondFactor(ctx context.Context, token string, kind FactorKind, proof string, c Client) (*LoginResult, error) {
 	p, err := id.Pending(ctx, token, c)
 	if err != nil {
 		return nil, err
@@ -467,8 +467,8 @@ var errStepUpFailed = haven.Errorf(haven.EUNAUTHORIZED, "that did not match; try
 // because its address or device changed. On success the session's
 // AuthTime is now (policy's step-up window opens again), its challenge is
 // lifted, and it belongs to the client's current address and device.
-func (id *Identity) StepUp(ctx context.Context, req StepUpRequest, c Client) error {
-	a, err := actor(ctx)
+func (id *Service) StepUp(ctx context.Context, req StepUpRequest, c Client) error {
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return err
 	}
@@ -515,7 +515,7 @@ func (id *Identity) StepUp(ctx context.Context, req StepUpRequest, c Client) err
 		return errStepUpFailed
 	}
 	if needPassword {
-		ok, _, err := id.svc.passwords.Verify(ctx, req.Password, u.PasswordHash)
+		ok, _, err := id.passwords.Verify(ctx, req.Password, u.PasswordHash)
 		if err != nil {
 			return err
 		}
@@ -550,8 +550,8 @@ func (id *Identity) StepUp(ctx context.Context, req StepUpRequest, c Client) err
 // policy.Decide: it returns ESTEPUP unless the actor in ctx authenticated
 // within the practice's step-up window, with a second factor when the
 // user has one.
-func (id *Identity) RequireFreshAuth(ctx context.Context) error {
-	a, err := actor(ctx)
+func (id *Service) RequireFreshAuth(ctx context.Context) error {
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return err
 	}
@@ -586,8 +586,8 @@ type WhoAmI struct {
 }
 
 // Who returns what the session in ctx is.
-func (id *Identity) Who(ctx context.Context) (*WhoAmI, error) {
-	a, err := actor(ctx)
+func (id *Service) Who(ctx context.Context) (*WhoAmI, error) {
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package service
+package identity
 
 import (
 	"context"
@@ -11,29 +11,32 @@ import (
 	"haven"
 	"haven/audit"
 	"haven/auth/outbox"
+	"haven/auth/password"
 	"haven/auth/session"
 	"haven/auth/throttle"
 	"haven/policy"
+	"haven/service"
 	"haven/store/sqlstore"
 )
 
-// Identity is who may come in, and for how long: sign-in with a password
+// Service is who may come in, and for how long: sign-in with a password
 // and a second factor, sessions with their timeouts and revocation,
-// step-up, throttling, password resets and invitations. It sits in the
-// service layer because it opens sealed values (a TOTP secret, an invited
-// address) and writes the audit log; web calls it and never sees a key.
+// step-up, throttling, password resets and invitations. It opens sealed
+// values (a TOTP secret, an invited address) and writes the audit log only
+// through the service's gate; web calls it and never sees a key.
 //
-// Identity holds the state the rest of Service does not need (the outbox,
-// the throttle, the registered second factors); build it with NewIdentity
-// over the Service it belongs to.
-type Identity struct {
-	svc      *Service
-	db       *sqlstore.DB
-	now      func() time.Time
-	outbox   outbox.Outbox
-	throttle *throttle.Throttle
-	baseURL  string
-	policyFn func(ctx context.Context, practiceID string, role haven.Role) (session.Policy, error)
+// Service holds the state the PHI service does not need (the outbox, the
+// throttle, the registered second factors); build it with New over the
+// gate of the service it belongs to.
+type Service struct {
+	gate      *service.Gate
+	db        *sqlstore.DB
+	now       func() time.Time
+	passwords *password.Hasher
+	outbox    outbox.Outbox
+	throttle  *throttle.Throttle
+	baseURL   string
+	policyFn  func(ctx context.Context, practiceID string, role haven.Role) (session.Policy, error)
 
 	mu      sync.Mutex
 	factors []SecondFactor
@@ -42,8 +45,10 @@ type Identity struct {
 	bg sync.WaitGroup // background sends (reset emails), waited for by Close
 }
 
-// IdentityConfig is what NewIdentity needs beyond the Service.
-type IdentityConfig struct {
+// Config is what New needs beyond the gate.
+type Config struct {
+	// DB holds accounts, sessions, tokens and credentials. Required.
+	DB *sqlstore.DB
 	// Outbox sends reset links and invitations. Required for those flows.
 	Outbox outbox.Outbox
 	// BaseURL is the public https:// origin links in emails point to.
@@ -69,19 +74,20 @@ const (
 	MaxFactorAttempts = 5
 )
 
-// NewIdentity returns the identity service over svc.
-func NewIdentity(svc *Service, cfg IdentityConfig) *Identity {
-	id := &Identity{svc: svc, db: svc.db, now: svc.now, outbox: cfg.Outbox, throttle: cfg.Throttle,
+// New returns the identity service over the service's gate: it shares
+// the service's clock and password pool.
+func New(gate *service.Gate, cfg Config) *Service {
+	id := &Service{gate: gate, db: cfg.DB, now: gate.Now, passwords: gate.Passwords(), outbox: cfg.Outbox, throttle: cfg.Throttle,
 		baseURL: cfg.BaseURL, policyFn: cfg.SessionPolicy, cache: map[string]cachedPolicy{}}
 	if id.throttle == nil {
-		id.throttle = throttle.New(svc.db.ThrottleStore(), throttle.Config{}, svc.now)
+		id.throttle = throttle.New(cfg.DB.ThrottleStore(), throttle.Config{}, gate.Now)
 	}
 	id.factors = []SecondFactor{totpFactor{id}, recoveryFactor{id}}
 	return id
 }
 
 // Close waits for background work (emails being sent) to finish.
-func (id *Identity) Close() { id.bg.Wait() }
+func (id *Service) Close() { id.bg.Wait() }
 
 // Client is what the web layer knows about the requester. None of it is
 // trusted as proof of anything; it is compared and recorded.
@@ -129,7 +135,7 @@ func userEvent(u *haven.User, c Client, sessionID, action string) audit.Event {
 }
 
 // record appends a security event with its decision and reason.
-func (id *Identity) record(ctx context.Context, ev audit.Event, allow bool, reason string) error {
+func (id *Service) record(ctx context.Context, ev audit.Event, allow bool, reason string) error {
 	ev.Purpose = audit.PurposeSecurity
 	ev.Decision = audit.DecisionDeny
 	if allow {
@@ -139,7 +145,7 @@ func (id *Identity) record(ctx context.Context, ev audit.Event, allow bool, reas
 	if ev.ResourceKind == "" && ev.ActorID != "" {
 		ev.ResourceKind, ev.ResourceID = "user", ev.ActorID
 	}
-	return id.svc.Record(ctx, ev)
+	return id.gate.Record(ctx, ev)
 }
 
 // Audit actions identity records.
@@ -181,7 +187,7 @@ type cachedPolicy struct {
 const policyCacheTTL = 30 * time.Second
 
 // practicePolicy returns the practice facts sessions need, briefly cached.
-func (id *Identity) practicePolicy(ctx context.Context, practiceID string) (cachedPolicy, error) {
+func (id *Service) practicePolicy(ctx context.Context, practiceID string) (cachedPolicy, error) {
 	now := id.now()
 	id.mu.Lock()
 	c, ok := id.cache[practiceID]
@@ -189,7 +195,7 @@ func (id *Identity) practicePolicy(ctx context.Context, practiceID string) (cach
 	if ok && now.Sub(c.at) < policyCacheTTL && !now.Before(c.at) {
 		return c, nil
 	}
-	ps, err := id.svc.settings(ctx, practiceID)
+	ps, err := id.gate.PracticeSettings(ctx, practiceID)
 	if err != nil {
 		return cachedPolicy{}, err
 	}
@@ -204,7 +210,7 @@ func (id *Identity) practicePolicy(ctx context.Context, practiceID string) (cach
 
 // SessionPolicy returns the session policy for role in a practice: the
 // role's default, shortened or made to require MFA by the practice.
-func (id *Identity) SessionPolicy(ctx context.Context, practiceID string, role haven.Role) (session.Policy, error) {
+func (id *Service) SessionPolicy(ctx context.Context, practiceID string, role haven.Role) (session.Policy, error) {
 	p := session.DefaultPolicy(role)
 	c, err := id.practicePolicy(ctx, practiceID)
 	if err != nil {
@@ -229,7 +235,7 @@ func (id *Identity) SessionPolicy(ctx context.Context, practiceID string, role h
 }
 
 // stepUpMaxAge is how old an authentication may be for a sensitive act.
-func (id *Identity) stepUpMaxAge(ctx context.Context, practiceID string) time.Duration {
+func (id *Service) stepUpMaxAge(ctx context.Context, practiceID string) time.Duration {
 	d := policy.DefaultStepUpMaxAge
 	if c, err := id.practicePolicy(ctx, practiceID); err == nil && c.stepUp > 0 && c.stepUp < d {
 		d = c.stepUp
@@ -270,7 +276,7 @@ func throttled(err error, wait time.Duration) error {
 // attemptFor is the throttle's view of an attempt on u's account from c.
 // KnownDevice is true only when c's device cookie completed a sign-in as u
 // before, as the server recorded it.
-func (id *Identity) attemptFor(ctx context.Context, u *haven.User, c Client) throttle.Attempt {
+func (id *Service) attemptFor(ctx context.Context, u *haven.User, c Client) throttle.Attempt {
 	att := throttle.Attempt{Account: accountKey(u.EmailIndex), Addr: c.Addr, Device: c.throttleDevice()}
 	if h := c.knownDeviceHash(); h != nil {
 		att.KnownDevice, _ = id.db.KnownDevice(ctx, h, u.ID)
@@ -280,7 +286,7 @@ func (id *Identity) attemptFor(ctx context.Context, u *haven.User, c Client) thr
 
 // allow asks the throttle about att, turning a refusal into ETOOMANY with
 // its wait.
-func (id *Identity) allow(ctx context.Context, att throttle.Attempt) error {
+func (id *Service) allow(ctx context.Context, att throttle.Attempt) error {
 	wait, err := id.throttle.Allow(ctx, att)
 	if err != nil && haven.ErrorCode(err) == haven.ETOOMANY {
 		return throttled(err, wait)

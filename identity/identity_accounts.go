@@ -1,4 +1,4 @@
-package service
+package identity
 
 import (
 	"context"
@@ -73,17 +73,17 @@ func userResource(u *haven.User) policy.Resource {
 // kind, refusing an id that exists nowhere (or is not an id at all) as
 // the gate refuses one of another practice: ENOTFOUND, and a denial in
 // the actor's log with the same reason, so probing ids teaches nothing.
-func (id *Identity) userFor(ctx context.Context, act policy.Action, kind policy.Kind, userID string) (*haven.User, error) {
-	a, err := actor(ctx)
+func (id *Service) userFor(ctx context.Context, act policy.Action, kind policy.Kind, userID string) (*haven.User, error) {
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if !haven.PlausibleID(userID) {
-		return nil, id.svc.refuseUnknown(ctx, a, act, kind, userID)
+		return nil, id.gate.RefuseUnknown(ctx, a, act, kind, userID)
 	}
 	u, err := id.db.FindUserByID(ctx, userID)
 	if haven.ErrorCode(err) == haven.ENOTFOUND {
-		return nil, id.svc.refuseUnknown(ctx, a, act, kind, userID)
+		return nil, id.gate.RefuseUnknown(ctx, a, act, kind, userID)
 	}
 	if err != nil {
 		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the account")
@@ -92,8 +92,8 @@ func (id *Identity) userFor(ctx context.Context, act policy.Action, kind policy.
 }
 
 // account opens row for the admin after the caller's decision.
-func (id *Identity) account(ctx context.Context, a haven.Actor, row sqlstore.AccountRow) (Account, error) {
-	p, err := id.svc.openUser(ctx, row.User)
+func (id *Service) account(ctx context.Context, a haven.Actor, row sqlstore.AccountRow) (Account, error) {
+	p, err := id.gate.Profile(ctx, row.User)
 	if err != nil {
 		return Account{}, err
 	}
@@ -105,12 +105,12 @@ func (id *Identity) account(ctx context.Context, a haven.Actor, row sqlstore.Acc
 // WorkforceAccounts lists the admin's practice's workforce accounts, oldest
 // first. The list read is decided and audited (user.manage on "workforce"),
 // and so is each account opened, like every other list of records.
-func (id *Identity) WorkforceAccounts(ctx context.Context) ([]Account, error) {
-	a, err := actor(ctx)
+func (id *Service) WorkforceAccounts(ctx context.Context) ([]Account, error) {
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := id.svc.authorize(ctx, policy.UserManage, policy.Resource{Kind: policy.KindUser, ID: "workforce", PracticeID: a.PracticeID}); err != nil {
+	if _, _, err := id.gate.Authorize(ctx, policy.UserManage, policy.Resource{Kind: policy.KindUser, ID: "workforce", PracticeID: a.PracticeID}); err != nil {
 		return nil, err
 	}
 	rows, err := id.db.PracticeAccounts(ctx, a.PracticeID, ActLogin)
@@ -122,7 +122,7 @@ func (id *Identity) WorkforceAccounts(ctx context.Context) ([]Account, error) {
 		if !row.User.Role.Workforce() {
 			continue
 		}
-		if _, _, err := id.svc.authorize(ctx, policy.UserManage, userResource(row.User)); err != nil {
+		if _, _, err := id.gate.Authorize(ctx, policy.UserManage, userResource(row.User)); err != nil {
 			if haven.ErrorCode(err) == haven.EUNAVAILABLE {
 				return nil, err
 			}
@@ -139,22 +139,22 @@ func (id *Identity) WorkforceAccounts(ctx context.Context) ([]Account, error) {
 
 // Account returns one account of the admin's practice by id. Another
 // practice's id is ENOTFOUND, and the attempt is audited.
-func (id *Identity) Account(ctx context.Context, userID string) (*Account, error) {
-	a, err := actor(ctx)
+func (id *Service) Account(ctx context.Context, userID string) (*Account, error) {
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if !haven.PlausibleID(userID) {
-		return nil, id.svc.refuseUnknown(ctx, a, policy.UserManage, policy.KindUser, userID)
+		return nil, id.gate.RefuseUnknown(ctx, a, policy.UserManage, policy.KindUser, userID)
 	}
 	row, err := id.db.Account(ctx, userID, ActLogin)
 	if haven.ErrorCode(err) == haven.ENOTFOUND {
-		return nil, id.svc.refuseUnknown(ctx, a, policy.UserManage, policy.KindUser, userID)
+		return nil, id.gate.RefuseUnknown(ctx, a, policy.UserManage, policy.KindUser, userID)
 	}
 	if err != nil {
 		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the account")
 	}
-	if _, _, err := id.svc.authorizeRecord(ctx, policy.UserManage, userResource(row.User), userID); err != nil {
+	if _, _, err := id.gate.AuthorizeRecord(ctx, policy.UserManage, userResource(row.User), userID); err != nil {
 		return nil, err
 	}
 	acc, err := id.account(ctx, a, row)
@@ -168,19 +168,19 @@ func (id *Identity) Account(ctx context.Context, userID string) (*Account, error
 // with exactly this email, for helping a patient who calls. The lookup is
 // decided and audited before anything is searched, so even a miss leaves
 // a trace; a hit is decided and audited again naming the patient.
-func (id *Identity) FindPatientAccount(ctx context.Context, email string) (*Account, error) {
-	a, err := actor(ctx)
+func (id *Service) FindPatientAccount(ctx context.Context, email string) (*Account, error) {
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := id.svc.authorize(ctx, policy.UserManage, policy.Resource{Kind: policy.KindUser, ID: "patient-lookup", PracticeID: a.PracticeID}); err != nil {
+	if _, _, err := id.gate.Authorize(ctx, policy.UserManage, policy.Resource{Kind: policy.KindUser, ID: "patient-lookup", PracticeID: a.PracticeID}); err != nil {
 		return nil, err
 	}
-	email = NormalizeEmail(email)
-	if !validEmail(email) {
+	email = haven.NormalizeEmail(email)
+	if !haven.ValidEmail(email) {
 		return nil, haven.Errorf(haven.EINVALID, "email address is not valid")
 	}
-	index, err := id.svc.emailIndex(ctx, email)
+	index, err := id.gate.EmailIndex(ctx, email)
 	if err != nil {
 		return nil, err
 	}
@@ -198,8 +198,8 @@ func (id *Identity) FindPatientAccount(ctx context.Context, email string) (*Acco
 
 // GrantableRoles returns the roles the signed-in member may invite
 // someone as (policy.Grantable); none for anyone but a practice admin.
-func (id *Identity) GrantableRoles(ctx context.Context) []haven.Role {
-	a, err := actor(ctx)
+func (id *Service) GrantableRoles(ctx context.Context) []haven.Role {
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package service
+package identity
 
 import (
 	"context"
@@ -9,13 +9,20 @@ import (
 	"haven/auth/recovery"
 	"haven/auth/totp"
 	"haven/policy"
+	"haven/service"
 	"haven/store/sqlstore"
 )
+
+// totpSecret is where u's TOTP secret (and one being enrolled) is sealed:
+// their own user record.
+func totpSecret(u *haven.User) service.SealedField {
+	return service.SealedField{Kind: "user", RecordID: u.ID, Field: "totp_secret"}
+}
 
 // totpFactor is the authenticator-app factor. Its secret is sealed like
 // PHI (a thief of the database must not be able to mint codes) under the
 // user's key: a patient's own data key, so shredding a patient erases it.
-type totpFactor struct{ id *Identity }
+type totpFactor struct{ id *Service }
 
 func (totpFactor) Kind() FactorKind { return FactorTOTP }
 
@@ -32,7 +39,7 @@ func (f totpFactor) Verify(ctx context.Context, u *haven.User, _ FactorChallenge
 	if !r.Active() {
 		return errBadFactor
 	}
-	secret, err := f.id.svc.keys.Open(ctx, userAD(u, "totp_secret"), r.Secret)
+	secret, err := f.id.gate.OpenUser(ctx, u, totpSecret(u), r.Secret)
 	if err != nil {
 		return err
 	}
@@ -42,7 +49,7 @@ func (f totpFactor) Verify(ctx context.Context, u *haven.User, _ FactorChallenge
 }
 
 // recoveryFactor is the single-use recovery codes issued at enrolment.
-type recoveryFactor struct{ id *Identity }
+type recoveryFactor struct{ id *Service }
 
 func (recoveryFactor) Kind() FactorKind { return FactorRecovery }
 
@@ -71,8 +78,8 @@ type TOTPEnrolment struct {
 const enrolTTL = 15 * time.Minute
 
 // beginTOTP stores a fresh pending secret for u and returns what to show.
-func (id *Identity) beginTOTP(ctx context.Context, u *haven.User) (*TOTPEnrolment, error) {
-	prof, err := id.svc.openUser(ctx, u)
+func (id *Service) beginTOTP(ctx context.Context, u *haven.User) (*TOTPEnrolment, error) {
+	prof, err := id.gate.Profile(ctx, u)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +90,7 @@ func (id *Identity) beginTOTP(ctx context.Context, u *haven.User) (*TOTPEnrolmen
 		}
 	}
 	secret := totp.NewSecret()
-	sealed, err := id.svc.keys.Seal(ctx, userAD(u, "totp_secret"), []byte(secret))
+	sealed, err := id.gate.SealUser(ctx, u, totpSecret(u), []byte(secret))
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +105,7 @@ func (id *Identity) beginTOTP(ctx context.Context, u *haven.User) (*TOTPEnrolmen
 var errEnrolExpired = haven.Errorf(haven.EINVALID, "the enrolment has expired; start again")
 
 // confirmTOTP checks code against u's pending secret and makes it active.
-func (id *Identity) confirmTOTP(ctx context.Context, u *haven.User, code string) error {
+func (id *Service) confirmTOTP(ctx context.Context, u *haven.User, code string) error {
 	r, err := id.db.TOTP(ctx, u.ID)
 	if err != nil {
 		return err
@@ -107,7 +114,7 @@ func (id *Identity) confirmTOTP(ctx context.Context, u *haven.User, code string)
 	if r.Pending == nil || now.Sub(r.PendingSince) > enrolTTL {
 		return errEnrolExpired
 	}
-	secret, err := id.svc.keys.Open(ctx, userAD(u, "totp_secret"), r.Pending)
+	secret, err := id.gate.OpenUser(ctx, u, totpSecret(u), r.Pending)
 	if err != nil {
 		return err
 	}
@@ -129,7 +136,7 @@ func (id *Identity) confirmTOTP(ctx context.Context, u *haven.User, code string)
 // a user who must have MFA and has none yet (a new workforce member). A
 // user who already has a factor cannot enrol here: a password alone must
 // never be enough to add an authenticator to a protected account.
-func (id *Identity) BeginPendingEnrolment(ctx context.Context, token string, c Client) (*TOTPEnrolment, error) {
+func (id *Service) BeginPendingEnrolment(ctx context.Context, token string, c Client) (*TOTPEnrolment, error) {
 	p, err := id.Pending(ctx, token, c)
 	if err != nil {
 		return nil, err
@@ -143,7 +150,7 @@ func (id *Identity) BeginPendingEnrolment(ctx context.Context, token string, c C
 // ConfirmPendingEnrolment finishes a pending sign-in's enrolment with the
 // first code from the new authenticator, issues recovery codes (returned
 // once) and starts the session.
-func (id *Identity) ConfirmPendingEnrolment(ctx context.Context, token, code string, c Client) (*LoginResult, error) {
+func (id *Service) ConfirmPendingEnrolment(ctx context.Context, token, code string, c Client) (*LoginResult, error) {
 	p, err := id.Pending(ctx, token, c)
 	if err != nil {
 		return nil, err
@@ -184,8 +191,8 @@ func (id *Identity) ConfirmPendingEnrolment(ctx context.Context, token, code str
 }
 
 // signedIn returns the actor in ctx and their account.
-func (id *Identity) signedIn(ctx context.Context) (haven.Actor, *haven.User, error) {
-	a, err := actor(ctx)
+func (id *Service) signedIn(ctx context.Context) (haven.Actor, *haven.User, error) {
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return a, nil, err
 	}
@@ -202,7 +209,7 @@ func (id *Identity) signedIn(ctx context.Context) (haven.Actor, *haven.User, err
 // BeginTOTP starts enrolling (or replacing) the signed-in user's
 // authenticator. Changing factors is sensitive: it needs a fresh
 // authentication (with the current second factor, if any).
-func (id *Identity) BeginTOTP(ctx context.Context) (*TOTPEnrolment, error) {
+func (id *Service) BeginTOTP(ctx context.Context) (*TOTPEnrolment, error) {
 	_, u, err := id.signedIn(ctx)
 	if err != nil {
 		return nil, err
@@ -223,7 +230,7 @@ type MFAChange struct {
 // ConfirmTOTP activates the signed-in user's pending authenticator with
 // its first code, issues fresh recovery codes and ends every other
 // session (whoever might have been signed in before the change is out).
-func (id *Identity) ConfirmTOTP(ctx context.Context, code string, c Client) (*MFAChange, error) {
+func (id *Service) ConfirmTOTP(ctx context.Context, code string, c Client) (*MFAChange, error) {
 	a, u, err := id.signedIn(ctx)
 	if err != nil {
 		return nil, err
@@ -263,7 +270,7 @@ func (id *Identity) ConfirmTOTP(ctx context.Context, code string, c Client) (*MF
 // workforce member, who must have MFA, cannot remove their only factor:
 // they replace it with BeginTOTP instead. Every session ends; this browser
 // continues in a new one.
-func (id *Identity) RemoveTOTP(ctx context.Context, c Client) (*MFAChange, error) {
+func (id *Service) RemoveTOTP(ctx context.Context, c Client) (*MFAChange, error) {
 	a, u, err := id.signedIn(ctx)
 	if err != nil {
 		return nil, err
@@ -308,7 +315,7 @@ func (id *Identity) RemoveTOTP(ctx context.Context, c Client) (*MFAChange, error
 
 // RegenerateRecoveryCodes replaces the signed-in user's recovery codes
 // (after a fresh authentication) and returns the new set, shown once.
-func (id *Identity) RegenerateRecoveryCodes(ctx context.Context) ([]string, error) {
+func (id *Service) RegenerateRecoveryCodes(ctx context.Context) ([]string, error) {
 	a, u, err := id.signedIn(ctx)
 	if err != nil {
 		return nil, err
@@ -338,8 +345,8 @@ func (id *Identity) RegenerateRecoveryCodes(ctx context.Context) ([]string, erro
 // user's authenticator and recovery codes, and ends all their sessions, so
 // the user enrols afresh at their next sign-in. The audit log records who
 // reset whom.
-func (id *Identity) ResetMFA(ctx context.Context, userID string) error {
-	a, err := actor(ctx)
+func (id *Service) ResetMFA(ctx context.Context, userID string) error {
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return err
 	}
@@ -347,7 +354,7 @@ func (id *Identity) ResetMFA(ctx context.Context, userID string) error {
 	if err != nil {
 		return err
 	}
-	if _, _, err := id.svc.authorizeRecord(ctx, policy.MFAReset, userResource(u), userID); err != nil {
+	if _, _, err := id.gate.AuthorizeRecord(ctx, policy.MFAReset, userResource(u), userID); err != nil {
 		return err
 	}
 	if u.ID == a.UserID {

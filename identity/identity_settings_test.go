@@ -1,10 +1,11 @@
-package service_test
+package identity_test
 
 import (
 	"testing"
 	"time"
 
 	"haven"
+	"haven/identity"
 	"haven/service"
 )
 
@@ -14,7 +15,7 @@ import (
 func TestPracticeShortensSessionTimeouts(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
 		p := e.seed("riverside", "s1")
-		id := service.NewIdentity(e.svc, service.IdentityConfig{})
+		id := identity.New(e.svc.Gate(), identity.Config{DB: e.db})
 		defer id.Close()
 		st := service.DefaultSettings()
 		st.WorkforceIdle = service.Duration(5 * time.Minute)

@@ -1,4 +1,4 @@
-package service
+package identity
 
 import (
 	"bytes"
@@ -22,7 +22,7 @@ import (
 	"haven/audit"
 	"haven/auth/recovery"
 	"haven/auth/throttle"
-	"haven/keyring"
+	"haven/service"
 	"haven/store/sqlstore"
 )
 
@@ -47,7 +47,7 @@ import (
 // because Haven trusts the user's own enrolment, made after a fresh
 // authentication, rather than a vendor's certificate.
 type Passkeys struct {
-	id     *Identity
+	id     *Service
 	wa     *webauthn.WebAuthn
 	rpID   string
 	origin string
@@ -97,7 +97,7 @@ const maxPasskeyProof = 64 << 10
 
 // NewPasskeys configures WebAuthn for Haven's public origin and registers
 // the passkey second factor with id.
-func NewPasskeys(id *Identity, cfg PasskeyConfig) (*Passkeys, error) {
+func NewPasskeys(id *Service, cfg PasskeyConfig) (*Passkeys, error) {
 	rpID, origin, err := relyingParty(cfg.PublicURL)
 	if err != nil {
 		return nil, err
@@ -433,7 +433,7 @@ func (p *Passkeys) BeginSecondFactor(ctx context.Context, token string, c Client
 // (a challenged session too: it is how the session proves it is its
 // owner's again).
 func (p *Passkeys) BeginStepUp(ctx context.Context) (json.RawMessage, error) {
-	a, err := actor(ctx)
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -562,7 +562,7 @@ func (p *Passkeys) beginRegistration(ctx context.Context, u *haven.User, binding
 	if err != nil {
 		return nil, err
 	}
-	prof, err := p.id.svc.openUser(ctx, u)
+	prof, err := p.id.gate.Profile(ctx, u)
 	if err != nil {
 		return nil, err
 	}
@@ -605,11 +605,9 @@ func cleanNickname(s string) (string, error) {
 	return s, nil
 }
 
-// nicknameAD binds a passkey's sealed nickname to its row and owner.
-func nicknameAD(u *haven.User, credID string) keyring.AD {
-	ad := userAD(u, "nickname")
-	ad.Kind, ad.RecordID = resourcePasskey, credID
-	return ad
+// nicknameField binds a passkey's sealed nickname to its row and owner.
+func nicknameField(credID string) service.SealedField {
+	return service.SealedField{Kind: resourcePasskey, RecordID: credID, Field: "nickname"}
 }
 
 // FinishRegistration checks the browser's answer to BeginRegistration and
@@ -686,7 +684,7 @@ func (p *Passkeys) createCredential(ctx context.Context, u *haven.User, binding,
 		}
 	}
 	if nickname != "" {
-		if rec.Nickname, err = p.id.svc.keys.Seal(ctx, nicknameAD(u, rec.ID), []byte(nickname)); err != nil {
+		if rec.Nickname, err = p.id.gate.SealUser(ctx, u, nicknameField(rec.ID), []byte(nickname)); err != nil {
 			return err
 		}
 	}
@@ -794,7 +792,7 @@ func (p *Passkeys) List(ctx context.Context) ([]PasskeyView, error) {
 		v := PasskeyView{ID: r.ID, Synced: r.BackupState, Discoverable: r.Discoverable, Transports: r.Transports,
 			CreatedAt: r.CreatedAt, LastUsedAt: r.LastUsedAt}
 		if len(r.Nickname) > 0 {
-			name, err := p.id.svc.keys.Open(ctx, nicknameAD(u, r.ID), r.Nickname)
+			name, err := p.id.gate.OpenUser(ctx, u, nicknameField(r.ID), r.Nickname)
 			if err != nil {
 				return nil, err
 			}

@@ -1,4 +1,4 @@
-package service
+package identity
 
 import (
 	"context"
@@ -75,7 +75,7 @@ func deviceLabel(ua string) string {
 
 // startSession begins a session for u on client c. mfa says whether a
 // second factor was passed, factor which.
-func (id *Identity) startSession(ctx context.Context, u *haven.User, mfa bool, factor string, c Client) (*NewSession, error) {
+func (id *Service) startSession(ctx context.Context, u *haven.User, mfa bool, factor string, c Client) (*NewSession, error) {
 	now := id.now()
 	pol, err := id.SessionPolicy(ctx, u.PracticeID, u.Role)
 	if err != nil {
@@ -104,18 +104,18 @@ var errNoSession = haven.Errorf(haven.EUNAUTHORIZED, "please sign in")
 // have passed a second factor. A request from another network or device
 // challenges the session (recorded in the audit log). Activity moves the
 // idle deadline. Every refusal is EUNAUTHORIZED.
-func (id *Identity) Resume(ctx context.Context, token string, c Client) (*Current, error) {
+func (id *Service) Resume(ctx context.Context, token string, c Client) (*Current, error) {
 	return id.resume(ctx, token, c, true)
 }
 
 // Peek is Resume without recording activity, for the page's own check of
 // how long its session has left: a timer asking must not keep a session
 // alive that its user has walked away from.
-func (id *Identity) Peek(ctx context.Context, token string, c Client) (*Current, error) {
+func (id *Service) Peek(ctx context.Context, token string, c Client) (*Current, error) {
 	return id.resume(ctx, token, c, false)
 }
 
-func (id *Identity) resume(ctx context.Context, token string, c Client, touch bool) (*Current, error) {
+func (id *Service) resume(ctx context.Context, token string, c Client, touch bool) (*Current, error) {
 	hash, err := session.HashToken(token)
 	if err != nil {
 		return nil, errNoSession
@@ -170,8 +170,8 @@ func (id *Identity) resume(ctx context.Context, token string, c Client, touch bo
 
 // KeepAlive records activity on the session in ctx now (the "stay signed
 // in" button): the idle deadline moves to a full idle period from now.
-func (id *Identity) KeepAlive(ctx context.Context) error {
-	a, err := actor(ctx)
+func (id *Service) KeepAlive(ctx context.Context) error {
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return err
 	}
@@ -179,8 +179,8 @@ func (id *Identity) KeepAlive(ctx context.Context) error {
 }
 
 // Logout ends the session in ctx.
-func (id *Identity) Logout(ctx context.Context) error {
-	a, err := actor(ctx)
+func (id *Service) Logout(ctx context.Context) error {
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return err
 	}
@@ -206,8 +206,8 @@ type SessionView struct {
 }
 
 // Sessions lists the signed-in user's live sessions, newest first.
-func (id *Identity) Sessions(ctx context.Context) ([]SessionView, error) {
-	a, err := actor(ctx)
+func (id *Service) Sessions(ctx context.Context) ([]SessionView, error) {
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -234,8 +234,8 @@ func (id *Identity) Sessions(ctx context.Context) ([]SessionView, error) {
 
 // RevokeSession ends one of the signed-in user's own sessions; another
 // user's session id is ENOTFOUND.
-func (id *Identity) RevokeSession(ctx context.Context, sessionID string) error {
-	a, err := actor(ctx)
+func (id *Service) RevokeSession(ctx context.Context, sessionID string) error {
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return err
 	}
@@ -254,8 +254,8 @@ func (id *Identity) RevokeSession(ctx context.Context, sessionID string) error {
 }
 
 // RevokeOtherSessions ends every session of the signed-in user but this one.
-func (id *Identity) RevokeOtherSessions(ctx context.Context) (int, error) {
-	a, err := actor(ctx)
+func (id *Service) RevokeOtherSessions(ctx context.Context) (int, error) {
+	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -283,7 +283,7 @@ func (id *Identity) RevokeOtherSessions(ctx context.Context) (int, error) {
 // endEverything revokes every session of userID and ends every pending
 // sign-in and outstanding link, after a password change or reset, an MFA
 // change, or a disable: whoever held the old credential is out.
-func (id *Identity) endEverything(ctx context.Context, userID string) error {
+func (id *Service) endEverything(ctx context.Context, userID string) error {
 	now := id.now()
 	if _, err := id.db.RevokeUserSessions(ctx, userID, now); err != nil {
 		return err
@@ -296,7 +296,7 @@ func (id *Identity) endEverything(ctx context.Context, userID string) error {
 // starts a fresh one on client c with the given factor state: after a
 // change of password or factors the browser that made the change stays
 // signed in, with a new token, while every old token dies.
-func (id *Identity) rotate(ctx context.Context, a haven.Actor, u *haven.User, mfa bool, factor string, c Client) (*NewSession, error) {
+func (id *Service) rotate(ctx context.Context, a haven.Actor, u *haven.User, mfa bool, factor string, c Client) (*NewSession, error) {
 	if err := id.endEverything(ctx, a.UserID); err != nil {
 		return nil, err
 	}
@@ -307,7 +307,7 @@ func (id *Identity) rotate(ctx context.Context, a haven.Actor, u *haven.User, mf
 // session ends within a day of starting), tokens that expired, and
 // throttle counts the throttle has forgotten. Sign-ins and their outcomes
 // stay in the audit log. Call it now and then (hourly is plenty).
-func (id *Identity) Purge(ctx context.Context) error {
+func (id *Service) Purge(ctx context.Context) error {
 	cutoff := id.now().Add(-48 * time.Hour)
 	if _, err := id.db.PurgeSessions(ctx, cutoff); err != nil {
 		return err

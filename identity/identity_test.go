@@ -1,4 +1,4 @@
-package service_test
+package identity_test
 
 import (
 	"context"
@@ -11,29 +11,29 @@ import (
 	"haven/audit"
 	"haven/auth/outbox"
 	"haven/auth/totp"
-	"haven/service"
+	"haven/identity"
 	"haven/store/sqlstore"
 )
 
 const pw = "correct horse battery staple" // what env.seed gives every workforce member
 
-// ident is an Identity over the env's service, with an in-memory outbox.
+// ident is an identity service over the env's service, with an in-memory outbox.
 type ident struct {
-	*service.Identity
+	*identity.Service
 	e    *env
 	mail *outbox.Memory
 }
 
 func (e *env) identity() *ident {
 	mail := &outbox.Memory{}
-	id := service.NewIdentity(e.svc, service.IdentityConfig{Outbox: mail, BaseURL: "https://haven.test"})
+	id := identity.New(e.svc.Gate(), identity.Config{DB: e.db, Outbox: mail, BaseURL: "https://haven.test"})
 	e.t.Cleanup(id.Close)
-	return &ident{Identity: id, e: e, mail: mail}
+	return &ident{Service: id, e: e, mail: mail}
 }
 
 // browser is one client: an address, a User-Agent and a device cookie.
-func browser(addr, device string) service.Client {
-	return service.Client{Addr: addr, UserAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0",
+func browser(addr, device string) identity.Client {
+	return identity.Client{Addr: addr, UserAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0",
 		DeviceCookie: device, RequestID: "req-" + device}
 }
 
@@ -41,12 +41,12 @@ var home = browser("198.51.100.7", "device-home")
 
 // enrol signs email in for the first time and enrols an authenticator,
 // returning the session, the TOTP secret and the recovery codes.
-func (id *ident) enrol(email string, c service.Client) (*service.NewSession, string, []string) {
+func (id *ident) enrol(email string, c identity.Client) (*identity.NewSession, string, []string) {
 	t := id.e.t
 	t.Helper()
 	ctx := context.Background()
 	res, err := id.Login(ctx, email, pw, c)
-	if err != nil || res.Stage != service.StageEnrol {
+	if err != nil || res.Stage != identity.StageEnrol {
 		t.Fatalf("first sign-in: %+v, %v; want the enrolment stage", res, err)
 	}
 	en, err := id.BeginPendingEnrolment(ctx, res.Pending, c)
@@ -55,7 +55,7 @@ func (id *ident) enrol(email string, c service.Client) (*service.NewSession, str
 	}
 	code, _ := totp.Code(en.Secret, id.e.clock.Now())
 	done, err := id.ConfirmPendingEnrolment(ctx, res.Pending, code, c)
-	if err != nil || done.Stage != service.StageDone || len(done.RecoveryCodes) != 10 {
+	if err != nil || done.Stage != identity.StageDone || len(done.RecoveryCodes) != 10 {
 		t.Fatalf("confirm enrolment: %+v, %v", done, err)
 	}
 	// The confirming code is used up: move to the next step so the next
@@ -65,17 +65,17 @@ func (id *ident) enrol(email string, c service.Client) (*service.NewSession, str
 }
 
 // signIn signs email in with password and a TOTP code for secret.
-func (id *ident) signIn(email, secret string, c service.Client) (*service.NewSession, error) {
+func (id *ident) signIn(email, secret string, c identity.Client) (*identity.NewSession, error) {
 	ctx := context.Background()
 	res, err := id.Login(ctx, email, pw, c)
 	if err != nil {
 		return nil, err
 	}
-	if res.Stage != service.StageSecondFactor {
-		id.e.t.Fatalf("stage %s, want %s", res.Stage, service.StageSecondFactor)
+	if res.Stage != identity.StageSecondFactor {
+		id.e.t.Fatalf("stage %s, want %s", res.Stage, identity.StageSecondFactor)
 	}
 	code, _ := totp.Code(secret, id.e.clock.Now())
-	done, err := id.SecondFactor(ctx, res.Pending, service.FactorTOTP, code, c)
+	done, err := id.SecondFactor(ctx, res.Pending, identity.FactorTOTP, code, c)
 	if err != nil {
 		return nil, err
 	}
@@ -83,11 +83,11 @@ func (id *ident) signIn(email, secret string, c service.Client) (*service.NewSes
 }
 
 // resume is a request presenting s's token from c.
-func (id *ident) resume(s *service.NewSession, c service.Client) (*service.Current, error) {
+func (id *ident) resume(s *identity.NewSession, c identity.Client) (*identity.Current, error) {
 	return id.Resume(context.Background(), s.Token, c)
 }
 
-func ctxOf(cur *service.Current) context.Context {
+func ctxOf(cur *identity.Current) context.Context {
 	return haven.NewContextWithActor(context.Background(), cur.Actor)
 }
 
@@ -127,7 +127,7 @@ func TestWorkforceWithoutMFACannotReachPHI(t *testing.T) {
 		p := e.seed("riverside", "a2")
 		id := e.identity()
 		res, err := id.Login(context.Background(), "doc@riverside.example", pw, home)
-		if err != nil || res.Stage != service.StageEnrol || res.Session != nil {
+		if err != nil || res.Stage != identity.StageEnrol || res.Session != nil {
 			t.Fatalf("Login = %+v, %v; want enrolment and no session", res, err)
 		}
 		if _, err := id.Resume(context.Background(), res.Pending, home); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
@@ -156,13 +156,13 @@ func TestReplayedTOTPCodeIsRefused(t *testing.T) {
 		ctx := context.Background()
 		code, _ := totp.Code(secret, e.clock.Now())
 		first, _ := id.Login(ctx, "doc@riverside.example", pw, home)
-		if _, err := id.SecondFactor(ctx, first.Pending, service.FactorTOTP, code, home); err != nil {
+		if _, err := id.SecondFactor(ctx, first.Pending, identity.FactorTOTP, code, home); err != nil {
 			t.Fatal(err)
 		}
 		// A phisher replays the same code seconds later, with the password.
 		e.clock.Advance(10 * time.Second)
 		second, _ := id.Login(ctx, "doc@riverside.example", pw, browser("203.0.113.66", "phisher"))
-		if _, err := id.SecondFactor(ctx, second.Pending, service.FactorTOTP, code, browser("203.0.113.66", "phisher")); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
+		if _, err := id.SecondFactor(ctx, second.Pending, identity.FactorTOTP, code, browser("203.0.113.66", "phisher")); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
 			t.Fatalf("replayed code: %v, want %s", err, haven.EUNAUTHORIZED)
 		}
 
@@ -184,7 +184,7 @@ func TestReplayedTOTPCodeIsRefused(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if _, err := id.SecondFactor(ctx, p, service.FactorTOTP, code, home); err == nil {
+				if _, err := id.SecondFactor(ctx, p, identity.FactorTOTP, code, home); err == nil {
 					mu.Lock()
 					wins++
 					mu.Unlock()
@@ -205,12 +205,12 @@ func TestRecoveryCodeSignsInOnce(t *testing.T) {
 		_, _, codes := id.enrol("desk@riverside.example", home)
 		ctx := context.Background()
 		r, _ := id.Login(ctx, "desk@riverside.example", pw, home)
-		done, err := id.SecondFactor(ctx, r.Pending, service.FactorRecovery, strings.ToLower(codes[0]), home)
+		done, err := id.SecondFactor(ctx, r.Pending, identity.FactorRecovery, strings.ToLower(codes[0]), home)
 		if err != nil || done.RecoveryLeft != 9 || !done.Session.Actor.MFA {
 			t.Fatalf("recovery sign-in: %+v, %v", done, err)
 		}
 		r, _ = id.Login(ctx, "desk@riverside.example", pw, home)
-		if _, err := id.SecondFactor(ctx, r.Pending, service.FactorRecovery, codes[0], home); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
+		if _, err := id.SecondFactor(ctx, r.Pending, identity.FactorRecovery, codes[0], home); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
 			t.Fatalf("a used recovery code worked again: %v", err)
 		}
 	})
@@ -241,7 +241,7 @@ func TestUnknownAndKnownEmailsGetTheSameAnswer(t *testing.T) {
 		}
 		// The platform log holds the unknown email's failure without any
 		// actor; no event anywhere holds an email address.
-		rows, err := e.db.SearchAudit(ctx, sqlstore.AuditQuery{LogID: "platform", Action: service.ActLogin, Limit: 10})
+		rows, err := e.db.SearchAudit(ctx, sqlstore.AuditQuery{LogID: "platform", Action: identity.ActLogin, Limit: 10})
 		if err != nil || len(rows) == 0 || rows[0].Event.ActorID != "" || rows[0].Event.Reason != "unknown_account" {
 			t.Fatalf("platform log: %+v, %v", rows, err)
 		}
@@ -277,14 +277,14 @@ func TestThrottleKicksInAndEnds(t *testing.T) {
 			}
 		}
 		_, err := id.Login(ctx, "doc@riverside.example", pw, attacker)
-		wait := service.RetryAfter(err)
+		wait := identity.RetryAfter(err)
 		if haven.ErrorCode(err) != haven.ETOOMANY || wait <= 0 {
 			t.Fatalf("sixth attempt: %v (wait %v), want %s", err, wait, haven.ETOOMANY)
 		}
-		if ev := e.lastEvent(p.id); ev.Action != service.ActLogin || ev.Reason != "throttled" {
+		if ev := e.lastEvent(p.id); ev.Action != identity.ActLogin || ev.Reason != "throttled" {
 			t.Fatalf("throttled attempt audited as %+v", ev)
 		}
-		lockout, _ := e.db.SearchAudit(ctx, sqlstore.AuditQuery{LogID: p.id, Action: service.ActLogin, Limit: 100})
+		lockout, _ := e.db.SearchAudit(ctx, sqlstore.AuditQuery{LogID: p.id, Action: identity.ActLogin, Limit: 100})
 		found := false
 		for _, r := range lockout {
 			found = found || r.Event.Reason == "backoff_started"
@@ -293,7 +293,7 @@ func TestThrottleKicksInAndEnds(t *testing.T) {
 			t.Fatal("the start of the backoff was not audited")
 		}
 		e.clock.Advance(wait)
-		if res, err := id.Login(ctx, "doc@riverside.example", pw, attacker); err != nil || res.Stage != service.StageSecondFactor {
+		if res, err := id.Login(ctx, "doc@riverside.example", pw, attacker); err != nil || res.Stage != identity.StageSecondFactor {
 			t.Fatalf("after the wait: %+v, %v", res, err)
 		}
 
@@ -327,7 +327,7 @@ func TestStrangersCannotLockAPatientOutOfHerOwnBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 		const email = "ptA@riverside.example"
-		if res, err := id.Login(ctx, email, pw, home); err != nil || res.Stage != service.StageDone {
+		if res, err := id.Login(ctx, email, pw, home); err != nil || res.Stage != identity.StageDone {
 			t.Fatalf("first sign-in: %+v, %v", res, err)
 		}
 		for a := range 6 {
@@ -338,7 +338,7 @@ func TestStrangersCannotLockAPatientOutOfHerOwnBrowser(t *testing.T) {
 				case haven.EUNAUTHORIZED:
 					g++
 				case haven.ETOOMANY: // the strangers wait out each backoff
-					e.clock.Advance(service.RetryAfter(err))
+					e.clock.Advance(identity.RetryAfter(err))
 				default:
 					t.Fatalf("stranger %d guess %d: %v", a, g, err)
 				}
@@ -348,7 +348,7 @@ func TestStrangersCannotLockAPatientOutOfHerOwnBrowser(t *testing.T) {
 			t.Fatalf("an unknown device during the account's backoff: %v, want %s", err, haven.ETOOMANY)
 		}
 		res, err := id.Login(ctx, email, pw, home)
-		if err != nil || res.Stage != service.StageDone {
+		if err != nil || res.Stage != identity.StageDone {
 			t.Fatalf("the patient's own browser was locked out by strangers: %+v, %v", res, err)
 		}
 
