@@ -121,7 +121,13 @@ type AuditQuery struct {
 	Since     time.Time
 	Until     time.Time
 	BeforeSeq uint64
+	// Limit is how many events one search returns, newest first: 1 to
+	// MaxAuditPage, MaxAuditPage when 0.
+	Limit int
 }
+
+// MaxAuditPage is the most events one audit search returns.
+const MaxAuditPage = 200
 
 // validate refuses a search that could match nothing Haven writes: ids
 // that are not ids (a NUL or invalid UTF-8 would otherwise reach the
@@ -181,8 +187,12 @@ func (s *Service) SearchAudit(ctx context.Context, q AuditQuery) ([]AuditRow, er
 	if logID == "" {
 		logID = audit.PlatformLogID
 	}
+	limit := q.Limit
+	if limit <= 0 || limit > MaxAuditPage {
+		limit = MaxAuditPage
+	}
 	entries, err := s.db.SearchAudit(ctx, sqlstore.AuditQuery{LogID: logID, PatientID: strings.TrimSpace(q.PatientID), ActorID: strings.TrimSpace(q.ActorID),
-		Action: strings.TrimSpace(q.Action), Decision: q.Decision, Since: q.Since, Until: q.Until, BeforeSeq: q.BeforeSeq, Limit: 200})
+		Action: strings.TrimSpace(q.Action), Decision: q.Decision, Since: q.Since, Until: q.Until, BeforeSeq: q.BeforeSeq, Limit: limit})
 	if err != nil {
 		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot search the audit log")
 	}

@@ -395,11 +395,7 @@ func (s *Service) patientNames() func(context.Context, string) string {
 		if err != nil {
 			return ""
 		}
-		var d Demographics
-		if s.openJSON(ctx, chartAD(row.PracticeID, row.ID, "demographics"), row.Demographics, &d) != nil {
-			return ""
-		}
-		return d.Name
+		return patientName(ctx, s, row)
 	}
 }
 

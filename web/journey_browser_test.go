@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 	otptotp "github.com/pquerna/otp/totp"
 
+	"haven"
 	"haven/blob/dir"
 	"haven/demo"
 	"haven/internal/testkit"
@@ -59,6 +60,29 @@ func newDemoStack(t *testing.T) *visitStack {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// demoActor is a context signed in as the first member of role at the
+// demo practice named, for setting a scene through the service.
+func (st *visitStack) demoActor(practice string, role haven.Role) context.Context {
+	st.t.Helper()
+	ctx := context.Background()
+	names, err := st.svc.PracticeNames(ctx)
+	if err != nil {
+		st.t.Fatal(err)
+	}
+	users, err := st.db.ListUsers(ctx, names[practice])
+	if err != nil {
+		st.t.Fatal(err)
+	}
+	for _, u := range users {
+		if u.Role == role {
+			return haven.NewContextWithActor(ctx, haven.Actor{UserID: u.ID, PracticeID: u.PracticeID, Role: role, MFA: true,
+				AuthTime: time.Now(), SessionID: "scene", ClientAddr: "127.0.0.1", RequestID: "scene"})
+		}
+	}
+	st.t.Fatalf("no %s at %s", role, practice)
+	return nil
 }
 
 // screen is a width a walk is made at.
@@ -208,7 +232,7 @@ func (w *walker) check() {
 		wide[1] = int(w.screen.width)
 	}
 	if wide[0] > wide[1] {
-		over, _ := chromedp.Run(w.ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('main *')).filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).slice(0, 5).map(e => e.tagName + (e.id ? '#' + e.id : '') + '.' + e.className)`))
+		over, _ := chromedp.Run(w.ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('main *')).filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1).slice(0, 5).map(e => e.tagName + (e.id ? '#' + e.id : '') + '.' + e.className)`))
 		w.t.Errorf("%s on a %s: the page is %d px wide on a screen %d px wide (too wide: %v)", page, w.screen.name, wide[0], wide[1], over)
 	}
 	// axe-core comes in through DevTools (not the page's own scripts, which
@@ -433,6 +457,18 @@ func TestBrowserAdminJourney(t *testing.T) {
 		w.follow("#home-people")
 		w.follow("#workforce a")
 		w.follow("#nav-care-teams")
+		// The patient is found by name and date of birth, not an id.
+		if w.has("input[name=patient]:not([type=hidden])") {
+			t.Error("the care-team page asks for a patient id")
+		}
+		w.fill(map[string]string{"patient-name": "John Chen", "patient-dob": "1971-11-30"})
+		w.press("#find")
+		if got := w.text("#members"); !strings.Contains(got, "Dr. Rosa Rivera") || !strings.Contains(got, "Dr. Sam Okafor") {
+			t.Errorf("John Chen's care team: %q", got)
+		}
+		if ids := w.rawIDs(); len(ids) > 0 {
+			t.Errorf("the care-team page shows raw ids: %v", ids)
+		}
 		w.follow("#nav-home")
 		w.signOut()
 	})
@@ -443,6 +479,14 @@ func TestBrowserAdminJourney(t *testing.T) {
 func TestBrowserComplianceJourney(t *testing.T) {
 	st := newDemoStack(t)
 	w := newWalker(t, st.base)
+	// The front desk looks at the patient list, again and again, so the
+	// audit log is longer than a page.
+	desk := st.demoActor("Riverside Family Clinic", haven.RoleStaff)
+	for range 30 {
+		if _, err := st.svc.Patients(desk); err != nil {
+			t.Fatal(err)
+		}
+	}
 	secret := ""
 	onBothScreens(t, w, func() {
 		w.start()
@@ -451,7 +495,48 @@ func TestBrowserComplianceJourney(t *testing.T) {
 			t.Error("no count of open alerts")
 		}
 		w.follow("#home-audit")
+		// People by name: no id is shown, none is asked for.
+		if ids := w.rawIDs(); len(ids) > 0 {
+			t.Errorf("the compliance page shows raw ids: %v", ids)
+		}
+		if w.has("input[name=patient]:not([type=hidden]), input[name=actor]") {
+			t.Error("the audit search asks for an id")
+		}
+		// A patient by name and date of birth, then only her record's events.
+		click(t, w.ctx, "#audit details summary")
+		w.fill(map[string]string{"patient-name": "maria lopez", "patient-dob": "1984-03-12"})
+		w.press("#find-patient-button")
+		if got := w.text("#patient-filter"); !strings.Contains(got, "Maria Lopez") {
+			t.Errorf("the patient filter says %q", got)
+		}
+		// The outcome filter keeps its value.
+		w.fill(map[string]string{"filter-decision": "allow"})
+		w.press("#search")
+		if v, _ := chromedp.Run(w.ctx, chromedp.Value(chromedp.ID("filter-decision"))); v != "allow" {
+			t.Errorf("after a search for allowed events, the outcome filter says %q", v)
+		}
+		w.follow("#patient-filter a")
+		// The log is longer than a page: the page ends with a link to older events.
+		if n, _ := chromedp.Run(w.ctx, chromedp.Evaluate[int](`document.querySelectorAll('#events tbody tr').length`)); n != 50 {
+			t.Errorf("the audit search shows %d events, want a page of 50", n)
+		}
+		first := w.text("#events tbody tr")
+		w.follow("#older")
+		if w.text("#events tbody tr") == first {
+			t.Error("older events are the same events")
+		}
 		w.follow("#nav-home")
 		w.signOut()
 	})
+}
+
+// rawIDs returns the ids (Haven's 26-letter base32 ids) the page shows
+// as text.
+func (w *walker) rawIDs() []string {
+	w.t.Helper()
+	ids, err := chromedp.Run(w.ctx, chromedp.Evaluate[[]string](`(document.querySelector('main').innerText.match(/\b[a-z2-7]{26}\b/g) || [])`))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return ids
 }

@@ -21,9 +21,25 @@ var templateFS embed.FS
 var staticFS embed.FS
 
 var templates = template.Must(template.New("").Funcs(template.FuncMap{
-	"role":  func(r haven.Role) string { return roleWords[string(r)] },
+	"role":  func(r any) string { return roleWords[fmt.Sprint(r)] },
 	"state": func(s string) string { return visitStateWords[s] },
 	"size":  fileSize,
+	"inc":   func(i int) int { return i + 1 },
+	"did":   actionLabel,
+	"rule": func(code string) string {
+		if w, ok := ruleWords[code]; ok {
+			return w
+		}
+		return code
+	},
+	"outcome": func(code string) string { return outcomeWords[code] },
+	"why": func(code string) string {
+		if w, ok := purposeWords[code]; ok && w != "" {
+			return strings.Replace(w, "your", "the patient's", 1)
+		}
+		return ""
+	},
+	"refusal": func(code string) string { return refusalWords[code] },
 	"b64":   func(b []byte) string { return base64.StdEncoding.EncodeToString(b) },
 	"b64list": func(bs [][]byte) string {
 		out := make([]string, len(bs))

@@ -147,10 +147,12 @@ var routes = []route{
 	{"GET /app/files", html, may(policy.FileRead), chart, (*Server).pageFiles, 0},
 	{"POST /app/files", html, may(policy.FileUpload), chart, (*Server).pageUpload, service.MaxFileSize},
 	{"GET /app/compliance", html, may(policy.AuditSearch), chart, (*Server).pageCompliance, 0},
+	{"POST /app/compliance/patient", html, may(policy.PatientFind), chart, (*Server).pageCompliancePatient, 0},
 	{"POST /app/compliance/alerts/{id}/close", html, may(policy.AlertReview), chart, (*Server).pageCloseAlert, 0},
 	{"POST /app/compliance/break-glass/{id}/review", html, may(policy.BreakGlassReview), chart, (*Server).pageReview, 0},
 	{"GET /app/care-teams", html, may(policy.CareTeamManage), chart, (*Server).pageCareTeams, 0},
 	{"POST /app/care-teams", html, may(policy.CareTeamManage), chart, (*Server).pageCareTeamChange, 0},
+	{"POST /app/care-teams/find", html, may(policy.PatientFind), chart, (*Server).pageCareTeamFind, 0},
 
 	// Video visits: the API, the call's WebSocket (visit.go, visit_messages.go,
 	// visit_reschedule.go) and the pages (visit_pages.go).

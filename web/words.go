@@ -152,3 +152,15 @@ func historyLine(e service.AccessEvent) string {
 	}
 	return line + "."
 }
+
+// ruleWords name the detection rules of the compliance officer's alerts.
+var ruleWords = map[string]string{
+	"bulk_access":     "Many patients opened quickly",
+	"repeated_denial": "Refused again and again",
+	"after_hours":     "Access outside working hours",
+	"break_glass":     "Emergency access (break-glass)",
+	"outside_probe":   "Asked from outside the practice",
+}
+
+// outcomeWords name an audited decision.
+var outcomeWords = map[string]string{"allow": "Allowed", "deny": "Refused", "fail": "Failed"}
