@@ -40,7 +40,7 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 		return ""
 	},
 	"refusal": func(code string) string { return refusalWords[code] },
-	"b64":   func(b []byte) string { return base64.StdEncoding.EncodeToString(b) },
+	"b64":     func(b []byte) string { return base64.StdEncoding.EncodeToString(b) },
 	"b64list": func(bs [][]byte) string {
 		out := make([]string, len(bs))
 		for i, b := range bs {
