@@ -33,6 +33,9 @@ type homeView struct {
 	Schedule         []scheduleRow
 	Counts           scheduleCounts
 
+	// Calls under way the reader is invited to (any workforce role).
+	Calls []service.CallInvitation
+
 	// The administrator's.
 	Invited, NoFactor, Disabled, Invitations int
 
@@ -83,6 +86,9 @@ func (s *Server) renderApp(w http.ResponseWriter, r *http.Request, status int, f
 			err = s.adminHome(r, &v)
 		case haven.RoleComplianceOfficer:
 			err = s.complianceHome(r, &v)
+		}
+		if err == nil && who.Role.Workforce() && s.has(visits) {
+			v.Calls, err = s.svc.CallInvitations(ctx)
 		}
 		if err != nil {
 			s.pageError(w, r, err)

@@ -165,6 +165,7 @@ var routes = []route{
 	{"POST /api/v1/visits/{id}/cancel", api, may(policy.VisitCancel), visits, (*Server).apiCancel, 0},
 	{"POST /api/v1/visits/{id}/end", api, may(policy.VisitEnd), visits, (*Server).apiEnd, 0},
 	{"POST /api/v1/visits/{id}/reschedule", api, may(policy.VisitReschedule), visits, (*Server).apiReschedule, 0},
+	{"GET /api/v1/visits/{id}/people", api, may(policy.VisitJoin), visits, (*Server).apiCallPeople, 0},
 	{"GET /api/v1/visits/{id}/messages", api, may(policy.MessageRead), visits, (*Server).apiMessages, 0},
 	{"POST /api/v1/visits/{id}/messages", api, may(policy.MessageSend), visits, (*Server).apiSendMessage, 0},
 	{"GET /api/v1/waiting-room", api, may(policy.VisitQueue), visits, (*Server).apiWaitingRoom, 0},

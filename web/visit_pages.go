@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"haven"
 	"haven/service"
+	"haven/video/token"
 )
 
 // The visit pages render on the server; the browser's part (device and
@@ -243,27 +245,64 @@ type callView struct {
 	VisitID string
 	Signal  string // the WebSocket's path
 	Back    string // where "leave" goes
+	Seat    *service.CallSeat
+	Names   string // Seat.Names as JSON, for the tiles' labels
 }
 
-// pageCall is the call page. It reads nothing about the visit: whoever
-// opens it fetches a join token, which the service grants only to the
-// visit's patient and clinician, or a guest the clinician invited, and
-// only while it is admitted.
+// Clinician reports whether the reader is the visit's clinician: only
+// they are offered to end the visit and to invite someone.
+func (v callView) Clinician() bool { return v.Seat.Part == token.Clinician }
+
+// Over reports whether the visit can no longer be joined.
+func (v callView) Over() bool { return v.Seat.State == "ended" || v.Seat.State == "cancelled" }
+
+// pageCall is the call page: the reader's part in the call decides its
+// controls, on the server (a patient or a guest is never sent the
+// clinician's). Joining still takes a join token, which the service
+// grants only to the visit's patient and clinician, or a guest the
+// clinician invited, and only while it is admitted.
 func (s *Server) pageCall(w http.ResponseWriter, r *http.Request) {
 	a, _ := haven.ActorFromContext(r.Context())
 	id := r.PathValue("id")
-	if !haven.PlausibleID(id) {
-		s.pageError(w, r, haven.Errorf(haven.ENOTFOUND, "not found"))
+	seat, err := s.svc.CallSeat(r.Context(), id)
+	if err != nil {
+		s.pageError(w, r, err)
 		return
 	}
 	back := "/app"
-	switch a.Role {
-	case haven.RolePatient:
+	if a.Role == haven.RolePatient {
 		back = "/app/visits"
-	case haven.RoleClinician:
+	} else if seat.Part == token.Clinician {
 		back = "/app/waiting-room"
 	}
+	names, err := json.Marshal(seat.Names)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
 	p := s.newPage(r, "Video visit")
-	p.Data = callView{VisitID: id, Signal: strings.Replace(CallPath, "{visit}", id, 1), Back: back}
+	p.Data = callView{VisitID: id, Signal: strings.Replace(CallPath, "{visit}", id, 1), Back: back, Seat: seat, Names: string(names)}
 	s.render(w, r, http.StatusOK, "visit_call.html", p)
+}
+
+// apiCallPeople names the people of a visit's call for its page: those
+// taking part, or, with ?q=, those its clinician may invite (by name,
+// never by id).
+func (s *Server) apiCallPeople(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if q := r.URL.Query().Get("q"); q != "" {
+		people, err := s.svc.Invitees(r.Context(), id, q)
+		if err != nil {
+			s.apiError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"people": listJSON(people)})
+		return
+	}
+	seat, err := s.svc.CallSeat(r.Context(), id)
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, seat)
 }
