@@ -135,15 +135,35 @@ func (s *Server) totpPage(w http.ResponseWriter, r *http.Request) {
 	s.renderTOTP(w, r, http.StatusOK, "")
 }
 
+// TOTPEnrolCookie names, for this browser, the authenticator secret it is
+// enrolling (identity.TOTPEnrolment.Binding), so the enrolment pages show
+// the same secret on a reload or after a mistyped code: an app that has
+// scanned it keeps working. It holds a hash, never the secret.
+const TOTPEnrolCookie = "__Host-totp-enrol"
+
+// enrolBinding is the enrolment this browser was shown, if any.
+func enrolBinding(r *http.Request) string {
+	if c, err := r.Cookie(TOTPEnrolCookie); err == nil {
+		return c.Value
+	}
+	return ""
+}
+
+// keepEnrolment remembers en in this browser until it expires.
+func (s *Server) keepEnrolment(w http.ResponseWriter, en *identity.TOTPEnrolment) {
+	setAuthCookie(w, TOTPEnrolCookie, en.Binding, en.Expires.Sub(s.now()), http.SameSiteStrictMode)
+}
+
 // renderTOTP starts (again) an enrolment and shows it; changing factors
 // needs a recent step-up, so a stale session is sent there first.
 func (s *Server) renderTOTP(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	ctx := r.Context()
-	en, err := s.id.BeginTOTP(ctx)
+	en, err := s.id.BeginTOTP(ctx, enrolBinding(r))
 	if err != nil {
 		s.pageError(w, r, err)
 		return
 	}
+	s.keepEnrolment(w, en)
 	v := totpView{Enrol: en}
 	if v.QR, err = qrDataURI(en.URI); err != nil {
 		s.pageError(w, r, err)
@@ -166,12 +186,13 @@ func (s *Server) confirmTOTP(w http.ResponseWriter, r *http.Request) {
 		code := haven.ErrorCode(err)
 		if code == haven.EINVALID || code == haven.EUNAUTHORIZED || code == haven.ETOOMANY {
 			status := s.errorStatus(w, r, err)
-			s.renderTOTP(w, r, status, haven.ErrorMessage(err)+" Scan the new code below.")
+			s.renderTOTP(w, r, status, haven.ErrorMessage(err)+" The key below has not changed: check the code your app shows now and try again.")
 			return
 		}
 		s.pageError(w, r, err)
 		return
 	}
+	clearAuthCookie(w, TOTPEnrolCookie)
 	setSessionCookie(w, ch.Session)
 	s.showCodes(w, r, ch.RecoveryCodes, "/account")
 }

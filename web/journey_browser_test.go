@@ -327,9 +327,18 @@ func TestBrowserPatientJourney(t *testing.T) {
 	w := newWalker(t, st.base)
 	onBothScreens(t, w, func() {
 		w.start()
-		if !w.has("#nav-sign-in") {
-			t.Fatal("the front page has no way to sign in")
+		if !w.has("#nav-sign-in") || !w.has("#home-sign-in") || !w.has("#home-register") {
+			t.Fatal("the front page has no way to sign in or to register")
 		}
+		w.follow("#home-register")
+		if got := w.text("#open-practices"); !strings.Contains(got, "Riverside Family Clinic") || !strings.Contains(got, "Lakeshore Pediatrics") {
+			t.Errorf("the clinics taking registrations: %q", got)
+		}
+		w.follow("#to-sign-in")
+		if !w.has("#register") {
+			t.Error("the sign-in page has no way to register")
+		}
+		w.follow("#nav-home")
 		w.signIn(patientEmail, "")
 		if got := w.text("#next-visit"); !strings.Contains(got, "Dr. Rosa Rivera") {
 			t.Errorf("the home page does not show the next visit: %q", got)

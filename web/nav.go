@@ -29,8 +29,9 @@ func navFor(a *haven.Actor, path string) []navLink {
 	switch {
 	case a == nil:
 		links = []navLink{
+			{ID: "nav-home", Href: "/", Label: "Home"},
 			{ID: "nav-sign-in", Href: "/login", Label: "Sign in"},
-			{ID: "nav-register", Href: "/register", Label: "Create an account"},
+			{ID: "nav-register", Href: "/register", Label: "New patient? Create an account"},
 		}
 	case a.Role == haven.RolePatient:
 		links = []navLink{

@@ -53,6 +53,7 @@ var routes = []route{
 	{"POST /invite/{token}", html, anyone, signin, (*Server).acceptInvite, 0},
 
 	// A patient's own registration (auth_register.go).
+	{"GET /register", html, anyone, signin, (*Server).registerList, 0},
 	{"GET /register/{practice}", html, anyone, signin, (*Server).registerPage, 0},
 	{"POST /register/{practice}", html, anyone, signin, (*Server).registerRequest, 0},
 	{"GET /register/{practice}/{token}", html, anyone, signin, (*Server).registerLinkPage, 0},
