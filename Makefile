@@ -6,7 +6,7 @@ DATA_DIR  ?= ./haven-data
 
 .PHONY: run build test test-short bench lint vuln fuzz clean
 
-## run: build and serve https://127.0.0.1:8443 with the demo practices
+## run: build and serve https://localhost:8443 with the demo practices
 run: build
 	./bin/haven serve --demo --data-dir $(DATA_DIR)
 

@@ -201,9 +201,10 @@ func bookNext(ctx context.Context, svc *service.Service, patientID, clinicianID 
 	return err
 }
 
-// Print writes the demo logins as a table.
-func Print(w io.Writer, logins []Login) {
-	fmt.Fprintf(w, "\nDemo practices (fictional people). Every password: %s\n", Password)
+// Print writes the demo logins as a table, with the addresses to open on
+// site, the server's public address.
+func Print(w io.Writer, logins []Login, site string) {
+	fmt.Fprintf(w, "\nDemo practices (fictional people), at %s/. Every password: %s\n", site, Password)
 	fmt.Fprintf(w, "Clinic staff set up an authenticator app (TOTP) at first sign-in; patients sign in with the password.\n\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PRACTICE\tROLE\tNAME\tEMAIL")
@@ -223,7 +224,7 @@ func Print(w io.Writer, logins []Login) {
 	for _, l := range logins {
 		if l.PracticeID != "" && !seen[l.PracticeID] {
 			seen[l.PracticeID] = true
-			fmt.Fprintf(w, "  %s: /register/%s\n", l.Practice, l.PracticeID)
+			fmt.Fprintf(w, "  %s: %s/register/%s\n", l.Practice, site, l.PracticeID)
 		}
 	}
 	fmt.Fprintln(w)

@@ -2,6 +2,9 @@ package identity
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
 	"time"
 
 	"haven"
@@ -148,13 +151,27 @@ type TOTPEnrolment struct {
 	Issuer  string
 	Account string
 	Expires time.Time // the pending secret must be confirmed before then
+	// Binding names this pending secret for the browser that was shown it
+	// (a cookie, web's TOTPEnrolCookie): given back to BeginTOTP or
+	// BeginPendingEnrolment, it shows the same secret again, so a reload or
+	// a mistyped code never changes the secret an app has just scanned. It
+	// is a hash of the sealed secret: it says nothing of the secret.
+	Binding string
+}
+
+// enrolBinding is the binding of a sealed pending secret.
+func enrolBinding(sealed []byte) string {
+	sum := sha256.Sum256(sealed)
+	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 // enrolTTL is how long a pending secret waits for its first code.
 const enrolTTL = 15 * time.Minute
 
-// beginTOTP stores a fresh pending secret for u and returns what to show.
-func (id *Service) beginTOTP(ctx context.Context, u *haven.User) (*TOTPEnrolment, error) {
+// beginTOTP returns what to show to enrol u's authenticator: the pending
+// secret that resume binds, if it is still pending and unexpired (the
+// same browser asking again), or else a fresh one, stored in its place.
+func (id *Service) beginTOTP(ctx context.Context, u *haven.User, resume string) (*TOTPEnrolment, error) {
 	prof, err := id.gate.Profile(ctx, u)
 	if err != nil {
 		return nil, err
@@ -165,17 +182,32 @@ func (id *Service) beginTOTP(ctx context.Context, u *haven.User) (*TOTPEnrolment
 			issuer = "Haven " + p.Name
 		}
 	}
+	now := id.now()
+	if resume != "" {
+		r, err := id.db.TOTP(ctx, u.ID)
+		if err != nil {
+			return nil, err
+		}
+		if r.Pending != nil && now.Sub(r.PendingSince) <= enrolTTL &&
+			subtle.ConstantTimeCompare([]byte(enrolBinding(r.Pending)), []byte(resume)) == 1 {
+			secret, err := id.gate.OpenUser(ctx, u, totpSecret(u), r.Pending)
+			if err != nil {
+				return nil, err
+			}
+			return &TOTPEnrolment{Secret: string(secret), URI: totp.URI(string(secret), issuer, prof.Email), Issuer: issuer,
+				Account: prof.Email, Expires: r.PendingSince.Add(enrolTTL), Binding: resume}, nil
+		}
+	}
 	secret := totp.NewSecret()
 	sealed, err := id.gate.SealUser(ctx, u, totpSecret(u), []byte(secret))
 	if err != nil {
 		return nil, err
 	}
-	now := id.now()
 	if err := id.db.SetPendingTOTP(ctx, u.ID, sealed, now); err != nil {
 		return nil, err
 	}
 	return &TOTPEnrolment{Secret: secret, URI: totp.URI(secret, issuer, prof.Email), Issuer: issuer, Account: prof.Email,
-		Expires: now.Add(enrolTTL)}, nil
+		Expires: now.Add(enrolTTL), Binding: enrolBinding(sealed)}, nil
 }
 
 var errEnrolExpired = haven.Errorf(haven.EINVALID, "the enrolment has expired; start again")
@@ -212,7 +244,8 @@ func (id *Service) confirmTOTP(ctx context.Context, u *haven.User, code string) 
 // a user who must have MFA and has none yet (a new workforce member). A
 // user who already has a factor cannot enrol here: a password alone must
 // never be enough to add an authenticator to a protected account.
-func (id *Service) BeginPendingEnrolment(ctx context.Context, token string, c Client) (*TOTPEnrolment, error) {
+// resume is the Binding of the enrolment this browser was shown, if any.
+func (id *Service) BeginPendingEnrolment(ctx context.Context, token string, c Client, resume string) (*TOTPEnrolment, error) {
 	p, err := id.Pending(ctx, token, c)
 	if err != nil {
 		return nil, err
@@ -220,7 +253,7 @@ func (id *Service) BeginPendingEnrolment(ctx context.Context, token string, c Cl
 	if len(p.Factors) > 0 {
 		return nil, haven.Errorf(haven.EFORBIDDEN, "this account already has a second factor; use it to sign in")
 	}
-	return id.beginTOTP(ctx, p.user)
+	return id.beginTOTP(ctx, p.user, resume)
 }
 
 // ConfirmPendingEnrolment finishes a pending sign-in's enrolment with the
@@ -284,8 +317,9 @@ func (id *Service) signedIn(ctx context.Context) (haven.Actor, *haven.User, erro
 
 // BeginTOTP starts enrolling (or replacing) the signed-in user's
 // authenticator. Changing factors is sensitive: it needs a fresh
-// authentication (with the current second factor, if any).
-func (id *Service) BeginTOTP(ctx context.Context) (*TOTPEnrolment, error) {
+// authentication (with the current second factor, if any). resume is the
+// Binding of the enrolment this browser was shown, if any.
+func (id *Service) BeginTOTP(ctx context.Context, resume string) (*TOTPEnrolment, error) {
 	_, u, err := id.signedIn(ctx)
 	if err != nil {
 		return nil, err
@@ -293,7 +327,7 @@ func (id *Service) BeginTOTP(ctx context.Context) (*TOTPEnrolment, error) {
 	if err := id.RequireFreshAuth(ctx); err != nil {
 		return nil, err
 	}
-	return id.beginTOTP(ctx, u)
+	return id.beginTOTP(ctx, u, resume)
 }
 
 // MFAChange is the result of enrolling or removing a factor: every other

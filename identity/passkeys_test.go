@@ -521,7 +521,7 @@ func TestPasskeyOfAnotherPracticesAccountIsRefused(t *testing.T) {
 			}
 		}
 		enrolPending := func(token string) *identity.NewSession {
-			en, err := s.BeginPendingEnrolment(ctx, token, home)
+			en, err := s.BeginPendingEnrolment(ctx, token, home, "")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -105,6 +106,36 @@ func (id *Service) registrationPractice(ctx context.Context, practiceID string) 
 		return nil, nil
 	}
 	return p, nil
+}
+
+// OpenPractice is a practice that takes registrations online, as the
+// public list of them shows it.
+type OpenPractice struct {
+	ID, Name string
+}
+
+// RegistrationPractices lists the practices that take registrations
+// online, by name, for the public page from which a new patient finds her
+// clinic's registration. A practice is listed only once it opens its own
+// registration (setting self_registration), whose page is public anyway;
+// no other practice is named.
+func (id *Service) RegistrationPractices(ctx context.Context) ([]OpenPractice, error) {
+	ps, err := id.db.ListPractices(ctx)
+	if err != nil {
+		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "registration is unavailable")
+	}
+	out := []OpenPractice{}
+	for _, p := range ps {
+		open, err := id.registrationPractice(ctx, p.ID)
+		if err != nil {
+			return nil, err
+		}
+		if open != nil {
+			out = append(out, OpenPractice{ID: open.ID, Name: open.Name})
+		}
+	}
+	slices.SortFunc(out, func(a, b OpenPractice) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
 }
 
 // RegistrationPractice returns the public name of the practice whose

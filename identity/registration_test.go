@@ -398,7 +398,7 @@ func TestRegistrationLeadsIntoEnrolmentWhenThePracticeRequiresMFA(t *testing.T) 
 		if err != nil || res.Stage != identity.StageEnrol || res.Pending == "" || res.Session != nil {
 			t.Fatalf("registration under required MFA: %+v, %v", res, err)
 		}
-		if _, err := id.BeginPendingEnrolment(ctx, res.Pending, home); err != nil {
+		if _, err := id.BeginPendingEnrolment(ctx, res.Pending, home, ""); err != nil {
 			t.Fatalf("enrolment after registration: %v", err)
 		}
 	})

@@ -83,7 +83,7 @@ func benchIdentity(b *testing.B) *benchStack {
 	if err != nil {
 		b.Fatal(err)
 	}
-	en, err := id.BeginPendingEnrolment(ctx, res.Pending, home)
+	en, err := id.BeginPendingEnrolment(ctx, res.Pending, home, "")
 	if err != nil {
 		b.Fatal(err)
 	}

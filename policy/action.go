@@ -22,6 +22,14 @@ const (
 	ContactWrite    Action = "chart.write_contact" // phone, email, address: a patient may keep their own current
 	PatientRegister Action = "patient.register"    // create a patient record at the front desk
 	PatientSearch   Action = "patient.search"      // find a patient to schedule; each hit is still decided per patient
+	// PatientFind identifies a patient by full name and date of birth, for
+	// a task that needs the patient but not their record: the
+	// administrator's care teams, the compliance officer's audit search.
+	// It opens nothing for the searcher: it answers whether someone they
+	// already name and date is a patient here (as an administrator's
+	// lookup of a patient's account by exact email does), so it is not a
+	// PHI action; the search itself is audited, without what was typed.
+	PatientFind Action = "patient.find"
 
 	// Care team: who treats the patient. Membership is PHI (a patient on an
 	// oncologist's team has told you something), and it is also what grants
@@ -175,6 +183,7 @@ var table = map[Action]rule{
 	ContactWrite:    {kind: KindChart, patient: true, phi: true, roles: perms{rPatient: own, rClinician: related, rStaff: anyInPractice}},
 	PatientRegister: {kind: KindPatient, phi: true, roles: perms{rStaff: anyInPractice}},
 	PatientSearch:   {kind: KindPatient, phi: true, roles: perms{rStaff: anyInPractice}},
+	PatientFind:     {kind: KindPatient, roles: perms{rStaff: anyInPractice, rAdmin: anyInPractice, rCompliance: anyInPractice}},
 
 	CareTeamRead:   {kind: KindCareTeam, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: anyInPractice, rAdmin: anyInPractice}},
 	CareTeamManage: {kind: KindCareTeam, patient: true, phi: true, roles: perms{rAdmin: anyInPractice}},

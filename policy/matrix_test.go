@@ -46,7 +46,7 @@ var permissions = map[haven.Role]map[string]string{
 	},
 	haven.RoleStaff: {
 		"chart.read": anywhere, "chart.write": anywhere, "chart.write_contact": anywhere,
-		"patient.register": anywhere, "patient.search": anywhere,
+		"patient.register": anywhere, "patient.search": anywhere, "patient.find": anywhere,
 		"careteam.read": anywhere,
 		"message.read":  anywhere, "message.send": anywhere,
 		"visit.book": anywhere, "visit.cancel": anywhere, "visit.reschedule": anywhere, "visit.read": anywhere,
@@ -57,11 +57,12 @@ var permissions = map[haven.Role]map[string]string{
 	haven.RolePracticeAdmin: {
 		"user.manage": anywhere, "role.manage": anywhere, "mfa.reset": anywhere,
 		"practice.settings": anywhere, "vendor.manage": anywhere, "keys.manage": anywhere,
-		"careteam.read": anywhere, "careteam.manage": anywhere,
+		"careteam.read": anywhere, "careteam.manage": anywhere, "patient.find": anywhere,
 	},
 	haven.RoleComplianceOfficer: {
 		"audit.search": anywhere, "audit.verify": anywhere, "alert.review": anywhere,
 		"breakglass.review": anywhere, "incident.manage": anywhere, "backup.restore_drill": anywhere,
+		"patient.find": anywhere,
 	},
 	haven.RolePlatformOperator: {
 		"practice.provision": anywhere, "keys.manage": anywhere, "user.manage": anywhere, "mfa.reset": anywhere,
@@ -71,7 +72,7 @@ var permissions = map[haven.Role]map[string]string{
 }
 
 // Actions that concern no single patient's record.
-var practiceLevel = set("patient.register", "patient.search", "visit.queue",
+var practiceLevel = set("patient.register", "patient.search", "patient.find", "visit.queue",
 	"audit.search", "audit.verify", "alert.review", "breakglass.review", "incident.manage",
 	"backup.restore_drill", "user.manage", "role.manage", "mfa.reset", "practice.settings",
 	"vendor.manage", "keys.manage", "practice.provision")

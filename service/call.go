@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"haven"
@@ -305,4 +306,98 @@ func (s *Service) RecordCall(ctx context.Context, e CallEvent) error {
 	}
 	s.detect(ctx, ev)
 	return nil
+}
+
+// CallSeat is what the signed-in user is in a visit's call, and who takes
+// part in it by name: the call page offers each part only its own
+// controls (ending the visit and inviting are the clinician's) and names
+// every tile.
+type CallSeat struct {
+	Part  token.Role        `json:"part"`
+	State string            `json:"state"`
+	Names map[string]string `json:"names"` // participant id → name
+}
+
+// CallSeat finds the signed-in user's part in a visit's call (its
+// patient, its clinician or an invited guest) and names its participants.
+// Someone with no part gets "not found", as for a visit that does not
+// exist. A participant's look at who takes part is audited (visit.read,
+// reason call_participant); it decides nothing: only a join token,
+// minted and checked through the gate, seats anyone.
+func (s *Service) CallSeat(ctx context.Context, visitID string) (*CallSeat, error) {
+	a, err := haven.SignedIn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !haven.PlausibleID(visitID) {
+		return nil, s.refuseUnknown(ctx, a, policy.VisitRead, policy.KindVisit, visitID)
+	}
+	v, err := s.db.FindVisit(ctx, visitID)
+	if haven.ErrorCode(err) == haven.ENOTFOUND || (err == nil && v.PracticeID != a.PracticeID) {
+		return nil, s.refuseUnknown(ctx, a, policy.VisitRead, policy.KindVisit, visitID)
+	}
+	if err != nil {
+		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the visit")
+	}
+	guests, err := s.db.VisitGuests(ctx, v.ID)
+	if err != nil {
+		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the visit's guests")
+	}
+	seat := &CallSeat{State: v.State, Names: map[string]string{}}
+	switch {
+	case a.UserID == v.ClinicianID:
+		seat.Part = token.Clinician
+	case a.UserID == v.PatientID:
+		seat.Part = token.Patient
+	case slices.Contains(guests, a.UserID):
+		seat.Part = token.Guest
+	default:
+		return nil, s.refuseUnknown(ctx, a, policy.VisitRead, policy.KindVisit, visitID)
+	}
+	ev := audit.ForActor(a, string(policy.VisitRead))
+	ev.ResourceKind, ev.ResourceID, ev.PatientID = string(policy.KindVisit), v.ID, v.PatientID
+	ev.Purpose, ev.Decision, ev.Reason = audit.PurposeTreatment, audit.DecisionAllow, "call_participant"
+	if ev.Seq, err = s.record(ctx, ev); err != nil {
+		return nil, err
+	}
+	s.detect(ctx, ev)
+	if row, err := s.db.FindPatient(ctx, v.PatientID); err == nil {
+		seat.Names[v.PatientID] = patientName(ctx, s, row)
+	}
+	for _, id := range append([]string{v.ClinicianID}, guests...) {
+		if name := s.workforceName(ctx, v.PracticeID, id); name != "" {
+			seat.Names[id] = name
+		}
+	}
+	return seat, nil
+}
+
+// CallInvitation is a call the signed-in user is invited to, as their
+// home page shows it: when, with whom, and the way in.
+type CallInvitation struct {
+	VisitID       string
+	Start         time.Time
+	ClinicianName string
+}
+
+// CallInvitations returns the calls under way that the signed-in user is
+// invited to as a guest. It names no patient and opens nothing: joining
+// is decided and audited when they join.
+func (s *Service) CallInvitations(ctx context.Context) ([]CallInvitation, error) {
+	a, err := haven.SignedIn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	vs, err := s.db.GuestVisits(ctx, a.UserID)
+	if err != nil {
+		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load invitations")
+	}
+	var out []CallInvitation
+	for _, v := range vs {
+		if v.PracticeID != a.PracticeID {
+			continue
+		}
+		out = append(out, CallInvitation{VisitID: v.ID, Start: v.Start, ClinicianName: s.workforceName(ctx, v.PracticeID, v.ClinicianID)})
+	}
+	return out, nil
 }

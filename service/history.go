@@ -22,6 +22,11 @@ type AccessEvent struct {
 	Purpose   string    `json:"purpose"`
 	Decision  string    `json:"decision"`
 	Reason    string    `json:"reason"`
+	// Self is set for the patient's own actions; Subject is the name of
+	// the person an action was about, where it names one (a guest
+	// invited to her video call).
+	Self    bool   `json:"self,omitempty"`
+	Subject string `json:"subject,omitempty"`
 	// Canonical is the event's canonical encoding; its RFC 6962 leaf hash
 	// and Proof lead to the checkpoint's root, which a browser can check.
 	Canonical []byte   `json:"canonical"`
@@ -67,9 +72,12 @@ func (s *Service) AccessHistory(ctx context.Context, patientID string) (*AccessH
 			Decision: e.Decision, Reason: e.Reason, Canonical: e.Event.Canonical(), Proof: proof}
 		switch {
 		case e.ActorID == row.ID:
-			ae.ActorName = "You"
+			ae.ActorName, ae.Self = "You", true
 		default:
 			ae.ActorName = names(ctx, e.ActorID)
+		}
+		if guest, ok := strings.CutPrefix(e.Reason, "guest:"); ok && haven.PlausibleID(guest) {
+			ae.Subject = names(ctx, guest)
 		}
 		h.Events = append(h.Events, ae)
 	}
@@ -113,7 +121,13 @@ type AuditQuery struct {
 	Since     time.Time
 	Until     time.Time
 	BeforeSeq uint64
+	// Limit is how many events one search returns, newest first: 1 to
+	// MaxAuditPage, MaxAuditPage when 0.
+	Limit int
 }
+
+// MaxAuditPage is the most events one audit search returns.
+const MaxAuditPage = 200
 
 // validate refuses a search that could match nothing Haven writes: ids
 // that are not ids (a NUL or invalid UTF-8 would otherwise reach the
@@ -173,8 +187,12 @@ func (s *Service) SearchAudit(ctx context.Context, q AuditQuery) ([]AuditRow, er
 	if logID == "" {
 		logID = audit.PlatformLogID
 	}
+	limit := q.Limit
+	if limit <= 0 || limit > MaxAuditPage {
+		limit = MaxAuditPage
+	}
 	entries, err := s.db.SearchAudit(ctx, sqlstore.AuditQuery{LogID: logID, PatientID: strings.TrimSpace(q.PatientID), ActorID: strings.TrimSpace(q.ActorID),
-		Action: strings.TrimSpace(q.Action), Decision: q.Decision, Since: q.Since, Until: q.Until, BeforeSeq: q.BeforeSeq, Limit: 200})
+		Action: strings.TrimSpace(q.Action), Decision: q.Decision, Since: q.Since, Until: q.Until, BeforeSeq: q.BeforeSeq, Limit: limit})
 	if err != nil {
 		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot search the audit log")
 	}

@@ -180,6 +180,38 @@ func (s *Service) VisitMessages(ctx context.Context, visitID string) ([]VisitMes
 	return out, nil
 }
 
+// MessageCounts returns how many messages each of a patient's visits
+// holds, by visit id (visits without any are left out): counts, never
+// content, for her home page and her messages page. Reading them is
+// decided and audited once, as message.read on her threads.
+func (s *Service) MessageCounts(ctx context.Context, patientID string) (map[string]int, error) {
+	row, err := s.patientRow(ctx, policy.MessageRead, policy.KindMessage, patientID)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := s.authorizeRecord(ctx, policy.MessageRead, policy.Resource{Kind: policy.KindMessage, PracticeID: row.PracticeID, PatientID: row.ID}, patientID); err != nil {
+		return nil, err
+	}
+	vs, err := s.db.PatientVisits(ctx, row.ID)
+	if err != nil {
+		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load visits")
+	}
+	ids := make([]string, len(vs))
+	for i, v := range vs {
+		ids[i] = v.ID
+	}
+	counts, err := s.db.VisitMessageCounts(ctx, ids)
+	if err != nil {
+		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot count messages")
+	}
+	for id, n := range counts {
+		if n == 0 {
+			delete(counts, id)
+		}
+	}
+	return counts, nil
+}
+
 // workforceName opens a practice member's name for a thread already
 // authorized; "" if it cannot (a user since removed).
 func (s *Service) workforceName(ctx context.Context, practiceID, userID string) string {

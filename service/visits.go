@@ -146,6 +146,9 @@ type Visit struct {
 	Reason      string     `json:"reason"`
 	CheckedInAt *time.Time `json:"checked_in_at,omitempty"`
 	PatientName string     `json:"patient_name,omitempty"`
+	// ClinicianName is the clinician's name where a list shows it (the
+	// front desk's schedule).
+	ClinicianName string `json:"clinician_name,omitempty"`
 }
 
 func visitAD(v *sqlstore.Visit) keyring.AD {
@@ -330,6 +333,61 @@ func (s *Service) WaitingRoom(ctx context.Context) ([]*Visit, error) {
 	return out, nil
 }
 
+// MaxScheduleSpan is the longest stretch of time one schedule covers.
+const MaxScheduleSpan = 48 * time.Hour
+
+// Schedule returns the visits starting in [from, to), at most
+// MaxScheduleSpan, cancelled ones left out: the signed-in clinician's own,
+// or for the front desk every clinician's of the practice. The list is
+// decided and audited (visit.queue), then each visit on its own
+// (visit.read) before it is opened, as in the waiting room, so the
+// patient's access history shows who looked at her visit.
+func (s *Service) Schedule(ctx context.Context, from, to time.Time) ([]*Visit, error) {
+	a, err := haven.SignedIn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !to.After(from) || to.Sub(from) > MaxScheduleSpan {
+		return nil, haven.Errorf(haven.EINVALID, "a schedule covers at most %s", MaxScheduleSpan)
+	}
+	if _, _, err := s.authorize(ctx, policy.VisitQueue, policy.Resource{Kind: policy.KindVisit, PracticeID: a.PracticeID}); err != nil {
+		return nil, err
+	}
+	var vs []*sqlstore.Visit
+	if a.Role == haven.RoleClinician {
+		vs, err = s.db.ClinicianVisits(ctx, a.UserID, from, to)
+	} else {
+		vs, err = s.db.PracticeVisits(ctx, a.PracticeID, from, to)
+	}
+	if err != nil {
+		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load visits")
+	}
+	patients := s.patientNames()
+	clinicians := map[string]string{}
+	out := []*Visit{}
+	for _, v := range vs {
+		if _, _, err := s.authorize(ctx, policy.VisitRead, visitResource(v)); err != nil {
+			if haven.ErrorCode(err) == haven.EUNAVAILABLE {
+				return nil, err
+			}
+			continue
+		}
+		ov, err := s.openVisit(ctx, v)
+		if err != nil {
+			return nil, err
+		}
+		ov.PatientName = patients(ctx, v.PatientID)
+		name, ok := clinicians[v.ClinicianID]
+		if !ok {
+			name = s.workforceName(ctx, v.PracticeID, v.ClinicianID)
+			clinicians[v.ClinicianID] = name
+		}
+		ov.ClinicianName = name
+		out = append(out, ov)
+	}
+	return out, nil
+}
+
 // patientNames opens patients' names for a list already authorized.
 func (s *Service) patientNames() func(context.Context, string) string {
 	return func(ctx context.Context, id string) string {
@@ -337,11 +395,7 @@ func (s *Service) patientNames() func(context.Context, string) string {
 		if err != nil {
 			return ""
 		}
-		var d Demographics
-		if s.openJSON(ctx, chartAD(row.PracticeID, row.ID, "demographics"), row.Demographics, &d) != nil {
-			return ""
-		}
-		return d.Name
+		return patientName(ctx, s, row)
 	}
 }
 

@@ -44,11 +44,11 @@ func TestBrowserAdminDisablesAClinician(t *testing.T) {
 		t.Fatal(err)
 	}
 	fill(t, ctx, map[string]string{"code": code}, "confirm", "#recovery-codes li")
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("continue")), chromedp.WaitVisible(chromedp.ID("link-people"))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("continue")), chromedp.WaitVisible(chromedp.ID("home-people"))); err != nil {
 		t.Fatal(err)
 	}
 	row := "#user-" + st.users[doctor]
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("link-people")), chromedp.WaitVisible(chromedp.CSS(row))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("home-people")), chromedp.WaitVisible(chromedp.CSS(row))); err != nil {
 		t.Fatal(err)
 	}
 	if s := text(t, ctx, row+" .status"); s != "active" {

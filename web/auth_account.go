@@ -35,33 +35,6 @@ func qrDataURI(uri string) (template.URL, error) {
 	return template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes())), nil
 }
 
-// appView is the landing page's data. Invitations and the rest of
-// account administration live on the People pages (admin_pages.go).
-type appView struct {
-	Who *identity.WhoAmI
-}
-
-// app is the signed-in landing page. It shows who you are and where to go;
-// the clinical areas add themselves as they are built.
-func (s *Server) app(w http.ResponseWriter, r *http.Request) {
-	s.renderApp(w, r, http.StatusOK, "", "")
-}
-
-func (s *Server) renderApp(w http.ResponseWriter, r *http.Request, status int, flash, msg string) {
-	ctx := r.Context()
-	who, err := s.id.Who(ctx)
-	if err != nil {
-		s.pageError(w, r, err)
-		return
-	}
-	v := appView{Who: who}
-	p := s.newPage(r, "Haven")
-	p.Practice = who.PracticeName
-	p.Flash, p.Error = flash, msg
-	p.Data = v
-	s.render(w, r, status, "app.html", p)
-}
-
 // accountView is the account page's data.
 type accountView struct {
 	Profile  *service.UserProfile
@@ -162,15 +135,35 @@ func (s *Server) totpPage(w http.ResponseWriter, r *http.Request) {
 	s.renderTOTP(w, r, http.StatusOK, "")
 }
 
+// TOTPEnrolCookie names, for this browser, the authenticator secret it is
+// enrolling (identity.TOTPEnrolment.Binding), so the enrolment pages show
+// the same secret on a reload or after a mistyped code: an app that has
+// scanned it keeps working. It holds a hash, never the secret.
+const TOTPEnrolCookie = "__Host-totp-enrol"
+
+// enrolBinding is the enrolment this browser was shown, if any.
+func enrolBinding(r *http.Request) string {
+	if c, err := r.Cookie(TOTPEnrolCookie); err == nil {
+		return c.Value
+	}
+	return ""
+}
+
+// keepEnrolment remembers en in this browser until it expires.
+func (s *Server) keepEnrolment(w http.ResponseWriter, en *identity.TOTPEnrolment) {
+	setAuthCookie(w, TOTPEnrolCookie, en.Binding, en.Expires.Sub(s.now()), http.SameSiteStrictMode)
+}
+
 // renderTOTP starts (again) an enrolment and shows it; changing factors
 // needs a recent step-up, so a stale session is sent there first.
 func (s *Server) renderTOTP(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	ctx := r.Context()
-	en, err := s.id.BeginTOTP(ctx)
+	en, err := s.id.BeginTOTP(ctx, enrolBinding(r))
 	if err != nil {
 		s.pageError(w, r, err)
 		return
 	}
+	s.keepEnrolment(w, en)
 	v := totpView{Enrol: en}
 	if v.QR, err = qrDataURI(en.URI); err != nil {
 		s.pageError(w, r, err)
@@ -193,12 +186,13 @@ func (s *Server) confirmTOTP(w http.ResponseWriter, r *http.Request) {
 		code := haven.ErrorCode(err)
 		if code == haven.EINVALID || code == haven.EUNAUTHORIZED || code == haven.ETOOMANY {
 			status := s.errorStatus(w, r, err)
-			s.renderTOTP(w, r, status, haven.ErrorMessage(err)+" Scan the new code below.")
+			s.renderTOTP(w, r, status, haven.ErrorMessage(err)+" The key below has not changed: check the code your app shows now and try again.")
 			return
 		}
 		s.pageError(w, r, err)
 		return
 	}
+	clearAuthCookie(w, TOTPEnrolCookie)
 	setSessionCookie(w, ch.Session)
 	s.showCodes(w, r, ch.RecoveryCodes, "/account")
 }

@@ -106,7 +106,8 @@ func (s *Server) apiEnrol(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, r, err)
 		return
 	}
-	en, err := s.id.BeginPendingEnrolment(r.Context(), req.Pending, clientFrom(r))
+	// An API client begins once and keeps what it was given.
+	en, err := s.id.BeginPendingEnrolment(r.Context(), req.Pending, clientFrom(r), "")
 	if err != nil {
 		s.apiError(w, r, err)
 		return

@@ -65,6 +65,19 @@ func TestBrowserEnrolsTOTPAndSignsIn(t *testing.T) {
 		t.Fatalf("the QR image did not load under the CSP: %v", err)
 	}
 	secret := strings.ReplaceAll(text(t, ctx, "#totp-secret"), " ", "")
+	// The secret stays the same for the whole enrolment: a reload, or a
+	// mistyped code, must not change what the app has just scanned.
+	if err := chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("totp-secret"))); err != nil {
+		t.Fatal(err)
+	}
+	if again := strings.ReplaceAll(text(t, ctx, "#totp-secret"), " ", ""); again != secret {
+		t.Fatalf("a reload changed the secret being enrolled: %s, then %s", secret, again)
+	}
+	wrong, _ := otptotp.GenerateCode(secret, time.Now().Add(-10*time.Minute))
+	fill(t, ctx, map[string]string{"code": wrong}, "confirm", "#error")
+	if again := strings.ReplaceAll(text(t, ctx, "#totp-secret"), " ", ""); again != secret {
+		t.Fatalf("a wrong code changed the secret being enrolled: %s, then %s", secret, again)
+	}
 	code, err := otptotp.GenerateCode(secret, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -73,6 +86,15 @@ func TestBrowserEnrolsTOTPAndSignsIn(t *testing.T) {
 	codes, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#recovery-codes li').length`))
 	if err != nil || codes != 10 {
 		t.Fatalf("%d recovery codes shown, %v", codes, err)
+	}
+	// One code per line, and ways to keep them: print, download.
+	lines, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`new Set(Array.from(document.querySelectorAll('#recovery-codes li')).map(li => Math.round(li.getBoundingClientRect().top))).size`))
+	if lines != 10 {
+		t.Errorf("the 10 recovery codes take %d lines, want one each", lines)
+	}
+	keep, _ := chromedp.Run(ctx, chromedp.Evaluate[[]bool](`[!!document.querySelector('#print-codes:not([hidden])'), !!document.querySelector('a#download-codes[download]')]`))
+	if len(keep) != 2 || !keep[0] || !keep[1] {
+		t.Errorf("no print button or download link for the recovery codes: %v", keep)
 	}
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("continue")), chromedp.WaitVisible(chromedp.ID("role"))); err != nil {
 		t.Fatal(err)

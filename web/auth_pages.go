@@ -153,11 +153,12 @@ func (s *Server) renderMFA(w http.ResponseWriter, r *http.Request, status int, m
 	p.Error = msg
 	v := mfaView{Factors: pending.Factors, Recovery: recovery}
 	if len(pending.Factors) == 0 {
-		en, err := s.id.BeginPendingEnrolment(ctx, pendingToken(r), c)
+		en, err := s.id.BeginPendingEnrolment(ctx, pendingToken(r), c, enrolBinding(r))
 		if err != nil {
 			s.pageError(w, r, err)
 			return
 		}
+		s.keepEnrolment(w, en)
 		if v.QR, err = qrDataURI(en.URI); err != nil {
 			s.pageError(w, r, err)
 			return
@@ -213,17 +214,27 @@ func (s *Server) enrol(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		status := s.errorStatus(w, r, err)
-		s.renderMFA(w, r, status, haven.ErrorMessage(err)+" Scan the new code below.", false)
+		s.renderMFA(w, r, status, haven.ErrorMessage(err)+" The key below has not changed: check the code your app shows now and try again.", false)
 		return
 	}
+	clearAuthCookie(w, TOTPEnrolCookie)
 	s.afterLogin(w, r, res, next)
+}
+
+// codesView is the recovery codes page's data: the codes, one a line,
+// and the same as a text file to download (a data: URL made here, so the
+// codes never travel again).
+type codesView struct {
+	Codes    []string
+	Download template.URL
 }
 
 // showCodes shows recovery codes, once.
 func (s *Server) showCodes(w http.ResponseWriter, r *http.Request, codes []string, next string) {
 	p := s.newPage(r, "Your recovery codes")
 	p.Next = next
-	p.Data = codes
+	file := "Haven recovery codes. Each signs you in once if you lose your authenticator.\n\n" + strings.Join(codes, "\n") + "\n"
+	p.Data = codesView{Codes: codes, Download: template.URL("data:text/plain;charset=utf-8," + url.PathEscape(file))}
 	s.render(w, r, http.StatusOK, "auth_codes.html", p)
 }
 

@@ -15,6 +15,19 @@ import (
 // pattern, never the path, and Referrer-Policy: no-referrer keeps it from
 // other sites. Forms post same-origin only (CrossOriginProtection).
 
+// registerList is the public list of the clinics that take registrations
+// online, linked from the front page and the sign-in page.
+func (s *Server) registerList(w http.ResponseWriter, r *http.Request) {
+	open, err := s.id.RegistrationPractices(r.Context())
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	p := s.newPage(r, "Create an account")
+	p.Data = open
+	s.render(w, r, http.StatusOK, "auth_register_list.html", p)
+}
+
 // registerView is the registration pages' data.
 type registerView struct {
 	PracticeID string

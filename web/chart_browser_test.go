@@ -29,7 +29,7 @@ func TestBrowserChecksAccessHistoryProofs(t *testing.T) {
 	}
 	status := text(t, ctx, "#proof-status")
 	result, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('proof-status').dataset.result`))
-	rows, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#history td.proof.ok').length`))
+	rows, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('table.history td.proof.ok').length`))
 	if result != "ok" || rows < 3 || !strings.Contains(status, "checkpoint signature valid") {
 		t.Fatalf("proofs not verified in the browser: %q (%s), %d rows", status, result, rows)
 	}
@@ -57,7 +57,7 @@ func TestBrowserChecksAccessHistoryProofs(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if bad, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#history td.proof.bad').length`)); bad != 1 {
+	if bad, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('table.history td.proof.bad').length`)); bad != 1 {
 		t.Fatalf("%d rows flagged, want exactly the altered one", bad)
 	}
 }

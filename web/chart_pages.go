@@ -1,14 +1,17 @@
 package web
 
 import (
+	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"haven"
 	"haven/audit"
+	"haven/policy"
 	"haven/service"
 )
 
@@ -19,8 +22,9 @@ import (
 // chartFlashes are what a chart page says after a form, by its ?done=
 // value; only these fixed texts are ever shown.
 var chartFlashes = map[string]string{
-	"alert":  "The alert is closed.",
-	"review": "The break-glass review is recorded.",
+	"alert":      "The alert is closed.",
+	"review":     "The break-glass review is recorded.",
+	"registered": "The patient is registered. Book their first visit below.",
 }
 
 // show renders a chart page with data.
@@ -38,6 +42,37 @@ func (s *Server) pagePatients(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.show(w, r, "chart_patients.html", "Patients", ps)
+}
+
+// pageNewPatient is the front desk's form to register a patient.
+func (s *Server) pageNewPatient(w http.ResponseWriter, r *http.Request) {
+	s.renderNewPatient(w, r, http.StatusOK, "", service.NewPatient{})
+}
+
+func (s *Server) renderNewPatient(w http.ResponseWriter, r *http.Request, status int, msg string, np service.NewPatient) {
+	p := s.newPage(r, "Register a patient")
+	p.Error = msg
+	p.Data = np
+	s.render(w, r, status, "chart_new.html", p)
+}
+
+// pageRegisterPatient registers the patient and opens their chart, from
+// which the desk books their first visit. A refused form comes back
+// filled in, with the reason.
+func (s *Server) pageRegisterPatient(w http.ResponseWriter, r *http.Request) {
+	np := service.NewPatient{MRN: r.PostFormValue("mrn"),
+		Demographics: service.Demographics{Name: r.PostFormValue("name"), DateOfBirth: r.PostFormValue("date_of_birth")},
+		Contact:      service.Contact{Email: r.PostFormValue("email"), Phone: r.PostFormValue("phone")}}
+	ch, err := s.svc.RegisterPatient(r.Context(), np)
+	if err != nil {
+		if c := haven.ErrorCode(err); c == haven.EINVALID || c == haven.ECONFLICT {
+			s.renderNewPatient(w, r, s.errorStatus(w, r, err), haven.ErrorMessage(err), np)
+			return
+		}
+		s.pageError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/app/patients/"+url.PathEscape(ch.PatientID)+"?done=registered", http.StatusSeeOther)
 }
 
 type chartView struct {
@@ -93,23 +128,77 @@ func (s *Server) pageHistory(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
-	s.show(w, r, "chart_history.html", "Who accessed my record", struct {
-		*service.AccessHistory
-		VerifierKey string
-	}{h, vkey})
+	v := historyView{AccessHistory: h, VerifierKey: vkey}
+	for _, e := range h.Events {
+		line := historyRow{AccessEvent: e, Line: historyLine(e), Refused: e.Decision != "allow"}
+		if e.Self {
+			v.Mine = append(v.Mine, line)
+		} else {
+			v.Others = append(v.Others, line)
+		}
+	}
+	s.show(w, r, "chart_history.html", "Who saw my record", v)
 }
 
+// historyView is the access history as the page shows it: other people's
+// accesses first, the patient's own actions folded away below, each line
+// in words with its proof.
+type historyView struct {
+	*service.AccessHistory
+	VerifierKey  string
+	Others, Mine []historyRow
+}
+
+type historyRow struct {
+	service.AccessEvent
+	Line    string
+	Refused bool
+}
+
+// AuditPage is how many events the compliance page shows at a time.
+const AuditPage = 50
+
+// complianceView is the compliance officer's page: open alerts, the
+// break-glass review queue and one page of the audit search, every
+// person in it by name.
 type complianceView struct {
-	Alerts []*service.Alert
-	Queue  []service.BreakGlassGrant
-	Events []service.AuditRow
-	Query  service.AuditQuery
+	Alerts  []*service.Alert
+	Queue   []service.BreakGlassGrant
+	Events  []service.AuditRow
+	Query   service.AuditQuery
+	Names   map[string]string // user and patient ids on the page → names
+	Roster  []service.Member  // whose accesses: the workforce, by name
+	Actions []actionChoice
+	Older   template.URL // the next page, if there is one (built here from ids and codes)
+	// Matches are the patients a name and date of birth found, when more
+	// than one did.
+	Matches []service.Member
+}
+
+// actionChoice is one entry of the action filter.
+type actionChoice struct{ Code, Label string }
+
+// actionChoices are the actions the search offers, in words.
+func actionChoices() []actionChoice {
+	var out []actionChoice
+	for _, a := range policy.Actions() {
+		out = append(out, actionChoice{string(a), actionLabel(string(a))})
+	}
+	for _, code := range []string{"auth.login", "visit.join_refused", "visit.leave", "visit.invite", "visit.cut", "visit.remind", "mfa.enrol", "mfa.reset", "user.disable"} {
+		out = append(out, actionChoice{code, actionLabel(code)})
+	}
+	slices.SortFunc(out, func(x, y actionChoice) int { return strings.Compare(x.Label, y.Label) })
+	return out
 }
 
 func (s *Server) pageCompliance(w http.ResponseWriter, r *http.Request) {
+	s.renderCompliance(w, r, http.StatusOK, chartFlashes[r.URL.Query().Get("done")], "", nil)
+}
+
+func (s *Server) renderCompliance(w http.ResponseWriter, r *http.Request, status int, flash, msg string, matches []service.Member) {
 	ctx := r.Context()
 	q := r.URL.Query()
-	var v complianceView
+	v := complianceView{Actions: actionChoices(), Matches: matches}
 	var err error
 	if v.Alerts, err = s.svc.Alerts(ctx, false); err != nil {
 		s.pageError(w, r, err)
@@ -119,12 +208,76 @@ func (s *Server) pageCompliance(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
-	v.Query = service.AuditQuery{PatientID: q.Get("patient"), ActorID: q.Get("actor"), Action: q.Get("action"), Decision: q.Get("decision")}
+	if v.Roster, err = s.svc.Roster(ctx); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	v.Query = service.AuditQuery{PatientID: q.Get("patient"), ActorID: q.Get("actor"), Action: q.Get("action"), Decision: q.Get("decision"), Limit: AuditPage + 1}
+	if b := q.Get("before"); b != "" {
+		if v.Query.BeforeSeq, err = strconv.ParseUint(b, 10, 64); err != nil {
+			s.pageError(w, r, errBadParam("before"))
+			return
+		}
+	}
 	if v.Events, err = s.svc.SearchAudit(ctx, v.Query); err != nil {
 		s.pageError(w, r, err)
 		return
 	}
-	s.show(w, r, "chart_compliance.html", "Compliance", v)
+	if len(v.Events) > AuditPage {
+		v.Events = v.Events[:AuditPage]
+		older := url.Values{}
+		for _, k := range []string{"patient", "actor", "action", "decision"} {
+			if x := q.Get(k); x != "" {
+				older.Set(k, x)
+			}
+		}
+		older.Set("before", strconv.FormatUint(v.Events[AuditPage-1].Seq, 10))
+		v.Older = template.URL("/app/compliance?" + older.Encode() + "#audit")
+	}
+	ids := []string{v.Query.PatientID}
+	for _, a := range v.Alerts {
+		ids = append(ids, a.ActorID, a.PatientID)
+	}
+	for _, g := range v.Queue {
+		ids = append(ids, g.PatientID)
+	}
+	for _, e := range v.Events {
+		ids = append(ids, e.PatientID)
+	}
+	if v.Names, err = s.svc.Names(ctx, ids); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	p := s.newPage(r, "Alerts and audit")
+	p.Flash, p.Error = flash, msg
+	p.Data = v
+	s.render(w, r, status, "chart_compliance.html", p)
+}
+
+// pageCompliancePatient finds the patient the officer names (full name
+// and date of birth, posted: a name never goes in a URL) and filters the
+// audit search to them; with no match or several, the page says so.
+func (s *Server) pageCompliancePatient(w http.ResponseWriter, r *http.Request) {
+	found, err := s.svc.FindPatient(r.Context(), r.PostFormValue("name"), r.PostFormValue("date_of_birth"))
+	if err != nil {
+		if haven.ErrorCode(err) == haven.EINVALID {
+			r.URL.RawQuery = ""
+			s.renderCompliance(w, r, http.StatusBadRequest, "", haven.ErrorMessage(err), nil)
+			return
+		}
+		s.pageError(w, r, err)
+		return
+	}
+	switch len(found) {
+	case 0:
+		r.URL.RawQuery = ""
+		s.renderCompliance(w, r, http.StatusOK, "", "No patient of the practice has that name and date of birth.", nil)
+	case 1:
+		http.Redirect(w, r, "/app/compliance?"+url.Values{"patient": {found[0].UserID}}.Encode()+"#audit", http.StatusSeeOther)
+	default:
+		r.URL.RawQuery = ""
+		s.renderCompliance(w, r, http.StatusOK, "", "", found)
+	}
 }
 
 func (s *Server) pageCloseAlert(w http.ResponseWriter, r *http.Request) {
@@ -147,13 +300,19 @@ type careTeamsView struct {
 	PatientID string
 	Team      []service.CareTeamMember
 	Workforce []service.Member
+	Matches   []service.Member // several patients matched the name and date of birth
 }
 
-// pageCareTeams lets a practice admin manage one patient's care team by
-// patient id. The admin sees no chart content: the id comes from the front
-// desk, and the page shows only workforce names.
+// pageCareTeams lets a practice admin manage one patient's care team. The
+// admin finds the patient by full name and date of birth (posted, so no
+// name is ever in a URL; pageCareTeamFind) and then sees the team by
+// workforce names only, never the chart, nor the patient's name again.
 func (s *Server) pageCareTeams(w http.ResponseWriter, r *http.Request) {
-	v := careTeamsView{PatientID: strings.TrimSpace(r.URL.Query().Get("patient"))}
+	s.renderCareTeams(w, r, http.StatusOK, "", strings.TrimSpace(r.URL.Query().Get("patient")), nil)
+}
+
+func (s *Server) renderCareTeams(w http.ResponseWriter, r *http.Request, status int, msg, patientID string, matches []service.Member) {
+	v := careTeamsView{PatientID: patientID, Matches: matches}
 	var err error
 	if v.Workforce, err = s.svc.Workforce(r.Context()); err != nil {
 		s.pageError(w, r, err)
@@ -165,7 +324,27 @@ func (s *Server) pageCareTeams(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.show(w, r, "chart_careteams.html", "Care teams", v)
+	p := s.newPage(r, "Care teams")
+	p.Flash, p.Error = chartFlashes[r.URL.Query().Get("done")], msg
+	p.Data = v
+	s.render(w, r, status, "chart_careteams.html", p)
+}
+
+// pageCareTeamFind finds the patient whose care team the admin opens.
+func (s *Server) pageCareTeamFind(w http.ResponseWriter, r *http.Request) {
+	found, err := s.svc.FindPatient(r.Context(), r.PostFormValue("name"), r.PostFormValue("date_of_birth"))
+	switch {
+	case haven.ErrorCode(err) == haven.EINVALID:
+		s.renderCareTeams(w, r, http.StatusBadRequest, haven.ErrorMessage(err), "", nil)
+	case err != nil:
+		s.pageError(w, r, err)
+	case len(found) == 0:
+		s.renderCareTeams(w, r, http.StatusOK, "No patient of the practice has that name and date of birth.", "", nil)
+	case len(found) == 1:
+		http.Redirect(w, r, "/app/care-teams?"+url.Values{"patient": {found[0].UserID}}.Encode(), http.StatusSeeOther)
+	default:
+		s.renderCareTeams(w, r, http.StatusOK, "", "", found)
+	}
 }
 
 func (s *Server) pageCareTeamChange(w http.ResponseWriter, r *http.Request) {

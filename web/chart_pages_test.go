@@ -45,8 +45,8 @@ func TestChartPagesRenderForTheirRoles(t *testing.T) {
 
 	co := st.client(firefox)
 	co.signIn(p.emails[haven.RoleComplianceOfficer], "")
-	page(co, "/app/compliance", "Alerts", "break_glass", "Break-glass review", "emergency: unconscious", "chart.read")
-	page(co, "/app/compliance?patient="+p.patient[1]+"&decision=allow", "breakglass.request")
+	page(co, "/app/compliance", "Open alerts", "Emergency access (break-glass)", "Break-glass uses to review", "emergency: unconscious", "opened the patient&#39;s record")
+	page(co, "/app/compliance?patient="+p.patient[1]+"&decision=allow", "opened the patient&#39;s record in an emergency (break-glass)", "Name"+p.marker+"1")
 	r := co.post("/app/compliance/break-glass/"+p.grant+"/review", url.Values{"note": {"checked with the ER"}})
 	expectRedirect(t, r, "/app/compliance")
 	if body := page(co, "/app/compliance"); strings.Contains(body, "emergency: unconscious") {
@@ -68,7 +68,7 @@ func TestChartPagesRenderForTheirRoles(t *testing.T) {
 
 	pt := st.client(firefox)
 	expectRedirect(t, pt.post("/login", url.Values{"email": {p.pEmail[0]}, "password": {stackPassword}}), "/app")
-	page(pt, "/app/history", "Who accessed my record", "chart.read")
+	page(pt, "/app/history", "Who saw my record", "opened your record")
 	if r := pt.get("/app/patients/" + p.patient[1]); r.StatusCode != http.StatusNotFound {
 		t.Fatalf("a patient opened another patient's chart page: %d", r.StatusCode)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"embed"
 	"encoding/base64"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
@@ -20,7 +21,26 @@ var templateFS embed.FS
 var staticFS embed.FS
 
 var templates = template.Must(template.New("").Funcs(template.FuncMap{
-	"b64": func(b []byte) string { return base64.StdEncoding.EncodeToString(b) },
+	"role":  func(r any) string { return roleWords[fmt.Sprint(r)] },
+	"state": func(s string) string { return visitStateWords[s] },
+	"size":  fileSize,
+	"inc":   func(i int) int { return i + 1 },
+	"did":   actionLabel,
+	"rule": func(code string) string {
+		if w, ok := ruleWords[code]; ok {
+			return w
+		}
+		return code
+	},
+	"outcome": func(code string) string { return outcomeWords[code] },
+	"why": func(code string) string {
+		if w, ok := purposeWords[code]; ok && w != "" {
+			return strings.Replace(w, "your", "the patient's", 1)
+		}
+		return ""
+	},
+	"refusal": func(code string) string { return refusalWords[code] },
+	"b64":     func(b []byte) string { return base64.StdEncoding.EncodeToString(b) },
 	"b64list": func(bs [][]byte) string {
 		out := make([]string, len(bs))
 		for i, b := range bs {
@@ -29,6 +49,17 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 		return strings.Join(out, ",")
 	},
 }).ParseFS(templateFS, "templates/*.html"))
+
+// fileSize is a byte count as people read it.
+func fileSize(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%d KB", (n+1023)>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
 
 // page is what every page template gets; the layout (templates/layout.html)
 // reads its common fields, the page's own template its Data.
@@ -41,15 +72,45 @@ type page struct {
 	Flash    string       // a fixed text saying what was done
 	Error    string       // a client-safe message saying what went wrong
 	Next     string       // where a form returns to
+	Nav      []navLink    // the role's navigation (nav.go)
+	Zone     *time.Location
 	Data     any
+}
+
+// Times on pages are shown in the reader's own time zone (zoneOf), always
+// with the zone's name, so "15:00" never has to be guessed at.
+
+// When is t as a day and a time: "Wed 25 Nov 2026, 15:00 CET".
+func (p *page) When(t time.Time) string { return t.In(p.zone()).Format("Mon 2 Jan 2006, 15:04 MST") }
+
+// Clock is t's time of day with the zone: "15:00 CET".
+func (p *page) Clock(t time.Time) string { return t.In(p.zone()).Format("15:04 MST") }
+
+// Day is t's day: "Wednesday 25 November 2026".
+func (p *page) Day(t time.Time) string { return t.In(p.zone()).Format("Monday 2 January 2006") }
+
+// ZoneName is the reader's zone as the pages name it.
+func (p *page) ZoneName() string {
+	if z := p.zone(); z != time.UTC {
+		return z.String()
+	}
+	return "UTC"
+}
+
+func (p *page) zone() *time.Location {
+	if p.Zone == nil {
+		return time.UTC
+	}
+	return p.Zone
 }
 
 // newPage fills the common parts of a page for r.
 func (s *Server) newPage(r *http.Request, title string) *page {
-	p := &page{Title: title}
+	p := &page{Title: title, Zone: zoneOf(r)}
 	if a, ok := haven.ActorFromContext(r.Context()); ok {
 		p.Actor = &a
 	}
+	p.Nav = navFor(p.Actor, r.URL.Path)
 	if cur := sessionFromContext(r.Context()); cur != nil {
 		p.WarnIn = max(0, int(cur.WarnAt.Sub(cur.At)/time.Second))
 		p.EndIn = max(0, int(cur.Expires.Sub(cur.At)/time.Second))

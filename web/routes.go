@@ -53,6 +53,7 @@ var routes = []route{
 	{"POST /invite/{token}", html, anyone, signin, (*Server).acceptInvite, 0},
 
 	// A patient's own registration (auth_register.go).
+	{"GET /register", html, anyone, signin, (*Server).registerList, 0},
 	{"GET /register/{practice}", html, anyone, signin, (*Server).registerPage, 0},
 	{"POST /register/{practice}", html, anyone, signin, (*Server).registerRequest, 0},
 	{"GET /register/{practice}/{token}", html, anyone, signin, (*Server).registerLinkPage, 0},
@@ -138,14 +139,21 @@ var routes = []route{
 
 	// The same as pages (chart_pages.go).
 	{"GET /app/patients", html, may(policy.PatientSearch), chart, (*Server).pagePatients, 0},
+	{"GET /app/patients/new", html, may(policy.PatientRegister), chart, (*Server).pageNewPatient, 0},
+	{"POST /app/patients", html, may(policy.PatientRegister), chart, (*Server).pageRegisterPatient, 0},
 	{"GET /app/patients/{id}", html, may(policy.ChartRead), chart, (*Server).pageChart, 0},
 	{"POST /app/patients/{id}/break-glass", html, may(policy.BreakGlassRequest), chart, (*Server).pageBreakGlass, 0},
 	{"GET /app/history", html, may(policy.AuditReadOwn), chart, (*Server).pageHistory, 0},
+	{"GET /app/messages", html, may(policy.MessageRead), chart, (*Server).pageMessages, 0},
+	{"GET /app/files", html, may(policy.FileRead), chart, (*Server).pageFiles, 0},
+	{"POST /app/files", html, may(policy.FileUpload), chart, (*Server).pageUpload, service.MaxFileSize},
 	{"GET /app/compliance", html, may(policy.AuditSearch), chart, (*Server).pageCompliance, 0},
+	{"POST /app/compliance/patient", html, may(policy.PatientFind), chart, (*Server).pageCompliancePatient, 0},
 	{"POST /app/compliance/alerts/{id}/close", html, may(policy.AlertReview), chart, (*Server).pageCloseAlert, 0},
 	{"POST /app/compliance/break-glass/{id}/review", html, may(policy.BreakGlassReview), chart, (*Server).pageReview, 0},
 	{"GET /app/care-teams", html, may(policy.CareTeamManage), chart, (*Server).pageCareTeams, 0},
 	{"POST /app/care-teams", html, may(policy.CareTeamManage), chart, (*Server).pageCareTeamChange, 0},
+	{"POST /app/care-teams/find", html, may(policy.PatientFind), chart, (*Server).pageCareTeamFind, 0},
 
 	// Video visits: the API, the call's WebSocket (visit.go, visit_messages.go,
 	// visit_reschedule.go) and the pages (visit_pages.go).
@@ -158,6 +166,7 @@ var routes = []route{
 	{"POST /api/v1/visits/{id}/cancel", api, may(policy.VisitCancel), visits, (*Server).apiCancel, 0},
 	{"POST /api/v1/visits/{id}/end", api, may(policy.VisitEnd), visits, (*Server).apiEnd, 0},
 	{"POST /api/v1/visits/{id}/reschedule", api, may(policy.VisitReschedule), visits, (*Server).apiReschedule, 0},
+	{"GET /api/v1/visits/{id}/people", api, may(policy.VisitJoin), visits, (*Server).apiCallPeople, 0},
 	{"GET /api/v1/visits/{id}/messages", api, may(policy.MessageRead), visits, (*Server).apiMessages, 0},
 	{"POST /api/v1/visits/{id}/messages", api, may(policy.MessageSend), visits, (*Server).apiSendMessage, 0},
 	{"GET /api/v1/waiting-room", api, may(policy.VisitQueue), visits, (*Server).apiWaitingRoom, 0},
@@ -167,6 +176,7 @@ var routes = []route{
 	{"POST /app/visits/{id}/cancel", html, may(policy.VisitCancel), visits, (*Server).pageCancel, 0},
 	{"POST /app/visits/{id}/reschedule", html, may(policy.VisitReschedule), visits, (*Server).pageReschedule, 0},
 	{"GET /app/visits/{id}/check-in", html, may(policy.VisitCheckIn), visits, (*Server).pageCheckIn, 0},
+	{"POST /app/visits/{id}/check-in", html, may(policy.VisitCheckIn), visits, (*Server).pageCheckInFor, 0},
 	{"GET /app/visits/{id}/call", html, may(policy.VisitJoin), visits, (*Server).pageCall, 0},
 	{"GET /app/waiting-room", html, may(policy.VisitQueue), visits, (*Server).pageWaitingRoom, 0},
 }

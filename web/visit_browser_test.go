@@ -147,7 +147,7 @@ func TestBrowserVideoVisit(t *testing.T) {
 
 	// The patient: sign in, the pre-visit page, check in, wait.
 	signInPatient(t, patient, st.base)
-	click(t, patient, "#visits-link")
+	click(t, patient, "#nav-visits")
 	click(t, patient, "#check-in-"+visit.ID)
 	click(t, patient, "#test-devices")
 	waitFor(t, patient, "camera and microphone test", `document.getElementById('checkin').dataset.devices === 'ok' ? 1 : 0`)
@@ -164,7 +164,7 @@ func TestBrowserVideoVisit(t *testing.T) {
 
 	// The clinician: first sign-in enrols TOTP, then the waiting room.
 	signInClinician(t, clinician, st.base)
-	click(t, clinician, "#waiting-room-link")
+	click(t, clinician, "#nav-waiting-room")
 	admit := "#admit-" + visit.ID
 	if err := chromedp.Do(clinician, chromedp.WaitVisible(chromedp.CSS(admit))); err != nil {
 		t.Fatalf("the patient is not in the waiting room: %v", err)
@@ -211,14 +211,66 @@ func TestBrowserVideoVisit(t *testing.T) {
 		t.Fatalf("%d joins audited", rows)
 	}
 
+	// Each part gets its own controls from the server: ending the visit
+	// and inviting are the clinician's, not in the patient's page at all.
+	const controls = `[!!document.getElementById('end'), !!document.getElementById('invite-form')]`
+	if got, _ := chromedp.Run(patient, chromedp.Evaluate[[]bool](controls)); got[0] || got[1] {
+		t.Errorf("the patient's call page has the clinician's controls (end, invite): %v", got)
+	}
+	if got, _ := chromedp.Run(clinician, chromedp.Evaluate[[]bool](controls)); !got[0] || !got[1] {
+		t.Errorf("the clinician's call page lacks end or invite: %v", got)
+	}
+	// Tiles are labelled with names, not roles.
+	label := `Array.from(document.querySelectorAll('#remote .label')).map(e => e.textContent).join('|')`
+	waitFor(t, patient, "the clinician named on the patient's screen", fmt.Sprintf(`(%s).includes('Worker %s') ? 1 : 0`, label, doctor))
+	waitFor(t, clinician, "the patient named on the clinician's screen", fmt.Sprintf(`(%s).includes('Maria Lopez') ? 1 : 0`, label))
+
+	// The clinician invites the front desk by name; the desk finds the
+	// call on its home page, joins, and is named on the others' screens.
+	if err := chromedp.Do(clinician, chromedp.SetValue(chromedp.ID("invitee"), "frontdesk")); err != nil {
+		t.Fatal(err)
+	}
+	click(t, clinician, "#find-invitee")
+	click(t, clinician, "#invitees button[data-invite]")
+	guest := mediaBrowser(t)
+	if err := chromedp.Do(guest, chromedp.Navigate(st.base+"/login")); err != nil {
+		t.Fatal(err)
+	}
+	enter(t, guest, map[string]string{"email": desk, "password": stackPassword}, "sign-in", "#totp-secret")
+	secret := strings.ReplaceAll(textOf(t, guest, "#totp-secret"), " ", "")
+	code, err := otptotp.GenerateCode(secret, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	enter(t, guest, map[string]string{"code": code}, "confirm", "#recovery-codes li")
+	click(t, guest, "#continue")
+	click(t, guest, "#join-invited-"+visit.ID)
+	waitFor(t, guest, "the guest decodes video", frames)
+	if got, _ := chromedp.Run(guest, chromedp.Evaluate[[]bool](controls)); got[0] || got[1] {
+		t.Errorf("the guest's call page has the clinician's controls: %v", got)
+	}
+	guestName := "Worker " + desk
+	waitFor(t, patient, "the guest named on the patient's screen", fmt.Sprintf(`(%s).includes(%q) ? 1 : 0`, label, guestName))
+	waitFor(t, clinician, "the guest named on the clinician's screen", fmt.Sprintf(`(%s).includes(%q) ? 1 : 0`, label, guestName))
+
 	// The clinician ends the visit: the patient's page says so and
-	// stops; the visit is ended in the database.
+	// stops, its controls gone but one way back; the visit is ended in
+	// the database.
 	click(t, clinician, "#end")
 	click(t, clinician, "#end")
 	waitFor(t, patient, "the patient sees the end", `document.getElementById('call').dataset.state === 'ended' ? 1 : 0`)
+	if got, _ := chromedp.Run(patient, chromedp.Evaluate[[]bool](`[!!document.getElementById('mute'), !!document.getElementById('leave'), !!document.getElementById('back')]`)); got[0] || got[1] || !got[2] {
+		t.Errorf("after the end, the patient's page still has call controls, or no way back (mute, leave, back): %v", got)
+	}
 	v, err := st.db.FindVisit(context.Background(), visit.ID)
 	if err != nil || v.State != "ended" {
 		t.Fatalf("after the end: %+v %v", v, err)
+	}
+	// Her access history names the guest, in words.
+	click(t, patient, "#back")
+	click(t, patient, "#nav-history")
+	if got := textOf(t, patient, "main"); !strings.Contains(got, "invited "+guestName+" to the video call") {
+		t.Errorf("the access history does not name the guest:\n%s", got)
 	}
 }
 

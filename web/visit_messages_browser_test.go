@@ -30,14 +30,14 @@ func TestBrowserWaitingRoomMessage(t *testing.T) {
 	patient, clinician := testkit.Browser(t), testkit.Browser(t)
 
 	signInPatient(t, patient, st.base)
-	click(t, patient, "#visits-link")
+	click(t, patient, "#nav-visits")
 	click(t, patient, "#check-in-"+visit.ID)
 	waitFor(t, patient, "the waiting room's messages", `document.getElementById('visit-messages').hidden ? 0 : 1`)
 
 	// Following links, not navigating, so the sign-in's own last
 	// navigation is never cut short.
 	signInClinician(t, clinician, st.base)
-	click(t, clinician, "#waiting-room-link")
+	click(t, clinician, "#nav-waiting-room")
 	text := `Running 10 minutes late <img id="injected" src="/x" onerror="document.title='pwned'"> <b>sorry</b>`
 	if err := chromedp.Do(clinician, chromedp.WaitVisible(chromedp.ID("message-"+visit.ID)), chromedp.SetValue(chromedp.ID("message-"+visit.ID), text)); err != nil {
 		t.Fatal(err)

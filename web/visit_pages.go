@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"haven"
 	"haven/service"
+	"haven/video/token"
 )
 
 // The visit pages render on the server; the browser's part (device and
@@ -31,23 +33,51 @@ type visitListView struct {
 	Visits     []visitRow
 	Clinicians []service.Member
 	Clinician  string // chosen for booking
-	Slots      []service.Slot
+	Slots      []slotDay
 	From, Next time.Time
 	Reason     string
 
 	// Patient is the patient whose list the front desk is looking at
-	// (empty for a patient's own list); the desk moves and cancels there
-	// but books from elsewhere.
-	Patient string
-	Booking bool
+	// (empty for a patient's own list), and PatientName her name; the
+	// desk books, moves and cancels there on her behalf.
+	Patient     string
+	PatientName string
+	Booking     bool
 	// Moving is the visit being moved, with its clinician's free times.
 	Moving             *visitRow
-	MoveSlots          []service.Slot
+	MoveSlots          []slotDay
 	MoveFrom, MoveNext time.Time
 }
 
+// slotDay is one day's free times, as the booking list groups them: a
+// person picks a day, then a time, in their own time zone, named.
+type slotDay struct {
+	Label string // "Wednesday 25 November"
+	Slots []slotOption
+}
+
+type slotOption struct {
+	Value string // RFC 3339, what the form sends
+	Label string // "15:00 CET"
+}
+
+// groupSlots groups slots by their day in zone.
+func groupSlots(slots []service.Slot, zone *time.Location) []slotDay {
+	var out []slotDay
+	for _, sl := range slots {
+		t := sl.Start.In(zone)
+		day := t.Format("Monday 2 January")
+		if len(out) == 0 || out[len(out)-1].Label != day {
+			out = append(out, slotDay{Label: day})
+		}
+		last := &out[len(out)-1]
+		last.Slots = append(last.Slots, slotOption{Value: sl.Start.Format(time.RFC3339), Label: t.Format("15:04 MST")})
+	}
+	return out
+}
+
 var visitFlashes = map[string]string{
-	"booked":      "Your visit is booked. You can check in from 30 minutes before it starts.",
+	"booked":      "The visit is booked. Check-in opens 30 minutes before it starts.",
 	"cancelled":   "The visit is cancelled.",
 	"rescheduled": "The visit is moved to its new time.",
 }
@@ -74,11 +104,20 @@ func (s *Server) renderVisits(w http.ResponseWriter, r *http.Request, status int
 	switch {
 	case a.Role == haven.RoleStaff && r.FormValue("patient") != "":
 		patientID = r.FormValue("patient")
-		view.Patient, view.Booking, view.Clinician = patientID, false, ""
-		p.Title = "Patient's visits"
+		view.Patient = patientID
+		ch, err := s.svc.Chart(ctx, patientID)
+		if err != nil {
+			s.pageError(w, r, err)
+			return
+		}
+		view.PatientName = ch.Demographics.Name
+		p.Title = ch.Demographics.Name + "'s visits"
+	case a.Role == haven.RoleStaff:
+		// The desk books for someone: the patient list leads here.
+		http.Redirect(w, r, "/app/patients", http.StatusSeeOther)
+		return
 	case a.Role != haven.RolePatient:
-		p.Error = "Visits are booked here by patients. Clinicians find theirs in the waiting room; the front desk opens a patient's visits from their chart."
-		s.render(w, r, http.StatusForbidden, "visit_list.html", p)
+		http.Redirect(w, r, "/app", http.StatusSeeOther)
 		return
 	}
 	var err error
@@ -116,15 +155,20 @@ func (s *Server) renderVisits(w http.ResponseWriter, r *http.Request, status int
 			view.From = f
 		}
 		view.Next = view.From.Add(BookingWindow)
-		if view.Slots, err = s.svc.Slots(ctx, view.Clinician, view.From, view.Next); err != nil {
+		slots, err := s.svc.Slots(ctx, view.Clinician, view.From, view.Next)
+		if err != nil {
 			s.pageError(w, r, err)
 			return
 		}
+		view.Slots = groupSlots(slots, p.zone())
 	}
 	p.Data = view
 	s.render(w, r, status, "visit_list.html", p)
 }
 
+// pageBook books the chosen slot: for the patient herself, or for the
+// front desk on the behalf of the patient whose list it is (the service
+// decides whether it may).
 func (s *Server) pageBook(w http.ResponseWriter, r *http.Request) {
 	a, _ := haven.ActorFromContext(r.Context())
 	start, err := time.Parse(time.RFC3339, r.PostFormValue("start"))
@@ -132,7 +176,11 @@ func (s *Server) pageBook(w http.ResponseWriter, r *http.Request) {
 		s.renderVisits(w, r, http.StatusBadRequest, "", "Choose a time for the visit.", r.PostFormValue("reason"))
 		return
 	}
-	if _, err := s.svc.BookVisit(r.Context(), a.UserID, r.PostFormValue("clinician"), start, r.PostFormValue("reason")); err != nil {
+	patient := a.UserID
+	if a.Role == haven.RoleStaff {
+		patient = r.PostFormValue("patient")
+	}
+	if _, err := s.svc.BookVisit(r.Context(), patient, r.PostFormValue("clinician"), start, r.PostFormValue("reason")); err != nil {
 		switch haven.ErrorCode(err) {
 		case haven.EINVALID, haven.ECONFLICT:
 			s.renderVisits(w, r, s.errorStatus(w, r, err), "", haven.ErrorMessage(err), r.PostFormValue("reason"))
@@ -141,7 +189,7 @@ func (s *Server) pageBook(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	http.Redirect(w, r, "/app/visits?done=booked", http.StatusSeeOther)
+	http.Redirect(w, r, visitListURL(r, "booked"), http.StatusSeeOther)
 }
 
 func (s *Server) pageCancel(w http.ResponseWriter, r *http.Request) {
@@ -197,27 +245,64 @@ type callView struct {
 	VisitID string
 	Signal  string // the WebSocket's path
 	Back    string // where "leave" goes
+	Seat    *service.CallSeat
+	Names   string // Seat.Names as JSON, for the tiles' labels
 }
 
-// pageCall is the call page. It reads nothing about the visit: whoever
-// opens it fetches a join token, which the service grants only to the
-// visit's patient and clinician, or a guest the clinician invited, and
-// only while it is admitted.
+// Clinician reports whether the reader is the visit's clinician: only
+// they are offered to end the visit and to invite someone.
+func (v callView) Clinician() bool { return v.Seat.Part == token.Clinician }
+
+// Over reports whether the visit can no longer be joined.
+func (v callView) Over() bool { return v.Seat.State == "ended" || v.Seat.State == "cancelled" }
+
+// pageCall is the call page: the reader's part in the call decides its
+// controls, on the server (a patient or a guest is never sent the
+// clinician's). Joining still takes a join token, which the service
+// grants only to the visit's patient and clinician, or a guest the
+// clinician invited, and only while it is admitted.
 func (s *Server) pageCall(w http.ResponseWriter, r *http.Request) {
 	a, _ := haven.ActorFromContext(r.Context())
 	id := r.PathValue("id")
-	if !haven.PlausibleID(id) {
-		s.pageError(w, r, haven.Errorf(haven.ENOTFOUND, "not found"))
+	seat, err := s.svc.CallSeat(r.Context(), id)
+	if err != nil {
+		s.pageError(w, r, err)
 		return
 	}
 	back := "/app"
-	switch a.Role {
-	case haven.RolePatient:
+	if a.Role == haven.RolePatient {
 		back = "/app/visits"
-	case haven.RoleClinician:
+	} else if seat.Part == token.Clinician {
 		back = "/app/waiting-room"
 	}
+	names, err := json.Marshal(seat.Names)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
 	p := s.newPage(r, "Video visit")
-	p.Data = callView{VisitID: id, Signal: strings.Replace(CallPath, "{visit}", id, 1), Back: back}
+	p.Data = callView{VisitID: id, Signal: strings.Replace(CallPath, "{visit}", id, 1), Back: back, Seat: seat, Names: string(names)}
 	s.render(w, r, http.StatusOK, "visit_call.html", p)
+}
+
+// apiCallPeople names the people of a visit's call for its page: those
+// taking part, or, with ?q=, those its clinician may invite (by name,
+// never by id).
+func (s *Server) apiCallPeople(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if q := r.URL.Query().Get("q"); q != "" {
+		people, err := s.svc.Invitees(r.Context(), id, q)
+		if err != nil {
+			s.apiError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"people": listJSON(people)})
+		return
+	}
+	seat, err := s.svc.CallSeat(r.Context(), id)
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, seat)
 }

@@ -112,8 +112,8 @@ func (s *Server) moveView(ctx context.Context, r *http.Request, view *visitListV
 		view.MoveFrom = f
 	}
 	view.MoveNext = view.MoveFrom.Add(BookingWindow)
-	var err error
-	view.MoveSlots, err = s.svc.Slots(ctx, view.Moving.ClinicianID, view.MoveFrom, view.MoveNext)
+	slots, err := s.svc.Slots(ctx, view.Moving.ClinicianID, view.MoveFrom, view.MoveNext)
+	view.MoveSlots = groupSlots(slots, zoneOf(r))
 	return err
 }
 

@@ -93,4 +93,13 @@ func TestSpooledMailHoldsNoAddressInTheClear(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "To: <"+who+">") || !strings.Contains(out, "/reset/") {
 		t.Fatalf("haven outbox: %d\n%s%s", code, out, errOut)
 	}
+	// Links lead to the address the server announced, so a reader lands
+	// on the same origin (signed in, where they were), not on another
+	// name for the same machine; so do the demo's registration pages.
+	if !strings.Contains(out, s.URL+"/reset/") {
+		t.Errorf("the emailed link is not on the announced %s:\n%s", s.URL, out)
+	}
+	if printed := s.out.String(); !strings.Contains(printed, s.URL+"/register/") {
+		t.Errorf("the demo's registration pages are not on the announced %s:\n%s", s.URL, printed)
+	}
 }

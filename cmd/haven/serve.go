@@ -59,18 +59,21 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	defer st.Close()
 	st.svc.Passwords().ReserveProcs()
+	// The one address browsers use, announced and put in every link: a
+	// link to another origin (the listening IP, when links say localhost)
+	// would land its reader signed out, on a site their browser treats as
+	// another.
+	publicURL := cfg.PublicURL
+	if publicURL == "" {
+		// localhost, not the listening IP: passkeys need a host name.
+		publicURL = "https://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	}
 	if cfg.Demo {
 		logins, err := demo.Seed(ctx, st.svc)
 		if err != nil {
 			return fmt.Errorf("demo: %s", oneLine(err))
 		}
-		demo.Print(env.Stdout, logins)
-	}
-
-	publicURL := cfg.PublicURL
-	if publicURL == "" {
-		// localhost, not the listening IP: passkeys need a host name.
-		publicURL = "https://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+		demo.Print(env.Stdout, logins, publicURL)
 	}
 	mail, stopMail, err := mcfg.outbox(ctx, cfg.DataDir, env)
 	if err != nil {
@@ -104,7 +107,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if created {
 		fmt.Fprintf(env.Stdout, "created a self-signed certificate for localhost in %s/tls\n", cfg.DataDir)
 	}
-	fmt.Fprintf(env.Stdout, "Haven is serving https://%s (TLS 1.3 only)\ncertificate SHA-256 fingerprint %s\n", addr, web.Fingerprint(cert))
+	fmt.Fprintf(env.Stdout, "Haven is serving %s (listening on %s, TLS 1.3 only)\ncertificate SHA-256 fingerprint %s\n", publicURL, addr, web.Fingerprint(cert))
 	env.Logger.Info("serving", "addr", addr, "db", string(st.db.Dialect()), "cert_sha256", web.Fingerprint(cert))
 	go st.checkpointEvery(ctx, env, time.Minute)
 	go st.sweepBlobsEvery(ctx, env, blob.OrphanAge)

@@ -81,6 +81,32 @@ func (d *DB) InviteGuest(ctx context.Context, visitID, userID, invitedBy string)
 	return err
 }
 
+// VisitGuests returns the ids of the users invited to visitID's call, in
+// the order they were invited.
+func (d *DB) VisitGuests(ctx context.Context, visitID string) ([]string, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT user_id FROM visit_guests WHERE visit_id = $1 ORDER BY invited_us, user_id`, visitID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+// GuestVisits returns the admitted visits userID is invited to, soonest
+// first.
+func (d *DB) GuestVisits(ctx context.Context, userID string) ([]*Visit, error) {
+	return d.queryVisits(ctx, `SELECT `+visitColumns+` FROM visits WHERE state = 'admitted'
+		AND id IN (SELECT visit_id FROM visit_guests WHERE user_id = $1) ORDER BY starts_at`, userID)
+}
+
 // IsGuest reports whether userID was invited to visitID's call.
 func (d *DB) IsGuest(ctx context.Context, visitID, userID string) (bool, error) {
 	var one int

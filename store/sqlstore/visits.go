@@ -160,6 +160,13 @@ func (d *DB) ClinicianVisits(ctx context.Context, clinicianID string, from, to t
 		AND state <> 'cancelled' ORDER BY starts_at`, clinicianID, from.UTC(), to.UTC())
 }
 
+// PracticeVisits returns a practice's live visits starting in [from, to),
+// every clinician's, for the front desk's schedule.
+func (d *DB) PracticeVisits(ctx context.Context, practiceID string, from, to time.Time) ([]*Visit, error) {
+	return d.queryVisits(ctx, `SELECT `+visitColumns+` FROM visits WHERE practice_id = $1 AND starts_at >= $2 AND starts_at < $3
+		AND state <> 'cancelled' ORDER BY starts_at, clinician_id`, practiceID, from.UTC(), to.UTC())
+}
+
 func (d *DB) queryVisits(ctx context.Context, q string, args ...any) ([]*Visit, error) {
 	rows, err := d.db.QueryContext(ctx, q, args...)
 	if err != nil {

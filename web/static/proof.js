@@ -56,14 +56,14 @@ async function signatureOK(note, vkey) {
 }
 
 async function check() {
-  const table = document.getElementById("history");
+  const box = document.getElementById("history-box");
   const status = document.getElementById("proof-status");
   const note = document.getElementById("checkpoint").textContent;
-  const size = Number(table.dataset.size);
+  const size = Number(box.dataset.size);
   const root = b64(note.split("\n")[2]);
-  const sig = await signatureOK(note, table.dataset.key);
+  const sig = await signatureOK(note, box.dataset.key);
   let good = 0, bad = 0;
-  for (const row of table.querySelectorAll("tbody tr")) {
+  for (const row of document.querySelectorAll("table.history tbody tr")) {
     const cell = row.querySelector(".proof");
     const leaf = await sha256(concat([0], b64(row.dataset.canonical)));
     const proof = row.dataset.proof ? row.dataset.proof.split(",").map(b64) : [];

@@ -19,8 +19,13 @@ const muteButton = document.getElementById('mute');
 const cameraButton = document.getElementById('camera');
 const screenButton = document.getElementById('screen');
 const leaveButton = document.getElementById('leave');
-const endButton = document.getElementById('end');
-const inviteForm = document.getElementById('invite-form');
+const endButton = document.getElementById('end'); // the clinician's only
+const inviteForm = document.getElementById('invite-form'); // the clinician's only
+const controls = document.getElementById('controls');
+// Participants' names by id, as the server gave them with the page; a
+// newcomer's is asked for when they arrive.
+let names = {};
+try { names = JSON.parse(root.dataset.names || '{}'); } catch (e) { names = {}; }
 
 const MAX_ATTEMPTS = 6;
 const roles = { patient: 'Patient', clinician: 'Clinician', guest: 'Guest' };
@@ -95,7 +100,7 @@ function tile(id, role) {
 
 function label(t) {
   const p = t.peer || {};
-  let text = roles[t.role] || 'Participant';
+  let text = names[t.id] || roles[t.role] || 'Participant';
   if (p.audio === false) { text += ' · muted'; }
   if (p.video === false) { text += ' · camera off'; }
   if (p.screen) { text += ' · sharing screen'; }
@@ -108,6 +113,21 @@ function peerState(p) {
   const t = tile(p.participant, p.role);
   t.peer = p;
   label(t);
+  if (!names[p.participant]) { refreshNames(); }
+}
+
+// refreshNames asks who takes part, by name, once a newcomer arrives
+// (a guest the clinician just invited).
+let naming = null;
+function refreshNames() {
+  if (naming) { return; }
+  naming = api('GET', `/api/v1/visits/${visitID}/people`)
+    .then((seat) => {
+      names = Object.assign(names, seat.names || {});
+      for (const t of call.peers.values()) { label(t); }
+    })
+    .catch(() => {})
+    .finally(() => { naming = null; });
 }
 
 function dropTile(id) {
@@ -221,7 +241,6 @@ async function handle(m) {
       await call.mediaReady;
       call.me = m.participant;
       call.role = m.role;
-      showControls();
       call.pc = newPeerConnection(m.ice_servers);
       root.dataset.joins = String(Number(root.dataset.joins || 0) + 1);
       for (const p of m.peers || []) { peerState(p); }
@@ -339,19 +358,18 @@ function finish(text, state) {
   localVideo.srcObject = null;
   say(text);
   setState(state);
-  for (const b of [muteButton, cameraButton, screenButton, endButton]) { b.disabled = true; }
-  inviteForm.hidden = true;
-  leaveButton.textContent = 'Back';
+  // The call is over: its controls go, and one way back stays.
+  const back = document.createElement('a');
+  back.className = 'button';
+  back.id = 'back';
+  back.href = root.dataset.back;
+  back.textContent = 'Back';
+  controls.replaceChildren(back);
+  if (inviteForm) { inviteForm.remove(); }
 }
 
 // --- controls ----------------------------------------------------------------
 
-function showControls() {
-  const clinician = call.role === 'clinician';
-  endButton.hidden = !clinician;
-  inviteForm.hidden = !clinician;
-  document.getElementById('invite-link').textContent = `${location.origin}/app/visits/${visitID}/call`;
-}
 
 function press(b, on, onText, offText) {
   b.setAttribute('aria-pressed', on ? 'true' : 'false');
@@ -412,7 +430,7 @@ leaveButton.addEventListener('click', () => {
   window.location.assign(root.dataset.back);
 });
 
-endButton.addEventListener('click', () => {
+if (endButton) endButton.addEventListener('click', () => {
   if (!endButton.dataset.armed) {
     endButton.dataset.armed = '1';
     endButton.textContent = 'Click again to end the visit';
@@ -422,16 +440,48 @@ endButton.addEventListener('click', () => {
   send({ type: 'end' });
 });
 
-inviteForm.addEventListener('submit', (ev) => {
-  ev.preventDefault();
-  const id = document.getElementById('invitee').value.trim();
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) {
-    say('That is not a Haven user id.');
-    return;
-  }
-  send({ type: 'invite', participant: id });
-  say('Invitation sent. They join from the link below once signed in.');
-});
+// Inviting: the clinician types part of a name, picks the person, and
+// the server records the invitation (and audits it, naming the guest).
+if (inviteForm) {
+  const list = document.getElementById('invitees');
+  inviteForm.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const q = document.getElementById('invitee').value.trim();
+    let found;
+    try {
+      found = await api('GET', `/api/v1/visits/${visitID}/people?q=${encodeURIComponent(q)}`);
+    } catch (e) {
+      if (signedOut(e)) { return; }
+      say(e.message);
+      return;
+    }
+    list.replaceChildren();
+    if (!found.people.length) {
+      const li = document.createElement('li');
+      li.textContent = 'Nobody of the practice has that name.';
+      list.append(li);
+      return;
+    }
+    for (const p of found.people) {
+      const li = document.createElement('li');
+      const who = document.createElement('span');
+      who.textContent = p.name;
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'secondary';
+      b.dataset.invite = p.user_id;
+      b.textContent = 'Invite ' + p.name;
+      b.addEventListener('click', () => {
+        names[p.user_id] = p.name;
+        send({ type: 'invite', participant: p.user_id });
+        say(`${p.name} is invited: the call is on their Haven home page once they sign in.`);
+        list.replaceChildren();
+      });
+      li.append(who, b);
+      list.append(li);
+    }
+  });
+}
 
 window.addEventListener('online', () => {
   if (!call.over && !call.ws) { call.attempt = 0; connect(); }

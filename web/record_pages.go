@@ -1,0 +1,129 @@
+package web
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+	"time"
+
+	"haven"
+	"haven/service"
+)
+
+// A patient's own pages for the parts of her record beyond the chart:
+// the messages about her visits and her files. Each list, each thread and
+// each file passes the service's gate and is in her access history.
+
+// threadView is one visit's messages on the messages page.
+type threadView struct {
+	Visit    *service.Visit
+	Messages []service.VisitMessage
+}
+
+// pageMessages lists the patient's visits that have messages, newest
+// visit first, each thread opened (message.read, audited per thread).
+func (s *Server) pageMessages(w http.ResponseWriter, r *http.Request) {
+	a, _ := haven.ActorFromContext(r.Context())
+	if a.Role != haven.RolePatient {
+		http.Redirect(w, r, "/app", http.StatusSeeOther)
+		return
+	}
+	ctx := r.Context()
+	counts, err := s.svc.MessageCounts(ctx, a.UserID)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	var threads []threadView
+	if len(counts) > 0 {
+		vs, err := s.svc.Visits(ctx, a.UserID)
+		if err != nil {
+			s.pageError(w, r, err)
+			return
+		}
+		for _, v := range slices.Backward(vs) {
+			if counts[v.ID] == 0 {
+				continue
+			}
+			ms, err := s.svc.VisitMessages(ctx, v.ID)
+			if err != nil {
+				s.pageError(w, r, err)
+				return
+			}
+			threads = append(threads, threadView{Visit: v, Messages: ms})
+		}
+	}
+	p := s.newPage(r, "Messages")
+	p.Data = threads
+	s.render(w, r, http.StatusOK, "record_messages.html", p)
+}
+
+var fileFlashes = map[string]string{"uploaded": "Your file is added to your record."}
+
+// pageFiles lists the patient's files, with a form to add one.
+func (s *Server) pageFiles(w http.ResponseWriter, r *http.Request) {
+	if a, _ := haven.ActorFromContext(r.Context()); a.Role != haven.RolePatient {
+		http.Redirect(w, r, "/app", http.StatusSeeOther)
+		return
+	}
+	s.renderFiles(w, r, http.StatusOK, fileFlashes[r.URL.Query().Get("done")], "")
+}
+
+func (s *Server) renderFiles(w http.ResponseWriter, r *http.Request, status int, flash, msg string) {
+	a, _ := haven.ActorFromContext(r.Context())
+	fs, err := s.svc.Files(r.Context(), a.UserID)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	p := s.newPage(r, "Files")
+	p.Flash, p.Error = flash, msg
+	p.Data = fs
+	s.render(w, r, status, "record_files.html", p)
+}
+
+// pageUpload takes the files page's form: one file, streamed from the
+// multipart body into the service, which sniffs, checks and seals it
+// (nothing is buffered whole here).
+func (s *Server) pageUpload(w http.ResponseWriter, r *http.Request) {
+	a, _ := haven.ActorFromContext(r.Context())
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(TransferTimeout))
+	mr, err := r.MultipartReader()
+	if err != nil {
+		s.renderFiles(w, r, http.StatusBadRequest, "", "Choose a file to add.")
+		return
+	}
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			s.renderFiles(w, r, http.StatusBadRequest, "", "The upload was cut short; try again.")
+			return
+		}
+		if part.FormName() != "file" {
+			part.Close()
+			continue
+		}
+		name := part.FileName()
+		if _, params, err := mime.ParseMediaType(part.Header.Get("Content-Disposition")); err == nil && params["filename"] != "" {
+			name = params["filename"]
+		}
+		_, err = s.svc.UploadFile(r.Context(), a.UserID, name, part)
+		part.Close()
+		if err != nil {
+			if c := haven.ErrorCode(err); c == haven.EINVALID {
+				s.renderFiles(w, r, s.errorStatus(w, r, err), "", haven.ErrorMessage(err))
+				return
+			}
+			s.pageError(w, r, err)
+			return
+		}
+		http.Redirect(w, r, "/app/files?done=uploaded", http.StatusSeeOther)
+		return
+	}
+	s.renderFiles(w, r, http.StatusBadRequest, "", "Choose a file to add.")
+}
