@@ -90,7 +90,7 @@ func TestMFAChangeEndsEveryOtherSessionAndAPasswordAloneCannotEnrol(t *testing.T
 		s2, _ := id.signIn("doc@riverside.example", secret, home)
 		// An attacker with the password cannot add their own authenticator.
 		res, _ := id.Login(ctx, "doc@riverside.example", pw, browser("203.0.113.5", "x"))
-		if _, err := id.BeginPendingEnrolment(ctx, res.Pending, browser("203.0.113.5", "x")); haven.ErrorCode(err) != haven.EFORBIDDEN {
+		if _, err := id.BeginPendingEnrolment(ctx, res.Pending, browser("203.0.113.5", "x"), ""); haven.ErrorCode(err) != haven.EFORBIDDEN {
 			t.Fatalf("enrolment with a password alone on a protected account: %v", err)
 		}
 		cur, _ := id.resume(s2, home)
@@ -98,7 +98,7 @@ func TestMFAChangeEndsEveryOtherSessionAndAPasswordAloneCannotEnrol(t *testing.T
 		if _, err := id.RemoveTOTP(ctxOf(cur), home); haven.ErrorCode(err) != haven.EFORBIDDEN {
 			t.Fatalf("removing the only factor: %v", err)
 		}
-		en, err := id.BeginTOTP(ctxOf(cur))
+		en, err := id.BeginTOTP(ctxOf(cur), "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -142,7 +142,7 @@ func TestSecondFactorsAreSealedWhereErasureReaches(t *testing.T) {
 		ctx := context.Background()
 		patient := s.p.PatientA.UserID
 		pctx, _ := s.patientSession(home)
-		en, err := s.BeginTOTP(pctx)
+		en, err := s.BeginTOTP(pctx, "")
 		if err != nil {
 			t.Fatal(err)
 		}

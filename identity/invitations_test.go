@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"strings"
 	"testing"
+	"time"
 
 	"haven"
 	"haven/auth/session"
@@ -44,11 +45,29 @@ func TestInvitationIsSingleUseAndLeadsToEnrolment(t *testing.T) {
 		if _, err := id.AcceptInvitation(ctx, token, "Mallory", "harbour lanterns glow at dawn", browser("203.0.113.5", "x")); haven.ErrorCode(err) != haven.ENOTFOUND {
 			t.Fatalf("an invitation was accepted twice: %v", err)
 		}
-		en, err := id.BeginPendingEnrolment(ctx, res.Pending, home)
+		en, err := id.BeginPendingEnrolment(ctx, res.Pending, home, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		code, _ := totp.Code(en.Secret, e.Clock.Now())
+		// The browser that was shown the secret gets it again (a reload, a
+		// mistyped code); a binding that is not this enrolment's (another
+		// browser's, a forged one) gets a fresh secret, which replaces it.
+		again, err := id.BeginPendingEnrolment(ctx, res.Pending, home, en.Binding)
+		if err != nil || again.Secret != en.Secret || again.Binding != en.Binding || !again.Expires.Equal(en.Expires) {
+			t.Fatalf("resumed enrolment: %+v, %v (first %+v)", again, err, en)
+		}
+		wrong, _ := totp.Code(en.Secret, e.Clock.Now().Add(-10*time.Minute))
+		if _, err := id.ConfirmPendingEnrolment(ctx, res.Pending, wrong, home); err == nil {
+			t.Fatal("a stale code confirmed the enrolment")
+		}
+		if again, err = id.BeginPendingEnrolment(ctx, res.Pending, home, en.Binding); err != nil || again.Secret != en.Secret {
+			t.Fatalf("after a wrong code, the enrolment changed: %v", err)
+		}
+		other, err := id.BeginPendingEnrolment(ctx, res.Pending, home, "forged-binding")
+		if err != nil || other.Secret == en.Secret || other.Binding == en.Binding {
+			t.Fatalf("a foreign binding resumed the enrolment: %+v, %v", other, err)
+		}
+		code, _ := totp.Code(other.Secret, e.Clock.Now())
 		done, err := id.ConfirmPendingEnrolment(ctx, res.Pending, code, home)
 		if err != nil || done.Session.Actor.Role != haven.RoleStaff || done.Session.Actor.PracticeID != p.ID {
 			t.Fatalf("enrolment after the invitation: %+v, %v", done, err)

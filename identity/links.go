@@ -38,8 +38,11 @@ func (id *Service) practiceName(ctx context.Context, practiceID string) string {
 	return "your clinic"
 }
 
+// human says a link's lifetime in an email: "1 day", "7 days", "one hour".
 func human(d time.Duration) string {
 	switch {
+	case d == 24*time.Hour:
+		return "1 day"
 	case d%(24*time.Hour) == 0 && d >= 24*time.Hour:
 		return fmt.Sprintf("%d days", d/(24*time.Hour))
 	case d%time.Hour == 0 && d > time.Hour:

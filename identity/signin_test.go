@@ -51,7 +51,7 @@ func (id *ident) enrol(email string, c identity.Client) (*identity.NewSession, s
 	if err != nil || res.Stage != identity.StageEnrol {
 		t.Fatalf("first sign-in: %+v, %v; want the enrolment stage", res, err)
 	}
-	en, err := id.BeginPendingEnrolment(ctx, res.Pending, c)
+	en, err := id.BeginPendingEnrolment(ctx, res.Pending, c, "")
 	if err != nil {
 		t.Fatal(err)
 	}
