@@ -8,7 +8,6 @@ import (
 	"haven"
 	"haven/audit"
 	"haven/policy"
-	"haven/store/sqlstore"
 	"haven/video/token"
 )
 
@@ -19,7 +18,7 @@ import (
 // package video's; every decision about people and visits is made here.
 
 // Visit returns one visit, opened (visit.read, audited).
-func (s *Service) Visit(ctx context.Context, visitID string) (*Visit, error) {
+func (s *Service) Visit(ctx context.Context, visitID string) (*haven.VisitView, error) {
 	_, v, err := s.visitFor(ctx, policy.VisitRead, visitID)
 	if err != nil {
 		return nil, err
@@ -135,7 +134,7 @@ func (s *Service) CallAllowed(ctx context.Context, c token.Claims) error {
 	switch {
 	case c.Role == token.Clinician && a.UserID != v.ClinicianID, c.Role == token.Patient && a.UserID != v.PatientID:
 		return haven.Errorf(haven.EFORBIDDEN, "the join token is not for your part in this visit")
-	case v.State != sqlstore.VisitAdmitted:
+	case v.State != haven.VisitAdmitted:
 		return haven.Errorf(haven.ECONFLICT, "the visit is %s", v.State)
 	}
 	return nil
@@ -163,7 +162,7 @@ func (s *Service) CallStillOpen(ctx context.Context, c token.Claims) error {
 	if err != nil {
 		return haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the visit")
 	}
-	if v.State != sqlstore.VisitAdmitted {
+	if v.State != haven.VisitAdmitted {
 		return haven.Errorf(haven.ECONFLICT, "the visit is %s", v.State)
 	}
 	switch c.Role {
@@ -195,7 +194,7 @@ func (s *Service) CallStillOpen(ctx context.Context, c token.Claims) error {
 // visit's practice, while the visit is admitted. It is audited like a
 // gate decision (visit.join, reason invited_guest or why not). A user of
 // another practice learns nothing: the visit is "not found" to them.
-func (s *Service) guestAllowed(ctx context.Context, a haven.Actor, v *sqlstore.Visit) error {
+func (s *Service) guestAllowed(ctx context.Context, a haven.Actor, v *haven.Visit) error {
 	if a.PracticeID != v.PracticeID {
 		return s.refuseUnknown(ctx, a, policy.VisitJoin, policy.KindVisit, v.ID)
 	}
@@ -205,7 +204,7 @@ func (s *Service) guestAllowed(ctx context.Context, a haven.Actor, v *sqlstore.V
 	} else if !invited {
 		reason = "not_invited"
 	}
-	if reason == "invited_guest" && v.State != sqlstore.VisitAdmitted {
+	if reason == "invited_guest" && v.State != haven.VisitAdmitted {
 		reason = "visit_" + v.State
 	}
 	ev := audit.ForActor(a, string(policy.VisitJoin))
@@ -243,7 +242,7 @@ func (s *Service) InviteGuest(ctx context.Context, visitID, guestID string) erro
 	if a.UserID != v.ClinicianID {
 		return haven.Errorf(haven.EFORBIDDEN, "only the visit's clinician may invite")
 	}
-	if v.State != sqlstore.VisitAdmitted {
+	if v.State != haven.VisitAdmitted {
 		return haven.Errorf(haven.ECONFLICT, "the visit is %s", v.State)
 	}
 	if !haven.PlausibleID(guestID) {

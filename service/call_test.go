@@ -12,7 +12,7 @@ import (
 
 // admittedVisit books patient A with the clinician at 15:00, checks in at
 // 14:40 and admits: the state a call needs.
-func (e *env) admittedVisit(p *practice) *service.Visit {
+func (e *env) admittedVisit(p *practice) *haven.VisitView {
 	e.t.Helper()
 	if err := e.svc.SetAvailability(e.as(p.clinician), wednesdayAfternoon); err != nil {
 		e.t.Fatal(err)

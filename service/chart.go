@@ -12,7 +12,6 @@ import (
 	"haven/audit"
 	"haven/keyring"
 	"haven/policy"
-	"haven/store/sqlstore"
 )
 
 // Demographics are who the patient is.
@@ -147,19 +146,19 @@ func (np NewPatient) Validate(now time.Time) error {
 // patient is sealed, shared by the front desk's RegisterPatient and a
 // patient's own registration (identity/registration.go); callers have
 // validated np, normalized its email and decided and audited the act.
-func (s *Service) sealNewPatient(ctx context.Context, practiceID, id string, np NewPatient) (*haven.User, *sqlstore.Patient, error) {
+func (s *Service) sealNewPatient(ctx context.Context, practiceID, id string, np NewPatient) (*haven.User, *haven.Patient, error) {
 	u := &haven.User{ID: id, PracticeID: practiceID, Role: haven.RolePatient, CreatedAt: s.now()}
 	if err := s.sealUser(ctx, u, np.Contact.Email, np.Demographics.Name); err != nil {
 		return nil, nil, err
 	}
-	row := &sqlstore.Patient{ID: id, PracticeID: practiceID}
+	row := &haven.Patient{ID: id, PracticeID: practiceID}
 	if err := s.sealChart(ctx, row, np.MRN, np.Demographics, np.Contact); err != nil {
 		return nil, nil, err
 	}
 	return u, row, nil
 }
 
-func (s *Service) sealChart(ctx context.Context, row *sqlstore.Patient, mrn string, d Demographics, c Contact) error {
+func (s *Service) sealChart(ctx context.Context, row *haven.Patient, mrn string, d Demographics, c Contact) error {
 	var err error
 	if row.MRNIndex, err = s.mrnIndex(ctx, row.PracticeID, mrn); err != nil {
 		return err
@@ -195,7 +194,7 @@ func (s *Service) openJSON(ctx context.Context, ad keyring.AD, sealed haven.Seal
 }
 
 // openChart opens a chart row. Only call after authorize returned nil.
-func (s *Service) openChart(ctx context.Context, row *sqlstore.Patient) (*Chart, error) {
+func (s *Service) openChart(ctx context.Context, row *haven.Patient) (*Chart, error) {
 	ctx, err := s.keys.Checked(ctx) // one key-state read for the three fields
 	if err != nil {
 		return nil, err
@@ -219,7 +218,7 @@ func (s *Service) openChart(ctx context.Context, row *sqlstore.Patient) (*Chart,
 // exist is audited as a denial, like any other refused access, and answered
 // with the same ENOTFOUND an id of another practice gets: probing ids
 // teaches nothing and is seen.
-func (s *Service) patientRow(ctx context.Context, act policy.Action, kind policy.Kind, id string) (*sqlstore.Patient, error) {
+func (s *Service) patientRow(ctx context.Context, act policy.Action, kind policy.Kind, id string) (*haven.Patient, error) {
 	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return nil, err
@@ -257,7 +256,7 @@ func (s *Service) refuseUnknown(ctx context.Context, a haven.Actor, act policy.A
 	return errNotFound
 }
 
-func chartResource(kind policy.Kind, row *sqlstore.Patient) policy.Resource {
+func chartResource(kind policy.Kind, row *haven.Patient) policy.Resource {
 	return policy.Resource{Kind: kind, ID: row.ID, PracticeID: row.PracticeID, PatientID: row.ID}
 }
 
@@ -370,7 +369,7 @@ func (s *Service) Patients(ctx context.Context) ([]PatientSummary, error) {
 	if err != nil {
 		return nil, err
 	}
-	var rows []*sqlstore.Patient
+	var rows []*haven.Patient
 	practiceList := a.Role != haven.RoleClinician
 	switch a.Role {
 	case haven.RoleClinician:

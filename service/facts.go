@@ -8,7 +8,6 @@ import (
 	"haven"
 	"haven/keyring"
 	"haven/policy"
-	"haven/store/sqlstore"
 )
 
 // Restrictions are a patient's limits on who sees their record, sealed
@@ -59,7 +58,7 @@ func (s *Service) loadFacts(ctx context.Context, a haven.Actor, res policy.Resou
 	}
 	for _, v := range visits {
 		if v.PracticeID == res.PracticeID {
-			pf.Visits = append(pf.Visits, policy.BookedVisit{ClinicianID: v.ClinicianID, Start: v.Start, End: v.End, Cancelled: v.State == sqlstore.VisitCancelled})
+			pf.Visits = append(pf.Visits, policy.BookedVisit{ClinicianID: v.ClinicianID, Start: v.Start, End: v.End, Cancelled: v.State == haven.VisitCancelled})
 		}
 	}
 	row, err := s.db.FindPatient(ctx, res.PatientID)

@@ -9,7 +9,6 @@ import (
 	"haven/auth/password"
 	"haven/keyring"
 	"haven/policy"
-	"haven/store/sqlstore"
 )
 
 // record appends ev to its log and returns once it is durable, with its
@@ -224,7 +223,7 @@ func (g *Gate) Profile(ctx context.Context, u *haven.User) (*UserProfile, error)
 // ready to store, for a patient's own registration: the front desk's
 // RegisterPatient seals a new patient the same way. The caller has
 // validated np, normalized its email, and records the registration.
-func (g *Gate) SealNewPatient(ctx context.Context, practiceID, id string, np NewPatient) (*haven.User, *sqlstore.Patient, error) {
+func (g *Gate) SealNewPatient(ctx context.Context, practiceID, id string, np NewPatient) (*haven.User, *haven.Patient, error) {
 	return g.s.sealNewPatient(ctx, practiceID, id, np)
 }
 

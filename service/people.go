@@ -8,7 +8,6 @@ import (
 
 	"haven"
 	"haven/policy"
-	"haven/store/sqlstore"
 )
 
 // People by name, for the pages' pickers: nobody is asked to type an id.
@@ -169,7 +168,7 @@ func (s *Service) Names(ctx context.Context, ids []string) (map[string]string, e
 }
 
 // patientName opens a patient's name for a caller already decided.
-func patientName(ctx context.Context, s *Service, row *sqlstore.Patient) string {
+func patientName(ctx context.Context, s *Service, row *haven.Patient) string {
 	var d Demographics
 	if s.openJSON(ctx, chartAD(row.PracticeID, row.ID, "demographics"), row.Demographics, &d) != nil {
 		return ""

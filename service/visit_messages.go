@@ -70,7 +70,7 @@ func messageBody(body string) (string, error) {
 }
 
 // threadResource is a visit's thread as the gate sees it.
-func threadResource(v *sqlstore.Visit) policy.Resource {
+func threadResource(v *haven.Visit) policy.Resource {
 	return policy.Resource{Kind: policy.KindMessage, ID: v.ID, PracticeID: v.PracticeID, PatientID: v.PatientID}
 }
 
@@ -81,7 +81,7 @@ func threadResource(v *sqlstore.Visit) policy.Resource {
 // the watch shows a count, and it opens nothing; reading the thread itself
 // passes the gate and is audited. The visit.read that let the watcher in
 // is audited once per watch.
-func (s *Service) mayReadThread(ctx context.Context, a haven.Actor, v *sqlstore.Visit) (bool, error) {
+func (s *Service) mayReadThread(ctx context.Context, a haven.Actor, v *haven.Visit) (bool, error) {
 	res := threadResource(v)
 	facts, err := s.loadFacts(ctx, a, res)
 	if err != nil {
@@ -95,7 +95,7 @@ func (s *Service) mayReadThread(ctx context.Context, a haven.Actor, v *sqlstore.
 // audited without naming anyone (the gate records the second like the
 // first): an outsider's probe never writes another practice's patient
 // into the outsider's log.
-func (s *Service) messageVisit(ctx context.Context, act policy.Action, visitID string) (haven.Actor, *sqlstore.Visit, error) {
+func (s *Service) messageVisit(ctx context.Context, act policy.Action, visitID string) (haven.Actor, *haven.Visit, error) {
 	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return a, nil, err
@@ -130,7 +130,7 @@ func (s *Service) SendVisitMessage(ctx context.Context, visitID, body string) er
 	if err != nil {
 		return err
 	}
-	if v.State != sqlstore.VisitWaiting && v.State != sqlstore.VisitAdmitted {
+	if v.State != haven.VisitWaiting && v.State != haven.VisitAdmitted {
 		return haven.Errorf(haven.ECONFLICT, "the visit is %s: waiting-room messages go only to a patient who is waiting or in the call", v.State)
 	}
 	m := &sqlstore.VisitMessage{ID: haven.NewID(), PracticeID: v.PracticeID, VisitID: v.ID, PatientID: v.PatientID, SenderID: a.UserID}
@@ -246,12 +246,12 @@ type VisitWatch struct {
 // the state alone and its count is -1.
 func (s *Service) WatchVisit(ctx context.Context, visitID string, seen VisitWatch, wait time.Duration) (VisitWatch, error) {
 	switch seen.State {
-	case "", sqlstore.VisitBooked, sqlstore.VisitWaiting, sqlstore.VisitAdmitted, sqlstore.VisitEnded, sqlstore.VisitCancelled:
+	case "", haven.VisitBooked, haven.VisitWaiting, haven.VisitAdmitted, haven.VisitEnded, haven.VisitCancelled:
 	default:
 		// A state no visit can be in would make the watch wait out its
 		// whole time for nothing.
 		return VisitWatch{}, haven.Errorf(haven.EINVALID, "the seen state must be one of %s, %s, %s, %s or %s",
-			sqlstore.VisitBooked, sqlstore.VisitWaiting, sqlstore.VisitAdmitted, sqlstore.VisitEnded, sqlstore.VisitCancelled)
+			haven.VisitBooked, haven.VisitWaiting, haven.VisitAdmitted, haven.VisitEnded, haven.VisitCancelled)
 	}
 	a, v, err := s.visitFor(ctx, policy.VisitRead, visitID)
 	if err != nil {
@@ -300,7 +300,7 @@ func (s *Service) WatchVisit(ctx context.Context, visitID string, seen VisitWatc
 // QueueEntry is a line of the clinician's waiting room with the length of
 // its visit's message thread.
 type QueueEntry struct {
-	*Visit
+	*haven.VisitView
 	Messages int
 }
 
@@ -322,7 +322,7 @@ func (s *Service) WaitingQueue(ctx context.Context) ([]QueueEntry, error) {
 	}
 	out := make([]QueueEntry, len(vs))
 	for i, v := range vs {
-		out[i] = QueueEntry{Visit: v, Messages: counts[v.ID]}
+		out[i] = QueueEntry{VisitView: v, Messages: counts[v.ID]}
 	}
 	return out, nil
 }

@@ -17,7 +17,7 @@ import (
 
 // waitingVisit books patient A with the clinician at 15:00 and checks in
 // at 14:40: a patient in the waiting room.
-func (e *env) waitingVisit(p *practice) *service.Visit {
+func (e *env) waitingVisit(p *practice) *haven.VisitView {
 	e.t.Helper()
 	if err := e.svc.SetAvailability(e.as(p.clinician), wednesdayAfternoon); err != nil {
 		e.t.Fatal(err)

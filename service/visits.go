@@ -126,51 +126,35 @@ func (s *Service) Slots(ctx context.Context, clinicianID string, from, to time.T
 	return out, nil
 }
 
-func overlaps(vs []*sqlstore.Visit, start, end time.Time) bool {
+func overlaps(vs []*haven.Visit, start, end time.Time) bool {
 	for _, v := range vs {
-		if v.State != sqlstore.VisitCancelled && v.Start.Before(end) && start.Before(v.End) {
+		if v.State != haven.VisitCancelled && v.Start.Before(end) && start.Before(v.End) {
 			return true
 		}
 	}
 	return false
 }
 
-// Visit is an opened visit.
-type Visit struct {
-	ID          string     `json:"id"`
-	PatientID   string     `json:"patient_id"`
-	ClinicianID string     `json:"clinician_id"`
-	Start       time.Time  `json:"start"`
-	End         time.Time  `json:"end"`
-	State       string     `json:"state"`
-	Reason      string     `json:"reason"`
-	CheckedInAt *time.Time `json:"checked_in_at,omitempty"`
-	PatientName string     `json:"patient_name,omitempty"`
-	// ClinicianName is the clinician's name where a list shows it (the
-	// front desk's schedule).
-	ClinicianName string `json:"clinician_name,omitempty"`
-}
-
-func visitAD(v *sqlstore.Visit) keyring.AD {
+func visitAD(v *haven.Visit) keyring.AD {
 	return keyring.AD{PracticeID: v.PracticeID, PatientID: v.PatientID, Kind: "visit", RecordID: v.ID, Field: "reason"}
 }
 
-func visitResource(v *sqlstore.Visit) policy.Resource {
+func visitResource(v *haven.Visit) policy.Resource {
 	return policy.Resource{Kind: policy.KindVisit, ID: v.ID, PracticeID: v.PracticeID, PatientID: v.PatientID}
 }
 
-func (s *Service) openVisit(ctx context.Context, v *sqlstore.Visit) (*Visit, error) {
+func (s *Service) openVisit(ctx context.Context, v *haven.Visit) (*haven.VisitView, error) {
 	reason, err := s.keys.Open(ctx, visitAD(v), v.Reason)
 	if err != nil {
 		return nil, err
 	}
-	return &Visit{ID: v.ID, PatientID: v.PatientID, ClinicianID: v.ClinicianID, Start: v.Start, End: v.End, State: v.State,
+	return &haven.VisitView{ID: v.ID, PatientID: v.PatientID, ClinicianID: v.ClinicianID, Start: v.Start, End: v.End, State: v.State,
 		Reason: string(reason), CheckedInAt: v.CheckedInAt}, nil
 }
 
 // BookVisit books a slot for a patient with a clinician of their practice.
 // The start must be one of the clinician's free slots.
-func (s *Service) BookVisit(ctx context.Context, patientID, clinicianID string, start time.Time, reason string) (*Visit, error) {
+func (s *Service) BookVisit(ctx context.Context, patientID, clinicianID string, start time.Time, reason string) (*haven.VisitView, error) {
 	if err := text("reason for the visit", reason, 1, 500); err != nil {
 		return nil, err
 	}
@@ -178,7 +162,7 @@ func (s *Service) BookVisit(ctx context.Context, patientID, clinicianID string, 
 	if err != nil {
 		return nil, err
 	}
-	v := &sqlstore.Visit{ID: haven.NewID(), PracticeID: row.PracticeID, PatientID: row.ID, ClinicianID: clinicianID, State: sqlstore.VisitBooked}
+	v := &haven.Visit{ID: haven.NewID(), PracticeID: row.PracticeID, PatientID: row.ID, ClinicianID: clinicianID, State: haven.VisitBooked}
 	a, _, err := s.authorizeRecord(ctx, policy.VisitBook, visitResource(v), patientID)
 	if err != nil {
 		return nil, err
@@ -213,7 +197,7 @@ func (s *Service) freeSlot(ctx context.Context, clinicianID string, start time.T
 }
 
 // visitFor loads a visit and passes the gate for act.
-func (s *Service) visitFor(ctx context.Context, act policy.Action, visitID string) (haven.Actor, *sqlstore.Visit, error) {
+func (s *Service) visitFor(ctx context.Context, act policy.Action, visitID string) (haven.Actor, *haven.Visit, error) {
 	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return a, nil, err
@@ -236,7 +220,7 @@ func (s *Service) visitFor(ctx context.Context, act policy.Action, visitID strin
 
 // move changes a visit's state from one of from, or fails with ECONFLICT
 // saying what state it is in.
-func (s *Service) move(ctx context.Context, v *sqlstore.Visit, to string, from ...string) error {
+func (s *Service) move(ctx context.Context, v *haven.Visit, to string, from ...string) error {
 	if !slices.Contains(from, v.State) {
 		return haven.Errorf(haven.ECONFLICT, "the visit is %s", v.State)
 	}
@@ -246,7 +230,7 @@ func (s *Service) move(ctx context.Context, v *sqlstore.Visit, to string, from .
 }
 
 // Visits returns a patient's visits.
-func (s *Service) Visits(ctx context.Context, patientID string) ([]*Visit, error) {
+func (s *Service) Visits(ctx context.Context, patientID string) ([]*haven.VisitView, error) {
 	row, err := s.patientRow(ctx, policy.VisitRead, policy.KindVisit, patientID)
 	if err != nil {
 		return nil, err
@@ -258,7 +242,7 @@ func (s *Service) Visits(ctx context.Context, patientID string) ([]*Visit, error
 	if err != nil {
 		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load visits")
 	}
-	out := make([]*Visit, 0, len(vs))
+	out := make([]*haven.VisitView, 0, len(vs))
 	for _, v := range vs {
 		ov, err := s.openVisit(ctx, v)
 		if err != nil {
@@ -275,7 +259,7 @@ func (s *Service) CancelVisit(ctx context.Context, visitID string) error {
 	if err != nil {
 		return err
 	}
-	return s.move(ctx, v, sqlstore.VisitCancelled, sqlstore.VisitBooked, sqlstore.VisitWaiting)
+	return s.move(ctx, v, haven.VisitCancelled, haven.VisitBooked, haven.VisitWaiting)
 }
 
 // CheckInWindow is how long before its start a visit's patient may enter
@@ -284,7 +268,7 @@ const CheckInWindow = 30 * time.Minute
 
 // CheckIn puts the patient in the waiting room, from CheckInWindow before
 // the visit's start until its end.
-func (s *Service) CheckIn(ctx context.Context, visitID string) (*Visit, error) {
+func (s *Service) CheckIn(ctx context.Context, visitID string) (*haven.VisitView, error) {
 	_, v, err := s.visitFor(ctx, policy.VisitCheckIn, visitID)
 	if err != nil {
 		return nil, err
@@ -293,7 +277,7 @@ func (s *Service) CheckIn(ctx context.Context, visitID string) (*Visit, error) {
 	if now.Before(v.Start.Add(-CheckInWindow)) || !now.Before(v.End) {
 		return nil, haven.Errorf(haven.ECONFLICT, "check-in opens %s before the visit and closes at its end", CheckInWindow)
 	}
-	if err := s.move(ctx, v, sqlstore.VisitWaiting, sqlstore.VisitBooked); err != nil {
+	if err := s.move(ctx, v, haven.VisitWaiting, haven.VisitBooked); err != nil {
 		return nil, err
 	}
 	return s.openVisit(ctx, v)
@@ -301,7 +285,7 @@ func (s *Service) CheckIn(ctx context.Context, visitID string) (*Visit, error) {
 
 // WaitingRoom returns today's waiting and admitted visits of the signed-in
 // clinician, each decided and audited on its own (visit.read).
-func (s *Service) WaitingRoom(ctx context.Context) ([]*Visit, error) {
+func (s *Service) WaitingRoom(ctx context.Context) ([]*haven.VisitView, error) {
 	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return nil, err
@@ -315,9 +299,9 @@ func (s *Service) WaitingRoom(ctx context.Context) ([]*Visit, error) {
 		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load visits")
 	}
 	names := s.patientNames()
-	var out []*Visit
+	var out []*haven.VisitView
 	for _, v := range vs {
-		if v.State != sqlstore.VisitWaiting && v.State != sqlstore.VisitAdmitted {
+		if v.State != haven.VisitWaiting && v.State != haven.VisitAdmitted {
 			continue
 		}
 		if _, _, err := s.authorize(ctx, policy.VisitRead, visitResource(v)); err != nil {
@@ -342,7 +326,7 @@ const MaxScheduleSpan = 48 * time.Hour
 // decided and audited (visit.queue), then each visit on its own
 // (visit.read) before it is opened, as in the waiting room, so the
 // patient's access history shows who looked at her visit.
-func (s *Service) Schedule(ctx context.Context, from, to time.Time) ([]*Visit, error) {
+func (s *Service) Schedule(ctx context.Context, from, to time.Time) ([]*haven.VisitView, error) {
 	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return nil, err
@@ -353,7 +337,7 @@ func (s *Service) Schedule(ctx context.Context, from, to time.Time) ([]*Visit, e
 	if _, _, err := s.authorize(ctx, policy.VisitQueue, policy.Resource{Kind: policy.KindVisit, PracticeID: a.PracticeID}); err != nil {
 		return nil, err
 	}
-	var vs []*sqlstore.Visit
+	var vs []*haven.Visit
 	if a.Role == haven.RoleClinician {
 		vs, err = s.db.ClinicianVisits(ctx, a.UserID, from, to)
 	} else {
@@ -364,7 +348,7 @@ func (s *Service) Schedule(ctx context.Context, from, to time.Time) ([]*Visit, e
 	}
 	patients := s.patientNames()
 	clinicians := map[string]string{}
-	out := []*Visit{}
+	out := []*haven.VisitView{}
 	for _, v := range vs {
 		if _, _, err := s.authorize(ctx, policy.VisitRead, visitResource(v)); err != nil {
 			if haven.ErrorCode(err) == haven.EUNAVAILABLE {
@@ -406,7 +390,7 @@ func (s *Service) Admit(ctx context.Context, visitID string) error {
 	if err != nil {
 		return err
 	}
-	return s.move(ctx, v, sqlstore.VisitAdmitted, sqlstore.VisitWaiting)
+	return s.move(ctx, v, haven.VisitAdmitted, haven.VisitWaiting)
 }
 
 // EndVisit ends an admitted visit (clinician); its tokens stop working.
@@ -415,7 +399,7 @@ func (s *Service) EndVisit(ctx context.Context, visitID string) error {
 	if err != nil {
 		return err
 	}
-	return s.move(ctx, v, sqlstore.VisitEnded, sqlstore.VisitAdmitted)
+	return s.move(ctx, v, haven.VisitEnded, haven.VisitAdmitted)
 }
 
 // JoinToken mints the signed-in participant's join token for an admitted
@@ -429,7 +413,7 @@ func (s *Service) JoinToken(ctx context.Context, visitID string) (string, error)
 	if err != nil {
 		return "", err
 	}
-	if v.State != sqlstore.VisitAdmitted {
+	if v.State != haven.VisitAdmitted {
 		return "", haven.Errorf(haven.ECONFLICT, "the visit is %s: the clinician admits you when ready", v.State)
 	}
 	role := token.Patient

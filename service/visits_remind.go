@@ -10,7 +10,6 @@ import (
 	"haven/audit"
 	"haven/auth/outbox"
 	"haven/policy"
-	"haven/store/sqlstore"
 )
 
 // Visit reminders: an email to the patient ahead of a booked visit that
@@ -164,7 +163,7 @@ func (r *Reminders) lead(ctx context.Context, practiceID string) (time.Duration,
 // The order is the spine's: the audit event is durable before the patient's
 // address is opened, and the address leaves only after both. It reports
 // whether an email went out.
-func (r *Reminders) remind(ctx context.Context, v *sqlstore.Visit, now time.Time) (bool, error) {
+func (r *Reminders) remind(ctx context.Context, v *haven.Visit, now time.Time) (bool, error) {
 	mine, err := r.svc.db.ClaimReminder(ctx, v.ID, v.Version, v.Start, now)
 	if err != nil {
 		return false, haven.Wrap(haven.EUNAVAILABLE, err, "cannot claim a visit reminder")
@@ -210,7 +209,7 @@ func (r *Reminders) remind(ctx context.Context, v *sqlstore.Visit, now time.Time
 // record appends a reminder event to the visit's practice log: the
 // system actor, the visit and the patient by id, and codes. Nothing of the
 // email (address, text) is in it.
-func (r *Reminders) record(ctx context.Context, v *sqlstore.Visit, decision, reason string) error {
+func (r *Reminders) record(ctx context.Context, v *haven.Visit, decision, reason string) error {
 	ev := audit.Event{LogID: v.PracticeID, ActorID: ReminderActor, Action: ActVisitRemind,
 		ResourceKind: string(policy.KindVisit), ResourceID: v.ID, PatientID: v.PatientID,
 		Purpose: audit.PurposeTreatment, Decision: decision, Reason: reason}

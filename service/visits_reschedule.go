@@ -6,7 +6,6 @@ import (
 
 	"haven"
 	"haven/policy"
-	"haven/store/sqlstore"
 )
 
 // RescheduleVisit moves a booked visit to newStart, which must be one of
@@ -29,12 +28,12 @@ import (
 // the chart through the visit follows the visit's new time, since policy
 // reads the visit window from the row itself. The reminder is re-armed
 // for the new time.
-func (s *Service) RescheduleVisit(ctx context.Context, visitID string, newStart time.Time) (*Visit, error) {
+func (s *Service) RescheduleVisit(ctx context.Context, visitID string, newStart time.Time) (*haven.VisitView, error) {
 	_, v, err := s.visitFor(ctx, policy.VisitReschedule, visitID)
 	if err != nil {
 		return nil, err
 	}
-	if v.State != sqlstore.VisitBooked {
+	if v.State != haven.VisitBooked {
 		return nil, haven.Errorf(haven.ECONFLICT, "the visit is %s; only a booked visit can be moved", v.State)
 	}
 	if !newStart.After(s.now()) {

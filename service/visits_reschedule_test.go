@@ -8,7 +8,6 @@ import (
 
 	"haven"
 	"haven/audit"
-	"haven/service"
 	"haven/store/sqlstore"
 	"haven/video/token"
 )
@@ -18,7 +17,7 @@ import (
 func wed(hour, min int) time.Time { return time.Date(2026, 11, 25, hour, min, 0, 0, time.UTC) }
 
 // bookAt books patient a with clinician doc at start.
-func (e *env) bookAt(a haven.Actor, patientID string, doc haven.Actor, start time.Time) *service.Visit {
+func (e *env) bookAt(a haven.Actor, patientID string, doc haven.Actor, start time.Time) *haven.VisitView {
 	e.t.Helper()
 	v, err := e.svc.BookVisit(e.as(a), patientID, doc.UserID, start, "reason "+patientID)
 	if err != nil {
@@ -28,7 +27,7 @@ func (e *env) bookAt(a haven.Actor, patientID string, doc haven.Actor, start tim
 }
 
 // storedVisit reads a visit straight from the database.
-func (e *env) storedVisit(id string) *sqlstore.Visit {
+func (e *env) storedVisit(id string) *haven.Visit {
 	e.t.Helper()
 	v, err := e.db.FindVisit(context.Background(), id)
 	if err != nil {
@@ -39,7 +38,7 @@ func (e *env) storedVisit(id string) *sqlstore.Visit {
 
 // unchanged fails unless the visit still has the times, state and version
 // it had in before.
-func (e *env) unchanged(what string, before *sqlstore.Visit) {
+func (e *env) unchanged(what string, before *haven.Visit) {
 	e.t.Helper()
 	now := e.storedVisit(before.ID)
 	if !now.Start.Equal(before.Start) || !now.End.Equal(before.End) || now.State != before.State || now.Version != before.Version {

@@ -45,7 +45,7 @@ type homeView struct {
 
 // scheduleRow is one visit of a schedule, with what the reader may do.
 type scheduleRow struct {
-	*service.Visit
+	*haven.VisitView
 	Status  string // in words (words.go)
 	CheckIn bool   // the front desk may check the patient in now
 	Move    bool   // the front desk may move it
@@ -113,7 +113,7 @@ func (s *Server) patientHome(r *http.Request, v *homeView) error {
 			continue
 		}
 		if v.Next == nil {
-			row := visitRow{Visit: x, CheckIn: x.State != "admitted", Join: x.State == "admitted", Reschedule: movable(x), Cancel: x.State != "admitted"}
+			row := visitRow{VisitView: x, CheckIn: x.State != "admitted", Join: x.State == "admitted", Reschedule: movable(x), Cancel: x.State != "admitted"}
 			v.Next = &row
 		} else if x.State == "booked" {
 			v.Upcoming++
@@ -166,7 +166,7 @@ func (s *Server) scheduleHome(r *http.Request, p *page, v *homeView) error {
 	}
 	desk := v.Who.Role == haven.RoleStaff
 	for _, x := range vs {
-		row := scheduleRow{Visit: x, Status: visitStateWords[x.State]}
+		row := scheduleRow{VisitView: x, Status: visitStateWords[x.State]}
 		open := !s.now().Before(x.Start.Add(-service.CheckInWindow)) && s.now().Before(x.End)
 		switch x.State {
 		case "booked":

@@ -18,7 +18,7 @@ import (
 
 // threadView is one visit's messages on the messages page.
 type threadView struct {
-	Visit    *service.Visit
+	Visit    *haven.VisitView
 	Messages []service.VisitMessage
 }
 

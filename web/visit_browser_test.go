@@ -14,7 +14,6 @@ import (
 
 	"haven"
 	"haven/internal/testkit"
-	"haven/service"
 	"haven/store/sqlstore"
 )
 
@@ -112,7 +111,7 @@ func click(t testing.TB, ctx context.Context, sel string) {
 
 // bookNextSlot books the patient's next free slot with the clinician,
 // as the patient, and returns the visit.
-func (st *visitStack) bookNextSlot(patient, doc string) *service.Visit {
+func (st *visitStack) bookNextSlot(patient, doc string) *haven.VisitView {
 	st.tb.Helper()
 	ctx := haven.NewContextWithActor(context.Background(), haven.Actor{UserID: st.users[patient], PracticeID: st.practice,
 		Role: haven.RolePatient, SessionID: "test", ClientAddr: "127.0.0.1", RequestID: "test", AuthTime: time.Now()})

@@ -21,7 +21,7 @@ const BookingWindow = 3 * 24 * time.Hour
 
 // visitRow is one of the patient's visits with what they may do with it.
 type visitRow struct {
-	*service.Visit
+	*haven.VisitView
 	ClinicianName string
 	CheckIn       bool // booked or waiting, not over: the pre-visit page
 	Join          bool // admitted: the call
@@ -138,7 +138,7 @@ func (s *Server) renderVisits(w http.ResponseWriter, r *http.Request, status int
 	for i := len(vs) - 1; i >= 0; i-- { // newest first
 		x := vs[i]
 		live := x.State == "booked" || x.State == "waiting"
-		view.Visits = append(view.Visits, visitRow{Visit: x, ClinicianName: names[x.ClinicianID],
+		view.Visits = append(view.Visits, visitRow{VisitView: x, ClinicianName: names[x.ClinicianID],
 			CheckIn: live && now.Before(x.End) && view.Booking, Join: x.State == "admitted" && view.Booking, Cancel: live,
 			Reschedule: movable(x)})
 	}
@@ -203,7 +203,7 @@ func (s *Server) pageCancel(w http.ResponseWriter, r *http.Request) {
 }
 
 type checkInView struct {
-	Visit         *service.Visit
+	Visit         *haven.VisitView
 	ClinicianName string
 	Opens         time.Time
 }

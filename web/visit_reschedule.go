@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"haven"
-	"haven/service"
 )
 
 // Moving a booked visit to another free slot of the same clinician: the
@@ -119,4 +118,4 @@ func (s *Server) moveView(ctx context.Context, r *http.Request, view *visitListV
 
 // movable reports whether the list offers to move x: only a booked visit
 // moves (the service says so too).
-func movable(x *service.Visit) bool { return x.State == "booked" }
+func movable(x *haven.VisitView) bool { return x.State == "booked" }

@@ -10,25 +10,10 @@ import (
 	"haven"
 )
 
-// Patient is a chart row as stored: sealed fields and a blind-indexed MRN.
-// The service layer opens it; nothing here can.
-type Patient struct {
-	ID           string // the patient's user id
-	PracticeID   string
-	MRNIndex     []byte
-	MRN          haven.Sealed
-	Demographics haven.Sealed
-	Contact      haven.Sealed
-	Restrictions haven.Sealed // nil when the patient set none
-	Version      int
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
-}
-
 const patientColumns = `id, practice_id, mrn_index, mrn_sealed, demographics_sealed, contact_sealed, restrictions_sealed, version, created_at, updated_at`
 
-func scanPatient(s scanner) (*Patient, error) {
-	var p Patient
+func scanPatient(s scanner) (*haven.Patient, error) {
+	var p haven.Patient
 	var mrn, demo, contact, restr []byte
 	if err := s.Scan(&p.ID, &p.PracticeID, &p.MRNIndex, &mrn, &demo, &contact, &restr, &p.Version, &p.CreatedAt, &p.UpdatedAt); err != nil {
 		return nil, err
@@ -41,7 +26,7 @@ func scanPatient(s scanner) (*Patient, error) {
 // CreatePatient stores a patient's account and chart in one transaction,
 // so a failure (a duplicate MRN or email) leaves neither behind. The MRN
 // must be unique in its practice.
-func (d *DB) CreatePatient(ctx context.Context, u *haven.User, p *Patient) error {
+func (d *DB) CreatePatient(ctx context.Context, u *haven.User, p *haven.Patient) error {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -56,7 +41,7 @@ func (d *DB) CreatePatient(ctx context.Context, u *haven.User, p *Patient) error
 // insertPatient checks and adds a patient's account and chart within tx,
 // for CreatePatient and for a self-registration that uses up its link in
 // the same transaction (registration.go).
-func insertPatient(ctx context.Context, tx *sql.Tx, u *haven.User, p *Patient, now time.Time) error {
+func insertPatient(ctx context.Context, tx *sql.Tx, u *haven.User, p *haven.Patient, now time.Time) error {
 	if u.CreatedAt.IsZero() {
 		u.CreatedAt = now
 	}
@@ -81,7 +66,7 @@ func insertPatient(ctx context.Context, tx *sql.Tx, u *haven.User, p *Patient, n
 const findPatientSQL = `SELECT ` + patientColumns + ` FROM patients WHERE id = $1`
 
 // FindPatient returns the chart row of a patient id, or ENOTFOUND.
-func (d *DB) FindPatient(ctx context.Context, id string) (*Patient, error) {
+func (d *DB) FindPatient(ctx context.Context, id string) (*haven.Patient, error) {
 	p, err := scanPatient(d.db.QueryRowContext(ctx, findPatientSQL, id))
 	if err != nil {
 		return nil, notFound(err, "patient", id)
@@ -90,7 +75,7 @@ func (d *DB) FindPatient(ctx context.Context, id string) (*Patient, error) {
 }
 
 // FindPatientByMRN finds a chart by its blind-indexed MRN in one practice.
-func (d *DB) FindPatientByMRN(ctx context.Context, practiceID string, mrnIndex []byte) (*Patient, error) {
+func (d *DB) FindPatientByMRN(ctx context.Context, practiceID string, mrnIndex []byte) (*haven.Patient, error) {
 	p, err := scanPatient(d.db.QueryRowContext(ctx, `SELECT `+patientColumns+` FROM patients WHERE practice_id = $1 AND mrn_index = $2`, practiceID, mrnIndex))
 	if err != nil {
 		return nil, notFound(err, "patient with MRN in practice", practiceID)
@@ -99,13 +84,13 @@ func (d *DB) FindPatientByMRN(ctx context.Context, practiceID string, mrnIndex [
 }
 
 // ListPatients returns a practice's chart rows (sealed), oldest first.
-func (d *DB) ListPatients(ctx context.Context, practiceID string) ([]*Patient, error) {
+func (d *DB) ListPatients(ctx context.Context, practiceID string) ([]*haven.Patient, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT `+patientColumns+` FROM patients WHERE practice_id = $1 ORDER BY created_at, id`, practiceID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var ps []*Patient
+	var ps []*haven.Patient
 	for rows.Next() {
 		p, err := scanPatient(rows)
 		if err != nil {
@@ -119,7 +104,7 @@ func (d *DB) ListPatients(ctx context.Context, practiceID string) ([]*Patient, e
 // UpdatePatient replaces a chart's sealed fields if its version is still
 // p.Version (optimistic locking: two editors cannot silently overwrite each
 // other), and bumps the version.
-func (d *DB) UpdatePatient(ctx context.Context, p *Patient) error {
+func (d *DB) UpdatePatient(ctx context.Context, p *haven.Patient) error {
 	now := d.now()
 	res, err := d.db.ExecContext(ctx, `UPDATE patients SET mrn_index = $1, mrn_sealed = $2, demographics_sealed = $3, contact_sealed = $4,
 		restrictions_sealed = $5, version = version + 1, updated_at = $6 WHERE id = $7 AND version = $8`,

@@ -17,7 +17,7 @@ import (
 // page never creates a patient in another. ENOTFOUND for an unknown,
 // used, expired or other practice's token; ECONFLICT when the email (or
 // MRN) already has an account in the practice.
-func (d *DB) CreatePatientWithToken(ctx context.Context, hash []byte, kind string, at time.Time, u *haven.User, p *Patient) (AuthToken, error) {
+func (d *DB) CreatePatientWithToken(ctx context.Context, hash []byte, kind string, at time.Time, u *haven.User, p *haven.Patient) (AuthToken, error) {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return AuthToken{}, err

@@ -102,7 +102,7 @@ func (d *DB) VisitGuests(ctx context.Context, visitID string) ([]string, error) 
 
 // GuestVisits returns the admitted visits userID is invited to, soonest
 // first.
-func (d *DB) GuestVisits(ctx context.Context, userID string) ([]*Visit, error) {
+func (d *DB) GuestVisits(ctx context.Context, userID string) ([]*haven.Visit, error) {
 	return d.queryVisits(ctx, `SELECT `+visitColumns+` FROM visits WHERE state = 'admitted'
 		AND id IN (SELECT visit_id FROM visit_guests WHERE user_id = $1) ORDER BY starts_at`, userID)
 }

@@ -22,7 +22,7 @@ func TestVisitMessageCountsCountsEachVisitInOneAnswer(t *testing.T) {
 		}
 		pat := &haven.User{ID: haven.NewID(), PracticeID: u.PracticeID, Role: haven.RolePatient, EmailIndex: []byte(haven.NewID()),
 			Email: haven.Sealed{1}, Name: haven.Sealed{2}}
-		if err := db.CreatePatient(ctx, pat, &sqlstore.Patient{ID: pat.ID, PracticeID: u.PracticeID, MRNIndex: []byte(haven.NewID()),
+		if err := db.CreatePatient(ctx, pat, &haven.Patient{ID: pat.ID, PracticeID: u.PracticeID, MRNIndex: []byte(haven.NewID()),
 			MRN: haven.Sealed{3}, Demographics: haven.Sealed{4}, Contact: haven.Sealed{5}}); err != nil {
 			t.Fatal(err)
 		}
@@ -30,8 +30,8 @@ func TestVisitMessageCountsCountsEachVisitInOneAnswer(t *testing.T) {
 		var ids []string
 		for i := range 4 {
 			at := start.Add(time.Duration(i) * time.Hour)
-			v := &sqlstore.Visit{ID: haven.NewID(), PracticeID: u.PracticeID, PatientID: pat.ID, ClinicianID: doc, Start: at, End: at.Add(30 * time.Minute),
-				State: sqlstore.VisitWaiting, Reason: haven.Sealed{6}, BookedBy: pat.ID}
+			v := &haven.Visit{ID: haven.NewID(), PracticeID: u.PracticeID, PatientID: pat.ID, ClinicianID: doc, Start: at, End: at.Add(30 * time.Minute),
+				State: haven.VisitWaiting, Reason: haven.Sealed{6}, BookedBy: pat.ID}
 			if err := db.CreateVisit(ctx, v); err != nil {
 				t.Fatal(err)
 			}

@@ -56,31 +56,10 @@ func (d *DB) ClinicianAvailability(ctx context.Context, clinicianID string) ([]A
 	return out, rows.Err()
 }
 
-// Visit states, in the order a visit moves through them.
-const (
-	VisitBooked    = "booked"
-	VisitWaiting   = "waiting" // checked in, in the waiting room
-	VisitAdmitted  = "admitted"
-	VisitEnded     = "ended"
-	VisitCancelled = "cancelled"
-)
-
-// Visit is a stored visit; its reason is sealed.
-type Visit struct {
-	ID, PracticeID, PatientID, ClinicianID string
-	Start, End                             time.Time
-	State                                  string
-	Reason                                 haven.Sealed
-	BookedBy                               string
-	CheckedInAt, AdmittedAt, EndedAt       *time.Time
-	Version                                int
-	CreatedAt                              time.Time
-}
-
 const visitColumns = `id, practice_id, patient_id, clinician_id, starts_at, ends_at, state, reason_sealed, booked_by, checked_in_at, admitted_at, ended_at, version, created_at`
 
-func scanVisit(s scanner) (*Visit, error) {
-	var v Visit
+func scanVisit(s scanner) (*haven.Visit, error) {
+	var v haven.Visit
 	var reason []byte
 	var in, ad, en sql.NullTime
 	if err := s.Scan(&v.ID, &v.PracticeID, &v.PatientID, &v.ClinicianID, &v.Start, &v.End, &v.State, &reason, &v.BookedBy, &in, &ad, &en, &v.Version, &v.CreatedAt); err != nil {
@@ -102,7 +81,7 @@ func scanVisit(s scanner) (*Visit, error) {
 
 // CreateVisit books a visit; a live visit at the same clinician and start
 // is ECONFLICT.
-func (d *DB) CreateVisit(ctx context.Context, v *Visit) error {
+func (d *DB) CreateVisit(ctx context.Context, v *haven.Visit) error {
 	v.CreatedAt, v.Version = d.now(), 1
 	_, err := d.db.ExecContext(ctx, `INSERT INTO visits (id, practice_id, patient_id, clinician_id, starts_at, ends_at, state, reason_sealed, booked_by, version, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
@@ -114,7 +93,7 @@ func (d *DB) CreateVisit(ctx context.Context, v *Visit) error {
 }
 
 // FindVisit returns one visit, or ENOTFOUND.
-func (d *DB) FindVisit(ctx context.Context, id string) (*Visit, error) {
+func (d *DB) FindVisit(ctx context.Context, id string) (*haven.Visit, error) {
 	v, err := scanVisit(d.db.QueryRowContext(ctx, `SELECT `+visitColumns+` FROM visits WHERE id = $1`, id))
 	if err != nil {
 		return nil, notFound(err, "visit", id)
@@ -126,7 +105,7 @@ func (d *DB) FindVisit(ctx context.Context, id string) (*Visit, error) {
 // version v.Version: a compare-and-swap, so a cancelled visit cannot be
 // admitted by a request that raced the cancel. It never moves a visit in
 // time; RescheduleVisit alone does that (and re-arms the reminder).
-func (d *DB) MoveVisit(ctx context.Context, v *Visit, from string) error {
+func (d *DB) MoveVisit(ctx context.Context, v *haven.Visit, from string) error {
 	now := d.now()
 	res, err := d.db.ExecContext(ctx, `UPDATE visits SET state = $1,
 		checked_in_at = CASE WHEN $1 = 'waiting' THEN $2 ELSE checked_in_at END,
@@ -150,30 +129,30 @@ func (d *DB) MoveVisit(ctx context.Context, v *Visit, from string) error {
 // PatientVisits returns a patient's visits by start time.
 const patientVisitsSQL = `SELECT ` + visitColumns + ` FROM visits /*index:visits_patient*/ WHERE patient_id = $1 ORDER BY starts_at`
 
-func (d *DB) PatientVisits(ctx context.Context, patientID string) ([]*Visit, error) {
+func (d *DB) PatientVisits(ctx context.Context, patientID string) ([]*haven.Visit, error) {
 	return d.queryVisits(ctx, d.sql(patientVisitsSQL), patientID)
 }
 
 // ClinicianVisits returns a clinician's live visits starting in [from, to).
-func (d *DB) ClinicianVisits(ctx context.Context, clinicianID string, from, to time.Time) ([]*Visit, error) {
+func (d *DB) ClinicianVisits(ctx context.Context, clinicianID string, from, to time.Time) ([]*haven.Visit, error) {
 	return d.queryVisits(ctx, `SELECT `+visitColumns+` FROM visits WHERE clinician_id = $1 AND starts_at >= $2 AND starts_at < $3
 		AND state <> 'cancelled' ORDER BY starts_at`, clinicianID, from.UTC(), to.UTC())
 }
 
 // PracticeVisits returns a practice's live visits starting in [from, to),
 // every clinician's, for the front desk's schedule.
-func (d *DB) PracticeVisits(ctx context.Context, practiceID string, from, to time.Time) ([]*Visit, error) {
+func (d *DB) PracticeVisits(ctx context.Context, practiceID string, from, to time.Time) ([]*haven.Visit, error) {
 	return d.queryVisits(ctx, `SELECT `+visitColumns+` FROM visits WHERE practice_id = $1 AND starts_at >= $2 AND starts_at < $3
 		AND state <> 'cancelled' ORDER BY starts_at, clinician_id`, practiceID, from.UTC(), to.UTC())
 }
 
-func (d *DB) queryVisits(ctx context.Context, q string, args ...any) ([]*Visit, error) {
+func (d *DB) queryVisits(ctx context.Context, q string, args ...any) ([]*haven.Visit, error) {
 	rows, err := d.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []*Visit
+	var out []*haven.Visit
 	for rows.Next() {
 		v, err := scanVisit(rows)
 		if err != nil {

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"strconv"
 	"time"
+
+	"haven"
 )
 
 // Visit reminders. reminded_us (migration 0010) is NULL until a node has
@@ -15,7 +17,7 @@ import (
 // and that start after from and no later than until, ordered by start and
 // id, at most limit of them. A caller paging through them passes the last
 // one's start and id as after and afterID ("" for the first page).
-func (d *DB) UnremindedVisits(ctx context.Context, from, until, after time.Time, afterID string, limit int) ([]*Visit, error) {
+func (d *DB) UnremindedVisits(ctx context.Context, from, until, after time.Time, afterID string, limit int) ([]*haven.Visit, error) {
 	q := `SELECT ` + visitColumns + ` FROM visits WHERE state = 'booked' AND reminded_us IS NULL
 		AND starts_at > $1 AND starts_at <= $2`
 	args := []any{from.UTC(), until.UTC()}

@@ -19,7 +19,7 @@ import (
 //     (the one sent named no time, but the patient should hear again).
 //
 // On success v carries the new times and version.
-func (d *DB) RescheduleVisit(ctx context.Context, v *Visit, start, end time.Time) error {
+func (d *DB) RescheduleVisit(ctx context.Context, v *haven.Visit, start, end time.Time) error {
 	res, err := d.db.ExecContext(ctx, `UPDATE visits SET starts_at = $1, ends_at = $2, reminded_us = NULL, version = version + 1
 		WHERE id = $3 AND state = 'booked' AND version = $4`, start.UTC(), end.UTC(), v.ID, v.Version)
 	if isUniqueViolation(err) {

@@ -12,7 +12,7 @@ import (
 // visitFixture stores a practice, a clinician, two patients and a booked
 // visit for each at 09:00 and 09:30 on a day far ahead.
 type visitFixture struct {
-	a, b *sqlstore.Visit
+	a, b *haven.Visit
 }
 
 func newVisitFixture(t *testing.T, db *sqlstore.DB) visitFixture {
@@ -28,14 +28,14 @@ func newVisitFixture(t *testing.T, db *sqlstore.DB) visitFixture {
 	}
 	day := time.Date(2031, 3, 4, 9, 0, 0, 0, time.UTC)
 	var f visitFixture
-	for i, dst := range []**sqlstore.Visit{&f.a, &f.b} {
+	for i, dst := range []**haven.Visit{&f.a, &f.b} {
 		u := &haven.User{ID: haven.NewID(), PracticeID: p.ID, Role: haven.RolePatient, EmailIndex: []byte{byte('p'), byte(i)}, Email: haven.Sealed{3}, Name: haven.Sealed{4}}
-		if err := db.CreatePatient(ctx, u, &sqlstore.Patient{ID: u.ID, PracticeID: p.ID, MRNIndex: []byte{byte('m'), byte(i)}, MRN: haven.Sealed{5}, Demographics: haven.Sealed{6}, Contact: haven.Sealed{7}}); err != nil {
+		if err := db.CreatePatient(ctx, u, &haven.Patient{ID: u.ID, PracticeID: p.ID, MRNIndex: []byte{byte('m'), byte(i)}, MRN: haven.Sealed{5}, Demographics: haven.Sealed{6}, Contact: haven.Sealed{7}}); err != nil {
 			t.Fatal(err)
 		}
 		start := day.Add(time.Duration(i) * 30 * time.Minute)
-		v := &sqlstore.Visit{ID: haven.NewID(), PracticeID: p.ID, PatientID: u.ID, ClinicianID: doc.ID, Start: start, End: start.Add(30 * time.Minute),
-			State: sqlstore.VisitBooked, Reason: haven.Sealed{8}, BookedBy: u.ID}
+		v := &haven.Visit{ID: haven.NewID(), PracticeID: p.ID, PatientID: u.ID, ClinicianID: doc.ID, Start: start, End: start.Add(30 * time.Minute),
+			State: haven.VisitBooked, Reason: haven.Sealed{8}, BookedBy: u.ID}
 		if err := db.CreateVisit(ctx, v); err != nil {
 			t.Fatal(err)
 		}
@@ -84,7 +84,7 @@ func TestRescheduleUpdateIsGuardedByVersionStateAndTheSlotIndex(t *testing.T) {
 			t.Fatalf("a refused move changed the visit: %+v", got)
 		}
 		// Once the visit is no longer booked, it does not move.
-		if err := db.MoveVisit(ctx, &sqlstore.Visit{ID: f.b.ID, State: sqlstore.VisitCancelled, Start: f.b.Start, End: f.b.End, Version: f.b.Version}, sqlstore.VisitBooked); err != nil {
+		if err := db.MoveVisit(ctx, &haven.Visit{ID: f.b.ID, State: haven.VisitCancelled, Start: f.b.Start, End: f.b.End, Version: f.b.Version}, haven.VisitBooked); err != nil {
 			t.Fatal(err)
 		}
 		b, _ := db.FindVisit(ctx, f.b.ID)
