@@ -31,15 +31,15 @@ func BenchmarkDecide(b *testing.B) {
 	}
 	for i := range 50 {
 		start := now.Add(-time.Duration(i) * 7 * 24 * time.Hour)
-		busy.Patient.Visits = append(busy.Patient.Visits, policy.BookedVisit{ClinicianID: fmt.Sprintf("clinician-%02d", i%30), Start: start, End: start.Add(time.Hour)})
+		busy.Patient.Visits = append(busy.Patient.Visits, haven.Visit{ClinicianID: fmt.Sprintf("clinician-%02d", i%30), Start: start, End: start.Add(time.Hour)})
 	}
 	for i := range 5 {
-		busy.Patient.BreakGlass = append(busy.Patient.BreakGlass, policy.BreakGlassGrant{UserID: fmt.Sprintf("clinician-%02d", i), Start: now.Add(-48 * time.Hour), Expires: now.Add(-47 * time.Hour)})
+		busy.Patient.BreakGlass = append(busy.Patient.BreakGlass, haven.BreakGlassGrant{UserID: fmt.Sprintf("clinician-%02d", i), Start: now.Add(-48 * time.Hour), Expires: now.Add(-47 * time.Hour)})
 	}
 	busy.Patient.Restrictions.BarredUsers = []string{"clinician-99"}
 	emergency := busy
-	emergency.Patient.BreakGlass = append(append([]policy.BreakGlassGrant(nil), busy.Patient.BreakGlass...),
-		policy.BreakGlassGrant{UserID: drDiaz, Start: now.Add(-time.Minute), Expires: now.Add(time.Hour)})
+	emergency.Patient.BreakGlass = append(append([]haven.BreakGlassGrant(nil), busy.Patient.BreakGlass...),
+		haven.BreakGlassGrant{UserID: drDiaz, Start: now.Add(-time.Minute), Expires: now.Add(time.Hour)})
 
 	cases := []struct {
 		name string

@@ -131,7 +131,7 @@ func request(role haven.Role, action string, sc scenario, mfa, freshStepUp bool)
 		Patient:  policy.PatientFacts{PracticeID: home, PatientID: patient},
 	}
 	grant := func(start, end time.Time) {
-		f.Patient.BreakGlass = []policy.BreakGlassGrant{{UserID: me, Start: start, Expires: end}}
+		f.Patient.BreakGlass = []haven.BreakGlassGrant{{UserID: me, Start: start, Expires: end}}
 	}
 	switch sc {
 	case careTeam:
@@ -140,7 +140,7 @@ func request(role haven.Role, action string, sc scenario, mfa, freshStepUp bool)
 		f.Patient.CareTeam = []string{me}
 		f.Practice.ClinicalAccess = []string{me}
 	case bookedVisit:
-		f.Patient.Visits = []policy.BookedVisit{{ClinicianID: me, Start: now.Add(2 * time.Hour), End: now.Add(150 * time.Minute)}}
+		f.Patient.Visits = []haven.Visit{{ClinicianID: me, Start: now.Add(2 * time.Hour), End: now.Add(150 * time.Minute)}}
 	case otherPatient:
 		f.Patient.PatientID = patientY
 		f.Patient.CareTeam = []string{me}
@@ -148,7 +148,7 @@ func request(role haven.Role, action string, sc scenario, mfa, freshStepUp bool)
 		r.PracticeID = practiceB
 		f.Practice = policy.PracticeFacts{PracticeID: practiceB, ClinicalAccess: []string{me}}
 		f.Patient = policy.PatientFacts{PracticeID: practiceB, PatientID: patient, CareTeam: []string{me},
-			Visits: []policy.BookedVisit{{ClinicianID: me, Start: now, End: now.Add(time.Hour)}}}
+			Visits: []haven.Visit{{ClinicianID: me, Start: now, End: now.Add(time.Hour)}}}
 		grant(now.Add(-time.Minute), now.Add(time.Hour))
 	case breakGlassActive:
 		grant(now.Add(-10*time.Minute), now.Add(50*time.Minute))

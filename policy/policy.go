@@ -53,7 +53,7 @@ type Resource struct {
 	PatientID string
 	// Category is the record's sensitive category ("mental_health",
 	// "substance_use", "sexual_health" …), or "" for none. A patient may
-	// restrict categories (see Restrictions).
+	// restrict categories (see haven.Restrictions).
 	Category string
 }
 
@@ -96,52 +96,14 @@ type PatientFacts struct {
 	PatientID  string
 	// CareTeam lists the user ids on the patient's care team.
 	CareTeam []string
-	// Visits lists the patient's booked visits (cancelled ones may be
-	// included; Decide ignores them).
-	Visits []BookedVisit
-	// BreakGlass lists break-glass grants on this patient.
-	BreakGlass   []BreakGlassGrant
-	Restrictions Restrictions
-}
-
-// BookedVisit is a visit between the patient and a clinician.
-type BookedVisit struct {
-	ClinicianID string
-	Start, End  time.Time
-	Cancelled   bool
-}
-
-// BreakGlassGrant is a clinician's time-boxed emergency access to one patient.
-// It opens reads (and note writing, to document the emergency) for at most
-// BreakGlassMaxDuration from Start.
-type BreakGlassGrant struct {
-	UserID  string
-	Start   time.Time
-	Expires time.Time
-}
-
-// Restrictions are the patient's limits on who sees their record.
-type Restrictions struct {
-	// BarredUsers are workforce members the patient has barred (a relative
-	// or an ex-partner on the staff). A bar holds against every role,
-	// relationship and break-glass grant: in an emergency another
-	// clinician can act.
-	BarredUsers []string
-	// StaffFromMessages keeps front-desk staff out of the patient's
-	// messages with their clinicians.
-	StaffFromMessages bool
-	// Categories are sensitive record categories the patient restricted.
-	// A record in one is open only to workforce members the patient
-	// consented to for that category, or under break-glass (the emergency
-	// exception).
-	Categories []string
-	Consents   []CategoryConsent
-}
-
-// CategoryConsent lets one workforce member see one restricted category.
-type CategoryConsent struct {
-	UserID   string
-	Category string
+	// Visits lists the patient's visits as stored (cancelled ones may be
+	// included; Decide ignores them). Decide reads their clinician, times
+	// and state, never their sealed reason.
+	Visits []haven.Visit
+	// BreakGlass lists break-glass grants on this patient as stored; Decide
+	// reads their user and times.
+	BreakGlass   []haven.BreakGlassGrant
+	Restrictions haven.Restrictions
 }
 
 // Purpose is the purpose of use recorded with every access (HIPAA).
@@ -311,7 +273,7 @@ func Decide(a haven.Actor, act Action, r Resource, f Facts) Decision {
 	}
 
 	if r.Category != "" && slices.Contains(p.Restrictions.Categories, r.Category) &&
-		!slices.Contains(p.Restrictions.Consents, CategoryConsent{UserID: a.UserID, Category: r.Category}) {
+		!slices.Contains(p.Restrictions.Consents, haven.CategoryConsent{UserID: a.UserID, Category: r.Category}) {
 		if how != relatedOrBreakGlass || breakGlass(a, p, f.Now) != grantActive {
 			return deny(ReasonPatientRestriction)
 		}
@@ -343,7 +305,7 @@ func relationship(a haven.Actor, p *PatientFacts, now time.Time, breakGlassOK bo
 		return allow(ReasonCareTeam, PurposeTreatment)
 	}
 	for _, v := range p.Visits {
-		if v.ClinicianID == a.UserID && !v.Cancelled && inVisitWindow(v, now) {
+		if v.ClinicianID == a.UserID && v.State != haven.VisitCancelled && inVisitWindow(v, now) {
 			return allow(ReasonBookedVisit, PurposeTreatment)
 		}
 	}
@@ -358,7 +320,7 @@ func relationship(a haven.Actor, p *PatientFacts, now time.Time, breakGlassOK bo
 	return deny(ReasonNotOnCareTeam)
 }
 
-func inVisitWindow(v BookedVisit, now time.Time) bool {
+func inVisitWindow(v haven.Visit, now time.Time) bool {
 	if v.Start.IsZero() {
 		return false
 	}

@@ -138,8 +138,8 @@ func TestAdminSeesNoPHIByDefault(t *testing.T) {
 	// manage, never clinical content.
 	adminActor := member(admin, haven.RolePracticeAdmin)
 	f := onCareTeam(about(alice), admin)
-	f.Patient.BreakGlass = []policy.BreakGlassGrant{{UserID: admin, Start: now.Add(-time.Minute), Expires: now.Add(time.Hour)}}
-	f.Patient.Visits = []policy.BookedVisit{{ClinicianID: admin, Start: now, End: now.Add(time.Hour)}}
+	f.Patient.BreakGlass = []haven.BreakGlassGrant{{UserID: admin, Start: now.Add(-time.Minute), Expires: now.Add(time.Hour)}}
+	f.Patient.Visits = []haven.Visit{{ClinicianID: admin, Start: now, End: now.Add(time.Hour)}}
 	f.Practice.ClinicalAccess = []string{admin}
 	roster := map[policy.Action]bool{policy.CareTeamRead: true, policy.CareTeamManage: true}
 	for _, act := range policy.Actions() {
@@ -240,14 +240,14 @@ func TestForgedCareTeamFactCannotCrossPractices(t *testing.T) {
 	// fact (forged or mistaken) claims the clinician belongs there.
 	c := member(drCarter, haven.RoleClinician)
 	r := policy.Resource{Kind: policy.KindChart, ID: "chart-b", PracticeID: practiceB, PatientID: alice}
-	grant := []policy.BreakGlassGrant{{UserID: drCarter, Start: now.Add(-time.Minute), Expires: now.Add(time.Hour)}}
+	grant := []haven.BreakGlassGrant{{UserID: drCarter, Start: now.Add(-time.Minute), Expires: now.Add(time.Hour)}}
 	for _, factPractice := range []string{practiceA, practiceB} {
 		f := policy.Facts{
 			Now:      now,
 			Practice: policy.PracticeFacts{PracticeID: factPractice, ClinicalAccess: []string{drCarter}},
 			Patient: policy.PatientFacts{
 				PracticeID: factPractice, PatientID: alice, CareTeam: []string{drCarter},
-				Visits:     []policy.BookedVisit{{ClinicianID: drCarter, Start: now, End: now.Add(time.Hour)}},
+				Visits:     []haven.Visit{{ClinicianID: drCarter, Start: now, End: now.Add(time.Hour)}},
 				BreakGlass: grant,
 			},
 		}
@@ -374,7 +374,7 @@ func TestExportNeedsStepUpEvenForThePatient(t *testing.T) {
 func TestActiveBreakGlassGrantOpensReadsForReview(t *testing.T) {
 	c := member(drDiaz, haven.RoleClinician)
 	f := about(alice)
-	f.Patient.BreakGlass = []policy.BreakGlassGrant{{UserID: drDiaz, Start: now.Add(-10 * time.Minute), Expires: now.Add(time.Hour)}}
+	f.Patient.BreakGlass = []haven.BreakGlassGrant{{UserID: drDiaz, Start: now.Add(-10 * time.Minute), Expires: now.Add(time.Hour)}}
 	mustAllow(t, policy.Decide(c, policy.LabRead, on(policy.LabRead, alice), f), policy.ReasonBreakGlass, policy.PurposeBreakGlass)
 	mustAllow(t, policy.Decide(c, policy.NoteWrite, on(policy.NoteWrite, alice), f), policy.ReasonBreakGlass, policy.PurposeBreakGlass)
 	// Emergency access is for reading and documenting, not prescribing.
@@ -384,7 +384,7 @@ func TestActiveBreakGlassGrantOpensReadsForReview(t *testing.T) {
 func TestExpiredBreakGlassGrantDenies(t *testing.T) {
 	c := member(drDiaz, haven.RoleClinician)
 	r := on(policy.ChartRead, alice)
-	cases := map[string]policy.BreakGlassGrant{
+	cases := map[string]haven.BreakGlassGrant{
 		"expired an hour ago":  {UserID: drDiaz, Start: now.Add(-2 * time.Hour), Expires: now.Add(-time.Hour)},
 		"expires right now":    {UserID: drDiaz, Start: now.Add(-time.Hour), Expires: now},
 		"longer than the cap":  {UserID: drDiaz, Start: now.Add(-policy.BreakGlassMaxDuration), Expires: now.Add(365 * 24 * time.Hour)},
@@ -394,7 +394,7 @@ func TestExpiredBreakGlassGrantDenies(t *testing.T) {
 	for name, g := range cases {
 		t.Run(name, func(t *testing.T) {
 			f := about(alice)
-			f.Patient.BreakGlass = []policy.BreakGlassGrant{g}
+			f.Patient.BreakGlass = []haven.BreakGlassGrant{g}
 			mustDeny(t, policy.Decide(c, policy.ChartRead, r, f), policy.ReasonBreakGlassExpired)
 		})
 	}
@@ -403,14 +403,14 @@ func TestExpiredBreakGlassGrantDenies(t *testing.T) {
 func TestBreakGlassGrantOfSomeoneElseOrNotYetStartedDenies(t *testing.T) {
 	c := member(drDiaz, haven.RoleClinician)
 	r := on(policy.ChartRead, alice)
-	for name, g := range map[string]policy.BreakGlassGrant{
+	for name, g := range map[string]haven.BreakGlassGrant{
 		"another clinician's": {UserID: drCarter, Start: now.Add(-time.Minute), Expires: now.Add(time.Hour)},
 		"not yet started":     {UserID: drDiaz, Start: now.Add(time.Minute), Expires: now.Add(time.Hour)},
 		"without a start":     {UserID: drDiaz, Expires: now.Add(time.Hour)},
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := about(alice)
-			f.Patient.BreakGlass = []policy.BreakGlassGrant{g}
+			f.Patient.BreakGlass = []haven.BreakGlassGrant{g}
 			mustDeny(t, policy.Decide(c, policy.ChartRead, r, f), policy.ReasonNotOnCareTeam)
 		})
 	}
@@ -420,7 +420,7 @@ func TestBreakGlassIsForCliniciansOnly(t *testing.T) {
 	s := member(frontDesk, haven.RoleStaff)
 	f := about(alice)
 	f.Practice.ClinicalAccess = []string{frontDesk}
-	f.Patient.BreakGlass = []policy.BreakGlassGrant{{UserID: frontDesk, Start: now.Add(-time.Minute), Expires: now.Add(time.Hour)}}
+	f.Patient.BreakGlass = []haven.BreakGlassGrant{{UserID: frontDesk, Start: now.Add(-time.Minute), Expires: now.Add(time.Hour)}}
 	mustDeny(t, policy.Decide(s, policy.NoteRead, on(policy.NoteRead, alice), f), policy.ReasonNotOnCareTeam)
 }
 
@@ -428,7 +428,7 @@ func TestCareTeamIsPreferredOverBreakGlass(t *testing.T) {
 	// A clinician on the team who also holds a grant is doing ordinary
 	// treatment, and must not flood the break-glass review queue.
 	f := onCareTeam(about(alice), drCarter)
-	f.Patient.BreakGlass = []policy.BreakGlassGrant{{UserID: drCarter, Start: now.Add(-time.Minute), Expires: now.Add(time.Hour)}}
+	f.Patient.BreakGlass = []haven.BreakGlassGrant{{UserID: drCarter, Start: now.Add(-time.Minute), Expires: now.Add(time.Hour)}}
 	mustAllow(t, policy.Decide(member(drCarter, haven.RoleClinician), policy.NoteRead, on(policy.NoteRead, alice), f), policy.ReasonCareTeam, policy.PurposeTreatment)
 }
 
@@ -445,8 +445,8 @@ func TestBreakGlassRequestNeedsStepUp(t *testing.T) {
 func TestBarredClinicianIsDeniedEvenWithBreakGlass(t *testing.T) {
 	c := member(drCarter, haven.RoleClinician)
 	f := onCareTeam(about(alice), drCarter)
-	f.Patient.Visits = []policy.BookedVisit{{ClinicianID: drCarter, Start: now, End: now.Add(time.Hour)}}
-	f.Patient.BreakGlass = []policy.BreakGlassGrant{{UserID: drCarter, Start: now.Add(-time.Minute), Expires: now.Add(time.Hour)}}
+	f.Patient.Visits = []haven.Visit{{ClinicianID: drCarter, Start: now, End: now.Add(time.Hour)}}
+	f.Patient.BreakGlass = []haven.BreakGlassGrant{{UserID: drCarter, Start: now.Add(-time.Minute), Expires: now.Add(time.Hour)}}
 	f.Patient.Restrictions.BarredUsers = []string{drCarter}
 	for _, act := range policy.Actions() {
 		if !act.Sensitivity().PatientScoped {
@@ -505,17 +505,17 @@ func TestRestrictedCategoryNeedsConsentOrBreakGlass(t *testing.T) {
 	mustDeny(t, policy.Decide(c, policy.NoteRead, r, f), policy.ReasonPatientRestriction)
 
 	consented := f
-	consented.Patient.Restrictions.Consents = []policy.CategoryConsent{{UserID: drCarter, Category: "mental_health"}}
+	consented.Patient.Restrictions.Consents = []haven.CategoryConsent{{UserID: drCarter, Category: "mental_health"}}
 	mustAllow(t, policy.Decide(c, policy.NoteRead, r, consented), policy.ReasonCareTeam, policy.PurposeTreatment)
 
 	// Consent for another category, or for another clinician, does not count.
 	other := f
-	other.Patient.Restrictions.Consents = []policy.CategoryConsent{{UserID: drCarter, Category: "sexual_health"}, {UserID: drDiaz, Category: "mental_health"}}
+	other.Patient.Restrictions.Consents = []haven.CategoryConsent{{UserID: drCarter, Category: "sexual_health"}, {UserID: drDiaz, Category: "mental_health"}}
 	mustDeny(t, policy.Decide(c, policy.NoteRead, r, other), policy.ReasonPatientRestriction)
 
 	// The emergency exception: an active grant opens it, for review.
 	emergency := f
-	emergency.Patient.BreakGlass = []policy.BreakGlassGrant{{UserID: drCarter, Start: now.Add(-time.Minute), Expires: now.Add(time.Hour)}}
+	emergency.Patient.BreakGlass = []haven.BreakGlassGrant{{UserID: drCarter, Start: now.Add(-time.Minute), Expires: now.Add(time.Hour)}}
 	mustAllow(t, policy.Decide(c, policy.NoteRead, r, emergency), policy.ReasonBreakGlass, policy.PurposeBreakGlass)
 
 	// The patient sees their own record whatever they restricted.
@@ -529,22 +529,22 @@ func TestBookedVisitOpensOnlyItsWindow(t *testing.T) {
 	end := start.Add(30 * time.Minute)
 	cases := []struct {
 		name  string
-		visit policy.BookedVisit
+		visit haven.Visit
 		want  policy.Reason
 	}{
-		{"later today", policy.BookedVisit{ClinicianID: drDiaz, Start: start, End: end}, policy.ReasonBookedVisit},
-		{"opens a day before", policy.BookedVisit{ClinicianID: drDiaz, Start: now.Add(policy.VisitAccessBefore), End: now.Add(policy.VisitAccessBefore + time.Hour)}, policy.ReasonBookedVisit},
-		{"closes after the follow-up days", policy.BookedVisit{ClinicianID: drDiaz, Start: now.Add(-policy.VisitAccessAfter - time.Hour), End: now.Add(-policy.VisitAccessAfter)}, policy.ReasonBookedVisit},
-		{"too far ahead", policy.BookedVisit{ClinicianID: drDiaz, Start: now.Add(policy.VisitAccessBefore + time.Second), End: now.Add(48 * time.Hour)}, policy.ReasonNotOnCareTeam},
-		{"long over", policy.BookedVisit{ClinicianID: drDiaz, Start: now.Add(-30 * 24 * time.Hour), End: now.Add(-30*24*time.Hour + time.Hour)}, policy.ReasonNotOnCareTeam},
-		{"cancelled", policy.BookedVisit{ClinicianID: drDiaz, Start: start, End: end, Cancelled: true}, policy.ReasonNotOnCareTeam},
-		{"another clinician's", policy.BookedVisit{ClinicianID: drCarter, Start: start, End: end}, policy.ReasonNotOnCareTeam},
-		{"no start", policy.BookedVisit{ClinicianID: drDiaz, End: end}, policy.ReasonNotOnCareTeam},
+		{"later today", haven.Visit{ClinicianID: drDiaz, Start: start, End: end}, policy.ReasonBookedVisit},
+		{"opens a day before", haven.Visit{ClinicianID: drDiaz, Start: now.Add(policy.VisitAccessBefore), End: now.Add(policy.VisitAccessBefore + time.Hour)}, policy.ReasonBookedVisit},
+		{"closes after the follow-up days", haven.Visit{ClinicianID: drDiaz, Start: now.Add(-policy.VisitAccessAfter - time.Hour), End: now.Add(-policy.VisitAccessAfter)}, policy.ReasonBookedVisit},
+		{"too far ahead", haven.Visit{ClinicianID: drDiaz, Start: now.Add(policy.VisitAccessBefore + time.Second), End: now.Add(48 * time.Hour)}, policy.ReasonNotOnCareTeam},
+		{"long over", haven.Visit{ClinicianID: drDiaz, Start: now.Add(-30 * 24 * time.Hour), End: now.Add(-30*24*time.Hour + time.Hour)}, policy.ReasonNotOnCareTeam},
+		{"cancelled", haven.Visit{ClinicianID: drDiaz, Start: start, End: end, State: haven.VisitCancelled}, policy.ReasonNotOnCareTeam},
+		{"another clinician's", haven.Visit{ClinicianID: drCarter, Start: start, End: end}, policy.ReasonNotOnCareTeam},
+		{"no start", haven.Visit{ClinicianID: drDiaz, End: end}, policy.ReasonNotOnCareTeam},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f := about(alice)
-			f.Patient.Visits = []policy.BookedVisit{tc.visit}
+			f.Patient.Visits = []haven.Visit{tc.visit}
 			d := policy.Decide(c, policy.ChartRead, r, f)
 			if d.Reason != tc.want || d.Allow != (tc.want == policy.ReasonBookedVisit) {
 				t.Fatalf("got %+v, want %s", d, tc.want)

@@ -124,9 +124,11 @@ var (
 	practicePool = []string{"", practiceA, practiceB}
 	userPool     = []string{"", "u1", "u2", "p1", "p2"}
 	categoryPool = []string{"", "mental_health", "substance_use"}
-	rolePool     = append([]haven.Role{"", "root"}, haven.Roles...)
-	actionPool   = append([]policy.Action{"", "chart.*"}, policy.Actions()...)
-	kindPool     = []policy.Kind{"", policy.KindChart, policy.KindNote, policy.KindUser, policy.KindKey, policy.KindVisit}
+	// visitStates makes one visit in three a cancelled one.
+	visitStates = []string{haven.VisitBooked, haven.VisitWaiting, haven.VisitCancelled}
+	rolePool    = append([]haven.Role{"", "root"}, haven.Roles...)
+	actionPool  = append([]policy.Action{"", "chart.*"}, policy.Actions()...)
+	kindPool    = []policy.Kind{"", policy.KindChart, policy.KindNote, policy.KindUser, policy.KindKey, policy.KindVisit}
 )
 
 func pick[T any](rng *rand.Rand, xs []T) T { return xs[rng.IntN(len(xs))] }
@@ -187,14 +189,14 @@ func randomRequest(rng *rand.Rand) (haven.Actor, policy.Action, policy.Resource,
 		f.Patient.PracticeID, f.Patient.PatientID = r.PracticeID, r.PatientID
 	}
 	for range rng.IntN(3) {
-		f.Patient.Visits = append(f.Patient.Visits, policy.BookedVisit{ClinicianID: pick(rng, userPool), Start: at(), End: at(), Cancelled: rng.IntN(3) == 0})
-		f.Patient.BreakGlass = append(f.Patient.BreakGlass, policy.BreakGlassGrant{UserID: pick(rng, userPool), Start: at(), Expires: at()})
+		f.Patient.Visits = append(f.Patient.Visits, haven.Visit{ClinicianID: pick(rng, userPool), Start: at(), End: at(), State: pick(rng, visitStates)})
+		f.Patient.BreakGlass = append(f.Patient.BreakGlass, haven.BreakGlassGrant{UserID: pick(rng, userPool), Start: at(), Expires: at()})
 	}
 	if rng.IntN(4) == 0 {
-		f.Patient.Restrictions = policy.Restrictions{
+		f.Patient.Restrictions = haven.Restrictions{
 			BarredUsers: pickSome(rng, userPool), StaffFromMessages: rng.IntN(2) == 0,
 			Categories: pickSome(rng, categoryPool),
-			Consents:   []policy.CategoryConsent{{UserID: pick(rng, userPool), Category: pick(rng, categoryPool)}},
+			Consents:   []haven.CategoryConsent{{UserID: pick(rng, userPool), Category: pick(rng, categoryPool)}},
 		}
 	}
 	return a, act, r, f
@@ -293,7 +295,7 @@ func FuzzDecideNeverCrossesPractices(f *testing.F) {
 		facts.Patient.PracticeID = pick(rng, []string{actorPractice, resourcePractice})
 		facts.Patient.PatientID = patient
 		facts.Patient.CareTeam = append(facts.Patient.CareTeam, user)
-		facts.Patient.BreakGlass = append(facts.Patient.BreakGlass, policy.BreakGlassGrant{UserID: user, Start: now.Add(-time.Minute), Expires: now.Add(time.Hour)})
+		facts.Patient.BreakGlass = append(facts.Patient.BreakGlass, haven.BreakGlassGrant{UserID: user, Start: now.Add(-time.Minute), Expires: now.Add(time.Hour)})
 		checkInvariants(t, a, act, r, facts)
 	})
 }

@@ -15,20 +15,7 @@ import (
 // asks for less; policy caps any grant at policy.BreakGlassMaxDuration.
 const BreakGlassDefault = time.Hour
 
-// BreakGlassGrant is an opened grant, for the clinician and the reviewer.
-type BreakGlassGrant struct {
-	ID         string     `json:"id"`
-	PatientID  string     `json:"patient_id"`
-	UserID     string     `json:"user_id"`
-	UserName   string     `json:"user_name"`
-	Reason     string     `json:"reason"`
-	Start      time.Time  `json:"start"`
-	Expires    time.Time  `json:"expires"`
-	ReviewedAt *time.Time `json:"reviewed_at,omitempty"`
-	Uses       int        `json:"uses"`
-}
-
-func grantAD(g *sqlstore.BreakGlassGrant, field string) keyring.AD {
+func grantAD(g *haven.BreakGlassGrant, field string) keyring.AD {
 	return keyring.AD{PracticeID: g.PracticeID, PatientID: g.PatientID, Kind: "breakglass", RecordID: g.ID, Field: field}
 }
 
@@ -36,7 +23,7 @@ func grantAD(g *sqlstore.BreakGlassGrant, field string) keyring.AD {
 // time-boxed emergency access to one patient. It needs a stated reason and
 // a recent step-up; the grant alerts the compliance officer at once (rule
 // break_glass) and every use under it lands in the review queue.
-func (s *Service) RequestBreakGlass(ctx context.Context, patientID, reason string, d time.Duration) (*BreakGlassGrant, error) {
+func (s *Service) RequestBreakGlass(ctx context.Context, patientID, reason string, d time.Duration) (*haven.BreakGlassGrantView, error) {
 	if err := text("reason", reason, 10, 1000); err != nil {
 		return nil, haven.Errorf(haven.EINVALID, "state the emergency in 10 to 1000 characters")
 	}
@@ -55,19 +42,19 @@ func (s *Service) RequestBreakGlass(ctx context.Context, patientID, reason strin
 		return nil, err
 	}
 	now := s.now()
-	g := &sqlstore.BreakGlassGrant{ID: haven.NewID(), PracticeID: row.PracticeID, PatientID: row.ID, UserID: a.UserID, Start: now, Expires: now.Add(d)}
+	g := &haven.BreakGlassGrant{ID: haven.NewID(), PracticeID: row.PracticeID, PatientID: row.ID, UserID: a.UserID, Start: now, Expires: now.Add(d)}
 	if g.Reason, err = s.keys.Seal(ctx, grantAD(g, "reason"), []byte(reason)); err != nil {
 		return nil, err
 	}
 	if err := s.db.CreateBreakGlassGrant(ctx, g); err != nil {
 		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot store the grant")
 	}
-	return &BreakGlassGrant{ID: g.ID, PatientID: g.PatientID, UserID: g.UserID, Reason: reason, Start: g.Start, Expires: g.Expires}, nil
+	return &haven.BreakGlassGrantView{ID: g.ID, PatientID: g.PatientID, UserID: g.UserID, Reason: reason, Start: g.Start, Expires: g.Expires}, nil
 }
 
 // BreakGlassQueue is the compliance officer's review queue: unreviewed
 // grants with their reasons and how often each was used.
-func (s *Service) BreakGlassQueue(ctx context.Context) ([]BreakGlassGrant, error) {
+func (s *Service) BreakGlassQueue(ctx context.Context) ([]haven.BreakGlassGrantView, error) {
 	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return nil, err
@@ -79,7 +66,7 @@ func (s *Service) BreakGlassQueue(ctx context.Context) ([]BreakGlassGrant, error
 	if err != nil {
 		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the review queue")
 	}
-	out := make([]BreakGlassGrant, 0, len(grants))
+	out := make([]haven.BreakGlassGrantView, 0, len(grants))
 	for _, g := range grants {
 		reason, err := s.keys.Open(ctx, grantAD(g, "reason"), g.Reason)
 		if err != nil {
@@ -96,7 +83,7 @@ func (s *Service) BreakGlassQueue(ctx context.Context) ([]BreakGlassGrant, error
 				n++
 			}
 		}
-		bg := BreakGlassGrant{ID: g.ID, PatientID: g.PatientID, UserID: g.UserID, Reason: string(reason), Start: g.Start, Expires: g.Expires, Uses: n}
+		bg := haven.BreakGlassGrantView{ID: g.ID, PatientID: g.PatientID, UserID: g.UserID, Reason: string(reason), Start: g.Start, Expires: g.Expires, Uses: n}
 		if u, err := s.db.FindUserByID(ctx, g.UserID); err == nil {
 			if p, err := s.openUser(ctx, u); err == nil {
 				bg.UserName = p.Name

@@ -33,7 +33,7 @@ const VisitStatePoll = 500 * time.Millisecond
 // Clinicians lists the clinicians of the actor's practice, for booking. A
 // clinic's roster is public information, not PHI, so listing it is not
 // audited; which clinician a patient then books is (visit.book).
-func (s *Service) Clinicians(ctx context.Context) ([]Member, error) {
+func (s *Service) Clinicians(ctx context.Context) ([]haven.Member, error) {
 	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return nil, err
@@ -45,7 +45,7 @@ func (s *Service) Clinicians(ctx context.Context) ([]Member, error) {
 	if err != nil {
 		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot list clinicians")
 	}
-	var out []Member
+	var out []haven.Member
 	for _, u := range users {
 		if u.Role != haven.RoleClinician || u.Disabled {
 			continue
@@ -54,7 +54,7 @@ func (s *Service) Clinicians(ctx context.Context) ([]Member, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Member{UserID: u.ID, Name: p.Name, Role: u.Role})
+		out = append(out, haven.Member{UserID: u.ID, Name: p.Name, Role: u.Role})
 	}
 	return out, nil
 }

@@ -5,18 +5,10 @@ import (
 
 	"haven"
 	"haven/policy"
-	"haven/store/sqlstore"
 )
 
-// CareTeamMember is a member of a patient's care team, with their name.
-type CareTeamMember struct {
-	UserID string     `json:"user_id"`
-	Name   string     `json:"name"`
-	Role   haven.Role `json:"role"`
-}
-
 // CareTeam returns a patient's care team.
-func (s *Service) CareTeam(ctx context.Context, patientID string) ([]CareTeamMember, error) {
+func (s *Service) CareTeam(ctx context.Context, patientID string) ([]haven.Member, error) {
 	row, err := s.patientRow(ctx, policy.CareTeamRead, policy.KindCareTeam, patientID)
 	if err != nil {
 		return nil, err
@@ -28,7 +20,7 @@ func (s *Service) CareTeam(ctx context.Context, patientID string) ([]CareTeamMem
 	if err != nil {
 		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the care team")
 	}
-	out := make([]CareTeamMember, 0, len(team))
+	out := make([]haven.Member, 0, len(team))
 	for _, m := range team {
 		u, err := s.db.FindUserByID(ctx, m.UserID)
 		if err != nil || u.PracticeID != row.PracticeID {
@@ -38,7 +30,7 @@ func (s *Service) CareTeam(ctx context.Context, patientID string) ([]CareTeamMem
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, CareTeamMember{UserID: u.ID, Name: p.Name, Role: u.Role})
+		out = append(out, haven.Member{UserID: u.ID, Name: p.Name, Role: u.Role})
 	}
 	return out, nil
 }
@@ -76,19 +68,12 @@ func (s *Service) changeCareTeam(ctx context.Context, patientID, userID string, 
 	if u.Role != haven.RoleClinician && u.Role != haven.RoleStaff {
 		return haven.Errorf(haven.EINVALID, "only clinicians and staff can be on a care team")
 	}
-	return s.db.AddCareTeamMember(ctx, sqlstore.CareTeamMember{PracticeID: row.PracticeID, PatientID: row.ID, UserID: u.ID, AddedBy: a.UserID})
-}
-
-// Member is a workforce member of the actor's practice, for pickers.
-type Member struct {
-	UserID string     `json:"user_id"`
-	Name   string     `json:"name"`
-	Role   haven.Role `json:"role"`
+	return s.db.AddCareTeamMember(ctx, haven.CareTeamMember{PracticeID: row.PracticeID, PatientID: row.ID, UserID: u.ID, AddedBy: a.UserID})
 }
 
 // Workforce lists the clinicians and staff of the actor's practice, for the
 // admin's care-team picker (user.manage). Workforce names are not PHI.
-func (s *Service) Workforce(ctx context.Context) ([]Member, error) {
+func (s *Service) Workforce(ctx context.Context) ([]haven.Member, error) {
 	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return nil, err
@@ -100,7 +85,7 @@ func (s *Service) Workforce(ctx context.Context) ([]Member, error) {
 	if err != nil {
 		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot list users")
 	}
-	var out []Member
+	var out []haven.Member
 	for _, u := range users {
 		if !u.Role.Workforce() {
 			continue
@@ -109,7 +94,7 @@ func (s *Service) Workforce(ctx context.Context) ([]Member, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Member{UserID: u.ID, Name: p.Name, Role: u.Role})
+		out = append(out, haven.Member{UserID: u.ID, Name: p.Name, Role: u.Role})
 	}
 	return out, nil
 }

@@ -10,7 +10,6 @@ import (
 	"haven"
 	"haven/audit"
 	"haven/policy"
-	"haven/store/sqlstore"
 )
 
 // Detection rules over the audit stream. They run on each event this node
@@ -161,7 +160,7 @@ func (s *Service) raise(ctx context.Context, rule string, ev audit.Event, ps Pra
 		RuleBreakGlass: "emergency access granted; review required",
 		RuleProbe:      "a user of another practice asked for this practice's records and was refused as if they did not exist",
 	}[rule]
-	return s.db.CreateAlert(ctx, &sqlstore.Alert{ID: haven.NewID(), PracticeID: ev.LogID, Rule: rule, ActorID: ev.ActorID,
+	return s.db.CreateAlert(ctx, &haven.Alert{ID: haven.NewID(), PracticeID: ev.LogID, Rule: rule, ActorID: ev.ActorID,
 		PatientID: ev.PatientID, Detail: detail, AuditSeq: ev.Seq})
 }
 

@@ -10,10 +10,6 @@ import (
 	"haven/policy"
 )
 
-// Restrictions are a patient's limits on who sees their record, sealed
-// under the patient's key (a restricted category can itself be revealing).
-type Restrictions = policy.Restrictions
-
 // loadFacts establishes what policy.Decide needs, from storage, for actor a
 // and resource res. Facts are loaded only for the actor's own practice and
 // for a patient of that practice: facts about another tenant are never
@@ -49,7 +45,7 @@ func (s *Service) loadFacts(ctx context.Context, a haven.Actor, res policy.Resou
 	}
 	for _, g := range grants {
 		if g.PracticeID == res.PracticeID {
-			pf.BreakGlass = append(pf.BreakGlass, policy.BreakGlassGrant{UserID: g.UserID, Start: g.Start, Expires: g.Expires})
+			pf.BreakGlass = append(pf.BreakGlass, *g)
 		}
 	}
 	visits, err := s.db.PatientVisits(ctx, res.PatientID)
@@ -58,7 +54,7 @@ func (s *Service) loadFacts(ctx context.Context, a haven.Actor, res policy.Resou
 	}
 	for _, v := range visits {
 		if v.PracticeID == res.PracticeID {
-			pf.Visits = append(pf.Visits, policy.BookedVisit{ClinicianID: v.ClinicianID, Start: v.Start, End: v.End, Cancelled: v.State == haven.VisitCancelled})
+			pf.Visits = append(pf.Visits, *v)
 		}
 	}
 	row, err := s.db.FindPatient(ctx, res.PatientID)

@@ -208,11 +208,8 @@ func (s *Service) SearchAudit(ctx context.Context, q AuditQuery) ([]AuditRow, er
 	return out, nil
 }
 
-// Alert is a detection finding for the compliance officer.
-type Alert = sqlstore.Alert
-
 // Alerts returns the practice's open alerts (all with all set).
-func (s *Service) Alerts(ctx context.Context, all bool) ([]*Alert, error) {
+func (s *Service) Alerts(ctx context.Context, all bool) ([]*haven.Alert, error) {
 	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return nil, err

@@ -28,7 +28,7 @@ func normalName(s string) string { return strings.Join(strings.Fields(strings.To
 // and the compliance officer filtering the audit log find a patient the
 // way a front desk identifies one, by two identifiers they already hold,
 // and learn nothing they did not type. No record is opened for them.
-func (s *Service) FindPatient(ctx context.Context, name, dateOfBirth string) ([]Member, error) {
+func (s *Service) FindPatient(ctx context.Context, name, dateOfBirth string) ([]haven.Member, error) {
 	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return nil, err
@@ -47,14 +47,14 @@ func (s *Service) FindPatient(ctx context.Context, name, dateOfBirth string) ([]
 	if err != nil {
 		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot list patients")
 	}
-	out := []Member{}
+	out := []haven.Member{}
 	for _, row := range rows {
 		var d Demographics
 		if s.openJSON(ctx, chartAD(row.PracticeID, row.ID, "demographics"), row.Demographics, &d) != nil {
 			continue // erased: nobody to find
 		}
 		if d.DateOfBirth == dateOfBirth && normalName(d.Name) == want {
-			out = append(out, Member{UserID: row.ID, Name: d.Name, Role: haven.RolePatient})
+			out = append(out, haven.Member{UserID: row.ID, Name: d.Name, Role: haven.RolePatient})
 		}
 		if len(out) == MaxPickerResults {
 			break
@@ -66,7 +66,7 @@ func (s *Service) FindPatient(ctx context.Context, name, dateOfBirth string) ([]
 // Roster returns the active workforce of the actor's practice, by name,
 // for the compliance officer's audit search (audit.search, audited):
 // "whose accesses" is picked by name, never typed as an id.
-func (s *Service) Roster(ctx context.Context) ([]Member, error) {
+func (s *Service) Roster(ctx context.Context) ([]haven.Member, error) {
 	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return nil, err
@@ -80,13 +80,13 @@ func (s *Service) Roster(ctx context.Context) ([]Member, error) {
 // workforceMatching returns the practice's active workforce whose names
 // contain every word of q (all of it for an empty q), by name, leaving
 // out the ids in skip.
-func (s *Service) workforceMatching(ctx context.Context, practiceID, q string, skip []string) ([]Member, error) {
+func (s *Service) workforceMatching(ctx context.Context, practiceID, q string, skip []string) ([]haven.Member, error) {
 	users, err := s.db.ListUsers(ctx, practiceID)
 	if err != nil {
 		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot list the workforce")
 	}
 	words := strings.Fields(normalName(q))
-	out := []Member{}
+	out := []haven.Member{}
 	for _, u := range users {
 		if !u.Role.Workforce() || u.Disabled || slices.Contains(skip, u.ID) {
 			continue
@@ -97,10 +97,10 @@ func (s *Service) workforceMatching(ctx context.Context, practiceID, q string, s
 		}
 		name := normalName(p.Name)
 		if !slices.ContainsFunc(words, func(w string) bool { return !strings.Contains(name, w) }) {
-			out = append(out, Member{UserID: u.ID, Name: p.Name, Role: u.Role})
+			out = append(out, haven.Member{UserID: u.ID, Name: p.Name, Role: u.Role})
 		}
 	}
-	slices.SortFunc(out, func(x, y Member) int { return strings.Compare(x.Name, y.Name) })
+	slices.SortFunc(out, func(x, y haven.Member) int { return strings.Compare(x.Name, y.Name) })
 	if len(out) > MaxPickerResults && q != "" {
 		out = out[:MaxPickerResults]
 	}
@@ -112,7 +112,7 @@ func (s *Service) workforceMatching(ctx context.Context, practiceID, q string, s
 // names contain every word of q (at least two letters), without the
 // clinician and the patient. It passes the gate the invitation itself
 // passes (visit.join, audited) and is the clinician's alone.
-func (s *Service) Invitees(ctx context.Context, visitID, q string) ([]Member, error) {
+func (s *Service) Invitees(ctx context.Context, visitID, q string) ([]haven.Member, error) {
 	if n := utf8.RuneCountInString(strings.TrimSpace(q)); n < 2 || len(q) > 100 {
 		return nil, haven.Errorf(haven.EINVALID, "type at least two letters of the name")
 	}

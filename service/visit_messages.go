@@ -10,7 +10,6 @@ import (
 	"haven"
 	"haven/keyring"
 	"haven/policy"
-	"haven/store/sqlstore"
 )
 
 // Waiting-room messages: a short line between the care team and a patient
@@ -33,17 +32,6 @@ const (
 	// flood cannot fill the database or the patient's screen.
 	MaxVisitMessages = 200
 )
-
-// VisitMessage is one opened waiting-room message.
-type VisitMessage struct {
-	ID          string    `json:"id"`
-	VisitID     string    `json:"visit_id"`
-	SenderID    string    `json:"sender_id"`
-	FromPatient bool      `json:"from_patient"`
-	SenderName  string    `json:"sender_name,omitempty"` // a workforce sender's name, as the practice's roster shows it
-	Body        string    `json:"body"`
-	SentAt      time.Time `json:"sent_at"`
-}
 
 // visitMessageAD binds a body to its practice, patient and message: a body
 // copied into another row, visit or patient does not open.
@@ -133,7 +121,7 @@ func (s *Service) SendVisitMessage(ctx context.Context, visitID, body string) er
 	if v.State != haven.VisitWaiting && v.State != haven.VisitAdmitted {
 		return haven.Errorf(haven.ECONFLICT, "the visit is %s: waiting-room messages go only to a patient who is waiting or in the call", v.State)
 	}
-	m := &sqlstore.VisitMessage{ID: haven.NewID(), PracticeID: v.PracticeID, VisitID: v.ID, PatientID: v.PatientID, SenderID: a.UserID}
+	m := &haven.VisitMessage{ID: haven.NewID(), PracticeID: v.PracticeID, VisitID: v.ID, PatientID: v.PatientID, SenderID: a.UserID}
 	if m.Body, err = s.keys.Seal(ctx, visitMessageAD(v.PracticeID, v.PatientID, m.ID), []byte(text)); err != nil {
 		return err
 	}
@@ -149,7 +137,7 @@ func (s *Service) SendVisitMessage(ctx context.Context, visitID, body string) er
 // VisitMessages returns a visit's thread, oldest first (message.read,
 // audited once for the thread). Each body opens only under the visit's own
 // practice and patient, so a row edited to point elsewhere fails here.
-func (s *Service) VisitMessages(ctx context.Context, visitID string) ([]VisitMessage, error) {
+func (s *Service) VisitMessages(ctx context.Context, visitID string) ([]haven.VisitMessageView, error) {
 	_, v, err := s.messageVisit(ctx, policy.MessageRead, visitID)
 	if err != nil {
 		return nil, err
@@ -159,13 +147,13 @@ func (s *Service) VisitMessages(ctx context.Context, visitID string) ([]VisitMes
 		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the messages")
 	}
 	names := map[string]string{}
-	out := make([]VisitMessage, 0, len(rows))
+	out := make([]haven.VisitMessageView, 0, len(rows))
 	for _, row := range rows {
 		body, err := s.keys.Open(ctx, visitMessageAD(v.PracticeID, v.PatientID, row.ID), row.Body)
 		if err != nil {
 			return nil, err
 		}
-		m := VisitMessage{ID: row.ID, VisitID: v.ID, SenderID: row.SenderID, FromPatient: row.SenderID == v.PatientID,
+		m := haven.VisitMessageView{ID: row.ID, VisitID: v.ID, SenderID: row.SenderID, FromPatient: row.SenderID == v.PatientID,
 			Body: string(body), SentAt: time.UnixMicro(row.CreatedUS).UTC()}
 		if !m.FromPatient {
 			name, ok := names[row.SenderID]

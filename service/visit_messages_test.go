@@ -291,7 +291,7 @@ func (e *env) restrictStaffFromMessages(practiceID, patientID string) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	b, err := json.Marshal(service.Restrictions{StaffFromMessages: true})
+	b, err := json.Marshal(haven.Restrictions{StaffFromMessages: true})
 	if err != nil {
 		e.t.Fatal(err)
 	}

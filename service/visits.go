@@ -8,7 +8,6 @@ import (
 	"haven"
 	"haven/keyring"
 	"haven/policy"
-	"haven/store/sqlstore"
 	"haven/video/token"
 )
 
@@ -45,7 +44,7 @@ func (s *Service) SetAvailability(ctx context.Context, blocks []AvailabilityBloc
 	if a.Role != haven.RoleClinician || !a.MFA {
 		return haven.Errorf(haven.EFORBIDDEN, "only a signed-in clinician sets their own availability")
 	}
-	rows := make([]sqlstore.Availability, 0, len(blocks))
+	rows := make([]haven.Availability, 0, len(blocks))
 	for _, b := range blocks {
 		start, ok1 := parseClock(b.Start)
 		end, ok2 := parseClock(b.End)
@@ -58,7 +57,7 @@ func (s *Service) SetAvailability(ctx context.Context, blocks []AvailabilityBloc
 		if _, err := time.LoadLocation(b.TimeZone); err != nil || b.TimeZone == "" {
 			return haven.Errorf(haven.EINVALID, "unknown time zone %q", b.TimeZone)
 		}
-		rows = append(rows, sqlstore.Availability{ID: haven.NewID(), PracticeID: a.PracticeID, ClinicianID: a.UserID,
+		rows = append(rows, haven.Availability{ID: haven.NewID(), PracticeID: a.PracticeID, ClinicianID: a.UserID,
 			Weekday: int(b.Weekday), StartMinute: start, EndMinute: end, SlotMinutes: b.SlotMinutes, TimeZone: b.TimeZone})
 	}
 	return s.db.ReplaceAvailability(ctx, a.UserID, rows)

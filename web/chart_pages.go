@@ -77,7 +77,7 @@ func (s *Server) pageRegisterPatient(w http.ResponseWriter, r *http.Request) {
 
 type chartView struct {
 	Chart    *service.Chart
-	CareTeam []service.CareTeamMember
+	CareTeam []haven.Member
 	// Denied is set when the clinician may not open the chart; the page then
 	// offers break-glass instead of content.
 	Denied    bool
@@ -162,17 +162,17 @@ const AuditPage = 50
 // break-glass review queue and one page of the audit search, every
 // person in it by name.
 type complianceView struct {
-	Alerts  []*service.Alert
-	Queue   []service.BreakGlassGrant
+	Alerts  []*haven.Alert
+	Queue   []haven.BreakGlassGrantView
 	Events  []service.AuditRow
 	Query   service.AuditQuery
 	Names   map[string]string // user and patient ids on the page → names
-	Roster  []service.Member  // whose accesses: the workforce, by name
+	Roster  []haven.Member    // whose accesses: the workforce, by name
 	Actions []actionChoice
 	Older   template.URL // the next page, if there is one (built here from ids and codes)
 	// Matches are the patients a name and date of birth found, when more
 	// than one did.
-	Matches []service.Member
+	Matches []haven.Member
 }
 
 // actionChoice is one entry of the action filter.
@@ -195,7 +195,7 @@ func (s *Server) pageCompliance(w http.ResponseWriter, r *http.Request) {
 	s.renderCompliance(w, r, http.StatusOK, chartFlashes[r.URL.Query().Get("done")], "", nil)
 }
 
-func (s *Server) renderCompliance(w http.ResponseWriter, r *http.Request, status int, flash, msg string, matches []service.Member) {
+func (s *Server) renderCompliance(w http.ResponseWriter, r *http.Request, status int, flash, msg string, matches []haven.Member) {
 	ctx := r.Context()
 	q := r.URL.Query()
 	v := complianceView{Actions: actionChoices(), Matches: matches}
@@ -298,9 +298,9 @@ func (s *Server) pageReview(w http.ResponseWriter, r *http.Request) {
 
 type careTeamsView struct {
 	PatientID string
-	Team      []service.CareTeamMember
-	Workforce []service.Member
-	Matches   []service.Member // several patients matched the name and date of birth
+	Team      []haven.Member
+	Workforce []haven.Member
+	Matches   []haven.Member // several patients matched the name and date of birth
 }
 
 // pageCareTeams lets a practice admin manage one patient's care team. The
@@ -311,7 +311,7 @@ func (s *Server) pageCareTeams(w http.ResponseWriter, r *http.Request) {
 	s.renderCareTeams(w, r, http.StatusOK, "", strings.TrimSpace(r.URL.Query().Get("patient")), nil)
 }
 
-func (s *Server) renderCareTeams(w http.ResponseWriter, r *http.Request, status int, msg, patientID string, matches []service.Member) {
+func (s *Server) renderCareTeams(w http.ResponseWriter, r *http.Request, status int, msg, patientID string, matches []haven.Member) {
 	v := careTeamsView{PatientID: patientID, Matches: matches}
 	var err error
 	if v.Workforce, err = s.svc.Workforce(r.Context()); err != nil {

@@ -3,6 +3,7 @@ package web
 import (
 	"time"
 
+	"haven"
 	"haven/service"
 )
 
@@ -61,7 +62,7 @@ type alertJSON struct {
 }
 
 // alertsJSON maps alerts; none is an empty list, not null.
-func alertsJSON(as []*service.Alert) []alertJSON {
+func alertsJSON(as []*haven.Alert) []alertJSON {
 	out := make([]alertJSON, 0, len(as))
 	for _, a := range as {
 		j := alertJSON{ID: a.ID, PracticeID: a.PracticeID, Rule: a.Rule, ActorID: a.ActorID, PatientID: a.PatientID,

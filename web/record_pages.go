@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"haven"
-	"haven/service"
 )
 
 // A patient's own pages for the parts of her record beyond the chart:
@@ -19,7 +18,7 @@ import (
 // threadView is one visit's messages on the messages page.
 type threadView struct {
 	Visit    *haven.VisitView
-	Messages []service.VisitMessage
+	Messages []haven.VisitMessageView
 }
 
 // pageMessages lists the patient's visits that have messages, newest

@@ -35,7 +35,7 @@ func (st *visitStack) secondPatient() *client {
 }
 
 type threadView struct {
-	Messages []service.VisitMessage `json:"messages"`
+	Messages []haven.VisitMessageView `json:"messages"`
 }
 
 // TestWaitingRoomMessagesOverTheAPI: the clinician's queue shows the

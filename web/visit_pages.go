@@ -31,7 +31,7 @@ type visitRow struct {
 
 type visitListView struct {
 	Visits     []visitRow
-	Clinicians []service.Member
+	Clinicians []haven.Member
 	Clinician  string // chosen for booking
 	Slots      []slotDay
 	From, Next time.Time

@@ -123,14 +123,8 @@ func (d *DB) UpdatePatient(ctx context.Context, p *haven.Patient) error {
 	return nil
 }
 
-// CareTeamMember is one user on a patient's care team.
-type CareTeamMember struct {
-	PracticeID, PatientID, UserID, AddedBy string
-	AddedAt                                time.Time
-}
-
 // AddCareTeamMember puts a user on a patient's care team (idempotent).
-func (d *DB) AddCareTeamMember(ctx context.Context, m CareTeamMember) error {
+func (d *DB) AddCareTeamMember(ctx context.Context, m haven.CareTeamMember) error {
 	_, err := d.db.ExecContext(ctx, `INSERT INTO care_team (practice_id, patient_id, user_id, added_by, added_at) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (patient_id, user_id) DO NOTHING`, m.PracticeID, m.PatientID, m.UserID, m.AddedBy, d.now())
 	return err
@@ -149,22 +143,22 @@ func (d *DB) RemoveCareTeamMember(ctx context.Context, patientID, userID string)
 const careTeamSQL = `SELECT practice_id, patient_id, user_id, added_by, added_at FROM care_team /*index:sqlite_autoindex_care_team_1*/ WHERE patient_id = $1`
 
 // CareTeam returns the members of one patient's care team.
-func (d *DB) CareTeam(ctx context.Context, patientID string) ([]CareTeamMember, error) {
+func (d *DB) CareTeam(ctx context.Context, patientID string) ([]haven.CareTeamMember, error) {
 	rows, err := d.db.QueryContext(ctx, d.sql(careTeamSQL), patientID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var ms []CareTeamMember
+	var ms []haven.CareTeamMember
 	for rows.Next() {
-		var m CareTeamMember
+		var m haven.CareTeamMember
 		if err := rows.Scan(&m.PracticeID, &m.PatientID, &m.UserID, &m.AddedBy, &m.AddedAt); err != nil {
 			return nil, err
 		}
 		m.AddedAt = m.AddedAt.UTC()
 		ms = append(ms, m)
 	}
-	slices.SortFunc(ms, func(a, b CareTeamMember) int {
+	slices.SortFunc(ms, func(a, b haven.CareTeamMember) int {
 		return cmp.Or(a.AddedAt.Compare(b.AddedAt), cmp.Compare(a.UserID, b.UserID))
 	})
 	return ms, rows.Err()
@@ -189,20 +183,10 @@ func (d *DB) PatientsOfCareTeamMember(ctx context.Context, userID string) ([]str
 	return ids, rows.Err()
 }
 
-// BreakGlassGrant is a stored emergency-access grant.
-type BreakGlassGrant struct {
-	ID, PracticeID, PatientID, UserID string
-	Reason                            haven.Sealed
-	Start, Expires                    time.Time
-	ReviewedAt                        *time.Time
-	ReviewedBy                        string
-	Review                            haven.Sealed
-}
-
 const grantColumns = `id, practice_id, patient_id, user_id, reason_sealed, starts_at, expires_at, reviewed_at, reviewed_by, review_sealed`
 
-func scanGrant(s scanner) (*BreakGlassGrant, error) {
-	var g BreakGlassGrant
+func scanGrant(s scanner) (*haven.BreakGlassGrant, error) {
+	var g haven.BreakGlassGrant
 	var reason, review []byte
 	var reviewedAt sql.NullTime
 	var reviewedBy sql.NullString
@@ -219,7 +203,7 @@ func scanGrant(s scanner) (*BreakGlassGrant, error) {
 }
 
 // CreateBreakGlassGrant stores a grant.
-func (d *DB) CreateBreakGlassGrant(ctx context.Context, g *BreakGlassGrant) error {
+func (d *DB) CreateBreakGlassGrant(ctx context.Context, g *haven.BreakGlassGrant) error {
 	_, err := d.db.ExecContext(ctx, `INSERT INTO break_glass_grants (id, practice_id, patient_id, user_id, reason_sealed, starts_at, expires_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`, g.ID, g.PracticeID, g.PatientID, g.UserID, []byte(g.Reason), g.Start.UTC(), g.Expires.UTC())
 	return err
@@ -228,12 +212,12 @@ func (d *DB) CreateBreakGlassGrant(ctx context.Context, g *BreakGlassGrant) erro
 const grantsOfPatientSQL = `SELECT ` + grantColumns + ` FROM break_glass_grants /*index:break_glass_patient*/ WHERE patient_id = $1 ORDER BY starts_at`
 
 // BreakGlassGrants returns the grants on one patient.
-func (d *DB) BreakGlassGrants(ctx context.Context, patientID string) ([]*BreakGlassGrant, error) {
+func (d *DB) BreakGlassGrants(ctx context.Context, patientID string) ([]*haven.BreakGlassGrant, error) {
 	return d.queryGrants(ctx, d.sql(grantsOfPatientSQL), patientID)
 }
 
 // FindBreakGlassGrant returns one grant.
-func (d *DB) FindBreakGlassGrant(ctx context.Context, id string) (*BreakGlassGrant, error) {
+func (d *DB) FindBreakGlassGrant(ctx context.Context, id string) (*haven.BreakGlassGrant, error) {
 	g, err := scanGrant(d.db.QueryRowContext(ctx, `SELECT `+grantColumns+` FROM break_glass_grants WHERE id = $1`, id))
 	if err != nil {
 		return nil, notFound(err, "break-glass grant", id)
@@ -242,7 +226,7 @@ func (d *DB) FindBreakGlassGrant(ctx context.Context, id string) (*BreakGlassGra
 }
 
 // UnreviewedBreakGlassGrants is the compliance officer's review queue.
-func (d *DB) UnreviewedBreakGlassGrants(ctx context.Context, practiceID string) ([]*BreakGlassGrant, error) {
+func (d *DB) UnreviewedBreakGlassGrants(ctx context.Context, practiceID string) ([]*haven.BreakGlassGrant, error) {
 	return d.queryGrants(ctx, `SELECT `+grantColumns+` FROM break_glass_grants WHERE practice_id = $1 AND reviewed_at IS NULL ORDER BY starts_at`, practiceID)
 }
 
@@ -259,13 +243,13 @@ func (d *DB) ReviewBreakGlassGrant(ctx context.Context, id, reviewer string, rev
 	return nil
 }
 
-func (d *DB) queryGrants(ctx context.Context, q string, args ...any) ([]*BreakGlassGrant, error) {
+func (d *DB) queryGrants(ctx context.Context, q string, args ...any) ([]*haven.BreakGlassGrant, error) {
 	rows, err := d.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var gs []*BreakGlassGrant
+	var gs []*haven.BreakGlassGrant
 	for rows.Next() {
 		g, err := scanGrant(rows)
 		if err != nil {

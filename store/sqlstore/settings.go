@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"time"
 
 	"haven"
 )
@@ -29,17 +28,8 @@ func (d *DB) PutPracticeSettings(ctx context.Context, practiceID, settings strin
 	return err
 }
 
-// Alert is a detection rule's finding. It carries ids and a rule name.
-type Alert struct {
-	ID, PracticeID, Rule, ActorID, PatientID, Detail string
-	AuditSeq                                         uint64
-	CreatedAt                                        time.Time
-	ClosedAt                                         *time.Time
-	ClosedBy                                         string
-}
-
 // CreateAlert stores an alert.
-func (d *DB) CreateAlert(ctx context.Context, a *Alert) error {
+func (d *DB) CreateAlert(ctx context.Context, a *haven.Alert) error {
 	a.CreatedAt = d.now()
 	_, err := d.db.ExecContext(ctx, `INSERT INTO alerts (id, practice_id, rule, actor_id, patient_id, detail, audit_seq, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 		a.ID, a.PracticeID, a.Rule, a.ActorID, a.PatientID, a.Detail, int64(a.AuditSeq), a.CreatedAt)
@@ -48,7 +38,7 @@ func (d *DB) CreateAlert(ctx context.Context, a *Alert) error {
 
 // Alerts returns a practice's alerts, open ones only unless all is set,
 // newest first.
-func (d *DB) Alerts(ctx context.Context, practiceID string, all bool) ([]*Alert, error) {
+func (d *DB) Alerts(ctx context.Context, practiceID string, all bool) ([]*haven.Alert, error) {
 	q := `SELECT id, practice_id, rule, actor_id, patient_id, detail, audit_seq, created_at, closed_at, closed_by FROM alerts WHERE practice_id = $1`
 	if !all {
 		q += ` AND closed_at IS NULL`
@@ -58,9 +48,9 @@ func (d *DB) Alerts(ctx context.Context, practiceID string, all bool) ([]*Alert,
 		return nil, err
 	}
 	defer rows.Close()
-	var as []*Alert
+	var as []*haven.Alert
 	for rows.Next() {
-		var a Alert
+		var a haven.Alert
 		var seq int64
 		var closedAt sql.NullTime
 		var closedBy sql.NullString
@@ -90,8 +80,8 @@ func (d *DB) CloseAlert(ctx context.Context, practiceID, id, by string) error {
 }
 
 // FindAlert returns one alert, or ENOTFOUND.
-func (d *DB) FindAlert(ctx context.Context, id string) (*Alert, error) {
-	var a Alert
+func (d *DB) FindAlert(ctx context.Context, id string) (*haven.Alert, error) {
+	var a haven.Alert
 	var seq int64
 	var closedAt sql.NullTime
 	var closedBy sql.NullString

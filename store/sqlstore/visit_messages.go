@@ -8,21 +8,12 @@ import (
 	"haven"
 )
 
-// VisitMessage is a stored waiting-room message; its body is sealed by
-// the service under the patient's data key, and this package never sees
-// it otherwise.
-type VisitMessage struct {
-	ID, PracticeID, VisitID, PatientID, SenderID string
-	Body                                         haven.Sealed
-	CreatedUS                                    int64 // microseconds since the epoch, UTC
-}
-
 // CreateVisitMessage stores m, stamping its time, if the visit still holds
 // fewer than max messages; a full visit is ETOOMANY and nothing is stored.
 // The count and the insert are one statement. The cap bounds a flood, not
 // an exact number: under PostgreSQL's read-committed isolation senders
 // racing at the last place may each take it.
-func (d *DB) CreateVisitMessage(ctx context.Context, m *VisitMessage, max int) error {
+func (d *DB) CreateVisitMessage(ctx context.Context, m *haven.VisitMessage, max int) error {
 	m.CreatedUS = micros(d.now())
 	res, err := d.db.ExecContext(ctx, `INSERT INTO visit_messages (id, practice_id, visit_id, patient_id, sender_id, body_sealed, created_us)
 		SELECT $1, $2, $3, $4, $5, $6, $7
@@ -38,16 +29,16 @@ func (d *DB) CreateVisitMessage(ctx context.Context, m *VisitMessage, max int) e
 }
 
 // VisitMessages returns a visit's messages, oldest first.
-func (d *DB) VisitMessages(ctx context.Context, visitID string) ([]*VisitMessage, error) {
+func (d *DB) VisitMessages(ctx context.Context, visitID string) ([]*haven.VisitMessage, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT id, practice_id, visit_id, patient_id, sender_id, body_sealed, created_us
 		FROM visit_messages WHERE visit_id = $1 ORDER BY created_us, id`, visitID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []*VisitMessage
+	var out []*haven.VisitMessage
 	for rows.Next() {
-		var m VisitMessage
+		var m haven.VisitMessage
 		var body []byte
 		if err := rows.Scan(&m.ID, &m.PracticeID, &m.VisitID, &m.PatientID, &m.SenderID, &body, &m.CreatedUS); err != nil {
 			return nil, err

@@ -41,7 +41,7 @@ func TestVisitMessageCountsCountsEachVisitInOneAnswer(t *testing.T) {
 		// visit 3 two, but is not asked about.
 		for i, n := range []int{3, 0, 1, 2} {
 			for range n {
-				m := &sqlstore.VisitMessage{ID: haven.NewID(), PracticeID: u.PracticeID, VisitID: ids[i], PatientID: pat.ID, SenderID: doc, Body: haven.Sealed{7}}
+				m := &haven.VisitMessage{ID: haven.NewID(), PracticeID: u.PracticeID, VisitID: ids[i], PatientID: pat.ID, SenderID: doc, Body: haven.Sealed{7}}
 				if err := db.CreateVisitMessage(ctx, m, 200); err != nil {
 					t.Fatal(err)
 				}

@@ -8,18 +8,9 @@ import (
 	"haven"
 )
 
-// Availability is one weekly block of a clinician's bookable time.
-type Availability struct {
-	ID, PracticeID, ClinicianID string
-	Weekday                     int
-	StartMinute, EndMinute      int
-	SlotMinutes                 int
-	TimeZone                    string
-}
-
 // ReplaceAvailability sets a clinician's weekly availability in one
 // transaction.
-func (d *DB) ReplaceAvailability(ctx context.Context, clinicianID string, blocks []Availability) error {
+func (d *DB) ReplaceAvailability(ctx context.Context, clinicianID string, blocks []haven.Availability) error {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -38,16 +29,16 @@ func (d *DB) ReplaceAvailability(ctx context.Context, clinicianID string, blocks
 }
 
 // ClinicianAvailability returns a clinician's weekly blocks.
-func (d *DB) ClinicianAvailability(ctx context.Context, clinicianID string) ([]Availability, error) {
+func (d *DB) ClinicianAvailability(ctx context.Context, clinicianID string) ([]haven.Availability, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT id, practice_id, clinician_id, weekday, start_minute, end_minute, slot_minutes, time_zone
 		FROM availability WHERE clinician_id = $1 ORDER BY weekday, start_minute`, clinicianID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []Availability
+	var out []haven.Availability
 	for rows.Next() {
-		var a Availability
+		var a haven.Availability
 		if err := rows.Scan(&a.ID, &a.PracticeID, &a.ClinicianID, &a.Weekday, &a.StartMinute, &a.EndMinute, &a.SlotMinutes, &a.TimeZone); err != nil {
 			return nil, err
 		}
