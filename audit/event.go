@@ -23,14 +23,6 @@ const (
 	PurposeSecurity       = "security"
 )
 
-// Decisions. A denial is audited as carefully as an access: repeated
-// denials are how a curious insider shows up.
-const (
-	DecisionAllow = "allow"
-	DecisionDeny  = "deny"
-	DecisionFail  = "fail" // allowed, but the operation failed
-)
-
 // PlatformLogID is the log of events that belong to no practice (platform
 // operators, sign-ins before a practice is known).
 const PlatformLogID = "platform"
@@ -57,7 +49,7 @@ type Event struct {
 	ResourceID   string
 	PatientID    string // the patient the event concerns, if any
 	Purpose      string // one of the Purpose constants
-	Decision     string // one of the Decision constants
+	Decision     string // haven.DecisionAllow, DecisionDeny or DecisionFail
 	Reason       string // a machine code from policy, e.g. "not_on_care_team"
 	ClientAddr   string // IP address, optionally with port
 	RequestID    string

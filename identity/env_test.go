@@ -4,9 +4,9 @@ import (
 	"context"
 	"testing"
 
+	"haven"
 	"haven/audit"
 	"haven/internal/testkit/stack"
-	"haven/store/sqlstore"
 )
 
 // env is a whole service stack on one real database (see stack.New); the
@@ -30,7 +30,7 @@ func newEnv(t *testing.T, dsn string) *env { return &env{Stack: stack.New(t, dsn
 // lastEvent is the newest event in a practice's audit log.
 func (e *env) lastEvent(practiceID string) audit.Event {
 	e.t.Helper()
-	rows, err := e.DB.SearchAudit(context.Background(), sqlstore.AuditQuery{LogID: practiceID, Limit: 1})
+	rows, err := e.DB.SearchAudit(context.Background(), haven.AuditQuery{LogID: practiceID, Limit: 1})
 	if err != nil || len(rows) == 0 {
 		e.t.Fatalf("no audit event: %v", err)
 	}

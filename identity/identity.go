@@ -135,9 +135,9 @@ func userEvent(u *haven.User, c Client, sessionID, action string) audit.Event {
 // record appends a security event with its decision and reason.
 func (id *Service) record(ctx context.Context, ev audit.Event, allow bool, reason string) error {
 	ev.Purpose = audit.PurposeSecurity
-	ev.Decision = audit.DecisionDeny
+	ev.Decision = haven.DecisionDeny
 	if allow {
-		ev.Decision = audit.DecisionAllow
+		ev.Decision = haven.DecisionAllow
 	}
 	ev.Reason = reason
 	if ev.ResourceKind == "" && ev.ActorID != "" {

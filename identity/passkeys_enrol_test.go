@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"haven"
-	"haven/audit"
 	"haven/identity"
 )
 
@@ -42,7 +41,7 @@ func TestWorkforceEnrolsAPasskeyAtFirstSignIn(t *testing.T) {
 			t.Fatalf("FinishEnrolment = %+v, %v", done, err)
 		}
 		ev := e.events(s.p.ID, identity.ActMFAEnrol)[0]
-		if ev.Decision != audit.DecisionAllow || ev.Reason != "webauthn" || ev.ActorID != s.p.Clinician.UserID || ev.ResourceKind != "webauthn_credential" {
+		if ev.Decision != haven.DecisionAllow || ev.Reason != "webauthn" || ev.ActorID != s.p.Clinician.UserID || ev.ResourceKind != "webauthn_credential" {
 			t.Fatalf("enrolment audited as %+v", ev)
 		}
 		if ev := e.events(s.p.ID, identity.ActRecoveryIssue)[0]; ev.ActorID != s.p.Clinician.UserID {
@@ -102,7 +101,7 @@ func TestPasskeyEnrolmentAnswersOnlyItsOwnSignIn(t *testing.T) {
 		if _, err := s.pk.FinishEnrolment(ctx, deskRes.Pending, newSoftKey(t).create(docOpts), "", other); haven.ErrorCode(err) != haven.EINVALID {
 			t.Fatalf("another sign-in's challenge: %v", err)
 		}
-		if ev := e.events(s.p.ID, identity.ActMFAEnrol)[0]; ev.Decision != audit.DecisionDeny || ev.Reason != "unknown_challenge" || ev.ActorID != s.p.Staff.UserID {
+		if ev := e.events(s.p.ID, identity.ActMFAEnrol)[0]; ev.Decision != haven.DecisionDeny || ev.Reason != "unknown_challenge" || ev.ActorID != s.p.Staff.UserID {
 			t.Fatalf("the refusal audited as %+v", ev)
 		}
 		if has, _ := e.DB.HasWebAuthnCredential(ctx, s.p.Staff.UserID); has {

@@ -22,7 +22,6 @@ import (
 	"haven/identity"
 	"haven/internal/testkit"
 	"haven/service"
-	"haven/store/sqlstore"
 )
 
 // softKey is a software authenticator written from the WebAuthn spec
@@ -266,7 +265,7 @@ func (s *passkeyStack) passwordless(k *softKey, c identity.Client) (*identity.Lo
 // events returns the practice log's events of action, newest first.
 func (e *env) events(logID, action string) []audit.Event {
 	e.t.Helper()
-	rows, err := e.DB.SearchAudit(context.Background(), sqlstore.AuditQuery{LogID: logID, Action: action, Limit: 50})
+	rows, err := e.DB.SearchAudit(context.Background(), haven.AuditQuery{LogID: logID, Action: action, Limit: 50})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -291,7 +290,7 @@ func TestPatientRegistersPasskeyAndSignsInWithItAlone(t *testing.T) {
 			t.Fatalf("the pre-registration session survived: %v", err)
 		}
 		ev := e.events(s.p.ID, identity.ActMFAEnrol)[0]
-		if ev.Decision != audit.DecisionAllow || ev.Reason != "webauthn" || ev.ResourceKind != "webauthn_credential" || ev.ActorID != s.p.ChartA.PatientID {
+		if ev.Decision != haven.DecisionAllow || ev.Reason != "webauthn" || ev.ResourceKind != "webauthn_credential" || ev.ActorID != s.p.ChartA.PatientID {
 			t.Fatalf("registration audited as %+v", ev)
 		}
 		list, err := s.pk.List(s.sessionCtx(ch.Session, home))
@@ -310,10 +309,10 @@ func TestPatientRegistersPasskeyAndSignsInWithItAlone(t *testing.T) {
 			t.Fatalf("passwordless session actor %+v", a)
 		}
 		use := e.events(s.p.ID, identity.ActPasskeyUse)[0]
-		if use.Decision != audit.DecisionAllow || use.Reason != "passwordless" || use.ResourceID != list[0].ID || use.ClientAddr != other.Addr {
+		if use.Decision != haven.DecisionAllow || use.Reason != "passwordless" || use.ResourceID != list[0].ID || use.ClientAddr != other.Addr {
 			t.Fatalf("passwordless use audited as %+v", use)
 		}
-		if ev := e.events(s.p.ID, identity.ActLogin)[0]; ev.Reason != "webauthn" || ev.Decision != audit.DecisionAllow {
+		if ev := e.events(s.p.ID, identity.ActLogin)[0]; ev.Reason != "webauthn" || ev.Decision != haven.DecisionAllow {
 			t.Fatalf("sign-in audited as %+v", ev)
 		}
 		// The nickname is sealed at rest.
@@ -386,7 +385,7 @@ func TestForgedPasskeySignatureIsRefused(t *testing.T) {
 		if _, err := s.passwordless(attacker, home); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
 			t.Fatalf("assertion signed with another key: %v", err)
 		}
-		if ev := e.events(s.p.ID, identity.ActPasskeyUse)[0]; ev.Decision != audit.DecisionDeny || ev.Reason != "assertion_invalid" {
+		if ev := e.events(s.p.ID, identity.ActPasskeyUse)[0]; ev.Decision != haven.DecisionDeny || ev.Reason != "assertion_invalid" {
 			t.Fatalf("forgery audited as %+v", ev)
 		}
 		// A genuine signature over other authenticator data (user
@@ -427,7 +426,7 @@ func TestReplayedPasskeyChallengeIsRefused(t *testing.T) {
 		if _, err := s.pk.FinishPasswordless(context.Background(), answer, home); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
 			t.Fatalf("replayed answer: %v", err)
 		}
-		if ev := e.events(audit.PlatformLogID, identity.ActPasskeyUse)[0]; ev.Reason != "unknown_challenge" || ev.Decision != audit.DecisionDeny {
+		if ev := e.events(audit.PlatformLogID, identity.ActPasskeyUse)[0]; ev.Reason != "unknown_challenge" || ev.Decision != haven.DecisionDeny {
 			t.Fatalf("replay audited as %+v", ev)
 		}
 		// A challenge issued to one browser, answered from another.
@@ -584,7 +583,7 @@ func TestPasskeyCounterRegressionIsRefusedAndAudited(t *testing.T) {
 			t.Fatalf("lower counter: %v", err)
 		}
 		ev := e.events(s.p.ID, identity.ActPasskeyCounter)
-		if len(ev) != 1 || ev[0].Reason != "counter_regression" || ev[0].Decision != audit.DecisionDeny || ev[0].ClientAddr != "203.0.113.77" {
+		if len(ev) != 1 || ev[0].Reason != "counter_regression" || ev[0].Decision != haven.DecisionDeny || ev[0].ClientAddr != "203.0.113.77" {
 			t.Fatalf("counter regression audited as %+v", ev)
 		}
 		// An equal counter is a regression too.
@@ -627,7 +626,7 @@ func TestRemovingPasskeyIsAnAuditedMFAChange(t *testing.T) {
 		if _, err := s.pk.Remove(pctx, list[0].ID, laptop); haven.ErrorCode(err) != haven.ENOTFOUND {
 			t.Fatalf("removed someone else's passkey: %v", err)
 		}
-		if ev := e.events(s.p.ID, identity.ActMFARemove)[0]; ev.Decision != audit.DecisionDeny || ev.ActorID != s.p.ChartA.PatientID {
+		if ev := e.events(s.p.ID, identity.ActMFARemove)[0]; ev.Decision != haven.DecisionDeny || ev.ActorID != s.p.ChartA.PatientID {
 			t.Fatalf("refusal audited as %+v", ev)
 		}
 		// With a stale authentication, removal needs a step-up first; the
@@ -652,7 +651,7 @@ func TestRemovingPasskeyIsAnAuditedMFAChange(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ev := e.events(s.p.ID, identity.ActMFARemove)[0]; ev.Decision != audit.DecisionAllow || ev.Reason != "webauthn" || ev.ResourceID != list[0].ID {
+		if ev := e.events(s.p.ID, identity.ActMFARemove)[0]; ev.Decision != haven.DecisionAllow || ev.Reason != "webauthn" || ev.ResourceID != list[0].ID {
 			t.Fatalf("removal audited as %+v", ev)
 		}
 		// Every other session (the laptop's, and this browser's old one) ended.
@@ -703,7 +702,7 @@ func TestPasskeyRegistrationNeedsFreshAuthenticationAndItsOwnChallenge(t *testin
 		if _, err := s.pk.FinishRegistration(ctx2, answer, "", laptopClient); haven.ErrorCode(err) != haven.EINVALID {
 			t.Fatalf("registration answered in another session: %v", err)
 		}
-		if ev := e.events(s.p.ID, identity.ActMFAEnrol)[0]; ev.Decision != audit.DecisionDeny || ev.Reason != "unknown_challenge" {
+		if ev := e.events(s.p.ID, identity.ActMFAEnrol)[0]; ev.Decision != haven.DecisionDeny || ev.Reason != "unknown_challenge" {
 			t.Fatalf("refused registration audited as %+v", ev)
 		}
 		if list, _ := s.pk.List(ctx2); len(list) != 0 {

@@ -359,7 +359,7 @@ func (id *Service) CompleteRegistration(ctx context.Context, practiceID, token s
 	// as the front desk's is, for the patient's own access history.
 	chartEv := userEvent(u, c, "", string(policy.PatientRegister))
 	chartEv.ResourceKind, chartEv.ResourceID, chartEv.PatientID = string(policy.KindPatient), pid, pid
-	chartEv.Purpose, chartEv.Decision, chartEv.Reason = audit.PurposePatientRequest, audit.DecisionAllow, "self_registration"
+	chartEv.Purpose, chartEv.Decision, chartEv.Reason = audit.PurposePatientRequest, haven.DecisionAllow, "self_registration"
 	if err := id.gate.Record(ctx, chartEv); err != nil {
 		return nil, err
 	}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"haven"
-	"haven/audit"
 	"haven/identity"
 	"haven/policy"
 	"haven/service"
@@ -119,14 +118,14 @@ func TestPatientRegistersThemselvesAfterVerifyingTheirEmail(t *testing.T) {
 			t.Fatalf("the front desk's view: %+v, %v", c, err)
 		}
 		reg := e.events(p.ID, string(policy.PatientRegister))[0]
-		if reg.ActorID != a.UserID || reg.PatientID != a.UserID || reg.Reason != "self_registration" || reg.Decision != audit.DecisionAllow {
+		if reg.ActorID != a.UserID || reg.PatientID != a.UserID || reg.Reason != "self_registration" || reg.Decision != haven.DecisionAllow {
 			t.Fatalf("chart creation audited as %+v", reg)
 		}
 		acct := e.events(p.ID, identity.ActRegister)[0]
-		if acct.ActorID != a.UserID || acct.Decision != audit.DecisionAllow || acct.ClientAddr != home.Addr {
+		if acct.ActorID != a.UserID || acct.Decision != haven.DecisionAllow || acct.ClientAddr != home.Addr {
 			t.Fatalf("account creation audited as %+v", acct)
 		}
-		if req := e.events(p.ID, identity.ActRegisterRequest)[0]; req.Decision != audit.DecisionAllow || req.ActorID != "" {
+		if req := e.events(p.ID, identity.ActRegisterRequest)[0]; req.Decision != haven.DecisionAllow || req.ActorID != "" {
 			t.Fatalf("the request audited as %+v", req)
 		}
 		// The password works at the sign-in page.
@@ -191,7 +190,7 @@ func TestRegistrationAnswersAlikeForKnownAndUnknownAddresses(t *testing.T) {
 		evs := e.events(p.ID, identity.ActRegisterRequest)
 		found := false
 		for _, ev := range evs {
-			found = found || (ev.Decision == audit.DecisionDeny && ev.Reason == "account_exists" && ev.ActorID == p.PatientA.UserID)
+			found = found || (ev.Decision == haven.DecisionDeny && ev.Reason == "account_exists" && ev.ActorID == p.PatientA.UserID)
 		}
 		if len(evs) != 2 || !found {
 			t.Fatalf("requests audited as %+v", evs)
@@ -219,7 +218,7 @@ func TestRegistrationClosedSendsAndCreatesNothing(t *testing.T) {
 				t.Fatalf("request at %q: %v", pid, err)
 			}
 		}
-		if ev := e.events(p.ID, identity.ActRegisterRequest)[0]; ev.Decision != audit.DecisionDeny || ev.Reason != "registration_closed" {
+		if ev := e.events(p.ID, identity.ActRegisterRequest)[0]; ev.Decision != haven.DecisionDeny || ev.Reason != "registration_closed" {
 			t.Fatalf("a closed request audited as %+v", ev)
 		}
 		// Open, send a link, close: the link is refused and nothing is made.
@@ -290,7 +289,7 @@ func TestRegistrationLinkOfOnePracticeCannotRegisterInAnother(t *testing.T) {
 		if _, err := id.CompleteRegistration(ctx, b.ID, token, newPatient, home); haven.ErrorCode(err) != haven.ENOTFOUND {
 			t.Fatalf("A's link used at B: %v", err)
 		}
-		if ev := e.events(a.ID, identity.ActRegister)[0]; ev.Decision != audit.DecisionDeny || ev.Reason != "other_practice" {
+		if ev := e.events(a.ID, identity.ActRegister)[0]; ev.Decision != haven.DecisionDeny || ev.Reason != "other_practice" {
 			t.Fatalf("the cross-practice attempt audited as %+v", ev)
 		}
 		if e.practiceUsers(a.ID) != beforeA || e.practiceUsers(b.ID) != beforeB {

@@ -14,7 +14,6 @@ import (
 	"haven/identity"
 	"haven/internal/testkit/stack"
 	"haven/service"
-	"haven/store/sqlstore"
 )
 
 const pw = stack.Password // what Seed gives every workforce member
@@ -175,12 +174,12 @@ func TestUnknownAndKnownEmailsGetTheSameAnswer(t *testing.T) {
 		}
 		// The platform log holds the unknown email's failure without any
 		// actor; no event anywhere holds an email address.
-		rows, err := e.DB.SearchAudit(ctx, sqlstore.AuditQuery{LogID: "platform", Action: identity.ActLogin, Limit: 10})
+		rows, err := e.DB.SearchAudit(ctx, haven.AuditQuery{LogID: "platform", Action: identity.ActLogin, Limit: 10})
 		if err != nil || len(rows) == 0 || rows[0].Event.ActorID != "" || rows[0].Event.Reason != "unknown_account" {
 			t.Fatalf("platform log: %+v, %v", rows, err)
 		}
 		for _, log := range []string{"platform", p.ID} {
-			all, _ := e.DB.SearchAudit(ctx, sqlstore.AuditQuery{LogID: log, Limit: 1000})
+			all, _ := e.DB.SearchAudit(ctx, haven.AuditQuery{LogID: log, Limit: 1000})
 			for _, r := range all {
 				if strings.Contains(strings.Join(fields(r.Event), " "), "@") {
 					t.Fatalf("an audit event carries an email: %+v", r.Event)

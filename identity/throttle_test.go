@@ -6,7 +6,6 @@ import (
 
 	"haven"
 	"haven/identity"
-	"haven/store/sqlstore"
 )
 
 // TestThrottleKicksInAndEnds drives the sign-in throttle with the injected
@@ -33,7 +32,7 @@ func TestThrottleKicksInAndEnds(t *testing.T) {
 		if ev := e.lastEvent(p.ID); ev.Action != identity.ActLogin || ev.Reason != "throttled" {
 			t.Fatalf("throttled attempt audited as %+v", ev)
 		}
-		lockout, _ := e.DB.SearchAudit(ctx, sqlstore.AuditQuery{LogID: p.ID, Action: identity.ActLogin, Limit: 100})
+		lockout, _ := e.DB.SearchAudit(ctx, haven.AuditQuery{LogID: p.ID, Action: identity.ActLogin, Limit: 100})
 		found := false
 		for _, r := range lockout {
 			found = found || r.Event.Reason == "backoff_started"

@@ -7,10 +7,9 @@
 //
 // Only the service layer may hold a *Keyring, after policy has allowed an
 // access and audit has recorded it. Storage never imports this package: it
-// persists wrapped keys through the small [Store] interface (implemented
-// structurally, see [WrappedKey]) and sealed values as opaque bytes. This
-// package must never log, return in an error, or persist a plaintext key
-// or a plaintext value.
+// persists wrapped keys (haven.WrappedKey) through the small [Store]
+// interface and sealed values as opaque bytes. This package must never
+// log, return in an error, or persist a plaintext key or a plaintext value.
 //
 // Algorithms are limited to what Go's FIPS 140-3 module offers (AES-GCM,
 // HMAC-SHA-256, HKDF-SHA-256), so a FIPS mode can follow without a

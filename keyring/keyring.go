@@ -102,7 +102,7 @@ func Open(ctx context.Context, cfg Config) (*Keyring, error) {
 	}
 	checked := map[string]bool{}
 	for _, kind := range []string{KindPractice, KindIndex} {
-		err := k.listAll(ctx, "", kind, "", func(wk WrappedKey) error {
+		err := k.listAll(ctx, "", kind, "", func(wk haven.WrappedKey) error {
 			if wk.State == StateDestroyed || checked[wk.WrappedBy] {
 				return nil
 			}
@@ -180,7 +180,7 @@ func (k *Keyring) Close() error {
 }
 
 // listAll pages through ListKeys.
-func (k *Keyring) listAll(ctx context.Context, practiceID, kind, wrappedBy string, fn func(WrappedKey) error) error {
+func (k *Keyring) listAll(ctx context.Context, practiceID, kind, wrappedBy string, fn func(haven.WrappedKey) error) error {
 	after := ""
 	for {
 		page, err := k.store.ListKeys(ctx, practiceID, kind, wrappedBy, after, listPage)
@@ -226,7 +226,7 @@ func (k *Keyring) rootByID(ctx context.Context, id string) (Root, error) {
 	return r, nil
 }
 
-func (k *Keyring) rootUnwrap(ctx context.Context, wk WrappedKey) ([]byte, error) {
+func (k *Keyring) rootUnwrap(ctx context.Context, wk haven.WrappedKey) ([]byte, error) {
 	r, err := k.rootByID(ctx, wk.WrappedBy)
 	if err != nil {
 		return nil, err
@@ -276,32 +276,32 @@ func appendDataName(b []byte, practiceID, patientID string, version int) []byte 
 // rootWrapped returns the newest practice or index key of a practice,
 // creating version 1 under the current root if there is none yet. Racing
 // creators end with one key: the loser of CreateKey reads the winner's.
-func (k *Keyring) rootWrapped(ctx context.Context, practiceID, kind string) (WrappedKey, error) {
+func (k *Keyring) rootWrapped(ctx context.Context, practiceID, kind string) (haven.WrappedKey, error) {
 	for range 3 {
 		wk, err := k.store.GetKey(ctx, practiceID, kind, "", 0)
 		if err == nil {
 			if wk.State != StateActive {
-				return WrappedKey{}, haven.Errorf(haven.EINTERNAL, "newest %s key of practice %s is %s", kind, practiceID, wk.State)
+				return haven.WrappedKey{}, haven.Errorf(haven.EINTERNAL, "newest %s key of practice %s is %s", kind, practiceID, wk.State)
 			}
 			return wk, nil
 		}
 		if haven.ErrorCode(err) != haven.ENOTFOUND {
-			return WrappedKey{}, storeErr(err, "cannot read key")
+			return haven.WrappedKey{}, storeErr(err, "cannot read key")
 		}
 		// A new key goes under the root the store names now, not the one
 		// this node started with: a rotation may have moved it on.
 		if _, err := k.sync(ctx); err != nil {
-			return WrappedKey{}, err
+			return haven.WrappedKey{}, err
 		}
 		root, err := k.currentRoot()
 		if err != nil {
-			return WrappedKey{}, err
+			return haven.WrappedKey{}, err
 		}
 		raw, err := newKey()
 		if err != nil {
-			return WrappedKey{}, err
+			return haven.WrappedKey{}, err
 		}
-		wk = WrappedKey{PracticeID: practiceID, ID: haven.NewID(), Kind: kind, Version: 1,
+		wk = haven.WrappedKey{PracticeID: practiceID, ID: haven.NewID(), Kind: kind, Version: 1,
 			WrappedBy: root.ID(), State: StateActive, CreatedAt: k.now().UTC()}
 		wk.Wrapped, err = root.Wrap(ctx, raw, wrapAD(wk, wk.WrappedBy))
 		if err == nil {
@@ -312,42 +312,42 @@ func (k *Keyring) rootWrapped(ctx context.Context, practiceID, kind string) (Wra
 				_, err = k.cache.put(cacheName("k", wk.ID), wk.ID, wk.Version, raw, 0)
 				clear(raw)
 				if err != nil {
-					return WrappedKey{}, err
+					return haven.WrappedKey{}, err
 				}
 				return k.followRotation(ctx, wk)
 			}
 		}
 		clear(raw)
 		if haven.ErrorCode(err) != haven.ECONFLICT {
-			return WrappedKey{}, storeErr(err, "cannot store new key")
+			return haven.WrappedKey{}, storeErr(err, "cannot store new key")
 		}
 	}
-	return WrappedKey{}, haven.Errorf(haven.EUNAVAILABLE, "could not settle the %s key of practice %s", kind, practiceID)
+	return haven.WrappedKey{}, haven.Errorf(haven.EUNAVAILABLE, "could not settle the %s key of practice %s", kind, practiceID)
 }
 
 // followRotation moves a practice or index key this node has just created
 // to the store's current root if a root rotation began meanwhile: the
 // rotation may have listed the keys before this one was written, and must
 // not leave it behind under the root being retired.
-func (k *Keyring) followRotation(ctx context.Context, wk WrappedKey) (WrappedKey, error) {
+func (k *Keyring) followRotation(ctx context.Context, wk haven.WrappedKey) (haven.WrappedKey, error) {
 	if _, err := k.sync(ctx); err != nil {
-		return WrappedKey{}, err
+		return haven.WrappedKey{}, err
 	}
 	root, err := k.currentRoot()
 	if err != nil {
-		return WrappedKey{}, err
+		return haven.WrappedKey{}, err
 	}
 	if root.ID() == wk.WrappedBy {
 		return wk, nil
 	}
 	if err := k.rewrapUnderRoot(ctx, wk, root); err != nil {
-		return WrappedKey{}, err
+		return haven.WrappedKey{}, err
 	}
 	return k.store.GetKey(ctx, wk.PracticeID, wk.Kind, "", wk.Version)
 }
 
 // rootKeyEntry returns the unwrapped practice or index key wk.
-func (k *Keyring) rootKeyEntry(ctx context.Context, wk WrappedKey) (*cacheEntry, error) {
+func (k *Keyring) rootKeyEntry(ctx context.Context, wk haven.WrappedKey) (*cacheEntry, error) {
 	name := cacheName("k", wk.ID)
 	if e, _ := k.cache.get([]byte(name)); e != nil {
 		return e, nil
@@ -366,8 +366,8 @@ func (k *Keyring) practiceKeyByID(ctx context.Context, practiceID, id string) (*
 	if e, _ := k.cache.get(appendCacheName(nb[:0], "k", id)); e != nil {
 		return e, nil
 	}
-	var found *WrappedKey
-	err := k.listAll(ctx, practiceID, KindPractice, "", func(wk WrappedKey) error {
+	var found *haven.WrappedKey
+	err := k.listAll(ctx, practiceID, KindPractice, "", func(wk haven.WrappedKey) error {
 		if wk.ID == id {
 			found = &wk
 		}
@@ -444,28 +444,28 @@ func (k *Keyring) dataKey(ctx context.Context, practiceID, patientID string, ver
 
 // createDataKey makes version 1 of a data key under the practice's newest
 // practice key. It returns haven.ECONFLICT if one appeared meanwhile.
-func (k *Keyring) createDataKey(ctx context.Context, practiceID, patientID string) (WrappedKey, []byte, error) {
+func (k *Keyring) createDataKey(ctx context.Context, practiceID, patientID string) (haven.WrappedKey, []byte, error) {
 	pk, err := k.rootWrapped(ctx, practiceID, KindPractice)
 	if err != nil {
-		return WrappedKey{}, nil, err
+		return haven.WrappedKey{}, nil, err
 	}
 	kek, err := k.rootKeyEntry(ctx, pk)
 	if err != nil {
-		return WrappedKey{}, nil, err
+		return haven.WrappedKey{}, nil, err
 	}
 	raw, err := newKey()
 	if err != nil {
-		return WrappedKey{}, nil, err
+		return haven.WrappedKey{}, nil, err
 	}
-	wk := WrappedKey{PracticeID: practiceID, ID: haven.NewID(), Kind: KindData, PatientID: patientID,
+	wk := haven.WrappedKey{PracticeID: practiceID, ID: haven.NewID(), Kind: KindData, PatientID: patientID,
 		Version: 1, WrappedBy: pk.ID, State: StateActive, CreatedAt: k.now().UTC()}
 	if wk.Wrapped, err = wrapWith(kek.aead, raw, wrapAD(wk, pk.ID)); err != nil {
 		clear(raw)
-		return WrappedKey{}, nil, err
+		return haven.WrappedKey{}, nil, err
 	}
 	if err := k.store.CreateKey(ctx, wk); err != nil {
 		clear(raw)
-		return WrappedKey{}, nil, storeErr(err, "cannot store data key")
+		return haven.WrappedKey{}, nil, storeErr(err, "cannot store data key")
 	}
 	return wk, raw, nil
 }

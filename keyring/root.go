@@ -92,7 +92,7 @@ func appendLP(b []byte, s string) []byte {
 // wrapAD is the associated data for wrapping key k: it binds the wrapped
 // bytes to the row they sit in, so copying one practice's wrapped key into
 // another practice's row (or a patient's into another patient's) fails.
-func wrapAD(k WrappedKey, wrappedBy string) []byte {
+func wrapAD(k haven.WrappedKey, wrappedBy string) []byte {
 	b := appendLP(nil, "haven.keywrap.v1")
 	b = appendLP(b, k.PracticeID)
 	b = appendLP(b, k.Kind)

@@ -44,7 +44,7 @@ func (k *Keyring) RotateRoot(ctx context.Context, newRoot Root, progress func(do
 		}
 		stray := 0
 		for _, kind := range []string{KindPractice, KindIndex} {
-			err := k.listAll(ctx, "", kind, "", func(wk WrappedKey) error {
+			err := k.listAll(ctx, "", kind, "", func(wk haven.WrappedKey) error {
 				if wk.State != StateDestroyed && wk.WrappedBy != current && wk.WrappedBy != newID {
 					stray++
 				}
@@ -80,9 +80,9 @@ func (k *Keyring) RotateRoot(ctx context.Context, newRoot Root, progress func(do
 	// and such a node moves its own key on (followRotation).
 	done, total := 0, 0
 	for range 5 {
-		var todo []WrappedKey
+		var todo []haven.WrappedKey
 		for _, kind := range []string{KindPractice, KindIndex} {
-			err := k.listAll(ctx, "", kind, "", func(wk WrappedKey) error {
+			err := k.listAll(ctx, "", kind, "", func(wk haven.WrappedKey) error {
 				if wk.State != StateDestroyed && wk.WrappedBy != newID {
 					todo = append(todo, wk)
 				}
@@ -114,7 +114,7 @@ func (k *Keyring) RotateRoot(ctx context.Context, newRoot Root, progress func(do
 
 // rewrapUnderRoot moves one practice or index key to root. If another node
 // moved it first, it re-reads and carries on from what it finds.
-func (k *Keyring) rewrapUnderRoot(ctx context.Context, wk WrappedKey, root Root) error {
+func (k *Keyring) rewrapUnderRoot(ctx context.Context, wk haven.WrappedKey, root Root) error {
 	for {
 		if wk.State == StateDestroyed || wk.WrappedBy == root.ID() {
 			return nil
@@ -174,7 +174,7 @@ func (k *Keyring) RotatePracticeKey(ctx context.Context, practiceID string, prog
 		return nil // nothing wrapped yet: the first key is made on first use
 	}
 	target := versions[len(versions)-1]
-	resuming := slices.ContainsFunc(versions[:len(versions)-1], func(wk WrappedKey) bool { return wk.State == StateActive })
+	resuming := slices.ContainsFunc(versions[:len(versions)-1], func(wk haven.WrappedKey) bool { return wk.State == StateActive })
 	if !resuming {
 		target, err = k.newPracticeKeyVersion(ctx, practiceID, target.Version+1)
 		if err != nil {
@@ -188,7 +188,7 @@ func (k *Keyring) RotatePracticeKey(ctx context.Context, practiceID string, prog
 	if err != nil {
 		return err
 	}
-	var sources []WrappedKey
+	var sources []haven.WrappedKey
 	for _, wk := range versions {
 		if wk.Version < target.Version && wk.State != StateDestroyed {
 			sources = append(sources, wk)
@@ -197,9 +197,9 @@ func (k *Keyring) RotatePracticeKey(ctx context.Context, practiceID string, prog
 
 	done, total := 0, 0
 	for pass := range 2 { // the second pass sweeps up late-created keys
-		var todo []WrappedKey
+		var todo []haven.WrappedKey
 		for _, src := range sources {
-			err := k.listAll(ctx, practiceID, KindData, src.ID, func(wk WrappedKey) error {
+			err := k.listAll(ctx, practiceID, KindData, src.ID, func(wk haven.WrappedKey) error {
 				todo = append(todo, wk)
 				return nil
 			})
@@ -235,42 +235,42 @@ func (k *Keyring) RotatePracticeKey(ctx context.Context, practiceID string, prog
 }
 
 // practiceKeys returns a practice's key versions, oldest first.
-func (k *Keyring) practiceKeys(ctx context.Context, practiceID string) ([]WrappedKey, error) {
-	var out []WrappedKey
-	err := k.listAll(ctx, practiceID, KindPractice, "", func(wk WrappedKey) error {
+func (k *Keyring) practiceKeys(ctx context.Context, practiceID string) ([]haven.WrappedKey, error) {
+	var out []haven.WrappedKey
+	err := k.listAll(ctx, practiceID, KindPractice, "", func(wk haven.WrappedKey) error {
 		out = append(out, wk)
 		return nil
 	})
-	slices.SortFunc(out, func(a, b WrappedKey) int { return a.Version - b.Version })
+	slices.SortFunc(out, func(a, b haven.WrappedKey) int { return a.Version - b.Version })
 	return out, err
 }
 
 // newPracticeKeyVersion creates the given version under the current root;
 // if another node created it first, that one is the target.
-func (k *Keyring) newPracticeKeyVersion(ctx context.Context, practiceID string, version int) (WrappedKey, error) {
+func (k *Keyring) newPracticeKeyVersion(ctx context.Context, practiceID string, version int) (haven.WrappedKey, error) {
 	if _, err := k.sync(ctx); err != nil {
-		return WrappedKey{}, err
+		return haven.WrappedKey{}, err
 	}
 	root, err := k.currentRoot()
 	if err != nil {
-		return WrappedKey{}, err
+		return haven.WrappedKey{}, err
 	}
 	raw, err := newKey()
 	if err != nil {
-		return WrappedKey{}, err
+		return haven.WrappedKey{}, err
 	}
 	defer clear(raw)
-	wk := WrappedKey{PracticeID: practiceID, ID: haven.NewID(), Kind: KindPractice, Version: version,
+	wk := haven.WrappedKey{PracticeID: practiceID, ID: haven.NewID(), Kind: KindPractice, Version: version,
 		WrappedBy: root.ID(), State: StateActive, CreatedAt: k.now().UTC()}
 	if wk.Wrapped, err = root.Wrap(ctx, raw, wrapAD(wk, wk.WrappedBy)); err != nil {
-		return WrappedKey{}, haven.Wrap(haven.EUNAVAILABLE, err, "root cannot wrap a new practice key")
+		return haven.WrappedKey{}, haven.Wrap(haven.EUNAVAILABLE, err, "root cannot wrap a new practice key")
 	}
 	err = k.store.CreateKey(ctx, wk)
 	if haven.ErrorCode(err) == haven.ECONFLICT {
 		wk, err = k.store.GetKey(ctx, practiceID, KindPractice, "", version)
 	}
 	if err != nil {
-		return WrappedKey{}, storeErr(err, "cannot store new practice key")
+		return haven.WrappedKey{}, storeErr(err, "cannot store new practice key")
 	}
 	return k.followRotation(ctx, wk)
 }
@@ -278,7 +278,7 @@ func (k *Keyring) newPracticeKeyVersion(ctx context.Context, practiceID string, 
 // rewrapData moves one data key under the practice key target. A key that
 // changed meanwhile (shredded, or moved by another node) is left as it is:
 // above all, a destroyed key is never brought back.
-func (k *Keyring) rewrapData(ctx context.Context, wk WrappedKey, target WrappedKey, to *cacheEntry) error {
+func (k *Keyring) rewrapData(ctx context.Context, wk haven.WrappedKey, target haven.WrappedKey, to *cacheEntry) error {
 	if wk.State == StateDestroyed || wk.WrappedBy == target.ID {
 		return nil
 	}
@@ -306,7 +306,7 @@ func (k *Keyring) rewrapData(ctx context.Context, wk WrappedKey, target WrappedK
 }
 
 // retire marks an older practice key version retired.
-func (k *Keyring) retire(ctx context.Context, wk WrappedKey) error {
+func (k *Keyring) retire(ctx context.Context, wk haven.WrappedKey) error {
 	for wk.State == StateActive {
 		next := wk
 		next.State = StateRetired
@@ -349,7 +349,7 @@ func (k *Keyring) ShredPatient(ctx context.Context, practiceID, patientID string
 	for range 3 {
 		latest, err := k.store.GetKey(ctx, practiceID, KindData, patientID, 0)
 		if haven.ErrorCode(err) == haven.ENOTFOUND {
-			err = k.store.CreateKey(ctx, WrappedKey{PracticeID: practiceID, ID: haven.NewID(), Kind: KindData,
+			err = k.store.CreateKey(ctx, haven.WrappedKey{PracticeID: practiceID, ID: haven.NewID(), Kind: KindData,
 				PatientID: patientID, Version: 1, State: StateDestroyed, CreatedAt: k.now().UTC()})
 			if haven.ErrorCode(err) == haven.ECONFLICT {
 				continue // a key appeared meanwhile: destroy it
@@ -443,7 +443,7 @@ func (k *Keyring) Status(ctx context.Context) (Report, error) {
 		return byPractice[id]
 	}
 	for _, kind := range []string{KindPractice, KindIndex} {
-		err := k.listAll(ctx, "", kind, "", func(wk WrappedKey) error {
+		err := k.listAll(ctx, "", kind, "", func(wk haven.WrappedKey) error {
 			p := practice(wk.PracticeID)
 			p.Keys = append(p.Keys, KeyReport{Kind: wk.Kind, ID: wk.ID, Version: wk.Version, State: wk.State,
 				WrappedBy: wk.WrappedBy, CreatedAt: wk.CreatedAt})
@@ -457,7 +457,7 @@ func (k *Keyring) Status(ctx context.Context) (Report, error) {
 		}
 	}
 	wraps := map[string]int{}
-	err := k.listAll(ctx, "", KindData, "", func(wk WrappedKey) error {
+	err := k.listAll(ctx, "", KindData, "", func(wk haven.WrappedKey) error {
 		p := practice(wk.PracticeID)
 		if wk.State == StateDestroyed {
 			p.DestroyedDataKeys++

@@ -75,7 +75,7 @@ type failingStore struct {
 
 var errCrash = errors.New("simulated crash")
 
-func (f *failingStore) UpdateKey(ctx context.Context, prev, next keyring.WrappedKey) error {
+func (f *failingStore) UpdateKey(ctx context.Context, prev, next haven.WrappedKey) error {
 	if prev.Kind == f.kind || f.kind == "" {
 		f.mu.Lock()
 		f.n++
@@ -283,7 +283,7 @@ type shredOnFirstRewrap struct {
 	once  sync.Once
 }
 
-func (s *shredOnFirstRewrap) UpdateKey(ctx context.Context, prev, next keyring.WrappedKey) error {
+func (s *shredOnFirstRewrap) UpdateKey(ctx context.Context, prev, next haven.WrappedKey) error {
 	if prev.Kind == keyring.KindData && prev.PatientID != "" && next.State == keyring.StateActive {
 		s.once.Do(func() { s.shred(prev.PatientID) })
 	}

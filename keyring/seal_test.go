@@ -127,7 +127,7 @@ type gatedStore struct {
 	release chan struct{}
 }
 
-func (g *gatedStore) GetKey(ctx context.Context, practiceID, kind, patientID string, version int) (keyring.WrappedKey, error) {
+func (g *gatedStore) GetKey(ctx context.Context, practiceID, kind, patientID string, version int) (haven.WrappedKey, error) {
 	wk, err := g.Store.GetKey(ctx, practiceID, kind, patientID, version)
 	if kind == keyring.KindData {
 		g.mu.Lock()

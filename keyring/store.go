@@ -2,7 +2,8 @@ package keyring
 
 import (
 	"context"
-	"time"
+
+	"haven"
 )
 
 // Kinds of wrapped key. They are plain strings so a SQL column holds them
@@ -33,55 +34,6 @@ const (
 	StateDestroyed = "destroyed"
 )
 
-// WrappedKey is one row of the key table: a key encrypted under its parent,
-// never the key itself, so a database dump reveals no key material.
-//
-// It is an alias of an unnamed struct type on purpose. Storage packages must
-// never import keyring (only the service layer may hold key-handling code),
-// yet they must implement [Store]. Go treats unnamed struct types with the
-// same fields in the same order as identical, so a storage package declares
-//
-//	type WrappedKey = struct {
-//		PracticeID string
-//		ID         string
-//		Kind       string
-//		PatientID  string
-//		Version    int
-//		WrappedBy  string
-//		Wrapped    []byte
-//		State      string
-//		CreatedAt  time.Time
-//	}
-//
-// and its methods satisfy Store without naming this package. If the two
-// declarations ever drift apart, the wiring that passes the store to
-// [Open] stops compiling, so the drift cannot go unnoticed.
-type WrappedKey = struct {
-	// PracticeID is the tenant the key belongs to ([PlatformPracticeID] for
-	// the platform's own records).
-	PracticeID string
-	// ID is a random identifier, unique across the table. A data key's
-	// WrappedBy names its practice key by this ID.
-	ID string
-	// Kind is KindPractice, KindIndex or KindData.
-	Kind string
-	// PatientID is the patient a data key belongs to; "" for practice keys,
-	// index keys and a practice's own data key.
-	PatientID string
-	// Version counts from 1 within (PracticeID, Kind, PatientID). Sealed
-	// values name the version of the key that sealed them.
-	Version int
-	// WrappedBy is the ID of the parent: a root's ID() for practice and
-	// index keys, a practice key's ID for data keys, "" once destroyed.
-	WrappedBy string
-	// Wrapped is the key encrypted under WrappedBy; nil once destroyed.
-	Wrapped []byte
-	// State is StateActive, StateRetired or StateDestroyed.
-	State string
-	// CreatedAt is when the key was made (UTC).
-	CreatedAt time.Time
-}
-
 // Store persists wrapped keys. A SQL table with a unique constraint on
 // (practice_id, kind, patient_id, version) and a primary key on id
 // implements it with one statement per method.
@@ -100,17 +52,17 @@ type Store interface {
 	// returns haven.ECONFLICT and changes nothing. Two requests racing to
 	// create one patient's data key therefore end with one key: the loser
 	// reads the winner's.
-	CreateKey(ctx context.Context, k WrappedKey) error
+	CreateKey(ctx context.Context, k haven.WrappedKey) error
 
 	// GetKey returns the key of (practiceID, kind, patientID, version), or
 	// when version is 0 the one with the highest version. It returns
 	// haven.ENOTFOUND if there is none.
-	GetKey(ctx context.Context, practiceID, kind, patientID string, version int) (WrappedKey, error)
+	GetKey(ctx context.Context, practiceID, kind, patientID string, version int) (haven.WrappedKey, error)
 
 	// ListKeys returns keys in ascending ID order whose ID is greater than
 	// after, at most limit of them (limit > 0). An empty practiceID, kind or
 	// wrappedBy matches any value.
-	ListKeys(ctx context.Context, practiceID, kind, wrappedBy, after string, limit int) ([]WrappedKey, error)
+	ListKeys(ctx context.Context, practiceID, kind, wrappedBy, after string, limit int) ([]haven.WrappedKey, error)
 
 	// UpdateKey sets WrappedBy, Wrapped and State of the key with ID prev.ID
 	// to next's, only if its stored WrappedBy and State still equal prev's.
@@ -119,7 +71,7 @@ type Store interface {
 	// change. A destroyed key's old wrapped bytes must be overwritten, not
 	// merely hidden. A successful UpdateKey raises the key-state version
 	// (see KeyState) in the same transaction.
-	UpdateKey(ctx context.Context, prev, next WrappedKey) error
+	UpdateKey(ctx context.Context, prev, next haven.WrappedKey) error
 
 	// KeyState returns the key-state version and the ID of the root new
 	// practice and index keys must be wrapped by ("" until one is set).

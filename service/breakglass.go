@@ -5,10 +5,8 @@ import (
 	"time"
 
 	"haven"
-	"haven/audit"
 	"haven/keyring"
 	"haven/policy"
-	"haven/store/sqlstore"
 )
 
 // BreakGlassDefault is how long emergency access lasts unless the clinician
@@ -72,8 +70,8 @@ func (s *Service) BreakGlassQueue(ctx context.Context) ([]haven.BreakGlassGrantV
 		if err != nil {
 			return nil, err
 		}
-		uses, err := s.db.SearchAudit(ctx, sqlstore.AuditQuery{LogID: g.PracticeID, PatientID: g.PatientID, ActorID: g.UserID,
-			Decision: audit.DecisionAllow, Since: g.Start, Until: g.Expires, Limit: 1000})
+		uses, err := s.db.SearchAudit(ctx, haven.AuditQuery{LogID: g.PracticeID, PatientID: g.PatientID, ActorID: g.UserID,
+			Decision: haven.DecisionAllow, Since: g.Start, Until: g.Expires, Limit: 1000})
 		if err != nil {
 			return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot count uses")
 		}

@@ -209,9 +209,9 @@ func (s *Service) guestAllowed(ctx context.Context, a haven.Actor, v *haven.Visi
 	}
 	ev := audit.ForActor(a, string(policy.VisitJoin))
 	ev.ResourceKind, ev.ResourceID, ev.PatientID = string(policy.KindVisit), v.ID, v.PatientID
-	ev.Purpose, ev.Decision, ev.Reason = audit.PurposeTreatment, audit.DecisionAllow, reason
+	ev.Purpose, ev.Decision, ev.Reason = audit.PurposeTreatment, haven.DecisionAllow, reason
 	if reason != "invited_guest" {
-		ev.Decision = audit.DecisionDeny
+		ev.Decision = haven.DecisionDeny
 	}
 	var err error
 	if ev.Seq, err = s.record(ctx, ev); err != nil {
@@ -281,9 +281,9 @@ func (s *Service) RecordCall(ctx context.Context, e CallEvent) error {
 		return err
 	}
 	ev := audit.ForActor(a, e.Action)
-	ev.ResourceKind, ev.Decision = string(policy.KindVisit), audit.DecisionAllow
+	ev.ResourceKind, ev.Decision = string(policy.KindVisit), haven.DecisionAllow
 	if e.Refused {
-		ev.Decision = audit.DecisionDeny
+		ev.Decision = haven.DecisionDeny
 	}
 	if haven.PlausibleID(e.VisitID) {
 		ev.ResourceID = e.VisitID
@@ -355,7 +355,7 @@ func (s *Service) CallSeat(ctx context.Context, visitID string) (*CallSeat, erro
 	}
 	ev := audit.ForActor(a, string(policy.VisitRead))
 	ev.ResourceKind, ev.ResourceID, ev.PatientID = string(policy.KindVisit), v.ID, v.PatientID
-	ev.Purpose, ev.Decision, ev.Reason = audit.PurposeTreatment, audit.DecisionAllow, "call_participant"
+	ev.Purpose, ev.Decision, ev.Reason = audit.PurposeTreatment, haven.DecisionAllow, "call_participant"
 	if ev.Seq, err = s.record(ctx, ev); err != nil {
 		return nil, err
 	}

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"haven"
-	"haven/audit"
 	"haven/service"
 	"haven/video/token"
 )
@@ -56,7 +55,7 @@ func TestCallTokensGoToThePatientAndClinicianOnly(t *testing.T) {
 			if _, err := e.svc.CallToken(e.as(outsider), v.ID); err == nil {
 				t.Fatalf("%s got a token", outsider.Role)
 			}
-			if ev := e.lastEvent(p.id); ev.Decision != audit.DecisionDeny || ev.ActorID != outsider.UserID {
+			if ev := e.lastEvent(p.id); ev.Decision != haven.DecisionDeny || ev.ActorID != outsider.UserID {
 				t.Fatalf("refused token not audited: %+v", ev)
 			}
 		}
@@ -112,7 +111,7 @@ func TestGuestJoinsOnlyByTheClinicsInvitation(t *testing.T) {
 		if err := e.svc.CallAllowed(e.as(guest), claims(v.ID, guest, token.Guest)); haven.ErrorCode(err) != haven.EFORBIDDEN {
 			t.Fatalf("uninvited guest at the door: %v", err)
 		}
-		if ev := e.lastEvent(p.id); ev.Reason != "not_invited" || ev.Decision != audit.DecisionDeny {
+		if ev := e.lastEvent(p.id); ev.Reason != "not_invited" || ev.Decision != haven.DecisionDeny {
 			t.Fatalf("refusal not audited: %+v", ev)
 		}
 		if err := e.svc.InviteGuest(e.as(p.patientA), v.ID, guest.UserID); err == nil {
@@ -164,13 +163,13 @@ func TestCallEventsNameThePatientOnlyInTheirOwnPractice(t *testing.T) {
 		if err := e.svc.RecordCall(e.as(p.patientA), service.CallEvent{Action: "visit.leave", VisitID: v.ID, Reason: "left"}); err != nil {
 			t.Fatal(err)
 		}
-		if ev := e.lastEvent(p.id); ev.Action != "visit.leave" || ev.PatientID != p.chartA.PatientID || ev.Reason != "left" || ev.Decision != audit.DecisionAllow {
+		if ev := e.lastEvent(p.id); ev.Action != "visit.leave" || ev.PatientID != p.chartA.PatientID || ev.Reason != "left" || ev.Decision != haven.DecisionAllow {
 			t.Fatalf("leave: %+v", ev)
 		}
 		if err := e.svc.RecordCall(e.as(q.clinician), service.CallEvent{Action: "visit.join_refused", VisitID: v.ID, Refused: true, Reason: "forged"}); err != nil {
 			t.Fatal(err)
 		}
-		if ev := e.lastEvent(q.id); ev.Action != "visit.join_refused" || ev.PatientID != "" || ev.Reason != "forged" || ev.Decision != audit.DecisionDeny {
+		if ev := e.lastEvent(q.id); ev.Action != "visit.join_refused" || ev.PatientID != "" || ev.Reason != "forged" || ev.Decision != haven.DecisionDeny {
 			t.Fatalf("probe: %+v", ev)
 		}
 		if err := e.svc.RecordCall(e.as(p.clinician), service.CallEvent{Action: "visit.invite", VisitID: v.ID, Subject: p.staff.UserID}); err != nil {

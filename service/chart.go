@@ -244,7 +244,7 @@ func (s *Service) patientRow(ctx context.Context, act policy.Action, kind policy
 // answer on every database; such an id is recorded without its value.
 func (s *Service) refuseUnknown(ctx context.Context, a haven.Actor, act policy.Action, kind policy.Kind, id string) error {
 	ev := audit.ForActor(a, string(act))
-	ev.ResourceKind, ev.Decision, ev.Reason = string(kind), audit.DecisionDeny, reasonNotFound
+	ev.ResourceKind, ev.Decision, ev.Reason = string(kind), haven.DecisionDeny, reasonNotFound
 	if haven.PlausibleID(id) {
 		ev.ResourceID = id
 	}

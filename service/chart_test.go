@@ -9,13 +9,12 @@ import (
 	"haven"
 	"haven/audit"
 	"haven/service"
-	"haven/store/sqlstore"
 )
 
 // lastEvent returns the newest audit event of a practice.
 func (e *env) lastEvent(practiceID string) audit.Event {
 	e.t.Helper()
-	rows, err := e.db.SearchAudit(context.Background(), sqlstore.AuditQuery{LogID: practiceID, Limit: 1})
+	rows, err := e.db.SearchAudit(context.Background(), haven.AuditQuery{LogID: practiceID, Limit: 1})
 	if err != nil || len(rows) == 0 {
 		e.t.Fatalf("no audit event: %v", err)
 	}
@@ -33,7 +32,7 @@ func TestCareTeamClinicianReadsChartAndItIsAudited(t *testing.T) {
 			t.Fatalf("chart %+v", c)
 		}
 		ev := e.lastEvent(p.id)
-		if ev.Action != "chart.read" || ev.Decision != audit.DecisionAllow || ev.ActorID != p.clinician.UserID ||
+		if ev.Action != "chart.read" || ev.Decision != haven.DecisionAllow || ev.ActorID != p.clinician.UserID ||
 			ev.PatientID != p.chartA.PatientID || ev.Reason != "care_team" || ev.Purpose != "treatment" {
 			t.Fatalf("audit event %+v", ev)
 		}
@@ -50,7 +49,7 @@ func TestPatientCannotReadAnotherPatientsChart(t *testing.T) {
 		if haven.ErrorCode(err) != haven.ENOTFOUND || c != nil {
 			t.Fatalf("another patient's chart: %v %v", c, err)
 		}
-		if ev := e.lastEvent(p.id); ev.Decision != audit.DecisionDeny || ev.Reason != "other_patient" || ev.PatientID != p.chartB.PatientID {
+		if ev := e.lastEvent(p.id); ev.Decision != haven.DecisionDeny || ev.Reason != "other_patient" || ev.PatientID != p.chartB.PatientID {
 			t.Fatalf("denial not audited: %+v", ev)
 		}
 	})
@@ -63,7 +62,7 @@ func TestClinicianOffCareTeamIsDenied(t *testing.T) {
 		if haven.ErrorCode(err) != haven.EFORBIDDEN {
 			t.Fatalf("off care team: %v", err)
 		}
-		if ev := e.lastEvent(p.id); ev.Reason != "not_on_care_team" || ev.Decision != audit.DecisionDeny {
+		if ev := e.lastEvent(p.id); ev.Reason != "not_on_care_team" || ev.Decision != haven.DecisionDeny {
 			t.Fatalf("audit %+v", ev)
 		}
 	})
@@ -365,7 +364,7 @@ func TestAccessHistoryProofsVerify(t *testing.T) {
 			if err := audit.VerifyInclusion(parsed.LeafHash(), ev.Seq, h.TreeSize, ev.Proof, head.Root); err != nil {
 				t.Fatalf("event %d: %v", ev.Seq, err)
 			}
-			sawDenial = sawDenial || ev.Decision == audit.DecisionDeny
+			sawDenial = sawDenial || ev.Decision == haven.DecisionDeny
 		}
 		if !sawDenial || len(h.Events) < 3 {
 			t.Fatalf("history incomplete: %d events", len(h.Events))

@@ -67,7 +67,7 @@ func (s *Service) detect(ctx context.Context, ev audit.Event) {
 	var fire []string
 	d.mu.Lock()
 	workforce := haven.Role(ev.ActorRole).Workforce()
-	if ev.Decision == audit.DecisionAllow && ev.PatientID != "" && workforce && ev.ActorID != ev.PatientID {
+	if ev.Decision == haven.DecisionAllow && ev.PatientID != "" && workforce && ev.ActorID != ev.PatientID {
 		m := d.touches[key]
 		if m == nil {
 			m = map[string]time.Time{}
@@ -86,7 +86,7 @@ func (s *Service) detect(ctx context.Context, ev audit.Event) {
 			fire = append(fire, RuleAfterHours)
 		}
 	}
-	if ev.Decision == audit.DecisionDeny {
+	if ev.Decision == haven.DecisionDeny {
 		ts := append(d.denials[key], now)
 		for len(ts) > 0 && now.Sub(ts[0]) > time.Duration(ps.DenialsWindow) {
 			ts = ts[1:]
@@ -96,7 +96,7 @@ func (s *Service) detect(ctx context.Context, ev audit.Event) {
 			fire = append(fire, RuleDenials)
 		}
 	}
-	if ev.Action == string(policy.BreakGlassRequest) && ev.Decision == audit.DecisionAllow {
+	if ev.Action == string(policy.BreakGlassRequest) && ev.Decision == haven.DecisionAllow {
 		fire = append(fire, RuleBreakGlass)
 	}
 	d.mu.Unlock()
@@ -182,7 +182,7 @@ func (s *Service) reportProbe(ctx context.Context, a haven.Actor, act policy.Act
 	ev.LogID = res.PracticeID
 	ev.SessionID = "" // another practice's session means nothing here
 	ev.ResourceKind, ev.ResourceID, ev.PatientID = string(res.Kind), sentID, res.PatientID
-	ev.Decision, ev.Reason = audit.DecisionDeny, string(policy.ReasonOtherPractice)
+	ev.Decision, ev.Reason = haven.DecisionDeny, string(policy.ReasonOtherPractice)
 	ctx = context.WithoutCancel(ctx)
 	s.bg.Add(1)
 	go func() {

@@ -15,7 +15,7 @@ const OperatorActorID = "operator-cli"
 // which runs without a session.
 func OperatorEvent(logID, action, kind, id, patientID string) audit.Event {
 	return audit.Event{LogID: logID, ActorID: OperatorActorID, ActorRole: string(haven.RolePlatformOperator), Action: action,
-		ResourceKind: kind, ResourceID: id, PatientID: patientID, Purpose: audit.PurposeOperations, Decision: audit.DecisionAllow}
+		ResourceKind: kind, ResourceID: id, PatientID: patientID, Purpose: audit.PurposeOperations, Decision: haven.DecisionAllow}
 }
 
 // SetLegalHold places or lifts a legal hold on a patient; while it holds,

@@ -7,13 +7,11 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"time"
 	"unicode"
 
 	"haven"
 	"haven/keyring"
 	"haven/policy"
-	"haven/store/sqlstore"
 )
 
 // MaxFileSize bounds one upload. Content streams through in chunks, so
@@ -25,17 +23,6 @@ const MaxFileSize = 2 << 30
 var allowedTypes = map[string]bool{
 	"image/jpeg": true, "image/png": true, "image/webp": true, "application/pdf": true,
 	"text/plain; charset=utf-8": true, "application/dicom": true,
-}
-
-// FileInfo describes a file in a chart.
-type FileInfo struct {
-	ID          string    `json:"id"`
-	PatientID   string    `json:"patient_id"`
-	Name        string    `json:"name"`
-	ContentType string    `json:"content_type"`
-	Size        int64     `json:"size"`
-	UploadedBy  string    `json:"uploaded_by"`
-	CreatedAt   time.Time `json:"created_at"`
 }
 
 func fileAD(practiceID, patientID, fileID, field string) keyring.AD {
@@ -54,7 +41,7 @@ func sniff(head []byte) string {
 // checked, its content sealed in chunks under the patient's data key on its
 // way to the blob store, so the plaintext never touches disk and memory
 // stays flat whatever the size.
-func (s *Service) UploadFile(ctx context.Context, patientID, name string, content io.Reader) (*FileInfo, error) {
+func (s *Service) UploadFile(ctx context.Context, patientID, name string, content io.Reader) (*haven.FileView, error) {
 	if s.blobs == nil {
 		return nil, haven.Errorf(haven.EUNAVAILABLE, "file storage is not configured")
 	}
@@ -78,7 +65,7 @@ func (s *Service) UploadFile(ctx context.Context, patientID, name string, conten
 	if !allowedTypes[ctype] {
 		return nil, haven.Errorf(haven.EINVALID, "files of type %s are not accepted", ctype)
 	}
-	f := &sqlstore.File{ID: id, PracticeID: row.PracticeID, PatientID: row.ID, UploadedBy: a.UserID, ContentType: ctype,
+	f := &haven.File{ID: id, PracticeID: row.PracticeID, PatientID: row.ID, UploadedBy: a.UserID, ContentType: ctype,
 		BlobKey: "files/" + strings.ToLower(row.PracticeID) + "/" + id}
 	if f.Name, err = s.keys.Seal(ctx, fileAD(f.PracticeID, f.PatientID, id, "name"), []byte(name)); err != nil {
 		return nil, err
@@ -113,7 +100,7 @@ func (s *Service) UploadFile(ctx context.Context, patientID, name string, conten
 		s.blobs.Delete(context.WithoutCancel(ctx), f.BlobKey)
 		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "the file could not be recorded")
 	}
-	return &FileInfo{ID: id, PatientID: f.PatientID, Name: name, ContentType: ctype, Size: f.Size, UploadedBy: a.UserID, CreatedAt: f.CreatedAt}, nil
+	return &haven.FileView{ID: id, PatientID: f.PatientID, Name: name, ContentType: ctype, Size: f.Size, UploadedBy: a.UserID, CreatedAt: f.CreatedAt}, nil
 }
 
 // fileName checks the name a file is stored and later downloaded under: 1
@@ -149,7 +136,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 
 // Files lists the files in a patient's chart.
-func (s *Service) Files(ctx context.Context, patientID string) ([]FileInfo, error) {
+func (s *Service) Files(ctx context.Context, patientID string) ([]haven.FileView, error) {
 	row, err := s.patientRow(ctx, policy.FileRead, policy.KindFile, patientID)
 	if err != nil {
 		return nil, err
@@ -161,20 +148,20 @@ func (s *Service) Files(ctx context.Context, patientID string) ([]FileInfo, erro
 	if err != nil {
 		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot list files")
 	}
-	out := make([]FileInfo, 0, len(fs))
+	out := make([]haven.FileView, 0, len(fs))
 	for _, f := range fs {
 		name, err := s.keys.Open(ctx, fileAD(f.PracticeID, f.PatientID, f.ID, "name"), f.Name)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, FileInfo{ID: f.ID, PatientID: f.PatientID, Name: string(name), ContentType: f.ContentType, Size: f.Size, UploadedBy: f.UploadedBy, CreatedAt: f.CreatedAt})
+		out = append(out, haven.FileView{ID: f.ID, PatientID: f.PatientID, Name: string(name), ContentType: f.ContentType, Size: f.Size, UploadedBy: f.UploadedBy, CreatedAt: f.CreatedAt})
 	}
 	return out, nil
 }
 
 // OpenFile returns a file's description and its decrypted content as a
 // stream; a truncated, reordered or edited chunk makes the stream fail.
-func (s *Service) OpenFile(ctx context.Context, fileID string) (*FileInfo, io.ReadCloser, error) {
+func (s *Service) OpenFile(ctx context.Context, fileID string) (*haven.FileView, io.ReadCloser, error) {
 	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -205,7 +192,7 @@ func (s *Service) OpenFile(ctx context.Context, fileID string) (*FileInfo, io.Re
 		sealed.Close()
 		return nil, nil, err
 	}
-	info := &FileInfo{ID: f.ID, PatientID: f.PatientID, Name: string(name), ContentType: f.ContentType, Size: f.Size, UploadedBy: f.UploadedBy, CreatedAt: f.CreatedAt}
+	info := &haven.FileView{ID: f.ID, PatientID: f.PatientID, Name: string(name), ContentType: f.ContentType, Size: f.Size, UploadedBy: f.UploadedBy, CreatedAt: f.CreatedAt}
 	return info, struct {
 		io.Reader
 		io.Closer

@@ -73,9 +73,9 @@ func (s *Service) gate(ctx context.Context, act policy.Action, res policy.Resour
 	ev.PatientID = res.PatientID
 	ev.Purpose = string(d.Purpose)
 	ev.Reason = string(d.Reason)
-	ev.Decision = audit.DecisionAllow
+	ev.Decision = haven.DecisionAllow
 	if !d.Allow {
-		ev.Decision = audit.DecisionDeny
+		ev.Decision = haven.DecisionDeny
 	}
 	elsewhere := res.PracticeID != a.PracticeID
 	if elsewhere {

@@ -8,7 +8,6 @@ import (
 	"haven"
 	"haven/audit"
 	"haven/policy"
-	"haven/store/sqlstore"
 )
 
 // AccessEvent is one line of a patient's "who accessed my record": who,
@@ -57,7 +56,7 @@ func (s *Service) AccessHistory(ctx context.Context, patientID string) (*AccessH
 	if err != nil {
 		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot sign a checkpoint")
 	}
-	entries, err := s.db.SearchAudit(ctx, sqlstore.AuditQuery{LogID: row.PracticeID, PatientID: row.ID, BeforeSeq: cp.Size, Limit: 500})
+	entries, err := s.db.SearchAudit(ctx, haven.AuditQuery{LogID: row.PracticeID, PatientID: row.ID, BeforeSeq: cp.Size, Limit: 500})
 	if err != nil {
 		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot read the audit log")
 	}
@@ -112,57 +111,8 @@ func (s *Service) nameCache(practiceID string) func(context.Context, string) str
 	}
 }
 
-// AuditQuery is the compliance officer's search.
-type AuditQuery struct {
-	PatientID string
-	ActorID   string
-	Action    string
-	Decision  string
-	Since     time.Time
-	Until     time.Time
-	BeforeSeq uint64
-	// Limit is how many events one search returns, newest first: 1 to
-	// MaxAuditPage, MaxAuditPage when 0.
-	Limit int
-}
-
 // MaxAuditPage is the most events one audit search returns.
 const MaxAuditPage = 200
-
-// validate refuses a search that could match nothing Haven writes: ids
-// that are not ids (a NUL or invalid UTF-8 would otherwise reach the
-// query, and PostgreSQL refuses those), an action that is not a code, a
-// decision other than allow, deny or fail. Empty filters match anything.
-func (q AuditQuery) validate() error {
-	for _, f := range []struct{ name, v string }{{"patient", q.PatientID}, {"actor", q.ActorID}} {
-		if v := strings.TrimSpace(f.v); v != "" && !haven.PlausibleID(v) {
-			return haven.Errorf(haven.EINVALID, "the %s filter must be an id (lower-case letters, digits, '-' and '_')", f.name)
-		}
-	}
-	if v := strings.TrimSpace(q.Action); v != "" && !actionCode(v) {
-		return haven.Errorf(haven.EINVALID, "the action filter must be an action code such as chart.read")
-	}
-	switch q.Decision {
-	case "", audit.DecisionAllow, audit.DecisionDeny, audit.DecisionFail:
-	default:
-		return haven.Errorf(haven.EINVALID, "the decision filter must be %s, %s or %s", audit.DecisionAllow, audit.DecisionDeny, audit.DecisionFail)
-	}
-	return nil
-}
-
-// actionCode reports whether s could be an audited action: 1 to 64 of
-// lower-case letters, digits, '.', '_' and '-'.
-func actionCode(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
 
 // AuditRow is one search result: identifiers, codes and the actor's name.
 type AuditRow struct {
@@ -171,28 +121,29 @@ type AuditRow struct {
 }
 
 // SearchAudit searches the actor's practice log (compliance officer). The
-// search itself is audited.
-func (s *Service) SearchAudit(ctx context.Context, q AuditQuery) ([]AuditRow, error) {
+// search itself is audited. q.Limit is 1 to MaxAuditPage, MaxAuditPage when
+// 0; q.LogID is ignored.
+func (s *Service) SearchAudit(ctx context.Context, q haven.AuditQuery) ([]AuditRow, error) {
 	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := q.validate(); err != nil {
+	if err := q.Validate(); err != nil {
 		return nil, err
 	}
 	if _, _, err := s.authorize(ctx, policy.AuditSearch, policy.Resource{Kind: policy.KindAudit, PracticeID: a.PracticeID}); err != nil {
 		return nil, err
 	}
-	logID := a.PracticeID
-	if logID == "" {
-		logID = audit.PlatformLogID
+	// The actor's own log, whatever the caller asked for.
+	q.LogID = a.PracticeID
+	if q.LogID == "" {
+		q.LogID = audit.PlatformLogID
 	}
-	limit := q.Limit
-	if limit <= 0 || limit > MaxAuditPage {
-		limit = MaxAuditPage
+	if q.Limit <= 0 || q.Limit > MaxAuditPage {
+		q.Limit = MaxAuditPage
 	}
-	entries, err := s.db.SearchAudit(ctx, sqlstore.AuditQuery{LogID: logID, PatientID: strings.TrimSpace(q.PatientID), ActorID: strings.TrimSpace(q.ActorID),
-		Action: strings.TrimSpace(q.Action), Decision: q.Decision, Since: q.Since, Until: q.Until, BeforeSeq: q.BeforeSeq, Limit: limit})
+	q.PatientID, q.ActorID, q.Action = strings.TrimSpace(q.PatientID), strings.TrimSpace(q.ActorID), strings.TrimSpace(q.Action)
+	entries, err := s.db.SearchAudit(ctx, q)
 	if err != nil {
 		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot search the audit log")
 	}

@@ -12,7 +12,6 @@ import (
 	"haven/audit"
 	"haven/keyring"
 	"haven/service"
-	"haven/store/sqlstore"
 )
 
 // waitingVisit books patient A with the clinician at 15:00 and checks in
@@ -36,7 +35,7 @@ func (e *env) waitingVisit(p *practice) *haven.VisitView {
 // lastEventOf returns the newest event of action in practiceID's log.
 func (e *env) lastEventOf(practiceID, action string) audit.Event {
 	e.t.Helper()
-	rows, err := e.db.SearchAudit(context.Background(), sqlstore.AuditQuery{LogID: practiceID, Action: action, Limit: 1})
+	rows, err := e.db.SearchAudit(context.Background(), haven.AuditQuery{LogID: practiceID, Action: action, Limit: 1})
 	if err != nil || len(rows) == 0 {
 		e.t.Fatalf("no %s event: %v", action, err)
 	}
@@ -60,7 +59,7 @@ func TestWaitingPatientReadsTheClinicsMessageAndReplies(t *testing.T) {
 		if err := e.svc.SendVisitMessage(e.as(p.clinician), v.ID, "  Running ten minutes late, sorry.  "); err != nil {
 			t.Fatal(err)
 		}
-		if ev := e.lastEvent(p.id); ev.Action != "message.send" || ev.Decision != audit.DecisionAllow || ev.ActorID != p.clinician.UserID ||
+		if ev := e.lastEvent(p.id); ev.Action != "message.send" || ev.Decision != haven.DecisionAllow || ev.ActorID != p.clinician.UserID ||
 			ev.ResourceKind != "message" || ev.ResourceID != v.ID || ev.PatientID != p.chartA.PatientID {
 			t.Fatalf("send not audited: %+v", ev)
 		}
@@ -75,7 +74,7 @@ func TestWaitingPatientReadsTheClinicsMessageAndReplies(t *testing.T) {
 			msgs[0].SenderName != "Worker doc@riverside.example" || msgs[1].SenderID != p.staff.UserID {
 			t.Fatalf("the patient read %+v", msgs)
 		}
-		if ev := e.lastEvent(p.id); ev.Action != "message.read" || ev.ActorID != p.chartA.PatientID || ev.Decision != audit.DecisionAllow || ev.ResourceID != v.ID {
+		if ev := e.lastEvent(p.id); ev.Action != "message.read" || ev.ActorID != p.chartA.PatientID || ev.Decision != haven.DecisionAllow || ev.ResourceID != v.ID {
 			t.Fatalf("read not audited: %+v", ev)
 		}
 		// The patient replies, and the clinician reads the thread.
@@ -122,7 +121,7 @@ func TestVisitMessagesStayWithTheirPatient(t *testing.T) {
 				t.Fatalf("%s read the thread: %v", c.name, err)
 			}
 			ev := e.lastEvent(c.practice)
-			if ev.Action != "message.read" || ev.Decision != audit.DecisionDeny || ev.ActorID != c.who.UserID {
+			if ev.Action != "message.read" || ev.Decision != haven.DecisionDeny || ev.ActorID != c.who.UserID {
 				t.Fatalf("%s: refused read not audited: %+v", c.name, ev)
 			}
 			if c.practice != p.id && ev.PatientID != "" {
@@ -131,7 +130,7 @@ func TestVisitMessagesStayWithTheirPatient(t *testing.T) {
 			if err := e.svc.SendVisitMessage(e.as(c.who), v.ID, "hello from "+c.name); haven.ErrorCode(err) != haven.ENOTFOUND {
 				t.Fatalf("%s wrote into the thread: %v", c.name, err)
 			}
-			if ev := e.lastEvent(c.practice); ev.Action != "message.send" || ev.Decision != audit.DecisionDeny {
+			if ev := e.lastEvent(c.practice); ev.Action != "message.send" || ev.Decision != haven.DecisionDeny {
 				t.Fatalf("%s: refused send not audited: %+v", c.name, ev)
 			}
 		}
@@ -333,7 +332,7 @@ func TestStaffKeptOutOfMessagesGetNoMessageCount(t *testing.T) {
 		if err != nil || w.State != "waiting" || w.Messages != -1 {
 			t.Fatalf("restricted front desk watched %+v %v", w, err)
 		}
-		if ev := e.lastEvent(p.id); ev.Seq != before.Seq+1 || ev.Action != "visit.read" || ev.ActorID != p.staff.UserID || ev.Decision != audit.DecisionAllow {
+		if ev := e.lastEvent(p.id); ev.Seq != before.Seq+1 || ev.Action != "visit.read" || ev.ActorID != p.staff.UserID || ev.Decision != haven.DecisionAllow {
 			t.Fatalf("the watch should write its visit.read alone, after %+v: %+v", before, ev)
 		}
 		got := make(chan service.VisitWatch, 1)
@@ -379,7 +378,7 @@ func TestRemovingAWaitingPatientCancelsTheVisit(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The watcher's own read is audited concurrently: look for the cancel.
-		if ev := e.lastEventOf(p.id, "visit.cancel"); ev.ActorID != p.clinician.UserID || ev.Decision != audit.DecisionAllow || ev.PatientID != p.chartA.PatientID {
+		if ev := e.lastEventOf(p.id, "visit.cancel"); ev.ActorID != p.clinician.UserID || ev.Decision != haven.DecisionAllow || ev.PatientID != p.chartA.PatientID {
 			t.Fatalf("removal not audited: %+v", ev)
 		}
 		if w := <-got; w.State != "cancelled" {

@@ -184,23 +184,23 @@ func (r *Reminders) remind(ctx context.Context, v *haven.Visit, now time.Time) (
 	if err != nil || u.Role != haven.RolePatient || u.PracticeID != v.PracticeID || u.Disabled {
 		// Nobody to write to; the claim stays, so this is not retried
 		// every minute. The refusal is on record.
-		return false, r.record(ctx, v, audit.DecisionDeny, "no_active_account")
+		return false, r.record(ctx, v, haven.DecisionDeny, "no_active_account")
 	}
-	if err := r.record(ctx, v, audit.DecisionAllow, "reminder"); err != nil {
+	if err := r.record(ctx, v, haven.DecisionAllow, "reminder"); err != nil {
 		return release(err)
 	}
 	prof, err := r.svc.openUser(ctx, u)
 	if err != nil {
-		r.record(ctx, v, audit.DecisionFail, "unopenable")
+		r.record(ctx, v, haven.DecisionFail, "unopenable")
 		return release(err)
 	}
 	link := strings.TrimRight(r.cfg.BaseURL, "/") + reminderPage
 	if err := r.cfg.Outbox.Send(ctx, outbox.Message{To: prof.Email, Subject: ReminderSubject, Text: reminderText(link)}); err != nil {
 		if haven.ErrorCode(err) == haven.EINVALID {
 			// An address the outbox refuses will not improve by retrying.
-			return false, r.record(ctx, v, audit.DecisionFail, "bad_address")
+			return false, r.record(ctx, v, haven.DecisionFail, "bad_address")
 		}
-		r.record(ctx, v, audit.DecisionFail, "outbox_unavailable")
+		r.record(ctx, v, haven.DecisionFail, "outbox_unavailable")
 		return release(err)
 	}
 	return true, nil

@@ -87,7 +87,7 @@ func (e *env) secondNode() *service.Service {
 // remindEvents returns the allowed visit.remind events of a log.
 func (e *env) remindEvents(logID string) []audit.Event {
 	e.t.Helper()
-	rows, err := e.db.SearchAudit(context.Background(), sqlstore.AuditQuery{LogID: logID, Action: service.ActVisitRemind, Decision: audit.DecisionAllow, Limit: 100})
+	rows, err := e.db.SearchAudit(context.Background(), haven.AuditQuery{LogID: logID, Action: service.ActVisitRemind, Decision: haven.DecisionAllow, Limit: 100})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 
 	"haven"
 	"haven/audit"
-	"haven/store/sqlstore"
 	"haven/video/token"
 )
 
@@ -49,7 +48,7 @@ func (e *env) unchanged(what string, before *haven.Visit) {
 // rescheduleEvents returns the visit.reschedule events of a log, newest first.
 func (e *env) rescheduleEvents(logID string) []audit.Event {
 	e.t.Helper()
-	rows, err := e.db.SearchAudit(context.Background(), sqlstore.AuditQuery{LogID: logID, Action: "visit.reschedule", Limit: 100})
+	rows, err := e.db.SearchAudit(context.Background(), haven.AuditQuery{LogID: logID, Action: "visit.reschedule", Limit: 100})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -96,7 +95,7 @@ func TestRescheduleMovesABookedVisitToAFreeSlot(t *testing.T) {
 			t.Fatalf("after the move the free slots are %v", slots)
 		}
 		if evs := e.rescheduleEvents(p.id); len(evs) != 1 || evs[0].ActorID != p.patientA.UserID ||
-			evs[0].ResourceID != v.ID || evs[0].PatientID != p.chartA.PatientID || evs[0].Decision != audit.DecisionAllow {
+			evs[0].ResourceID != v.ID || evs[0].PatientID != p.chartA.PatientID || evs[0].Decision != haven.DecisionAllow {
 			t.Fatalf("the move is not audited as the patient's: %+v", evs)
 		}
 		if _, err := e.svc.RescheduleVisit(e.as(p.staff), v.ID, wed(16, 30)); err != nil {
@@ -253,7 +252,7 @@ func (e *env) denials(logID, actorID string) []audit.Event {
 	e.t.Helper()
 	var out []audit.Event
 	for _, ev := range e.rescheduleEvents(logID) {
-		if ev.ActorID == actorID && ev.Decision == audit.DecisionDeny {
+		if ev.ActorID == actorID && ev.Decision == haven.DecisionDeny {
 			out = append(out, ev)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"haven"
 	"haven/service"
 )
 
@@ -172,7 +173,7 @@ func (s *Server) accessHistory(w http.ResponseWriter, r *http.Request) {
 // codes (patient id, actor id, action), never PHI, so they may sit in a URL.
 func (s *Server) searchAudit(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	aq := service.AuditQuery{PatientID: q.Get("patient"), ActorID: q.Get("actor"), Action: q.Get("action"), Decision: q.Get("decision")}
+	aq := haven.AuditQuery{PatientID: q.Get("patient"), ActorID: q.Get("actor"), Action: q.Get("action"), Decision: q.Get("decision")}
 	if v := q.Get("before"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {

@@ -165,7 +165,7 @@ type complianceView struct {
 	Alerts  []*haven.Alert
 	Queue   []haven.BreakGlassGrantView
 	Events  []service.AuditRow
-	Query   service.AuditQuery
+	Query   haven.AuditQuery
 	Names   map[string]string // user and patient ids on the page → names
 	Roster  []haven.Member    // whose accesses: the workforce, by name
 	Actions []actionChoice
@@ -212,7 +212,7 @@ func (s *Server) renderCompliance(w http.ResponseWriter, r *http.Request, status
 		s.pageError(w, r, err)
 		return
 	}
-	v.Query = service.AuditQuery{PatientID: q.Get("patient"), ActorID: q.Get("actor"), Action: q.Get("action"), Decision: q.Get("decision"), Limit: AuditPage + 1}
+	v.Query = haven.AuditQuery{PatientID: q.Get("patient"), ActorID: q.Get("actor"), Action: q.Get("action"), Decision: q.Get("decision"), Limit: AuditPage + 1}
 	if b := q.Get("before"); b != "" {
 		if v.Query.BeforeSeq, err = strconv.ParseUint(b, 10, 64); err != nil {
 			s.pageError(w, r, errBadParam("before"))

@@ -14,7 +14,6 @@ import (
 
 	"haven"
 	"haven/internal/testkit"
-	"haven/store/sqlstore"
 )
 
 // mediaBrowser is testkit.Browser with Chromium's fake camera and
@@ -275,7 +274,7 @@ func TestBrowserVideoVisit(t *testing.T) {
 
 func (st *visitStack) joins(visitID string) int {
 	n := 0
-	rows, err := st.db.SearchAudit(context.Background(), sqlstore.AuditQuery{LogID: st.practice, Action: "visit.join", Limit: 100})
+	rows, err := st.db.SearchAudit(context.Background(), haven.AuditQuery{LogID: st.practice, Action: "visit.join", Limit: 100})
 	if err != nil {
 		st.tb.Fatal(err)
 	}

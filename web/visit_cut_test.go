@@ -14,7 +14,6 @@ import (
 	"haven"
 	"haven/audit"
 	"haven/service"
-	"haven/store/sqlstore"
 	"haven/web"
 )
 
@@ -101,7 +100,7 @@ func TestRevokedSessionIsCutFromTheCall(t *testing.T) {
 		t.Fatalf("seated after the cut: %v", got)
 	}
 	ev := st.waitCut(st.users[patientEmail], id)
-	if ev.ActorID != st.users[patientEmail] || ev.Reason != "session_ended" || ev.ResourceID != id || ev.PatientID != st.users[patientEmail] || ev.Decision != audit.DecisionDeny {
+	if ev.ActorID != st.users[patientEmail] || ev.Reason != "session_ended" || ev.ResourceID != id || ev.PatientID != st.users[patientEmail] || ev.Decision != haven.DecisionDeny {
 		t.Fatalf("cut audited as %+v", ev)
 	}
 
@@ -161,7 +160,7 @@ func (st *visitStack) waitCut(userID, visitID string) audit.Event {
 	st.t.Helper()
 	deadline := time.Now().Add(cutDeadline)
 	for {
-		rows, err := st.db.SearchAudit(context.Background(), sqlstore.AuditQuery{LogID: st.practice, Action: "visit.cut", Limit: 10})
+		rows, err := st.db.SearchAudit(context.Background(), haven.AuditQuery{LogID: st.practice, Action: "visit.cut", Limit: 10})
 		if err != nil {
 			st.t.Fatal(err)
 		}

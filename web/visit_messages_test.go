@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"haven"
-	"haven/audit"
 	"haven/service"
 )
 
@@ -74,7 +73,7 @@ func TestWaitingRoomMessagesOverTheAPI(t *testing.T) {
 	if len(got.Messages) != 1 || got.Messages[0].Body != text || got.Messages[0].FromPatient {
 		t.Fatalf("the patient read %+v", got)
 	}
-	if ev := st.lastEvent(st.practice, "message.read"); ev.ActorID != st.users[patientEmail] || ev.ResourceID != id || ev.Decision != audit.DecisionAllow {
+	if ev := st.lastEvent(st.practice, "message.read"); ev.ActorID != st.users[patientEmail] || ev.ResourceID != id || ev.Decision != haven.DecisionAllow {
 		t.Fatalf("read not audited: %+v", ev)
 	}
 	expectStatus(t, pat.api("POST", "/api/v1/visits/"+id+"/messages", map[string]string{"body": "Thanks, I'll wait."}), http.StatusCreated)
@@ -133,7 +132,7 @@ func TestWaitingRoomMessagesRefuseWhatTheyMust(t *testing.T) {
 		expectStatus(t, c.get(path), http.StatusNotFound)
 		expectStatus(t, c.api("POST", path, map[string]string{"body": "let me in"}), http.StatusNotFound)
 	}
-	if ev := st.lastEvent(st.other, "message.send"); ev.Decision != audit.DecisionDeny || ev.PatientID != "" {
+	if ev := st.lastEvent(st.other, "message.send"); ev.Decision != haven.DecisionDeny || ev.PatientID != "" {
 		t.Fatalf("another practice's attempt: %+v", ev)
 	}
 	expectStatus(t, st.client(firefox).get(path), http.StatusUnauthorized)
@@ -144,7 +143,7 @@ func TestWaitingRoomMessagesRefuseWhatTheyMust(t *testing.T) {
 	// The clinician removes the patient from the waiting room: the visit
 	// is cancelled, the patient's page learns it, and the thread closes.
 	expectStatus(t, doc.api("POST", "/api/v1/visits/"+id+"/cancel", nil), http.StatusOK)
-	if ev := st.lastEvent(st.practice, "visit.cancel"); ev.ActorID != st.users[doctor] || ev.Decision != audit.DecisionAllow || ev.PatientID != st.users[patientEmail] {
+	if ev := st.lastEvent(st.practice, "visit.cancel"); ev.ActorID != st.users[doctor] || ev.Decision != haven.DecisionAllow || ev.PatientID != st.users[patientEmail] {
 		t.Fatalf("removal not audited: %+v", ev)
 	}
 	if w := decode[service.VisitWatch](t, pat.get("/api/v1/visits/"+id+"/state?seen=waiting&messages=0")); w.State != "cancelled" {

@@ -283,7 +283,7 @@ func (c *client) join(visitID, tok string) (sigMsg, *websocket.Conn) {
 // lastEvent returns the newest audit event of action in practiceID's log.
 func (st *visitStack) lastEvent(practiceID, action string) audit.Event {
 	st.t.Helper()
-	rows, err := st.db.SearchAudit(context.Background(), sqlstore.AuditQuery{LogID: practiceID, Action: action, Limit: 1})
+	rows, err := st.db.SearchAudit(context.Background(), haven.AuditQuery{LogID: practiceID, Action: action, Limit: 1})
 	if err != nil || len(rows) == 0 {
 		st.t.Fatalf("no %s event in the log: %v", action, err)
 	}
@@ -421,7 +421,7 @@ func TestJoinRefusalsAreAudited(t *testing.T) {
 			t.Fatalf("%s: joined (%+v)", name, m)
 		}
 		ev := st.lastEvent(practice, "visit.join_refused")
-		if ev.Reason != reason || ev.Decision != audit.DecisionDeny || ev.ResourceID != visitID {
+		if ev.Reason != reason || ev.Decision != haven.DecisionDeny || ev.ResourceID != visitID {
 			t.Fatalf("%s: audited as %+v, want reason %s", name, ev, reason)
 		}
 		if practice != st.practice && ev.PatientID != "" {

@@ -37,7 +37,7 @@ func SampleEvent(logID string, i int) audit.Event {
 		ResourceID:   fmt.Sprintf("n%08d", i),
 		PatientID:    fmt.Sprintf("pt%05d", i%331),
 		Purpose:      audit.PurposeTreatment,
-		Decision:     audit.DecisionAllow,
+		Decision:     haven.DecisionAllow,
 		Reason:       "care_team",
 		ClientAddr:   fmt.Sprintf("192.0.2.%d", i%250+1),
 		RequestID:    fmt.Sprintf("req-%d", i),

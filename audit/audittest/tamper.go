@@ -158,7 +158,7 @@ func TestTamperEvidence(t *testing.T, newStore func(t *testing.T) (audit.Store, 
 
 	edits := map[string]func(e *audit.Entry){
 		"ActorHidden":      func(e *audit.Entry) { e.ActorID = "u0001" },
-		"DenialMadeAllow":  func(e *audit.Entry) { e.Decision = audit.DecisionAllow; e.Reason = "" },
+		"DenialMadeAllow":  func(e *audit.Entry) { e.Decision = haven.DecisionAllow; e.Reason = "" },
 		"PatientChanged":   func(e *audit.Entry) { e.PatientID = "pt99999" },
 		"TimeMovedByOneUs": func(e *audit.Entry) { e.Time = e.Time.Add(time.Microsecond) },
 		"PurposeChanged":   func(e *audit.Entry) { e.Purpose = audit.PurposeBreakGlass },
@@ -206,7 +206,7 @@ func TestTamperEvidence(t *testing.T, newStore func(t *testing.T) (audit.Store, 
 		}
 		es, _ := st.Entries(ctx, fixtureLog, 31, 32)
 		e := es[0]
-		e.Decision, e.Reason = audit.DecisionAllow, "care_team"
+		e.Decision, e.Reason = haven.DecisionAllow, "care_team"
 		e.PatientID = "pt00001"
 		e.LeafHash = e.Event.LeafHash()
 		if err := in.UpdateEntry(ctx, fixtureLog, 31, e); err != nil {

@@ -386,7 +386,7 @@ func runAuditRotateKey(ctx context.Context, env *Env, args []string) error {
 	defer st.audit.Close()
 	ev := audit.Event{LogID: audit.PlatformLogID, ActorID: "operator-cli", ActorRole: string(haven.RolePlatformOperator),
 		Action: "audit.rotate_key", ResourceKind: "audit_key", ResourceID: strings.ReplaceAll(next.ID(), "+", ":"),
-		Purpose: audit.PurposeOperations, Decision: audit.DecisionAllow}
+		Purpose: audit.PurposeOperations, Decision: haven.DecisionAllow}
 	if _, err := st.audit.Append(ctx, ev); err != nil {
 		return fmt.Errorf("cannot audit the rotation: %s", oneLine(err))
 	}

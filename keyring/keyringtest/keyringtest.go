@@ -54,13 +54,13 @@ func wantCode(t *testing.T, err error, code string) {
 	}
 }
 
-func key(practice, kind, patient string, version int, wrappedBy string) keyring.WrappedKey {
-	return keyring.WrappedKey{PracticeID: practice, ID: haven.NewID(), Kind: kind, PatientID: patient, Version: version,
+func key(practice, kind, patient string, version int, wrappedBy string) haven.WrappedKey {
+	return haven.WrappedKey{PracticeID: practice, ID: haven.NewID(), Kind: kind, PatientID: patient, Version: version,
 		WrappedBy: wrappedBy, Wrapped: []byte("wrapped:" + practice + "/" + kind + "/" + patient + fmt.Sprint(version)),
 		State: keyring.StateActive, CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
 }
 
-func mustCreate(t *testing.T, s keyring.Store, k keyring.WrappedKey) keyring.WrappedKey {
+func mustCreate(t *testing.T, s keyring.Store, k haven.WrappedKey) haven.WrappedKey {
 	t.Helper()
 	if err := s.CreateKey(ctx, k); err != nil {
 		t.Fatalf("create %s v%d: %v", k.Kind, k.Version, err)
@@ -68,7 +68,7 @@ func mustCreate(t *testing.T, s keyring.Store, k keyring.WrappedKey) keyring.Wra
 	return k
 }
 
-func sameKey(t *testing.T, got, want keyring.WrappedKey) {
+func sameKey(t *testing.T, got, want haven.WrappedKey) {
 	t.Helper()
 	if got.PracticeID != want.PracticeID || got.ID != want.ID || got.Kind != want.Kind || got.PatientID != want.PatientID ||
 		got.Version != want.Version || got.WrappedBy != want.WrappedBy || !bytes.Equal(got.Wrapped, want.Wrapped) ||
@@ -116,7 +116,7 @@ func testCreateConflicts(t *testing.T, s keyring.Store) {
 }
 
 func testList(t *testing.T, s keyring.Store) {
-	var all []keyring.WrappedKey
+	var all []haven.WrappedKey
 	for _, p := range []string{"p1", "p2"} {
 		all = append(all, mustCreate(t, s, key(p, keyring.KindPractice, "", 1, "root-a")))
 		all = append(all, mustCreate(t, s, key(p, keyring.KindIndex, "", 1, "root-b")))
@@ -124,14 +124,14 @@ func testList(t *testing.T, s keyring.Store) {
 			all = append(all, mustCreate(t, s, key(p, keyring.KindData, patient, 1, fmt.Sprintf("pk-%s-%d", p, i%2))))
 		}
 	}
-	ids := func(ks []keyring.WrappedKey) []string {
+	ids := func(ks []haven.WrappedKey) []string {
 		var out []string
 		for _, k := range ks {
 			out = append(out, k.ID)
 		}
 		return out
 	}
-	want := func(f func(keyring.WrappedKey) bool) []string {
+	want := func(f func(haven.WrappedKey) bool) []string {
 		var out []string
 		for _, k := range all {
 			if f(k) {
@@ -166,7 +166,7 @@ func testList(t *testing.T, s keyring.Store) {
 		{"p2", keyring.KindData, "pk-p2-1"}, {"p3", "", ""},
 	} {
 		got := page(tc.practice, tc.kind, tc.wrappedBy)
-		exp := want(func(k keyring.WrappedKey) bool {
+		exp := want(func(k haven.WrappedKey) bool {
 			return (tc.practice == "" || k.PracticeID == tc.practice) && (tc.kind == "" || k.Kind == tc.kind) &&
 				(tc.wrappedBy == "" || k.WrappedBy == tc.wrappedBy)
 		})
@@ -333,7 +333,7 @@ func testConcurrentUpdates(t *testing.T, s keyring.Store) {
 }
 
 func testConcurrentCreates(t *testing.T, s keyring.Store) {
-	keys := make([]keyring.WrappedKey, racers)
+	keys := make([]haven.WrappedKey, racers)
 	for i := range keys {
 		keys[i] = key("p1", keyring.KindData, "alice", 1, fmt.Sprintf("pk-%d", i))
 	}
@@ -493,13 +493,13 @@ func testConcurrentPracticeRotations(t *testing.T, s keyring.Store) {
 // settled checks that a practice's key versions are 1..n (n at most
 // maxVersion), the newest active and every other retired, and returns the
 // active one.
-func settled(t *testing.T, s keyring.Store, practiceID string, maxVersion int) keyring.WrappedKey {
+func settled(t *testing.T, s keyring.Store, practiceID string, maxVersion int) haven.WrappedKey {
 	t.Helper()
 	keys, err := s.ListKeys(ctx, practiceID, keyring.KindPractice, "", "", 100)
 	if err != nil {
 		t.Fatal(err)
 	}
-	slices.SortFunc(keys, func(a, b keyring.WrappedKey) int { return a.Version - b.Version })
+	slices.SortFunc(keys, func(a, b haven.WrappedKey) int { return a.Version - b.Version })
 	if len(keys) < 2 || len(keys) > maxVersion {
 		t.Fatalf("%d practice key versions, want 2 to %d: %+v", len(keys), maxVersion, keys)
 	}
@@ -517,7 +517,7 @@ func settled(t *testing.T, s keyring.Store, practiceID string, maxVersion int) k
 		t.Fatal(err)
 	}
 	for _, d := range data {
-		if !slices.ContainsFunc(keys, func(k keyring.WrappedKey) bool { return k.ID == d.WrappedBy }) {
+		if !slices.ContainsFunc(keys, func(k haven.WrappedKey) bool { return k.ID == d.WrappedBy }) {
 			t.Fatalf("data key %+v is wrapped by no practice key of its practice", d)
 		}
 	}
@@ -611,7 +611,7 @@ type shredOnRewrap struct {
 	once  sync.Once
 }
 
-func (s *shredOnRewrap) UpdateKey(c context.Context, prev, next keyring.WrappedKey) error {
+func (s *shredOnRewrap) UpdateKey(c context.Context, prev, next haven.WrappedKey) error {
 	if prev.Kind == keyring.KindData && prev.PatientID != "" && next.State == keyring.StateActive {
 		s.once.Do(func() { s.shred(prev.PatientID) })
 	}

@@ -1,7 +1,8 @@
 // Package memstore is an in-memory key table for tests and for trying the
 // keyring without a database. It holds only wrapped keys, never key
 // material, and it deliberately does not import package keyring: it
-// satisfies keyring.Store structurally, exactly as a SQL adapter must.
+// satisfies keyring.Store on haven.WrappedKey rows, exactly as a SQL
+// adapter must.
 package memstore
 
 import (
@@ -10,44 +11,30 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"haven"
 )
-
-// WrappedKey mirrors keyring.WrappedKey field for field (see its doc).
-type WrappedKey = struct {
-	PracticeID string
-	ID         string
-	Kind       string
-	PatientID  string
-	Version    int
-	WrappedBy  string
-	Wrapped    []byte
-	State      string
-	CreatedAt  time.Time
-}
 
 // Store is a mutex-guarded map that keeps the same uniqueness rules as the
 // SQL table: unique id, unique (practice, kind, patient, version).
 type Store struct {
 	mu      sync.Mutex
-	keys    map[string]*WrappedKey // by ID
-	version int64                  // the key-state version
-	root    string                 // the current root's ID
+	keys    map[string]*haven.WrappedKey // by ID
+	version int64                        // the key-state version
+	root    string                       // the current root's ID
 }
 
 // New returns an empty store.
-func New() *Store { return &Store{keys: map[string]*WrappedKey{}} }
+func New() *Store { return &Store{keys: map[string]*haven.WrappedKey{}} }
 
-func clone(k WrappedKey) WrappedKey {
+func clone(k haven.WrappedKey) haven.WrappedKey {
 	k.Wrapped = bytes.Clone(k.Wrapped)
 	return k
 }
 
 // CreateKey inserts k, or returns haven.ECONFLICT if its ID or its
 // (practice, kind, patient, version) is taken.
-func (s *Store) CreateKey(ctx context.Context, k WrappedKey) error {
+func (s *Store) CreateKey(ctx context.Context, k haven.WrappedKey) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -68,13 +55,13 @@ func (s *Store) CreateKey(ctx context.Context, k WrappedKey) error {
 
 // GetKey returns the key of (practiceID, kind, patientID, version); version
 // 0 means the highest.
-func (s *Store) GetKey(ctx context.Context, practiceID, kind, patientID string, version int) (WrappedKey, error) {
+func (s *Store) GetKey(ctx context.Context, practiceID, kind, patientID string, version int) (haven.WrappedKey, error) {
 	if err := ctx.Err(); err != nil {
-		return WrappedKey{}, err
+		return haven.WrappedKey{}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var best *WrappedKey
+	var best *haven.WrappedKey
 	for _, x := range s.keys {
 		if x.PracticeID != practiceID || x.Kind != kind || x.PatientID != patientID {
 			continue
@@ -84,13 +71,13 @@ func (s *Store) GetKey(ctx context.Context, practiceID, kind, patientID string, 
 		}
 	}
 	if best == nil {
-		return WrappedKey{}, haven.Errorf(haven.ENOTFOUND, "no %s key version %d", kind, version)
+		return haven.WrappedKey{}, haven.Errorf(haven.ENOTFOUND, "no %s key version %d", kind, version)
 	}
 	return clone(*best), nil
 }
 
 // ListKeys returns matching keys in ID order after the cursor.
-func (s *Store) ListKeys(ctx context.Context, practiceID, kind, wrappedBy, after string, limit int) ([]WrappedKey, error) {
+func (s *Store) ListKeys(ctx context.Context, practiceID, kind, wrappedBy, after string, limit int) ([]haven.WrappedKey, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -98,7 +85,7 @@ func (s *Store) ListKeys(ctx context.Context, practiceID, kind, wrappedBy, after
 		return nil, haven.Errorf(haven.EINVALID, "list limit must be positive")
 	}
 	s.mu.Lock()
-	var out []WrappedKey
+	var out []haven.WrappedKey
 	for _, x := range s.keys {
 		if (practiceID == "" || x.PracticeID == practiceID) && (kind == "" || x.Kind == kind) &&
 			(wrappedBy == "" || x.WrappedBy == wrappedBy) && x.ID > after {
@@ -106,7 +93,7 @@ func (s *Store) ListKeys(ctx context.Context, practiceID, kind, wrappedBy, after
 		}
 	}
 	s.mu.Unlock()
-	slices.SortFunc(out, func(a, b WrappedKey) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b haven.WrappedKey) int { return strings.Compare(a.ID, b.ID) })
 	if len(out) > limit {
 		out = out[:limit]
 	}
@@ -114,7 +101,7 @@ func (s *Store) ListKeys(ctx context.Context, practiceID, kind, wrappedBy, after
 }
 
 // UpdateKey moves a key from prev's WrappedBy and State to next's.
-func (s *Store) UpdateKey(ctx context.Context, prev, next WrappedKey) error {
+func (s *Store) UpdateKey(ctx context.Context, prev, next haven.WrappedKey) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

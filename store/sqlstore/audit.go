@@ -266,22 +266,9 @@ func (d *DB) Entries(ctx context.Context, logID string, from, to uint64) ([]audi
 		logID, int64(from), int64(to))
 }
 
-// AuditQuery selects audit rows of one log for search pages. Empty fields
-// match anything.
-type AuditQuery struct {
-	LogID     string
-	PatientID string
-	ActorID   string
-	Action    string
-	Decision  string
-	Since     time.Time
-	Until     time.Time
-	BeforeSeq uint64 // page backwards from here; 0 means from the newest
-	Limit     int
-}
-
-// SearchAudit returns matching rows, newest first.
-func (d *DB) SearchAudit(ctx context.Context, q AuditQuery) ([]audit.Entry, error) {
+// SearchAudit returns matching rows of q.LogID, newest first: at most
+// q.Limit, which is 100 when it is not 1 to 1000.
+func (d *DB) SearchAudit(ctx context.Context, q haven.AuditQuery) ([]audit.Entry, error) {
 	where := []string{"log_id = $1"}
 	args := []any{q.LogID}
 	add := func(cond string, v any) {

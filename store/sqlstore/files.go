@@ -4,26 +4,14 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"haven"
 )
 
-// File is a stored file's row: its sealed name and where its encrypted
-// content lies in the blob store.
-type File struct {
-	ID, PracticeID, PatientID, UploadedBy string
-	Name                                  haven.Sealed
-	ContentType                           string
-	Size                                  int64
-	BlobKey                               string
-	CreatedAt                             time.Time
-}
-
 const fileColumns = `id, practice_id, patient_id, uploaded_by, name_sealed, content_type, size, blob_key, created_at`
 
-func scanFile(s scanner) (*File, error) {
-	var f File
+func scanFile(s scanner) (*haven.File, error) {
+	var f haven.File
 	var name []byte
 	if err := s.Scan(&f.ID, &f.PracticeID, &f.PatientID, &f.UploadedBy, &name, &f.ContentType, &f.Size, &f.BlobKey, &f.CreatedAt); err != nil {
 		return nil, err
@@ -33,7 +21,7 @@ func scanFile(s scanner) (*File, error) {
 }
 
 // CreateFile stores a file's row once its content is in the blob store.
-func (d *DB) CreateFile(ctx context.Context, f *File) error {
+func (d *DB) CreateFile(ctx context.Context, f *haven.File) error {
 	f.CreatedAt = d.now()
 	_, err := d.db.ExecContext(ctx, `INSERT INTO files (`+fileColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		f.ID, f.PracticeID, f.PatientID, f.UploadedBy, []byte(f.Name), f.ContentType, f.Size, f.BlobKey, f.CreatedAt)
@@ -41,7 +29,7 @@ func (d *DB) CreateFile(ctx context.Context, f *File) error {
 }
 
 // FindFile returns one file's row, or ENOTFOUND.
-func (d *DB) FindFile(ctx context.Context, id string) (*File, error) {
+func (d *DB) FindFile(ctx context.Context, id string) (*haven.File, error) {
 	f, err := scanFile(d.db.QueryRowContext(ctx, `SELECT `+fileColumns+` FROM files WHERE id = $1`, id))
 	if err != nil {
 		return nil, notFound(err, "file", id)
@@ -50,13 +38,13 @@ func (d *DB) FindFile(ctx context.Context, id string) (*File, error) {
 }
 
 // PatientFiles returns a patient's files, newest first.
-func (d *DB) PatientFiles(ctx context.Context, patientID string) ([]*File, error) {
+func (d *DB) PatientFiles(ctx context.Context, patientID string) ([]*haven.File, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT `+fileColumns+` FROM files WHERE patient_id = $1 ORDER BY created_at DESC, id`, patientID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var fs []*File
+	var fs []*haven.File
 	for rows.Next() {
 		f, err := scanFile(rows)
 		if err != nil {

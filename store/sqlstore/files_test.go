@@ -27,7 +27,7 @@ func TestBlobKeysInUseAndErasureDates(t *testing.T) {
 		}
 		var keys []string
 		for i := range 3 {
-			f := &sqlstore.File{ID: haven.NewID(), PracticeID: u.PracticeID, PatientID: pat.ID, UploadedBy: pat.ID,
+			f := &haven.File{ID: haven.NewID(), PracticeID: u.PracticeID, PatientID: pat.ID, UploadedBy: pat.ID,
 				Name: haven.Sealed{byte(i)}, ContentType: "text/plain", Size: 1}
 			f.BlobKey = "files/" + f.ID
 			if err := db.CreateFile(ctx, f); err != nil {

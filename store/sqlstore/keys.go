@@ -5,31 +5,14 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
-	"time"
 
 	"haven"
 )
 
-// WrappedKey is the keyring's row type, declared here structurally so this
-// package implements the keyring's Store without importing it: the type is
-// identical to keyring.WrappedKey, and the wiring stops compiling if they
-// ever drift apart.
-type WrappedKey = struct {
-	PracticeID string
-	ID         string
-	Kind       string
-	PatientID  string
-	Version    int
-	WrappedBy  string
-	Wrapped    []byte
-	State      string
-	CreatedAt  time.Time
-}
-
 const keyColumns = `practice_id, id, kind, patient_id, version, wrapped_by, wrapped, state, created_at`
 
-func scanKey(s scanner) (WrappedKey, error) {
-	var k WrappedKey
+func scanKey(s scanner) (haven.WrappedKey, error) {
+	var k haven.WrappedKey
 	err := s.Scan(&k.PracticeID, &k.ID, &k.Kind, &k.PatientID, &k.Version, &k.WrappedBy, &k.Wrapped, &k.State, &k.CreatedAt)
 	k.CreatedAt = k.CreatedAt.UTC()
 	return k, err
@@ -37,7 +20,7 @@ func scanKey(s scanner) (WrappedKey, error) {
 
 // CreateKey inserts k, or returns ECONFLICT if its id or its (practice,
 // kind, patient, version) exists: racing creators end with one key.
-func (d *DB) CreateKey(ctx context.Context, k WrappedKey) error {
+func (d *DB) CreateKey(ctx context.Context, k haven.WrappedKey) error {
 	_, err := d.db.ExecContext(ctx, `INSERT INTO wrapped_keys (`+keyColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		k.PracticeID, k.ID, k.Kind, k.PatientID, k.Version, k.WrappedBy, k.Wrapped, k.State, k.CreatedAt.UTC())
 	if isUniqueViolation(err) {
@@ -47,7 +30,7 @@ func (d *DB) CreateKey(ctx context.Context, k WrappedKey) error {
 }
 
 // GetKey returns one key version, or the newest when version is 0.
-func (d *DB) GetKey(ctx context.Context, practiceID, kind, patientID string, version int) (WrappedKey, error) {
+func (d *DB) GetKey(ctx context.Context, practiceID, kind, patientID string, version int) (haven.WrappedKey, error) {
 	q := `SELECT ` + keyColumns + ` FROM wrapped_keys WHERE practice_id = $1 AND kind = $2 AND patient_id = $3`
 	args := []any{practiceID, kind, patientID}
 	if version > 0 {
@@ -65,7 +48,7 @@ func (d *DB) GetKey(ctx context.Context, practiceID, kind, patientID string, ver
 
 // ListKeys pages through keys in id order after the given id; empty
 // filters match anything.
-func (d *DB) ListKeys(ctx context.Context, practiceID, kind, wrappedBy, after string, limit int) ([]WrappedKey, error) {
+func (d *DB) ListKeys(ctx context.Context, practiceID, kind, wrappedBy, after string, limit int) ([]haven.WrappedKey, error) {
 	var where []string
 	var args []any
 	add := func(col, v string) {
@@ -87,7 +70,7 @@ func (d *DB) ListKeys(ctx context.Context, practiceID, kind, wrappedBy, after st
 		return nil, err
 	}
 	defer rows.Close()
-	var ks []WrappedKey
+	var ks []haven.WrappedKey
 	for rows.Next() {
 		k, err := scanKey(rows)
 		if err != nil {
@@ -103,7 +86,7 @@ func (d *DB) ListKeys(ctx context.Context, practiceID, kind, wrappedBy, after st
 // badly. Setting Wrapped to nil overwrites the stored bytes. The key-state
 // version rises in the same transaction, so every node sees the change on
 // its next use of a key.
-func (d *DB) UpdateKey(ctx context.Context, prev, next WrappedKey) error {
+func (d *DB) UpdateKey(ctx context.Context, prev, next haven.WrappedKey) error {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err

@@ -37,7 +37,7 @@ const accountFacts = `,
 	(SELECT COUNT(*) FROM webauthn_credentials w WHERE w.user_id = users.id),
 	(SELECT COUNT(*) FROM mfa_recovery_codes r WHERE r.user_id = users.id),
 	(SELECT a.time_us FROM audit_events a WHERE a.log_id = COALESCE(users.practice_id, '` + audit.PlatformLogID + `')
-		AND a.actor_id = users.id AND a.action = $1 AND a.decision = '` + audit.DecisionAllow + `' ORDER BY a.seq DESC LIMIT 1)`
+		AND a.actor_id = users.id AND a.action = $1 AND a.decision = '` + haven.DecisionAllow + `' ORDER BY a.seq DESC LIMIT 1)`
 
 func scanAccount(s scanner) (AccountRow, error) {
 	var r AccountRow

@@ -125,8 +125,8 @@ func TestPracticeAccountsCarryFactorsAndLastSignIn(t *testing.T) {
 			return audit.Event{LogID: p, Time: t0.Add(time.Duration(at) * time.Minute), ActorID: actor, ActorRole: "staff", Action: action,
 				ResourceKind: "user", ResourceID: actor, Decision: decision, Purpose: audit.PurposeSecurity}
 		}
-		if _, err := log.Append(ctx, ev(b, "auth.login", audit.DecisionAllow, 1), ev(b, "auth.login", audit.DecisionDeny, 2),
-			ev(b, "auth.stepup", audit.DecisionAllow, 3)); err != nil {
+		if _, err := log.Append(ctx, ev(b, "auth.login", haven.DecisionAllow, 1), ev(b, "auth.login", haven.DecisionDeny, 2),
+			ev(b, "auth.stepup", haven.DecisionAllow, 3)); err != nil {
 			t.Fatal(err)
 		}
 
