@@ -2,21 +2,18 @@ package identity_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/argon2"
 
 	"haven"
-	"haven/audit"
 	"haven/auth/password"
 	"haven/auth/session"
 	"haven/auth/totp"
 	"haven/identity"
 	"haven/internal/testkit"
 	"haven/internal/testkit/stack"
-	"haven/keyring"
 	"haven/service"
 	"haven/store/sqlstore"
 )
@@ -34,28 +31,8 @@ type benchStack struct {
 func benchIdentity(b *testing.B) *benchStack {
 	b.Helper()
 	ctx := context.Background()
-	dsn := testkit.SQLite(b)
-	db, err := sqlstore.Open(ctx, dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
-	root, err := keyring.OpenLocalRoot(filepath.Join(filepath.Dir(dsn), "root.key"), nil, true)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { root.Close() })
-	clk := stack.NewClock(time.Date(2026, 11, 25, 14, 0, 0, 0, time.UTC))
-	keys, err := keyring.Open(ctx, keyring.Config{Store: db, Root: root, Now: clk.Now})
-	if err != nil {
-		b.Fatal(err)
-	}
-	log := audit.NewLog(db, audit.Options{Now: clk.Now})
-	b.Cleanup(func() { log.Close() })
-	svc := service.New(service.Config{DB: db, Keys: keys, Audit: log, Passwords: password.NewHasher(password.HasherConfig{}), Now: clk.Now})
+	stk := stack.New(b, testkit.SQLite(b), stack.NoBlobs(), stack.Passwords(password.NewHasher(password.HasherConfig{})))
+	db, svc, clk := stk.DB, stk.Service, stk.Clock
 	id := identity.New(svc.Gate(), identity.Config{DB: db})
 	pr, err := svc.CreatePractice(ctx, "Bench Clinic")
 	if err != nil {

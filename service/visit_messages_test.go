@@ -3,7 +3,6 @@ package service_test
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -276,25 +275,16 @@ func TestWaitingPageSeesAMessageWithoutPolling(t *testing.T) {
 
 // restrictStaffFromMessages records, beneath the service (which has no
 // setter yet), that patient keeps front-desk staff out of their messages:
-// the restrictions sealed as the service seals them, with a keyring of
-// its own over the same database and root key.
+// the restrictions sealed as the service seals them, with the stack's
+// keyring.
 func (e *env) restrictStaffFromMessages(practiceID, patientID string) {
 	e.t.Helper()
 	ctx := context.Background()
-	root, err := keyring.OpenLocalRoot(filepath.Join(e.dataDir, "root.key"), nil, false)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer root.Close()
-	keys, err := keyring.Open(ctx, keyring.Config{Store: e.db, Root: root, Now: e.clock.Now})
-	if err != nil {
-		e.t.Fatal(err)
-	}
 	b, err := json.Marshal(haven.Restrictions{StaffFromMessages: true})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	sealed, err := keys.Seal(ctx, keyring.AD{PracticeID: practiceID, PatientID: patientID, Kind: "chart", RecordID: patientID, Field: "restrictions"}, b)
+	sealed, err := e.s.Keys.Seal(ctx, keyring.AD{PracticeID: practiceID, PatientID: patientID, Kind: "chart", RecordID: patientID, Field: "restrictions"}, b)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -12,9 +12,7 @@ import (
 	"haven"
 	"haven/audit"
 	"haven/auth/outbox"
-	"haven/keyring"
 	"haven/service"
-	"haven/store/sqlstore"
 )
 
 // reminderWeek is the clinicians' availability for the reminder tests:
@@ -58,31 +56,9 @@ func (o reminderOutbox) reminders(svc *service.Service) *service.Reminders {
 	return service.NewReminders(svc, service.ReminderConfig{Outbox: o.Dir, BaseURL: "https://clinic.example"})
 }
 
-// secondNode is another Haven process on the same database: its own
-// connection pool, keyring over the same root key, and audit log.
-func (e *env) secondNode() *service.Service {
-	e.t.Helper()
-	ctx := context.Background()
-	db, err := sqlstore.Open(ctx, e.dsn)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() { db.Close() })
-	root, err := keyring.OpenLocalRoot(filepath.Join(e.dataDir, "root.key"), nil, false)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() { root.Close() })
-	keys, err := keyring.Open(ctx, keyring.Config{Store: db, Root: root, Now: e.clock.Now})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	// The same audit key as the first node: each adopts only rows sealed
-	// by a key it trusts.
-	log := audit.NewLog(db, audit.Options{Signer: e.signer, Now: e.clock.Now})
-	e.t.Cleanup(func() { log.Close() })
-	return service.New(service.Config{DB: db, Keys: keys, Audit: log, Passwords: fastHasher, Now: e.clock.Now})
-}
+// secondNode is another Haven process on the same database (see
+// stack.Stack.Node).
+func (e *env) secondNode() *service.Service { return e.s.Node().Service }
 
 // remindEvents returns the allowed visit.remind events of a log.
 func (e *env) remindEvents(logID string) []audit.Event {

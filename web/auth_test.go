@@ -9,21 +9,17 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"haven"
-	"haven/audit"
 	"haven/auth/outbox"
-	"haven/auth/password"
 	"haven/auth/totp"
 	"haven/identity"
 	"haven/internal/testkit"
-	"haven/keyring"
+	"haven/internal/testkit/stack"
 	"haven/service"
 	"haven/store/sqlstore"
 	"haven/web"
@@ -40,27 +36,10 @@ type authStack struct {
 	svc      *service.Service
 	id       *identity.Service
 	mail     *outbox.Memory
-	clock    *testClock
+	clock    *stack.Clock
 	practice string
 	users    map[string]string // email → user id
 	logs     *lockedBuffer     // the server's log, where a stack keeps it (newChartStack)
-}
-
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
 }
 
 const (
@@ -71,42 +50,20 @@ const (
 	patientEmail  = "maria.lopez@patients.example"
 )
 
-var fastHasher = password.NewHasher(password.HasherConfig{Params: password.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}})
-
 // newAuthStack serves a practice with a clinician, a front desk and a
 // patient (with a password, without MFA). realClock uses the wall clock
 // (for the browser); otherwise time stands still until the test moves it.
 func newAuthStack(t *testing.T, realClock bool, opts ...func(*identity.Config)) *authStack {
 	t.Helper()
 	ctx := context.Background()
-	dsn := testkit.SQLite(t)
-	db, err := sqlstore.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	root, err := keyring.OpenLocalRoot(filepath.Join(filepath.Dir(dsn), "root.key"), nil, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { root.Close() })
-	clock := &testClock{now: time.Now().UTC().Truncate(time.Second)}
-	now := clock.Now
+	clock := stack.At(time.Now().UTC().Truncate(time.Second))
 	if realClock {
-		now = func() time.Time { return time.Now().UTC() }
+		clock = stack.WallClock()
 	}
-	keys, err := keyring.Open(ctx, keyring.Config{Store: db, Root: root, Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := audit.NewLog(db, audit.Options{Now: now})
-	t.Cleanup(func() { log.Close() })
-	svc := service.New(service.Config{DB: db, Keys: keys, Audit: log, Passwords: fastHasher, Now: now})
+	stk := stack.New(t, testkit.SQLite(t), clock, stack.NoBlobs())
+	db, svc, now := stk.DB, stk.Service, stk.Clock.Now
 	mail := &outbox.Memory{}
-	st := &authStack{t: t, db: db, svc: svc, mail: mail, clock: clock, users: map[string]string{}}
+	st := &authStack{t: t, db: db, svc: svc, mail: mail, clock: stk.Clock, users: map[string]string{}}
 
 	ln, base := listener(t)
 	st.base = base

@@ -6,18 +6,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"haven"
-	"haven/audit"
 	"haven/auth/outbox"
-	"haven/blob/dir"
 	"haven/identity"
 	"haven/internal/testkit"
-	"haven/keyring"
+	"haven/internal/testkit/stack"
 	"haven/service"
 	"haven/store/sqlstore"
 	"haven/video/sfu"
@@ -45,36 +42,8 @@ type tenant struct {
 func newChartStack(t *testing.T, dsn string) (*authStack, [2]*tenant) {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlstore.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	tmp := t.TempDir()
-	root, err := keyring.OpenLocalRoot(filepath.Join(tmp, "root.key"), nil, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { root.Close() })
-	clock := &testClock{now: time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC)}
-	keys, err := keyring.Open(ctx, keyring.Config{Store: db, Root: root, Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	priv, vkey, _ := audit.GenerateKey("sweep.test/audit")
-	signer, _ := audit.NewSigner(priv)
-	log := audit.NewLog(db, audit.Options{Signer: signer, Now: clock.Now})
-	t.Cleanup(func() { log.Close() })
-	blobs, err := dir.Open(filepath.Join(tmp, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { blobs.Close() })
-	svc := service.New(service.Config{DB: db, Keys: keys, Audit: log, Blobs: blobs, Passwords: fastHasher, Now: clock.Now})
-	t.Cleanup(svc.Wait) // reports of probes still appending, before the log closes
+	stk := stack.New(t, dsn, stack.At(time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC)))
+	db, svc, clock, vkey := stk.DB, stk.Service, stk.Clock, stk.Verifier
 	ln, base := listener(t)
 	logs := &lockedBuffer{}
 	st := &authStack{t: t, base: base, db: db, svc: svc, mail: &outbox.Memory{}, clock: clock, users: map[string]string{}, logs: logs}

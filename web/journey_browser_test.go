@@ -17,7 +17,6 @@ import (
 	otptotp "github.com/pquerna/otp/totp"
 
 	"haven"
-	"haven/blob/dir"
 	"haven/demo"
 	"haven/internal/testkit"
 )
@@ -50,12 +49,7 @@ func axeSource(t *testing.T) string {
 // --demo` seeds them, files and video on, on the wall clock.
 func newDemoStack(t *testing.T) *visitStack {
 	t.Helper()
-	blobs, err := dir.Open(filepath.Join(t.TempDir(), "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { blobs.Close() })
-	st := newVideoStack(t, true, blobs)
+	st := newVideoStack(t, true) // files in the stack's blob directory
 	if _, err := demo.Seed(context.Background(), st.svc); err != nil {
 		t.Fatal(err)
 	}

@@ -1,20 +1,15 @@
 package web_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
-	"haven/audit"
 	"haven/identity"
 	"haven/internal/testkit"
-	"haven/keyring"
-	"haven/service"
-	"haven/store/sqlstore"
+	"haven/internal/testkit/stack"
 	"haven/video/sfu"
 	"haven/video/token"
 	"haven/web"
@@ -24,28 +19,8 @@ import (
 // part on (passkeys too: a host name scopes them), on SQLite.
 func newFullServer(t *testing.T) *web.Server {
 	t.Helper()
-	ctx := context.Background()
-	dsn := testkit.SQLite(t)
-	db, err := sqlstore.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	root, err := keyring.OpenLocalRoot(filepath.Join(filepath.Dir(dsn), "root.key"), nil, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { root.Close() })
-	keys, err := keyring.Open(ctx, keyring.Config{Store: db, Root: root})
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := audit.NewLog(db, audit.Options{})
-	t.Cleanup(func() { log.Close() })
-	svc := service.New(service.Config{DB: db, Keys: keys, Audit: log, Passwords: fastHasher})
+	stk := stack.New(t, testkit.SQLite(t), stack.WallClock(), stack.NoBlobs())
+	db, svc := stk.DB, stk.Service
 	id := identity.New(svc.Gate(), identity.Config{DB: db, BaseURL: "https://localhost"})
 	t.Cleanup(id.Close)
 	pk, err := identity.NewPasskeys(id, identity.PasskeyConfig{PublicURL: "https://localhost"})

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -20,12 +19,10 @@ import (
 	"haven"
 	"haven/audit"
 	"haven/auth/outbox"
-	"haven/blob"
 	"haven/identity"
 	"haven/internal/testkit"
-	"haven/keyring"
+	"haven/internal/testkit/stack"
 	"haven/service"
-	"haven/store/sqlstore"
 	"haven/video/sfu"
 	"haven/video/token"
 	"haven/video/turn"
@@ -56,53 +53,22 @@ type visitStack struct {
 // (a *testing.T) may use the HTTP client helpers of auth_test.go.
 func newVisitStack(t testing.TB, realClock bool) *visitStack {
 	t.Helper()
-	st := newVideoStack(t, realClock, nil)
+	st := newVideoStack(t, realClock, stack.NoBlobs())
 	st.practice = st.seedPractice("Riverside Family Clinic", doctor, desk, patientEmail, "Maria Lopez")
 	st.other = st.seedPractice("Lakeshore Pediatrics", otherDoctor, "frontdesk@lakeshore.example", otherPatient, "Ava Johnson")
 	return st
 }
 
-// newVideoStack builds the stack with no practice in it; blobs, if not
-// nil, stores files.
-func newVideoStack(t testing.TB, realClock bool, blobs blob.Store) *visitStack {
+// newVideoStack builds the stack with no practice in it (see stack.New
+// for opts).
+func newVideoStack(t testing.TB, realClock bool, opts ...stack.Option) *visitStack {
 	t.Helper()
-	ctx := context.Background()
-	dsn := testkit.SQLite(t)
-	db, err := sqlstore.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	root, err := keyring.OpenLocalRoot(filepath.Join(filepath.Dir(dsn), "root.key"), nil, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { root.Close() })
-	clock := &testClock{now: time.Now().UTC().Truncate(24 * time.Hour).Add(10*time.Hour + 5*time.Minute)}
-	now := clock.Now
+	clock := stack.At(time.Now().UTC().Truncate(24 * time.Hour).Add(10*time.Hour + 5*time.Minute))
 	if realClock {
-		clock.now = time.Now().UTC().Truncate(time.Second)
-		now = func() time.Time { return time.Now().UTC() }
+		clock = stack.WallClock()
 	}
-	keys, err := keyring.Open(ctx, keyring.Config{Store: db, Root: root, Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	priv, vkey, err := audit.GenerateKey("visits.test/audit")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := audit.NewSigner(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := audit.NewLog(db, audit.Options{Signer: signer, Now: now})
-	t.Cleanup(func() { log.Close() })
-	key := bytes.Repeat([]byte{42}, token.KeySize)
-	svc := service.New(service.Config{DB: db, Keys: keys, Audit: log, Blobs: blobs, VideoKey: key, Passwords: fastHasher, Now: now})
+	stk := stack.New(t, testkit.SQLite(t), append([]stack.Option{clock}, opts...)...)
+	db, svc, log, vkey, key, now := stk.DB, stk.Service, stk.Log, stk.Verifier, stk.VideoKey, stk.Clock.Now
 	media, err := sfu.New(sfu.Config{LoopbackOnly: true})
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +85,7 @@ func newVideoStack(t testing.TB, realClock bool, blobs blob.Store) *visitStack {
 	ln, base := listener(t)
 	mail := &outbox.Memory{}
 	tt, _ := t.(*testing.T)
-	st := &visitStack{authStack: &authStack{t: tt, db: db, svc: svc, mail: mail, clock: clock, users: map[string]string{}, base: base},
+	st := &visitStack{authStack: &authStack{t: tt, db: db, svc: svc, mail: mail, clock: stk.Clock, users: map[string]string{}, base: base},
 		key: key, media: media, relay: relay, log: log, real: realClock, tb: t}
 	st.id = identity.New(svc.Gate(), identity.Config{DB: db, Outbox: mail, BaseURL: base})
 	t.Cleanup(st.id.Close)

@@ -1,8 +1,11 @@
 // Package stack builds a whole Haven service stack for tests, written once:
 // a real database migrated, a root key in a temporary directory, the
 // keyring, an audit log that signs checkpoints, blobs in a directory, and
-// a clock the test moves. It stands apart from testkit because it reaches
-// keys: testkit serves storage's tests too, which must never reach one.
+// a clock the test moves. Options change what differs between tests (At,
+// WallClock, NoBlobs, Passwords), and Node adds a second process on the
+// same database. Every service and web test builds its stack here. It
+// stands apart from testkit because it reaches keys: testkit serves
+// storage's tests too, which must never reach one.
 package stack
 
 import (
@@ -19,6 +22,7 @@ import (
 	"haven"
 	"haven/audit"
 	"haven/auth/password"
+	"haven/blob"
 	"haven/blob/dir"
 	"haven/internal/testkit"
 	"haven/keyring"
@@ -39,12 +43,15 @@ type Stack struct {
 	DSN      string
 	Clock    *Clock
 	VideoKey []byte
+	cfg      config
 }
 
-// Clock is a clock the test moves; it starts at a fixed instant.
+// Clock is a clock the test moves; it starts at a fixed instant. A wall
+// clock (WallClock) reads the machine's time instead and cannot be moved.
 type Clock struct {
-	mu  sync.Mutex
-	now time.Time
+	mu   sync.Mutex
+	now  time.Time
+	wall bool
 }
 
 // NewClock returns a clock at t.
@@ -52,17 +59,53 @@ func NewClock(t time.Time) *Clock { return &Clock{now: t} }
 
 // Now is the clock's time.
 func (c *Clock) Now() time.Time {
+	if c.wall {
+		return time.Now().UTC()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.now
 }
 
-// Advance moves the clock forward by d.
+// Advance moves the clock forward by d. A wall clock refuses: a test that
+// moves time must not run on the machine's.
 func (c *Clock) Advance(d time.Duration) {
+	if c.wall {
+		panic("stack: a wall clock cannot be moved")
+	}
 	c.mu.Lock()
 	c.now = c.now.Add(d)
 	c.mu.Unlock()
 }
+
+// DefaultStart is where a stack's clock starts unless At says otherwise:
+// a Wednesday afternoon, so tests read the same on any day they run.
+var DefaultStart = time.Date(2026, 11, 25, 14, 0, 0, 0, time.UTC)
+
+// An Option changes how New builds a stack.
+type Option func(*config)
+
+type config struct {
+	start     time.Time
+	wall      bool
+	noBlobs   bool
+	passwords *password.Hasher
+}
+
+// At starts the stack's clock at t instead of DefaultStart.
+func At(t time.Time) Option { return func(c *config) { c.start = t.UTC() } }
+
+// WallClock makes every part read the machine's time, for browser tests
+// and benchmarks, where a browser or the scheduler keeps real time.
+func WallClock() Option { return func(c *config) { c.wall = true } }
+
+// NoBlobs builds the service without a blob store, as a server without
+// file storage runs.
+func NoBlobs() Option { return func(c *config) { c.noBlobs = true } }
+
+// Passwords hashes passwords with h instead of FastHasher (a benchmark of
+// sign-in measures the production parameters).
+func Passwords(h *password.Hasher) Option { return func(c *config) { c.passwords = h } }
 
 // FastHasher keeps tests quick: argon2id with small memory. Production
 // parameters are tested in auth/password.
@@ -78,30 +121,19 @@ func ForEachDB(t *testing.T, fn func(t *testing.T, s *Stack)) {
 
 // New builds a stack on the database at dsn; everything it opens is
 // closed when tb ends.
-func New(tb testing.TB, dsn string) *Stack {
+func New(tb testing.TB, dsn string, opts ...Option) *Stack {
 	tb.Helper()
-	ctx := context.Background()
-	db, err := sqlstore.Open(ctx, dsn)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		tb.Fatal(err)
+	cfg := config{start: DefaultStart, passwords: FastHasher}
+	for _, o := range opts {
+		o(&cfg)
 	}
 	dataDir := tb.TempDir()
 	if filepath.Dir(dsn) != "." && !sqlstore.IsPostgresURL(dsn) {
 		dataDir = filepath.Dir(dsn)
 	}
-	root, err := keyring.OpenLocalRoot(filepath.Join(dataDir, "root.key"), nil, true)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { root.Close() })
-	c := NewClock(time.Date(2026, 11, 25, 14, 0, 0, 0, time.UTC))
-	keys, err := keyring.Open(ctx, keyring.Config{Store: db, Root: root, Now: c.Now})
-	if err != nil {
-		tb.Fatal(err)
+	c := NewClock(cfg.start)
+	if cfg.wall {
+		c = &Clock{wall: true}
 	}
 	priv, vkey, err := audit.GenerateKey("test.haven/audit")
 	if err != nil {
@@ -111,18 +143,63 @@ func New(tb testing.TB, dsn string) *Stack {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	log := audit.NewLog(db, audit.Options{Signer: signer, Now: c.Now})
-	tb.Cleanup(func() { log.Close() })
-	blobs, err := dir.Open(filepath.Join(dataDir, "blobs"))
+	videoKey := make([]byte, 32)
+	rand.Read(videoKey)
+	s := &Stack{tb: tb, Verifier: vkey, Signer: signer, DataDir: dataDir, DSN: dsn, Clock: c, VideoKey: videoKey, cfg: cfg}
+	s.open(true)
+	return s
+}
+
+// Node is another Haven process on the stack's database: its own
+// connection pool, a keyring over the same root key, an audit log signed
+// with the same key (each node adopts only rows sealed by a key it
+// trusts), and the same clock and options. Its DB, Keys, Log and Service
+// are its own; everything else is shared.
+func (s *Stack) Node() *Stack {
+	s.tb.Helper()
+	n := *s
+	n.open(false)
+	return &n
+}
+
+// open opens the database (migrating it when first), the root key
+// (creating it when first), the keyring, the audit log, the blobs and the
+// service.
+func (s *Stack) open(first bool) {
+	tb, ctx := s.tb, context.Background()
+	db, err := sqlstore.Open(ctx, s.DSN)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { blobs.Close() })
-	videoKey := make([]byte, 32)
-	rand.Read(videoKey)
-	svc := service.New(service.Config{DB: db, Keys: keys, Audit: log, Blobs: blobs, VideoKey: videoKey, Passwords: FastHasher, Now: c.Now})
+	tb.Cleanup(func() { db.Close() })
+	if first {
+		if _, err := db.Migrate(ctx); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	root, err := keyring.OpenLocalRoot(filepath.Join(s.DataDir, "root.key"), nil, first)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { root.Close() })
+	keys, err := keyring.Open(ctx, keyring.Config{Store: db, Root: root, Now: s.Clock.Now})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	log := audit.NewLog(db, audit.Options{Signer: s.Signer, Now: s.Clock.Now})
+	tb.Cleanup(func() { log.Close() })
+	var blobs blob.Store
+	if !s.cfg.noBlobs {
+		d, err := dir.Open(filepath.Join(s.DataDir, "blobs"))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { d.Close() })
+		blobs = d
+	}
+	svc := service.New(service.Config{DB: db, Keys: keys, Audit: log, Blobs: blobs, VideoKey: s.VideoKey, Passwords: s.cfg.passwords, Now: s.Clock.Now})
 	tb.Cleanup(svc.Wait) // reports of probes still appending, before the log closes
-	return &Stack{tb: tb, DB: db, Keys: keys, Service: svc, Log: log, Verifier: vkey, Signer: signer, DataDir: dataDir, DSN: dsn, Clock: c, VideoKey: videoKey}
+	s.DB, s.Keys, s.Log, s.Service = db, keys, log, svc
 }
 
 // Practice is a seeded tenant: its people and patients.

@@ -1,0 +1,32 @@
+package service
+
+import (
+	"context"
+
+	"haven"
+	"haven/policy"
+)
+
+// ChartReadUnaudited is a chart read through the gate's steps without its
+// audit append (load, decide, open): BenchmarkChartRead's same-run
+// baseline, here because it needs the gate's unexported parts.
+func ChartReadUnaudited(ctx context.Context, s *Service, patientID string) error {
+	a, err := haven.SignedIn(ctx)
+	if err != nil {
+		return err
+	}
+	row, err := s.db.FindPatient(ctx, patientID)
+	if err != nil {
+		return err
+	}
+	res := chartResource(policy.KindChart, row)
+	f, err := s.loadFacts(ctx, a, res)
+	if err != nil {
+		return err
+	}
+	if err := policy.Decide(a, policy.ChartRead, res, f).Err(); err != nil {
+		return err
+	}
+	_, err = s.openChart(ctx, row)
+	return err
+}
