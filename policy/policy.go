@@ -342,8 +342,24 @@ const (
 // breakGlass reports the state of the actor's best grant on the patient. A
 // grant not yet started, or without a start, counts as none.
 func breakGlass(a haven.Actor, p *PatientFacts, now time.Time) grantState {
-	state := grantNone
+	if _, ok := BreakGlassUntil(a, p.BreakGlass, now); ok {
+		return grantActive
+	}
 	for _, g := range p.BreakGlass {
+		if g.UserID == a.UserID && !g.Start.IsZero() && !now.Before(g.Start) {
+			return grantExpired
+		}
+	}
+	return grantNone
+}
+
+// BreakGlassUntil returns when a's access under its active break-glass
+// grants among grants ends (each capped at BreakGlassMaxDuration), and
+// false when a holds none: what the chart shows the clinician reading
+// under one.
+func BreakGlassUntil(a haven.Actor, grants []haven.BreakGlassGrant, now time.Time) (time.Time, bool) {
+	var until time.Time
+	for _, g := range grants {
 		if g.UserID != a.UserID || g.Start.IsZero() || now.Before(g.Start) {
 			continue
 		}
@@ -351,12 +367,11 @@ func breakGlass(a haven.Actor, p *PatientFacts, now time.Time) grantState {
 		if limit := g.Start.Add(BreakGlassMaxDuration); end.After(limit) {
 			end = limit
 		}
-		if now.Before(end) {
-			return grantActive
+		if now.Before(end) && end.After(until) {
+			until = end
 		}
-		state = grantExpired
 	}
-	return state
+	return until, !until.IsZero()
 }
 
 // stepUp turns an allow into a request for a fresh authentication when the

@@ -37,6 +37,9 @@ type Chart struct {
 	Contact      Contact      `json:"contact"`
 	Version      int          `json:"version"`
 	UpdatedAt    time.Time    `json:"updated_at"`
+	// BreakGlassUntil is set when the reader opened the chart under a
+	// break-glass grant: when that access ends, so the page can say so.
+	BreakGlassUntil *time.Time `json:"break_glass_until,omitempty"`
 }
 
 // NewPatient is what the front desk enters to register a patient.
@@ -267,10 +270,28 @@ func (s *Service) Chart(ctx context.Context, patientID string) (*Chart, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := s.authorizeRecord(ctx, policy.ChartRead, chartResource(policy.KindChart, row), patientID); err != nil {
+	a, d, err := s.authorizeRecord(ctx, policy.ChartRead, chartResource(policy.KindChart, row), patientID)
+	if err != nil {
 		return nil, err
 	}
-	return s.openChart(ctx, row)
+	ch, err := s.openChart(ctx, row)
+	if err != nil || d.Reason != policy.ReasonBreakGlass {
+		return ch, err
+	}
+	grants, err := s.db.BreakGlassGrants(ctx, row.ID)
+	if err != nil {
+		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load break-glass grants")
+	}
+	mine := make([]haven.BreakGlassGrant, 0, len(grants))
+	for _, g := range grants {
+		if g.PracticeID == row.PracticeID {
+			mine = append(mine, *g)
+		}
+	}
+	if until, ok := policy.BreakGlassUntil(a, mine, s.now()); ok {
+		ch.BreakGlassUntil = &until
+	}
+	return ch, nil
 }
 
 // ChartUpdate is a change to a chart. Nil parts are left as they are.

@@ -39,6 +39,13 @@ func TestChartPagesRenderForTheirRoles(t *testing.T) {
 	if strings.Contains(body, "Name"+p.marker+"1") {
 		t.Fatal("the break-glass offer showed the chart it guards")
 	}
+	if strings.Contains(page(doc, "/app/patients/"+p.patient[0]), "break-glass-banner") {
+		t.Fatal("a chart opened through the care team claims emergency access")
+	}
+	// The clinician breaks the glass from the offer: the chart opens with a
+	// banner saying so and when the access ends.
+	expectRedirect(t, doc.post("/app/patients/"+p.patient[1]+"/break-glass", url.Values{"reason": {"found collapsed in the waiting room"}, "minutes": {"30"}}), "/app/patients/"+p.patient[1])
+	page(doc, "/app/patients/"+p.patient[1], `id="break-glass-banner"`, "Emergency access", "which ends", "Name"+p.marker+"1")
 	if r := doc.get("/app/compliance"); r.StatusCode != http.StatusForbidden {
 		t.Fatalf("clinician reached the compliance screen: %d", r.StatusCode)
 	}
