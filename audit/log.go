@@ -340,18 +340,29 @@ func (l *Log) commit(ls *logState, batch []*request, n int) (uint64, error) {
 	}
 	for attempt := 0; ; attempt++ {
 		first := ls.tree.size()
-		for i := range events {
-			events[i].Seq = first + uint64(i)
-			leaves[i] = events[i].LeafHash()
-		}
-		seal, err := l.seal(ls, leaves)
+		b, err := l.batchAt(ls, events, leaves, first, nil)
 		if err != nil {
 			l.failed(err)
 			return 0, err
 		}
-		err = l.st.AppendLeaves(ctx, ls.id, first, events, leaves, seal)
+		// When another node appended first, the store offers what it
+		// appended while still holding the log's end; adopting it there
+		// (once a trusted seal vouches for it) keeps this node from
+		// starving behind a busier one.
+		var since [][]byte
+		b.Rebase = func(s [][]byte, sinceSeal []byte) (Batch, error) {
+			if err := l.vouchSince(ls, s, sinceSeal); err != nil {
+				return Batch{}, err
+			}
+			since = s
+			return l.batchAt(ls, events, leaves, first+uint64(len(s)), s)
+		}
+		err = l.st.AppendLeaves(ctx, ls.id, first, b)
 		if err == nil {
 			ls.treeMu.Lock()
+			for _, h := range since {
+				ls.tree.append(h)
+			}
 			for _, h := range leaves {
 				ls.tree.append(h)
 			}
@@ -359,7 +370,7 @@ func (l *Log) commit(ls *logState, batch []*request, n int) (uint64, error) {
 			l.commits.Add(1)
 			l.events.Add(uint64(n))
 			l.lastOK.Store(l.opts.Now().UnixNano())
-			return first, nil
+			return first + uint64(len(since)), nil
 		}
 		if he := (*haven.Error)(nil); errors.As(err, &he) && he.Code == haven.EINTERNAL {
 			// The store found the log damaged (its record of where the
@@ -392,6 +403,52 @@ func (l *Log) failed(err error) {
 	if haven.ErrorCode(err) != haven.EINTERNAL {
 		l.lastFail.Store(l.opts.Now().UnixNano())
 	}
+}
+
+// batchAt numbers events from first, computes their leaves into leaves and
+// seals the tree that since (leaves other nodes stored after this node's
+// tree) and then they complete. ls.writeMu is held.
+func (l *Log) batchAt(ls *logState, events []Event, leaves [][]byte, first uint64, since [][]byte) (Batch, error) {
+	for i := range events {
+		events[i].Seq = first + uint64(i)
+		leaves[i] = events[i].LeafHash()
+	}
+	all := leaves
+	if len(since) > 0 {
+		all = append(slices.Clone(since), leaves...)
+	}
+	seal, err := l.seal(ls, all)
+	if err != nil {
+		return Batch{}, err
+	}
+	return Batch{Events: events, LeafHashes: leaves, Seal: seal}, nil
+}
+
+// vouchSince checks what a store offers to rebase an append onto: the leaf
+// hashes other nodes appended after this node's tree, and the seal stored
+// on the last of them, which must be a trusted key's signature of the tree
+// they complete, as catchUp demands of any row it adopts. Anything less is
+// declined with ECONFLICT, so the append falls back to catchUp, which also
+// looks for stored checkpoints and names what is wrong.
+func (l *Log) vouchSince(ls *logState, since [][]byte, seal []byte) error {
+	for _, h := range since {
+		if len(h) != HashSize {
+			return haven.Errorf(haven.ECONFLICT, "audit log %s: a stored leaf hash has the wrong size", ls.id)
+		}
+	}
+	t := l.opts.Trust
+	if t == nil {
+		return nil
+	}
+	size := ls.tree.size() + uint64(len(since))
+	root := ls.tree.rootAfter(since)
+	for _, name := range t.names() {
+		h, err := t.open(sealedNote(TreeHead{Origin: origin(name, ls.id), Size: size, Root: root}, seal), ls.id)
+		if err == nil && h.Size == size && bytes.Equal(h.Root, root) {
+			return nil
+		}
+	}
+	return haven.Errorf(haven.ECONFLICT, "audit log %s: no trusted seal on the rows appended meanwhile", ls.id)
 }
 
 // seal signs the checkpoint of the tree that appending leaves completes and

@@ -1,6 +1,10 @@
 package audit
 
-import "context"
+import (
+	"context"
+
+	"haven"
+)
 
 // Entry is one stored row of a log: the event's fields and the leaf hash
 // the log computed from them when it was appended. The verifier recomputes
@@ -25,6 +29,43 @@ type Checkpoint struct {
 	Note []byte
 }
 
+// Batch is one append: Events[i] with LeafHashes[i] at first+i, and Seal
+// stored with the last event.
+//
+// Rebase is how an append that lost a race to another node still gets in at
+// its next try. Without it the loser must let go of the log's end to catch
+// up and then queue for it again, and a busy node that never has to catch
+// up wins every time: the other node starves (two nodes under load saw 33
+// conflicts in a row). With it the store, holding the end, hands over the
+// leaf hashes stored from first to the end (since) and the seal on the last
+// of them; Rebase renumbers and re-seals the batch to follow them, or
+// declines with ECONFLICT (for instance when the seal does not vouch for
+// them), and the append falls back to catching up.
+type Batch struct {
+	Events     []Event
+	LeafHashes [][]byte
+	Seal       []byte
+	Rebase     func(since [][]byte, sinceSeal []byte) (Batch, error)
+}
+
+// CheckAt returns haven.EINVALID unless b's events are numbered first,
+// first+1, … and each has its leaf hash: the check every store makes
+// before storing a batch.
+func (b Batch) CheckAt(first uint64) error {
+	if len(b.Events) != len(b.LeafHashes) {
+		return haven.Errorf(haven.EINVALID, "audit append: %d events but %d leaf hashes", len(b.Events), len(b.LeafHashes))
+	}
+	if len(b.Events) == 0 {
+		return haven.Errorf(haven.EINVALID, "audit append: no events")
+	}
+	for i := range b.Events {
+		if b.Events[i].Seq != first+uint64(i) {
+			return haven.Errorf(haven.EINVALID, "audit append: event %d has seq %d, want %d", i, b.Events[i].Seq, first+uint64(i))
+		}
+	}
+	return nil
+}
+
 // Store is what the audit log needs from a database. It is deliberately
 // small so each database adapter implements it plainly; package audittest
 // holds the conformance suite every implementation must pass.
@@ -36,23 +77,30 @@ type Checkpoint struct {
 //     microsecond, leaf hashes and notes byte for byte.
 //   - Logs are independent: nothing of one logID is visible in another.
 type Store interface {
-	// AppendLeaves stores events[i] with leafHashes[i] at sequence number
-	// first+i, atomically: all of them or none. It returns an error with
-	// code haven.ECONFLICT, and stores nothing, when first is not the
+	// AppendLeaves stores b.Events[i] with b.LeafHashes[i] at sequence
+	// number first+i, atomically: all of them or none. It returns an error
+	// with code haven.ECONFLICT, and stores nothing, when first is not the
 	// log's current size; this check and the insert happen in one
 	// transaction, which is how several nodes appending to one database are
-	// kept from overwriting or skipping positions. An events[i].Seq other
+	// kept from overwriting or skipping positions. An Events[i].Seq other
 	// than first+i, or lengths that differ, are haven.EINVALID.
 	//
-	// seal, when not nil, is stored with the last event (see Entry.Seal),
+	// b.Seal, when not nil, is stored with the last event (see Entry.Seal),
 	// in the same transaction.
+	//
+	// When the log is already longer than first and b.Rebase is set, the
+	// store may, instead of refusing, call b.Rebase with what was appended
+	// since first while it still holds the log's end, and store the batch
+	// Rebase returns at that end, in the same transaction (see Batch). A
+	// store may always refuse with ECONFLICT instead, and must when Rebase
+	// is nil; an error from Rebase is returned as it is, storing nothing.
 	//
 	// A store that keeps a record of where each log ends beside its rows
 	// (so that an append need not look for the end) refuses with
 	// haven.EINTERNAL, storing nothing, when that record and the rows
 	// disagree: it is evidence of tampering, and no retry will mend it.
 	// The append's cost must not grow with the log's size.
-	AppendLeaves(ctx context.Context, logID string, first uint64, events []Event, leafHashes [][]byte, seal []byte) error
+	AppendLeaves(ctx context.Context, logID string, first uint64, b Batch) error
 
 	// Seal returns the seal stored with the row at seq, or nil when that
 	// row has none or does not exist.

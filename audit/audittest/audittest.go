@@ -59,7 +59,7 @@ type hookStore struct {
 	after func() error
 }
 
-func (h *hookStore) AppendLeaves(ctx context.Context, logID string, first uint64, events []audit.Event, leafHashes [][]byte, seal []byte) error {
+func (h *hookStore) AppendLeaves(ctx context.Context, logID string, first uint64, b audit.Batch) error {
 	h.mu.Lock()
 	before, after := h.before, h.after
 	h.mu.Unlock()
@@ -68,7 +68,7 @@ func (h *hookStore) AppendLeaves(ctx context.Context, logID string, first uint64
 			return err
 		}
 	}
-	if err := h.Store.AppendLeaves(ctx, logID, first, events, leafHashes, seal); err != nil {
+	if err := h.Store.AppendLeaves(ctx, logID, first, b); err != nil {
 		return err
 	}
 	h.mu.Lock()

@@ -56,7 +56,7 @@ func testStoreRules(t *testing.T, newStore func(t *testing.T) audit.Store) {
 		evs[2].ClientAddr = "[2001:db8::1]:8443"
 		evs[2].Time = time.Date(2031, 12, 31, 23, 59, 59, 999999000, time.UTC)
 		evs, hs := leavesFor(evs, 0)
-		if err := st.AppendLeaves(ctx, "p1", 0, evs, hs, nil); err != nil {
+		if err := st.AppendLeaves(ctx, "p1", 0, audit.Batch{Events: evs, LeafHashes: hs}); err != nil {
 			t.Fatal(err)
 		}
 		got, err := st.Entries(ctx, "p1", 0, 100)
@@ -105,7 +105,7 @@ func testStoreRules(t *testing.T, newStore func(t *testing.T) audit.Store) {
 	t.Run("RangesAreHalfOpenAndClipped", func(t *testing.T) {
 		st := newStore(t)
 		evs, hs := leavesFor(samples("p1", 0, 10), 0)
-		if err := st.AppendLeaves(ctx, "p1", 0, evs, hs, nil); err != nil {
+		if err := st.AppendLeaves(ctx, "p1", 0, audit.Batch{Events: evs, LeafHashes: hs}); err != nil {
 			t.Fatal(err)
 		}
 		for _, c := range []struct{ from, to, want uint64 }{{0, 10, 10}, {3, 7, 4}, {8, 20, 2}, {10, 20, 0}, {5, 5, 0}} {
@@ -124,15 +124,70 @@ func testStoreRules(t *testing.T, newStore func(t *testing.T) audit.Store) {
 		}
 	})
 
+	t.Run("StaleAppendRebasesOntoWhatWasAppendedMeanwhile", func(t *testing.T) {
+		st := newStore(t)
+		evs, hs := leavesFor(samples("p1", 0, 3), 0)
+		seal := []byte("seal of 3")
+		if err := st.AppendLeaves(ctx, "p1", 0, audit.Batch{Events: evs, LeafHashes: hs, Seal: seal}); err != nil {
+			t.Fatal(err)
+		}
+		// A node that has seen one row: declining leaves everything as it was.
+		mine := samples("p1", 10, 2)
+		stale, staleHs := leavesFor(mine, 1)
+		declined := audit.Batch{Events: stale, LeafHashes: staleHs, Rebase: func([][]byte, []byte) (audit.Batch, error) {
+			return audit.Batch{}, haven.Errorf(haven.ECONFLICT, "declined")
+		}}
+		if err := st.AppendLeaves(ctx, "p1", 1, declined); haven.ErrorCode(err) != haven.ECONFLICT {
+			t.Fatalf("declined rebase: %v, want %s", err, haven.ECONFLICT)
+		}
+		if n, _ := st.Size(ctx, "p1"); n != 3 {
+			t.Fatalf("size %d after a declined rebase, want 3", n)
+		}
+		// Accepting: the store hands over rows 1 and 2 and the seal on row 2,
+		// and stores the renumbered batch at 3.
+		var gotSince [][]byte
+		var gotSeal []byte
+		b := audit.Batch{Events: stale, LeafHashes: staleHs, Rebase: func(since [][]byte, sinceSeal []byte) (audit.Batch, error) {
+			gotSince, gotSeal = since, sinceSeal
+			evs, hs := leavesFor(mine, 3)
+			return audit.Batch{Events: evs, LeafHashes: hs, Seal: []byte("seal of 5")}, nil
+		}}
+		err := st.AppendLeaves(ctx, "p1", 1, b)
+		if haven.ErrorCode(err) == haven.ECONFLICT && gotSince == nil {
+			return // this store refuses instead of rebasing, which the contract allows
+		}
+		if err != nil {
+			t.Fatalf("rebased append: %v", err)
+		}
+		if len(gotSince) != 2 || !bytes.Equal(gotSince[0], hs[1]) || !bytes.Equal(gotSince[1], hs[2]) || !bytes.Equal(gotSeal, seal) {
+			t.Fatalf("rebase was offered %d leaves and seal %q, want rows 1 and 2 and %q", len(gotSince), gotSeal, seal)
+		}
+		es, _ := st.Entries(ctx, "p1", 0, 10)
+		if len(es) != 5 || es[3].RequestID != mine[0].RequestID || es[4].RequestID != mine[1].RequestID || es[4].Seq != 4 || string(es[4].Seal) != "seal of 5" {
+			t.Fatalf("after the rebased append: %d entries, want the two new ones at 3 and 4 sealed", len(es))
+		}
+		// A rebase that returns a misnumbered batch stores nothing.
+		bad := audit.Batch{Events: stale, LeafHashes: staleHs, Rebase: func([][]byte, []byte) (audit.Batch, error) {
+			evs, hs := leavesFor(samples("p1", 20, 1), 9)
+			return audit.Batch{Events: evs, LeafHashes: hs}, nil
+		}}
+		if err := st.AppendLeaves(ctx, "p1", 1, bad); haven.ErrorCode(err) != haven.EINVALID {
+			t.Fatalf("misnumbered rebase: %v, want %s", err, haven.EINVALID)
+		}
+		if n, _ := st.Size(ctx, "p1"); n != 5 {
+			t.Fatalf("size %d after a misnumbered rebase, want 5", n)
+		}
+	})
+
 	t.Run("AppendAtStalePositionIsConflictAndStoresNothing", func(t *testing.T) {
 		st := newStore(t)
 		evs, hs := leavesFor(samples("p1", 0, 3), 0)
-		if err := st.AppendLeaves(ctx, "p1", 0, evs, hs, nil); err != nil {
+		if err := st.AppendLeaves(ctx, "p1", 0, audit.Batch{Events: evs, LeafHashes: hs}); err != nil {
 			t.Fatal(err)
 		}
 		for _, first := range []uint64{0, 2, 4} {
 			evs, hs := leavesFor(samples("p1", 10, 2), first)
-			err := st.AppendLeaves(ctx, "p1", first, evs, hs, nil)
+			err := st.AppendLeaves(ctx, "p1", first, audit.Batch{Events: evs, LeafHashes: hs})
 			if haven.ErrorCode(err) != haven.ECONFLICT {
 				t.Errorf("append at %d of a log of size 3 = %v, want %s", first, err, haven.ECONFLICT)
 			}
@@ -152,11 +207,11 @@ func testStoreRules(t *testing.T, newStore func(t *testing.T) audit.Store) {
 		st := newStore(t)
 		evs, hs := leavesFor(samples("p1", 0, 3), 0)
 		evs[2].Seq = 7
-		if err := st.AppendLeaves(ctx, "p1", 0, evs, hs, nil); haven.ErrorCode(err) != haven.EINVALID {
+		if err := st.AppendLeaves(ctx, "p1", 0, audit.Batch{Events: evs, LeafHashes: hs}); haven.ErrorCode(err) != haven.EINVALID {
 			t.Fatalf("misnumbered batch: %v, want %s", err, haven.EINVALID)
 		}
 		evs, hs = leavesFor(samples("p1", 0, 3), 0)
-		if err := st.AppendLeaves(ctx, "p1", 0, evs, hs[:2], nil); haven.ErrorCode(err) != haven.EINVALID {
+		if err := st.AppendLeaves(ctx, "p1", 0, audit.Batch{Events: evs, LeafHashes: hs[:2]}); haven.ErrorCode(err) != haven.EINVALID {
 			t.Fatalf("missing leaf hash: %v, want %s", err, haven.EINVALID)
 		}
 		if n, _ := st.Size(ctx, "p1"); n != 0 {
@@ -172,7 +227,7 @@ func testStoreRules(t *testing.T, newStore func(t *testing.T) audit.Store) {
 		for r := range racers {
 			wg.Go(func() {
 				evs, hs := leavesFor(samples("p1", r*10, 2), 0)
-				errs[r] = st.AppendLeaves(ctx, "p1", 0, evs, hs, nil)
+				errs[r] = st.AppendLeaves(ctx, "p1", 0, audit.Batch{Events: evs, LeafHashes: hs})
 			})
 		}
 		wg.Wait()
@@ -198,7 +253,7 @@ func testStoreRules(t *testing.T, newStore func(t *testing.T) audit.Store) {
 		st := newStore(t)
 		for _, id := range []string{"pb", "pa", audit.PlatformLogID} {
 			evs, hs := leavesFor(samples(id, 0, 2), 0)
-			if err := st.AppendLeaves(ctx, id, 0, evs, hs, nil); err != nil {
+			if err := st.AppendLeaves(ctx, id, 0, audit.Batch{Events: evs, LeafHashes: hs}); err != nil {
 				t.Fatalf("%s: %v", id, err)
 			}
 		}
@@ -256,11 +311,11 @@ func testStoreRules(t *testing.T, newStore func(t *testing.T) audit.Store) {
 		st := newStore(t)
 		evs, hs := leavesFor(samples("p1", 0, 3), 0)
 		seal := []byte("\u2014 haven.test/p1 c2VhbA==\n")
-		if err := st.AppendLeaves(ctx, "p1", 0, evs, hs, seal); err != nil {
+		if err := st.AppendLeaves(ctx, "p1", 0, audit.Batch{Events: evs, LeafHashes: hs, Seal: seal}); err != nil {
 			t.Fatal(err)
 		}
 		evs, hs = leavesFor(samples("p1", 3, 1), 3)
-		if err := st.AppendLeaves(ctx, "p1", 3, evs, hs, nil); err != nil {
+		if err := st.AppendLeaves(ctx, "p1", 3, audit.Batch{Events: evs, LeafHashes: hs}); err != nil {
 			t.Fatal(err)
 		}
 		es, _ := st.Entries(ctx, "p1", 0, 10)

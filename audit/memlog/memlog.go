@@ -79,8 +79,9 @@ func copyEntry(e audit.Entry) audit.Entry {
 	return e
 }
 
-// AppendLeaves implements audit.Store.
-func (s *Store) AppendLeaves(ctx context.Context, logID string, first uint64, events []audit.Event, leafHashes [][]byte, seal []byte) error {
+// AppendLeaves implements audit.Store, rebasing a stale append while it
+// holds the store's lock as a database holds a log's head.
+func (s *Store) AppendLeaves(ctx context.Context, logID string, first uint64, b audit.Batch) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -90,13 +91,8 @@ func (s *Store) AppendLeaves(ctx context.Context, logID string, first uint64, ev
 	if down != nil {
 		return down
 	}
-	if len(events) != len(leafHashes) {
-		return haven.Errorf(haven.EINVALID, "memlog: %d events but %d leaf hashes", len(events), len(leafHashes))
-	}
-	for i, e := range events {
-		if e.Seq != first+uint64(i) {
-			return haven.Errorf(haven.EINVALID, "memlog: event %d has sequence number %d, want %d", i, e.Seq, first+uint64(i))
-		}
+	if err := b.CheckAt(first); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -105,16 +101,30 @@ func (s *Store) AppendLeaves(ctx context.Context, logID string, first uint64, ev
 	}
 	l := s.log(logID, true)
 	if first != l.size {
-		return haven.Errorf(haven.ECONFLICT, "memlog: append at %d but log %s has size %d", first, logID, l.size)
-	}
-	for i, e := range events {
-		var sl []byte
-		if i == len(events)-1 {
-			sl = seal
+		if first > l.size || b.Rebase == nil {
+			return haven.Errorf(haven.ECONFLICT, "memlog: append at %d but log %s has size %d", first, logID, l.size)
 		}
-		l.rows[e.Seq] = copyEntry(audit.Entry{Event: e, LeafHash: leafHashes[i], Seal: sl})
+		since := make([][]byte, 0, l.size-first)
+		for seq := first; seq < l.size; seq++ {
+			since = append(since, bytes.Clone(l.rows[seq].LeafHash))
+		}
+		var err error
+		if b, err = b.Rebase(since, bytes.Clone(l.rows[l.size-1].Seal)); err != nil {
+			return err
+		}
+		if err := b.CheckAt(l.size); err != nil {
+			return err
+		}
+		first = l.size
 	}
-	l.size = first + uint64(len(events))
+	for i, e := range b.Events {
+		var sl []byte
+		if i == len(b.Events)-1 {
+			sl = b.Seal
+		}
+		l.rows[e.Seq] = copyEntry(audit.Entry{Event: e, LeafHash: b.LeafHashes[i], Seal: sl})
+	}
+	l.size = first + uint64(len(b.Events))
 	return nil
 }
 

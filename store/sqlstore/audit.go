@@ -31,31 +31,29 @@ const moveHeadSQL = `UPDATE audit_heads SET size = $1, last_leaf = $2 WHERE log_
 // parameters; 17 columns each).
 const auditInsertBatch = 500
 
-// AppendLeaves stores events at first, first+1, … in one transaction, with
+// maxRebase bounds the rows an append adopts while it holds the head (see
+// audit.Batch); a node further behind catches up without holding it.
+const maxRebase = 4096
+
+// AppendLeaves stores b at first, first+1, … in one transaction, with its
 // seal on the last row. The log's head row (audit_heads) says where the log
 // ends: it is read first, locked until the commit (FOR UPDATE on
 // PostgreSQL; SQLite's write lock is held from BEGIN), checked against the
 // rows at the log's end, and moved past the new rows in the same
 // transaction. So an append costs a few primary-key lookups whatever the
-// log's size, and two nodes appending at once queue on the head: the second
-// finds it moved and gets ECONFLICT.
+// log's size, and two nodes appending at once queue on the head. The
+// second finds it moved: it gets what was appended meanwhile through
+// b.Rebase while the head stays locked (up to maxRebase rows), or
+// ECONFLICT.
 //
 // A head that disagrees with the rows is refused as EINTERNAL, never
 // papered over and never retried: the last row missing or not the one the
 // head recorded (rows removed or replaced at the end), or a row already
 // past the head (rows appended without it, or the head moved back). Only
 // someone writing the tables directly makes them disagree.
-func (d *DB) AppendLeaves(ctx context.Context, logID string, first uint64, events []audit.Event, leafHashes [][]byte, seal []byte) error {
-	if len(events) != len(leafHashes) {
-		return haven.Errorf(haven.EINVALID, "audit append: %d events but %d leaf hashes", len(events), len(leafHashes))
-	}
-	if len(events) == 0 {
-		return haven.Errorf(haven.EINVALID, "audit append: no events")
-	}
-	for i := range events {
-		if events[i].Seq != first+uint64(i) {
-			return haven.Errorf(haven.EINVALID, "audit append: event %d has seq %d, want %d", i, events[i].Seq, first+uint64(i))
-		}
+func (d *DB) AppendLeaves(ctx context.Context, logID string, first uint64, b audit.Batch) error {
+	if err := b.CheckAt(first); err != nil {
+		return err
 	}
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -78,11 +76,31 @@ func (d *DB) AppendLeaves(ctx context.Context, logID string, first uint64, event
 		if err := h.damaged(logID); err != nil {
 			return err
 		}
-		return haven.Errorf(haven.ECONFLICT, "audit log %s has size %d, append expected %d", logID, h.size, first)
-	}
-	if err := h.damaged(logID); err != nil {
+		if h.size < first || b.Rebase == nil || h.size-first > maxRebase {
+			return haven.Errorf(haven.ECONFLICT, "audit log %s has size %d, append expected %d", logID, h.size, first)
+		}
+		since, err := leafHashes(ctx, tx, logID, first, h.size)
+		if err != nil {
+			return err
+		}
+		if uint64(len(since)) != h.size-first {
+			return haven.Errorf(haven.EINTERNAL, "audit log %s: %d rows stored in [%d, %d): rows were removed", logID, len(since), first, h.size)
+		}
+		sinceSeal, err := sealAt(ctx, tx, logID, h.size-1)
+		if err != nil {
+			return err
+		}
+		if b, err = b.Rebase(since, sinceSeal); err != nil {
+			return err
+		}
+		if err := b.CheckAt(h.size); err != nil {
+			return err
+		}
+		first = h.size
+	} else if err := h.damaged(logID); err != nil {
 		return err
 	}
+	events, leafHashes, seal := b.Events, b.LeafHashes, b.Seal
 	last := leafHashes[len(leafHashes)-1]
 	beyond := func(err error) error {
 		if isUniqueViolation(err) {
@@ -327,7 +345,17 @@ func (d *DB) queryAudit(ctx context.Context, query string, args ...any) ([]audit
 
 // LeafHashes returns stored leaf hashes from <= seq < to in order.
 func (d *DB) LeafHashes(ctx context.Context, logID string, from, to uint64) ([][]byte, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT leaf_hash FROM audit_events WHERE log_id = $1 AND seq >= $2 AND seq < $3 ORDER BY seq`,
+	return leafHashes(ctx, d.db, logID, from, to)
+}
+
+// querier is what both *sql.DB and *sql.Tx offer for queries.
+type querier interface {
+	rowQuerier
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func leafHashes(ctx context.Context, q querier, logID string, from, to uint64) ([][]byte, error) {
+	rows, err := q.QueryContext(ctx, `SELECT leaf_hash FROM audit_events WHERE log_id = $1 AND seq >= $2 AND seq < $3 ORDER BY seq`,
 		logID, int64(from), int64(to))
 	if err != nil {
 		return nil, err
@@ -383,8 +411,12 @@ func (d *DB) Checkpoints(ctx context.Context, logID string) ([]audit.Checkpoint,
 
 // Seal returns the seal stored with the row at seq, or nil.
 func (d *DB) Seal(ctx context.Context, logID string, seq uint64) ([]byte, error) {
+	return sealAt(ctx, d.db, logID, seq)
+}
+
+func sealAt(ctx context.Context, q rowQuerier, logID string, seq uint64) ([]byte, error) {
 	var seal []byte
-	err := d.db.QueryRowContext(ctx, `SELECT seal FROM audit_events WHERE log_id = $1 AND seq = $2`, logID, int64(seq)).Scan(&seal)
+	err := q.QueryRowContext(ctx, `SELECT seal FROM audit_events WHERE log_id = $1 AND seq = $2`, logID, int64(seq)).Scan(&seal)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

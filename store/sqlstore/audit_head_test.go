@@ -132,7 +132,7 @@ func TestAuditHeadAndRowsDisagreeingIsRefused(t *testing.T) {
 					for _, at := range []uint64{n, 8, 9, 20} {
 						ev := audittest.SampleEvent(logID, 1000)
 						ev.Seq = at
-						err := db.AppendLeaves(ctx, logID, at, []audit.Event{ev}, [][]byte{ev.LeafHash()}, nil)
+						err := db.AppendLeaves(ctx, logID, at, audit.Batch{Events: []audit.Event{ev}, LeafHashes: [][]byte{ev.LeafHash()}})
 						if haven.ErrorCode(err) != haven.EINTERNAL {
 							t.Errorf("append at %d: %v, want %s", at, err, haven.EINTERNAL)
 						}
