@@ -133,6 +133,13 @@ func TestPackageBoundaries(t *testing.T) {
 		transitive: true,
 		forbidden:  func(dep string) bool { return under(dep, "haven/identity") },
 	}, {
+		why:        "media works on the bytes it is handed: it reaches no storage, key, blob, audit log or service, so nothing it does can store, seal or log plaintext",
+		applies:    func(p string) bool { return under(p, "haven/media") },
+		transitive: true,
+		forbidden: func(dep string) bool {
+			return underAny(dep, "haven/store", "haven/keyring", "haven/blob", "haven/audit", "haven/service", "haven/web", "haven/identity", "haven/internal")
+		},
+	}, {
 		why:        "the audit log stands apart from keys and storage: it can be checked with public material alone",
 		applies:    func(p string) bool { return under(p, "haven/audit") },
 		transitive: true,
