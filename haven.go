@@ -1,6 +1,6 @@
 // Package haven holds Haven's domain: the types every other package speaks
-// (practices, users, roles, actors, sealed values; patients, visits and
-// their messages, care teams, break-glass grants, files, alerts, wrapped
+// (practices, users, roles, actors, sealed values; patients, visits,
+// message threads, care teams, break-glass grants, files, alerts, wrapped
 // keys, audit queries) and its error codes. A record storage holds carries
 // its PHI sealed; its opened form for a reader is a separate …View type
 // that only the service makes. The package imports only the standard

@@ -38,10 +38,19 @@ const (
 	CareTeamManage Action = "careteam.manage"
 
 	// Clinical record.
-	NoteRead          Action = "note.read"
-	NoteWrite         Action = "note.write"
-	MessageRead       Action = "message.read"
-	MessageSend       Action = "message.send"
+	NoteRead    Action = "note.read"
+	NoteWrite   Action = "note.write"
+	MessageRead Action = "message.read"
+	MessageSend Action = "message.send"
+	// MessageInbox opens the practice's inbox: the list of its patients'
+	// threads and the unread counts on a home page. Each thread in it is
+	// still decided per patient (MessageTriage), so a patient's
+	// restrictions hold in the list as in the thread.
+	MessageInbox Action = "message.inbox"
+	// MessageTriage is the inbox's work on one thread: seeing its line
+	// (the patient's name, the subject, who has it), giving it to a
+	// person, marking it done.
+	MessageTriage     Action = "message.triage"
 	FileRead          Action = "file.read"
 	FileUpload        Action = "file.upload"
 	PrescriptionRead  Action = "prescription.read"
@@ -67,6 +76,11 @@ const (
 	// accounting of disclosures).
 	ExportPatient Action = "export.patient"
 	AuditReadOwn  Action = "audit.read_own"
+	// RestrictionsRead and RestrictionsWrite are a patient's own limits on
+	// who sees her record (haven.Restrictions): hers alone to read and
+	// set. Policy itself reads them for every decision without an action.
+	RestrictionsRead  Action = "restrictions.read"
+	RestrictionsWrite Action = "restrictions.write"
 
 	// Oversight: the compliance officer's tools.
 	AuditSearch        Action = "audit.search"
@@ -100,6 +114,7 @@ const (
 	KindCareTeam     Kind = "careteam"
 	KindNote         Kind = "note"
 	KindMessage      Kind = "message"
+	KindRestrictions Kind = "restrictions"
 	KindFile         Kind = "file"
 	KindPrescription Kind = "prescription"
 	KindLab          Kind = "lab"
@@ -192,6 +207,8 @@ var table = map[Action]rule{
 	NoteWrite:         {kind: KindNote, patient: true, phi: true, roles: perms{rClinician: relatedOrBreakGlass}},
 	MessageRead:       {kind: KindMessage, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: anyInPractice}},
 	MessageSend:       {kind: KindMessage, patient: true, phi: true, roles: perms{rPatient: own, rClinician: related, rStaff: anyInPractice}},
+	MessageInbox:      {kind: KindMessage, phi: true, roles: perms{rClinician: anyInPractice, rStaff: anyInPractice}},
+	MessageTriage:     {kind: KindMessage, patient: true, phi: true, roles: perms{rClinician: related, rStaff: anyInPractice}},
 	FileRead:          {kind: KindFile, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: grantedAndRelated}},
 	FileUpload:        {kind: KindFile, patient: true, phi: true, roles: perms{rPatient: own, rClinician: related, rStaff: grantedAndRelated}},
 	PrescriptionRead:  {kind: KindPrescription, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: grantedAndRelated}},
@@ -212,6 +229,10 @@ var table = map[Action]rule{
 
 	ExportPatient: {kind: KindChart, patient: true, phi: true, stepUp: true, roles: perms{rPatient: own}},
 	AuditReadOwn:  {kind: KindAudit, patient: true, phi: true, roles: perms{rPatient: own}},
+	// Setting restrictions needs no step-up: a stolen session could lift
+	// one, but it already reads everything the restriction guards.
+	RestrictionsRead:  {kind: KindRestrictions, patient: true, phi: true, roles: perms{rPatient: own}},
+	RestrictionsWrite: {kind: KindRestrictions, patient: true, phi: true, roles: perms{rPatient: own}},
 
 	AuditSearch:        {kind: KindAudit, roles: perms{rCompliance: anyInPractice, rOperator: anyInPractice}},
 	AuditVerify:        {kind: KindAudit, roles: perms{rCompliance: anyInPractice, rOperator: anyInPractice}},

@@ -30,12 +30,14 @@ var permissions = map[haven.Role]map[string]string{
 		"visit.book": ownRecord, "visit.cancel": ownRecord, "visit.reschedule": ownRecord, "visit.read": ownRecord,
 		"visit.checkin": ownRecord, "visit.join": ownRecord,
 		"export.patient": ownRecord, "audit.read_own": ownRecord,
+		"restrictions.read": ownRecord, "restrictions.write": ownRecord,
 	},
 	haven.RoleClinician: {
 		"chart.read": relatedOrBreak, "chart.write": related, "chart.write_contact": related,
 		"careteam.read": relatedOrBreak,
 		"note.read":     relatedOrBreak, "note.write": relatedOrBreak,
 		"message.read": relatedOrBreak, "message.send": related,
+		"message.inbox": anywhere, "message.triage": related,
 		"file.read": relatedOrBreak, "file.upload": related,
 		"prescription.read": relatedOrBreak, "prescription.write": related,
 		"lab.read": relatedOrBreak, "lab.order": related,
@@ -49,6 +51,7 @@ var permissions = map[haven.Role]map[string]string{
 		"patient.register": anywhere, "patient.search": anywhere, "patient.find": anywhere,
 		"careteam.read": anywhere,
 		"message.read":  anywhere, "message.send": anywhere,
+		"message.inbox": anywhere, "message.triage": anywhere,
 		"visit.book": anywhere, "visit.cancel": anywhere, "visit.reschedule": anywhere, "visit.read": anywhere,
 		"visit.queue": anywhere, "visit.checkin": anywhere,
 		"note.read": grantAndRelated, "lab.read": grantAndRelated, "prescription.read": grantAndRelated,
@@ -72,7 +75,7 @@ var permissions = map[haven.Role]map[string]string{
 }
 
 // Actions that concern no single patient's record.
-var practiceLevel = set("patient.register", "patient.search", "patient.find", "visit.queue",
+var practiceLevel = set("patient.register", "patient.search", "patient.find", "visit.queue", "message.inbox",
 	"audit.search", "audit.verify", "alert.review", "breakglass.review", "incident.manage",
 	"backup.restore_drill", "user.manage", "role.manage", "mfa.reset", "practice.settings",
 	"vendor.manage", "keys.manage", "practice.provision")

@@ -68,19 +68,25 @@ func (s *Service) detect(ctx context.Context, ev audit.Event) {
 	d.mu.Lock()
 	workforce := haven.Role(ev.ActorRole).Workforce()
 	if ev.Decision == haven.DecisionAllow && ev.PatientID != "" && workforce && ev.ActorID != ev.PatientID {
-		m := d.touches[key]
-		if m == nil {
-			m = map[string]time.Time{}
-			d.touches[key] = m
-		}
-		m[ev.PatientID] = now
-		for p, t := range m {
-			if now.Sub(t) > time.Duration(ps.BulkAccessWindow) {
-				delete(m, p)
+		// Triage (message.triage: an inbox's lines, giving a thread to
+		// someone, marking it done) is not a touch: the practice's work
+		// lists those threads, not the reader's choice (see inbox.go).
+		// What is opened from them is.
+		if ev.Action != string(policy.MessageTriage) {
+			m := d.touches[key]
+			if m == nil {
+				m = map[string]time.Time{}
+				d.touches[key] = m
 			}
-		}
-		if len(m) >= ps.BulkAccessPatients && d.once(RuleBulkAccess+"|"+key, now, time.Duration(ps.BulkAccessWindow)) {
-			fire = append(fire, RuleBulkAccess)
+			m[ev.PatientID] = now
+			for p, t := range m {
+				if now.Sub(t) > time.Duration(ps.BulkAccessWindow) {
+					delete(m, p)
+				}
+			}
+			if len(m) >= ps.BulkAccessPatients && d.once(RuleBulkAccess+"|"+key, now, time.Duration(ps.BulkAccessWindow)) {
+				fire = append(fire, RuleBulkAccess)
+			}
 		}
 		if outsideHours(now, ps) && d.once(RuleAfterHours+"|"+key, now, time.Hour) {
 			fire = append(fire, RuleAfterHours)

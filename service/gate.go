@@ -58,13 +58,22 @@ func (s *Service) authorizeRecord(ctx context.Context, act policy.Action, res po
 }
 
 func (s *Service) gate(ctx context.Context, act policy.Action, res policy.Resource, sentID string, named bool) (haven.Actor, policy.Decision, error) {
+	a, d, _, err := s.gateFacts(ctx, act, res, sentID, named)
+	return a, d, err
+}
+
+// gateFacts is gate, returning also the facts it decided on, for a caller
+// that must ask policy more about the same record within the request
+// (whom a new message should notify, who may be given a thread) without
+// loading them twice.
+func (s *Service) gateFacts(ctx context.Context, act policy.Action, res policy.Resource, sentID string, named bool) (haven.Actor, policy.Decision, policy.Facts, error) {
 	a, err := haven.SignedIn(ctx)
 	if err != nil {
-		return a, policy.Decision{}, err
+		return a, policy.Decision{}, policy.Facts{}, err
 	}
 	facts, err := s.loadFacts(ctx, a, res)
 	if err != nil {
-		return a, policy.Decision{}, err
+		return a, policy.Decision{}, facts, err
 	}
 	d := policy.Decide(a, act, res, facts)
 	ev := audit.ForActor(a, string(act))
@@ -89,7 +98,7 @@ func (s *Service) gate(ctx context.Context, act policy.Action, res policy.Resour
 		}
 	}
 	if ev.Seq, err = s.record(ctx, ev); err != nil {
-		return a, d, err
+		return a, d, facts, err
 	}
 	s.detect(ctx, ev)
 	if elsewhere && !d.Allow {
@@ -100,9 +109,9 @@ func (s *Service) gate(ctx context.Context, act policy.Action, res policy.Resour
 		s.reportProbe(ctx, a, act, res, probed)
 	}
 	if named && !d.Allow && !d.StepUp && a.Role == haven.RolePatient && res.PatientID != a.UserID {
-		return a, d, errNotFound
+		return a, d, facts, errNotFound
 	}
-	return a, d, d.Err()
+	return a, d, facts, d.Err()
 }
 
 // reasonNotFound is the audit reason of a refusal for an id that exists

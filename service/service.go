@@ -31,6 +31,10 @@ type Service struct {
 	detectOnce sync.Once
 	det        *detector
 	bg         sync.WaitGroup // work a request leaves behind (reportProbe)
+
+	// notices wakes the message notice sender when a message asks for an
+	// email (message_notices.go); it holds at most one wake-up.
+	notices chan struct{}
 }
 
 // Config is what New needs.
@@ -46,7 +50,8 @@ type Config struct {
 
 // New returns a Service.
 func New(cfg Config) *Service {
-	s := &Service{db: cfg.DB, keys: cfg.Keys, audit: cfg.Audit, blobs: cfg.Blobs, videoKey: cfg.VideoKey, passwords: cfg.Passwords, now: cfg.Now}
+	s := &Service{db: cfg.DB, keys: cfg.Keys, audit: cfg.Audit, blobs: cfg.Blobs, videoKey: cfg.VideoKey, passwords: cfg.Passwords, now: cfg.Now,
+		notices: make(chan struct{}, 1)}
 	if s.passwords == nil {
 		s.passwords = password.NewHasher(password.HasherConfig{})
 	}

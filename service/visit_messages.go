@@ -4,24 +4,23 @@ import (
 	"context"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"haven"
-	"haven/keyring"
 	"haven/policy"
 )
 
 // Waiting-room messages: a short line between the care team and a patient
 // about one visit while the patient waits for it or is in it ("running ten
-// minutes late", "my camera will not start"). They are PHI (a message can
-// say anything), so they pass the same gate as secure messaging
-// (message.send, message.read: the patient on their own record, a
-// clinician related to the patient, the front desk unless the patient
-// keeps staff out of their messages), each body sealed under the
-// patient's data key. The gate's resource is the visit's thread: kind
-// "message", id the visit's, so the patient's access history ties every
-// send and read to the visit.
+// minutes late", "my camera will not start"). They are the visit's thread
+// (its id is the visit's) in the one message model (threads.go), so they
+// pass the same gate as every message (message.send, message.read: the
+// patient on her own record, a clinician related to her, the front desk
+// unless she keeps staff out of her messages), each body sealed under the
+// patient's data key, and the patient's access history ties every send
+// and read to the visit. What is the waiting room's own: a line of plain
+// text, only while the patient waits or is in the call, and no email
+// about it (she is on the waiting page).
 
 // Limits of waiting-room messages.
 const (
@@ -33,33 +32,19 @@ const (
 	MaxVisitMessages = 200
 )
 
-// visitMessageAD binds a body to its practice, patient and message: a body
-// copied into another row, visit or patient does not open.
-func visitMessageAD(practiceID, patientID, messageID string) keyring.AD {
-	return keyring.AD{PracticeID: practiceID, PatientID: patientID, Kind: "visit_message", RecordID: messageID, Field: "body"}
-}
-
-// messageBody checks a message and returns it trimmed. It is one line of
-// plain text: no control characters (line breaks included, which a
-// waiting-room line does not need), no Unicode line or paragraph
-// separators, and no bidirectional overrides, which can make a message
-// display differently from what it says ("call 555…" reversed).
-func messageBody(body string) (string, error) {
+// visitLine checks a waiting-room message and returns it trimmed. It is
+// one line of plain text: no control characters (line breaks included,
+// which a waiting-room line does not need), no Unicode line or paragraph
+// separators, and no bidirectional overrides.
+func visitLine(body string) (string, error) {
 	b := strings.TrimSpace(body)
 	if n := utf8.RuneCountInString(b); !utf8.ValidString(b) || n < 1 || n > MaxVisitMessage {
 		return "", haven.Errorf(haven.EINVALID, "a message is 1 to %d characters", MaxVisitMessage)
 	}
-	for _, r := range b {
-		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || (r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069') {
-			return "", haven.Errorf(haven.EINVALID, "a message is one line of plain text, without control characters")
-		}
+	if strings.ContainsFunc(b, func(r rune) bool { return hiddenRune(r, false) }) {
+		return "", haven.Errorf(haven.EINVALID, "a message is one line of plain text, without control characters")
 	}
 	return b, nil
-}
-
-// threadResource is a visit's thread as the gate sees it.
-func threadResource(v *haven.Visit) policy.Resource {
-	return policy.Resource{Kind: policy.KindMessage, ID: v.ID, PracticeID: v.PracticeID, PatientID: v.PatientID}
 }
 
 // mayReadThread tells whether a may read v's thread (message.read), asked
@@ -70,7 +55,7 @@ func threadResource(v *haven.Visit) policy.Resource {
 // passes the gate and is audited. The visit.read that let the watcher in
 // is audited once per watch.
 func (s *Service) mayReadThread(ctx context.Context, a haven.Actor, v *haven.Visit) (bool, error) {
-	res := threadResource(v)
+	res := policy.Resource{Kind: policy.KindMessage, ID: v.ID, PracticeID: v.PracticeID, PatientID: v.PatientID}
 	facts, err := s.loadFacts(ctx, a, res)
 	if err != nil {
 		return false, err
@@ -78,129 +63,26 @@ func (s *Service) mayReadThread(ctx context.Context, a haven.Actor, v *haven.Vis
 	return policy.Decide(a, policy.MessageRead, res, facts).Allow, nil
 }
 
-// messageVisit loads a visit and passes the gate for act on its thread.
-// An unknown visit, or one of another practice, is "not found" and
-// audited without naming anyone (the gate records the second like the
-// first): an outsider's probe never writes another practice's patient
-// into the outsider's log.
-func (s *Service) messageVisit(ctx context.Context, act policy.Action, visitID string) (haven.Actor, *haven.Visit, error) {
-	a, err := haven.SignedIn(ctx)
-	if err != nil {
-		return a, nil, err
-	}
-	if !haven.PlausibleID(visitID) {
-		return a, nil, s.refuseUnknown(ctx, a, act, policy.KindMessage, visitID)
-	}
-	v, err := s.db.FindVisit(ctx, visitID)
-	if haven.ErrorCode(err) == haven.ENOTFOUND {
-		return a, nil, s.refuseUnknown(ctx, a, act, policy.KindMessage, visitID)
-	}
-	if err != nil {
-		return a, nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the visit")
-	}
-	if _, _, err := s.authorizeRecord(ctx, act, threadResource(v), visitID); err != nil {
-		return a, nil, err
-	}
-	return a, v, nil
-}
-
 // SendVisitMessage sends a short message in a visit's thread: from the
-// care team to the patient, or the patient's reply. It reaches the
-// patient only while they wait for the visit or are in it; before
-// check-in, and once the visit is over or cancelled, the practice's
-// ordinary messages are the way. A refused message stores nothing.
+// care team to the patient, or the patient's reply (Reply on the visit's
+// thread). Before check-in, and once the visit is over or cancelled, the
+// practice's ordinary conversations are the way.
 func (s *Service) SendVisitMessage(ctx context.Context, visitID, body string) error {
-	text, err := messageBody(body)
-	if err != nil {
-		return err
-	}
-	a, v, err := s.messageVisit(ctx, policy.MessageSend, visitID)
-	if err != nil {
-		return err
-	}
-	if v.State != haven.VisitWaiting && v.State != haven.VisitAdmitted {
-		return haven.Errorf(haven.ECONFLICT, "the visit is %s: waiting-room messages go only to a patient who is waiting or in the call", v.State)
-	}
-	m := &haven.VisitMessage{ID: haven.NewID(), PracticeID: v.PracticeID, VisitID: v.ID, PatientID: v.PatientID, SenderID: a.UserID}
-	if m.Body, err = s.keys.Seal(ctx, visitMessageAD(v.PracticeID, v.PatientID, m.ID), []byte(text)); err != nil {
-		return err
-	}
-	if err := s.db.CreateVisitMessage(ctx, m, MaxVisitMessages); err != nil {
-		if haven.ErrorCode(err) == haven.ETOOMANY {
-			return err
-		}
-		return haven.Wrap(haven.EUNAVAILABLE, err, "cannot store the message")
-	}
-	return nil
+	_, err := s.Reply(ctx, visitID, body, nil)
+	return err
 }
 
-// VisitMessages returns a visit's thread, oldest first (message.read,
-// audited once for the thread). Each body opens only under the visit's own
-// practice and patient, so a row edited to point elsewhere fails here.
-func (s *Service) VisitMessages(ctx context.Context, visitID string) ([]haven.VisitMessageView, error) {
-	_, v, err := s.messageVisit(ctx, policy.MessageRead, visitID)
+// VisitMessages returns a visit's thread, oldest first (ReadThread on the
+// visit's thread: message.read, audited once).
+func (s *Service) VisitMessages(ctx context.Context, visitID string) ([]haven.MessageView, error) {
+	page, err := s.ReadThread(ctx, visitID)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.db.VisitMessages(ctx, v.ID)
-	if err != nil {
-		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the messages")
-	}
-	names := map[string]string{}
-	out := make([]haven.VisitMessageView, 0, len(rows))
-	for _, row := range rows {
-		body, err := s.keys.Open(ctx, visitMessageAD(v.PracticeID, v.PatientID, row.ID), row.Body)
-		if err != nil {
-			return nil, err
-		}
-		m := haven.VisitMessageView{ID: row.ID, VisitID: v.ID, SenderID: row.SenderID, FromPatient: row.SenderID == v.PatientID,
-			Body: string(body), SentAt: time.UnixMicro(row.CreatedUS).UTC()}
-		if !m.FromPatient {
-			name, ok := names[row.SenderID]
-			if !ok {
-				name = s.workforceName(ctx, v.PracticeID, row.SenderID)
-				names[row.SenderID] = name
-			}
-			m.SenderName = name
-		}
-		out = append(out, m)
-	}
-	return out, nil
+	return page.Messages, nil
 }
 
-// MessageCounts returns how many messages each of a patient's visits
-// holds, by visit id (visits without any are left out): counts, never
-// content, for her home page and her messages page. Reading them is
-// decided and audited once, as message.read on her threads.
-func (s *Service) MessageCounts(ctx context.Context, patientID string) (map[string]int, error) {
-	row, err := s.patientRow(ctx, policy.MessageRead, policy.KindMessage, patientID)
-	if err != nil {
-		return nil, err
-	}
-	if _, _, err := s.authorizeRecord(ctx, policy.MessageRead, policy.Resource{Kind: policy.KindMessage, PracticeID: row.PracticeID, PatientID: row.ID}, patientID); err != nil {
-		return nil, err
-	}
-	vs, err := s.db.PatientVisits(ctx, row.ID)
-	if err != nil {
-		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load visits")
-	}
-	ids := make([]string, len(vs))
-	for i, v := range vs {
-		ids[i] = v.ID
-	}
-	counts, err := s.db.VisitMessageCounts(ctx, ids)
-	if err != nil {
-		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot count messages")
-	}
-	for id, n := range counts {
-		if n == 0 {
-			delete(counts, id)
-		}
-	}
-	return counts, nil
-}
-
-// workforceName opens a practice member's name for a thread already
+// workforceName opens a practice member's name for a record already
 // authorized; "" if it cannot (a user since removed).
 func (s *Service) workforceName(ctx context.Context, practiceID, userID string) string {
 	u, err := s.db.FindUserByID(ctx, userID)

@@ -2,14 +2,12 @@ package service_test
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"haven"
 	"haven/audit"
-	"haven/keyring"
 	"haven/service"
 )
 
@@ -44,7 +42,7 @@ func (e *env) lastEventOf(practiceID, action string) audit.Event {
 // storedMessages counts a visit's stored messages, beneath the service.
 func (e *env) storedMessages(visitID string) int {
 	e.t.Helper()
-	rows, err := e.db.VisitMessages(context.Background(), visitID)
+	rows, err := e.db.ThreadMessages(context.Background(), visitID)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -273,22 +271,15 @@ func TestWaitingPageSeesAMessageWithoutPolling(t *testing.T) {
 	})
 }
 
-// restrictStaffFromMessages records, beneath the service (which has no
-// setter yet), that patient keeps front-desk staff out of their messages:
-// the restrictions sealed as the service seals them, with the stack's
-// keyring.
-func (e *env) restrictStaffFromMessages(practiceID, patientID string) {
+// restrictStaffFromMessages has patient keep front-desk staff out of
+// their messages, as she does from her account.
+func (e *env) restrictStaffFromMessages(patient haven.Actor) {
 	e.t.Helper()
-	ctx := context.Background()
-	b, err := json.Marshal(haven.Restrictions{StaffFromMessages: true})
+	r, err := e.svc.Restrictions(e.as(patient), patient.UserID)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	sealed, err := e.s.Keys.Seal(ctx, keyring.AD{PracticeID: practiceID, PatientID: patientID, Kind: "chart", RecordID: patientID, Field: "restrictions"}, b)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if _, err := e.db.SQL().ExecContext(ctx, `UPDATE patients SET restrictions_sealed = $1 WHERE id = $2`, []byte(sealed), patientID); err != nil {
+	if _, err := e.svc.SetRestrictions(e.as(patient), patient.UserID, service.RestrictionsChange{Version: r.Version, StaffFromMessages: true}); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -310,7 +301,7 @@ func TestStaffKeptOutOfMessagesGetNoMessageCount(t *testing.T) {
 		if w, err := e.svc.WatchVisit(e.as(p.staff), v.ID, service.VisitWatch{State: "waiting", Messages: 0}, time.Minute); err != nil || w.Messages != 1 {
 			t.Fatalf("unrestricted front desk: %+v %v", w, err)
 		}
-		e.restrictStaffFromMessages(p.id, p.chartA.PatientID)
+		e.restrictStaffFromMessages(p.patientA)
 		if _, err := e.svc.VisitMessages(e.as(p.staff), v.ID); haven.ErrorCode(err) != haven.EFORBIDDEN {
 			t.Fatalf("restricted front desk read the thread: %v", err)
 		}
@@ -398,11 +389,11 @@ func TestVisitMessageMovedToAnotherRowDoesNotOpen(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		rows, err := e.db.VisitMessages(context.Background(), v.ID)
+		rows, err := e.db.ThreadMessages(context.Background(), v.ID)
 		if err != nil || len(rows) != 2 {
 			t.Fatal(rows, err)
 		}
-		if _, err := e.db.SQL().ExecContext(context.Background(), `UPDATE visit_messages SET body_sealed = (SELECT body_sealed FROM visit_messages WHERE id = $1) WHERE id = $2`,
+		if _, err := e.db.SQL().ExecContext(context.Background(), `UPDATE messages SET body_sealed = (SELECT body_sealed FROM messages WHERE id = $1) WHERE id = $2`,
 			rows[0].ID, rows[1].ID); err != nil {
 			t.Fatal(err)
 		}

@@ -34,6 +34,7 @@ type tenant struct {
 	grant   string    // a break-glass grant on patient B
 	visits  [2]string // a booked visit per patient, with doc2 (not the swept clinician)
 	alert   string    // an open alert
+	threads [2]string // a conversation of each patient with the care team
 	marker  string    // unique text in this practice's PHI
 }
 
@@ -129,6 +130,16 @@ func newChartStack(t *testing.T, dsn string) (*authStack, [2]*tenant) {
 			}
 			tn.visits[j] = v.ID
 		}
+		// Each patient writes to the care team; the subject and body carry
+		// the marker, so a leak would show.
+		for j := range 2 {
+			pa := haven.NewContextWithActor(ctx, haven.Actor{UserID: tn.patient[j], PracticeID: pr.ID, Role: haven.RolePatient, SessionID: "seed", RequestID: "seed"})
+			th, err := svc.StartThread(pa, service.NewThread{Audience: haven.AudienceCareTeam, Subject: "Subject" + tn.marker, Body: "Body" + tn.marker})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tn.threads[j] = th.ID
+		}
 		alerts, err := svc.Alerts(as(haven.RoleComplianceOfficer), false)
 		if err != nil || len(alerts) == 0 {
 			t.Fatalf("no alert to sweep: %v", err)
@@ -189,11 +200,21 @@ var sweepRoutes = []route{
 	// join-token is not swept: this stack has no video key, so it answers
 	// 503 before the gate; web/visit_test.go tries it across visits and
 	// practices with video on.
-	// The swept visits are booked: a message that got past the gate would
-	// be refused as too early (409), which the sweep reports.
-	{"GET", "/api/v1/visits/%s/messages", nil, visitID},
-	{"POST", "/api/v1/visits/%s/messages", func(*tenant) string { return `{"body":"hello there"}` }, visitID},
+	// A visit's id names its waiting-room thread. The swept visits are
+	// booked: a message that got past the gate would be refused as too
+	// early (409), which the sweep reports.
+	{"GET", "/api/v1/threads/%s", nil, visitID},
+	{"POST", "/api/v1/threads/%s/messages", func(*tenant) string { return `{"body":"hello there"}` }, visitID},
+	// Each patient's conversation with the care team.
+	{"GET", "/api/v1/threads/%s", nil, threadID},
+	{"POST", "/api/v1/threads/%s/messages", func(*tenant) string { return `{"body":"hello there"}` }, threadID},
+	{"GET", "/api/v1/threads/%s/watch", nil, threadID},
+	{"GET", "/api/v1/threads/%s/assignees", nil, threadID},
+	{"POST", "/api/v1/threads/%s/assign", func(tn *tenant) string { return `{"user_id":""}` }, threadID},
+	{"POST", "/api/v1/threads/%s/done", func(*tenant) string { return `{"done":true}` }, threadID},
 }
+
+var threadID = func(tn *tenant, j int) string { return tn.threads[j] }
 
 var visitID = func(tn *tenant, j int) string { return tn.visits[j] }
 

@@ -24,7 +24,11 @@ type homeView struct {
 	// The patient's.
 	Next     *visitRow // the next visit not over, if any
 	Upcoming int       // booked visits after Next
-	Messages int       // messages about her visits
+
+	// Unread is how many of the reader's conversations hold messages
+	// they have not read: a patient's own, the inbox's for the clinician
+	// and the front desk.
+	Unread int
 
 	// The clinician's and the front desk's: one day's schedule.
 	Day              time.Time // its midnight, in the reader's zone
@@ -81,7 +85,9 @@ func (s *Server) renderApp(w http.ResponseWriter, r *http.Request, status int, f
 			err = s.patientHome(r, &v)
 		case haven.RoleClinician, haven.RoleStaff:
 			p.Title = "Schedule"
-			err = s.scheduleHome(r, p, &v)
+			if err = s.scheduleHome(r, p, &v); err == nil {
+				v.Unread, err = s.svc.UnreadThreads(ctx)
+			}
 		case haven.RolePracticeAdmin:
 			err = s.adminHome(r, &v)
 		case haven.RoleComplianceOfficer:
@@ -99,7 +105,8 @@ func (s *Server) renderApp(w http.ResponseWriter, r *http.Request, status int, f
 	s.render(w, r, status, "app.html", p)
 }
 
-// patientHome finds the patient's next visit and counts her messages.
+// patientHome finds the patient's next visit and counts her unread
+// conversations.
 func (s *Server) patientHome(r *http.Request, v *homeView) error {
 	ctx := r.Context()
 	vs, err := s.svc.Visits(ctx, v.Who.UserID)
@@ -122,14 +129,8 @@ func (s *Server) patientHome(r *http.Request, v *homeView) error {
 	if v.Next != nil {
 		v.Next.ClinicianName = s.clinicianName(r, v.Next.ClinicianID)
 	}
-	counts, err := s.svc.MessageCounts(ctx, v.Who.UserID)
-	if err != nil {
-		return err
-	}
-	for _, n := range counts {
-		v.Messages += n
-	}
-	return nil
+	v.Unread, err = s.svc.UnreadThreads(ctx)
+	return err
 }
 
 // clinicianName is a clinician's name from the practice's roster.

@@ -46,11 +46,13 @@ func navFor(a *haven.Actor, path string) []navLink {
 		links = []navLink{
 			{ID: "nav-home", Href: "/app", Label: "Today"},
 			{ID: "nav-waiting-room", Href: "/app/waiting-room", Label: "Waiting room"},
+			{ID: "nav-inbox", Href: "/app/inbox", Label: "Inbox"},
 			{ID: "nav-patients", Href: "/app/patients", Label: "My patients"},
 		}
 	case a.Role == haven.RoleStaff:
 		links = []navLink{
 			{ID: "nav-home", Href: "/app", Label: "Schedule"},
+			{ID: "nav-inbox", Href: "/app/inbox", Label: "Inbox"},
 			{ID: "nav-patients", Href: "/app/patients", Label: "Patients"},
 			{ID: "nav-register-patient", Href: "/app/patients/new", Label: "Register a patient"},
 		}

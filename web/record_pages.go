@@ -5,59 +5,14 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"slices"
 	"time"
 
 	"haven"
 )
 
 // A patient's own pages for the parts of her record beyond the chart:
-// the messages about her visits and her files. Each list, each thread and
-// each file passes the service's gate and is in her access history.
-
-// threadView is one visit's messages on the messages page.
-type threadView struct {
-	Visit    *haven.VisitView
-	Messages []haven.VisitMessageView
-}
-
-// pageMessages lists the patient's visits that have messages, newest
-// visit first, each thread opened (message.read, audited per thread).
-func (s *Server) pageMessages(w http.ResponseWriter, r *http.Request) {
-	a, _ := haven.ActorFromContext(r.Context())
-	if a.Role != haven.RolePatient {
-		http.Redirect(w, r, "/app", http.StatusSeeOther)
-		return
-	}
-	ctx := r.Context()
-	counts, err := s.svc.MessageCounts(ctx, a.UserID)
-	if err != nil {
-		s.pageError(w, r, err)
-		return
-	}
-	var threads []threadView
-	if len(counts) > 0 {
-		vs, err := s.svc.Visits(ctx, a.UserID)
-		if err != nil {
-			s.pageError(w, r, err)
-			return
-		}
-		for _, v := range slices.Backward(vs) {
-			if counts[v.ID] == 0 {
-				continue
-			}
-			ms, err := s.svc.VisitMessages(ctx, v.ID)
-			if err != nil {
-				s.pageError(w, r, err)
-				return
-			}
-			threads = append(threads, threadView{Visit: v, Messages: ms})
-		}
-	}
-	p := s.newPage(r, "Messages")
-	p.Data = threads
-	s.render(w, r, http.StatusOK, "record_messages.html", p)
-}
+// her files (her messages are messages_pages.go's). Each list and each
+// file passes the service's gate and is in her access history.
 
 var fileFlashes = map[string]string{"uploaded": "Your file is added to your record."}
 

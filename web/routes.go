@@ -144,7 +144,6 @@ var routes = []route{
 	{"GET /app/patients/{id}", html, may(policy.ChartRead), chart, (*Server).pageChart, 0},
 	{"POST /app/patients/{id}/break-glass", html, may(policy.BreakGlassRequest), chart, (*Server).pageBreakGlass, 0},
 	{"GET /app/history", html, may(policy.AuditReadOwn), chart, (*Server).pageHistory, 0},
-	{"GET /app/messages", html, may(policy.MessageRead), chart, (*Server).pageMessages, 0},
 	{"GET /app/files", html, may(policy.FileRead), chart, (*Server).pageFiles, 0},
 	{"POST /app/files", html, may(policy.FileUpload), chart, (*Server).pageUpload, service.MaxFileSize},
 	{"GET /app/compliance", html, may(policy.AuditSearch), chart, (*Server).pageCompliance, 0},
@@ -155,7 +154,35 @@ var routes = []route{
 	{"POST /app/care-teams", html, may(policy.CareTeamManage), chart, (*Server).pageCareTeamChange, 0},
 	{"POST /app/care-teams/find", html, may(policy.PatientFind), chart, (*Server).pageCareTeamFind, 0},
 
-	// Video visits: the API, the call's WebSocket (visit.go, visit_messages.go,
+	// Secure messaging: conversations, the practice's inbox and its
+	// triage, live updates, and a patient's privacy limits; the API
+	// (messages.go) and the pages (messages_pages.go). A visit's
+	// waiting-room thread is the thread with the visit's id.
+	{"GET /api/v1/threads", api, may(policy.MessageRead), chart, (*Server).apiThreads, 0},
+	{"POST /api/v1/threads", api, may(policy.MessageSend), chart, (*Server).apiStartThread, 0},
+	{"GET /api/v1/threads/watch", api, may(policy.MessageRead), chart, (*Server).apiWatchThreads, 0},
+	{"GET /api/v1/threads/{id}", api, may(policy.MessageRead), chart, (*Server).apiThread, 0},
+	{"POST /api/v1/threads/{id}/messages", api, may(policy.MessageSend), chart, (*Server).apiReply, 0},
+	{"GET /api/v1/threads/{id}/watch", api, may(policy.MessageRead), chart, (*Server).apiWatchThread, 0},
+	{"GET /api/v1/threads/{id}/assignees", api, may(policy.MessageTriage), chart, (*Server).apiAssignees, 0},
+	{"POST /api/v1/threads/{id}/assign", api, may(policy.MessageTriage), chart, (*Server).apiAssign, 0},
+	{"POST /api/v1/threads/{id}/done", api, may(policy.MessageTriage), chart, (*Server).apiDone, 0},
+	{"GET /api/v1/restrictions", api, may(policy.RestrictionsRead), chart, (*Server).apiRestrictions, 0},
+	{"PUT /api/v1/restrictions", api, may(policy.RestrictionsWrite), chart, (*Server).apiSetRestrictions, 0},
+	{"GET /api/v1/restrictions/people", api, may(policy.RestrictionsRead), chart, (*Server).apiRestrictablePeople, 0},
+	{"GET /app/messages", html, may(policy.MessageRead), chart, (*Server).pageMessages, 0},
+	{"GET /app/messages/new", html, may(policy.MessageSend), chart, (*Server).pageNewMessage, 0},
+	{"POST /app/messages", html, may(policy.MessageSend), chart, (*Server).pageStartThread, 0},
+	{"GET /app/messages/{id}", html, may(policy.MessageRead), chart, (*Server).pageThread, 0},
+	{"POST /app/messages/{id}/reply", html, may(policy.MessageSend), chart, (*Server).pageReply, 0},
+	{"POST /app/messages/{id}/assign", html, may(policy.MessageTriage), chart, (*Server).pageAssign, 0},
+	{"POST /app/messages/{id}/done", html, may(policy.MessageTriage), chart, (*Server).pageDone, 0},
+	{"GET /app/inbox", html, may(policy.MessageInbox), chart, (*Server).pageInbox, 0},
+	{"GET /account/restrictions", html, may(policy.RestrictionsRead), chart, (*Server).pageRestrictions, 0},
+	{"POST /account/restrictions", html, may(policy.RestrictionsWrite), chart, (*Server).pageSetRestrictions, 0},
+	{"POST /account/restrictions/find", html, may(policy.RestrictionsRead), chart, (*Server).pageFindRestrictable, 0},
+
+	// Video visits: the API, the call's WebSocket (visit.go,
 	// visit_reschedule.go) and the pages (visit_pages.go).
 	{"GET " + CallPath, websocket, may(policy.VisitJoin), visits, (*Server).handleCall, 0},
 	{"GET /api/v1/clinicians", api, signedIn, visits, (*Server).apiClinicians, 0},
@@ -167,8 +194,6 @@ var routes = []route{
 	{"POST /api/v1/visits/{id}/end", api, may(policy.VisitEnd), visits, (*Server).apiEnd, 0},
 	{"POST /api/v1/visits/{id}/reschedule", api, may(policy.VisitReschedule), visits, (*Server).apiReschedule, 0},
 	{"GET /api/v1/visits/{id}/people", api, may(policy.VisitJoin), visits, (*Server).apiCallPeople, 0},
-	{"GET /api/v1/visits/{id}/messages", api, may(policy.MessageRead), visits, (*Server).apiMessages, 0},
-	{"POST /api/v1/visits/{id}/messages", api, may(policy.MessageSend), visits, (*Server).apiSendMessage, 0},
 	{"GET /api/v1/waiting-room", api, may(policy.VisitQueue), visits, (*Server).apiWaitingRoom, 0},
 	{"GET /api/v1/network-check", api, signedIn, visits, (*Server).apiNetworkCheck, 0},
 	{"GET /app/visits", html, may(policy.VisitBook), visits, (*Server).pageVisits, 0},

@@ -33,12 +33,14 @@ func (st *visitStack) secondPatient() *client {
 	return st.patient(secondPatient)
 }
 
+// threadView is a thread as the API answers it.
 type threadView struct {
-	Messages []haven.VisitMessageView `json:"messages"`
+	Messages []haven.MessageView `json:"messages"`
 }
 
-// TestWaitingRoomMessagesOverTheAPI: the clinician's queue shows the
-// waiting patient, the clinician writes to them, the patient's waiting
+// TestWaitingRoomMessagesOverTheAPI: a visit's waiting-room thread is the
+// thread of the visit's id. The clinician's queue shows the waiting
+// patient, the clinician writes to them, the patient's waiting
 // request returns with the new count, the patient reads the message as
 // sent (markup and all, as text) and replies, and the queue counts both.
 func TestWaitingRoomMessagesOverTheAPI(t *testing.T) {
@@ -65,18 +67,18 @@ func TestWaitingRoomMessagesOverTheAPI(t *testing.T) {
 		watch <- w
 	}()
 	text := `Running 10 minutes late <img src=x onerror=alert(1)> & sorry`
-	expectStatus(t, doc.api("POST", "/api/v1/visits/"+id+"/messages", map[string]string{"body": text}), http.StatusCreated)
+	expectStatus(t, doc.api("POST", "/api/v1/threads/"+id+"/messages", map[string]string{"body": text}), http.StatusCreated)
 	if w := <-watch; w.State != "waiting" || w.Messages != 1 {
 		t.Fatalf("the waiting page saw %+v", w)
 	}
-	got := decode[threadView](t, pat.get("/api/v1/visits/"+id+"/messages"))
+	got := decode[threadView](t, pat.get("/api/v1/threads/"+id))
 	if len(got.Messages) != 1 || got.Messages[0].Body != text || got.Messages[0].FromPatient {
 		t.Fatalf("the patient read %+v", got)
 	}
 	if ev := st.lastEvent(st.practice, "message.read"); ev.ActorID != st.users[patientEmail] || ev.ResourceID != id || ev.Decision != haven.DecisionAllow {
 		t.Fatalf("read not audited: %+v", ev)
 	}
-	expectStatus(t, pat.api("POST", "/api/v1/visits/"+id+"/messages", map[string]string{"body": "Thanks, I'll wait."}), http.StatusCreated)
+	expectStatus(t, pat.api("POST", "/api/v1/threads/"+id+"/messages", map[string]string{"body": "Thanks, I'll wait."}), http.StatusCreated)
 	if ev := st.lastEvent(st.practice, "message.send"); ev.ActorID != st.users[patientEmail] || ev.PatientID != st.users[patientEmail] {
 		t.Fatalf("reply not audited: %+v", ev)
 	}
@@ -89,7 +91,7 @@ func TestWaitingRoomMessagesOverTheAPI(t *testing.T) {
 	if len(queue.Visits) != 1 || queue.Visits[0].ID != id || queue.Visits[0].Messages != 2 {
 		t.Fatalf("queue %+v", queue)
 	}
-	got = decode[threadView](t, doc.get("/api/v1/visits/"+id+"/messages"))
+	got = decode[threadView](t, doc.get("/api/v1/threads/"+id))
 	if len(got.Messages) != 2 || !got.Messages[1].FromPatient {
 		t.Fatalf("the clinician read %+v", got)
 	}
@@ -104,7 +106,7 @@ func TestWaitingRoomMessagesRefuseWhatTheyMust(t *testing.T) {
 	pat := st.patient(patientEmail)
 	id := st.book(pat, doctor)
 	doc := st.clinician(doctor)
-	path := "/api/v1/visits/" + id + "/messages"
+	path := "/api/v1/threads/" + id + "/messages"
 	// Before check-in the thread is closed.
 	expectStatus(t, doc.api("POST", path, map[string]string{"body": "see you soon"}), http.StatusConflict)
 	expectStatus(t, pat.api("POST", "/api/v1/visits/"+id+"/check-in", nil), http.StatusOK)
@@ -129,14 +131,14 @@ func TestWaitingRoomMessagesRefuseWhatTheyMust(t *testing.T) {
 	outsider := st.patient(otherPatient)
 	otherDoc := st.clinician(otherDoctor)
 	for _, c := range []*client{other, outsider, otherDoc} {
-		expectStatus(t, c.get(path), http.StatusNotFound)
+		expectStatus(t, c.get("/api/v1/threads/"+id), http.StatusNotFound)
 		expectStatus(t, c.api("POST", path, map[string]string{"body": "let me in"}), http.StatusNotFound)
 	}
 	if ev := st.lastEvent(st.other, "message.send"); ev.Decision != haven.DecisionDeny || ev.PatientID != "" {
 		t.Fatalf("another practice's attempt: %+v", ev)
 	}
-	expectStatus(t, st.client(firefox).get(path), http.StatusUnauthorized)
-	if rows, err := st.db.VisitMessages(context.Background(), id); err != nil || len(rows) != 0 {
+	expectStatus(t, st.client(firefox).get("/api/v1/threads/"+id), http.StatusUnauthorized)
+	if rows, err := st.db.ThreadMessages(context.Background(), id); err != nil || len(rows) != 0 {
 		t.Fatalf("refused messages stored: %d %v", len(rows), err)
 	}
 

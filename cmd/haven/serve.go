@@ -83,6 +83,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	id, passkeys, stopIdentity := startIdentity(ctx, env, st, mail, publicURL)
 	defer stopIdentity()                                  // sign-in, sessions, accounts, passkeys (identity.go)
 	defer startReminders(ctx, env, st, mail, publicURL)() // visit reminders, through the same outbox (remind.go)
+	defer startNotices(ctx, env, st, mail, publicURL)()   // "you have a new secure message", the same way (notify.go)
 	// Video visits: the SFU and TURN relay live as long as the server, and
 	// closing them ends every call.
 	media, err := startVideo(&vcfg, cfg.videoKey)

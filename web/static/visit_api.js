@@ -1,7 +1,7 @@
 // visit_api.js — the visit pages' calls to Haven's JSON API: same origin,
 // the session cookie, no caching. An error carries the API's code and its
 // client-safe message, never anything the page did not already know. It
-// also holds the one way the pages show a waiting-room message (as text).
+// also holds the one way the pages show a message (as text).
 
 export class APIError extends Error {
   constructor(status, code, message) {

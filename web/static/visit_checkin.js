@@ -131,7 +131,7 @@ function message(m) {
 
 // loadMessages reads the visit's messages (each read is audited).
 async function loadMessages() {
-  const r = await api('GET', `/api/v1/visits/${visitID}/messages`);
+  const r = await api('GET', `/api/v1/threads/${visitID}`);
   messageList.replaceChildren(...r.messages.map(message));
   messageCount = r.messages.length;
   noMessages.hidden = messageCount > 0;
@@ -145,7 +145,7 @@ async function sendReply(ev) {
   if (!text) { return; }
   replyForm.querySelector('button').disabled = true;
   try {
-    await api('POST', `/api/v1/visits/${visitID}/messages`, { body: text });
+    await api('POST', `/api/v1/threads/${visitID}/messages`, { body: text });
     replyInput.value = '';
     say(replyStatus, '');
     await loadMessages();

@@ -76,7 +76,7 @@ function threadItem(m, patientName) {
 // loadThread shows a visit's messages under its row (the read is audited).
 async function loadThread(r) {
   try {
-    const answer = await api('GET', `/api/v1/visits/${r.id}/messages`);
+    const answer = await api('GET', `/api/v1/threads/${r.id}`);
     r.thread.list.replaceChildren(...answer.messages.map((m) => threadItem(m, r.name)));
     r.thread.shown = answer.messages.length;
     r.thread.list.hidden = false;
@@ -124,7 +124,7 @@ function messageCell(r) {
     if (!text) { return; }
     send.disabled = true;
     try {
-      await api('POST', `/api/v1/visits/${r.id}/messages`, { body: text });
+      await api('POST', `/api/v1/threads/${r.id}/messages`, { body: text });
       input.value = '';
       note.textContent = 'Sent.';
       setCount(r, r.thread.count + 1);
