@@ -25,6 +25,7 @@ var chartFlashes = map[string]string{
 	"alert":      "The alert is closed.",
 	"review":     "The break-glass review is recorded.",
 	"registered": "The patient is registered. Book their first visit below.",
+	"allergy":    "The allergy list is updated.",
 }
 
 // show renders a chart page with data.
@@ -82,6 +83,10 @@ type chartView struct {
 	// offers break-glass instead of content.
 	Denied    bool
 	PatientID string
+	// Allergies and Prescriptions are shown to whoever may read them.
+	Allergies     []haven.AllergyView
+	Prescriptions []*haven.PrescriptionView
+	RxStatus      map[haven.PrescriptionStatus]string
 }
 
 func (s *Server) pageChart(w http.ResponseWriter, r *http.Request) {
@@ -101,7 +106,16 @@ func (s *Server) pageChart(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
-	s.show(w, r, "chart_view.html", "Chart", chartView{Chart: ch, CareTeam: team, PatientID: id})
+	v := chartView{Chart: ch, CareTeam: team, PatientID: id, RxStatus: rxStatusWords}
+	if v.Allergies, err = s.svc.Allergies(r.Context(), id); err != nil && haven.ErrorCode(err) != haven.EFORBIDDEN {
+		s.pageError(w, r, err)
+		return
+	}
+	if v.Prescriptions, err = s.svc.PatientPrescriptions(r.Context(), id); err != nil && haven.ErrorCode(err) != haven.EFORBIDDEN {
+		s.pageError(w, r, err)
+		return
+	}
+	s.show(w, r, "chart_view.html", "Chart", v)
 }
 
 func (s *Server) pageBreakGlass(w http.ResponseWriter, r *http.Request) {
