@@ -82,6 +82,9 @@ type chartView struct {
 	// offers break-glass instead of content.
 	Denied    bool
 	PatientID string
+	// Files is set when policy lets the reader open the patient's files:
+	// the page links to them.
+	Files bool
 }
 
 func (s *Server) pageChart(w http.ResponseWriter, r *http.Request) {
@@ -101,7 +104,12 @@ func (s *Server) pageChart(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
-	s.show(w, r, "chart_view.html", "Chart", chartView{Chart: ch, CareTeam: team, PatientID: id})
+	files, err := s.svc.MayReadFiles(r.Context(), id)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	s.show(w, r, "chart_view.html", "Chart", chartView{Chart: ch, CareTeam: team, PatientID: id, Files: files})
 }
 
 func (s *Server) pageBreakGlass(w http.ResponseWriter, r *http.Request) {

@@ -39,7 +39,7 @@ func navFor(a *haven.Actor, path string) []navLink {
 			{ID: "nav-record", Href: "/app/patients/" + a.UserID, Label: "My record"},
 			{ID: "nav-visits", Href: "/app/visits", Label: "Visits"},
 			{ID: "nav-messages", Href: "/app/messages", Label: "Messages"},
-			{ID: "nav-files", Href: "/app/files", Label: "Files"},
+			{ID: "nav-files", Href: "/app/patients/" + a.UserID + "/files", Label: "Files"},
 			{ID: "nav-history", Href: "/app/history", Label: "Who saw my record"},
 		}
 	case a.Role == haven.RoleClinician:
