@@ -62,6 +62,7 @@ func navFor(a *haven.Actor, path string) []navLink {
 			{ID: "nav-people", Href: "/app/admin/users", Label: "People"},
 			{ID: "nav-care-teams", Href: "/app/care-teams", Label: "Care teams"},
 			{ID: "nav-settings", Href: "/app/admin/settings", Label: "Settings"},
+			{ID: "nav-vendors", Href: "/app/admin/vendors", Label: "Vendors"},
 		}
 	case a.Role == haven.RoleComplianceOfficer:
 		links = []navLink{
