@@ -87,6 +87,9 @@ type chartView struct {
 	Allergies     []haven.AllergyView
 	Prescriptions []*haven.PrescriptionView
 	RxStatus      map[haven.PrescriptionStatus]string
+	// Files is set when policy lets the reader open the patient's files:
+	// the page links to them.
+	Files bool
 }
 
 func (s *Server) pageChart(w http.ResponseWriter, r *http.Request) {
@@ -106,7 +109,12 @@ func (s *Server) pageChart(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
-	v := chartView{Chart: ch, CareTeam: team, PatientID: id, RxStatus: rxStatusWords}
+	files, err := s.svc.MayReadFiles(r.Context(), id)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	v := chartView{Chart: ch, CareTeam: team, PatientID: id, Files: files, RxStatus: rxStatusWords}
 	if v.Allergies, err = s.svc.Allergies(r.Context(), id); err != nil && haven.ErrorCode(err) != haven.EFORBIDDEN {
 		s.pageError(w, r, err)
 		return

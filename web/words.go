@@ -170,3 +170,8 @@ var ruleWords = map[string]string{
 
 // outcomeWords name an audited decision.
 var outcomeWords = map[string]string{"allow": "Allowed", "deny": "Refused", "fail": "Failed"}
+
+// fileKindWords name a file's stored type.
+var fileKindWords = map[string]string{
+	"image/jpeg": "Photo", "image/png": "Photo", "application/pdf": "PDF", "application/dicom": "DICOM image",
+}
