@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -217,6 +218,18 @@ func TestBAARemindersGoOutOnce(t *testing.T) {
 // handed has no exported field and nothing a string converts to, so no
 // name or reason can be passed by mistake.
 func TestNoPHITypesHoldNoText(t *testing.T) {
+	for _, v := range []any{haven.Amount{}, haven.OpaqueRef{}, haven.Currency{}} {
+		rt := reflect.TypeOf(v)
+		if rt.Kind() != reflect.Struct {
+			t.Errorf("%s is not a struct: a string converts to it", rt)
+			continue
+		}
+		for i := range rt.NumField() {
+			if f := rt.Field(i); f.IsExported() {
+				t.Errorf("%s.%s is exported: a name could be put in it", rt, f.Name)
+			}
+		}
+	}
 	ref := haven.NewOpaqueRef()
 	if back, err := haven.ParseOpaqueRef(ref.String()); err != nil || back != ref {
 		t.Fatalf("a reference does not read back: %v", err)

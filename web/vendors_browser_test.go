@@ -86,7 +86,7 @@ func TestBrowserAdminRegistersAPharmacy(t *testing.T) {
 	w.press("#vendors tbody tr button.danger")
 	stepUp()
 	w.press("#vendors tbody tr button.danger")
-	if got := w.text("#vendors tbody tr .status"); !strings.Contains(got, "Retired: receives nothing") {
+	if got := w.text("#vendors tbody tr:last-child .status"); !strings.Contains(got, "Retired: receives nothing") {
 		t.Fatalf("the retired pharmacy's row says %q", got)
 	}
 	// Each change is on record as hers.
