@@ -99,6 +99,8 @@ func (s *Service) nameCache(practiceID string) func(context.Context, string) str
 			n = ReminderActorName // no person: the reminder sender (visits_remind.go)
 		} else if id == NoticeActor {
 			n = NoticeActorName // no person: the message notice sender (message_notices.go)
+		} else if id == RxActor {
+			n = RxActorName // no person: the prescription sender (rx_outbox.go)
 		} else if u, err := s.db.FindUserByID(ctx, id); err == nil {
 			if u.PracticeID != practiceID {
 				n = "A user of another practice"

@@ -46,6 +46,10 @@ import (
 // does: no person and no session sends a prescription on.
 const RxActor = "system:rx-outbox"
 
+// RxActorName is how the prescription sender appears in a patient's
+// access history.
+const RxActorName = "Haven (prescription sent to your pharmacy)"
+
 // RxSenderConfig is what NewRxSender needs beyond the Service.
 type RxSenderConfig struct {
 	// TLS is the client side of the mutual TLS: the practice server's

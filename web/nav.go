@@ -69,6 +69,7 @@ func navFor(a *haven.Actor, path string) []navLink {
 		links = []navLink{
 			{ID: "nav-home", Href: "/app", Label: "Home"},
 			{ID: "nav-compliance", Href: "/app/compliance", Label: "Alerts and audit"},
+			{ID: "nav-vendors", Href: "/app/admin/vendors", Label: "Vendors"},
 		}
 	default:
 		links = []navLink{{ID: "nav-home", Href: "/app", Label: "Home"}}
