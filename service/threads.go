@@ -550,7 +550,7 @@ func (s *Service) AttachableFiles(ctx context.Context, patientID string) ([]have
 		return nil, nil // Files below would refuse it; here nothing is offered
 	}
 	res := chartResource(policy.KindFile, row)
-	facts, err := s.loadFacts(ctx, a, res)
+	facts, _, err := s.loadFacts(ctx, a, res)
 	if err != nil {
 		return nil, err
 	}
