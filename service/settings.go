@@ -36,6 +36,10 @@ type PracticeSettings struct {
 	// DefaultReminderLead.
 	VisitReminderLead Duration `json:"visit_reminder_lead,omitempty"`
 
+	// NoteReleaseDays is how many days after signing a visit note its
+	// patient may read it: 0 (the default) releases it at once.
+	NoteReleaseDays int `json:"note_release_days"`
+
 	// Detection thresholds (see detect.go).
 	BulkAccessPatients int      `json:"bulk_access_patients"` // distinct patients by one user …
 	BulkAccessWindow   Duration `json:"bulk_access_window"`   // … within this window raise an alert
@@ -79,6 +83,7 @@ const (
 	MaxDetectionWindow    = 24 * time.Hour // … are between these
 	maxClinicalAccess     = 1000           // staff ids in ClinicalAccess
 	maxTimeZone           = 64             // bytes of an IANA zone name
+	MaxNoteReleaseDays    = 90             // the longest a signed note may wait for its patient
 )
 
 // Validate checks settings before they are stored. Every number has a
@@ -95,6 +100,8 @@ func (p PracticeSettings) Validate() error {
 		return haven.Errorf(haven.EINVALID, "working hours must satisfy 0 <= start < end <= 24")
 	case p.StepUpMaxAge < 0 || time.Duration(p.StepUpMaxAge) > policy.DefaultStepUpMaxAge:
 		return haven.Errorf(haven.EINVALID, "step-up age may shorten, not lengthen, the default %s", policy.DefaultStepUpMaxAge)
+	case p.NoteReleaseDays < 0 || p.NoteReleaseDays > MaxNoteReleaseDays:
+		return haven.Errorf(haven.EINVALID, "notes are released to patients 0 to %d days after signing", MaxNoteReleaseDays)
 	case p.VisitReminderLead != 0 && (time.Duration(p.VisitReminderLead) < MinReminderLead || time.Duration(p.VisitReminderLead) > MaxReminderLead):
 		return haven.Errorf(haven.EINVALID, "the visit reminder lead must be between %s and %s", MinReminderLead, MaxReminderLead)
 	}
