@@ -135,6 +135,7 @@ type AmendmentView struct {
 	PatientName  string     `json:"patient_name,omitempty"`
 	Part         string     `json:"part"`
 	RecordID     string     `json:"record_id"`
+	VisitID      string     `json:"visit_id,omitempty"` // a note's visit, for its page
 	PartLabel    string     `json:"part_label"`
 	Reason       string     `json:"reason,omitempty"`
 	State        string     `json:"state"`

@@ -346,6 +346,11 @@ func (s *Service) openAmendment(ctx context.Context, a haven.Actor, am *haven.Am
 	if av.Disagreement, err = open("disagreement", am.Disagreement); err != nil {
 		return nil, err
 	}
+	if am.Part == haven.AmendNote {
+		if n, err := s.db.FindNote(ctx, am.RecordID); err == nil && n.PatientID == am.PatientID {
+			av.VisitID = n.VisitID
+		}
+	}
 	if am.DecidedBy != "" {
 		av.DeciderName = s.workforceName(ctx, am.PracticeID, am.DecidedBy)
 	}

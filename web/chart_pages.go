@@ -82,6 +82,10 @@ type chartView struct {
 	// offers break-glass instead of content.
 	Denied    bool
 	PatientID string
+	// Notes and Amendments are the record's visit notes and amendment
+	// requests, for the patient and her clinicians (nil for others).
+	Notes      []service.NoteSummary
+	Amendments []haven.AmendmentView
 }
 
 func (s *Server) pageChart(w http.ResponseWriter, r *http.Request) {
@@ -101,7 +105,21 @@ func (s *Server) pageChart(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
-	s.show(w, r, "chart_view.html", "Chart", chartView{Chart: ch, CareTeam: team, PatientID: id})
+	v := chartView{Chart: ch, CareTeam: team, PatientID: id}
+	// Only the roles that read notes and requests by their role ask: a
+	// refusal is audited, and front-desk staff would collect one for
+	// every chart they open.
+	if a.Role == haven.RolePatient || a.Role == haven.RoleClinician {
+		if v.Notes, err = s.svc.PatientNotes(r.Context(), id); err != nil {
+			s.pageError(w, r, err)
+			return
+		}
+		if v.Amendments, err = s.svc.PatientAmendments(r.Context(), id); err != nil {
+			s.pageError(w, r, err)
+			return
+		}
+	}
+	s.show(w, r, "chart_view.html", "Chart", v)
 }
 
 func (s *Server) pageBreakGlass(w http.ResponseWriter, r *http.Request) {
