@@ -48,6 +48,7 @@ func navFor(a *haven.Actor, path string) []navLink {
 			{ID: "nav-waiting-room", Href: "/app/waiting-room", Label: "Waiting room"},
 			{ID: "nav-inbox", Href: "/app/inbox", Label: "Inbox"},
 			{ID: "nav-patients", Href: "/app/patients", Label: "My patients"},
+			{ID: "nav-amendments", Href: "/app/amendments", Label: "Amendment requests"},
 		}
 	case a.Role == haven.RoleStaff:
 		links = []navLink{
@@ -68,6 +69,7 @@ func navFor(a *haven.Actor, path string) []navLink {
 		links = []navLink{
 			{ID: "nav-home", Href: "/app", Label: "Home"},
 			{ID: "nav-compliance", Href: "/app/compliance", Label: "Alerts and audit"},
+			{ID: "nav-amendments", Href: "/app/amendments", Label: "Amendment requests"},
 		}
 	default:
 		links = []navLink{{ID: "nav-home", Href: "/app", Label: "Home"}}
