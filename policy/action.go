@@ -59,6 +59,10 @@ const (
 	FileUpload        Action = "file.upload"
 	PrescriptionRead  Action = "prescription.read"
 	PrescriptionWrite Action = "prescription.write"
+	// PrescriptionDraft writes a prescription not yet signed: nothing
+	// leaves until PrescriptionWrite signs it, after a fresh
+	// authentication that each signature consumes.
+	PrescriptionDraft Action = "prescription.draft"
 	LabRead           Action = "lab.read"
 	LabOrder          Action = "lab.order"
 
@@ -237,6 +241,7 @@ var table = map[Action]rule{
 	FileUpload:        {kind: KindFile, patient: true, phi: true, roles: perms{rPatient: own, rClinician: related, rStaff: grantedAndRelated}},
 	PrescriptionRead:  {kind: KindPrescription, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: grantedAndRelated}},
 	PrescriptionWrite: {kind: KindPrescription, patient: true, phi: true, stepUp: true, roles: perms{rClinician: related}},
+	PrescriptionDraft: {kind: KindPrescription, patient: true, phi: true, roles: perms{rClinician: related}},
 	LabRead:           {kind: KindLab, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: grantedAndRelated}},
 	LabOrder:          {kind: KindLab, patient: true, phi: true, roles: perms{rClinician: related}},
 

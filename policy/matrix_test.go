@@ -41,7 +41,7 @@ var permissions = map[haven.Role]map[string]string{
 		"message.read": relatedOrBreak, "message.send": related,
 		"message.inbox": anywhere, "message.triage": related,
 		"file.read": relatedOrBreak, "file.upload": related,
-		"prescription.read": relatedOrBreak, "prescription.write": related,
+		"prescription.read": relatedOrBreak, "prescription.write": related, "prescription.draft": related,
 		"lab.read": relatedOrBreak, "lab.order": related,
 		"visit.book": related, "visit.cancel": related, "visit.reschedule": related, "visit.read": relatedOrBreak,
 		"visit.admit": related, "visit.join": related, "visit.end": related,

@@ -40,6 +40,8 @@ type tenant struct {
 	vendor  string    // a pharmacy the practice registered
 	notes   [2]string // the signed note of each patient's visit
 	amends  [2]string // each patient's request to amend that note
+	rx      [2]string // a signed prescription per patient, by doc2
+	allergy [2]string // an allergy per patient
 	marker  string    // unique text in this practice's PHI
 }
 
@@ -172,6 +174,29 @@ func newChartStack(t *testing.T, dsn string) (*authStack, [2]*tenant) {
 			t.Fatal(err)
 		}
 		tn.vendor = pharmacy.ID
+		// Each patient has an allergy and a signed prescription (by doc2,
+		// whose visits relate them), so the prescription routes have ids
+		// to sweep. Each signature needs its own step-up: the clock moves.
+		if err := svc.SeedFormulary(ctx, pr.ID, strings.NewReader("rxnorm,name\n29046,Lisinopril\n")); err != nil {
+			t.Fatal(err)
+		}
+		for j := range 2 {
+			al, err := svc.AddAllergy(as(haven.RoleStaff), tn.patient[j], "Allergen"+tn.marker, "hives")
+			if err != nil {
+				t.Fatal(err)
+			}
+			tn.allergy[j] = al.ID
+			clock.Advance(time.Second)
+			d, err := svc.DraftPrescription(as("doc2"), service.NewPrescription{PatientID: tn.patient[j], RxNorm: "29046", Strength: "10 mg", Form: "tablet",
+				Directions: "Directions" + tn.marker, Quantity: 30, DaysSupply: 30, PharmacyID: pharmacy.ID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := svc.SignPrescription(as("doc2"), d.ID, false); err != nil {
+				t.Fatal(err)
+			}
+			tn.rx[j] = d.ID
+		}
 		alerts, err := svc.Alerts(as(haven.RoleComplianceOfficer), false)
 		if err != nil || len(alerts) == 0 {
 			t.Fatalf("no alert to sweep: %v", err)
@@ -224,6 +249,18 @@ var sweepRoutes = []route{
 	{"GET", "/api/v1/files/%s/renditions/preview", nil, fileID},
 	{"POST", "/api/v1/break-glass/%s/review", func(*tenant) string { return `{"note":"looked fine"}` }, func(tn *tenant, j int) string { return tn.grant }},
 	{"POST", "/api/v1/alerts/%s/close", nil, func(tn *tenant, j int) string { return tn.alert }},
+	// Allergies and prescriptions.
+	{"GET", "/api/v1/patients/%s/allergies", nil, patientID},
+	{"POST", "/api/v1/patients/%s/allergies", func(*tenant) string { return `{"substance":"latex","reaction":"rash"}` }, patientID},
+	{"GET", "/api/v1/patients/%s/prescriptions", nil, patientID},
+	{"POST", "/api/v1/patients/%s/prescriptions", func(tn *tenant) string {
+		return `{"rxnorm":"29046","strength":"10 mg","form":"tablet","directions":"daily","quantity":30,"days_supply":30,"pharmacy_id":"` + tn.vendor + `"}`
+	}, patientID},
+	{"GET", "/api/v1/prescriptions/%s", nil, rxID},
+	{"POST", "/api/v1/prescriptions/%s/sign", func(*tenant) string { return `{"acknowledge":true}` }, rxID},
+	{"POST", "/api/v1/prescriptions/%s/cancel", nil, rxID},
+	{"POST", "/api/v1/prescriptions/%s/renewal-request", func(*tenant) string { return `{"note":"please"}` }, rxID},
+	{"POST", "/api/v1/prescriptions/%s/renew", nil, rxID},
 	// The practice's vendors: another practice's are unknown ids.
 	{"GET", "/api/v1/vendors/%s", nil, vendorID},
 	{"PUT", "/api/v1/vendors/%s", func(*tenant) string {
@@ -282,7 +319,10 @@ var bodyIDRoutes = []route{
 	}, patientID},
 }
 
+var rxID = func(tn *tenant, j int) string { return tn.rx[j] }
+
 var fileID = func(tn *tenant, j int) string { return tn.files[j] }
+
 var vendorID = func(tn *tenant, j int) string { return tn.vendor }
 
 var threadID = func(tn *tenant, j int) string { return tn.threads[j] }

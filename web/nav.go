@@ -39,6 +39,7 @@ func navFor(a *haven.Actor, path string) []navLink {
 			{ID: "nav-record", Href: "/app/patients/" + a.UserID, Label: "My record"},
 			{ID: "nav-visits", Href: "/app/visits", Label: "Visits"},
 			{ID: "nav-messages", Href: "/app/messages", Label: "Messages"},
+			{ID: "nav-prescriptions", Href: "/app/prescriptions", Label: "Prescriptions"},
 			{ID: "nav-files", Href: "/app/patients/" + a.UserID + "/files", Label: "Files"},
 			{ID: "nav-history", Href: "/app/history", Label: "Who saw my record"},
 		}

@@ -101,6 +101,33 @@ var routes = []route{
 	{"GET /app/admin/settings", html, may(policy.PracticeSettings), chart, (*Server).pageSettings, 0},
 	{"POST /app/admin/settings", html, may(policy.PracticeSettings), chart, (*Server).pageSaveSettings, 0},
 
+	// Prescriptions, allergies and the formulary: the API and the pages
+	// (prescriptions.go).
+	{"GET /api/v1/formulary", api, signedIn, chart, (*Server).apiFormulary, 0},
+	{"POST /api/v1/formulary", api, may(policy.PracticeSettings), chart, (*Server).apiImportFormulary, 0},
+	{"GET /api/v1/pharmacies", api, may(policy.PrescriptionDraft), chart, (*Server).apiPharmacies, 0},
+	{"GET /api/v1/patients/{id}/allergies", api, may(policy.ChartRead), chart, (*Server).apiAllergies, 0},
+	{"POST /api/v1/patients/{id}/allergies", api, may(policy.ChartWrite), chart, (*Server).apiAddAllergy, 0},
+	{"DELETE /api/v1/patients/{id}/allergies/{allergy}", api, may(policy.ChartWrite), chart, (*Server).apiRemoveAllergy, 0},
+	{"GET /api/v1/patients/{id}/prescriptions", api, may(policy.PrescriptionRead), chart, (*Server).apiPatientPrescriptions, 0},
+	{"POST /api/v1/patients/{id}/prescriptions", api, may(policy.PrescriptionDraft), chart, (*Server).apiDraftPrescription, 0},
+	{"POST /api/v1/prescriptions", api, may(policy.PrescriptionDraft), chart, (*Server).apiDraftPrescription, 0},
+	{"GET /api/v1/prescriptions/{id}", api, may(policy.PrescriptionRead), chart, (*Server).apiPrescription, 0},
+	{"POST /api/v1/prescriptions/{id}/sign", api, may(policy.PrescriptionWrite), chart, (*Server).apiSignPrescription, 0},
+	{"POST /api/v1/prescriptions/{id}/cancel", api, may(policy.PrescriptionWrite), chart, (*Server).apiCancelPrescription, 0},
+	{"POST /api/v1/prescriptions/{id}/renewal-request", api, may(policy.PrescriptionRead), chart, (*Server).apiRenewalRequest, 0},
+	{"POST /api/v1/prescriptions/{id}/renew", api, may(policy.PrescriptionDraft), chart, (*Server).apiRenewPrescription, 0},
+	{"GET /app/prescriptions", html, may(policy.PrescriptionRead), chart, (*Server).pageMyPrescriptions, 0},
+	{"GET /app/prescriptions/{id}", html, may(policy.PrescriptionRead), chart, (*Server).pagePrescription, 0},
+	{"POST /app/prescriptions/{id}/sign", html, may(policy.PrescriptionWrite), chart, (*Server).pageSignPrescription, 0},
+	{"POST /app/prescriptions/{id}/cancel", html, may(policy.PrescriptionWrite), chart, (*Server).pageCancelPrescription, 0},
+	{"POST /app/prescriptions/{id}/renewal-request", html, may(policy.PrescriptionRead), chart, (*Server).pageRenewalRequest, 0},
+	{"POST /app/prescriptions/{id}/renew", html, may(policy.PrescriptionDraft), chart, (*Server).pageRenewPrescription, 0},
+	{"GET /app/patients/{id}/prescribe", html, may(policy.PrescriptionDraft), chart, (*Server).pagePrescribe, 0},
+	{"POST /app/patients/{id}/prescriptions", html, may(policy.PrescriptionDraft), chart, (*Server).pageDraftPrescription, 0},
+	{"POST /app/patients/{id}/allergies", html, may(policy.ChartWrite), chart, (*Server).pageAddAllergy, 0},
+	{"POST /app/patients/{id}/allergies/{allergy}/remove", html, may(policy.ChartWrite), chart, (*Server).pageRemoveAllergy, 0},
+
 	// The vendor registry, API and page (vendors.go).
 	{"GET /api/v1/vendors", api, may(policy.VendorRead), chart, (*Server).apiVendors, 0},
 	{"POST /api/v1/vendors", api, may(policy.VendorManage), chart, (*Server).apiAddVendor, 0},
