@@ -31,6 +31,7 @@ var permissions = map[haven.Role]map[string]string{
 		"visit.checkin": ownRecord, "visit.join": ownRecord,
 		"export.patient": ownRecord, "audit.read_own": ownRecord,
 		"restrictions.read": ownRecord, "restrictions.write": ownRecord,
+		"payment.read": ownRecord, "payment.pay": ownRecord,
 	},
 	haven.RoleClinician: {
 		"chart.read": relatedOrBreak, "chart.write": related, "chart.write_contact": related,
@@ -61,6 +62,7 @@ var permissions = map[haven.Role]map[string]string{
 		"user.manage": anywhere, "role.manage": anywhere, "mfa.reset": anywhere,
 		"practice.settings": anywhere, "vendor.manage": anywhere, "keys.manage": anywhere,
 		"careteam.read": anywhere, "careteam.manage": anywhere, "patient.find": anywhere,
+		"payment.list": anywhere, "payment.refund": anywhere, "payment.prices": anywhere,
 	},
 	haven.RoleComplianceOfficer: {
 		"audit.search": anywhere, "audit.verify": anywhere, "alert.review": anywhere,
@@ -78,11 +80,11 @@ var permissions = map[haven.Role]map[string]string{
 var practiceLevel = set("patient.register", "patient.search", "patient.find", "visit.queue", "message.inbox",
 	"audit.search", "audit.verify", "alert.review", "breakglass.review", "incident.manage",
 	"backup.restore_drill", "user.manage", "role.manage", "mfa.reset", "practice.settings",
-	"vendor.manage", "keys.manage", "practice.provision")
+	"vendor.manage", "keys.manage", "practice.provision", "payment.list", "payment.refund", "payment.prices")
 
 // Actions a stolen or left-open session must not be able to take.
 var needsStepUp = set("prescription.write", "export.patient", "breakglass.request",
-	"mfa.reset", "role.manage", "visit.admit", "keys.manage", "practice.settings", "practice.provision")
+	"mfa.reset", "role.manage", "visit.admit", "keys.manage", "practice.settings", "practice.provision", "payment.refund")
 
 func set(xs ...string) map[string]bool {
 	m := make(map[string]bool, len(xs))
