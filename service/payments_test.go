@@ -250,7 +250,6 @@ func TestPaymentsOffWithoutAProcessor(t *testing.T) {
 	})
 }
 
-
 // auditSize is the number of events in a practice's log.
 func auditSize(t *testing.T, e *env, practiceID string) uint64 {
 	t.Helper()
