@@ -83,11 +83,29 @@ type Fees struct {
 	Other []*PaymentView `json:"other,omitempty"`
 }
 
+// PriceView is what the practice charges for a visit of Minutes.
+type PriceView struct {
+	Minutes    int    `json:"minutes"`
+	Amount     int64  `json:"amount"` // in the currency's smallest unit
+	Currency   string `json:"currency"`
+	AmountText string `json:"amount_text"`
+}
+
 // PriceList is a practice's prices and the visit lengths its clinicians
 // offer, for the administrator's page.
 type PriceList struct {
-	Prices  []*haven.Price `json:"-"`
-	Lengths []int          `json:"lengths"` // offered lengths, priced or not
+	Prices  []PriceView `json:"prices"`
+	Lengths []int       `json:"lengths"` // offered lengths, priced or not
+}
+
+// Price returns the price of a visit of minutes, if one is set.
+func (l *PriceList) Price(minutes int) *PriceView {
+	for i := range l.Prices {
+		if l.Prices[i].Minutes == minutes {
+			return &l.Prices[i]
+		}
+	}
+	return nil
 }
 
 // Prices returns the practice's prices (payment.prices, audited).
@@ -104,13 +122,16 @@ func (s *Service) Prices(ctx context.Context) (*PriceList, error) {
 	if err != nil {
 		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load visit lengths")
 	}
+	out := &PriceList{Prices: []PriceView{}}
 	for _, p := range ps {
 		if !slices.Contains(ls, p.Minutes) {
 			ls = append(ls, p.Minutes)
 		}
+		out.Prices = append(out.Prices, PriceView{Minutes: p.Minutes, Amount: int64(p.Amount), Currency: p.Currency.String(), AmountText: p.Currency.Format(p.Amount)})
 	}
 	slices.Sort(ls)
-	return &PriceList{Prices: ps, Lengths: ls}, nil
+	out.Lengths = ls
+	return out, nil
 }
 
 // SetPrice sets what the practice charges for a visit of minutes

@@ -35,6 +35,9 @@ type tenant struct {
 	visits  [2]string // a booked visit per patient, with doc2 (not the swept clinician)
 	alert   string    // an open alert
 	threads [2]string // a conversation of each patient with the care team
+	// payments are each patient's payment for her visit, when stripe-mock
+	// is there to take them (always in CI); empty otherwise.
+	payments [2]string
 	marker  string    // unique text in this practice's PHI
 }
 
@@ -43,7 +46,12 @@ type tenant struct {
 func newChartStack(t *testing.T, dsn string) (*authStack, [2]*tenant) {
 	t.Helper()
 	ctx := context.Background()
-	stk := stack.New(t, dsn, stack.At(time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC)))
+	opts := []stack.Option{stack.At(time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC))}
+	mock, paying := testkit.StripeMockIfAny(t)
+	if paying {
+		opts = append(opts, stack.Processor(stripeMock(t, mock, nil)))
+	}
+	stk := stack.New(t, dsn, opts...)
 	db, svc, clock, vkey := stk.DB, stk.Service, stk.Clock, stk.Verifier
 	ln, base := listener(t)
 	logs := &lockedBuffer{}
@@ -130,6 +138,20 @@ func newChartStack(t *testing.T, dsn string) (*authStack, [2]*tenant) {
 			}
 			tn.visits[j] = v.ID
 		}
+		// Each patient pays for her visit.
+		if paying {
+			if err := svc.SetPrice(as(haven.RolePracticeAdmin), 30, 4000, haven.USD); err != nil {
+				t.Fatal(err)
+			}
+			for j := range 2 {
+				pa := haven.NewContextWithActor(ctx, haven.Actor{UserID: tn.patient[j], PracticeID: pr.ID, Role: haven.RolePatient, SessionID: "seed", RequestID: "seed"})
+				pay, err := svc.PayVisit(pa, tn.visits[j])
+				if err != nil {
+					t.Fatal(err)
+				}
+				tn.payments[j] = pay.ID
+			}
+		}
 		// Each patient writes to the care team; the subject and body carry
 		// the marker, so a leak would show.
 		for j := range 2 {
@@ -212,7 +234,12 @@ var sweepRoutes = []route{
 	{"GET", "/api/v1/threads/%s/assignees", nil, threadID},
 	{"POST", "/api/v1/threads/%s/assign", func(tn *tenant) string { return `{"user_id":""}` }, threadID},
 	{"POST", "/api/v1/threads/%s/done", func(*tenant) string { return `{"done":true}` }, threadID},
+	// Each patient's payment for her visit (when stripe-mock took them).
+	{"GET", "/api/v1/payments/%s", nil, paymentID},
+	{"POST", "/api/v1/payments/%s/refund", nil, paymentID},
 }
+
+var paymentID = func(tn *tenant, j int) string { return tn.payments[j] }
 
 var threadID = func(tn *tenant, j int) string { return tn.threads[j] }
 
@@ -270,6 +297,9 @@ func TestSweepOtherPatientsAndPracticesIDs(t *testing.T) {
 								continue
 							}
 							id := rt.idOf(tg.tn, tg.j)
+							if id == "" {
+								continue // payments, without stripe-mock outside CI
+							}
 							path := fmt.Sprintf(rt.path, id)
 							body := ""
 							if rt.body != nil {

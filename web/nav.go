@@ -40,6 +40,7 @@ func navFor(a *haven.Actor, path string) []navLink {
 			{ID: "nav-visits", Href: "/app/visits", Label: "Visits"},
 			{ID: "nav-messages", Href: "/app/messages", Label: "Messages"},
 			{ID: "nav-files", Href: "/app/files", Label: "Files"},
+			{ID: "nav-payments", Href: "/app/payments", Label: "Payments"},
 			{ID: "nav-history", Href: "/app/history", Label: "Who saw my record"},
 		}
 	case a.Role == haven.RoleClinician:
@@ -61,6 +62,7 @@ func navFor(a *haven.Actor, path string) []navLink {
 			{ID: "nav-home", Href: "/app", Label: "Home"},
 			{ID: "nav-people", Href: "/app/admin/users", Label: "People"},
 			{ID: "nav-care-teams", Href: "/app/care-teams", Label: "Care teams"},
+			{ID: "nav-payments", Href: "/app/admin/payments", Label: "Prices and payments"},
 		}
 	case a.Role == haven.RoleComplianceOfficer:
 		links = []navLink{

@@ -23,6 +23,7 @@ var staticFS embed.FS
 var templates = template.Must(template.New("").Funcs(template.FuncMap{
 	"role":  func(r any) string { return roleWords[fmt.Sprint(r)] },
 	"state": func(s string) string { return visitStateWords[s] },
+	"paid":  func(s string) string { return paymentStateWords[s] },
 	"size":  fileSize,
 	"inc":   func(i int) int { return i + 1 },
 	"did":   actionLabel,

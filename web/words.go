@@ -3,6 +3,7 @@ package web
 import (
 	"strings"
 
+	"haven"
 	"haven/service"
 )
 
@@ -168,3 +169,11 @@ var ruleWords = map[string]string{
 
 // outcomeWords name an audited decision.
 var outcomeWords = map[string]string{"allow": "Allowed", "deny": "Refused", "fail": "Failed"}
+
+// paymentStateWords are a payment's states as the pages say them.
+var paymentStateWords = map[string]string{
+	haven.PaymentPending:  "Being confirmed by the card processor",
+	haven.PaymentPaid:     "Paid",
+	haven.PaymentFailed:   "Did not go through",
+	haven.PaymentRefunded: "Refunded",
+}
