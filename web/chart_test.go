@@ -38,7 +38,7 @@ type tenant struct {
 	// payments are each patient's payment for her visit, when stripe-mock
 	// is there to take them (always in CI); empty otherwise.
 	payments [2]string
-	marker  string    // unique text in this practice's PHI
+	marker   string // unique text in this practice's PHI
 }
 
 // newChartStack serves identity and the chart API over TLS on dsn with two

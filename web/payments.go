@@ -133,4 +133,3 @@ func (s *Server) paymentWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]bool{"received": true})
 }
-
