@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/binary"
 	"io"
@@ -177,6 +178,75 @@ func benchRawGCMOpenChunks(b *testing.B) {
 			if _, err := aead.Open(buf[:0], nonce[:], c, nil); err != nil {
 				b.Fatal(err)
 			}
+		}
+	}
+}
+
+// Signing and verifying through the keyring (cache lookup, the practice's
+// key copied out under a lock) against bare Ed25519 on the same message:
+//
+//	go test -run '^$' -bench 'Sign|Verify' -benchmem ./keyring/
+func BenchmarkSign(b *testing.B) {
+	b.Run("keyring", benchSign)
+	b.Run("baseline", benchRawSign)
+}
+
+func BenchmarkVerify(b *testing.B) {
+	b.Run("keyring", benchVerify)
+	b.Run("baseline", benchRawVerify)
+}
+
+// signedSize is a typical canonical note: a few short paragraphs.
+const signedSize = 2048
+
+func benchSign(b *testing.B) {
+	k, _, _ := newKeyring(b)
+	ctx := context.Background()
+	msg := randomBytes(signedSize)
+	if _, _, err := k.Sign(ctx, "p1", msg); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := k.Sign(ctx, "p1", msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchRawSign(b *testing.B) {
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	msg := randomBytes(signedSize)
+	b.ReportAllocs()
+	for b.Loop() {
+		ed25519.Sign(priv, msg)
+	}
+}
+
+func benchVerify(b *testing.B) {
+	k, _, _ := newKeyring(b)
+	ctx := context.Background()
+	msg := randomBytes(signedSize)
+	sig, id, err := k.Sign(ctx, "p1", msg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := k.Verify(ctx, "p1", id, msg, sig); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchRawVerify(b *testing.B) {
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	msg := randomBytes(signedSize)
+	sig := ed25519.Sign(priv, msg)
+	b.ReportAllocs()
+	for b.Loop() {
+		if !ed25519.Verify(pub, msg, sig) {
+			b.Fatal("bad signature")
 		}
 	}
 }

@@ -3,6 +3,7 @@ package keyring
 import (
 	"container/list"
 	"crypto/cipher"
+	"crypto/ed25519"
 	"sync"
 	"time"
 )
@@ -30,6 +31,9 @@ type cacheEntry struct {
 	version int
 	aead    cipher.AEAD
 	raw     []byte
+	// signer is a practice's Ed25519 private key (sign.go); nil for every
+	// other entry, which has raw and aead instead.
+	signer  []byte
 	expires time.Time
 	elem    *list.Element
 
@@ -77,12 +81,25 @@ func (c *keyCache) putData(name, id string, version int, raw []byte, epoch int64
 	}
 	e := &cacheEntry{name: name, id: id, version: version, aead: aead, raw: append([]byte(nil), raw...),
 		practiceID: practiceID, patientID: patientID, epoch: epoch}
+	return c.insert(e), nil
+}
+
+// putSigner stores a practice's signing key under name, holding its own
+// copy of priv.
+func (c *keyCache) putSigner(name, id string, version int, priv []byte) *cacheEntry {
+	return c.insert(&cacheEntry{name: name, id: id, version: version, signer: append([]byte(nil), priv...)})
+}
+
+// insert adds e under e.name, replacing an older entry of that name unless
+// that one was checked later than e.
+func (c *keyCache) insert(e *cacheEntry) *cacheEntry {
+	name, epoch := e.name, e.epoch
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old := c.m[name]; old != nil {
 		if old.epoch > epoch {
 			// A newer check of the same key won the race: keep it.
-			return e, nil
+			return e
 		}
 		c.removeLocked(old)
 	}
@@ -92,7 +109,7 @@ func (c *keyCache) putData(name, id string, version int, raw []byte, epoch int64
 	for c.lru.Len() > c.max {
 		c.removeLocked(c.lru.Back().Value.(*cacheEntry))
 	}
-	return e, nil
+	return e
 }
 
 // checked records that e was found live as of key-state version epoch.
@@ -122,9 +139,23 @@ func (c *keyCache) copyRaw(e *cacheEntry, dst *[keySize]byte) bool {
 	return true
 }
 
+// copySigner copies e's signing key into dst and reports whether e was
+// still live.
+func (c *keyCache) copySigner(e *cacheEntry, dst *[ed25519.PrivateKeySize]byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e.signer == nil {
+		return false
+	}
+	copy(dst[:], e.signer)
+	return true
+}
+
 func (c *keyCache) removeLocked(e *cacheEntry) {
 	clear(e.raw)
 	e.raw = nil
+	clear(e.signer)
+	e.signer = nil
 	c.lru.Remove(e.elem)
 	delete(c.m, e.name)
 }

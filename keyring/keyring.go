@@ -52,8 +52,10 @@ type Keyring struct {
 	store Store
 	state stateReader
 	cache *keyCache
-	now   func() time.Time
-	find  func(ctx context.Context, id string) (Root, error)
+	// verifiers holds public signing keys (sign.go).
+	verifiers verifierCache
+	now       func() time.Time
+	find      func(ctx context.Context, id string) (Root, error)
 
 	mu          sync.RWMutex
 	root        Root            // wraps new keys

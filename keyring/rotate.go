@@ -148,7 +148,8 @@ func storeErrOrNil(err error, msg string) error {
 }
 
 // RotatePracticeKey makes a new version of a practice's key, re-wraps
-// every data key of the practice from the older versions to it, and marks
+// every data key and the signing key of the practice from the older
+// versions to it, and marks
 // the older versions retired. Data is not re-encrypted: fields and blobs
 // stay under their data keys, which do not change; only the wrapping does.
 // Every step is one compare-and-swap, so reads and writes go on meanwhile
@@ -199,12 +200,15 @@ func (k *Keyring) RotatePracticeKey(ctx context.Context, practiceID string, prog
 	for pass := range 2 { // the second pass sweeps up late-created keys
 		var todo []haven.WrappedKey
 		for _, src := range sources {
-			err := k.listAll(ctx, practiceID, KindData, src.ID, func(wk haven.WrappedKey) error {
-				todo = append(todo, wk)
-				return nil
-			})
-			if err != nil {
-				return err
+			// Data keys and the signing key are what a practice key wraps.
+			for _, kind := range []string{KindData, KindSigning} {
+				err := k.listAll(ctx, practiceID, kind, src.ID, func(wk haven.WrappedKey) error {
+					todo = append(todo, wk)
+					return nil
+				})
+				if err != nil {
+					return err
+				}
 			}
 		}
 		if pass == 1 && len(todo) == 0 {

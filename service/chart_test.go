@@ -1,6 +1,7 @@
 package service_test
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"haven"
 	"haven/audit"
+	"haven/media/mediatest"
 	"haven/service"
 )
 
@@ -233,10 +235,20 @@ func TestRawFilesHoldNoPHI(t *testing.T) {
 			t.Fatal(err)
 		}
 		if _, err := e.svc.UploadFile(e.as(p.patientA), p.chartA.PatientID, "FileName"+marker+".txt",
-			strings.NewReader(strings.Repeat("FileBody"+marker+" ", 20000))); err != nil {
+			strings.NewReader("%PDF-1.4\n"+strings.Repeat("FileBody"+marker+" ", 20000))); err != nil {
 			t.Fatal(err)
 		}
-		markers := []string{"FileName" + marker, "FileBody" + marker, "Name" + marker, "MRN-" + marker, "555" + marker, "Street" + marker, "pta@riverside.example", "doc@riverside.example", "Worker doc"}
+		// A phone's photo (EXIF comment, XMP, IPTC, ICC, GPS) and a DICOM
+		// image naming its patient: neither their names nor what they
+		// carry is anywhere in the clear.
+		photo := mediatest.JPEG(mediatest.Pattern(64, 64), mediatest.PhotoMarkers{Comment: "Exif" + marker, GPS: true})
+		if _, err := e.svc.UploadFile(e.as(p.patientA), p.chartA.PatientID, "Photo"+marker+".jpg", bytes.NewReader(photo)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.UploadFile(e.as(p.clinician), p.chartA.PatientID, "Scan"+marker+".dcm", bytes.NewReader(mediatest.DICOM(mediatest.DICOMOptions{Marker: marker}))); err != nil {
+			t.Fatal(err)
+		}
+		markers := []string{"FileName" + marker, "FileBody" + marker, "Photo" + marker, "Exif" + marker, "Scan" + marker, marker, "Name" + marker, "MRN-" + marker, "555" + marker, "Street" + marker, "pta@riverside.example", "doc@riverside.example", "Worker doc"}
 		e.assertNotInTheClear(t, "audit_events", markers...)
 	})
 }

@@ -26,12 +26,12 @@ func (e *env) blobFiles() []string {
 func TestFileRoundTripAndTypeCheck(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
 		p := e.seed("riverside", "f1")
-		body := bytes.Repeat([]byte("lab results line\n"), 10000) // 170 KB: several chunks
-		info, err := e.svc.UploadFile(e.as(p.patientA), p.chartA.PatientID, "results.txt", bytes.NewReader(body))
+		body := append([]byte("%PDF-1.4\n"), bytes.Repeat([]byte("lab results line\n"), 10000)...) // 170 KB: several chunks
+		info, err := e.svc.UploadFile(e.as(p.patientA), p.chartA.PatientID, "results.pdf", bytes.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if info.Size != int64(len(body)) || info.ContentType != "text/plain; charset=utf-8" {
+		if info.Size != int64(len(body)) || info.ContentType != "application/pdf" {
 			t.Fatalf("info %+v", info)
 		}
 		got, rc, err := e.svc.OpenFile(e.as(p.clinician), info.ID)
@@ -40,7 +40,7 @@ func TestFileRoundTripAndTypeCheck(t *testing.T) {
 		}
 		content, err := io.ReadAll(rc)
 		rc.Close()
-		if err != nil || !bytes.Equal(content, body) || got.Name != "results.txt" {
+		if err != nil || !bytes.Equal(content, body) || got.Name != "results.pdf" {
 			t.Fatalf("round trip: %v name %q", err, got.Name)
 		}
 		list, err := e.svc.Files(e.as(p.patientA), p.chartA.PatientID)
@@ -58,7 +58,7 @@ func TestAnotherPatientCannotReadAFile(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
 		p := e.seed("riverside", "f2")
 		q := e.seed("lakeshore", "g2")
-		info, err := e.svc.UploadFile(e.as(p.patientA), p.chartA.PatientID, "photo.txt", strings.NewReader("rash on left arm"))
+		info, err := e.svc.UploadFile(e.as(p.patientA), p.chartA.PatientID, "photo.txt", strings.NewReader("%PDF-1.4 rash on left arm"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -68,7 +68,7 @@ func TestAnotherPatientCannotReadAFile(t *testing.T) {
 				t.Fatalf("%s %s read another patient's file", a.Role, a.UserID)
 			}
 		}
-		if _, err := e.svc.UploadFile(e.as(p.patientB), p.chartA.PatientID, "x.txt", strings.NewReader("planted")); haven.ErrorCode(err) != haven.ENOTFOUND {
+		if _, err := e.svc.UploadFile(e.as(p.patientB), p.chartA.PatientID, "x.txt", strings.NewReader("%PDF-1.4 planted")); haven.ErrorCode(err) != haven.ENOTFOUND {
 			t.Fatalf("upload into another patient's chart: %v", err)
 		}
 	})
@@ -79,7 +79,7 @@ func TestAnotherPatientCannotReadAFile(t *testing.T) {
 func TestTamperedBlobFailsToOpen(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
 		p := e.seed("riverside", "f3")
-		body := bytes.Repeat([]byte("x-ray report "), 20000)
+		body := append([]byte("%PDF-1.4\n"), bytes.Repeat([]byte("x-ray report "), 20000)...)
 		info, err := e.svc.UploadFile(e.as(p.patientA), p.chartA.PatientID, "report.txt", bytes.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
@@ -119,7 +119,7 @@ func TestErasePatientShredsOnlyThatPatientAndRespectsLegalHold(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
 		p := e.seed("riverside", "f4")
 		ctx := e.as(p.staff)
-		info, err := e.svc.UploadFile(e.as(p.patientA), p.chartA.PatientID, "a.txt", strings.NewReader("patient A's document"))
+		info, err := e.svc.UploadFile(e.as(p.patientA), p.chartA.PatientID, "a.txt", strings.NewReader("%PDF-1.4 patient A's document"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -36,6 +36,11 @@ type PracticeSettings struct {
 	// DefaultReminderLead.
 	VisitReminderLead Duration `json:"visit_reminder_lead,omitempty"`
 
+	// MaxUploadMiB is the largest file the practice accepts, in MiB,
+	// between 1 and MaxFileSize; zero keeps DefaultMaxUploadMiB. Photos
+	// and DICOM images are bounded by media.MaxDecodedBytes too.
+	MaxUploadMiB int `json:"max_upload_mib,omitempty"`
+
 	// Detection thresholds (see detect.go).
 	BulkAccessPatients int      `json:"bulk_access_patients"` // distinct patients by one user …
 	BulkAccessWindow   Duration `json:"bulk_access_window"`   // … within this window raise an alert
@@ -44,6 +49,19 @@ type PracticeSettings struct {
 	WorkdayStartHour   int      `json:"workday_start_hour"`   // PHI access by the workforce outside
 	WorkdayEndHour     int      `json:"workday_end_hour"`     // [start, end) in TimeZone raises an alert
 	TimeZone           string   `json:"time_zone"`
+}
+
+// DefaultMaxUploadMiB is a practice's upload limit until its admin sets
+// one: room for scanned documents and DICOM images, well above a phone's
+// photo.
+const DefaultMaxUploadMiB = 100
+
+// MaxUpload is the practice's upload limit in bytes.
+func (p PracticeSettings) MaxUpload() int64 {
+	if p.MaxUploadMiB <= 0 {
+		return DefaultMaxUploadMiB << 20
+	}
+	return min(int64(p.MaxUploadMiB)<<20, MaxFileSize)
 }
 
 // Duration is a time.Duration that reads and writes as "15m" in JSON.
@@ -95,6 +113,8 @@ func (p PracticeSettings) Validate() error {
 		return haven.Errorf(haven.EINVALID, "working hours must satisfy 0 <= start < end <= 24")
 	case p.StepUpMaxAge < 0 || time.Duration(p.StepUpMaxAge) > policy.DefaultStepUpMaxAge:
 		return haven.Errorf(haven.EINVALID, "step-up age may shorten, not lengthen, the default %s", policy.DefaultStepUpMaxAge)
+	case p.MaxUploadMiB < 0 || p.MaxUploadMiB > MaxFileSize>>20:
+		return haven.Errorf(haven.EINVALID, "the upload limit must be between 1 and %d MiB, or 0 for the default (%d MiB)", MaxFileSize>>20, DefaultMaxUploadMiB)
 	case p.VisitReminderLead != 0 && (time.Duration(p.VisitReminderLead) < MinReminderLead || time.Duration(p.VisitReminderLead) > MaxReminderLead):
 		return haven.Errorf(haven.EINVALID, "the visit reminder lead must be between %s and %s", MinReminderLead, MaxReminderLead)
 	}

@@ -488,7 +488,7 @@ func TestMessagesAndSubjectsAreChecked(t *testing.T) {
 // upload adds a small file to patient's record and returns its id.
 func (e *env) upload(patient haven.Actor, name string) string {
 	e.t.Helper()
-	f, err := e.svc.UploadFile(e.as(patient), patient.UserID, name, strings.NewReader("some text "+name))
+	f, err := e.svc.UploadFile(e.as(patient), patient.UserID, name, strings.NewReader("%PDF-1.4\n% some text "+name))
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -5,7 +5,9 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"haven"
@@ -45,7 +47,7 @@ func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) {
 }
 
 // downloadFile streams a file's decrypted content as an attachment, never
-// rendered inline, with the type the server sniffed at upload.
+// rendered inline, with the type the server decided at upload.
 func (s *Server) downloadFile(w http.ResponseWriter, r *http.Request) {
 	info, rc, err := s.svc.OpenFile(r.Context(), r.PathValue("id"))
 	if err != nil {
@@ -53,14 +55,53 @@ func (s *Server) downloadFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer rc.Close()
+	s.sendFile(w, r, info.ID, info.Name, info.ContentType, info.Size, rc)
+}
+
+// fileRenditions describes a file: its details and the renditions it has.
+func (s *Server) fileRenditions(w http.ResponseWriter, r *http.Request) {
+	info, err := s.svc.File(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, info)
+}
+
+// downloadRendition streams one rendition of a file (a thumbnail, a
+// preview, a de-identified DICOM copy) as downloadFile does the file.
+// Pages show thumbnails and previews with <img>, which an attachment
+// does not stop.
+func (s *Server) downloadRendition(w http.ResponseWriter, r *http.Request) {
+	info, rd, rc, err := s.svc.OpenRendition(r.Context(), r.PathValue("id"), r.PathValue("kind"))
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	defer rc.Close()
+	s.sendFile(w, r, info.ID, renditionName(info.Name, rd.Kind, rd.ContentType), rd.ContentType, rd.Size, rc)
+}
+
+// renditionName names a rendition after its file: "scan.dcm" gives
+// "scan-deidentified.dcm", "rash.jpg" gives "rash-thumbnail.jpg".
+func renditionName(name, kind, ctype string) string {
+	base := strings.TrimSuffix(name, path.Ext(name))
+	ext := map[string]string{"image/jpeg": ".jpg", "image/png": ".png", "application/dicom": ".dcm"}[ctype]
+	return base + "-" + kind + ext
+}
+
+// sendFile streams decrypted content as an attachment with its stored
+// type, never cached.
+func (s *Server) sendFile(w http.ResponseWriter, r *http.Request, id, name, ctype string, size int64, content io.Reader) {
 	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(TransferTimeout))
-	w.Header().Set("Content-Type", info.ContentType)
-	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": info.Name}))
-	w.Header().Set("Content-Length", strconv.FormatInt(info.Size, 10))
-	if _, err := io.Copy(w, rc); err != nil {
+	w.Header().Set("Content-Type", ctype)
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	w.Header().Set("Cache-Control", "no-store")
+	if _, err := io.Copy(w, content); err != nil {
 		// Headers are sent: a tampered chunk can only cut the stream short,
 		// which the client sees as a truncated download.
-		s.Logger.Error("file stream failed", "request_id", RequestID(r.Context()), "file", info.ID, "err", err)
+		s.Logger.Error("file stream failed", "request_id", RequestID(r.Context()), "file", id, "err", err)
 		panic(http.ErrAbortHandler)
 	}
 }

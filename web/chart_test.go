@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"haven/identity"
 	"haven/internal/testkit"
 	"haven/internal/testkit/stack"
+	"haven/media/mediatest"
 	"haven/service"
 	"haven/store/sqlstore"
 	"haven/video/sfu"
@@ -105,7 +107,9 @@ func newChartStack(t *testing.T, dsn string) (*authStack, [2]*tenant) {
 				t.Fatal(err)
 			}
 			pa := haven.NewContextWithActor(ctx, haven.Actor{UserID: c.PatientID, PracticeID: pr.ID, Role: haven.RolePatient, SessionID: "seed", RequestID: "seed"})
-			f, err := svc.UploadFile(pa, c.PatientID, "note.txt", strings.NewReader("File"+tn.marker+" body"))
+			// A photo, so its renditions have ids to sweep; its name carries
+			// the marker.
+			f, err := svc.UploadFile(pa, c.PatientID, "File"+tn.marker+".jpg", bytes.NewReader(mediatest.JPEG(mediatest.Pattern(64, 48), mediatest.PhotoMarkers{Comment: "Exif" + tn.marker, GPS: true})))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -208,7 +212,10 @@ var sweepRoutes = []route{
 	{"POST", "/api/v1/patients/%s/break-glass", func(*tenant) string { return `{"reason":"an emergency of some kind","minutes":30}` }, patientID},
 	{"GET", "/api/v1/patients/%s/access-history", nil, patientID},
 	{"GET", "/api/v1/patients/%s/files", nil, patientID},
-	{"GET", "/api/v1/files/%s", nil, func(tn *tenant, j int) string { return tn.files[j] }},
+	{"GET", "/api/v1/files/%s", nil, fileID},
+	{"GET", "/api/v1/files/%s/renditions", nil, fileID},
+	{"GET", "/api/v1/files/%s/renditions/thumbnail", nil, fileID},
+	{"GET", "/api/v1/files/%s/renditions/preview", nil, fileID},
 	{"POST", "/api/v1/break-glass/%s/review", func(*tenant) string { return `{"note":"looked fine"}` }, func(tn *tenant, j int) string { return tn.grant }},
 	{"POST", "/api/v1/alerts/%s/close", nil, func(tn *tenant, j int) string { return tn.alert }},
 	// The start is a free slot of the visit's clinician: a move that got
@@ -240,6 +247,8 @@ var sweepRoutes = []route{
 }
 
 var paymentID = func(tn *tenant, j int) string { return tn.payments[j] }
+
+var fileID = func(tn *tenant, j int) string { return tn.files[j] }
 
 var threadID = func(tn *tenant, j int) string { return tn.threads[j] }
 

@@ -63,6 +63,7 @@ func navFor(a *haven.Actor, path string) []navLink {
 			{ID: "nav-people", Href: "/app/admin/users", Label: "People"},
 			{ID: "nav-care-teams", Href: "/app/care-teams", Label: "Care teams"},
 			{ID: "nav-payments", Href: "/app/admin/payments", Label: "Prices and payments"},
+			{ID: "nav-settings", Href: "/app/admin/settings", Label: "Settings"},
 		}
 	case a.Role == haven.RoleComplianceOfficer:
 		links = []navLink{

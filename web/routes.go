@@ -98,6 +98,8 @@ var routes = []route{
 	{"POST /app/admin/users/{id}/account-setup", html, may(policy.ContactWrite), signin, (*Server).adminSendSetup, 0},
 	{"POST /app/admin/invitations", html, may(policy.UserManage), signin, (*Server).adminInvite, 0},
 	{"POST /app/admin/patients/find", html, may(policy.UserManage), signin, (*Server).adminFindPatient, 0},
+	{"GET /app/admin/settings", html, may(policy.PracticeSettings), chart, (*Server).pageSettings, 0},
+	{"POST /app/admin/settings", html, may(policy.PracticeSettings), chart, (*Server).pageSaveSettings, 0},
 
 	// Passkeys and security keys (auth_webauthn.go). The options routes
 	// answer JSON to static/webauthn.js; the forms carry its answer back.
@@ -128,6 +130,8 @@ var routes = []route{
 	{"POST /api/v1/patients/{id}/files", api, may(policy.FileUpload), chart, (*Server).uploadFile, service.MaxFileSize},
 	{"GET /api/v1/patients/{id}/files", api, may(policy.FileRead), chart, (*Server).listFiles, 0},
 	{"GET /api/v1/files/{id}", api, may(policy.FileRead), chart, (*Server).downloadFile, 0},
+	{"GET /api/v1/files/{id}/renditions", api, may(policy.FileRead), chart, (*Server).fileRenditions, 0},
+	{"GET /api/v1/files/{id}/renditions/{kind}", api, may(policy.FileRead), chart, (*Server).downloadRendition, 0},
 	{"GET /api/v1/audit/events", api, may(policy.AuditSearch), chart, (*Server).searchAudit, 0},
 	{"GET /api/v1/audit/proofs", api, signedIn, chart, (*Server).auditProofs, 0},
 	{"GET /api/v1/practice/settings", api, signedIn, chart, (*Server).getSettings, 0},

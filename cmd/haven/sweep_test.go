@@ -44,9 +44,9 @@ func TestServeSweepsOrphanBlobs(t *testing.T) {
 	if code := c.signInPatient("maria.lopez@patients.example"); code != http.StatusOK {
 		t.Fatalf("patient sign-in: %d", code)
 	}
-	req, _ := http.NewRequest("POST", s.URL+"/api/v1/patients/"+maria+"/files", strings.NewReader("a referral letter"))
+	req, _ := http.NewRequest("POST", s.URL+"/api/v1/patients/"+maria+"/files", strings.NewReader("%PDF-1.4 a referral letter"))
 	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Haven-File-Name", "referral.txt")
+	req.Header.Set("Haven-File-Name", "referral.pdf")
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +118,7 @@ func TestServeSweepsOrphanBlobs(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || string(body) != "a referral letter" {
+	if resp.StatusCode != 200 || string(body) != "%PDF-1.4 a referral letter" {
 		t.Fatalf("the file after the sweep: %d %q", resp.StatusCode, body)
 	}
 }

@@ -43,6 +43,8 @@ func RunStoreSuite(t *testing.T, newStore func(t *testing.T) keyring.Store) {
 	t.Run("ConcurrentRootRotationsOnlyOneWins", func(t *testing.T) { testConcurrentRootRotations(t, newStore(t)) })
 	t.Run("RootRotationReachesARunningKeyring", func(t *testing.T) { testRootRotationReachesRunningKeyring(t, newStore(t)) })
 	t.Run("ShredRacingARotationStaysShredded", func(t *testing.T) { testShredRacingRotation(t, newStore(t)) })
+	t.Run("ConcurrentSigningKeyCreationsSettleOnOne", func(t *testing.T) { testConcurrentSigners(t, newStore(t)) })
+	t.Run("SigningKeySurvivesRestartAndRotation", func(t *testing.T) { testSignerAcrossRestartAndRotation(t, newStore(t)) })
 }
 
 var ctx = context.Background()
@@ -646,4 +648,107 @@ func testShredRacingRotation(t *testing.T, s keyring.Store) {
 		wantCode(t, err, haven.ENOTFOUND)
 		r.check(t, k, ad("p1", victim))
 	}
+}
+
+// testConcurrentSigners has several nodes sign for a practice with no
+// signing key at once: they must end with one key, so that every
+// signature verifies on every node under the key id it names.
+func testConcurrentSigners(t *testing.T, s keyring.Store) {
+	root := newRoot(t, "root.key")
+	nodes := make([]*keyring.Keyring, 4)
+	for i := range nodes {
+		nodes[i] = openKeyring(t, s, root, nil)
+	}
+	msg := []byte("haven.test.v1 a signed record")
+	sigs, ids := make([][]byte, len(nodes)), make([]string, len(nodes))
+	for _, err := range race(len(nodes), func(i int) (err error) {
+		sigs[i], ids[i], err = nodes[i].Sign(ctx, "p1", msg)
+		return err
+	}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range nodes {
+		if ids[i] != ids[0] {
+			t.Fatalf("racing nodes signed under keys %v, want one", ids)
+		}
+		for _, n := range nodes {
+			if err := n.Verify(ctx, "p1", ids[i], msg, sigs[i]); err != nil {
+				t.Fatalf("node %d's signature: %v", i, err)
+			}
+		}
+	}
+	var signing []haven.WrappedKey
+	after := ""
+	for {
+		page, err := s.ListKeys(ctx, "p1", keyring.KindSigning, "", after, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		signing = append(signing, page...)
+		if len(page) < 100 {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	if len(signing) != 1 || signing[0].ID != ids[0] {
+		t.Fatalf("store holds signing keys %+v, want the one key %s", signing, ids[0])
+	}
+	// The stored row is wrapped: neither the seed nor anything
+	// recognisable as a key is in it, and it names its practice key.
+	if pk, err := s.GetKey(ctx, "p1", keyring.KindPractice, "", 0); err != nil || signing[0].WrappedBy != pk.ID {
+		t.Fatalf("signing key wrapped by %q, want the practice key (%v)", signing[0].WrappedBy, err)
+	}
+}
+
+// testSignerAcrossRestartAndRotation signs, restarts (a new keyring on the
+// same store), rotates the practice key, and checks the old signature
+// still verifies and new ones are made under the same key; another
+// practice's key id is not found, and an altered message fails.
+func testSignerAcrossRestartAndRotation(t *testing.T, s keyring.Store) {
+	root := newRoot(t, "root.key")
+	first := openKeyring(t, s, root, nil)
+	msg := []byte("haven.test.v1 a signed record")
+	sig, id, err := first.Sign(ctx, "p1", msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, otherID, err := first.Sign(ctx, "p2", msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if otherID == id {
+		t.Fatal("two practices share a signing key")
+	}
+	first.Close()
+
+	again := openKeyring(t, s, root, nil)
+	if err := again.Verify(ctx, "p1", id, msg, sig); err != nil {
+		t.Fatalf("after a restart: %v", err)
+	}
+	if err := again.RotatePracticeKey(ctx, "p1", nil); err != nil {
+		t.Fatal(err)
+	}
+	pk, err := s.GetKey(ctx, "p1", keyring.KindPractice, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wk, err := s.GetKey(ctx, "p1", keyring.KindSigning, "", 0)
+	if err != nil || wk.WrappedBy != pk.ID {
+		t.Fatalf("after rotation the signing key is wrapped by %q, want the new practice key %s (%v)", wk.WrappedBy, pk.ID, err)
+	}
+	fresh := openKeyring(t, s, root, nil)
+	if err := fresh.Verify(ctx, "p1", id, msg, sig); err != nil {
+		t.Fatalf("after rotation: %v", err)
+	}
+	if _, id2, err := fresh.Sign(ctx, "p1", msg); err != nil || id2 != id {
+		t.Fatalf("after rotation signed under %q (%v), want the same key %s", id2, err, id)
+	}
+	altered := append([]byte(nil), msg...)
+	altered[len(altered)-1] ^= 1
+	if err := fresh.Verify(ctx, "p1", id, altered, sig); !errors.Is(err, keyring.ErrBadSignature) {
+		t.Fatalf("an altered message verified: %v", err)
+	}
+	wantCode(t, fresh.Verify(ctx, "p2", id, msg, sig), haven.ENOTFOUND)
 }

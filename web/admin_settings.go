@@ -1,0 +1,72 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"haven"
+	"haven/service"
+)
+
+// The practice's settings as a page, for its administrator. Only what an
+// administrator changes by hand is here (today the upload limit); the
+// rest stays in the settings API. Saving needs a recent step-up, as the
+// API does: the service answers ESTEPUP and pageError sends the admin to
+// the step-up page, which returns here.
+
+// settingsPage is what the page shows.
+type settingsPage struct {
+	MaxUploadMiB     int // the practice's, 0 for the default
+	DefaultUploadMiB int
+	LimitMiB         int // the platform's bound
+}
+
+func (s *Server) pageSettings(w http.ResponseWriter, r *http.Request) {
+	flash := ""
+	if r.URL.Query().Get("done") == "saved" {
+		flash = "The settings are saved."
+	}
+	s.renderSettings(w, r, http.StatusOK, flash, "")
+}
+
+func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status int, flash, msg string) {
+	ps, err := s.svc.Settings(r.Context())
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	p := s.newPage(r, "Practice settings")
+	p.Flash, p.Error = flash, msg
+	p.Data = settingsPage{MaxUploadMiB: ps.MaxUploadMiB, DefaultUploadMiB: service.DefaultMaxUploadMiB, LimitMiB: service.MaxFileSize >> 20}
+	s.render(w, r, status, "admin_settings.html", p)
+}
+
+// pageSaveSettings changes the upload limit and keeps every other
+// setting as it is.
+func (s *Server) pageSaveSettings(w http.ResponseWriter, r *http.Request) {
+	ps, err := s.svc.Settings(r.Context())
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	v := strings.TrimSpace(r.PostFormValue("max_upload_mib"))
+	n, err := strconv.Atoi(v)
+	if v == "" {
+		n, err = 0, nil
+	}
+	if err != nil {
+		s.renderSettings(w, r, http.StatusBadRequest, "", "The upload limit is a whole number of MiB.")
+		return
+	}
+	ps.MaxUploadMiB = n
+	if err := s.svc.UpdateSettings(r.Context(), ps); err != nil {
+		if haven.ErrorCode(err) == haven.EINVALID {
+			s.renderSettings(w, r, http.StatusBadRequest, "", haven.ErrorMessage(err))
+			return
+		}
+		s.pageError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/app/admin/settings?done=saved", http.StatusSeeOther)
+}
