@@ -19,7 +19,7 @@ type paymentConfig struct {
 
 func (p *paymentConfig) register(fs *flag.FlagSet) error {
 	return registerSettings(fs, []setting{
-		{"stripe-key", "HAVEN_STRIPE_KEY", "", "Stripe secret API key (sk_live_… or sk_test_…) for card payments; default: card payments off", true, &p.StripeKey},
+		{"stripe-key", "HAVEN_STRIPE_KEY", "", "Stripe secret API key for card payments, a test key (sk_test_…) in this version; default: card payments off", true, &p.StripeKey},
 		{"stripe-webhook-secret", "HAVEN_STRIPE_WEBHOOK_SECRET", "", "signing secret (whsec_…) of the Stripe webhook endpoint <public-url>/api/v1/payments/webhook; required with --stripe-key", true, &p.WebhookSecret},
 	})
 }
@@ -35,6 +35,11 @@ func (p *paymentConfig) processor() (haven.Processor, error) {
 	}
 	if p.WebhookSecret == "" {
 		return nil, fmt.Errorf("--stripe-webhook-secret: required with --stripe-key (payments settle by the webhook's notices)")
+	}
+	if strings.Contains(p.StripeKey, "_live_") {
+		// Payments are confirmed on the server with Stripe's test card:
+		// collecting a real card in the patient's browser is not built yet.
+		return nil, fmt.Errorf("--stripe-key: only test keys (sk_test_…) are supported yet: this version has no card entry for live payments")
 	}
 	if !strings.HasPrefix(p.WebhookSecret, "whsec_") {
 		return nil, fmt.Errorf("--stripe-webhook-secret: must start with whsec_ (Stripe's signing secret of the endpoint)")
