@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/stripe/stripe-go/v82/webhook"
 
 	"haven"
+	"haven/auth/totp"
 	"haven/internal/testkit"
 	"haven/stripe"
 )
@@ -156,5 +158,53 @@ func TestAdministratorsLedgerHoldsNoPHI(t *testing.T) {
 	r = c.apiAs(auth, "GET", "/api/v1/payments/"+own.payments[0], "")
 	if out := readAll(t, r); r.StatusCode != http.StatusForbidden {
 		t.Errorf("the administrator read a patient's receipt: %d %s", r.StatusCode, out)
+	}
+}
+
+// TestRefundNeedsARecentStepUp: a refund asked for after the step-up
+// window sends the administrator to the step-up page and refunds nothing
+// (the refusal audited); back from it, she confirms on the payment's page
+// and the payment is refunded, audited.
+func TestRefundNeedsARecentStepUp(t *testing.T) {
+	testkit.StripeMock(t)
+	st, ts := newChartStack(t, testkit.SQLite(t))
+	a := ts[0]
+	pt := st.client(firefox)
+	pAuth := pt.signInAny(a.pEmail[0])
+	var r map[string]any
+	json.NewDecoder(pt.apiAs(pAuth, "GET", "/api/v1/payments/"+a.payments[0], "").Body).Decode(&r)
+	ref, _ := r["reference"].(string)
+	body, sig := signedNotice(stripeWebhookSecret, time.Now(), "evt_step_up", "payment_intent.succeeded", ref)
+	if resp := st.client(firefox).apiAs(map[string]string{"Content-Type": "application/json", "Stripe-Signature": sig}, "POST", "/api/v1/payments/webhook", body); resp.StatusCode != http.StatusOK {
+		t.Fatalf("notice: %d", resp.StatusCode)
+	}
+
+	adm := st.client(firefox)
+	secret := adm.signIn(a.emails[haven.RolePracticeAdmin], "")
+	admID := st.users[a.emails[haven.RolePracticeAdmin]]
+	st.clock.Advance(6 * time.Minute)
+	page := "/app/admin/payments/" + a.payments[0]
+	html, tok := adm.adminPage(page)
+	if !strings.Contains(html, `id="refund"`) || strings.Contains(html, a.marker) {
+		t.Fatalf("the payment's page offers no refund, or names the patient:\n%s", html)
+	}
+	next := page + "?confirm=refund"
+	expectRedirect(t, adm.adminPost(page+"/refund", tok, nil), "/account/step-up?next="+url.QueryEscape(next))
+	if auditCount(t, st, a.id, admID, "payment.refund", a.payments[0], "deny") != 1 {
+		t.Fatal("the refused refund is not in the audit log")
+	}
+	code, _ := totp.Code(secret, st.clock.Now())
+	expectRedirect(t, adm.post("/account/step-up", url.Values{"kind": {"totp"}, "code": {code}, "next": {next}}), next)
+	html, tok = adm.adminPage(next)
+	if !strings.Contains(html, "Confirm the refund") {
+		t.Fatal("back from the step-up, the page does not ask to confirm the refund")
+	}
+	expectRedirect(t, adm.adminPost(page+"/refund", tok, nil), page+"?done=refunded")
+	if auditCount(t, st, a.id, admID, "payment.refund", a.payments[0], "allow") != 1 {
+		t.Fatal("the refund is not in the audit log")
+	}
+	json.NewDecoder(pt.apiAs(pAuth, "GET", "/api/v1/payments/"+a.payments[0], "").Body).Decode(&r)
+	if r["state"] != haven.PaymentRefunded {
+		t.Fatalf("after the refund her receipt says %v", r["state"])
 	}
 }
