@@ -103,6 +103,17 @@ const (
 	RestrictionsRead  Action = "restrictions.read"
 	RestrictionsWrite Action = "restrictions.write"
 
+	// Payments: visit fees. What a visit was paid with, by whom and for
+	// which visit is the patient's (PHI): she reads and pays her own. The
+	// administrator works the ledger by opaque reference, amount and state,
+	// never by name or visit (so no PHI), sets the prices, and refunds with
+	// a recent step-up (a stolen session must not pay money out).
+	PaymentRead   Action = "payment.read"
+	PaymentPay    Action = "payment.pay"
+	PaymentList   Action = "payment.list"
+	PaymentRefund Action = "payment.refund"
+	PaymentPrices Action = "payment.prices"
+
 	// Oversight: the compliance officer's tools.
 	AuditSearch        Action = "audit.search"
 	AuditVerify        Action = "audit.verify"
@@ -146,6 +157,7 @@ const (
 	KindPrescription Kind = "prescription"
 	KindLab          Kind = "lab"
 	KindVisit        Kind = "visit"
+	KindPayment      Kind = "payment"
 	KindAudit        Kind = "audit"
 	KindAlert        Kind = "alert"
 	KindBreakGlass   Kind = "breakglass"
@@ -267,6 +279,12 @@ var table = map[Action]rule{
 	// one, but it already reads everything the restriction guards.
 	RestrictionsRead:  {kind: KindRestrictions, patient: true, phi: true, roles: perms{rPatient: own}},
 	RestrictionsWrite: {kind: KindRestrictions, patient: true, phi: true, roles: perms{rPatient: own}},
+
+	PaymentRead:   {kind: KindPayment, patient: true, phi: true, roles: perms{rPatient: own}},
+	PaymentPay:    {kind: KindPayment, patient: true, phi: true, roles: perms{rPatient: own}},
+	PaymentList:   {kind: KindPayment, roles: perms{rAdmin: anyInPractice}},
+	PaymentRefund: {kind: KindPayment, stepUp: true, roles: perms{rAdmin: anyInPractice}},
+	PaymentPrices: {kind: KindPayment, roles: perms{rAdmin: anyInPractice}},
 
 	AuditSearch:        {kind: KindAudit, roles: perms{rCompliance: anyInPractice, rOperator: anyInPractice}},
 	AuditVerify:        {kind: KindAudit, roles: perms{rCompliance: anyInPractice, rOperator: anyInPractice}},

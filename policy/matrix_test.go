@@ -32,6 +32,7 @@ var permissions = map[haven.Role]map[string]string{
 		"export.patient": ownRecord, "audit.read_own": ownRecord,
 		"restrictions.read": ownRecord, "restrictions.write": ownRecord,
 		"amendment.request": ownRecord, "amendment.read": ownRecord,
+		"payment.read": ownRecord, "payment.pay": ownRecord,
 	},
 	haven.RoleClinician: {
 		"chart.read": relatedOrBreak, "chart.write": related, "chart.write_contact": related,
@@ -63,6 +64,7 @@ var permissions = map[haven.Role]map[string]string{
 		"user.manage": anywhere, "role.manage": anywhere, "mfa.reset": anywhere,
 		"practice.settings": anywhere, "vendor.read": anywhere, "vendor.manage": anywhere, "keys.manage": anywhere,
 		"careteam.read": anywhere, "careteam.manage": anywhere, "patient.find": anywhere,
+		"payment.list": anywhere, "payment.refund": anywhere, "payment.prices": anywhere,
 	},
 	haven.RoleComplianceOfficer: {
 		"audit.search": anywhere, "audit.verify": anywhere, "alert.review": anywhere,
@@ -80,11 +82,11 @@ var permissions = map[haven.Role]map[string]string{
 var practiceLevel = set("patient.register", "patient.search", "patient.find", "visit.queue", "message.inbox", "amendment.queue",
 	"audit.search", "audit.verify", "alert.review", "breakglass.review", "incident.manage",
 	"backup.restore_drill", "user.manage", "role.manage", "mfa.reset", "practice.settings",
-	"vendor.read", "vendor.manage", "keys.manage", "practice.provision")
+	"vendor.read", "vendor.manage", "keys.manage", "practice.provision", "payment.list", "payment.refund", "payment.prices")
 
 // Actions a stolen or left-open session must not be able to take.
 var needsStepUp = set("prescription.write", "note.sign", "export.patient", "breakglass.request",
-	"mfa.reset", "role.manage", "visit.admit", "keys.manage", "practice.settings", "practice.provision", "vendor.manage")
+	"mfa.reset", "role.manage", "visit.admit", "keys.manage", "practice.settings", "practice.provision", "vendor.manage", "payment.refund")
 
 func set(xs ...string) map[string]bool {
 	m := make(map[string]bool, len(xs))

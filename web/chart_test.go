@@ -42,7 +42,10 @@ type tenant struct {
 	amends  [2]string // each patient's request to amend that note
 	rx      [2]string // a signed prescription per patient, by doc2
 	allergy [2]string // an allergy per patient
-	marker  string    // unique text in this practice's PHI
+	// payments are each patient's payment for her visit, when stripe-mock
+	// is there to take them (always in CI); empty otherwise.
+	payments [2]string
+	marker   string // unique text in this practice's PHI
 }
 
 // newChartStack serves identity and the chart API over TLS on dsn with two
@@ -50,7 +53,12 @@ type tenant struct {
 func newChartStack(t *testing.T, dsn string) (*authStack, [2]*tenant) {
 	t.Helper()
 	ctx := context.Background()
-	stk := stack.New(t, dsn, stack.At(time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC)))
+	opts := []stack.Option{stack.At(time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC))}
+	mock, paying := testkit.StripeMockIfAny(t)
+	if paying {
+		opts = append(opts, stack.Processor(stripeMock(t, mock, nil)))
+	}
+	stk := stack.New(t, dsn, opts...)
 	db, svc, clock, vkey := stk.DB, stk.Service, stk.Clock, stk.Verifier
 	ln, base := listener(t)
 	logs := &lockedBuffer{}
@@ -157,6 +165,20 @@ func newChartStack(t *testing.T, dsn string) (*authStack, [2]*tenant) {
 				t.Fatal(err)
 			}
 			tn.amends[j] = am.ID
+		}
+		// Each patient pays for her visit.
+		if paying {
+			if err := svc.SetPrice(as(haven.RolePracticeAdmin), 30, 4000, haven.USD); err != nil {
+				t.Fatal(err)
+			}
+			for j := range 2 {
+				pa := haven.NewContextWithActor(ctx, haven.Actor{UserID: tn.patient[j], PracticeID: pr.ID, Role: haven.RolePatient, SessionID: "seed", RequestID: "seed"})
+				pay, err := svc.PayVisit(pa, tn.visits[j])
+				if err != nil {
+					t.Fatal(err)
+				}
+				tn.payments[j] = pay.ID
+			}
 		}
 		// Each patient writes to the care team; the subject and body carry
 		// the marker, so a leak would show.
@@ -303,6 +325,9 @@ var sweepRoutes = []route{
 	{"POST", "/api/v1/amendments/%s/decision", func(*tenant) string { return `{"accept":false,"text":"denied"}` }, amendmentID},
 	{"POST", "/api/v1/amendments/%s/extension", func(*tenant) string { return `{"text":"more time"}` }, amendmentID},
 	{"POST", "/api/v1/amendments/%s/disagreement", func(*tenant) string { return `{"text":"I disagree"}` }, amendmentID},
+	// Each patient's payment for her visit (when stripe-mock took them).
+	{"GET", "/api/v1/payments/%s", nil, paymentID},
+	{"POST", "/api/v1/payments/%s/refund", nil, paymentID},
 }
 
 var amendmentID = func(tn *tenant, j int) string { return tn.amends[j] }
@@ -320,6 +345,8 @@ var bodyIDRoutes = []route{
 }
 
 var rxID = func(tn *tenant, j int) string { return tn.rx[j] }
+
+var paymentID = func(tn *tenant, j int) string { return tn.payments[j] }
 
 var fileID = func(tn *tenant, j int) string { return tn.files[j] }
 
@@ -381,6 +408,9 @@ func TestSweepOtherPatientsAndPracticesIDs(t *testing.T) {
 								continue
 							}
 							id := rt.idOf(tg.tn, tg.j)
+							if id == "" {
+								continue // payments, without stripe-mock outside CI
+							}
 							path := rt.path
 							if strings.Contains(path, "%s") {
 								path = fmt.Sprintf(path, id)

@@ -252,6 +252,26 @@ var routes = []route{
 	{"POST /app/amendments/{id}/extension", html, may(policy.AmendmentDecide), chart, (*Server).pageExtendAmendment, 0},
 	{"POST /app/amendments/{id}/disagreement", html, may(policy.AmendmentRequest), chart, (*Server).pageDisagree, 0},
 
+	// Payments: a patient's fees, paying and receipts; the administrator's
+	// prices, ledger and refunds; the card processor's notices, which
+	// carry no session and are trusted by their signature alone (the API
+	// in payments.go, the pages in payments_pages.go).
+	{"GET /api/v1/payments", api, may(policy.PaymentRead), chart, (*Server).apiFees, 0},
+	{"POST /api/v1/payments", api, may(policy.PaymentPay), chart, (*Server).apiPay, 0},
+	{"GET /api/v1/payments/{id}", api, may(policy.PaymentRead), chart, (*Server).apiReceipt, 0},
+	{"GET /api/v1/payments/ledger", api, may(policy.PaymentList), chart, (*Server).apiLedger, 0},
+	{"POST /api/v1/payments/{id}/refund", api, may(policy.PaymentRefund), chart, (*Server).apiRefund, 0},
+	{"GET /api/v1/payments/prices", api, may(policy.PaymentPrices), chart, (*Server).apiPrices, 0},
+	{"PUT /api/v1/payments/prices", api, may(policy.PaymentPrices), chart, (*Server).apiSetPrice, 0},
+	{"POST /api/v1/payments/webhook", api, anyone, chart, (*Server).paymentWebhook, 0},
+	{"GET /app/payments", html, may(policy.PaymentRead), chart, (*Server).pagePayments, 0},
+	{"POST /app/payments", html, may(policy.PaymentPay), chart, (*Server).pagePay, 0},
+	{"GET /app/payments/{id}", html, may(policy.PaymentRead), chart, (*Server).pageReceipt, 0},
+	{"GET /app/admin/payments", html, may(policy.PaymentList), chart, (*Server).adminPayments, 0},
+	{"GET /app/admin/payments/{id}", html, may(policy.PaymentList), chart, (*Server).adminPayment, 0},
+	{"POST /app/admin/payments/{id}/refund", html, may(policy.PaymentRefund), chart, (*Server).adminRefund, 0},
+	{"POST /app/admin/prices", html, may(policy.PaymentPrices), chart, (*Server).adminSetPrice, 0},
+
 	// Video visits: the API, the call's WebSocket (visit.go,
 	// visit_reschedule.go) and the pages (visit_pages.go).
 	{"GET " + CallPath, websocket, may(policy.VisitJoin), visits, (*Server).handleCall, 0},

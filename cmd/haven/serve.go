@@ -30,6 +30,10 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err := rcfg.register(fs); err != nil {
 		return err
 	}
+	var pcfg paymentConfig
+	if err := pcfg.register(fs); err != nil {
+		return err
+	}
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -46,6 +50,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if err := rcfg.validate(); err != nil {
+		return err
+	}
+	if cfg.processor, err = pcfg.processor(); err != nil {
 		return err
 	}
 	if cfg.videoKey, err = loadVideoKey(vcfg.KeyPath, env.Stdout); err != nil {
