@@ -90,6 +90,10 @@ type chartView struct {
 	// Files is set when policy lets the reader open the patient's files:
 	// the page links to them.
 	Files bool
+	// Notes and Amendments are the record's visit notes and amendment
+	// requests, for the patient and her clinicians (nil for others).
+	Notes      []service.NoteSummary
+	Amendments []haven.AmendmentView
 }
 
 func (s *Server) pageChart(w http.ResponseWriter, r *http.Request) {
@@ -109,12 +113,12 @@ func (s *Server) pageChart(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
-	files, err := s.svc.MayReadFiles(r.Context(), id)
-	if err != nil {
+	v := chartView{Chart: ch, CareTeam: team, PatientID: id}
+	if v.Files, err = s.svc.MayReadFiles(r.Context(), id); err != nil {
 		s.pageError(w, r, err)
 		return
 	}
-	v := chartView{Chart: ch, CareTeam: team, PatientID: id, Files: files, RxStatus: rxStatusWords}
+	v.RxStatus = rxStatusWords
 	if v.Allergies, err = s.svc.Allergies(r.Context(), id); err != nil && haven.ErrorCode(err) != haven.EFORBIDDEN {
 		s.pageError(w, r, err)
 		return
@@ -122,6 +126,19 @@ func (s *Server) pageChart(w http.ResponseWriter, r *http.Request) {
 	if v.Prescriptions, err = s.svc.PatientPrescriptions(r.Context(), id); err != nil && haven.ErrorCode(err) != haven.EFORBIDDEN {
 		s.pageError(w, r, err)
 		return
+	}
+	// Only the roles that read notes and requests by their role ask: a
+	// refusal is audited, and front-desk staff would collect one for
+	// every chart they open.
+	if a.Role == haven.RolePatient || a.Role == haven.RoleClinician {
+		if v.Notes, err = s.svc.PatientNotes(r.Context(), id); err != nil {
+			s.pageError(w, r, err)
+			return
+		}
+		if v.Amendments, err = s.svc.PatientAmendments(r.Context(), id); err != nil {
+			s.pageError(w, r, err)
+			return
+		}
 	}
 	s.show(w, r, "chart_view.html", "Chart", v)
 }

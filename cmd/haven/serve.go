@@ -30,6 +30,10 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err := rcfg.register(fs); err != nil {
 		return err
 	}
+	var pcfg paymentConfig
+	if err := pcfg.register(fs); err != nil {
+		return err
+	}
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -46,6 +50,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if err := rcfg.validate(); err != nil {
+		return err
+	}
+	if cfg.processor, err = pcfg.processor(); err != nil {
 		return err
 	}
 	if cfg.videoKey, err = loadVideoKey(vcfg.KeyPath, env.Stdout); err != nil {
@@ -124,7 +131,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	env.Logger.Info("serving", "addr", addr, "db", string(st.db.Dialect()), "cert_sha256", web.Fingerprint(cert))
 	go st.checkpointEvery(ctx, env, time.Minute)
 	go st.sweepBlobsEvery(ctx, env, blob.OrphanAge)
-	if st.db.Dialect() == sqlstore.SQLite {
+	if own, err := st.db.KeepsOwnStatistics(ctx); err != nil {
+		env.Logger.Warn("reading whether the database keeps its statistics", "err", oneLine(err))
+	} else if !own {
 		go st.optimizeEvery(ctx, env, time.Hour)
 	}
 	err = srv.Serve(ctx, ln, web.TLSConfig(cert))
@@ -176,11 +185,13 @@ func (st *stack) sweepBlobsEvery(ctx context.Context, env *Env, every time.Durat
 	}
 }
 
-// optimizeEvery refreshes SQLite's statistics on a timer, as SQLite advises
-// for long-lived connections: PRAGMA optimize re-analyzes the tables whose
-// size moved enough to change a plan. (Hot queries do not depend on it; see
-// sqlstore's planner.go. PostgreSQL's statistics are its autovacuum's job,
-// and Haven analyzes after its own bulk changes.)
+// optimizeEvery refreshes the statistics of an engine that does not keep
+// them itself on a timer: SQLite, as it advises for long-lived connections
+// (PRAGMA optimize re-analyzes the tables whose size moved enough to change
+// a plan), and PostgreSQL with autovacuum off (ANALYZE). Hot queries do not
+// depend on it (see sqlstore's planner.go); other queries' plans do. With
+// autovacuum on, statistics are its job, and Haven analyzes after its own
+// bulk changes.
 func (st *stack) optimizeEvery(ctx context.Context, env *Env, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
