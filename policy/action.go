@@ -59,6 +59,10 @@ const (
 	FileUpload        Action = "file.upload"
 	PrescriptionRead  Action = "prescription.read"
 	PrescriptionWrite Action = "prescription.write"
+	// PrescriptionDraft writes a prescription not yet signed: nothing
+	// leaves until PrescriptionWrite signs it, after a fresh
+	// authentication that each signature consumes.
+	PrescriptionDraft Action = "prescription.draft"
 	LabRead           Action = "lab.read"
 	LabOrder          Action = "lab.order"
 
@@ -113,8 +117,13 @@ const (
 	RoleManage       Action = "role.manage"
 	MFAReset         Action = "mfa.reset"
 	PracticeSettings Action = "practice.settings"
-	VendorManage     Action = "vendor.manage"
-	KeysManage       Action = "keys.manage"
+	// VendorRead lists the outside systems the practice's data may go to
+	// and their agreements; VendorManage registers, changes and retires
+	// them, after a fresh authentication (a stolen session must not be able
+	// to open a new way out for PHI).
+	VendorRead   Action = "vendor.read"
+	VendorManage Action = "vendor.manage"
+	KeysManage   Action = "keys.manage"
 
 	// Platform: the operator's registry of practices.
 	PracticeProvision Action = "practice.provision"
@@ -232,6 +241,7 @@ var table = map[Action]rule{
 	FileUpload:        {kind: KindFile, patient: true, phi: true, roles: perms{rPatient: own, rClinician: related, rStaff: grantedAndRelated}},
 	PrescriptionRead:  {kind: KindPrescription, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: grantedAndRelated}},
 	PrescriptionWrite: {kind: KindPrescription, patient: true, phi: true, stepUp: true, roles: perms{rClinician: related}},
+	PrescriptionDraft: {kind: KindPrescription, patient: true, phi: true, roles: perms{rClinician: related}},
 	LabRead:           {kind: KindLab, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: grantedAndRelated}},
 	LabOrder:          {kind: KindLab, patient: true, phi: true, roles: perms{rClinician: related}},
 
@@ -270,7 +280,8 @@ var table = map[Action]rule{
 	RoleManage:       {kind: KindUser, stepUp: true, roles: perms{rAdmin: anyInPractice}},
 	MFAReset:         {kind: KindUser, stepUp: true, roles: perms{rAdmin: anyInPractice, rOperator: anyInPractice}},
 	PracticeSettings: {kind: KindPractice, stepUp: true, roles: perms{rAdmin: anyInPractice}},
-	VendorManage:     {kind: KindVendor, roles: perms{rAdmin: anyInPractice}},
+	VendorRead:       {kind: KindVendor, roles: perms{rAdmin: anyInPractice, rCompliance: anyInPractice}},
+	VendorManage:     {kind: KindVendor, stepUp: true, roles: perms{rAdmin: anyInPractice}},
 	KeysManage:       {kind: KindKey, stepUp: true, roles: perms{rAdmin: anyInPractice, rOperator: anyInPractice}},
 
 	PracticeProvision: {kind: KindPractice, stepUp: true, roles: perms{rOperator: anyInPractice}},

@@ -41,7 +41,7 @@ var permissions = map[haven.Role]map[string]string{
 		"message.read": relatedOrBreak, "message.send": related,
 		"message.inbox": anywhere, "message.triage": related,
 		"file.read": relatedOrBreak, "file.upload": related,
-		"prescription.read": relatedOrBreak, "prescription.write": related,
+		"prescription.read": relatedOrBreak, "prescription.write": related, "prescription.draft": related,
 		"lab.read": relatedOrBreak, "lab.order": related,
 		"visit.book": related, "visit.cancel": related, "visit.reschedule": related, "visit.read": relatedOrBreak,
 		"visit.admit": related, "visit.join": related, "visit.end": related,
@@ -61,13 +61,13 @@ var permissions = map[haven.Role]map[string]string{
 	},
 	haven.RolePracticeAdmin: {
 		"user.manage": anywhere, "role.manage": anywhere, "mfa.reset": anywhere,
-		"practice.settings": anywhere, "vendor.manage": anywhere, "keys.manage": anywhere,
+		"practice.settings": anywhere, "vendor.read": anywhere, "vendor.manage": anywhere, "keys.manage": anywhere,
 		"careteam.read": anywhere, "careteam.manage": anywhere, "patient.find": anywhere,
 	},
 	haven.RoleComplianceOfficer: {
 		"audit.search": anywhere, "audit.verify": anywhere, "alert.review": anywhere,
 		"breakglass.review": anywhere, "incident.manage": anywhere, "backup.restore_drill": anywhere,
-		"patient.find": anywhere, "amendment.queue": anywhere,
+		"patient.find": anywhere, "vendor.read": anywhere, "amendment.queue": anywhere,
 	},
 	haven.RolePlatformOperator: {
 		"practice.provision": anywhere, "keys.manage": anywhere, "user.manage": anywhere, "mfa.reset": anywhere,
@@ -80,11 +80,11 @@ var permissions = map[haven.Role]map[string]string{
 var practiceLevel = set("patient.register", "patient.search", "patient.find", "visit.queue", "message.inbox", "amendment.queue",
 	"audit.search", "audit.verify", "alert.review", "breakglass.review", "incident.manage",
 	"backup.restore_drill", "user.manage", "role.manage", "mfa.reset", "practice.settings",
-	"vendor.manage", "keys.manage", "practice.provision")
+	"vendor.read", "vendor.manage", "keys.manage", "practice.provision")
 
 // Actions a stolen or left-open session must not be able to take.
 var needsStepUp = set("prescription.write", "note.sign", "export.patient", "breakglass.request",
-	"mfa.reset", "role.manage", "visit.admit", "keys.manage", "practice.settings", "practice.provision")
+	"mfa.reset", "role.manage", "visit.admit", "keys.manage", "practice.settings", "practice.provision", "vendor.manage")
 
 func set(xs ...string) map[string]bool {
 	m := make(map[string]bool, len(xs))

@@ -165,6 +165,16 @@ func (s *Service) settings(ctx context.Context, practiceID string) (PracticeSett
 	if err != nil {
 		return ps, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load practice settings")
 	}
+	return ParseSettings(doc)
+}
+
+// ParseSettings reads a practice's stored settings document ("" for a
+// practice that has set none: the defaults). Storage hands the document
+// over with the reads that need it (a session's check, a decision's
+// facts), so settings cost no round trip of their own and are never
+// cached: a change on any node applies from the next request on.
+func ParseSettings(doc string) (PracticeSettings, error) {
+	ps := DefaultSettings()
 	if doc != "" {
 		if err := json.Unmarshal([]byte(doc), &ps); err != nil {
 			return ps, haven.Wrap(haven.EINTERNAL, err, "practice settings are unreadable")
@@ -187,11 +197,7 @@ func (s *Service) UpdateSettings(ctx context.Context, ps PracticeSettings) error
 		return err
 	}
 	b, _ := json.Marshal(ps)
-	if err := s.db.PutPracticeSettings(ctx, a.PracticeID, string(b)); err != nil {
-		return err
-	}
-	s.detectorState().forget(a.PracticeID)
-	return nil
+	return s.db.PutPracticeSettings(ctx, a.PracticeID, string(b))
 }
 
 // Settings returns the actor's practice settings (not PHI; any workforce

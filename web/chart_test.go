@@ -37,8 +37,11 @@ type tenant struct {
 	visits  [2]string // a booked visit per patient, with doc2 (not the swept clinician)
 	alert   string    // an open alert
 	threads [2]string // a conversation of each patient with the care team
+	vendor  string    // a pharmacy the practice registered
 	notes   [2]string // the signed note of each patient's visit
 	amends  [2]string // each patient's request to amend that note
+	rx      [2]string // a signed prescription per patient, by doc2
+	allergy [2]string // an allergy per patient
 	marker  string    // unique text in this practice's PHI
 }
 
@@ -165,6 +168,35 @@ func newChartStack(t *testing.T, dsn string) (*authStack, [2]*tenant) {
 			}
 			tn.threads[j] = th.ID
 		}
+		pharmacy := &haven.Vendor{Name: "Pharmacy" + tn.marker, Kind: haven.VendorPharmacy, Endpoint: "https://rx." + name + ".example/fhir",
+			PHI: haven.PHIMinimum, BAASigned: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), BAAExpires: time.Date(2027, 12, 31, 0, 0, 0, 0, time.UTC)}
+		if err := svc.AddVendor(as(haven.RolePracticeAdmin), pharmacy); err != nil {
+			t.Fatal(err)
+		}
+		tn.vendor = pharmacy.ID
+		// Each patient has an allergy and a signed prescription (by doc2,
+		// whose visits relate them), so the prescription routes have ids
+		// to sweep. Each signature needs its own step-up: the clock moves.
+		if err := svc.SeedFormulary(ctx, pr.ID, strings.NewReader("rxnorm,name\n29046,Lisinopril\n")); err != nil {
+			t.Fatal(err)
+		}
+		for j := range 2 {
+			al, err := svc.AddAllergy(as(haven.RoleStaff), tn.patient[j], "Allergen"+tn.marker, "hives")
+			if err != nil {
+				t.Fatal(err)
+			}
+			tn.allergy[j] = al.ID
+			clock.Advance(time.Second)
+			d, err := svc.DraftPrescription(as("doc2"), service.NewPrescription{PatientID: tn.patient[j], RxNorm: "29046", Strength: "10 mg", Form: "tablet",
+				Directions: "Directions" + tn.marker, Quantity: 30, DaysSupply: 30, PharmacyID: pharmacy.ID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := svc.SignPrescription(as("doc2"), d.ID, false); err != nil {
+				t.Fatal(err)
+			}
+			tn.rx[j] = d.ID
+		}
 		alerts, err := svc.Alerts(as(haven.RoleComplianceOfficer), false)
 		if err != nil || len(alerts) == 0 {
 			t.Fatalf("no alert to sweep: %v", err)
@@ -217,6 +249,24 @@ var sweepRoutes = []route{
 	{"GET", "/api/v1/files/%s/renditions/preview", nil, fileID},
 	{"POST", "/api/v1/break-glass/%s/review", func(*tenant) string { return `{"note":"looked fine"}` }, func(tn *tenant, j int) string { return tn.grant }},
 	{"POST", "/api/v1/alerts/%s/close", nil, func(tn *tenant, j int) string { return tn.alert }},
+	// Allergies and prescriptions.
+	{"GET", "/api/v1/patients/%s/allergies", nil, patientID},
+	{"POST", "/api/v1/patients/%s/allergies", func(*tenant) string { return `{"substance":"latex","reaction":"rash"}` }, patientID},
+	{"GET", "/api/v1/patients/%s/prescriptions", nil, patientID},
+	{"POST", "/api/v1/patients/%s/prescriptions", func(tn *tenant) string {
+		return `{"rxnorm":"29046","strength":"10 mg","form":"tablet","directions":"daily","quantity":30,"days_supply":30,"pharmacy_id":"` + tn.vendor + `"}`
+	}, patientID},
+	{"GET", "/api/v1/prescriptions/%s", nil, rxID},
+	{"POST", "/api/v1/prescriptions/%s/sign", func(*tenant) string { return `{"acknowledge":true}` }, rxID},
+	{"POST", "/api/v1/prescriptions/%s/cancel", nil, rxID},
+	{"POST", "/api/v1/prescriptions/%s/renewal-request", func(*tenant) string { return `{"note":"please"}` }, rxID},
+	{"POST", "/api/v1/prescriptions/%s/renew", nil, rxID},
+	// The practice's vendors: another practice's are unknown ids.
+	{"GET", "/api/v1/vendors/%s", nil, vendorID},
+	{"PUT", "/api/v1/vendors/%s", func(*tenant) string {
+		return `{"name":"Hijacked","kind":"pharmacy","endpoint":"https://evil.example","phi":"full","baa_signed":"2026-01-01","baa_expires":"2030-01-01"}`
+	}, vendorID},
+	{"POST", "/api/v1/vendors/%s/retire", nil, vendorID},
 	// The start is a free slot of the visit's clinician: a move that got
 	// past the gate would succeed, not fail for some other reason.
 	{"POST", "/api/v1/visits/%s/reschedule", func(*tenant) string { return `{"start":"2026-11-25T17:30:00Z"}` }, visitID},
@@ -269,7 +319,11 @@ var bodyIDRoutes = []route{
 	}, patientID},
 }
 
+var rxID = func(tn *tenant, j int) string { return tn.rx[j] }
+
 var fileID = func(tn *tenant, j int) string { return tn.files[j] }
+
+var vendorID = func(tn *tenant, j int) string { return tn.vendor }
 
 var threadID = func(tn *tenant, j int) string { return tn.threads[j] }
 

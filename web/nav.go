@@ -39,7 +39,8 @@ func navFor(a *haven.Actor, path string) []navLink {
 			{ID: "nav-record", Href: "/app/patients/" + a.UserID, Label: "My record"},
 			{ID: "nav-visits", Href: "/app/visits", Label: "Visits"},
 			{ID: "nav-messages", Href: "/app/messages", Label: "Messages"},
-			{ID: "nav-files", Href: "/app/files", Label: "Files"},
+			{ID: "nav-prescriptions", Href: "/app/prescriptions", Label: "Prescriptions"},
+			{ID: "nav-files", Href: "/app/patients/" + a.UserID + "/files", Label: "Files"},
 			{ID: "nav-history", Href: "/app/history", Label: "Who saw my record"},
 		}
 	case a.Role == haven.RoleClinician:
@@ -63,6 +64,7 @@ func navFor(a *haven.Actor, path string) []navLink {
 			{ID: "nav-people", Href: "/app/admin/users", Label: "People"},
 			{ID: "nav-care-teams", Href: "/app/care-teams", Label: "Care teams"},
 			{ID: "nav-settings", Href: "/app/admin/settings", Label: "Settings"},
+			{ID: "nav-vendors", Href: "/app/admin/vendors", Label: "Vendors"},
 		}
 	case a.Role == haven.RoleComplianceOfficer:
 		links = []navLink{
