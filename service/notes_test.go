@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"haven"
+	"haven/auth/outbox"
 	"haven/service"
 )
 
@@ -113,7 +114,7 @@ func TestClinicianWritesAndSignsANoteThePatientReadsIt(t *testing.T) {
 		if err != nil || len(list) != 1 || list[0].VisitID != v.ID || list[0].AuthorName == "" {
 			t.Fatalf("patient list %+v %v", list, err)
 		}
-		e.assertNotInTheClear(t, "notes", "NOTEMARKS", "NOTEMARKO", "NOTEMARKA", "NOTEMARKP", "NOTEMARKADD")
+		e.assertNotInTheClear(t, signed.ID, "NOTEMARKS", "NOTEMARKO", "NOTEMARKA", "NOTEMARKP", "NOTEMARKADD")
 	})
 }
 
@@ -344,7 +345,7 @@ func TestAmendmentRequestDenialAndDisagreement(t *testing.T) {
 		if err != nil || len(due) != 1 || due[0].UserID != p.chartA.PatientID {
 			t.Fatalf("update notices %+v %v", due, err)
 		}
-		e.assertNotInTheClear(t, "amendments", "AMENDMARKR", "AMENDMARKD", "AMENDMARKS", "Waiting for the lab")
+		e.assertNotInTheClear(t, am.ID, "AMENDMARKR", "AMENDMARKD", "AMENDMARKS", "Waiting for the lab")
 	})
 }
 
@@ -378,6 +379,44 @@ func TestAnAcceptedAmendmentIsASignedAddendum(t *testing.T) {
 		list, err := e.svc.PatientAmendments(e.as(p.patientA), p.chartA.PatientID)
 		if err != nil || len(list) != 2 {
 			t.Fatalf("her requests %+v %v", list, err)
+		}
+	})
+}
+
+// TestAnAmendmentAnswerEmailsOnlyThatThereIsAnUpdate: the denial of a
+// request sends the patient one email naming the practice and a link to
+// her record, and nothing of the request, the answer, the note or her.
+func TestAnAmendmentAnswerEmailsOnlyThatThereIsAnUpdate(t *testing.T) {
+	forEachDB(t, func(t *testing.T, e *env) {
+		p := e.seed("riverside", "n7")
+		box := &outbox.Memory{}
+		n := service.NewNotices(e.svc, service.NoticeConfig{Outbox: box, BaseURL: "https://clinic.example/"})
+		v := e.signedNote(p)
+		nv, _ := e.svc.VisitNote(e.as(p.patientA), v.ID)
+		am, err := e.svc.RequestAmendment(e.as(p.patientA), haven.AmendNote, nv.ID, "ReasonQx7 wrong day")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sent, err := n.SendDue(context.Background(), e.clock.Now()); err != nil || sent != 0 {
+			t.Fatalf("a request alone sent %d emails (%v)", sent, err)
+		}
+		if _, err := e.svc.DecideAmendment(e.as(p.clinician), am.ID, false, "AnswerQx7 as said"); err != nil {
+			t.Fatal(err)
+		}
+		if sent, err := n.SendDue(context.Background(), e.clock.Now()); err != nil || sent != 1 {
+			t.Fatalf("sent %d after the answer (%v)", sent, err)
+		}
+		m := box.Sent()[0]
+		if m.To != "pta@riverside.example" || m.Subject != "You have an update from riverside" || !strings.Contains(m.Text, "https://clinic.example/app/record\n") {
+			t.Fatalf("the update email: %+v", m)
+		}
+		for _, leak := range []string{"Qx7", "Namen7", "Worker", "NOTEMARK", am.ID, nv.ID, v.ID, p.chartA.PatientID, "amend", "note"} {
+			if strings.Contains(strings.ToLower(m.Subject+m.Text), strings.ToLower(leak)) {
+				t.Fatalf("the update email holds %q: %+v", leak, m)
+			}
+		}
+		if ev := e.lastEventOf(p.id, service.ActUpdateNotify); ev.ActorID != service.NoticeActor || ev.Decision != haven.DecisionAllow || ev.PatientID != p.chartA.PatientID {
+			t.Fatalf("the email is not audited: %+v", ev)
 		}
 	})
 }

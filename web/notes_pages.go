@@ -51,6 +51,17 @@ func soapForm(r *http.Request) haven.SOAP {
 		Assessment: r.PostFormValue("assessment"), Plan: r.PostFormValue("plan")}
 }
 
+// noteError answers a note form's failure: a stale authentication goes
+// through the step-up page and back to back, where the clinician signs
+// again (a GET never signs); anything else is the error page.
+func (s *Server) noteError(w http.ResponseWriter, r *http.Request, err error, back string) {
+	if haven.ErrorCode(err) == haven.ESTEPUP && s.id != nil {
+		http.Redirect(w, r, "/account/step-up?next="+url.QueryEscape(back), http.StatusSeeOther)
+		return
+	}
+	s.pageError(w, r, err)
+}
+
 func notePath(visitID string) string { return "/app/visits/" + url.PathEscape(visitID) + "/note" }
 
 func (s *Server) pageSaveNote(w http.ResponseWriter, r *http.Request) {
@@ -73,7 +84,7 @@ func (s *Server) pageSignNote(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if _, err := s.svc.SignNote(r.Context(), id); err != nil {
-		s.pageError(w, r, err)
+		s.noteError(w, r, err, notePath(id))
 		return
 	}
 	http.Redirect(w, r, notePath(id)+"?done=signed", http.StatusSeeOther)
@@ -82,7 +93,7 @@ func (s *Server) pageSignNote(w http.ResponseWriter, r *http.Request) {
 func (s *Server) pageAddendum(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if _, err := s.svc.AddAddendum(r.Context(), id, r.PostFormValue("text")); err != nil {
-		s.pageError(w, r, err)
+		s.noteError(w, r, err, notePath(id))
 		return
 	}
 	http.Redirect(w, r, notePath(id)+"?done=addendum", http.StatusSeeOther)
@@ -135,7 +146,7 @@ func (s *Server) pageAmendment(w http.ResponseWriter, r *http.Request) {
 func (s *Server) pageDecideAmendment(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if _, err := s.svc.DecideAmendment(r.Context(), id, r.PostFormValue("decision") == "accept", r.PostFormValue("text")); err != nil {
-		s.pageError(w, r, err)
+		s.noteError(w, r, err, amendmentPath(id))
 		return
 	}
 	http.Redirect(w, r, amendmentPath(id)+"?done=decided", http.StatusSeeOther)
