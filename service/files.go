@@ -307,7 +307,7 @@ func (s *Service) MayReadFiles(ctx context.Context, patientID string) (bool, err
 		return false, nil // the gate would refuse it; here nothing is offered
 	}
 	res := chartResource(policy.KindFile, row)
-	facts, err := s.loadFacts(ctx, a, res)
+	facts, _, err := s.loadFacts(ctx, a, res)
 	if err != nil {
 		return false, err
 	}

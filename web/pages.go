@@ -29,6 +29,7 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 	"kindLabel": func(k haven.VendorKind) string { return k.Label() },
 	"phiLabel":  func(l haven.PHILevel) string { return l.Label() },
 	"did":       actionLabel,
+	"paid":      func(s string) string { return paymentStateWords[s] },
 	"rule": func(code string) string {
 		if w, ok := ruleWords[code]; ok {
 			return w

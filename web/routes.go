@@ -101,6 +101,33 @@ var routes = []route{
 	{"GET /app/admin/settings", html, may(policy.PracticeSettings), chart, (*Server).pageSettings, 0},
 	{"POST /app/admin/settings", html, may(policy.PracticeSettings), chart, (*Server).pageSaveSettings, 0},
 
+	// Prescriptions, allergies and the formulary: the API and the pages
+	// (prescriptions.go).
+	{"GET /api/v1/formulary", api, signedIn, chart, (*Server).apiFormulary, 0},
+	{"POST /api/v1/formulary", api, may(policy.PracticeSettings), chart, (*Server).apiImportFormulary, 0},
+	{"GET /api/v1/pharmacies", api, may(policy.PrescriptionDraft), chart, (*Server).apiPharmacies, 0},
+	{"GET /api/v1/patients/{id}/allergies", api, may(policy.ChartRead), chart, (*Server).apiAllergies, 0},
+	{"POST /api/v1/patients/{id}/allergies", api, may(policy.ChartWrite), chart, (*Server).apiAddAllergy, 0},
+	{"DELETE /api/v1/patients/{id}/allergies/{allergy}", api, may(policy.ChartWrite), chart, (*Server).apiRemoveAllergy, 0},
+	{"GET /api/v1/patients/{id}/prescriptions", api, may(policy.PrescriptionRead), chart, (*Server).apiPatientPrescriptions, 0},
+	{"POST /api/v1/patients/{id}/prescriptions", api, may(policy.PrescriptionDraft), chart, (*Server).apiDraftPrescription, 0},
+	{"POST /api/v1/prescriptions", api, may(policy.PrescriptionDraft), chart, (*Server).apiDraftPrescription, 0},
+	{"GET /api/v1/prescriptions/{id}", api, may(policy.PrescriptionRead), chart, (*Server).apiPrescription, 0},
+	{"POST /api/v1/prescriptions/{id}/sign", api, may(policy.PrescriptionWrite), chart, (*Server).apiSignPrescription, 0},
+	{"POST /api/v1/prescriptions/{id}/cancel", api, may(policy.PrescriptionWrite), chart, (*Server).apiCancelPrescription, 0},
+	{"POST /api/v1/prescriptions/{id}/renewal-request", api, may(policy.PrescriptionRead), chart, (*Server).apiRenewalRequest, 0},
+	{"POST /api/v1/prescriptions/{id}/renew", api, may(policy.PrescriptionDraft), chart, (*Server).apiRenewPrescription, 0},
+	{"GET /app/prescriptions", html, may(policy.PrescriptionRead), chart, (*Server).pageMyPrescriptions, 0},
+	{"GET /app/prescriptions/{id}", html, may(policy.PrescriptionRead), chart, (*Server).pagePrescription, 0},
+	{"POST /app/prescriptions/{id}/sign", html, may(policy.PrescriptionWrite), chart, (*Server).pageSignPrescription, 0},
+	{"POST /app/prescriptions/{id}/cancel", html, may(policy.PrescriptionWrite), chart, (*Server).pageCancelPrescription, 0},
+	{"POST /app/prescriptions/{id}/renewal-request", html, may(policy.PrescriptionRead), chart, (*Server).pageRenewalRequest, 0},
+	{"POST /app/prescriptions/{id}/renew", html, may(policy.PrescriptionDraft), chart, (*Server).pageRenewPrescription, 0},
+	{"GET /app/patients/{id}/prescribe", html, may(policy.PrescriptionDraft), chart, (*Server).pagePrescribe, 0},
+	{"POST /app/patients/{id}/prescriptions", html, may(policy.PrescriptionDraft), chart, (*Server).pageDraftPrescription, 0},
+	{"POST /app/patients/{id}/allergies", html, may(policy.ChartWrite), chart, (*Server).pageAddAllergy, 0},
+	{"POST /app/patients/{id}/allergies/{allergy}/remove", html, may(policy.ChartWrite), chart, (*Server).pageRemoveAllergy, 0},
+
 	// The vendor registry, API and page (vendors.go).
 	{"GET /api/v1/vendors", api, may(policy.VendorRead), chart, (*Server).apiVendors, 0},
 	{"POST /api/v1/vendors", api, may(policy.VendorManage), chart, (*Server).apiAddVendor, 0},
@@ -198,6 +225,52 @@ var routes = []route{
 	{"GET /account/restrictions", html, may(policy.RestrictionsRead), chart, (*Server).pageRestrictions, 0},
 	{"POST /account/restrictions", html, may(policy.RestrictionsWrite), chart, (*Server).pageSetRestrictions, 0},
 	{"POST /account/restrictions/find", html, may(policy.RestrictionsRead), chart, (*Server).pageFindRestrictable, 0},
+
+	// Visit notes and amendment requests: the API (notes.go) and the
+	// pages (notes_pages.go).
+	{"GET /api/v1/visits/{id}/note", api, may(policy.NoteRead), chart, (*Server).apiNote, 0},
+	{"PUT /api/v1/visits/{id}/note", api, may(policy.NoteWrite), chart, (*Server).apiSaveNote, 0},
+	{"POST /api/v1/visits/{id}/note/sign", api, may(policy.NoteSign), chart, (*Server).apiSignNote, 0},
+	{"POST /api/v1/visits/{id}/note/addenda", api, may(policy.NoteSign), chart, (*Server).apiAddendum, 0},
+	{"GET /api/v1/patients/{id}/notes", api, may(policy.NoteRead), chart, (*Server).apiPatientNotes, 0},
+	{"GET /api/v1/patients/{id}/amendments", api, may(policy.AmendmentRead), chart, (*Server).apiPatientAmendments, 0},
+	{"GET /api/v1/amendments", api, may(policy.AmendmentQueue), chart, (*Server).apiAmendments, 0},
+	{"POST /api/v1/amendments", api, may(policy.AmendmentRequest), chart, (*Server).apiRequestAmendment, 0},
+	{"GET /api/v1/amendments/{id}", api, may(policy.AmendmentRead), chart, (*Server).apiAmendment, 0},
+	{"POST /api/v1/amendments/{id}/decision", api, may(policy.AmendmentDecide), chart, (*Server).apiDecideAmendment, 0},
+	{"POST /api/v1/amendments/{id}/extension", api, may(policy.AmendmentDecide), chart, (*Server).apiExtendAmendment, 0},
+	{"POST /api/v1/amendments/{id}/disagreement", api, may(policy.AmendmentRequest), chart, (*Server).apiDisagree, 0},
+	{"GET /app/visits/{id}/note", html, may(policy.NoteRead), chart, (*Server).pageNote, 0},
+	{"POST /app/visits/{id}/note", html, may(policy.NoteWrite), chart, (*Server).pageSaveNote, 0},
+	{"POST /app/visits/{id}/note/sign", html, may(policy.NoteSign), chart, (*Server).pageSignNote, 0},
+	{"POST /app/visits/{id}/note/addenda", html, may(policy.NoteSign), chart, (*Server).pageAddendum, 0},
+	{"GET /app/record", html, signedIn, chart, (*Server).pageRecord, 0},
+	{"GET /app/amendments", html, may(policy.AmendmentQueue), chart, (*Server).pageAmendments, 0},
+	{"POST /app/amendments", html, may(policy.AmendmentRequest), chart, (*Server).pageRequestAmendment, 0},
+	{"GET /app/amendments/{id}", html, may(policy.AmendmentRead), chart, (*Server).pageAmendment, 0},
+	{"POST /app/amendments/{id}/decision", html, may(policy.AmendmentDecide), chart, (*Server).pageDecideAmendment, 0},
+	{"POST /app/amendments/{id}/extension", html, may(policy.AmendmentDecide), chart, (*Server).pageExtendAmendment, 0},
+	{"POST /app/amendments/{id}/disagreement", html, may(policy.AmendmentRequest), chart, (*Server).pageDisagree, 0},
+
+	// Payments: a patient's fees, paying and receipts; the administrator's
+	// prices, ledger and refunds; the card processor's notices, which
+	// carry no session and are trusted by their signature alone (the API
+	// in payments.go, the pages in payments_pages.go).
+	{"GET /api/v1/payments", api, may(policy.PaymentRead), chart, (*Server).apiFees, 0},
+	{"POST /api/v1/payments", api, may(policy.PaymentPay), chart, (*Server).apiPay, 0},
+	{"GET /api/v1/payments/{id}", api, may(policy.PaymentRead), chart, (*Server).apiReceipt, 0},
+	{"GET /api/v1/payments/ledger", api, may(policy.PaymentList), chart, (*Server).apiLedger, 0},
+	{"POST /api/v1/payments/{id}/refund", api, may(policy.PaymentRefund), chart, (*Server).apiRefund, 0},
+	{"GET /api/v1/payments/prices", api, may(policy.PaymentPrices), chart, (*Server).apiPrices, 0},
+	{"PUT /api/v1/payments/prices", api, may(policy.PaymentPrices), chart, (*Server).apiSetPrice, 0},
+	{"POST /api/v1/payments/webhook", api, anyone, chart, (*Server).paymentWebhook, 0},
+	{"GET /app/payments", html, may(policy.PaymentRead), chart, (*Server).pagePayments, 0},
+	{"POST /app/payments", html, may(policy.PaymentPay), chart, (*Server).pagePay, 0},
+	{"GET /app/payments/{id}", html, may(policy.PaymentRead), chart, (*Server).pageReceipt, 0},
+	{"GET /app/admin/payments", html, may(policy.PaymentList), chart, (*Server).adminPayments, 0},
+	{"GET /app/admin/payments/{id}", html, may(policy.PaymentList), chart, (*Server).adminPayment, 0},
+	{"POST /app/admin/payments/{id}/refund", html, may(policy.PaymentRefund), chart, (*Server).adminRefund, 0},
+	{"POST /app/admin/prices", html, may(policy.PaymentPrices), chart, (*Server).adminSetPrice, 0},
 
 	// Video visits: the API, the call's WebSocket (visit.go,
 	// visit_reschedule.go) and the pages (visit_pages.go).

@@ -3,6 +3,7 @@ package web
 import (
 	"strings"
 
+	"haven"
 	"haven/service"
 )
 
@@ -174,4 +175,12 @@ var outcomeWords = map[string]string{"allow": "Allowed", "deny": "Refused", "fai
 // fileKindWords name a file's stored type.
 var fileKindWords = map[string]string{
 	"image/jpeg": "Photo", "image/png": "Photo", "application/pdf": "PDF", "application/dicom": "DICOM image",
+}
+
+// paymentStateWords are a payment's states as the pages say them.
+var paymentStateWords = map[string]string{
+	haven.PaymentPending:  "Being confirmed by the card processor",
+	haven.PaymentPaid:     "Paid",
+	haven.PaymentFailed:   "Did not go through",
+	haven.PaymentRefunded: "Refunded",
 }

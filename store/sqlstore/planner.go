@@ -32,8 +32,10 @@ import (
 // which a planner may turn into a scan of the joined table.
 //
 // Statistics are still refreshed where Haven knows it changed the data in
-// bulk, after migrations and key rotations (Analyze), and on SQLite every
-// hour, as SQLite advises for long-lived connections (serve does it).
+// bulk, after migrations and key rotations (Analyze), and every hour where
+// the engine does not keep them itself (KeepsOwnStatistics): on SQLite, as
+// SQLite advises for long-lived connections, and on a PostgreSQL with
+// autovacuum off (serve does it).
 
 // postgresRuntimeParams are set on every PostgreSQL connection Haven opens.
 var postgresRuntimeParams = map[string]string{"enable_seqscan": "off"}
@@ -66,6 +68,21 @@ func (d *DB) Analyze(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// KeepsOwnStatistics reports whether the engine refreshes its statistics
+// by itself: PostgreSQL with autovacuum on. SQLite never does, and a
+// PostgreSQL whose autovacuum is off (as on some clinics' servers) only
+// does when someone runs ANALYZE; serve then runs Analyze hourly.
+func (d *DB) KeepsOwnStatistics(ctx context.Context) (bool, error) {
+	if d.dialect != Postgres {
+		return false, nil
+	}
+	var on string
+	if err := d.db.QueryRowContext(ctx, `SHOW autovacuum`).Scan(&on); err != nil {
+		return false, haven.Wrap(haven.EUNAVAILABLE, err, "cannot read the autovacuum setting")
+	}
+	return on == "on", nil
 }
 
 // SQLite has no setting like enable_seqscan, and its statistics, once
