@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"haven"
+	"haven/policy"
 	"haven/service"
 )
 
@@ -34,6 +35,13 @@ func (s *Server) pageSettings(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status int, flash, msg string) {
+	// The workforce may read the settings (the API serves them), but this
+	// page is a form only an administrator can send: others are told so
+	// rather than shown controls that would be refused.
+	if a, _ := haven.ActorFromContext(r.Context()); !policy.Permits(a.Role, policy.PracticeSettings) {
+		s.pageError(w, r, haven.Errorf(haven.EFORBIDDEN, "the practice's settings are changed by its administrator"))
+		return
+	}
 	ps, err := s.svc.Settings(r.Context())
 	if err != nil {
 		s.pageError(w, r, err)
