@@ -24,6 +24,7 @@ require (
 	github.com/pion/webrtc/v4 v4.2.20
 	github.com/pquerna/otp v1.5.0
 	github.com/prometheus/client_golang v1.25.0
+	github.com/stripe/stripe-go/v82 v82.5.1
 	github.com/suyashkumar/dicom v1.1.0
 	github.com/transparency-dev/merkle v0.0.2
 	go.yaml.in/yaml/v3 v3.0.5

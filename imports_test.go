@@ -140,6 +140,11 @@ func TestPackageBoundaries(t *testing.T) {
 			return underAny(dep, "haven/store", "haven/keyring", "haven/blob", "haven/audit", "haven/service", "haven/web", "haven/identity", "haven/internal")
 		},
 	}, {
+		why:        "the card processor adapter is handed PHI-free domain types only: it reaches nothing of Haven's but the domain, so it has no patient, visit or key to send",
+		applies:    func(p string) bool { return under(p, "haven/stripe") },
+		transitive: true,
+		forbidden:  func(dep string) bool { return haven(dep) && dep != "haven" },
+	}, {
 		why:        "the audit log stands apart from keys and storage: it can be checked with public material alone",
 		applies:    func(p string) bool { return under(p, "haven/audit") },
 		transitive: true,

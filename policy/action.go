@@ -38,8 +38,12 @@ const (
 	CareTeamManage Action = "careteam.manage"
 
 	// Clinical record.
-	NoteRead    Action = "note.read"
-	NoteWrite   Action = "note.write"
+	NoteRead  Action = "note.read"
+	NoteWrite Action = "note.write" // a visit note's draft; only the visit's clinician, which the service checks
+	// NoteSign locks a visit note under the practice's signature, and
+	// appends an addendum to a signed one: what a clinician signs is the
+	// record, so a stolen session must not sign it.
+	NoteSign    Action = "note.sign"
 	MessageRead Action = "message.read"
 	MessageSend Action = "message.send"
 	// MessageInbox opens the practice's inbox: the list of its patients'
@@ -55,8 +59,25 @@ const (
 	FileUpload        Action = "file.upload"
 	PrescriptionRead  Action = "prescription.read"
 	PrescriptionWrite Action = "prescription.write"
+	// PrescriptionDraft writes a prescription not yet signed: nothing
+	// leaves until PrescriptionWrite signs it, after a fresh
+	// authentication that each signature consumes.
+	PrescriptionDraft Action = "prescription.draft"
 	LabRead           Action = "lab.read"
 	LabOrder          Action = "lab.order"
+
+	// Amendments (HIPAA 164.526): a patient asks for a part of her record
+	// to be amended and may attach a statement of disagreement to a
+	// denial (AmendmentRequest); she and her related clinicians read the
+	// requests (AmendmentRead); a related clinician accepts, denies or
+	// extends one (AmendmentDecide); clinicians and the compliance officer
+	// see the practice's open requests and their deadlines, without their
+	// text: no PHI but whose request it is, as patient.find names people
+	// (AmendmentQueue).
+	AmendmentRequest Action = "amendment.request"
+	AmendmentRead    Action = "amendment.read"
+	AmendmentDecide  Action = "amendment.decide"
+	AmendmentQueue   Action = "amendment.queue"
 
 	// Visits: booked → checked in → admitted → in call → ended.
 	VisitBook    Action = "visit.book"
@@ -82,6 +103,17 @@ const (
 	RestrictionsRead  Action = "restrictions.read"
 	RestrictionsWrite Action = "restrictions.write"
 
+	// Payments: visit fees. What a visit was paid with, by whom and for
+	// which visit is the patient's (PHI): she reads and pays her own. The
+	// administrator works the ledger by opaque reference, amount and state,
+	// never by name or visit (so no PHI), sets the prices, and refunds with
+	// a recent step-up (a stolen session must not pay money out).
+	PaymentRead   Action = "payment.read"
+	PaymentPay    Action = "payment.pay"
+	PaymentList   Action = "payment.list"
+	PaymentRefund Action = "payment.refund"
+	PaymentPrices Action = "payment.prices"
+
 	// Oversight: the compliance officer's tools.
 	AuditSearch        Action = "audit.search"
 	AuditVerify        Action = "audit.verify"
@@ -96,8 +128,13 @@ const (
 	RoleManage       Action = "role.manage"
 	MFAReset         Action = "mfa.reset"
 	PracticeSettings Action = "practice.settings"
-	VendorManage     Action = "vendor.manage"
-	KeysManage       Action = "keys.manage"
+	// VendorRead lists the outside systems the practice's data may go to
+	// and their agreements; VendorManage registers, changes and retires
+	// them, after a fresh authentication (a stolen session must not be able
+	// to open a new way out for PHI).
+	VendorRead   Action = "vendor.read"
+	VendorManage Action = "vendor.manage"
+	KeysManage   Action = "keys.manage"
 
 	// Platform: the operator's registry of practices.
 	PracticeProvision Action = "practice.provision"
@@ -113,12 +150,14 @@ const (
 	KindPatient      Kind = "patient" // the practice's patient list
 	KindCareTeam     Kind = "careteam"
 	KindNote         Kind = "note"
+	KindAmendment    Kind = "amendment"
 	KindMessage      Kind = "message"
 	KindRestrictions Kind = "restrictions"
 	KindFile         Kind = "file"
 	KindPrescription Kind = "prescription"
 	KindLab          Kind = "lab"
 	KindVisit        Kind = "visit"
+	KindPayment      Kind = "payment"
 	KindAudit        Kind = "audit"
 	KindAlert        Kind = "alert"
 	KindBreakGlass   Kind = "breakglass"
@@ -205,6 +244,7 @@ var table = map[Action]rule{
 
 	NoteRead:          {kind: KindNote, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: grantedAndRelated}},
 	NoteWrite:         {kind: KindNote, patient: true, phi: true, roles: perms{rClinician: relatedOrBreakGlass}},
+	NoteSign:          {kind: KindNote, patient: true, phi: true, stepUp: true, roles: perms{rClinician: related}},
 	MessageRead:       {kind: KindMessage, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: anyInPractice}},
 	MessageSend:       {kind: KindMessage, patient: true, phi: true, roles: perms{rPatient: own, rClinician: related, rStaff: anyInPractice}},
 	MessageInbox:      {kind: KindMessage, phi: true, roles: perms{rClinician: anyInPractice, rStaff: anyInPractice}},
@@ -213,8 +253,14 @@ var table = map[Action]rule{
 	FileUpload:        {kind: KindFile, patient: true, phi: true, roles: perms{rPatient: own, rClinician: related, rStaff: grantedAndRelated}},
 	PrescriptionRead:  {kind: KindPrescription, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: grantedAndRelated}},
 	PrescriptionWrite: {kind: KindPrescription, patient: true, phi: true, stepUp: true, roles: perms{rClinician: related}},
+	PrescriptionDraft: {kind: KindPrescription, patient: true, phi: true, roles: perms{rClinician: related}},
 	LabRead:           {kind: KindLab, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: grantedAndRelated}},
 	LabOrder:          {kind: KindLab, patient: true, phi: true, roles: perms{rClinician: related}},
+
+	AmendmentRequest: {kind: KindAmendment, patient: true, phi: true, roles: perms{rPatient: own}},
+	AmendmentRead:    {kind: KindAmendment, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass}},
+	AmendmentDecide:  {kind: KindAmendment, patient: true, phi: true, roles: perms{rClinician: related}},
+	AmendmentQueue:   {kind: KindAmendment, roles: perms{rClinician: anyInPractice, rCompliance: anyInPractice}},
 
 	VisitBook:    {kind: KindVisit, patient: true, phi: true, roles: perms{rPatient: own, rClinician: related, rStaff: anyInPractice}},
 	VisitCancel:  {kind: KindVisit, patient: true, phi: true, roles: perms{rPatient: own, rClinician: related, rStaff: anyInPractice}},
@@ -234,6 +280,12 @@ var table = map[Action]rule{
 	RestrictionsRead:  {kind: KindRestrictions, patient: true, phi: true, roles: perms{rPatient: own}},
 	RestrictionsWrite: {kind: KindRestrictions, patient: true, phi: true, roles: perms{rPatient: own}},
 
+	PaymentRead:   {kind: KindPayment, patient: true, phi: true, roles: perms{rPatient: own}},
+	PaymentPay:    {kind: KindPayment, patient: true, phi: true, roles: perms{rPatient: own}},
+	PaymentList:   {kind: KindPayment, roles: perms{rAdmin: anyInPractice}},
+	PaymentRefund: {kind: KindPayment, stepUp: true, roles: perms{rAdmin: anyInPractice}},
+	PaymentPrices: {kind: KindPayment, roles: perms{rAdmin: anyInPractice}},
+
 	AuditSearch:        {kind: KindAudit, roles: perms{rCompliance: anyInPractice, rOperator: anyInPractice}},
 	AuditVerify:        {kind: KindAudit, roles: perms{rCompliance: anyInPractice, rOperator: anyInPractice}},
 	AlertReview:        {kind: KindAlert, roles: perms{rCompliance: anyInPractice, rOperator: anyInPractice}},
@@ -246,7 +298,8 @@ var table = map[Action]rule{
 	RoleManage:       {kind: KindUser, stepUp: true, roles: perms{rAdmin: anyInPractice}},
 	MFAReset:         {kind: KindUser, stepUp: true, roles: perms{rAdmin: anyInPractice, rOperator: anyInPractice}},
 	PracticeSettings: {kind: KindPractice, stepUp: true, roles: perms{rAdmin: anyInPractice}},
-	VendorManage:     {kind: KindVendor, roles: perms{rAdmin: anyInPractice}},
+	VendorRead:       {kind: KindVendor, roles: perms{rAdmin: anyInPractice, rCompliance: anyInPractice}},
+	VendorManage:     {kind: KindVendor, stepUp: true, roles: perms{rAdmin: anyInPractice}},
 	KeysManage:       {kind: KindKey, stepUp: true, roles: perms{rAdmin: anyInPractice, rOperator: anyInPractice}},
 
 	PracticeProvision: {kind: KindPractice, stepUp: true, roles: perms{rOperator: anyInPractice}},

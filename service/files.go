@@ -287,6 +287,30 @@ func (s *Service) Files(ctx context.Context, patientID string) ([]haven.FileView
 	return out, nil
 }
 
+// MayReadFiles reports whether policy would let the signed-in reader
+// open the patient's files, asked without a record: for a page choosing
+// which links and controls to show. Nothing is opened, and every opening
+// is still decided and audited on its own.
+func (s *Service) MayReadFiles(ctx context.Context, patientID string) (bool, error) {
+	a, err := haven.SignedIn(ctx)
+	if err != nil {
+		return false, err
+	}
+	if s.blobs == nil || !haven.PlausibleID(patientID) {
+		return false, nil
+	}
+	row, err := s.db.FindPatient(ctx, patientID)
+	if err != nil || row.PracticeID != a.PracticeID {
+		return false, nil // the gate would refuse it; here nothing is offered
+	}
+	res := chartResource(policy.KindFile, row)
+	facts, _, err := s.loadFacts(ctx, a, res)
+	if err != nil {
+		return false, err
+	}
+	return policy.Decide(a, policy.FileRead, res, facts).Allow, nil
+}
+
 // fileView opens a file's name and details for a reader the gate let
 // through.
 func (s *Service) fileView(ctx context.Context, f *haven.File, rs []*haven.FileRendition) (*haven.FileView, error) {

@@ -26,6 +26,7 @@ type Service struct {
 	blobs     blob.Store
 	videoKey  []byte
 	passwords *password.Hasher
+	processor haven.Processor // nil: card payments are off
 	now       func() time.Time
 
 	detectOnce sync.Once
@@ -35,6 +36,9 @@ type Service struct {
 	// notices wakes the message notice sender when a message asks for an
 	// email (message_notices.go); it holds at most one wake-up.
 	notices chan struct{}
+	// rx wakes the prescription sender when a prescription or a
+	// cancellation is queued (rx_outbox.go); it holds at most one wake-up.
+	rx chan struct{}
 }
 
 // Config is what New needs.
@@ -45,13 +49,14 @@ type Config struct {
 	Blobs     blob.Store       // encrypted file content; nil disables files
 	VideoKey  []byte           // 32-byte HMAC key for join tokens, shared by every node; nil disables video
 	Passwords *password.Hasher // default: a pool sized for this machine
+	Processor haven.Processor  // the card processor; nil turns card payments off
 	Now       func() time.Time // default: time.Now in UTC; tests inject a clock
 }
 
 // New returns a Service.
 func New(cfg Config) *Service {
-	s := &Service{db: cfg.DB, keys: cfg.Keys, audit: cfg.Audit, blobs: cfg.Blobs, videoKey: cfg.VideoKey, passwords: cfg.Passwords, now: cfg.Now,
-		notices: make(chan struct{}, 1)}
+	s := &Service{db: cfg.DB, keys: cfg.Keys, audit: cfg.Audit, blobs: cfg.Blobs, videoKey: cfg.VideoKey, passwords: cfg.Passwords, processor: cfg.Processor, now: cfg.Now,
+		notices: make(chan struct{}, 1), rx: make(chan struct{}, 1)}
 	if s.passwords == nil {
 		s.passwords = password.NewHasher(password.HasherConfig{})
 	}

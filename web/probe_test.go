@@ -225,6 +225,9 @@ func TestOutsidersProbesOfRealIDsLookLikeProbesOfNothing(t *testing.T) {
 			for _, rt := range routes {
 				for j := range 2 {
 					realID, fake := rt.idOf(victim, j), haven.NewID()
+					if realID == "" {
+						continue // payments, without stripe-mock outside CI
+					}
 					ra, revs := probe(rt, realID)
 					fa, fevs := probe(rt, fake)
 					if ra != fa || ra.Status != http.StatusNotFound {
@@ -278,7 +281,7 @@ func TestOutsidersProbesOfRealIDsLookLikeProbesOfNothing(t *testing.T) {
 				}
 			}
 			for _, rt := range routes {
-				if id := rt.idOf(victim, 0); !probed[id] {
+				if id := rt.idOf(victim, 0); id != "" && !probed[id] {
 					t.Errorf("%s %s: the probe of %s is not in the probed practice's log", rt.method, rt.path, id)
 				}
 			}
@@ -352,6 +355,9 @@ func TestPatientsProbesOfOtherPatientsIDsAnswerNotFound(t *testing.T) {
 					body = rt.body(own)
 				}
 				realID := rt.idOf(own, 1) // patient B's (the grant is on B; the alert and staff account are the practice's)
+				if realID == "" {
+					continue // payments, without stripe-mock outside CI
+				}
 				before := denials(t, st.db, me)
 				ra := answerOf(t, c.apiAs(auth, rt.method, fmt.Sprintf(rt.path, realID), body))
 				mid := denials(t, st.db, me)

@@ -3,6 +3,7 @@ package web
 import (
 	"strings"
 
+	"haven"
 	"haven/service"
 )
 
@@ -159,12 +160,27 @@ func historyLine(e service.AccessEvent) string {
 
 // ruleWords name the detection rules of the compliance officer's alerts.
 var ruleWords = map[string]string{
-	"bulk_access":     "Many patients opened quickly",
-	"repeated_denial": "Refused again and again",
-	"after_hours":     "Access outside working hours",
-	"break_glass":     "Emergency access (break-glass)",
-	"outside_probe":   "Asked from outside the practice",
+	"bulk_access":           "Many patients opened quickly",
+	"repeated_denial":       "Refused again and again",
+	"after_hours":           "Access outside working hours",
+	"break_glass":           "Emergency access (break-glass)",
+	"outside_probe":         "Asked from outside the practice",
+	"vendor_egress_refused": "Sending to a vendor refused",
+	"vendor_baa_expiring":   "A vendor's agreement ends soon",
 }
 
 // outcomeWords name an audited decision.
 var outcomeWords = map[string]string{"allow": "Allowed", "deny": "Refused", "fail": "Failed"}
+
+// fileKindWords name a file's stored type.
+var fileKindWords = map[string]string{
+	"image/jpeg": "Photo", "image/png": "Photo", "application/pdf": "PDF", "application/dicom": "DICOM image",
+}
+
+// paymentStateWords are a payment's states as the pages say them.
+var paymentStateWords = map[string]string{
+	haven.PaymentPending:  "Being confirmed by the card processor",
+	haven.PaymentPaid:     "Paid",
+	haven.PaymentFailed:   "Did not go through",
+	haven.PaymentRefunded: "Refunded",
+}

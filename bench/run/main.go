@@ -177,6 +177,11 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	} else if err := goBench(ctx, root, out, "Go benchmarks", ".", cfg.benchtime, cfg.pkgs); err != nil {
 		return err
 	}
+	if len(cfg.pkgs) > 0 {
+		if err := goBench(ctx, root, out, "File benchmarks", fileBenchPattern, cfg.benchtime, fileBenchPackages); err != nil {
+			return err
+		}
+	}
 	if !cfg.browser {
 		return nil
 	}

@@ -206,7 +206,18 @@ var goBenchPackages = []string{
 	"./service",              // audited chart read vs the same read without the audit append
 	"./identity",             // sign-in and session resume vs a bare hash and a bare lookup; passkey sign-in vs bare ECDSA
 	"./video/sfu",            // admission to first RTP packet (p50/p95) vs direct pion peers; CPU per forwarded packet
+	"./media",                // DICOM read, preview and de-identified copy per MiB vs a bare PNG encode of the same pixel count
 }
+
+// The file benchmarks: an upload through Haven's real HTTPS server
+// against the same bytes through the blob store alone
+// (web/files_bench_test.go). They run apart from the Go benchmarks
+// because ./web also holds the browser benchmarks, which must not run at
+// the Go benchmarks' -benchtime.
+var (
+	fileBenchPackages = []string{"./web"}
+	fileBenchPattern  = "UploadHTTPS"
+)
 
 // The browser benchmarks: admission to the first decoded video frame in two
 // headless Chromiums with fake cameras (web/visit_bench_test.go), beside

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"haven"
 	"haven/store/sqlstore"
 	"haven/web"
 )
@@ -37,9 +38,10 @@ type Config struct {
 	MetricsToken   string
 	Demo           bool
 
-	auditLog     string        // `haven audit --log`
-	witnessSpecs []witnessSpec // parsed --audit-witness
-	videoKey     []byte        // `haven serve`: the join-token key (video.go)
+	auditLog     string          // `haven audit --log`
+	witnessSpecs []witnessSpec   // parsed --audit-witness
+	videoKey     []byte          // `haven serve`: the join-token key (video.go)
+	processor    haven.Processor // `haven serve`: the card processor, or nil (payments.go)
 }
 
 type setting struct {

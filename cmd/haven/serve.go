@@ -26,6 +26,14 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err := mcfg.register(fs); err != nil {
 		return err
 	}
+	var rcfg rxConfig
+	if err := rcfg.register(fs); err != nil {
+		return err
+	}
+	var pcfg paymentConfig
+	if err := pcfg.register(fs); err != nil {
+		return err
+	}
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -39,6 +47,12 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if err := mcfg.validate(); err != nil {
+		return err
+	}
+	if err := rcfg.validate(); err != nil {
+		return err
+	}
+	if cfg.processor, err = pcfg.processor(); err != nil {
 		return err
 	}
 	if cfg.videoKey, err = loadVideoKey(vcfg.KeyPath, env.Stdout); err != nil {
@@ -75,15 +89,20 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		}
 		demo.Print(env.Stdout, logins, publicURL)
 	}
+	if err := recognizeVendors(ctx, env, st, &cfg, &mcfg); err != nil {
+		return err
+	}
 	mail, stopMail, err := mcfg.outbox(ctx, cfg.DataDir, env)
 	if err != nil {
 		return err
 	}
 	defer stopMail() // after the users of mail below have stopped
 	id, passkeys, stopIdentity := startIdentity(ctx, env, st, mail, publicURL)
-	defer stopIdentity()                                  // sign-in, sessions, accounts, passkeys (identity.go)
-	defer startReminders(ctx, env, st, mail, publicURL)() // visit reminders, through the same outbox (remind.go)
-	defer startNotices(ctx, env, st, mail, publicURL)()   // "you have a new secure message", the same way (notify.go)
+	defer stopIdentity()                                     // sign-in, sessions, accounts, passkeys (identity.go)
+	defer startReminders(ctx, env, st, mail, publicURL)()    // visit reminders, through the same outbox (remind.go)
+	defer startNotices(ctx, env, st, mail, publicURL)()      // "you have a new secure message", the same way (notify.go)
+	defer startBAAReminders(ctx, env, st, mail, publicURL)() // vendor agreements ending within 30 days (remind.go)
+	defer startPrescriptions(ctx, env, st, &rcfg)()          // signed prescriptions to pharmacies, over mutual TLS (rx.go)
 	// Video visits: the SFU and TURN relay live as long as the server, and
 	// closing them ends every call.
 	media, err := startVideo(&vcfg, cfg.videoKey)

@@ -133,7 +133,7 @@ func openStack(ctx context.Context, env *Env, cfg *Config) (*stack, error) {
 		st.Close()
 		return nil, fmt.Errorf("--blob-store: %s", oneLine(err))
 	}
-	st.svc = service.New(service.Config{DB: st.db, Keys: st.keys, Audit: st.audit, Blobs: st.blobs, VideoKey: cfg.videoKey})
+	st.svc = service.New(service.Config{DB: st.db, Keys: st.keys, Audit: st.audit, Blobs: st.blobs, VideoKey: cfg.videoKey, Processor: cfg.processor})
 	return st, nil
 }
 

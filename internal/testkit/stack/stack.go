@@ -2,7 +2,7 @@
 // a real database migrated, a root key in a temporary directory, the
 // keyring, an audit log that signs checkpoints, blobs in a directory, and
 // a clock the test moves. Options change what differs between tests (At,
-// WallClock, NoBlobs, Passwords), and Node adds a second process on the
+// WallClock, NoBlobs, Passwords, Processor), and Node adds a second process on the
 // same database. Every service and web test builds its stack here. It
 // stands apart from testkit because it reaches keys: testkit serves
 // storage's tests too, which must never reach one.
@@ -90,6 +90,7 @@ type config struct {
 	wall      bool
 	noBlobs   bool
 	passwords *password.Hasher
+	processor haven.Processor
 }
 
 // At starts the stack's clock at t instead of DefaultStart.
@@ -106,6 +107,10 @@ func NoBlobs() Option { return func(c *config) { c.noBlobs = true } }
 // Passwords hashes passwords with h instead of FastHasher (a benchmark of
 // sign-in measures the production parameters).
 func Passwords(h *password.Hasher) Option { return func(c *config) { c.passwords = h } }
+
+// Processor charges card payments through p (the Stripe adapter against
+// stripe-mock); without it payments are off.
+func Processor(p haven.Processor) Option { return func(c *config) { c.processor = p } }
 
 // FastHasher keeps tests quick: argon2id with small memory. Production
 // parameters are tested in auth/password.
@@ -197,7 +202,7 @@ func (s *Stack) open(first bool) {
 		tb.Cleanup(func() { d.Close() })
 		blobs = d
 	}
-	svc := service.New(service.Config{DB: db, Keys: keys, Audit: log, Blobs: blobs, VideoKey: s.VideoKey, Passwords: s.cfg.passwords, Now: s.Clock.Now})
+	svc := service.New(service.Config{DB: db, Keys: keys, Audit: log, Blobs: blobs, VideoKey: s.VideoKey, Passwords: s.cfg.passwords, Processor: s.cfg.processor, Now: s.Clock.Now})
 	tb.Cleanup(svc.Wait) // reports of probes still appending, before the log closes
 	s.DB, s.Keys, s.Log, s.Service = db, keys, log, svc
 }

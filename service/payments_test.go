@@ -1,0 +1,261 @@
+package service_test
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	sg "github.com/stripe/stripe-go/v82"
+	"github.com/stripe/stripe-go/v82/webhook"
+
+	"haven"
+	"haven/internal/testkit"
+	"haven/internal/testkit/stack"
+	"haven/stripe"
+)
+
+// webhookSecret signs the notices these tests deliver as the processor.
+const webhookSecret = "whsec_service_test_secret"
+
+// forEachDBPaying runs fn on a stack whose card processor is the Stripe
+// adapter talking to stripe-mock through a recorder of every request.
+func forEachDBPaying(t *testing.T, fn func(t *testing.T, e *env, rec *testkit.Recorder)) {
+	mock := testkit.StripeMock(t)
+	for name, dsn := range testkit.Databases(t) {
+		t.Run(name, func(t *testing.T) {
+			rec := &testkit.Recorder{}
+			proc, err := stripe.New(stripe.Config{Key: "sk_test_123", WebhookSecret: webhookSecret, URL: mock,
+				HTTPClient: &http.Client{Transport: rec, Timeout: 10 * time.Second}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fn(t, envOf(t, stack.New(t, dsn, stack.Processor(proc))), rec)
+		})
+	}
+}
+
+// notice is a processor notice about the payment with reference ref,
+// signed with secret at the time at.
+func notice(secret string, at time.Time, eventID, typ, ref string) ([]byte, string) {
+	obj := fmt.Sprintf(`{"id":"pi_unknownToHaven1","object":"payment_intent","metadata":{"haven_ref":%q}}`, ref)
+	payload := fmt.Sprintf(`{"id":%q,"object":"event","api_version":%q,"created":%d,"type":%q,"data":{"object":%s}}`,
+		eventID, sg.APIVersion, at.Unix(), typ, obj)
+	sp := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: []byte(payload), Secret: secret, Timestamp: at})
+	return sp.Payload, sp.Header
+}
+
+func TestPatientPaysForHerVisitAndTheProcessorLearnsNothingAboutHer(t *testing.T) {
+	forEachDBPaying(t, func(t *testing.T, e *env, rec *testkit.Recorder) {
+		p := e.seed("riverside", "pay1")
+		q := e.seed("lakeshore", "pay2")
+		if err := e.svc.SetAvailability(e.as(p.clinician), wednesdayAfternoon); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC)
+		v, err := e.svc.BookVisit(e.as(p.patientA), p.chartA.PatientID, p.clinician.UserID, start, "reasonpay1 rash again")
+		if err != nil {
+			t.Fatal(err)
+		}
+		pt := e.as(p.patientA)
+
+		fees, err := e.svc.VisitFees(pt, p.chartA.PatientID)
+		if err != nil || len(fees.Visits) != 1 || fees.Visits[0].Owed || fees.OwedText != "" {
+			t.Fatalf("fees before a price: %+v %v", fees, err)
+		}
+		if _, err := e.svc.PayVisit(pt, v.ID); haven.ErrorCode(err) != haven.EINVALID {
+			t.Fatalf("paying a visit without a fee: %v", err)
+		}
+		if err := e.svc.SetPrice(pt, 30, 4000, haven.USD); haven.ErrorCode(err) != haven.EFORBIDDEN {
+			t.Fatalf("a patient set a price: %v", err)
+		}
+		if err := e.svc.SetPrice(e.as(p.admin), 30, 4000, haven.USD); err != nil {
+			t.Fatal(err)
+		}
+		if l, err := e.svc.Prices(e.as(q.admin)); err != nil || len(l.Prices) != 0 {
+			t.Fatalf("another practice's prices: %+v %v", l, err)
+		}
+		if l, err := e.svc.Prices(e.as(p.admin)); err != nil || len(l.Prices) != 1 || len(l.Lengths) != 1 || l.Lengths[0] != 30 {
+			t.Fatalf("prices: %+v %v", l, err)
+		}
+		fees, err = e.svc.VisitFees(pt, p.chartA.PatientID)
+		if err != nil || !fees.Visits[0].Owed || fees.Visits[0].AmountText != "$40.00" || fees.OwedText != "$40.00" {
+			t.Fatalf("fees: %+v %v", fees, err)
+		}
+		if _, err := e.svc.VisitFees(e.as(p.patientB), p.chartA.PatientID); haven.ErrorCode(err) != haven.ENOTFOUND {
+			t.Fatalf("another patient's fees: %v", err)
+		}
+
+		// Only she pays for her visit.
+		for who, a := range map[string]haven.Actor{"patient B": p.patientB, "another practice's patient": q.patientA} {
+			if _, err := e.svc.PayVisit(e.as(a), v.ID); haven.ErrorCode(err) != haven.ENOTFOUND {
+				t.Errorf("%s paid for her visit: %v", who, err)
+			}
+		}
+		if _, err := e.svc.PayVisit(e.as(p.admin), v.ID); haven.ErrorCode(err) != haven.EFORBIDDEN {
+			t.Errorf("the admin paid for her visit: %v", err)
+		}
+		if n := len(rec.Requests()); n != 0 {
+			t.Fatalf("%d requests reached the processor for refused payments", n)
+		}
+
+		pay, err := e.svc.PayVisit(pt, v.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pay.State != haven.PaymentPending || pay.AmountText != "$40.00" || pay.PracticeName != "riverside" {
+			t.Fatalf("payment %+v", pay)
+		}
+		if _, err := e.svc.PayVisit(pt, v.ID); haven.ErrorCode(err) != haven.ECONFLICT {
+			t.Fatalf("paying twice: %v", err)
+		}
+
+		// The processor says it is paid; said again, nothing changes.
+		body, sig := notice(webhookSecret, time.Now(), "evt_paid_1", "payment_intent.succeeded", pay.Ref)
+		if err := e.svc.PaymentNotice(t.Context(), body, sig); err != nil {
+			t.Fatal(err)
+		}
+		r, err := e.svc.Receipt(pt, pay.ID)
+		if err != nil || r.State != haven.PaymentPaid || r.PaidAt == nil {
+			t.Fatalf("receipt %+v %v", r, err)
+		}
+		size := auditSize(t, e, p.id)
+		if err := e.svc.PaymentNotice(t.Context(), body, sig); err != nil {
+			t.Fatal(err)
+		}
+		if auditSize(t, e, p.id) != size {
+			t.Error("a notice delivered twice was applied twice")
+		}
+		fees, _ = e.svc.VisitFees(pt, p.chartA.PatientID)
+		if fees.Visits[0].Owed || fees.Visits[0].Payment == nil || fees.Visits[0].Payment.State != haven.PaymentPaid || fees.OwedText != "" {
+			t.Fatalf("fees after paying: %+v", fees)
+		}
+		for who, a := range map[string]haven.Actor{"patient B": p.patientB, "another practice's patient": q.patientA} {
+			if _, err := e.svc.Receipt(e.as(a), pay.ID); haven.ErrorCode(err) != haven.ENOTFOUND {
+				t.Errorf("%s read her receipt: %v", who, err)
+			}
+		}
+
+		// The administrator's ledger: by reference, no names.
+		if l, err := e.svc.Ledger(e.as(q.admin)); err != nil || len(l) != 0 {
+			t.Fatalf("another practice's ledger: %+v %v", l, err)
+		}
+		l, err := e.svc.Ledger(e.as(p.admin))
+		if err != nil || len(l) != 1 || l[0].Ref != pay.Ref {
+			t.Fatalf("ledger %+v %v", l, err)
+		}
+
+		// A refund needs the administrator's recent step-up.
+		stale := e.as(p.admin)
+		e.clock.Advance(10 * time.Minute)
+		if _, err := e.svc.RefundPayment(stale, pay.ID); haven.ErrorCode(err) != haven.ESTEPUP {
+			t.Fatalf("refund without a recent step-up: %v", err)
+		}
+		if _, err := e.svc.RefundPayment(e.as(q.admin), pay.ID); haven.ErrorCode(err) != haven.ENOTFOUND {
+			t.Fatalf("another practice refunded: %v", err)
+		}
+		if _, err := e.svc.RefundPayment(pt, pay.ID); haven.ErrorCode(err) != haven.ENOTFOUND {
+			t.Fatalf("the patient refunded herself: %v", err)
+		}
+		r, err = e.svc.RefundPayment(e.as(p.admin), pay.ID)
+		if err != nil || r.State != haven.PaymentRefunded || r.RefundedAt == nil {
+			t.Fatalf("refund %+v %v", r, err)
+		}
+		if _, err := e.svc.RefundPayment(e.as(p.admin), pay.ID); haven.ErrorCode(err) != haven.ECONFLICT {
+			t.Fatalf("refunding twice: %v", err)
+		}
+
+		// What the processor was sent: amounts, currencies, references.
+		if n := len(rec.Requests()); n != 2 {
+			t.Fatalf("%d requests to the processor, want a charge and a refund", n)
+		}
+		markers := []string{"Namepay1A", "MRN-pay1A", "555pay1A", "Streetpay1A", "ptA@riverside.example", "reasonpay1",
+			p.chartA.PatientID, v.ID, pay.ID, "Worker doc@riverside.example", "riverside"}
+		for _, m := range markers {
+			if n := rec.Hits(m); n != 0 {
+				t.Errorf("the processor was sent %q in %d requests", m, n)
+			}
+		}
+		if rec.Hits(pay.Ref) == 0 {
+			t.Error("the recorder did not see the reference: it proves nothing")
+		}
+		e.assertNotInTheClear(t, pay.Ref, "Namepay1A", "reasonpay1", "Streetpay1A")
+	})
+}
+
+func TestForgedAndStaleNoticesChangeNothing(t *testing.T) {
+	forEachDBPaying(t, func(t *testing.T, e *env, rec *testkit.Recorder) {
+		p := e.seed("riverside", "pay3")
+		if err := e.svc.SetAvailability(e.as(p.clinician), wednesdayAfternoon); err != nil {
+			t.Fatal(err)
+		}
+		v, err := e.svc.BookVisit(e.as(p.patientA), p.chartA.PatientID, p.clinician.UserID, time.Date(2026, 11, 25, 15, 30, 0, 0, time.UTC), "check")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.svc.SetPrice(e.as(p.admin), 30, 2500, haven.EUR); err != nil {
+			t.Fatal(err)
+		}
+		pay, err := e.svc.PayVisit(e.as(p.patientA), v.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, n := range map[string]func() ([]byte, string){
+			"forged": func() ([]byte, string) {
+				return notice("whsec_not_ours", time.Now(), "evt_f", "payment_intent.succeeded", pay.Ref)
+			},
+			"stale": func() ([]byte, string) {
+				return notice(webhookSecret, time.Now().Add(-stripe.DefaultTolerance-time.Minute), "evt_s", "payment_intent.succeeded", pay.Ref)
+			},
+		} {
+			body, sig := n()
+			if err := e.svc.PaymentNotice(t.Context(), body, sig); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
+				t.Errorf("%s notice: %v", name, err)
+			}
+		}
+		if r, _ := e.svc.Receipt(e.as(p.patientA), pay.ID); r.State != haven.PaymentPending {
+			t.Fatalf("a refused notice moved the payment to %s", r.State)
+		}
+		// A failure notice frees the visit to be paid again.
+		body, sig := notice(webhookSecret, time.Now(), "evt_fail", "payment_intent.payment_failed", pay.Ref)
+		if err := e.svc.PaymentNotice(t.Context(), body, sig); err != nil {
+			t.Fatal(err)
+		}
+		fees, _ := e.svc.VisitFees(e.as(p.patientA), p.chartA.PatientID)
+		if !fees.Visits[0].Owed || fees.OwedText != "€25.00" {
+			t.Fatalf("fees after a failed payment: %+v", fees)
+		}
+		if _, err := e.svc.PayVisit(e.as(p.patientA), v.ID); err != nil {
+			t.Fatalf("paying again after a failure: %v", err)
+		}
+	})
+}
+
+func TestPaymentsOffWithoutAProcessor(t *testing.T) {
+	forEachDB(t, func(t *testing.T, e *env) {
+		p := e.seed("riverside", "pay4")
+		if err := e.svc.SetAvailability(e.as(p.clinician), wednesdayAfternoon); err != nil {
+			t.Fatal(err)
+		}
+		v, err := e.svc.BookVisit(e.as(p.patientA), p.chartA.PatientID, p.clinician.UserID, time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC), "check")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.svc.SetPrice(e.as(p.admin), 30, 2500, haven.USD); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.PayVisit(e.as(p.patientA), v.ID); haven.ErrorCode(err) != haven.EUNAVAILABLE {
+			t.Fatalf("paying without a processor: %v", err)
+		}
+	})
+}
+
+// auditSize is the number of events in a practice's log.
+func auditSize(t *testing.T, e *env, practiceID string) uint64 {
+	t.Helper()
+	n, err := e.log.Size(t.Context(), practiceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
