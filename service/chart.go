@@ -317,11 +317,8 @@ func (s *Service) UpdateChart(ctx context.Context, patientID string, up ChartUpd
 		}
 		up.Contact.Email = haven.NormalizeEmail(up.Contact.Email)
 	}
-	row, err := s.patientRow(ctx, act, policy.KindChart, patientID)
+	row, _, _, _, err := s.gatePatient(ctx, act, policy.KindChart, patientID)
 	if err != nil {
-		return nil, err
-	}
-	if _, _, err := s.authorizeRecord(ctx, act, chartResource(policy.KindChart, row), patientID); err != nil {
 		return nil, err
 	}
 	c, err := s.openChart(ctx, row)

@@ -260,11 +260,8 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // Files lists the files in a patient's chart, newest first, each with
 // its details and the renditions it has.
 func (s *Service) Files(ctx context.Context, patientID string) ([]haven.FileView, error) {
-	row, err := s.patientRow(ctx, policy.FileRead, policy.KindFile, patientID)
+	row, _, _, _, err := s.gatePatient(ctx, policy.FileRead, policy.KindFile, patientID)
 	if err != nil {
-		return nil, err
-	}
-	if _, _, err := s.authorizeRecord(ctx, policy.FileRead, chartResource(policy.KindFile, row), patientID); err != nil {
 		return nil, err
 	}
 	fs, err := s.db.PatientFiles(ctx, row.ID)

@@ -45,11 +45,8 @@ type AccessHistory struct {
 // first, each with an inclusion proof against a freshly signed checkpoint:
 // HIPAA's accounting of disclosures, checkable by the patient's browser.
 func (s *Service) AccessHistory(ctx context.Context, patientID string) (*AccessHistory, error) {
-	row, err := s.patientRow(ctx, policy.AuditReadOwn, policy.KindAudit, patientID)
+	row, _, _, _, err := s.gatePatient(ctx, policy.AuditReadOwn, policy.KindAudit, patientID)
 	if err != nil {
-		return nil, err
-	}
-	if _, _, err := s.authorizeRecord(ctx, policy.AuditReadOwn, chartResource(policy.KindAudit, row), patientID); err != nil {
 		return nil, err
 	}
 	cp, err := s.audit.Checkpoint(ctx, row.PracticeID)

@@ -363,7 +363,7 @@ const patientFactsSQL = `SELECT 'p' AS k, id AS s1, practice_id AS s2, id AS s3,
 // PatientFacts reads what deciding on patientID for a member of
 // practiceID needs, in one round trip (see patientFactsSQL).
 func (d *DB) PatientFacts(ctx context.Context, practiceID, patientID string) (*PatientFacts, error) {
-	rows, err := d.db.QueryContext(ctx, d.sql(patientFactsSQL), patientID, practiceID)
+	rows, err := d.query(ctx, patientFactsSQL, patientID, practiceID)
 	if err != nil {
 		return nil, err
 	}

@@ -31,6 +31,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -57,6 +58,7 @@ type DB struct {
 	dsn     string // redacted, for messages
 	now     func() time.Time
 	trips   *atomic.Int64 // see roundtrips.go
+	stmts   sync.Map      // query → *sql.Stmt, SQLite's hot statements (see planner.go)
 }
 
 // sqliteDriver is the SQLite driver, wrapped by Open to count round trips.
@@ -168,7 +170,10 @@ func shortCause(err error) string {
 }
 
 // Close closes the database.
-func (d *DB) Close() error { return d.db.Close() }
+func (d *DB) Close() error {
+	d.stmts.Range(func(_, st any) bool { st.(*sql.Stmt).Close(); return true })
+	return d.db.Close()
+}
 
 // Dialect reports which engine d speaks to.
 func (d *DB) Dialect() Dialect { return d.dialect }

@@ -105,7 +105,7 @@ func (d *DB) SessionRecordByTokenHash(ctx context.Context, hash []byte) (Session
 	// A disabled account's sessions are gone even if ending them failed
 	// half-way: the account's state is checked on every request too.
 	var settings string
-	r, err := scanSession(d.db.QueryRowContext(ctx, sessionByTokenSQL, hash), &settings)
+	r, err := scanSession(d.queryRow(ctx, sessionByTokenSQL, hash), &settings)
 	if err != nil {
 		return SessionRecord{}, notFound(err, "session", "")
 	}

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 	"sync"
 	"time"
@@ -127,4 +128,55 @@ func (d *DB) sql(q string) string {
 	b.WriteString(rest)
 	hotSQL.Store(key, b.String())
 	return b.String()
+}
+
+// SQLite parses a statement's text every time it is run unprepared, and
+// the hot statements are long (the facts of a decision are five lookups).
+// hot returns q prepared on d's pool: database/sql prepares it once per
+// connection, on that connection's first use, and keeps it, so every
+// later run skips the parse. PostgreSQL's driver already keeps a prepared
+// statement per connection for every query text; there hot returns nil
+// and callers run q as it is. BenchmarkChartRead measures the difference.
+func (d *DB) hot(ctx context.Context, q string) *sql.Stmt {
+	if d.dialect != SQLite {
+		return nil
+	}
+	if st, ok := d.stmts.Load(q); ok {
+		return st.(*sql.Stmt)
+	}
+	st, err := d.db.PrepareContext(ctx, d.sql(q))
+	if err != nil {
+		return nil // run unprepared; the error, if lasting, shows there
+	}
+	if prev, loaded := d.stmts.LoadOrStore(q, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt)
+	}
+	return st
+}
+
+// queryRow runs the hot query q, prepared where that helps (see hot).
+func (d *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if st := d.hot(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return d.db.QueryRowContext(ctx, d.sql(q), args...)
+}
+
+// query runs the hot query q, prepared where that helps (see hot).
+func (d *DB) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st := d.hot(ctx, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return d.db.QueryContext(ctx, d.sql(q), args...)
+}
+
+// txStmt returns the hot statement q for use in tx: on SQLite the one
+// prepared on tx's connection (prepared there now if it is not yet), nil
+// on PostgreSQL.
+func (d *DB) txStmt(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt {
+	if st := d.hot(ctx, q); st != nil {
+		return tx.StmtContext(ctx, st)
+	}
+	return nil
 }
