@@ -107,8 +107,13 @@ const (
 	RoleManage       Action = "role.manage"
 	MFAReset         Action = "mfa.reset"
 	PracticeSettings Action = "practice.settings"
-	VendorManage     Action = "vendor.manage"
-	KeysManage       Action = "keys.manage"
+	// VendorRead lists the outside systems the practice's data may go to
+	// and their agreements; VendorManage registers, changes and retires
+	// them, after a fresh authentication (a stolen session must not be able
+	// to open a new way out for PHI).
+	VendorRead   Action = "vendor.read"
+	VendorManage Action = "vendor.manage"
+	KeysManage   Action = "keys.manage"
 
 	// Platform: the operator's registry of practices.
 	PracticeProvision Action = "practice.provision"
@@ -264,7 +269,8 @@ var table = map[Action]rule{
 	RoleManage:       {kind: KindUser, stepUp: true, roles: perms{rAdmin: anyInPractice}},
 	MFAReset:         {kind: KindUser, stepUp: true, roles: perms{rAdmin: anyInPractice, rOperator: anyInPractice}},
 	PracticeSettings: {kind: KindPractice, stepUp: true, roles: perms{rAdmin: anyInPractice}},
-	VendorManage:     {kind: KindVendor, roles: perms{rAdmin: anyInPractice}},
+	VendorRead:       {kind: KindVendor, roles: perms{rAdmin: anyInPractice, rCompliance: anyInPractice}},
+	VendorManage:     {kind: KindVendor, stepUp: true, roles: perms{rAdmin: anyInPractice}},
 	KeysManage:       {kind: KindKey, stepUp: true, roles: perms{rAdmin: anyInPractice, rOperator: anyInPractice}},
 
 	PracticeProvision: {kind: KindPractice, stepUp: true, roles: perms{rOperator: anyInPractice}},

@@ -60,14 +60,14 @@ var permissions = map[haven.Role]map[string]string{
 	},
 	haven.RolePracticeAdmin: {
 		"user.manage": anywhere, "role.manage": anywhere, "mfa.reset": anywhere,
-		"practice.settings": anywhere, "vendor.manage": anywhere, "keys.manage": anywhere,
+		"practice.settings": anywhere, "vendor.read": anywhere, "vendor.manage": anywhere, "keys.manage": anywhere,
 		"careteam.read": anywhere, "careteam.manage": anywhere, "patient.find": anywhere,
 		"payment.list": anywhere, "payment.refund": anywhere, "payment.prices": anywhere,
 	},
 	haven.RoleComplianceOfficer: {
 		"audit.search": anywhere, "audit.verify": anywhere, "alert.review": anywhere,
 		"breakglass.review": anywhere, "incident.manage": anywhere, "backup.restore_drill": anywhere,
-		"patient.find": anywhere,
+		"patient.find": anywhere, "vendor.read": anywhere,
 	},
 	haven.RolePlatformOperator: {
 		"practice.provision": anywhere, "keys.manage": anywhere, "user.manage": anywhere, "mfa.reset": anywhere,
@@ -80,11 +80,11 @@ var permissions = map[haven.Role]map[string]string{
 var practiceLevel = set("patient.register", "patient.search", "patient.find", "visit.queue", "message.inbox",
 	"audit.search", "audit.verify", "alert.review", "breakglass.review", "incident.manage",
 	"backup.restore_drill", "user.manage", "role.manage", "mfa.reset", "practice.settings",
-	"vendor.manage", "keys.manage", "practice.provision", "payment.list", "payment.refund", "payment.prices")
+	"vendor.read", "vendor.manage", "keys.manage", "practice.provision", "payment.list", "payment.refund", "payment.prices")
 
 // Actions a stolen or left-open session must not be able to take.
 var needsStepUp = set("prescription.write", "export.patient", "breakglass.request",
-	"mfa.reset", "role.manage", "visit.admit", "keys.manage", "practice.settings", "practice.provision", "payment.refund")
+	"mfa.reset", "role.manage", "visit.admit", "keys.manage", "practice.settings", "practice.provision", "vendor.manage", "payment.refund")
 
 func set(xs ...string) map[string]bool {
 	m := make(map[string]bool, len(xs))

@@ -37,6 +37,7 @@ type tenant struct {
 	visits  [2]string // a booked visit per patient, with doc2 (not the swept clinician)
 	alert   string    // an open alert
 	threads [2]string // a conversation of each patient with the care team
+	vendor  string    // a pharmacy the practice registered
 	// payments are each patient's payment for her visit, when stripe-mock
 	// is there to take them (always in CI); empty otherwise.
 	payments [2]string
@@ -166,6 +167,12 @@ func newChartStack(t *testing.T, dsn string) (*authStack, [2]*tenant) {
 			}
 			tn.threads[j] = th.ID
 		}
+		pharmacy := &haven.Vendor{Name: "Pharmacy" + tn.marker, Kind: haven.VendorPharmacy, Endpoint: "https://rx." + name + ".example/fhir",
+			PHI: haven.PHIMinimum, BAASigned: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), BAAExpires: time.Date(2027, 12, 31, 0, 0, 0, 0, time.UTC)}
+		if err := svc.AddVendor(as(haven.RolePracticeAdmin), pharmacy); err != nil {
+			t.Fatal(err)
+		}
+		tn.vendor = pharmacy.ID
 		alerts, err := svc.Alerts(as(haven.RoleComplianceOfficer), false)
 		if err != nil || len(alerts) == 0 {
 			t.Fatalf("no alert to sweep: %v", err)
@@ -218,6 +225,12 @@ var sweepRoutes = []route{
 	{"GET", "/api/v1/files/%s/renditions/preview", nil, fileID},
 	{"POST", "/api/v1/break-glass/%s/review", func(*tenant) string { return `{"note":"looked fine"}` }, func(tn *tenant, j int) string { return tn.grant }},
 	{"POST", "/api/v1/alerts/%s/close", nil, func(tn *tenant, j int) string { return tn.alert }},
+	// The practice's vendors: another practice's are unknown ids.
+	{"GET", "/api/v1/vendors/%s", nil, vendorID},
+	{"PUT", "/api/v1/vendors/%s", func(*tenant) string {
+		return `{"name":"Hijacked","kind":"pharmacy","endpoint":"https://evil.example","phi":"full","baa_signed":"2026-01-01","baa_expires":"2030-01-01"}`
+	}, vendorID},
+	{"POST", "/api/v1/vendors/%s/retire", nil, vendorID},
 	// The start is a free slot of the visit's clinician: a move that got
 	// past the gate would succeed, not fail for some other reason.
 	{"POST", "/api/v1/visits/%s/reschedule", func(*tenant) string { return `{"start":"2026-11-25T17:30:00Z"}` }, visitID},
@@ -249,6 +262,7 @@ var sweepRoutes = []route{
 var paymentID = func(tn *tenant, j int) string { return tn.payments[j] }
 
 var fileID = func(tn *tenant, j int) string { return tn.files[j] }
+var vendorID = func(tn *tenant, j int) string { return tn.vendor }
 
 var threadID = func(tn *tenant, j int) string { return tn.threads[j] }
 

@@ -64,6 +64,7 @@ func navFor(a *haven.Actor, path string) []navLink {
 			{ID: "nav-care-teams", Href: "/app/care-teams", Label: "Care teams"},
 			{ID: "nav-payments", Href: "/app/admin/payments", Label: "Prices and payments"},
 			{ID: "nav-settings", Href: "/app/admin/settings", Label: "Settings"},
+			{ID: "nav-vendors", Href: "/app/admin/vendors", Label: "Vendors"},
 		}
 	case a.Role == haven.RoleComplianceOfficer:
 		links = []navLink{

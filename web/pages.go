@@ -21,12 +21,14 @@ var templateFS embed.FS
 var staticFS embed.FS
 
 var templates = template.Must(template.New("").Funcs(template.FuncMap{
-	"role":  func(r any) string { return roleWords[fmt.Sprint(r)] },
-	"state": func(s string) string { return visitStateWords[s] },
-	"paid":  func(s string) string { return paymentStateWords[s] },
-	"size":  fileSize,
-	"inc":   func(i int) int { return i + 1 },
-	"did":   actionLabel,
+	"role":      func(r any) string { return roleWords[fmt.Sprint(r)] },
+	"state":     func(s string) string { return visitStateWords[s] },
+	"paid":      func(s string) string { return paymentStateWords[s] },
+	"size":      fileSize,
+	"inc":       func(i int) int { return i + 1 },
+	"kindLabel": func(k haven.VendorKind) string { return k.Label() },
+	"phiLabel":  func(l haven.PHILevel) string { return l.Label() },
+	"did":       actionLabel,
 	"rule": func(code string) string {
 		if w, ok := ruleWords[code]; ok {
 			return w

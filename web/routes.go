@@ -101,6 +101,16 @@ var routes = []route{
 	{"GET /app/admin/settings", html, may(policy.PracticeSettings), chart, (*Server).pageSettings, 0},
 	{"POST /app/admin/settings", html, may(policy.PracticeSettings), chart, (*Server).pageSaveSettings, 0},
 
+	// The vendor registry, API and page (vendors.go).
+	{"GET /api/v1/vendors", api, may(policy.VendorRead), chart, (*Server).apiVendors, 0},
+	{"POST /api/v1/vendors", api, may(policy.VendorManage), chart, (*Server).apiAddVendor, 0},
+	{"GET /api/v1/vendors/{id}", api, may(policy.VendorRead), chart, (*Server).apiVendor, 0},
+	{"PUT /api/v1/vendors/{id}", api, may(policy.VendorManage), chart, (*Server).apiUpdateVendor, 0},
+	{"POST /api/v1/vendors/{id}/retire", api, may(policy.VendorManage), chart, (*Server).apiRetireVendor, 0},
+	{"GET /app/admin/vendors", html, may(policy.VendorRead), chart, (*Server).pageVendors, 0},
+	{"POST /app/admin/vendors", html, may(policy.VendorManage), chart, (*Server).pageSaveVendor, 0},
+	{"POST /app/admin/vendors/{id}/retire", html, may(policy.VendorManage), chart, (*Server).pageRetireVendor, 0},
+
 	// Passkeys and security keys (auth_webauthn.go). The options routes
 	// answer JSON to static/webauthn.js; the forms carry its answer back.
 	{"POST /login/passkey/options", api, anyone, passkeys, (*Server).passkeyLoginOptions, 0},

@@ -160,11 +160,13 @@ func historyLine(e service.AccessEvent) string {
 
 // ruleWords name the detection rules of the compliance officer's alerts.
 var ruleWords = map[string]string{
-	"bulk_access":     "Many patients opened quickly",
-	"repeated_denial": "Refused again and again",
-	"after_hours":     "Access outside working hours",
-	"break_glass":     "Emergency access (break-glass)",
-	"outside_probe":   "Asked from outside the practice",
+	"bulk_access":           "Many patients opened quickly",
+	"repeated_denial":       "Refused again and again",
+	"after_hours":           "Access outside working hours",
+	"break_glass":           "Emergency access (break-glass)",
+	"outside_probe":         "Asked from outside the practice",
+	"vendor_egress_refused": "Sending to a vendor refused",
+	"vendor_baa_expiring":   "A vendor's agreement ends soon",
 }
 
 // outcomeWords name an audited decision.

@@ -34,6 +34,11 @@ type Spool struct {
 	// MaxRetry. Defaults 5s and 5min. With nothing to send, the spool is
 	// still scanned every MaxRetry, for files another process left.
 	Retry, MaxRetry time.Duration
+	// Allow, when set, is asked before each delivery run whether the relay
+	// may receive mail now (the vendor registry: a retired relay, or one
+	// whose agreement ended, gets nothing). Its error stops the run as a
+	// relay failure does: the messages stay spooled and are retried.
+	Allow func(ctx context.Context) error
 
 	wake chan struct{}
 }
@@ -101,6 +106,18 @@ func (s *Spool) Run(ctx context.Context) {
 // Flush delivers every spooled message once, oldest first. It stops at
 // the first relay failure (the rest would fail alike) and returns it.
 func (s *Spool) Flush(ctx context.Context) error {
+	if s.Allow != nil {
+		names, err := s.Dir.spooledNames(s.Dir.Path)
+		if err != nil {
+			return err
+		}
+		if len(names) == 0 {
+			return nil
+		}
+		if err := s.Allow(ctx); err != nil {
+			return err
+		}
+	}
 	if _, err := s.Dir.SealLegacy(); err != nil {
 		return err
 	}

@@ -27,6 +27,9 @@ type mailConfig struct {
 	From         string
 
 	relay *outbox.SMTP
+	// allow asks the vendor registry before each delivery run (serve
+	// sets it once the relay is recognized there).
+	allow func(context.Context) error
 }
 
 func (m *mailConfig) register(fs *flag.FlagSet) error {
@@ -114,6 +117,7 @@ func (m *mailConfig) outbox(ctx context.Context, dataDir string, env *Env) (mail
 		return dir, func() { cancel(); <-done }, nil
 	}
 	spool := outbox.NewSpool(dir, m.relay, env.Logger)
+	spool.Allow = m.allow
 	go func() {
 		defer close(done)
 		spool.Run(ctx)

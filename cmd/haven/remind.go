@@ -37,3 +37,36 @@ func startReminders(ctx context.Context, env *Env, st *stack, mail outbox.Outbox
 		<-done
 	}
 }
+
+// baaReminderEvery is how often `haven serve` looks for vendor agreements
+// that end within haven.BAAReminderLead; the database decides which node
+// announces each one (service.BAAReminders).
+const baaReminderEvery = time.Hour
+
+// startBAAReminders announces ending vendor agreements to the practices'
+// admins (alert and email) until ctx ends or stop is called.
+func startBAAReminders(ctx context.Context, env *Env, st *stack, mail outbox.Outbox, publicURL string) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(baaReminderEvery)
+		defer t.Stop()
+		for {
+			if n, err := st.svc.BAAReminders(ctx, mail, publicURL); err != nil && ctx.Err() == nil {
+				env.Logger.Error("vendor agreement reminders", "sent", n, "err", err)
+			} else if n > 0 {
+				env.Logger.Info("vendor agreement reminders sent", "count", n)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}

@@ -82,15 +82,19 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		}
 		demo.Print(env.Stdout, logins, publicURL)
 	}
+	if err := recognizeVendors(ctx, env, st, &cfg, &mcfg); err != nil {
+		return err
+	}
 	mail, stopMail, err := mcfg.outbox(ctx, cfg.DataDir, env)
 	if err != nil {
 		return err
 	}
 	defer stopMail() // after the users of mail below have stopped
 	id, passkeys, stopIdentity := startIdentity(ctx, env, st, mail, publicURL)
-	defer stopIdentity()                                  // sign-in, sessions, accounts, passkeys (identity.go)
-	defer startReminders(ctx, env, st, mail, publicURL)() // visit reminders, through the same outbox (remind.go)
-	defer startNotices(ctx, env, st, mail, publicURL)()   // "you have a new secure message", the same way (notify.go)
+	defer stopIdentity()                                     // sign-in, sessions, accounts, passkeys (identity.go)
+	defer startReminders(ctx, env, st, mail, publicURL)()    // visit reminders, through the same outbox (remind.go)
+	defer startNotices(ctx, env, st, mail, publicURL)()      // "you have a new secure message", the same way (notify.go)
+	defer startBAAReminders(ctx, env, st, mail, publicURL)() // vendor agreements ending within 30 days (remind.go)
 	// Video visits: the SFU and TURN relay live as long as the server, and
 	// closing them ends every call.
 	media, err := startVideo(&vcfg, cfg.videoKey)
