@@ -294,7 +294,7 @@ func (s *Service) PayVisit(ctx context.Context, visitID string) (*PaymentView, e
 	if pr == nil || pr.Amount == 0 {
 		return nil, haven.Errorf(haven.EINVALID, "this visit has no fee to pay")
 	}
-	p := &haven.Payment{ID: haven.NewID(), PracticeID: v.PracticeID, PatientID: v.PatientID, Ref: haven.NewPaymentRef(),
+	p := &haven.Payment{ID: haven.NewID(), PracticeID: v.PracticeID, PatientID: v.PatientID, Ref: haven.NewOpaqueRef(),
 		Amount: pr.Amount, Currency: pr.Currency, State: haven.PaymentPending}
 	if p.Link, err = s.sealJSON(ctx, paymentAD(p), haven.PaymentLink{VisitID: v.ID}); err != nil {
 		return nil, err
@@ -310,7 +310,12 @@ func (s *Service) PayVisit(ctx context.Context, visitID string) (*PaymentView, e
 		s.failPayment(ctx, p)
 		return nil, err
 	}
-	got, err := s.processor.Charge(ctx, haven.Charge{Amount: p.Amount, Currency: p.Currency, Ref: p.Ref})
+	amount, err := haven.NewAmount(int64(p.Amount), p.Currency)
+	if err != nil {
+		s.failPayment(ctx, p)
+		return nil, err
+	}
+	got, err := s.processor.Charge(ctx, haven.Charge{Amount: amount, Ref: p.Ref})
 	if err != nil {
 		s.failPayment(ctx, p)
 		return nil, err
@@ -355,11 +360,42 @@ func (s *Service) settle(p *haven.Payment, state string) bool {
 	return true
 }
 
-// processorEgress asks whether the processor may be sent this payment
-// before anything leaves: the one place payments ask the vendor registry.
-// Until the registry is wired in, the processor the operator configured
-// is allowed.
+// processorEgress asks the vendor registry whether the processor may be
+// sent this payment, before anything leaves: the payment vendor whose
+// endpoint is the processor's, the practice's own or the platform's, may
+// receive PHI level none (service.CheckEgress). An unregistered, retired
+// or expired one gets nothing; CheckEgress audits the refusal and alerts
+// the practice.
 func (s *Service) processorEgress(ctx context.Context, p *haven.Payment) error {
+	vs, err := s.db.Vendors(ctx, p.PracticeID, true)
+	if err != nil {
+		return haven.Wrap(haven.EUNAVAILABLE, err, "cannot read the vendor registry")
+	}
+	// A live entry before a retired one, the practice's before the
+	// platform's; a retired one is still found, so its refusal says so.
+	rank := func(v *haven.Vendor) int {
+		r := 0
+		if v.Retired.IsZero() {
+			r += 2
+		}
+		if v.PracticeID == p.PracticeID {
+			r++
+		}
+		return r
+	}
+	var pick *haven.Vendor
+	for _, v := range vs {
+		if v.Kind == haven.VendorPayment && v.Endpoint == s.processor.Endpoint() && (pick == nil || rank(v) > rank(pick)) {
+			pick = v
+		}
+	}
+	id := ""
+	if pick != nil {
+		id = pick.ID
+	}
+	if _, err := s.CheckEgress(ctx, p.PracticeID, id, haven.PHINone); err != nil {
+		return haven.Wrap(haven.EUNAVAILABLE, err, "card payments are paused at this practice; nothing was charged. The practice has been told")
+	}
 	return nil
 }
 
@@ -448,7 +484,11 @@ func (s *Service) RefundPayment(ctx context.Context, id string) (*PaymentView, e
 	if err := s.processorEgress(ctx, p); err != nil {
 		return nil, err
 	}
-	if err := s.processor.Refund(ctx, p.Processor, p.Amount); err != nil {
+	amount, err := haven.NewAmount(int64(p.Amount), p.Currency)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.processor.Refund(ctx, p.Processor, amount); err != nil {
 		return nil, err
 	}
 	s.settle(p, haven.PaymentRefunded)

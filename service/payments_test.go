@@ -12,6 +12,7 @@ import (
 	"haven"
 	"haven/internal/testkit"
 	"haven/internal/testkit/stack"
+	"haven/service"
 	"haven/stripe"
 )
 
@@ -258,4 +259,89 @@ func auditSize(t *testing.T, e *env, practiceID string) uint64 {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestPaymentsAskTheVendorRegistryFirst: a charge goes out only while the
+// processor's entry in the vendor registry allows PHI level none. Retired,
+// or with an agreement on file that has ended, it gets nothing: the
+// refusal is audited and the practice alerted; a current entry of the
+// practice's own lets payments through again.
+func TestPaymentsAskTheVendorRegistryFirst(t *testing.T) {
+	forEachDBPaying(t, func(t *testing.T, e *env, rec *testkit.Recorder) {
+		p := e.seed("riverside", "pay5")
+		if err := e.svc.SetAvailability(e.as(p.clinician), wednesdayAfternoon); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.svc.SetPrice(e.as(p.admin), 30, 4000, haven.USD); err != nil {
+			t.Fatal(err)
+		}
+		v, err := e.svc.BookVisit(e.as(p.patientA), p.chartA.PatientID, p.clinician.UserID, time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC), "check")
+		if err != nil {
+			t.Fatal(err)
+		}
+		platform, err := e.svc.OperatorVendors(t.Context(), "")
+		if err != nil || len(platform) != 1 || platform[0].Kind != haven.VendorPayment {
+			t.Fatalf("the processor is not in the platform's registry: %+v %v", platform, err)
+		}
+		if err := e.svc.OperatorRetireVendor(t.Context(), platform[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		refused := func(why string) {
+			t.Helper()
+			before := len(rec.Requests())
+			if _, err := e.svc.PayVisit(e.as(p.patientA), v.ID); haven.ErrorCode(err) != haven.EUNAVAILABLE {
+				t.Fatalf("paying with the processor %s: %v", why, err)
+			}
+			if len(rec.Requests()) != before {
+				t.Fatalf("the processor %s was sent a request", why)
+			}
+			fees, _ := e.svc.VisitFees(e.as(p.patientA), p.chartA.PatientID)
+			if !fees.Visits[0].Owed {
+				t.Fatalf("after a refused charge (processor %s) the visit is not owed", why)
+			}
+		}
+		refused("retired")
+		var n int
+		e.db.SQL().QueryRow(`SELECT COUNT(*) FROM audit_events WHERE log_id = $1 AND action = $2 AND decision = 'deny'`, p.id, service.ActVendorEgress).Scan(&n)
+		if n != 1 {
+			t.Errorf("%d refused egress events in the practice's log, want 1", n)
+		}
+		alerts, err := e.svc.Alerts(e.as(p.compliance), false)
+		found := false
+		for _, a := range alerts {
+			found = found || a.Rule == service.RuleEgressRefused
+		}
+		if err != nil || !found {
+			t.Errorf("no alert for the refused egress: %+v %v", alerts, err)
+		}
+
+		// The practice registers the processor itself: payments go through.
+		own := &haven.Vendor{Name: "Stripe", Kind: haven.VendorPayment, Endpoint: platform[0].Endpoint, PHI: haven.PHINone, Contact: "baa@stripe.example"}
+		if err := e.svc.AddVendor(e.as(p.admin), own); err != nil {
+			t.Fatal(err)
+		}
+		pay, err := e.svc.PayVisit(e.as(p.patientA), v.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Its agreement on file ends: nothing more goes out, not even a
+		// refund.
+		body, sig := notice(webhookSecret, time.Now(), "evt_reg_paid", "payment_intent.succeeded", pay.Ref)
+		if err := e.svc.PaymentNotice(t.Context(), body, sig); err != nil {
+			t.Fatal(err)
+		}
+		own.BAASigned = e.clock.Now().AddDate(-1, 0, -10).Truncate(24 * time.Hour)
+		own.BAAExpires = e.clock.Now().AddDate(0, 0, -3).Truncate(24 * time.Hour)
+		own.BAADocument = "contracts/stripe.pdf"
+		if err := e.svc.UpdateVendor(e.as(p.admin), own); err != nil {
+			t.Fatal(err)
+		}
+		before := len(rec.Requests())
+		if _, err := e.svc.RefundPayment(e.as(p.admin), pay.ID); haven.ErrorCode(err) != haven.EUNAVAILABLE {
+			t.Fatalf("refunding through a processor whose agreement ended: %v", err)
+		}
+		if len(rec.Requests()) != before {
+			t.Fatal("the processor whose agreement ended was sent a refund")
+		}
+	})
 }

@@ -21,7 +21,7 @@ import (
 	"haven"
 )
 
-// Vendor is Stripe's name in the vendor registry.
+// Vendor is Stripe's name.
 const Vendor = "Stripe"
 
 // DefaultTolerance is how old a webhook's signed timestamp may be before it
@@ -55,6 +55,7 @@ type Config struct {
 // Processor is Stripe as a haven.Processor.
 type Processor struct {
 	client    *sg.Client
+	endpoint  string
 	secret    string
 	method    string
 	tolerance time.Duration
@@ -84,7 +85,10 @@ func New(cfg Config) (*Processor, error) {
 		MeterEvents: sg.GetBackendWithConfig(sg.MeterEventsBackend, bc),
 	}
 	p := &Processor{client: sg.NewClient(cfg.Key, sg.WithBackends(backends)), secret: cfg.WebhookSecret,
-		method: cfg.PaymentMethod, tolerance: cfg.Tolerance}
+		method: cfg.PaymentMethod, tolerance: cfg.Tolerance, endpoint: sg.APIURL}
+	if cfg.URL != "" {
+		p.endpoint = strings.TrimRight(cfg.URL, "/")
+	}
 	if p.method == "" {
 		p.method = "pm_card_visa"
 	}
@@ -94,8 +98,12 @@ func New(cfg Config) (*Processor, error) {
 	return p, nil
 }
 
-// Vendor names the processor in the vendor registry.
+// Vendor names the processor, for people.
 func (p *Processor) Vendor() string { return Vendor }
+
+// Endpoint is the API's base address, the processor's endpoint in the
+// vendor registry.
+func (p *Processor) Endpoint() string { return p.endpoint }
 
 // Charge creates a PaymentIntent for c and confirms it. The reference is
 // the idempotency key too, so a retried request never charges twice.
@@ -104,8 +112,8 @@ func (p *Processor) Charge(ctx context.Context, c haven.Charge) (haven.Processor
 		return haven.ProcessorPayment{}, err
 	}
 	params := &sg.PaymentIntentCreateParams{
-		Amount:             sg.Int64(int64(c.Amount)),
-		Currency:           sg.String(c.Currency.String()),
+		Amount:             sg.Int64(c.Amount.Minor()),
+		Currency:           sg.String(c.Amount.Currency().String()),
 		PaymentMethodTypes: []*string{sg.String("card")},
 		PaymentMethod:      sg.String(p.method),
 		Confirm:            sg.Bool(true),
@@ -125,11 +133,11 @@ func (p *Processor) Charge(ctx context.Context, c haven.Charge) (haven.Processor
 }
 
 // Refund refunds amount of the PaymentIntent id.
-func (p *Processor) Refund(ctx context.Context, id haven.ProcessorID, amount haven.Cents) error {
-	if id.IsZero() || amount <= 0 || amount > haven.MaxCents {
+func (p *Processor) Refund(ctx context.Context, id haven.ProcessorID, amount haven.Amount) error {
+	if id.IsZero() || amount.Minor() <= 0 || haven.Cents(amount.Minor()) > haven.MaxCents {
 		return haven.Errorf(haven.EINVALID, "a refund names a payment and an amount")
 	}
-	params := &sg.RefundCreateParams{PaymentIntent: sg.String(id.String()), Amount: sg.Int64(int64(amount))}
+	params := &sg.RefundCreateParams{PaymentIntent: sg.String(id.String()), Amount: sg.Int64(amount.Minor())}
 	params.Context = ctx
 	params.SetIdempotencyKey("refund-" + id.String())
 	if _, err := p.client.V1Refunds.Create(ctx, params); err != nil {
@@ -198,7 +206,7 @@ func (p *Processor) Event(payload []byte, signature string) (haven.ProcessorEven
 		return out, err
 	}
 	if r, ok := obj.Metadata[refKey]; ok {
-		if out.Ref, err = haven.ParsePaymentRef(r); err != nil {
+		if out.Ref, err = haven.ParseOpaqueRef(r); err != nil {
 			return out, err
 		}
 	}

@@ -243,7 +243,7 @@ func warnBAA(env *Env, v *haven.Vendor, now time.Time) {
 }
 
 // recognizeVendors finds the outside systems this server is configured
-// with (the mail relay, an S3 store, a KMS) in the platform's vendor
+// with (the mail relay, an S3 store, a KMS, the card processor) in the platform's vendor
 // registry, registering any that is missing, and says which lack a
 // current business associate agreement. The relay carries no PHI by
 // design (emails say only that there is something to read), but one that
@@ -264,6 +264,10 @@ func recognizeVendors(ctx context.Context, env *Env, st *stack, cfg *Config, mcf
 		}
 		// The KMS wraps keys; no patient data reaches it.
 		configured = append(configured, service.ConfiguredVendor{Kind: haven.VendorKMS, Endpoint: endpoint, PHI: haven.PHINone})
+	}
+	if cfg.processor != nil {
+		// The card processor is told amounts and random references only.
+		configured = append(configured, service.ConfiguredVendor{Kind: haven.VendorPayment, Endpoint: cfg.processor.Endpoint(), PHI: haven.PHINone})
 	}
 	if len(configured) == 0 {
 		return nil

@@ -109,7 +109,8 @@ func NoBlobs() Option { return func(c *config) { c.noBlobs = true } }
 func Passwords(h *password.Hasher) Option { return func(c *config) { c.passwords = h } }
 
 // Processor charges card payments through p (the Stripe adapter against
-// stripe-mock); without it payments are off.
+// stripe-mock), registered in the platform's vendor registry as serve
+// registers it; without it payments are off.
 func Processor(p haven.Processor) Option { return func(c *config) { c.processor = p } }
 
 // FastHasher keeps tests quick: argon2id with small memory. Production
@@ -152,6 +153,14 @@ func New(tb testing.TB, dsn string, opts ...Option) *Stack {
 	rand.Read(videoKey)
 	s := &Stack{tb: tb, Verifier: vkey, Signer: signer, DataDir: dataDir, DSN: dsn, Clock: c, VideoKey: videoKey, cfg: cfg}
 	s.open(true)
+	if cfg.processor != nil {
+		// As haven serve does at start: the card processor is in the
+		// platform's vendor registry, receiving no PHI.
+		if _, err := s.Service.RecognizeVendors(context.Background(), []service.ConfiguredVendor{
+			{Kind: haven.VendorPayment, Endpoint: cfg.processor.Endpoint(), PHI: haven.PHINone}}); err != nil {
+			tb.Fatal(err)
+		}
+	}
 	return s
 }
 
