@@ -254,6 +254,13 @@ func measureLoad(ctx context.Context, cfg config, loadgen string, base *server, 
 				}
 				path = strings.ReplaceAll(path, "{patient}", id)
 			}
+			if strings.Contains(path, "{thread}") {
+				id, err := newThread(ctx, hv.url)
+				if err != nil {
+					return nil, fmt.Errorf("setting up %s: %w", s.Name, err)
+				}
+				path = strings.ReplaceAll(path, "{thread}", id)
+			}
 			t.url = hv.url + path
 			if s.Flood != nil {
 				t.floodURL = hv.url + s.Flood.Path

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"haven/auth/totp"
@@ -23,7 +24,9 @@ type loadSuite struct {
 	// instances in main.go): "sqlite" when empty.
 	Server string
 	// Path is the request path on haven; "{patient}" in it stands for the
-	// demo patient's id (Maria Lopez of Riverside Family Clinic).
+	// demo patient's id (Maria Lopez of Riverside Family Clinic), and
+	// "{thread}" for a new conversation of hers with her care team, one
+	// per row (see newThread).
 	Path   string
 	Method string // GET when empty
 	// Body is sent with every request (JSON); each {{n}} in it is unique
@@ -87,9 +90,28 @@ func growthRows(db, label string) []loadSuite {
 	}
 }
 
+// messageRows are secure messaging on one instance: the demo patient
+// reading a conversation with her care team (decided, audited once, every
+// message opened under her key, her read mark written) and sending a
+// message to her care team (a new conversation each time, since one holds
+// a bounded number of messages: sealed, audited, the thread's unread state
+// and the practice's notice queue written). Issue 13 reads them against the
+// signed-in session row of the same run.
+func messageRows(server, label string) []loadSuite {
+	return []loadSuite{
+		{Name: "haven (" + label + "): GET /api/v1/threads/{id}, the patient reading a conversation", Server: server,
+			Path: "/api/v1/threads/{thread}", Setup: signInPatient},
+		{Name: "haven (" + label + "): POST /api/v1/threads, the patient sending a message to her care team", Server: server,
+			Path: "/api/v1/threads", Method: "POST", Setup: signInPatient,
+			Body: `{"audience":"care_team","subject":"A question","body":"A question for the bench, number {{n}}"}`},
+	}
+}
+
 func init() {
 	loadSuites = append(loadSuites, chartRows("sqlite", "SQLite")...)
 	loadSuites = append(loadSuites, chartRows("postgres", "PostgreSQL")...)
+	loadSuites = append(loadSuites, messageRows("sqlite", "SQLite")...)
+	loadSuites = append(loadSuites, messageRows("postgres", "PostgreSQL")...)
 	loadSuites = append(loadSuites, createRow("sqlite", "SQLite"), createRow("postgres", "PostgreSQL"))
 	loadSuites = append(loadSuites, growthRows("sqlite", "SQLite")...)
 	loadSuites = append(loadSuites, growthRows("postgres", "PostgreSQL")...)
@@ -140,6 +162,33 @@ func patientID(ctx context.Context, havenURL string) (string, error) {
 		return "", fmt.Errorf("GET /api/v1/session as the demo patient: %s, %v", resp.Status, err)
 	}
 	return who.UserID, nil
+}
+
+// newThread starts a conversation of the demo patient with her care team
+// on havenURL and returns its id.
+func newThread(ctx context.Context, havenURL string) (string, error) {
+	h, err := signInPatient(ctx, havenURL)
+	if err != nil {
+		return "", err
+	}
+	c := insecureClient()
+	defer c.CloseIdleConnections()
+	body := `{"audience":"care_team","subject":"A question","body":"The first message of a bench conversation."}`
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, havenURL+"/api/v1/threads", strings.NewReader(body))
+	req.Header = h.Clone()
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var th struct {
+		ID string `json:"id"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&th); err != nil || resp.StatusCode != http.StatusCreated || th.ID == "" {
+		return "", fmt.Errorf("POST /api/v1/threads as the demo patient: %s, %v", resp.Status, err)
+	}
+	return th.ID, nil
 }
 
 // signIn signs a demo account in through the JSON API, enrolling an
