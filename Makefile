@@ -3,6 +3,8 @@ GO        ?= go
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X haven.Version=$(VERSION)
 DATA_DIR  ?= ./haven-data
+FUZZTIME  ?= 15s
+FUZZPKGS  ?= ./media
 
 .PHONY: run build test test-short bench lint vuln fuzz clean
 
@@ -26,6 +28,16 @@ test-short:
 ## bench: load and micro benchmarks with same-run baselines (see bench/README.md)
 bench:
 	$(GO) run ./bench/run
+
+## fuzz: every fuzz target of FUZZPKGS, each for FUZZTIME (go test -fuzz takes one target at a time);
+## a failing input is kept under the package's testdata/fuzz and fails the run
+fuzz:
+	@set -e; for pkg in $(FUZZPKGS); do \
+		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$target for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s $$pkg; \
+		done; \
+	done
 
 ## lint: formatting, vet, a tidy go.mod, the package boundaries and package docs
 lint:

@@ -110,5 +110,6 @@ type AttachmentView struct {
 	Name        string `json:"name,omitempty"`
 	ContentType string `json:"content_type,omitempty"`
 	Size        int64  `json:"size,omitempty"`
+	Thumbnail   bool   `json:"thumbnail,omitempty"` // it has a thumbnail (/api/v1/files/{id}/renditions/thumbnail)
 	Hidden      bool   `json:"hidden,omitempty"`
 }

@@ -6,7 +6,9 @@
 package demo
 
 import (
+	"bytes"
 	"context"
+	_ "embed"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -68,6 +70,12 @@ var practices = []practice{
 			careTeam: []string{"shah@lakeshore.example"}},
 	}},
 }
+
+// Formulary is the demo practices' formulary (RxNorm code, name, DEA
+// schedule of a controlled drug), in the CSV form a practice imports.
+//
+//go:embed formulary.csv
+var Formulary []byte
 
 // Seed creates the demo practices unless they exist, and returns the logins
 // either way, so every `serve --demo` prints how to sign in.
@@ -137,6 +145,18 @@ func seedPeople(ctx context.Context, svc *service.Service, pr *haven.Practice, p
 	settings.SelfRegistration = true
 	if err := svc.UpdateSettings(as(admin), settings); err != nil {
 		return fmt.Errorf("settings: %w", err)
+	}
+	// A small formulary (two controlled drugs, which are listed and never
+	// prescribed) and a pharmacy with a current agreement, so a clinician
+	// can write a prescription at once. The pharmacy's address is made up:
+	// prescriptions wait in the outbox, which says so.
+	if err := svc.SeedFormulary(ctx, pr.ID, bytes.NewReader(Formulary)); err != nil {
+		return fmt.Errorf("formulary: %w", err)
+	}
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	if err := svc.AddVendor(as(admin), &haven.Vendor{Name: "Main Street Pharmacy", Kind: haven.VendorPharmacy, Endpoint: "https://pharmacy.invalid/fhir",
+		PHI: haven.PHIMinimum, BAASigned: today.AddDate(0, -1, 0), BAAExpires: today.AddDate(1, 0, 0), BAADocument: "demo agreement", Contact: "pharmacy@example.com"}); err != nil {
+		return fmt.Errorf("pharmacy: %w", err)
 	}
 	booked := false
 	for _, who := range p.people {

@@ -38,7 +38,6 @@ type Service struct {
 
 	mu      sync.Mutex
 	factors []SecondFactor
-	cache   map[string]cachedPolicy // practice id → its session policy facts
 
 	bg sync.WaitGroup // background sends (reset emails), waited for by Close
 }
@@ -76,7 +75,7 @@ const (
 // the service's clock and password pool.
 func New(gate *service.Gate, cfg Config) *Service {
 	id := &Service{gate: gate, db: cfg.DB, now: gate.Now, passwords: gate.Passwords(), outbox: cfg.Outbox, throttle: cfg.Throttle,
-		baseURL: cfg.BaseURL, policyFn: cfg.SessionPolicy, cache: map[string]cachedPolicy{}}
+		baseURL: cfg.BaseURL, policyFn: cfg.SessionPolicy}
 	if id.throttle == nil {
 		id.throttle = throttle.New(cfg.DB.ThrottleStore(), throttle.Config{}, gate.Now)
 	}

@@ -8,6 +8,7 @@ import (
 	"haven"
 	"haven/audit"
 	"haven/auth/session"
+	"haven/service"
 	"haven/store/sqlstore"
 )
 
@@ -127,7 +128,11 @@ func (id *Service) resume(ctx context.Context, token string, c Client, touch boo
 	if err != nil {
 		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot check the session")
 	}
-	pol, err := id.SessionPolicy(ctx, rec.PracticeID, rec.Role)
+	ps, err := service.ParseSettings(rec.PracticeSettings)
+	if err != nil {
+		return nil, err
+	}
+	pol, err := id.sessionPolicy(ctx, rec.PracticeID, rec.Role, rulesOf(ps))
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +162,7 @@ func (id *Service) resume(ctx context.Context, token string, c Client, touch boo
 		cur.Challenged = true
 		cur.Actor.MFA, cur.Actor.AuthTime = false, time.Time{}
 	}
-	if touch && now.Sub(rec.LastSeen) >= session.TouchEvery {
+	if touch && now.Sub(rec.LastSeen) >= session.TouchEvery(pol) {
 		if err := id.db.TouchSession(ctx, rec.ID, now); err != nil {
 			return nil, err
 		}
@@ -350,48 +355,46 @@ func (id *Service) Who(ctx context.Context) (*WhoAmI, error) {
 	return w, nil
 }
 
-type cachedPolicy struct {
+// practiceRules are the practice settings sessions and step-up read.
+type practiceRules struct {
 	patientsMFA bool
 	stepUp      time.Duration
 	workforce   session.Policy // the practice's own timeouts (zero: none)
 	patients    session.Policy
-	at          time.Time
 }
 
-// policyCacheTTL bounds how stale a practice's MFA and step-up settings may
-// be when a session is resumed; settings change rarely, requests often.
-const policyCacheTTL = 30 * time.Second
-
-// practicePolicy returns the practice facts sessions need, briefly cached.
-func (id *Service) practicePolicy(ctx context.Context, practiceID string) (cachedPolicy, error) {
-	now := id.now()
-	id.mu.Lock()
-	c, ok := id.cache[practiceID]
-	id.mu.Unlock()
-	if ok && now.Sub(c.at) < policyCacheTTL && !now.Before(c.at) {
-		return c, nil
-	}
-	ps, err := id.gate.PracticeSettings(ctx, practiceID)
-	if err != nil {
-		return cachedPolicy{}, err
-	}
-	c = cachedPolicy{patientsMFA: ps.PatientsRequireMFA, stepUp: time.Duration(ps.StepUpMaxAge), at: now,
+func rulesOf(ps service.PracticeSettings) practiceRules {
+	return practiceRules{patientsMFA: ps.PatientsRequireMFA, stepUp: time.Duration(ps.StepUpMaxAge),
 		workforce: session.Policy{Idle: time.Duration(ps.WorkforceIdle), Absolute: time.Duration(ps.WorkforceAbsolute)},
 		patients:  session.Policy{Idle: time.Duration(ps.PatientIdle), Absolute: time.Duration(ps.PatientAbsolute)}}
-	id.mu.Lock()
-	id.cache[practiceID] = c
-	id.mu.Unlock()
-	return c, nil
+}
+
+// practicePolicy reads the practice's rules. They are not cached: a
+// practice that shortens its timeouts or requires MFA of its patients
+// does so on every node from the next request on. The session check, which
+// every request pays, reads them in the same statement as the session
+// (see resume).
+func (id *Service) practicePolicy(ctx context.Context, practiceID string) (practiceRules, error) {
+	ps, err := id.gate.PracticeSettings(ctx, practiceID)
+	if err != nil {
+		return practiceRules{}, err
+	}
+	return rulesOf(ps), nil
 }
 
 // SessionPolicy returns the session policy for role in a practice: the
 // role's default, shortened or made to require MFA by the practice.
 func (id *Service) SessionPolicy(ctx context.Context, practiceID string, role haven.Role) (session.Policy, error) {
-	p := session.DefaultPolicy(role)
 	c, err := id.practicePolicy(ctx, practiceID)
 	if err != nil {
-		return p, err
+		return session.DefaultPolicy(role), err
 	}
+	return id.sessionPolicy(ctx, practiceID, role, c)
+}
+
+// sessionPolicy is SessionPolicy under rules c already read.
+func (id *Service) sessionPolicy(ctx context.Context, practiceID string, role haven.Role, c practiceRules) (session.Policy, error) {
+	p := session.DefaultPolicy(role)
 	if role == haven.RolePatient {
 		p = p.Within(c.patients)
 		if c.patientsMFA {

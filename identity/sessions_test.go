@@ -199,3 +199,34 @@ func TestPracticeShortensSessionTimeouts(t *testing.T) {
 		}
 	})
 }
+
+// TestShorterIdleSetOnAnotherNodeEndsSessionsAtOnce: a practice that
+// shortens its patients' idle timeout on one node has every node decide
+// the next request on it; nothing caches the practice's settings.
+func TestShorterIdleSetOnAnotherNodeEndsSessionsAtOnce(t *testing.T) {
+	forEachDB(t, func(t *testing.T, e *env) {
+		p := e.Seed("riverside", "c3")
+		id := e.identity()
+		ctx := context.Background()
+		if err := e.Service.ProvisionPassword(ctx, p.PatientA.UserID, pw); err != nil {
+			t.Fatal(err)
+		}
+		res, err := id.Login(ctx, "ptA@riverside.example", pw, home)
+		if err != nil || res.Stage != identity.StageDone {
+			t.Fatalf("patient sign-in: %+v, %v", res, err)
+		}
+		e.Clock.Advance(10 * time.Minute)
+		if _, err := id.resume(res.Session, home); err != nil {
+			t.Fatalf("10 minutes idle under the default 30: %v", err)
+		}
+		e.Clock.Advance(6 * time.Minute)
+		ps := service.DefaultSettings()
+		ps.PatientIdle = service.Duration(5 * time.Minute)
+		if err := e.Node().Service.UpdateSettings(e.As(p.Admin), ps); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := id.resume(res.Session, home); haven.ErrorCode(err) != haven.EUNAUTHORIZED {
+			t.Fatalf("6 minutes idle after another node set 5: %v", err)
+		}
+	})
+}

@@ -38,8 +38,12 @@ const (
 	CareTeamManage Action = "careteam.manage"
 
 	// Clinical record.
-	NoteRead    Action = "note.read"
-	NoteWrite   Action = "note.write"
+	NoteRead  Action = "note.read"
+	NoteWrite Action = "note.write" // a visit note's draft; only the visit's clinician, which the service checks
+	// NoteSign locks a visit note under the practice's signature, and
+	// appends an addendum to a signed one: what a clinician signs is the
+	// record, so a stolen session must not sign it.
+	NoteSign    Action = "note.sign"
 	MessageRead Action = "message.read"
 	MessageSend Action = "message.send"
 	// MessageInbox opens the practice's inbox: the list of its patients'
@@ -55,8 +59,25 @@ const (
 	FileUpload        Action = "file.upload"
 	PrescriptionRead  Action = "prescription.read"
 	PrescriptionWrite Action = "prescription.write"
+	// PrescriptionDraft writes a prescription not yet signed: nothing
+	// leaves until PrescriptionWrite signs it, after a fresh
+	// authentication that each signature consumes.
+	PrescriptionDraft Action = "prescription.draft"
 	LabRead           Action = "lab.read"
 	LabOrder          Action = "lab.order"
+
+	// Amendments (HIPAA 164.526): a patient asks for a part of her record
+	// to be amended and may attach a statement of disagreement to a
+	// denial (AmendmentRequest); she and her related clinicians read the
+	// requests (AmendmentRead); a related clinician accepts, denies or
+	// extends one (AmendmentDecide); clinicians and the compliance officer
+	// see the practice's open requests and their deadlines, without their
+	// text: no PHI but whose request it is, as patient.find names people
+	// (AmendmentQueue).
+	AmendmentRequest Action = "amendment.request"
+	AmendmentRead    Action = "amendment.read"
+	AmendmentDecide  Action = "amendment.decide"
+	AmendmentQueue   Action = "amendment.queue"
 
 	// Visits: booked → checked in → admitted → in call → ended.
 	VisitBook    Action = "visit.book"
@@ -129,6 +150,7 @@ const (
 	KindPatient      Kind = "patient" // the practice's patient list
 	KindCareTeam     Kind = "careteam"
 	KindNote         Kind = "note"
+	KindAmendment    Kind = "amendment"
 	KindMessage      Kind = "message"
 	KindRestrictions Kind = "restrictions"
 	KindFile         Kind = "file"
@@ -222,6 +244,7 @@ var table = map[Action]rule{
 
 	NoteRead:          {kind: KindNote, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: grantedAndRelated}},
 	NoteWrite:         {kind: KindNote, patient: true, phi: true, roles: perms{rClinician: relatedOrBreakGlass}},
+	NoteSign:          {kind: KindNote, patient: true, phi: true, stepUp: true, roles: perms{rClinician: related}},
 	MessageRead:       {kind: KindMessage, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: anyInPractice}},
 	MessageSend:       {kind: KindMessage, patient: true, phi: true, roles: perms{rPatient: own, rClinician: related, rStaff: anyInPractice}},
 	MessageInbox:      {kind: KindMessage, phi: true, roles: perms{rClinician: anyInPractice, rStaff: anyInPractice}},
@@ -230,8 +253,14 @@ var table = map[Action]rule{
 	FileUpload:        {kind: KindFile, patient: true, phi: true, roles: perms{rPatient: own, rClinician: related, rStaff: grantedAndRelated}},
 	PrescriptionRead:  {kind: KindPrescription, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: grantedAndRelated}},
 	PrescriptionWrite: {kind: KindPrescription, patient: true, phi: true, stepUp: true, roles: perms{rClinician: related}},
+	PrescriptionDraft: {kind: KindPrescription, patient: true, phi: true, roles: perms{rClinician: related}},
 	LabRead:           {kind: KindLab, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: grantedAndRelated}},
 	LabOrder:          {kind: KindLab, patient: true, phi: true, roles: perms{rClinician: related}},
+
+	AmendmentRequest: {kind: KindAmendment, patient: true, phi: true, roles: perms{rPatient: own}},
+	AmendmentRead:    {kind: KindAmendment, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass}},
+	AmendmentDecide:  {kind: KindAmendment, patient: true, phi: true, roles: perms{rClinician: related}},
+	AmendmentQueue:   {kind: KindAmendment, roles: perms{rClinician: anyInPractice, rCompliance: anyInPractice}},
 
 	VisitBook:    {kind: KindVisit, patient: true, phi: true, roles: perms{rPatient: own, rClinician: related, rStaff: anyInPractice}},
 	VisitCancel:  {kind: KindVisit, patient: true, phi: true, roles: perms{rPatient: own, rClinician: related, rStaff: anyInPractice}},

@@ -31,16 +31,18 @@ var permissions = map[haven.Role]map[string]string{
 		"visit.checkin": ownRecord, "visit.join": ownRecord,
 		"export.patient": ownRecord, "audit.read_own": ownRecord,
 		"restrictions.read": ownRecord, "restrictions.write": ownRecord,
+		"amendment.request": ownRecord, "amendment.read": ownRecord,
 		"payment.read": ownRecord, "payment.pay": ownRecord,
 	},
 	haven.RoleClinician: {
 		"chart.read": relatedOrBreak, "chart.write": related, "chart.write_contact": related,
 		"careteam.read": relatedOrBreak,
-		"note.read":     relatedOrBreak, "note.write": relatedOrBreak,
+		"note.read":     relatedOrBreak, "note.write": relatedOrBreak, "note.sign": related,
+		"amendment.read": relatedOrBreak, "amendment.decide": related, "amendment.queue": anywhere,
 		"message.read": relatedOrBreak, "message.send": related,
 		"message.inbox": anywhere, "message.triage": related,
 		"file.read": relatedOrBreak, "file.upload": related,
-		"prescription.read": relatedOrBreak, "prescription.write": related,
+		"prescription.read": relatedOrBreak, "prescription.write": related, "prescription.draft": related,
 		"lab.read": relatedOrBreak, "lab.order": related,
 		"visit.book": related, "visit.cancel": related, "visit.reschedule": related, "visit.read": relatedOrBreak,
 		"visit.admit": related, "visit.join": related, "visit.end": related,
@@ -67,7 +69,7 @@ var permissions = map[haven.Role]map[string]string{
 	haven.RoleComplianceOfficer: {
 		"audit.search": anywhere, "audit.verify": anywhere, "alert.review": anywhere,
 		"breakglass.review": anywhere, "incident.manage": anywhere, "backup.restore_drill": anywhere,
-		"patient.find": anywhere, "vendor.read": anywhere,
+		"patient.find": anywhere, "vendor.read": anywhere, "amendment.queue": anywhere,
 	},
 	haven.RolePlatformOperator: {
 		"practice.provision": anywhere, "keys.manage": anywhere, "user.manage": anywhere, "mfa.reset": anywhere,
@@ -77,13 +79,13 @@ var permissions = map[haven.Role]map[string]string{
 }
 
 // Actions that concern no single patient's record.
-var practiceLevel = set("patient.register", "patient.search", "patient.find", "visit.queue", "message.inbox",
+var practiceLevel = set("patient.register", "patient.search", "patient.find", "visit.queue", "message.inbox", "amendment.queue",
 	"audit.search", "audit.verify", "alert.review", "breakglass.review", "incident.manage",
 	"backup.restore_drill", "user.manage", "role.manage", "mfa.reset", "practice.settings",
 	"vendor.read", "vendor.manage", "keys.manage", "practice.provision", "payment.list", "payment.refund", "payment.prices")
 
 // Actions a stolen or left-open session must not be able to take.
-var needsStepUp = set("prescription.write", "export.patient", "breakglass.request",
+var needsStepUp = set("prescription.write", "note.sign", "export.patient", "breakglass.request",
 	"mfa.reset", "role.manage", "visit.admit", "keys.manage", "practice.settings", "practice.provision", "vendor.manage", "payment.refund")
 
 func set(xs ...string) map[string]bool {

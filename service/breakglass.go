@@ -31,11 +31,7 @@ func (s *Service) RequestBreakGlass(ctx context.Context, patientID, reason strin
 	if d > policy.BreakGlassMaxDuration {
 		d = policy.BreakGlassMaxDuration
 	}
-	row, err := s.patientRow(ctx, policy.BreakGlassRequest, policy.KindBreakGlass, patientID)
-	if err != nil {
-		return nil, err
-	}
-	a, _, err := s.authorizeRecord(ctx, policy.BreakGlassRequest, chartResource(policy.KindBreakGlass, row), patientID)
+	row, a, _, _, err := s.gatePatient(ctx, policy.BreakGlassRequest, policy.KindBreakGlass, patientID)
 	if err != nil {
 		return nil, err
 	}

@@ -9,11 +9,8 @@ import (
 
 // CareTeam returns a patient's care team.
 func (s *Service) CareTeam(ctx context.Context, patientID string) ([]haven.Member, error) {
-	row, err := s.patientRow(ctx, policy.CareTeamRead, policy.KindCareTeam, patientID)
+	row, _, _, _, err := s.gatePatient(ctx, policy.CareTeamRead, policy.KindCareTeam, patientID)
 	if err != nil {
-		return nil, err
-	}
-	if _, _, err := s.authorizeRecord(ctx, policy.CareTeamRead, chartResource(policy.KindCareTeam, row), patientID); err != nil {
 		return nil, err
 	}
 	team, err := s.db.CareTeam(ctx, row.ID)
@@ -47,11 +44,7 @@ func (s *Service) RemoveFromCareTeam(ctx context.Context, patientID, userID stri
 }
 
 func (s *Service) changeCareTeam(ctx context.Context, patientID, userID string, add bool) error {
-	row, err := s.patientRow(ctx, policy.CareTeamManage, policy.KindCareTeam, patientID)
-	if err != nil {
-		return err
-	}
-	a, _, err := s.authorizeRecord(ctx, policy.CareTeamManage, chartResource(policy.KindCareTeam, row), patientID)
+	row, a, _, _, err := s.gatePatient(ctx, policy.CareTeamManage, policy.KindCareTeam, patientID)
 	if err != nil {
 		return err
 	}

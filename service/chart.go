@@ -266,11 +266,7 @@ func chartResource(kind policy.Kind, row *haven.Patient) policy.Resource {
 // Chart returns a patient's chart to an actor policy allows, after the
 // access is durably audited.
 func (s *Service) Chart(ctx context.Context, patientID string) (*Chart, error) {
-	row, err := s.patientRow(ctx, policy.ChartRead, policy.KindChart, patientID)
-	if err != nil {
-		return nil, err
-	}
-	a, d, err := s.authorizeRecord(ctx, policy.ChartRead, chartResource(policy.KindChart, row), patientID)
+	row, a, d, facts, err := s.gatePatient(ctx, policy.ChartRead, policy.KindChart, patientID)
 	if err != nil {
 		return nil, err
 	}
@@ -278,17 +274,8 @@ func (s *Service) Chart(ctx context.Context, patientID string) (*Chart, error) {
 	if err != nil || d.Reason != policy.ReasonBreakGlass {
 		return ch, err
 	}
-	grants, err := s.db.BreakGlassGrants(ctx, row.ID)
-	if err != nil {
-		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load break-glass grants")
-	}
-	mine := make([]haven.BreakGlassGrant, 0, len(grants))
-	for _, g := range grants {
-		if g.PracticeID == row.PracticeID {
-			mine = append(mine, *g)
-		}
-	}
-	if until, ok := policy.BreakGlassUntil(a, mine, s.now()); ok {
+	// The grants the decision was taken on (the practice's own).
+	if until, ok := policy.BreakGlassUntil(a, facts.Patient.BreakGlass, s.now()); ok {
 		ch.BreakGlassUntil = &until
 	}
 	return ch, nil
@@ -330,11 +317,8 @@ func (s *Service) UpdateChart(ctx context.Context, patientID string, up ChartUpd
 		}
 		up.Contact.Email = haven.NormalizeEmail(up.Contact.Email)
 	}
-	row, err := s.patientRow(ctx, act, policy.KindChart, patientID)
+	row, _, _, _, err := s.gatePatient(ctx, act, policy.KindChart, patientID)
 	if err != nil {
-		return nil, err
-	}
-	if _, _, err := s.authorizeRecord(ctx, act, chartResource(policy.KindChart, row), patientID); err != nil {
 		return nil, err
 	}
 	c, err := s.openChart(ctx, row)

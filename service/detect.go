@@ -30,39 +30,52 @@ const (
 const probeAlertEvery = time.Hour
 
 type detector struct {
-	mu       sync.Mutex
-	touches  map[string]map[string]time.Time // practice|actor → patient → last access
-	denials  map[string][]time.Time          // practice|actor → denial times
-	raised   map[string]time.Time            // rule|practice|actor → last alert
-	settings map[string]cachedSettings
-}
-
-type cachedSettings struct {
-	ps     PracticeSettings
-	expiry time.Time
+	mu      sync.Mutex
+	touches map[string]map[string]time.Time // practice|actor → patient → last access
+	denials map[string][]time.Time          // practice|actor → denial times
+	raised  map[string]time.Time            // rule|practice|actor → last alert
 }
 
 func (s *Service) detectorState() *detector {
 	s.detectOnce.Do(func() {
 		s.det = &detector{touches: map[string]map[string]time.Time{}, denials: map[string][]time.Time{},
-			raised: map[string]time.Time{}, settings: map[string]cachedSettings{}}
+			raised: map[string]time.Time{}}
 	})
 	return s.det
 }
 
-// detect applies the rules to ev. It never fails the request: a rule that
-// cannot raise its alert logs the fault (ids only) instead.
-func (s *Service) detect(ctx context.Context, ev audit.Event) {
+// detect applies the rules to evs, with the settings of each event's
+// practice read afresh (once for a run of events of one practice). It
+// never fails the request: a rule that cannot raise its alert logs the
+// fault (ids only) instead.
+func (s *Service) detect(ctx context.Context, evs ...audit.Event) {
+	var ps PracticeSettings
+	loaded := ""
+	for _, ev := range evs {
+		if ev.LogID == audit.PlatformLogID || ev.ActorID == "" {
+			continue
+		}
+		if ev.LogID != loaded {
+			var err error
+			if ps, err = s.settings(ctx, ev.LogID); err != nil {
+				slog.Warn("detection: settings unavailable", "practice", ev.LogID, "err", err)
+				continue
+			}
+			loaded = ev.LogID
+		}
+		s.detectWith(ctx, ev, ps)
+	}
+}
+
+// detectWith applies the rules to ev under its practice's settings ps, as
+// the gate read them for the decision: thresholds are never cached, so a
+// change made on any node applies from the next request on.
+func (s *Service) detectWith(ctx context.Context, ev audit.Event, ps PracticeSettings) {
 	if ev.LogID == audit.PlatformLogID || ev.ActorID == "" {
 		return
 	}
 	d := s.detectorState()
 	now := s.now()
-	ps, err := d.practiceSettings(ctx, s, ev.LogID, now)
-	if err != nil {
-		slog.Warn("detection: settings unavailable", "practice", ev.LogID, "err", err)
-		return
-	}
 	key := ev.LogID + "|" + ev.ActorID
 	var fire []string
 	d.mu.Lock()
@@ -121,31 +134,6 @@ func (d *detector) once(key string, now time.Time, period time.Duration) bool {
 	}
 	d.raised[key] = now
 	return true
-}
-
-func (d *detector) practiceSettings(ctx context.Context, s *Service, practiceID string, now time.Time) (PracticeSettings, error) {
-	d.mu.Lock()
-	c, ok := d.settings[practiceID]
-	d.mu.Unlock()
-	if ok && now.Before(c.expiry) {
-		return c.ps, nil
-	}
-	ps, err := s.settings(ctx, practiceID)
-	if err != nil {
-		return ps, err
-	}
-	d.mu.Lock()
-	d.settings[practiceID] = cachedSettings{ps, now.Add(30 * time.Second)}
-	d.mu.Unlock()
-	return ps, nil
-}
-
-// forget drops a practice's cached settings after they change, so new
-// thresholds apply on this node at once.
-func (d *detector) forget(practiceID string) {
-	d.mu.Lock()
-	delete(d.settings, practiceID)
-	d.mu.Unlock()
 }
 
 func outsideHours(now time.Time, ps PracticeSettings) bool {

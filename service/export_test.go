@@ -15,12 +15,16 @@ func ChartReadUnaudited(ctx context.Context, s *Service, patientID string) error
 	if err != nil {
 		return err
 	}
-	row, err := s.db.FindPatient(ctx, patientID)
+	pf, err := s.db.PatientFacts(ctx, a.PracticeID, patientID)
 	if err != nil {
 		return err
 	}
+	row := pf.Patient
+	if row == nil {
+		return errNotFound
+	}
 	res := chartResource(policy.KindChart, row)
-	f, err := s.loadFacts(ctx, a, res)
+	f, _, err := s.patientFacts(ctx, a, res, pf)
 	if err != nil {
 		return err
 	}

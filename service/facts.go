@@ -8,71 +8,87 @@ import (
 	"haven"
 	"haven/keyring"
 	"haven/policy"
+	"haven/store/sqlstore"
 )
 
 // loadFacts establishes what policy.Decide needs, from storage, for actor a
-// and resource res. Facts are loaded only for the actor's own practice and
-// for a patient of that practice: facts about another tenant are never
-// loaded, so none can be used to cross the boundary.
-func (s *Service) loadFacts(ctx context.Context, a haven.Actor, res policy.Resource) (policy.Facts, error) {
-	f := policy.Facts{Now: s.now()}
-	ps, err := s.settings(ctx, a.PracticeID)
-	if err != nil {
-		return f, err
+// and resource res, with the actor's practice's settings (detection reads
+// its thresholds from them). Facts are loaded only for the actor's own
+// practice and for a patient of that practice: facts about another tenant
+// are never loaded, so none can be used to cross the boundary. A patient's
+// facts and the settings are one statement (sqlstore's PatientFacts).
+//
+// Nothing here is cached: every decision is taken on what the database
+// holds when the request asks, whichever node changed it.
+func (s *Service) loadFacts(ctx context.Context, a haven.Actor, res policy.Resource) (policy.Facts, PracticeSettings, error) {
+	if res.PatientID == "" || res.PracticeID != a.PracticeID {
+		ps, err := s.settings(ctx, a.PracticeID)
+		if err != nil {
+			return policy.Facts{Now: s.now()}, ps, err
+		}
+		return s.factsOf(ctx, a, res, ps, nil)
 	}
+	pf, err := s.db.PatientFacts(ctx, a.PracticeID, res.PatientID)
+	if err != nil {
+		return policy.Facts{Now: s.now()}, DefaultSettings(), haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the facts of the decision")
+	}
+	return s.patientFacts(ctx, a, res, pf)
+}
+
+// patientFacts is loadFacts from a PatientFacts already read.
+func (s *Service) patientFacts(ctx context.Context, a haven.Actor, res policy.Resource, pf *sqlstore.PatientFacts) (policy.Facts, PracticeSettings, error) {
+	ps := DefaultSettings()
+	if a.PracticeID != "" {
+		var err error
+		if ps, err = ParseSettings(pf.Settings); err != nil {
+			return policy.Facts{Now: s.now()}, ps, err
+		}
+	}
+	return s.factsOf(ctx, a, res, ps, pf)
+}
+
+// factsOf builds the facts from settings ps and, for a patient of the
+// actor's practice, pf.
+func (s *Service) factsOf(ctx context.Context, a haven.Actor, res policy.Resource, ps PracticeSettings, pf *sqlstore.PatientFacts) (policy.Facts, PracticeSettings, error) {
+	f := policy.Facts{Now: s.now()}
 	f.Practice = policy.PracticeFacts{
 		PracticeID:         a.PracticeID,
 		PatientsRequireMFA: ps.PatientsRequireMFA,
 		StepUpMaxAge:       time.Duration(ps.StepUpMaxAge),
 		ClinicalAccess:     ps.ClinicalAccess,
 	}
-	if res.PatientID == "" || res.PracticeID != a.PracticeID {
-		return f, nil
+	if pf == nil || res.PatientID == "" || res.PracticeID != a.PracticeID {
+		return f, ps, nil
 	}
-	pf := policy.PatientFacts{PracticeID: res.PracticeID, PatientID: res.PatientID}
-	team, err := s.db.CareTeam(ctx, res.PatientID)
-	if err != nil {
-		return f, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the care team")
-	}
-	for _, m := range team {
+	p := policy.PatientFacts{PracticeID: res.PracticeID, PatientID: res.PatientID}
+	for _, m := range pf.CareTeam {
 		if m.PracticeID == res.PracticeID {
-			pf.CareTeam = append(pf.CareTeam, m.UserID)
+			p.CareTeam = append(p.CareTeam, m.UserID)
 		}
 	}
-	grants, err := s.db.BreakGlassGrants(ctx, res.PatientID)
-	if err != nil {
-		return f, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load break-glass grants")
-	}
-	for _, g := range grants {
+	for _, g := range pf.Grants {
 		if g.PracticeID == res.PracticeID {
-			pf.BreakGlass = append(pf.BreakGlass, *g)
+			p.BreakGlass = append(p.BreakGlass, *g)
 		}
 	}
-	visits, err := s.db.PatientVisits(ctx, res.PatientID)
-	if err != nil {
-		return f, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load visits")
-	}
-	for _, v := range visits {
+	for _, v := range pf.Visits {
 		if v.PracticeID == res.PracticeID {
-			pf.Visits = append(pf.Visits, *v)
+			p.Visits = append(p.Visits, *v)
 		}
 	}
-	row, err := s.db.FindPatient(ctx, res.PatientID)
-	if err != nil && haven.ErrorCode(err) != haven.ENOTFOUND {
-		return f, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the patient's restrictions")
-	}
-	if row != nil && row.PracticeID == res.PracticeID && len(row.Restrictions) > 0 {
+	row := pf.Patient
+	if row != nil && row.ID == res.PatientID && row.PracticeID == res.PracticeID && len(row.Restrictions) > 0 {
 		// Opened to decide, never shown: restrictions protect the patient.
 		b, err := s.keys.Open(ctx, chartAD(row.PracticeID, row.ID, "restrictions"), row.Restrictions)
 		if err != nil {
-			return f, err
+			return f, ps, err
 		}
-		if err := json.Unmarshal(b, &pf.Restrictions); err != nil {
-			return f, haven.Wrap(haven.EINTERNAL, err, "patient restrictions are unreadable")
+		if err := json.Unmarshal(b, &p.Restrictions); err != nil {
+			return f, ps, haven.Wrap(haven.EINTERNAL, err, "patient restrictions are unreadable")
 		}
 	}
-	f.Patient = pf
-	return f, nil
+	f.Patient = p
+	return f, ps, nil
 }
 
 // chartAD binds a chart field's ciphertext to its practice, patient, record

@@ -260,11 +260,8 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // Files lists the files in a patient's chart, newest first, each with
 // its details and the renditions it has.
 func (s *Service) Files(ctx context.Context, patientID string) ([]haven.FileView, error) {
-	row, err := s.patientRow(ctx, policy.FileRead, policy.KindFile, patientID)
+	row, _, _, _, err := s.gatePatient(ctx, policy.FileRead, policy.KindFile, patientID)
 	if err != nil {
-		return nil, err
-	}
-	if _, _, err := s.authorizeRecord(ctx, policy.FileRead, chartResource(policy.KindFile, row), patientID); err != nil {
 		return nil, err
 	}
 	fs, err := s.db.PatientFiles(ctx, row.ID)
@@ -288,6 +285,30 @@ func (s *Service) Files(ctx context.Context, patientID string) ([]haven.FileView
 		out = append(out, *v)
 	}
 	return out, nil
+}
+
+// MayReadFiles reports whether policy would let the signed-in reader
+// open the patient's files, asked without a record: for a page choosing
+// which links and controls to show. Nothing is opened, and every opening
+// is still decided and audited on its own.
+func (s *Service) MayReadFiles(ctx context.Context, patientID string) (bool, error) {
+	a, err := haven.SignedIn(ctx)
+	if err != nil {
+		return false, err
+	}
+	if s.blobs == nil || !haven.PlausibleID(patientID) {
+		return false, nil
+	}
+	row, err := s.db.FindPatient(ctx, patientID)
+	if err != nil || row.PracticeID != a.PracticeID {
+		return false, nil // the gate would refuse it; here nothing is offered
+	}
+	res := chartResource(policy.KindFile, row)
+	facts, _, err := s.loadFacts(ctx, a, res)
+	if err != nil {
+		return false, err
+	}
+	return policy.Decide(a, policy.FileRead, res, facts).Allow, nil
 }
 
 // fileView opens a file's name and details for a reader the gate let

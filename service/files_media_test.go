@@ -205,3 +205,77 @@ func TestUploadLimitIsThePractices(t *testing.T) {
 		}
 	})
 }
+
+// TestPhotoSentInAThreadIsReadByItsParticipantsOnly: a patient sends a
+// photo in her conversation with her care team; it is in her record,
+// cleaned, and the message carries it with a thumbnail. Her clinician
+// opens it; a clinician outside her care team, the front desk (which
+// sees only that a file is there), another patient and another
+// practice's clinician cannot. Another patient cannot send a file into
+// her conversation.
+func TestPhotoSentInAThreadIsReadByItsParticipantsOnly(t *testing.T) {
+	forEachDB(t, func(t *testing.T, e *env) {
+		p := e.seed("riverside", "m5")
+		q := e.seed("lakeshore", "n5")
+		tv := e.write(p.patientA, haven.AudienceCareTeam, "Rash", "It spread since Monday.")
+		jpg := mediatest.JPEG(mediatest.Pattern(90, 60), mediatest.PhotoMarkers{Comment: "ExifMk5", GPS: true})
+		m, err := e.svc.UploadToThread(e.as(p.patientA), tv.ID, "Here it is today.", nil, "rash.jpg", bytes.NewReader(jpg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.Attachments) != 1 {
+			t.Fatalf("message %+v", m)
+		}
+		fileID := m.Attachments[0].FileID
+		page, err := e.svc.ReadThread(e.as(p.clinician), tv.ID)
+		if err != nil || len(page.Messages) != 2 {
+			t.Fatalf("%+v %v", page, err)
+		}
+		if a := page.Messages[1].Attachments[0]; a.FileID != fileID || a.Name != "rash.jpg" || !a.Thumbnail || a.Hidden {
+			t.Fatalf("the clinician sees %+v", a)
+		}
+		_, rc, err := e.svc.OpenFile(e.as(p.clinician), fileID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b := readAllOf(t, rc); len(mediatest.HasAny(b, "ExifMk5")) > 0 || len(media.Metadata(b)) > 0 {
+			t.Fatal("the photo sent keeps its metadata")
+		}
+		page, err = e.svc.ReadThread(e.as(p.staff), tv.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := page.Messages[1].Attachments[0]; !a.Hidden || a.Name != "" || a.Thumbnail {
+			t.Fatalf("the front desk sees %+v", a)
+		}
+		for who, c := range map[string]struct {
+			a    haven.Actor
+			code string
+		}{
+			"the front desk":               {p.staff, haven.EFORBIDDEN},
+			"a clinician not on her team":  {p.otherClinician, haven.EFORBIDDEN},
+			"another patient":              {p.patientB, haven.ENOTFOUND},
+			"another practice's clinician": {q.clinician, haven.ENOTFOUND},
+		} {
+			if _, _, err := e.svc.OpenFile(e.as(c.a), fileID); haven.ErrorCode(err) != c.code {
+				t.Errorf("%s opened it: %v", who, err)
+			}
+			if _, _, _, err := e.svc.OpenRendition(e.as(c.a), fileID, haven.RenditionThumbnail); haven.ErrorCode(err) != c.code {
+				t.Errorf("%s opened its thumbnail: %v", who, err)
+			}
+		}
+		before, err := e.svc.Files(e.as(p.patientA), p.chartA.PatientID)
+		if err != nil || len(before) != 1 {
+			t.Fatalf("her files %v %v", before, err)
+		}
+		if _, err := e.svc.UploadToThread(e.as(p.patientB), tv.ID, "planted", nil, "x.jpg", bytes.NewReader(jpg)); haven.ErrorCode(err) == "" {
+			t.Fatal("another patient sent a file into her conversation")
+		}
+		if _, err := e.svc.UploadToThread(e.as(q.clinician), tv.ID, "planted", nil, "x.jpg", bytes.NewReader(jpg)); haven.ErrorCode(err) != haven.ENOTFOUND {
+			t.Fatalf("another practice sent a file into her conversation: %v", err)
+		}
+		if after, _ := e.svc.Files(e.as(p.patientA), p.chartA.PatientID); len(after) != 1 {
+			t.Fatalf("%d files in her record after the refusals", len(after))
+		}
+	})
+}

@@ -71,10 +71,48 @@ func (s *Service) gateFacts(ctx context.Context, act policy.Action, res policy.R
 	if err != nil {
 		return a, policy.Decision{}, policy.Facts{}, err
 	}
-	facts, err := s.loadFacts(ctx, a, res)
+	facts, ps, err := s.loadFacts(ctx, a, res)
 	if err != nil {
 		return a, policy.Decision{}, facts, err
 	}
+	d, err := s.decide(ctx, a, act, res, facts, ps, sentID, named)
+	return a, d, facts, err
+}
+
+// gatePatient is the gate for a patient's own record (the chart and what
+// hangs from it) named by id: the patient's row and every fact of the
+// decision are one read, and the row is returned for the caller to open
+// once the access is allowed and recorded. An id that is not plausible or
+// names no patient is refused as refuseUnknown does.
+func (s *Service) gatePatient(ctx context.Context, act policy.Action, kind policy.Kind, id string) (*haven.Patient, haven.Actor, policy.Decision, policy.Facts, error) {
+	a, err := haven.SignedIn(ctx)
+	if err != nil {
+		return nil, a, policy.Decision{}, policy.Facts{}, err
+	}
+	if !haven.PlausibleID(id) {
+		return nil, a, policy.Decision{}, policy.Facts{}, s.refuseUnknown(ctx, a, act, kind, id)
+	}
+	pf, err := s.db.PatientFacts(ctx, a.PracticeID, id)
+	if err != nil {
+		return nil, a, policy.Decision{}, policy.Facts{}, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the chart")
+	}
+	if pf.Patient == nil {
+		return nil, a, policy.Decision{}, policy.Facts{}, s.refuseUnknown(ctx, a, act, kind, id)
+	}
+	res := chartResource(kind, pf.Patient)
+	facts, ps, err := s.patientFacts(ctx, a, res, pf)
+	if err != nil {
+		return nil, a, policy.Decision{}, facts, err
+	}
+	d, err := s.decide(ctx, a, act, res, facts, ps, id, true)
+	return pf.Patient, a, d, facts, err
+}
+
+// decide is the gate once the facts are loaded: policy's decision,
+// recorded before it is returned (see authorize), with ps the actor's
+// practice's settings the facts were loaded with, for detection.
+func (s *Service) decide(ctx context.Context, a haven.Actor, act policy.Action, res policy.Resource, facts policy.Facts, ps PracticeSettings, sentID string, named bool) (policy.Decision, error) {
+	var err error
 	d := policy.Decide(a, act, res, facts)
 	ev := audit.ForActor(a, string(act))
 	ev.ResourceKind = string(res.Kind)
@@ -98,9 +136,13 @@ func (s *Service) gateFacts(ctx context.Context, act policy.Action, res policy.R
 		}
 	}
 	if ev.Seq, err = s.record(ctx, ev); err != nil {
-		return a, d, facts, err
+		return d, err
 	}
-	s.detect(ctx, ev)
+	if ev.LogID == a.PracticeID {
+		s.detectWith(ctx, ev, ps)
+	} else {
+		s.detect(ctx, ev)
+	}
 	if elsewhere && !d.Allow {
 		probed := res.ID
 		if named {
@@ -109,9 +151,9 @@ func (s *Service) gateFacts(ctx context.Context, act policy.Action, res policy.R
 		s.reportProbe(ctx, a, act, res, probed)
 	}
 	if named && !d.Allow && !d.StepUp && a.Role == haven.RolePatient && res.PatientID != a.UserID {
-		return a, d, facts, errNotFound
+		return d, errNotFound
 	}
-	return a, d, facts, d.Err()
+	return d, d.Err()
 }
 
 // reasonNotFound is the audit reason of a refusal for an id that exists

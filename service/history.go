@@ -45,11 +45,8 @@ type AccessHistory struct {
 // first, each with an inclusion proof against a freshly signed checkpoint:
 // HIPAA's accounting of disclosures, checkable by the patient's browser.
 func (s *Service) AccessHistory(ctx context.Context, patientID string) (*AccessHistory, error) {
-	row, err := s.patientRow(ctx, policy.AuditReadOwn, policy.KindAudit, patientID)
+	row, _, _, _, err := s.gatePatient(ctx, policy.AuditReadOwn, policy.KindAudit, patientID)
 	if err != nil {
-		return nil, err
-	}
-	if _, _, err := s.authorizeRecord(ctx, policy.AuditReadOwn, chartResource(policy.KindAudit, row), patientID); err != nil {
 		return nil, err
 	}
 	cp, err := s.audit.Checkpoint(ctx, row.PracticeID)
@@ -99,6 +96,8 @@ func (s *Service) nameCache(practiceID string) func(context.Context, string) str
 			n = ReminderActorName // no person: the reminder sender (visits_remind.go)
 		} else if id == NoticeActor {
 			n = NoticeActorName // no person: the message notice sender (message_notices.go)
+		} else if id == RxActor {
+			n = RxActorName // no person: the prescription sender (rx_outbox.go)
 		} else if u, err := s.db.FindUserByID(ctx, id); err == nil {
 			if u.PracticeID != practiceID {
 				n = "A user of another practice"

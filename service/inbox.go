@@ -117,8 +117,8 @@ func (s *Service) Inbox(ctx context.Context, view, after string) (*Inbox, error)
 	}
 	for i := range evs {
 		evs[i].Seq = seqs[i]
-		s.detect(ctx, evs[i])
 	}
+	s.detect(ctx, evs...)
 	ts := make([]*haven.Thread, len(lines))
 	for i, l := range lines {
 		ts[i] = l.t
@@ -170,7 +170,7 @@ func (s *Service) inboxLines(ctx context.Context, a haven.Actor, f sqlstore.Thre
 			res := threadResource(t)
 			pf, ok := facts[t.PatientID]
 			if !ok {
-				if pf, err = s.loadFacts(ctx, a, res); err != nil {
+				if pf, _, err = s.loadFacts(ctx, a, res); err != nil {
 					return nil, "", err
 				}
 				facts[t.PatientID] = pf

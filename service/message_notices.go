@@ -55,6 +55,34 @@ func NoticeSubject(practiceName string) string {
 	return "You have a new secure message from " + practiceName
 }
 
+// UpdateSubject is the subject of a notice that a patient's record has an
+// update (an answer to her amendment request): the practice's name only.
+func UpdateSubject(practiceName string) string {
+	return "You have an update from " + practiceName
+}
+
+func updateText(practiceName, link string) string {
+	return "You have an update from " + practiceName + ".\n\n" +
+		"Sign in to Haven to see it:\n\n" + link + "\n\n" +
+		"This email leaves out what the update is, on purpose. Haven never asks for your " +
+		"password or a sign-in code by email, and its links only ever lead to the address above.\n"
+}
+
+// ActUpdateNotify is the audit action of an update notice sent (or failed).
+const ActUpdateNotify = "record.notify"
+
+// patientRecordPage is where an update notice sends its reader.
+const patientRecordPage = "/app/record"
+
+// notifyUpdate marks the patient to be told that her record has an update.
+// A failure is not the request's: the answer is stored, and the notice is
+// a courtesy that the page shows anyway.
+func (s *Service) notifyUpdate(ctx context.Context, practiceID, patientID string) {
+	if err := s.db.MarkUpdate(ctx, patientID, practiceID, s.now().UnixMicro()); err == nil {
+		s.wakeNotices()
+	}
+}
+
 func noticeText(practiceName, link string) string {
 	return "You have a new secure message from " + practiceName + ".\n\n" +
 		"Sign in to Haven to read it:\n\n" + link + "\n\n" +
@@ -108,8 +136,22 @@ func (n *Notices) SendDue(ctx context.Context, now time.Time) (int, error) {
 	sent := 0
 	var firstErr error
 	names := map[string]string{}
+	for _, due := range []func(context.Context, int64, int) ([]sqlstore.MessageNotice, error){n.svc.db.DueNotices, n.svc.db.DueUpdates} {
+		k, err := n.sendDue(ctx, due, cutoff, now, names)
+		sent += k
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return sent, firstErr
+}
+
+// sendDue sends the notices one loader finds due.
+func (n *Notices) sendDue(ctx context.Context, load func(context.Context, int64, int) ([]sqlstore.MessageNotice, error), cutoff int64, now time.Time, names map[string]string) (int, error) {
+	sent := 0
+	var firstErr error
 	for {
-		due, err := n.svc.db.DueNotices(ctx, cutoff, n.cfg.Batch)
+		due, err := load(ctx, cutoff, n.cfg.Batch)
 		if err != nil {
 			return sent, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load message notices")
 		}
@@ -168,7 +210,11 @@ func (n *Notices) send(ctx context.Context, nt sqlstore.MessageNotice, now time.
 		}
 		name, names[u.PracticeID] = p.Name, p.Name
 	}
-	if err := n.record(ctx, nt, u, haven.DecisionAllow, "new_message"); err != nil {
+	reason := "new_message"
+	if nt.Update {
+		reason = "record_update"
+	}
+	if err := n.record(ctx, nt, u, haven.DecisionAllow, reason); err != nil {
 		return release(err)
 	}
 	prof, err := n.svc.openUser(ctx, u)
@@ -183,8 +229,11 @@ func (n *Notices) send(ctx context.Context, nt sqlstore.MessageNotice, now time.
 	if u.Role == haven.RolePatient {
 		page = patientMessagesPage
 	}
-	link := strings.TrimRight(n.cfg.BaseURL, "/") + page
-	if err := n.cfg.Outbox.Send(ctx, outbox.Message{To: prof.Email, Subject: NoticeSubject(name), Text: noticeText(name, link)}); err != nil {
+	subject, text := NoticeSubject(name), noticeText(name, strings.TrimRight(n.cfg.BaseURL, "/")+page)
+	if nt.Update {
+		subject, text = UpdateSubject(name), updateText(name, strings.TrimRight(n.cfg.BaseURL, "/")+patientRecordPage)
+	}
+	if err := n.cfg.Outbox.Send(ctx, outbox.Message{To: prof.Email, Subject: subject, Text: text}); err != nil {
 		if haven.ErrorCode(err) == haven.EINVALID {
 			// An address the outbox refuses will not improve by retrying.
 			return false, true, n.record(ctx, nt, u, haven.DecisionFail, "bad_address")
@@ -199,7 +248,11 @@ func (n *Notices) send(ctx context.Context, nt sqlstore.MessageNotice, now time.
 // system actor, the recipient by id (as the patient, for a patient, so it
 // is in her access history), and codes. Nothing of the email is in it.
 func (n *Notices) record(ctx context.Context, nt sqlstore.MessageNotice, u *haven.User, decision, reason string) error {
-	ev := audit.Event{LogID: nt.PracticeID, ActorID: NoticeActor, Action: ActMessageNotify,
+	act := ActMessageNotify
+	if nt.Update {
+		act = ActUpdateNotify
+	}
+	ev := audit.Event{LogID: nt.PracticeID, ActorID: NoticeActor, Action: act,
 		ResourceKind: "user", ResourceID: nt.UserID, Purpose: audit.PurposeTreatment, Decision: decision, Reason: reason}
 	if u != nil && u.Role == haven.RolePatient {
 		ev.PatientID = u.ID

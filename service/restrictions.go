@@ -40,11 +40,8 @@ type RestrictionsView struct {
 // restrictions, and opens what she set.
 func (s *Service) restrictionsRow(ctx context.Context, act policy.Action, patientID string) (*haven.Patient, haven.Restrictions, error) {
 	var r haven.Restrictions
-	row, err := s.patientRow(ctx, act, policy.KindRestrictions, patientID)
+	row, _, _, _, err := s.gatePatient(ctx, act, policy.KindRestrictions, patientID)
 	if err != nil {
-		return nil, r, err
-	}
-	if _, _, err := s.authorizeRecord(ctx, act, chartResource(policy.KindRestrictions, row), patientID); err != nil {
 		return nil, r, err
 	}
 	if len(row.Restrictions) > 0 {

@@ -36,6 +36,9 @@ type PracticeSettings struct {
 	// DefaultReminderLead.
 	VisitReminderLead Duration `json:"visit_reminder_lead,omitempty"`
 
+	// NoteReleaseDays is how many days after signing a visit note its
+	// patient may read it: 0 (the default) releases it at once.
+	NoteReleaseDays int `json:"note_release_days"`
 	// MaxUploadMiB is the largest file the practice accepts, in MiB,
 	// between 1 and MaxFileSize; zero keeps DefaultMaxUploadMiB. Photos
 	// and DICOM images are bounded by media.MaxDecodedBytes too.
@@ -97,6 +100,7 @@ const (
 	MaxDetectionWindow    = 24 * time.Hour // … are between these
 	maxClinicalAccess     = 1000           // staff ids in ClinicalAccess
 	maxTimeZone           = 64             // bytes of an IANA zone name
+	MaxNoteReleaseDays    = 90             // the longest a signed note may wait for its patient
 )
 
 // Validate checks settings before they are stored. Every number has a
@@ -113,6 +117,8 @@ func (p PracticeSettings) Validate() error {
 		return haven.Errorf(haven.EINVALID, "working hours must satisfy 0 <= start < end <= 24")
 	case p.StepUpMaxAge < 0 || time.Duration(p.StepUpMaxAge) > policy.DefaultStepUpMaxAge:
 		return haven.Errorf(haven.EINVALID, "step-up age may shorten, not lengthen, the default %s", policy.DefaultStepUpMaxAge)
+	case p.NoteReleaseDays < 0 || p.NoteReleaseDays > MaxNoteReleaseDays:
+		return haven.Errorf(haven.EINVALID, "notes are released to patients 0 to %d days after signing", MaxNoteReleaseDays)
 	case p.MaxUploadMiB < 0 || p.MaxUploadMiB > MaxFileSize>>20:
 		return haven.Errorf(haven.EINVALID, "the upload limit must be between 1 and %d MiB, or 0 for the default (%d MiB)", MaxFileSize>>20, DefaultMaxUploadMiB)
 	case p.VisitReminderLead != 0 && (time.Duration(p.VisitReminderLead) < MinReminderLead || time.Duration(p.VisitReminderLead) > MaxReminderLead):
@@ -159,6 +165,16 @@ func (s *Service) settings(ctx context.Context, practiceID string) (PracticeSett
 	if err != nil {
 		return ps, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load practice settings")
 	}
+	return ParseSettings(doc)
+}
+
+// ParseSettings reads a practice's stored settings document ("" for a
+// practice that has set none: the defaults). Storage hands the document
+// over with the reads that need it (a session's check, a decision's
+// facts), so settings cost no round trip of their own and are never
+// cached: a change on any node applies from the next request on.
+func ParseSettings(doc string) (PracticeSettings, error) {
+	ps := DefaultSettings()
 	if doc != "" {
 		if err := json.Unmarshal([]byte(doc), &ps); err != nil {
 			return ps, haven.Wrap(haven.EINTERNAL, err, "practice settings are unreadable")
@@ -181,11 +197,7 @@ func (s *Service) UpdateSettings(ctx context.Context, ps PracticeSettings) error
 		return err
 	}
 	b, _ := json.Marshal(ps)
-	if err := s.db.PutPracticeSettings(ctx, a.PracticeID, string(b)); err != nil {
-		return err
-	}
-	s.detectorState().forget(a.PracticeID)
-	return nil
+	return s.db.PutPracticeSettings(ctx, a.PracticeID, string(b))
 }
 
 // Settings returns the actor's practice settings (not PHI; any workforce

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -349,6 +350,36 @@ func (s *Service) Reply(ctx context.Context, threadID, body string, fileIDs []st
 	return out, nil
 }
 
+// UploadToThread adds a file to the record of a thread's patient and
+// sends it in a new message of the thread, with fileIDs already in her
+// record: a patient photographs a rash and sends it to her care team in
+// one step. The writer must be able to write to the thread
+// (message.send) and add to the patient's files (file.upload), each
+// decided and audited before anything is read of content; the message
+// then goes as Reply sends it, which checks the writer may open the file.
+// The file is cleaned and sealed as UploadFile does. A message refused
+// after the upload leaves the file in her record, where she sees it.
+func (s *Service) UploadToThread(ctx context.Context, threadID, body string, fileIDs []string, name string, content io.Reader) (*haven.MessageView, error) {
+	if _, err := messageText(body); err != nil {
+		return nil, err
+	}
+	if err := attachmentIDs(append(slices.Clone(fileIDs), haven.NewID())); err != nil {
+		return nil, err
+	}
+	_, t, v, _, err := s.threadFor(ctx, policy.MessageSend, threadID)
+	if err != nil {
+		return nil, err
+	}
+	if v != nil {
+		return nil, haven.Errorf(haven.EINVALID, "files go in a conversation of their own, not the waiting room's")
+	}
+	f, err := s.UploadFile(ctx, t.PatientID, name, content)
+	if err != nil {
+		return nil, err
+	}
+	return s.Reply(ctx, threadID, body, append(slices.Clone(fileIDs), f.ID))
+}
+
 // recipients are whom a's new message in t should be announced to by
 // email: the patient, for the workforce's messages; for hers, the person
 // the thread is given to, or else its audience (her care team's
@@ -517,6 +548,10 @@ func (s *Service) attachments(ctx context.Context, a haven.Actor, t *haven.Threa
 	if _, _, err := s.authorize(ctx, policy.FileRead, res); err != nil {
 		return nil, err
 	}
+	rs, err := s.db.FileRenditions(ctx, ids...)
+	if err != nil {
+		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the attached files")
+	}
 	for _, id := range ids {
 		f, err := s.db.FindFile(ctx, id)
 		if err != nil || f.PatientID != t.PatientID || f.PracticeID != t.PracticeID {
@@ -527,7 +562,11 @@ func (s *Service) attachments(ctx context.Context, a haven.Actor, t *haven.Threa
 		if err != nil {
 			return nil, err
 		}
-		out[id] = haven.AttachmentView{FileID: id, Name: string(name), ContentType: f.ContentType, Size: f.Size}
+		v := haven.AttachmentView{FileID: id, Name: string(name), ContentType: f.ContentType, Size: f.Size}
+		for _, r := range rs[id] {
+			v.Thumbnail = v.Thumbnail || r.Kind == haven.RenditionThumbnail
+		}
+		out[id] = v
 	}
 	return out, nil
 }
@@ -535,27 +574,12 @@ func (s *Service) attachments(ctx context.Context, a haven.Actor, t *haven.Threa
 // AttachableFiles lists the patient's files the signed-in writer may
 // attach to a message: her files (file.read, audited) if policy lets the
 // writer open them, and otherwise none, asked of policy first without a
-// record, so a page offering attachments does not log the front desk
-// refused at every view.
+// record (see MayReadFiles), so a page offering attachments does not log
+// the front desk refused at every view.
 func (s *Service) AttachableFiles(ctx context.Context, patientID string) ([]haven.FileView, error) {
-	a, err := haven.SignedIn(ctx)
-	if err != nil {
+	ok, err := s.MayReadFiles(ctx, patientID)
+	if err != nil || !ok {
 		return nil, err
-	}
-	if s.blobs == nil || !haven.PlausibleID(patientID) {
-		return nil, nil
-	}
-	row, err := s.db.FindPatient(ctx, patientID)
-	if err != nil || row.PracticeID != a.PracticeID {
-		return nil, nil // Files below would refuse it; here nothing is offered
-	}
-	res := chartResource(policy.KindFile, row)
-	facts, err := s.loadFacts(ctx, a, res)
-	if err != nil {
-		return nil, err
-	}
-	if !policy.Decide(a, policy.FileRead, res, facts).Allow {
-		return nil, nil
 	}
 	return s.Files(ctx, patientID)
 }

@@ -56,7 +56,7 @@ func visitLine(body string) (string, error) {
 // is audited once per watch.
 func (s *Service) mayReadThread(ctx context.Context, a haven.Actor, v *haven.Visit) (bool, error) {
 	res := policy.Resource{Kind: policy.KindMessage, ID: v.ID, PracticeID: v.PracticeID, PatientID: v.PatientID}
-	facts, err := s.loadFacts(ctx, a, res)
+	facts, _, err := s.loadFacts(ctx, a, res)
 	if err != nil {
 		return false, err
 	}

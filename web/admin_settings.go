@@ -6,11 +6,13 @@ import (
 	"strings"
 
 	"haven"
+	"haven/policy"
 	"haven/service"
 )
 
 // The practice's settings as a page, for its administrator. Only what an
-// administrator changes by hand is here (today the upload limit); the
+// administrator changes by hand is here (the upload limit, and how many
+// days after signing a visit note its patient may read it); the
 // rest stays in the settings API. Saving needs a recent step-up, as the
 // API does: the service answers ESTEPUP and pageError sends the admin to
 // the step-up page, which returns here.
@@ -20,6 +22,8 @@ type settingsPage struct {
 	MaxUploadMiB     int // the practice's, 0 for the default
 	DefaultUploadMiB int
 	LimitMiB         int // the platform's bound
+	NoteReleaseDays  int // 0: a signed note is the patient's at once
+	MaxReleaseDays   int
 }
 
 func (s *Server) pageSettings(w http.ResponseWriter, r *http.Request) {
@@ -31,6 +35,13 @@ func (s *Server) pageSettings(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status int, flash, msg string) {
+	// The workforce may read the settings (the API serves them), but this
+	// page is a form only an administrator can send: others are told so
+	// rather than shown controls that would be refused.
+	if a, _ := haven.ActorFromContext(r.Context()); !policy.Permits(a.Role, policy.PracticeSettings) {
+		s.pageError(w, r, haven.Errorf(haven.EFORBIDDEN, "the practice's settings are changed by its administrator"))
+		return
+	}
 	ps, err := s.svc.Settings(r.Context())
 	if err != nil {
 		s.pageError(w, r, err)
@@ -38,12 +49,13 @@ func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status i
 	}
 	p := s.newPage(r, "Practice settings")
 	p.Flash, p.Error = flash, msg
-	p.Data = settingsPage{MaxUploadMiB: ps.MaxUploadMiB, DefaultUploadMiB: service.DefaultMaxUploadMiB, LimitMiB: service.MaxFileSize >> 20}
+	p.Data = settingsPage{MaxUploadMiB: ps.MaxUploadMiB, DefaultUploadMiB: service.DefaultMaxUploadMiB, LimitMiB: service.MaxFileSize >> 20,
+		NoteReleaseDays: ps.NoteReleaseDays, MaxReleaseDays: service.MaxNoteReleaseDays}
 	s.render(w, r, status, "admin_settings.html", p)
 }
 
-// pageSaveSettings changes the upload limit and keeps every other
-// setting as it is.
+// pageSaveSettings changes the upload limit and the notes' release and
+// keeps every other setting as it is.
 func (s *Server) pageSaveSettings(w http.ResponseWriter, r *http.Request) {
 	ps, err := s.svc.Settings(r.Context())
 	if err != nil {
@@ -60,6 +72,16 @@ func (s *Server) pageSaveSettings(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ps.MaxUploadMiB = n
+	v = strings.TrimSpace(r.PostFormValue("note_release_days"))
+	days, err := strconv.Atoi(v)
+	if v == "" {
+		days, err = 0, nil
+	}
+	if err != nil {
+		s.renderSettings(w, r, http.StatusBadRequest, "", "The notes' release is a whole number of days.")
+		return
+	}
+	ps.NoteReleaseDays = days
 	if err := s.svc.UpdateSettings(r.Context(), ps); err != nil {
 		if haven.ErrorCode(err) == haven.EINVALID {
 			s.renderSettings(w, r, http.StatusBadRequest, "", haven.ErrorMessage(err))

@@ -25,6 +25,7 @@ var chartFlashes = map[string]string{
 	"alert":      "The alert is closed.",
 	"review":     "The break-glass review is recorded.",
 	"registered": "The patient is registered. Book their first visit below.",
+	"allergy":    "The allergy list is updated.",
 }
 
 // show renders a chart page with data.
@@ -82,6 +83,17 @@ type chartView struct {
 	// offers break-glass instead of content.
 	Denied    bool
 	PatientID string
+	// Allergies and Prescriptions are shown to whoever may read them.
+	Allergies     []haven.AllergyView
+	Prescriptions []*haven.PrescriptionView
+	RxStatus      map[haven.PrescriptionStatus]string
+	// Files is set when policy lets the reader open the patient's files:
+	// the page links to them.
+	Files bool
+	// Notes and Amendments are the record's visit notes and amendment
+	// requests, for the patient and her clinicians (nil for others).
+	Notes      []service.NoteSummary
+	Amendments []haven.AmendmentView
 }
 
 func (s *Server) pageChart(w http.ResponseWriter, r *http.Request) {
@@ -101,7 +113,34 @@ func (s *Server) pageChart(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
-	s.show(w, r, "chart_view.html", "Chart", chartView{Chart: ch, CareTeam: team, PatientID: id})
+	v := chartView{Chart: ch, CareTeam: team, PatientID: id}
+	if v.Files, err = s.svc.MayReadFiles(r.Context(), id); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	v.RxStatus = rxStatusWords
+	if v.Allergies, err = s.svc.Allergies(r.Context(), id); err != nil && haven.ErrorCode(err) != haven.EFORBIDDEN {
+		s.pageError(w, r, err)
+		return
+	}
+	if v.Prescriptions, err = s.svc.PatientPrescriptions(r.Context(), id); err != nil && haven.ErrorCode(err) != haven.EFORBIDDEN {
+		s.pageError(w, r, err)
+		return
+	}
+	// Only the roles that read notes and requests by their role ask: a
+	// refusal is audited, and front-desk staff would collect one for
+	// every chart they open.
+	if a.Role == haven.RolePatient || a.Role == haven.RoleClinician {
+		if v.Notes, err = s.svc.PatientNotes(r.Context(), id); err != nil {
+			s.pageError(w, r, err)
+			return
+		}
+		if v.Amendments, err = s.svc.PatientAmendments(r.Context(), id); err != nil {
+			s.pageError(w, r, err)
+			return
+		}
+	}
+	s.show(w, r, "chart_view.html", "Chart", v)
 }
 
 func (s *Server) pageBreakGlass(w http.ResponseWriter, r *http.Request) {

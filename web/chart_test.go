@@ -38,6 +38,10 @@ type tenant struct {
 	alert   string    // an open alert
 	threads [2]string // a conversation of each patient with the care team
 	vendor  string    // a pharmacy the practice registered
+	notes   [2]string // the signed note of each patient's visit
+	amends  [2]string // each patient's request to amend that note
+	rx      [2]string // a signed prescription per patient, by doc2
+	allergy [2]string // an allergy per patient
 	// payments are each patient's payment for her visit, when stripe-mock
 	// is there to take them (always in CI); empty otherwise.
 	payments [2]string
@@ -143,6 +147,25 @@ func newChartStack(t *testing.T, dsn string) (*authStack, [2]*tenant) {
 			}
 			tn.visits[j] = v.ID
 		}
+		// doc2 writes and signs each visit's note, and each patient asks
+		// to amend hers; the texts carry the marker.
+		for j := range 2 {
+			soap := haven.SOAP{Subjective: "Note" + tn.marker, Plan: "Plan" + tn.marker}
+			if _, err := svc.SaveNoteDraft(as("doc2"), tn.visits[j], soap); err != nil {
+				t.Fatal(err)
+			}
+			nv, err := svc.SignNote(as("doc2"), tn.visits[j])
+			if err != nil {
+				t.Fatal(err)
+			}
+			tn.notes[j] = nv.ID
+			pa := haven.NewContextWithActor(ctx, haven.Actor{UserID: tn.patient[j], PracticeID: pr.ID, Role: haven.RolePatient, SessionID: "seed", RequestID: "seed"})
+			am, err := svc.RequestAmendment(pa, haven.AmendNote, nv.ID, "Amend"+tn.marker)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tn.amends[j] = am.ID
+		}
 		// Each patient pays for her visit.
 		if paying {
 			if err := svc.SetPrice(as(haven.RolePracticeAdmin), 30, 4000, haven.USD); err != nil {
@@ -173,6 +196,29 @@ func newChartStack(t *testing.T, dsn string) (*authStack, [2]*tenant) {
 			t.Fatal(err)
 		}
 		tn.vendor = pharmacy.ID
+		// Each patient has an allergy and a signed prescription (by doc2,
+		// whose visits relate them), so the prescription routes have ids
+		// to sweep. Each signature needs its own step-up: the clock moves.
+		if err := svc.SeedFormulary(ctx, pr.ID, strings.NewReader("rxnorm,name\n29046,Lisinopril\n")); err != nil {
+			t.Fatal(err)
+		}
+		for j := range 2 {
+			al, err := svc.AddAllergy(as(haven.RoleStaff), tn.patient[j], "Allergen"+tn.marker, "hives")
+			if err != nil {
+				t.Fatal(err)
+			}
+			tn.allergy[j] = al.ID
+			clock.Advance(time.Second)
+			d, err := svc.DraftPrescription(as("doc2"), service.NewPrescription{PatientID: tn.patient[j], RxNorm: "29046", Strength: "10 mg", Form: "tablet",
+				Directions: "Directions" + tn.marker, Quantity: 30, DaysSupply: 30, PharmacyID: pharmacy.ID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := svc.SignPrescription(as("doc2"), d.ID, false); err != nil {
+				t.Fatal(err)
+			}
+			tn.rx[j] = d.ID
+		}
 		alerts, err := svc.Alerts(as(haven.RoleComplianceOfficer), false)
 		if err != nil || len(alerts) == 0 {
 			t.Fatalf("no alert to sweep: %v", err)
@@ -225,6 +271,18 @@ var sweepRoutes = []route{
 	{"GET", "/api/v1/files/%s/renditions/preview", nil, fileID},
 	{"POST", "/api/v1/break-glass/%s/review", func(*tenant) string { return `{"note":"looked fine"}` }, func(tn *tenant, j int) string { return tn.grant }},
 	{"POST", "/api/v1/alerts/%s/close", nil, func(tn *tenant, j int) string { return tn.alert }},
+	// Allergies and prescriptions.
+	{"GET", "/api/v1/patients/%s/allergies", nil, patientID},
+	{"POST", "/api/v1/patients/%s/allergies", func(*tenant) string { return `{"substance":"latex","reaction":"rash"}` }, patientID},
+	{"GET", "/api/v1/patients/%s/prescriptions", nil, patientID},
+	{"POST", "/api/v1/patients/%s/prescriptions", func(tn *tenant) string {
+		return `{"rxnorm":"29046","strength":"10 mg","form":"tablet","directions":"daily","quantity":30,"days_supply":30,"pharmacy_id":"` + tn.vendor + `"}`
+	}, patientID},
+	{"GET", "/api/v1/prescriptions/%s", nil, rxID},
+	{"POST", "/api/v1/prescriptions/%s/sign", func(*tenant) string { return `{"acknowledge":true}` }, rxID},
+	{"POST", "/api/v1/prescriptions/%s/cancel", nil, rxID},
+	{"POST", "/api/v1/prescriptions/%s/renewal-request", func(*tenant) string { return `{"note":"please"}` }, rxID},
+	{"POST", "/api/v1/prescriptions/%s/renew", nil, rxID},
 	// The practice's vendors: another practice's are unknown ids.
 	{"GET", "/api/v1/vendors/%s", nil, vendorID},
 	{"PUT", "/api/v1/vendors/%s", func(*tenant) string {
@@ -254,14 +312,44 @@ var sweepRoutes = []route{
 	{"GET", "/api/v1/threads/%s/assignees", nil, threadID},
 	{"POST", "/api/v1/threads/%s/assign", func(tn *tenant) string { return `{"user_id":""}` }, threadID},
 	{"POST", "/api/v1/threads/%s/done", func(*tenant) string { return `{"done":true}` }, threadID},
+	// Visit notes (by the visit's id) and amendment requests. A request
+	// that got past the gate would succeed, or be refused as conflicting
+	// (a disagreement with a request not denied), which the sweep reports.
+	{"GET", "/api/v1/visits/%s/note", nil, visitID},
+	{"PUT", "/api/v1/visits/%s/note", func(*tenant) string { return `{"plan":"changed"}` }, visitID},
+	{"POST", "/api/v1/visits/%s/note/sign", nil, visitID},
+	{"POST", "/api/v1/visits/%s/note/addenda", func(*tenant) string { return `{"text":"an addendum"}` }, visitID},
+	{"GET", "/api/v1/patients/%s/notes", nil, patientID},
+	{"GET", "/api/v1/patients/%s/amendments", nil, patientID},
+	{"GET", "/api/v1/amendments/%s", nil, amendmentID},
+	{"POST", "/api/v1/amendments/%s/decision", func(*tenant) string { return `{"accept":false,"text":"denied"}` }, amendmentID},
+	{"POST", "/api/v1/amendments/%s/extension", func(*tenant) string { return `{"text":"more time"}` }, amendmentID},
+	{"POST", "/api/v1/amendments/%s/disagreement", func(*tenant) string { return `{"text":"I disagree"}` }, amendmentID},
 	// Each patient's payment for her visit (when stripe-mock took them).
 	{"GET", "/api/v1/payments/%s", nil, paymentID},
 	{"POST", "/api/v1/payments/%s/refund", nil, paymentID},
 }
 
+var amendmentID = func(tn *tenant, j int) string { return tn.amends[j] }
+
+// bodyIDRoutes name the record in their body, not their path: the sweep
+// tries them too (the probe tests, which vary the path's id, do not).
+var bodyIDRoutes = []route{
+	// Asking to amend another's note or details.
+	{"POST", "/api/v1/amendments", func(tn *tenant) string {
+		return `{"part":"note","record_id":"` + tn.notes[1] + `","reason":"mine now"}`
+	}, patientID},
+	{"POST", "/api/v1/amendments", func(tn *tenant) string {
+		return `{"part":"chart","record_id":"` + tn.patient[1] + `","reason":"mine now"}`
+	}, patientID},
+}
+
+var rxID = func(tn *tenant, j int) string { return tn.rx[j] }
+
 var paymentID = func(tn *tenant, j int) string { return tn.payments[j] }
 
 var fileID = func(tn *tenant, j int) string { return tn.files[j] }
+
 var vendorID = func(tn *tenant, j int) string { return tn.vendor }
 
 var threadID = func(tn *tenant, j int) string { return tn.threads[j] }
@@ -312,7 +400,7 @@ func TestSweepOtherPatientsAndPracticesIDs(t *testing.T) {
 						targets = append(targets, target{own, 1}) // no care team, no visit; B's grant is the clinician's own, so skip review
 					}
 					for _, tg := range targets {
-						for _, rt := range sweepRoutes {
+						for _, rt := range append(append([]route{}, sweepRoutes...), bodyIDRoutes...) {
 							if tg.tn == own && (strings.Contains(rt.path, "/alerts/") || strings.Contains(rt.path, "break-glass")) {
 								// Practice-wide records of one's own practice are not another
 								// patient's, and break-glass is the clinician's legitimate
@@ -323,7 +411,10 @@ func TestSweepOtherPatientsAndPracticesIDs(t *testing.T) {
 							if id == "" {
 								continue // payments, without stripe-mock outside CI
 							}
-							path := fmt.Sprintf(rt.path, id)
+							path := rt.path
+							if strings.Contains(path, "%s") {
+								path = fmt.Sprintf(path, id)
+							}
 							body := ""
 							if rt.body != nil {
 								body = rt.body(tg.tn)

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -160,6 +162,10 @@ type threadPageView struct {
 	// type again.
 	Files []haven.FileView
 	Body  string
+	// CanUpload offers a new file (a photo taken now) with the reply:
+	// for a writer who may open the patient's files, outside a visit's
+	// waiting room.
+	CanUpload bool
 }
 
 // Mine reports whether the reader wrote m.
@@ -190,6 +196,10 @@ func (s *Server) renderThread(w http.ResponseWriter, r *http.Request, status int
 			s.pageError(w, r, err)
 			return
 		}
+		if v.CanUpload, err = s.svc.MayReadFiles(ctx, page.Thread.PatientID); err != nil {
+			s.pageError(w, r, err)
+			return
+		}
 	}
 	title := page.Thread.Subject
 	if page.Thread.VisitID != "" {
@@ -201,14 +211,55 @@ func (s *Server) renderThread(w http.ResponseWriter, r *http.Request, status int
 	s.render(w, r, status, "messages_thread.html", p)
 }
 
-// pageReply takes a conversation's reply form.
+// pageReply takes a conversation's reply form: its text, files of the
+// record ticked, and perhaps a new file (a photo taken now), which is
+// streamed from the multipart body into the service (the form puts it
+// last, after the fields it goes with) and never buffered whole here.
 func (s *Server) pageReply(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		s.pageError(w, r, haven.Errorf(haven.EINVALID, "the form could not be read"))
-		return
+	id := r.PathValue("id")
+	body, files, err := "", []string(nil), error(nil)
+	sent := false
+	if mr, merr := r.MultipartReader(); merr == nil {
+		http.NewResponseController(w).SetReadDeadline(time.Now().Add(TransferTimeout))
+		for {
+			part, perr := mr.NextPart()
+			if errors.Is(perr, io.EOF) {
+				break
+			}
+			if perr != nil {
+				s.renderThread(w, r, http.StatusBadRequest, "", "The message was cut short; try again.", body)
+				return
+			}
+			switch part.FormName() {
+			case "body", "file":
+				b, _ := io.ReadAll(io.LimitReader(part, 4*service.MaxMessage+1))
+				if part.FormName() == "body" {
+					body = string(b)
+				} else {
+					files = append(files, string(b))
+				}
+			case "upload":
+				if name := partName(part); name != "" && !sent {
+					_, err = s.svc.UploadToThread(r.Context(), id, body, files, name, part)
+					sent = true
+				}
+			}
+			part.Close()
+			if sent && err != nil {
+				break
+			}
+		}
+	} else {
+		if perr := r.ParseForm(); perr != nil {
+			s.pageError(w, r, haven.Errorf(haven.EINVALID, "the form could not be read"))
+			return
+		}
+		body, files = r.PostFormValue("body"), r.PostForm["file"]
 	}
-	id, body := r.PathValue("id"), r.PostFormValue("body")
-	if _, err := s.svc.Reply(r.Context(), id, body, r.PostForm["file"]); err != nil {
+	if !sent {
+		_, err = s.svc.Reply(r.Context(), id, body, files)
+	}
+	if err != nil {
 		if c := haven.ErrorCode(err); c == haven.EINVALID || c == haven.ECONFLICT || c == haven.ETOOMANY {
 			s.renderThread(w, r, s.errorStatus(w, r, err), "", haven.ErrorMessage(err), body)
 			return

@@ -39,7 +39,8 @@ func navFor(a *haven.Actor, path string) []navLink {
 			{ID: "nav-record", Href: "/app/patients/" + a.UserID, Label: "My record"},
 			{ID: "nav-visits", Href: "/app/visits", Label: "Visits"},
 			{ID: "nav-messages", Href: "/app/messages", Label: "Messages"},
-			{ID: "nav-files", Href: "/app/files", Label: "Files"},
+			{ID: "nav-prescriptions", Href: "/app/prescriptions", Label: "Prescriptions"},
+			{ID: "nav-files", Href: "/app/patients/" + a.UserID + "/files", Label: "Files"},
 			{ID: "nav-payments", Href: "/app/payments", Label: "Payments"},
 			{ID: "nav-history", Href: "/app/history", Label: "Who saw my record"},
 		}
@@ -49,6 +50,7 @@ func navFor(a *haven.Actor, path string) []navLink {
 			{ID: "nav-waiting-room", Href: "/app/waiting-room", Label: "Waiting room"},
 			{ID: "nav-inbox", Href: "/app/inbox", Label: "Inbox"},
 			{ID: "nav-patients", Href: "/app/patients", Label: "My patients"},
+			{ID: "nav-amendments", Href: "/app/amendments", Label: "Amendment requests"},
 		}
 	case a.Role == haven.RoleStaff:
 		links = []navLink{
@@ -70,6 +72,8 @@ func navFor(a *haven.Actor, path string) []navLink {
 		links = []navLink{
 			{ID: "nav-home", Href: "/app", Label: "Home"},
 			{ID: "nav-compliance", Href: "/app/compliance", Label: "Alerts and audit"},
+			{ID: "nav-amendments", Href: "/app/amendments", Label: "Amendment requests"},
+			{ID: "nav-vendors", Href: "/app/admin/vendors", Label: "Vendors"},
 		}
 	default:
 		links = []navLink{{ID: "nav-home", Href: "/app", Label: "Home"}}

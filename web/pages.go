@@ -25,6 +25,7 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 	"state":     func(s string) string { return visitStateWords[s] },
 	"paid":      func(s string) string { return paymentStateWords[s] },
 	"size":      fileSize,
+	"kind":      func(ctype string) string { return fileKindWords[ctype] },
 	"inc":       func(i int) int { return i + 1 },
 	"kindLabel": func(k haven.VendorKind) string { return k.Label() },
 	"phiLabel":  func(l haven.PHILevel) string { return l.Label() },

@@ -149,6 +149,7 @@ func TestMalformedIDsAreAnsweredAsUnknownOnEveryDatabase(t *testing.T) {
 				// (The call page reads nothing about its visit and opens for
 				// any well-formed id; it refuses a malformed one.)
 				{doc, "/app/patients/%s"}, {pat, "/app/visits/%s/check-in"}, {anon, "/register/%s"},
+				{doc, "/app/patients/%s/files"}, {doc, "/app/files/%s"}, {pat, "/app/files/%s"},
 				{admPage, "/app/admin/users/%s"}, {admPage, "/app/care-teams?patient=%s"},
 			} {
 				want := pg.c.get(fmt.Sprintf(pg.path, haven.NewID())).StatusCode

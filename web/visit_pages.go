@@ -247,6 +247,9 @@ type callView struct {
 	Back    string // where "leave" goes
 	Seat    *service.CallSeat
 	Names   string // Seat.Names as JSON, for the tiles' labels
+	// Note is the visit's note for its clinician's side panel (nil for
+	// everyone else, and when it cannot be opened).
+	Note *haven.NoteView
 }
 
 // Clinician reports whether the reader is the visit's clinician: only
@@ -281,7 +284,13 @@ func (s *Server) pageCall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := s.newPage(r, "Video visit")
-	p.Data = callView{VisitID: id, Signal: strings.Replace(CallPath, "{visit}", id, 1), Back: back, Seat: seat, Names: string(names)}
+	v := callView{VisitID: id, Signal: strings.Replace(CallPath, "{visit}", id, 1), Back: back, Seat: seat, Names: string(names)}
+	if seat.Part == token.Clinician {
+		if nv, err := s.svc.VisitNote(r.Context(), id); err == nil {
+			v.Note = nv
+		}
+	}
+	p.Data = v
 	s.render(w, r, http.StatusOK, "visit_call.html", p)
 }
 

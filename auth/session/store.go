@@ -29,10 +29,18 @@ type Store interface {
 	UserSessions(ctx context.Context, userID string) ([]Session, error)
 }
 
-// TouchEvery is how stale LastSeen may get before Resume writes it again,
-// so an active user costs one write per half minute rather than one per
-// request. Skipping a write only makes a session end sooner, never later.
-const TouchEvery = 30 * time.Second
+// TouchEvery is how stale LastSeen may get under p before Resume writes it
+// again: a minute, so an active user costs at most one write a minute
+// rather than one per request, or a quarter of p's idle timeout where that
+// is shorter (a practice may set one as short as a minute). Skipping a
+// write only makes a session end sooner, never later, and by no more than
+// this.
+func TouchEvery(p Policy) time.Duration {
+	if p.Idle > 0 && p.Idle/4 < time.Minute {
+		return p.Idle / 4
+	}
+	return time.Minute
+}
 
 // Resume finds the session for a token presented at now, checks it under
 // the policy that policyFor returns for it (the role's default within the
@@ -51,10 +59,11 @@ func Resume(ctx context.Context, st Store, token string, policyFor func(Session)
 	if err != nil {
 		return Session{}, err
 	}
-	if err := Check(s, policyFor(s), now); err != nil {
+	pol := policyFor(s)
+	if err := Check(s, pol, now); err != nil {
 		return Session{}, err
 	}
-	if now.Sub(s.LastSeen) >= TouchEvery {
+	if now.Sub(s.LastSeen) >= TouchEvery(pol) {
 		if err := st.TouchSession(ctx, s.ID, now.UTC()); err != nil {
 			return Session{}, err
 		}

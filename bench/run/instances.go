@@ -9,6 +9,10 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the PostgreSQL rows create their database
@@ -23,10 +27,28 @@ const localPostgres = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disab
 type instance struct {
 	key      string // what loadSuite.Server names
 	postgres bool
+	// grown, when set, is what bench/seed adds to the database before
+	// the instance serves (it is started once with --demo, stopped,
+	// seeded and started again): the growth rows compare the same read
+	// at two sizes.
+	grown *size
 }
 
+// size is how many patients and audit events bench/seed adds.
+type size struct{ patients, events int }
+
+// The growth rows' two sizes: a new clinic's log against a busy one's.
+var (
+	smallSize = size{patients: 0, events: 1_000}
+	largeSize = size{patients: 100_000, events: 1_000_000}
+)
+
 func instances(cfg config) []instance {
-	return []instance{{key: "sqlite"}, {key: "postgres", postgres: true}}
+	return []instance{
+		{key: "sqlite"}, {key: "postgres", postgres: true},
+		{key: "sqlite-1k", grown: &smallSize}, {key: "sqlite-1m", grown: &largeSize},
+		{key: "postgres-1k", postgres: true, grown: &smallSize}, {key: "postgres-1m", postgres: true, grown: &largeSize},
+	}
 }
 
 // needed reports whether a row that is measured runs on in, and whether in
@@ -45,32 +67,46 @@ func (in instance) needed(cfg config) bool {
 
 // start starts in, on a database of its own.
 func (in instance) start(ctx context.Context, cfg config, bins map[string]string, tmp string) (*server, error) {
-	db := ""
+	db, drop := "", func() {}
 	if in.postgres {
-		u, drop, err := createDatabase(ctx, cfg.postgres)
+		u, d, err := createDatabase(ctx, cfg.postgres)
 		if err != nil {
 			return nil, err
 		}
-		db = u
-		defer func() {
-			if db == "" {
-				drop()
-			}
-		}()
-		s, err := startHaven(ctx, bins["haven"], tmp, in.key, u, cfg.startTimeout)
-		if err != nil {
-			db = ""
-			return nil, err
-		}
-		s.cleanup = drop
-		return s, nil
+		db, drop = u, d
 	}
-	return startHaven(ctx, bins["haven"], tmp, in.key, "", cfg.startTimeout)
+	s, err := startHaven(ctx, bins["haven"], tmp, in.key, db, cfg.startTimeout)
+	if err == nil && in.grown != nil {
+		s, err = in.grow(ctx, cfg, s, bins, tmp, db)
+	}
+	if err != nil {
+		drop()
+		return nil, err
+	}
+	s.cleanup = drop
+	return s, nil
+}
+
+// grow stops s, adds in.grown to its database with bench/seed, and starts
+// it again on the same data directory and database.
+func (in instance) grow(ctx context.Context, cfg config, s *server, bins map[string]string, tmp, db string) (*server, error) {
+	s.stop()
+	args := []string{"-data-dir", filepath.Join(tmp, in.key), "-patients", strconv.Itoa(in.grown.patients), "-events", strconv.Itoa(in.grown.events)}
+	if db != "" {
+		args = append(args, "-db", db)
+	}
+	logf("seeding %s: %d patients, %d audit events", in.key, in.grown.patients, in.grown.events)
+	cmd := exec.CommandContext(ctx, bins["seed"], args...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("seeding %s: %w", in.key, err)
+	}
+	return startHaven(ctx, bins["haven"], tmp, in.key, db, cfg.startTimeout)
 }
 
 // skipReason says why no instance named key runs.
 func skipReason(cfg config, key string) string {
-	if key == "postgres" && cfg.postgres == "" {
+	if strings.HasPrefix(key, "postgres") && cfg.postgres == "" {
 		return "no PostgreSQL (set HAVEN_TEST_POSTGRES or -postgres)"
 	}
 	return "no instance " + key

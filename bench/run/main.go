@@ -124,7 +124,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		logf("cmd/haven not found: skipping the haven rows; only the baseline is measured")
 	}
 
-	bins := map[string]string{"loadgen": "./bench/loadgen", "baseline": "./bench/baseline"}
+	bins := map[string]string{"loadgen": "./bench/loadgen", "baseline": "./bench/baseline", "seed": "./bench/seed"}
 	if haveHaven {
 		bins["haven"] = "./cmd/haven"
 	}
@@ -177,6 +177,11 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	} else if err := goBench(ctx, root, out, "Go benchmarks", ".", cfg.benchtime, cfg.pkgs); err != nil {
 		return err
 	}
+	if len(cfg.pkgs) > 0 {
+		if err := goBench(ctx, root, out, "File benchmarks", fileBenchPattern, cfg.benchtime, fileBenchPackages); err != nil {
+			return err
+		}
+	}
 	if !cfg.browser {
 		return nil
 	}
@@ -222,6 +227,7 @@ func measureLoad(ctx context.Context, cfg config, loadgen string, base *server, 
 		name     string
 		url      string
 		method   string
+		body     string
 		header   http.Header
 		note     string
 		flood    *flood
@@ -232,7 +238,7 @@ func measureLoad(ctx context.Context, cfg config, loadgen string, base *server, 
 		if cfg.only != nil && !cfg.only.MatchString(s.Name) {
 			continue
 		}
-		t := target{name: s.Name, method: s.Method, flood: s.Flood}
+		t := target{name: s.Name, method: s.Method, body: s.Body, flood: s.Flood}
 		hv := havens[cmp.Or(s.Server, "sqlite")]
 		switch {
 		case len(havens) == 0:
@@ -283,7 +289,7 @@ func measureLoad(ctx context.Context, cfg config, loadgen string, base *server, 
 			if t.flood != nil {
 				stopFlood = startFlood(ctx, loadgen, cfg, t.floodURL, t.flood)
 			}
-			res, err := runLoadgen(ctx, loadgen, cfg, t.url, t.method, t.header)
+			res, err := runLoadgen(ctx, loadgen, cfg, t.url, t.method, t.body, t.header)
 			if stopFlood != nil {
 				if ferr := stopFlood(); ferr != nil && err == nil {
 					err = fmt.Errorf("flood: %w", ferr)
@@ -336,10 +342,13 @@ func startFlood(ctx context.Context, bin string, cfg config, url string, f *floo
 	}
 }
 
-func runLoadgen(ctx context.Context, bin string, cfg config, url, method string, header http.Header) (load.Result, error) {
+func runLoadgen(ctx context.Context, bin string, cfg config, url, method, body string, header http.Header) (load.Result, error) {
 	args := []string{"-url", url, "-c", strconv.Itoa(cfg.connections), "-d", cfg.duration.String(), "-warmup", cfg.warmup.String()}
 	if method != "" {
 		args = append(args, "-method", method)
+	}
+	if body != "" {
+		args = append(args, "-body", body, "-H", "Content-Type: application/json")
 	}
 	for k, vs := range header {
 		for _, v := range vs {

@@ -26,7 +26,10 @@ type loadSuite struct {
 	// demo patient's id (Maria Lopez of Riverside Family Clinic).
 	Path   string
 	Method string // GET when empty
-	Setup  func(ctx context.Context, havenURL string) (http.Header, error)
+	// Body is sent with every request (JSON); each {{n}} in it is unique
+	// per request (see bench/internal/load).
+	Body  string
+	Setup func(ctx context.Context, havenURL string) (http.Header, error)
 	// Flood, if set, is driven by a second loadgen while this row is
 	// measured: the row then shows the request's latency under that load.
 	Flood *flood
@@ -62,9 +65,34 @@ func chartRows(server, label string) []loadSuite {
 	}
 }
 
+// createRow is the front desk registering a new patient (account and
+// chart, every field sealed under the patient's new data key, audited):
+// each request a new MRN and email address.
+func createRow(server, label string) loadSuite {
+	return loadSuite{Name: "haven (" + label + "): POST /api/v1/patients, the front desk registering a patient", Server: server,
+		Path: "/api/v1/patients", Method: "POST", Setup: signInFrontDesk,
+		Body: `{"mrn":"B-{{n}}","demographics":{"name":"Bench Patient","date_of_birth":"1980-02-03"},` +
+			`"contact":{"email":"bench-{{n}}@patients.example"}}`}
+}
+
+// growthRows are the patient's own chart read on a database seeded with
+// a new clinic's log (1k audit events) and with a busy one's (1M events,
+// 100k patients; see instances.go): the read must not slow as they grow.
+func growthRows(db, label string) []loadSuite {
+	return []loadSuite{
+		{Name: "haven (" + label + ", 1k events): GET /api/v1/patients/{id}, the patient's own chart", Server: db + "-1k",
+			Path: "/api/v1/patients/{patient}", Setup: signInPatient},
+		{Name: "haven (" + label + ", 1M events, 100k patients): GET /api/v1/patients/{id}, the patient's own chart", Server: db + "-1m",
+			Path: "/api/v1/patients/{patient}", Setup: signInPatient},
+	}
+}
+
 func init() {
 	loadSuites = append(loadSuites, chartRows("sqlite", "SQLite")...)
 	loadSuites = append(loadSuites, chartRows("postgres", "PostgreSQL")...)
+	loadSuites = append(loadSuites, createRow("sqlite", "SQLite"), createRow("postgres", "PostgreSQL"))
+	loadSuites = append(loadSuites, growthRows("sqlite", "SQLite")...)
+	loadSuites = append(loadSuites, growthRows("postgres", "PostgreSQL")...)
 }
 
 // signedIn caches sessions per haven URL and email: an account's
@@ -178,7 +206,18 @@ var goBenchPackages = []string{
 	"./service",              // audited chart read vs the same read without the audit append
 	"./identity",             // sign-in and session resume vs a bare hash and a bare lookup; passkey sign-in vs bare ECDSA
 	"./video/sfu",            // admission to first RTP packet (p50/p95) vs direct pion peers; CPU per forwarded packet
+	"./media",                // DICOM read, preview and de-identified copy per MiB vs a bare PNG encode of the same pixel count
 }
+
+// The file benchmarks: an upload through Haven's real HTTPS server
+// against the same bytes through the blob store alone
+// (web/files_bench_test.go). They run apart from the Go benchmarks
+// because ./web also holds the browser benchmarks, which must not run at
+// the Go benchmarks' -benchtime.
+var (
+	fileBenchPackages = []string{"./web"}
+	fileBenchPattern  = "UploadHTTPS"
+)
 
 // The browser benchmarks: admission to the first decoded video frame in two
 // headless Chromiums with fake cameras (web/visit_bench_test.go), beside

@@ -26,6 +26,10 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err := mcfg.register(fs); err != nil {
 		return err
 	}
+	var rcfg rxConfig
+	if err := rcfg.register(fs); err != nil {
+		return err
+	}
 	var pcfg paymentConfig
 	if err := pcfg.register(fs); err != nil {
 		return err
@@ -43,6 +47,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if err := mcfg.validate(); err != nil {
+		return err
+	}
+	if err := rcfg.validate(); err != nil {
 		return err
 	}
 	if cfg.processor, err = pcfg.processor(); err != nil {
@@ -95,6 +102,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	defer startReminders(ctx, env, st, mail, publicURL)()    // visit reminders, through the same outbox (remind.go)
 	defer startNotices(ctx, env, st, mail, publicURL)()      // "you have a new secure message", the same way (notify.go)
 	defer startBAAReminders(ctx, env, st, mail, publicURL)() // vendor agreements ending within 30 days (remind.go)
+	defer startPrescriptions(ctx, env, st, &rcfg)()          // signed prescriptions to pharmacies, over mutual TLS (rx.go)
 	// Video visits: the SFU and TURN relay live as long as the server, and
 	// closing them ends every call.
 	media, err := startVideo(&vcfg, cfg.videoKey)
@@ -123,7 +131,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	env.Logger.Info("serving", "addr", addr, "db", string(st.db.Dialect()), "cert_sha256", web.Fingerprint(cert))
 	go st.checkpointEvery(ctx, env, time.Minute)
 	go st.sweepBlobsEvery(ctx, env, blob.OrphanAge)
-	if st.db.Dialect() == sqlstore.SQLite {
+	if own, err := st.db.KeepsOwnStatistics(ctx); err != nil {
+		env.Logger.Warn("reading whether the database keeps its statistics", "err", oneLine(err))
+	} else if !own {
 		go st.optimizeEvery(ctx, env, time.Hour)
 	}
 	err = srv.Serve(ctx, ln, web.TLSConfig(cert))
@@ -175,11 +185,13 @@ func (st *stack) sweepBlobsEvery(ctx context.Context, env *Env, every time.Durat
 	}
 }
 
-// optimizeEvery refreshes SQLite's statistics on a timer, as SQLite advises
-// for long-lived connections: PRAGMA optimize re-analyzes the tables whose
-// size moved enough to change a plan. (Hot queries do not depend on it; see
-// sqlstore's planner.go. PostgreSQL's statistics are its autovacuum's job,
-// and Haven analyzes after its own bulk changes.)
+// optimizeEvery refreshes the statistics of an engine that does not keep
+// them itself on a timer: SQLite, as it advises for long-lived connections
+// (PRAGMA optimize re-analyzes the tables whose size moved enough to change
+// a plan), and PostgreSQL with autovacuum off (ANALYZE). Hot queries do not
+// depend on it (see sqlstore's planner.go); other queries' plans do. With
+// autovacuum on, statistics are its job, and Haven analyzes after its own
+// bulk changes.
 func (st *stack) optimizeEvery(ctx context.Context, env *Env, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()

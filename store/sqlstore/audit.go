@@ -112,17 +112,13 @@ func (d *DB) AppendLeaves(ctx context.Context, logID string, first uint64, b aud
 		// SQLite: one prepared statement, executed per row. Rows inside a
 		// transaction cost no fsync, and a statement parsed once beats a
 		// huge multi-row one whose parameters SQLite resolves one by one.
-		stmt, err := tx.PrepareContext(ctx, auditInsertSQL)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
+		stmt := d.txStmt(ctx, tx, auditInsertSQL)
 		for i := range events {
 			if _, err := stmt.ExecContext(ctx, auditArgs(logID, &events[i], leafHashes[i], sealOf(i, len(events), seal))...); err != nil {
 				return beyond(err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, moveHeadSQL,
+		if _, err := d.txStmt(ctx, tx, moveHeadSQL).ExecContext(ctx,
 			int64(first)+int64(len(events)), last, logID); err != nil {
 			return err
 		}
@@ -194,7 +190,13 @@ func (d *DB) lockHead(ctx context.Context, tx *sql.Tx, logID string) (logHead, e
 	for created := false; ; created = true {
 		var h logHead
 		var size int64
-		err := tx.QueryRowContext(ctx, q, logID).Scan(&size, &h.lastLeaf, &h.endLeaf, &h.next)
+		row := func() *sql.Row {
+			if st := d.txStmt(ctx, tx, q); st != nil {
+				return st.QueryRowContext(ctx, logID)
+			}
+			return tx.QueryRowContext(ctx, q, logID)
+		}
+		err := row().Scan(&size, &h.lastLeaf, &h.endLeaf, &h.next)
 		if errors.Is(err, sql.ErrNoRows) && !created {
 			// A new log. Two nodes may create it at once: the second's
 			// insert waits for the first's commit and does nothing.

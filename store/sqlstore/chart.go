@@ -313,3 +313,104 @@ func (d *DB) ErasedPatients(ctx context.Context, practiceID string) (map[string]
 	}
 	return out, rows.Err()
 }
+
+// PatientFacts are what an access decision about one patient needs, read
+// in one statement: the patient's chart row (nil when no patient has the
+// id), and, within the asking practice only, the patient's care team,
+// break-glass grants (by start) and visits (by start), with that
+// practice's settings document ("" when it has set none).
+type PatientFacts struct {
+	Patient  *haven.Patient
+	CareTeam []haven.CareTeamMember
+	Grants   []*haven.BreakGlassGrant
+	Visits   []*haven.Visit
+	Settings string
+}
+
+// patientFactsSQL is PatientFacts as one statement: a UNION ALL of one
+// lookup per table, each by its key (the hot lookups of planner.go), each
+// row tagged with its kind and laid out in typed columns: s1…s6 text,
+// b1…b5 bytes, t1…t6 times, n1 a number. The first lookup fills every
+// column from a table column (the ones the patient's row does not need
+// repeat its own), so each column has that column's type on PostgreSQL,
+// which matches a UNION's columns pairwise from the left, and its declared
+// type on SQLite, whose driver reads times by it. $1 is the patient, $2 the asking
+// practice: the patient's row is read whatever its practice (the caller
+// must tell another practice's record from none), everything else only
+// within the asking practice, so facts about another tenant are never
+// loaded.
+const patientFactsSQL = `SELECT 'p' AS k, id AS s1, practice_id AS s2, id AS s3, id AS s4, id AS s5, id AS s6,
+		mrn_index AS b1, mrn_sealed AS b2, demographics_sealed AS b3, contact_sealed AS b4, restrictions_sealed AS b5,
+		created_at AS t1, updated_at AS t2, created_at AS t3, created_at AS t4, created_at AS t5, created_at AS t6, version AS n1
+		FROM patients WHERE id = $1
+	UNION ALL SELECT 'c', practice_id, patient_id, user_id, added_by, NULL, NULL,
+		NULL, NULL, NULL, NULL, NULL,
+		added_at, NULL, NULL, NULL, NULL, NULL, NULL
+		FROM care_team /*index:sqlite_autoindex_care_team_1*/ WHERE patient_id = $1 AND practice_id = $2
+	UNION ALL SELECT 'g', id, practice_id, patient_id, user_id, reviewed_by, NULL,
+		reason_sealed, review_sealed, NULL, NULL, NULL,
+		starts_at, expires_at, reviewed_at, NULL, NULL, NULL, NULL
+		FROM break_glass_grants /*index:break_glass_patient*/ WHERE patient_id = $1 AND practice_id = $2
+	UNION ALL SELECT 'v', id, practice_id, patient_id, clinician_id, state, booked_by,
+		reason_sealed, NULL, NULL, NULL, NULL,
+		starts_at, ends_at, checked_in_at, admitted_at, ended_at, created_at, version
+		FROM visits /*index:visits_patient*/ WHERE patient_id = $1 AND practice_id = $2
+	UNION ALL SELECT 's', settings, NULL, NULL, NULL, NULL, NULL,
+		NULL, NULL, NULL, NULL, NULL,
+		NULL, NULL, NULL, NULL, NULL, NULL, NULL
+		FROM practice_settings WHERE practice_id = $2`
+
+// PatientFacts reads what deciding on patientID for a member of
+// practiceID needs, in one round trip (see patientFactsSQL).
+func (d *DB) PatientFacts(ctx context.Context, practiceID, patientID string) (*PatientFacts, error) {
+	rows, err := d.query(ctx, patientFactsSQL, patientID, practiceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	f := &PatientFacts{}
+	for rows.Next() {
+		var k string
+		var s [6]sql.NullString
+		var b [5][]byte
+		var t [6]sql.NullTime
+		var n sql.NullInt64
+		if err := rows.Scan(&k, &s[0], &s[1], &s[2], &s[3], &s[4], &s[5], &b[0], &b[1], &b[2], &b[3], &b[4],
+			&t[0], &t[1], &t[2], &t[3], &t[4], &t[5], &n); err != nil {
+			return nil, err
+		}
+		at := func(i int) time.Time { return t[i].Time.UTC() }
+		atp := func(i int) *time.Time {
+			if !t[i].Valid {
+				return nil
+			}
+			v := at(i)
+			return &v
+		}
+		switch k {
+		case "p":
+			f.Patient = &haven.Patient{ID: s[0].String, PracticeID: s[1].String, MRNIndex: b[0], MRN: b[1], Demographics: b[2],
+				Contact: b[3], Restrictions: b[4], Version: int(n.Int64), CreatedAt: at(0), UpdatedAt: at(1)}
+		case "c":
+			f.CareTeam = append(f.CareTeam, haven.CareTeamMember{PracticeID: s[0].String, PatientID: s[1].String,
+				UserID: s[2].String, AddedBy: s[3].String, AddedAt: at(0)})
+		case "g":
+			g := &haven.BreakGlassGrant{ID: s[0].String, PracticeID: s[1].String, PatientID: s[2].String, UserID: s[3].String,
+				ReviewedBy: s[4].String, Reason: b[0], Review: b[1], Start: at(0), Expires: at(1), ReviewedAt: atp(2)}
+			f.Grants = append(f.Grants, g)
+		case "v":
+			v := &haven.Visit{ID: s[0].String, PracticeID: s[1].String, PatientID: s[2].String, ClinicianID: s[3].String,
+				State: s[4].String, BookedBy: s[5].String, Reason: b[0], Start: at(0), End: at(1),
+				CheckedInAt: atp(2), AdmittedAt: atp(3), EndedAt: atp(4), Version: int(n.Int64), CreatedAt: at(5)}
+			f.Visits = append(f.Visits, v)
+		case "s":
+			f.Settings = s[0].String
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(f.Grants, func(x, y *haven.BreakGlassGrant) int { return x.Start.Compare(y.Start) })
+	slices.SortStableFunc(f.Visits, func(x, y *haven.Visit) int { return x.Start.Compare(y.Start) })
+	return f, nil
+}

@@ -31,11 +31,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite"
 
 	"haven"
 )
@@ -55,7 +57,12 @@ type DB struct {
 	dialect Dialect
 	dsn     string // redacted, for messages
 	now     func() time.Time
+	trips   *atomic.Int64 // see roundtrips.go
+	stmts   sync.Map      // query → *sql.Stmt, SQLite's hot statements (see planner.go)
 }
+
+// sqliteDriver is the SQLite driver, wrapped by Open to count round trips.
+var sqliteDriver = &sqlite.Driver{}
 
 // IsPostgresURL reports whether dsn selects PostgreSQL rather than SQLite.
 func IsPostgresURL(dsn string) bool {
@@ -87,8 +94,7 @@ func Redact(dsn string) string {
 // schema newer than this binary knows is refused here, before anything is
 // written.
 func Open(ctx context.Context, dsn string) (*DB, error) {
-	d := &DB{dsn: Redact(dsn), now: func() time.Time { return time.Now().UTC() }}
-	var err error
+	d := &DB{dsn: Redact(dsn), now: func() time.Time { return time.Now().UTC() }, trips: new(atomic.Int64)}
 	if IsPostgresURL(dsn) {
 		if _, perr := url.Parse(dsn); perr != nil {
 			return nil, haven.Errorf(haven.EINVALID, "database URL %s is not a valid URL", d.dsn)
@@ -101,7 +107,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		for k, v := range postgresRuntimeParams { // see planner.go
 			cfg.RuntimeParams[k] = v
 		}
-		d.db = stdlib.OpenDB(*cfg)
+		d.db = sql.OpenDB(countingConnector{stdlib.GetConnector(*cfg), d.trips})
 		d.db.SetMaxOpenConns(20)
 		d.db.SetMaxIdleConns(20)
 		d.db.SetConnMaxIdleTime(5 * time.Minute)
@@ -129,10 +135,11 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 			q.Add("_pragma", p)
 		}
 		q.Set("_txlock", "immediate")
-		d.db, err = sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+		conn, err := connectorFor(sqliteDriver, "file:"+path+"?"+q.Encode())
 		if err != nil {
 			return nil, haven.Wrap(haven.EINVALID, err, "cannot open SQLite database "+path)
 		}
+		d.db = sql.OpenDB(countingConnector{conn, d.trips})
 		// Keep every connection idle rather than closing it: opening one
 		// re-runs the pragmas, which under load cost more than the queries.
 		d.db.SetMaxOpenConns(8)
@@ -163,7 +170,10 @@ func shortCause(err error) string {
 }
 
 // Close closes the database.
-func (d *DB) Close() error { return d.db.Close() }
+func (d *DB) Close() error {
+	d.stmts.Range(func(_, st any) bool { st.(*sql.Stmt).Close(); return true })
+	return d.db.Close()
+}
 
 // Dialect reports which engine d speaks to.
 func (d *DB) Dialect() Dialect { return d.dialect }

@@ -48,18 +48,25 @@ type SessionRecord struct {
 	// device: the session then serves nothing until its owner
 	// re-authenticates.
 	ChallengedAt time.Time
+	// PracticeSettings is the session's practice's settings document as
+	// the session was read ("" when the practice has set none), read in the
+	// same statement, so checking a session under its practice's policy is
+	// one round trip. Only SessionRecordByTokenHash fills it.
+	PracticeSettings string
 }
 
 const sessionColumns = `id, token_hash, user_id, practice_id, role, created_us, last_seen_us, auth_us, mfa, factor,
 	client_addr, device_hash, device_label, challenged_us, revoked_us`
 
-func scanSession(s scanner) (SessionRecord, error) {
+// scanSession scans sessionColumns, and then into more, the columns a
+// query adds after them.
+func scanSession(s scanner, more ...any) (SessionRecord, error) {
 	var r SessionRecord
 	var role string
 	var created, lastSeen, auth int64
 	var challenged, revoked sql.NullInt64
-	if err := s.Scan(&r.ID, &r.TokenHash, &r.UserID, &r.PracticeID, &role, &created, &lastSeen, &auth, &r.MFA, &r.Factor,
-		&r.ClientAddr, &r.DeviceHash, &r.DeviceLabel, &challenged, &revoked); err != nil {
+	if err := s.Scan(append([]any{&r.ID, &r.TokenHash, &r.UserID, &r.PracticeID, &role, &created, &lastSeen, &auth, &r.MFA, &r.Factor,
+		&r.ClientAddr, &r.DeviceHash, &r.DeviceLabel, &challenged, &revoked}, more...)...); err != nil {
 		return SessionRecord{}, err
 	}
 	r.Role = haven.Role(role)
@@ -86,7 +93,9 @@ func (d *DB) CreateSessionRecord(ctx context.Context, r SessionRecord) error {
 // sessionByTokenSQL finds a live account's session by its token hash. The
 // account is looked up by its key in a scalar subquery, not joined: see
 // planner.go.
-const sessionByTokenSQL = `SELECT ` + sessionColumns + ` FROM sessions WHERE token_hash = $1
+const sessionByTokenSQL = `SELECT ` + sessionColumns + `,
+	COALESCE((SELECT ps.settings FROM practice_settings ps WHERE ps.practice_id = sessions.practice_id), '')
+	FROM sessions WHERE token_hash = $1
 	AND NOT COALESCE((SELECT u.disabled FROM users u WHERE u.id = sessions.user_id), FALSE)`
 
 // SessionRecordByTokenHash returns the session with that token hash,
@@ -95,10 +104,12 @@ const sessionByTokenSQL = `SELECT ` + sessionColumns + ` FROM sessions WHERE tok
 func (d *DB) SessionRecordByTokenHash(ctx context.Context, hash []byte) (SessionRecord, error) {
 	// A disabled account's sessions are gone even if ending them failed
 	// half-way: the account's state is checked on every request too.
-	r, err := scanSession(d.db.QueryRowContext(ctx, sessionByTokenSQL, hash))
+	var settings string
+	r, err := scanSession(d.queryRow(ctx, sessionByTokenSQL, hash), &settings)
 	if err != nil {
 		return SessionRecord{}, notFound(err, "session", "")
 	}
+	r.PracticeSettings = settings
 	return r, nil
 }
 

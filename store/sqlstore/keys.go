@@ -117,7 +117,7 @@ func (d *DB) UpdateKey(ctx context.Context, prev, next haven.WrappedKey) error {
 const keyStateSQL = `SELECT version, root_id FROM key_state WHERE id = 1`
 
 func (d *DB) KeyState(ctx context.Context) (version int64, rootID string, err error) {
-	err = d.db.QueryRowContext(ctx, keyStateSQL).Scan(&version, &rootID)
+	err = d.queryRow(ctx, keyStateSQL).Scan(&version, &rootID)
 	if err == sql.ErrNoRows {
 		return 0, "", haven.Errorf(haven.EINTERNAL, "the key_state row is missing: run haven migrate")
 	}

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 	"sync"
 	"time"
@@ -32,8 +33,10 @@ import (
 // which a planner may turn into a scan of the joined table.
 //
 // Statistics are still refreshed where Haven knows it changed the data in
-// bulk, after migrations and key rotations (Analyze), and on SQLite every
-// hour, as SQLite advises for long-lived connections (serve does it).
+// bulk, after migrations and key rotations (Analyze), and every hour where
+// the engine does not keep them itself (KeepsOwnStatistics): on SQLite, as
+// SQLite advises for long-lived connections, and on a PostgreSQL with
+// autovacuum off (serve does it).
 
 // postgresRuntimeParams are set on every PostgreSQL connection Haven opens.
 var postgresRuntimeParams = map[string]string{"enable_seqscan": "off"}
@@ -66,6 +69,21 @@ func (d *DB) Analyze(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// KeepsOwnStatistics reports whether the engine refreshes its statistics
+// by itself: PostgreSQL with autovacuum on. SQLite never does, and a
+// PostgreSQL whose autovacuum is off (as on some clinics' servers) only
+// does when someone runs ANALYZE; serve then runs Analyze hourly.
+func (d *DB) KeepsOwnStatistics(ctx context.Context) (bool, error) {
+	if d.dialect != Postgres {
+		return false, nil
+	}
+	var on string
+	if err := d.db.QueryRowContext(ctx, `SHOW autovacuum`).Scan(&on); err != nil {
+		return false, haven.Wrap(haven.EUNAVAILABLE, err, "cannot read the autovacuum setting")
+	}
+	return on == "on", nil
 }
 
 // SQLite has no setting like enable_seqscan, and its statistics, once
@@ -110,4 +128,55 @@ func (d *DB) sql(q string) string {
 	b.WriteString(rest)
 	hotSQL.Store(key, b.String())
 	return b.String()
+}
+
+// SQLite parses a statement's text every time it is run unprepared, and
+// the hot statements are long (the facts of a decision are five lookups).
+// hot returns q prepared on d's pool: database/sql prepares it once per
+// connection, on that connection's first use, and keeps it, so every
+// later run skips the parse. PostgreSQL's driver already keeps a prepared
+// statement per connection for every query text; there hot returns nil
+// and callers run q as it is. BenchmarkChartRead measures the difference.
+func (d *DB) hot(ctx context.Context, q string) *sql.Stmt {
+	if d.dialect != SQLite {
+		return nil
+	}
+	if st, ok := d.stmts.Load(q); ok {
+		return st.(*sql.Stmt)
+	}
+	st, err := d.db.PrepareContext(ctx, d.sql(q))
+	if err != nil {
+		return nil // run unprepared; the error, if lasting, shows there
+	}
+	if prev, loaded := d.stmts.LoadOrStore(q, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt)
+	}
+	return st
+}
+
+// queryRow runs the hot query q, prepared where that helps (see hot).
+func (d *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if st := d.hot(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return d.db.QueryRowContext(ctx, d.sql(q), args...)
+}
+
+// query runs the hot query q, prepared where that helps (see hot).
+func (d *DB) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st := d.hot(ctx, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return d.db.QueryContext(ctx, d.sql(q), args...)
+}
+
+// txStmt returns the hot statement q for use in tx: on SQLite the one
+// prepared on tx's connection (prepared there now if it is not yet), nil
+// on PostgreSQL.
+func (d *DB) txStmt(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt {
+	if st := d.hot(ctx, q); st != nil {
+		return tx.StmtContext(ctx, st)
+	}
+	return nil
 }

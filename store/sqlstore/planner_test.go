@@ -27,6 +27,7 @@ var hotQueries = []struct {
 	{"care team", careTeamSQL, 1},
 	{"break-glass grants", grantsOfPatientSQL, 1},
 	{"visits of a patient", patientVisitsSQL, 1},
+	{"patient facts", patientFactsSQL, 2},
 	{"audit head", lockHeadSQL, 1},
 	{"audit head's edge again", `SELECT ` + edgeColumns + ` FROM audit_heads h WHERE h.log_id = $1`, 1},
 	{"audit head moved", moveHeadSQL, 3},
@@ -197,4 +198,34 @@ func sqlitePlanProblems(t *testing.T, conn *sql.Conn, q string, nargs int) []str
 		t.Fatal(err)
 	}
 	return problems
+}
+
+// TestKeepsOwnStatistics: SQLite never does, so serve analyzes it hourly;
+// PostgreSQL does exactly when its autovacuum is on.
+func TestKeepsOwnStatistics(t *testing.T) {
+	for name, dsn := range testkit.Databases(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			d, err := Open(ctx, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			own, err := d.KeepsOwnStatistics(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := false
+			if d.dialect == Postgres {
+				var on string
+				if err := d.db.QueryRowContext(ctx, `SELECT current_setting('autovacuum')`).Scan(&on); err != nil {
+					t.Fatal(err)
+				}
+				want = on == "on"
+			}
+			if own != want {
+				t.Errorf("KeepsOwnStatistics = %v, want %v", own, want)
+			}
+		})
+	}
 }

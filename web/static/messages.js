@@ -22,6 +22,13 @@ function el(tag, text, cls) {
   return e;
 }
 
+// size says a file's size as the page's server does (pages.go fileSize).
+function size(n) {
+  if (n >= 1 << 20) { return `${(n / (1 << 20)).toFixed(1)} MB`; }
+  if (n >= 1 << 10) { return `${Math.floor((n + 1023) / 1024)} KB`; }
+  return `${n} bytes`;
+}
+
 function at(iso) {
   return when.format(new Date(iso));
 }
@@ -83,10 +90,17 @@ function messageLine(m, page, me, staff) {
       if (a.hidden) {
         item.textContent = 'A file is attached (your role does not open files).';
       } else {
-        const link = el('a', a.name);
-        link.href = `/api/v1/files/${encodeURIComponent(a.file_id)}`;
-        link.setAttribute('download', '');
-        item.append(link);
+        const link = el('a', undefined, 'attachment');
+        link.href = `/app/files/${encodeURIComponent(a.file_id)}`;
+        link.dataset.file = a.file_id;
+        if (a.thumbnail) {
+          const img = el('img', undefined, 'thumb');
+          img.src = `/api/v1/files/${encodeURIComponent(a.file_id)}/renditions/thumbnail`;
+          img.alt = '';
+          link.append(img);
+        }
+        link.append(a.name);
+        item.append(link, ' ', el('span', `(${size(a.size)})`, 'hint'));
       }
       ul.append(item);
     }

@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,10 +28,13 @@ import (
 
 // Options bound one load run in count and in time.
 type Options struct {
-	URL         string
-	Method      string        // GET when empty
-	Header      http.Header   // sent with every request
-	Body        []byte        // sent with every request, if not empty
+	URL    string
+	Method string      // GET when empty
+	Header http.Header // sent with every request
+	// Body is sent with every request, if not empty; each {{n}} in it
+	// becomes a token no other request of any run sends, so a row can
+	// create records that must be unique (an MRN, an email address).
+	Body        []byte
 	Connections int           // concurrent keep-alive connections, one worker each
 	Duration    time.Duration // how long to measure
 	MaxRequests int64         // stop measuring after this many requests, whichever comes first
@@ -176,6 +180,13 @@ func Percentile(sorted []time.Duration, q float64) time.Duration {
 	return sorted[max(0, min(rank, len(sorted)-1))]
 }
 
+// uniqueMark in a body is replaced per request by runToken and a count.
+var (
+	uniqueMark = []byte("{{n}}")
+	runToken   = strconv.FormatInt(time.Now().UnixNano(), 36) + "x"
+	unique     atomic.Int64
+)
+
 type worker struct {
 	opts       Options
 	client     *http.Client
@@ -203,7 +214,11 @@ func newWorker(opts Options) *worker {
 func (w *worker) do(ctx context.Context) error {
 	var body io.Reader
 	if len(w.opts.Body) > 0 {
-		body = bytes.NewReader(w.opts.Body)
+		b := w.opts.Body
+		if bytes.Contains(b, uniqueMark) {
+			b = bytes.ReplaceAll(b, uniqueMark, []byte(fmt.Sprintf("%s%d", runToken, unique.Add(1))))
+		}
+		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, w.opts.Method, w.opts.URL, body)
 	if err != nil {

@@ -2,9 +2,12 @@ package load
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -157,5 +160,29 @@ func TestRunFailsWhenTheServerIsDown(t *testing.T) {
 	})
 	if res, err := Run(context.Background(), Options{URL: srv.URL, Connections: 1, Duration: time.Second, MaxRequests: 5}); err == nil {
 		t.Fatalf("Run against a failing server succeeded: %+v", res)
+	}
+}
+
+// TestEachRequestGetsItsOwnToken: {{n}} in a body is replaced by a token
+// no other request sends, so a row can create records that must be unique.
+func TestEachRequestGetsItsOwnToken(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	dup := false
+	srv, _ := tlsServer(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		dup = dup || seen[string(b)] || strings.Contains(string(b), "{{n}}")
+		seen[string(b)] = true
+		mu.Unlock()
+		w.Write([]byte("ok"))
+	})
+	res, err := Run(context.Background(), Options{URL: srv.URL, Method: "POST", Body: []byte(`{"mrn":"B-{{n}}","email":"b-{{n}}@x.example"}`),
+		Connections: 3, Duration: time.Minute, MaxRequests: 100})
+	if err != nil || res.Errors != 0 {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	if dup || len(seen) < 100 {
+		t.Fatalf("%d distinct bodies for %d requests, or one sent twice or unreplaced", len(seen), res.Requests+3)
 	}
 }

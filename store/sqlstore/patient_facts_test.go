@@ -1,0 +1,75 @@
+package sqlstore
+
+import (
+	"context"
+	"reflect"
+	"testing"
+
+	"haven/internal/testkit"
+)
+
+// TestPatientFactsAreWhatTheSingleReadsReturn: the one statement of
+// PatientFacts returns the same patient row, care team, grants, visits
+// and settings as the reads it replaces, on both engines; another
+// practice asking gets the patient's row (to tell it from none) and
+// nothing else; an unknown id gets no row.
+func TestPatientFactsAreWhatTheSingleReadsReturn(t *testing.T) {
+	for name, dsn := range testkit.Databases(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			d, err := Open(ctx, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			if _, err := d.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			seedTiny(t, d)
+			// The first run prepares the statement on its connection
+			// (SQLite, see hot); what every later one costs is counted.
+			if _, err := d.PatientFacts(ctx, "pr1", "u1"); err != nil {
+				t.Fatal(err)
+			}
+			before := d.RoundTrips()
+			f, err := d.PatientFacts(ctx, "pr1", "u1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := d.RoundTrips() - before; n != 1 {
+				t.Errorf("PatientFacts took %d round trips, want 1", n)
+			}
+			p, err := d.FindPatient(ctx, "u1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			team, _ := d.CareTeam(ctx, "u1")
+			grants, _ := d.BreakGlassGrants(ctx, "u1")
+			visits, _ := d.PatientVisits(ctx, "u1")
+			settings, _ := d.PracticeSettings(ctx, "pr1")
+			for what, pair := range map[string][2]any{
+				"patient": {f.Patient, p}, "care team": {f.CareTeam, team}, "grants": {f.Grants, grants},
+				"visits": {f.Visits, visits}, "settings": {f.Settings, settings},
+			} {
+				if !reflect.DeepEqual(pair[0], pair[1]) {
+					t.Errorf("%s: PatientFacts read %+v, the single read %+v", what, pair[0], pair[1])
+				}
+			}
+			if len(team) != 1 || len(grants) != 1 || len(visits) != 1 || settings == "" {
+				t.Fatalf("the seed is not what this test needs: %d, %d, %d, %q", len(team), len(grants), len(visits), settings)
+			}
+
+			other, err := d.PatientFacts(ctx, "pr2", "u1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(other.Patient, p) || other.CareTeam != nil || other.Grants != nil || other.Visits != nil || other.Settings != "" {
+				t.Errorf("another practice asking read %+v", other)
+			}
+			none, err := d.PatientFacts(ctx, "pr1", "nobody")
+			if err != nil || none.Patient != nil || none.CareTeam != nil || none.Settings != settings {
+				t.Errorf("an unknown id: %+v, %v", none, err)
+			}
+		})
+	}
+}

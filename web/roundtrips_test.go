@@ -1,0 +1,62 @@
+package web_test
+
+import (
+	"net/http"
+	"testing"
+
+	"haven"
+	"haven/internal/testkit"
+)
+
+// chartReadBudget is how many statements and transaction boundaries one
+// chart read over HTTPS may send to the database, its audit append
+// included, per engine: the session checked with the practice's settings
+// (one statement), the patient's row with every fact policy decides on
+// (one), the key-state version the keyring checks before it opens the
+// fields (one), and the audit append, which a request alone in its batch
+// pays whole: begin, the head locked with the rows at its edge, the rows
+// written (on SQLite then the head moved), commit. SQLite's hot statements
+// are prepared once per connection, so a read pays no prepare.
+// Under load a batch is shared and the append costs a fraction of that.
+// A change that adds a statement to every read must raise these numbers in
+// review, not slip in.
+var chartReadBudget = map[string]float64{"sqlite": 8, "postgres": 7}
+
+// TestChartReadStaysWithinItsRoundTripBudget reads a chart over HTTPS, as
+// its patient and as her clinician, and counts what each read sends to
+// the database on SQLite and PostgreSQL.
+func TestChartReadStaysWithinItsRoundTripBudget(t *testing.T) {
+	for name, dsn := range testkit.Databases(t) {
+		t.Run(name, func(t *testing.T) {
+			st, ts := newChartStack(t, dsn)
+			tn := ts[0]
+			readers := map[string]string{
+				"the patient's own": tn.pEmail[0],
+				"her clinician's":   tn.emails[haven.RoleClinician],
+			}
+			for who, email := range readers {
+				c := st.client("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0")
+				auth := c.signInAny(email)
+				get := func() {
+					t.Helper()
+					r := c.apiAs(auth, "GET", "/api/v1/patients/"+tn.patient[0], "")
+					readAll(t, r)
+					if r.StatusCode != http.StatusOK {
+						t.Fatalf("%s read: %s", who, r.Status)
+					}
+				}
+				get() // the first request records the session's activity
+				const reads = 20
+				before := st.db.RoundTrips()
+				for range reads {
+					get()
+				}
+				per := float64(st.db.RoundTrips()-before) / reads
+				t.Logf("%s chart read: %.1f round trips", who, per)
+				if per > chartReadBudget[name] {
+					t.Errorf("%s chart read: %.1f round trips, budget %.0f", who, per, chartReadBudget[name])
+				}
+			}
+		})
+	}
+}
