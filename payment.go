@@ -2,18 +2,19 @@ package haven
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base32"
 	"fmt"
 	"strings"
 	"time"
 )
 
 // Payments: visit fees a patient pays through a card processor. The
-// processor is an outside system that may receive no PHI at all (a vendor
-// with PHI level none), so what crosses to it is made of the types
-// vendor.go defines for such vendors: an Amount (minor units of a
-// Currency from a fixed list) and an OpaqueRef Haven made up. There is no
-// string among them that a caller could fill with a name, an email or a
-// visit's reason.
+// processor is an outside system that may receive no PHI at all (it is
+// not a business associate for care), so what crosses to it is made of
+// types that cannot carry any: an amount, a currency from a fixed list and
+// an opaque reference Haven made up. There is no string among them that a
+// caller could fill with a name, an email or a visit's reason.
 
 // Payment states, in the order a payment moves through them.
 const (
@@ -30,6 +31,18 @@ type Cents int64
 // MaxCents bounds every amount Haven charges: a visit fee, not a fortune.
 const MaxCents Cents = 1_000_000 // 10,000.00
 
+// Currency is an ISO 4217 currency Haven charges in. Its code is unexported,
+// so the only currencies are the ones below (and ParseCurrency's answers).
+type Currency struct{ code string }
+
+// The currencies a practice may charge in.
+var (
+	USD = Currency{"usd"}
+	EUR = Currency{"eur"}
+	GBP = Currency{"gbp"}
+	CAD = Currency{"cad"}
+)
+
 // Currencies lists them in the order pages offer them.
 var Currencies = []Currency{USD, EUR, GBP, CAD}
 
@@ -43,6 +56,9 @@ func ParseCurrency(s string) (Currency, error) {
 	}
 	return Currency{}, Errorf(EINVALID, "charge in one of USD, EUR, GBP or CAD")
 }
+
+// String is the currency's lower-case ISO code, as processors take it.
+func (c Currency) String() string { return c.code }
 
 // Valid reports whether c is one of Currencies (the zero value is not).
 func (c Currency) Valid() bool { return c.code != "" }
@@ -58,23 +74,63 @@ func (c Currency) Format(a Cents) string {
 	return fmt.Sprintf("%s%s%d.%02d", sign, sym, a/100, a%100)
 }
 
+// PaymentRef is the opaque reference a payment is known by outside Haven:
+// to the processor, on a receipt, to an administrator asked for a refund.
+// It is random, so it says nothing about who paid or what for; the link
+// to the patient and the visit stays in Haven, sealed. Its value is
+// unexported: one is made by NewPaymentRef or read back by
+// ParsePaymentRef, which accepts only what NewPaymentRef makes.
+type PaymentRef struct{ v string }
+
+// paymentRefPrefix marks Haven's references in a processor's dashboard.
+const paymentRefPrefix = "hvp_"
+
+// NewPaymentRef returns a fresh random reference.
+func NewPaymentRef() PaymentRef {
+	var b [15]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("haven: crypto/rand failed: " + err.Error())
+	}
+	return PaymentRef{paymentRefPrefix + strings.ToLower(base32.StdEncoding.EncodeToString(b[:]))}
+}
+
+// ParsePaymentRef returns the reference s names, or EINVALID when s is not
+// one NewPaymentRef could have made.
+func ParsePaymentRef(s string) (PaymentRef, error) {
+	body, ok := strings.CutPrefix(s, paymentRefPrefix)
+	if !ok || len(body) != 24 {
+		return PaymentRef{}, Errorf(EINVALID, "not a payment reference")
+	}
+	for i := 0; i < len(body); i++ {
+		if c := body[i]; !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
+			return PaymentRef{}, Errorf(EINVALID, "not a payment reference")
+		}
+	}
+	return PaymentRef{s}, nil
+}
+
+// String is the reference as receipts print it.
+func (r PaymentRef) String() string { return r.v }
+
 // IsZero reports whether r is no reference.
-func (r OpaqueRef) IsZero() bool { return r.v == "" }
+func (r PaymentRef) IsZero() bool { return r.v == "" }
 
 // Charge is everything a card processor is told about a payment: how
 // much, in what, and the reference that brings its answer back to the
-// payment (a payment's OpaqueRef). It has no field that could hold a
-// person or a word about care.
+// payment. It has no field that could hold a person or a word about care.
 type Charge struct {
-	Amount Amount
-	Ref    OpaqueRef
+	Amount   Cents
+	Currency Currency
+	Ref      PaymentRef
 }
 
 // Validate checks a charge before it leaves.
 func (c Charge) Validate() error {
 	switch {
-	case c.Amount.Minor() <= 0 || Cents(c.Amount.Minor()) > MaxCents || !c.Amount.Currency().Valid():
+	case c.Amount <= 0 || c.Amount > MaxCents:
 		return Errorf(EINVALID, "an amount is more than 0 and at most %s", USD.Format(MaxCents))
+	case !c.Currency.Valid():
+		return Errorf(EINVALID, "a charge needs a currency")
 	case c.Ref.IsZero():
 		return Errorf(EINVALID, "a charge needs a reference")
 	}
@@ -82,7 +138,7 @@ func (c Charge) Validate() error {
 }
 
 // ProcessorID is the processor's own id for a payment (Stripe's
-// PaymentIntent id), which refunds and its events name. Like OpaqueRef
+// PaymentIntent id), which refunds and its events name. Like PaymentRef
 // its value is unexported and shape-checked, so no free text travels in it.
 type ProcessorID struct{ v string }
 
@@ -121,7 +177,7 @@ type ProcessorPayment struct {
 type ProcessorEvent struct {
 	ID      string // the event's id: a notice seen before changes nothing
 	Payment ProcessorID
-	Ref     OpaqueRef
+	Ref     PaymentRef
 	State   string // a Payment* state, or "" for an event Haven ignores
 	Time    time.Time
 }
@@ -139,7 +195,7 @@ type Processor interface {
 	// state it reports (pending until it confirms, often by an event).
 	Charge(ctx context.Context, c Charge) (ProcessorPayment, error)
 	// Refund gives back amount of the payment id, whole or in part.
-	Refund(ctx context.Context, id ProcessorID, amount Amount) error
+	Refund(ctx context.Context, id ProcessorID, amount Cents) error
 	// Event checks a notice's signature and age and reads it; a forged,
 	// stale or unreadable one is EUNAUTHORIZED or EINVALID.
 	Event(payload []byte, signature string) (ProcessorEvent, error)
@@ -150,7 +206,7 @@ type Processor interface {
 // references are what the processor knows too.
 type Payment struct {
 	ID, PracticeID, PatientID string
-	Ref                       OpaqueRef
+	Ref                       PaymentRef
 	Processor                 ProcessorID // zero until the processor answered
 	Amount                    Cents
 	Currency                  Currency

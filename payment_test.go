@@ -6,16 +6,16 @@ import (
 	"haven"
 )
 
-func TestOpaqueRefsOnlyParseWhatNewMakes(t *testing.T) {
-	r := haven.NewOpaqueRef()
-	if got, err := haven.ParseOpaqueRef(r.String()); err != nil || got != r {
+func TestPaymentRefsAreOpaqueAndOnlyParseWhatNewMakes(t *testing.T) {
+	r := haven.NewPaymentRef()
+	if got, err := haven.ParsePaymentRef(r.String()); err != nil || got != r {
 		t.Fatalf("round trip of %s: %v, %v", r, got, err)
 	}
-	if r == haven.NewOpaqueRef() {
+	if r == haven.NewPaymentRef() {
 		t.Fatal("two references alike")
 	}
-	for _, s := range []string{"", "Jane Doe", "ref_jane.doe@example.com", "ref_" + "JANEDOEJANEDOEJANEDOEJANEDOEJANE", r.String() + "a", "pay_" + r.String()[4:]} {
-		if _, err := haven.ParseOpaqueRef(s); err == nil {
+	for _, s := range []string{"", "Jane Doe", "hvp_jane.doe@example.com", "hvp_" + "JANEDOEJANEDOEJANEDOEJAN", r.String() + "a", "pay_" + r.String()[4:]} {
+		if _, err := haven.ParsePaymentRef(s); err == nil {
 			t.Errorf("%q parsed as a reference", s)
 		}
 	}

@@ -1,8 +1,6 @@
 package haven
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"net/url"
 	"strings"
 	"time"
@@ -214,78 +212,7 @@ func ParseDate(s string) (time.Time, error) {
 	return t, nil
 }
 
-// The types a vendor that may receive no PHI (a payment processor) is
-// handed. Its adapter's methods take these and nothing else, so that no
-// name, email, visit reason or description can be passed to it by
-// mistake: none of them has an exported field, nor a conversion from a
-// string, so the only values that exist are the ones their constructors
-// make. The pattern for every such adapter (payments follows it):
-//
-//	type Processor interface {
-//	    Charge(ctx context.Context, amt haven.Amount, ref haven.OpaqueRef) (haven.OpaqueRef, error)
-//	}
-//
-// and the service maps an OpaqueRef back to its visit in its own tables.
-// A test (vendor_test.go) fails if a field that could hold text is added.
-
-// OpaqueRef is a random reference that means something only inside Haven.
-type OpaqueRef struct{ v string }
-
-// NewOpaqueRef returns a fresh random reference.
-func NewOpaqueRef() OpaqueRef {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("haven: crypto/rand failed: " + err.Error())
-	}
-	return OpaqueRef{v: "ref_" + hex.EncodeToString(b[:])}
-}
-
-// ParseOpaqueRef accepts only what NewOpaqueRef makes (for a reference
-// coming back from the vendor, or read from storage).
-func ParseOpaqueRef(s string) (OpaqueRef, error) {
-	if len(s) != 36 || !strings.HasPrefix(s, "ref_") {
-		return OpaqueRef{}, Errorf(EINVALID, "not a reference")
-	}
-	if _, err := hex.DecodeString(s[4:]); err != nil {
-		return OpaqueRef{}, Errorf(EINVALID, "not a reference")
-	}
-	return OpaqueRef{v: s}, nil
-}
-
-// String is the reference as sent.
-func (r OpaqueRef) String() string { return r.v }
-
-// Currency is an ISO 4217 currency; only the constants below exist.
-type Currency struct{ code string }
-
-// The currencies Haven bills in.
-var (
-	USD = Currency{"usd"}
-	EUR = Currency{"eur"}
-	GBP = Currency{"gbp"}
-	CAD = Currency{"cad"}
-)
-
-// String is the lower-case code.
-func (c Currency) String() string { return c.code }
-
-// Amount is money in a currency's smallest unit.
-type Amount struct {
-	minor    int64
-	currency Currency
-}
-
-// NewAmount returns minor units (cents) of c; a negative or zero amount,
-// or an unknown currency, is refused.
-func NewAmount(minor int64, c Currency) (Amount, error) {
-	if minor <= 0 || c.code == "" {
-		return Amount{}, Errorf(EINVALID, "an amount must be positive, in a known currency")
-	}
-	return Amount{minor: minor, currency: c}, nil
-}
-
-// Minor is the amount in the currency's smallest unit.
-func (a Amount) Minor() int64 { return a.minor }
-
-// Currency is the amount's currency.
-func (a Amount) Currency() Currency { return a.currency }
+// A vendor that may receive no PHI (a payment processor) is handed only
+// types that cannot carry any: see Charge in payment.go, an amount, a
+// currency from a fixed list and a random reference, none with a field a
+// caller could fill with a name, an email or a visit's reason.

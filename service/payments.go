@@ -294,7 +294,7 @@ func (s *Service) PayVisit(ctx context.Context, visitID string) (*PaymentView, e
 	if pr == nil || pr.Amount == 0 {
 		return nil, haven.Errorf(haven.EINVALID, "this visit has no fee to pay")
 	}
-	p := &haven.Payment{ID: haven.NewID(), PracticeID: v.PracticeID, PatientID: v.PatientID, Ref: haven.NewOpaqueRef(),
+	p := &haven.Payment{ID: haven.NewID(), PracticeID: v.PracticeID, PatientID: v.PatientID, Ref: haven.NewPaymentRef(),
 		Amount: pr.Amount, Currency: pr.Currency, State: haven.PaymentPending}
 	if p.Link, err = s.sealJSON(ctx, paymentAD(p), haven.PaymentLink{VisitID: v.ID}); err != nil {
 		return nil, err
@@ -310,12 +310,7 @@ func (s *Service) PayVisit(ctx context.Context, visitID string) (*PaymentView, e
 		s.failPayment(ctx, p)
 		return nil, err
 	}
-	amount, err := haven.NewAmount(int64(p.Amount), p.Currency)
-	if err != nil {
-		s.failPayment(ctx, p)
-		return nil, err
-	}
-	got, err := s.processor.Charge(ctx, haven.Charge{Amount: amount, Ref: p.Ref})
+	got, err := s.processor.Charge(ctx, haven.Charge{Amount: p.Amount, Currency: p.Currency, Ref: p.Ref})
 	if err != nil {
 		s.failPayment(ctx, p)
 		return nil, err
@@ -484,11 +479,7 @@ func (s *Service) RefundPayment(ctx context.Context, id string) (*PaymentView, e
 	if err := s.processorEgress(ctx, p); err != nil {
 		return nil, err
 	}
-	amount, err := haven.NewAmount(int64(p.Amount), p.Currency)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.processor.Refund(ctx, p.Processor, amount); err != nil {
+	if err := s.processor.Refund(ctx, p.Processor, p.Amount); err != nil {
 		return nil, err
 	}
 	s.settle(p, haven.PaymentRefunded)

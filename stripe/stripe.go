@@ -112,8 +112,8 @@ func (p *Processor) Charge(ctx context.Context, c haven.Charge) (haven.Processor
 		return haven.ProcessorPayment{}, err
 	}
 	params := &sg.PaymentIntentCreateParams{
-		Amount:             sg.Int64(c.Amount.Minor()),
-		Currency:           sg.String(c.Amount.Currency().String()),
+		Amount:             sg.Int64(int64(c.Amount)),
+		Currency:           sg.String(c.Currency.String()),
 		PaymentMethodTypes: []*string{sg.String("card")},
 		PaymentMethod:      sg.String(p.method),
 		Confirm:            sg.Bool(true),
@@ -133,11 +133,11 @@ func (p *Processor) Charge(ctx context.Context, c haven.Charge) (haven.Processor
 }
 
 // Refund refunds amount of the PaymentIntent id.
-func (p *Processor) Refund(ctx context.Context, id haven.ProcessorID, amount haven.Amount) error {
-	if id.IsZero() || amount.Minor() <= 0 || haven.Cents(amount.Minor()) > haven.MaxCents {
+func (p *Processor) Refund(ctx context.Context, id haven.ProcessorID, amount haven.Cents) error {
+	if id.IsZero() || amount <= 0 || amount > haven.MaxCents {
 		return haven.Errorf(haven.EINVALID, "a refund names a payment and an amount")
 	}
-	params := &sg.RefundCreateParams{PaymentIntent: sg.String(id.String()), Amount: sg.Int64(amount.Minor())}
+	params := &sg.RefundCreateParams{PaymentIntent: sg.String(id.String()), Amount: sg.Int64(int64(amount))}
 	params.Context = ctx
 	params.SetIdempotencyKey("refund-" + id.String())
 	if _, err := p.client.V1Refunds.Create(ctx, params); err != nil {
@@ -206,7 +206,7 @@ func (p *Processor) Event(payload []byte, signature string) (haven.ProcessorEven
 		return out, err
 	}
 	if r, ok := obj.Metadata[refKey]; ok {
-		if out.Ref, err = haven.ParseOpaqueRef(r); err != nil {
+		if out.Ref, err = haven.ParsePaymentRef(r); err != nil {
 			return out, err
 		}
 	}

@@ -82,7 +82,7 @@ func scanPayment(s scanner) (*haven.Payment, error) {
 		return nil, err
 	}
 	var err error
-	if p.Ref, err = haven.ParseOpaqueRef(ref); err != nil {
+	if p.Ref, err = haven.ParsePaymentRef(ref); err != nil {
 		return nil, err
 	}
 	if proc.Valid {
@@ -128,7 +128,7 @@ func (d *DB) FindPayment(ctx context.Context, id string) (*haven.Payment, error)
 
 // FindPaymentByRef returns the payment with the reference ref, or
 // ENOTFOUND.
-func (d *DB) FindPaymentByRef(ctx context.Context, ref haven.OpaqueRef) (*haven.Payment, error) {
+func (d *DB) FindPaymentByRef(ctx context.Context, ref haven.PaymentRef) (*haven.Payment, error) {
 	p, err := scanPayment(d.db.QueryRowContext(ctx, `SELECT `+paymentColumns+` FROM payments WHERE ref = $1`, ref.String()))
 	return p, notFound(err, "payment", "by reference")
 }
