@@ -114,12 +114,18 @@ func (d *DB) AppendLeaves(ctx context.Context, logID string, first uint64, b aud
 		// huge multi-row one whose parameters SQLite resolves one by one.
 		stmt := d.txStmt(ctx, tx, auditInsertSQL)
 		for i := range events {
-			if _, err := stmt.ExecContext(ctx, auditArgs(logID, &events[i], leafHashes[i], sealOf(i, len(events), seal))...); err != nil {
+			args := auditArgs(logID, &events[i], leafHashes[i], sealOf(i, len(events), seal))
+			var err error
+			if stmt != nil {
+				_, err = stmt.ExecContext(ctx, args...)
+			} else {
+				_, err = tx.ExecContext(ctx, d.sql(auditInsertSQL), args...)
+			}
+			if err != nil {
 				return beyond(err)
 			}
 		}
-		if _, err := d.txStmt(ctx, tx, moveHeadSQL).ExecContext(ctx,
-			int64(first)+int64(len(events)), last, logID); err != nil {
+		if _, err := d.txExec(ctx, tx, moveHeadSQL, int64(first)+int64(len(events)), last, logID); err != nil {
 			return err
 		}
 		return tx.Commit()

@@ -173,10 +173,34 @@ func (d *DB) query(ctx context.Context, q string, args ...any) (*sql.Rows, error
 
 // txStmt returns the hot statement q for use in tx: on SQLite the one
 // prepared on tx's connection (prepared there now if it is not yet), nil
-// on PostgreSQL.
+// on PostgreSQL (or if q cannot be prepared: callers then run it as it
+// is). Preparing q on the pool from inside tx would wait for a free
+// connection while tx holds the write lock; when every connection is in a
+// transaction waiting for that lock (eight racing appends on a fresh
+// store, or a busy server's first requests), nothing moves until the busy
+// timeout fails them all. So the first time, q is prepared on tx's own
+// connection for tx alone, and on the pool by a goroutine that holds
+// nothing, for the transactions after it.
 func (d *DB) txStmt(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt {
-	if st := d.hot(ctx, q); st != nil {
-		return tx.StmtContext(ctx, st)
+	if d.dialect != SQLite {
+		return nil
 	}
-	return nil
+	if st, ok := d.stmts.Load(q); ok {
+		return tx.StmtContext(ctx, st.(*sql.Stmt))
+	}
+	go d.hot(context.WithoutCancel(ctx), q)
+	st, err := tx.PrepareContext(ctx, d.sql(q))
+	if err != nil {
+		return nil
+	}
+	return st
+}
+
+// txExec runs the hot statement q in tx, prepared where that helps (see
+// txStmt).
+func (d *DB) txExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+	if st := d.txStmt(ctx, tx, q); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, d.sql(q), args...)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"haven/internal/testkit"
 )
@@ -227,5 +228,65 @@ func TestKeepsOwnStatistics(t *testing.T) {
 				t.Errorf("KeepsOwnStatistics = %v, want %v", own, want)
 			}
 		})
+	}
+}
+
+// TestHotStatementInATransactionWithEveryConnectionWaiting: a transaction
+// holding SQLite's write lock asks for a hot statement no one has
+// prepared yet while every other connection of the pool waits in BEGIN
+// for that lock. Preparing it on the pool would wait for a connection
+// that only the lock's release frees, until the busy timeout failed every
+// waiter (eight racing audit appends on a fresh store did exactly that);
+// it must be prepared on the transaction's own connection at once.
+func TestHotStatementInATransactionWithEveryConnectionWaiting(t *testing.T) {
+	ctx := context.Background()
+	d, err := Open(ctx, testkit.SQLite(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := d.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	holder, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waiters := d.db.Stats().MaxOpenConnections - 1
+	done := make(chan error, waiters)
+	for range waiters {
+		go func() {
+			tx, err := d.db.BeginTx(ctx, nil) // waits for holder's lock
+			if err == nil {
+				err = tx.Rollback()
+			}
+			done <- err
+		}()
+	}
+	for d.db.Stats().InUse < waiters+1 {
+		time.Sleep(time.Millisecond)
+	}
+	start := time.Now()
+	st := d.txStmt(ctx, holder, `SELECT size FROM audit_heads WHERE log_id = $1`)
+	waited := time.Since(start)
+	if st == nil {
+		t.Fatal("no statement prepared inside the transaction")
+	}
+	var size int64
+	if err := st.QueryRowContext(ctx, "nobody").Scan(&size); err != sql.ErrNoRows {
+		t.Fatalf("the statement ran with %v", err)
+	}
+	if err := holder.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	for range waiters {
+		if err := <-done; err != nil {
+			t.Errorf("a transaction waiting for the lock: %v", err)
+		}
+	}
+	// The busy timeout is 10 s: a statement that needed a free connection
+	// would have come back only when the waiters gave up.
+	if waited > 5*time.Second {
+		t.Errorf("preparing took %v: it waited for the pool", waited)
 	}
 }
