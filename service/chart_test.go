@@ -16,6 +16,7 @@ import (
 // lastEvent returns the newest audit event of a practice.
 func (e *env) lastEvent(practiceID string) audit.Event {
 	e.t.Helper()
+	e.svc.Wait() // probes are reported to their practice in the background
 	rows, err := e.db.SearchAudit(context.Background(), haven.AuditQuery{LogID: practiceID, Limit: 1})
 	if err != nil || len(rows) == 0 {
 		e.t.Fatalf("no audit event: %v", err)

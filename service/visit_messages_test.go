@@ -32,6 +32,7 @@ func (e *env) waitingVisit(p *practice) *haven.VisitView {
 // lastEventOf returns the newest event of action in practiceID's log.
 func (e *env) lastEventOf(practiceID, action string) audit.Event {
 	e.t.Helper()
+	e.svc.Wait() // probes are reported to their practice in the background
 	rows, err := e.db.SearchAudit(context.Background(), haven.AuditQuery{LogID: practiceID, Action: action, Limit: 1})
 	if err != nil || len(rows) == 0 {
 		e.t.Fatalf("no %s event: %v", action, err)

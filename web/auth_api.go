@@ -180,8 +180,19 @@ func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, r, haven.Errorf(haven.EUNAUTHORIZED, "please sign in"))
 		return
 	}
-	writeJSON(w, http.StatusOK, statusResponse{ExpiresIn: int(cur.Expires.Sub(cur.At) / time.Second),
-		WarnIn: max(0, int(cur.WarnAt.Sub(cur.At)/time.Second)), Challenged: cur.Challenged})
+	warnIn, endIn := sessionTimers(cur)
+	writeJSON(w, http.StatusOK, statusResponse{ExpiresIn: endIn, WarnIn: warnIn, Challenged: cur.Challenged})
+}
+
+// sessionTimers is what the page's timer is told, in whole seconds: when
+// to warn, rounded down, and when the session ends, rounded up. A page
+// must never leave for the sign-in page while the session still lives: a
+// signed-in /login goes back into the app, and that visit is activity
+// that would move the end again, round after round.
+func sessionTimers(cur *identity.Current) (warnIn, endIn int) {
+	warnIn = max(0, int(cur.WarnAt.Sub(cur.At)/time.Second))
+	endIn = max(0, int((cur.Expires.Sub(cur.At)+time.Second-1)/time.Second))
+	return warnIn, endIn
 }
 
 // apiKeepAlive is the "stay signed in" button: activity now.

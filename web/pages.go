@@ -116,8 +116,7 @@ func (s *Server) newPage(r *http.Request, title string) *page {
 	}
 	p.Nav = navFor(p.Actor, r.URL.Path)
 	if cur := sessionFromContext(r.Context()); cur != nil {
-		p.WarnIn = max(0, int(cur.WarnAt.Sub(cur.At)/time.Second))
-		p.EndIn = max(0, int(cur.Expires.Sub(cur.At)/time.Second))
+		p.WarnIn, p.EndIn = sessionTimers(cur)
 	}
 	return p
 }
