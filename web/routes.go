@@ -117,6 +117,13 @@ var routes = []route{
 	{"POST /api/v1/prescriptions/{id}/cancel", api, may(policy.PrescriptionWrite), chart, (*Server).apiCancelPrescription, 0},
 	{"POST /api/v1/prescriptions/{id}/renewal-request", api, may(policy.PrescriptionRead), chart, (*Server).apiRenewalRequest, 0},
 	{"POST /api/v1/prescriptions/{id}/renew", api, may(policy.PrescriptionDraft), chart, (*Server).apiRenewPrescription, 0},
+	// Lab orders and the lab catalogue (labs.go).
+	{"GET /api/v1/lab-catalogue", api, signedIn, chart, (*Server).apiLabCatalogue, 0},
+	{"POST /api/v1/lab-catalogue", api, may(policy.PracticeSettings), chart, (*Server).apiImportLabCatalogue, 0},
+	{"GET /api/v1/labs", api, may(policy.LabOrder), chart, (*Server).apiLabs, 0},
+	{"POST /api/v1/lab-orders", api, may(policy.LabOrder), chart, (*Server).apiOrderLabs, 0},
+	{"GET /api/v1/lab-orders/{id}", api, may(policy.LabRead), chart, (*Server).apiLabOrder, 0},
+	{"GET /api/v1/patients/{id}/lab-orders", api, may(policy.LabRead), chart, (*Server).apiPatientLabOrders, 0},
 	{"GET /app/prescriptions", html, may(policy.PrescriptionRead), chart, (*Server).pageMyPrescriptions, 0},
 	{"GET /app/prescriptions/{id}", html, may(policy.PrescriptionRead), chart, (*Server).pagePrescription, 0},
 	{"POST /app/prescriptions/{id}/sign", html, may(policy.PrescriptionWrite), chart, (*Server).pageSignPrescription, 0},
