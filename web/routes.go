@@ -124,6 +124,16 @@ var routes = []route{
 	{"POST /api/v1/lab-orders", api, may(policy.LabOrder), chart, (*Server).apiOrderLabs, 0},
 	{"GET /api/v1/lab-orders/{id}", api, may(policy.LabRead), chart, (*Server).apiLabOrder, 0},
 	{"GET /api/v1/patients/{id}/lab-orders", api, may(policy.LabRead), chart, (*Server).apiPatientLabOrders, 0},
+	{"POST /api/v1/labs/{id}/interface", api, may(policy.VendorManage), chart, (*Server).apiSetLabInterface, 0},
+	// Results in from labs (the integration token is the sender's
+	// credential) and out to clinicians and patients (labs.go).
+	{"POST /api/v1/hl7", api, anyone, chart, (*Server).apiReceiveHL7, 0},
+	{"GET /api/v1/results", api, may(policy.LabRead), chart, (*Server).apiResults, 0},
+	{"GET /api/v1/results/{id}", api, may(policy.LabRead), chart, (*Server).apiResult, 0},
+	{"POST /api/v1/results/{id}/review", api, may(policy.LabOrder), chart, (*Server).apiReviewResult, 0},
+	{"GET /api/v1/patients/{id}/results", api, may(policy.LabRead), chart, (*Server).apiPatientResults, 0},
+	{"GET /api/v1/lab-unmatched", api, may(policy.PatientSearch), chart, (*Server).apiUnmatchedResults, 0},
+	{"POST /api/v1/lab-unmatched/{id}/match", api, may(policy.PatientSearch), chart, (*Server).apiMatchResult, 0},
 	{"GET /app/prescriptions", html, may(policy.PrescriptionRead), chart, (*Server).pageMyPrescriptions, 0},
 	{"GET /app/prescriptions/{id}", html, may(policy.PrescriptionRead), chart, (*Server).pagePrescription, 0},
 	{"POST /app/prescriptions/{id}/sign", html, may(policy.PrescriptionWrite), chart, (*Server).pageSignPrescription, 0},

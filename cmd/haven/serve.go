@@ -111,6 +111,11 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	defer startBAAReminders(ctx, env, st, mail, publicURL)() // vendor agreements ending within 30 days (remind.go)
 	defer startLabOrders(ctx, env, st, &lcfg)()              // lab orders to labs, over MLLP inside TLS (labs.go)
 	defer startPrescriptions(ctx, env, st, &rcfg)()          // signed prescriptions to pharmacies, over mutual TLS (rx.go)
+	stopMLLP, err := startMLLP(env, st, &lcfg, cert)         // lab results in, over MLLP inside mutual TLS (labs.go)
+	if err != nil {
+		return err
+	}
+	defer stopMLLP()
 	// Video visits: the SFU and TURN relay live as long as the server, and
 	// closing them ends every call.
 	media, err := startVideo(&vcfg, cfg.videoKey)
