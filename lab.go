@@ -1,6 +1,9 @@
 package haven
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // LabTest is one entry of a practice's lab catalogue: a LOINC code and
 // the name clinicians order it by. A catalogue is the practice's list,
@@ -187,4 +190,24 @@ type LabUnmatchedView struct {
 	MRN       string    `json:"mrn"`
 	Orders    []string  `json:"orders"` // placer order numbers as sent
 	Tests     []string  `json:"tests"`
+}
+
+// Meaning says the observation's flags in plain words ("" when the lab
+// flagged nothing).
+func (o LabObservation) Meaning() string {
+	var out []string
+	for _, f := range o.Flags {
+		out = append(out, FlagWords(f))
+	}
+	return strings.Join(out, "; ")
+}
+
+// Critical reports whether the lab flagged the value critical.
+func (o LabObservation) Critical() bool {
+	for _, f := range o.Flags {
+		if f == "HH" || f == "LL" || f == "AA" {
+			return true
+		}
+	}
+	return false
 }

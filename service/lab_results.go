@@ -651,3 +651,32 @@ func (s *Service) MatchResult(ctx context.Context, unmatchedID, orderID string) 
 	}
 	return out, nil
 }
+
+// OpenLabOrders returns the practice's orders still waiting for a result
+// (patient, tests, lab), for the front desk to match a queued result to
+// one by name.
+func (s *Service) OpenLabOrders(ctx context.Context) ([]*haven.LabOrderView, error) {
+	a, err := haven.SignedIn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := s.authorize(ctx, policy.PatientSearch, policy.Resource{Kind: policy.KindPatient, PracticeID: a.PracticeID}); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.OpenLabOrders(ctx, a.PracticeID)
+	if err != nil {
+		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load lab orders")
+	}
+	out := make([]*haven.LabOrderView, 0, len(rows))
+	for _, o := range rows {
+		var c haven.LabOrderContent
+		if err := s.openJSON(ctx, labOrderAD(o), o.Content, &c); err != nil {
+			if errKeyDestroyed(err) {
+				continue
+			}
+			return nil, err
+		}
+		out = append(out, s.viewLabOrder(ctx, o, c))
+	}
+	return out, nil
+}

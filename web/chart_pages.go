@@ -26,6 +26,10 @@ var chartFlashes = map[string]string{
 	"review":     "The break-glass review is recorded.",
 	"registered": "The patient is registered. Book their first visit below.",
 	"allergy":    "The allergy list is updated.",
+	"lab-order":  "The lab order is on its way to the lab.",
+	"reviewed":   "Your comment is saved. The result waits for you to release it.",
+	"released":   "The result is released to the patient.",
+	"matched":    "The result is matched and waits for its clinician's review.",
 }
 
 // show renders a chart page with data.

@@ -212,3 +212,23 @@ func (d *DB) PendingLabOutbox(ctx context.Context) (int, error) {
 	err := d.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM lab_outbox WHERE done_us IS NULL`).Scan(&n)
 	return n, err
 }
+
+// OpenLabOrders returns a practice's orders still waiting for a result,
+// newest first, for staff matching a result by hand.
+func (d *DB) OpenLabOrders(ctx context.Context, practiceID string) ([]*haven.LabOrder, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT `+labOrderColumns+` FROM lab_orders WHERE practice_id = $1 AND status IN ('queued', 'sent')
+		ORDER BY created_us DESC, id LIMIT 200`, practiceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*haven.LabOrder
+	for rows.Next() {
+		o, err := scanLabOrder(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
