@@ -598,15 +598,19 @@ func (s *Service) MatchResult(ctx context.Context, unmatchedID, orderID string) 
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := s.authorize(ctx, policy.PatientSearch, policy.Resource{Kind: policy.KindPatient, PracticeID: a.PracticeID}); err != nil {
-		return nil, err
-	}
 	if !haven.PlausibleID(unmatchedID) {
-		return nil, errNotFound
+		return nil, s.refuseUnknown(ctx, a, policy.PatientSearch, policy.KindPatient, unmatchedID)
 	}
 	u, err := s.db.FindLabUnmatched(ctx, unmatchedID)
-	if err != nil || u.PracticeID != a.PracticeID {
-		return nil, errNotFound
+	if haven.ErrorCode(err) == haven.ENOTFOUND {
+		// Matched already, or nowhere: the same answer.
+		return nil, s.refuseUnknown(ctx, a, policy.PatientSearch, policy.KindPatient, unmatchedID)
+	}
+	if err != nil {
+		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the queue")
+	}
+	if _, _, err := s.authorizeRecord(ctx, policy.PatientSearch, policy.Resource{Kind: policy.KindPatient, ID: u.ID, PracticeID: u.PracticeID}, unmatchedID); err != nil {
+		return nil, err
 	}
 	o, err := s.labOrderRow(ctx, a, policy.LabRead, orderID)
 	if err != nil {
