@@ -12,7 +12,9 @@ import (
 
 // TestBrowserLabOrderResultReviewRelease: Dr. Rosa Rivera opens Maria
 // Lopez's record and orders a glucose test from the practice's lab, by
-// name; the lab's result arrives (critical: far above the range); she
+// name; a result whose record number the lab mistyped waits for the
+// front desk, who match it by hand to her order on a phone; the lab's
+// result arrives (critical: far above the range); she
 // finds it first in her results to review, comments and releases it;
 // Maria, on a phone, sees it on her lab results page with the range, the
 // flag in plain words and the comment. Every page is walked by links,
@@ -58,6 +60,34 @@ func TestBrowserLabOrderResultReviewRelease(t *testing.T) {
 		t.Fatalf("open orders %v, %v", orders, err)
 	}
 	dob := strings.ReplaceAll(chart.Demographics.DateOfBirth, "-", "")
+
+	// First a result whose record number the lab mistyped: it waits for
+	// the front desk, who match it (on a phone) to the open order, chosen
+	// by the patient's name and the test.
+	stray := "MSH|^~\\&|LAB|RIVERSIDE LAB|HAVEN|CLINIC|20261206042000||ORU^R01^ORU_R01|BROWSER-0|P|2.5.1\r" +
+		"PID|1||" + chart.MRN + "X^^^CLINIC^MR||Lopez^Maria||" + dob + "|F\r" +
+		"OBR|1|" + orders[0].Number + "|F0|2345-7^Glucose^LN\r" +
+		"OBX|1|NM|2345-7^Glucose^LN||92|mg/dL|70-99|N|||F\r"
+	if ack := string(st.svc.ReceiveHL7(context.Background(), orders[0].LabID, []byte(stray))); !strings.Contains(ack, "MSA|AA|BROWSER-0") {
+		t.Fatalf("the lab was answered %q", ack)
+	}
+	fd := newWalker(t, st.base)
+	fd.use(phone)
+	fd.start()
+	fd.signIn(desk, "")
+	fd.follow("#nav-lab-unmatched")
+	if got := fd.text("#unmatched"); !strings.Contains(got, "Maria Lopez") || !strings.Contains(got, "Glucose") {
+		t.Fatalf("the queue shows %q", got)
+	}
+	if got := fd.text("#unmatched select"); !strings.Contains(got, "Maria Lopez: Glucose") {
+		t.Fatalf("the orders offered: %q", got)
+	}
+	fd.press("#unmatched button")
+	if !strings.Contains(fd.text(".flash"), "matched") || !fd.has("#no-unmatched") {
+		t.Fatalf("matching says %q", fd.text("main"))
+	}
+
+	// Then the lab's own result, critical, matched by itself.
 	oru := "MSH|^~\\&|LAB|RIVERSIDE LAB|HAVEN|CLINIC|20261206043000||ORU^R01^ORU_R01|BROWSER-1|P|2.5.1\r" +
 		"PID|1||" + chart.MRN + "^^^CLINIC^MR||Lopez^Maria||" + dob + "|F\r" +
 		"OBR|1|" + orders[0].Number + "|F1|2345-7^Glucose^LN|||20261205080000|||||||||||||||20261206042500|||F\r" +
