@@ -134,6 +134,19 @@ func TestLabResultIsMatchedReviewedAndReleased(t *testing.T) {
 		if mine[0].Observations[0].Value != "96" || len(trend) != 1 || trend[0].Value != "412" {
 			t.Fatalf("newest %+v, trend %+v", mine[0].Observations, trend)
 		}
+		// Her access history names what Haven itself did: sending the order
+		// to the lab and taking its results.
+		h, err := e.svc.AccessHistory(e.as(sc.p.patientA), sc.p.patientA.UserID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := map[string]bool{}
+		for _, ev := range h.Events {
+			names[ev.ActorName] = true
+		}
+		if !names[service.LabActorName] || !names[service.LabInboundActorName] {
+			t.Fatalf("her access history names %v", names)
+		}
 		e.assertNotInTheClear(t, "lab_results", "RESULTNOTE", "REVIEWNOTE")
 	})
 }
