@@ -491,6 +491,9 @@ func (s *Service) ResultsToReview(ctx context.Context) ([]*haven.LabResultView, 
 			continue // no longer on her care team: the result waits for whoever is
 		}
 		v, err := s.viewResult(ctx, r)
+		if errKeyDestroyed(err) {
+			continue // the patient's record was erased: nothing is left to review
+		}
 		if err != nil {
 			return nil, err
 		}

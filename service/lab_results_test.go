@@ -148,6 +148,19 @@ func TestLabResultIsMatchedReviewedAndReleased(t *testing.T) {
 			t.Fatalf("her access history names %v", names)
 		}
 		e.assertNotInTheClear(t, "lab_results", "RESULTNOTE", "REVIEWNOTE")
+
+		// A result waiting for review whose patient is then erased leaves
+		// the clinician's queue readable, without it.
+		order3, _, _ := sc.sentOrder(t)
+		if a := ackOf(t, e.svc.ReceiveHL7(context.Background(), sc.lab.ID, oru("MSG-3", mrn, dob, order3.Number, "101", "H", "x"))); a.Code != hl7.Accept {
+			t.Fatalf("third result: %+v", a)
+		}
+		if err := e.svc.ErasePatient(context.Background(), sc.p.patientA.UserID); err != nil {
+			t.Fatal(err)
+		}
+		if q, err := e.svc.ResultsToReview(e.as(sc.p.clinician)); err != nil || len(q) != 0 {
+			t.Fatalf("after erasure the queue holds %d (%v)", len(q), err)
+		}
 	})
 }
 
