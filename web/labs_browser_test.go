@@ -48,6 +48,9 @@ func TestBrowserLabOrderResultReviewRelease(t *testing.T) {
 	if !strings.Contains(doc.text(".flash"), "on its way to the lab") {
 		t.Fatalf("ordering says %q", doc.text("main"))
 	}
+	if got := doc.text("#lab-orders"); !strings.Contains(got, "Glucose") || !strings.Contains(got, "Riverside Clinical Laboratory") || !strings.Contains(got, "Waiting to be sent to the lab") {
+		t.Fatalf("her record lists the orders %q", got)
+	}
 	patientID := strings.TrimPrefix(strings.SplitN(doc.at(), "?", 2)[0], "/app/patients/")
 
 	// The lab answers: its result arrives as the MLLP listener hands it on.

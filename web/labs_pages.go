@@ -14,6 +14,14 @@ import (
 // released results, their ranges, flags in plain words and trends. Every
 // decision is the service's.
 
+// labStatusWords say where an order is, in plain words.
+var labStatusWords = map[haven.LabOrderStatus]string{
+	haven.LabQueued:   "Waiting to be sent to the lab",
+	haven.LabSent:     "At the lab",
+	haven.LabRejected: "Refused by the lab",
+	haven.LabResulted: "Result received",
+}
+
 // labOrderView is the ordering form's data.
 type labOrderView struct {
 	PatientID, Patient, Query string
