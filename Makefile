@@ -4,7 +4,7 @@ VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X haven.Version=$(VERSION)
 DATA_DIR  ?= ./haven-data
 FUZZTIME  ?= 15s
-FUZZPKGS  ?= ./media
+FUZZPKGS  ?= ./media ./hl7
 
 .PHONY: run build test test-short bench lint vuln fuzz clean
 

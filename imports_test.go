@@ -140,6 +140,13 @@ func TestPackageBoundaries(t *testing.T) {
 			return underAny(dep, "haven/store", "haven/keyring", "haven/blob", "haven/audit", "haven/service", "haven/web", "haven/identity", "haven/internal")
 		},
 	}, {
+		why:        "hl7 reads and writes the bytes it is handed: it reaches nothing of Haven's and has no logger, so no field of a lab message can be stored, sealed or logged by it",
+		applies:    func(p string) bool { return under(p, "haven/hl7") },
+		transitive: true,
+		forbidden: func(dep string) bool {
+			return (haven(dep) && !under(dep, "haven/hl7")) || dep == "log" || dep == "log/slog"
+		},
+	}, {
 		why:        "the card processor adapter is handed PHI-free domain types only: it reaches nothing of Haven's but the domain, so it has no patient, visit or key to send",
 		applies:    func(p string) bool { return under(p, "haven/stripe") },
 		transitive: true,

@@ -77,6 +77,12 @@ var practices = []practice{
 //go:embed formulary.csv
 var Formulary []byte
 
+// LabCatalogue is the demo practices' lab catalogue (LOINC code, name),
+// in the CSV form a practice imports.
+//
+//go:embed lab_catalogue.csv
+var LabCatalogue []byte
+
 // Seed creates the demo practices unless they exist, and returns the logins
 // either way, so every `serve --demo` prints how to sign in.
 func Seed(ctx context.Context, svc *service.Service) ([]Login, error) {
@@ -157,6 +163,16 @@ func seedPeople(ctx context.Context, svc *service.Service, pr *haven.Practice, p
 	if err := svc.AddVendor(as(admin), &haven.Vendor{Name: "Main Street Pharmacy", Kind: haven.VendorPharmacy, Endpoint: "https://pharmacy.invalid/fhir",
 		PHI: haven.PHIMinimum, BAASigned: today.AddDate(0, -1, 0), BAAExpires: today.AddDate(1, 0, 0), BAADocument: "demo agreement", Contact: "pharmacy@example.com"}); err != nil {
 		return fmt.Errorf("pharmacy: %w", err)
+	}
+	// A lab catalogue and a lab with a current agreement, so a clinician
+	// can order tests at once. The lab's address is made up too: orders
+	// wait in the outbox, which says so.
+	if err := svc.SeedLabCatalogue(ctx, pr.ID, bytes.NewReader(LabCatalogue)); err != nil {
+		return fmt.Errorf("lab catalogue: %w", err)
+	}
+	if err := svc.AddVendor(as(admin), &haven.Vendor{Name: "Riverside Clinical Laboratory", Kind: haven.VendorLab, Endpoint: "mllps://lab.invalid:2575",
+		PHI: haven.PHIMinimum, BAASigned: today.AddDate(0, -1, 0), BAAExpires: today.AddDate(1, 0, 0), BAADocument: "demo agreement", Contact: "lab@example.com"}); err != nil {
+		return fmt.Errorf("lab: %w", err)
 	}
 	booked := false
 	for _, who := range p.people {

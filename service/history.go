@@ -98,6 +98,10 @@ func (s *Service) nameCache(practiceID string) func(context.Context, string) str
 			n = NoticeActorName // no person: the message notice sender (message_notices.go)
 		} else if id == RxActor {
 			n = RxActorName // no person: the prescription sender (rx_outbox.go)
+		} else if id == LabActor {
+			n = LabActorName // no person: the lab order sender (lab_outbox.go)
+		} else if id == LabInboundActor {
+			n = LabInboundActorName // no person: the lab results receiver (lab_results.go)
 		} else if u, err := s.db.FindUserByID(ctx, id); err == nil {
 			if u.PracticeID != practiceID {
 				n = "A user of another practice"

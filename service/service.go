@@ -39,6 +39,8 @@ type Service struct {
 	// rx wakes the prescription sender when a prescription or a
 	// cancellation is queued (rx_outbox.go); it holds at most one wake-up.
 	rx chan struct{}
+	// labs wakes the lab sender when an order is queued (lab_outbox.go).
+	labs chan struct{}
 }
 
 // Config is what New needs.
@@ -56,7 +58,7 @@ type Config struct {
 // New returns a Service.
 func New(cfg Config) *Service {
 	s := &Service{db: cfg.DB, keys: cfg.Keys, audit: cfg.Audit, blobs: cfg.Blobs, videoKey: cfg.VideoKey, passwords: cfg.Passwords, processor: cfg.Processor, now: cfg.Now,
-		notices: make(chan struct{}, 1), rx: make(chan struct{}, 1)}
+		notices: make(chan struct{}, 1), rx: make(chan struct{}, 1), labs: make(chan struct{}, 1)}
 	if s.passwords == nil {
 		s.passwords = password.NewHasher(password.HasherConfig{})
 	}

@@ -26,6 +26,10 @@ var chartFlashes = map[string]string{
 	"review":     "The break-glass review is recorded.",
 	"registered": "The patient is registered. Book their first visit below.",
 	"allergy":    "The allergy list is updated.",
+	"lab-order":  "The lab order is on its way to the lab.",
+	"reviewed":   "Your comment is saved. The result waits for you to release it.",
+	"released":   "The result is released to the patient.",
+	"matched":    "The result is matched and waits for its clinician's review.",
 }
 
 // show renders a chart page with data.
@@ -87,6 +91,9 @@ type chartView struct {
 	Allergies     []haven.AllergyView
 	Prescriptions []*haven.PrescriptionView
 	RxStatus      map[haven.PrescriptionStatus]string
+	// LabOrders are the patient's lab orders, for her clinicians.
+	LabOrders []*haven.LabOrderView
+	LabStatus map[haven.LabOrderStatus]string
 	// Files is set when policy lets the reader open the patient's files:
 	// the page links to them.
 	Files bool
@@ -126,6 +133,13 @@ func (s *Server) pageChart(w http.ResponseWriter, r *http.Request) {
 	if v.Prescriptions, err = s.svc.PatientPrescriptions(r.Context(), id); err != nil && haven.ErrorCode(err) != haven.EFORBIDDEN {
 		s.pageError(w, r, err)
 		return
+	}
+	if a.Role == haven.RoleClinician {
+		v.LabStatus = labStatusWords
+		if v.LabOrders, err = s.svc.PatientLabOrders(r.Context(), id); err != nil && haven.ErrorCode(err) != haven.EFORBIDDEN {
+			s.pageError(w, r, err)
+			return
+		}
 	}
 	// Only the roles that read notes and requests by their role ask: a
 	// refusal is audited, and front-desk staff would collect one for

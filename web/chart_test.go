@@ -42,6 +42,11 @@ type tenant struct {
 	amends  [2]string // each patient's request to amend that note
 	rx      [2]string // a signed prescription per patient, by doc2
 	allergy [2]string // an allergy per patient
+	lab     string    // a lab the practice registered
+	labs    [2]string // a lab order per patient, by doc2
+	results [2]string // the result of each order
+	// unmatched is a result that matched no one, waiting for the front desk.
+	unmatched string
 	// payments are each patient's payment for her visit, when stripe-mock
 	// is there to take them (always in CI); empty otherwise.
 	payments [2]string
@@ -219,6 +224,42 @@ func newChartStack(t *testing.T, dsn string) (*authStack, [2]*tenant) {
 			}
 			tn.rx[j] = d.ID
 		}
+		// Each patient has a lab order (by doc2) and its result, and one
+		// result matched no one, so the lab routes have ids to sweep; the
+		// order's note and the result's note carry the marker.
+		lab := &haven.Vendor{Name: "Lab" + tn.marker, Kind: haven.VendorLab, Endpoint: "mllps://lab." + name + ".example:2575",
+			PHI: haven.PHIMinimum, BAASigned: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), BAAExpires: time.Date(2027, 12, 31, 0, 0, 0, 0, time.UTC)}
+		if err := svc.AddVendor(as(haven.RolePracticeAdmin), lab); err != nil {
+			t.Fatal(err)
+		}
+		tn.lab = lab.ID
+		if err := svc.SeedLabCatalogue(ctx, pr.ID, strings.NewReader("loinc,name\n2345-7,Glucose\n")); err != nil {
+			t.Fatal(err)
+		}
+		for j := range 2 {
+			o, err := svc.OrderLabs(as("doc2"), service.NewLabOrder{PatientID: tn.patient[j], LabID: lab.ID, Tests: []string{"2345-7"}, Note: "LabNote" + tn.marker})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tn.labs[j] = o.ID
+			oru := fmt.Sprintf("MSH|^~\\&|L|F|H|R|2026||ORU^R01|%s-%d|P|2.5.1\rPID|1||MRN-%s-%d^^^R^MR||N||19800101\rOBR|1|%s||2345-7^Glucose^LN\rOBX|1|NM|2345-7^Glucose^LN||99|mg/dL|70-99|N\rNTE|1||Result%s\r",
+				tn.marker, j, tn.marker, j, o.Number, tn.marker)
+			if ack := string(svc.ReceiveHL7(ctx, lab.ID, []byte(oru))); !strings.Contains(ack, "MSA|AA") {
+				t.Fatalf("the result was answered %q", ack)
+			}
+			rs, err := svc.Results(as("doc2"), tn.patient[j])
+			if err != nil || len(rs) != 1 {
+				t.Fatalf("results %v %v", rs, err)
+			}
+			tn.results[j] = rs[0].ID
+		}
+		stray := fmt.Sprintf("MSH|^~\\&|L|F|H|R|2026||ORU^R01|%s-stray|P|2.5.1\rPID|1||NoOne%s||N||19800101\rOBR|1|X||2345-7^Glucose^LN\r", tn.marker, tn.marker)
+		svc.ReceiveHL7(ctx, lab.ID, []byte(stray))
+		queue, err := svc.UnmatchedResults(as(haven.RoleStaff))
+		if err != nil || len(queue) != 1 {
+			t.Fatalf("unmatched %v %v", queue, err)
+		}
+		tn.unmatched = queue[0].ID
 		alerts, err := svc.Alerts(as(haven.RoleComplianceOfficer), false)
 		if err != nil || len(alerts) == 0 {
 			t.Fatalf("no alert to sweep: %v", err)
@@ -283,6 +324,13 @@ var sweepRoutes = []route{
 	{"POST", "/api/v1/prescriptions/%s/cancel", nil, rxID},
 	{"POST", "/api/v1/prescriptions/%s/renewal-request", func(*tenant) string { return `{"note":"please"}` }, rxID},
 	{"POST", "/api/v1/prescriptions/%s/renew", nil, rxID},
+	// Lab orders and results.
+	{"GET", "/api/v1/lab-orders/%s", nil, labOrderID},
+	{"GET", "/api/v1/patients/%s/lab-orders", nil, patientID},
+	{"GET", "/api/v1/patients/%s/results", nil, patientID},
+	{"GET", "/api/v1/results/%s", nil, resultID},
+	{"POST", "/api/v1/results/%s/review", func(*tenant) string { return `{"comment":"mine","release":true}` }, resultID},
+	{"POST", "/api/v1/lab-unmatched/%s/match", func(tn *tenant) string { return `{"order_id":"` + tn.labs[0] + `"}` }, unmatchedID},
 	// The practice's vendors: another practice's are unknown ids.
 	{"GET", "/api/v1/vendors/%s", nil, vendorID},
 	{"PUT", "/api/v1/vendors/%s", func(*tenant) string {
@@ -335,6 +383,10 @@ var amendmentID = func(tn *tenant, j int) string { return tn.amends[j] }
 // bodyIDRoutes name the record in their body, not their path: the sweep
 // tries them too (the probe tests, which vary the path's id, do not).
 var bodyIDRoutes = []route{
+	// Ordering labs for another's patient.
+	{"POST", "/api/v1/lab-orders", func(tn *tenant) string {
+		return `{"patient_id":"` + tn.patient[1] + `","lab_id":"` + tn.lab + `","tests":["2345-7"]}`
+	}, patientID},
 	// Asking to amend another's note or details.
 	{"POST", "/api/v1/amendments", func(tn *tenant) string {
 		return `{"part":"note","record_id":"` + tn.notes[1] + `","reason":"mine now"}`
@@ -345,6 +397,12 @@ var bodyIDRoutes = []route{
 }
 
 var rxID = func(tn *tenant, j int) string { return tn.rx[j] }
+
+var labOrderID = func(tn *tenant, j int) string { return tn.labs[j] }
+
+var resultID = func(tn *tenant, j int) string { return tn.results[j] }
+
+var unmatchedID = func(tn *tenant, j int) string { return tn.unmatched }
 
 var paymentID = func(tn *tenant, j int) string { return tn.payments[j] }
 

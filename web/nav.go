@@ -40,6 +40,7 @@ func navFor(a *haven.Actor, path string) []navLink {
 			{ID: "nav-visits", Href: "/app/visits", Label: "Visits"},
 			{ID: "nav-messages", Href: "/app/messages", Label: "Messages"},
 			{ID: "nav-prescriptions", Href: "/app/prescriptions", Label: "Prescriptions"},
+			{ID: "nav-results", Href: "/app/results", Label: "Lab results"},
 			{ID: "nav-files", Href: "/app/patients/" + a.UserID + "/files", Label: "Files"},
 			{ID: "nav-payments", Href: "/app/payments", Label: "Payments"},
 			{ID: "nav-history", Href: "/app/history", Label: "Who saw my record"},
@@ -50,6 +51,7 @@ func navFor(a *haven.Actor, path string) []navLink {
 			{ID: "nav-waiting-room", Href: "/app/waiting-room", Label: "Waiting room"},
 			{ID: "nav-inbox", Href: "/app/inbox", Label: "Inbox"},
 			{ID: "nav-patients", Href: "/app/patients", Label: "My patients"},
+			{ID: "nav-results", Href: "/app/results", Label: "Lab results to review"},
 			{ID: "nav-amendments", Href: "/app/amendments", Label: "Amendment requests"},
 		}
 	case a.Role == haven.RoleStaff:
@@ -58,6 +60,7 @@ func navFor(a *haven.Actor, path string) []navLink {
 			{ID: "nav-inbox", Href: "/app/inbox", Label: "Inbox"},
 			{ID: "nav-patients", Href: "/app/patients", Label: "Patients"},
 			{ID: "nav-register-patient", Href: "/app/patients/new", Label: "Register a patient"},
+			{ID: "nav-lab-unmatched", Href: "/app/lab-unmatched", Label: "Lab results to match"},
 		}
 	case a.Role == haven.RolePracticeAdmin:
 		links = []navLink{

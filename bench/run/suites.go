@@ -252,7 +252,7 @@ var goBenchPackages = []string{
 	"./internal/conformance", // field open over the SQL key store (key-state read per use) vs the in-memory store
 	"./audit/memlog",         // verify per event vs SHA-256; group commit vs one commit per event
 	"./store/sqlstore",       // audit group commit vs one commit per event on SQLite
-	"./service",              // audited chart read vs the same read without the audit append
+	"./service",              // audited chart read vs the same read without the audit append; lab results through MLLP vs parsing alone
 	"./identity",             // sign-in and session resume vs a bare hash and a bare lookup; passkey sign-in vs bare ECDSA
 	"./video/sfu",            // admission to first RTP packet (p50/p95) vs direct pion peers; CPU per forwarded packet
 	"./media",                // DICOM read, preview and de-identified copy per MiB vs a bare PNG encode of the same pixel count

@@ -26,6 +26,10 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err := mcfg.register(fs); err != nil {
 		return err
 	}
+	var lcfg labConfig
+	if err := lcfg.register(fs); err != nil {
+		return err
+	}
 	var rcfg rxConfig
 	if err := rcfg.register(fs); err != nil {
 		return err
@@ -47,6 +51,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if err := mcfg.validate(); err != nil {
+		return err
+	}
+	if err := lcfg.validate(); err != nil {
 		return err
 	}
 	if err := rcfg.validate(); err != nil {
@@ -102,7 +109,13 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	defer startReminders(ctx, env, st, mail, publicURL)()    // visit reminders, through the same outbox (remind.go)
 	defer startNotices(ctx, env, st, mail, publicURL)()      // "you have a new secure message", the same way (notify.go)
 	defer startBAAReminders(ctx, env, st, mail, publicURL)() // vendor agreements ending within 30 days (remind.go)
+	defer startLabOrders(ctx, env, st, &lcfg)()              // lab orders to labs, over MLLP inside TLS (labs.go)
 	defer startPrescriptions(ctx, env, st, &rcfg)()          // signed prescriptions to pharmacies, over mutual TLS (rx.go)
+	stopMLLP, err := startMLLP(env, st, &lcfg, cert)         // lab results in, over MLLP inside mutual TLS (labs.go)
+	if err != nil {
+		return err
+	}
+	defer stopMLLP()
 	// Video visits: the SFU and TURN relay live as long as the server, and
 	// closing them ends every call.
 	media, err := startVideo(&vcfg, cfg.videoKey)
