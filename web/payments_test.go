@@ -240,3 +240,27 @@ func TestRefundNeedsARecentStepUp(t *testing.T) {
 		t.Fatalf("after the rest her receipt says %v", r)
 	}
 }
+
+// TestPaymentsPageLetsItsFormLeadToTheProcessorOnly: the payments page's
+// policy lets its forms go to the processor's hosted page, and no page
+// else's does; back from that page without paying, she is told nothing
+// was charged.
+func TestPaymentsPageLetsItsFormLeadToTheProcessorOnly(t *testing.T) {
+	testkit.StripeMock(t)
+	st, ts := newChartStack(t, testkit.SQLite(t))
+	c := st.client(firefox)
+	c.signInAny(ts[0].pEmail[0])
+	r := c.get("/app/payments?done=cancelled")
+	out := readAll(t, r)
+	if csp := r.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' "+stripe.CheckoutOrigin+";") {
+		t.Errorf("the payments page's policy: %s", csp)
+	}
+	if !strings.Contains(out, "Nothing was charged") {
+		t.Errorf("back from the processor without paying, the page says:\n%s", out)
+	}
+	r = c.get("/app/visits")
+	readAll(t, r)
+	if csp := r.Header.Get("Content-Security-Policy"); strings.Contains(csp, stripe.CheckoutOrigin) {
+		t.Errorf("another page's forms may lead to the processor: %s", csp)
+	}
+}
