@@ -163,23 +163,30 @@ func (p ProcessorID) String() string { return p.v }
 // IsZero reports whether p is no id.
 func (p ProcessorID) IsZero() bool { return p.v == "" }
 
-// ProcessorPayment is the processor's answer about a payment: its id and
-// which of the Payment* states it is in.
-type ProcessorPayment struct {
-	ID    ProcessorID
-	State string
+// Checkout is the processor's hosted payment page for one charge: the
+// patient enters her card there, on the processor's own site, never on
+// Haven's, so no card number ever reaches Haven. ID is the processor's id
+// for it (Stripe's Checkout Session), by which an unfinished one is
+// closed; URL is where the patient's browser is sent.
+type Checkout struct {
+	ID  ProcessorID
+	URL string
 }
 
 // ProcessorEvent is a notice the processor sent (a webhook) after its
 // signature and age were checked: its own id (for idempotency), the
-// payment it is about, by the processor's id and Haven's reference, and
+// payment it is about, by Haven's reference and the processor's ids, and
 // the state it reports.
 type ProcessorEvent struct {
-	ID      string // the event's id: a notice seen before changes nothing
-	Payment ProcessorID
-	Ref     PaymentRef
-	State   string // a Payment* state, or "" for an event Haven ignores
-	Time    time.Time
+	ID       string      // the event's id: a notice seen before changes nothing
+	Payment  ProcessorID // the processor's payment (a PaymentIntent); may be zero
+	Checkout ProcessorID // the hosted page it came through, when it names one
+	Ref      PaymentRef
+	State    string // a Payment* state, or "" for an event Haven ignores
+	// Refunded is, for a refund notice, how much of the payment the
+	// processor has refunded so far, by whoever asked.
+	Refunded Cents
+	Time     time.Time
 }
 
 // Processor is a card processor. Its methods take only the PHI-free types
@@ -191,11 +198,19 @@ type Processor interface {
 	// Endpoint is where it is reached: its entry in the vendor registry
 	// (a payment vendor with this endpoint) must allow every charge.
 	Endpoint() string
-	// Charge asks the processor to take c, and returns its id and the
-	// state it reports (pending until it confirms, often by an event).
-	Charge(ctx context.Context, c Charge) (ProcessorPayment, error)
-	// Refund gives back amount of the payment id, whole or in part.
-	Refund(ctx context.Context, id ProcessorID, amount Cents) error
+	// CheckoutOrigin is the origin of its hosted payment pages, which
+	// Haven's payment page lets its form lead to.
+	CheckoutOrigin() string
+	// Checkout opens a hosted payment page for c. The payment is settled
+	// later, by the processor's notice that the patient paid there.
+	Checkout(ctx context.Context, c Charge) (Checkout, error)
+	// CloseCheckout closes a hosted payment page that has not taken the
+	// money, so it never will; ECONFLICT when it already has.
+	CloseCheckout(ctx context.Context, id ProcessorID) error
+	// Refund gives back amount of the payment id, whole or in part; ref is
+	// the refund's own reference, which makes a retried request one
+	// refund.
+	Refund(ctx context.Context, id ProcessorID, amount Cents, ref PaymentRef) error
 	// Event checks a notice's signature and age and reads it; a forged,
 	// stale or unreadable one is EUNAUTHORIZED or EINVALID.
 	Event(payload []byte, signature string) (ProcessorEvent, error)
@@ -207,7 +222,8 @@ type Processor interface {
 type Payment struct {
 	ID, PracticeID, PatientID string
 	Ref                       PaymentRef
-	Processor                 ProcessorID // zero until the processor answered
+	Processor                 ProcessorID // the processor's payment; zero until its notice names it
+	Checkout                  ProcessorID // the hosted page the patient pays on; zero before it opened
 	Amount                    Cents
 	Currency                  Currency
 	State                     string // one of the Payment* states
@@ -215,7 +231,24 @@ type Payment struct {
 	CreatedAt                 time.Time
 	PaidAt, RefundedAt        *time.Time
 	RefundedBy                string
-	Version                   int // raised by every change, for compare-and-swap
+	// Refunded is how much has been given back so far, in part or in
+	// whole: the payment is PaymentRefunded once it is all of Amount.
+	Refunded Cents
+	Version  int // raised by every change, for compare-and-swap
+}
+
+// Remaining is what may still be refunded of a paid payment.
+func (p *Payment) Remaining() Cents { return p.Amount - p.Refunded }
+
+// PaymentRefund is one refund of a payment, whole or partial, as the
+// ledger lists it: how much, when, by whom (a workforce user id) and its
+// own reference at the processor. Like the payment's, none of it is PHI.
+type PaymentRefund struct {
+	ID, PaymentID, PracticeID string
+	Ref                       PaymentRef
+	Amount                    Cents
+	CreatedAt                 time.Time
+	CreatedBy                 string
 }
 
 // PaymentLink is what a payment is for, as the service seals it.

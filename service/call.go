@@ -315,6 +315,9 @@ type CallSeat struct {
 	Part  token.Role        `json:"part"`
 	State string            `json:"state"`
 	Names map[string]string `json:"names"` // participant id → name
+	// PatientID is the visit's patient, for its clinician only: the call
+	// page's way to her prescribe form.
+	PatientID string `json:"patient_id,omitempty"`
 }
 
 // CallSeat finds the signed-in user's part in a visit's call (its
@@ -345,7 +348,7 @@ func (s *Service) CallSeat(ctx context.Context, visitID string) (*CallSeat, erro
 	seat := &CallSeat{State: v.State, Names: map[string]string{}}
 	switch {
 	case a.UserID == v.ClinicianID:
-		seat.Part = token.Clinician
+		seat.Part, seat.PatientID = token.Clinician, v.PatientID
 	case a.UserID == v.PatientID:
 		seat.Part = token.Patient
 	case slices.Contains(guests, a.UserID):

@@ -29,6 +29,9 @@ const (
 	// ActPaymentEgress is a payment refused because its processor may not
 	// be sent anything.
 	ActPaymentEgress = "payment.egress"
+	// ActPaymentRefunded is a refund the processor accepted, whole or in
+	// part; its reason is "whole" or "part".
+	ActPaymentRefunded = "payment.refunded"
 	// PaymentActor is the audit log's actor id for the processor's notices.
 	PaymentActor = "system:payment-processor"
 )
@@ -50,6 +53,25 @@ type PaymentView struct {
 	PaidAt       *time.Time `json:"paid_at,omitempty"`
 	RefundedAt   *time.Time `json:"refunded_at,omitempty"`
 	PracticeName string     `json:"practice_name"`
+	// Refunded is how much was given back so far, in part or in whole.
+	Refunded      int64  `json:"refunded"`
+	RefundedText  string `json:"refunded_text,omitempty"`  // "$10.00", when something was
+	RemainingText string `json:"remaining_text,omitempty"` // what may still be refunded of a paid payment
+	// CheckoutURL is, right after PayVisit, the processor's hosted page
+	// the patient is sent to, to enter her card there.
+	CheckoutURL string `json:"checkout_url,omitempty"`
+	// Refunds are its refunds, oldest first, on the administrator's page
+	// of one payment.
+	Refunds []RefundView `json:"refunds,omitempty"`
+}
+
+// RefundView is one refund of a payment as the ledger shows it.
+type RefundView struct {
+	Ref        string    `json:"reference"`
+	Amount     int64     `json:"amount"`
+	AmountText string    `json:"amount_text"`
+	CreatedAt  time.Time `json:"created_at"`
+	ByName     string    `json:"by_name"`
 }
 
 func (s *Service) paymentView(ctx context.Context, p *haven.Payment) *PaymentView {
@@ -57,6 +79,13 @@ func (s *Service) paymentView(ctx context.Context, p *haven.Payment) *PaymentVie
 		AmountText: p.Currency.Format(p.Amount), State: p.State, CreatedAt: p.CreatedAt, PaidAt: p.PaidAt, RefundedAt: p.RefundedAt}
 	if pr, err := s.db.FindPracticeByID(ctx, p.PracticeID); err == nil {
 		v.PracticeName = pr.Name
+	}
+	v.Refunded = int64(p.Refunded)
+	if p.Refunded > 0 {
+		v.RefundedText = p.Currency.Format(p.Refunded)
+	}
+	if p.State == haven.PaymentPaid {
+		v.RemainingText = p.Currency.Format(p.Remaining())
 	}
 	return v
 }
@@ -252,15 +281,26 @@ func paymentAD(p *haven.Payment) keyring.AD {
 	return keyring.AD{PracticeID: p.PracticeID, PatientID: p.PatientID, Kind: "payment", RecordID: p.ID, Field: "link"}
 }
 
+// CheckoutOrigin is the origin of the processor's hosted payment pages,
+// or "" when card payments are off.
+func (s *Service) CheckoutOrigin() string {
+	if s.processor == nil {
+		return ""
+	}
+	return s.processor.CheckoutOrigin()
+}
+
 // errPaymentsOff answers every payment when no processor is configured.
 var errPaymentsOff = haven.Errorf(haven.EUNAVAILABLE, "card payments are not set up at this practice yet; the front desk can take payment")
 
-// PayVisit charges the patient for one of her visits (payment.pay,
-// audited): its price, through the processor, which is told the amount,
-// the currency and the payment's random reference. The payment is
-// pending until the processor says it is paid (at once, or by a notice).
-// A visit already paid or being paid is ECONFLICT; one without a price,
-// or cancelled, is EINVALID.
+// PayVisit opens the processor's hosted payment page for one of the
+// patient's visits (payment.pay, audited): its price, which the processor
+// is told with the currency and the payment's random reference and
+// nothing else. The answer's CheckoutURL is where she enters her card, on
+// the processor's site; the payment is pending until the processor's
+// notice says she paid. Paying again a visit whose page she left unpaid
+// closes that page first; a visit paid, or whose page took the money, is
+// ECONFLICT; one without a price, or cancelled, is EINVALID.
 func (s *Service) PayVisit(ctx context.Context, visitID string) (*PaymentView, error) {
 	a, err := haven.SignedIn(ctx)
 	if err != nil {
@@ -294,29 +334,32 @@ func (s *Service) PayVisit(ctx context.Context, visitID string) (*PaymentView, e
 	if pr == nil || pr.Amount == 0 {
 		return nil, haven.Errorf(haven.EINVALID, "this visit has no fee to pay")
 	}
+	idx, err := s.keys.BlindIndex(ctx, v.PracticeID, "payment_visit", []byte(v.ID))
+	if err != nil {
+		return nil, err
+	}
 	p := &haven.Payment{ID: haven.NewID(), PracticeID: v.PracticeID, PatientID: v.PatientID, Ref: haven.NewPaymentRef(),
 		Amount: pr.Amount, Currency: pr.Currency, State: haven.PaymentPending}
 	if p.Link, err = s.sealJSON(ctx, paymentAD(p), haven.PaymentLink{VisitID: v.ID}); err != nil {
 		return nil, err
 	}
-	idx, err := s.keys.BlindIndex(ctx, v.PracticeID, "payment_visit", []byte(v.ID))
-	if err != nil {
-		return nil, err
+	err = s.db.CreatePayment(ctx, p, idx)
+	if haven.ErrorCode(err) == haven.ECONFLICT && s.closeAbandonedCheckout(ctx, idx) {
+		err = s.db.CreatePayment(ctx, p, idx)
 	}
-	if err := s.db.CreatePayment(ctx, p, idx); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	if err := s.processorEgress(ctx, p); err != nil {
 		s.failPayment(ctx, p)
 		return nil, err
 	}
-	got, err := s.processor.Charge(ctx, haven.Charge{Amount: p.Amount, Currency: p.Currency, Ref: p.Ref})
+	got, err := s.processor.Checkout(ctx, haven.Charge{Amount: p.Amount, Currency: p.Currency, Ref: p.Ref})
 	if err != nil {
 		s.failPayment(ctx, p)
 		return nil, err
 	}
-	p.Processor = got.ID
-	s.settle(p, got.State)
+	p.Checkout = got.ID
 	if err := s.db.UpdatePayment(ctx, p); err != nil {
 		// A notice may have settled it meanwhile; what is stored stands.
 		if cur, ferr := s.db.FindPayment(ctx, p.ID); ferr == nil {
@@ -324,7 +367,30 @@ func (s *Service) PayVisit(ctx context.Context, visitID string) (*PaymentView, e
 		}
 		return nil, err
 	}
-	return s.paymentView(ctx, p), nil
+	view := s.paymentView(ctx, p)
+	view.CheckoutURL = got.URL
+	return view, nil
+}
+
+// closeAbandonedCheckout frees a visit whose payment is pending on a
+// hosted page the patient left (she came back without paying, or lost
+// the tab): the page is closed at the processor, so it can never take
+// the money too, and the payment marked failed. It reports whether the
+// visit is free to be paid again: not when it is paid, or when the
+// processor says its page already took the money.
+func (s *Service) closeAbandonedCheckout(ctx context.Context, visitIndex []byte) bool {
+	p, err := s.db.FindLivePaymentByVisit(ctx, visitIndex)
+	if err != nil || p.State != haven.PaymentPending || p.Checkout.IsZero() {
+		return false
+	}
+	if err := s.processorEgress(ctx, p); err != nil {
+		return false
+	}
+	if err := s.processor.CloseCheckout(ctx, p.Checkout); err != nil {
+		return false
+	}
+	p.State = haven.PaymentFailed
+	return s.db.UpdatePayment(ctx, p) == nil
 }
 
 // failPayment marks a payment that never reached the processor failed, so
@@ -459,12 +525,17 @@ func (s *Service) LedgerPayment(ctx context.Context, id string) (*PaymentView, e
 	if err != nil {
 		return nil, err
 	}
-	return s.paymentView(ctx, p), nil
+	return s.ledgerView(ctx, p), nil
 }
 
-// RefundPayment gives a paid payment back in full (payment.refund: the
-// administrator, with a recent step-up; audited) through the processor.
-func (s *Service) RefundPayment(ctx context.Context, id string) (*PaymentView, error) {
+// RefundPayment gives back amount of a paid payment, all of what remains
+// when amount is 0 (payment.refund: the administrator, with a recent
+// step-up; audited), through the processor. A payment may be refunded in
+// parts, never beyond what was paid; it is refunded once all of it is.
+// The refund is recorded before the processor is asked (so two racing
+// refunds cannot give back more than was paid) and taken back if the
+// processor refuses it.
+func (s *Service) RefundPayment(ctx context.Context, id string, amount haven.Cents) (*PaymentView, error) {
 	p, err := s.paymentFor(ctx, policy.PaymentRefund, id, false)
 	if err != nil {
 		return nil, err
@@ -476,18 +547,57 @@ func (s *Service) RefundPayment(ctx context.Context, id string) (*PaymentView, e
 	if p.State != haven.PaymentPaid || p.Processor.IsZero() {
 		return nil, haven.Errorf(haven.ECONFLICT, "only a paid payment can be refunded; this one is %s", p.State)
 	}
+	if amount == 0 {
+		amount = p.Remaining()
+	}
+	if amount < 0 || amount > p.Remaining() {
+		return nil, haven.Errorf(haven.EINVALID, "a refund is more than 0 and at most %s, what remains of this payment", p.Currency.Format(p.Remaining()))
+	}
 	if err := s.processorEgress(ctx, p); err != nil {
 		return nil, err
 	}
-	if err := s.processor.Refund(ctx, p.Processor, p.Amount); err != nil {
+	before := *p
+	r := &haven.PaymentRefund{ID: haven.NewID(), PaymentID: p.ID, PracticeID: p.PracticeID, Ref: haven.NewPaymentRef(), Amount: amount, CreatedBy: a.UserID}
+	p.Refunded += amount
+	if p.Refunded == p.Amount {
+		s.settle(p, haven.PaymentRefunded)
+		p.RefundedBy = a.UserID
+	}
+	if err := s.db.AddPaymentRefund(ctx, p, r); err != nil {
 		return nil, err
 	}
-	s.settle(p, haven.PaymentRefunded)
-	p.RefundedBy = a.UserID
-	if err := s.db.UpdatePayment(ctx, p); err != nil {
+	if err := s.processor.Refund(ctx, p.Processor, amount, r.Ref); err != nil {
+		before.Version = p.Version
+		if uerr := s.db.RemovePaymentRefund(context.WithoutCancel(ctx), &before, r.ID); uerr != nil {
+			slog.Error("cannot take back a refund the processor refused", "payment", p.ID, "refund", r.ID, "err", uerr)
+		}
 		return nil, err
 	}
-	return s.paymentView(ctx, p), nil
+	part := "part"
+	if p.State == haven.PaymentRefunded {
+		part = "whole"
+	}
+	if _, err := s.record(context.WithoutCancel(ctx), audit.Event{LogID: p.PracticeID, ActorID: a.UserID, ActorRole: string(a.Role), Action: ActPaymentRefunded,
+		ResourceKind: string(policy.KindPayment), ResourceID: p.ID, Purpose: string(policy.PurposeOperations), Decision: haven.DecisionAllow, Reason: part}); err != nil {
+		// The money went back and the ledger says so; the log line says
+		// the record of it is missing.
+		slog.Error("cannot audit a refund", "payment", p.ID, "refund", r.ID, "err", err)
+	}
+	return s.ledgerView(ctx, p), nil
+}
+
+// ledgerView is a payment with its refunds, for the administrator.
+func (s *Service) ledgerView(ctx context.Context, p *haven.Payment) *PaymentView {
+	v := s.paymentView(ctx, p)
+	rs, err := s.db.PaymentRefunds(ctx, p.ID)
+	if err != nil {
+		slog.Error("cannot load a payment's refunds", "payment", p.ID, "err", err)
+	}
+	for _, r := range rs {
+		v.Refunds = append(v.Refunds, RefundView{Ref: r.Ref.String(), Amount: int64(r.Amount), AmountText: p.Currency.Format(r.Amount),
+			CreatedAt: r.CreatedAt, ByName: s.workforceName(ctx, p.PracticeID, r.CreatedBy)})
+	}
+	return v
 }
 
 // PaymentNotice applies a notice the processor sent (a webhook): checked
@@ -503,9 +613,13 @@ func (s *Service) PaymentNotice(ctx context.Context, payload []byte, signature s
 	if err != nil || ev.State == "" {
 		return err
 	}
-	p, err := s.db.FindPaymentByProcessor(ctx, ev.Payment)
-	if haven.ErrorCode(err) == haven.ENOTFOUND && !ev.Ref.IsZero() {
+	// Haven's own reference names the payment first: a processor id is
+	// only known once a notice named it.
+	var p *haven.Payment
+	if !ev.Ref.IsZero() {
 		p, err = s.db.FindPaymentByRef(ctx, ev.Ref)
+	} else {
+		p, err = s.db.FindPaymentByProcessor(ctx, ev.Payment)
 	}
 	if haven.ErrorCode(err) == haven.ENOTFOUND {
 		return nil
@@ -533,10 +647,22 @@ func (s *Service) PaymentNotice(ctx context.Context, payload []byte, signature s
 // payment that changed meanwhile (a charge answered as the notice came).
 func (s *Service) applyNotice(ctx context.Context, p *haven.Payment, ev haven.ProcessorEvent) error {
 	for try := 0; ; try++ {
-		if p.Processor.IsZero() {
+		named := p.Processor.IsZero() && !ev.Payment.IsZero()
+		if named {
 			p.Processor = ev.Payment
 		}
-		moved := s.settle(p, ev.State)
+		state := ev.State
+		if state == haven.PaymentRefunded {
+			// Refunds made from Haven are in its ledger already; one the
+			// processor reports beyond them (made in its dashboard)
+			// refunds the payment only once it covers all of it.
+			if ev.Refunded < p.Amount {
+				state = p.State
+			} else {
+				p.Refunded = p.Amount
+			}
+		}
+		moved := s.settle(p, state)
 		reason := "unchanged"
 		if moved {
 			reason = ev.State
@@ -546,7 +672,7 @@ func (s *Service) applyNotice(ctx context.Context, p *haven.Payment, ev haven.Pr
 			Purpose: string(policy.PurposeOperations), Decision: haven.DecisionAllow, Reason: reason}); err != nil {
 			return err
 		}
-		if !moved {
+		if !moved && !named {
 			return nil
 		}
 		err := s.db.UpdatePayment(ctx, p)

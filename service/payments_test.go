@@ -3,6 +3,7 @@ package service_test
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,7 +27,7 @@ func forEachDBPaying(t *testing.T, fn func(t *testing.T, e *env, rec *testkit.Re
 	for name, dsn := range testkit.Databases(t) {
 		t.Run(name, func(t *testing.T) {
 			rec := &testkit.Recorder{}
-			proc, err := stripe.New(stripe.Config{Key: "sk_test_123", WebhookSecret: webhookSecret, URL: mock,
+			proc, err := stripe.New(stripe.Config{Key: "sk_test_123", WebhookSecret: webhookSecret, URL: mock, ReturnURL: "https://clinic.example",
 				HTTPClient: &http.Client{Transport: rec, Timeout: 10 * time.Second}})
 			if err != nil {
 				t.Fatal(err)
@@ -37,9 +38,15 @@ func forEachDBPaying(t *testing.T, fn func(t *testing.T, e *env, rec *testkit.Re
 }
 
 // notice is a processor notice about the payment with reference ref,
-// signed with secret at the time at.
+// signed with secret at the time at: a Checkout Session's for the
+// checkout.session.* types (paid, for a completed one), a
+// PaymentIntent's otherwise. Each payment's processor ids are its own.
 func notice(secret string, at time.Time, eventID, typ, ref string) ([]byte, string) {
-	obj := fmt.Sprintf(`{"id":"pi_unknownToHaven1","object":"payment_intent","metadata":{"haven_ref":%q}}`, ref)
+	suffix := strings.TrimPrefix(ref, "hvp_")
+	obj := fmt.Sprintf(`{"id":"pi_%s","object":"payment_intent","metadata":{"haven_ref":%q}}`, suffix, ref)
+	if strings.HasPrefix(typ, "checkout.session.") {
+		obj = fmt.Sprintf(`{"id":"cs_test_%s","object":"checkout.session","client_reference_id":%q,"payment_intent":"pi_%s","payment_status":"paid","metadata":{}}`, suffix, ref, suffix)
+	}
 	payload := fmt.Sprintf(`{"id":%q,"object":"event","api_version":%q,"created":%d,"type":%q,"data":{"object":%s}}`,
 		eventID, sg.APIVersion, at.Unix(), typ, obj)
 	sp := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: []byte(payload), Secret: secret, Timestamp: at})
@@ -107,14 +114,16 @@ func TestPatientPaysForHerVisitAndTheProcessorLearnsNothingAboutHer(t *testing.T
 		if pay.State != haven.PaymentPending || pay.AmountText != "$40.00" || pay.PracticeName != "riverside" {
 			t.Fatalf("payment %+v", pay)
 		}
-		if _, err := e.svc.PayVisit(pt, v.ID); haven.ErrorCode(err) != haven.ECONFLICT {
-			t.Fatalf("paying twice: %v", err)
-		}
-
 		// The processor says it is paid; said again, nothing changes.
-		body, sig := notice(webhookSecret, time.Now(), "evt_paid_1", "payment_intent.succeeded", pay.Ref)
+		if !strings.HasPrefix(pay.CheckoutURL, stripe.CheckoutOrigin+"/") {
+			t.Fatalf("she is not sent to the processor's page: %q", pay.CheckoutURL)
+		}
+		body, sig := notice(webhookSecret, time.Now(), "evt_paid_1", "checkout.session.completed", pay.Ref)
 		if err := e.svc.PaymentNotice(t.Context(), body, sig); err != nil {
 			t.Fatal(err)
+		}
+		if _, err := e.svc.PayVisit(pt, v.ID); haven.ErrorCode(err) != haven.ECONFLICT {
+			t.Fatalf("paying twice: %v", err)
 		}
 		r, err := e.svc.Receipt(pt, pay.ID)
 		if err != nil || r.State != haven.PaymentPaid || r.PaidAt == nil {
@@ -149,26 +158,26 @@ func TestPatientPaysForHerVisitAndTheProcessorLearnsNothingAboutHer(t *testing.T
 		// A refund needs the administrator's recent step-up.
 		stale := e.as(p.admin)
 		e.clock.Advance(10 * time.Minute)
-		if _, err := e.svc.RefundPayment(stale, pay.ID); haven.ErrorCode(err) != haven.ESTEPUP {
+		if _, err := e.svc.RefundPayment(stale, pay.ID, 0); haven.ErrorCode(err) != haven.ESTEPUP {
 			t.Fatalf("refund without a recent step-up: %v", err)
 		}
-		if _, err := e.svc.RefundPayment(e.as(q.admin), pay.ID); haven.ErrorCode(err) != haven.ENOTFOUND {
+		if _, err := e.svc.RefundPayment(e.as(q.admin), pay.ID, 0); haven.ErrorCode(err) != haven.ENOTFOUND {
 			t.Fatalf("another practice refunded: %v", err)
 		}
-		if _, err := e.svc.RefundPayment(pt, pay.ID); haven.ErrorCode(err) != haven.ENOTFOUND {
+		if _, err := e.svc.RefundPayment(pt, pay.ID, 0); haven.ErrorCode(err) != haven.ENOTFOUND {
 			t.Fatalf("the patient refunded herself: %v", err)
 		}
-		r, err = e.svc.RefundPayment(e.as(p.admin), pay.ID)
-		if err != nil || r.State != haven.PaymentRefunded || r.RefundedAt == nil {
+		r, err = e.svc.RefundPayment(e.as(p.admin), pay.ID, 0)
+		if err != nil || r.State != haven.PaymentRefunded || r.RefundedAt == nil || r.Refunded != 4000 {
 			t.Fatalf("refund %+v %v", r, err)
 		}
-		if _, err := e.svc.RefundPayment(e.as(p.admin), pay.ID); haven.ErrorCode(err) != haven.ECONFLICT {
+		if _, err := e.svc.RefundPayment(e.as(p.admin), pay.ID, 0); haven.ErrorCode(err) != haven.ECONFLICT {
 			t.Fatalf("refunding twice: %v", err)
 		}
 
 		// What the processor was sent: amounts, currencies, references.
 		if n := len(rec.Requests()); n != 2 {
-			t.Fatalf("%d requests to the processor, want a charge and a refund", n)
+			t.Fatalf("%d requests to the processor, want a checkout and a refund", n)
 		}
 		markers := []string{"Namepay1A", "MRN-pay1A", "555pay1A", "Streetpay1A", "ptA@riverside.example", "reasonpay1",
 			p.chartA.PatientID, v.ID, pay.ID, "Worker doc@riverside.example", "riverside"}
@@ -218,7 +227,7 @@ func TestForgedAndStaleNoticesChangeNothing(t *testing.T) {
 			t.Fatalf("a refused notice moved the payment to %s", r.State)
 		}
 		// A failure notice frees the visit to be paid again.
-		body, sig := notice(webhookSecret, time.Now(), "evt_fail", "payment_intent.payment_failed", pay.Ref)
+		body, sig := notice(webhookSecret, time.Now(), "evt_fail", "checkout.session.expired", pay.Ref)
 		if err := e.svc.PaymentNotice(t.Context(), body, sig); err != nil {
 			t.Fatal(err)
 		}
@@ -326,7 +335,7 @@ func TestPaymentsAskTheVendorRegistryFirst(t *testing.T) {
 		}
 		// Its agreement on file ends: nothing more goes out, not even a
 		// refund.
-		body, sig := notice(webhookSecret, time.Now(), "evt_reg_paid", "payment_intent.succeeded", pay.Ref)
+		body, sig := notice(webhookSecret, time.Now(), "evt_reg_paid", "checkout.session.completed", pay.Ref)
 		if err := e.svc.PaymentNotice(t.Context(), body, sig); err != nil {
 			t.Fatal(err)
 		}
@@ -337,11 +346,155 @@ func TestPaymentsAskTheVendorRegistryFirst(t *testing.T) {
 			t.Fatal(err)
 		}
 		before := len(rec.Requests())
-		if _, err := e.svc.RefundPayment(e.as(p.admin), pay.ID); haven.ErrorCode(err) != haven.EUNAVAILABLE {
+		if _, err := e.svc.RefundPayment(e.as(p.admin), pay.ID, 0); haven.ErrorCode(err) != haven.EUNAVAILABLE {
 			t.Fatalf("refunding through a processor whose agreement ended: %v", err)
 		}
 		if len(rec.Requests()) != before {
 			t.Fatal("the processor whose agreement ended was sent a refund")
+		}
+	})
+}
+
+// paidVisit books a visit of p's patient A at 15:00 on 25 November, prices
+// it at 40.00 and pays for it, settled by the processor's notice.
+func paidVisit(t *testing.T, e *env, p *practice) *service.PaymentView {
+	t.Helper()
+	if err := e.svc.SetAvailability(e.as(p.clinician), wednesdayAfternoon); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.SetPrice(e.as(p.admin), 30, 4000, haven.USD); err != nil {
+		t.Fatal(err)
+	}
+	v, err := e.svc.BookVisit(e.as(p.patientA), p.chartA.PatientID, p.clinician.UserID, time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC), "check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pay, err := e.svc.PayVisit(e.as(p.patientA), v.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, sig := notice(webhookSecret, time.Now(), "evt_paid_"+pay.Ref, "checkout.session.completed", pay.Ref)
+	if err := e.svc.PaymentNotice(t.Context(), body, sig); err != nil {
+		t.Fatal(err)
+	}
+	return pay
+}
+
+// TestAdminRefundsAPaymentInParts: refunds of part of a payment, each up to
+// what remains, each with a recent step-up, each audited and listed on the
+// payment's ledger page; the last part refunds the payment. Asking more
+// than remains, or after all is refunded, sends the processor nothing.
+func TestAdminRefundsAPaymentInParts(t *testing.T) {
+	forEachDBPaying(t, func(t *testing.T, e *env, rec *testkit.Recorder) {
+		p := e.seed("riverside", "pay6")
+		q := e.seed("lakeshore", "pay7")
+		pay := paidVisit(t, e, p)
+		sent := len(rec.Requests())
+
+		stale := e.as(p.admin)
+		e.clock.Advance(10 * time.Minute)
+		if _, err := e.svc.RefundPayment(stale, pay.ID, 1000); haven.ErrorCode(err) != haven.ESTEPUP {
+			t.Fatalf("a partial refund without a recent step-up: %v", err)
+		}
+		if _, err := e.svc.RefundPayment(e.as(q.admin), pay.ID, 1000); haven.ErrorCode(err) != haven.ENOTFOUND {
+			t.Fatalf("another practice refunded part: %v", err)
+		}
+		r, err := e.svc.RefundPayment(e.as(p.admin), pay.ID, 1000)
+		if err != nil || r.State != haven.PaymentPaid || r.Refunded != 1000 || r.RemainingText != "$30.00" || r.RefundedText != "$10.00" {
+			t.Fatalf("a first part: %+v %v", r, err)
+		}
+		for _, more := range []haven.Cents{3001, -5} {
+			if _, err := e.svc.RefundPayment(e.as(p.admin), pay.ID, more); haven.ErrorCode(err) != haven.EINVALID {
+				t.Fatalf("refunding %d of 30.00 remaining: %v", more, err)
+			}
+		}
+		// The processor tells of the partial refund: nothing moves.
+		body, _ := notice(webhookSecret, time.Now(), "evt_part", "charge.refunded", pay.Ref)
+		body = []byte(strings.Replace(string(body), `"object":"payment_intent"`, `"object":"charge","amount_refunded":1000,"payment_intent":"pi_`+strings.TrimPrefix(pay.Ref, "hvp_")+`"`, 1))
+		sp := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: body, Secret: webhookSecret, Timestamp: time.Now()})
+		if err := e.svc.PaymentNotice(t.Context(), sp.Payload, sp.Header); err != nil {
+			t.Fatal(err)
+		}
+		if l, _ := e.svc.LedgerPayment(e.as(p.admin), pay.ID); l.State != haven.PaymentPaid || l.Refunded != 1000 {
+			t.Fatalf("a partial refund's notice moved the payment: %+v", l)
+		}
+		r, err = e.svc.RefundPayment(e.as(p.admin), pay.ID, 3000)
+		if err != nil || r.State != haven.PaymentRefunded || r.Refunded != 4000 || r.RefundedAt == nil || r.RemainingText != "" {
+			t.Fatalf("the rest: %+v %v", r, err)
+		}
+		if _, err := e.svc.RefundPayment(e.as(p.admin), pay.ID, 1); haven.ErrorCode(err) != haven.ECONFLICT {
+			t.Fatalf("refunding beyond all: %v", err)
+		}
+		if n := len(rec.Requests()) - sent; n != 2 {
+			t.Fatalf("%d refunds reached the processor, want 2", n)
+		}
+		l, err := e.svc.LedgerPayment(e.as(p.admin), pay.ID)
+		if err != nil || len(l.Refunds) != 2 || l.Refunds[0].AmountText != "$10.00" || l.Refunds[1].AmountText != "$30.00" ||
+			l.Refunds[0].ByName == "" || l.Refunds[0].Ref == l.Refunds[1].Ref {
+			t.Fatalf("the ledger's refunds: %+v %v", l, err)
+		}
+		var n int
+		e.db.SQL().QueryRow(`SELECT COUNT(*) FROM audit_events WHERE log_id = $1 AND action = $2 AND decision = 'allow'`, p.id, service.ActPaymentRefunded).Scan(&n)
+		if n != 2 {
+			t.Errorf("%d refunds in the audit log, want 2", n)
+		}
+		// The patient's receipt says what came back.
+		if rc, err := e.svc.Receipt(e.as(p.patientA), pay.ID); err != nil || rc.RefundedText != "$40.00" || len(rc.Refunds) != 0 {
+			t.Fatalf("receipt after refunds: %+v %v", rc, err)
+		}
+	})
+}
+
+// TestPayingAgainClosesTheAbandonedPage: she left the processor's page
+// without paying and presses Pay again: the old page is closed at the
+// processor (it can never take the money too) and a new one opened. A
+// paid visit is not paid twice, and the processor is not asked.
+func TestPayingAgainClosesTheAbandonedPage(t *testing.T) {
+	forEachDBPaying(t, func(t *testing.T, e *env, rec *testkit.Recorder) {
+		p := e.seed("riverside", "pay8")
+		if err := e.svc.SetAvailability(e.as(p.clinician), wednesdayAfternoon); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.svc.SetPrice(e.as(p.admin), 30, 4000, haven.USD); err != nil {
+			t.Fatal(err)
+		}
+		v, err := e.svc.BookVisit(e.as(p.patientA), p.chartA.PatientID, p.clinician.UserID, time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC), "check")
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, err := e.svc.PayVisit(e.as(p.patientA), v.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		second, err := e.svc.PayVisit(e.as(p.patientA), v.ID)
+		if err != nil {
+			t.Fatalf("paying again after leaving the page: %v", err)
+		}
+		reqs := rec.Requests()
+		if len(reqs) != 3 || !strings.Contains(string(reqs[1]), "/expire") {
+			t.Fatalf("the processor got %d requests, want a page, its closing and a page", len(reqs))
+		}
+		if r, _ := e.svc.Receipt(e.as(p.patientA), first.ID); r.State != haven.PaymentFailed {
+			t.Fatalf("the abandoned payment is %s", r.State)
+		}
+		// The old page's expiry notice arrives late: nothing moves.
+		body, sig := notice(webhookSecret, time.Now(), "evt_old_expired", "checkout.session.expired", first.Ref)
+		if err := e.svc.PaymentNotice(t.Context(), body, sig); err != nil {
+			t.Fatal(err)
+		}
+		body, sig = notice(webhookSecret, time.Now(), "evt_new_paid", "checkout.session.completed", second.Ref)
+		if err := e.svc.PaymentNotice(t.Context(), body, sig); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.PayVisit(e.as(p.patientA), v.ID); haven.ErrorCode(err) != haven.ECONFLICT {
+			t.Fatalf("paying a paid visit: %v", err)
+		}
+		if len(rec.Requests()) != 3 {
+			t.Fatal("paying a paid visit reached the processor")
+		}
+		fees, _ := e.svc.VisitFees(e.as(p.patientA), p.chartA.PatientID)
+		if fees.Visits[0].Owed || fees.Visits[0].Payment.ID != second.ID || fees.Visits[0].Payment.State != haven.PaymentPaid {
+			t.Fatalf("fees: %+v", fees.Visits[0])
 		}
 	})
 }

@@ -471,3 +471,55 @@ func TestPatientAsksForARenewal(t *testing.T) {
 		sc.signFresh(t, renewed.ID, true)
 	})
 }
+
+// TestFormularyImportIsTheAdminsAfterAStepUp: the administrator replaces
+// her practice's formulary from a CSV, with a recent step-up; a file with
+// a mistake is refused by its line and changes nothing; a clinician cannot
+// import one, and another practice's formulary is untouched.
+func TestFormularyImportIsTheAdminsAfterAStepUp(t *testing.T) {
+	forEachDB(t, func(t *testing.T, e *env) {
+		p := e.seed("riverside", "frm1")
+		q := e.seed("lakeshore", "frm2")
+		for _, id := range []string{p.id, q.id} {
+			if err := e.svc.SeedFormulary(t.Context(), id, bytes.NewReader(demo.Formulary)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		count := func(a haven.Actor, query string) int {
+			t.Helper()
+			ds, err := e.svc.SearchFormulary(e.as(a), query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(ds)
+		}
+		before, other := count(p.admin, ""), count(q.admin, "")
+		csv := "rxnorm,name,schedule\n29046,Lisinopril,\n310965,Ibuprofen 200 MG Oral Tablet,\n"
+
+		if _, err := e.svc.ImportFormulary(e.as(p.clinician), strings.NewReader(csv)); haven.ErrorCode(err) != haven.EFORBIDDEN {
+			t.Fatalf("a clinician imported a formulary: %v", err)
+		}
+		stale := e.as(p.admin)
+		e.clock.Advance(10 * time.Minute)
+		if _, err := e.svc.ImportFormulary(stale, strings.NewReader(csv)); haven.ErrorCode(err) != haven.ESTEPUP {
+			t.Fatalf("an import without a recent step-up: %v", err)
+		}
+		_, err := e.svc.ImportFormulary(e.as(p.admin), strings.NewReader("29046,Lisinopril\nabc,Something\n"))
+		if haven.ErrorCode(err) != haven.EINVALID || !strings.Contains(haven.ErrorMessage(err), "line 2") {
+			t.Fatalf("a file with a mistake on line 2: %v", err)
+		}
+		if n := count(p.admin, ""); n != before {
+			t.Fatalf("a refused file changed the formulary: %d drugs, was %d", n, before)
+		}
+		n, err := e.svc.ImportFormulary(e.as(p.admin), strings.NewReader(csv))
+		if err != nil || n != 2 {
+			t.Fatalf("import: %d %v", n, err)
+		}
+		if got := count(p.clinician, ""); got != 2 || count(p.clinician, "ibuprofen") != 1 {
+			t.Fatalf("after the import the clinician finds %d drugs", got)
+		}
+		if count(q.admin, "") != other {
+			t.Fatal("another practice's formulary changed")
+		}
+	})
+}

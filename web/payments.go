@@ -63,9 +63,23 @@ func (s *Server) apiLedger(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"payments": l})
 }
 
-// apiRefund refunds a paid payment in full (administrator, recent step-up).
+type refundRequest struct {
+	// Amount is how much to give back, in the currency's smallest unit;
+	// 0 or absent is all that remains.
+	Amount int64 `json:"amount"`
+}
+
+// apiRefund refunds a paid payment, in part or all that remains
+// (administrator, recent step-up). The body may be empty.
 func (s *Server) apiRefund(w http.ResponseWriter, r *http.Request) {
-	p, err := s.svc.RefundPayment(r.Context(), r.PathValue("id"))
+	var req refundRequest
+	if r.ContentLength != 0 {
+		if err := decodeJSON(r, &req); err != nil {
+			s.apiError(w, r, err)
+			return
+		}
+	}
+	p, err := s.svc.RefundPayment(r.Context(), r.PathValue("id"), haven.Cents(req.Amount))
 	if err != nil {
 		s.apiError(w, r, err)
 		return

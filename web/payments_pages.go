@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -16,9 +17,10 @@ import (
 // paymentFlashes are what the payment pages say after an action, by their
 // ?done= value; only these fixed texts are ever shown.
 var paymentFlashes = map[string]string{
-	"sent":     "Your payment went to the card processor. It shows as paid as soon as the processor confirms it; reload this page in a moment.",
-	"price":    "The price is saved. Patients see it on their next visit of that length.",
-	"refunded": "The payment was refunded. The patient's card is credited by the card processor, usually within 5 to 10 days.",
+	"sent":      "Thank you. Your payment is with the card processor; it shows as paid here as soon as the processor confirms it, usually within a minute.",
+	"cancelled": "You came back from the card processor's page without paying. Nothing was charged; you can pay whenever you are ready.",
+	"price":     "The price is saved. Patients see it on their next visit of that length.",
+	"refunded":  "The refund is made. The patient's card is credited by the card processor, usually within 5 to 10 days.",
 }
 
 // pagePayments is the patient's payments page: what she owes, visit by
@@ -37,15 +39,25 @@ func (s *Server) renderPayments(w http.ResponseWriter, r *http.Request, status i
 	p := s.newPage(r, "Payments")
 	p.Flash, p.Error = paymentFlashes[r.URL.Query().Get("done")], msg
 	p.Data = f
+	// The Pay buttons' form leads, by a redirect, to the processor's
+	// hosted page: this page's policy lets its forms go there and
+	// nowhere else.
+	if o := s.svc.CheckoutOrigin(); o != "" {
+		w.Header().Set("Content-Security-Policy", strings.Replace(ContentSecurityPolicy, "form-action 'self'", "form-action 'self' "+o, 1))
+	}
 	s.render(w, r, status, "payments.html", p)
 }
 
-// pagePay pays for the visit in the form, then shows the receipt.
+// pagePay opens the processor's hosted payment page for the visit in the
+// form and sends the patient there: she enters her card on the
+// processor's site, never on Haven's, and comes back to her payments page.
 func (s *Server) pagePay(w http.ResponseWriter, r *http.Request) {
 	pay, err := s.svc.PayVisit(r.Context(), r.PostFormValue("visit"))
 	switch c := haven.ErrorCode(err); {
+	case err == nil && pay.CheckoutURL != "":
+		http.Redirect(w, r, pay.CheckoutURL, http.StatusSeeOther)
 	case err == nil:
-		http.Redirect(w, r, "/app/payments/"+url.PathEscape(pay.ID)+"?done=sent", http.StatusSeeOther)
+		http.Redirect(w, r, "/app/payments/"+url.PathEscape(pay.ID), http.StatusSeeOther)
 	case c == haven.EINVALID || c == haven.ECONFLICT || c == haven.EUNAVAILABLE:
 		s.renderPayments(w, r, s.errorStatus(w, r, err), haven.ErrorMessage(err))
 	default:
@@ -163,7 +175,8 @@ func parseAmount(s string) (haven.Cents, bool) {
 type adminPaymentView struct {
 	*service.PaymentView
 	FormToken string
-	Confirm   bool // back from the step-up a refund asked for
+	Confirm   bool   // back from the step-up a refund asked for
+	Amount    string // the refund's amount as written, kept across the step-up
 }
 
 // adminPayment is one payment of the ledger: its amount, dates, state and
@@ -180,25 +193,37 @@ func (s *Server) renderAdminPayment(w http.ResponseWriter, r *http.Request, stat
 	}
 	p := s.newPage(r, "Payment "+pay.Ref)
 	p.Flash, p.Error = paymentFlashes[r.URL.Query().Get("done")], msg
-	p.Data = adminPaymentView{PaymentView: pay, FormToken: formToken(w, r), Confirm: r.URL.Query().Get("confirm") == "refund"}
+	v := adminPaymentView{PaymentView: pay, FormToken: formToken(w, r), Confirm: r.URL.Query().Get("confirm") == "refund", Amount: r.FormValue("amount")}
+	if _, ok := parseAmount(v.Amount); !ok {
+		left := pay.Amount - pay.Refunded
+		v.Amount = fmt.Sprintf("%d.%02d", left/100, left%100)
+	}
+	p.Data = v
 	s.render(w, r, status, "admin_payment.html", p)
 }
 
-// adminRefund refunds a payment. Without a recent step-up it goes through
-// the step-up page and back to the payment, where the administrator
-// confirms: a GET never refunds.
+// adminRefund refunds the amount in the form (all of it, or a part) of a
+// payment. Without a recent step-up it goes through the step-up page and
+// back to the payment, the amount kept, where the administrator confirms:
+// a GET never refunds.
 func (s *Server) adminRefund(w http.ResponseWriter, r *http.Request) {
 	if !s.checkFormToken(w, r) {
 		return
 	}
 	id := r.PathValue("id")
 	back := "/app/admin/payments/" + url.PathEscape(id)
-	_, err := s.svc.RefundPayment(r.Context(), id)
+	written := strings.TrimSpace(r.PostFormValue("amount"))
+	amount, ok := parseAmount(written)
+	if !ok || amount == 0 {
+		s.renderAdminPayment(w, r, http.StatusBadRequest, "Write the amount to refund as a number, like 10 or 10.50.")
+		return
+	}
+	_, err := s.svc.RefundPayment(r.Context(), id, amount)
 	switch haven.ErrorCode(err) {
 	case "":
 		http.Redirect(w, r, back+"?done=refunded", http.StatusSeeOther)
 	case haven.ESTEPUP:
-		http.Redirect(w, r, "/account/step-up?next="+url.QueryEscape(back+"?confirm=refund"), http.StatusSeeOther)
+		http.Redirect(w, r, "/account/step-up?next="+url.QueryEscape(back+"?confirm=refund&amount="+url.QueryEscape(written)), http.StatusSeeOther)
 	case haven.ECONFLICT, haven.EINVALID, haven.EUNAVAILABLE:
 		s.renderAdminPayment(w, r, s.errorStatus(w, r, err), haven.ErrorMessage(err))
 	default:

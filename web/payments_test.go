@@ -29,7 +29,7 @@ func stripeMock(t *testing.T, mock string, rec *testkit.Recorder) *stripe.Proces
 	if rec != nil {
 		hc.Transport = rec
 	}
-	p, err := stripe.New(stripe.Config{Key: "sk_test_123", WebhookSecret: stripeWebhookSecret, URL: mock, HTTPClient: hc})
+	p, err := stripe.New(stripe.Config{Key: "sk_test_123", WebhookSecret: stripeWebhookSecret, URL: mock, ReturnURL: "https://clinic.example", HTTPClient: hc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,9 +37,15 @@ func stripeMock(t *testing.T, mock string, rec *testkit.Recorder) *stripe.Proces
 }
 
 // signedNotice is a Stripe event about the payment with reference ref,
-// signed with secret at at.
+// signed with secret at at: a Checkout Session's (paid, when completed)
+// for the checkout.session.* types, a PaymentIntent's otherwise. Each
+// payment's processor ids are its own.
 func signedNotice(secret string, at time.Time, eventID, typ, ref string) (string, string) {
-	obj := fmt.Sprintf(`{"id":"pi_webTest00001","object":"payment_intent","metadata":{"haven_ref":%q}}`, ref)
+	suffix := strings.TrimPrefix(ref, "hvp_")
+	obj := fmt.Sprintf(`{"id":"pi_%s","object":"payment_intent","metadata":{"haven_ref":%q}}`, suffix, ref)
+	if strings.HasPrefix(typ, "checkout.session.") {
+		obj = fmt.Sprintf(`{"id":"cs_test_%s","object":"checkout.session","client_reference_id":%q,"payment_intent":"pi_%s","payment_status":"paid","metadata":{}}`, suffix, ref, suffix)
+	}
 	payload := fmt.Sprintf(`{"id":%q,"object":"event","api_version":%q,"created":%d,"type":%q,"data":{"object":%s}}`,
 		eventID, sg.APIVersion, at.Unix(), typ, obj)
 	sp := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: []byte(payload), Secret: secret, Timestamp: at})
@@ -130,7 +136,15 @@ func TestPatientCannotPayForAnotherPatientsVisit(t *testing.T) {
 			t.Errorf("paying visit %s answered %d: %s", id, r.StatusCode, out)
 		}
 	}
-	// Her own visit is paid already (the stack paid it): 409, not a second charge.
+	// Her own visit, once the processor says it is paid: 409, not a second
+	// charge.
+	var rc map[string]any
+	json.NewDecoder(c.apiAs(auth, "GET", "/api/v1/payments/"+own.payments[0], "").Body).Decode(&rc)
+	ref, _ := rc["reference"].(string)
+	body, sig := signedNotice(stripeWebhookSecret, time.Now(), "evt_paid_other", "checkout.session.completed", ref)
+	if resp := st.client(firefox).apiAs(map[string]string{"Content-Type": "application/json", "Stripe-Signature": sig}, "POST", "/api/v1/payments/webhook", body); resp.StatusCode != http.StatusOK {
+		t.Fatalf("notice: %d", resp.StatusCode)
+	}
 	r := c.apiAs(auth, "POST", "/api/v1/payments", `{"visit_id":"`+own.visits[0]+`"}`)
 	if out := readAll(t, r); r.StatusCode != http.StatusConflict {
 		t.Errorf("paying her paid visit again answered %d: %s", r.StatusCode, out)
@@ -174,7 +188,7 @@ func TestRefundNeedsARecentStepUp(t *testing.T) {
 	var r map[string]any
 	json.NewDecoder(pt.apiAs(pAuth, "GET", "/api/v1/payments/"+a.payments[0], "").Body).Decode(&r)
 	ref, _ := r["reference"].(string)
-	body, sig := signedNotice(stripeWebhookSecret, time.Now(), "evt_step_up", "payment_intent.succeeded", ref)
+	body, sig := signedNotice(stripeWebhookSecret, time.Now(), "evt_step_up", "checkout.session.completed", ref)
 	if resp := st.client(firefox).apiAs(map[string]string{"Content-Type": "application/json", "Stripe-Signature": sig}, "POST", "/api/v1/payments/webhook", body); resp.StatusCode != http.StatusOK {
 		t.Fatalf("notice: %d", resp.StatusCode)
 	}
@@ -188,23 +202,65 @@ func TestRefundNeedsARecentStepUp(t *testing.T) {
 	if !strings.Contains(html, `id="refund"`) || strings.Contains(html, a.marker) {
 		t.Fatalf("the payment's page offers no refund, or names the patient:\n%s", html)
 	}
-	next := page + "?confirm=refund"
-	expectRedirect(t, adm.adminPost(page+"/refund", tok, nil), "/account/step-up?next="+url.QueryEscape(next))
+	if !strings.Contains(html, `value="40.00"`) {
+		t.Fatalf("the refund form does not offer what remains:\n%s", html)
+	}
+	part := url.Values{"amount": {"10"}}
+	next := page + "?confirm=refund&amount=10"
+	expectRedirect(t, adm.adminPost(page+"/refund", tok, part), "/account/step-up?next="+url.QueryEscape(next))
 	if auditCount(t, st, a.id, admID, "payment.refund", a.payments[0], "deny") != 1 {
 		t.Fatal("the refused refund is not in the audit log")
 	}
 	code, _ := totp.Code(secret, st.clock.Now())
 	expectRedirect(t, adm.post("/account/step-up", url.Values{"kind": {"totp"}, "code": {code}, "next": {next}}), next)
 	html, tok = adm.adminPage(next)
-	if !strings.Contains(html, "Confirm the refund") {
-		t.Fatal("back from the step-up, the page does not ask to confirm the refund")
+	if !strings.Contains(html, "Confirm the refund") || !strings.Contains(html, `value="10"`) {
+		t.Fatal("back from the step-up, the page does not ask to confirm the refund of 10")
 	}
-	expectRedirect(t, adm.adminPost(page+"/refund", tok, nil), page+"?done=refunded")
-	if auditCount(t, st, a.id, admID, "payment.refund", a.payments[0], "allow") != 1 {
+	expectRedirect(t, adm.adminPost(page+"/refund", tok, part), page+"?done=refunded")
+	if auditCount(t, st, a.id, admID, "payment.refunded", a.payments[0], "allow") != 1 {
 		t.Fatal("the refund is not in the audit log")
 	}
 	json.NewDecoder(pt.apiAs(pAuth, "GET", "/api/v1/payments/"+a.payments[0], "").Body).Decode(&r)
-	if r["state"] != haven.PaymentRefunded {
-		t.Fatalf("after the refund her receipt says %v", r["state"])
+	if r["state"] != haven.PaymentPaid || r["refunded_text"] != "$10.00" {
+		t.Fatalf("after a part refunded her receipt says %v", r)
+	}
+	// More than remains is refused, with the page's words; the rest is not.
+	html, tok = adm.adminPage(page)
+	if !strings.Contains(html, `value="30.00"`) || !strings.Contains(html, `id="refunds"`) {
+		t.Fatalf("the page does not list the refund and offer what remains:\n%s", html)
+	}
+	resp := adm.adminPost(page+"/refund", tok, url.Values{"amount": {"30.01"}})
+	if out := readAll(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(out, "at most $30.00") {
+		t.Fatalf("refunding more than remains answered %d", resp.StatusCode)
+	}
+	expectRedirect(t, adm.adminPost(page+"/refund", tok, url.Values{"amount": {"30"}}), page+"?done=refunded")
+	json.NewDecoder(pt.apiAs(pAuth, "GET", "/api/v1/payments/"+a.payments[0], "").Body).Decode(&r)
+	if r["state"] != haven.PaymentRefunded || r["refunded_text"] != "$40.00" {
+		t.Fatalf("after the rest her receipt says %v", r)
+	}
+}
+
+// TestPaymentsPageLetsItsFormLeadToTheProcessorOnly: the payments page's
+// policy lets its forms go to the processor's hosted page, and no page
+// else's does; back from that page without paying, she is told nothing
+// was charged.
+func TestPaymentsPageLetsItsFormLeadToTheProcessorOnly(t *testing.T) {
+	testkit.StripeMock(t)
+	st, ts := newChartStack(t, testkit.SQLite(t))
+	c := st.client(firefox)
+	c.signInAny(ts[0].pEmail[0])
+	r := c.get("/app/payments?done=cancelled")
+	out := readAll(t, r)
+	if csp := r.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' "+stripe.CheckoutOrigin+";") {
+		t.Errorf("the payments page's policy: %s", csp)
+	}
+	if !strings.Contains(out, "Nothing was charged") {
+		t.Errorf("back from the processor without paying, the page says:\n%s", out)
+	}
+	r = c.get("/app/visits")
+	readAll(t, r)
+	if csp := r.Header.Get("Content-Security-Policy"); strings.Contains(csp, stripe.CheckoutOrigin) {
+		t.Errorf("another page's forms may lead to the processor: %s", csp)
 	}
 }

@@ -99,6 +99,8 @@ var routes = []route{
 	{"POST /app/admin/invitations", html, may(policy.UserManage), signin, (*Server).adminInvite, 0},
 	{"POST /app/admin/patients/find", html, may(policy.UserManage), signin, (*Server).adminFindPatient, 0},
 	{"GET /app/admin/settings", html, may(policy.PracticeSettings), chart, (*Server).pageSettings, 0},
+	{"GET /app/admin/formulary", html, may(policy.PracticeSettings), chart, (*Server).pageFormulary, 0},
+	{"POST /app/admin/formulary", html, may(policy.PracticeSettings), chart, (*Server).pageImportFormulary, maxFormularyUpload},
 	{"POST /app/admin/settings", html, may(policy.PracticeSettings), chart, (*Server).pageSaveSettings, 0},
 
 	// Prescriptions, allergies and the formulary: the API and the pages

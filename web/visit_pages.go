@@ -256,6 +256,10 @@ type callView struct {
 // they are offered to end the visit and to invite someone.
 func (v callView) Clinician() bool { return v.Seat.Part == token.Clinician }
 
+// PatientName is the visit's patient's name, for its clinician's way to
+// her prescribe form.
+func (v callView) PatientName() string { return v.Seat.Names[v.Seat.PatientID] }
+
 // Over reports whether the visit can no longer be joined.
 func (v callView) Over() bool { return v.Seat.State == "ended" || v.Seat.State == "cancelled" }
 

@@ -324,6 +324,15 @@ func TestPatientBooksChecksInWaitsAndIsAdmitted(t *testing.T) {
 	}
 
 	expectStatus(t, pat.get("/app/visits/"+id+"/call"), http.StatusOK)
+	// The clinician's call page leads to the patient's prescribe form, by
+	// her name, for this visit; the patient's does not.
+	if out := readAll(t, doc.get("/app/visits/"+id+"/call")); !strings.Contains(out, `href="/app/patients/`+st.users[patientEmail]+`/prescribe?visit=`+id+`"`) ||
+		!strings.Contains(out, "Write a prescription for Maria") {
+		t.Errorf("the clinician's call page has no way to prescribe for her:\n%s", out)
+	}
+	if out := readAll(t, pat.get("/app/visits/"+id+"/call")); strings.Contains(out, "/prescribe") {
+		t.Error("the patient's call page offers to prescribe")
+	}
 	pass := decode[service.CallPass](t, pat.api("POST", "/api/v1/visits/"+id+"/join-token", nil))
 	if pass.Role != token.Patient {
 		t.Fatalf("pass %+v", pass)

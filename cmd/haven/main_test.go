@@ -195,7 +195,6 @@ func TestWrongConfigurationExitsWithOneClearLine(t *testing.T) {
 		{"BadMailFrom", nil, []string{"--mail-from", "Clinic <no-reply@clinic.example>"}, "--mail-from"},
 		{"SMTPUserWithoutPassword", nil, []string{"--smtp-url", "smtp://haven@mail.example.org", "--mail-from", "no-reply@clinic.example"}, "--smtp-password"},
 		{"StripeKeyWithoutWebhookSecret", nil, []string{"--stripe-key", "sk_test_s3cret"}, "--stripe-webhook-secret"},
-		{"StripeLiveKey", nil, []string{"--stripe-key", "sk_live_s3cret", "--stripe-webhook-secret", "whsec_s3cret"}, "--stripe-key"},
 		{"StripePublishableKey", nil, []string{"--stripe-key", "pk_test_s3cret", "--stripe-webhook-secret", "whsec_s3cret"}, "--stripe-key"},
 		{"StripeBadWebhookSecret", []string{"HAVEN_STRIPE_KEY=sk_test_s3cret", "HAVEN_STRIPE_WEBHOOK_SECRET=s3cret"}, nil, "--stripe-webhook-secret"},
 		{"SMTPCAUnreadable", nil, []string{"--smtp-url", "smtp://mail.example.org", "--mail-from", "no-reply@clinic.example", "--smtp-ca", "/nonexistent/ca.pem"}, "--smtp-ca"},

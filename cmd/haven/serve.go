@@ -59,7 +59,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err := rcfg.validate(); err != nil {
 		return err
 	}
-	if cfg.processor, err = pcfg.processor(); err != nil {
+	if err := pcfg.validate(); err != nil {
 		return err
 	}
 	if cfg.videoKey, err = loadVideoKey(vcfg.KeyPath, env.Stdout); err != nil {
@@ -74,12 +74,6 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return fmt.Errorf("--addr: cannot listen on %s: %v", cfg.Addr, listenCause(err))
 	}
 	defer ln.Close()
-	st, err := openStack(ctx, env, &cfg)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	st.svc.Passwords().ReserveProcs()
 	// The one address browsers use, announced and put in every link: a
 	// link to another origin (the listening IP, when links say localhost)
 	// would land its reader signed out, on a site their browser treats as
@@ -89,6 +83,16 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		// localhost, not the listening IP: passkeys need a host name.
 		publicURL = "https://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	}
+	// The processor's hosted page sends patients back to that address.
+	if cfg.processor, err = pcfg.processor(publicURL); err != nil {
+		return err
+	}
+	st, err := openStack(ctx, env, &cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	st.svc.Passwords().ReserveProcs()
 	if cfg.Demo {
 		logins, err := demo.Seed(ctx, st.svc)
 		if err != nil {

@@ -282,6 +282,14 @@ func recognizeVendors(ctx context.Context, env *Env, st *stack, cfg *Config, mcf
 			fmt.Fprintf(env.Stdout, "vendor without a current business associate agreement: %s %s (%s); record one with haven vendors update --id %s\n",
 				v.Kind.Label(), v.Endpoint, vendorStatus(v, now), v.ID)
 		}
+		// The object store and the KMS ask the registry before each
+		// operation from now on (service.EgressGate).
+		switch configured[i].Kind {
+		case haven.VendorObjectStorage:
+			st.blobGate.set(st.svc.EgressGate("", v.ID, configured[i].PHI).Allow)
+		case haven.VendorKMS:
+			st.kmsGate.set(st.svc.EgressGate("", v.ID, configured[i].PHI).Allow)
+		}
 		if configured[i].Kind == haven.VendorEmailRelay {
 			id, svc := v.ID, st.svc
 			mcfg.allow = func(ctx context.Context) error {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"haven/audit"
 	"haven/blob"
@@ -32,7 +33,29 @@ type stack struct {
 	trust     *audit.Trust
 	witnesses []audit.Witness
 	blobs     blob.Store
+	rawBlobs  blob.Store // blobs without its gate, to close
+
+	// The vendor registry's gates of the object store and the KMS, asked
+	// before each of their operations once serve has found them in the
+	// registry (recognizeVendors); before that, only the start-up of this
+	// process uses them.
+	blobGate, kmsGate lateGate
 }
+
+// lateGate is an egress gate set once the registry has been read: until
+// then it allows (the process is starting, serving no one).
+type lateGate struct {
+	allow atomic.Pointer[func(context.Context) error]
+}
+
+func (g *lateGate) Allow(ctx context.Context) error {
+	if f := g.allow.Load(); f != nil {
+		return (*f)(ctx)
+	}
+	return nil
+}
+
+func (g *lateGate) set(f func(context.Context) error) { g.allow.Store(&f) }
 
 func (s *stack) Close() {
 	if s.svc != nil {
@@ -41,7 +64,7 @@ func (s *stack) Close() {
 	if s.audit != nil {
 		s.audit.Close()
 	}
-	if c, ok := s.blobs.(io.Closer); ok {
+	if c, ok := s.rawBlobs.(io.Closer); ok {
 		c.Close()
 	}
 	if s.keys != nil {
@@ -108,6 +131,9 @@ func openStack(ctx context.Context, env *Env, cfg *Config) (*stack, error) {
 		}
 	}
 	kc := keyring.Config{Store: st.db, Root: st.root, FindRoot: rootFinder(env, cfg)}
+	if cfg.KMS != "" {
+		kc.Root = keyring.GatedRoot(st.root, st.kmsGate.Allow)
+	}
 	if _, err := os.Stat(cfg.RootKey + ".new"); err == nil {
 		next, err := keyring.OpenLocalRoot(cfg.RootKey+".new", []byte(cfg.RootPassphrase), false)
 		if err != nil {
@@ -129,9 +155,13 @@ func openStack(ctx context.Context, env *Env, cfg *Config) (*stack, error) {
 		st.Close()
 		return nil, err
 	}
-	if st.blobs, err = openBlobStore(ctx, cfg); err != nil {
+	if st.rawBlobs, err = openBlobStore(ctx, cfg); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("--blob-store: %s", oneLine(err))
+	}
+	st.blobs = st.rawBlobs
+	if strings.HasPrefix(cfg.BlobStore, "s3://") {
+		st.blobs = blob.Gated(st.rawBlobs, st.blobGate.Allow)
 	}
 	st.svc = service.New(service.Config{DB: st.db, Keys: st.keys, Audit: st.audit, Blobs: st.blobs, VideoKey: cfg.videoKey, Processor: cfg.processor})
 	return st, nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"sync"
 	"testing"
@@ -91,4 +92,19 @@ func (r *Recorder) Hits(marker string) int {
 		}
 	}
 	return n
+}
+
+// Field is the value of name in the form body of the i-th request
+// recorded (Stripe's API takes forms), or "".
+func (r *Recorder) Field(i int, name string) string {
+	reqs := r.Requests()
+	if i < 0 || i >= len(reqs) {
+		return ""
+	}
+	_, body, _ := bytes.Cut(reqs[i], []byte("\r\n\r\n"))
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return ""
+	}
+	return form.Get(name)
 }

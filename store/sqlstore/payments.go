@@ -69,31 +69,36 @@ func (d *DB) VisitLengths(ctx context.Context, practiceID string) ([]int, error)
 	return out, rows.Err()
 }
 
-const paymentColumns = `id, practice_id, patient_id, ref, processor_id, amount, currency, state, link_sealed, created_at, paid_at, refunded_at, refunded_by, version`
+const paymentColumns = `id, practice_id, patient_id, ref, processor_id, checkout_id, amount, currency, state, link_sealed, created_at, paid_at, refunded_at, refunded_by, refunded, version`
 
 func scanPayment(s scanner) (*haven.Payment, error) {
 	var p haven.Payment
 	var ref, cur string
-	var proc, by sql.NullString
-	var amount int64
+	var proc, checkout, by sql.NullString
+	var amount, back int64
 	var link []byte
 	var paid, refunded sql.NullTime
-	if err := s.Scan(&p.ID, &p.PracticeID, &p.PatientID, &ref, &proc, &amount, &cur, &p.State, &link, &p.CreatedAt, &paid, &refunded, &by, &p.Version); err != nil {
+	if err := s.Scan(&p.ID, &p.PracticeID, &p.PatientID, &ref, &proc, &checkout, &amount, &cur, &p.State, &link, &p.CreatedAt, &paid, &refunded, &by, &back, &p.Version); err != nil {
 		return nil, err
 	}
 	var err error
 	if p.Ref, err = haven.ParsePaymentRef(ref); err != nil {
 		return nil, err
 	}
-	if proc.Valid {
-		if p.Processor, err = haven.ParseProcessorID(proc.String); err != nil {
-			return nil, err
+	for _, id := range []struct {
+		src sql.NullString
+		dst *haven.ProcessorID
+	}{{proc, &p.Processor}, {checkout, &p.Checkout}} {
+		if id.src.Valid {
+			if *id.dst, err = haven.ParseProcessorID(id.src.String); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if p.Currency, err = haven.ParseCurrency(cur); err != nil {
 		return nil, err
 	}
-	p.Amount, p.Link, p.RefundedBy, p.CreatedAt = haven.Cents(amount), link, by.String, p.CreatedAt.UTC()
+	p.Amount, p.Refunded, p.Link, p.RefundedBy, p.CreatedAt = haven.Cents(amount), haven.Cents(back), link, by.String, p.CreatedAt.UTC()
 	for _, t := range []struct {
 		src sql.NullTime
 		dst **time.Time
@@ -140,6 +145,13 @@ func (d *DB) FindPaymentByProcessor(ctx context.Context, id haven.ProcessorID) (
 	return p, notFound(err, "payment", "by processor id")
 }
 
+// FindLivePaymentByVisit returns the pending or paid payment of the visit
+// whose blind index is visitIndex, or ENOTFOUND.
+func (d *DB) FindLivePaymentByVisit(ctx context.Context, visitIndex []byte) (*haven.Payment, error) {
+	p, err := scanPayment(d.db.QueryRowContext(ctx, `SELECT `+paymentColumns+` FROM payments WHERE visit_index = $1 AND state IN ('pending', 'paid')`, visitIndex))
+	return p, notFound(err, "payment", "by visit")
+}
+
 // PatientPayments returns a patient's payments, newest first.
 func (d *DB) PatientPayments(ctx context.Context, patientID string) ([]*haven.Payment, error) {
 	return d.queryPayments(ctx, `SELECT `+paymentColumns+` FROM payments WHERE patient_id = $1 ORDER BY created_at DESC, id`, patientID)
@@ -167,20 +179,30 @@ func (d *DB) queryPayments(ctx context.Context, q string, args ...any) ([]*haven
 	return out, rows.Err()
 }
 
-// UpdatePayment stores p's processor id, state and times if the row is
-// still at p.Version (a compare-and-swap: a notice and a refund racing
-// cannot both win), and raises its version.
+// UpdatePayment stores p's processor ids, state, times and refunded
+// amount if the row is still at p.Version (a compare-and-swap: a notice
+// and a refund racing cannot both win), and raises its version.
 func (d *DB) UpdatePayment(ctx context.Context, p *haven.Payment) error {
-	var proc any
+	if err := updatePayment(ctx, d.db, p); err != nil {
+		return err
+	}
+	p.Version++
+	return nil
+}
+
+func updatePayment(ctx context.Context, db execer, p *haven.Payment) error {
+	var proc, checkout, by any
 	if !p.Processor.IsZero() {
 		proc = p.Processor.String()
 	}
-	var by any
+	if !p.Checkout.IsZero() {
+		checkout = p.Checkout.String()
+	}
 	if p.RefundedBy != "" {
 		by = p.RefundedBy
 	}
-	res, err := d.db.ExecContext(ctx, `UPDATE payments SET processor_id = $1, state = $2, paid_at = $3, refunded_at = $4, refunded_by = $5, version = version + 1
-		WHERE id = $6 AND version = $7`, proc, p.State, nullTime(p.PaidAt), nullTime(p.RefundedAt), by, p.ID, p.Version)
+	res, err := db.ExecContext(ctx, `UPDATE payments SET processor_id = $1, checkout_id = $2, state = $3, paid_at = $4, refunded_at = $5, refunded_by = $6, refunded = $7, version = version + 1
+		WHERE id = $8 AND version = $9`, proc, checkout, p.State, nullTime(p.PaidAt), nullTime(p.RefundedAt), by, int64(p.Refunded), p.ID, p.Version)
 	if isUniqueViolation(err) {
 		return haven.Errorf(haven.ECONFLICT, "the processor's payment id is another payment's")
 	}
@@ -190,8 +212,77 @@ func (d *DB) UpdatePayment(ctx context.Context, p *haven.Payment) error {
 	if n, _ := res.RowsAffected(); n != 1 {
 		return haven.Errorf(haven.ECONFLICT, "payment %s changed meanwhile; reload and try again", p.ID)
 	}
+	return nil
+}
+
+// AddPaymentRefund records a refund of p and stores p (its refunded
+// amount and state already raised by the caller) in one transaction, if
+// p is still at p.Version: two refunds racing cannot together give back
+// more than was paid.
+func (d *DB) AddPaymentRefund(ctx context.Context, p *haven.Payment, r *haven.PaymentRefund) error {
+	r.CreatedAt = d.now()
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := updatePayment(ctx, tx, p); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO payment_refunds (id, payment_id, practice_id, ref, amount, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		r.ID, r.PaymentID, r.PracticeID, r.Ref.String(), int64(r.Amount), r.CreatedAt, r.CreatedBy); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
 	p.Version++
 	return nil
+}
+
+// RemovePaymentRefund forgets a refund the processor refused and stores p
+// as it was before it (compare-and-swap on p.Version), in one transaction.
+func (d *DB) RemovePaymentRefund(ctx context.Context, p *haven.Payment, refundID string) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := updatePayment(ctx, tx, p); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM payment_refunds WHERE id = $1 AND payment_id = $2`, refundID, p.ID); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	p.Version++
+	return nil
+}
+
+// PaymentRefunds returns a payment's refunds, oldest first.
+func (d *DB) PaymentRefunds(ctx context.Context, paymentID string) ([]*haven.PaymentRefund, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT id, payment_id, practice_id, ref, amount, created_at, created_by FROM payment_refunds WHERE payment_id = $1 ORDER BY created_at, id`, paymentID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*haven.PaymentRefund
+	for rows.Next() {
+		var r haven.PaymentRefund
+		var ref string
+		var amount int64
+		if err := rows.Scan(&r.ID, &r.PaymentID, &r.PracticeID, &ref, &amount, &r.CreatedAt, &r.CreatedBy); err != nil {
+			return nil, err
+		}
+		if r.Ref, err = haven.ParsePaymentRef(ref); err != nil {
+			return nil, err
+		}
+		r.Amount, r.CreatedAt = haven.Cents(amount), r.CreatedAt.UTC()
+		out = append(out, &r)
+	}
+	return out, rows.Err()
 }
 
 func nullTime(t *time.Time) any {

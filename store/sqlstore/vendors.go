@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"time"
 
 	"haven"
@@ -47,14 +48,45 @@ func dateText(t time.Time) string {
 func (d *DB) CreateVendor(ctx context.Context, v *haven.Vendor) error {
 	now := d.now()
 	v.Created, v.Updated = now, now
-	_, err := d.db.ExecContext(ctx, `INSERT INTO vendors (`+vendorColumns+`)
+	return d.vendorChange(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO vendors (`+vendorColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, $11, $11)`,
-		v.ID, v.PracticeID, v.Name, string(v.Kind), v.Endpoint, string(v.PHI), dateText(v.BAASigned), dateText(v.BAAExpires),
-		v.BAADocument, v.Contact, micros(now))
-	if isUniqueViolation(err) {
-		return haven.Errorf(haven.ECONFLICT, "a vendor of that name is registered already")
+			v.ID, v.PracticeID, v.Name, string(v.Kind), v.Endpoint, string(v.PHI), dateText(v.BAASigned), dateText(v.BAAExpires),
+			v.BAADocument, v.Contact, micros(now))
+		if isUniqueViolation(err) {
+			return haven.Errorf(haven.ECONFLICT, "a vendor of that name is registered already")
+		}
+		return err
+	})
+}
+
+// vendorChange runs change in a transaction that also raises the
+// vendor-registry version (VendorState), so every node's cached egress
+// decisions are checked again on their next use.
+func (d *DB) vendorChange(ctx context.Context, change func(tx *sql.Tx) error) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
 	}
-	return err
+	defer tx.Rollback()
+	if err := change(tx); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE vendor_state SET version = version + 1 WHERE id = 1`); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// VendorState returns the vendor-registry version: one single-row read,
+// which every change to vendors raises in its own transaction.
+func (d *DB) VendorState(ctx context.Context) (int64, error) {
+	var v int64
+	err := d.db.QueryRowContext(ctx, `SELECT version FROM vendor_state WHERE id = 1`).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, haven.Errorf(haven.EINTERNAL, "the vendor_state row is missing: run haven migrate")
+	}
+	return v, err
 }
 
 // UpdateVendor replaces a vendor's fields (not its practice, kind or
@@ -62,7 +94,11 @@ func (d *DB) CreateVendor(ctx context.Context, v *haven.Vendor) error {
 // announced in its turn.
 func (d *DB) UpdateVendor(ctx context.Context, v *haven.Vendor) error {
 	v.Updated = d.now()
-	res, err := d.db.ExecContext(ctx, `UPDATE vendors SET name = $1, endpoint = $2, phi = $3, baa_signed = $4,
+	return d.vendorChange(ctx, func(tx *sql.Tx) error { return updateVendor(ctx, tx, v) })
+}
+
+func updateVendor(ctx context.Context, tx *sql.Tx, v *haven.Vendor) error {
+	res, err := tx.ExecContext(ctx, `UPDATE vendors SET name = $1, endpoint = $2, phi = $3, baa_signed = $4,
 		reminded_us = CASE WHEN baa_expires = $5 THEN reminded_us ELSE NULL END, baa_expires = $5,
 		baa_document = $6, contact = $7, updated_us = $8 WHERE id = $9 AND practice_id = $10`,
 		v.Name, v.Endpoint, string(v.PHI), dateText(v.BAASigned), dateText(v.BAAExpires), v.BAADocument, v.Contact,
@@ -82,7 +118,11 @@ func (d *DB) UpdateVendor(ctx context.Context, v *haven.Vendor) error {
 // RetireVendor marks a vendor retired, once: it receives nothing more.
 func (d *DB) RetireVendor(ctx context.Context, practiceID, id string) error {
 	now := micros(d.now())
-	res, err := d.db.ExecContext(ctx, `UPDATE vendors SET retired_us = $1, updated_us = $1 WHERE id = $2 AND practice_id = $3 AND retired_us IS NULL`,
+	return d.vendorChange(ctx, func(tx *sql.Tx) error { return retireVendor(ctx, tx, practiceID, id, now) })
+}
+
+func retireVendor(ctx context.Context, tx *sql.Tx, practiceID, id string, now int64) error {
+	res, err := tx.ExecContext(ctx, `UPDATE vendors SET retired_us = $1, updated_us = $1 WHERE id = $2 AND practice_id = $3 AND retired_us IS NULL`,
 		now, id, practiceID)
 	if err != nil {
 		return err
