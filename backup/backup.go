@@ -321,9 +321,13 @@ func Read(src io.Reader, identities []age.Identity, verifierKey string, sink fun
 		}
 		p := Part{Name: hdr.Name, Size: hdr.Size}
 		h := sha256.New()
-		r := io.TeeReader(tr, h)
+		src := &readErr{r: tr}
+		r := io.TeeReader(src, h)
 		if sink != nil {
 			if err := sink(p, r); err != nil {
+				if src.err != nil { // the backup failed, not the sink
+					return Manifest{}, refused("the archive is damaged: %v", src.err)
+				}
 				return Manifest{}, err
 			}
 		}
@@ -373,4 +377,19 @@ func Read(src io.Reader, identities []age.Identity, verifierKey string, sink fun
 		return Manifest{}, refused("it holds %d database snapshots", dbParts)
 	}
 	return m, nil
+}
+
+// readErr remembers the error its reader returned, so a failure a sink
+// reports can be told apart: the backup's (damaged, tampered) or the sink's.
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErr) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	return n, err
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"haven/audit"
+	"haven/backup"
 	"haven/blob"
 	"haven/blob/dir"
 	"haven/blob/s3"
@@ -32,6 +33,7 @@ type stack struct {
 	trust     *audit.Trust
 	witnesses []audit.Witness
 	blobs     blob.Store
+	reerased  int // patients the erasure ledger had shredded again at open
 }
 
 func (s *stack) Close() {
@@ -133,7 +135,12 @@ func openStack(ctx context.Context, env *Env, cfg *Config) (*stack, error) {
 		st.Close()
 		return nil, fmt.Errorf("--blob-store: %s", oneLine(err))
 	}
-	st.svc = service.New(service.Config{DB: st.db, Keys: st.keys, Audit: st.audit, Blobs: st.blobs, VideoKey: cfg.videoKey, Processor: cfg.processor})
+	ledger := backup.OpenLedger(cfg.ErasureLedger)
+	st.svc = service.New(service.Config{DB: st.db, Keys: st.keys, Audit: st.audit, Blobs: st.blobs, VideoKey: cfg.videoKey, Processor: cfg.processor, Erasures: ledger})
+	if err := st.reapplyErasures(ctx, env, ledger); err != nil {
+		st.Close()
+		return nil, err
+	}
 	return st, nil
 }
 
