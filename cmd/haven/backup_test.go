@@ -269,4 +269,3 @@ func TestTamperedBackupIsRefused(t *testing.T) {
 		})
 	}
 }
-
