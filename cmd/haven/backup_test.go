@@ -198,6 +198,18 @@ func TestBackupRestoreServesTheSameDataAndNeverRevivesAnErasure(t *testing.T) {
 			}
 			stop(s)
 
+			// The drill restores the newest backup of the directory into a
+			// scratch place, verifies, opens charts and records its time in
+			// the live instance.
+			drillArgs := []string{"backup", "drill", "--data-dir", dataDir, "--in", filepath.Dir(bak), "--identity", idFile}
+			if name == "postgres" {
+				drillArgs = append(drillArgs, "--scratch-db", testkit.Postgres(t))
+			}
+			out = run(0, append(drillArgs, dbArgs...)...)
+			if !strings.Contains(out, "restore drill OK") || !strings.Contains(out, "3 charts opened") || strings.Contains(out, " 0 audit logs") {
+				t.Fatalf("drill: %s", out)
+			}
+
 			// Without the ledger the same backup revives her: the ledger,
 			// not luck, is what keeps her erased.
 			if name == "sqlite" {
