@@ -15,8 +15,11 @@ import (
 
 	"filippo.io/age"
 
+	"haven"
+	"haven/audit"
 	"haven/backup"
 	"haven/blob"
+	"haven/service"
 	"haven/store/sqlstore"
 )
 
@@ -278,13 +281,17 @@ func runBackupCreate(ctx context.Context, env *Env, args []string) error {
 // into place only when complete and synced, so out is never a partial
 // backup.
 func createBackup(ctx context.Context, env *Env, cfg *Config, rs []age.Recipient, signingKey, out string) (backup.Manifest, error) {
-	db, err := sqlstore.Open(ctx, cfg.DB)
+	// The database and the audit log only: making a backup needs no root
+	// key, and the backup cannot be read by the server that makes it.
+	st, err := openAuditStack(ctx, env, cfg)
 	if err != nil {
 		return backup.Manifest{}, err
 	}
-	defer db.Close()
-	if err := db.Ready(ctx); err != nil {
-		return backup.Manifest{}, fmt.Errorf("--db: %s", oneLine(err))
+	defer st.Close()
+	db := st.db
+	// Audited before the snapshot, so the backup holds its own making.
+	if _, err := st.audit.Append(ctx, service.OperatorEvent(audit.PlatformLogID, "backup.create", "backup", haven.NewID(), "")); err != nil {
+		return backup.Manifest{}, fmt.Errorf("cannot audit the backup: %s", oneLine(err))
 	}
 	blobs, err := openBlobStore(ctx, cfg)
 	if err != nil {

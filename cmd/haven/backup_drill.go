@@ -28,10 +28,11 @@ func runBackupDrill(ctx context.Context, env *Env, args []string) error {
 	cfg, bs, err := backupFlags(env, "backup drill", "Restores the latest backup (--in: a backup file, or a directory of them: the newest is\n"+
 		"taken) into a scratch directory, verifies its audit logs, opens a sample of charts of\n"+
 		"every practice, and records the recovery time in this instance (the data flags name it)\n"+
-		"for the compliance page. A PostgreSQL backup needs --scratch-db, an empty database.\n"+
-		"The scratch copy is removed afterwards.", args, true, func(fs *flag.FlagSet) {
+		"for the compliance page. A PostgreSQL backup needs --scratch-db, an empty database (the\n"+
+		"restored copy stays in it; drop and re-create it before the next drill). The scratch\n"+
+		"directory is removed afterwards.", args, true, func(fs *flag.FlagSet) {
 		fs.StringVar(&in, "in", "", "a backup file, or a directory of backups (the newest is drilled)")
-		fs.StringVar(&scratchDB, "scratch-db", "", "an empty PostgreSQL database to restore a PostgreSQL backup into")
+		fs.StringVar(&scratchDB, "scratch-db", "", "an empty PostgreSQL database to restore a PostgreSQL backup into; the copy stays there: drop and re-create the database before the next drill")
 		fs.IntVar(&sample, "sample", 5, "charts to open in each practice")
 	})
 	if err != nil {

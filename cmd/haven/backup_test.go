@@ -184,6 +184,14 @@ func TestBackupRestoreServesTheSameDataAndNeverRevivesAnErasure(t *testing.T) {
 				t.Fatalf("restore over data: %s", out)
 			}
 			run(0, append([]string{"audit", "verify", "--data-dir", dir}, args...)...)
+			// The restored log holds the backup's own making and the
+			// erasure re-applied on restore.
+			events := run(0, append([]string{"audit", "export", "--data-dir", dir}, args...)...)
+			for _, action := range []string{`"backup.create"`, `"patient.erase_reapplied"`} {
+				if !strings.Contains(events, action) {
+					t.Errorf("the restored audit log has no %s event", action)
+				}
+			}
 
 			s = startServe(t, dir, args...)
 			if after := patientView(t, s.URL, "john.chen@patients.example", johnID); after != before {
