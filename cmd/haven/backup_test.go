@@ -259,6 +259,16 @@ func TestTamperedBackupIsRefused(t *testing.T) {
 	run(0, "backup", "verify", "--in", bak, "--identity", idFile, "--verifier", verifier)
 	run(1, "backup", "create", "--data-dir", dataDir, "--out", bak) // never overwrites
 
+	// A drill that cannot open the backup fails, and the failure is
+	// recorded as evidence like a success.
+	out := run(1, "backup", "drill", "--data-dir", dataDir, "--in", bak, "--identity", otherID)
+	if !strings.Contains(out, "restore drill FAILED") || !strings.Contains(out, "(recorded)") || !strings.Contains(out, "wrong key") {
+		t.Fatalf("a failing drill: %s", out)
+	}
+	if events := run(0, "audit", "export", "--data-dir", dataDir); !strings.Contains(events, `"backup.drill"`) {
+		t.Fatal("the failed drill is not in the audit log")
+	}
+
 	raw, _ := os.ReadFile(bak)
 	edited := bytes.Clone(raw)
 	edited[len(edited)/2] ^= 0x40
