@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"io"
 	"time"
 
 	"haven"
@@ -63,11 +64,14 @@ func (s *Service) RestoreDrillStatus(ctx context.Context) (DrillStatus, error) {
 	return st, nil
 }
 
-// OpenDrillSample opens up to perPractice charts of every practice, as a
-// restore drill's proof that restored records can be read: each opening is
+// OpenDrillSample opens up to perPractice charts of every practice, and
+// the newest file of each (read to its end, so every chunk of the restored
+// blob is authenticated), as a restore drill's proof that restored records
+// can be read: each opening is
 // an operator event in the restored data's own audit log, and only the
 // count leaves this function. Erased patients are skipped (their charts
-// must not open). It fails on the first chart that does not open.
+// must not open). It fails on the first record that does not open, and
+// returns how many opened.
 func (s *Service) OpenDrillSample(ctx context.Context, perPractice int) (int, error) {
 	practices, err := s.db.ListPractices(ctx)
 	if err != nil {
@@ -99,7 +103,39 @@ func (s *Service) OpenDrillSample(ctx context.Context, perPractice int) (int, er
 			}
 			n++
 			opened++
+			file, err := s.openDrillFile(ctx, row)
+			if err != nil {
+				return opened, err
+			}
+			if file {
+				opened++
+			}
 		}
 	}
 	return opened, nil
+}
+
+// openDrillFile reads the patient's newest file to its end, if she has one
+// and files are on; it reports whether it read one.
+func (s *Service) openDrillFile(ctx context.Context, row *haven.Patient) (bool, error) {
+	if s.blobs == nil {
+		return false, nil
+	}
+	files, err := s.db.PatientFiles(ctx, row.ID)
+	if err != nil || len(files) == 0 {
+		return false, err
+	}
+	f := files[0] // newest first
+	if _, err := s.record(ctx, OperatorEvent(row.PracticeID, "backup.drill_open", "file", f.ID, row.ID)); err != nil {
+		return false, err
+	}
+	rc, err := s.openSealed(ctx, f.BlobKey, fileAD(f.PracticeID, f.PatientID, f.ID, "content"))
+	if err != nil {
+		return false, haven.Wrap(haven.EINTERNAL, err, "a restored file ("+f.ID+") does not open")
+	}
+	defer rc.Close()
+	if _, err := io.Copy(io.Discard, rc); err != nil {
+		return false, haven.Wrap(haven.EINTERNAL, err, "a restored file ("+f.ID+") does not read to its end")
+	}
+	return true, nil
 }

@@ -18,7 +18,7 @@ import (
 // runBackupDrill proves the contingency plan: it restores the latest
 // backup into a scratch place exactly as a real restore would (verified in
 // full, erasures re-applied), verifies the restored audit logs with the
-// same check as `haven audit verify`, opens a sample of charts, and stores
+// same check as `haven audit verify`, opens a sample of charts and files, and stores
 // the time all that took (the recovery time) as evidence in the live
 // instance, audited, for the compliance officer's page. A failed drill is
 // recorded too: a plan that does not work is what the evidence is for.
@@ -26,14 +26,14 @@ func runBackupDrill(ctx context.Context, env *Env, args []string) error {
 	var in, scratchDB string
 	var sample int
 	cfg, bs, err := backupFlags(env, "backup drill", "Restores the latest backup (--in: a backup file, or a directory of them: the newest is\n"+
-		"taken) into a scratch directory, verifies its audit logs, opens a sample of charts of\n"+
-		"every practice, and records the recovery time in this instance (the data flags name it)\n"+
+		"taken) into a scratch directory, verifies its audit logs, opens a sample of charts and\n"+
+		"files of every practice, and records the recovery time in this instance (the data flags name it)\n"+
 		"for the compliance page. A PostgreSQL backup needs --scratch-db, an empty database (the\n"+
 		"restored copy stays in it; drop and re-create it before the next drill). The scratch\n"+
 		"directory is removed afterwards.", args, true, func(fs *flag.FlagSet) {
 		fs.StringVar(&in, "in", "", "a backup file, or a directory of backups (the newest is drilled)")
 		fs.StringVar(&scratchDB, "scratch-db", "", "an empty PostgreSQL database to restore a PostgreSQL backup into; the copy stays there: drop and re-create the database before the next drill")
-		fs.IntVar(&sample, "sample", 5, "charts to open in each practice")
+		fs.IntVar(&sample, "sample", 5, "charts to open in each practice (with each one's newest file)")
 	})
 	if err != nil {
 		return err
@@ -64,7 +64,7 @@ func runBackupDrill(ctx context.Context, env *Env, args []string) error {
 	if drillErr != nil {
 		return fmt.Errorf("restore drill FAILED after %s (recorded): %s", d.Duration.Round(time.Millisecond), d.Failure)
 	}
-	fmt.Fprintf(env.Stdout, "restore drill OK in %s (recorded): backup made %s restored, %d audit logs verified, %d charts opened\n",
+	fmt.Fprintf(env.Stdout, "restore drill OK in %s (recorded): backup made %s restored, %d audit logs verified, %d records opened\n",
 		d.Duration.Round(time.Millisecond), d.BackupCreated.Format(time.RFC3339), d.AuditLogs, d.RecordsOpened)
 	return nil
 }

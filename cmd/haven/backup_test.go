@@ -214,7 +214,7 @@ func TestBackupRestoreServesTheSameDataAndNeverRevivesAnErasure(t *testing.T) {
 				drillArgs = append(drillArgs, "--scratch-db", testkit.Postgres(t))
 			}
 			out = run(0, append(drillArgs, dbArgs...)...)
-			if !strings.Contains(out, "restore drill OK") || !strings.Contains(out, "3 charts opened") || strings.Contains(out, " 0 audit logs") {
+			if !strings.Contains(out, "restore drill OK") || !strings.Contains(out, "4 records opened") || strings.Contains(out, " 0 audit logs") {
 				t.Fatalf("drill: %s", out)
 			}
 
