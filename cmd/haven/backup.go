@@ -626,9 +626,40 @@ func restoreBackup(ctx context.Context, env *Env, cfg *Config, bs *backupSetting
 			return nil, fmt.Errorf("--db: %v", errShort(err))
 		}
 	}
+	st, err := loadBlobsAndOpen(ctx, env, cfg, stage, blobKeys)
+	if err != nil {
+		// Take back what this restore loaded, so the operator can fix the
+		// cause (most often a missing or wrong root or audit key) and run
+		// the same command again into a target that is empty again.
+		if isPG {
+			return nil, fmt.Errorf("%s (the database now holds the backup: empty it before restoring again)", oneLine(err))
+		}
+		path := strings.TrimPrefix(cfg.DB, "sqlite://")
+		for _, p := range []string{path, path + "-wal", path + "-shm"} {
+			os.Remove(p)
+		}
+		if blobs, berr := openBlobStore(ctx, cfg); berr == nil {
+			for _, key := range blobKeys {
+				blobs.Delete(ctx, key)
+			}
+			if c, ok := blobs.(io.Closer); ok {
+				c.Close()
+			}
+		}
+		return nil, fmt.Errorf("%s (nothing of the backup was left in place)", oneLine(err))
+	}
+	return &restored{manifest: m, blobs: len(blobKeys), reerased: st.reerased, st: st}, nil
+}
+
+// loadBlobsAndOpen puts the staged blobs into the blob store and opens
+// Haven on the restored data, which re-applies the erasure ledger.
+func loadBlobsAndOpen(ctx context.Context, env *Env, cfg *Config, stage string, blobKeys []string) (*stack, error) {
 	blobs, err := openBlobStore(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("--blob-store: %s", oneLine(err))
+	}
+	if c, ok := blobs.(io.Closer); ok {
+		defer c.Close()
 	}
 	bar := newProgress(env.Stderr, "restoring blobs", int64(len(blobKeys)))
 	for i, key := range blobKeys {
@@ -646,14 +677,11 @@ func restoreBackup(ctx context.Context, env *Env, cfg *Config, bs *backupSetting
 	if len(blobKeys) == 0 {
 		bar.add(0)
 	}
-	if c, ok := blobs.(io.Closer); ok {
-		c.Close()
-	}
 	st, err := openStack(ctx, env, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("the backup is loaded but Haven cannot open it: %s", oneLine(err))
 	}
-	return &restored{manifest: m, blobs: len(blobKeys), reerased: st.reerased, st: st}, nil
+	return st, nil
 }
 
 // reapplyErasures shreds again every patient the erasure ledger names
