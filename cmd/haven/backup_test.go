@@ -1,7 +1,9 @@
 package main_test
 
 import (
+	"archive/tar"
 	"bytes"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -9,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"filippo.io/age"
 
 	"haven/internal/testkit"
 )
@@ -282,6 +286,14 @@ func TestTamperedBackupIsRefused(t *testing.T) {
 		t.Fatal("the failed drill is not in the audit log")
 	}
 
+	// A part swapped for the same part of another backup (here the
+	// database of a later one, under the first one's signed manifest),
+	// re-encrypted to the public recipient as anyone can.
+	later := filepath.Join(keys, "later")
+	run(0, "backup", "create", "--data-dir", dataDir, "--out", later)
+	swapped := swapDatabase(t, bak, later, idFile, filepath.Join(dataDir, "keys", "backup.recipient"))
+	os.WriteFile(bak+".swapped", swapped, 0o600)
+
 	raw, _ := os.ReadFile(bak)
 	edited := bytes.Clone(raw)
 	edited[len(edited)/2] ^= 0x40
@@ -290,6 +302,7 @@ func TestTamperedBackupIsRefused(t *testing.T) {
 	for _, c := range []struct{ name, in, id, verifier string }{
 		{"a byte edited", bak + ".edited", idFile, verifier},
 		{"truncated", bak + ".short", idFile, verifier},
+		{"a part swapped", bak + ".swapped", idFile, verifier},
 		{"another identity", bak, otherID, verifier},
 		{"another verifier key", bak, idFile, filepath.Join(other, "keys", "backup.pub")},
 	} {
@@ -297,6 +310,9 @@ func TestTamperedBackupIsRefused(t *testing.T) {
 			out := run(1, "backup", "verify", "--in", c.in, "--identity", c.id, "--verifier", c.verifier)
 			if !strings.Contains(out, "backup refused") {
 				t.Fatalf("verify: %s", out)
+			}
+			if c.name == "a part swapped" && !strings.Contains(out, "does not match its hash") {
+				t.Fatalf("the swapped part was refused for another reason: %s", out)
 			}
 			target := t.TempDir()
 			copyKeys(t, dataDir, target, false)
@@ -311,4 +327,63 @@ func TestTamperedBackupIsRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// entries decrypts a backup file with the identity and returns its
+// archive entries in order.
+func entries(t *testing.T, file, identity string) ([]string, [][]byte) {
+	t.Helper()
+	idf, _ := os.Open(identity)
+	defer idf.Close()
+	ids, err := age.ParseIdentities(idf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := os.Open(file)
+	defer f.Close()
+	dec, err := age.Decrypt(f, ids...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(dec)
+	var names []string
+	var bodies [][]byte
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return names, bodies
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(tr)
+		names, bodies = append(names, h.Name), append(bodies, b)
+	}
+}
+
+// swapDatabase returns backup a with its database part replaced by b's,
+// a's signed manifest kept, encrypted again to the recipient.
+func swapDatabase(t *testing.T, a, b, identity, recipientFile string) []byte {
+	t.Helper()
+	names, bodies := entries(t, a, identity)
+	bNames, bBodies := entries(t, b, identity)
+	if names[0] != bNames[0] || bytes.Equal(bodies[0], bBodies[0]) {
+		t.Fatalf("the two backups' databases do not differ: %v %v", names, bNames)
+	}
+	bodies[0] = bBodies[0]
+	rf, _ := os.ReadFile(recipientFile)
+	rs, err := age.ParseRecipients(bytes.NewReader(rf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	enc, _ := age.Encrypt(&out, rs...)
+	tw := tar.NewWriter(enc)
+	for i := range names {
+		tw.WriteHeader(&tar.Header{Name: names[i], Size: int64(len(bodies[i])), Mode: 0o600, Typeflag: tar.TypeReg})
+		tw.Write(bodies[i])
+	}
+	tw.Close()
+	enc.Close()
+	return out.Bytes()
 }
