@@ -2,9 +2,11 @@ package service
 
 import (
 	"context"
+	"time"
 
 	"haven"
 	"haven/audit"
+	"haven/keyring"
 )
 
 // OperatorActorID names the platform operator at the server's command
@@ -59,6 +61,13 @@ func (s *Service) ErasePatient(ctx context.Context, patientID string) error {
 	if _, err := s.record(ctx, OperatorEvent(row.PracticeID, "patient.erase", "patient", row.ID, row.ID)); err != nil {
 		return err
 	}
+	// On the ledger before the key goes: an erasure that is not on record
+	// outside the backups would come back with the next restore.
+	if s.erasures != nil {
+		if err := s.erasures.RecordErasure(row.PracticeID, row.ID, s.now()); err != nil {
+			return err
+		}
+	}
 	if err := s.keys.ShredPatient(ctx, row.PracticeID, row.ID); err != nil {
 		return err
 	}
@@ -66,6 +75,44 @@ func (s *Service) ErasePatient(ctx context.Context, patientID string) error {
 		return haven.Wrap(haven.EUNAVAILABLE, err, "the data key is destroyed, but the erasure date could not be recorded: run the erasure again")
 	}
 	return nil
+}
+
+// ErasureLedger records erasures where backups cannot roll them back (see
+// package backup's Ledger).
+type ErasureLedger interface {
+	RecordErasure(practiceID, patientID string, at time.Time) error
+}
+
+// ReapplyErasure shreds again a patient the erasure ledger names, on data
+// restored from a backup taken before she was erased. No legal hold check:
+// the erasure was decided and done; the restore must not undo it. A
+// patient the restored data does not hold (created after the backup)
+// or one whose every data key version is destroyed needs nothing; it
+// reports whether it shredded anything.
+func (s *Service) ReapplyErasure(ctx context.Context, practiceID, patientID string, at time.Time) (bool, error) {
+	row, err := s.db.FindPatient(ctx, patientID)
+	if haven.ErrorCode(err) == haven.ENOTFOUND {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if row.PracticeID != practiceID {
+		return false, haven.Errorf(haven.EINTERNAL, "the erasure ledger names patient %s in practice %s; the restored data has her in %s", patientID, practiceID, row.PracticeID)
+	}
+	if shredded, err := s.dataKeyDestroyed(ctx, practiceID, patientID); err != nil || shredded {
+		if err == nil {
+			err = s.db.MarkPatientErased(ctx, row.ID, at) // a no-op once recorded
+		}
+		return false, err
+	}
+	if _, err := s.record(ctx, OperatorEvent(practiceID, "patient.erase_reapplied", "patient", row.ID, row.ID)); err != nil {
+		return false, err
+	}
+	if err := s.keys.ShredPatient(ctx, practiceID, patientID); err != nil {
+		return false, err
+	}
+	return true, s.db.MarkPatientErased(ctx, row.ID, at)
 }
 
 // RecordKeyOperation audits an operator's key operation (rotation) in the
@@ -77,4 +124,30 @@ func (s *Service) RecordKeyOperation(ctx context.Context, practiceID, action str
 	}
 	_, err := s.record(ctx, OperatorEvent(logID, action, "key", id, ""))
 	return err
+}
+
+// dataKeyDestroyed reports whether every version of a patient's data key
+// is destroyed (a patient with no key at all is not: nothing stops a key
+// being made for her).
+func (s *Service) dataKeyDestroyed(ctx context.Context, practiceID, patientID string) (bool, error) {
+	latest, err := s.db.GetKey(ctx, practiceID, keyring.KindData, patientID, 0)
+	if haven.ErrorCode(err) == haven.ENOTFOUND {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	for v := latest.Version; v >= 1; v-- {
+		wk, err := s.db.GetKey(ctx, practiceID, keyring.KindData, patientID, v)
+		if haven.ErrorCode(err) == haven.ENOTFOUND {
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		if wk.State != keyring.StateDestroyed {
+			return false, nil
+		}
+	}
+	return true, nil
 }

@@ -27,6 +27,7 @@ type Service struct {
 	videoKey  []byte
 	passwords *password.Hasher
 	processor haven.Processor // nil: card payments are off
+	erasures  ErasureLedger   // nil: erasures are not recorded outside backups
 	now       func() time.Time
 
 	detectOnce sync.Once
@@ -52,12 +53,13 @@ type Config struct {
 	VideoKey  []byte           // 32-byte HMAC key for join tokens, shared by every node; nil disables video
 	Passwords *password.Hasher // default: a pool sized for this machine
 	Processor haven.Processor  // the card processor; nil turns card payments off
+	Erasures  ErasureLedger    // where erasures are recorded outside backups; nil records none
 	Now       func() time.Time // default: time.Now in UTC; tests inject a clock
 }
 
 // New returns a Service.
 func New(cfg Config) *Service {
-	s := &Service{db: cfg.DB, keys: cfg.Keys, audit: cfg.Audit, blobs: cfg.Blobs, videoKey: cfg.VideoKey, passwords: cfg.Passwords, processor: cfg.Processor, now: cfg.Now,
+	s := &Service{db: cfg.DB, keys: cfg.Keys, audit: cfg.Audit, blobs: cfg.Blobs, videoKey: cfg.VideoKey, passwords: cfg.Passwords, processor: cfg.Processor, erasures: cfg.Erasures, now: cfg.Now,
 		notices: make(chan struct{}, 1), rx: make(chan struct{}, 1), labs: make(chan struct{}, 1)}
 	if s.passwords == nil {
 		s.passwords = password.NewHasher(password.HasherConfig{})

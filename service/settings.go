@@ -43,6 +43,10 @@ type PracticeSettings struct {
 	// between 1 and MaxFileSize; zero keeps DefaultMaxUploadMiB. Photos
 	// and DICOM images are bounded by media.MaxDecodedBytes too.
 	MaxUploadMiB int `json:"max_upload_mib,omitempty"`
+	// RecoveryTarget is how soon the practice needs its records back after
+	// a disaster; restore drills are measured against it. Zero keeps
+	// haven.DefaultRecoveryTarget (72 hours).
+	RecoveryTarget Duration `json:"recovery_target,omitempty"`
 
 	// Detection thresholds (see detect.go).
 	BulkAccessPatients int      `json:"bulk_access_patients"` // distinct patients by one user …

@@ -226,6 +226,9 @@ type complianceView struct {
 	// Matches are the patients a name and date of birth found, when more
 	// than one did.
 	Matches []haven.Member
+	// Drill is the last restore drill against the practice's recovery
+	// target (the contingency plan's evidence).
+	Drill service.DrillStatus
 }
 
 // actionChoice is one entry of the action filter.
@@ -262,6 +265,10 @@ func (s *Server) renderCompliance(w http.ResponseWriter, r *http.Request, status
 		return
 	}
 	if v.Roster, err = s.svc.Roster(ctx); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	if v.Drill, err = s.svc.RestoreDrillStatus(ctx); err != nil {
 		s.pageError(w, r, err)
 		return
 	}

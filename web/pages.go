@@ -27,6 +27,7 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 	"size":      fileSize,
 	"kind":      func(ctype string) string { return fileKindWords[ctype] },
 	"inc":       func(i int) int { return i + 1 },
+	"took":      durationWords,
 	"kindLabel": func(k haven.VendorKind) string { return k.Label() },
 	"phiLabel":  func(l haven.PHILevel) string { return l.Label() },
 	"did":       actionLabel,
@@ -171,4 +172,31 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 	p := s.newPage(r, "Welcome")
 	p.Data = haven.Version
 	s.render(w, r, http.StatusOK, "home.html", p)
+}
+
+// durationWords says a duration as people do: "4 seconds", "2 hours 5
+// minutes", "3 days 1 hour", to the two largest units.
+func durationWords(d time.Duration) string {
+	if d < time.Second {
+		return "under a second"
+	}
+	units := []struct {
+		name string
+		size time.Duration
+	}{{"day", 24 * time.Hour}, {"hour", time.Hour}, {"minute", time.Minute}, {"second", time.Second}}
+	var parts []string
+	for _, u := range units {
+		if n := d / u.size; n > 0 {
+			word := u.name
+			if n != 1 {
+				word += "s"
+			}
+			parts = append(parts, fmt.Sprintf("%d %s", n, word))
+			d -= n * u.size
+		}
+		if len(parts) == 2 || (len(parts) == 1 && d == 0) {
+			break
+		}
+	}
+	return strings.Join(parts, " ")
 }

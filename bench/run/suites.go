@@ -256,6 +256,7 @@ var goBenchPackages = []string{
 	"./identity",             // sign-in and session resume vs a bare hash and a bare lookup; passkey sign-in vs bare ECDSA
 	"./video/sfu",            // admission to first RTP packet (p50/p95) vs direct pion peers; CPU per forwarded packet
 	"./media",                // DICOM read, preview and de-identified copy per MiB vs a bare PNG encode of the same pixel count
+	"./backup",               // backup create and restore MiB/s (age, SHA-256 per part, signed manifest) vs a plain copy of the same files
 }
 
 // The file benchmarks: an upload through Haven's real HTTPS server

@@ -35,6 +35,7 @@ type Config struct {
 	S3SecretKey    string
 	AuditKey       string
 	AuditWitness   string
+	ErasureLedger  string
 	MetricsToken   string
 	Demo           bool
 
@@ -63,6 +64,7 @@ func (c *Config) settings(serve bool) []setting {
 		{"s3-access-key-id", "HAVEN_S3_ACCESS_KEY_ID", "", "S3 access key id", false, &c.S3AccessKey},
 		{"s3-secret-access-key", "HAVEN_S3_SECRET_ACCESS_KEY", "", "S3 secret access key", true, &c.S3SecretKey},
 		{"audit-key", "HAVEN_AUDIT_KEY", "", "Ed25519 key signing audit checkpoints and batches (default <data-dir>/keys/audit.key; its verifier key, which must name it, is beside it as audit.pub)", false, &c.AuditKey},
+		{"erasure-ledger", "HAVEN_ERASURE_LEDGER", "", "file recording every erased patient, outside every backup: a restore shreds them again (default <data-dir>/keys/erasures; keep it with the root key, never roll it back)", false, &c.ErasureLedger},
 		{"audit-witness", "HAVEN_AUDIT_WITNESS", "", "witnesses of the audit log, comma-separated: a directory (another machine's mount; on the data dir's disk it proves nothing) or \"URL KEY\", a C2SP tlog-witness at an https:// URL with its verifier key (default <data-dir>/witness)", false, &c.AuditWitness},
 	}
 	if serve {
@@ -136,6 +138,9 @@ func (c *Config) validate(serve bool) error {
 	}
 	if c.AuditKey == "" {
 		c.AuditKey = filepath.Join(c.DataDir, "keys", "audit.key")
+	}
+	if c.ErasureLedger == "" {
+		c.ErasureLedger = filepath.Join(c.DataDir, "keys", "erasures")
 	}
 	if c.BlobStore == "" {
 		c.BlobStore = filepath.Join(c.DataDir, "blobs")

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"haven/audit"
+	"haven/backup"
 	"haven/blob"
 	"haven/blob/dir"
 	"haven/blob/s3"
@@ -40,6 +41,8 @@ type stack struct {
 	// registry (recognizeVendors); before that, only the start-up of this
 	// process uses them.
 	blobGate, kmsGate lateGate
+
+	reerased int // patients the erasure ledger had shredded again at open
 }
 
 // lateGate is an egress gate set once the registry has been read: until
@@ -163,7 +166,12 @@ func openStack(ctx context.Context, env *Env, cfg *Config) (*stack, error) {
 	if strings.HasPrefix(cfg.BlobStore, "s3://") {
 		st.blobs = blob.Gated(st.rawBlobs, st.blobGate.Allow)
 	}
-	st.svc = service.New(service.Config{DB: st.db, Keys: st.keys, Audit: st.audit, Blobs: st.blobs, VideoKey: cfg.videoKey, Processor: cfg.processor})
+	ledger := backup.OpenLedger(cfg.ErasureLedger)
+	st.svc = service.New(service.Config{DB: st.db, Keys: st.keys, Audit: st.audit, Blobs: st.blobs, VideoKey: cfg.videoKey, Processor: cfg.processor, Erasures: ledger})
+	if err := st.reapplyErasures(ctx, env, ledger); err != nil {
+		st.Close()
+		return nil, err
+	}
 	return st, nil
 }
 
