@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"haven"
 	"haven/service"
@@ -309,6 +310,56 @@ func TestExportRefusesAnotherPatientAnotherPracticeAndAStaleSession(t *testing.T
 		}
 		if _, err := e.svc.PrepareExport(pa, p.patientA.UserID); err != nil {
 			t.Fatalf("her own: %v", err)
+		}
+	})
+}
+
+// TestDisclosuresListWhatLeftForThePharmacy: a prescription sent to the
+// pharmacy and its cancellation are two disclosures in the patient's
+// accounting, each with the date, the pharmacy's name, what was sent and
+// why; the other patient's accounting is empty; another patient's or
+// another practice's id is not found, and the workforce cannot read it.
+func TestDisclosuresListWhatLeftForThePharmacy(t *testing.T) {
+	forEachDB(t, func(t *testing.T, e *env) {
+		sc := newRxScene(t, e, "Disclosville", "DSM1")
+		p := sc.p
+		q := e.seed("elsewhere", "DSM2")
+		rx := sc.draft(t, "29046", "Take one tablet every morning")
+		sc.signFresh(t, rx.ID, false)
+		sc.deliver(t)
+		e.clock.Advance(time.Hour)
+		if err := e.svc.CancelPrescription(e.as(p.clinician), rx.ID); err != nil {
+			t.Fatal(err)
+		}
+		sc.deliver(t)
+
+		ds, err := e.svc.Disclosures(e.as(p.patientA), p.patientA.UserID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) != 2 {
+			t.Fatalf("%d disclosures, want 2: %+v", len(ds), ds)
+		}
+		for i, want := range []string{"cancellation of your prescription for", "Your prescription for"} {
+			d := ds[i]
+			if d.Recipient != "Harbor Pharmacy" || d.RecipientKind != "pharmacy" || !strings.Contains(d.What, want) ||
+				!strings.Contains(strings.ToLower(d.What), "lisinopril") || !strings.HasPrefix(d.Why, "Treatment") || d.Time.IsZero() {
+				t.Errorf("disclosure %d: %+v, want %q", i, d, want)
+			}
+		}
+		if !ds[0].Time.After(ds[1].Time) {
+			t.Errorf("not newest first: %v then %v", ds[0].Time, ds[1].Time)
+		}
+		if ds, err := e.svc.Disclosures(e.as(p.patientB), p.patientB.UserID); err != nil || len(ds) != 0 {
+			t.Errorf("the other patient's accounting: %+v %v", ds, err)
+		}
+		for name, id := range map[string]string{"another patient": p.patientB.UserID, "another practice": q.patientA.UserID, "nowhere": haven.NewID()} {
+			if _, err := e.svc.Disclosures(e.as(p.patientA), id); haven.ErrorCode(err) != haven.ENOTFOUND {
+				t.Errorf("%s: %v, want %s", name, err, haven.ENOTFOUND)
+			}
+		}
+		if _, err := e.svc.Disclosures(e.as(p.clinician), p.patientA.UserID); err == nil {
+			t.Error("a clinician read a patient's accounting")
 		}
 	})
 }

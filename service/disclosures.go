@@ -1,0 +1,77 @@
+package service
+
+import (
+	"context"
+	"strings"
+
+	"haven"
+	"haven/policy"
+)
+
+// Disclosures returns the disclosures of a patient's record outside the
+// practice, newest first, to the patient herself (audit.read_own: her
+// access history's action, audited as it is). They are read from the
+// practice's audit log, which records every sending before anything
+// leaves (rx_outbox.go), and described from the records they sent,
+// opened only for her.
+func (s *Service) Disclosures(ctx context.Context, patientID string) ([]haven.Disclosure, error) {
+	row, _, _, _, err := s.gatePatient(ctx, policy.AuditReadOwn, policy.KindAudit, patientID)
+	if err != nil {
+		return nil, err
+	}
+	if ctx, err = s.keys.Checked(ctx); err != nil {
+		return nil, err
+	}
+	out := []haven.Disclosure{}
+	q := haven.AuditQuery{LogID: row.PracticeID, PatientID: row.ID, Action: ActRxTransmit, Decision: haven.DecisionAllow, Limit: 500}
+	for {
+		entries, err := s.db.SearchAudit(ctx, q)
+		if err != nil {
+			return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot read the audit log")
+		}
+		for _, e := range entries {
+			d, ok, err := s.rxDisclosure(ctx, row, e.ResourceID, e.Reason)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				d.Time, d.Seq = e.Time, e.Seq
+				out = append(out, d)
+			}
+		}
+		if len(entries) < q.Limit {
+			return out, nil
+		}
+		q.BeforeSeq = entries[len(entries)-1].Seq
+	}
+}
+
+// rxDisclosure describes one sending of a prescription to its pharmacy:
+// the drug, and whether it was the prescription or its cancellation.
+func (s *Service) rxDisclosure(ctx context.Context, row *haven.Patient, rxID, kind string) (haven.Disclosure, bool, error) {
+	p, err := s.db.FindPrescription(ctx, rxID)
+	if haven.ErrorCode(err) == haven.ENOTFOUND {
+		return haven.Disclosure{}, false, nil
+	}
+	if err != nil {
+		return haven.Disclosure{}, false, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load a prescription")
+	}
+	if p.PatientID != row.ID || p.PracticeID != row.PracticeID {
+		return haven.Disclosure{}, false, nil
+	}
+	var c haven.PrescriptionContent
+	if err := s.openJSON(ctx, rxAD(p), p.Content, &c); err != nil {
+		return haven.Disclosure{}, false, err
+	}
+	d := haven.Disclosure{Recipient: "A pharmacy no longer registered", RecipientKind: string(haven.VendorPharmacy),
+		What: "Your prescription for " + strings.TrimSpace(c.Drug+" "+c.Strength+" "+c.Form) + ", with your name, date of birth and sex",
+		Why:  "Treatment: so the pharmacy can fill your prescription"}
+	if kind == "cancel" {
+		d.What = "The cancellation of your prescription for " + strings.TrimSpace(c.Drug+" "+c.Strength+" "+c.Form)
+		d.Why = "Treatment: so the pharmacy does not fill a cancelled prescription"
+	}
+	if v, err := s.db.FindVendor(ctx, p.PharmacyID); err == nil && v.PracticeID == row.PracticeID {
+		d.Recipient, d.RecipientKind = v.Name, string(v.Kind)
+	}
+	return d, true, nil
+}
