@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"haven"
+	"haven/audit"
 	"haven/policy"
 )
 
@@ -22,33 +23,51 @@ func (s *Service) Disclosures(ctx context.Context, patientID string) ([]haven.Di
 	if ctx, err = s.keys.Checked(ctx); err != nil {
 		return nil, err
 	}
-	out := []haven.Disclosure{}
+	// Every sending attempt is recorded before it is made, and a pharmacy
+	// that did not answer is tried again: the newest attempt of each
+	// prescription and kind stands for them all, and a prescription that
+	// never reached its pharmacy (still queued) was not disclosed.
+	var entries []audit.Entry
 	q := haven.AuditQuery{LogID: row.PracticeID, PatientID: row.ID, Action: ActRxTransmit, Decision: haven.DecisionAllow, Limit: 500}
 	for {
-		entries, err := s.db.SearchAudit(ctx, q)
+		page, err := s.db.SearchAudit(ctx, q)
 		if err != nil {
 			return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot read the audit log")
 		}
-		for _, e := range entries {
-			d, ok, err := s.rxDisclosure(ctx, row, e.ResourceID, e.Reason)
-			if err != nil {
-				return nil, err
-			}
-			if ok {
-				d.Time, d.Seq = e.Time, e.Seq
-				out = append(out, d)
-			}
+		entries = append(entries, page...)
+		if len(page) < q.Limit {
+			break
 		}
-		if len(entries) < q.Limit {
-			return out, nil
-		}
-		q.BeforeSeq = entries[len(entries)-1].Seq
+		q.BeforeSeq = page[len(page)-1].Seq
 	}
+	cancelled := map[string]bool{}
+	for _, e := range entries {
+		if e.Reason == "cancel" {
+			cancelled[e.ResourceID] = true
+		}
+	}
+	out := []haven.Disclosure{}
+	seen := map[string]bool{}
+	for _, e := range entries {
+		if seen[e.ResourceID+"/"+e.Reason] {
+			continue
+		}
+		seen[e.ResourceID+"/"+e.Reason] = true
+		d, ok, err := s.rxDisclosure(ctx, row, e.ResourceID, e.Reason, cancelled[e.ResourceID])
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			d.Time, d.Seq = e.Time, e.Seq
+			out = append(out, d)
+		}
+	}
+	return out, nil
 }
 
 // rxDisclosure describes one sending of a prescription to its pharmacy:
 // the drug, and whether it was the prescription or its cancellation.
-func (s *Service) rxDisclosure(ctx context.Context, row *haven.Patient, rxID, kind string) (haven.Disclosure, bool, error) {
+func (s *Service) rxDisclosure(ctx context.Context, row *haven.Patient, rxID, kind string, cancelSent bool) (haven.Disclosure, bool, error) {
 	p, err := s.db.FindPrescription(ctx, rxID)
 	if haven.ErrorCode(err) == haven.ENOTFOUND {
 		return haven.Disclosure{}, false, nil
@@ -57,6 +76,11 @@ func (s *Service) rxDisclosure(ctx context.Context, row *haven.Patient, rxID, ki
 		return haven.Disclosure{}, false, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load a prescription")
 	}
 	if p.PatientID != row.ID || p.PracticeID != row.PracticeID {
+		return haven.Disclosure{}, false, nil
+	}
+	// A cancellation is sent only for a prescription the pharmacy has.
+	reached := p.Status == haven.RxSent || p.Status == haven.RxAccepted || p.Status == haven.RxRejected || cancelSent
+	if kind != "cancel" && !reached {
 		return haven.Disclosure{}, false, nil
 	}
 	var c haven.PrescriptionContent

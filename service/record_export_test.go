@@ -350,6 +350,31 @@ func TestDisclosuresListWhatLeftForThePharmacy(t *testing.T) {
 		if !ds[0].Time.After(ds[1].Time) {
 			t.Errorf("not newest first: %v then %v", ds[0].Time, ds[1].Time)
 		}
+		// A pharmacy that does not answer has received nothing; once it
+		// does, the prescription is one disclosure, however many tries.
+		e.clock.Advance(time.Hour)
+		second := sc.draft(t, "29046", "Take two tablets every morning")
+		sc.signFresh(t, second.ID, true)
+		sc.server.answer(503)
+		sc.deliver(t)
+		if ds, err := e.svc.Disclosures(e.as(p.patientA), p.patientA.UserID); err != nil || len(ds) != 2 {
+			t.Fatalf("after an unanswered try: %d disclosures (%v), want 2", len(ds), err)
+		}
+		sc.server.answer(201)
+		e.clock.Advance(time.Minute)
+		sc.deliver(t)
+		if ds, err := e.svc.Disclosures(e.as(p.patientA), p.patientA.UserID); err != nil || len(ds) != 3 || !strings.Contains(ds[0].What, "Your prescription") {
+			t.Fatalf("after delivery: %+v (%v), want 3", ds, err)
+		}
+		tries := 0
+		for _, ev := range e.events(p.id) {
+			if ev.Action == service.ActRxTransmit && ev.ResourceID == second.ID {
+				tries++
+			}
+		}
+		if tries != 2 {
+			t.Fatalf("the second prescription was tried %d times, want 2", tries)
+		}
 		if ds, err := e.svc.Disclosures(e.as(p.patientB), p.patientB.UserID); err != nil || len(ds) != 0 {
 			t.Errorf("the other patient's accounting: %+v %v", ds, err)
 		}

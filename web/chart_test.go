@@ -264,6 +264,8 @@ var sweepRoutes = []route{
 	{"DELETE", "/api/v1/patients/%s/care-team/" + "someone", nil, patientID},
 	{"POST", "/api/v1/patients/%s/break-glass", func(*tenant) string { return `{"reason":"an emergency of some kind","minutes":30}` }, patientID},
 	{"GET", "/api/v1/patients/%s/access-history", nil, patientID},
+	{"GET", "/api/v1/patients/%s/export", nil, patientID},
+	{"GET", "/api/v1/patients/%s/disclosures", nil, patientID},
 	{"GET", "/api/v1/patients/%s/files", nil, patientID},
 	{"GET", "/api/v1/files/%s", nil, fileID},
 	{"GET", "/api/v1/files/%s/renditions", nil, fileID},

@@ -43,6 +43,8 @@ func navFor(a *haven.Actor, path string) []navLink {
 			{ID: "nav-files", Href: "/app/patients/" + a.UserID + "/files", Label: "Files"},
 			{ID: "nav-payments", Href: "/app/payments", Label: "Payments"},
 			{ID: "nav-history", Href: "/app/history", Label: "Who saw my record"},
+			{ID: "nav-disclosures", Href: "/app/disclosures", Label: "Where my record was sent"},
+			{ID: "nav-export", Href: "/app/export", Label: "Download my record"},
 		}
 	case a.Role == haven.RoleClinician:
 		links = []navLink{
