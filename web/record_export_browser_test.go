@@ -152,7 +152,6 @@ func TestBrowserPatientDownloadsHerRecordAndPrintsHerDisclosures(t *testing.T) {
 	}
 }
 
-
 // demoClinicians are contexts signed in as each clinician of the demo
 // practice named.
 func (st *visitStack) demoClinicians(practice string) []context.Context {
