@@ -89,8 +89,8 @@ func (s *Service) PrepareExport(ctx context.Context, patientID string) (*Export,
 func (x *Export) WriteZip(ctx context.Context, w io.Writer, progress func(int64)) error {
 	cw := &countingWriter{w: w}
 	z := zip.NewWriter(cw)
-	put := func(name string, r io.Reader) error {
-		zw, err := z.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate, Modified: x.s.now().UTC()})
+	put := func(name string, method uint16, r io.Reader) error {
+		zw, err := z.CreateHeader(&zip.FileHeader{Name: name, Method: method, Modified: x.s.now().UTC()})
 		if err != nil {
 			return err
 		}
@@ -105,10 +105,10 @@ func (x *Export) WriteZip(ctx context.Context, w io.Writer, progress func(int64)
 		}
 		return nil
 	}
-	if err := put("record.json", bytes.NewReader(x.bundle)); err != nil {
+	if err := put("record.json", zip.Deflate, bytes.NewReader(x.bundle)); err != nil {
 		return err
 	}
-	if err := put("summary.html", bytes.NewReader(x.html)); err != nil {
+	if err := put("summary.html", zip.Deflate, bytes.NewReader(x.html)); err != nil {
 		return err
 	}
 	for _, ef := range x.files {
@@ -120,7 +120,7 @@ func (x *Export) WriteZip(ctx context.Context, w io.Writer, progress func(int64)
 		if err != nil {
 			return err
 		}
-		err = put(ef.path, rc)
+		err = put(ef.path, ZipMethod(f.ContentType), rc)
 		rc.Close()
 		if err != nil {
 			return err
@@ -133,6 +133,17 @@ func (x *Export) WriteZip(ctx context.Context, w io.Writer, progress func(int64)
 		progress(cw.n)
 	}
 	return nil
+}
+
+// ZipMethod is how a file of ctype is stored in the zip: photos and PDFs
+// are compressed already, and deflating them again costs time for
+// nothing; anything else (DICOM, text) is deflated.
+func ZipMethod(ctype string) uint16 {
+	switch ctype {
+	case "image/jpeg", "image/png", "application/pdf":
+		return zip.Store
+	}
+	return zip.Deflate
 }
 
 type countingWriter struct {
