@@ -17,6 +17,7 @@ type Disclosure struct {
 	What string `json:"what"`
 	// Why is the purpose of the disclosure, in words.
 	Why string `json:"why"`
-	// Seq is the audit event that records it.
+	// Seq is the audit event that records the sending; 0 for a copy sent
+	// at a written request (its export event is in her access history).
 	Seq uint64 `json:"seq"`
 }

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"haven"
@@ -14,7 +15,8 @@ import (
 // access history's action, audited as it is). They are read from the
 // practice's audit log, which records every sending before anything
 // leaves (rx_outbox.go), and described from the records they sent,
-// opened only for her.
+// opened only for her; and from the written requests answered with a
+// copy to another provider (access_requests.go).
 func (s *Service) Disclosures(ctx context.Context, patientID string) ([]haven.Disclosure, error) {
 	row, _, _, _, err := s.gatePatient(ctx, policy.AuditReadOwn, policy.KindAudit, patientID)
 	if err != nil {
@@ -62,6 +64,12 @@ func (s *Service) Disclosures(ctx context.Context, patientID string) ([]haven.Di
 			out = append(out, d)
 		}
 	}
+	sent, err := s.requestDisclosures(ctx, row)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, sent...)
+	slices.SortStableFunc(out, func(a, b haven.Disclosure) int { return b.Time.Compare(a.Time) })
 	return out, nil
 }
 

@@ -60,7 +60,14 @@ func (s *Service) PrepareExport(ctx context.Context, patientID string) (*Export,
 	if err != nil {
 		return nil, err
 	}
-	if ctx, err = s.keys.Checked(ctx); err != nil {
+	return s.openExport(ctx, row)
+}
+
+// openExport opens row's record for export. Call it only once the export
+// is decided and recorded.
+func (s *Service) openExport(ctx context.Context, row *haven.Patient) (*Export, error) {
+	ctx, err := s.keys.Checked(ctx)
+	if err != nil {
 		return nil, err
 	}
 	b := &recordBuilder{s: s, row: row, refs: map[string]string{}}

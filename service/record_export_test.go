@@ -135,6 +135,12 @@ func exportZip(t *testing.T, svc *service.Service, ctx context.Context, patientI
 	if err != nil {
 		t.Fatalf("export: %v", err)
 	}
+	return zipOf(t, ctx, x)
+}
+
+// zipOf writes x and returns the zip's entries.
+func zipOf(t *testing.T, ctx context.Context, x *service.Export) map[string][]byte {
+	t.Helper()
 	var buf bytes.Buffer
 	var last int64
 	if err := x.WriteZip(ctx, &buf, func(n int64) { last = n }); err != nil {
@@ -386,5 +392,89 @@ func TestDisclosuresListWhatLeftForThePharmacy(t *testing.T) {
 		if _, err := e.svc.Disclosures(e.as(p.clinician), p.patientA.UserID); err == nil {
 			t.Error("a clinician read a patient's accounting")
 		}
+	})
+}
+
+// TestWrittenRequestIsTrackedAndAnsweredWithTheExport: the front desk
+// records a patient's written request received five days ago; the
+// compliance officer's list shows it due in 25 days, naming whose it is
+// but not whom the copy goes to; 40 days on it is late. Answering it
+// needs a fresh authentication, produces the same valid export, once, as
+// one export.request event for the patient; the copy to another provider
+// is then in her accounting of disclosures. A patient cannot record one,
+// another practice's request is not found, and a request for another
+// practice's patient is not found either.
+func TestWrittenRequestIsTrackedAndAnsweredWithTheExport(t *testing.T) {
+	forEachDB(t, func(t *testing.T, e *env) {
+		validate := fhirValidator(t)
+		p := e.seed("requestville", "WRM1")
+		q := e.seed("elsewhere", "WRM2")
+		received := e.clock.Now().AddDate(0, 0, -5).Format(time.DateOnly)
+		v, err := e.svc.RecordAccessRequest(e.as(p.staff), service.NewAccessRequest{PatientID: p.patientA.UserID, Received: received,
+			Recipient: "Dr. Jane Hill, Northside Clinic"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.DaysLeft != 25 && v.DaysLeft != 24 {
+			t.Errorf("days left %d, want 25", v.DaysLeft)
+		}
+		list, err := e.svc.AccessRequests(e.as(p.compliance))
+		if err != nil || len(list) != 1 || list[0].PatientName != "NameWRM1A" || list[0].Recipient != "" || !list[0].ToOther || list[0].Fulfilled != nil {
+			t.Fatalf("the compliance officer's list: %+v %v", list, err)
+		}
+		if list, err := e.svc.AccessRequests(e.as(q.compliance)); err != nil || len(list) != 0 {
+			t.Fatalf("the other practice's list: %+v %v", list, err)
+		}
+		if _, err := e.svc.RecordAccessRequest(e.as(p.patientA), service.NewAccessRequest{PatientID: p.patientA.UserID, Received: received}); err == nil {
+			t.Error("a patient recorded a request")
+		}
+		if _, err := e.svc.RecordAccessRequest(e.as(p.staff), service.NewAccessRequest{PatientID: q.patientA.UserID, Received: received}); haven.ErrorCode(err) != haven.ENOTFOUND {
+			t.Errorf("a request for another practice's patient: %v, want %s", err, haven.ENOTFOUND)
+		}
+		if _, err := e.svc.FulfilAccessRequest(e.as(q.staff), v.ID); haven.ErrorCode(err) != haven.ENOTFOUND {
+			t.Errorf("another practice's request: %v, want %s", err, haven.ENOTFOUND)
+		}
+		if _, err := e.svc.FulfilAccessRequest(e.stale(p.staff), v.ID); haven.ErrorCode(err) != haven.ESTEPUP {
+			t.Errorf("answering on a stale session: %v, want %s", err, haven.ESTEPUP)
+		}
+		if ds, err := e.svc.Disclosures(e.as(p.patientA), p.patientA.UserID); err != nil || len(ds) != 0 {
+			t.Fatalf("before the copy is sent: %+v %v", ds, err)
+		}
+
+		if _, err := e.svc.AddAllergy(e.as(p.clinician), p.patientA.UserID, "Latex", "rash"); err != nil {
+			t.Fatal(err)
+		}
+		before := len(e.events(p.id))
+		x, err := e.svc.FulfilAccessRequest(e.as(p.staff), v.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		z := zipOf(t, e.as(p.staff), x)
+		evs := e.events(p.id)
+		if len(evs)-before != 1 || evs[0].Action != "export.request" || evs[0].PatientID != p.patientA.UserID || evs[0].Purpose != "patient_request" {
+			t.Fatalf("the answer is not one export.request event: %d new, newest %+v", len(evs)-before, evs[0])
+		}
+		checkRecordBundle(t, validate, z["record.json"])
+		if !bytes.Contains(z["record.json"], []byte("NameWRM1A")) || bytes.Contains(z["record.json"], []byte("NameWRM1B")) {
+			t.Error("the export is not patient A's alone")
+		}
+		if _, err := e.svc.FulfilAccessRequest(e.as(p.staff), v.ID); haven.ErrorCode(err) != haven.ECONFLICT {
+			t.Errorf("answering twice: %v, want %s", err, haven.ECONFLICT)
+		}
+		ds, err := e.svc.Disclosures(e.as(p.patientA), p.patientA.UserID)
+		if err != nil || len(ds) != 1 || ds[0].Recipient != "Dr. Jane Hill, Northside Clinic" || !strings.Contains(ds[0].Why, "written request") {
+			t.Fatalf("her accounting after the copy: %+v %v", ds, err)
+		}
+		e.clock.Advance(40 * 24 * time.Hour)
+		if _, err := e.svc.RecordAccessRequest(e.as(p.staff), service.NewAccessRequest{PatientID: p.patientB.UserID,
+			Received: e.clock.Now().AddDate(0, 0, -31).Format(time.DateOnly)}); err != nil {
+			t.Fatal(err)
+		}
+		list, err = e.svc.AccessRequests(e.as(p.staff))
+		if err != nil || len(list) != 2 || list[0].PatientName != "NameWRM1B" || list[0].DaysLeft >= 0 || list[1].Fulfilled == nil ||
+			list[1].Recipient != "Dr. Jane Hill, Northside Clinic" {
+			t.Fatalf("the front desk's list: %+v %v", list, err)
+		}
+		e.assertNotInTheClear(t, "access_requests", "Northside", "Jane Hill")
 	})
 }
