@@ -130,14 +130,24 @@ func (s *Service) FulfilAccessRequest(ctx context.Context, requestID string) (*E
 		return nil, err
 	}
 	if !haven.PlausibleID(requestID) {
-		return nil, s.refuseUnknown(ctx, a, policy.ExportForRequest, policy.KindAccessRequest, requestID)
+		return nil, s.refuseUnknown(ctx, a, policy.ExportForRequest, policy.KindChart, requestID)
 	}
 	r, err := s.db.FindAccessRequest(ctx, requestID)
-	if haven.ErrorCode(err) == haven.ENOTFOUND || err == nil && r.PracticeID != a.PracticeID {
-		return nil, s.refuseUnknown(ctx, a, policy.ExportForRequest, policy.KindAccessRequest, requestID)
+	if haven.ErrorCode(err) == haven.ENOTFOUND {
+		return nil, s.refuseUnknown(ctx, a, policy.ExportForRequest, policy.KindChart, requestID)
 	}
 	if err != nil {
 		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the request")
+	}
+	if r.PracticeID != a.PracticeID {
+		// Refused as an id that exists nowhere, and reported to the
+		// practice it belongs to (see authorizeRecord).
+		_, _, err := s.authorizeRecord(ctx, policy.ExportForRequest, policy.Resource{Kind: policy.KindChart, ID: r.PatientID,
+			PracticeID: r.PracticeID, PatientID: r.PatientID}, requestID)
+		if err == nil {
+			err = errNotFound
+		}
+		return nil, err
 	}
 	row, _, _, _, err := s.gatePatient(ctx, policy.ExportForRequest, policy.KindChart, r.PatientID)
 	if err != nil {

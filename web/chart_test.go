@@ -42,6 +42,7 @@ type tenant struct {
 	amends  [2]string // each patient's request to amend that note
 	rx      [2]string // a signed prescription per patient, by doc2
 	allergy [2]string // an allergy per patient
+	access  [2]string // a written request for a copy, per patient
 	// payments are each patient's payment for her visit, when stripe-mock
 	// is there to take them (always in CI); empty otherwise.
 	payments [2]string
@@ -218,6 +219,12 @@ func newChartStack(t *testing.T, dsn string) (*authStack, [2]*tenant) {
 				t.Fatal(err)
 			}
 			tn.rx[j] = d.ID
+			ar, err := svc.RecordAccessRequest(as(haven.RoleStaff), service.NewAccessRequest{PatientID: tn.patient[j],
+				Received: clock.Now().Format(time.DateOnly), Recipient: "Recipient" + tn.marker})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tn.access[j] = ar.ID
 		}
 		alerts, err := svc.Alerts(as(haven.RoleComplianceOfficer), false)
 		if err != nil || len(alerts) == 0 {
@@ -266,6 +273,7 @@ var sweepRoutes = []route{
 	{"GET", "/api/v1/patients/%s/access-history", nil, patientID},
 	{"GET", "/api/v1/patients/%s/export", nil, patientID},
 	{"GET", "/api/v1/patients/%s/disclosures", nil, patientID},
+	{"GET", "/api/v1/access-requests/%s/export", nil, func(tn *tenant, j int) string { return tn.access[j] }},
 	{"GET", "/api/v1/patients/%s/files", nil, patientID},
 	{"GET", "/api/v1/files/%s", nil, fileID},
 	{"GET", "/api/v1/files/%s/renditions", nil, fileID},
@@ -337,6 +345,10 @@ var amendmentID = func(tn *tenant, j int) string { return tn.amends[j] }
 // bodyIDRoutes name the record in their body, not their path: the sweep
 // tries them too (the probe tests, which vary the path's id, do not).
 var bodyIDRoutes = []route{
+	// Recording a written request for another's record.
+	{"POST", "/api/v1/access-requests", func(tn *tenant) string {
+		return `{"patient_id":"` + tn.patient[1] + `","received":"2026-11-25"}`
+	}, patientID},
 	// Asking to amend another's note or details.
 	{"POST", "/api/v1/amendments", func(tn *tenant) string {
 		return `{"part":"note","record_id":"` + tn.notes[1] + `","reason":"mine now"}`

@@ -27,6 +27,11 @@ func (s *Server) apiExport(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, r, err)
 		return
 	}
+	s.streamExport(w, r, x)
+}
+
+// streamExport sends x as the zip download.
+func (s *Server) streamExport(w http.ResponseWriter, r *http.Request, x *service.Export) {
 	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(TransferTimeout))
 	w.Header().Set("Content-Type", "application/zip")
 	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": service.ExportName}))

@@ -60,6 +60,7 @@ func navFor(a *haven.Actor, path string) []navLink {
 			{ID: "nav-inbox", Href: "/app/inbox", Label: "Inbox"},
 			{ID: "nav-patients", Href: "/app/patients", Label: "Patients"},
 			{ID: "nav-register-patient", Href: "/app/patients/new", Label: "Register a patient"},
+			{ID: "nav-access-requests", Href: "/app/access-requests", Label: "Record copy requests"},
 		}
 	case a.Role == haven.RolePracticeAdmin:
 		links = []navLink{
@@ -75,6 +76,7 @@ func navFor(a *haven.Actor, path string) []navLink {
 			{ID: "nav-home", Href: "/app", Label: "Home"},
 			{ID: "nav-compliance", Href: "/app/compliance", Label: "Alerts and audit"},
 			{ID: "nav-amendments", Href: "/app/amendments", Label: "Amendment requests"},
+			{ID: "nav-access-requests", Href: "/app/access-requests", Label: "Record copy requests"},
 			{ID: "nav-vendors", Href: "/app/admin/vendors", Label: "Vendors"},
 		}
 	default:

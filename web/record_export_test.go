@@ -3,11 +3,13 @@ package web_test
 import (
 	"archive/zip"
 	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 
+	"haven"
 	"haven/internal/testkit"
 )
 
@@ -71,6 +73,48 @@ func TestPatientDownloadsHerRecordThroughTheAPI(t *testing.T) {
 			out := readAll(t, r)
 			if r.StatusCode != http.StatusOK || !strings.Contains(out, `"disclosures"`) {
 				t.Fatalf("disclosures: %d %s", r.StatusCode, out)
+			}
+		})
+	}
+}
+
+// TestWrittenRequestThroughTheAPI: the front desk records a written
+// request, the compliance officer lists it with its days left and
+// without the recipient, and cannot produce the copy; the front desk
+// produces it once (a zip), and a second time is a conflict.
+func TestWrittenRequestThroughTheAPI(t *testing.T) {
+	for name, dsn := range testkit.Databases(t) {
+		t.Run(name, func(t *testing.T) {
+			st, ts := newChartStack(t, dsn)
+			own := ts[0]
+			desk := st.client(firefox)
+			dAuth := desk.signInAny(own.emails[haven.RoleStaff])
+			r := desk.apiAs(dAuth, "POST", "/api/v1/access-requests", `{"patient_id":"`+own.patient[0]+`","received":"2026-11-20","recipient":"Dr. Hill, Northside"}`)
+			var made haven.AccessRequestView
+			if err := json.NewDecoder(r.Body).Decode(&made); err != nil || r.StatusCode != http.StatusCreated || made.DaysLeft != 24 {
+				t.Fatalf("recording: %d %+v %v", r.StatusCode, made, err)
+			}
+			co := st.client(firefox)
+			cAuth := co.signInAny(own.emails[haven.RoleComplianceOfficer])
+			r = co.apiAs(cAuth, "GET", "/api/v1/access-requests", "")
+			out := readAll(t, r)
+			if r.StatusCode != http.StatusOK || !strings.Contains(out, made.ID) || strings.Contains(out, "Northside") || strings.Contains(out, "Recipient"+own.marker) {
+				t.Fatalf("the compliance officer's list: %d %s", r.StatusCode, out)
+			}
+			if r := co.apiAs(cAuth, "GET", "/api/v1/access-requests/"+made.ID+"/export", ""); r.StatusCode != http.StatusForbidden {
+				t.Errorf("the compliance officer produced a copy: %d", r.StatusCode)
+			}
+			r = desk.apiAs(dAuth, "GET", "/api/v1/access-requests/"+made.ID+"/export", "")
+			body, _ := io.ReadAll(r.Body)
+			r.Body.Close()
+			if r.StatusCode != http.StatusOK || r.Header.Get("Content-Type") != "application/zip" {
+				t.Fatalf("the copy: %d %s", r.StatusCode, body)
+			}
+			if _, err := zip.NewReader(bytes.NewReader(body), int64(len(body))); err != nil {
+				t.Fatalf("the copy is not a zip: %v", err)
+			}
+			if r := desk.apiAs(dAuth, "GET", "/api/v1/access-requests/"+made.ID+"/export", ""); r.StatusCode != http.StatusConflict {
+				t.Errorf("a second copy: %d, want 409", r.StatusCode)
 			}
 		})
 	}
