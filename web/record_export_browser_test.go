@@ -174,3 +174,74 @@ func (st *visitStack) demoClinicians(practice string) []context.Context {
 	}
 	return out
 }
+
+// TestBrowserFrontDeskAnswersAWrittenRequest: the front desk records
+// Maria Lopez's written request from her chart, by links; the list shows
+// it due in 30 days; on a phone (390 px) the desk produces the copy and
+// the browser saves the zip; the request is then answered. The
+// compliance officer sees it in the practice's list without whom the copy
+// went to, and Maria sees the copy to her new doctor in her accounting.
+func TestBrowserFrontDeskAnswersAWrittenRequest(t *testing.T) {
+	st := newDemoStack(t)
+	w := newWalker(t, st.base)
+	dir := t.TempDir()
+	if _, err := chromedp.Call(w.ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir}); err != nil {
+		t.Fatal(err)
+	}
+	w.start()
+	w.signIn(desk, "")
+	w.follow("#nav-patients")
+	if err := chromedp.Do(w.ctx, chromedp.Evaluate[chromedp.Void](`(() => {
+		const a = Array.from(document.querySelectorAll('main a')).find((e) => e.textContent.trim() === 'Maria Lopez');
+		if (a) a.id = 'open-maria';
+	})()`)); err != nil {
+		t.Fatal(err)
+	}
+	w.follow("#open-maria")
+	w.fill(map[string]string{"access-received": time.Now().UTC().Format(time.DateOnly), "access-recipient": "Dr. Jane Hill, Northside Clinic"})
+	w.press("#access-record")
+	if got := w.text("#access-requests"); !strings.Contains(got, "Maria Lopez") || !strings.Contains(got, "Dr. Jane Hill") ||
+		!strings.Contains(got, "29") && !strings.Contains(got, "30") {
+		t.Errorf("the list after recording: %q", got)
+	}
+	w.use(phone)
+	w.follow("#nav-access-requests")
+	click(t, w.ctx, "#access-requests button[id^=answer-]")
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if zr, err := zip.OpenReader(filepath.Join(dir, "health-record.zip")); err == nil {
+			names := map[string]bool{}
+			for _, f := range zr.File {
+				names[f.Name] = true
+			}
+			zr.Close()
+			if !names["record.json"] || !names["summary.html"] {
+				t.Fatalf("the copy holds %v", names)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no health-record.zip arrived")
+		}
+	}
+	w.follow("#nav-access-requests")
+	if got := w.text("#access-requests"); !strings.Contains(got, "Answered") {
+		t.Errorf("after the copy, the list says %q", got)
+	}
+	w.signOut()
+
+	w.use(desktop)
+	w.start()
+	w.signIn("compliance@riverside.example", "")
+	w.follow("#nav-access-requests")
+	if got := w.text("#access-requests"); !strings.Contains(got, "Maria Lopez") || strings.Contains(got, "Jane Hill") || w.has("#access-requests button") {
+		t.Errorf("the compliance officer's list: %q", got)
+	}
+	w.signOut()
+
+	w.start()
+	w.signIn(patientEmail, "")
+	w.follow("#nav-disclosures")
+	if got := w.text("#disclosures"); !strings.Contains(got, "Dr. Jane Hill, Northside Clinic") || !strings.Contains(got, "written request") {
+		t.Errorf("her accounting: %q", got)
+	}
+}
