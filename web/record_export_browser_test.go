@@ -25,7 +25,8 @@ import (
 
 // TestBrowserPatientDownloadsHerRecordAndPrintsHerDisclosures: Maria
 // Lopez, after a prescription of hers reached her pharmacy, signs in,
-// opens "Download my record" by its link and downloads it: the browser
+// opens "Download my record" by its link and, once she has confirmed it
+// is her (her sign-in is too old), downloads it: the browser
 // saves health-record.zip, a zip whose record.json is her FHIR Bundle
 // with the prescription, and the page's progress bar is full. On her
 // phone (390 px) she opens "Where my record was sent": the pharmacy, the
@@ -39,6 +40,15 @@ func TestBrowserPatientDownloadsHerRecordAndPrintsHerDisclosures(t *testing.T) {
 	}))
 	t.Cleanup(pharmacy.Close)
 
+	// A step-up lasts ten seconds here, so her download asks for one.
+	settings, err := st.svc.Settings(st.demoActor("Riverside Family Clinic", haven.RolePracticeAdmin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings.StepUpMaxAge = service.Duration(10 * time.Second)
+	if err := st.svc.UpdateSettings(st.demoActor("Riverside Family Clinic", haven.RolePracticeAdmin), settings); err != nil {
+		t.Fatal(err)
+	}
 	w := newWalker(t, st.base)
 	dir := t.TempDir()
 	if _, err := chromedp.Call(w.ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir}); err != nil {
@@ -46,6 +56,7 @@ func TestBrowserPatientDownloadsHerRecordAndPrintsHerDisclosures(t *testing.T) {
 	}
 	w.start()
 	w.signIn(patientEmail, "")
+	signedIn := time.Now()
 	w.follow("#nav-export")
 	patientID, err := chromedp.Run(w.ctx, chromedp.Evaluate[string](`document.getElementById('export-box').dataset.patient`))
 	if err != nil || patientID == "" {
@@ -86,6 +97,20 @@ func TestBrowserPatientDownloadsHerRecordAndPrintsHerDisclosures(t *testing.T) {
 		t.Fatalf("delivered %d prescriptions: %v", n, err)
 	}
 
+	// Her sign-in is now too old: the page sends her to confirm it is
+	// her, and brings her back.
+	time.Sleep(time.Until(signedIn.Add(11 * time.Second)))
+	click(t, w.ctx, "#export-start")
+	waitFor(t, w.ctx, "the step-up page", `location.pathname === '/account/step-up' && document.readyState === 'complete' ? 1 : 0`)
+	w.mu.Lock()
+	w.refused = nil // the export's 403 step_up, which sent her here
+	w.mu.Unlock()
+	w.check()
+	w.fill(map[string]string{"password": stackPassword})
+	w.press("#confirm")
+	if got := w.at(); got != "/app/export" {
+		t.Fatalf("after the step-up, at %s", got)
+	}
 	click(t, w.ctx, "#export-start")
 	waitFor(t, w.ctx, "the download to finish", `document.getElementById('export-status').textContent.includes('Your record is downloaded') ? 1 : 0`)
 	if full, _ := chromedp.Run(w.ctx, chromedp.Evaluate[float64](`document.getElementById('export-progress').value`)); full != 100 {
