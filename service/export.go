@@ -10,6 +10,7 @@ import (
 	"html/template"
 	"io"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -459,8 +460,12 @@ func zipName(name, id string, used map[string]bool) string {
 	if len(n) > 100 {
 		n = n[len(n)-100:]
 	}
+	base := n
 	if used[n] {
-		n = id + "-" + n
+		n = id + "-" + base
+	}
+	for i := 2; used[n]; i++ {
+		n = id + "-" + strconv.Itoa(i) + "-" + base
 	}
 	used[n] = true
 	return n
