@@ -160,7 +160,8 @@ func TestBrowserPatientDownloadsHerRecordAndPrintsHerDisclosures(t *testing.T) {
 	}
 
 	w.use(phone)
-	w.follow("#nav-disclosures")
+	w.follow("#nav-export")
+	w.follow("#export-disclosures")
 	if got := w.text("#disclosures"); !strings.Contains(got, "Main Street Pharmacy") || !strings.Contains(strings.ToLower(got), "lisinopril") ||
 		!strings.Contains(got, "Treatment") {
 		t.Errorf("her disclosures: %q", got)
