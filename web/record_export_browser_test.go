@@ -255,11 +255,30 @@ func TestBrowserFrontDeskAnswersAWrittenRequest(t *testing.T) {
 	}
 	w.signOut()
 
+	// Another request of hers, received 31 days ago, is late.
+	deskCtx := st.demoActor("Riverside Family Clinic", haven.RoleStaff)
+	ps, err := st.svc.Patients(deskCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		if p.Name == "Maria Lopez" {
+			if _, err := st.svc.RecordAccessRequest(deskCtx, service.NewAccessRequest{PatientID: p.PatientID,
+				Received: time.Now().UTC().AddDate(0, 0, -31).Format(time.DateOnly)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
 	w.use(desktop)
 	w.start()
 	w.signIn("compliance@riverside.example", "")
-	w.follow("#nav-access-requests")
-	if got := w.text("#access-requests"); !strings.Contains(got, "Maria Lopez") || strings.Contains(got, "Jane Hill") || w.has("#access-requests button") {
+	if open, late := w.text("#count-copies"), w.text("#count-late-copies"); open != "1" || late != "1 late" {
+		t.Errorf("the compliance officer's home counts %q open, %q", open, late)
+	}
+	w.follow("#home-copies")
+	if got := w.text("#access-requests"); !strings.Contains(got, "Maria Lopez") || strings.Contains(got, "Jane Hill") || w.has("#access-requests button") ||
+		!strings.Contains(got, "Late") || !strings.Contains(got, "Answered") {
 		t.Errorf("the compliance officer's list: %q", got)
 	}
 	w.signOut()
