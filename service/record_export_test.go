@@ -425,6 +425,11 @@ func TestWrittenRequestIsTrackedAndAnsweredWithTheExport(t *testing.T) {
 		if list, err := e.svc.AccessRequests(e.as(q.compliance)); err != nil || len(list) != 0 {
 			t.Fatalf("the other practice's list: %+v %v", list, err)
 		}
+		for _, bad := range []string{"", "yesterday", e.clock.Now().AddDate(0, 0, 2).Format(time.DateOnly), e.clock.Now().AddDate(0, 0, -200).Format(time.DateOnly)} {
+			if _, err := e.svc.RecordAccessRequest(e.as(p.staff), service.NewAccessRequest{PatientID: p.patientA.UserID, Received: bad}); haven.ErrorCode(err) != haven.EINVALID {
+				t.Errorf("received %q: %v, want %s", bad, err, haven.EINVALID)
+			}
+		}
 		if _, err := e.svc.RecordAccessRequest(e.as(p.patientA), service.NewAccessRequest{PatientID: p.patientA.UserID, Received: received}); err == nil {
 			t.Error("a patient recorded a request")
 		}
