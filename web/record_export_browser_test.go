@@ -57,7 +57,8 @@ func TestBrowserPatientDownloadsHerRecordAndPrintsHerDisclosures(t *testing.T) {
 	w.start()
 	w.signIn(patientEmail, "")
 	signedIn := time.Now()
-	w.follow("#nav-export")
+	w.follow("#nav-record")
+	w.follow("#record-export")
 	patientID, err := chromedp.Run(w.ctx, chromedp.Evaluate[string](`document.getElementById('export-box').dataset.patient`))
 	if err != nil || patientID == "" {
 		t.Fatalf("the page names no record: %v", err)
