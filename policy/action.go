@@ -97,6 +97,16 @@ const (
 	// accounting of disclosures).
 	ExportPatient Action = "export.patient"
 	AuditReadOwn  Action = "audit.read_own"
+	// A patient may also ask in writing (164.524(b)): the front desk
+	// records the request, which the practice must answer within 30 days
+	// (AccessRequestManage), and produces the same export for it after a
+	// fresh authentication (ExportForRequest; the service requires an open
+	// request for that patient). The compliance officer and the front desk
+	// see the practice's requests and the days left, naming whose request
+	// each is and nothing of the record (AccessRequestQueue).
+	AccessRequestManage Action = "access_request.manage"
+	AccessRequestQueue  Action = "access_request.queue"
+	ExportForRequest    Action = "export.request"
 	// RestrictionsRead and RestrictionsWrite are a patient's own limits on
 	// who sees her record (haven.Restrictions): hers alone to read and
 	// set. Policy itself reads them for every decision without an action.
@@ -146,27 +156,28 @@ const (
 type Kind string
 
 const (
-	KindChart        Kind = "chart"
-	KindPatient      Kind = "patient" // the practice's patient list
-	KindCareTeam     Kind = "careteam"
-	KindNote         Kind = "note"
-	KindAmendment    Kind = "amendment"
-	KindMessage      Kind = "message"
-	KindRestrictions Kind = "restrictions"
-	KindFile         Kind = "file"
-	KindPrescription Kind = "prescription"
-	KindLab          Kind = "lab"
-	KindVisit        Kind = "visit"
-	KindPayment      Kind = "payment"
-	KindAudit        Kind = "audit"
-	KindAlert        Kind = "alert"
-	KindBreakGlass   Kind = "breakglass"
-	KindIncident     Kind = "incident"
-	KindBackup       Kind = "backup"
-	KindUser         Kind = "user"
-	KindPractice     Kind = "practice"
-	KindVendor       Kind = "vendor"
-	KindKey          Kind = "key"
+	KindChart         Kind = "chart"
+	KindPatient       Kind = "patient" // the practice's patient list
+	KindCareTeam      Kind = "careteam"
+	KindNote          Kind = "note"
+	KindAmendment     Kind = "amendment"
+	KindAccessRequest Kind = "access_request"
+	KindMessage       Kind = "message"
+	KindRestrictions  Kind = "restrictions"
+	KindFile          Kind = "file"
+	KindPrescription  Kind = "prescription"
+	KindLab           Kind = "lab"
+	KindVisit         Kind = "visit"
+	KindPayment       Kind = "payment"
+	KindAudit         Kind = "audit"
+	KindAlert         Kind = "alert"
+	KindBreakGlass    Kind = "breakglass"
+	KindIncident      Kind = "incident"
+	KindBackup        Kind = "backup"
+	KindUser          Kind = "user"
+	KindPractice      Kind = "practice"
+	KindVendor        Kind = "vendor"
+	KindKey           Kind = "key"
 )
 
 // access is how a role may take an action. The zero value is "never", so a
@@ -273,8 +284,11 @@ var table = map[Action]rule{
 
 	VisitReschedule: {kind: KindVisit, patient: true, phi: true, roles: perms{rPatient: own, rClinician: related, rStaff: anyInPractice}},
 
-	ExportPatient: {kind: KindChart, patient: true, phi: true, stepUp: true, roles: perms{rPatient: own}},
-	AuditReadOwn:  {kind: KindAudit, patient: true, phi: true, roles: perms{rPatient: own}},
+	ExportPatient:       {kind: KindChart, patient: true, phi: true, stepUp: true, roles: perms{rPatient: own}},
+	AuditReadOwn:        {kind: KindAudit, patient: true, phi: true, roles: perms{rPatient: own}},
+	AccessRequestManage: {kind: KindAccessRequest, patient: true, phi: true, roles: perms{rStaff: anyInPractice}},
+	AccessRequestQueue:  {kind: KindAccessRequest, roles: perms{rStaff: anyInPractice, rCompliance: anyInPractice}},
+	ExportForRequest:    {kind: KindChart, patient: true, phi: true, stepUp: true, purpose: PurposePatientRequest, roles: perms{rStaff: anyInPractice}},
 	// Setting restrictions needs no step-up: a stolen session could lift
 	// one, but it already reads everything the restriction guards.
 	RestrictionsRead:  {kind: KindRestrictions, patient: true, phi: true, roles: perms{rPatient: own}},

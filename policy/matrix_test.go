@@ -59,6 +59,7 @@ var permissions = map[haven.Role]map[string]string{
 		"visit.queue": anywhere, "visit.checkin": anywhere,
 		"note.read": grantAndRelated, "lab.read": grantAndRelated, "prescription.read": grantAndRelated,
 		"file.read": grantAndRelated, "file.upload": grantAndRelated,
+		"access_request.manage": anywhere, "access_request.queue": anywhere, "export.request": anywhere,
 	},
 	haven.RolePracticeAdmin: {
 		"user.manage": anywhere, "role.manage": anywhere, "mfa.reset": anywhere,
@@ -70,6 +71,7 @@ var permissions = map[haven.Role]map[string]string{
 		"audit.search": anywhere, "audit.verify": anywhere, "alert.review": anywhere,
 		"breakglass.review": anywhere, "incident.manage": anywhere, "backup.restore_drill": anywhere,
 		"patient.find": anywhere, "vendor.read": anywhere, "amendment.queue": anywhere,
+		"access_request.queue": anywhere,
 	},
 	haven.RolePlatformOperator: {
 		"practice.provision": anywhere, "keys.manage": anywhere, "user.manage": anywhere, "mfa.reset": anywhere,
@@ -79,13 +81,13 @@ var permissions = map[haven.Role]map[string]string{
 }
 
 // Actions that concern no single patient's record.
-var practiceLevel = set("patient.register", "patient.search", "patient.find", "visit.queue", "message.inbox", "amendment.queue",
+var practiceLevel = set("access_request.queue", "patient.register", "patient.search", "patient.find", "visit.queue", "message.inbox", "amendment.queue",
 	"audit.search", "audit.verify", "alert.review", "breakglass.review", "incident.manage",
 	"backup.restore_drill", "user.manage", "role.manage", "mfa.reset", "practice.settings",
 	"vendor.read", "vendor.manage", "keys.manage", "practice.provision", "payment.list", "payment.refund", "payment.prices")
 
 // Actions a stolen or left-open session must not be able to take.
-var needsStepUp = set("prescription.write", "note.sign", "export.patient", "breakglass.request",
+var needsStepUp = set("prescription.write", "note.sign", "export.patient", "export.request", "breakglass.request",
 	"mfa.reset", "role.manage", "visit.admit", "keys.manage", "practice.settings", "practice.provision", "vendor.manage", "payment.refund")
 
 func set(xs ...string) map[string]bool {
@@ -212,6 +214,10 @@ func expected(role haven.Role, action string, sc scenario, mfa, freshStepUp bool
 		return no(policy.ReasonBreakGlassExpired)
 	default:
 		return no(policy.ReasonNotOnCareTeam)
+	}
+	if action == "export.request" {
+		// The front desk answers the patient's own written request.
+		yes.Purpose = policy.PurposePatientRequest
 	}
 	if action == "breakglass.request" {
 		yes.Purpose = policy.PurposeBreakGlass

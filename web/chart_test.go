@@ -47,6 +47,7 @@ type tenant struct {
 	results [2]string // the result of each order
 	// unmatched is a result that matched no one, waiting for the front desk.
 	unmatched string
+	access    [2]string // a written request for a copy, per patient
 	// payments are each patient's payment for her visit, when stripe-mock
 	// is there to take them (always in CI); empty otherwise.
 	payments [2]string
@@ -223,6 +224,12 @@ func newChartStack(t *testing.T, dsn string) (*authStack, [2]*tenant) {
 				t.Fatal(err)
 			}
 			tn.rx[j] = d.ID
+			ar, err := svc.RecordAccessRequest(as(haven.RoleStaff), service.NewAccessRequest{PatientID: tn.patient[j],
+				Received: clock.Now().Format(time.DateOnly), Recipient: "Recipient" + tn.marker})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tn.access[j] = ar.ID
 		}
 		// Each patient has a lab order (by doc2) and its result, and one
 		// result matched no one, so the lab routes have ids to sweep; the
@@ -305,6 +312,9 @@ var sweepRoutes = []route{
 	{"DELETE", "/api/v1/patients/%s/care-team/" + "someone", nil, patientID},
 	{"POST", "/api/v1/patients/%s/break-glass", func(*tenant) string { return `{"reason":"an emergency of some kind","minutes":30}` }, patientID},
 	{"GET", "/api/v1/patients/%s/access-history", nil, patientID},
+	{"GET", "/api/v1/patients/%s/export", nil, patientID},
+	{"GET", "/api/v1/patients/%s/disclosures", nil, patientID},
+	{"GET", "/api/v1/access-requests/%s/export", nil, func(tn *tenant, j int) string { return tn.access[j] }},
 	{"GET", "/api/v1/patients/%s/files", nil, patientID},
 	{"GET", "/api/v1/files/%s", nil, fileID},
 	{"GET", "/api/v1/files/%s/renditions", nil, fileID},
@@ -386,6 +396,10 @@ var bodyIDRoutes = []route{
 	// Ordering labs for another's patient.
 	{"POST", "/api/v1/lab-orders", func(tn *tenant) string {
 		return `{"patient_id":"` + tn.patient[1] + `","lab_id":"` + tn.lab + `","tests":["2345-7"]}`
+	}, patientID},
+	// Recording a written request for another's record.
+	{"POST", "/api/v1/access-requests", func(tn *tenant) string {
+		return `{"patient_id":"` + tn.patient[1] + `","received":"2026-11-25"}`
 	}, patientID},
 	// Asking to amend another's note or details.
 	{"POST", "/api/v1/amendments", func(tn *tenant) string {

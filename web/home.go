@@ -43,8 +43,11 @@ type homeView struct {
 	// The administrator's.
 	Invited, NoFactor, Disabled, Invitations int
 
-	// The compliance officer's.
-	Alerts, Reviews int
+	// The compliance officer's: open alerts, break-glass uses to review,
+	// written requests for a copy not yet answered and those past their
+	// 30 days.
+	Alerts, Reviews        int
+	OpenCopies, LateCopies int
 }
 
 // scheduleRow is one visit of a schedule, with what the reader may do.
@@ -225,6 +228,18 @@ func (s *Server) complianceHome(r *http.Request, v *homeView) error {
 		return err
 	}
 	v.Alerts, v.Reviews = len(alerts), len(queue)
+	copies, err := s.svc.AccessRequests(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range copies {
+		if c.Fulfilled == nil {
+			v.OpenCopies++
+			if c.DaysLeft < 0 {
+				v.LateCopies++
+			}
+		}
+	}
 	return nil
 }
 

@@ -44,6 +44,8 @@ func navFor(a *haven.Actor, path string) []navLink {
 			{ID: "nav-files", Href: "/app/patients/" + a.UserID + "/files", Label: "Files"},
 			{ID: "nav-payments", Href: "/app/payments", Label: "Payments"},
 			{ID: "nav-history", Href: "/app/history", Label: "Who saw my record"},
+			{ID: "nav-disclosures", Href: "/app/disclosures", Label: "Where my record was sent"},
+			{ID: "nav-export", Href: "/app/export", Label: "Download my record"},
 		}
 	case a.Role == haven.RoleClinician:
 		links = []navLink{
@@ -61,6 +63,7 @@ func navFor(a *haven.Actor, path string) []navLink {
 			{ID: "nav-patients", Href: "/app/patients", Label: "Patients"},
 			{ID: "nav-register-patient", Href: "/app/patients/new", Label: "Register a patient"},
 			{ID: "nav-lab-unmatched", Href: "/app/lab-unmatched", Label: "Lab results to match"},
+			{ID: "nav-access-requests", Href: "/app/access-requests", Label: "Record copy requests"},
 		}
 	case a.Role == haven.RolePracticeAdmin:
 		links = []navLink{
@@ -76,6 +79,7 @@ func navFor(a *haven.Actor, path string) []navLink {
 			{ID: "nav-home", Href: "/app", Label: "Home"},
 			{ID: "nav-compliance", Href: "/app/compliance", Label: "Alerts and audit"},
 			{ID: "nav-amendments", Href: "/app/amendments", Label: "Amendment requests"},
+			{ID: "nav-access-requests", Href: "/app/access-requests", Label: "Record copy requests"},
 			{ID: "nav-vendors", Href: "/app/admin/vendors", Label: "Vendors"},
 		}
 	default:

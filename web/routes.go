@@ -224,6 +224,20 @@ var routes = []route{
 	{"POST /app/care-teams", html, may(policy.CareTeamManage), chart, (*Server).pageCareTeamChange, 0},
 	{"POST /app/care-teams/find", html, may(policy.PatientFind), chart, (*Server).pageCareTeamFind, 0},
 
+	// A patient's rights over her record: the download of her whole
+	// record and the accounting of disclosures (export.go).
+	{"GET /api/v1/patients/{id}/export", api, may(policy.ExportPatient), chart, (*Server).apiExport, 0},
+	{"GET /api/v1/patients/{id}/disclosures", api, may(policy.AuditReadOwn), chart, (*Server).apiDisclosures, 0},
+	{"GET /app/export", html, may(policy.ExportPatient), chart, (*Server).pageExport, 0},
+	{"GET /app/disclosures", html, may(policy.AuditReadOwn), chart, (*Server).pageDisclosures, 0},
+	// Written requests for a copy (access_requests.go).
+	{"GET /api/v1/access-requests", api, may(policy.AccessRequestQueue), chart, (*Server).apiAccessRequests, 0},
+	{"POST /api/v1/access-requests", api, may(policy.AccessRequestManage), chart, (*Server).apiRecordAccessRequest, 0},
+	{"GET /api/v1/access-requests/{id}/export", api, may(policy.ExportForRequest), chart, (*Server).apiFulfilAccessRequest, 0},
+	{"GET /app/access-requests", html, may(policy.AccessRequestQueue), chart, (*Server).pageAccessRequests, 0},
+	{"POST /app/patients/{id}/access-requests", html, may(policy.AccessRequestManage), chart, (*Server).pageRecordAccessRequest, 0},
+	{"POST /app/access-requests/{id}/export", html, may(policy.ExportForRequest), chart, (*Server).pageFulfilAccessRequest, 0},
+
 	// Secure messaging: conversations, the practice's inbox and its
 	// triage, live updates, and a patient's privacy limits; the API
 	// (messages.go) and the pages (messages_pages.go). A visit's

@@ -75,6 +75,8 @@ var actionWords = map[string]deed{
 	"visit.cut":                    {"was disconnected from the video call", "stay in the video call"},
 	"visit.remind":                 {"sent you a reminder of your visit", "send you a reminder"},
 	"export.patient":               {"downloaded your whole record", "download your whole record"},
+	"export.request":               {"made a copy of your whole record for your written request", "copy your whole record"},
+	"access_request.manage":        {"recorded your written request for a copy of your record", "record a request for a copy of your record"},
 	"audit.read_own":               {"looked at who accessed your record", "look at who accessed your record"},
 	"breakglass.request":           {"opened your record in an emergency (break-glass)", "open your record in an emergency"},
 	"legal_hold.place":             {"placed a legal hold on your record", "place a legal hold"},
