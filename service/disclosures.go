@@ -14,7 +14,7 @@ import (
 // practice, newest first, to the patient herself (audit.read_own: her
 // access history's action, audited as it is). They are read from the
 // practice's audit log, which records every sending before anything
-// leaves (rx_outbox.go), and described from the records they sent,
+// leaves (rx_outbox.go, lab_outbox.go), and described from the records they sent,
 // opened only for her; and from the written requests answered with a
 // copy to another provider (access_requests.go).
 func (s *Service) Disclosures(ctx context.Context, patientID string) ([]haven.Disclosure, error) {
@@ -26,42 +26,41 @@ func (s *Service) Disclosures(ctx context.Context, patientID string) ([]haven.Di
 		return nil, err
 	}
 	// Every sending attempt is recorded before it is made, and a pharmacy
-	// that did not answer is tried again: the newest attempt of each
-	// prescription and kind stands for them all, and a prescription that
-	// never reached its pharmacy (still queued) was not disclosed.
-	var entries []audit.Entry
-	q := haven.AuditQuery{LogID: row.PracticeID, PatientID: row.ID, Action: ActRxTransmit, Decision: haven.DecisionAllow, Limit: 500}
-	for {
-		page, err := s.db.SearchAudit(ctx, q)
-		if err != nil {
-			return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot read the audit log")
-		}
-		entries = append(entries, page...)
-		if len(page) < q.Limit {
-			break
-		}
-		q.BeforeSeq = page[len(page)-1].Seq
-	}
-	cancelled := map[string]bool{}
-	for _, e := range entries {
-		if e.Reason == "cancel" {
-			cancelled[e.ResourceID] = true
-		}
-	}
+	// or lab that did not answer is tried again: the newest attempt of
+	// each record and kind stands for them all, and one that never
+	// reached its recipient (still queued, unanswered) was not disclosed.
 	out := []haven.Disclosure{}
-	seen := map[string]bool{}
-	for _, e := range entries {
-		if seen[e.ResourceID+"/"+e.Reason] {
-			continue
-		}
-		seen[e.ResourceID+"/"+e.Reason] = true
-		d, ok, err := s.rxDisclosure(ctx, row, e.ResourceID, e.Reason, cancelled[e.ResourceID])
+	for _, act := range []string{ActRxTransmit, ActLabTransmit} {
+		entries, err := s.allowedEvents(ctx, row, act)
 		if err != nil {
 			return nil, err
 		}
-		if ok {
-			d.Time, d.Seq = e.Time, e.Seq
-			out = append(out, d)
+		cancelled := map[string]bool{}
+		for _, e := range entries {
+			if e.Reason == "cancel" {
+				cancelled[e.ResourceID] = true
+			}
+		}
+		seen := map[string]bool{}
+		for _, e := range entries {
+			if seen[e.ResourceID+"/"+e.Reason] {
+				continue
+			}
+			seen[e.ResourceID+"/"+e.Reason] = true
+			var d haven.Disclosure
+			var ok bool
+			if act == ActLabTransmit {
+				d, ok, err = s.labDisclosure(ctx, row, e.ResourceID)
+			} else {
+				d, ok, err = s.rxDisclosure(ctx, row, e.ResourceID, e.Reason, cancelled[e.ResourceID])
+			}
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				d.Time, d.Seq = e.Time, e.Seq
+				out = append(out, d)
+			}
 		}
 	}
 	sent, err := s.requestDisclosures(ctx, row)
@@ -71,6 +70,24 @@ func (s *Service) Disclosures(ctx context.Context, patientID string) ([]haven.Di
 	out = append(out, sent...)
 	slices.SortStableFunc(out, func(a, b haven.Disclosure) int { return b.Time.Compare(a.Time) })
 	return out, nil
+}
+
+// allowedEvents returns the patient's allowed events of action act in her
+// practice's audit log, newest first.
+func (s *Service) allowedEvents(ctx context.Context, row *haven.Patient, act string) ([]audit.Entry, error) {
+	var entries []audit.Entry
+	q := haven.AuditQuery{LogID: row.PracticeID, PatientID: row.ID, Action: act, Decision: haven.DecisionAllow, Limit: 500}
+	for {
+		page, err := s.db.SearchAudit(ctx, q)
+		if err != nil {
+			return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot read the audit log")
+		}
+		entries = append(entries, page...)
+		if len(page) < q.Limit {
+			return entries, nil
+		}
+		q.BeforeSeq = page[len(page)-1].Seq
+	}
 }
 
 // rxDisclosure describes one sending of a prescription to its pharmacy:
@@ -103,6 +120,40 @@ func (s *Service) rxDisclosure(ctx context.Context, row *haven.Patient, rxID, ki
 		d.Why = "Treatment: so the pharmacy does not fill a cancelled prescription"
 	}
 	if v, err := s.db.FindVendor(ctx, p.PharmacyID); err == nil && v.PracticeID == row.PracticeID {
+		d.Recipient, d.RecipientKind = v.Name, string(v.Kind)
+	}
+	return d, true, nil
+}
+
+// labDisclosure describes the sending of a lab order to its lab: the
+// tests ordered. An order the lab answered (acknowledged, refused, or
+// resulted) reached it; one still waiting unanswered did not.
+func (s *Service) labDisclosure(ctx context.Context, row *haven.Patient, orderID string) (haven.Disclosure, bool, error) {
+	o, err := s.db.FindLabOrder(ctx, orderID)
+	if haven.ErrorCode(err) == haven.ENOTFOUND {
+		return haven.Disclosure{}, false, nil
+	}
+	if err != nil {
+		return haven.Disclosure{}, false, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load a lab order")
+	}
+	if o.PatientID != row.ID || o.PracticeID != row.PracticeID {
+		return haven.Disclosure{}, false, nil
+	}
+	if o.AckCode == "" && o.Status != haven.LabSent && o.Status != haven.LabRejected && o.Status != haven.LabResulted {
+		return haven.Disclosure{}, false, nil
+	}
+	var c haven.LabOrderContent
+	if err := s.openJSON(ctx, labOrderAD(o), o.Content, &c); err != nil {
+		return haven.Disclosure{}, false, err
+	}
+	names := make([]string, 0, len(c.Tests))
+	for _, t := range c.Tests {
+		names = append(names, t.Name)
+	}
+	d := haven.Disclosure{Recipient: "A lab no longer registered", RecipientKind: string(haven.VendorLab),
+		What: "Your lab order for " + strings.Join(names, ", ") + ", with your name, date of birth, sex and record number",
+		Why:  "Treatment: so the lab can run the tests your clinician ordered"}
+	if v, err := s.db.FindVendor(ctx, o.LabID); err == nil && v.PracticeID == row.PracticeID {
 		d.Recipient, d.RecipientKind = v.Name, string(v.Kind)
 	}
 	return d, true, nil

@@ -186,6 +186,8 @@ type exportSummary struct {
 	Messages                                           []summaryLine
 	Prescriptions                                      []summaryLine
 	Allergies                                          []summaryLine
+	LabOrders                                          []summaryLine
+	Results                                            []summaryResult
 	Files                                              []summaryFile
 }
 
@@ -195,6 +197,18 @@ type summaryNote struct {
 	When, Author string
 	SOAP         haven.SOAP
 	Addenda      []string
+}
+
+// summaryResult is one released lab result as the summary says it.
+type summaryResult struct {
+	When, Test, Lab, Reviewer, Comment string
+	Values                             []summaryValue
+	Notes                              []string
+}
+
+type summaryValue struct {
+	Name, Value, Range, Meaning string
+	Notes                       []string
 }
 
 type summaryFile struct{ When, Name, Path string }
@@ -301,6 +315,9 @@ func (b *recordBuilder) build(ctx context.Context) error {
 		return err
 	}
 	if err := b.addPrescriptions(ctx, pref); err != nil {
+		return err
+	}
+	if err := b.addLabs(ctx, pref); err != nil {
 		return err
 	}
 	allergies, err := s.openAllergies(ctx, row.ID)
@@ -559,15 +576,9 @@ func (b *recordBuilder) addPrescriptions(ctx context.Context, pref fhirRef) erro
 		dispense := map[string]any{"numberOfRepeatsAllowed": c.Refills,
 			"quantity":               map[string]any{"value": c.Quantity, "unit": c.Form},
 			"expectedSupplyDuration": map[string]any{"value": c.DaysSupply, "unit": "days", "system": fhirUCUM, "code": "d"}}
-		pharmacy := ""
-		if ph, err := s.db.FindVendor(ctx, p.PharmacyID); err == nil && ph.PracticeID == row.PracticeID {
-			pharmacy = ph.Name
-			oref, ok := b.refs["Organization/"+ph.ID]
-			if !ok {
-				oref = b.add("Organization/"+ph.ID, map[string]any{"resourceType": "Organization", "id": fhirID(ph.ID), "name": ph.Name,
-					"type": []map[string]any{{"text": "Pharmacy"}}}).Reference
-			}
-			dispense["performer"] = fhirRef{Reference: oref}
+		oref, pharmacy, ok := b.organization(ctx, p.PharmacyID, "Pharmacy")
+		if ok {
+			dispense["performer"] = oref
 		}
 		med["dispenseRequest"] = dispense
 		b.add("MedicationRequest/"+p.ID, med)
