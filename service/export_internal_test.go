@@ -22,3 +22,24 @@ func TestZipNamesStayInTheFilesFolder(t *testing.T) {
 		t.Errorf("%d distinct names for 12 files: %v", len(used), used)
 	}
 }
+
+// TestLabValuesAsFHIR: the lab's timestamps and numbers become FHIR's
+// dateTime and decimal, or nothing when they are not one.
+func TestLabValuesAsFHIR(t *testing.T) {
+	for in, want := range map[string]string{"20261205080000": "2026-12-05T08:00:00Z", "20261205080000.123-0500": "2026-12-05T13:00:00Z",
+		"202612050800": "2026-12-05T08:00:00Z", "20261205": "2026-12-05", "yesterday": "", "": ""} {
+		if got := hl7Time(in); got != want {
+			t.Errorf("hl7Time(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for in, want := range map[string]string{"412": "412", "-3.5": "-3.5", "+5": "5", ".5": "0.5", "5.": "5", "007": "7", "1e3": "1000"} {
+		if got, ok := fhirNumber(in); !ok || string(got) != want {
+			t.Errorf("fhirNumber(%q) = %q %v, want %q", in, got, ok, want)
+		}
+	}
+	for _, in := range []string{"NaN", "Inf", "1e999", "high", ""} {
+		if got, ok := fhirNumber(in); ok {
+			t.Errorf("fhirNumber(%q) = %q, want none", in, got)
+		}
+	}
+}

@@ -25,8 +25,9 @@ const (
 	fhirInterpretation = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 )
 
-// fhirDecimal is FHIR's decimal, which JSON carries as a number.
-var fhirDecimal = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+// fhirDecimal is FHIR's decimal as JSON carries it, kept as the lab wrote
+// it; anything else (an exponent, a sign) is reformatted.
+var fhirDecimal = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?$`)
 
 // fhirNumber is a lab's numeric value as a FHIR decimal, or false when it
 // is not a finite number.
@@ -46,7 +47,7 @@ func fhirNumber(v string) (json.Number, bool) {
 // with an optional offset) as a FHIR dateTime, or "" when it is not one.
 func hl7Time(ts string) string {
 	ts = strings.TrimSpace(ts)
-	if i := strings.IndexByte(ts, '.'); i >= 0 && i < len(ts) {
+	if i := strings.IndexByte(ts, '.'); i >= 0 { // fractions of a second are dropped
 		j := i + 1
 		for j < len(ts) && ts[j] >= '0' && ts[j] <= '9' {
 			j++
