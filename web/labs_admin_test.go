@@ -45,7 +45,12 @@ var hl7TokenRE = regexp.MustCompile(`id="token" class="secret">(hl7_[A-Za-z0-9_-
 // practice's lab is not found (to look or to change), a pharmacy is no
 // lab, and a clinician and the compliance officer are refused the page.
 func TestLabInterfacePageIsTheAdminsOwnLabs(t *testing.T) {
-	st, ts := newChartStack(t, testkit.SQLite(t))
+	t.Run("sqlite", func(t *testing.T) { labInterfacePage(t, testkit.SQLite(t)) })
+	t.Run("postgres", func(t *testing.T) { labInterfacePage(t, testkit.Postgres(t)) })
+}
+
+func labInterfacePage(t *testing.T, dsn string) {
+	st, ts := newChartStack(t, dsn)
 	own, other := ts[0], ts[1]
 	adm := st.client(firefox)
 	adm.signIn(own.emails["practice_admin"], "")
