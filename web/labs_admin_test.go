@@ -1,13 +1,16 @@
 package web_test
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"io"
 	"math/big"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -41,7 +44,8 @@ var hl7TokenRE = regexp.MustCompile(`id="token" class="secret">(hl7_[A-Za-z0-9_-
 // TestLabInterfacePageIsTheAdminsOwnLabs: the admin reaches her lab's
 // results interface from the vendors page; a certificate that cannot be
 // read is refused with words and changes nothing; a good one is shown by
-// its subject and end date, and a token is shown once and works; another
+// its subject and end date, and a token is shown once and works (and is
+// revoked); an uploaded certificate file does as a pasted one; another
 // practice's lab is not found (to look or to change), a pharmacy is no
 // lab, and a clinician and the compliance officer are refused the page.
 func TestLabInterfacePageIsTheAdminsOwnLabs(t *testing.T) {
@@ -112,6 +116,20 @@ func labInterfacePage(t *testing.T, dsn string) {
 	}
 	if body, _ := adm.adminPage(page); !strings.Contains(body, "None made") || !strings.Contains(body, "CN=Results Gateway") {
 		t.Fatalf("after revoking the token:\n%s", body)
+	}
+
+	// The certificate file the lab sent, uploaded in place of pasting.
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	mw.WriteField("form_token", tok)
+	fw, _ := mw.CreateFormFile("certificate_file", "lab.pem")
+	io.WriteString(fw, labClientCertPEM(t, "Uploaded Gateway"))
+	mw.Close()
+	if r := adm.do("POST", page, &buf, map[string]string{"Content-Type": mw.FormDataContentType(), "Sec-Fetch-Site": "same-origin", "Origin": st.base}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("uploading the certificate: %d\n%s", r.StatusCode, readAll(t, r))
+	}
+	if body, _ := adm.adminPage(page); !strings.Contains(body, "CN=Uploaded Gateway") {
+		t.Fatalf("after uploading the certificate:\n%s", body)
 	}
 
 	// Not an admin: refused.
