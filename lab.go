@@ -211,3 +211,19 @@ func (o LabObservation) Critical() bool {
 	}
 	return false
 }
+
+// LabInterface is how a lab is recognised when it sends results: the
+// SHA-256 of its client certificate (MLLP over mutual TLS) and the hash
+// of its integration token (HTTPS). The certificate's subject and end
+// date and the token's making date are kept so the admin can see what is
+// registered; the token itself is shown once and never kept.
+type LabInterface struct {
+	LabID       string
+	PracticeID  string
+	CertSHA256  string // "" when no certificate is registered
+	CertSubject string
+	CertExpires time.Time
+	TokenHash   string // "" when the lab has no token
+	TokenMade   time.Time
+	Updated     time.Time
+}

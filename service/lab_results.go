@@ -60,46 +60,110 @@ const (
 const maxResultComment = 2000
 
 // SetLabInterface sets how a lab is recognised: certPEM, its client
-// certificate for the MLLP listener ("" for none), and, with token, a new
-// integration token for POST /api/v1/hl7, returned once (only its hash is
-// kept). The practice admin, after a recent step-up.
+// certificate for the MLLP listener ("" keeps the one registered), and,
+// with token, a new integration token for POST /api/v1/hl7 in place of
+// any earlier one, returned once (only its hash is kept). The practice
+// admin, after a recent step-up; a bad certificate changes nothing.
 func (s *Service) SetLabInterface(ctx context.Context, labID, certPEM string, token bool) (string, error) {
-	a, err := haven.SignedIn(ctx)
+	a, v, li, err := s.labInterface(ctx, labID)
 	if err != nil {
 		return "", err
-	}
-	v, err := s.findVendor(ctx, a, policy.VendorManage, labID)
-	if err != nil {
-		return "", err
-	}
-	if v.Kind != haven.VendorLab || v.PracticeID != a.PracticeID {
-		return "", haven.Errorf(haven.EINVALID, "only a laboratory of the practice sends results")
 	}
 	if _, _, err := s.authorize(ctx, policy.PracticeSettings, policy.Resource{Kind: policy.KindPractice, ID: a.PracticeID, PracticeID: a.PracticeID}); err != nil {
 		return "", err
 	}
-	certSum := ""
+	if strings.TrimSpace(certPEM) == "" && !token {
+		return "", haven.Errorf(haven.EINVALID, "give the lab's client certificate, or ask for a token, or both")
+	}
 	if strings.TrimSpace(certPEM) != "" {
 		block, _ := pem.Decode([]byte(certPEM))
 		if block == nil || block.Type != "CERTIFICATE" {
-			return "", haven.Errorf(haven.EINVALID, "give the lab's client certificate in PEM form")
+			return "", haven.Errorf(haven.EINVALID, "give the lab's client certificate in PEM form (the text from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----)")
 		}
-		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
 			return "", haven.Errorf(haven.EINVALID, "the lab's certificate cannot be read")
 		}
-		certSum = certFingerprint(block.Bytes)
+		li.CertSHA256, li.CertSubject, li.CertExpires = certFingerprint(block.Bytes), cert.Subject.String(), cert.NotAfter.UTC()
 	}
-	plain, tokenHash := "", ""
+	plain := ""
 	if token {
 		var b [32]byte
 		rand.Read(b[:])
 		plain = "hl7_" + base64.RawURLEncoding.EncodeToString(b[:])
-		tokenHash = tokenFingerprint(plain)
+		li.TokenHash, li.TokenMade = tokenFingerprint(plain), s.now().UTC()
 	}
-	if err := s.db.SetLabInterface(ctx, v.ID, v.PracticeID, certSum, tokenHash); err != nil {
+	if err := s.db.SetLabInterface(ctx, li); err != nil {
 		return "", err
 	}
-	return plain, nil
+	return plain, s.recordVendorChange(ctx, a, ActLabInterfaceSet, v)
+}
+
+// Audit actions of a lab's results interface being set or revoked (which
+// parts is in the registry row, not the log).
+const (
+	ActLabInterfaceSet    = "lab.interface_set"
+	ActLabInterfaceRevoke = "lab.interface_revoke"
+)
+
+// RevokeLabInterface stops recognising the lab by its client certificate
+// (cert) and/or its integration token (token). The practice admin, after
+// a recent step-up.
+func (s *Service) RevokeLabInterface(ctx context.Context, labID string, cert, token bool) error {
+	a, v, li, err := s.labInterface(ctx, labID)
+	if err != nil {
+		return err
+	}
+	if _, _, err := s.authorize(ctx, policy.PracticeSettings, policy.Resource{Kind: policy.KindPractice, ID: a.PracticeID, PracticeID: a.PracticeID}); err != nil {
+		return err
+	}
+	if cert {
+		li.CertSHA256, li.CertSubject, li.CertExpires = "", "", time.Time{}
+	}
+	if token {
+		li.TokenHash, li.TokenMade = "", time.Time{}
+	}
+	if err := s.db.SetLabInterface(ctx, li); err != nil {
+		return err
+	}
+	return s.recordVendorChange(ctx, a, ActLabInterfaceRevoke, v)
+}
+
+// LabInterface returns a lab of the actor's practice and what is
+// registered to recognise it (an empty interface when nothing is); the
+// look is decided and audited as a read of the vendor. Only those who may
+// change the registry see it: it is the admin's page, not the
+// compliance officer's.
+func (s *Service) LabInterface(ctx context.Context, labID string) (*haven.Vendor, *haven.LabInterface, error) {
+	a, v, li, err := s.labInterface(ctx, labID)
+	if err == nil && !policy.Permits(a.Role, policy.VendorManage) {
+		return nil, nil, haven.Errorf(haven.EFORBIDDEN, "only the practice admin manages a lab's results interface")
+	}
+	return v, li, err
+}
+
+// labInterface finds the lab labID of the actor's practice, decides the
+// actor may see it, and loads its interface.
+func (s *Service) labInterface(ctx context.Context, labID string) (haven.Actor, *haven.Vendor, *haven.LabInterface, error) {
+	a, err := haven.SignedIn(ctx)
+	if err != nil {
+		return a, nil, nil, err
+	}
+	v, err := s.findVendor(ctx, a, policy.VendorRead, labID)
+	if err != nil {
+		return a, nil, nil, err
+	}
+	if _, _, err := s.authorizeRecord(ctx, policy.VendorRead, vendorResource(v, a), v.ID); err != nil {
+		return a, nil, nil, err
+	}
+	if v.Kind != haven.VendorLab || v.PracticeID != a.PracticeID {
+		return a, nil, nil, haven.Errorf(haven.EINVALID, "only a laboratory of the practice sends results")
+	}
+	li, err := s.db.LabInterface(ctx, v.PracticeID, v.ID)
+	if haven.ErrorCode(err) == haven.ENOTFOUND {
+		li, err = &haven.LabInterface{LabID: v.ID, PracticeID: v.PracticeID}, nil
+	}
+	return a, v, li, err
 }
 
 func certFingerprint(der []byte) string {

@@ -163,6 +163,10 @@ var routes = []route{
 	{"GET /app/admin/vendors", html, may(policy.VendorRead), chart, (*Server).pageVendors, 0},
 	{"POST /app/admin/vendors", html, may(policy.VendorManage), chart, (*Server).pageSaveVendor, 0},
 	{"POST /app/admin/vendors/{id}/retire", html, may(policy.VendorManage), chart, (*Server).pageRetireVendor, 0},
+	// A lab's results interface, on the admin's pages (labs_admin.go).
+	{"GET /app/admin/labs/{id}/interface", html, may(policy.VendorManage), chart, (*Server).pageLabInterface, 0},
+	{"POST /app/admin/labs/{id}/interface", html, may(policy.VendorManage), chart, (*Server).pageSetLabInterface, 0},
+	{"POST /app/admin/labs/{id}/interface/revoke", html, may(policy.VendorManage), chart, (*Server).pageRevokeLabInterface, 0},
 
 	// Passkeys and security keys (auth_webauthn.go). The options routes
 	// answer JSON to static/webauthn.js; the forms carry its answer back.

@@ -12,17 +12,41 @@ import (
 // and the unmatched queue. Results and unmatched messages arrive sealed
 // and leave sealed.
 
-// SetLabInterface records how a lab is recognised: the SHA-256 (hex) of
-// its client certificate and of its integration token; "" leaves one
-// unset.
-func (d *DB) SetLabInterface(ctx context.Context, labID, practiceID, certSHA256, tokenHash string) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO lab_interfaces (lab_id, practice_id, cert_sha256, token_hash, updated_us) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (lab_id) DO UPDATE SET cert_sha256 = excluded.cert_sha256, token_hash = excluded.token_hash, updated_us = excluded.updated_us`,
-		labID, practiceID, nullString(certSHA256), nullString(tokenHash), micros(d.now()))
+// SetLabInterface records how a lab is recognised (see
+// haven.LabInterface); an empty fingerprint or hash leaves that way unset.
+func (d *DB) SetLabInterface(ctx context.Context, li *haven.LabInterface) error {
+	_, err := d.db.ExecContext(ctx, `INSERT INTO lab_interfaces (lab_id, practice_id, cert_sha256, token_hash, updated_us, cert_subject, cert_expires_us, token_made_us)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT (lab_id) DO UPDATE SET cert_sha256 = excluded.cert_sha256, token_hash = excluded.token_hash, updated_us = excluded.updated_us,
+			cert_subject = excluded.cert_subject, cert_expires_us = excluded.cert_expires_us, token_made_us = excluded.token_made_us`,
+		li.LabID, li.PracticeID, nullString(li.CertSHA256), nullString(li.TokenHash), micros(d.now()),
+		nullString(li.CertSubject), nullMicros(li.CertExpires), nullMicros(li.TokenMade))
 	if isUniqueViolation(err) {
 		return haven.Errorf(haven.ECONFLICT, "that certificate is another lab's")
 	}
 	return err
+}
+
+// LabInterface returns how the lab of that practice is recognised, or
+// ENOTFOUND when nothing was ever registered for it.
+func (d *DB) LabInterface(ctx context.Context, practiceID, labID string) (*haven.LabInterface, error) {
+	li := &haven.LabInterface{LabID: labID, PracticeID: practiceID}
+	var cert, subject, token sql.NullString
+	var expires, made sql.NullInt64
+	var updated int64
+	err := d.db.QueryRowContext(ctx, `SELECT cert_sha256, cert_subject, cert_expires_us, token_hash, token_made_us, updated_us
+		FROM lab_interfaces WHERE lab_id = $1 AND practice_id = $2`, labID, practiceID).Scan(&cert, &subject, &expires, &token, &made, &updated)
+	if err != nil {
+		return nil, notFound(err, "lab interface", labID)
+	}
+	li.CertSHA256, li.CertSubject, li.TokenHash, li.Updated = cert.String, subject.String, token.String, fromMicros(updated)
+	if expires.Valid {
+		li.CertExpires = fromMicros(expires.Int64)
+	}
+	if made.Valid {
+		li.TokenMade = fromMicros(made.Int64)
+	}
+	return li, nil
 }
 
 // LabByCertificate returns the lab whose client certificate has that
