@@ -2,7 +2,9 @@ package web_test
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -71,8 +73,17 @@ func TestComplianceReportPageAndDownloads(t *testing.T) {
 					t.Errorf("an unknown format: %d, want 400", r.StatusCode)
 				}
 				m := getObject(t, api, auth, "/api/v1/compliance/report?practice_id="+other.id)
-				if m["practice_id"] != own.id || len(listField(t, m, "controls")) < 20 {
+				controls := listField(t, m, "controls")
+				if m["practice_id"] != own.id || len(controls) < 20 {
 					t.Errorf("the API's report: %v", m["practice_id"])
+				}
+				// The answer has exactly the fields the OpenAPI document names.
+				schema := openAPIDoc(t)["components"].(map[string]any)["schemas"].(map[string]any)["ComplianceReport"].(map[string]any)
+				props := schema["properties"].(map[string]any)
+				expectKeys(t, "the API's report", m, slices.Collect(maps.Keys(props))...)
+				item := props["controls"].(map[string]any)["items"].(map[string]any)["properties"].(map[string]any)
+				for _, c := range controls {
+					expectKeys(t, "a control", c, slices.Collect(maps.Keys(item))...)
 				}
 
 				// Every other role: refused, and nothing of the report said.
