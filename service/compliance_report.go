@@ -483,6 +483,8 @@ func evidenceAudit(ctx context.Context, r *ReportRun) (Verdict, error) {
 		v.Status, v.Reason = StatusNotMet, count(failing, "witness", "witnesses")+" could not vouch for the log (unreachable, missing or behind)"
 	case witnessed == 0:
 		v.Status, v.Reason = StatusAttention, "the log verifies, but no witness outside the database holds it: a rollback could not be proven"
+	case r.s.sameDisk:
+		v.Status, v.Reason = StatusAttention, "the log verifies, but its only witnesses are on the same disk as the data: whoever can rewrite one can rewrite both (add a witness on another machine)"
 	default:
 		v.Status, v.Reason = StatusMet, "the log verifies from scratch and every witness holds it"
 	}

@@ -22,7 +22,8 @@ type reportControl struct {
 // `haven compliance report` on both databases: without --practice it lists
 // the practices; with one (by name, any case) it writes the report in each
 // format; the evidence follows the instance (an ended agreement needs
-// attention, the renewed one is met); each report is an audited operator
+// attention, the renewed one is met; the default witness, a directory on
+// the data's disk, is called out); each report is an audited operator
 // event and the log still verifies.
 func TestComplianceReportCommand(t *testing.T) {
 	for name, dsn := range testkit.Databases(t) {
@@ -86,7 +87,8 @@ func TestComplianceReportCommand(t *testing.T) {
 				t.Fatalf("a renewed agreement: %+v", c)
 			}
 			code, out, _ = haven("compliance", "report", "--practice", id)
-			if code != 0 || !strings.HasPrefix(out, "# HIPAA evidence report: Lakeside Family Medicine") || !strings.Contains(out, "TestAuditVerifyCatchesTampering") {
+			if code != 0 || !strings.HasPrefix(out, "# HIPAA evidence report: Lakeside Family Medicine") || !strings.Contains(out, "TestAuditVerifyCatchesTampering") ||
+				!strings.Contains(out, "its only witnesses are on the same disk as the data") {
 				t.Fatalf("the Markdown report: exit %d\n%s", code, out)
 			}
 			file := filepath.Join(t.TempDir(), "report.html")
