@@ -449,6 +449,15 @@ func evidenceEncryption(ctx context.Context, r *ReportRun) (Verdict, error) {
 		return v, nil
 	}
 	v = v.with(Fact{"Active practice key", fmt.Sprintf("version %d, created %s", active.Version, reportDate(active.CreatedAt))})
+	var earlier []string
+	for _, key := range k.Keys {
+		if key.Kind == keyring.KindPractice && key.Version != active.Version {
+			earlier = append(earlier, fmt.Sprintf("version %d created %s, %s", key.Version, reportDate(key.CreatedAt), key.State))
+		}
+	}
+	if len(earlier) > 0 {
+		v = v.with(Fact{"Earlier versions (rotations)", strings.Join(earlier, "; ")})
+	}
 	if age := r.Now.Sub(active.CreatedAt); age > keyRotationDue {
 		v.Status, v.Reason = StatusAttention, fmt.Sprintf("the practice key is %d days old: rotate it (haven keys rotate --practice), at least yearly", int(age/(24*time.Hour)))
 	}

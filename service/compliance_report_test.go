@@ -163,6 +163,42 @@ func TestComplianceReportIsLiveEvidence(t *testing.T) {
 			t.Fatalf("an unknown practice: %v", err)
 		}
 
+		// A key rotation is dated in the report; a year on, the next is due.
+		enc := control(t, rep, "164.312(a)(2)(iv)")
+		if got := fact(t, enc, "Active practice key"); !strings.HasPrefix(got, "version 1, created ") || enc.Status != service.StatusMet {
+			t.Fatalf("before a rotation: %q %s", got, enc.Status)
+		}
+		if err := e.s.Keys.RotatePracticeKey(ctx, p.id, nil); err != nil {
+			t.Fatal(err)
+		}
+		rotated := control(t, mustReport(t, e, p), "164.312(a)(2)(iv)")
+		if got := fact(t, rotated, "Active practice key"); got != "version 2, created "+e.clock.Now().Format("2006-01-02") {
+			t.Fatalf("after a rotation: %q", got)
+		}
+		if got := fact(t, rotated, "Earlier versions (rotations)"); !strings.HasPrefix(got, "version 1 created ") {
+			t.Fatalf("the earlier version: %q", got)
+		}
+		e.clock.Advance(400 * 24 * time.Hour)
+		if c := control(t, mustReport(t, e, p), "164.312(a)(2)(iv)"); c.Status != service.StatusAttention || !strings.Contains(c.Reason, "rotate") {
+			t.Fatalf("a key 400 days old: %+v", c)
+		}
+
+		// An audit row edited in the database: the next report says the
+		// log does not verify.
+		if c := control(t, mustReport(t, e, p), "164.312(b)"); c.Status == service.StatusNotMet {
+			t.Fatalf("an untouched log: %+v", c)
+		}
+		if _, err := e.db.SQL().ExecContext(ctx, `UPDATE audit_events SET action = 'audit.search' WHERE log_id = $1 AND seq = 2`, p.id); err != nil {
+			t.Fatal(err)
+		}
+		tampered := mustReport(t, e, p)
+		if c := control(t, tampered, "164.312(b)"); c.Status != service.StatusNotMet || !strings.Contains(c.Reason, "does not verify") {
+			t.Fatalf("a tampered log: %+v", c)
+		}
+		if c := control(t, tampered, "164.312(c)(1)"); c.Status != service.StatusNotMet {
+			t.Fatalf("integrity with a tampered log: %+v", c)
+		}
+
 		// No patient detail in any form.
 		for _, format := range service.ReportFormats {
 			body, ctype, name, err := rep.Render(format)
@@ -185,6 +221,16 @@ func TestComplianceReportIsLiveEvidence(t *testing.T) {
 			t.Fatalf("an unknown format: %v", err)
 		}
 	})
+}
+
+// mustReport is p's compliance officer's report.
+func mustReport(t *testing.T, e *env, p *practice) *service.ComplianceReport {
+	t.Helper()
+	rep, err := e.svc.ComplianceReport(e.as(p.compliance))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
 }
 
 // TestReportedTestsExist: every test the report names as proving a
