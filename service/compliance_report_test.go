@@ -105,6 +105,12 @@ func TestComplianceReportIsLiveEvidence(t *testing.T) {
 		if err := e.svc.AddVendor(e.as(p.admin), pharmacy("Report Pharmacy", e.clock.Now().AddDate(0, 2, 0))); err != nil {
 			t.Fatal(err)
 		}
+		if got := fact(t, control(t, rep, "164.524"), "Records downloaded by patients in the last 12 months"); got != "0" {
+			t.Fatalf("downloads before any: %q", got)
+		}
+		if _, err := e.svc.PrepareExport(e.as(p.patientA), p.patientA.UserID); err != nil {
+			t.Fatal(err)
+		}
 		rep, err = e.svc.ComplianceReport(e.as(p.compliance))
 		if err != nil {
 			t.Fatal(err)
@@ -114,6 +120,9 @@ func TestComplianceReportIsLiveEvidence(t *testing.T) {
 		}
 		if got := fact(t, control(t, rep, "164.312(a)(2)(iii)"), "Workforce: ends after inactivity"); got != "10 minutes" {
 			t.Fatalf("after shortening the idle timeout: %q", got)
+		}
+		if got := fact(t, control(t, rep, "164.524"), "Records downloaded by patients in the last 12 months"); got != "1" {
+			t.Fatalf("after patient A downloaded her record: %q", got)
 		}
 		baa := control(t, rep, "164.308(b)")
 		if baa.Status != service.StatusMet || fact(t, baa, "Covered by an agreement in force") != "1" {
