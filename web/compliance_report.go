@@ -13,10 +13,16 @@ import (
 // officer's own practice: no route names a practice, so there is none of
 // another's to ask for.
 
-// reportView is the report page's data.
+// reportView is the report page's data: the report, and each control
+// with the element id its section has (so the list can link to it).
 type reportView struct {
 	*service.ComplianceReport
-	Formats []string
+	Sections []reportSection
+}
+
+type reportSection struct {
+	service.ControlReport
+	Anchor string
 }
 
 func (s *Server) pageComplianceReport(w http.ResponseWriter, r *http.Request) {
@@ -26,7 +32,11 @@ func (s *Server) pageComplianceReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := s.newPage(r, "Evidence report")
-	p.Data = reportView{ComplianceReport: rep, Formats: service.ReportFormats}
+	v := reportView{ComplianceReport: rep}
+	for _, c := range rep.Controls {
+		v.Sections = append(v.Sections, reportSection{ControlReport: c, Anchor: "control-" + service.ReportAnchor(c.ID)})
+	}
+	p.Data = v
 	s.render(w, r, http.StatusOK, "compliance_report.html", p)
 }
 

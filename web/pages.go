@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"haven"
-	"haven/service"
 )
 
 //go:embed templates/*.html
@@ -22,17 +21,16 @@ var templateFS embed.FS
 var staticFS embed.FS
 
 var templates = template.Must(template.New("").Funcs(template.FuncMap{
-	"role":         func(r any) string { return roleWords[fmt.Sprint(r)] },
-	"state":        func(s string) string { return visitStateWords[s] },
-	"paid":         func(s string) string { return paymentStateWords[s] },
-	"size":         fileSize,
-	"kind":         func(ctype string) string { return fileKindWords[ctype] },
-	"inc":          func(i int) int { return i + 1 },
-	"reportAnchor": service.ReportAnchor,
-	"took":         durationWords,
-	"kindLabel":    func(k haven.VendorKind) string { return k.Label() },
-	"phiLabel":     func(l haven.PHILevel) string { return l.Label() },
-	"did":          actionLabel,
+	"role":      func(r any) string { return roleWords[fmt.Sprint(r)] },
+	"state":     func(s string) string { return visitStateWords[s] },
+	"paid":      func(s string) string { return paymentStateWords[s] },
+	"size":      fileSize,
+	"kind":      func(ctype string) string { return fileKindWords[ctype] },
+	"inc":       func(i int) int { return i + 1 },
+	"took":      durationWords,
+	"kindLabel": func(k haven.VendorKind) string { return k.Label() },
+	"phiLabel":  func(l haven.PHILevel) string { return l.Label() },
+	"did":       actionLabel,
 	"rule": func(code string) string {
 		if w, ok := ruleWords[code]; ok {
 			return w
