@@ -835,3 +835,29 @@ func (v *verifier) consistencyProof(ctx context.Context, st Store, from, to uint
 	}
 	return nodes.Rehash(hs, hasher.HashChildren)
 }
+
+// Verify verifies logID from scratch as VerifyWith does, with the keys
+// this Log trusts and the witnesses it publishes to: the evidence a
+// report made while the server runs gives of the log's integrity. It
+// changes nothing and signs nothing. Without a trusted key (a Log built
+// with neither Signer nor Trust) there is nothing to verify against, and
+// it says so.
+func (l *Log) Verify(ctx context.Context, logID string) (*Report, error) {
+	if l.opts.Trust == nil {
+		return nil, haven.Errorf(haven.EINVALID, "no audit verifier key configured")
+	}
+	trust, err := NewTrust(l.opts.Trust.VerifierKeys())
+	if err != nil {
+		return nil, err
+	}
+	return VerifyWith(ctx, l.st, logID, VerifyOptions{Trust: trust, Witnesses: l.opts.Witnesses})
+}
+
+// Witnesses returns the names of the witnesses this Log publishes to.
+func (l *Log) Witnesses() []string {
+	out := make([]string, 0, len(l.opts.Witnesses))
+	for _, w := range l.opts.Witnesses {
+		out = append(out, w.Name())
+	}
+	return out
+}

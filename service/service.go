@@ -28,6 +28,7 @@ type Service struct {
 	passwords *password.Hasher
 	processor haven.Processor // nil: card payments are off
 	erasures  ErasureLedger   // nil: erasures are not recorded outside backups
+	sameDisk  bool            // every audit witness is on the data's disk
 	now       func() time.Time
 
 	detectOnce sync.Once
@@ -55,11 +56,15 @@ type Config struct {
 	Processor haven.Processor  // the card processor; nil turns card payments off
 	Erasures  ErasureLedger    // where erasures are recorded outside backups; nil records none
 	Now       func() time.Time // default: time.Now in UTC; tests inject a clock
+	// WitnessesOnDataDisk says every audit witness is a directory on the
+	// data's own disk: whoever can rewrite the database can rewrite them,
+	// so they prove no rollback (the evidence report says so).
+	WitnessesOnDataDisk bool
 }
 
 // New returns a Service.
 func New(cfg Config) *Service {
-	s := &Service{db: cfg.DB, keys: cfg.Keys, audit: cfg.Audit, blobs: cfg.Blobs, videoKey: cfg.VideoKey, passwords: cfg.Passwords, processor: cfg.Processor, erasures: cfg.Erasures, now: cfg.Now,
+	s := &Service{db: cfg.DB, keys: cfg.Keys, audit: cfg.Audit, blobs: cfg.Blobs, videoKey: cfg.VideoKey, passwords: cfg.Passwords, processor: cfg.Processor, erasures: cfg.Erasures, now: cfg.Now, sameDisk: cfg.WitnessesOnDataDisk,
 		notices: make(chan struct{}, 1), rx: make(chan struct{}, 1), labs: make(chan struct{}, 1)}
 	if s.passwords == nil {
 		s.passwords = password.NewHasher(password.HasherConfig{})

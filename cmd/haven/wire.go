@@ -167,7 +167,8 @@ func openStack(ctx context.Context, env *Env, cfg *Config) (*stack, error) {
 		st.blobs = blob.Gated(st.rawBlobs, st.blobGate.Allow)
 	}
 	ledger := backup.OpenLedger(cfg.ErasureLedger)
-	st.svc = service.New(service.Config{DB: st.db, Keys: st.keys, Audit: st.audit, Blobs: st.blobs, VideoKey: cfg.videoKey, Processor: cfg.processor, Erasures: ledger})
+	st.svc = service.New(service.Config{DB: st.db, Keys: st.keys, Audit: st.audit, Blobs: st.blobs, VideoKey: cfg.videoKey, Processor: cfg.processor, Erasures: ledger,
+		WitnessesOnDataDisk: cfg.sameDiskWarning() != ""})
 	if err := st.reapplyErasures(ctx, env, ledger); err != nil {
 		st.Close()
 		return nil, err
