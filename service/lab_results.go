@@ -39,7 +39,9 @@ import (
 // A message control id a lab has sent before gets the ACK it got then,
 // and nothing is stored twice. Stored results wait for the ordering
 // clinician, who reviews, comments and releases them; a critical value
-// (HH, LL, AA) marks the result critical and tells the clinician at once.
+// (HH, LL, AA) marks the result critical and tells the clinician at once:
+// every page they open shows an alert linking to it until they review it
+// (CriticalResultWaiting), besides the email that their record has news.
 // The patient sees released results with ranges, flags in plain words and
 // the trend of each numeric test.
 
@@ -377,6 +379,7 @@ func (s *Service) sealResults(ctx context.Context, lab *haven.Vendor, patient *h
 	for i, o := range rm.Orders {
 		ord := orders[i]
 		c, critical := resultContent(o)
+		c.OrderCancelled = ord.Status.Cancelled()
 		r := &haven.LabResult{ID: haven.NewID(), PracticeID: patient.PracticeID, PatientID: patient.ID, OrderID: ord.ID, LabID: lab.ID,
 			ReviewerID: ord.OrdererID, Critical: critical, Received: now}
 		var err error
@@ -564,6 +567,22 @@ func (s *Service) ResultsToReview(ctx context.Context) ([]*haven.LabResultView, 
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// CriticalResultWaiting returns the id of the oldest critical result
+// waiting for the signed-in clinician's review, or "" (for anyone else
+// too). It opens nothing and says nothing of whom the result is about: it
+// is for the alert every page shows the clinician until they review it.
+func (s *Service) CriticalResultWaiting(ctx context.Context) string {
+	a, err := haven.SignedIn(ctx)
+	if err != nil || a.Role != haven.RoleClinician {
+		return ""
+	}
+	id, err := s.db.CriticalToReview(ctx, a.UserID)
+	if err != nil {
+		return ""
+	}
+	return id
 }
 
 // ReviewResult records the ordering clinician's comment on a result and,

@@ -336,6 +336,7 @@ var sweepRoutes = []route{
 	{"POST", "/api/v1/prescriptions/%s/renew", nil, rxID},
 	// Lab orders and results.
 	{"GET", "/api/v1/lab-orders/%s", nil, labOrderID},
+	{"POST", "/api/v1/lab-orders/%s/cancel", nil, labOrderID},
 	{"GET", "/api/v1/patients/%s/lab-orders", nil, patientID},
 	{"GET", "/api/v1/patients/%s/results", nil, patientID},
 	{"GET", "/api/v1/results/%s", nil, resultID},
