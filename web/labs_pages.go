@@ -16,9 +16,9 @@ import (
 
 // labStatusWords say where an order is, in plain words.
 var labStatusWords = map[haven.LabOrderStatus]string{
-	haven.LabQueued:   "Waiting to be sent to the lab",
-	haven.LabSent:     "At the lab",
-	haven.LabRejected: "Refused by the lab",
+	haven.LabQueued:     "Waiting to be sent to the lab",
+	haven.LabSent:       "At the lab",
+	haven.LabRejected:   "Refused by the lab",
 	haven.LabResulted:   "Result received",
 	haven.LabCancelling: "Cancelled; waiting for the lab to confirm",
 	haven.LabCancelled:  "Cancelled",

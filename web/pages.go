@@ -82,8 +82,8 @@ type page struct {
 	// signed-in clinician's review, for the alert every page shows them
 	// until they review it: it says only that one is waiting.
 	CriticalResult string
-	Zone     *time.Location
-	Data     any
+	Zone           *time.Location
+	Data           any
 }
 
 // Times on pages are shown in the reader's own time zone (zoneOf), always
