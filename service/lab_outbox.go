@@ -262,14 +262,28 @@ func hl7Sex(sex string) string {
 	return "O"
 }
 
-// splitName cuts a chart's one-line name into family (the last word) and
-// given names, as HL7's XPN wants them.
+// nameParticles are lower-case words that belong to the family name
+// after them: "de la Cruz", "van der Berg", "bin Laden".
+var nameParticles = map[string]bool{"de": true, "del": true, "della": true, "la": true, "le": true, "van": true, "von": true,
+	"der": true, "den": true, "da": true, "di": true, "du": true, "dos": true, "das": true, "do": true, "ter": true, "ten": true,
+	"bin": true, "ibn": true, "al": true, "el": true, "zu": true, "y": true}
+
+// splitName cuts a chart's one-line name into family and given names, as
+// HL7's XPN wants them. A chart keeps the name as one line, so this is a
+// best effort: the last word is the family name, with the lower-case
+// particles before it ("Maria de la Cruz": de la Cruz, Maria); the first
+// word is always a given name. A lab matches its result back by the
+// order number, the record number and the date of birth, never by name.
 func splitName(name string) (family, given string) {
 	f := strings.Fields(name)
 	if len(f) == 0 {
 		return "", ""
 	}
-	return f[len(f)-1], strings.Join(f[:len(f)-1], " ")
+	i := len(f) - 1
+	for i > 1 && nameParticles[f[i-1]] {
+		i--
+	}
+	return strings.Join(f[i:], " "), strings.Join(f[:i], " ")
 }
 
 // labORM opens the order, the patient's MRN, name, birth date and sex

@@ -665,7 +665,7 @@ func (s *Service) openUnmatched(ctx context.Context, u *haven.LabUnmatched) (*ha
 		return nil, nil, haven.Wrap(haven.EINTERNAL, err, "a queued message cannot be read")
 	}
 	v := &haven.LabUnmatchedView{ID: u.ID, Reason: u.Reason, Received: u.Received, MRN: rm.Patient.MRN(), BirthDate: rm.Patient.BirthDate,
-		Name: strings.TrimSpace(rm.Patient.Given + " " + rm.Patient.Family)}
+		Name: rm.Patient.Name()}
 	if lab, err := s.db.FindVendor(ctx, u.LabID); err == nil {
 		v.Lab = lab.Name
 	}
