@@ -137,9 +137,11 @@ func TestCriticalResultAlertOnTheOrderingCliniciansPages(t *testing.T) {
 					}
 				}
 			}
+			signedIn := map[string]*client{}
 			for _, who := range []string{own.emails[haven.RoleClinician], "doc2@lakeshore.example", own.emails[haven.RoleStaff]} {
 				c := st.client(firefox)
 				c.signIn(who, "")
+				signedIn[who] = c
 				if page := readAll(t, c.get("/app")); strings.Contains(page, "critical-result-alert") {
 					t.Fatalf("%s sees another clinician's alert", who)
 				}
@@ -176,6 +178,22 @@ func TestCriticalResultAlertOnTheOrderingCliniciansPages(t *testing.T) {
 			}
 			r = orderer.apiAs(bearer, "POST", "/api/v1/lab-orders/"+third.ID+"/cancel", "")
 			expectStatus(t, r, http.StatusConflict)
+
+			// Another practice's clinician, or the front desk, cannot cancel
+			// one through the page.
+			fourth, err := st.svc.OrderLabs(as, service.NewLabOrder{PatientID: own.patient[0], LabID: own.lab, Tests: []string{"2345-7"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, who := range []string{"doc2@lakeshore.example", own.emails[haven.RoleStaff]} {
+				r := signedIn[who].post("/app/lab-orders/"+fourth.ID+"/cancel", nil)
+				if r.StatusCode != http.StatusNotFound && r.StatusCode != http.StatusForbidden {
+					t.Fatalf("%s cancelling through the page: %d", who, r.StatusCode)
+				}
+			}
+			if v, err := st.svc.LabOrder(as, fourth.ID); err != nil || v.Status != haven.LabQueued {
+				t.Fatalf("after refused cancellations: %+v %v", v, err)
+			}
 
 			if _, err := st.svc.ReviewResult(as, critical, "", false); err != nil {
 				t.Fatal(err)
