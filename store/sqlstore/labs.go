@@ -173,8 +173,7 @@ func (d *DB) CancelLabOrder(ctx context.Context, id, controlID string, at time.T
 	defer tx.Rollback()
 	now := micros(at)
 	var practiceID string
-	var status haven.LabOrderStatus
-	if err := tx.QueryRowContext(ctx, `SELECT practice_id, status FROM lab_orders WHERE id = $1`, id).Scan(&practiceID, &status); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT practice_id FROM lab_orders WHERE id = $1`, id).Scan(&practiceID); err != nil {
 		return false, notFound(err, "lab order", id)
 	}
 	// Never tried: no sender holds it (a claim counts an attempt), and
