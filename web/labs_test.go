@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -106,6 +107,7 @@ func TestCriticalResultAlertOnTheOrderingCliniciansPages(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			st.clock.Advance(time.Hour) // after the seeded result, for the trend
 			oru := "MSH|^~\\&|L|F|H|R|2026||ORU^R01|CRIT-1|P|2.5.1\rPID|1||MRN-" + own.marker + "-0^^^R^MR||N||19800101\rOBR|1|" + order.Number +
 				"||2345-7^Glucose^LN\rOBX|1|NM|2345-7^Glucose^LN||640|mg/dL|70-99|HH\r"
 			if ack := string(st.svc.ReceiveHL7(ctx, own.lab, []byte(oru))); !strings.Contains(ack, "MSA|AA") {
@@ -200,6 +202,26 @@ func TestCriticalResultAlertOnTheOrderingCliniciansPages(t *testing.T) {
 			}
 			if page := readAll(t, orderer.get("/app")); strings.Contains(page, "critical-result-alert") {
 				t.Fatal("the alert stays after the review")
+			}
+
+			// Both released, the patient reads the newer with its trend, by
+			// the test's name and in its units.
+			for _, id := range []string{own.results[0], critical} {
+				if _, err := st.svc.ReviewResult(as, id, "", true); err != nil {
+					t.Fatal(err)
+				}
+			}
+			pat := st.client(firefox)
+			expectRedirect(t, pat.post("/login", url.Values{"email": {own.pEmail[0]}, "password": {stackPassword}}), "/app")
+			page := readAll(t, pat.get("/app/results/"+critical))
+			i := strings.Index(page, `id="trends"`)
+			if i < 0 {
+				t.Fatalf("the patient's result shows no trend:\n%s", page)
+			}
+			trend := page[i:]
+			trend = trend[:strings.Index(trend, "</ul>")]
+			if !strings.Contains(trend, "Glucose: now 640 mg/dL; earlier 99 mg/dL on ") || strings.Contains(trend, "2345-7") {
+				t.Fatalf("the trend reads %q", trend)
 			}
 		})
 	}
