@@ -71,6 +71,35 @@ func (p ResultPatient) MRN() string {
 	return ""
 }
 
+// MRNs returns the record numbers PID-3 may name the patient by, at most
+// max of them: those whose assigning authority (CX.4) is authority when
+// any is; else those of type MR; else every one (v2.3 labs often leave
+// the type out). Repeated values are given once.
+func (p ResultPatient) MRNs(authority string, max int) []string {
+	pick := func(keep func(PatientID) bool) []string {
+		var out []string
+		seen := map[string]bool{}
+		for _, id := range p.IDs {
+			v := strings.TrimSpace(id.ID)
+			if v == "" || seen[v] || !keep(id) || len(out) == max {
+				continue
+			}
+			seen[v] = true
+			out = append(out, v)
+		}
+		return out
+	}
+	if authority != "" {
+		if out := pick(func(id PatientID) bool { return id.Authority == authority }); len(out) > 0 {
+			return out
+		}
+	}
+	if out := pick(func(id PatientID) bool { return id.Type == "MR" }); len(out) > 0 {
+		return out
+	}
+	return pick(func(PatientID) bool { return true })
+}
+
 // BirthDay is PID-7's date part, YYYYMMDD, or "" when it is not one.
 func (p ResultPatient) BirthDay() string {
 	if len(p.BirthDate) < 8 {

@@ -304,25 +304,38 @@ func labResultAD(r *haven.LabResult, field string) keyring.AD {
 	return keyring.AD{PracticeID: r.PracticeID, PatientID: r.PatientID, Kind: "lab_result", RecordID: r.ID, Field: field}
 }
 
-// matchResult finds the patient (by the MRN's blind index, then the date
-// of birth, checked on her opened chart after the check is audited) and
+// matchResult finds the patient (by the blind index of each MRN the lab
+// gave: none found is no one, two patients a conflict; then the date of
+// birth, checked on her opened chart after the check is audited) and
 // each OBR's order (by placer order number: it must be hers, and this
 // lab's). reason is why it matched no one, or more than one.
 func (s *Service) matchResult(ctx context.Context, lab *haven.Vendor, rm *hl7.ResultMessage) (*haven.Patient, []*haven.LabOrder, string, error) {
-	mrn := strings.TrimSpace(rm.Patient.MRN())
-	if mrn == "" || len(mrn) > 64 {
+	// Every record number the lab gave for her (those under the practice's
+	// own assigning authority, as orders send it, when there are any):
+	// each names one patient or none; two patients is a conflict.
+	var row *haven.Patient
+	for _, mrn := range rm.Patient.MRNs(lab.PracticeID, 5) {
+		if len(mrn) > 64 {
+			continue
+		}
+		idx, err := s.mrnIndex(ctx, lab.PracticeID, mrn)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		found, err := s.db.FindPatientByMRN(ctx, lab.PracticeID, idx)
+		if haven.ErrorCode(err) == haven.ENOTFOUND {
+			continue
+		}
+		if err != nil {
+			return nil, nil, "", err
+		}
+		if row != nil && row.ID != found.ID {
+			return nil, nil, "conflict", nil // two of her numbers name two patients
+		}
+		row = found
+	}
+	if row == nil {
 		return nil, nil, "no_patient", nil
-	}
-	idx, err := s.mrnIndex(ctx, lab.PracticeID, mrn)
-	if err != nil {
-		return nil, nil, "", err
-	}
-	row, err := s.db.FindPatientByMRN(ctx, lab.PracticeID, idx)
-	if haven.ErrorCode(err) == haven.ENOTFOUND {
-		return nil, nil, "no_patient", nil
-	}
-	if err != nil {
-		return nil, nil, "", err
 	}
 	ev := audit.Event{LogID: lab.PracticeID, ActorID: LabInboundActor, Action: ActLabMatch, ResourceKind: string(policy.KindChart),
 		ResourceID: row.ID, PatientID: row.ID, Purpose: audit.PurposeTreatment, Decision: haven.DecisionAllow}
