@@ -20,7 +20,17 @@ const (
 	LabSent     LabOrderStatus = "sent"     // the lab acknowledged it (AA)
 	LabRejected LabOrderStatus = "rejected" // the lab refused it as wrong (AE): resending it will not help
 	LabResulted LabOrderStatus = "resulted" // a result for it has arrived
+	// LabCancelling: the clinician cancelled it after it may have reached
+	// the lab; the cancellation (ORC-1 CA) waits in the outbox for the
+	// lab's acknowledgment.
+	LabCancelling LabOrderStatus = "cancelling"
+	// LabCancelled: cancelled, and the lab acknowledged it (or it never
+	// left Haven). A result the lab sends for it anyway is kept, flagged.
+	LabCancelled LabOrderStatus = "cancelled"
 )
+
+// Cancelled reports whether the order was cancelled, acknowledged yet or not.
+func (s LabOrderStatus) Cancelled() bool { return s == LabCancelling || s == LabCancelled }
 
 // LabOrder is a clinician's order of tests from one lab, as storage holds
 // it. What is ordered is sealed under the patient's key (Content, a
@@ -100,6 +110,9 @@ type LabResultContent struct {
 	ObservedAt   string           `json:"observed_at,omitempty"`   // OBR-7, as the lab sent it
 	Observations []LabObservation `json:"observations"`
 	Notes        []string         `json:"notes,omitempty"`
+	// OrderCancelled is set when the result arrived for an order the
+	// clinician had cancelled: it is kept, but flagged.
+	OrderCancelled bool `json:"order_cancelled,omitempty"`
 }
 
 // LabObservation is one reported value with its reference range and

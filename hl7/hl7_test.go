@@ -334,3 +334,39 @@ func TestORMCarriesTheOrder(t *testing.T) {
 		t.Fatalf("NTE %q", nte.Value(3))
 	}
 }
+
+// TestReadORUReadsThePatientsNameByItsComponents: PID-5 is read as an
+// extended person name, never split at spaces: a family name of two words
+// stays one family name, the given and middle names are their own
+// components, an escaped delimiter inside a name is part of it, a
+// surname's own prefix sent apart is put before it, the legal name is
+// preferred to an alias sent first, and a v2.3 name (plain components)
+// reads the same.
+func TestReadORUReadsThePatientsNameByItsComponents(t *testing.T) {
+	head := "MSH|^~\\&|L|F|H|R|2026||ORU^R01|C1|P|2.5.1\r"
+	obr := "OBR|1|O1||T1^Test\r"
+	cases := []struct {
+		pid5, family, given, middle, name string
+	}{
+		{"de la Cruz^Maria^José", "de la Cruz", "Maria", "José", "Maria José de la Cruz"},
+		{"García Márquez^Ana Lucía", "García Márquez", "Ana Lucía", "", "Ana Lucía García Márquez"},
+		{"O\\S\\Brien^Sean", "O^Brien", "Sean", "", "Sean O^Brien"},
+		{"Berg&van^Els", "van Berg", "Els", "", "Els van Berg"},
+		{"Smithy^Jo^^^^^A~Smith^Joanna^Q^^^^L", "Smith", "Joanna", "Q", "Joanna Q Smith"},
+		{"Doe^Jane", "Doe", "Jane", "", "Jane Doe"},
+	}
+	for _, c := range cases {
+		m, err := hl7.Parse([]byte(head + "PID|1||M1^^^R^MR||" + c.pid5 + "||19700101\r" + obr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := hl7.ReadORU(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := r.Patient
+		if p.Family != c.family || p.Given != c.given || p.Middle != c.middle || p.Name() != c.name {
+			t.Errorf("PID-5 %q read as family %q, given %q, middle %q (%q)", c.pid5, p.Family, p.Given, p.Middle, p.Name())
+		}
+	}
+}

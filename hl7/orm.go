@@ -11,6 +11,9 @@ type Order struct {
 	ControlID                               string // MSH-10, unique per message sent
 	At                                      string // MSH-7 and ORC-9, HL7 TS: 20261206051500+0000
 	ProcessingID                            string // P in production, T for a test feed
+	// Control is ORC-1: NW (new order, when empty) or CA (cancel the
+	// order named by PlacerOrder).
+	Control string
 
 	PatientID      string // PID-3, the practice's MRN
 	AssigningAuth  string // PID-3.4, the practice
@@ -31,7 +34,7 @@ type OrderedTest struct {
 }
 
 // ORM builds the HL7 v2.5.1 ORM^O01 for o: MSH, PID, then for each test
-// an ORC (new order) and its OBR.
+// an ORC (new order, or its cancellation) and its OBR.
 func ORM(o Order) *Message {
 	processing := o.ProcessingID
 	if processing == "" {
@@ -52,10 +55,14 @@ func ORM(o Order) *Message {
 	pid3 := Field{Repetition{{o.PatientID}, {""}, {""}, {o.AssigningAuth}, {"MR"}}}
 	m.Add("PID", Text("1"), nil, pid3, nil, Components(o.Family, o.Given), nil, Text(o.BirthDate), Text(o.Sex))
 	provider := Components(o.ProviderID, o.ProviderFamily, o.ProviderGiven)
+	control := o.Control
+	if control == "" {
+		control = "NW"
+	}
 	for i, t := range o.Tests {
 		placer := Components(o.PlacerOrder, o.SendingFacility)
-		// ORC-1 NW (new order), ORC-2 placer order number, ORC-5 status, ORC-9 when, ORC-12 orderer.
-		m.Add("ORC", Text("NW"), placer, nil, nil, nil, nil, nil, nil, Text(o.At), nil, nil, provider)
+		// ORC-1 NW (new order) or CA (cancel it), ORC-2 placer order number, ORC-9 when, ORC-12 orderer.
+		m.Add("ORC", Text(control), placer, nil, nil, nil, nil, nil, nil, Text(o.At), nil, nil, provider)
 		// OBR-1 set id, OBR-2 placer order number, OBR-4 the test (LOINC), OBR-16 orderer.
 		obr := make([]Field, 16)
 		obr[0] = Text(strconv.Itoa(i + 1))

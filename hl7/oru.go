@@ -16,11 +16,38 @@ type ResultMessage struct {
 
 // ResultPatient is PID as a lab sends it back.
 type ResultPatient struct {
-	IDs       []PatientID // PID-3, every repetition
-	Family    string
-	Given     string
-	BirthDate string // PID-7 as sent: YYYYMMDD, maybe with a time
-	Sex       string
+	IDs []PatientID // PID-3, every repetition
+	// The name, read from PID-5's extended person name (XPN) by its
+	// components, never by splitting text: the repetition whose name type
+	// (XPN.7) is L (legal), or the first. Family is XPN.1 (in v2.4 and
+	// later its surname, preceded by its own-surname prefix when one is
+	// sent apart: "van" and "Berg"); Middle is XPN.3, the further given
+	// names or initials.
+	Family, Given, Middle string
+	BirthDate             string // PID-7 as sent: YYYYMMDD, maybe with a time
+	Sex                   string
+}
+
+// Name is the name as people write it: given, middle, family.
+func (p ResultPatient) Name() string {
+	return strings.Join(strings.Fields(p.Given+" "+p.Middle+" "+p.Family), " ")
+}
+
+// readXPN reads PID-5: the legal name's repetition, or the first.
+func readXPN(f Field) (family, given, middle string) {
+	rep := f.Rep(0)
+	for _, r := range f {
+		if r.Get(7) == "L" {
+			rep = r
+			break
+		}
+	}
+	fn := rep.Component(1) // FN: surname & own surname prefix & own surname & …
+	family = strings.TrimSpace(fn.Sub(1))
+	if prefix := strings.TrimSpace(fn.Sub(2)); prefix != "" && !strings.HasPrefix(strings.ToLower(family), strings.ToLower(prefix)+" ") {
+		family = prefix + " " + family
+	}
+	return family, strings.TrimSpace(rep.Get(2)), strings.TrimSpace(rep.Get(3))
 }
 
 // PatientID is one repetition of PID-3.
@@ -42,6 +69,35 @@ func (p ResultPatient) MRN() string {
 		}
 	}
 	return ""
+}
+
+// MRNs returns the record numbers PID-3 may name the patient by, at most
+// max of them: those whose assigning authority (CX.4) is authority when
+// any is; else those of type MR; else every one (v2.3 labs often leave
+// the type out). Repeated values are given once.
+func (p ResultPatient) MRNs(authority string, max int) []string {
+	pick := func(keep func(PatientID) bool) []string {
+		var out []string
+		seen := map[string]bool{}
+		for _, id := range p.IDs {
+			v := strings.TrimSpace(id.ID)
+			if v == "" || seen[v] || !keep(id) || len(out) == max {
+				continue
+			}
+			seen[v] = true
+			out = append(out, v)
+		}
+		return out
+	}
+	if authority != "" {
+		if out := pick(func(id PatientID) bool { return id.Authority == authority }); len(out) > 0 {
+			return out
+		}
+	}
+	if out := pick(func(id PatientID) bool { return id.Type == "MR" }); len(out) > 0 {
+		return out
+	}
+	return pick(func(PatientID) bool { return true })
 }
 
 // BirthDay is PID-7's date part, YYYYMMDD, or "" when it is not one.
@@ -123,8 +179,7 @@ func ReadORU(m *Message) (*ResultMessage, error) {
 			for _, rep := range s.Field(3) {
 				r.Patient.IDs = append(r.Patient.IDs, PatientID{ID: rep.Get(1), Authority: rep.Get(4), Type: rep.Get(5)})
 			}
-			r.Patient.Family = s.Get(5, 1)
-			r.Patient.Given = s.Get(5, 2)
+			r.Patient.Family, r.Patient.Given, r.Patient.Middle = readXPN(s.Field(5))
 			r.Patient.BirthDate = s.Value(7)
 			r.Patient.Sex = s.Value(8)
 		case "ORC":

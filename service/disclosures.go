@@ -50,7 +50,7 @@ func (s *Service) Disclosures(ctx context.Context, patientID string) ([]haven.Di
 			var d haven.Disclosure
 			var ok bool
 			if act == ActLabTransmit {
-				d, ok, err = s.labDisclosure(ctx, row, e.ResourceID)
+				d, ok, err = s.labDisclosure(ctx, row, e.ResourceID, e.Reason == "cancel")
 			} else {
 				d, ok, err = s.rxDisclosure(ctx, row, e.ResourceID, e.Reason, cancelled[e.ResourceID])
 			}
@@ -128,7 +128,7 @@ func (s *Service) rxDisclosure(ctx context.Context, row *haven.Patient, rxID, ki
 // labDisclosure describes the sending of a lab order to its lab: the
 // tests ordered. An order the lab answered (acknowledged, refused, or
 // resulted) reached it; one still waiting unanswered did not.
-func (s *Service) labDisclosure(ctx context.Context, row *haven.Patient, orderID string) (haven.Disclosure, bool, error) {
+func (s *Service) labDisclosure(ctx context.Context, row *haven.Patient, orderID string, cancel bool) (haven.Disclosure, bool, error) {
 	o, err := s.db.FindLabOrder(ctx, orderID)
 	if haven.ErrorCode(err) == haven.ENOTFOUND {
 		return haven.Disclosure{}, false, nil
@@ -142,6 +142,9 @@ func (s *Service) labDisclosure(ctx context.Context, row *haven.Patient, orderID
 	if o.AckCode == "" && o.Status != haven.LabSent && o.Status != haven.LabRejected && o.Status != haven.LabResulted {
 		return haven.Disclosure{}, false, nil
 	}
+	if cancel && o.Status == haven.LabCancelling {
+		return haven.Disclosure{}, false, nil // the cancellation is not answered yet
+	}
 	var c haven.LabOrderContent
 	if err := s.openJSON(ctx, labOrderAD(o), o.Content, &c); err != nil {
 		return haven.Disclosure{}, false, err
@@ -153,6 +156,9 @@ func (s *Service) labDisclosure(ctx context.Context, row *haven.Patient, orderID
 	d := haven.Disclosure{Recipient: "A lab no longer registered", RecipientKind: string(haven.VendorLab),
 		What: "Your lab order for " + strings.Join(names, ", ") + ", with your name, date of birth, sex and record number",
 		Why:  "Treatment: so the lab can run the tests your clinician ordered"}
+	if cancel {
+		d.What = "The cancellation of your lab order for " + strings.Join(names, ", ") + ", with your name, date of birth, sex and record number"
+	}
 	if v, err := s.db.FindVendor(ctx, o.LabID); err == nil && v.PracticeID == row.PracticeID {
 		d.Recipient, d.RecipientKind = v.Name, string(v.Kind)
 	}

@@ -136,8 +136,8 @@ func (b *recordBuilder) addLabs(ctx context.Context, pref fhirRef) error {
 		switch {
 		case completed[o.ID]:
 			status = "completed"
-		case o.Status == haven.LabRejected:
-			status = "revoked"
+		case o.Status == haven.LabRejected, o.Status.Cancelled():
+			status = "revoked" // refused by the lab, or cancelled by the clinician
 		}
 		lab, labName, hasLab := b.organization(ctx, o.LabID, "Laboratory")
 		names := make([]string, 0, len(c.Tests))

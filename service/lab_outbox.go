@@ -34,6 +34,12 @@ import (
 // is the same on every attempt. The lab's acknowledgment sets the order's
 // status: AA (or CA), sent; AE (or CE), rejected for good, with the
 // lab's error code; AR (or CR), or no answer, tried again later.
+//
+// A clinician's cancellation of an order that may have reached the lab
+// travels the same way, as an ORM^O01 whose ORC-1 is CA, with its own
+// control id (beginning sqlstore.CancelControlPrefix). Its AA cancels
+// the order; its AE leaves the order at the lab (the lab would not
+// cancel it); AR or no answer, tried again later.
 
 // LabActor is the audit log's actor for what the lab sender does.
 const LabActor = "system:lab-outbox"
@@ -136,12 +142,17 @@ func (l *LabSender) send(ctx context.Context, it sqlstore.LabOutboxItem) (bool, 
 		}
 		return false, retry(reason)
 	}
+	// A cancellation is known by its control id (sqlstore.CancelControlPrefix).
+	cancel := strings.HasPrefix(it.ControlID, sqlstore.CancelControlPrefix)
 	ev := audit.Event{LogID: o.PracticeID, ActorID: LabActor, Action: ActLabTransmit, ResourceKind: string(policy.KindLab),
 		ResourceID: o.ID, PatientID: o.PatientID, Purpose: audit.PurposeTreatment, Decision: haven.DecisionAllow}
+	if cancel {
+		ev.Reason = "cancel"
+	}
 	if _, err := l.svc.record(ctx, ev); err != nil {
 		return false, retry("audit_unavailable")
 	}
-	msg, err := l.svc.labORM(ctx, o, lab, it.ControlID, l.cfg.Application)
+	msg, err := l.svc.labORM(ctx, o, lab, it.ControlID, l.cfg.Application, cancel)
 	if err != nil {
 		if errKeyDestroyed(err) {
 			return false, db.FinishLabOutbox(ctx, it.ID, "erased")
@@ -163,6 +174,24 @@ func (l *LabSender) send(ctx context.Context, it sqlstore.LabOutboxItem) (bool, 
 		return false, retry("ack_unreadable")
 	}
 	code := strings.TrimPrefix(strings.TrimPrefix(string(ack.Code), "A"), "C") // A or E or R
+	if cancel {
+		switch code {
+		case "A":
+			if err := db.SetLabCancelAck(ctx, o.ID, string(ack.Code), 0, false, ""); err != nil {
+				return true, err
+			}
+			return true, db.FinishLabOutbox(ctx, it.ID, "")
+		case "E":
+			// The lab would not cancel it (it may be testing already): the
+			// order stands, and its result will come.
+			reason := fmt.Sprintf("cancel_refused_%d", ack.ErrorCode)
+			if err := db.SetLabCancelAck(ctx, o.ID, string(ack.Code), ack.ErrorCode, true, reason); err != nil {
+				return true, err
+			}
+			return true, db.FinishLabOutbox(ctx, it.ID, reason)
+		}
+		return true, retry("lab_refused")
+	}
 	switch code {
 	case "A":
 		if err := db.SetLabOrderAck(ctx, o.ID, haven.LabSent, string(ack.Code), 0, ""); err != nil {
@@ -233,21 +262,36 @@ func hl7Sex(sex string) string {
 	return "O"
 }
 
-// splitName cuts a chart's one-line name into family (the last word) and
-// given names, as HL7's XPN wants them.
+// nameParticles are lower-case words that belong to the family name
+// after them: "de la Cruz", "van der Berg", "bin Laden".
+var nameParticles = map[string]bool{"de": true, "del": true, "della": true, "la": true, "le": true, "van": true, "von": true,
+	"der": true, "den": true, "da": true, "di": true, "du": true, "dos": true, "das": true, "do": true, "ter": true, "ten": true,
+	"bin": true, "ibn": true, "al": true, "el": true, "zu": true, "y": true}
+
+// splitName cuts a chart's one-line name into family and given names, as
+// HL7's XPN wants them. A chart keeps the name as one line, so this is a
+// best effort: the last word is the family name, with the lower-case
+// particles before it ("Maria de la Cruz": de la Cruz, Maria); the first
+// word is always a given name. A lab matches its result back by the
+// order number, the record number and the date of birth, never by name.
 func splitName(name string) (family, given string) {
 	f := strings.Fields(name)
 	if len(f) == 0 {
 		return "", ""
 	}
-	return f[len(f)-1], strings.Join(f[:len(f)-1], " ")
+	i := len(f) - 1
+	for i > 1 && nameParticles[f[i-1]] {
+		i--
+	}
+	return strings.Join(f[i:], " "), strings.Join(f[:i], " ")
 }
 
 // labORM opens the order, the patient's MRN, name, birth date and sex
 // (the minimum a lab needs to test and report: no address, phone or
-// email), and the orderer's name, and returns the ORM^O01 to send. Call
-// it only after the transmission is audited.
-func (s *Service) labORM(ctx context.Context, o *haven.LabOrder, lab *haven.Vendor, controlID, app string) ([]byte, error) {
+// email), and the orderer's name, and returns the ORM^O01 to send: a new
+// order, or with cancel its cancellation (ORC-1 CA). Call it only after
+// the transmission is audited.
+func (s *Service) labORM(ctx context.Context, o *haven.LabOrder, lab *haven.Vendor, controlID, app string, cancel bool) ([]byte, error) {
 	var c haven.LabOrderContent
 	if err := s.openJSON(ctx, labOrderAD(o), o.Content, &c); err != nil {
 		return nil, err
@@ -268,6 +312,10 @@ func (s *Service) labORM(ctx context.Context, o *haven.LabOrder, lab *haven.Vend
 	if err != nil {
 		return nil, err
 	}
+	control := "NW"
+	if cancel {
+		control = "CA"
+	}
 	family, given := splitName(chart.Demographics.Name)
 	pFamily, pGiven := splitName(prof.Name)
 	ord := hl7.Order{
@@ -276,7 +324,7 @@ func (s *Service) labORM(ctx context.Context, o *haven.LabOrder, lab *haven.Vend
 		ControlID: controlID, At: s.now().UTC().Format("20060102150405") + "+0000",
 		PatientID: chart.MRN, AssigningAuth: o.PracticeID, Family: family, Given: given,
 		BirthDate: strings.ReplaceAll(chart.Demographics.DateOfBirth, "-", ""), Sex: hl7Sex(chart.Demographics.Sex),
-		PlacerOrder: o.Number, ProviderID: o.OrdererID, ProviderFamily: pFamily, ProviderGiven: pGiven, Note: c.Note,
+		PlacerOrder: o.Number, Control: control, ProviderID: o.OrdererID, ProviderFamily: pFamily, ProviderGiven: pGiven, Note: c.Note,
 	}
 	for _, t := range c.Tests {
 		ord.Tests = append(ord.Tests, hl7.OrderedTest{Code: t.LOINC, Name: t.Name})

@@ -39,7 +39,9 @@ import (
 // A message control id a lab has sent before gets the ACK it got then,
 // and nothing is stored twice. Stored results wait for the ordering
 // clinician, who reviews, comments and releases them; a critical value
-// (HH, LL, AA) marks the result critical and tells the clinician at once.
+// (HH, LL, AA) marks the result critical and tells the clinician at once:
+// every page they open shows an alert linking to it until they review it
+// (CriticalResultWaiting), besides the email that their record has news.
 // The patient sees released results with ranges, flags in plain words and
 // the trend of each numeric test.
 
@@ -302,25 +304,38 @@ func labResultAD(r *haven.LabResult, field string) keyring.AD {
 	return keyring.AD{PracticeID: r.PracticeID, PatientID: r.PatientID, Kind: "lab_result", RecordID: r.ID, Field: field}
 }
 
-// matchResult finds the patient (by the MRN's blind index, then the date
-// of birth, checked on her opened chart after the check is audited) and
+// matchResult finds the patient (by the blind index of each MRN the lab
+// gave: none found is no one, two patients a conflict; then the date of
+// birth, checked on her opened chart after the check is audited) and
 // each OBR's order (by placer order number: it must be hers, and this
 // lab's). reason is why it matched no one, or more than one.
 func (s *Service) matchResult(ctx context.Context, lab *haven.Vendor, rm *hl7.ResultMessage) (*haven.Patient, []*haven.LabOrder, string, error) {
-	mrn := strings.TrimSpace(rm.Patient.MRN())
-	if mrn == "" || len(mrn) > 64 {
+	// Every record number the lab gave for her (those under the practice's
+	// own assigning authority, as orders send it, when there are any):
+	// each names one patient or none; two patients is a conflict.
+	var row *haven.Patient
+	for _, mrn := range rm.Patient.MRNs(lab.PracticeID, 5) {
+		if len(mrn) > 64 {
+			continue
+		}
+		idx, err := s.mrnIndex(ctx, lab.PracticeID, mrn)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		found, err := s.db.FindPatientByMRN(ctx, lab.PracticeID, idx)
+		if haven.ErrorCode(err) == haven.ENOTFOUND {
+			continue
+		}
+		if err != nil {
+			return nil, nil, "", err
+		}
+		if row != nil && row.ID != found.ID {
+			return nil, nil, "conflict", nil // two of her numbers name two patients
+		}
+		row = found
+	}
+	if row == nil {
 		return nil, nil, "no_patient", nil
-	}
-	idx, err := s.mrnIndex(ctx, lab.PracticeID, mrn)
-	if err != nil {
-		return nil, nil, "", err
-	}
-	row, err := s.db.FindPatientByMRN(ctx, lab.PracticeID, idx)
-	if haven.ErrorCode(err) == haven.ENOTFOUND {
-		return nil, nil, "no_patient", nil
-	}
-	if err != nil {
-		return nil, nil, "", err
 	}
 	ev := audit.Event{LogID: lab.PracticeID, ActorID: LabInboundActor, Action: ActLabMatch, ResourceKind: string(policy.KindChart),
 		ResourceID: row.ID, PatientID: row.ID, Purpose: audit.PurposeTreatment, Decision: haven.DecisionAllow}
@@ -377,6 +392,7 @@ func (s *Service) sealResults(ctx context.Context, lab *haven.Vendor, patient *h
 	for i, o := range rm.Orders {
 		ord := orders[i]
 		c, critical := resultContent(o)
+		c.OrderCancelled = ord.Status.Cancelled()
 		r := &haven.LabResult{ID: haven.NewID(), PracticeID: patient.PracticeID, PatientID: patient.ID, OrderID: ord.ID, LabID: lab.ID,
 			ReviewerID: ord.OrdererID, Critical: critical, Received: now}
 		var err error
@@ -566,6 +582,22 @@ func (s *Service) ResultsToReview(ctx context.Context) ([]*haven.LabResultView, 
 	return out, nil
 }
 
+// CriticalResultWaiting returns the id of the oldest critical result
+// waiting for the signed-in clinician's review, or "" (for anyone else
+// too). It opens nothing and says nothing of whom the result is about: it
+// is for the alert every page shows the clinician until they review it.
+func (s *Service) CriticalResultWaiting(ctx context.Context) string {
+	a, err := haven.SignedIn(ctx)
+	if err != nil || a.Role != haven.RoleClinician {
+		return ""
+	}
+	id, err := s.db.CriticalToReview(ctx, a.UserID)
+	if err != nil {
+		return ""
+	}
+	return id
+}
+
 // ReviewResult records the ordering clinician's comment on a result and,
 // with release, releases it to the patient (who is told her record has an
 // update). Only the clinician who ordered it reviews it.
@@ -646,7 +678,7 @@ func (s *Service) openUnmatched(ctx context.Context, u *haven.LabUnmatched) (*ha
 		return nil, nil, haven.Wrap(haven.EINTERNAL, err, "a queued message cannot be read")
 	}
 	v := &haven.LabUnmatchedView{ID: u.ID, Reason: u.Reason, Received: u.Received, MRN: rm.Patient.MRN(), BirthDate: rm.Patient.BirthDate,
-		Name: strings.TrimSpace(rm.Patient.Given + " " + rm.Patient.Family)}
+		Name: rm.Patient.Name()}
 	if lab, err := s.db.FindVendor(ctx, u.LabID); err == nil {
 		v.Lab = lab.Name
 	}

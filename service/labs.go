@@ -13,6 +13,7 @@ import (
 	"haven"
 	"haven/keyring"
 	"haven/policy"
+	"haven/store/sqlstore"
 )
 
 // Lab orders. A clinician related to the patient orders tests from the
@@ -254,6 +255,34 @@ func (s *Service) OrderLabs(ctx context.Context, n NewLabOrder) (*haven.LabOrder
 	}
 	s.wakeLabs()
 	return s.viewLabOrder(ctx, o, c), nil
+}
+
+// CancelLabOrder cancels an order before its result: a clinician who may
+// order the patient's labs, decided and audited as such. An order that
+// never left Haven is withdrawn and cancelled at once; one that may have
+// reached the lab is cancelled there by an ORM^O01 whose ORC-1 is CA,
+// through the outbox, and is cancelled when the lab acknowledges it. A
+// result that arrives for a cancelled order is still kept, flagged.
+func (s *Service) CancelLabOrder(ctx context.Context, id string) (*haven.LabOrderView, error) {
+	a, err := haven.SignedIn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	o, err := s.labOrderRow(ctx, a, policy.LabOrder, id)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := s.authorizeRecord(ctx, policy.LabOrder, labResource(o), id); err != nil {
+		return nil, err
+	}
+	sent, err := s.db.CancelLabOrder(ctx, o.ID, sqlstore.CancelControlPrefix+haven.NewID(), s.now())
+	if err != nil {
+		return nil, err
+	}
+	if sent {
+		s.wakeLabs()
+	}
+	return s.LabOrder(ctx, id)
 }
 
 // labOrderRow loads an order the actor named, refusing (audited) an id

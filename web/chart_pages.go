@@ -27,6 +27,7 @@ var chartFlashes = map[string]string{
 	"registered": "The patient is registered. Book their first visit below.",
 	"allergy":    "The allergy list is updated.",
 	"lab-order":  "The lab order is on its way to the lab.",
+	"lab-cancel": "The lab order is cancelled. If it had reached the lab, the lab is told.",
 	"reviewed":   "Your comment is saved. The result waits for you to release it.",
 	"released":   "The result is released to the patient.",
 	"matched":    "The result is matched and waits for its clinician's review.",

@@ -135,6 +135,7 @@ func newChartStack(t *testing.T, dsn string) (*authStack, [2]*tenant) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		st.users["doc2@"+name+".example"] = doc2.ID
 		actors["doc2"] = haven.Actor{UserID: doc2.ID, PracticeID: pr.ID, Role: haven.RoleClinician, MFA: true, SessionID: "seed", RequestID: "seed", ClientAddr: "127.0.0.1"}
 		g, err := svc.RequestBreakGlass(as("doc2"), tn.patient[1], "emergency: unconscious, allergies needed", time.Hour)
 		if err != nil {
@@ -336,6 +337,7 @@ var sweepRoutes = []route{
 	{"POST", "/api/v1/prescriptions/%s/renew", nil, rxID},
 	// Lab orders and results.
 	{"GET", "/api/v1/lab-orders/%s", nil, labOrderID},
+	{"POST", "/api/v1/lab-orders/%s/cancel", nil, labOrderID},
 	{"GET", "/api/v1/patients/%s/lab-orders", nil, patientID},
 	{"GET", "/api/v1/patients/%s/results", nil, patientID},
 	{"GET", "/api/v1/results/%s", nil, resultID},

@@ -80,6 +80,15 @@ func (s *Server) apiLabOrder(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, v)
 }
 
+func (s *Server) apiCancelLabOrder(w http.ResponseWriter, r *http.Request) {
+	v, err := s.svc.CancelLabOrder(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
 func (s *Server) apiPatientLabOrders(w http.ResponseWriter, r *http.Request) {
 	vs, err := s.svc.PatientLabOrders(r.Context(), r.PathValue("id"))
 	if err != nil {

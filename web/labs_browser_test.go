@@ -12,10 +12,11 @@ import (
 
 // TestBrowserLabOrderResultReviewRelease: Dr. Rosa Rivera opens Maria
 // Lopez's record and orders a glucose test from the practice's lab, by
-// name; a result whose record number the lab mistyped waits for the
+// name, and a second test she cancels with its button; a result whose record number the lab mistyped waits for the
 // front desk, who match it by hand to her order on a phone; the lab's
-// result arrives (critical: far above the range); she
-// finds it first in her results to review, comments and releases it;
+// result arrives (critical: far above the range); an alert on her next
+// page, naming no one, links to it (Dr. Okafor sees none); she finds it
+// first in her results to review, comments and releases it;
 // Maria, on a phone, sees it on her lab results page with the range, the
 // flag in plain words and the comment. Every page is walked by links,
 // with axe-core.
@@ -52,6 +53,31 @@ func TestBrowserLabOrderResultReviewRelease(t *testing.T) {
 		t.Fatalf("her record lists the orders %q", got)
 	}
 	patientID := strings.TrimPrefix(strings.SplitN(doc.at(), "?", 2)[0], "/app/patients/")
+
+	// A second order, for the wrong test: she cancels it from the record
+	// with its button before it leaves for the lab.
+	doc.follow("#order-labs")
+	doc.fill(map[string]string{"test-query": "a1c"})
+	doc.press("#find-test")
+	click(t, doc.ctx, "#test-4548-4")
+	doc.press("#lab-order")
+	if err := chromedp.Do(doc.ctx, chromedp.Evaluate[chromedp.Void](`(() => {
+		const li = Array.from(document.querySelectorAll('#lab-orders li')).find((e) => e.textContent.includes('Hemoglobin A1c'));
+		const b = li && li.querySelector('button');
+		if (b) b.id = 'cancel-a1c';
+	})()`)); err != nil {
+		t.Fatal(err)
+	}
+	doc.press("#cancel-a1c")
+	if !strings.Contains(doc.text(".flash"), "The lab order is cancelled") {
+		t.Fatalf("cancelling says %q", doc.text("main"))
+	}
+	if got := doc.text("#lab-orders"); !strings.Contains(got, "Hemoglobin A1c") || !strings.Contains(got, "Cancelled") || !strings.Contains(got, "Waiting to be sent to the lab") {
+		t.Fatalf("after cancelling, her record lists %q", got)
+	}
+	if doc.has("#cancel-a1c") {
+		t.Fatal("the cancelled order still offers its cancel button")
+	}
 
 	// The lab answers: its result arrives as the MLLP listener hands it on.
 	chart, err := st.svc.Chart(staff, patientID)
@@ -100,11 +126,17 @@ func TestBrowserLabOrderResultReviewRelease(t *testing.T) {
 		t.Fatalf("the lab was answered %q", ack)
 	}
 
+	// The critical result is announced on whatever page she opens next,
+	// without saying whose it is; its link opens it.
+	doc.follow("#nav-home")
+	if got := doc.text("#critical-result-alert"); !strings.Contains(got, "A critical lab result is waiting for your review") || strings.Contains(got, "Maria") || strings.Contains(got, "Glucose") {
+		t.Fatalf("the alert reads %q", got)
+	}
 	doc.follow("#nav-results")
 	if got := doc.text("#results"); !strings.Contains(got, "Glucose: Maria Lopez") || !strings.Contains(got, "Critical") {
 		t.Fatalf("her results to review: %q", got)
 	}
-	doc.follow("#results a")
+	doc.follow("#critical-result-link")
 	if got := doc.text("#observations"); !strings.Contains(got, "412 mg/dL") || !strings.Contains(got, "70-99") {
 		t.Fatalf("the result shows %q", got)
 	}
@@ -112,6 +144,17 @@ func TestBrowserLabOrderResultReviewRelease(t *testing.T) {
 	doc.press("#review-submit")
 	if !strings.Contains(doc.text(".flash"), "released to the patient") {
 		t.Fatalf("releasing says %q", doc.text("main"))
+	}
+	if doc.has("#critical-result-alert") {
+		t.Fatal("the alert stays after she reviewed the result")
+	}
+	// The other clinician of the practice never saw it.
+	okafor := newWalker(t, st.base)
+	okafor.use(phone)
+	okafor.start()
+	okafor.signIn("okafor@riverside.example", "")
+	if okafor.has("#critical-result-alert") {
+		t.Fatal("another clinician sees the alert")
 	}
 
 	pat := newWalker(t, st.base)

@@ -16,10 +16,12 @@ import (
 
 // labStatusWords say where an order is, in plain words.
 var labStatusWords = map[haven.LabOrderStatus]string{
-	haven.LabQueued:   "Waiting to be sent to the lab",
-	haven.LabSent:     "At the lab",
-	haven.LabRejected: "Refused by the lab",
-	haven.LabResulted: "Result received",
+	haven.LabQueued:     "Waiting to be sent to the lab",
+	haven.LabSent:       "At the lab",
+	haven.LabRejected:   "Refused by the lab",
+	haven.LabResulted:   "Result received",
+	haven.LabCancelling: "Cancelled; waiting for the lab to confirm",
+	haven.LabCancelled:  "Cancelled",
 }
 
 // labOrderView is the ordering form's data.
@@ -69,6 +71,17 @@ func (s *Server) pagePlaceLabOrder(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.pageError(w, r, err)
 	}
+}
+
+// pageCancelLabOrder cancels a lab order from the patient's record and
+// returns there.
+func (s *Server) pageCancelLabOrder(w http.ResponseWriter, r *http.Request) {
+	v, err := s.svc.CancelLabOrder(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/app/patients/"+url.PathEscape(v.PatientID)+"?done=lab-cancel", http.StatusSeeOther)
 }
 
 // resultsView is the results page's data: the patient's own released

@@ -78,8 +78,12 @@ type page struct {
 	Error    string       // a client-safe message saying what went wrong
 	Next     string       // where a form returns to
 	Nav      []navLink    // the role's navigation (nav.go)
-	Zone     *time.Location
-	Data     any
+	// CriticalResult is the id of a critical lab result waiting for the
+	// signed-in clinician's review, for the alert every page shows them
+	// until they review it: it says only that one is waiting.
+	CriticalResult string
+	Zone           *time.Location
+	Data           any
 }
 
 // Times on pages are shown in the reader's own time zone (zoneOf), always
@@ -116,6 +120,9 @@ func (s *Server) newPage(r *http.Request, title string) *page {
 		p.Actor = &a
 	}
 	p.Nav = navFor(p.Actor, r.URL.Path)
+	if p.Actor != nil && p.Actor.Role == haven.RoleClinician && s.svc != nil {
+		p.CriticalResult = s.svc.CriticalResultWaiting(r.Context())
+	}
 	if cur := sessionFromContext(r.Context()); cur != nil {
 		p.WarnIn, p.EndIn = sessionTimers(cur)
 	}

@@ -125,6 +125,7 @@ var routes = []route{
 	{"GET /api/v1/labs", api, may(policy.LabOrder), chart, (*Server).apiLabs, 0},
 	{"POST /api/v1/lab-orders", api, may(policy.LabOrder), chart, (*Server).apiOrderLabs, 0},
 	{"GET /api/v1/lab-orders/{id}", api, may(policy.LabRead), chart, (*Server).apiLabOrder, 0},
+	{"POST /api/v1/lab-orders/{id}/cancel", api, may(policy.LabOrder), chart, (*Server).apiCancelLabOrder, 0},
 	{"GET /api/v1/patients/{id}/lab-orders", api, may(policy.LabRead), chart, (*Server).apiPatientLabOrders, 0},
 	{"POST /api/v1/labs/{id}/interface", api, may(policy.VendorManage), chart, (*Server).apiSetLabInterface, 0},
 	// Results in from labs (the integration token is the sender's
@@ -138,6 +139,7 @@ var routes = []route{
 	{"POST /api/v1/lab-unmatched/{id}/match", api, may(policy.PatientSearch), chart, (*Server).apiMatchResult, 0},
 	{"GET /app/patients/{id}/labs/new", html, may(policy.LabOrder), chart, (*Server).pageOrderLabs, 0},
 	{"POST /app/patients/{id}/lab-orders", html, may(policy.LabOrder), chart, (*Server).pagePlaceLabOrder, 0},
+	{"POST /app/lab-orders/{id}/cancel", html, may(policy.LabOrder), chart, (*Server).pageCancelLabOrder, 0},
 	{"GET /app/results", html, may(policy.LabRead), chart, (*Server).pageResults, 0},
 	{"GET /app/results/{id}", html, may(policy.LabRead), chart, (*Server).pageResult, 0},
 	{"POST /app/results/{id}/review", html, may(policy.LabOrder), chart, (*Server).pageReviewResult, 0},

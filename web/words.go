@@ -60,7 +60,7 @@ var actionWords = map[string]deed{
 	"prescription.transmit":        {"sent your prescription to your pharmacy", "send your prescription"},
 	"prescription.renewal_request": {"asked for a prescription renewal", "ask for a renewal"},
 	"lab.read":                     {"read your lab results", "read your lab results"},
-	"lab.order":                    {"ordered a lab test", "order a lab test"},
+	"lab.order":                    {"ordered or cancelled a lab test", "order a lab test"},
 	"visit.book":                   {"booked a visit", "book a visit"},
 	"visit.cancel":                 {"cancelled a visit", "cancel a visit"},
 	"visit.reschedule":             {"moved a visit to another time", "move a visit"},

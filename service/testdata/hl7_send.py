@@ -1,9 +1,13 @@
 """Sends HL7 v2 messages to an MLLP listener over mutual TLS with the
 python-hl7 package's MLLP client (which Haven did not write), and prints
-each answer's MSA-1 and MSA-2 as python-hl7 parses them, one line each.
+each answer's MSA-1 and MSA-2 as python-hl7 parses them, one line each
+(with HL7_SEND_DIGEST set, followed by the SHA-256 of the whole answer, so
+a caller can tell the same ACK from another).
 
 usage: hl7_send.py HOST PORT CA CERT KEY FILE...
 """
+import hashlib
+import os
 import socket
 import ssl
 import sys
@@ -38,7 +42,10 @@ def main():
                 answer += more
             ack = hl7.parse(answer.strip(b"\x0b\x1c\r").decode("utf-8"))
             msa = ack.segment("MSA")
-            print(str(msa[1]), str(msa[2]))
+            if os.environ.get("HL7_SEND_DIGEST"):
+                print(str(msa[1]), str(msa[2]), hashlib.sha256(answer).hexdigest())
+            else:
+                print(str(msa[1]), str(msa[2]))
     return 0
 
 

@@ -110,7 +110,7 @@ func (d *DB) StoreLabResults(ctx context.Context, labID, controlID string, ack [
 			r.ID, r.PracticeID, r.PatientID, r.OrderID, r.LabID, r.ReviewerID, []byte(r.Content), r.Critical, string(r.Status), micros(r.Received)); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE lab_orders SET status = 'resulted', updated_us = $1 WHERE id = $2`, micros(r.Received), r.OrderID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE lab_orders SET status = 'resulted', updated_us = $1 WHERE id = $2 AND status NOT IN ('cancelling', 'cancelled')`, micros(r.Received), r.OrderID); err != nil {
 			return err
 		}
 	}
@@ -191,6 +191,18 @@ func (d *DB) PatientLabResults(ctx context.Context, patientID string) ([]*haven.
 // ones first, then oldest first.
 func (d *DB) ResultsToReview(ctx context.Context, reviewerID string) ([]*haven.LabResult, error) {
 	return d.labResults(ctx, `reviewer_id = $1 AND status = 'review' ORDER BY critical DESC, received_us, id LIMIT 500`, reviewerID)
+}
+
+// CriticalToReview returns the id of the oldest critical result waiting
+// for the reviewer's first look (not yet reviewed), or "" when none is.
+func (d *DB) CriticalToReview(ctx context.Context, reviewerID string) (string, error) {
+	var id string
+	err := d.db.QueryRowContext(ctx, `SELECT id FROM lab_results WHERE reviewer_id = $1 AND status = 'review' AND critical AND reviewed_us IS NULL
+		ORDER BY received_us, id LIMIT 1`, reviewerID).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return id, err
 }
 
 // ReviewLabResult records the reviewer's comment and, with release, the
@@ -276,7 +288,7 @@ func (d *DB) ResolveLabUnmatched(ctx context.Context, id, by string, results []*
 			r.ID, r.PracticeID, r.PatientID, r.OrderID, r.LabID, r.ReviewerID, []byte(r.Content), r.Critical, string(r.Status), micros(r.Received)); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE lab_orders SET status = 'resulted', updated_us = $1 WHERE id = $2`, now, r.OrderID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE lab_orders SET status = 'resulted', updated_us = $1 WHERE id = $2 AND status NOT IN ('cancelling', 'cancelled')`, now, r.OrderID); err != nil {
 			return err
 		}
 	}

@@ -141,12 +141,86 @@ func (d *DB) PatientLabOrders(ctx context.Context, patientID string) ([]*haven.L
 	return out, rows.Err()
 }
 
-// SetLabOrderAck records the lab's acknowledgment and the status it sets.
-// An order already resulted stays resulted.
+// SetLabOrderAck records the lab's acknowledgment of an order and the
+// status it sets. An order already resulted stays resulted; one cancelled
+// meanwhile is left alone (its cancellation's answer is what counts).
 func (d *DB) SetLabOrderAck(ctx context.Context, id string, s haven.LabOrderStatus, ackCode string, ackError int, reason string) error {
 	_, err := d.db.ExecContext(ctx, `UPDATE lab_orders SET status = CASE WHEN status = 'resulted' THEN status ELSE $1 END,
-		ack_code = $2, ack_error = $3, status_reason = $4, updated_us = $5 WHERE id = $6`,
+		ack_code = $2, ack_error = $3, status_reason = $4, updated_us = $5 WHERE id = $6 AND status NOT IN ('cancelling', 'cancelled')`,
 		string(s), ackCode, ackError, reason, micros(d.now()), id)
+	return err
+}
+
+// CancelControlPrefix begins the control id (MSH-10) of every
+// cancellation in the lab outbox, so the sender knows an order's
+// cancellation from the order itself; an order's control id is a NewID,
+// which never holds a dash.
+const CancelControlPrefix = "ca-"
+
+// CancelLabOrder cancels an order still waiting for its result, in one
+// transaction. When its message never left (no attempt was made) it is
+// withdrawn from the outbox and the order is cancelled at once (sent is
+// false). Otherwise the order becomes cancelling, the order's own message
+// is withdrawn if it still waits, and a cancellation with controlID
+// (CancelControlPrefix and an id) is queued for the lab (sent is true).
+// ECONFLICT when a result arrived, the lab refused the order, or it was
+// cancelled already.
+func (d *DB) CancelLabOrder(ctx context.Context, id, controlID string, at time.Time) (sent bool, err error) {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	now := micros(at)
+	var practiceID string
+	if err := tx.QueryRowContext(ctx, `SELECT practice_id FROM lab_orders WHERE id = $1`, id).Scan(&practiceID); err != nil {
+		return false, notFound(err, "lab order", id)
+	}
+	// Never tried: no sender holds it (a claim counts an attempt), and
+	// once done no sender will.
+	res, err := tx.ExecContext(ctx, `UPDATE lab_outbox SET done_us = $1, last_error = 'cancelled' WHERE order_id = $2 AND done_us IS NULL AND attempts = 0`, now, id)
+	if err != nil {
+		return false, err
+	}
+	withdrawn, _ := res.RowsAffected()
+	next := haven.LabCancelling
+	if withdrawn > 0 {
+		next = haven.LabCancelled
+	}
+	res, err = tx.ExecContext(ctx, `UPDATE lab_orders SET status = $1, status_reason = '', updated_us = $2 WHERE id = $3 AND status IN ('queued', 'sent')`,
+		string(next), now, id)
+	if err != nil {
+		return false, err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return false, haven.Errorf(haven.ECONFLICT, "this order can no longer be cancelled: a result arrived, the lab refused it, or it was cancelled already")
+	}
+	if next == haven.LabCancelled {
+		return false, tx.Commit()
+	}
+	// The order's message may be in a sender's hands: done now, so no
+	// sender takes it up again; an answer to it changes nothing.
+	if _, err := tx.ExecContext(ctx, `UPDATE lab_outbox SET done_us = $1, last_error = 'cancelled' WHERE order_id = $2 AND done_us IS NULL`, now, id); err != nil {
+		return false, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO lab_outbox (id, order_id, practice_id, control_id, next_us, created_us) VALUES ($1, $2, $3, $4, $5, $5)`,
+		haven.NewID(), id, practiceID, controlID, now); err != nil {
+		return false, err
+	}
+	return true, tx.Commit()
+}
+
+// SetLabCancelAck records the lab's answer to an order's cancellation:
+// accepted, the order is cancelled; refused (refused true), it is back
+// at the lab with the reason.
+func (d *DB) SetLabCancelAck(ctx context.Context, id, ackCode string, ackError int, refused bool, reason string) error {
+	next := haven.LabCancelled
+	if refused {
+		next = haven.LabSent
+	}
+	_, err := d.db.ExecContext(ctx, `UPDATE lab_orders SET ack_code = $2, ack_error = $3, status_reason = $4, updated_us = $5,
+		status = CASE WHEN $1 = 'sent' AND EXISTS (SELECT 1 FROM lab_results WHERE order_id = $6) THEN 'resulted' ELSE $1 END
+		WHERE id = $6 AND status = 'cancelling'`, string(next), ackCode, ackError, reason, micros(d.now()), id)
 	return err
 }
 
