@@ -1,0 +1,92 @@
+package service
+
+import (
+	"context"
+
+	"haven"
+	"haven/policy"
+)
+
+// The FHIR API's reads (web/fhir.go serves them at /fhir/R4): a type of
+// resource from one patient's record, mapped by the record export's own
+// builder (one mapping of the record to FHIR), references relative. Each
+// read passes the gate as the pages' reads of the same records do: the
+// type's own action on that patient, decided and audited before anything
+// is opened, so a caller reads through FHIR exactly what her role reads
+// on the pages, and an id of another patient or practice is refused as
+// one that exists nowhere.
+
+// fhirGate is an action a type's read needs, on the patient's record.
+type fhirGate struct {
+	act  policy.Action
+	kind policy.Kind
+}
+
+// fhirGates is what each served type is decided as: every gate must
+// allow (a DocumentReference is a note or a file).
+var fhirGates = map[string][]fhirGate{
+	"Patient":           {{policy.ChartRead, policy.KindChart}},
+	"Observation":       {{policy.LabRead, policy.KindLab}},
+	"DiagnosticReport":  {{policy.LabRead, policy.KindLab}},
+	"MedicationRequest": {{policy.PrescriptionRead, policy.KindPrescription}},
+	"Appointment":       {{policy.VisitRead, policy.KindVisit}},
+	"Communication":     {{policy.MessageRead, policy.KindMessage}},
+	"DocumentReference": {{policy.NoteRead, policy.KindNote}, {policy.FileRead, policy.KindFile}},
+}
+
+// FHIRServes reports whether FHIRResources serves typ.
+func FHIRServes(typ string) bool { _, ok := fhirGates[typ]; return ok }
+
+// FHIRResources returns the resources of type typ in patientID's record,
+// oldest first, as JSON decodes them, once the read is decided and
+// recorded. What the export leaves out of a patient's record (drafts,
+// unreleased results, unsigned notes) is left out here too.
+func (s *Service) FHIRResources(ctx context.Context, typ, patientID string) ([]map[string]any, error) {
+	gates, ok := fhirGates[typ]
+	if !ok {
+		return nil, haven.Errorf(haven.EINVALID, "resource type not supported")
+	}
+	var row *haven.Patient
+	for _, g := range gates {
+		var err error
+		if row, _, _, _, err = s.gatePatient(ctx, g.act, g.kind, patientID); err != nil {
+			return nil, err
+		}
+	}
+	ctx, err := s.keys.Checked(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b := &recordBuilder{s: s, row: row, refs: map[string]string{}, relative: true}
+	pref := fhirRef{Reference: "Patient/" + row.ID}
+	b.refs["Patient/"+row.ID] = pref.Reference
+	switch typ {
+	case "Patient":
+		_, err = b.addPatient(ctx)
+	case "Observation", "DiagnosticReport":
+		err = b.addLabs(ctx, pref)
+	case "MedicationRequest":
+		err = b.addPrescriptions(ctx, pref)
+	case "Appointment":
+		err = b.addVisits(ctx, pref)
+	case "Communication":
+		err = b.addMessages(ctx, pref)
+	case "DocumentReference":
+		if err = b.addFiles(ctx, pref); err == nil {
+			err = b.addNotes(ctx, pref)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []map[string]any
+	for _, e := range b.entries {
+		if res, ok := e.Resource.(map[string]any); ok && res["resourceType"] == typ {
+			out = append(out, res)
+		}
+	}
+	return out, nil
+}
+
+// Bundle is the export's FHIR Bundle (record.json in the zip).
+func (x *Export) Bundle() []byte { return x.bundle }
