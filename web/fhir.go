@@ -37,7 +37,6 @@ func (s *Server) fhirCaller(r *http.Request) (context.Context, haven.Actor, erro
 	return r.Context(), a, nil
 }
 
-
 // fhirError answers err as an OperationOutcome with its status.
 func (s *Server) fhirError(w http.ResponseWriter, r *http.Request, err error) {
 	status := s.errorStatus(w, r, err)
