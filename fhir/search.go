@@ -75,7 +75,7 @@ func ParseSearch(typ string, q url.Values) (*Search, error) {
 		}
 		p, ok := spec.param(name)
 		if !ok {
-			return nil, invalid("search parameter %q is not supported for %s", safeName(name), typ)
+			return nil, invalid("a search parameter is not supported for %s (the capability statement lists those that are)", typ)
 		}
 		for _, v := range vals {
 			if v == "" {
@@ -107,19 +107,6 @@ func ParseSearch(typ string, q url.Values) (*Search, error) {
 		}
 	}
 	return s, nil
-}
-
-// safeName is a parameter's name as an error may repeat it.
-func safeName(n string) string {
-	if len(n) > 40 {
-		n = n[:40]
-	}
-	return strings.Map(func(r rune) rune {
-		if r == '_' || r == '-' || r == ':' || r == '.' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9') {
-			return r
-		}
-		return '?'
-	}, n)
 }
 
 // Match reports whether res (a resource as JSON decodes it) meets every

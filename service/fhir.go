@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 
 	"haven"
 	"haven/policy"
@@ -82,7 +83,16 @@ func (s *Service) FHIRResources(ctx context.Context, typ, patientID string) ([]m
 	var out []map[string]any
 	for _, e := range b.entries {
 		if res, ok := e.Resource.(map[string]any); ok && res["resourceType"] == typ {
-			out = append(out, res)
+			// As JSON decodes it, so that a search reads every element alike.
+			b, err := json.Marshal(res)
+			if err != nil {
+				return nil, haven.Wrap(haven.EINTERNAL, err, "cannot write the resource")
+			}
+			var doc map[string]any
+			if err := json.Unmarshal(b, &doc); err != nil {
+				return nil, haven.Wrap(haven.EINTERNAL, err, "cannot write the resource")
+			}
+			out = append(out, doc)
 		}
 	}
 	return out, nil

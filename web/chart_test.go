@@ -383,6 +383,16 @@ var sweepRoutes = []route{
 	{"POST", "/api/v1/amendments/%s/decision", func(*tenant) string { return `{"accept":false,"text":"denied"}` }, amendmentID},
 	{"POST", "/api/v1/amendments/%s/extension", func(*tenant) string { return `{"text":"more time"}` }, amendmentID},
 	{"POST", "/api/v1/amendments/%s/disagreement", func(*tenant) string { return `{"text":"I disagree"}` }, amendmentID},
+	// The FHIR API: each read names the patient, in the path or the query.
+	{"GET", "/fhir/R4/Patient/%s", nil, patientID},
+	{"GET", "/fhir/R4/Patient/%s/$everything", nil, patientID},
+	{"GET", "/fhir/R4/Patient?_id=%s", nil, patientID},
+	{"GET", "/fhir/R4/Observation?patient=%s", nil, patientID},
+	{"GET", "/fhir/R4/DiagnosticReport?patient=%s&status=final", nil, patientID},
+	{"GET", "/fhir/R4/MedicationRequest?patient=Patient/%s", nil, patientID},
+	{"GET", "/fhir/R4/Appointment?patient=%s&date=ge2020-01-01", nil, patientID},
+	{"GET", "/fhir/R4/Communication?patient=%s", nil, patientID},
+	{"GET", "/fhir/R4/DocumentReference?patient=%s", nil, patientID},
 	// Each patient's payment for her visit (when stripe-mock took them).
 	{"GET", "/api/v1/payments/%s", nil, paymentID},
 	{"POST", "/api/v1/payments/%s/refund", nil, paymentID},
