@@ -59,13 +59,13 @@ func pCode(field string) Param {
 // so the statement says exactly what is implemented.
 var Types = map[string]TypeSpec{
 	"Patient": {Read: true, Params: []Param{pID, pCount},
-		Doc: "Read by id; search by _id, or with no parameter a patient's own record."},
-	"Observation":       {Params: []Param{pID, pPatient, pDate("effectiveDateTime", "issued"), pCode("code"), pStatus, pCount}, Doc: "Released lab results' values."},
-	"DiagnosticReport":  {Params: []Param{pID, pPatient, pDate("effectiveDateTime", "issued"), pCode("code"), pStatus, pCount}, Doc: "Released lab results."},
-	"MedicationRequest": {Params: []Param{pID, pPatient, pDate("authoredOn"), pCode("medicationCodeableConcept"), pStatus, pCount}, Doc: "Signed prescriptions."},
-	"Appointment":       {Params: []Param{pID, pPatient, pDate("start"), pStatus, pCount}, Doc: "Video visits."},
-	"Communication":     {Params: []Param{pID, pPatient, pDate("sent"), pStatus, pCount}, Doc: "Secure messages."},
-	"DocumentReference": {Params: []Param{pID, pPatient, pDate("date"), pCode("type"), pStatus, pCount}, Doc: "Signed visit notes and files (their metadata)."},
+		Doc: "Search by _id, or with no parameter a patient's own record."},
+	"Observation":       {Read: true, Params: []Param{pID, pPatient, pDate("effectiveDateTime", "issued"), pCode("code"), pStatus, pCount}, Doc: "Released lab results' values."},
+	"DiagnosticReport":  {Read: true, Params: []Param{pID, pPatient, pDate("effectiveDateTime", "issued"), pCode("code"), pStatus, pCount}, Doc: "Released lab results."},
+	"MedicationRequest": {Read: true, Params: []Param{pID, pPatient, pDate("authoredOn"), pCode("medicationCodeableConcept"), pStatus, pCount}, Doc: "Signed prescriptions."},
+	"Appointment":       {Read: true, Params: []Param{pID, pPatient, pDate("start"), pStatus, pCount}, Doc: "Video visits."},
+	"Communication":     {Read: true, Params: []Param{pID, pPatient, pDate("sent"), pStatus, pCount}, Doc: "Secure messages."},
+	"DocumentReference": {Read: true, Params: []Param{pID, pPatient, pDate("date"), pCode("type"), pStatus, pCount}, Doc: "Signed visit notes and files (their metadata)."},
 }
 
 // TypeNames are Types' names, sorted.

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"strings"
 
 	"haven"
 	"haven/policy"
@@ -43,6 +44,99 @@ func FHIRServes(typ string) bool { _, ok := fhirGates[typ]; return ok }
 // recorded. What the export leaves out of a patient's record (drafts,
 // unreleased results, unsigned notes) is left out here too.
 func (s *Service) FHIRResources(ctx context.Context, typ, patientID string) ([]map[string]any, error) {
+	return s.fhirResources(ctx, typ, patientID, patientID)
+}
+
+// FHIRResource returns the resource of type typ with id, once its
+// patient's read is decided and recorded. An id that names nothing, names
+// another practice's record, or one the caller may not read is refused as
+// not found, the refusal recorded with the id sent.
+func (s *Service) FHIRResource(ctx context.Context, typ, id string) (map[string]any, error) {
+	gates, ok := fhirGates[typ]
+	if !ok {
+		return nil, haven.Errorf(haven.EINVALID, "resource type not supported")
+	}
+	a, err := haven.SignedIn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	patientID := id
+	if typ != "Patient" {
+		if !haven.PlausibleID(id) {
+			return nil, s.refuseUnknown(ctx, a, gates[0].act, gates[0].kind, id)
+		}
+		if patientID, err = s.fhirOwner(ctx, a, typ, id); haven.ErrorCode(err) == haven.ENOTFOUND {
+			return nil, s.refuseUnknown(ctx, a, gates[0].act, gates[0].kind, id)
+		} else if err != nil {
+			return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the record")
+		}
+	}
+	all, err := s.fhirResources(ctx, typ, patientID, id)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range all {
+		if r["id"] == id {
+			return r, nil
+		}
+	}
+	return nil, errNotFound
+}
+
+// fhirOwner returns the patient of the record a FHIR id names (one
+// primary-key read), or ENOTFOUND.
+//
+// A result not yet released is unknown to a patient, as LabResult answers
+// her.
+func (s *Service) fhirOwner(ctx context.Context, a haven.Actor, typ, id string) (string, error) {
+	switch typ {
+	case "Observation": // [result id]-[n]
+		i := strings.LastIndexByte(id, '-')
+		if i <= 0 {
+			return "", errNotFound
+		}
+		return s.fhirOwner(ctx, a, "DiagnosticReport", id[:i])
+	case "DiagnosticReport":
+		r, err := s.db.FindLabResult(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		if a.Role == haven.RolePatient && r.Status != haven.ResultReleased {
+			return "", errNotFound
+		}
+		return r.PatientID, nil
+	case "MedicationRequest":
+		p, err := s.db.FindPrescription(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		return p.PatientID, nil
+	case "Appointment":
+		v, err := s.db.FindVisit(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		return v.PatientID, nil
+	case "Communication":
+		_, p, err := s.db.MessageOwner(ctx, id)
+		return p, err
+	case "DocumentReference": // a note or a file
+		if n, err := s.db.FindNote(ctx, id); err == nil {
+			return n.PatientID, nil
+		} else if haven.ErrorCode(err) != haven.ENOTFOUND {
+			return "", err
+		}
+		f, err := s.db.FindFile(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		return f.PatientID, nil
+	}
+	return "", errNotFound
+}
+
+// fhirResources is FHIRResources for a request that named sentID.
+func (s *Service) fhirResources(ctx context.Context, typ, patientID, sentID string) ([]map[string]any, error) {
 	gates, ok := fhirGates[typ]
 	if !ok {
 		return nil, haven.Errorf(haven.EINVALID, "resource type not supported")
@@ -50,7 +144,7 @@ func (s *Service) FHIRResources(ctx context.Context, typ, patientID string) ([]m
 	var row *haven.Patient
 	for _, g := range gates {
 		var err error
-		if row, _, _, _, err = s.gatePatient(ctx, g.act, g.kind, patientID); err != nil {
+		if row, _, _, _, err = s.gatePatientFor(ctx, g.act, g.kind, patientID, sentID); err != nil {
 			return nil, err
 		}
 	}

@@ -90,6 +90,22 @@ func TestFHIRResourcesAreTheExportsMappingValidAndGated(t *testing.T) {
 					t.Errorf("%s does not refer to Patient/%s: %s", typ, pa.UserID, b)
 				}
 				entries = append(entries, fhir.Entry{Type: typ, ID: r["id"].(string), JSON: b})
+				// Read by its id: the same resource; refused to the other
+				// patient as an unknown id is, and recorded with the id sent.
+				one, err := e.svc.FHIRResource(e.as(pa), typ, r["id"].(string))
+				if err != nil || one["id"] != r["id"] {
+					t.Errorf("read %s/%v: %v, %v", typ, r["id"], one["id"], err)
+				}
+				before := len(e.events(p.id))
+				if _, err := e.svc.FHIRResource(e.as(pb), typ, r["id"].(string)); haven.ErrorCode(err) != haven.ENOTFOUND {
+					t.Errorf("the other patient reads %s/%v: %v", typ, r["id"], err)
+				}
+				if evs := e.events(p.id); len(evs) != before+1 || evs[0].Decision != haven.DecisionDeny || evs[0].PatientID != pa.UserID {
+					t.Errorf("the other patient's read of %s/%v is recorded as %+v", typ, r["id"], evs[0])
+				}
+				if _, err := e.svc.FHIRResource(e.as(pa), typ, haven.NewID()); haven.ErrorCode(err) != haven.ENOTFOUND {
+					t.Errorf("an unknown %s: %v", typ, err)
+				}
 			}
 			srch, err := fhir.ParseSearch(typ, url.Values{"_count": {"1"}})
 			if err != nil {

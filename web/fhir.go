@@ -14,8 +14,8 @@ import (
 )
 
 // The FHIR R4 API at /fhir/R4 (routes.go lists its routes): the
-// CapabilityStatement, Patient read and $everything, and search of each
-// type package fhir says is served. Every read goes through the service's
+// CapabilityStatement, read and search of each type package fhir says is
+// served, and Patient/$everything. Every read goes through the service's
 // gate as the pages' reads do; every error is an OperationOutcome.
 
 // FHIRBase is the API's root path.
@@ -106,24 +106,26 @@ func (s *Server) fhirNotSupported(w http.ResponseWriter, r *http.Request) {
 	writeFHIR(w, http.StatusNotFound, fhir.Outcome(fhir.IssueNotSupported, "not supported; see "+FHIRBase+"/metadata"))
 }
 
-// fhirPatient answers GET Patient/{id}.
-func (s *Server) fhirPatient(w http.ResponseWriter, r *http.Request) {
+// fhirRead answers GET [type]/[id].
+func (s *Server) fhirRead(w http.ResponseWriter, r *http.Request) {
+	typ := r.PathValue("type")
+	if spec, ok := fhir.Types[typ]; !ok || !spec.Read || !service.FHIRServes(typ) {
+		s.fhirNotSupported(w, r)
+		return
+	}
 	ctx, _, err := s.fhirCaller(r)
 	if err != nil {
 		s.fhirError(w, r, err)
 		return
 	}
-	res, err := s.svc.FHIRResources(ctx, "Patient", r.PathValue("id"))
-	if err == nil && len(res) != 1 {
-		err = haven.Errorf(haven.EINTERNAL, "the record has no patient")
-	}
+	res, err := s.svc.FHIRResource(ctx, typ, r.PathValue("id"))
 	if err != nil {
 		s.fhirError(w, r, err)
 		return
 	}
-	body, err := json.Marshal(res[0])
+	body, err := json.Marshal(res)
 	if err != nil {
-		s.fhirError(w, r, haven.Wrap(haven.EINTERNAL, err, "cannot write the patient"))
+		s.fhirError(w, r, haven.Wrap(haven.EINTERNAL, err, "cannot write the resource"))
 		return
 	}
 	fhirAnswer(w, r, body)

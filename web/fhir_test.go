@@ -124,13 +124,31 @@ func TestFHIRReadAndSearchThroughTheGate(t *testing.T) {
 					t.Errorf("MedicationRequest%s: %v", q, got)
 				}
 			}
-			// Her visit, conversation, note and file.
-			for typ, n := range map[string]int{"Appointment": 1, "DocumentReference": 2} {
-				got := entries(t, fhirDoc(t, get("/fhir/R4/"+typ), http.StatusOK), n)
+			// Her visit, conversations, note and file; each read by its id,
+			// with its ETag.
+			for typ, n := range map[string]int{"Appointment": 1, "DocumentReference": 2, "MedicationRequest": 1, "Communication": -1} {
+				doc := fhirDoc(t, get("/fhir/R4/"+typ), http.StatusOK)
+				if n < 0 {
+					n = countOf(t, doc)
+				}
+				got := entries(t, doc, n)
 				for _, res := range got {
 					if res["resourceType"] != typ {
 						t.Errorf("%s search holds %v", typ, res["resourceType"])
 					}
+					p := "/fhir/R4/" + typ + "/" + res["id"].(string)
+					r := get(p)
+					one := fhirDoc(t, r, http.StatusOK)
+					if one["id"] != res["id"] || one["resourceType"] != typ {
+						t.Errorf("%s: %v", p, one)
+					}
+					fhirDoc(t, pc.apiAs(map[string]string{"Authorization": auth["Authorization"], "If-None-Match": r.Header.Get("ETag")}, "GET", p, ""), http.StatusNotModified)
+					// The other patient of her practice may not read it.
+					if typ != "Communication" {
+						continue
+					}
+					pb := st.client(firefox)
+					outcome(t, pb.apiAs(pb.signInAny(own.pEmail[1]), "GET", p, ""), http.StatusNotFound, "not-found")
 				}
 			}
 			msgs := entries(t, fhirDoc(t, get("/fhir/R4/Communication"), http.StatusOK), countOf(t, fhirDoc(t, get("/fhir/R4/Communication?_count=0"), http.StatusOK)))
@@ -173,7 +191,10 @@ func TestFHIRReadAndSearchThroughTheGate(t *testing.T) {
 			// audited; errors are OperationOutcomes.
 			for _, p := range []string{"/fhir/R4/Patient/" + b, "/fhir/R4/Patient?_id=" + b, "/fhir/R4/Observation?patient=" + b,
 				"/fhir/R4/MedicationRequest?patient=" + b, "/fhir/R4/Patient/" + b + "/$everything", "/fhir/R4/Patient/" + other.patient[0],
-				"/fhir/R4/DocumentReference?patient=" + other.patient[0], "/fhir/R4/Patient/" + haven.NewID()} {
+				"/fhir/R4/DocumentReference?patient=" + other.patient[0], "/fhir/R4/Patient/" + haven.NewID(),
+				"/fhir/R4/MedicationRequest/" + own.rx[1], "/fhir/R4/Appointment/" + own.visits[1], "/fhir/R4/DocumentReference/" + own.notes[1],
+				"/fhir/R4/DiagnosticReport/" + own.results[0], "/fhir/R4/Observation/" + own.results[0] + "-1",
+				"/fhir/R4/DiagnosticReport/" + other.results[0], "/fhir/R4/Communication/" + haven.NewID()} {
 				before := denials(t, st.db, a)
 				outcome(t, get(p), http.StatusNotFound, "not-found")
 				if denials(t, st.db, a) <= before {
@@ -184,6 +205,7 @@ func TestFHIRReadAndSearchThroughTheGate(t *testing.T) {
 			outcome(t, get("/fhir/R4/Observation?date=soon"), http.StatusBadRequest, "invalid")
 			outcome(t, get("/fhir/R4/Encounter"), http.StatusNotFound, "not-supported")
 			outcome(t, get("/fhir/R4/Observation/x1/_history"), http.StatusNotFound, "not-supported")
+			outcome(t, get("/fhir/R4/Encounter/"+own.visits[0]), http.StatusNotFound, "not-supported")
 			outcome(t, pc.apiAs(auth, "POST", "/fhir/R4/Patient", `{"resourceType":"Patient"}`), http.StatusNotFound, "not-supported")
 
 			// A clinician by session cookie: she names the patient.

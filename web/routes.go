@@ -316,11 +316,12 @@ var routes = []route{
 	{"POST /app/admin/payments/{id}/refund", html, may(policy.PaymentRefund), chart, (*Server).adminRefund, 0},
 	{"POST /app/admin/prices", html, may(policy.PaymentPrices), chart, (*Server).adminSetPrice, 0},
 
-	// The FHIR R4 API (fhir.go): the capability statement, Patient read
-	// and $everything, search of each served type (the service decides
-	// each read as the pages' reads), and an OperationOutcome for the rest.
+	// The FHIR R4 API (fhir.go): the capability statement, read and
+	// search of each served type (the service decides each read as the
+	// pages' reads), Patient/$everything, and an OperationOutcome for the
+	// rest.
 	{"GET " + FHIRBase + "/metadata", fhirJSON, anyone, chart, (*Server).fhirMetadata, 0},
-	{"GET " + FHIRBase + "/Patient/{id}", fhirJSON, may(policy.ChartRead), chart, (*Server).fhirPatient, 0},
+	{"GET " + FHIRBase + "/{type}/{id}", fhirJSON, signedIn, chart, (*Server).fhirRead, 0},
 	{"GET " + FHIRBase + "/Patient/{id}/$everything", fhirJSON, may(policy.ExportPatient), chart, (*Server).fhirEverything, 0},
 	{"GET " + FHIRBase + "/{type}", fhirJSON, signedIn, chart, (*Server).fhirSearch, 0},
 	{FHIRBase + "/", fhirJSON, anyone, chart, (*Server).fhirNotSupported, 0},

@@ -386,3 +386,10 @@ func (d *DB) VisitMessageCounts(ctx context.Context, visitIDs []string) (map[str
 	}
 	return out, rows.Err()
 }
+
+// MessageOwner returns the practice and patient of a message, by its
+// primary key, or ENOTFOUND.
+func (d *DB) MessageOwner(ctx context.Context, id string) (practiceID, patientID string, err error) {
+	err = d.db.QueryRowContext(ctx, `SELECT practice_id, patient_id FROM messages WHERE id = $1`, id).Scan(&practiceID, &patientID)
+	return practiceID, patientID, notFound(err, "message", id)
+}
