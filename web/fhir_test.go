@@ -217,6 +217,16 @@ func TestFHIRReadAndSearchThroughTheGate(t *testing.T) {
 			}
 			outcome(t, doc.get("/fhir/R4/Patient/"+other.patient[0]), http.StatusNotFound, "not-found")
 			outcome(t, doc.get("/fhir/R4/Patient/"+a+"/$everything"), http.StatusForbidden, "forbidden")
+			// Her cookie from another device is challenged, and reads nothing.
+			doc.ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/140.0 Safari/537.36"
+			outcome(t, doc.get("/fhir/R4/Patient/"+a), http.StatusForbidden, "security")
+
+			// Her token once she signed out: refused, as no session.
+			defer func() {
+				expectStatus(t, pc.apiAs(auth, "DELETE", "/api/v1/session", ""), http.StatusNoContent)
+				outcome(t, get("/fhir/R4/Patient/"+a), http.StatusUnauthorized, "login")
+				outcome(t, get("/fhir/R4/Observation"), http.StatusUnauthorized, "login")
+			}()
 
 			// Nothing of the other patient or practice in what she read.
 			for _, p := range []string{"/fhir/R4/Patient/" + a, "/fhir/R4/Communication", "/fhir/R4/DocumentReference", "/fhir/R4/MedicationRequest", "/fhir/R4/Appointment"} {
