@@ -556,6 +556,8 @@ func (b *recordBuilder) addMessages(ctx context.Context, pref fhirRef) error {
 			for _, fid := range m.FileIDs {
 				if u, ok := b.refs["File/"+fid]; ok {
 					payload = append(payload, map[string]any{"contentReference": fhirRef{Reference: u}})
+				} else if b.relative { // the file's own read decides who sees it
+					payload = append(payload, map[string]any{"contentReference": fhirRef{Reference: "DocumentReference/" + fhirID(fid)}})
 				}
 			}
 			comm := map[string]any{"resourceType": "Communication", "id": fhirID(m.ID), "status": "completed",

@@ -86,6 +86,9 @@ func TestFHIRResourcesAreTheExportsMappingValidAndGated(t *testing.T) {
 				if strings.Contains(string(b), "urn:uuid:") || strings.Contains(string(b), "OTHERFHR") {
 					t.Errorf("%s: %s", typ, b)
 				}
+				if typ == "Communication" && !strings.Contains(string(b), `"DocumentReference/`+fileID+`"`) {
+					t.Errorf("the message does not refer to its file: %s", b)
+				}
 				if typ != "Patient" && !strings.Contains(string(b), `"Patient/`+pa.UserID+`"`) {
 					t.Errorf("%s does not refer to Patient/%s: %s", typ, pa.UserID, b)
 				}
