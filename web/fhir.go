@@ -181,7 +181,11 @@ func (s *Server) fhirSearch(w http.ResponseWriter, r *http.Request) {
 	}
 	if patient == "" {
 		if a.Role != haven.RolePatient {
-			s.fhirError(w, r, haven.Errorf(haven.EINVALID, "name the patient: %s", map[bool]string{true: "_id", false: "patient"}[typ == "Patient"]))
+			param := "patient"
+			if typ == "Patient" {
+				param = "_id"
+			}
+			s.fhirError(w, r, haven.Errorf(haven.EINVALID, "name the patient with %s", param))
 			return
 		}
 		patient = a.UserID
