@@ -175,6 +175,10 @@ type recordBuilder struct {
 	refs    map[string]string // "Kind/haven id" → fullUrl
 	files   []exportFile
 	sum     exportSummary
+	// relative makes every reference a relative one ("Patient/[id]"), as
+	// the FHIR API serves resources apart, instead of the urn:uuid
+	// fullUrls of a Bundle that stands alone.
+	relative bool
 }
 
 // exportSummary is what summary.html shows.
@@ -216,6 +220,9 @@ type summaryFile struct{ When, Name, Path string }
 // add appends res as an entry and returns its reference.
 func (b *recordBuilder) add(key string, res map[string]any) fhirRef {
 	u := urnUUID()
+	if id, ok := res["id"].(string); ok && b.relative {
+		u = res["resourceType"].(string) + "/" + id
+	}
 	if key != "" {
 		b.refs[key] = u
 	}
@@ -264,49 +271,16 @@ func fhirID(id string) string { return id }
 
 func (b *recordBuilder) build(ctx context.Context) error {
 	s, row := b.s, b.row
-	chart, err := s.openChart(ctx, row)
+	pref, err := b.addPatient(ctx)
 	if err != nil {
 		return err
 	}
-	d, c := chart.Demographics, chart.Contact
-	b.sum = exportSummary{Name: d.Name, DateOfBirth: d.DateOfBirth, Sex: d.Sex, MRN: chart.MRN, Email: c.Email, Phone: c.Phone,
-		Address: c.Address, Made: sumTime(s.now())}
-	patient := map[string]any{"resourceType": "Patient", "id": fhirID(row.ID),
-		"identifier": []fhirIdentifier{{System: "urn:haven:mrn:" + row.PracticeID, Value: chart.MRN}},
-		"name":       []fhirName{{Text: d.Name}}, "gender": fhirGender(d.Sex)}
-	if _, err := time.Parse(time.DateOnly, d.DateOfBirth); err == nil {
-		patient["birthDate"] = d.DateOfBirth
-	}
-	var telecom []map[string]string
-	if c.Phone != "" {
-		telecom = append(telecom, map[string]string{"system": "phone", "value": c.Phone})
-	}
-	if c.Email != "" {
-		telecom = append(telecom, map[string]string{"system": "email", "value": c.Email})
-	}
-	if telecom != nil {
-		patient["telecom"] = telecom
-	}
-	if c.Address != "" {
-		patient["address"] = []map[string]string{{"text": c.Address}}
-	}
-	pref := b.add("Patient/"+row.ID, patient)
-
 	// Files first: messages and notes refer to them.
 	if err := b.addFiles(ctx, pref); err != nil {
 		return err
 	}
-	visits, err := s.db.PatientVisits(ctx, row.ID)
-	if err != nil {
-		return haven.Wrap(haven.EUNAVAILABLE, err, "cannot load visits")
-	}
-	for _, v := range visits {
-		if v.PracticeID != row.PracticeID || v.PatientID != row.ID {
-			continue
-		}
-		if err := b.addVisit(ctx, pref, v); err != nil {
-			return err
-		}
+	if err := b.addVisits(ctx, pref); err != nil {
+		return err
 	}
 	if err := b.addNotes(ctx, pref); err != nil {
 		return err
@@ -333,6 +307,57 @@ func (b *recordBuilder) build(ctx context.Context) error {
 		}
 		b.add("AllergyIntolerance/"+x.ID, ai)
 		b.sum.Allergies = append(b.sum.Allergies, summaryLine{When: sumTime(x.Added), What: x.Substance, Detail: x.Reaction})
+	}
+	return nil
+}
+
+// addPatient opens the chart and adds the Patient.
+func (b *recordBuilder) addPatient(ctx context.Context) (fhirRef, error) {
+	s, row := b.s, b.row
+	chart, err := s.openChart(ctx, row)
+	if err != nil {
+		return fhirRef{}, err
+	}
+	d, c := chart.Demographics, chart.Contact
+	b.sum = exportSummary{Name: d.Name, DateOfBirth: d.DateOfBirth, Sex: d.Sex, MRN: chart.MRN, Email: c.Email, Phone: c.Phone,
+		Address: c.Address, Made: sumTime(s.now())}
+	patient := map[string]any{"resourceType": "Patient", "id": fhirID(row.ID),
+		"identifier": []fhirIdentifier{{System: "urn:haven:mrn:" + row.PracticeID, Value: chart.MRN}},
+		"name":       []fhirName{{Text: d.Name}}, "gender": fhirGender(d.Sex)}
+	if _, err := time.Parse(time.DateOnly, d.DateOfBirth); err == nil {
+		patient["birthDate"] = d.DateOfBirth
+	}
+	var telecom []map[string]string
+	if c.Phone != "" {
+		telecom = append(telecom, map[string]string{"system": "phone", "value": c.Phone})
+	}
+	if c.Email != "" {
+		telecom = append(telecom, map[string]string{"system": "email", "value": c.Email})
+	}
+	if telecom != nil {
+		patient["telecom"] = telecom
+	}
+	if c.Address != "" {
+		patient["address"] = []map[string]string{{"text": c.Address}}
+	}
+	return b.add("Patient/"+row.ID, patient), nil
+}
+
+// addVisits adds her visits: each an Appointment, and an Encounter once
+// it began.
+func (b *recordBuilder) addVisits(ctx context.Context, pref fhirRef) error {
+	s, row := b.s, b.row
+	visits, err := s.db.PatientVisits(ctx, row.ID)
+	if err != nil {
+		return haven.Wrap(haven.EUNAVAILABLE, err, "cannot load visits")
+	}
+	for _, v := range visits {
+		if v.PracticeID != row.PracticeID || v.PatientID != row.ID {
+			continue
+		}
+		if err := b.addVisit(ctx, pref, v); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -448,10 +473,13 @@ func (b *recordBuilder) addFiles(ctx context.Context, pref fhirRef) error {
 		}
 		p := "files/" + zipName(v.Name, f.ID, used)
 		who, _ := b.person(ctx, f.UploadedBy)
+		att := map[string]any{"contentType": f.ContentType, "url": p, "size": f.Size, "title": v.Name, "creation": fhirTime(f.CreatedAt)}
+		if b.relative { // no zip to name a path in
+			delete(att, "url")
+		}
 		b.add("File/"+f.ID, map[string]any{"resourceType": "DocumentReference", "id": fhirID(f.ID), "status": "current",
 			"subject": pref, "date": fhirTime(f.CreatedAt), "author": []fhirRef{who}, "description": v.Name,
-			"content": []map[string]any{{"attachment": map[string]any{"contentType": f.ContentType, "url": p, "size": f.Size,
-				"title": v.Name, "creation": fhirTime(f.CreatedAt)}}}})
+			"content": []map[string]any{{"attachment": att}}})
 		b.files = append(b.files, exportFile{f: f, path: p})
 		b.sum.Files = append(b.sum.Files, summaryFile{When: sumTime(f.CreatedAt), Name: v.Name, Path: p})
 	}
@@ -528,6 +556,8 @@ func (b *recordBuilder) addMessages(ctx context.Context, pref fhirRef) error {
 			for _, fid := range m.FileIDs {
 				if u, ok := b.refs["File/"+fid]; ok {
 					payload = append(payload, map[string]any{"contentReference": fhirRef{Reference: u}})
+				} else if b.relative { // the file's own read decides who sees it
+					payload = append(payload, map[string]any{"contentReference": fhirRef{Reference: "DocumentReference/" + fhirID(fid)}})
 				}
 			}
 			comm := map[string]any{"resourceType": "Communication", "id": fhirID(m.ID), "status": "completed",

@@ -197,7 +197,7 @@ func (b *recordBuilder) addResult(ctx context.Context, pref fhirRef, r *haven.La
 	lab, labName, hasLab := b.organization(ctx, r.LabID, "Laboratory")
 	sr := summaryResult{When: sumTime(r.Released), Test: c.Test.Name, Lab: labName, Comment: comment, Notes: c.Notes}
 	var obs []fhirRef
-	for _, o := range c.Observations {
+	for i, o := range c.Observations {
 		code := map[string]any{"text": o.Name}
 		if ValidLOINC(o.Code) {
 			code["coding"] = []fhirCoding{{System: fhirLOINC, Code: o.Code, Display: o.Name}}
@@ -205,7 +205,7 @@ func (b *recordBuilder) addResult(ctx context.Context, pref fhirRef, r *haven.La
 		if o.Name == "" {
 			code["text"] = o.Code
 		}
-		ob := map[string]any{"resourceType": "Observation", "status": status, "category": category, "code": code,
+		ob := map[string]any{"resourceType": "Observation", "id": fhirID(r.ID + "-" + strconv.Itoa(i+1)), "status": status, "category": category, "code": code,
 			"subject": pref, "issued": fhirTime(r.Received)}
 		if effective != "" {
 			ob["effectiveDateTime"] = effective

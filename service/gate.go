@@ -85,26 +85,33 @@ func (s *Service) gateFacts(ctx context.Context, act policy.Action, res policy.R
 // once the access is allowed and recorded. An id that is not plausible or
 // names no patient is refused as refuseUnknown does.
 func (s *Service) gatePatient(ctx context.Context, act policy.Action, kind policy.Kind, id string) (*haven.Patient, haven.Actor, policy.Decision, policy.Facts, error) {
+	return s.gatePatientFor(ctx, act, kind, id, id)
+}
+
+// gatePatientFor is gatePatient for a request that named sentID, a
+// record of patient id: refused as unknown or another practice's, the
+// actor's log records sentID, exactly as an unknown sentID's refusal.
+func (s *Service) gatePatientFor(ctx context.Context, act policy.Action, kind policy.Kind, id, sentID string) (*haven.Patient, haven.Actor, policy.Decision, policy.Facts, error) {
 	a, err := haven.SignedIn(ctx)
 	if err != nil {
 		return nil, a, policy.Decision{}, policy.Facts{}, err
 	}
 	if !haven.PlausibleID(id) {
-		return nil, a, policy.Decision{}, policy.Facts{}, s.refuseUnknown(ctx, a, act, kind, id)
+		return nil, a, policy.Decision{}, policy.Facts{}, s.refuseUnknown(ctx, a, act, kind, sentID)
 	}
 	pf, err := s.db.PatientFacts(ctx, a.PracticeID, id)
 	if err != nil {
 		return nil, a, policy.Decision{}, policy.Facts{}, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the chart")
 	}
 	if pf.Patient == nil {
-		return nil, a, policy.Decision{}, policy.Facts{}, s.refuseUnknown(ctx, a, act, kind, id)
+		return nil, a, policy.Decision{}, policy.Facts{}, s.refuseUnknown(ctx, a, act, kind, sentID)
 	}
 	res := chartResource(kind, pf.Patient)
 	facts, ps, err := s.patientFacts(ctx, a, res, pf)
 	if err != nil {
 		return nil, a, policy.Decision{}, facts, err
 	}
-	d, err := s.decide(ctx, a, act, res, facts, ps, id, true)
+	d, err := s.decide(ctx, a, act, res, facts, ps, sentID, true)
 	return pf.Patient, a, d, facts, err
 }
 

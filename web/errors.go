@@ -103,6 +103,10 @@ func (s *Server) pageError(w http.ResponseWriter, r *http.Request, err error) {
 // signInFirst answers a request that needs a session and has none: 401
 // for the API, the sign-in page (returning here) for a page.
 func (s *Server) signInFirst(w http.ResponseWriter, r *http.Request, k kind) {
+	if k == fhirJSON {
+		s.fhirError(w, r, haven.Errorf(haven.EUNAUTHORIZED, "please sign in"))
+		return
+	}
 	if k != html {
 		s.apiError(w, r, haven.Errorf(haven.EUNAUTHORIZED, "please sign in"))
 		return
@@ -117,6 +121,10 @@ func (s *Server) signInFirst(w http.ResponseWriter, r *http.Request, k kind) {
 // challenge answers a challenged session's request for anything but its
 // step-up: the step-up code for the API, the step-up page for a page.
 func (s *Server) challenge(w http.ResponseWriter, r *http.Request, k kind) {
+	if k == fhirJSON {
+		s.fhirError(w, r, haven.Errorf(haven.ESTEPUP, "this session moved to another network or device; confirm it is you at /api/v1/session/step-up"))
+		return
+	}
 	if k != html {
 		s.apiError(w, r, haven.Errorf(haven.ESTEPUP, "this session moved to another network or device; confirm it is you at /api/v1/session/step-up"))
 		return

@@ -28,9 +28,14 @@ type answer struct {
 func answerOf(t *testing.T, r *http.Response) answer {
 	t.Helper()
 	var b struct {
-		Error struct{ Code, Message string }
+		Error        struct{ Code, Message string }
+		ResourceType string // the FHIR API's errors are OperationOutcomes
+		Issue        []struct{ Code, Diagnostics string }
 	}
 	json.Unmarshal([]byte(readAll(t, r)), &b)
+	if b.ResourceType == "OperationOutcome" && len(b.Issue) == 1 {
+		return answer{r.StatusCode, b.Issue[0].Code, b.Issue[0].Diagnostics}
+	}
 	return answer{r.StatusCode, b.Error.Code, b.Error.Message}
 }
 

@@ -321,6 +321,16 @@ var routes = []route{
 	{"POST /app/admin/payments/{id}/refund", html, may(policy.PaymentRefund), chart, (*Server).adminRefund, 0},
 	{"POST /app/admin/prices", html, may(policy.PaymentPrices), chart, (*Server).adminSetPrice, 0},
 
+	// The FHIR R4 API (fhir.go): the capability statement, read and
+	// search of each served type (the service decides each read as the
+	// pages' reads), Patient/$everything, and an OperationOutcome for the
+	// rest.
+	{"GET " + FHIRBase + "/metadata", fhirJSON, anyone, chart, (*Server).fhirMetadata, 0},
+	{"GET " + FHIRBase + "/{type}/{id}", fhirJSON, signedIn, chart, (*Server).fhirRead, 0},
+	{"GET " + FHIRBase + "/Patient/{id}/$everything", fhirJSON, may(policy.ExportPatient), chart, (*Server).fhirEverything, 0},
+	{"GET " + FHIRBase + "/{type}", fhirJSON, signedIn, chart, (*Server).fhirSearch, 0},
+	{FHIRBase + "/", fhirJSON, anyone, chart, (*Server).fhirNotSupported, 0},
+
 	// Video visits: the API, the call's WebSocket (visit.go,
 	// visit_reschedule.go) and the pages (visit_pages.go).
 	{"GET " + CallPath, websocket, may(policy.VisitJoin), visits, (*Server).handleCall, 0},
@@ -368,10 +378,11 @@ const (
 	asset                     // embedded CSS and JavaScript
 	websocket                 // the call's signaling
 	ops                       // health and metrics, for operators
+	fhirJSON                  // the FHIR API: FHIR JSON, errors as OperationOutcome
 )
 
 func (k kind) String() string {
-	return [...]string{"", "page", "API", "asset", "WebSocket", "operator"}[k]
+	return [...]string{"", "page", "API", "asset", "WebSocket", "operator", "FHIR"}[k]
 }
 
 // who is who may call a route; see the table's comment.

@@ -68,7 +68,9 @@ func TestEveryRouteThatNeedsASessionAsksForOne(t *testing.T) {
 			t.Fatal(err)
 		}
 		var body struct {
-			Error struct{ Code string } `json:"error"`
+			Error        struct{ Code string } `json:"error"`
+			ResourceType string                `json:"resourceType"`
+			Issue        []struct{ Code string }
 		}
 		json.NewDecoder(res.Body).Decode(&body)
 		res.Body.Close()
@@ -77,6 +79,10 @@ func TestEveryRouteThatNeedsASessionAsksForOne(t *testing.T) {
 			loc := res.Header.Get("Location")
 			if res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/login?next=") {
 				t.Errorf("%s %s without a session: %d to %q, want the sign-in page", method, path, res.StatusCode, loc)
+			}
+		case "FHIR":
+			if res.StatusCode != http.StatusUnauthorized || body.ResourceType != "OperationOutcome" || len(body.Issue) != 1 || body.Issue[0].Code != "login" {
+				t.Errorf("%s %s without a session: %d %+v, want 401 and an OperationOutcome", method, path, res.StatusCode, body)
 			}
 		default:
 			if res.StatusCode != http.StatusUnauthorized || body.Error.Code != "unauthorized" {

@@ -33,6 +33,7 @@ var hotQueries = []struct {
 	{"audit head's edge again", `SELECT ` + edgeColumns + ` FROM audit_heads h WHERE h.log_id = $1`, 1},
 	{"audit head moved", moveHeadSQL, 3},
 	{"audit size", auditSizeSQL, 1},
+	{"message's owner (FHIR read)", messageOwnerSQL, 1},
 }
 
 // scanAllowed names tables a plan may read whole: key_state holds one row

@@ -386,3 +386,12 @@ func (d *DB) VisitMessageCounts(ctx context.Context, visitIDs []string) (map[str
 	}
 	return out, rows.Err()
 }
+
+const messageOwnerSQL = `SELECT practice_id, patient_id FROM messages WHERE id = $1`
+
+// MessageOwner returns the practice and patient of a message, by its
+// primary key, or ENOTFOUND (a FHIR read of a Communication).
+func (d *DB) MessageOwner(ctx context.Context, id string) (practiceID, patientID string, err error) {
+	err = d.db.QueryRowContext(ctx, messageOwnerSQL, id).Scan(&practiceID, &patientID)
+	return practiceID, patientID, notFound(err, "message", id)
+}

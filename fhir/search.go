@@ -1,0 +1,258 @@
+package fhir
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultCount and MaxCount bound a searchset's page.
+const (
+	DefaultCount = 50
+	MaxCount     = 100
+)
+
+// Search is a parsed search of one type. Every parameter given more than
+// once must hold for each (AND); a value's commas are alternatives (OR).
+type Search struct {
+	Type    string
+	Patient string // the patient's id, "" when not given
+	Count   int
+	Offset  int
+	// Query is the search's parameters as given, without paging, for the
+	// paging links.
+	Query url.Values
+	conds []cond
+}
+
+type cond struct {
+	p    Param
+	alts []string // a token's or id's alternatives
+	date []dateParam
+}
+
+type dateParam struct {
+	prefix string
+	lo, hi time.Time // [lo, hi)
+}
+
+// ErrInvalid is wrapped by every parse error; its message is safe to show
+// (it names the parameter, never its value).
+var ErrInvalid = errors.New("invalid search")
+
+func invalid(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))
+}
+
+// ParseSearch parses q as a search of typ. An unknown parameter, a
+// modifier or a malformed value is refused: a search the server would
+// half-understand could return more than the caller asked for.
+func ParseSearch(typ string, q url.Values) (*Search, error) {
+	spec, ok := Types[typ]
+	if !ok {
+		return nil, invalid("resource type not supported")
+	}
+	s := &Search{Type: typ, Count: DefaultCount, Query: url.Values{}}
+	for name, vals := range q {
+		switch name {
+		case "_format":
+			for _, v := range vals {
+				if v != "json" && v != ContentType && v != "application/json" {
+					return nil, invalid("_format: only JSON is served")
+				}
+			}
+			continue
+		case "_offset":
+			n, err := strconv.Atoi(vals[len(vals)-1])
+			if err != nil || n < 0 || n > 1_000_000 {
+				return nil, invalid("_offset is malformed")
+			}
+			s.Offset = n
+			continue
+		}
+		p, ok := spec.param(name)
+		if !ok {
+			return nil, invalid("a search parameter is not supported for %s (the capability statement lists those that are)", typ)
+		}
+		for _, v := range vals {
+			if v == "" {
+				return nil, invalid("search parameter %q is empty", name)
+			}
+			s.Query.Add(name, v)
+			switch p.Name {
+			case "_count":
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 0 {
+					return nil, invalid("_count is malformed")
+				}
+				s.Count = min(n, MaxCount)
+			case "patient":
+				id := strings.TrimPrefix(v, "Patient/")
+				if strings.ContainsAny(id, ",/|") || (s.Patient != "" && s.Patient != id) {
+					return nil, invalid("patient must name one patient")
+				}
+				s.Patient = id
+			case "date":
+				dp, err := parseDateParam(v)
+				if err != nil {
+					return nil, err
+				}
+				s.conds = append(s.conds, cond{p: p, date: []dateParam{dp}})
+			default:
+				s.conds = append(s.conds, cond{p: p, alts: strings.Split(v, ",")})
+			}
+		}
+	}
+	return s, nil
+}
+
+// Match reports whether res (a resource as JSON decodes it) meets every
+// condition of s.
+func (s *Search) Match(res map[string]any) bool {
+	for _, c := range s.conds {
+		if !c.match(res) {
+			return false
+		}
+	}
+	return true
+}
+
+func (c cond) match(res map[string]any) bool {
+	var v any
+	for _, f := range c.p.Fields {
+		if x, ok := res[f]; ok {
+			v = x
+			break
+		}
+	}
+	if v == nil {
+		return false
+	}
+	switch {
+	case c.date != nil:
+		s, _ := v.(string)
+		lo, hi, ok := dateRange(s)
+		if !ok {
+			return false
+		}
+		for _, d := range c.date {
+			if !d.match(lo, hi) {
+				return false
+			}
+		}
+		return true
+	case c.p.Name == "code":
+		return matchCodeable(v, c.alts)
+	default:
+		s, _ := v.(string)
+		for _, a := range c.alts {
+			if s == a {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// matchCodeable matches a CodeableConcept against [system]|code tokens.
+func matchCodeable(v any, alts []string) bool {
+	cc, _ := v.(map[string]any)
+	codings, _ := cc["coding"].([]any)
+	for _, x := range codings {
+		c, _ := x.(map[string]any)
+		sys, _ := c["system"].(string)
+		code, _ := c["code"].(string)
+		for _, a := range alts {
+			if s, k, ok := strings.Cut(a, "|"); ok {
+				if k == code && (s == "" || s == sys) {
+					return true
+				}
+			} else if a == code {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (d dateParam) match(lo, hi time.Time) bool {
+	switch d.prefix {
+	case "lt":
+		return lo.Before(d.lo)
+	case "le":
+		return lo.Before(d.hi)
+	case "gt":
+		return hi.After(d.hi)
+	case "ge":
+		return hi.After(d.lo)
+	}
+	return !lo.Before(d.lo) && !hi.After(d.hi)
+}
+
+func parseDateParam(v string) (dateParam, error) {
+	d := dateParam{prefix: "eq"}
+	if len(v) > 2 && v[0] >= 'a' && v[0] <= 'z' {
+		d.prefix, v = v[:2], v[2:]
+		switch d.prefix {
+		case "eq", "lt", "le", "gt", "ge":
+		default:
+			return d, invalid("date: the prefix must be eq, lt, le, gt or ge")
+		}
+	}
+	lo, hi, ok := dateRange(v)
+	if !ok {
+		return d, invalid("date must be YYYY, YYYY-MM, YYYY-MM-DD or a date and time with its offset")
+	}
+	d.lo, d.hi = lo, hi
+	return d, nil
+}
+
+// dateRange is the span a FHIR date or dateTime stands for, to its
+// precision.
+func dateRange(v string) (time.Time, time.Time, bool) {
+	for _, l := range []struct {
+		layout string
+		next   func(time.Time) time.Time
+	}{
+		{"2006", func(t time.Time) time.Time { return t.AddDate(1, 0, 0) }},
+		{"2006-01", func(t time.Time) time.Time { return t.AddDate(0, 1, 0) }},
+		{time.DateOnly, func(t time.Time) time.Time { return t.AddDate(0, 0, 1) }},
+		{"2006-01-02T15:04Z07:00", func(t time.Time) time.Time { return t.Add(time.Minute) }},
+		{time.RFC3339, func(t time.Time) time.Time { return t.Add(time.Second) }},
+	} {
+		if t, err := time.Parse(l.layout, v); err == nil {
+			return t, l.next(t), true
+		}
+	}
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, t.Add(time.Nanosecond), true
+	}
+	return time.Time{}, time.Time{}, false
+}
+
+// Page returns the part of n matches the search's page holds, as indexes.
+func (s *Search) Page(n int) (from, to int) {
+	from = min(s.Offset, n)
+	to = min(from+s.Count, n)
+	return from, to
+}
+
+// IDs returns the alternatives of the search's one _id parameter, or nil
+// when it has none (or more than one, which ParseSearch's caller refuses
+// where one is needed).
+func (s *Search) IDs() []string {
+	var out []string
+	n := 0
+	for _, c := range s.conds {
+		if c.p.Name == "_id" {
+			out, n = c.alts, n+1
+		}
+	}
+	if n != 1 {
+		return nil
+	}
+	return out
+}

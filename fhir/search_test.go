@@ -1,0 +1,196 @@
+package fhir_test
+
+import (
+	"encoding/json"
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+
+	"haven/fhir"
+)
+
+func obs(id, when, status, code string) map[string]any {
+	var r map[string]any
+	json.Unmarshal([]byte(`{"resourceType":"Observation","id":"`+id+`","status":"`+status+`","effectiveDateTime":"`+when+
+		`","code":{"coding":[{"system":"http://loinc.org","code":"`+code+`"}]}}`), &r)
+	return r
+}
+
+func search(t *testing.T, typ, q string) *fhir.Search {
+	t.Helper()
+	v, err := url.ParseQuery(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := fhir.ParseSearch(typ, v)
+	if err != nil {
+		t.Fatalf("%s?%s: %v", typ, q, err)
+	}
+	return s
+}
+
+// TestSearchDatePrefixes: each prefix against a value at the second, a
+// day and a month, on both sides of it.
+func TestSearchDatePrefixes(t *testing.T) {
+	noon := obs("a", "2026-03-15T12:00:00Z", "final", "2345-7")
+	day := obs("b", "2026-03-15", "final", "2345-7")
+	for _, c := range []struct {
+		q          string
+		noon, day_ bool
+	}{
+		{"date=2026-03-15", true, true},
+		{"date=eq2026-03-15", true, true},
+		{"date=eq2026-03", true, true},
+		{"date=2026-03-16", false, false},
+		{"date=2026-03-15T12:00:00Z", true, false},
+		{"date=lt2026-03-15T12:00:00Z", false, true},
+		{"date=le2026-03-15T12:00:00Z", true, true},
+		{"date=gt2026-03-15T12:00:00Z", false, true},
+		{"date=ge2026-03-15T12:00:00Z", true, true},
+		{"date=gt2026-03-15", false, false},
+		{"date=ge2026-03-15", true, true},
+		{"date=lt2026-03-15", false, false},
+		{"date=le2026-03-14", false, false},
+		{"date=ge2026-03-01&date=lt2026-04-01", true, true},
+		{"date=ge2026-03-16&date=lt2026-04-01", false, false},
+		{"date=ge2025", true, true},
+		{"date=lt2026", false, false},
+	} {
+		s := search(t, "Observation", c.q)
+		if got := s.Match(noon); got != c.noon {
+			t.Errorf("%s on a noon value: %v, want %v", c.q, got, c.noon)
+		}
+		if got := s.Match(day); got != c.day_ {
+			t.Errorf("%s on a day value: %v, want %v", c.q, got, c.day_)
+		}
+	}
+}
+
+// TestSearchTokens: code with and without its system, alternatives,
+// status and _id; a resource without the element never matches.
+func TestSearchTokens(t *testing.T) {
+	r := obs("r1", "2026-03-15", "final", "2345-7")
+	for q, want := range map[string]bool{
+		"code=2345-7":                        true,
+		"code=http://loinc.org|2345-7":       true,
+		"code=|2345-7":                       true,
+		"code=http://snomed.info/sct|2345-7": false,
+		"code=1111-1,2345-7":                 true,
+		"code=1111-1":                        false,
+		"status=final":                       true,
+		"status=preliminary,final":           true,
+		"status=cancelled":                   false,
+		"_id=r1":                             true,
+		"_id=r2":                             false,
+		"_id=r1&status=cancelled":            false,
+		"code=2345-7&status=final&_count=10": true,
+		"patient=Patient/abc&code=2345-7":    true,
+		"patient=abc&_format=json":           true,
+		"_count=0&_offset=5":                 true,
+		"date=2026-03-15&code=1111-1,2345-7": true,
+		"date=2026-03-14&code=1111-1,2345-7": false,
+		"_id=r1&_id=r1":                      true,
+	} {
+		if got := search(t, "Observation", q).Match(r); got != want {
+			t.Errorf("%s: %v, want %v", q, got, want)
+		}
+	}
+	if search(t, "Appointment", "status=booked").Match(map[string]any{"resourceType": "Appointment"}) {
+		t.Error("a resource without status matched status=booked")
+	}
+	if s := search(t, "Observation", "patient=Patient/abc"); s.Patient != "abc" {
+		t.Errorf("patient %q", s.Patient)
+	}
+}
+
+// TestSearchRefusesWhatItDoesNotUnderstand: unknown parameters, modifiers,
+// parameters of another type, bad prefixes and dates, two patients, and
+// a type not served are refused, never ignored; the error names the
+// parameter and never echoes a value.
+func TestSearchRefusesWhatItDoesNotUnderstand(t *testing.T) {
+	for _, c := range []struct{ typ, q string }{
+		{"Observation", "subject=abc"},
+		{"Observation", "code:text=glucose"},
+		{"Observation", "date=xx2026-01-01"},
+		{"Observation", "date=2026-13-01"},
+		{"Observation", "date=yesterday"},
+		{"Observation", "patient=a&patient=b"},
+		{"Observation", "patient=a,b"},
+		{"Observation", "_count=-1"},
+		{"Observation", "_count=many"},
+		{"Observation", "_offset=-3"},
+		{"Observation", "_format=xml"},
+		{"Observation", "status="},
+		{"Appointment", "code=x"},
+		{"Patient", "name=Smith"},
+		{"Patient", "patient=abc"},
+		{"Encounter", ""},
+		{"Observation", "<script>SECRETVALUE=1"},
+	} {
+		v, _ := url.ParseQuery(c.q)
+		_, err := fhir.ParseSearch(c.typ, v)
+		if !errors.Is(err, fhir.ErrInvalid) {
+			t.Errorf("%s?%s: %v, want refused", c.typ, c.q, err)
+			continue
+		}
+		if strings.Contains(err.Error(), "SECRETVALUE") || strings.Contains(err.Error(), "<") || strings.Contains(err.Error(), "Smith") {
+			t.Errorf("%s?%s: the error echoes the query: %v", c.typ, c.q, err)
+		}
+	}
+}
+
+// TestSearchSetPages: _count bounds the page, _offset moves it, the
+// next link is there while matches remain and carries the search.
+func TestSearchSetPages(t *testing.T) {
+	entries := make([]fhir.Entry, 5)
+	for i := range entries {
+		entries[i] = fhir.Entry{Type: "Observation", ID: string(rune('a' + i)), JSON: json.RawMessage(`{"resourceType":"Observation"}`)}
+	}
+	type bundle struct {
+		Total int
+		Link  []struct{ Relation, URL string }
+		Entry []struct {
+			FullURL string
+			Search  struct{ Mode string }
+		}
+	}
+	page := func(q string) bundle {
+		s := search(t, "Observation", q)
+		from, to := s.Page(len(entries))
+		b, err := fhir.SearchSet("https://h.example/fhir/R4", s, len(entries), from, entries[from:to])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bundle
+		if err := json.Unmarshal(b, &out); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	b := page("_count=2&status=final")
+	if b.Total != 5 || len(b.Entry) != 2 || b.Entry[0].FullURL != "https://h.example/fhir/R4/Observation/a" || b.Entry[0].Search.Mode != "match" {
+		t.Fatalf("first page %+v", b)
+	}
+	if len(b.Link) != 2 || b.Link[1].Relation != "next" || !strings.Contains(b.Link[1].URL, "_offset=2") || !strings.Contains(b.Link[1].URL, "status=final") {
+		t.Fatalf("links %+v", b.Link)
+	}
+	next, _ := url.Parse(b.Link[1].URL)
+	b = page(next.RawQuery)
+	if len(b.Entry) != 2 || b.Entry[0].FullURL != "https://h.example/fhir/R4/Observation/c" {
+		t.Fatalf("second page %+v", b)
+	}
+	b = page("_count=2&_offset=4")
+	if len(b.Entry) != 1 || len(b.Link) != 1 || b.Link[0].Relation != "self" {
+		t.Fatalf("last page %+v", b)
+	}
+	if b = page("_count=1000"); len(b.Entry) != 5 {
+		t.Fatalf("_count over the maximum: %d entries", len(b.Entry))
+	}
+	if b = page("_count=0"); len(b.Entry) != 0 || b.Total != 5 || len(b.Link) != 1 {
+		t.Fatalf("_count=0: %+v", b)
+	}
+	if b = page("_offset=99"); len(b.Entry) != 0 {
+		t.Fatalf("past the end: %+v", b)
+	}
+}

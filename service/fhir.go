@@ -1,0 +1,196 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+
+	"haven"
+	"haven/policy"
+)
+
+// The FHIR API's reads (web/fhir.go serves them at /fhir/R4): a type of
+// resource from one patient's record, mapped by the record export's own
+// builder (one mapping of the record to FHIR), references relative. Each
+// read passes the gate as the pages' reads of the same records do: the
+// type's own action on that patient, decided and audited before anything
+// is opened, so a caller reads through FHIR exactly what her role reads
+// on the pages, and an id of another patient or practice is refused as
+// one that exists nowhere.
+
+// fhirGate is an action a type's read needs, on the patient's record.
+type fhirGate struct {
+	act  policy.Action
+	kind policy.Kind
+}
+
+// fhirGates is what each served type is decided as: every gate must
+// allow (a DocumentReference is a note or a file).
+var fhirGates = map[string][]fhirGate{
+	"Patient":           {{policy.ChartRead, policy.KindChart}},
+	"Observation":       {{policy.LabRead, policy.KindLab}},
+	"DiagnosticReport":  {{policy.LabRead, policy.KindLab}},
+	"MedicationRequest": {{policy.PrescriptionRead, policy.KindPrescription}},
+	"Appointment":       {{policy.VisitRead, policy.KindVisit}},
+	"Communication":     {{policy.MessageRead, policy.KindMessage}},
+	"DocumentReference": {{policy.NoteRead, policy.KindNote}, {policy.FileRead, policy.KindFile}},
+}
+
+// FHIRServes reports whether FHIRResources serves typ.
+func FHIRServes(typ string) bool { _, ok := fhirGates[typ]; return ok }
+
+// FHIRResources returns the resources of type typ in patientID's record,
+// oldest first, as JSON decodes them, once the read is decided and
+// recorded. What the export leaves out of a patient's record (drafts,
+// unreleased results, unsigned notes) is left out here too.
+func (s *Service) FHIRResources(ctx context.Context, typ, patientID string) ([]map[string]any, error) {
+	return s.fhirResources(ctx, typ, patientID, patientID)
+}
+
+// FHIRResource returns the resource of type typ with id, once its
+// patient's read is decided and recorded. An id that names nothing, names
+// another practice's record, or one the caller may not read is refused as
+// not found, the refusal recorded with the id sent.
+func (s *Service) FHIRResource(ctx context.Context, typ, id string) (map[string]any, error) {
+	gates, ok := fhirGates[typ]
+	if !ok {
+		return nil, haven.Errorf(haven.EINVALID, "resource type not supported")
+	}
+	a, err := haven.SignedIn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	patientID := id
+	if typ != "Patient" {
+		if !haven.PlausibleID(id) {
+			return nil, s.refuseUnknown(ctx, a, gates[0].act, gates[0].kind, id)
+		}
+		if patientID, err = s.fhirOwner(ctx, a, typ, id); haven.ErrorCode(err) == haven.ENOTFOUND {
+			return nil, s.refuseUnknown(ctx, a, gates[0].act, gates[0].kind, id)
+		} else if err != nil {
+			return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the record")
+		}
+	}
+	all, err := s.fhirResources(ctx, typ, patientID, id)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range all {
+		if r["id"] == id {
+			return r, nil
+		}
+	}
+	return nil, errNotFound
+}
+
+// fhirOwner returns the patient of the record a FHIR id names (one
+// primary-key read), or ENOTFOUND.
+//
+// A result not yet released is unknown to a patient, as LabResult answers
+// her.
+func (s *Service) fhirOwner(ctx context.Context, a haven.Actor, typ, id string) (string, error) {
+	switch typ {
+	case "Observation": // [result id]-[n]
+		i := strings.LastIndexByte(id, '-')
+		if i <= 0 {
+			return "", errNotFound
+		}
+		return s.fhirOwner(ctx, a, "DiagnosticReport", id[:i])
+	case "DiagnosticReport":
+		r, err := s.db.FindLabResult(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		if a.Role == haven.RolePatient && r.Status != haven.ResultReleased {
+			return "", errNotFound
+		}
+		return r.PatientID, nil
+	case "MedicationRequest":
+		p, err := s.db.FindPrescription(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		return p.PatientID, nil
+	case "Appointment":
+		v, err := s.db.FindVisit(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		return v.PatientID, nil
+	case "Communication":
+		_, p, err := s.db.MessageOwner(ctx, id)
+		return p, err
+	case "DocumentReference": // a note or a file
+		if n, err := s.db.FindNote(ctx, id); err == nil {
+			return n.PatientID, nil
+		} else if haven.ErrorCode(err) != haven.ENOTFOUND {
+			return "", err
+		}
+		f, err := s.db.FindFile(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		return f.PatientID, nil
+	}
+	return "", errNotFound
+}
+
+// fhirResources is FHIRResources for a request that named sentID.
+func (s *Service) fhirResources(ctx context.Context, typ, patientID, sentID string) ([]map[string]any, error) {
+	gates, ok := fhirGates[typ]
+	if !ok {
+		return nil, haven.Errorf(haven.EINVALID, "resource type not supported")
+	}
+	var row *haven.Patient
+	for _, g := range gates {
+		var err error
+		if row, _, _, _, err = s.gatePatientFor(ctx, g.act, g.kind, patientID, sentID); err != nil {
+			return nil, err
+		}
+	}
+	ctx, err := s.keys.Checked(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b := &recordBuilder{s: s, row: row, refs: map[string]string{}, relative: true}
+	pref := fhirRef{Reference: "Patient/" + row.ID}
+	b.refs["Patient/"+row.ID] = pref.Reference
+	switch typ {
+	case "Patient":
+		_, err = b.addPatient(ctx)
+	case "Observation", "DiagnosticReport":
+		err = b.addLabs(ctx, pref)
+	case "MedicationRequest":
+		err = b.addPrescriptions(ctx, pref)
+	case "Appointment":
+		err = b.addVisits(ctx, pref)
+	case "Communication":
+		err = b.addMessages(ctx, pref)
+	case "DocumentReference":
+		if err = b.addFiles(ctx, pref); err == nil {
+			err = b.addNotes(ctx, pref)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []map[string]any
+	for _, e := range b.entries {
+		if res, ok := e.Resource.(map[string]any); ok && res["resourceType"] == typ {
+			// As JSON decodes it, so that a search reads every element alike.
+			b, err := json.Marshal(res)
+			if err != nil {
+				return nil, haven.Wrap(haven.EINTERNAL, err, "cannot write the resource")
+			}
+			var doc map[string]any
+			if err := json.Unmarshal(b, &doc); err != nil {
+				return nil, haven.Wrap(haven.EINTERNAL, err, "cannot write the resource")
+			}
+			out = append(out, doc)
+		}
+	}
+	return out, nil
+}
+
+// Bundle is the export's FHIR Bundle (record.json in the zip).
+func (x *Export) Bundle() []byte { return x.bundle }

@@ -1,0 +1,221 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"haven"
+	"haven/fhir"
+	"haven/service"
+)
+
+// The FHIR R4 API at /fhir/R4 (routes.go lists its routes): the
+// CapabilityStatement, read and search of each type package fhir says is
+// served, and Patient/$everything. Every read goes through the service's
+// gate as the pages' reads do; every error is an OperationOutcome.
+
+// FHIRBase is the API's root path.
+const FHIRBase = "/fhir/R4"
+
+// fhirStarted dates the CapabilityStatement: what it says changes only
+// with the server.
+var fhirStarted = time.Now()
+
+// fhirCaller is the one place the FHIR API takes its caller from: today a
+// Haven session (its cookie, or its token as a bearer token, which
+// withIdentity has checked and put in the context). A later SMART token
+// is resolved here too, to the actor it acts for.
+func (s *Server) fhirCaller(r *http.Request) (context.Context, haven.Actor, error) {
+	a, ok := haven.ActorFromContext(r.Context())
+	if !ok {
+		return nil, a, haven.Errorf(haven.EUNAUTHORIZED, "please sign in")
+	}
+	return r.Context(), a, nil
+}
+
+// fhirError answers err as an OperationOutcome with its status.
+func (s *Server) fhirError(w http.ResponseWriter, r *http.Request, err error) {
+	status := s.errorStatus(w, r, err)
+	code := fhir.IssueException
+	switch haven.ErrorCode(err) {
+	case haven.EINVALID:
+		code = fhir.IssueInvalid
+	case haven.ENOTFOUND:
+		code = fhir.IssueNotFound
+	case haven.EUNAUTHORIZED:
+		code = fhir.IssueLogin
+		w.Header().Set("WWW-Authenticate", `Bearer realm="haven"`)
+	case haven.EFORBIDDEN:
+		code = fhir.IssueForbidden
+	case haven.ESTEPUP:
+		code = fhir.IssueSecurity
+	case haven.ETOOMANY:
+		code = fhir.IssueThrottled
+	case haven.EUNAVAILABLE:
+		code = fhir.IssueTransient
+	case haven.ECONFLICT:
+		code = fhir.IssueConflict
+	}
+	writeFHIR(w, status, fhir.Outcome(code, haven.ErrorMessage(err)))
+}
+
+func writeFHIR(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", fhir.ContentType)
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// fhirAnswer writes body with its ETag, or 304 when the client holds it.
+func fhirAnswer(w http.ResponseWriter, r *http.Request, body []byte) {
+	etag := fhir.ETag(body)
+	w.Header().Set("ETag", etag)
+	for _, t := range strings.Split(r.Header.Get("If-None-Match"), ",") {
+		if t = strings.TrimSpace(t); t == etag || t == "*" || "W/"+t == etag {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+	}
+	writeFHIR(w, http.StatusOK, body)
+}
+
+// fhirRoot is the API's root URL as the client reached it, for the
+// paging links and fullUrls.
+func fhirRoot(r *http.Request) string {
+	scheme := "https"
+	if r.TLS == nil {
+		scheme = "http"
+	}
+	return scheme + "://" + r.Host + FHIRBase
+}
+
+func (s *Server) fhirMetadata(w http.ResponseWriter, r *http.Request) {
+	body, err := fhir.Capability(fhirRoot(r), "Haven", fhirStarted)
+	if err != nil {
+		s.fhirError(w, r, haven.Wrap(haven.EINTERNAL, err, "cannot write the capability statement"))
+		return
+	}
+	fhirAnswer(w, r, body)
+}
+
+// fhirNotSupported answers what the API does not serve.
+func (s *Server) fhirNotSupported(w http.ResponseWriter, r *http.Request) {
+	writeFHIR(w, http.StatusNotFound, fhir.Outcome(fhir.IssueNotSupported, "not supported; see "+FHIRBase+"/metadata"))
+}
+
+// fhirRead answers GET [type]/[id].
+func (s *Server) fhirRead(w http.ResponseWriter, r *http.Request) {
+	typ := r.PathValue("type")
+	if spec, ok := fhir.Types[typ]; !ok || !spec.Read || !service.FHIRServes(typ) {
+		s.fhirNotSupported(w, r)
+		return
+	}
+	ctx, _, err := s.fhirCaller(r)
+	if err != nil {
+		s.fhirError(w, r, err)
+		return
+	}
+	res, err := s.svc.FHIRResource(ctx, typ, r.PathValue("id"))
+	if err != nil {
+		s.fhirError(w, r, err)
+		return
+	}
+	body, err := json.Marshal(res)
+	if err != nil {
+		s.fhirError(w, r, haven.Wrap(haven.EINTERNAL, err, "cannot write the resource"))
+		return
+	}
+	fhirAnswer(w, r, body)
+}
+
+// fhirEverything answers Patient/{id}/$everything with the Bundle of the
+// patient's download of her record, decided as that download is.
+func (s *Server) fhirEverything(w http.ResponseWriter, r *http.Request) {
+	ctx, _, err := s.fhirCaller(r)
+	if err != nil {
+		s.fhirError(w, r, err)
+		return
+	}
+	x, err := s.svc.PrepareExport(ctx, r.PathValue("id"))
+	if err != nil {
+		s.fhirError(w, r, err)
+		return
+	}
+	fhirAnswer(w, r, x.Bundle())
+}
+
+// fhirSearch answers GET [type]?params with a searchset Bundle.
+func (s *Server) fhirSearch(w http.ResponseWriter, r *http.Request) {
+	typ := r.PathValue("type")
+	if _, ok := fhir.Types[typ]; !ok || !service.FHIRServes(typ) {
+		s.fhirNotSupported(w, r)
+		return
+	}
+	ctx, a, err := s.fhirCaller(r)
+	if err != nil {
+		s.fhirError(w, r, err)
+		return
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		s.fhirError(w, r, haven.Errorf(haven.EINVALID, "the query is malformed"))
+		return
+	}
+	srch, err := fhir.ParseSearch(typ, q)
+	if err != nil {
+		s.fhirError(w, r, haven.Errorf(haven.EINVALID, "%s", err.Error()))
+		return
+	}
+	patient := srch.Patient
+	if typ == "Patient" {
+		switch ids := srch.IDs(); {
+		case len(ids) == 1:
+			patient = ids[0]
+		case ids != nil || len(q["_id"]) > 1:
+			s.fhirError(w, r, haven.Errorf(haven.EINVALID, "search one patient by _id"))
+			return
+		}
+	}
+	if patient == "" {
+		if a.Role != haven.RolePatient {
+			param := "patient"
+			if typ == "Patient" {
+				param = "_id"
+			}
+			s.fhirError(w, r, haven.Errorf(haven.EINVALID, "name the patient with %s", param))
+			return
+		}
+		patient = a.UserID
+	}
+	all, err := s.svc.FHIRResources(ctx, typ, patient)
+	if err != nil {
+		s.fhirError(w, r, err)
+		return
+	}
+	var hits []map[string]any
+	for _, res := range all {
+		if srch.Match(res) {
+			hits = append(hits, res)
+		}
+	}
+	from, to := srch.Page(len(hits))
+	page := make([]fhir.Entry, 0, to-from)
+	for _, res := range hits[from:to] {
+		b, err := json.Marshal(res)
+		if err != nil {
+			s.fhirError(w, r, haven.Wrap(haven.EINTERNAL, err, "cannot write the results"))
+			return
+		}
+		id, _ := res["id"].(string)
+		page = append(page, fhir.Entry{Type: typ, ID: id, JSON: b})
+	}
+	body, err := fhir.SearchSet(fhirRoot(r), srch, len(hits), from, page)
+	if err != nil {
+		s.fhirError(w, r, haven.Wrap(haven.EINTERNAL, err, "cannot write the results"))
+		return
+	}
+	fhirAnswer(w, r, body)
+}
