@@ -125,12 +125,12 @@ const (
 	PaymentPrices Action = "payment.prices"
 
 	// Oversight: the compliance officer's tools.
-	AuditSearch        Action = "audit.search"
-	AuditVerify        Action = "audit.verify"
-	AlertReview        Action = "alert.review"
-	BreakGlassRequest  Action = "breakglass.request"
-	BreakGlassReview   Action = "breakglass.review"
-	IncidentManage     Action = "incident.manage"
+	AuditSearch       Action = "audit.search"
+	AuditVerify       Action = "audit.verify"
+	AlertReview       Action = "alert.review"
+	BreakGlassRequest Action = "breakglass.request"
+	BreakGlassReview  Action = "breakglass.review"
+	IncidentManage    Action = "incident.manage"
 	// An incident (164.308(a)(6)) is the compliance officer's alone:
 	// opening, scoping and deciding it (IncidentManage, which also names
 	// the affected patients, as the officer's alert screens name them);
@@ -141,8 +141,8 @@ const (
 	// (164.404(d)(1) sends it by first-class mail) and which kinds of her
 	// records were opened when, never chart content: the officer's
 	// screens name patients the same way.
-	IncidentContain Action = "incident.contain"
-	IncidentLetter  Action = "incident.letter"
+	IncidentContain    Action = "incident.contain"
+	IncidentLetter     Action = "incident.letter"
 	BackupRestoreDrill Action = "backup.restore_drill"
 
 	// Administration of a practice (or, for the operator, of the platform).
