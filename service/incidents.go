@@ -133,6 +133,7 @@ type AffectedPatient struct {
 // LetterView is one letter as the incident's letters page lists it.
 type LetterView struct {
 	ID          string     `json:"id"`
+	IncidentID  string     `json:"incident_id"`
 	PatientID   string     `json:"patient_id"`
 	PatientName string     `json:"patient_name"`
 	State       string     `json:"state"`
@@ -768,7 +769,7 @@ func (s *Service) IncidentLetters(ctx context.Context, id string) ([]LetterView,
 		if l.PracticeID != inc.PracticeID {
 			continue
 		}
-		v := LetterView{ID: l.ID, PatientID: l.PatientID, State: l.State, SentAt: l.SentAt, ReturnedAt: l.ReturnedAt}
+		v := LetterView{ID: l.ID, IncidentID: l.IncidentID, PatientID: l.PatientID, State: l.State, SentAt: l.SentAt, ReturnedAt: l.ReturnedAt}
 		if row, err := s.db.FindPatient(ctx, l.PatientID); err == nil && row.PracticeID == inc.PracticeID {
 			v.PatientName = patientName(ctx, s, row)
 		}
@@ -815,7 +816,7 @@ func (s *Service) IncidentLetter(ctx context.Context, letterID string) (*LetterV
 	if err != nil {
 		return nil, err
 	}
-	v := &LetterView{ID: l.ID, PatientID: l.PatientID, State: l.State, SentAt: l.SentAt, ReturnedAt: l.ReturnedAt, Body: string(body)}
+	v := &LetterView{ID: l.ID, IncidentID: l.IncidentID, PatientID: l.PatientID, State: l.State, SentAt: l.SentAt, ReturnedAt: l.ReturnedAt, Body: string(body)}
 	if row, err := s.db.FindPatient(ctx, l.PatientID); err == nil {
 		v.PatientName = patientName(ctx, s, row)
 	}
