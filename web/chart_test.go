@@ -40,15 +40,15 @@ type tenant struct {
 	// desk, who opened both charts; letters are its letters, per patient.
 	incident string
 	letters  [2]string
-	threads [2]string // a conversation of each patient with the care team
-	vendor  string    // a pharmacy the practice registered
-	notes   [2]string // the signed note of each patient's visit
-	amends  [2]string // each patient's request to amend that note
-	rx      [2]string // a signed prescription per patient, by doc2
-	allergy [2]string // an allergy per patient
-	lab     string    // a lab the practice registered
-	labs    [2]string // a lab order per patient, by doc2
-	results [2]string // the result of each order
+	threads  [2]string // a conversation of each patient with the care team
+	vendor   string    // a pharmacy the practice registered
+	notes    [2]string // the signed note of each patient's visit
+	amends   [2]string // each patient's request to amend that note
+	rx       [2]string // a signed prescription per patient, by doc2
+	allergy  [2]string // an allergy per patient
+	lab      string    // a lab the practice registered
+	labs     [2]string // a lab order per patient, by doc2
+	results  [2]string // the result of each order
 	// unmatched is a result that matched no one, waiting for the front desk.
 	unmatched string
 	access    [2]string // a written request for a copy, per patient
