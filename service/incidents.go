@@ -226,8 +226,8 @@ func (s *Service) saveIncident(ctx context.Context, inc *haven.Incident, d *inci
 // day before the alert; discovery is the alert's time.
 func (s *Service) OpenIncident(ctx context.Context, ni NewIncident) (*IncidentView, error) {
 	title, err := incidentText(ni.Title, 200, "title")
-	if err != nil {
-		return nil, err
+	if err != nil || !oneLine(title) {
+		return nil, haven.Errorf(haven.EINVALID, "the title is one line of at most 200 characters")
 	}
 	summary, err := incidentText(ni.Summary, maxIncidentText, "summary")
 	if err != nil {
@@ -733,7 +733,7 @@ func letterText(practice string, inc *haven.Incident, d *incidentDetail, p Affec
 	}
 	fmt.Fprintf(&b, "\nDear %s,\n\n", dem.Name)
 	fmt.Fprintf(&b, "We are writing to tell you about an incident at %s that involved some of your health information.\n\n", practice)
-	fmt.Fprintf(&b, "What happened: between %s and %s, a member of our staff opened records without a work reason. We discovered this on %s.\n\n",
+	fmt.Fprintf(&b, "What happened: between %s and %s, your records were opened by an account of our practice outside its proper use. We discovered this on %s.\n\n",
 		p.First.Format("2 January 2006"), p.Last.Format("2 January 2006"), inc.Discovered.Format("2 January 2006"))
 	kinds := make([]string, 0, len(p.Kinds))
 	for k := range p.Kinds {
@@ -748,7 +748,7 @@ func letterText(practice string, inc *haven.Incident, d *incidentDetail, p Affec
 		}
 		fmt.Fprintf(&b, "  - %s (%d times)\n", w, p.Kinds[k])
 	}
-	b.WriteString("\nWhat we are doing: we shut the account out at once, ended its sessions and are reviewing every access it made.\n\n")
+	b.WriteString("\nWhat we are doing: we shut the account out, ended its sessions and are reviewing every access it made.\n\n")
 	b.WriteString("What you can do: review your access history in your account, and tell us about anything you do not recognise. We will never ask for your password.\n\n")
 	fmt.Fprintf(&b, "How to reach us: contact %s through your account or by telephone at the number on your last statement.\n", practice)
 	return b.String()
@@ -839,7 +839,7 @@ func (s *Service) SetLetterState(ctx context.Context, letterID, state string) er
 	return haven.Errorf(haven.EINVALID, "a letter is marked sent or returned")
 }
 
-// IncidentIncident is what containment needs of an incident, for
+// IncidentToContain is what containment needs of an incident, for
 // identity (which holds the accounts): the scoped account ids, after the
 // gate decided incident.contain (a fresh authentication) on it.
 func (g *Gate) IncidentToContain(ctx context.Context, id string) ([]string, error) {
@@ -856,7 +856,9 @@ func (g *Gate) IncidentToContain(ctx context.Context, id string) ([]string, erro
 	return slices.Clone(d.Scope.Accounts), nil
 }
 
-// IncidentContained records what containment did to each account.
+// IncidentContained records what containment did to each account of an
+// incident of the actor's practice. It decides nothing: identity calls it
+// only after IncidentToContain passed the gate for the same incident.
 func (g *Gate) IncidentContained(ctx context.Context, id string, done []ContainedAccount) error {
 	a, err := haven.SignedIn(ctx)
 	if err != nil {

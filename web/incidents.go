@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -191,13 +192,20 @@ func (s *Server) pageOpenIncident(w http.ResponseWriter, r *http.Request) {
 type incidentPage struct {
 	Incident   *service.IncidentView
 	Accounts   []incidentAccount
-	Affected   []service.AffectedPatient
+	Affected   []affectedRow
+	InScope    map[string]bool // patients the scope is narrowed to
 	Kinds      []incidentKind
 	Letters    []service.LetterView
 	Since      string
 	Until      string
 	Breach     bool
 	AnyLetters bool
+}
+
+// affectedRow is an affected patient with what was opened, in words.
+type affectedRow struct {
+	service.AffectedPatient
+	What string
 }
 
 type incidentAccount struct {
@@ -233,9 +241,23 @@ func (s *Server) pageIncident(w http.ResponseWriter, r *http.Request) {
 	for _, k := range service.IncidentKinds {
 		d.Kinds = append(d.Kinds, incidentKind{Code: k, Label: incidentKindLabels[k], Checked: containsString(v.Scope.Kinds, k)})
 	}
-	if d.Affected, err = s.svc.IncidentAffected(ctx, id); err != nil {
+	aff, err := s.svc.IncidentAffected(ctx, id)
+	if err != nil {
 		s.pageError(w, r, err)
 		return
+	}
+	for _, a := range aff {
+		var what []string
+		for _, k := range service.IncidentKinds {
+			if n := a.Kinds[k]; n > 0 {
+				what = append(what, fmt.Sprintf("%s: %d", incidentKindLabels[k], n))
+			}
+		}
+		d.Affected = append(d.Affected, affectedRow{AffectedPatient: a, What: strings.Join(what, ", ")})
+	}
+	d.InScope = map[string]bool{}
+	for _, p := range v.Scope.Patients {
+		d.InScope[p] = true
 	}
 	if d.Letters, err = s.svc.IncidentLetters(ctx, id); err != nil {
 		s.pageError(w, r, err)
