@@ -42,7 +42,10 @@ func TestBrowserIncidentJourney(t *testing.T) {
 	w.use(phone)
 	w.start()
 	w.signIn("compliance@riverside.example", "")
-	w.follow("#nav-compliance")
+	if got := w.text("#count-incidents"); got != "0" {
+		t.Errorf("open incidents on the home page: %q", got)
+	}
+	w.follow("#home-alerts")
 	w.press("#incident-from-" + al.ID)
 	clock := func(where string) {
 		if got := w.text("#incident-clock"); !strings.Contains(got, "of 60 days left") {
@@ -105,5 +108,9 @@ func TestBrowserIncidentJourney(t *testing.T) {
 	w.follow("#nav-incidents")
 	if got := w.text("#incidents"); !strings.Contains(got, "Breach") {
 		t.Errorf("the incidents list: %q", got)
+	}
+	w.follow("#nav-home")
+	if got := w.text("#count-notices"); !strings.HasPrefix(got, "1 breach") {
+		t.Errorf("the home page's breaches with letters to send: %q", got)
 	}
 }
