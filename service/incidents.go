@@ -315,12 +315,12 @@ func (s *Service) incidentView(ctx context.Context, inc *haven.Incident, d *inci
 	v := &IncidentView{ID: inc.ID, Title: d.Title, Summary: d.Summary, State: inc.State, AlertID: inc.AlertID, Discovered: inc.Discovered,
 		ContainedAt: inc.ContainedAt, Decision: inc.Decision, DecidedAt: inc.DecidedAt, Reason: d.DecisionReason, Affected: inc.Affected,
 		Scope: d.Scope, Assessment: d.Assessment, Contained: d.Contained, CreatedAt: inc.CreatedAt, UpdatedAt: inc.UpdatedAt}
-	v.Deadline = inc.Discovered.AddDate(0, 0, haven.BreachNoticeDays)
+	v.Deadline = noticeDeadline(inc.Discovered)
 	v.DaysLeft = int(v.Deadline.Sub(s.now()).Hours() / 24)
 	if v.Deadline.Before(s.now()) {
 		v.DaysLeft = -int(s.now().Sub(v.Deadline).Hours()/24) - 1
 	}
-	v.Media = inc.Affected >= haven.BreachMediaThreshold
+	v.Media = mediaNotice(inc.Affected)
 	v.KeepUntil = inc.CreatedAt.AddDate(haven.IncidentRetentionYears, 0, 0)
 	if inc.DecidedAt != nil {
 		v.KeepUntil = inc.DecidedAt.AddDate(haven.IncidentRetentionYears, 0, 0)
@@ -357,6 +357,16 @@ func (s *Service) incidentView(ctx context.Context, inc *haven.Incident, d *inci
 		}
 	}
 	return v, nil
+}
+
+// mediaNotice reports whether a breach of n patients must also be told
+// to the media (164.406) and to the Secretary at once (164.408(b)).
+func mediaNotice(n int) bool { return n >= haven.BreachMediaThreshold }
+
+// noticeDeadline is the last day to notify patients of a breach
+// discovered at discovered (164.404(b)).
+func noticeDeadline(discovered time.Time) time.Time {
+	return discovered.AddDate(0, 0, haven.BreachNoticeDays)
 }
 
 // Incidents lists the practice's incidents, newest first.
