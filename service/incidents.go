@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"haven"
 	"haven/audit"
@@ -162,14 +163,10 @@ const (
 
 func incidentText(s string, max int, what string) (string, error) {
 	s = strings.TrimSpace(s)
-	if len(s) > max || !utf8Valid(s) {
+	if len(s) > max || !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
 		return "", haven.Errorf(haven.EINVALID, "the %s is at most %d characters", what, max)
 	}
 	return s, nil
-}
-
-func utf8Valid(s string) bool {
-	return !strings.ContainsRune(s, 0) && strings.ToValidUTF8(s, "\uFFFD") == s
 }
 
 // incidentGate passes the gate for act on the practice's incidents.
@@ -573,20 +570,19 @@ func (s *Service) affected(ctx context.Context, inc *haven.Incident, d *incident
 }
 
 // kindOf is the kind of access an action is: the part before its dot.
-func kindOf(action string) string {
-	k, _, _ := strings.Cut(action, ".")
-	return k
-}
+func kindOf(action string) string { return openedKinds[action] }
 
-// opened reports whether an action opened a patient's records (rather
-// than, say, triaging an inbox line or booking): what a breach is about.
-func opened(action string) bool {
-	_, verb, _ := strings.Cut(action, ".")
-	return verb == "read" || verb == "patient" || verb == "request" || verb == "download"
+// openedKinds are the actions that open a patient's records (rather than,
+// say, triaging an inbox line or booking), what a breach is about, and
+// the kind of access each is.
+var openedKinds = map[string]string{
+	string(policy.ChartRead): "chart", string(policy.FileRead): "file", string(policy.MessageRead): "message",
+	string(policy.NoteRead): "note", string(policy.AmendmentRead): "note", string(policy.LabRead): "lab",
+	string(policy.PrescriptionRead): "prescription", string(policy.VisitRead): "visit", string(policy.ExportForRequest): "export",
 }
 
 func inScope(e audit.Event, sc IncidentScope) bool {
-	if e.PatientID == "" || e.PatientID == e.ActorID || e.Decision != haven.DecisionAllow || !opened(e.Action) {
+	if e.PatientID == "" || e.PatientID == e.ActorID || e.Decision != haven.DecisionAllow || kindOf(e.Action) == "" {
 		return false
 	}
 	if len(sc.Kinds) > 0 && !slices.Contains(sc.Kinds, kindOf(e.Action)) {
@@ -717,7 +713,7 @@ func (s *Service) DraftIncidentLetters(ctx context.Context, id string) (int, err
 		if err := s.openJSON(ctx, chartAD(row.PracticeID, row.ID, "contact"), row.Contact, &c); err != nil {
 			return n, err
 		}
-		body := letterText(practice, inc, d, p, dem, c)
+		body := letterText(practice, inc, p, dem, c)
 		if l.Body, err = s.keys.Seal(ctx, letterAD(l), []byte(body)); err != nil {
 			return n, err
 		}
@@ -735,7 +731,7 @@ func (s *Service) DraftIncidentLetters(ctx context.Context, id string) (int, err
 // letterText is one patient's notification (164.404(c)): what happened
 // and when, what of hers was involved, what she can do, what the practice
 // is doing, and how to reach it. It names her alone.
-func letterText(practice string, inc *haven.Incident, d *incidentDetail, p AffectedPatient, dem Demographics, c Contact) string {
+func letterText(practice string, inc *haven.Incident, p AffectedPatient, dem Demographics, c Contact) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n", dem.Name)
 	if c.Address != "" {
