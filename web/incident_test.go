@@ -3,6 +3,7 @@ package web_test
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +63,61 @@ func TestIncidentThroughTheAPI(t *testing.T) {
 			json.NewDecoder(desk.api("POST", "/api/v1/session", map[string]string{"email": own.emails[haven.RoleStaff], "password": stackPassword}).Body).Decode(&res)
 			if res.Token != "" || res.Stage != "" {
 				t.Errorf("the contained desk signs in again: %+v", res)
+			}
+		})
+	}
+}
+
+// TestIncidentPagesRefuseAnotherPractices: the compliance officer of each
+// practice, signed in on the pages, is refused the other practice's
+// incident and letters (their page, and every form that acts on them),
+// sees none of the other side's patients, and changes nothing there.
+func TestIncidentPagesRefuseAnotherPractices(t *testing.T) {
+	for name, dsn := range testkit.Databases(t) {
+		t.Run(name, func(t *testing.T) {
+			st, ts := newChartStack(t, dsn)
+			for i, own := range ts {
+				other := ts[1-i]
+				_, secret := st.client(firefox).apiSignIn(own.emails[haven.RoleComplianceOfficer])
+				co := st.client(firefox)
+				co.signIn(own.emails[haven.RoleComplianceOfficer], secret)
+				if r := co.get("/app/incidents/" + own.incident); r.StatusCode != http.StatusOK {
+					t.Fatalf("own incident page: %d", r.StatusCode)
+				}
+				gets := []string{"/app/incidents/" + other.incident, "/app/incident-letters/" + other.letters[0], "/app/incident-letters/" + other.letters[1]}
+				for _, path := range gets {
+					r := co.get(path)
+					body := readAll(t, r)
+					if r.StatusCode != http.StatusNotFound {
+						t.Errorf("%s: GET %s answered %d", own.id, path, r.StatusCode)
+					}
+					if strings.Contains(body, other.marker) {
+						t.Errorf("GET %s shows the other side's patients", path)
+					}
+				}
+				posts := map[string]url.Values{
+					"/app/incidents/" + other.incident + "/scope":          {"account": {own.doctor}, "since": {"2026-11-24T10:00"}, "until": {"2026-11-25T10:00"}},
+					"/app/incidents/" + other.incident + "/contain":        {},
+					"/app/incidents/" + other.incident + "/assessment":     {"nature": {"n"}, "person": {"p"}, "acquired": {"a"}, "mitigated": {"m"}, "probability": {"low"}},
+					"/app/incidents/" + other.incident + "/decision":       {"decision": {"no_breach"}, "reason": {"mine"}},
+					"/app/incidents/" + other.incident + "/letters":        {},
+					"/app/incident-letters/" + other.letters[0] + "/state": {"state": {"sent"}},
+				}
+				for path, form := range posts {
+					if r := co.post(path, form); r.StatusCode != http.StatusNotFound && r.StatusCode != http.StatusForbidden {
+						t.Errorf("%s: POST %s answered %d", own.id, path, r.StatusCode)
+					}
+				}
+			}
+			for _, tn := range ts {
+				var sent int
+				if err := st.db.SQL().QueryRow(`SELECT COUNT(*) FROM incident_letters WHERE practice_id = $1 AND state <> 'drafted'`, tn.id).Scan(&sent); err != nil || sent != 0 {
+					t.Errorf("%s: %d letters moved by the other practice (%v)", tn.id, sent, err)
+				}
+				var state string
+				if err := st.db.SQL().QueryRow(`SELECT state FROM incidents WHERE id = $1`, tn.incident).Scan(&state); err != nil || state != haven.IncidentDecided {
+					t.Errorf("%s: incident state %q (%v)", tn.id, state, err)
+				}
 			}
 		})
 	}
