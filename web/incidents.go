@@ -368,7 +368,7 @@ func (s *Server) pageIncidentLetter(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
-	p := s.newPage(r, "Letter to "+l.PatientName)
+	p := s.newPage(r, "A notification letter")
 	p.Flash = incidentFlashes[r.URL.Query().Get("done")]
 	p.Data = letterPage{Letter: l, Incident: v, Lines: strings.Split(l.Body, "\n")}
 	s.render(w, r, http.StatusOK, "incident_letter.html", p)
