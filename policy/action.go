@@ -125,12 +125,24 @@ const (
 	PaymentPrices Action = "payment.prices"
 
 	// Oversight: the compliance officer's tools.
-	AuditSearch        Action = "audit.search"
-	AuditVerify        Action = "audit.verify"
-	AlertReview        Action = "alert.review"
-	BreakGlassRequest  Action = "breakglass.request"
-	BreakGlassReview   Action = "breakglass.review"
-	IncidentManage     Action = "incident.manage"
+	AuditSearch       Action = "audit.search"
+	AuditVerify       Action = "audit.verify"
+	AlertReview       Action = "alert.review"
+	BreakGlassRequest Action = "breakglass.request"
+	BreakGlassReview  Action = "breakglass.review"
+	IncidentManage    Action = "incident.manage"
+	// An incident (164.308(a)(6)) is the compliance officer's alone:
+	// opening, scoping and deciding it (IncidentManage, which also names
+	// the affected patients, as the officer's alert screens name them);
+	// containing it, which shuts the scoped accounts out and so needs a
+	// fresh authentication (IncidentContain); and a breach's letter to one
+	// patient (IncidentLetter), whose decision names her so that it lands
+	// in her access history. A letter holds her name and last known address
+	// (164.404(d)(1) sends it by first-class mail) and which kinds of her
+	// records were opened when, never chart content: the officer's
+	// screens name patients the same way.
+	IncidentContain    Action = "incident.contain"
+	IncidentLetter     Action = "incident.letter"
 	BackupRestoreDrill Action = "backup.restore_drill"
 
 	// Administration of a practice (or, for the operator, of the platform).
@@ -305,7 +317,9 @@ var table = map[Action]rule{
 	AlertReview:        {kind: KindAlert, roles: perms{rCompliance: anyInPractice, rOperator: anyInPractice}},
 	BreakGlassRequest:  {kind: KindBreakGlass, patient: true, phi: true, stepUp: true, purpose: PurposeBreakGlass, roles: perms{rClinician: anyInPractice}},
 	BreakGlassReview:   {kind: KindBreakGlass, roles: perms{rCompliance: anyInPractice}},
-	IncidentManage:     {kind: KindIncident, roles: perms{rCompliance: anyInPractice, rOperator: anyInPractice}},
+	IncidentManage:     {kind: KindIncident, roles: perms{rCompliance: anyInPractice}},
+	IncidentContain:    {kind: KindIncident, stepUp: true, roles: perms{rCompliance: anyInPractice}},
+	IncidentLetter:     {kind: KindIncident, roles: perms{rCompliance: anyInPractice}},
 	BackupRestoreDrill: {kind: KindBackup, roles: perms{rCompliance: anyInPractice, rOperator: anyInPractice}},
 
 	UserManage:       {kind: KindUser, roles: perms{rAdmin: anyInPractice, rOperator: anyInPractice}},

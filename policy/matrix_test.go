@@ -70,24 +70,25 @@ var permissions = map[haven.Role]map[string]string{
 	haven.RoleComplianceOfficer: {
 		"audit.search": anywhere, "audit.verify": anywhere, "alert.review": anywhere,
 		"breakglass.review": anywhere, "incident.manage": anywhere, "backup.restore_drill": anywhere,
+		"incident.contain": anywhere, "incident.letter": anywhere,
 		"patient.find": anywhere, "vendor.read": anywhere, "amendment.queue": anywhere,
 		"access_request.queue": anywhere,
 	},
 	haven.RolePlatformOperator: {
 		"practice.provision": anywhere, "keys.manage": anywhere, "user.manage": anywhere, "mfa.reset": anywhere,
 		"audit.search": anywhere, "audit.verify": anywhere, "alert.review": anywhere,
-		"incident.manage": anywhere, "backup.restore_drill": anywhere,
+		"backup.restore_drill": anywhere,
 	},
 }
 
 // Actions that concern no single patient's record.
 var practiceLevel = set("access_request.queue", "patient.register", "patient.search", "patient.find", "visit.queue", "message.inbox", "amendment.queue",
-	"audit.search", "audit.verify", "alert.review", "breakglass.review", "incident.manage",
+	"audit.search", "audit.verify", "alert.review", "breakglass.review", "incident.manage", "incident.contain", "incident.letter",
 	"backup.restore_drill", "user.manage", "role.manage", "mfa.reset", "practice.settings",
 	"vendor.read", "vendor.manage", "keys.manage", "practice.provision", "payment.list", "payment.refund", "payment.prices")
 
 // Actions a stolen or left-open session must not be able to take.
-var needsStepUp = set("prescription.write", "note.sign", "export.patient", "export.request", "breakglass.request",
+var needsStepUp = set("incident.contain", "prescription.write", "note.sign", "export.patient", "export.request", "breakglass.request",
 	"mfa.reset", "role.manage", "visit.admit", "keys.manage", "practice.settings", "practice.provision", "vendor.manage", "payment.refund")
 
 func set(xs ...string) map[string]bool {

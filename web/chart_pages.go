@@ -227,6 +227,8 @@ type complianceView struct {
 	// Matches are the patients a name and date of birth found, when more
 	// than one did.
 	Matches []haven.Member
+	// Incidents: the reader may open an incident from an alert.
+	Incidents bool
 	// Drill is the last restore drill against the practice's recovery
 	// target (the contingency plan's evidence).
 	Drill service.DrillStatus
@@ -256,6 +258,9 @@ func (s *Server) renderCompliance(w http.ResponseWriter, r *http.Request, status
 	ctx := r.Context()
 	q := r.URL.Query()
 	v := complianceView{Actions: actionChoices(), Matches: matches}
+	if a, ok := haven.ActorFromContext(ctx); ok {
+		v.Incidents = policy.Permits(a.Role, policy.IncidentManage)
+	}
 	var err error
 	if v.Alerts, err = s.svc.Alerts(ctx, false); err != nil {
 		s.pageError(w, r, err)

@@ -36,15 +36,19 @@ type tenant struct {
 	grant   string    // a break-glass grant on patient B
 	visits  [2]string // a booked visit per patient, with doc2 (not the swept clinician)
 	alert   string    // an open alert
-	threads [2]string // a conversation of each patient with the care team
-	vendor  string    // a pharmacy the practice registered
-	notes   [2]string // the signed note of each patient's visit
-	amends  [2]string // each patient's request to amend that note
-	rx      [2]string // a signed prescription per patient, by doc2
-	allergy [2]string // an allergy per patient
-	lab     string    // a lab the practice registered
-	labs    [2]string // a lab order per patient, by doc2
-	results [2]string // the result of each order
+	// incident is a breach opened from the alert and scoped to the front
+	// desk, who opened both charts; letters are its letters, per patient.
+	incident string
+	letters  [2]string
+	threads  [2]string // a conversation of each patient with the care team
+	vendor   string    // a pharmacy the practice registered
+	notes    [2]string // the signed note of each patient's visit
+	amends   [2]string // each patient's request to amend that note
+	rx       [2]string // a signed prescription per patient, by doc2
+	allergy  [2]string // an allergy per patient
+	lab      string    // a lab the practice registered
+	labs     [2]string // a lab order per patient, by doc2
+	results  [2]string // the result of each order
 	// unmatched is a result that matched no one, waiting for the front desk.
 	unmatched string
 	access    [2]string // a written request for a copy, per patient
@@ -273,6 +277,41 @@ func newChartStack(t *testing.T, dsn string) (*authStack, [2]*tenant) {
 			t.Fatalf("no alert to sweep: %v", err)
 		}
 		tn.alert = alerts[0].ID
+		for j := range 2 {
+			if _, err := svc.Chart(as(haven.RoleStaff), tn.patient[j]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		co := as(haven.RoleComplianceOfficer)
+		inc, err := svc.OpenIncident(co, service.NewIncident{AlertID: tn.alert})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tn.incident = inc.ID
+		sc := service.IncidentScope{Accounts: []string{actors[haven.RoleStaff].UserID}, Since: clock.Now().Add(-24 * time.Hour), Until: clock.Now().Add(time.Minute)}
+		if _, err := svc.ScopeIncident(co, inc.ID, sc); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.AssessIncident(co, inc.ID, service.IncidentAssessment{Nature: "n", Person: "p", Acquired: "a", Mitigated: "m", Probability: "not_low"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.DecideIncident(co, inc.ID, true, "viewed"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.DraftIncidentLetters(co, inc.ID); err != nil {
+			t.Fatal(err)
+		}
+		letters, err := svc.IncidentLetters(co, inc.ID)
+		if err != nil || len(letters) < 2 {
+			t.Fatalf("letters %v %v", letters, err)
+		}
+		for _, l := range letters {
+			for j := range 2 {
+				if l.PatientID == tn.patient[j] {
+					tn.letters[j] = l.ID
+				}
+			}
+		}
 		ts[i] = tn
 	}
 	return st, ts
@@ -323,6 +362,21 @@ var sweepRoutes = []route{
 	{"GET", "/api/v1/files/%s/renditions/preview", nil, fileID},
 	{"POST", "/api/v1/break-glass/%s/review", func(*tenant) string { return `{"note":"looked fine"}` }, func(tn *tenant, j int) string { return tn.grant }},
 	{"POST", "/api/v1/alerts/%s/close", nil, func(tn *tenant, j int) string { return tn.alert }},
+	// Incidents and their letters.
+	{"GET", "/api/v1/incidents/%s", nil, incidentID},
+	{"PUT", "/api/v1/incidents/%s/scope", func(tn *tenant) string {
+		return `{"accounts":["` + tn.doctor + `"],"since":"2026-11-24T00:00:00Z","until":"2026-11-25T00:00:00Z"}`
+	}, incidentID},
+	{"GET", "/api/v1/incidents/%s/affected", nil, incidentID},
+	{"POST", "/api/v1/incidents/%s/contain", nil, incidentID},
+	{"PUT", "/api/v1/incidents/%s/assessment", func(*tenant) string {
+		return `{"nature":"n","person":"p","acquired":"a","mitigated":"m","probability":"low"}`
+	}, incidentID},
+	{"POST", "/api/v1/incidents/%s/decision", func(*tenant) string { return `{"breach":false,"reason":"mine now"}` }, incidentID},
+	{"GET", "/api/v1/incidents/%s/letters", nil, incidentID},
+	{"POST", "/api/v1/incidents/%s/letters", nil, incidentID},
+	{"GET", "/api/v1/incident-letters/%s", nil, func(tn *tenant, j int) string { return tn.letters[j] }},
+	{"POST", "/api/v1/incident-letters/%s/state", func(*tenant) string { return `{"state":"sent"}` }, func(tn *tenant, j int) string { return tn.letters[j] }},
 	// Allergies and prescriptions.
 	{"GET", "/api/v1/patients/%s/allergies", nil, patientID},
 	{"POST", "/api/v1/patients/%s/allergies", func(*tenant) string { return `{"substance":"latex","reaction":"rash"}` }, patientID},
@@ -406,6 +460,8 @@ var sweepRoutes = []route{
 }
 
 var amendmentID = func(tn *tenant, j int) string { return tn.amends[j] }
+
+var incidentID = func(tn *tenant, j int) string { return tn.incident }
 
 // bodyIDRoutes name the record in their body, not their path: the sweep
 // tries them too (the probe tests, which vary the path's id, do not).

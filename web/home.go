@@ -48,6 +48,9 @@ type homeView struct {
 	// 30 days.
 	Alerts, Reviews        int
 	OpenCopies, LateCopies int
+	// Incidents not yet decided, and breaches whose patients are not all
+	// sent their letters yet.
+	OpenIncidents, NoticesDue int
 }
 
 // scheduleRow is one visit of a schedule, with what the reader may do.
@@ -238,6 +241,18 @@ func (s *Server) complianceHome(r *http.Request, v *homeView) error {
 			if c.DaysLeft < 0 {
 				v.LateCopies++
 			}
+		}
+	}
+	incidents, err := s.svc.Incidents(ctx)
+	if err != nil {
+		return err
+	}
+	for _, i := range incidents {
+		switch {
+		case i.State != haven.IncidentDecided:
+			v.OpenIncidents++
+		case i.Decision == haven.DecisionBreach && i.LettersSent < i.Affected:
+			v.NoticesDue++
 		}
 	}
 	return nil

@@ -78,6 +78,7 @@ func navFor(a *haven.Actor, path string) []navLink {
 		links = []navLink{
 			{ID: "nav-home", Href: "/app", Label: "Home"},
 			{ID: "nav-compliance", Href: "/app/compliance", Label: "Alerts and audit"},
+			{ID: "nav-incidents", Href: "/app/incidents", Label: "Incidents"},
 			{ID: "nav-report", Href: "/app/compliance/report", Label: "Evidence report"},
 			{ID: "nav-amendments", Href: "/app/amendments", Label: "Amendment requests"},
 			{ID: "nav-access-requests", Href: "/app/access-requests", Label: "Record copy requests"},
