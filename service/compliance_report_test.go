@@ -69,11 +69,11 @@ func TestComplianceReportIsLiveEvidence(t *testing.T) {
 		if got := fact(t, auth, "Workforce with a second factor"); got != "0 of 5 (0%)" || auth.Status != service.StatusAttention {
 			t.Fatalf("before enrolling: %q, %s", got, auth.Status)
 		}
-		// Training and incidents have no records in Haven yet: not met, said so.
+		// Training has no records in Haven yet: not met, said so.
 		if c := control(t, rep, "164.308(a)(5)"); c.Status != service.StatusNotMet || !strings.Contains(c.Reason, "no training records") {
 			t.Fatalf("training: %+v", c)
 		}
-		if c := control(t, rep, "164.308(a)(6)"); c.Status != service.StatusNotMet || !strings.Contains(c.Reason, "no incident process") {
+		if c := control(t, rep, "164.308(a)(6)"); c.Status != service.StatusMet || fact(t, c, "Incidents recorded (kept six years)") != "0" {
 			t.Fatalf("incidents: %+v", c)
 		}
 		if c := control(t, rep, "164.308(a)(7)"); c.Status != service.StatusNotMet || !strings.Contains(c.Reason, "no restore drill") {
@@ -285,4 +285,55 @@ func TestReportedTestsExist(t *testing.T) {
 	if named < 40 {
 		t.Fatalf("only %d tests named: the table lost its entries", named)
 	}
+}
+
+// TestComplianceReportFollowsIncidentsAndBreaches: a breach with letters
+// still to send asks for attention; once the 60-day deadline has passed
+// with letters unsent, the control is not met; an incident left undecided
+// for more than 30 days asks for attention too.
+func TestComplianceReportFollowsIncidentsAndBreaches(t *testing.T) {
+	forEachDB(t, func(t *testing.T, e *env) {
+		p := e.seed("Breachside", "RPT3")
+		co := e.as(p.compliance)
+		inc, err := e.svc.OpenIncident(co, service.NewIncident{AlertID: insider(t, e, p).ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep := mustReport(t, e, p)
+		if c := control(t, rep, "164.308(a)(6)"); c.Status != service.StatusMet || fact(t, c, "Open (not yet decided)") != "1" {
+			t.Fatalf("one open incident: %+v", c)
+		}
+		as := service.IncidentAssessment{Nature: "Names and contact details", Person: "A front-desk member without a work reason",
+			Acquired: "The charts were viewed", Mitigated: "The account was shut out", Probability: "not_low"}
+		if _, err := e.svc.AssessIncident(co, inc.ID, as); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.DecideIncident(co, inc.ID, true, "Charts were viewed without a work reason"); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := e.svc.DraftIncidentLetters(co, inc.ID); err != nil || n != 2 {
+			t.Fatalf("drafted %d letters, %v", n, err)
+		}
+		c := control(t, mustReport(t, e, p), "164.404–410")
+		if c.Status != service.StatusAttention || fact(t, c, "Letters not yet sent (drafted or returned)") != "2" || fact(t, c, "Incidents decided to be breaches") != "1" {
+			t.Fatalf("a breach with letters drafted: %+v", c)
+		}
+		e.clock.Advance(61 * 24 * time.Hour)
+		c = control(t, mustReport(t, e, p), "164.404–410")
+		if c.Status != service.StatusNotMet || fact(t, c, "Letters past the 60-day deadline") != "2" {
+			t.Fatalf("letters unsent past the deadline: %+v", c)
+		}
+		if c := control(t, mustReport(t, e, p), "164.308(a)(6)"); c.Status != service.StatusMet {
+			t.Fatalf("a decided incident is not left open: %+v", c)
+		}
+
+		// A second incident opened by hand and left undecided for a month.
+		if _, err := e.svc.OpenIncident(co, service.NewIncident{Title: "A laptop was lost"}); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Advance(31 * 24 * time.Hour)
+		if c := control(t, mustReport(t, e, p), "164.308(a)(6)"); c.Status != service.StatusAttention || !strings.Contains(c.Reason, "more than 30 days") {
+			t.Fatalf("an incident open for a month: %+v", c)
+		}
+	})
 }
