@@ -15,17 +15,17 @@ func (d *DB) RecordTraining(ctx context.Context, c haven.TrainingCompletion) err
 }
 
 // LatestTraining returns, for each user of the practice (or only userID,
-// when not ""), their latest passed completion of each module.
+// when not ""), their latest passed completion of each module. (The
+// latest is chosen here, not with MAX(): SQLite answers MAX of a timestamp
+// as text.)
 func (d *DB) LatestTraining(ctx context.Context, practiceID, userID string) ([]haven.TrainingCompletion, error) {
-	q := `SELECT c.id, c.practice_id, c.user_id, c.module, c.score, c.total, c.completed_at FROM training_completions c
-		WHERE c.practice_id = $1 AND c.completed_at = (SELECT MAX(m.completed_at) FROM training_completions m
-			WHERE m.practice_id = c.practice_id AND m.user_id = c.user_id AND m.module = c.module)`
+	q := `SELECT id, practice_id, user_id, module, score, total, completed_at FROM training_completions WHERE practice_id = $1`
 	args := []any{practiceID}
 	if userID != "" {
-		q += ` AND c.user_id = $2`
+		q += ` AND user_id = $2`
 		args = append(args, userID)
 	}
-	rows, err := d.db.QueryContext(ctx, q+` ORDER BY c.user_id, c.module, c.id`, args...)
+	rows, err := d.db.QueryContext(ctx, q+` ORDER BY user_id, module, completed_at DESC, id`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +37,6 @@ func (d *DB) LatestTraining(ctx context.Context, practiceID, userID string) ([]h
 		if err := rows.Scan(&c.ID, &c.PracticeID, &c.UserID, &c.Module, &c.Score, &c.Total, &c.CompletedAt); err != nil {
 			return nil, err
 		}
-		// Two completions in the same microsecond: keep one.
 		if k := [2]string{c.UserID, c.Module}; !seen[k] {
 			seen[k] = true
 			c.CompletedAt = c.CompletedAt.UTC()
@@ -55,22 +54,15 @@ func (d *DB) TrainingFacts(ctx context.Context, practiceID, userID string) (time
 	if err := d.db.QueryRowContext(ctx, `SELECT created_at FROM users WHERE id = $1 AND practice_id = $2`, userID, practiceID).Scan(&created); err != nil {
 		return created, nil, notFound(err, "user", userID)
 	}
-	rows, err := d.db.QueryContext(ctx, `SELECT module, MAX(completed_at) FROM training_completions
-		WHERE practice_id = $1 AND user_id = $2 GROUP BY module`, practiceID, userID)
+	done, err := d.LatestTraining(ctx, practiceID, userID)
 	if err != nil {
 		return created, nil, err
 	}
-	defer rows.Close()
-	latest := map[string]time.Time{}
-	for rows.Next() {
-		var m string
-		var t time.Time
-		if err := rows.Scan(&m, &t); err != nil {
-			return created, nil, err
-		}
-		latest[m] = t.UTC()
+	latest := make(map[string]time.Time, len(done))
+	for _, c := range done {
+		latest[c.Module] = c.CompletedAt
 	}
-	return created.UTC(), latest, rows.Err()
+	return created.UTC(), latest, nil
 }
 
 // ContactCode is a stored email verification code: its keyed hash, the
