@@ -76,7 +76,7 @@ var permissions = map[haven.Role]map[string]string{
 		"breakglass.review": anywhere, "incident.manage": anywhere, "backup.restore_drill": anywhere,
 		"patient.find": anywhere, "vendor.read": anywhere, "amendment.queue": anywhere,
 		"access_request.queue": anywhere,
-		"training.take": anywhere, "training.report": anywhere,
+		"training.take":        anywhere, "training.report": anywhere,
 	},
 	haven.RolePlatformOperator: {
 		"practice.provision": anywhere, "keys.manage": anywhere, "user.manage": anywhere, "mfa.reset": anywhere,
