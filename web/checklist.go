@@ -3,8 +3,21 @@ package web
 import (
 	"net/http"
 
+	"haven"
 	"haven/identity"
+	"haven/policy"
 )
+
+// patientPage refuses a page that is a patient's own (her checklist, the
+// form to check a message) to anyone else, before it is shown: the form
+// would be refused when sent.
+func patientPage(w http.ResponseWriter, r *http.Request, s *Server) bool {
+	if a, _ := haven.ActorFromContext(r.Context()); !policy.Permits(a.Role, policy.ContactVerify) {
+		s.pageError(w, r, haven.Errorf(haven.EFORBIDDEN, "this page is for patients"))
+		return false
+	}
+	return true
+}
 
 // The patient's security checklist: what she can do to keep her record
 // safe, how her practice will and will not contact her, and how to report
@@ -20,6 +33,9 @@ type checklistView struct {
 }
 
 func (s *Server) pageChecklist(w http.ResponseWriter, r *http.Request) {
+	if !patientPage(w, r, s) {
+		return
+	}
 	who, err := s.id.Who(r.Context())
 	if err != nil {
 		s.pageError(w, r, err)

@@ -21,6 +21,9 @@ type contactView struct {
 }
 
 func (s *Server) pageCheckMessage(w http.ResponseWriter, r *http.Request) {
+	if !patientPage(w, r, s) {
+		return
+	}
 	p := s.newPage(r, "Check a message")
 	p.Data = contactView{}
 	s.render(w, r, http.StatusOK, "contact.html", p)

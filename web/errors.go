@@ -98,7 +98,7 @@ func (s *Server) pageError(w http.ResponseWriter, r *http.Request, err error) {
 	p := s.newPage(r, "Not available")
 	p.Error = haven.ErrorMessage(err)
 	p.Data = RequestID(r.Context())
-	if strings.Contains(p.Error, policy.TrainingPage) {
+	if trainingLapsed(err) {
 		p.Next = policy.TrainingPage // the refusal of lapsed training links to it
 	}
 	s.render(w, r, status, "message.html", p)

@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"haven"
@@ -15,6 +16,13 @@ import (
 // and quiz; the administrator and the compliance officer see who is due,
 // by name. A member refused a record because their training lapsed is
 // sent here by the refusal's page (pageError).
+
+// trainingLapsed reports whether err is policy's refusal for lapsed
+// training, which no break-glass or relationship overcomes: its page
+// links to the training instead.
+func trainingLapsed(err error) bool {
+	return haven.ErrorCode(err) == haven.EFORBIDDEN && strings.Contains(haven.ErrorMessage(err), policy.TrainingPage)
+}
 
 // trainingView is the member's own training page.
 type trainingView struct {
