@@ -90,7 +90,9 @@ func TestTrainingRequiredRefusesThenRecovers(t *testing.T) {
 				t.Fatalf("the chart page with training lapsed: %d %s", r.StatusCode, body)
 			}
 			r = api.apiAs(docAuth, "GET", "/api/v1/patients/"+p.patient[0], "")
-			var e struct{ Error struct{ Code, Message string } }
+			var e struct {
+				Error struct{ Code, Message string }
+			}
 			json.Unmarshal([]byte(readAll(t, r)), &e)
 			if r.StatusCode != http.StatusForbidden || !strings.Contains(e.Error.Message, policy.TrainingPage) {
 				t.Fatalf("the chart API with training lapsed: %d %+v", r.StatusCode, e)
