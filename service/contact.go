@@ -184,8 +184,22 @@ func (s *Service) CheckContactCode(ctx context.Context, code string) (*ContactCh
 	if _, _, err := s.authorize(ctx, policy.ContactVerify, contactResource(a)); err != nil {
 		return nil, err
 	}
+	// Guessing codes is bounded by the audit log itself, on every node:
+	// this check is already in it.
+	recent, err := s.db.SearchAudit(ctx, haven.AuditQuery{LogID: a.PracticeID, ActorID: a.UserID, Action: string(policy.ContactVerify),
+		Since: s.now().Add(-time.Hour), Limit: MaxContactChecksPerHour + 1})
+	if err != nil {
+		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot check the code")
+	}
+	if len(recent) > MaxContactChecksPerHour {
+		return nil, haven.Errorf(haven.ETOOMANY, "too many codes checked in the last hour; try again later, or report the message")
+	}
 	return s.lookContactCode(ctx, a, code)
 }
+
+// MaxContactChecksPerHour bounds one patient's checks of codes: plenty
+// for her own emails, and 2^40 codes are not guessed at this rate.
+const MaxContactChecksPerHour = 20
 
 func (s *Service) lookContactCode(ctx context.Context, a haven.Actor, code string) (*ContactCheck, error) {
 	no := &ContactCheck{}

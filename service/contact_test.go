@@ -180,3 +180,32 @@ func TestEveryEmailIsComposedWithACode(t *testing.T) {
 		t.Fatalf("emails composed without a verification code in %v: use composeEmail (Gate.ComposeEmail)", found)
 	}
 }
+
+// TestContactChecksAreBounded: a patient may check at most
+// MaxContactChecksPerHour codes an hour (a guesser learns nothing at that
+// rate); an hour later she may check again. Reporting stays open.
+func TestContactChecksAreBounded(t *testing.T) {
+	forEachDB(t, func(t *testing.T, e *env) {
+		p := e.seed("riverside", "cb1")
+		ctx := e.as(p.patientA)
+		for i := range service.MaxContactChecksPerHour {
+			if _, err := e.svc.CheckContactCode(ctx, "ABCD-EFGH"); err != nil {
+				t.Fatalf("check %d: %v", i+1, err)
+			}
+			e.clock.Advance(time.Second)
+		}
+		if _, err := e.svc.CheckContactCode(ctx, "ABCD-EFGH"); haven.ErrorCode(err) != haven.ETOOMANY {
+			t.Fatalf("one check too many: %v", err)
+		}
+		if _, err := e.svc.CheckContactCode(e.as(p.patientB), "ABCD-EFGH"); err != nil {
+			t.Fatalf("another patient is held back by her checks: %v", err)
+		}
+		if _, err := e.svc.ReportSuspiciousMessage(ctx, ""); err != nil {
+			t.Fatalf("the report is refused with the checks: %v", err)
+		}
+		e.clock.Advance(time.Hour)
+		if _, err := e.svc.CheckContactCode(ctx, "ABCD-EFGH"); err != nil {
+			t.Fatalf("an hour later: %v", err)
+		}
+	})
+}
