@@ -96,6 +96,33 @@ func currentUntil(created time.Time, latest map[string]time.Time, ps PracticeSet
 	return until
 }
 
+// memberFacts returns, for facts loaded for one actor about a record,
+// the facts to ask policy what another member of the practice could do
+// with it (whom a message notifies, who may be given a thread): the same,
+// with that member's own training when the practice requires it. A
+// member whose training cannot be loaded counts as lapsed (fail closed).
+func (s *Service) memberFacts(ctx context.Context, practiceID string, facts policy.Facts) func(userID string) policy.Facts {
+	var ps *PracticeSettings
+	return func(userID string) policy.Facts {
+		f := facts
+		if !f.Practice.TrainingRequired {
+			return f
+		}
+		f.Training = policy.TrainingFacts{UserID: userID}
+		if ps == nil {
+			p, err := s.settings(ctx, practiceID)
+			if err != nil {
+				return f
+			}
+			ps = &p
+		}
+		if until, err := s.trainingCurrentUntil(ctx, practiceID, userID, *ps); err == nil {
+			f.Training.CurrentUntil = until
+		}
+		return f
+	}
+}
+
 // trainingResource is the signed-in member's own training: always their
 // own practice's (the gate refuses a request without a session).
 func (s *Service) trainingResource(ctx context.Context, id string) policy.Resource {

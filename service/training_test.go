@@ -243,3 +243,35 @@ func TestTrainingSettingsRange(t *testing.T) {
 		}
 	})
 }
+
+// TestTrainingOfOthersInThreads: with training required, who may be given
+// a thread is decided on each member's own training, not the asker's: the
+// clinician is offered once she has passed, not before.
+func TestTrainingOfOthersInThreads(t *testing.T) {
+	forEachDB(t, func(t *testing.T, e *env) {
+		p := e.seed("riverside", "tt1")
+		tv := e.write(p.patientA, haven.AudienceCareTeam, "Subject", "Body")
+		e.requireTraining(p, 0)
+		e.passAll(p.staff)
+		offered := func() bool {
+			t.Helper()
+			ms, err := e.svc.Assignees(e.as(p.staff), tv.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range ms {
+				if m.UserID == p.clinician.UserID {
+					return true
+				}
+			}
+			return false
+		}
+		if offered() {
+			t.Fatal("an untrained clinician is offered the thread")
+		}
+		e.passAll(p.clinician)
+		if !offered() {
+			t.Fatal("the trained clinician is not offered the thread")
+		}
+	})
+}
