@@ -209,3 +209,21 @@ func TestContactChecksAreBounded(t *testing.T) {
 		}
 	})
 }
+
+// TestNormalizeContactCode reads codes as people type them and refuses
+// anything else.
+func TestNormalizeContactCode(t *testing.T) {
+	for in, want := range map[string]string{
+		"K7QM-2XPD": "K7QM2XPD", "k7qm2xpd": "K7QM2XPD", " k7qm - 2xpd ": "K7QM2XPD",
+		"OIL0-0000": "01100000", // letters read as the digits they look like
+		"":          "", "K7QM-2XP": "", "K7QM-2XPDD": "", "K7QU-2XPD": "", "K7QM-2XPÐ": "", "K7QM\n2XPD": "",
+	} {
+		got, ok := service.NormalizeContactCode(in)
+		if got != want || ok != (want != "") {
+			t.Errorf("%q: got %q %v, want %q", in, got, ok, want)
+		}
+	}
+	if got := service.FormatContactCode("K7QM2XPD"); got != "K7QM-2XPD" {
+		t.Errorf("format: %q", got)
+	}
+}
