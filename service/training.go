@@ -53,6 +53,10 @@ type TrainingStatus struct {
 	Required bool
 	Grace    time.Duration
 	Blocked  bool
+	// Lapsed is true once CurrentUntil has passed; GraceEnds is when a
+	// lapsed member is refused PHI, when training is required.
+	Lapsed    bool
+	GraceEnds time.Time
 }
 
 // TrainingResult is the outcome of one quiz.
@@ -183,6 +187,7 @@ func (s *Service) trainingStatus(u *haven.User, done []haven.TrainingCompletion,
 	}
 	st.State = state(st.CurrentUntil)
 	st.Blocked = ps.TrainingRequired && !now.Before(st.CurrentUntil.Add(grace))
+	st.Lapsed, st.GraceEnds = !now.Before(st.CurrentUntil), st.CurrentUntil.Add(grace)
 	return st
 }
 

@@ -152,6 +152,10 @@ func TestTrainingGateRefusesAndRecovers(t *testing.T) {
 		if err := read(e.svc); err != nil {
 			t.Fatalf("within the grace period: %v", err)
 		}
+		if st, err := e.svc.MyTraining(e.as(p.clinician)); err != nil || st.State != service.TrainingDue || !st.Lapsed || st.Blocked ||
+			!st.GraceEnds.Equal(e.clock.Now().Add(grace)) {
+			t.Fatalf("her page within the grace period: %+v, %v", st, err)
+		}
 		e.clock.Advance(grace + time.Minute)
 		for i, svc := range []*service.Service{e.svc, node2} {
 			err := read(svc)
