@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"haven"
-	"haven/auth/outbox"
 	"haven/auth/password"
 	"haven/auth/session"
 	"haven/policy"
@@ -74,10 +73,14 @@ func (id *Service) issueInvitation(ctx context.Context, practiceID, email string
 		Email: sealed, CreatedBy: by, ClientAddr: c.Addr, CreatedAt: now, ExpiresAt: now.Add(InvitationTTL)}); err != nil {
 		return err
 	}
-	return id.outbox.Send(ctx, outbox.Message{To: email, Subject: "You are invited to Haven",
-		Text: fmt.Sprintf("You have been invited to join %s on Haven as %s.\n\n"+
+	msg, err := id.gate.ComposeEmail(ctx, practiceID, service.EmailInvitation, email, "You are invited to Haven",
+		fmt.Sprintf("You have been invited to join %s on Haven as %s.\n\n"+
 			"To accept, open this link within %s, choose a password and set up your authenticator app:\n\n%s\n",
-			id.practiceName(ctx, practiceID), roleName(role), human(InvitationTTL), id.link("/invite/"+token))})
+			id.practiceName(ctx, practiceID), roleName(role), human(InvitationTTL), id.link("/invite/"+token)))
+	if err != nil {
+		return err
+	}
+	return id.outbox.Send(ctx, msg)
 }
 
 func roleName(r haven.Role) string {

@@ -6,10 +6,10 @@ import (
 
 	"haven"
 	"haven/audit"
-	"haven/auth/outbox"
 	"haven/auth/password"
 	"haven/auth/session"
 	"haven/policy"
+	"haven/service"
 	"haven/store/sqlstore"
 )
 
@@ -107,10 +107,13 @@ func (id *Service) sendResets(ctx context.Context, index []byte, to string, c Cl
 		}
 		// No clinic name: for a patient, which clinic they use can itself
 		// be health information, and an inbox is not private.
-		id.outbox.Send(ctx, outbox.Message{To: to, Subject: "Reset your Haven password",
-			Text: fmt.Sprintf("Someone asked to reset the password of your Haven account.\n\n"+
+		msg, err := id.gate.ComposeEmail(ctx, u.PracticeID, service.EmailPasswordReset, to, "Reset your Haven password",
+			fmt.Sprintf("Someone asked to reset the password of your Haven account.\n\n"+
 				"To choose a new password, open this link within %s:\n\n%s\n\n"+
-				"If it was not you, ignore this email: your password stays as it is.\n", human(ResetTTL), id.link("/reset/"+token))})
+				"If it was not you, ignore this email: your password stays as it is.\n", human(ResetTTL), id.link("/reset/"+token)))
+		if err == nil {
+			id.outbox.Send(ctx, msg)
+		}
 	}
 }
 
@@ -208,7 +211,11 @@ func (id *Service) SendAccountSetup(ctx context.Context, patientID string, c Cli
 	if err != nil {
 		return err
 	}
-	return id.outbox.Send(ctx, outbox.Message{To: prof.Email, Subject: "Set up your Haven account",
-		Text: fmt.Sprintf("Your clinic uses Haven for secure messages, video visits and your records.\n\n"+
-			"To choose your password, open this link within %s:\n\n%s\n", human(SetupTTL), id.link("/reset/"+token))})
+	msg, err := id.gate.ComposeEmail(ctx, u.PracticeID, service.EmailAccountSetup, prof.Email, "Set up your Haven account",
+		fmt.Sprintf("Your clinic uses Haven for secure messages, video visits and your records.\n\n"+
+			"To choose your password, open this link within %s:\n\n%s\n", human(SetupTTL), id.link("/reset/"+token)))
+	if err != nil {
+		return err
+	}
+	return id.outbox.Send(ctx, msg)
 }

@@ -10,7 +10,6 @@ import (
 
 	"haven"
 	"haven/audit"
-	"haven/auth/outbox"
 	"haven/auth/password"
 	"haven/auth/session"
 	"haven/policy"
@@ -212,12 +211,15 @@ func (id *Service) sendRegistration(ctx context.Context, practiceID string, inde
 		if id.record(ctx, userEvent(u, c, "", ActRegisterRequest), false, "account_exists") != nil {
 			return
 		}
-		id.outbox.Send(ctx, outbox.Message{To: to, Subject: "Your Haven account",
-			Text: fmt.Sprintf("Someone asked to create a Haven account with this email address, but the clinic already "+
+		msg, err := id.gate.ComposeEmail(ctx, practiceID, service.EmailAccountExists, to, "Your Haven account",
+			fmt.Sprintf("Someone asked to create a Haven account with this email address, but the clinic already "+
 				"has an account with it, so no new one was made.\n\n"+
 				"To sign in, open:\n\n%s\n\n"+
 				"If you have forgotten your password, choose a new one here:\n\n%s\n\n"+
-				"If it was not you, ignore this email: nothing has changed.\n", id.link("/login"), id.link("/reset"))})
+				"If it was not you, ignore this email: nothing has changed.\n", id.link("/login"), id.link("/reset")))
+		if err == nil {
+			id.outbox.Send(ctx, msg)
+		}
 		return
 	}
 	token, hash := session.NewToken()
@@ -233,11 +235,14 @@ func (id *Service) sendRegistration(ctx context.Context, practiceID string, inde
 		Role: haven.RolePatient, Email: sealed, ClientAddr: c.Addr, CreatedAt: now, ExpiresAt: now.Add(VerifyTTL)}); err != nil {
 		return
 	}
-	id.outbox.Send(ctx, outbox.Message{To: to, Subject: "Confirm your email address for Haven",
-		Text: fmt.Sprintf("Someone asked to create a Haven patient account with this email address.\n\n"+
+	msg, err := id.gate.ComposeEmail(ctx, practiceID, service.EmailRegistration, to, "Confirm your email address for Haven",
+		fmt.Sprintf("Someone asked to create a Haven patient account with this email address.\n\n"+
 			"To confirm it is yours and continue, open this link within %s:\n\n%s\n\n"+
 			"The link works once. If it was not you, ignore this email: no account is made.\n",
-			human(VerifyTTL), id.link("/register/"+practiceID+"/"+token))})
+			human(VerifyTTL), id.link("/register/"+practiceID+"/"+token)))
+	if err == nil {
+		id.outbox.Send(ctx, msg)
+	}
 }
 
 // RegistrationLink describes a registration link before it is used. Its

@@ -158,9 +158,27 @@ const (
 	VendorManage Action = "vendor.manage"
 	KeysManage   Action = "keys.manage"
 
+	// Workforce security training (164.308(a)(5)): each member takes the
+	// modules and their quizzes for themselves (TrainingTake: their own
+	// record only, whatever the role); the administrator and the
+	// compliance officer see who is current, due or overdue, by name
+	// (TrainingReport). Neither touches PHI.
+	TrainingTake   Action = "training.take"
+	TrainingReport Action = "training.report"
+
+	// ContactVerify is a patient checking that an email came from her
+	// practice (by the code every email of Haven's carries), and reporting
+	// one that did not. What a code answers (that the practice wrote to
+	// her on a date, about a visit or a message) is hers, so it is PHI.
+	ContactVerify Action = "contact.verify"
+
 	// Platform: the operator's registry of practices.
 	PracticeProvision Action = "practice.provision"
 )
+
+// TrainingPage is where a workforce member takes security training: the
+// page a refusal for lapsed training points to.
+const TrainingPage = "/app/training"
 
 // Kind names what a Resource is. Decide refuses a resource whose kind is not
 // the one its action is about, so a service cannot authorize a note read and
@@ -190,6 +208,8 @@ const (
 	KindPractice      Kind = "practice"
 	KindVendor        Kind = "vendor"
 	KindKey           Kind = "key"
+	KindTraining      Kind = "training"
+	KindContact       Kind = "contact"
 )
 
 // access is how a role may take an action. The zero value is "never", so a
@@ -329,6 +349,10 @@ var table = map[Action]rule{
 	VendorRead:       {kind: KindVendor, roles: perms{rAdmin: anyInPractice, rCompliance: anyInPractice}},
 	VendorManage:     {kind: KindVendor, stepUp: true, roles: perms{rAdmin: anyInPractice}},
 	KeysManage:       {kind: KindKey, stepUp: true, roles: perms{rAdmin: anyInPractice, rOperator: anyInPractice}},
+
+	TrainingTake:   {kind: KindTraining, roles: perms{rClinician: anyInPractice, rStaff: anyInPractice, rAdmin: anyInPractice, rCompliance: anyInPractice}},
+	TrainingReport: {kind: KindTraining, roles: perms{rAdmin: anyInPractice, rCompliance: anyInPractice}},
+	ContactVerify:  {kind: KindContact, patient: true, phi: true, roles: perms{rPatient: own}},
 
 	PracticeProvision: {kind: KindPractice, stepUp: true, roles: perms{rOperator: anyInPractice}},
 }

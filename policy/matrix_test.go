@@ -33,6 +33,7 @@ var permissions = map[haven.Role]map[string]string{
 		"restrictions.read": ownRecord, "restrictions.write": ownRecord,
 		"amendment.request": ownRecord, "amendment.read": ownRecord,
 		"payment.read": ownRecord, "payment.pay": ownRecord,
+		"contact.verify": ownRecord,
 	},
 	haven.RoleClinician: {
 		"chart.read": relatedOrBreak, "chart.write": related, "chart.write_contact": related,
@@ -48,6 +49,7 @@ var permissions = map[haven.Role]map[string]string{
 		"visit.admit": related, "visit.join": related, "visit.end": related,
 		"visit.queue":        anywhere,
 		"breakglass.request": anywhere,
+		"training.take":      anywhere,
 	},
 	haven.RoleStaff: {
 		"chart.read": anywhere, "chart.write": anywhere, "chart.write_contact": anywhere,
@@ -60,12 +62,14 @@ var permissions = map[haven.Role]map[string]string{
 		"note.read": grantAndRelated, "lab.read": grantAndRelated, "prescription.read": grantAndRelated,
 		"file.read": grantAndRelated, "file.upload": grantAndRelated,
 		"access_request.manage": anywhere, "access_request.queue": anywhere, "export.request": anywhere,
+		"training.take": anywhere,
 	},
 	haven.RolePracticeAdmin: {
 		"user.manage": anywhere, "role.manage": anywhere, "mfa.reset": anywhere,
 		"practice.settings": anywhere, "vendor.read": anywhere, "vendor.manage": anywhere, "keys.manage": anywhere,
 		"careteam.read": anywhere, "careteam.manage": anywhere, "patient.find": anywhere,
 		"payment.list": anywhere, "payment.refund": anywhere, "payment.prices": anywhere,
+		"training.take": anywhere, "training.report": anywhere,
 	},
 	haven.RoleComplianceOfficer: {
 		"audit.search": anywhere, "audit.verify": anywhere, "alert.review": anywhere,
@@ -73,6 +77,7 @@ var permissions = map[haven.Role]map[string]string{
 		"incident.contain": anywhere, "incident.letter": anywhere,
 		"patient.find": anywhere, "vendor.read": anywhere, "amendment.queue": anywhere,
 		"access_request.queue": anywhere,
+		"training.take":        anywhere, "training.report": anywhere,
 	},
 	haven.RolePlatformOperator: {
 		"practice.provision": anywhere, "keys.manage": anywhere, "user.manage": anywhere, "mfa.reset": anywhere,
@@ -85,7 +90,8 @@ var permissions = map[haven.Role]map[string]string{
 var practiceLevel = set("access_request.queue", "patient.register", "patient.search", "patient.find", "visit.queue", "message.inbox", "amendment.queue",
 	"audit.search", "audit.verify", "alert.review", "breakglass.review", "incident.manage", "incident.contain", "incident.letter",
 	"backup.restore_drill", "user.manage", "role.manage", "mfa.reset", "practice.settings",
-	"vendor.read", "vendor.manage", "keys.manage", "practice.provision", "payment.list", "payment.refund", "payment.prices")
+	"vendor.read", "vendor.manage", "keys.manage", "practice.provision", "payment.list", "payment.refund", "payment.prices",
+	"training.take", "training.report")
 
 // Actions a stolen or left-open session must not be able to take.
 var needsStepUp = set("incident.contain", "prescription.write", "note.sign", "export.patient", "export.request", "breakglass.request",

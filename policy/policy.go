@@ -72,6 +72,21 @@ type Facts struct {
 	// Patient is about Resource.PatientID; needed for workforce actions on
 	// one patient's record.
 	Patient PatientFacts
+	// Training is the actor's own security training, needed for a
+	// workforce member's PHI action when the practice requires training.
+	Training TrainingFacts
+}
+
+// TrainingFacts are a workforce member's security training (164.308(a)(5)).
+type TrainingFacts struct {
+	// UserID must equal the actor's: training loaded for someone else
+	// proves nothing.
+	UserID string
+	// CurrentUntil is when the member's training stops being current: the
+	// earliest expiry among the modules, or, for a module never passed,
+	// when it became due (the later of the account's creation and the
+	// practice's requirement).
+	CurrentUntil time.Time
 }
 
 // PracticeFacts are the actor's practice's settings.
@@ -88,6 +103,10 @@ type PracticeFacts struct {
 	// files), for example medical assistants. They still need a
 	// relationship to each patient.
 	ClinicalAccess []string
+	// TrainingRequired refuses the workforce any PHI action once their
+	// security training has lapsed for longer than TrainingGrace.
+	TrainingRequired bool
+	TrainingGrace    time.Duration
 }
 
 // PatientFacts are the relationships to, and restrictions of, one patient.
@@ -146,6 +165,7 @@ const (
 	ReasonBreakGlassExpired  Reason = "breakglass_expired"  // only an expired break-glass grant
 	ReasonNoClinicalGrant    Reason = "no_clinical_grant"   // staff without the practice's clinical access grant
 	ReasonStepUpRequired     Reason = "step_up_required"    // allowed after a fresh authentication
+	ReasonTrainingLapsed     Reason = "training_lapsed"     // the practice requires current security training and the actor's lapsed past the grace period
 )
 
 // Decision is Decide's answer.
@@ -172,6 +192,8 @@ func (d Decision) Err() error {
 		return haven.Errorf(haven.ESTEPUP, "this action needs a fresh authentication")
 	case d.Reason == ReasonOtherPractice || d.Reason == ReasonOtherPatient:
 		return haven.Errorf(haven.ENOTFOUND, "not found")
+	case d.Reason == ReasonTrainingLapsed:
+		return haven.Errorf(haven.EFORBIDDEN, "your security training is not current: the practice requires it before patient records are opened. Complete it on the Training page (%s), then try again", TrainingPage)
 	default:
 		return haven.Errorf(haven.EFORBIDDEN, "access denied (%s)", d.Reason)
 	}
@@ -186,10 +208,12 @@ func (d Decision) Err() error {
 //  4. the role's row in the permission table;
 //  5. a resource of the action's kind (naming its patient if it has one),
 //     and facts bound to this practice and patient;
-//  6. patients: their own record only;
+//  6. a workforce member's current security training, for a PHI action,
+//     when the practice requires it (after its grace period);
+//  7. patients: their own record only;
 //     workforce: the patient's bars, then the access path (practice-wide,
 //     care team, booked visit, break-glass), then restricted categories;
-//  7. a recent step-up for the sensitive actions, asked for only once
+//  8. a recent step-up for the sensitive actions, asked for only once
 //     everything else allows (so the prompt reveals nothing).
 func Decide(a haven.Actor, act Action, r Resource, f Facts) Decision {
 	if a.PracticeID != r.PracticeID {
@@ -215,6 +239,15 @@ func Decide(a haven.Actor, act Action, r Resource, f Facts) Decision {
 	}
 	if f.Now.IsZero() || f.Practice.PracticeID != a.PracticeID {
 		return deny(ReasonFactsMissing)
+	}
+
+	if workforce && rl.phi && f.Practice.TrainingRequired {
+		if f.Training.UserID != a.UserID {
+			return deny(ReasonFactsMissing)
+		}
+		if !f.Now.Before(f.Training.CurrentUntil.Add(max(f.Practice.TrainingGrace, 0))) {
+			return deny(ReasonTrainingLapsed)
+		}
 	}
 
 	if !workforce {

@@ -56,6 +56,15 @@ func (s *Service) factsOf(ctx context.Context, a haven.Actor, res policy.Resourc
 		PatientsRequireMFA: ps.PatientsRequireMFA,
 		StepUpMaxAge:       time.Duration(ps.StepUpMaxAge),
 		ClinicalAccess:     ps.ClinicalAccess,
+		TrainingRequired:   ps.TrainingRequired,
+		TrainingGrace:      time.Duration(ps.TrainingGrace),
+	}
+	if ps.TrainingRequired && a.Role.Workforce() && a.PracticeID != "" {
+		until, err := s.trainingCurrentUntil(ctx, a.PracticeID, a.UserID, ps)
+		if err != nil {
+			return f, ps, err
+		}
+		f.Training = policy.TrainingFacts{UserID: a.UserID, CurrentUntil: until}
 	}
 	if pf == nil || res.PatientID == "" || res.PracticeID != a.PracticeID {
 		return f, ps, nil

@@ -229,11 +229,15 @@ func (n *Notices) send(ctx context.Context, nt sqlstore.MessageNotice, now time.
 	if u.Role == haven.RolePatient {
 		page = patientMessagesPage
 	}
-	subject, text := NoticeSubject(name), noticeText(name, strings.TrimRight(n.cfg.BaseURL, "/")+page)
+	kind, subject, text := EmailMessageNotice, NoticeSubject(name), noticeText(name, strings.TrimRight(n.cfg.BaseURL, "/")+page)
 	if nt.Update {
-		subject, text = UpdateSubject(name), updateText(name, strings.TrimRight(n.cfg.BaseURL, "/")+patientRecordPage)
+		kind, subject, text = EmailRecordNotice, UpdateSubject(name), updateText(name, strings.TrimRight(n.cfg.BaseURL, "/")+patientRecordPage)
 	}
-	if err := n.cfg.Outbox.Send(ctx, outbox.Message{To: prof.Email, Subject: subject, Text: text}); err != nil {
+	msg, err := n.svc.composeEmail(ctx, u.PracticeID, kind, prof.Email, subject, text)
+	if err != nil {
+		return release(err)
+	}
+	if err := n.cfg.Outbox.Send(ctx, msg); err != nil {
 		if haven.ErrorCode(err) == haven.EINVALID {
 			// An address the outbox refuses will not improve by retrying.
 			return false, true, n.record(ctx, nt, u, haven.DecisionFail, "bad_address")

@@ -48,6 +48,15 @@ type PracticeSettings struct {
 	// haven.DefaultRecoveryTarget (72 hours).
 	RecoveryTarget Duration `json:"recovery_target,omitempty"`
 
+	// TrainingRequired refuses the workforce any PHI access once their
+	// security training (training.go) has lapsed for longer than
+	// TrainingGrace. TrainingRequiredSince is when it was turned on (set by
+	// UpdateSettings): a member who never trained is due from then, or from
+	// their account's creation if later.
+	TrainingRequired      bool      `json:"training_required"`
+	TrainingGrace         Duration  `json:"training_grace,omitempty"`
+	TrainingRequiredSince time.Time `json:"training_required_since,omitzero"`
+
 	// Detection thresholds (see detect.go).
 	BulkAccessPatients int      `json:"bulk_access_patients"` // distinct patients by one user …
 	BulkAccessWindow   Duration `json:"bulk_access_window"`   // … within this window raise an alert
@@ -99,12 +108,13 @@ func DefaultSettings() PracticeSettings {
 // detection threshold of 2^62, or a window of a century or a nanosecond,
 // would switch a detection rule off while looking configured.
 const (
-	MaxDetectionThreshold = 10_000         // distinct patients, or denials, before an alert
-	MinDetectionWindow    = time.Minute    // detection windows …
-	MaxDetectionWindow    = 24 * time.Hour // … are between these
-	maxClinicalAccess     = 1000           // staff ids in ClinicalAccess
-	maxTimeZone           = 64             // bytes of an IANA zone name
-	MaxNoteReleaseDays    = 90             // the longest a signed note may wait for its patient
+	MaxDetectionThreshold = 10_000              // distinct patients, or denials, before an alert
+	MinDetectionWindow    = time.Minute         // detection windows …
+	MaxDetectionWindow    = 24 * time.Hour      // … are between these
+	maxClinicalAccess     = 1000                // staff ids in ClinicalAccess
+	maxTimeZone           = 64                  // bytes of an IANA zone name
+	MaxNoteReleaseDays    = 90                  // the longest a signed note may wait for its patient
+	MaxTrainingGrace      = 90 * 24 * time.Hour // the longest lapsed training may still open records
 )
 
 // Validate checks settings before they are stored. Every number has a
@@ -125,6 +135,8 @@ func (p PracticeSettings) Validate() error {
 		return haven.Errorf(haven.EINVALID, "notes are released to patients 0 to %d days after signing", MaxNoteReleaseDays)
 	case p.MaxUploadMiB < 0 || p.MaxUploadMiB > MaxFileSize>>20:
 		return haven.Errorf(haven.EINVALID, "the upload limit must be between 1 and %d MiB, or 0 for the default (%d MiB)", MaxFileSize>>20, DefaultMaxUploadMiB)
+	case p.TrainingGrace < 0 || time.Duration(p.TrainingGrace) > MaxTrainingGrace:
+		return haven.Errorf(haven.EINVALID, "the training grace period must be between 0 and %d days", int(MaxTrainingGrace.Hours()/24))
 	case p.VisitReminderLead != 0 && (time.Duration(p.VisitReminderLead) < MinReminderLead || time.Duration(p.VisitReminderLead) > MaxReminderLead):
 		return haven.Errorf(haven.EINVALID, "the visit reminder lead must be between %s and %s", MinReminderLead, MaxReminderLead)
 	}
@@ -199,6 +211,20 @@ func (s *Service) UpdateSettings(ctx context.Context, ps PracticeSettings) error
 	}
 	if _, _, err := s.authorize(ctx, policy.PracticeSettings, policy.Resource{Kind: policy.KindPractice, ID: a.PracticeID, PracticeID: a.PracticeID}); err != nil {
 		return err
+	}
+	// When the training requirement is turned on is the practice's fact,
+	// not the caller's: kept while it stays on, set when it is turned on.
+	old, err := s.settings(ctx, a.PracticeID)
+	if err != nil {
+		return err
+	}
+	switch {
+	case !ps.TrainingRequired:
+		ps.TrainingRequiredSince = time.Time{}
+	case old.TrainingRequired && !old.TrainingRequiredSince.IsZero():
+		ps.TrainingRequiredSince = old.TrainingRequiredSince
+	default:
+		ps.TrainingRequiredSince = s.now().UTC()
 	}
 	b, _ := json.Marshal(ps)
 	return s.db.PutPracticeSettings(ctx, a.PracticeID, string(b))

@@ -415,9 +415,10 @@ func (s *Service) recipients(ctx context.Context, a haven.Actor, t *haven.Thread
 		}
 	}
 	var out []string
+	factsOf := s.memberFacts(ctx, t.PracticeID, facts)
 	for _, id := range people {
 		i := slices.IndexFunc(members, func(m haven.Member) bool { return m.UserID == id })
-		if i >= 0 && id != a.UserID && policy.Decide(memberActor(t.PracticeID, members[i]), policy.MessageRead, threadResource(t), facts).Allow {
+		if i >= 0 && id != a.UserID && policy.Decide(memberActor(t.PracticeID, members[i]), policy.MessageRead, threadResource(t), factsOf(id)).Allow {
 			out = append(out, id)
 		}
 	}
@@ -717,8 +718,9 @@ func (s *Service) assignees(ctx context.Context, t *haven.Thread, facts policy.F
 		return nil, err
 	}
 	out := []haven.Member{}
+	factsOf := s.memberFacts(ctx, t.PracticeID, facts)
 	for _, m := range members {
-		if !policy.Decide(memberActor(t.PracticeID, m), policy.MessageSend, threadResource(t), facts).Allow {
+		if !policy.Decide(memberActor(t.PracticeID, m), policy.MessageSend, threadResource(t), factsOf(m.UserID)).Allow {
 			continue
 		}
 		m.Name = s.workforceName(ctx, t.PracticeID, m.UserID)

@@ -431,9 +431,13 @@ func (s *Service) mailAdmins(ctx context.Context, mail outbox.Outbox, v *haven.V
 		if err != nil {
 			return err
 		}
-		if err := mail.Send(ctx, outbox.Message{To: prof.Email, Subject: "A vendor agreement ends soon",
-			Text: "The business associate agreement with " + v.Name + " ends " + end + ".\n\n" +
-				"Renew it and record the new date, or Haven sends nothing more to this vendor after that day:\n\n" + link + "\n"}); err != nil {
+		msg, err := s.composeEmail(ctx, v.PracticeID, EmailVendorNotice, prof.Email, "A vendor agreement ends soon",
+			"The business associate agreement with "+v.Name+" ends "+end+".\n\n"+
+				"Renew it and record the new date, or Haven sends nothing more to this vendor after that day:\n\n"+link+"\n")
+		if err != nil {
+			return err
+		}
+		if err := mail.Send(ctx, msg); err != nil {
 			return err
 		}
 	}

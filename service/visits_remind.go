@@ -195,7 +195,11 @@ func (r *Reminders) remind(ctx context.Context, v *haven.Visit, now time.Time) (
 		return release(err)
 	}
 	link := strings.TrimRight(r.cfg.BaseURL, "/") + reminderPage
-	if err := r.cfg.Outbox.Send(ctx, outbox.Message{To: prof.Email, Subject: ReminderSubject, Text: reminderText(link)}); err != nil {
+	msg, err := r.svc.composeEmail(ctx, u.PracticeID, EmailVisitReminder, prof.Email, ReminderSubject, reminderText(link))
+	if err != nil {
+		return release(err)
+	}
+	if err := r.cfg.Outbox.Send(ctx, msg); err != nil {
 		if haven.ErrorCode(err) == haven.EINVALID {
 			// An address the outbox refuses will not improve by retrying.
 			return false, r.record(ctx, v, haven.DecisionFail, "bad_address")

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"haven"
 	"haven/policy"
@@ -24,6 +25,10 @@ type settingsPage struct {
 	LimitMiB         int // the platform's bound
 	NoteReleaseDays  int // 0: a signed note is the patient's at once
 	MaxReleaseDays   int
+
+	TrainingRequired  bool
+	TrainingGraceDays int
+	MaxGraceDays      int
 }
 
 func (s *Server) pageSettings(w http.ResponseWriter, r *http.Request) {
@@ -50,7 +55,9 @@ func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status i
 	p := s.newPage(r, "Practice settings")
 	p.Flash, p.Error = flash, msg
 	p.Data = settingsPage{MaxUploadMiB: ps.MaxUploadMiB, DefaultUploadMiB: service.DefaultMaxUploadMiB, LimitMiB: service.MaxFileSize >> 20,
-		NoteReleaseDays: ps.NoteReleaseDays, MaxReleaseDays: service.MaxNoteReleaseDays}
+		NoteReleaseDays: ps.NoteReleaseDays, MaxReleaseDays: service.MaxNoteReleaseDays,
+		TrainingRequired: ps.TrainingRequired, TrainingGraceDays: int(time.Duration(ps.TrainingGrace) / (24 * time.Hour)),
+		MaxGraceDays: int(service.MaxTrainingGrace / (24 * time.Hour))}
 	s.render(w, r, status, "admin_settings.html", p)
 }
 
@@ -82,6 +89,21 @@ func (s *Server) pageSaveSettings(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ps.NoteReleaseDays = days
+	// The training fields are new to the form: a form without them (an
+	// old page still open) keeps what is set.
+	if r.PostForm.Has("training_grace_days") {
+		v = strings.TrimSpace(r.PostFormValue("training_grace_days"))
+		grace, err := strconv.Atoi(v)
+		if v == "" {
+			grace, err = 0, nil
+		}
+		if err != nil || grace < 0 || grace > int(service.MaxTrainingGrace/(24*time.Hour)) {
+			s.renderSettings(w, r, http.StatusBadRequest, "", "The training grace period is a whole number of days, 0 to "+strconv.Itoa(int(service.MaxTrainingGrace/(24*time.Hour)))+".")
+			return
+		}
+		ps.TrainingGrace = service.Duration(time.Duration(grace) * 24 * time.Hour)
+		ps.TrainingRequired = r.PostFormValue("training_required") == "1"
+	}
 	if err := s.svc.UpdateSettings(r.Context(), ps); err != nil {
 		if haven.ErrorCode(err) == haven.EINVALID {
 			s.renderSettings(w, r, http.StatusBadRequest, "", haven.ErrorMessage(err))

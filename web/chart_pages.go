@@ -108,7 +108,7 @@ func (s *Server) pageChart(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	ch, err := s.svc.Chart(r.Context(), id)
 	a, _ := haven.ActorFromContext(r.Context())
-	if haven.ErrorCode(err) == haven.EFORBIDDEN && a.Role == haven.RoleClinician {
+	if haven.ErrorCode(err) == haven.EFORBIDDEN && a.Role == haven.RoleClinician && !trainingLapsed(err) {
 		s.show(w, r, "chart_view.html", "Chart", chartView{Denied: true, PatientID: id})
 		return
 	}

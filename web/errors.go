@@ -11,6 +11,7 @@ import (
 
 	"haven"
 	"haven/identity"
+	"haven/policy"
 )
 
 // This file is the one error path. statusOf maps an error to its HTTP
@@ -97,6 +98,9 @@ func (s *Server) pageError(w http.ResponseWriter, r *http.Request, err error) {
 	p := s.newPage(r, "Not available")
 	p.Error = haven.ErrorMessage(err)
 	p.Data = RequestID(r.Context())
+	if trainingLapsed(err) {
+		p.Next = policy.TrainingPage // the refusal of lapsed training links to it
+	}
 	s.render(w, r, status, "message.html", p)
 }
 

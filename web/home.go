@@ -24,6 +24,9 @@ type homeView struct {
 	// The patient's.
 	Next     *visitRow // the next visit not over, if any
 	Upcoming int       // booked visits after Next
+	// SecondFactor is whether she has an authenticator or a passkey (her
+	// security checklist says how to turn one on).
+	SecondFactor bool
 
 	// Unread is how many of the reader's conversations hold messages
 	// they have not read: a patient's own, the inbox's for the clinician
@@ -115,6 +118,9 @@ func (s *Server) renderApp(w http.ResponseWriter, r *http.Request, status int, f
 // conversations.
 func (s *Server) patientHome(r *http.Request, v *homeView) error {
 	ctx := r.Context()
+	for _, f := range v.Who.Factors {
+		v.SecondFactor = v.SecondFactor || f == identity.FactorTOTP || f == identity.FactorWebAuthn
+	}
 	vs, err := s.svc.Visits(ctx, v.Who.UserID)
 	if err != nil {
 		return err

@@ -46,6 +46,7 @@ func navFor(a *haven.Actor, path string) []navLink {
 			{ID: "nav-history", Href: "/app/history", Label: "Who saw my record"},
 			{ID: "nav-disclosures", Href: "/app/disclosures", Label: "Where my record was sent"},
 			{ID: "nav-export", Href: "/app/export", Label: "Download my record"},
+			{ID: "nav-security", Href: "/app/security", Label: "Security checklist"},
 		}
 	case a.Role == haven.RoleClinician:
 		links = []navLink{
@@ -55,6 +56,7 @@ func navFor(a *haven.Actor, path string) []navLink {
 			{ID: "nav-patients", Href: "/app/patients", Label: "My patients"},
 			{ID: "nav-results", Href: "/app/results", Label: "Lab results to review"},
 			{ID: "nav-amendments", Href: "/app/amendments", Label: "Amendment requests"},
+			{ID: "nav-training", Href: "/app/training", Label: "Security training"},
 		}
 	case a.Role == haven.RoleStaff:
 		links = []navLink{
@@ -64,6 +66,7 @@ func navFor(a *haven.Actor, path string) []navLink {
 			{ID: "nav-register-patient", Href: "/app/patients/new", Label: "Register a patient"},
 			{ID: "nav-lab-unmatched", Href: "/app/lab-unmatched", Label: "Lab results to match"},
 			{ID: "nav-access-requests", Href: "/app/access-requests", Label: "Record copy requests"},
+			{ID: "nav-training", Href: "/app/training", Label: "Security training"},
 		}
 	case a.Role == haven.RolePracticeAdmin:
 		links = []navLink{
@@ -73,6 +76,7 @@ func navFor(a *haven.Actor, path string) []navLink {
 			{ID: "nav-payments", Href: "/app/admin/payments", Label: "Prices and payments"},
 			{ID: "nav-settings", Href: "/app/admin/settings", Label: "Settings"},
 			{ID: "nav-vendors", Href: "/app/admin/vendors", Label: "Vendors"},
+			{ID: "nav-training", Href: "/app/training", Label: "Security training"},
 		}
 	case a.Role == haven.RoleComplianceOfficer:
 		links = []navLink{
@@ -83,6 +87,7 @@ func navFor(a *haven.Actor, path string) []navLink {
 			{ID: "nav-amendments", Href: "/app/amendments", Label: "Amendment requests"},
 			{ID: "nav-access-requests", Href: "/app/access-requests", Label: "Record copy requests"},
 			{ID: "nav-vendors", Href: "/app/admin/vendors", Label: "Vendors"},
+			{ID: "nav-training", Href: "/app/training", Label: "Security training"},
 		}
 	default:
 		links = []navLink{{ID: "nav-home", Href: "/app", Label: "Home"}}

@@ -27,6 +27,7 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 	"size":      fileSize,
 	"kind":      func(ctype string) string { return fileKindWords[ctype] },
 	"inc":       func(i int) int { return i + 1 },
+	"days":      func(d time.Duration) int { return int(d / (24 * time.Hour)) },
 	"took":      durationWords,
 	"kindLabel": func(k haven.VendorKind) string { return k.Label() },
 	"phiLabel":  func(l haven.PHILevel) string { return l.Label() },

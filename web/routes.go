@@ -119,6 +119,25 @@ var routes = []route{
 	{"POST /api/v1/prescriptions/{id}/cancel", api, may(policy.PrescriptionWrite), chart, (*Server).apiCancelPrescription, 0},
 	{"POST /api/v1/prescriptions/{id}/renewal-request", api, may(policy.PrescriptionRead), chart, (*Server).apiRenewalRequest, 0},
 	{"POST /api/v1/prescriptions/{id}/renew", api, may(policy.PrescriptionDraft), chart, (*Server).apiRenewPrescription, 0},
+	// Workforce security training: each member's own modules and quizzes,
+	// and who is due (training.go).
+	{"GET /api/v1/training", api, may(policy.TrainingTake), chart, (*Server).apiTraining, 0},
+	{"POST /api/v1/training/{module}", api, may(policy.TrainingTake), chart, (*Server).apiTakeTraining, 0},
+	{"GET /api/v1/training/report", api, may(policy.TrainingReport), chart, (*Server).apiTrainingReport, 0},
+	{"GET /app/training", html, may(policy.TrainingTake), chart, (*Server).pageTraining, 0},
+	{"GET /app/training/report", html, may(policy.TrainingReport), chart, (*Server).pageTrainingReport, 0},
+	{"GET /app/training/{module}", html, may(policy.TrainingTake), chart, (*Server).pageTrainingModule, 0},
+	{"POST /app/training/{module}", html, may(policy.TrainingTake), chart, (*Server).pageTakeTraining, 0},
+	// The patient's side of security: her checklist (checklist.go), and
+	// checking an email's code or reporting a suspicious message
+	// (contact.go).
+	{"GET /app/security", html, may(policy.ContactVerify), signin, (*Server).pageChecklist, 0},
+	{"GET /account/check-message", html, may(policy.ContactVerify), chart, (*Server).pageCheckMessage, 0},
+	{"POST /account/check-message", html, may(policy.ContactVerify), chart, (*Server).pagePostCheckMessage, 0},
+	{"POST /account/report-message", html, may(policy.ContactVerify), chart, (*Server).pageReportMessage, 0},
+	{"POST /api/v1/contact-codes/check", api, may(policy.ContactVerify), chart, (*Server).apiCheckContactCode, 0},
+	{"POST /api/v1/contact-codes/report", api, may(policy.ContactVerify), chart, (*Server).apiReportMessage, 0},
+
 	// Lab orders and the lab catalogue (labs.go).
 	{"GET /api/v1/lab-catalogue", api, signedIn, chart, (*Server).apiLabCatalogue, 0},
 	{"POST /api/v1/lab-catalogue", api, may(policy.PracticeSettings), chart, (*Server).apiImportLabCatalogue, 0},

@@ -98,6 +98,8 @@ var actionWords = map[string]deed{
 	"user.manage":                  {"looked at your account", "look at your account"},
 	"user.disable":                 {"disabled or enabled your account", "disable your account"},
 	"account.register_request":     {"asked for a registration link", "ask for a registration link"},
+	"contact.verify":               {"checked whether an email came from the practice", "check whether an email came from the practice"},
+	"contact.report":               {"reported a suspicious message", "report a suspicious message"},
 }
 
 // purposeWords say why, after the deed.
@@ -122,6 +124,7 @@ var refusalWords = map[string]string{
 	"other_practice":      "they are not of your practice",
 	"not_found":           "they are not of your practice",
 	"other_patient":       "it is not theirs",
+	"training_lapsed":     "their security training had lapsed",
 }
 
 // actionLabel is an action code as the audit search shows it: the deed,
@@ -172,6 +175,7 @@ var ruleWords = map[string]string{
 	"outside_probe":         "Asked from outside the practice",
 	"vendor_egress_refused": "Sending to a vendor refused",
 	"vendor_baa_expiring":   "A vendor's agreement ends soon",
+	"suspicious_message":    "A patient reported a suspicious message",
 }
 
 // outcomeWords name an audited decision.
