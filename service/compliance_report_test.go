@@ -337,3 +337,40 @@ func TestComplianceReportFollowsIncidentsAndBreaches(t *testing.T) {
 		}
 	})
 }
+
+// TestComplianceReportFollowsTraining: no one trained is not met; one
+// member overdue asks for attention; everyone current but no requirement
+// asks for attention; everyone current with the requirement on is met;
+// a year on, everyone has lapsed (attention), then is overdue.
+func TestComplianceReportFollowsTraining(t *testing.T) {
+	forEachDB(t, func(t *testing.T, e *env) {
+		p := e.seed("Trainside", "RPT4")
+		training := func() service.ControlReport { return control(t, mustReport(t, e, p), "164.308(a)(5)") }
+		if c := training(); c.Status != service.StatusNotMet || fact(t, c, "Workforce with current training") != "0 of 5" {
+			t.Fatalf("no one trained: %+v", c)
+		}
+		e.passAll(p.clinician)
+		if c := training(); c.Status != service.StatusAttention || fact(t, c, "Overdue") != "4" {
+			t.Fatalf("one trained of five: %+v", c)
+		}
+		for _, a := range []haven.Actor{p.admin, p.compliance, p.staff, p.otherClinician} {
+			e.passAll(a)
+		}
+		if c := training(); c.Status != service.StatusAttention || !strings.Contains(c.Reason, "does not require") {
+			t.Fatalf("all trained, nothing required: %+v", c)
+		}
+		e.requireTraining(p, 14*24*time.Hour)
+		if c := training(); c.Status != service.StatusMet || fact(t, c, "Workforce with current training") != "5 of 5" ||
+			fact(t, c, "Current training required before patient records") != "yes, after a grace period of 14 days" {
+			t.Fatalf("all trained and required: %+v", c)
+		}
+		e.clock.Advance(366 * 24 * time.Hour)
+		if c := training(); c.Status != service.StatusAttention || fact(t, c, "Lapsed, within the grace period") != "5" {
+			t.Fatalf("a year on: %+v", c)
+		}
+		e.clock.Advance(15 * 24 * time.Hour)
+		if c := training(); c.Status != service.StatusAttention || fact(t, c, "Overdue") != "5" {
+			t.Fatalf("past the grace period: %+v", c)
+		}
+	})
+}
