@@ -261,6 +261,10 @@ const auditSizeSQL = `SELECT h.size,
 	EXISTS (SELECT 1 FROM audit_events e WHERE e.log_id = h.log_id AND e.seq = h.size)
 	FROM audit_heads h WHERE h.log_id = $1`
 
+// auditLastSeqSQL reads a log's highest row from the end of its primary
+// key (log_id, seq), whatever the engine's statistics say.
+const auditLastSeqSQL = `SELECT seq FROM audit_events WHERE log_id = $1 ORDER BY log_id DESC, seq DESC LIMIT 1`
+
 // Size returns the log's size, one more than its highest sequence number.
 // The head says it in one lookup, checked against the rows at its edge:
 // a row at size-1 and none at size. Where they disagree (only someone
@@ -281,9 +285,14 @@ func (d *DB) Size(ctx context.Context, logID string) (uint64, error) {
 	if (size == 0 || last) && !next {
 		return uint64(size), nil
 	}
-	var n uint64
-	err = d.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_events WHERE log_id = $1`, logID).Scan(&n)
-	return n, err
+	// Not MAX(seq), which PostgreSQL may answer through another index on
+	// log_id by reading the whole log.
+	var top int64
+	err = d.db.QueryRowContext(ctx, auditLastSeqSQL, logID).Scan(&top)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return uint64(top) + 1, err
 }
 
 // Entries returns rows from <= seq < to in order.
