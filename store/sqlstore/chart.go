@@ -325,6 +325,13 @@ type PatientFacts struct {
 	Grants   []*haven.BreakGlassGrant
 	Visits   []*haven.Visit
 	Settings string
+
+	// The key state (see KeyState), read in the same statement, so a
+	// request that opens the patient's fields needs no read of its own
+	// (keyring.CheckedAs). KeyRead is false if the row was missing.
+	KeyVersion int64
+	KeyRoot    string
+	KeyRead    bool
 }
 
 // patientFactsSQL is PatientFacts as one statement: a UNION ALL of one
@@ -338,7 +345,8 @@ type PatientFacts struct {
 // practice: the patient's row is read whatever its practice (the caller
 // must tell another practice's record from none), everything else only
 // within the asking practice, so facts about another tenant are never
-// returned.
+// returned. The last row is the key state, which the fields' opening
+// needs: read here, the opening costs no statement of its own.
 //
 // Grants and visits have an index by practice too, and a PostgreSQL
 // planner with stale statistics took it for "patient_id = $1 AND
@@ -372,7 +380,11 @@ const patientFactsSQL = `WITH g AS MATERIALIZED (SELECT id, practice_id, patient
 	UNION ALL SELECT 's', settings, NULL, NULL, NULL, NULL, NULL,
 		NULL, NULL, NULL, NULL, NULL,
 		NULL, NULL, NULL, NULL, NULL, NULL, NULL
-		FROM practice_settings WHERE practice_id = $2`
+		FROM practice_settings WHERE practice_id = $2
+	UNION ALL SELECT 'k', root_id, NULL, NULL, NULL, NULL, NULL,
+		NULL, NULL, NULL, NULL, NULL,
+		NULL, NULL, NULL, NULL, NULL, NULL, version
+		FROM key_state WHERE id = 1`
 
 // PatientFacts reads what deciding on patientID for a member of
 // practiceID needs, in one round trip (see patientFactsSQL).
@@ -419,6 +431,8 @@ func (d *DB) PatientFacts(ctx context.Context, practiceID, patientID string) (*P
 			f.Visits = append(f.Visits, v)
 		case "s":
 			f.Settings = s[0].String
+		case "k":
+			f.KeyVersion, f.KeyRoot, f.KeyRead = n.Int64, s[0].String, true
 		}
 	}
 	if err := rows.Err(); err != nil {
