@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"slices"
+	"strings"
 	"time"
 
 	"haven"
@@ -386,10 +387,23 @@ const patientFactsSQL = `WITH g AS MATERIALIZED (SELECT id, practice_id, patient
 		NULL, NULL, NULL, NULL, NULL, NULL, version
 		FROM key_state WHERE id = 1`
 
+// patientFactsSQLite is patientFactsSQL for SQLite, whose INDEXED BY
+// already holds each lookup to its index: there the CTEs are inlined, as
+// materializing them costs two temporary tables per read.
+var patientFactsSQLite = strings.ReplaceAll(patientFactsSQL, " AS MATERIALIZED (", " AS NOT MATERIALIZED (")
+
+// factsSQL is patientFactsSQL as d's engine runs it best.
+func (d *DB) factsSQL() string {
+	if d.dialect == SQLite {
+		return patientFactsSQLite
+	}
+	return patientFactsSQL
+}
+
 // PatientFacts reads what deciding on patientID for a member of
 // practiceID needs, in one round trip (see patientFactsSQL).
 func (d *DB) PatientFacts(ctx context.Context, practiceID, patientID string) (*PatientFacts, error) {
-	rows, err := d.query(ctx, patientFactsSQL, patientID, practiceID)
+	rows, err := d.query(ctx, d.factsSQL(), patientID, practiceID)
 	if err != nil {
 		return nil, err
 	}
