@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"haven/audit"
 	"haven/internal/testkit"
 )
 
@@ -358,6 +359,18 @@ func TestHotQueriesReadFewRowsInABigUnanalyzedDatabase(t *testing.T) {
 				{"audit head's edge again", `SELECT ` + edgeColumns + ` FROM audit_heads h WHERE h.log_id = $1`, []any{"pr1"}},
 				{"audit head moved", moveHeadSQL, []any{int64(events + 1), hash, "pr1"}},
 				{"audit size", auditSizeSQL, []any{"pr1"}},
+			}
+			if d.dialect == Postgres {
+				// The usual append in one statement (appendAtHead), of one
+				// row at the log's end.
+				row := []any{int64(events + 2), hash, "pr1", int64(events + 1)}
+				e := audit.Event{Seq: events + 1, Time: time.UnixMicro(1), ActorID: "u1", Action: "chart.read", Decision: "allow"}
+				row = append(row, auditArgs("pr1", &e, hash, hash)...)
+				calls = append(calls, struct {
+					name string
+					sql  string
+					args []any
+				}{"audit append at the head", appendAtHeadSQL(1), row})
 			}
 			conn, err := d.db.Conn(ctx)
 			if err != nil {
