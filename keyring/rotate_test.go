@@ -426,3 +426,49 @@ func (c *countingStore) reads() int {
 	defer c.mu.Unlock()
 	return c.n
 }
+
+// CheckedAs takes a key-state read made by the caller from the keyring's
+// own store: the opens under it read nothing, and a shred made on another
+// node after that read is seen by the next request's read. A read from
+// any other store is ignored, and the opens read the state themselves.
+func TestCheckedAsUsesOnlyAReadOfItsOwnStore(t *testing.T) {
+	ctx := context.Background()
+	mem := memstore.New()
+	root := newRoot(t, "root.key")
+	counter := &countingStore{Store: mem}
+	node1, node2 := openKeyring(t, mem, root), openKeyring(t, counter, root)
+	s := mustSeal(t, node1, noteAD, "x")
+	mustOpen(t, node2, noteAD, s, "x")
+	read := func() (int64, string) {
+		v, r, err := counter.KeyState(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v, r
+	}
+	v, r := read()
+	before := counter.reads()
+	request := node2.CheckedAs(ctx, counter, v, r)
+	if _, err := node2.Open(request, noteAD, s); err != nil {
+		t.Fatal(err)
+	}
+	if n := counter.reads() - before; n != 0 {
+		t.Fatalf("%d key-state reads under the caller's read, want none", n)
+	}
+	// Another store's read (here: the same rows through another handle)
+	// is not taken: the open reads for itself.
+	foreign := node2.CheckedAs(ctx, mem, v, r)
+	before = counter.reads()
+	if _, err := node2.Open(foreign, noteAD, s); err != nil {
+		t.Fatal(err)
+	}
+	if n := counter.reads() - before; n != 1 {
+		t.Fatalf("%d key-state reads under another store's read, want 1", n)
+	}
+	if err := node1.ShredPatient(ctx, "p1", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	v, r = read()
+	_, err := node2.Open(node2.CheckedAs(ctx, counter, v, r), noteAD, s)
+	wantCode(t, err, haven.ENOTFOUND)
+}

@@ -116,6 +116,22 @@ func (k *Keyring) Checked(ctx context.Context) (context.Context, error) {
 	return context.WithValue(ctx, checkedKey{k}, v), nil
 }
 
+// CheckedAs is Checked with a key-state read the caller made itself, from
+// store, in a statement that read other things it needed too (the facts
+// of a decision, which sqlstore reads with the key state): version and
+// rootID as KeyState returned them. The read must have started after the
+// request arrived, as Checked's does. If store is not this keyring's own,
+// ctx is returned as it is, and the next use reads the state itself.
+func (k *Keyring) CheckedAs(ctx context.Context, store Store, version int64, rootID string) context.Context {
+	if _, ok := ctx.Value(checkedKey{k}).(int64); ok || store == nil || store != k.state.store {
+		return ctx
+	}
+	if rootID != "" {
+		k.follow(ctx, version, rootID)
+	}
+	return context.WithValue(ctx, checkedKey{k}, version)
+}
+
 // syncFor is sync, unless ctx carries this keyring's read (Checked).
 func (k *Keyring) syncFor(ctx context.Context) (int64, error) {
 	if v, ok := ctx.Value(checkedKey{k}).(int64); ok {

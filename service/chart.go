@@ -198,7 +198,7 @@ func (s *Service) openJSON(ctx context.Context, ad keyring.AD, sealed haven.Seal
 
 // openChart opens a chart row. Only call after authorize returned nil.
 func (s *Service) openChart(ctx context.Context, row *haven.Patient) (*Chart, error) {
-	ctx, err := s.keys.Checked(ctx) // one key-state read for the three fields
+	ctx, err := s.keys.Checked(ctx) // one key-state read for the three fields, unless the gate's carried one
 	if err != nil {
 		return nil, err
 	}
@@ -266,7 +266,7 @@ func chartResource(kind policy.Kind, row *haven.Patient) policy.Resource {
 // Chart returns a patient's chart to an actor policy allows, after the
 // access is durably audited.
 func (s *Service) Chart(ctx context.Context, patientID string) (*Chart, error) {
-	row, a, d, facts, err := s.gatePatient(ctx, policy.ChartRead, policy.KindChart, patientID)
+	ctx, row, a, d, facts, err := s.gatePatientKeys(ctx, policy.ChartRead, policy.KindChart, patientID, patientID)
 	if err != nil {
 		return nil, err
 	}

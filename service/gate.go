@@ -92,27 +92,40 @@ func (s *Service) gatePatient(ctx context.Context, act policy.Action, kind polic
 // record of patient id: refused as unknown or another practice's, the
 // actor's log records sentID, exactly as an unknown sentID's refusal.
 func (s *Service) gatePatientFor(ctx context.Context, act policy.Action, kind policy.Kind, id, sentID string) (*haven.Patient, haven.Actor, policy.Decision, policy.Facts, error) {
+	_, row, a, d, facts, err := s.gatePatientKeys(ctx, act, kind, id, sentID)
+	return row, a, d, facts, err
+}
+
+// gatePatientKeys is gatePatientFor for a caller that opens the patient's
+// fields: the context it returns carries the key state read with the
+// facts (keyring.CheckedAs), so the opening sends no key-state read of
+// its own. The decision, the chart row and the key state come from one
+// statement.
+func (s *Service) gatePatientKeys(ctx context.Context, act policy.Action, kind policy.Kind, id, sentID string) (context.Context, *haven.Patient, haven.Actor, policy.Decision, policy.Facts, error) {
 	a, err := haven.SignedIn(ctx)
 	if err != nil {
-		return nil, a, policy.Decision{}, policy.Facts{}, err
+		return ctx, nil, a, policy.Decision{}, policy.Facts{}, err
 	}
 	if !haven.PlausibleID(id) {
-		return nil, a, policy.Decision{}, policy.Facts{}, s.refuseUnknown(ctx, a, act, kind, sentID)
+		return ctx, nil, a, policy.Decision{}, policy.Facts{}, s.refuseUnknown(ctx, a, act, kind, sentID)
 	}
 	pf, err := s.db.PatientFacts(ctx, a.PracticeID, id)
 	if err != nil {
-		return nil, a, policy.Decision{}, policy.Facts{}, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the chart")
+		return ctx, nil, a, policy.Decision{}, policy.Facts{}, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the chart")
 	}
 	if pf.Patient == nil {
-		return nil, a, policy.Decision{}, policy.Facts{}, s.refuseUnknown(ctx, a, act, kind, sentID)
+		return ctx, nil, a, policy.Decision{}, policy.Facts{}, s.refuseUnknown(ctx, a, act, kind, sentID)
 	}
 	res := chartResource(kind, pf.Patient)
 	facts, ps, err := s.patientFacts(ctx, a, res, pf)
 	if err != nil {
-		return nil, a, policy.Decision{}, facts, err
+		return ctx, nil, a, policy.Decision{}, facts, err
 	}
 	d, err := s.decide(ctx, a, act, res, facts, ps, sentID, true)
-	return pf.Patient, a, d, facts, err
+	if err == nil && pf.KeyRead {
+		ctx = s.keys.CheckedAs(ctx, s.db, pf.KeyVersion, pf.KeyRoot)
+	}
+	return ctx, pf.Patient, a, d, facts, err
 }
 
 // decide is the gate once the facts are loaded: policy's decision,

@@ -514,6 +514,9 @@ func runBackupRestore(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// A PostgreSQL dump carries no statistics: with autovacuum off the
+	// restored tables would be planned as empty until someone analyzed them.
+	analyzeAfterBulkChange(ctx, env, res.st.db)
 	res.st.Close()
 	fmt.Fprintf(env.Stdout, "restored backup made %s: %s database, %d blobs; %d erased patients shredded again\n",
 		res.manifest.Created.Format(time.RFC3339), res.manifest.Database, res.blobs, res.reerased)

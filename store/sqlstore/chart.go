@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"slices"
+	"strings"
 	"time"
 
 	"haven"
@@ -325,6 +326,13 @@ type PatientFacts struct {
 	Grants   []*haven.BreakGlassGrant
 	Visits   []*haven.Visit
 	Settings string
+
+	// The key state (see KeyState), read in the same statement, so a
+	// request that opens the patient's fields needs no read of its own
+	// (keyring.CheckedAs). KeyRead is false if the row was missing.
+	KeyVersion int64
+	KeyRoot    string
+	KeyRead    bool
 }
 
 // patientFactsSQL is PatientFacts as one statement: a UNION ALL of one
@@ -338,8 +346,23 @@ type PatientFacts struct {
 // practice: the patient's row is read whatever its practice (the caller
 // must tell another practice's record from none), everything else only
 // within the asking practice, so facts about another tenant are never
-// loaded.
-const patientFactsSQL = `SELECT 'p' AS k, id AS s1, practice_id AS s2, id AS s3, id AS s4, id AS s5, id AS s6,
+// returned. The last row is the key state, which the fields' opening
+// needs: read here, the opening costs no statement of its own.
+//
+// Grants and visits have an index by practice too, and a PostgreSQL
+// planner with stale statistics took it for "patient_id = $1 AND
+// practice_id = $2", reading every visit of the practice to find the
+// patient's (TestHotQueriesReadFewRowsInABigUnanalyzedDatabase). So they
+// are looked up by patient alone in a MATERIALIZED CTE, which no engine
+// merges with the query around it, and the practice is checked on the
+// handful of rows found.
+const patientFactsSQL = `WITH g AS MATERIALIZED (SELECT id, practice_id, patient_id, user_id, reviewed_by, reason_sealed, review_sealed,
+		starts_at, expires_at, reviewed_at
+		FROM break_glass_grants /*index:break_glass_patient*/ WHERE patient_id = $1),
+	v AS MATERIALIZED (SELECT id, practice_id, patient_id, clinician_id, state, booked_by, reason_sealed,
+		starts_at, ends_at, checked_in_at, admitted_at, ended_at, created_at, version
+		FROM visits /*index:visits_patient*/ WHERE patient_id = $1)
+	SELECT 'p' AS k, id AS s1, practice_id AS s2, id AS s3, id AS s4, id AS s5, id AS s6,
 		mrn_index AS b1, mrn_sealed AS b2, demographics_sealed AS b3, contact_sealed AS b4, restrictions_sealed AS b5,
 		created_at AS t1, updated_at AS t2, created_at AS t3, created_at AS t4, created_at AS t5, created_at AS t6, version AS n1
 		FROM patients WHERE id = $1
@@ -350,20 +373,37 @@ const patientFactsSQL = `SELECT 'p' AS k, id AS s1, practice_id AS s2, id AS s3,
 	UNION ALL SELECT 'g', id, practice_id, patient_id, user_id, reviewed_by, NULL,
 		reason_sealed, review_sealed, NULL, NULL, NULL,
 		starts_at, expires_at, reviewed_at, NULL, NULL, NULL, NULL
-		FROM break_glass_grants /*index:break_glass_patient*/ WHERE patient_id = $1 AND practice_id = $2
+		FROM g WHERE practice_id = $2
 	UNION ALL SELECT 'v', id, practice_id, patient_id, clinician_id, state, booked_by,
 		reason_sealed, NULL, NULL, NULL, NULL,
 		starts_at, ends_at, checked_in_at, admitted_at, ended_at, created_at, version
-		FROM visits /*index:visits_patient*/ WHERE patient_id = $1 AND practice_id = $2
+		FROM v WHERE practice_id = $2
 	UNION ALL SELECT 's', settings, NULL, NULL, NULL, NULL, NULL,
 		NULL, NULL, NULL, NULL, NULL,
 		NULL, NULL, NULL, NULL, NULL, NULL, NULL
-		FROM practice_settings WHERE practice_id = $2`
+		FROM practice_settings WHERE practice_id = $2
+	UNION ALL SELECT 'k', root_id, NULL, NULL, NULL, NULL, NULL,
+		NULL, NULL, NULL, NULL, NULL,
+		NULL, NULL, NULL, NULL, NULL, NULL, version
+		FROM key_state WHERE id = 1`
+
+// patientFactsSQLite is patientFactsSQL for SQLite, whose INDEXED BY
+// already holds each lookup to its index: there the CTEs are inlined, as
+// materializing them costs two temporary tables per read.
+var patientFactsSQLite = strings.ReplaceAll(patientFactsSQL, " AS MATERIALIZED (", " AS NOT MATERIALIZED (")
+
+// factsSQL is patientFactsSQL as d's engine runs it best.
+func (d *DB) factsSQL() string {
+	if d.dialect == SQLite {
+		return patientFactsSQLite
+	}
+	return patientFactsSQL
+}
 
 // PatientFacts reads what deciding on patientID for a member of
 // practiceID needs, in one round trip (see patientFactsSQL).
 func (d *DB) PatientFacts(ctx context.Context, practiceID, patientID string) (*PatientFacts, error) {
-	rows, err := d.query(ctx, patientFactsSQL, patientID, practiceID)
+	rows, err := d.query(ctx, d.factsSQL(), patientID, practiceID)
 	if err != nil {
 		return nil, err
 	}
@@ -405,6 +445,8 @@ func (d *DB) PatientFacts(ctx context.Context, practiceID, patientID string) (*P
 			f.Visits = append(f.Visits, v)
 		case "s":
 			f.Settings = s[0].String
+		case "k":
+			f.KeyVersion, f.KeyRoot, f.KeyRead = n.Int64, s[0].String, true
 		}
 	}
 	if err := rows.Err(); err != nil {

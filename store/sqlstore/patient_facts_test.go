@@ -55,6 +55,24 @@ func TestPatientFactsAreWhatTheSingleReadsReturn(t *testing.T) {
 					t.Errorf("%s: PatientFacts read %+v, the single read %+v", what, pair[0], pair[1])
 				}
 			}
+			// The key state comes with the facts, as KeyState reads it,
+			// and follows a change of it.
+			for range 2 {
+				v, root, err := d.KeyState(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				kf, err := d.PatientFacts(ctx, "pr1", "u1")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !kf.KeyRead || kf.KeyVersion != v || kf.KeyRoot != root {
+					t.Errorf("key state with the facts: %v %d %q, KeyState %d %q", kf.KeyRead, kf.KeyVersion, kf.KeyRoot, v, root)
+				}
+				if _, err := d.db.ExecContext(ctx, `UPDATE key_state SET version = version + 1, root_id = 'r2' WHERE id = 1`); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if len(team) != 1 || len(grants) != 1 || len(visits) != 1 || settings == "" {
 				t.Fatalf("the seed is not what this test needs: %d, %d, %d, %q", len(team), len(grants), len(visits), settings)
 			}
