@@ -201,10 +201,11 @@ func (s *Server) fhirSearch(w http.ResponseWriter, r *http.Request) {
 			hits = append(hits, res)
 		}
 	}
+	srch.Sort(hits)
 	from, to := srch.Page(len(hits))
 	page := make([]fhir.Entry, 0, to-from)
 	for _, res := range hits[from:to] {
-		b, err := json.Marshal(res)
+		b, err := json.Marshal(srch.Shape(res))
 		if err != nil {
 			s.fhirError(w, r, haven.Wrap(haven.EINTERNAL, err, "cannot write the results"))
 			return

@@ -177,6 +177,25 @@ func TestFHIRReadAndSearchThroughTheGate(t *testing.T) {
 			if len(seen) != len(msgs) {
 				t.Errorf("paging saw %d of %d messages", len(seen), len(msgs))
 			}
+			// _sort and _summary: newest first; the summary without the
+			// message's words, tagged; the count alone.
+			sorted := entries(t, fhirDoc(t, get("/fhir/R4/Communication?_sort=-date"), http.StatusOK), len(msgs))
+			for i := 1; i < len(sorted); i++ {
+				if sorted[i-1]["sent"].(string) < sorted[i]["sent"].(string) {
+					t.Errorf("_sort=-date: %v before %v", sorted[i-1]["sent"], sorted[i]["sent"])
+				}
+			}
+			for _, res := range entries(t, fhirDoc(t, get("/fhir/R4/Communication?_summary=true&_sort=date"), http.StatusOK), len(msgs)) {
+				tags, _ := res["meta"].(map[string]any)["tag"].([]any)
+				if res["payload"] != nil || res["status"] == nil || len(tags) != 1 || tags[0].(map[string]any)["code"] != "SUBSETTED" {
+					t.Errorf("_summary=true: %v", res)
+				}
+			}
+			if doc := fhirDoc(t, get("/fhir/R4/Communication?_summary=count"), http.StatusOK); countOf(t, doc) != len(msgs) || doc["entry"] != nil {
+				t.Errorf("_summary=count: %v", doc)
+			}
+			outcome(t, get("/fhir/R4/Communication?_sort=status"), http.StatusBadRequest, "invalid")
+			outcome(t, get("/fhir/R4/Communication?_summary=text"), http.StatusBadRequest, "invalid")
 			// Her results are not released: none to her.
 			entries(t, fhirDoc(t, get("/fhir/R4/Observation"), http.StatusOK), 0)
 			entries(t, fhirDoc(t, get("/fhir/R4/DiagnosticReport"), http.StatusOK), 0)
