@@ -106,6 +106,17 @@ var Types = map[string]TypeSpec{
 		Summary: []string{"masterIdentifier", "identifier", "status", "docStatus", "type", "category", "subject", "date", "author",
 			"authenticator", "relatesTo", "securityLabel", "content"},
 		Doc: "Signed visit notes and files (their metadata)."},
+	"ServiceRequest": {Read: true, Params: withResult(pID, pPatient, pDate("authoredOn"), pCode("code"), pStatus, pCount),
+		Summary: []string{"identifier", "basedOn", "requisition", "status", "intent", "category", "code", "subject", "authoredOn",
+			"requester", "performer"},
+		Doc: "Lab orders, one a test."},
+	"AllergyIntolerance": {Read: true, Params: withResult(pID, pPatient, pDate("recordedDate"), pCount),
+		Summary: []string{"identifier", "clinicalStatus", "verificationStatus", "type", "category", "criticality", "code", "patient",
+			"recordedDate"},
+		Doc: "The allergy list of the chart."},
+	"Encounter": {Read: true, Params: withResult(pID, pPatient, pDate("period"), pStatus, pCount),
+		Summary: []string{"identifier", "status", "class", "type", "subject", "participant", "appointment", "period", "reasonCode"},
+		Doc:     "Video visits once they began; date is the visit's period."},
 }
 
 // TypeNames are Types' names, sorted.

@@ -201,8 +201,8 @@ func (k sortKey) sign(c int) int {
 // parameter's elements it has.
 func (k sortKey) when(res map[string]any) (time.Time, bool) {
 	for _, f := range k.p.Fields {
-		if v, ok := res[f].(string); ok {
-			lo, _, ok := dateRange(v)
+		if v, ok := res[f]; ok {
+			lo, _, ok := dateSpan(v)
 			return lo, ok
 		}
 	}
@@ -270,8 +270,7 @@ func (c cond) match(res map[string]any) bool {
 	}
 	switch {
 	case c.date != nil:
-		s, _ := v.(string)
-		lo, hi, ok := dateRange(s)
+		lo, hi, ok := dateSpan(v)
 		if !ok {
 			return false
 		}
@@ -345,6 +344,29 @@ func parseDateParam(v string) (dateParam, error) {
 	}
 	d.lo, d.hi = lo, hi
 	return d, nil
+}
+
+// dateSpan is the span of a date, dateTime or Period element; a Period
+// without its end is open.
+func dateSpan(v any) (time.Time, time.Time, bool) {
+	switch v := v.(type) {
+	case string:
+		return dateRange(v)
+	case map[string]any:
+		start, _ := v["start"].(string)
+		lo, hi, ok := dateRange(start)
+		if !ok {
+			return lo, hi, false
+		}
+		if end, ok := v["end"].(string); ok {
+			if _, ehi, ok := dateRange(end); ok && !ehi.Before(hi) {
+				return lo, ehi, true
+			}
+			return time.Time{}, time.Time{}, false
+		}
+		return lo, time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC), true
+	}
+	return time.Time{}, time.Time{}, false
 }
 
 // dateRange is the span a FHIR date or dateTime stands for, to its

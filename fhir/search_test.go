@@ -127,7 +127,8 @@ func TestSearchRefusesWhatItDoesNotUnderstand(t *testing.T) {
 		{"Appointment", "code=x"},
 		{"Patient", "name=Smith"},
 		{"Patient", "patient=abc"},
-		{"Encounter", ""},
+		{"Binary", ""},
+		{"Encounter", "code=x"},
 		{"Observation", "<script>SECRETVALUE=1"},
 	} {
 		v, _ := url.ParseQuery(c.q)
@@ -319,5 +320,42 @@ func TestSearchSummary(t *testing.T) {
 		if !slices.Contains(names, "_sort") || !slices.Contains(names, "_summary") {
 			t.Errorf("%s advertises %v", r.Type, names)
 		}
+	}
+}
+
+// TestSearchPeriod: an Encounter's date is its period: a date within it
+// or overlapping it matches as FHIR's prefixes say; an open period runs
+// on; _sort reads its start.
+func TestSearchPeriod(t *testing.T) {
+	enc := func(id, start, end string) map[string]any {
+		p := map[string]any{"start": start}
+		if end != "" {
+			p["end"] = end
+		}
+		return map[string]any{"resourceType": "Encounter", "id": id, "status": "finished", "period": p}
+	}
+	r := enc("a", "2026-03-15T10:00:00Z", "2026-03-15T10:30:00Z")
+	open := enc("b", "2026-03-14T10:00:00Z", "")
+	for q, want := range map[string][2]bool{
+		"date=2026-03-15":                {true, false},
+		"date=2026-03-16":                {false, false},
+		"date=ge2026-03-15T10:15:00Z":    {true, true},
+		"date=lt2026-03-15T10:00:00Z":    {false, true},
+		"date=gt2026-03-15T10:30:00Z":    {false, true},
+		"date=le2026-03-14":              {false, true},
+		"date=ge2026-03-15&status=final": {false, false},
+	} {
+		s := search(t, "Encounter", q)
+		if got := [2]bool{s.Match(r), s.Match(open)}; got != want {
+			t.Errorf("%s: %v, want %v", q, got, want)
+		}
+	}
+	rs := []map[string]any{r, open}
+	search(t, "Encounter", "_sort=date").Sort(rs)
+	if rs[0]["id"] != "b" {
+		t.Errorf("_sort=date: %v first", rs[0]["id"])
+	}
+	if search(t, "Encounter", "date=2026").Match(enc("c", "2026-03-15T10:00:00Z", "2026-03-15T09:00:00Z")) {
+		t.Error("a period ending before it starts matched")
 	}
 }

@@ -34,6 +34,12 @@ var fhirGates = map[string][]fhirGate{
 	"Appointment":       {{policy.VisitRead, policy.KindVisit}},
 	"Communication":     {{policy.MessageRead, policy.KindMessage}},
 	"DocumentReference": {{policy.NoteRead, policy.KindNote}, {policy.FileRead, policy.KindFile}},
+	// Lab orders, as the patient's lab page reads them.
+	"ServiceRequest": {{policy.LabRead, policy.KindLab}},
+	// The allergy list is the chart's, as Allergies reads it.
+	"AllergyIntolerance": {{policy.ChartRead, policy.KindChart}},
+	// A visit once it began.
+	"Encounter": {{policy.VisitRead, policy.KindVisit}},
 }
 
 // FHIRServes reports whether FHIRResources serves typ.
@@ -111,7 +117,19 @@ func (s *Service) fhirOwner(ctx context.Context, a haven.Actor, typ, id string) 
 			return "", err
 		}
 		return p.PatientID, nil
-	case "Appointment":
+	case "ServiceRequest": // [order id]-[LOINC code], which has a '-' of its own
+		i := strings.IndexByte(id, '-')
+		if i <= 0 {
+			return "", errNotFound
+		}
+		o, err := s.db.FindLabOrder(ctx, id[:i])
+		if err != nil {
+			return "", err
+		}
+		return o.PatientID, nil
+	case "AllergyIntolerance":
+		return s.db.AllergyOwner(ctx, id)
+	case "Appointment", "Encounter":
 		v, err := s.db.FindVisit(ctx, id)
 		if err != nil {
 			return "", err
@@ -158,11 +176,13 @@ func (s *Service) fhirResources(ctx context.Context, typ, patientID, sentID stri
 	switch typ {
 	case "Patient":
 		_, err = b.addPatient(ctx)
-	case "Observation", "DiagnosticReport":
+	case "Observation", "DiagnosticReport", "ServiceRequest":
 		err = b.addLabs(ctx, pref)
+	case "AllergyIntolerance":
+		err = b.addAllergies(ctx, pref)
 	case "MedicationRequest":
 		err = b.addPrescriptions(ctx, pref)
-	case "Appointment":
+	case "Appointment", "Encounter":
 		err = b.addVisits(ctx, pref)
 	case "Communication":
 		err = b.addMessages(ctx, pref)

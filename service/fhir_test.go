@@ -45,6 +45,9 @@ func TestFHIRResourcesAreTheExportsMappingValidAndGated(t *testing.T) {
 			Body: "MessageFHR1", FileIDs: []string{fileID}}); err != nil {
 			t.Fatal(err)
 		}
+		if _, err := e.svc.AddAllergy(e.as(p.clinician), pa.UserID, "Penicillin", "Rash"); err != nil {
+			t.Fatal(err)
+		}
 		e.upload(pb, "other-OTHERFHR.pdf")
 		e.write(pb, haven.AudienceCareTeam, "Subject OTHERFHR", "Body OTHERFHR")
 
@@ -52,7 +55,8 @@ func TestFHIRResourcesAreTheExportsMappingValidAndGated(t *testing.T) {
 		z := exportZip(t, e.svc, e.as(pa), pa.UserID)
 		exported := checkRecordBundle(t, validate, z["record.json"])
 
-		want := map[string]int{"Patient": 1, "Observation": 1, "DiagnosticReport": 1, "Appointment": 1, "Communication": 1, "DocumentReference": 2}
+		want := map[string]int{"Patient": 1, "Observation": 1, "DiagnosticReport": 1, "Appointment": 1, "Communication": 1, "DocumentReference": 2,
+			"ServiceRequest": len(first.Tests), "AllergyIntolerance": 1, "Encounter": 1}
 		for _, typ := range fhir.TypeNames() {
 			before := len(e.events(p.id))
 			res, err := e.svc.FHIRResources(e.as(pa), typ, pa.UserID)

@@ -196,6 +196,22 @@ func TestFHIRReadAndSearchThroughTheGate(t *testing.T) {
 			}
 			outcome(t, get("/fhir/R4/Communication?_sort=status"), http.StatusBadRequest, "invalid")
 			outcome(t, get("/fhir/R4/Communication?_summary=text"), http.StatusBadRequest, "invalid")
+			// Her lab order (one test), her allergy, and no Encounter: her
+			// visit is only booked.
+			if got := entries(t, fhirDoc(t, get("/fhir/R4/ServiceRequest?code=2345-7&_sort=-date"), http.StatusOK), 1); got[0]["id"] != own.labs[0]+"-2345-7" {
+				t.Errorf("ServiceRequest: %v", got)
+			}
+			if got := fhirDoc(t, get("/fhir/R4/ServiceRequest/"+own.labs[0]+"-2345-7"), http.StatusOK); got["resourceType"] != "ServiceRequest" {
+				t.Errorf("ServiceRequest read: %v", got)
+			}
+			if got := entries(t, fhirDoc(t, get("/fhir/R4/AllergyIntolerance"), http.StatusOK), 1); got[0]["id"] != own.allergy[0] {
+				t.Errorf("AllergyIntolerance: %v", got)
+			}
+			if got := fhirDoc(t, get("/fhir/R4/AllergyIntolerance/"+own.allergy[0]), http.StatusOK); got["id"] != own.allergy[0] {
+				t.Errorf("AllergyIntolerance read: %v", got)
+			}
+			entries(t, fhirDoc(t, get("/fhir/R4/Encounter"), http.StatusOK), 0)
+			outcome(t, get("/fhir/R4/Encounter/"+own.visits[0]), http.StatusNotFound, "not-found")
 			// Her results are not released: none to her.
 			entries(t, fhirDoc(t, get("/fhir/R4/Observation"), http.StatusOK), 0)
 			entries(t, fhirDoc(t, get("/fhir/R4/DiagnosticReport"), http.StatusOK), 0)
@@ -213,7 +229,9 @@ func TestFHIRReadAndSearchThroughTheGate(t *testing.T) {
 				"/fhir/R4/DocumentReference?patient=" + other.patient[0], "/fhir/R4/Patient/" + haven.NewID(),
 				"/fhir/R4/MedicationRequest/" + own.rx[1], "/fhir/R4/Appointment/" + own.visits[1], "/fhir/R4/DocumentReference/" + own.notes[1],
 				"/fhir/R4/DiagnosticReport/" + own.results[0], "/fhir/R4/Observation/" + own.results[0] + "-1",
-				"/fhir/R4/DiagnosticReport/" + other.results[0], "/fhir/R4/Communication/" + haven.NewID()} {
+				"/fhir/R4/DiagnosticReport/" + other.results[0], "/fhir/R4/Communication/" + haven.NewID(),
+				"/fhir/R4/ServiceRequest/" + own.labs[1] + "-2345-7", "/fhir/R4/AllergyIntolerance/" + own.allergy[1],
+				"/fhir/R4/AllergyIntolerance/" + other.allergy[0], "/fhir/R4/Encounter/" + own.visits[1], "/fhir/R4/ServiceRequest?patient=" + b} {
 				before := denials(t, st.db, a)
 				outcome(t, get(p), http.StatusNotFound, "not-found")
 				if denials(t, st.db, a) <= before {
@@ -222,9 +240,9 @@ func TestFHIRReadAndSearchThroughTheGate(t *testing.T) {
 			}
 			outcome(t, get("/fhir/R4/Observation?subject="+a), http.StatusBadRequest, "invalid")
 			outcome(t, get("/fhir/R4/Observation?date=soon"), http.StatusBadRequest, "invalid")
-			outcome(t, get("/fhir/R4/Encounter"), http.StatusNotFound, "not-supported")
+			outcome(t, get("/fhir/R4/Binary"), http.StatusNotFound, "not-supported")
 			outcome(t, get("/fhir/R4/Observation/x1/_history"), http.StatusNotFound, "not-supported")
-			outcome(t, get("/fhir/R4/Encounter/"+own.visits[0]), http.StatusNotFound, "not-supported")
+			outcome(t, get("/fhir/R4/Binary/"+own.files[0]), http.StatusNotFound, "not-supported")
 			outcome(t, pc.apiAs(auth, "POST", "/fhir/R4/Patient", `{"resourceType":"Patient"}`), http.StatusNotFound, "not-supported")
 
 			// A clinician by session cookie: she names the patient.
