@@ -282,6 +282,8 @@ func (c cond) match(res map[string]any) bool {
 		return true
 	case c.p.Name == "code":
 		return matchCodeable(v, c.alts)
+	case c.p.Type == m.SearchParamTypeString:
+		return matchString(v, c.alts)
 	default:
 		s, _ := v.(string)
 		for _, a := range c.alts {
@@ -291,6 +293,48 @@ func (c cond) match(res map[string]any) bool {
 		}
 		return false
 	}
+}
+
+// matchString matches a string or HumanName element as FHIR's string
+// search does, here: an alternative that starts any word of its text (or
+// the whole text), in any case.
+func matchString(v any, alts []string) bool {
+	var texts []string
+	switch v := v.(type) {
+	case string:
+		texts = append(texts, v)
+	case []any:
+		for _, x := range v {
+			n, _ := x.(map[string]any)
+			for _, k := range []string{"text", "family"} {
+				if s, ok := n[k].(string); ok {
+					texts = append(texts, s)
+				}
+			}
+			given, _ := n["given"].([]any)
+			for _, g := range given {
+				if s, ok := g.(string); ok {
+					texts = append(texts, s)
+				}
+			}
+		}
+	}
+	for _, t := range texts {
+		t = strings.ToLower(t)
+		words := append(strings.Fields(t), t)
+		for _, a := range alts {
+			a = strings.ToLower(strings.TrimSpace(a))
+			if a == "" {
+				continue
+			}
+			for _, w := range words {
+				if strings.HasPrefix(w, a) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // matchCodeable matches a CodeableConcept against [system]|code tokens.

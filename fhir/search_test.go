@@ -359,3 +359,18 @@ func TestSearchPeriod(t *testing.T) {
 		t.Error("a period ending before it starts matched")
 	}
 }
+
+// TestSearchName: a Practitioner's name matches by the start of any of
+// its words, or of the whole, in any case; alternatives; nothing in the
+// middle of a word.
+func TestSearchName(t *testing.T) {
+	r := map[string]any{"resourceType": "Practitioner", "id": "p1", "name": []any{map[string]any{"text": "Dr. Ana Rivera"}}}
+	for q, want := range map[string]bool{
+		"name=rivera": true, "name=RIV": true, "name=ana": true, "name=dr. ana": true, "name=vera": false,
+		"name=smith,riv": true, "name=smith": false, "name=ana&name=riv": true, "name=ana&name=smith": false,
+	} {
+		if got := search(t, "Practitioner", q).Match(r); got != want {
+			t.Errorf("%s: %v, want %v", q, got, want)
+		}
+	}
+}

@@ -43,13 +43,37 @@ var fhirGates = map[string][]fhirGate{
 }
 
 // FHIRServes reports whether FHIRResources serves typ.
-func FHIRServes(typ string) bool { _, ok := fhirGates[typ]; return ok }
+func FHIRServes(typ string) bool { _, ok := fhirGates[typ]; return ok || typ == "Practitioner" }
+
+// FHIRPractitioners returns the clinicians of the caller's practice as
+// Practitioners: the roster the booking page lists (Clinicians), their
+// names and nothing else (no PHI; the listing is not audited, as the
+// roster's is not). The clinician is the role of every one of them.
+func (s *Service) FHIRPractitioners(ctx context.Context) ([]map[string]any, error) {
+	cls, err := s.Clinicians(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]map[string]any, 0, len(cls))
+	for _, c := range cls {
+		out = append(out, map[string]any{"resourceType": "Practitioner", "id": fhirID(c.UserID), "active": true,
+			"identifier": []any{map[string]any{"system": fhirHavenUser, "value": c.UserID}},
+			"name":       []any{map[string]any{"text": c.Name}}})
+	}
+	return out, nil
+}
 
 // FHIRResources returns the resources of type typ in patientID's record,
 // oldest first, as JSON decodes them, once the read is decided and
 // recorded. What the export leaves out of a patient's record (drafts,
 // unreleased results, unsigned notes) is left out here too.
+//
+// Practitioners are the practice's, not a patient's: patientID is
+// ignored for them (see FHIRPractitioners).
 func (s *Service) FHIRResources(ctx context.Context, typ, patientID string) ([]map[string]any, error) {
+	if typ == "Practitioner" {
+		return s.FHIRPractitioners(ctx)
+	}
 	return s.fhirResources(ctx, typ, patientID, patientID)
 }
 
@@ -58,6 +82,18 @@ func (s *Service) FHIRResources(ctx context.Context, typ, patientID string) ([]m
 // another practice's record, or one the caller may not read is refused as
 // not found, the refusal recorded with the id sent.
 func (s *Service) FHIRResource(ctx context.Context, typ, id string) (map[string]any, error) {
+	if typ == "Practitioner" {
+		all, err := s.FHIRPractitioners(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range all {
+			if r["id"] == id {
+				return r, nil
+			}
+		}
+		return nil, errNotFound
+	}
 	gates, ok := fhirGates[typ]
 	if !ok {
 		return nil, haven.Errorf(haven.EINVALID, "resource type not supported")

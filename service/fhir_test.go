@@ -58,6 +58,9 @@ func TestFHIRResourcesAreTheExportsMappingValidAndGated(t *testing.T) {
 		want := map[string]int{"Patient": 1, "Observation": 1, "DiagnosticReport": 1, "Appointment": 1, "Communication": 1, "DocumentReference": 2,
 			"ServiceRequest": len(first.Tests), "AllergyIntolerance": 1, "Encounter": 1}
 		for _, typ := range fhir.TypeNames() {
+			if typ == "Practitioner" {
+				continue // the practice's, below
+			}
 			before := len(e.events(p.id))
 			res, err := e.svc.FHIRResources(e.as(pa), typ, pa.UserID)
 			if err != nil {
@@ -145,6 +148,39 @@ func TestFHIRResourcesAreTheExportsMappingValidAndGated(t *testing.T) {
 		}
 		if _, err := e.svc.FHIRResources(e.as(p.staff), "Observation", pa.UserID); haven.ErrorCode(err) != haven.EFORBIDDEN {
 			t.Errorf("the front desk reads results: %v", err)
+		}
+
+		// Practitioners: the practice's two clinicians, by name alone, to
+		// each of its patients and its workforce; valid; another practice's
+		// clinician is none of them, and a patient's id is no Practitioner.
+		other := e.seed("Otherfhir", "OTHPRAC")
+		for _, who := range []haven.Actor{pa, pb, p.staff} {
+			docs, err := e.svc.FHIRResources(e.as(who), "Practitioner", "")
+			if err != nil || len(docs) != 2 {
+				t.Fatalf("Practitioners to %s: %d, %v", who.Role, len(docs), err)
+			}
+			for _, d := range docs {
+				b, _ := json.Marshal(d)
+				if v := validate(b); v != "ok" {
+					t.Errorf("Practitioner: %s\n%s", v, b)
+				}
+				if d["id"] != p.clinician.UserID && d["id"] != p.otherClinician.UserID {
+					t.Errorf("Practitioner %v is not a clinician of the practice", d["id"])
+				}
+				for k := range d {
+					if k != "resourceType" && k != "id" && k != "active" && k != "identifier" && k != "name" {
+						t.Errorf("Practitioner holds %s: %s", k, b)
+					}
+				}
+			}
+		}
+		if d, err := e.svc.FHIRResource(e.as(pa), "Practitioner", p.clinician.UserID); err != nil || d["id"] != p.clinician.UserID {
+			t.Errorf("read her clinician: %v, %v", d, err)
+		}
+		for _, id := range []string{other.clinician.UserID, pa.UserID, p.staff.UserID, haven.NewID()} {
+			if _, err := e.svc.FHIRResource(e.as(pa), "Practitioner", id); haven.ErrorCode(err) != haven.ENOTFOUND {
+				t.Errorf("Practitioner/%s: %v, want not found", id, err)
+			}
 		}
 
 		cs, err := fhir.Capability("https://haven.example/fhir/R4", "Haven", time.Now())

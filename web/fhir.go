@@ -170,7 +170,9 @@ func (s *Server) fhirSearch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	patient := srch.Patient
-	if typ == "Patient" {
+	switch {
+	case typ == "Practitioner": // the practice's, not a patient's
+	case typ == "Patient":
 		switch ids := srch.IDs(); {
 		case len(ids) == 1:
 			patient = ids[0]
@@ -179,7 +181,7 @@ func (s *Server) fhirSearch(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if patient == "" {
+	if patient == "" && typ != "Practitioner" {
 		if a.Role != haven.RolePatient {
 			param := "patient"
 			if typ == "Patient" {

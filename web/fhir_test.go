@@ -42,10 +42,11 @@ func outcome(t *testing.T, r *http.Response, status int, code string) {
 	}
 }
 
-// entries returns a searchset's resources, checking its type and total.
+// entries returns a searchset's resources, checking its type and total
+// (any when total is negative).
 func entries(t *testing.T, doc map[string]any, total int) []map[string]any {
 	t.Helper()
-	if doc["resourceType"] != "Bundle" || doc["type"] != "searchset" || doc["total"] != float64(total) {
+	if doc["resourceType"] != "Bundle" || doc["type"] != "searchset" || (total >= 0 && doc["total"] != float64(total)) {
 		t.Fatalf("searchset %v, want total %d", doc, total)
 	}
 	var out []map[string]any
@@ -212,6 +213,34 @@ func TestFHIRReadAndSearchThroughTheGate(t *testing.T) {
 			}
 			entries(t, fhirDoc(t, get("/fhir/R4/Encounter"), http.StatusOK), 0)
 			outcome(t, get("/fhir/R4/Encounter/"+own.visits[0]), http.StatusNotFound, "not-found")
+			// The practice's clinicians, by name alone; another practice's
+			// are none of hers, and no patient is a Practitioner.
+			docID, otherDoc := st.users[own.emails[haven.RoleClinician]], st.users[other.emails[haven.RoleClinician]]
+			pracs := entries(t, fhirDoc(t, get("/fhir/R4/Practitioner?_sort=_id"), http.StatusOK), countOf(t, fhirDoc(t, get("/fhir/R4/Practitioner?_summary=count"), http.StatusOK)))
+			found := false
+			for _, pr := range pracs {
+				found = found || pr["id"] == docID
+				if pr["id"] == otherDoc || pr["telecom"] != nil || pr["address"] != nil {
+					t.Errorf("Practitioner %v", pr)
+				}
+			}
+			if !found || len(pracs) < 2 {
+				t.Errorf("Practitioners %v lack her practice's clinician", pracs)
+			}
+			if got := fhirDoc(t, get("/fhir/R4/Practitioner/"+docID), http.StatusOK); got["id"] != docID {
+				t.Errorf("Practitioner read: %v", got)
+			}
+			name := pracs[0]["name"].([]any)[0].(map[string]any)["text"].(string)
+			if got := entries(t, fhirDoc(t, get("/fhir/R4/Practitioner?name="+url.QueryEscape(strings.Fields(name)[0])), http.StatusOK), -1); len(got) == 0 {
+				t.Errorf("Practitioner?name=%s found none", strings.Fields(name)[0])
+			}
+			entries(t, fhirDoc(t, get("/fhir/R4/Practitioner?name=zzzznobody"), http.StatusOK), 0)
+			for _, id := range []string{otherDoc, a, haven.NewID()} {
+				r := get("/fhir/R4/Practitioner/" + id)
+				if body := readAll(t, r); r.StatusCode != http.StatusNotFound || strings.Contains(body, other.marker) {
+					t.Errorf("Practitioner/%s: %d %s", id, r.StatusCode, body)
+				}
+			}
 			// Her results are not released: none to her.
 			entries(t, fhirDoc(t, get("/fhir/R4/Observation"), http.StatusOK), 0)
 			entries(t, fhirDoc(t, get("/fhir/R4/DiagnosticReport"), http.StatusOK), 0)
