@@ -32,7 +32,9 @@ type Param struct {
 // TypeSpec is what the API serves of one resource type.
 type TypeSpec struct {
 	// Read is true when the type answers GET [type]/[id].
-	Read   bool
+	Read bool
+	// Create, when set, is what POST [type] does.
+	Create string
 	Params []Param
 	// Summary is the type's elements _summary=true keeps (besides
 	// resourceType, id and meta): those R4 marks as summary that the
@@ -101,7 +103,9 @@ var Types = map[string]TypeSpec{
 		Doc:     "Video visits."},
 	"Communication": {Read: true, Params: withResult(pID, pPatient, pDate("sent"), pStatus, pCount),
 		Summary: []string{"identifier", "status", "subject"},
-		Doc:     "Secure messages."},
+		Create: "A signed-in patient's message to her care team: status completed, one payload with the text in contentString, " +
+			"optionally topic.text (its subject) and subject (her own Patient); answered 201 with Location and the message as read back.",
+		Doc: "Secure messages."},
 	"DocumentReference": {Read: true, Params: withResult(pID, pPatient, pDate("date"), pCode("type"), pStatus, pCount),
 		Summary: []string{"masterIdentifier", "identifier", "status", "docStatus", "type", "category", "subject", "date", "author",
 			"authenticator", "relatesTo", "securityLabel", "content"},

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"haven"
+	"haven/audit"
 	"haven/policy"
 )
 
@@ -123,6 +124,44 @@ func (s *Service) FHIRResource(ctx context.Context, typ, id string) (map[string]
 		}
 	}
 	return nil, errNotFound
+}
+
+// FHIRSendMessage is the FHIR API's create of a Communication: the
+// signed-in patient's message to her care team, a new conversation
+// through StartThread (the thread pages' own: decided, sealed, audited,
+// the care team told), returned as FHIRResource reads it back. Only a
+// patient creates one, and only in her own record: another patient's id
+// is refused by the gate as one that exists nowhere, and recorded.
+func (s *Service) FHIRSendMessage(ctx context.Context, patientID, subject, body string) (map[string]any, error) {
+	a, err := haven.SignedIn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if a.Role != haven.RolePatient {
+		// Refused before any record is looked up, and recorded: the id
+		// sent, never whether it names a patient.
+		ev := audit.ForActor(a, string(policy.MessageSend))
+		ev.ResourceKind, ev.Decision, ev.Reason = string(policy.KindMessage), haven.DecisionDeny, "fhir_create_patient_only"
+		if haven.PlausibleID(patientID) {
+			ev.ResourceID = patientID
+		}
+		if _, err := s.record(ctx, ev); err != nil {
+			return nil, err
+		}
+		return nil, haven.Errorf(haven.EFORBIDDEN, "only a patient creates a Communication here, a message to her care team; the workforce writes on the message pages")
+	}
+	if subject == "" {
+		subject = "A message from an app"
+	}
+	tv, err := s.StartThread(ctx, NewThread{Audience: haven.AudienceCareTeam, PatientID: patientID, Subject: subject, Body: body})
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := s.db.ThreadMessages(ctx, tv.ID)
+	if err != nil || len(msgs) == 0 {
+		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "the message is sent but cannot be read back")
+	}
+	return s.FHIRResource(ctx, "Communication", msgs[0].ID)
 }
 
 // fhirOwner returns the patient of the record a FHIR id names (one

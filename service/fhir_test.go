@@ -150,6 +150,27 @@ func TestFHIRResourcesAreTheExportsMappingValidAndGated(t *testing.T) {
 			t.Errorf("the front desk reads results: %v", err)
 		}
 
+		// A patient's app writes to her care team: the resource read back
+		// is valid and hers; a clinician is refused, and recorded; her
+		// message into the other patient's record is refused as unknown.
+		sent, err := e.svc.FHIRSendMessage(e.as(pa), "", "From the app", "CREATEDFHR1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := json.Marshal(sent); validate(b) != "ok" || !strings.Contains(string(b), "CREATEDFHR1") || !strings.Contains(string(b), `"Patient/`+pa.UserID+`"`) {
+			t.Errorf("the created Communication: %s: %s", validate(b), b)
+		}
+		before := len(e.events(p.id))
+		if _, err := e.svc.FHIRSendMessage(e.as(p.clinician), pa.UserID, "", "x"); haven.ErrorCode(err) != haven.EFORBIDDEN {
+			t.Errorf("a clinician creates a Communication: %v", err)
+		}
+		if evs := e.events(p.id); len(evs) != before+1 || evs[0].Decision != haven.DecisionDeny {
+			t.Error("the clinician's create is not recorded as refused")
+		}
+		if _, err := e.svc.FHIRSendMessage(e.as(pa), pb.UserID, "", "INTOOTHER"); haven.ErrorCode(err) != haven.ENOTFOUND {
+			t.Errorf("her message into the other patient's record: %v", err)
+		}
+
 		// Practitioners: the practice's two clinicians, by name alone, to
 		// each of its patients and its workforce; valid; another practice's
 		// clinician is none of them, and a patient's id is no Practitioner.

@@ -487,6 +487,11 @@ var bodyIDRoutes = []route{
 	{"POST", "/api/v1/amendments", func(tn *tenant) string {
 		return `{"part":"chart","record_id":"` + tn.patient[1] + `","reason":"mine now"}`
 	}, patientID},
+	// A FHIR Communication into another's record.
+	{"POST", "/fhir/R4/Communication", func(tn *tenant) string {
+		return `{"resourceType":"Communication","status":"completed","subject":{"reference":"Patient/` + tn.patient[1] +
+			`"},"payload":[{"contentString":"mine now"}]}`
+	}, patientID},
 }
 
 var rxID = func(tn *tenant, j int) string { return tn.rx[j] }

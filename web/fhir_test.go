@@ -241,6 +241,52 @@ func TestFHIRReadAndSearchThroughTheGate(t *testing.T) {
 					t.Errorf("Practitioner/%s: %d %s", id, r.StatusCode, body)
 				}
 			}
+			// She writes to her care team from an app: 201, its Location
+			// reads it back, it is in her conversations (sealed: the page's
+			// own sending), and the denial of anything else is an outcome.
+			fhirPost := func(cl *client, h map[string]string, ct, body string) *http.Response {
+				hh := map[string]string{}
+				for k, v := range h {
+					hh[k] = v
+				}
+				hh["Content-Type"] = ct
+				return cl.do("POST", "/fhir/R4/Communication", strings.NewReader(body), hh)
+			}
+			msg := `{"resourceType":"Communication","status":"completed","subject":{"reference":"Patient/` + a +
+				`"},"topic":{"text":"From my app"},"payload":[{"contentString":"APPMESSAGE` + own.marker + `"}]}`
+			threadsBefore := len(readAll(t, get("/api/v1/threads")))
+			r = fhirPost(pc, auth, "application/fhir+json", msg)
+			created := fhirDoc(t, r, http.StatusCreated)
+			loc := r.Header.Get("Location")
+			if created["resourceType"] != "Communication" || !strings.HasSuffix(loc, "/fhir/R4/Communication/"+created["id"].(string)) ||
+				!strings.Contains(readJSON(created), "APPMESSAGE") || !strings.Contains(readJSON(created), `"Patient/`+a+`"`) {
+				t.Fatalf("created %v at %q", created, loc)
+			}
+			lu, _ := url.Parse(loc)
+			if got := fhirDoc(t, get(lu.Path), http.StatusOK); got["id"] != created["id"] {
+				t.Errorf("its Location reads %v", got)
+			}
+			if n := len(entries(t, fhirDoc(t, get("/fhir/R4/Communication"), http.StatusOK), len(msgs)+1)); n != min(len(msgs)+1, 50) {
+				t.Errorf("%d Communications after the create", n)
+			}
+			if after := readAll(t, get("/api/v1/threads")); len(after) <= threadsBefore || !strings.Contains(after, "From my app") {
+				t.Errorf("the conversation is not on her list: %s", after)
+			}
+			// Without a subject it is hers too.
+			fhirDoc(t, fhirPost(pc, auth, "application/json", `{"resourceType":"Communication","status":"completed","payload":[{"contentString":"Bare"}]}`), http.StatusCreated)
+			// Into the other patient's record: refused as unknown, audited.
+			before = denials(t, st.db, a)
+			outcome(t, fhirPost(pc, auth, "application/fhir+json", strings.ReplaceAll(msg, a, b)), http.StatusNotFound, "not-found")
+			if denials(t, st.db, a) <= before {
+				t.Error("the create in another's record is not audited")
+			}
+			outcome(t, fhirPost(pc, auth, "application/fhir+json", strings.Replace(msg, `"completed"`, `"in-progress"`, 1)), http.StatusBadRequest, "invalid")
+			outcome(t, fhirPost(pc, auth, "application/fhir+json", strings.Replace(msg, `"payload"`, `"recipient":[],"payload"`, 1)), http.StatusBadRequest, "invalid")
+			outcome(t, fhirPost(pc, auth, "text/plain", msg), http.StatusBadRequest, "invalid")
+			outcome(t, fhirPost(st.client(firefox), nil, "application/fhir+json", msg), http.StatusUnauthorized, "login")
+			outcome(t, pc.apiAs(auth, "POST", "/fhir/R4/Observation", msg), http.StatusNotFound, "not-supported")
+			outcome(t, pc.apiAs(auth, "PUT", "/fhir/R4/Communication/"+created["id"].(string), msg), http.StatusNotFound, "not-supported")
+
 			// Her results are not released: none to her.
 			entries(t, fhirDoc(t, get("/fhir/R4/Observation"), http.StatusOK), 0)
 			entries(t, fhirDoc(t, get("/fhir/R4/DiagnosticReport"), http.StatusOK), 0)
@@ -283,6 +329,9 @@ func TestFHIRReadAndSearchThroughTheGate(t *testing.T) {
 			}
 			outcome(t, doc.get("/fhir/R4/Patient/"+other.patient[0]), http.StatusNotFound, "not-found")
 			outcome(t, doc.get("/fhir/R4/Patient/"+a+"/$everything"), http.StatusForbidden, "forbidden")
+			// The workforce writes on the message pages, not here.
+			outcome(t, doc.do("POST", "/fhir/R4/Communication", strings.NewReader(`{"resourceType":"Communication","status":"completed","subject":{"reference":"Patient/`+a+
+				`"},"payload":[{"contentString":"x"}]}`), map[string]string{"Content-Type": "application/fhir+json"}), http.StatusForbidden, "forbidden")
 			// Her cookie from another device is challenged, and reads nothing.
 			doc.ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/140.0 Safari/537.36"
 			outcome(t, doc.get("/fhir/R4/Patient/"+a), http.StatusForbidden, "security")
@@ -305,6 +354,11 @@ func TestFHIRReadAndSearchThroughTheGate(t *testing.T) {
 			}
 		})
 	}
+}
+
+func readJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }
 
 func countOf(t *testing.T, doc map[string]any) int {
