@@ -209,9 +209,11 @@ func (k sortKey) when(res map[string]any) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// Subsetted is the meta tag of a resource _summary has cut.
-var Subsetted = map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED",
-	"display": "subsetted"}
+// subsetted is the meta tag of a resource _summary has cut, a new one
+// each time (it goes into resources the caller may change).
+func subsetted() map[string]any {
+	return map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED", "display": "subsetted"}
+}
 
 // Shape returns res as the search's _summary asks: the type's summary
 // elements for true, without the narrative for data, and res itself for
@@ -241,7 +243,7 @@ func (s *Search) Shape(res map[string]any) map[string]any {
 		}
 	}
 	tags, _ := meta["tag"].([]any)
-	meta["tag"] = append(slices.Clone(tags), Subsetted)
+	meta["tag"] = append(slices.Clone(tags), any(subsetted()))
 	out["meta"] = meta
 	return out
 }
