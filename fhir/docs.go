@@ -79,7 +79,7 @@ func Outcome(code m.IssueType, diagnostics string) []byte {
 // and Patient/$everything.
 func Capability(base, software string, date time.Time) ([]byte, error) {
 	name, title := "HavenFHIR", "Haven FHIR R4 API"
-	desc := "Read and search of a practice's records, each request decided by the practice's policy and audited. " +
+	desc := "Read and search of a practice's records, and a patient's messages to her care team, each request decided by the practice's policy and audited. " +
 		"Callers authenticate with a Haven session (cookie or bearer token)."
 	rest := m.CapabilityStatementRest{Mode: m.RestfulCapabilityModeServer}
 	sec := "A Haven session: the session cookie, or its token as a bearer token. SMART on FHIR is not offered yet."

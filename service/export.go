@@ -270,7 +270,6 @@ func (b *recordBuilder) person(ctx context.Context, userID string) (fhirRef, str
 func fhirID(id string) string { return id }
 
 func (b *recordBuilder) build(ctx context.Context) error {
-	s, row := b.s, b.row
 	pref, err := b.addPatient(ctx)
 	if err != nil {
 		return err
@@ -294,7 +293,12 @@ func (b *recordBuilder) build(ctx context.Context) error {
 	if err := b.addLabs(ctx, pref); err != nil {
 		return err
 	}
-	allergies, err := s.openAllergies(ctx, row.ID)
+	return b.addAllergies(ctx, pref)
+}
+
+// addAllergies adds her allergy list, each an AllergyIntolerance.
+func (b *recordBuilder) addAllergies(ctx context.Context, pref fhirRef) error {
+	allergies, err := b.s.openAllergies(ctx, b.row.ID)
 	if err != nil {
 		return err
 	}

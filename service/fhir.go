@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"haven"
+	"haven/audit"
 	"haven/policy"
 )
 
@@ -34,16 +35,46 @@ var fhirGates = map[string][]fhirGate{
 	"Appointment":       {{policy.VisitRead, policy.KindVisit}},
 	"Communication":     {{policy.MessageRead, policy.KindMessage}},
 	"DocumentReference": {{policy.NoteRead, policy.KindNote}, {policy.FileRead, policy.KindFile}},
+	// Lab orders, as the patient's lab page reads them.
+	"ServiceRequest": {{policy.LabRead, policy.KindLab}},
+	// The allergy list is the chart's, as Allergies reads it.
+	"AllergyIntolerance": {{policy.ChartRead, policy.KindChart}},
+	// A visit once it began.
+	"Encounter": {{policy.VisitRead, policy.KindVisit}},
 }
 
 // FHIRServes reports whether FHIRResources serves typ.
-func FHIRServes(typ string) bool { _, ok := fhirGates[typ]; return ok }
+func FHIRServes(typ string) bool { _, ok := fhirGates[typ]; return ok || typ == "Practitioner" }
+
+// FHIRPractitioners returns the clinicians of the caller's practice as
+// Practitioners: the roster the booking page lists (Clinicians), their
+// names and nothing else (no PHI; the listing is not audited, as the
+// roster's is not). The clinician is the role of every one of them.
+func (s *Service) FHIRPractitioners(ctx context.Context) ([]map[string]any, error) {
+	cls, err := s.Clinicians(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]map[string]any, 0, len(cls))
+	for _, c := range cls {
+		out = append(out, map[string]any{"resourceType": "Practitioner", "id": fhirID(c.UserID), "active": true,
+			"identifier": []any{map[string]any{"system": fhirHavenUser, "value": c.UserID}},
+			"name":       []any{map[string]any{"text": c.Name}}})
+	}
+	return out, nil
+}
 
 // FHIRResources returns the resources of type typ in patientID's record,
 // oldest first, as JSON decodes them, once the read is decided and
 // recorded. What the export leaves out of a patient's record (drafts,
 // unreleased results, unsigned notes) is left out here too.
+//
+// Practitioners are the practice's, not a patient's: patientID is
+// ignored for them (see FHIRPractitioners).
 func (s *Service) FHIRResources(ctx context.Context, typ, patientID string) ([]map[string]any, error) {
+	if typ == "Practitioner" {
+		return s.FHIRPractitioners(ctx)
+	}
 	return s.fhirResources(ctx, typ, patientID, patientID)
 }
 
@@ -52,6 +83,18 @@ func (s *Service) FHIRResources(ctx context.Context, typ, patientID string) ([]m
 // another practice's record, or one the caller may not read is refused as
 // not found, the refusal recorded with the id sent.
 func (s *Service) FHIRResource(ctx context.Context, typ, id string) (map[string]any, error) {
+	if typ == "Practitioner" {
+		all, err := s.FHIRPractitioners(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range all {
+			if r["id"] == id {
+				return r, nil
+			}
+		}
+		return nil, errNotFound
+	}
 	gates, ok := fhirGates[typ]
 	if !ok {
 		return nil, haven.Errorf(haven.EINVALID, "resource type not supported")
@@ -83,6 +126,44 @@ func (s *Service) FHIRResource(ctx context.Context, typ, id string) (map[string]
 	return nil, errNotFound
 }
 
+// FHIRSendMessage is the FHIR API's create of a Communication: the
+// signed-in patient's message to her care team, a new conversation
+// through StartThread (the thread pages' own: decided, sealed, audited,
+// the care team told), returned as FHIRResource reads it back. Only a
+// patient creates one, and only in her own record: another patient's id
+// is refused by the gate as one that exists nowhere, and recorded.
+func (s *Service) FHIRSendMessage(ctx context.Context, patientID, subject, body string) (map[string]any, error) {
+	a, err := haven.SignedIn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if a.Role != haven.RolePatient {
+		// Refused before any record is looked up, and recorded: the id
+		// sent, never whether it names a patient.
+		ev := audit.ForActor(a, string(policy.MessageSend))
+		ev.ResourceKind, ev.Decision, ev.Reason = string(policy.KindMessage), haven.DecisionDeny, "fhir_create_patient_only"
+		if haven.PlausibleID(patientID) {
+			ev.ResourceID = patientID
+		}
+		if _, err := s.record(ctx, ev); err != nil {
+			return nil, err
+		}
+		return nil, haven.Errorf(haven.EFORBIDDEN, "only a patient creates a Communication here, a message to her care team; the workforce writes on the message pages")
+	}
+	if subject == "" {
+		subject = "A message from an app"
+	}
+	tv, err := s.StartThread(ctx, NewThread{Audience: haven.AudienceCareTeam, PatientID: patientID, Subject: subject, Body: body})
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := s.db.ThreadMessages(ctx, tv.ID)
+	if err != nil || len(msgs) == 0 {
+		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "the message is sent but cannot be read back")
+	}
+	return s.FHIRResource(ctx, "Communication", msgs[0].ID)
+}
+
 // fhirOwner returns the patient of the record a FHIR id names (one
 // primary-key read), or ENOTFOUND.
 //
@@ -111,7 +192,19 @@ func (s *Service) fhirOwner(ctx context.Context, a haven.Actor, typ, id string) 
 			return "", err
 		}
 		return p.PatientID, nil
-	case "Appointment":
+	case "ServiceRequest": // [order id]-[LOINC code], which has a '-' of its own
+		i := strings.IndexByte(id, '-')
+		if i <= 0 {
+			return "", errNotFound
+		}
+		o, err := s.db.FindLabOrder(ctx, id[:i])
+		if err != nil {
+			return "", err
+		}
+		return o.PatientID, nil
+	case "AllergyIntolerance":
+		return s.db.AllergyOwner(ctx, id)
+	case "Appointment", "Encounter":
 		v, err := s.db.FindVisit(ctx, id)
 		if err != nil {
 			return "", err
@@ -158,11 +251,13 @@ func (s *Service) fhirResources(ctx context.Context, typ, patientID, sentID stri
 	switch typ {
 	case "Patient":
 		_, err = b.addPatient(ctx)
-	case "Observation", "DiagnosticReport":
+	case "Observation", "DiagnosticReport", "ServiceRequest":
 		err = b.addLabs(ctx, pref)
+	case "AllergyIntolerance":
+		err = b.addAllergies(ctx, pref)
 	case "MedicationRequest":
 		err = b.addPrescriptions(ctx, pref)
-	case "Appointment":
+	case "Appointment", "Encounter":
 		err = b.addVisits(ctx, pref)
 	case "Communication":
 		err = b.addMessages(ctx, pref)

@@ -45,6 +45,9 @@ func TestFHIRResourcesAreTheExportsMappingValidAndGated(t *testing.T) {
 			Body: "MessageFHR1", FileIDs: []string{fileID}}); err != nil {
 			t.Fatal(err)
 		}
+		if _, err := e.svc.AddAllergy(e.as(p.clinician), pa.UserID, "Penicillin", "Rash"); err != nil {
+			t.Fatal(err)
+		}
 		e.upload(pb, "other-OTHERFHR.pdf")
 		e.write(pb, haven.AudienceCareTeam, "Subject OTHERFHR", "Body OTHERFHR")
 
@@ -52,8 +55,12 @@ func TestFHIRResourcesAreTheExportsMappingValidAndGated(t *testing.T) {
 		z := exportZip(t, e.svc, e.as(pa), pa.UserID)
 		exported := checkRecordBundle(t, validate, z["record.json"])
 
-		want := map[string]int{"Patient": 1, "Observation": 1, "DiagnosticReport": 1, "Appointment": 1, "Communication": 1, "DocumentReference": 2}
+		want := map[string]int{"Patient": 1, "Observation": 1, "DiagnosticReport": 1, "Appointment": 1, "Communication": 1, "DocumentReference": 2,
+			"ServiceRequest": len(first.Tests), "AllergyIntolerance": 1, "Encounter": 1}
 		for _, typ := range fhir.TypeNames() {
+			if typ == "Practitioner" {
+				continue // the practice's, below
+			}
 			before := len(e.events(p.id))
 			res, err := e.svc.FHIRResources(e.as(pa), typ, pa.UserID)
 			if err != nil {
@@ -141,6 +148,60 @@ func TestFHIRResourcesAreTheExportsMappingValidAndGated(t *testing.T) {
 		}
 		if _, err := e.svc.FHIRResources(e.as(p.staff), "Observation", pa.UserID); haven.ErrorCode(err) != haven.EFORBIDDEN {
 			t.Errorf("the front desk reads results: %v", err)
+		}
+
+		// A patient's app writes to her care team: the resource read back
+		// is valid and hers; a clinician is refused, and recorded; her
+		// message into the other patient's record is refused as unknown.
+		sent, err := e.svc.FHIRSendMessage(e.as(pa), "", "From the app", "CREATEDFHR1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := json.Marshal(sent); validate(b) != "ok" || !strings.Contains(string(b), "CREATEDFHR1") || !strings.Contains(string(b), `"Patient/`+pa.UserID+`"`) {
+			t.Errorf("the created Communication: %s: %s", validate(b), b)
+		}
+		before := len(e.events(p.id))
+		if _, err := e.svc.FHIRSendMessage(e.as(p.clinician), pa.UserID, "", "x"); haven.ErrorCode(err) != haven.EFORBIDDEN {
+			t.Errorf("a clinician creates a Communication: %v", err)
+		}
+		if evs := e.events(p.id); len(evs) != before+1 || evs[0].Decision != haven.DecisionDeny {
+			t.Error("the clinician's create is not recorded as refused")
+		}
+		if _, err := e.svc.FHIRSendMessage(e.as(pa), pb.UserID, "", "INTOOTHER"); haven.ErrorCode(err) != haven.ENOTFOUND {
+			t.Errorf("her message into the other patient's record: %v", err)
+		}
+
+		// Practitioners: the practice's two clinicians, by name alone, to
+		// each of its patients and its workforce; valid; another practice's
+		// clinician is none of them, and a patient's id is no Practitioner.
+		other := e.seed("Otherfhir", "OTHPRAC")
+		for _, who := range []haven.Actor{pa, pb, p.staff} {
+			docs, err := e.svc.FHIRResources(e.as(who), "Practitioner", "")
+			if err != nil || len(docs) != 2 {
+				t.Fatalf("Practitioners to %s: %d, %v", who.Role, len(docs), err)
+			}
+			for _, d := range docs {
+				b, _ := json.Marshal(d)
+				if v := validate(b); v != "ok" {
+					t.Errorf("Practitioner: %s\n%s", v, b)
+				}
+				if d["id"] != p.clinician.UserID && d["id"] != p.otherClinician.UserID {
+					t.Errorf("Practitioner %v is not a clinician of the practice", d["id"])
+				}
+				for k := range d {
+					if k != "resourceType" && k != "id" && k != "active" && k != "identifier" && k != "name" {
+						t.Errorf("Practitioner holds %s: %s", k, b)
+					}
+				}
+			}
+		}
+		if d, err := e.svc.FHIRResource(e.as(pa), "Practitioner", p.clinician.UserID); err != nil || d["id"] != p.clinician.UserID {
+			t.Errorf("read her clinician: %v, %v", d, err)
+		}
+		for _, id := range []string{other.clinician.UserID, pa.UserID, p.staff.UserID, haven.NewID()} {
+			if _, err := e.svc.FHIRResource(e.as(pa), "Practitioner", id); haven.ErrorCode(err) != haven.ENOTFOUND {
+				t.Errorf("Practitioner/%s: %v, want not found", id, err)
+			}
 		}
 
 		cs, err := fhir.Capability("https://haven.example/fhir/R4", "Haven", time.Now())

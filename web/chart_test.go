@@ -454,6 +454,12 @@ var sweepRoutes = []route{
 	{"GET", "/fhir/R4/Appointment?patient=%s&date=ge2020-01-01", nil, patientID},
 	{"GET", "/fhir/R4/Communication?patient=%s", nil, patientID},
 	{"GET", "/fhir/R4/DocumentReference?patient=%s", nil, patientID},
+	{"GET", "/fhir/R4/ServiceRequest/%s", nil, func(tn *tenant, j int) string { return tn.labs[j] + "-2345-7" }},
+	{"GET", "/fhir/R4/ServiceRequest?patient=%s&_sort=-date", nil, patientID},
+	{"GET", "/fhir/R4/AllergyIntolerance/%s", nil, func(tn *tenant, j int) string { return tn.allergy[j] }},
+	{"GET", "/fhir/R4/AllergyIntolerance?patient=%s&_summary=count", nil, patientID},
+	{"GET", "/fhir/R4/Encounter/%s", nil, visitID},
+	{"GET", "/fhir/R4/Encounter?patient=%s&_summary=true", nil, patientID},
 	// Each patient's payment for her visit (when stripe-mock took them).
 	{"GET", "/api/v1/payments/%s", nil, paymentID},
 	{"POST", "/api/v1/payments/%s/refund", nil, paymentID},
@@ -480,6 +486,11 @@ var bodyIDRoutes = []route{
 	}, patientID},
 	{"POST", "/api/v1/amendments", func(tn *tenant) string {
 		return `{"part":"chart","record_id":"` + tn.patient[1] + `","reason":"mine now"}`
+	}, patientID},
+	// A FHIR Communication into another's record.
+	{"POST", "/fhir/R4/Communication", func(tn *tenant) string {
+		return `{"resourceType":"Communication","status":"completed","subject":{"reference":"Patient/` + tn.patient[1] +
+			`"},"payload":[{"contentString":"mine now"}]}`
 	}, patientID},
 }
 

@@ -3,6 +3,8 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"strings"
@@ -147,6 +149,45 @@ func (s *Server) fhirEverything(w http.ResponseWriter, r *http.Request) {
 	fhirAnswer(w, r, x.Bundle())
 }
 
+// fhirCreateCommunication answers POST Communication: a signed-in
+// patient's message to her care team, 201 with its Location and the
+// message as the API reads it back.
+func (s *Server) fhirCreateCommunication(w http.ResponseWriter, r *http.Request) {
+	ctx, _, err := s.fhirCaller(r)
+	if err != nil {
+		s.fhirError(w, r, err)
+		return
+	}
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != fhir.ContentType && ct != "application/json" {
+		s.fhirError(w, r, haven.Errorf(haven.EINVALID, "the body must be %s", fhir.ContentType))
+		return
+	}
+	in, err := io.ReadAll(r.Body)
+	if err != nil {
+		s.fhirError(w, r, haven.Errorf(haven.EINVALID, "the body is too large or cut short"))
+		return
+	}
+	msg, err := fhir.ParseCommunication(in)
+	if err != nil {
+		s.fhirError(w, r, haven.Errorf(haven.EINVALID, "%s", err.Error()))
+		return
+	}
+	res, err := s.svc.FHIRSendMessage(ctx, msg.Patient, msg.Subject, msg.Body)
+	if err != nil {
+		s.fhirError(w, r, err)
+		return
+	}
+	body, err := json.Marshal(res)
+	if err != nil {
+		s.fhirError(w, r, haven.Wrap(haven.EINTERNAL, err, "cannot write the resource"))
+		return
+	}
+	id, _ := res["id"].(string)
+	w.Header().Set("Location", fhirRoot(r)+"/Communication/"+id)
+	w.Header().Set("ETag", fhir.ETag(body))
+	writeFHIR(w, http.StatusCreated, body)
+}
+
 // fhirSearch answers GET [type]?params with a searchset Bundle.
 func (s *Server) fhirSearch(w http.ResponseWriter, r *http.Request) {
 	typ := r.PathValue("type")
@@ -170,7 +211,9 @@ func (s *Server) fhirSearch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	patient := srch.Patient
-	if typ == "Patient" {
+	switch {
+	case typ == "Practitioner": // the practice's, not a patient's
+	case typ == "Patient":
 		switch ids := srch.IDs(); {
 		case len(ids) == 1:
 			patient = ids[0]
@@ -179,7 +222,7 @@ func (s *Server) fhirSearch(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if patient == "" {
+	if patient == "" && typ != "Practitioner" {
 		if a.Role != haven.RolePatient {
 			param := "patient"
 			if typ == "Patient" {
@@ -201,10 +244,11 @@ func (s *Server) fhirSearch(w http.ResponseWriter, r *http.Request) {
 			hits = append(hits, res)
 		}
 	}
+	srch.Sort(hits)
 	from, to := srch.Page(len(hits))
 	page := make([]fhir.Entry, 0, to-from)
 	for _, res := range hits[from:to] {
-		b, err := json.Marshal(res)
+		b, err := json.Marshal(srch.Shape(res))
 		if err != nil {
 			s.fhirError(w, r, haven.Wrap(haven.EINTERNAL, err, "cannot write the results"))
 			return

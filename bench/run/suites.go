@@ -68,6 +68,21 @@ func chartRows(server, label string) []loadSuite {
 	}
 }
 
+// fhirRows are the FHIR API's Patient read and search on one instance,
+// by the demo patient's session token as a bearer token: each the chart
+// read's gate (decided, audited, opened), then mapped to FHIR by the
+// export's builder and written as application/fhir+json. Read them
+// against the chart rows above (the same gate without the mapping) and
+// the bare TLS baseline of the same run.
+func fhirRows(server, label string) []loadSuite {
+	return []loadSuite{
+		{Name: "haven (" + label + "): GET /fhir/R4/Patient/{id}, the patient's own", Server: server,
+			Path: "/fhir/R4/Patient/{patient}", Setup: signInPatient},
+		{Name: "haven (" + label + "): GET /fhir/R4/Patient?_id={id}, the patient's own", Server: server,
+			Path: "/fhir/R4/Patient?_id={patient}", Setup: signInPatient},
+	}
+}
+
 // createRow is the front desk registering a new patient (account and
 // chart, every field sealed under the patient's new data key, audited):
 // each request a new MRN and email address.
@@ -110,6 +125,8 @@ func messageRows(server, label string) []loadSuite {
 func init() {
 	loadSuites = append(loadSuites, chartRows("sqlite", "SQLite")...)
 	loadSuites = append(loadSuites, chartRows("postgres", "PostgreSQL")...)
+	loadSuites = append(loadSuites, fhirRows("sqlite", "SQLite")...)
+	loadSuites = append(loadSuites, fhirRows("postgres", "PostgreSQL")...)
 	loadSuites = append(loadSuites, messageRows("sqlite", "SQLite")...)
 	loadSuites = append(loadSuites, messageRows("postgres", "PostgreSQL")...)
 	loadSuites = append(loadSuites, createRow("sqlite", "SQLite"), createRow("postgres", "PostgreSQL"))

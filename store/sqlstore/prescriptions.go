@@ -103,6 +103,17 @@ func (d *DB) Allergies(ctx context.Context, patientID string) ([]*haven.Allergy,
 	return out, rows.Err()
 }
 
+// AllergyOwner returns the patient of an allergy, by its id (the FHIR
+// API's read of one AllergyIntolerance); ENOTFOUND when none has it.
+func (d *DB) AllergyOwner(ctx context.Context, id string) (string, error) {
+	var patientID string
+	err := d.db.QueryRowContext(ctx, `SELECT patient_id FROM allergies WHERE id = $1`, id).Scan(&patientID)
+	if err != nil {
+		return "", notFound(err, "allergy", id)
+	}
+	return patientID, nil
+}
+
 // DeleteAllergy removes one allergy of the patient; ENOTFOUND if the
 // patient has no allergy of that id.
 func (d *DB) DeleteAllergy(ctx context.Context, patientID, id string) error {
