@@ -27,6 +27,7 @@ func (e *env) write(patient haven.Actor, audience, subject, body string) *haven.
 // events returns practiceID's events newest first (up to 500).
 func (e *env) events(practiceID string) []audit.Event {
 	e.t.Helper()
+	e.svc.Wait() // probes are reported to their practice in the background
 	rows, err := e.db.SearchAudit(context.Background(), haven.AuditQuery{LogID: practiceID, Limit: 500})
 	if err != nil {
 		e.t.Fatal(err)
