@@ -49,7 +49,9 @@ const (
 )
 
 // unlimitedPaths are never counted: a load balancer's health checks must
-// not use up, or be refused by, the address limit.
+// not use up, or be refused by, the address limit. Nor are the static
+// assets (/static/), fingerprinted and cached: counting one costs more than
+// serving it, and a page's assets would spend its allowance.
 var unlimitedPaths = map[string]bool{"/healthz": true, "/readyz": true}
 
 type rateLimiter struct {
@@ -135,7 +137,7 @@ func (s *Server) limitAddress(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !unlimitedPaths[r.URL.Path] {
+		if !unlimitedPaths[r.URL.Path] && !strings.HasPrefix(r.URL.Path, "/static/") {
 			if err := s.countRequest(r, addressRateKey(clientAddr(r)), s.limits.PerAddress, "address"); err != nil {
 				s.limitedAnswer(w, r, err)
 				return
@@ -168,7 +170,7 @@ func isAPIPath(p string) bool {
 // limitedAnswer answers a refused request: JSON for the API, a page for a
 // browser.
 func (s *Server) limitedAnswer(w http.ResponseWriter, r *http.Request, err error) {
-	if isAPIPath(r.URL.Path) || r.URL.Path == "/metrics" || strings.HasPrefix(r.URL.Path, "/static/") {
+	if isAPIPath(r.URL.Path) || r.URL.Path == "/metrics" {
 		s.apiError(w, r, err)
 		return
 	}

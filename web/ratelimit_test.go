@@ -92,6 +92,9 @@ func TestAddressLimitIsSharedAcrossServers(t *testing.T) {
 			if w := send(a, "GET", "/healthz", attacker, nil); w.Code != http.StatusOK {
 				t.Errorf("health check over the limit: %d", w.Code)
 			}
+			if w := send(a, "GET", "/static/app.css", attacker, nil); w.Code == http.StatusTooManyRequests {
+				t.Errorf("a static asset over the limit: %d", w.Code)
+			}
 			if w := send(a, "GET", "/nowhere", other, nil); w.Code == http.StatusTooManyRequests {
 				t.Error("another address was held back")
 			}
