@@ -41,11 +41,13 @@ type RateLimits struct {
 }
 
 // Defaults that no clinic's normal use comes near: a whole clinic behind
-// one NAT address loads pages and polls for messages well under them.
+// one NAT address, or a script registering patients through the API as
+// fast as the database takes them, stays under them. They are a ceiling
+// on floods, not a share of the server: a deployment lowers them to fit.
 const (
 	DefaultRateWindow     = time.Minute
-	DefaultPerAddressRate = 3000
-	DefaultPerUserRate    = 600
+	DefaultPerAddressRate = 12000
+	DefaultPerUserRate    = 6000
 )
 
 // unlimitedPaths are never counted: a load balancer's health checks must

@@ -15,7 +15,9 @@ import (
 	"haven/web"
 )
 
-func openDB(t *testing.T, dsn string) *sqlstore.DB {
+func openDB(t *testing.T, dsn string) *sqlstore.DB { return openDBB(t, dsn) }
+
+func openDBB(t testing.TB, dsn string) *sqlstore.DB {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlstore.Open(ctx, dsn)
