@@ -10,17 +10,19 @@ import (
 
 // BenchmarkAddressLimit is the cost of counting every request in the
 // database: the same request through a server without limits (the
-// baseline, in the same run) and with them, on SQLite. Compare the two
-// lines' ns/op; no assertion on time.
+// baseline, in the same run) and with them, counted on SQLite and, where
+// there is one, on PostgreSQL. Compare the lines' ns/op; no assertion on
+// time.
 func BenchmarkAddressLimit(b *testing.B) {
-	db := openDBB(b, testkit.SQLite(b))
-	for _, c := range []struct {
+	type run struct {
 		name   string
 		limits *web.RateLimits
-	}{
-		{"baseline", nil},
-		{"counted", &web.RateLimits{Counter: db, PerAddress: 1 << 30}},
-	} {
+	}
+	runs := []run{{"baseline", nil}}
+	for name, dsn := range testkit.Databases(b) {
+		runs = append(runs, run{"counted-" + name, &web.RateLimits{Counter: openDBB(b, dsn), PerAddress: 1 << 30}})
+	}
+	for _, c := range runs {
 		b.Run(c.name, func(b *testing.B) {
 			h := newWebServer(b, web.Config{Limits: c.limits}).Handler()
 			for b.Loop() {
