@@ -56,17 +56,15 @@ func clip(s string, n int) string {
 	return s
 }
 
-// workforceNetworks is the settings' networks for policy; the settings
-// were validated when stored, so an entry that does not parse is dropped
-// only if storage was edited by hand, and then the list errs on the side
-// of refusing (an unparseable list is an empty-but-set one).
+// workforceNetworks is the settings' networks for policy. They were
+// validated when stored; a list that no longer parses (storage edited by
+// hand) errs on the side of refusing: it admits no one.
 func (p PracticeSettings) workforceNetworks() []netip.Prefix {
 	if len(p.WorkforceNetworks) == 0 {
 		return nil
 	}
 	nets, err := parseNetworks(p.WorkforceNetworks)
 	if err != nil || len(nets) == 0 {
-		// A list that no longer parses admits no one rather than everyone.
 		return []netip.Prefix{netip.PrefixFrom(netip.IPv6Unspecified(), 128)}
 	}
 	return nets

@@ -89,11 +89,10 @@ type rateLimitedError struct {
 	wait time.Duration
 }
 
-func (e *rateLimitedError) Error() string             { return e.err.Error() }
-func (e *rateLimitedError) Unwrap() error             { return e.err }
-func (e *rateLimitedError) RetryAfter() time.Duration { return e.wait }
+func (e *rateLimitedError) Error() string { return e.err.Error() }
+func (e *rateLimitedError) Unwrap() error { return e.err }
 
-// count counts one request against key and returns a rateLimitedError when
+// countRequest counts one request against key and returns a rateLimitedError when
 // it is over limit. A counter that fails lets the request through (and is
 // logged): the database being slow must not turn into refusing everyone.
 func (s *Server) countRequest(r *http.Request, key string, limit int, what string) error {
