@@ -10,6 +10,7 @@
 package policy
 
 import (
+	"net/netip"
 	"slices"
 	"time"
 
@@ -107,6 +108,9 @@ type PracticeFacts struct {
 	// security training has lapsed for longer than TrainingGrace.
 	TrainingRequired bool
 	TrainingGrace    time.Duration
+	// WorkforceNetworks, when not empty, are the only networks the
+	// practice's workforce may act from (network.go).
+	WorkforceNetworks []netip.Prefix
 }
 
 // PatientFacts are the relationships to, and restrictions of, one patient.
@@ -166,6 +170,7 @@ const (
 	ReasonNoClinicalGrant    Reason = "no_clinical_grant"   // staff without the practice's clinical access grant
 	ReasonStepUpRequired     Reason = "step_up_required"    // allowed after a fresh authentication
 	ReasonTrainingLapsed     Reason = "training_lapsed"     // the practice requires current security training and the actor's lapsed past the grace period
+	ReasonOutsideNetwork     Reason = "outside_network"     // a workforce member acting from outside the practice's networks
 )
 
 // Decision is Decide's answer.
@@ -192,6 +197,8 @@ func (d Decision) Err() error {
 		return haven.Errorf(haven.ESTEPUP, "this action needs a fresh authentication")
 	case d.Reason == ReasonOtherPractice || d.Reason == ReasonOtherPatient:
 		return haven.Errorf(haven.ENOTFOUND, "not found")
+	case d.Reason == ReasonOutsideNetwork:
+		return haven.Errorf(haven.EFORBIDDEN, "your practice lets its team in only from its own networks, and this connection comes from outside them. Connect from the clinic's network or its VPN, then try again")
 	case d.Reason == ReasonTrainingLapsed:
 		return haven.Errorf(haven.EFORBIDDEN, "your security training is not current: the practice requires it before patient records are opened. Complete it on the Training page (%s), then try again", TrainingPage)
 	default:
@@ -208,7 +215,8 @@ func (d Decision) Err() error {
 //  4. the role's row in the permission table;
 //  5. a resource of the action's kind (naming its patient if it has one),
 //     and facts bound to this practice and patient;
-//  6. a workforce member's current security training, for a PHI action,
+//  6. a workforce member acting from the practice's networks, when it
+//     sets them; then their current security training, for a PHI action,
 //     when the practice requires it (after its grace period);
 //  7. patients: their own record only;
 //     workforce: the patient's bars, then the access path (practice-wide,
@@ -241,6 +249,9 @@ func Decide(a haven.Actor, act Action, r Resource, f Facts) Decision {
 		return deny(ReasonFactsMissing)
 	}
 
+	if workforce && outsideNetworks(a, f) {
+		return deny(ReasonOutsideNetwork)
+	}
 	if workforce && rl.phi && f.Practice.TrainingRequired {
 		if f.Training.UserID != a.UserID {
 			return deny(ReasonFactsMissing)

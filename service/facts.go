@@ -58,6 +58,7 @@ func (s *Service) factsOf(ctx context.Context, a haven.Actor, res policy.Resourc
 		ClinicalAccess:     ps.ClinicalAccess,
 		TrainingRequired:   ps.TrainingRequired,
 		TrainingGrace:      time.Duration(ps.TrainingGrace),
+		WorkforceNetworks:  ps.workforceNetworks(),
 	}
 	if ps.TrainingRequired && a.Role.Workforce() && a.PracticeID != "" {
 		until, err := s.trainingCurrentUntil(ctx, a.PracticeID, a.UserID, ps)

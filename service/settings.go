@@ -57,6 +57,11 @@ type PracticeSettings struct {
 	TrainingGrace         Duration  `json:"training_grace,omitempty"`
 	TrainingRequiredSince time.Time `json:"training_required_since,omitzero"`
 
+	// WorkforceNetworks, when set, are the only networks (CIDR) the
+	// practice's workforce may act from; patients are not held to them
+	// (network.go).
+	WorkforceNetworks []string `json:"workforce_networks,omitempty"`
+
 	// Detection thresholds (see detect.go).
 	BulkAccessPatients int      `json:"bulk_access_patients"` // distinct patients by one user …
 	BulkAccessWindow   Duration `json:"bulk_access_window"`   // … within this window raise an alert
@@ -153,6 +158,9 @@ func (p PracticeSettings) Validate() error {
 				session.WorkforcePolicy.Idle, session.WorkforcePolicy.Absolute, session.PatientPolicy.Idle, session.PatientPolicy.Absolute)
 		}
 	}
+	if _, err := parseNetworks(p.WorkforceNetworks); err != nil {
+		return err
+	}
 	if len(p.ClinicalAccess) > maxClinicalAccess {
 		return haven.Errorf(haven.EINVALID, "clinical access may name at most %d staff members", maxClinicalAccess)
 	}
@@ -210,6 +218,10 @@ func (s *Service) UpdateSettings(ctx context.Context, ps PracticeSettings) error
 		return err
 	}
 	if _, _, err := s.authorize(ctx, policy.PracticeSettings, policy.Resource{Kind: policy.KindPractice, ID: a.PracticeID, PracticeID: a.PracticeID}); err != nil {
+		return err
+	}
+	nets, _ := parseNetworks(ps.WorkforceNetworks) // validated above
+	if err := checkOwnNetwork(a, nets); err != nil {
 		return err
 	}
 	// When the training requirement is turned on is the practice's fact,

@@ -29,6 +29,9 @@ type settingsPage struct {
 	TrainingRequired  bool
 	TrainingGraceDays int
 	MaxGraceDays      int
+
+	Networks string // the workforce networks, one a line
+	YourAddr string // the address the admin is connected from
 }
 
 func (s *Server) pageSettings(w http.ResponseWriter, r *http.Request) {
@@ -54,10 +57,15 @@ func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status i
 	}
 	p := s.newPage(r, "Practice settings")
 	p.Flash, p.Error = flash, msg
-	p.Data = settingsPage{MaxUploadMiB: ps.MaxUploadMiB, DefaultUploadMiB: service.DefaultMaxUploadMiB, LimitMiB: service.MaxFileSize >> 20,
+	data := settingsPage{MaxUploadMiB: ps.MaxUploadMiB, DefaultUploadMiB: service.DefaultMaxUploadMiB, LimitMiB: service.MaxFileSize >> 20,
 		NoteReleaseDays: ps.NoteReleaseDays, MaxReleaseDays: service.MaxNoteReleaseDays,
 		TrainingRequired: ps.TrainingRequired, TrainingGraceDays: int(time.Duration(ps.TrainingGrace) / (24 * time.Hour)),
-		MaxGraceDays: int(service.MaxTrainingGrace / (24 * time.Hour))}
+		MaxGraceDays: int(service.MaxTrainingGrace / (24 * time.Hour)),
+		Networks:     strings.Join(ps.WorkforceNetworks, "\n"), YourAddr: clientAddr(r)}
+	if r.Method == http.MethodPost && r.PostForm.Has("workforce_networks") {
+		data.Networks = r.PostFormValue("workforce_networks") // a refused list, shown to correct
+	}
+	p.Data = data
 	s.render(w, r, status, "admin_settings.html", p)
 }
 
@@ -103,6 +111,9 @@ func (s *Server) pageSaveSettings(w http.ResponseWriter, r *http.Request) {
 		}
 		ps.TrainingGrace = service.Duration(time.Duration(grace) * 24 * time.Hour)
 		ps.TrainingRequired = r.PostFormValue("training_required") == "1"
+	}
+	if r.PostForm.Has("workforce_networks") {
+		ps.WorkforceNetworks = networkLines(r.PostFormValue("workforce_networks"))
 	}
 	if err := s.svc.UpdateSettings(r.Context(), ps); err != nil {
 		if haven.ErrorCode(err) == haven.EINVALID {

@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -66,6 +67,10 @@ func (s *Server) errorStatus(w http.ResponseWriter, r *http.Request, err error) 
 // wait, rounded up to whole seconds, or DefaultRetryAfter.
 func setRetryAfter(w http.ResponseWriter, err error) {
 	d := identity.RetryAfter(err)
+	var rl *rateLimitedError
+	if errors.As(err, &rl) {
+		d = rl.wait
+	}
 	if d <= 0 {
 		d = DefaultRetryAfter
 	}

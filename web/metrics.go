@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,12 +57,21 @@ func methodLabel(m string) string {
 const MinMetricsToken = 16
 
 // handleMetrics serves the Prometheus metrics to a scraper that presents
-// the metrics token as a bearer token. With no token configured, metrics
-// are off: 403 for everyone, since a server behind a proxy on the same
-// machine cannot tell a local scraper from the internet by address.
+// the metrics token as a bearer token, or that connects from a network on
+// the metrics allow-list (the client address as network.go finds it, so a
+// forwarded address counts only through a trusted proxy). With neither
+// configured, metrics are off: 403 for everyone, since a server behind a
+// proxy on the same machine cannot tell a local scraper from the internet
+// by address.
 func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
+	if len(s.allow) > 0 {
+		if a, err := netip.ParseAddr(clientAddr(r)); err == nil && inAny(a, s.allow) {
+			s.scrape.ServeHTTP(w, r)
+			return
+		}
+	}
 	if s.token == "" {
-		s.apiError(w, r, haven.Errorf(haven.EFORBIDDEN, "metrics are off; set a metrics token to scrape them"))
+		s.apiError(w, r, haven.Errorf(haven.EFORBIDDEN, "metrics are off for this address; set a metrics token or allow-list to scrape them"))
 		return
 	}
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")

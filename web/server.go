@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -64,6 +65,14 @@ type Config struct {
 	// MetricsToken is the bearer token /metrics asks for; with none,
 	// /metrics answers no one (metrics.go).
 	MetricsToken string
+	// MetricsAllow lists the networks a scraper may reach /metrics from
+	// without the token (metrics.go).
+	MetricsAllow []netip.Prefix
+	// TrustedProxies are the load balancers whose X-Forwarded-For is
+	// believed (network.go); with none, the client is the connection's peer.
+	TrustedProxies []netip.Prefix
+	// Limits are the request rate limits (ratelimit.go); nil is none.
+	Limits *RateLimits
 }
 
 // Server routes requests through Haven's middleware to its handlers.
@@ -76,6 +85,9 @@ type Server struct {
 	metrics  *httpMetrics
 	scrape   http.Handler // the Prometheus exposition of registry
 	token    string       // the metrics bearer token
+	allow    []netip.Prefix
+	trusted  []netip.Prefix
+	limits   *rateLimiter
 	assets   http.Handler
 
 	svc      *service.Service
@@ -105,7 +117,12 @@ func NewServer(cfg Config) (*Server, error) {
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	s := &Server{Logger: cfg.Logger, Ready: cfg.Ready, mux: http.NewServeMux(), uploads: http.NewServeMux(), registry: reg,
 		metrics: newHTTPMetrics(reg), scrape: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), token: cfg.MetricsToken,
-		assets: staticHandler(), svc: cfg.Service, id: cfg.Identity, passkeys: cfg.Passkeys, auditKey: cfg.AuditVerifierKey, now: time.Now}
+		assets: staticHandler(), svc: cfg.Service, id: cfg.Identity, passkeys: cfg.Passkeys, auditKey: cfg.AuditVerifierKey, now: time.Now,
+		allow: cfg.MetricsAllow, trusted: cfg.TrustedProxies}
+	var err error
+	if s.limits, err = newRateLimiter(cfg.Limits, reg); err != nil {
+		return nil, err
+	}
 	if cfg.Video != nil {
 		if err := s.useVideo(*cfg.Video); err != nil {
 			return nil, err
@@ -137,9 +154,12 @@ func (s *Server) bodyLimit(r *http.Request) int64 {
 func (s *Server) Handler() http.Handler {
 	var h http.Handler = s.mux
 	h = s.limitBody(h)
+	h = s.limitUser(h) // per signed-in user on the API (ratelimit.go)
 	h = s.observe(h)
 	h = s.withIdentity(h) // sessions and cross-origin refusal (auth.go)
+	h = s.limitAddress(h) // per client address, before any session lookup (ratelimit.go)
 	h = securityHeaders(h)
+	h = s.withClientAddr(h) // the client's address, through trusted proxies only (network.go)
 	h = withRequestID(h)
 	h = s.recoverPanics(h)
 	return h

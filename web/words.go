@@ -125,6 +125,7 @@ var refusalWords = map[string]string{
 	"not_found":           "they are not of your practice",
 	"other_patient":       "it is not theirs",
 	"training_lapsed":     "their security training had lapsed",
+	"outside_network":     "they were outside the practice's networks",
 }
 
 // actionLabel is an action code as the audit search shows it: the deed,

@@ -460,6 +460,8 @@ func startHaven(ctx context.Context, bin, tmp, name, db string, timeout time.Dur
 	if db != "" {
 		args = append(args, "--db", db)
 	}
+	// The rate limits are off by default, and so here: the rows measure
+	// the default configuration (BenchmarkAddressLimit measures counting).
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
 	logf("starting %s: haven serve on %s", name, addr)

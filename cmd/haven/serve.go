@@ -38,6 +38,10 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err := pcfg.register(fs); err != nil {
 		return err
 	}
+	var limcfg limitsConfig
+	if err := limcfg.register(fs); err != nil {
+		return err
+	}
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -60,6 +64,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if err := pcfg.validate(); err != nil {
+		return err
+	}
+	if err := limcfg.validate(); err != nil {
 		return err
 	}
 	if cfg.videoKey, err = loadVideoKey(vcfg.KeyPath, env.Stdout); err != nil {
@@ -136,6 +143,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		Video:            media.web(cfg.videoKey, st.db),
 		AuditVerifierKey: st.verifier,
 		MetricsToken:     cfg.MetricsToken,
+		MetricsAllow:     limcfg.allow,
+		TrustedProxies:   limcfg.trusted,
+		Limits:           limcfg.limits(st.db),
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,169 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"haven/internal/testkit"
+	"haven/store/sqlstore"
+	"haven/web"
+)
+
+func openDB(t *testing.T, dsn string) *sqlstore.DB { return openDBB(t, dsn) }
+
+func openDBB(t testing.TB, dsn string) *sqlstore.DB {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlstore.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// fixedClock is a clock standing at one moment until moved.
+type fixedClock struct{ t time.Time }
+
+func (c *fixedClock) now() time.Time { return c.t }
+
+// send serves one request from addr (the connection's peer) through h,
+// with hdr's headers and its "Body" as the body.
+func send(h http.Handler, method, path, addr string, hdr map[string]string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(method, path, strings.NewReader(hdr["Body"]))
+	r.RemoteAddr = addr
+	for k, v := range hdr {
+		if k != "Body" {
+			r.Header.Set(k, v)
+		}
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+// TestAddressLimitIsSharedAcrossServers: two servers, each with its own
+// handle on one database, count one address's requests together; the one
+// over the limit gets 429 with Retry-After (the seconds to the window's
+// end), another address is not held back, health checks are never
+// counted, and the next window starts afresh.
+func TestAddressLimitIsSharedAcrossServers(t *testing.T) {
+	t.Parallel()
+	for name, dsn := range testkit.Databases(t) {
+		t.Run(name, func(t *testing.T) {
+			clock := &fixedClock{time.Date(2026, 5, 4, 10, 0, 15, 0, time.UTC)}
+			node := func() http.Handler {
+				return newWebServer(t, web.Config{Limits: &web.RateLimits{Counter: openDB(t, dsn), PerAddress: 4, Now: clock.now}}).Handler()
+			}
+			a, b := node(), node()
+			const attacker, other = "198.51.100.7:5000", "198.51.100.8:5000"
+			for i, h := range []http.Handler{a, b, a, b} {
+				if w := send(h, "GET", "/healthz", attacker, nil); w.Code != http.StatusOK {
+					t.Fatalf("health check %d: %d", i, w.Code)
+				}
+				if w := send(h, "GET", "/nowhere", attacker, nil); w.Code == http.StatusTooManyRequests {
+					t.Fatalf("request %d within the limit refused", i+1)
+				}
+			}
+			w := send(b, "GET", "/api/v1/nowhere", attacker, nil)
+			if w.Code != http.StatusTooManyRequests {
+				t.Fatalf("5th request across two servers: %d, want 429", w.Code)
+			}
+			if ra := w.Header().Get("Retry-After"); ra != "45" {
+				t.Errorf("Retry-After = %q, want the 45 s left in the window", ra)
+			}
+			var body struct {
+				Error struct{ Code, Message string }
+			}
+			json.Unmarshal(w.Body.Bytes(), &body)
+			if body.Error.Code != "rate_limited" || body.Error.Message == "" {
+				t.Errorf("429 body: %s", w.Body)
+			}
+			if w := send(a, "GET", "/", attacker, nil); w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" {
+				t.Errorf("a page over the limit: %d %q", w.Code, w.Header().Get("Retry-After"))
+			}
+			if w := send(a, "GET", "/healthz", attacker, nil); w.Code != http.StatusOK {
+				t.Errorf("health check over the limit: %d", w.Code)
+			}
+			if w := send(a, "GET", "/static/app.css", attacker, nil); w.Code == http.StatusTooManyRequests {
+				t.Errorf("a static asset over the limit: %d", w.Code)
+			}
+			if w := send(a, "GET", "/nowhere", other, nil); w.Code == http.StatusTooManyRequests {
+				t.Error("another address was held back")
+			}
+			clock.t = clock.t.Add(45 * time.Second)
+			if w := send(a, "GET", "/nowhere", attacker, nil); w.Code == http.StatusTooManyRequests {
+				t.Error("still refused in the next window")
+			}
+		})
+	}
+}
+
+// TestIPv6AddressesCountByTheirSlash64: one host cannot escape the limit
+// by stepping through the addresses of its /64.
+func TestIPv6AddressesCountByTheirSlash64(t *testing.T) {
+	t.Parallel()
+	db := openDB(t, testkit.SQLite(t))
+	h := newWebServer(t, web.Config{Limits: &web.RateLimits{Counter: db, PerAddress: 3}}).Handler()
+	for i := range 3 {
+		send(h, "GET", "/nowhere", "[2001:db8:1:2::"+strconv.Itoa(i+1)+"]:443", nil)
+	}
+	if w := send(h, "GET", "/nowhere", "[2001:db8:1:2::99]:443", nil); w.Code != http.StatusTooManyRequests {
+		t.Fatalf("4th address of one /64: %d, want 429", w.Code)
+	}
+	if w := send(h, "GET", "/nowhere", "[2001:db8:1:3::1]:443", nil); w.Code == http.StatusTooManyRequests {
+		t.Fatal("another /64 held back")
+	}
+}
+
+// TestUserLimitIsSharedAcrossServersAndPerUser: a signed-in user's API
+// requests count across two servers on one database; over the limit they
+// get 429 with Retry-After, while another user at the same address, and
+// the same user's pages, go on.
+func TestUserLimitIsSharedAcrossServersAndPerUser(t *testing.T) {
+	t.Parallel()
+	st := newAuthStack(t, false)
+	doc, front := st.client(firefox), st.client(firefox)
+	doc.signIn(doctor, "")
+	front.signIn(desk, "")
+	clock := &fixedClock{time.Date(2026, 5, 4, 10, 0, 50, 0, time.UTC)}
+	node := func() http.Handler {
+		cfg := st.web
+		cfg.Limits = &web.RateLimits{Counter: st.db, PerUser: 3, Now: clock.now}
+		return newWebServer(t, cfg).Handler()
+	}
+	a, b := node(), node()
+	cookie := func(c *client) map[string]string {
+		return map[string]string{"User-Agent": firefox, "Cookie": web.SessionCookie + "=" + c.cookie(web.SessionCookie).Value +
+			"; " + web.DeviceCookie + "=" + c.cookie(web.DeviceCookie).Value}
+	}
+	const addr = "127.0.0.1:4000" // where the sessions began
+	for i, h := range []http.Handler{a, b, a} {
+		if w := send(h, "GET", "/api/v1/session", addr, cookie(doc)); w.Code != http.StatusOK {
+			t.Fatalf("API request %d within the limit: %d %s", i+1, w.Code, w.Body)
+		}
+	}
+	w := send(b, "GET", "/api/v1/session", addr, cookie(doc))
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != "10" {
+		t.Fatalf("4th API request across two servers: %d Retry-After %q, want 429 and 10", w.Code, w.Header().Get("Retry-After"))
+	}
+	if w := send(a, "GET", "/api/v1/session", addr, cookie(front)); w.Code != http.StatusOK {
+		t.Errorf("another user at the same address: %d", w.Code)
+	}
+	if w := send(a, "GET", "/app", addr, cookie(doc)); w.Code == http.StatusTooManyRequests {
+		t.Error("a page counted against the API limit")
+	}
+	clock.t = clock.t.Add(10 * time.Second)
+	if w := send(a, "GET", "/api/v1/session", addr, cookie(doc)); w.Code != http.StatusOK {
+		t.Errorf("next window: %d", w.Code)
+	}
+}
