@@ -148,6 +148,7 @@ func TestFilesOfOthersAreRefused(t *testing.T) {
 			"another practice's clinician": {q.clinician, haven.ENOTFOUND},
 			"another practice's patient":   {q.patientA, haven.ENOTFOUND},
 		} {
+			e.svc.Wait() // an earlier case's probe lands in p's log before this case's events
 			if _, err := e.svc.File(e.as(c.a), info.ID); haven.ErrorCode(err) != c.code {
 				t.Errorf("%s described it: %v", who, err)
 			}

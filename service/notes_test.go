@@ -138,6 +138,7 @@ func TestNotesRefuseOtherPatientsPracticesAndClinicians(t *testing.T) {
 		wantCode(t, err, haven.ENOTFOUND)
 		_, err = e.svc.PatientNotes(e.as(q.clinician), p.chartA.PatientID)
 		wantCode(t, err, haven.ENOTFOUND)
+		e.svc.Wait() // the probe lands in p's log before the events read below
 
 		// A clinician on the patient's care team who is not the visit's
 		// clinician may read the note but not write or sign it.
@@ -262,6 +263,10 @@ func TestAmendmentRequestDenialAndDisagreement(t *testing.T) {
 		wantCode(t, err, haven.ENOTFOUND)
 		_, err = e.svc.RequestAmendment(e.as(q.patientA), haven.AmendNote, nv.ID, "not mine")
 		wantCode(t, err, haven.ENOTFOUND)
+		// The other practice's probe is reported to this practice's log in
+		// the background: let it land before the request whose event is
+		// read as the newest below.
+		e.svc.Wait()
 		am, err := e.svc.RequestAmendment(e.as(p.patientA), haven.AmendNote, nv.ID, "The rash began on Sunday AMENDMARKR")
 		if err != nil {
 			t.Fatal(err)
