@@ -34,3 +34,12 @@ func ChartReadUnaudited(ctx context.Context, s *Service, patientID string) error
 	_, err = s.openChart(ctx, row)
 	return err
 }
+
+// SetMaxScopeEvents lowers the bound on the audit events an incident's
+// affected-patients list reads, so a test reaches it; the returned func
+// restores it.
+func SetMaxScopeEvents(n int) (restore func()) {
+	old := maxScopeEvents
+	maxScopeEvents = n
+	return func() { maxScopeEvents = old }
+}

@@ -98,6 +98,38 @@ func TestIncidentAffectedPatientsComeFromTheAuditLog(t *testing.T) {
 	})
 }
 
+// TestIncidentScopeTooLargeIsRefused: a scope that covers more audit
+// events than one list reads is refused with words that say what to do,
+// never answered with a list cut short (patients left out of the letters).
+func TestIncidentScopeTooLargeIsRefused(t *testing.T) {
+	forEachDB(t, func(t *testing.T, e *env) {
+		p := e.seed("riverside", "inc9")
+		al := insider(t, e, p)
+		co := e.as(p.compliance)
+		inc, err := e.svc.OpenIncident(co, service.NewIncident{AlertID: al.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The bound counts every allowed event of the scoped accounts in the
+		// window, the ones out of scope too.
+		evs, err := e.db.SearchAudit(context.Background(), haven.AuditQuery{LogID: p.id, ActorID: p.staff.UserID, Decision: haven.DecisionAllow, Limit: 1000})
+		if err != nil || len(evs) < 4 {
+			t.Fatalf("the insider's events: %d %v", len(evs), err)
+		}
+		defer service.SetMaxScopeEvents(len(evs))()
+		if aff, err := e.svc.IncidentAffected(co, inc.ID); err != nil || len(aff) != 2 {
+			t.Fatalf("at the bound: %+v %v", aff, err)
+		}
+		if _, err := e.svc.Chart(e.as(p.staff), p.chartB.PatientID); err != nil {
+			t.Fatal(err)
+		}
+		aff, err := e.svc.IncidentAffected(co, inc.ID)
+		if haven.ErrorCode(err) != haven.EINVALID || !strings.Contains(haven.ErrorMessage(err), "narrow") || aff != nil {
+			t.Fatalf("past the bound: %+v %v", aff, err)
+		}
+	})
+}
+
 func TestIncidentOfAnotherPracticeIsRefused(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
 		p := e.seed("riverside", "inc2")

@@ -154,12 +154,17 @@ type NewIncident struct {
 }
 
 const (
-	maxIncidentText = 4000
-	maxIncidents    = 500
-	// maxScopeEvents bounds the audit events one affected-patients list reads.
-	maxScopeEvents   = 200000
+	maxIncidentText  = 4000
+	maxIncidents     = 500
 	maxScopeAccounts = 50
 )
+
+// maxScopeEvents bounds the audit events one affected-patients list reads.
+// A scope that covers more is refused, never cut short: a list that
+// silently stopped at the bound would leave patients out of the breach
+// letters. A variable so a test can reach the bound without writing
+// 200,000 events.
+var maxScopeEvents = 200000
 
 func incidentText(s string, max int, what string) (string, error) {
 	s = strings.TrimSpace(s)
@@ -517,7 +522,7 @@ func (s *Service) affected(ctx context.Context, inc *haven.Incident, d *incident
 	byPatient := map[string]*AffectedPatient{}
 	read := 0
 	for _, actor := range d.Scope.Accounts {
-		q := haven.AuditQuery{LogID: inc.PracticeID, ActorID: actor, Decision: haven.DecisionAllow, Since: d.Scope.Since, Until: d.Scope.Until, Limit: 1000}
+		q := haven.AuditQuery{LogID: inc.PracticeID, ActorID: actor, Decision: haven.DecisionAllow, Since: d.Scope.Since, Until: d.Scope.Until, Limit: min(1000, maxScopeEvents+1)}
 		for {
 			evs, err := s.db.SearchAudit(ctx, q)
 			if err != nil {
@@ -542,7 +547,10 @@ func (s *Service) affected(ctx context.Context, inc *haven.Incident, d *incident
 				}
 			}
 			read += len(evs)
-			if len(evs) < q.Limit || read >= maxScopeEvents {
+			if read > maxScopeEvents {
+				return nil, haven.Errorf(haven.EINVALID, "the scope covers more than %d audit events; narrow the window, the accounts or the kinds of access", maxScopeEvents)
+			}
+			if len(evs) < q.Limit {
 				break
 			}
 			q.BeforeSeq = evs[len(evs)-1].Seq
