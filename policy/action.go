@@ -36,6 +36,10 @@ const (
 	// clinicians access, so changing it is an administrative act.
 	CareTeamRead   Action = "careteam.read"
 	CareTeamManage Action = "careteam.manage"
+	// CareTeamPatients is a clinician's list of the patients she cares
+	// for, by name: PHI, so decided (her practice's networks, her second
+	// factor) and audited like the front desk's patient.search.
+	CareTeamPatients Action = "careteam.patients"
 
 	// Clinical record.
 	NoteRead  Action = "note.read"
@@ -282,8 +286,9 @@ var table = map[Action]rule{
 	PatientSearch:   {kind: KindPatient, phi: true, roles: perms{rStaff: anyInPractice}},
 	PatientFind:     {kind: KindPatient, roles: perms{rStaff: anyInPractice, rAdmin: anyInPractice, rCompliance: anyInPractice}},
 
-	CareTeamRead:   {kind: KindCareTeam, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: anyInPractice, rAdmin: anyInPractice}},
-	CareTeamManage: {kind: KindCareTeam, patient: true, phi: true, roles: perms{rAdmin: anyInPractice}},
+	CareTeamRead:     {kind: KindCareTeam, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: anyInPractice, rAdmin: anyInPractice}},
+	CareTeamManage:   {kind: KindCareTeam, patient: true, phi: true, roles: perms{rAdmin: anyInPractice}},
+	CareTeamPatients: {kind: KindPatient, phi: true, roles: perms{rClinician: anyInPractice}},
 
 	NoteRead:          {kind: KindNote, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: grantedAndRelated}},
 	NoteWrite:         {kind: KindNote, patient: true, phi: true, roles: perms{rClinician: relatedOrBreakGlass}},

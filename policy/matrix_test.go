@@ -37,8 +37,8 @@ var permissions = map[haven.Role]map[string]string{
 	},
 	haven.RoleClinician: {
 		"chart.read": relatedOrBreak, "chart.write": related, "chart.write_contact": related,
-		"careteam.read": relatedOrBreak,
-		"note.read":     relatedOrBreak, "note.write": relatedOrBreak, "note.sign": related,
+		"careteam.read": relatedOrBreak, "careteam.patients": anywhere,
+		"note.read": relatedOrBreak, "note.write": relatedOrBreak, "note.sign": related,
 		"amendment.read": relatedOrBreak, "amendment.decide": related, "amendment.queue": anywhere,
 		"message.read": relatedOrBreak, "message.send": related,
 		"message.inbox": anywhere, "message.triage": related,
@@ -87,7 +87,7 @@ var permissions = map[haven.Role]map[string]string{
 }
 
 // Actions that concern no single patient's record.
-var practiceLevel = set("access_request.queue", "patient.register", "patient.search", "patient.find", "visit.queue", "message.inbox", "amendment.queue",
+var practiceLevel = set("access_request.queue", "patient.register", "patient.search", "careteam.patients", "patient.find", "visit.queue", "message.inbox", "amendment.queue",
 	"audit.search", "audit.verify", "alert.review", "breakglass.review", "incident.manage", "incident.contain", "incident.letter",
 	"backup.restore_drill", "user.manage", "role.manage", "mfa.reset", "practice.settings",
 	"vendor.read", "vendor.manage", "keys.manage", "practice.provision", "payment.list", "payment.refund", "payment.prices",

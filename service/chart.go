@@ -362,7 +362,8 @@ type PatientSummary struct {
 }
 
 // Patients lists the patients the actor may see: the whole practice for the
-// front desk (patient.search), the care team's patients for a clinician.
+// front desk (patient.search), the care team's patients for a clinician
+// (careteam.patients).
 // Each chart shown is decided and audited on its own.
 //
 // An erased patient never breaks the list. The practice-wide list shows
@@ -378,6 +379,9 @@ func (s *Service) Patients(ctx context.Context) ([]PatientSummary, error) {
 	practiceList := a.Role != haven.RoleClinician
 	switch a.Role {
 	case haven.RoleClinician:
+		if _, _, err := s.authorize(ctx, policy.CareTeamPatients, policy.Resource{Kind: policy.KindPatient, PracticeID: a.PracticeID}); err != nil {
+			return nil, err
+		}
 		ids, err := s.db.PatientsOfCareTeamMember(ctx, a.UserID)
 		if err != nil {
 			return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the care team")
