@@ -1,6 +1,8 @@
 package service
 
 import (
+	"context"
+	"encoding/json"
 	"net/netip"
 	"strings"
 
@@ -90,4 +92,42 @@ func checkOwnNetwork(a haven.Actor, nets []netip.Prefix) error {
 		where = addr.String()
 	}
 	return haven.Errorf(haven.EINVALID, "these networks leave out the one you are connected from (%s): saving them would lock you out. Add your own network to the list, or connect from one of them first", where)
+}
+
+// ActNetworksByOperator is the audit action of the operator setting a
+// practice's workforce networks from the server's command line.
+const ActNetworksByOperator = "settings.networks_by_operator"
+
+// OperatorSetWorkforceNetworks replaces a practice's workforce networks
+// (none: everyone may act from anywhere again) at the operator's command:
+// the way back in for an administrator whose list locked the practice
+// out, which the settings page cannot be (it checks the list from inside
+// it). The operator is at the server, so no address of theirs is checked;
+// the change is audited in the practice's log before it is stored, and
+// every node decides on it from its next request (settings are never
+// cached).
+func (s *Service) OperatorSetWorkforceNetworks(ctx context.Context, practiceID string, nets []string) error {
+	if _, err := parseNetworks(nets); err != nil {
+		return err
+	}
+	ps, err := s.settings(ctx, practiceID)
+	if err != nil {
+		return err
+	}
+	ps.WorkforceNetworks = nets
+	if len(nets) == 0 {
+		ps.WorkforceNetworks = nil
+	}
+	if _, err := s.record(ctx, OperatorEvent(practiceID, ActNetworksByOperator, string(policy.KindPractice), practiceID, "")); err != nil {
+		return err
+	}
+	b, _ := json.Marshal(ps)
+	return s.db.PutPracticeSettings(ctx, practiceID, string(b))
+}
+
+// OperatorWorkforceNetworks is a practice's workforce networks, for the
+// operator's command line (not PHI: no audit).
+func (s *Service) OperatorWorkforceNetworks(ctx context.Context, practiceID string) ([]string, error) {
+	ps, err := s.settings(ctx, practiceID)
+	return ps.WorkforceNetworks, err
 }

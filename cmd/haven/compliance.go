@@ -6,9 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strings"
-
-	"haven"
 )
 
 func init() {
@@ -55,33 +52,11 @@ func runComplianceReport(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer st.Close()
-	ps, err := st.svc.Practices(ctx)
+	p, err := pickPractice(ctx, env, st, practice)
 	if err != nil {
 		return err
 	}
-	var found []*haven.Practice
-	for _, p := range ps {
-		if practice != "" && (p.ID == practice || strings.EqualFold(strings.TrimSpace(p.Name), strings.TrimSpace(practice))) {
-			found = append(found, p)
-		}
-	}
-	if len(found) != 1 {
-		if practice == "" {
-			fmt.Fprintln(env.Stderr, "Give the practice with --practice NAME. The practices:")
-		} else if len(found) == 0 {
-			fmt.Fprintf(env.Stderr, "No practice is named %q. The practices:\n", practice)
-		} else {
-			fmt.Fprintf(env.Stderr, "%d practices are named %q: give the id. The practices:\n", len(found), practice)
-		}
-		for _, p := range ps {
-			fmt.Fprintf(env.Stderr, "  %s  %s\n", p.ID, p.Name)
-		}
-		if len(ps) == 0 {
-			fmt.Fprintln(env.Stderr, "  (none: create one with haven practice create)")
-		}
-		return errUsage
-	}
-	rep, err := st.svc.OperatorComplianceReport(ctx, found[0].ID)
+	rep, err := st.svc.OperatorComplianceReport(ctx, p.ID)
 	if err != nil {
 		return err
 	}

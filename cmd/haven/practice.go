@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"haven"
@@ -13,17 +14,20 @@ import (
 )
 
 func init() {
-	commands["practice"] = command{"create a practice with its first administrator, or list practices", runPractice}
+	commands["practice"] = command{"create a practice with its first administrator, list practices, or set a practice's networks", runPractice}
 }
 
 func runPractice(ctx context.Context, env *Env, args []string) error {
-	sub := map[string]func(context.Context, *Env, []string) error{"create": runPracticeCreate, "list": runPracticeList}
+	sub := map[string]func(context.Context, *Env, []string) error{"create": runPracticeCreate, "list": runPracticeList, "networks": runPracticeNetworks}
 	if len(args) == 0 || sub[args[0]] == nil {
-		fmt.Fprintln(env.Stderr, "Usage: haven practice create|list [flags]\n\n"+
+		fmt.Fprintln(env.Stderr, "Usage: haven practice create|list|networks [flags]\n\n"+
 			"  create   a new practice (--name) and an invitation for its first administrator (--admin-email);\n"+
 			"           the link is emailed (to <data-dir>/outbox, which a server with --smtp-url delivers)\n"+
 			"           and printed, to hand over as you would a password\n"+
-			"  list     every practice's id, creation time and name")
+			"  list     every practice's id, creation time and name\n"+
+			"  networks a practice's workforce networks (--practice NAME): shows them, or replaces them\n"+
+			"           (--set CIDR,CIDR) or removes them (--clear); the way back in when a list locks\n"+
+			"           the practice's administrator out")
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 			return nil
 		}
@@ -100,3 +104,87 @@ func runPracticeList(ctx context.Context, env *Env, args []string) error {
 }
 
 func days(d time.Duration) string { return fmt.Sprintf("%d days", int(d/(24*time.Hour))) }
+
+// runPracticeNetworks shows or sets a practice's workforce networks as the
+// operator: the escape hatch for an administrator that a list keeps out
+// of the settings page that would change it.
+func runPracticeNetworks(ctx context.Context, env *Env, args []string) error {
+	var practice, set string
+	var clear bool
+	cfg, err := keysFlags(env, "practice networks", "Shows a practice's workforce networks, or replaces (--set) or removes (--clear) them,\n"+
+		"as one audited operator event in the practice's audit log. Every server on the database\n"+
+		"decides on the new list from its next request.", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&practice, "practice", "", "the practice, by name (or id); without it, the practices are listed")
+		fs.StringVar(&set, "set", "", "the networks the workforce may act from, comma-separated CIDR (such as 203.0.113.0/24)")
+		fs.BoolVar(&clear, "clear", false, "remove the list: the workforce may act from any network")
+	})
+	if err != nil {
+		return err
+	}
+	if clear && set != "" {
+		return errors.New("give --set or --clear, not both")
+	}
+	st, err := openStack(ctx, env, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	p, err := pickPractice(ctx, env, st, practice)
+	if err != nil {
+		return err
+	}
+	if clear || set != "" {
+		var nets []string
+		for _, n := range strings.Split(set, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				nets = append(nets, n)
+			}
+		}
+		if err := st.svc.OperatorSetWorkforceNetworks(ctx, p.ID, nets); err != nil {
+			return errors.New(haven.ErrorMessage(err))
+		}
+	}
+	nets, err := st.svc.OperatorWorkforceNetworks(ctx, p.ID)
+	if err != nil {
+		return err
+	}
+	if len(nets) == 0 {
+		fmt.Fprintf(env.Stdout, "%s: no workforce networks; its workforce may act from any network\n", p.Name)
+		return nil
+	}
+	fmt.Fprintf(env.Stdout, "%s: its workforce may act only from %s\n", p.Name, strings.Join(nets, ", "))
+	return nil
+}
+
+// pickPractice finds the practice an operator's --practice names, by name
+// (case and surrounding spaces aside) or id. When it names none, or
+// several, it lists the practices on standard error to choose from.
+func pickPractice(ctx context.Context, env *Env, st *stack, practice string) (*haven.Practice, error) {
+	ps, err := st.svc.Practices(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var found []*haven.Practice
+	for _, p := range ps {
+		if practice != "" && (p.ID == practice || strings.EqualFold(strings.TrimSpace(p.Name), strings.TrimSpace(practice))) {
+			found = append(found, p)
+		}
+	}
+	if len(found) == 1 {
+		return found[0], nil
+	}
+	if practice == "" {
+		fmt.Fprintln(env.Stderr, "Give the practice with --practice NAME. The practices:")
+	} else if len(found) == 0 {
+		fmt.Fprintf(env.Stderr, "No practice is named %q. The practices:\n", practice)
+	} else {
+		fmt.Fprintf(env.Stderr, "%d practices are named %q: give the id. The practices:\n", len(found), practice)
+	}
+	for _, p := range ps {
+		fmt.Fprintf(env.Stderr, "  %s  %s\n", p.ID, p.Name)
+	}
+	if len(ps) == 0 {
+		fmt.Fprintln(env.Stderr, "  (none: create one with haven practice create)")
+	}
+	return nil, errUsage
+}

@@ -122,3 +122,65 @@ func TestPracticeCreateRefusesBadInputAndCreatesNothing(t *testing.T) {
 		t.Fatalf("after refused creates, practice list: exit %d\n%s", code, out)
 	}
 }
+
+// TestPracticeNetworksUnlockAPracticeOnARunningServer: a workforce network
+// list set from the command line that leaves out every address the
+// practice uses locks its clinician out on the running server at once;
+// a list that does not parse is refused naming it and changes nothing;
+// `--clear` lets her in again on the very next request; and each change
+// is an operator event in the practice's audit log that still verifies.
+func TestPracticeNetworksUnlockAPracticeOnARunningServer(t *testing.T) {
+	for name, dbArgs := range databaseArgs(t) {
+		t.Run(name, func(t *testing.T) {
+			dataDir := t.TempDir()
+			s := startServe(t, dataDir, append([]string{"--demo"}, dbArgs...)...)
+			doc := newAPIClient(t, s.URL)
+			doc.signInWorkforce("rivera@riverside.example")
+			networks := func(extra ...string) (int, string, string) {
+				t.Helper()
+				args := append([]string{"practice", "networks", "--practice", "riverside family clinic", "--data-dir", dataDir}, dbArgs...)
+				return runHaven(t, nil, append(args, extra...)...)
+			}
+			if code, _ := doc.patients(); code != http.StatusOK {
+				t.Fatalf("before any list: %d", code)
+			}
+			if code, out, errOut := networks(); code != 0 || !strings.Contains(out, "any network") {
+				t.Fatalf("showing no list: %d\n%s%s", code, out, errOut)
+			}
+
+			code, out, errOut := networks("--set", "10.20.0.0/16, 192.0.2.7")
+			if code != 0 || !strings.Contains(out, "only from 10.20.0.0/16, 192.0.2.7") {
+				t.Fatalf("--set: %d\n%s%s", code, out, errOut)
+			}
+			if code, _ := doc.patients(); code != http.StatusForbidden {
+				t.Fatalf("from outside the list the clinician got %d", code)
+			}
+
+			code, out, errOut = networks("--set", "10.0.0.0/33")
+			if code == 0 || !strings.Contains(errOut, `"10.0.0.0/33" is not a network`) {
+				t.Fatalf("a bad network: %d\n%s%s", code, out, errOut)
+			}
+			if code, out, _ := networks(); code != 0 || !strings.Contains(out, "only from 10.20.0.0/16, 192.0.2.7") {
+				t.Fatalf("a refused list changed the stored one: %s", out)
+			}
+			if code, _, errOut := networks("--set", "10.0.0.0/8", "--clear"); code == 0 || !strings.Contains(errOut, "not both") {
+				t.Fatalf("--set with --clear: %d %s", code, errOut)
+			}
+
+			if code, out, errOut := networks("--clear"); code != 0 || !strings.Contains(out, "any network") {
+				t.Fatalf("--clear: %d\n%s%s", code, out, errOut)
+			}
+			if code, _ := doc.patients(); code != http.StatusOK {
+				t.Fatalf("after --clear the clinician got %d", code)
+			}
+
+			code, out, errOut = runHaven(t, nil, append([]string{"audit", "export", "--data-dir", dataDir}, dbArgs...)...)
+			if code != 0 || strings.Count(out, "settings.networks_by_operator") != 2 {
+				t.Fatalf("the operator's two changes in the audit log: %d\n%s", code, errOut)
+			}
+			if code, out, errOut := runHaven(t, nil, append([]string{"audit", "verify", "--data-dir", dataDir}, dbArgs...)...); code != 0 {
+				t.Fatalf("audit verify: %d\n%s%s", code, out, errOut)
+			}
+		})
+	}
+}
