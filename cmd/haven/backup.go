@@ -635,11 +635,14 @@ func restoreBackup(ctx context.Context, env *Env, cfg *Config, bs *backupSetting
 		// cause (most often a missing or wrong root or audit key) and run
 		// the same command again into a target that is empty again.
 		if isPG {
-			return nil, fmt.Errorf("%s (the database now holds the backup: empty it before restoring again)", oneLine(err))
-		}
-		path := strings.TrimPrefix(cfg.DB, "sqlite://")
-		for _, p := range []string{path, path + "-wal", path + "-shm"} {
-			os.Remove(p)
+			if derr := dropLoaded(ctx, cfg.DB); derr != nil {
+				return nil, fmt.Errorf("%s (and the loaded backup could not be taken back: %s; empty the database before restoring again)", oneLine(err), oneLine(derr))
+			}
+		} else {
+			path := strings.TrimPrefix(cfg.DB, "sqlite://")
+			for _, p := range []string{path, path + "-wal", path + "-shm"} {
+				os.Remove(p)
+			}
 		}
 		if blobs, berr := openBlobStore(ctx, cfg); berr == nil {
 			for _, key := range blobKeys {
@@ -652,6 +655,16 @@ func restoreBackup(ctx context.Context, env *Env, cfg *Config, bs *backupSetting
 		return nil, fmt.Errorf("%s (nothing of the backup was left in place)", oneLine(err))
 	}
 	return &restored{manifest: m, blobs: len(blobKeys), reerased: st.reerased, st: st}, nil
+}
+
+// dropLoaded takes a PostgreSQL load back (sqlstore.DropLoaded).
+func dropLoaded(ctx context.Context, dsn string) error {
+	db, err := sqlstore.Open(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.DropLoaded(ctx)
 }
 
 // loadBlobsAndOpen puts the staged blobs into the blob store and opens

@@ -183,17 +183,21 @@ func TestBackupRestoreServesTheSameDataAndNeverRevivesAnErasure(t *testing.T) {
 				return dir, args
 			}
 			// Without the root key, the restore fails and takes back what
-			// it loaded (SQLite; PostgreSQL says to empty the database),
-			// so the same command succeeds once the key is in place.
-			if name == "sqlite" {
+			// it loaded, on both databases, so the same command succeeds
+			// once the key is in place.
+			{
 				noRoot := t.TempDir()
-				out := run(1, "backup", "restore", "--data-dir", noRoot, "--in", bak, "--identity", idFile, "--verifier", verifier,
-					"--root-key", filepath.Join(t.TempDir(), "missing.key"))
+				var args []string
+				if name == "postgres" {
+					args = []string{"--db", testkit.Postgres(t)}
+				}
+				out := run(1, append([]string{"backup", "restore", "--data-dir", noRoot, "--in", bak, "--identity", idFile, "--verifier", verifier,
+					"--root-key", filepath.Join(t.TempDir(), "missing.key")}, args...)...)
 				if !strings.Contains(out, "nothing of the backup was left in place") {
 					t.Fatalf("restore without the root key: %s", out)
 				}
 				copyKeys(t, dataDir, noRoot, true)
-				run(0, "backup", "restore", "--data-dir", noRoot, "--in", bak, "--identity", idFile, "--verifier", verifier)
+				run(0, append([]string{"backup", "restore", "--data-dir", noRoot, "--in", bak, "--identity", idFile, "--verifier", verifier}, args...)...)
 			}
 			dir, args := restoreTo(true)
 			out = run(1, append([]string{"backup", "restore", "--data-dir", dir, "--in", bak, "--identity", idFile, "--verifier", verifier}, args...)...)

@@ -33,3 +33,54 @@ func (d *DB) Empty(ctx context.Context) (bool, error) {
 	}
 	return n == 0, nil
 }
+
+// DropLoaded takes back a PostgreSQL load that a restore could not finish
+// (the data would not open: a missing or wrong key, most often): it drops
+// every table and sequence outside the system schemas, in one
+// transaction, so the same restore can run again into an empty target.
+// Only a restore calls it, and only on a database that Empty found empty
+// before the load: everything there is what the load put there. SQLite's
+// restore removes the file instead.
+func (d *DB) DropLoaded(ctx context.Context) error {
+	if d.dialect != Postgres {
+		return haven.Errorf(haven.EINVALID, "only a PostgreSQL load is taken back by dropping it")
+	}
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return haven.Wrap(haven.EUNAVAILABLE, err, "cannot take back the restore")
+	}
+	defer tx.Rollback()
+	// Tables first: a table's own sequences go with it (IF EXISTS below).
+	rows, err := tx.QueryContext(ctx, `SELECT 'TABLE', format('%I.%I', table_schema, table_name) FROM information_schema.tables
+		WHERE table_schema NOT IN ('pg_catalog', 'information_schema') AND table_type = 'BASE TABLE'
+		UNION ALL SELECT 'VIEW', format('%I.%I', table_schema, table_name) FROM information_schema.tables
+		WHERE table_schema NOT IN ('pg_catalog', 'information_schema') AND table_type = 'VIEW'
+		UNION ALL SELECT 'SEQUENCE', format('%I.%I', sequence_schema, sequence_name) FROM information_schema.sequences
+		WHERE sequence_schema NOT IN ('pg_catalog', 'information_schema')
+		ORDER BY 1 DESC`)
+	if err != nil {
+		return haven.Wrap(haven.EUNAVAILABLE, err, "cannot list what the restore loaded")
+	}
+	var drops []string
+	for rows.Next() {
+		var kind, n string
+		if err := rows.Scan(&kind, &n); err != nil {
+			rows.Close()
+			return haven.Wrap(haven.EUNAVAILABLE, err, "cannot list what the restore loaded")
+		}
+		drops = append(drops, `DROP `+kind+` IF EXISTS `+n+` CASCADE`)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return haven.Wrap(haven.EUNAVAILABLE, err, "cannot list what the restore loaded")
+	}
+	for _, q := range drops {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return haven.Wrap(haven.EUNAVAILABLE, err, "cannot take back the restore")
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return haven.Wrap(haven.EUNAVAILABLE, err, "cannot take back the restore")
+	}
+	return nil
+}
