@@ -152,6 +152,9 @@ type Keys struct {
 
 // GenerateKeys makes a fresh set of backup keys.
 func GenerateKeys() (Keys, error) {
+	if err := notInFIPSMode(); err != nil {
+		return Keys{}, err
+	}
 	id, err := age.GenerateHybridIdentity()
 	if err != nil {
 		return Keys{}, err
@@ -193,6 +196,9 @@ type Writer struct {
 // NewWriter starts a backup on dst, encrypted to recipients and signed by
 // signingKey when closed. database is "sqlite" or "postgres".
 func NewWriter(dst io.Writer, recipients []age.Recipient, signingKey, database string, created time.Time) (*Writer, error) {
+	if err := notInFIPSMode(); err != nil {
+		return nil, err
+	}
 	signer, err := note.NewSigner(signingKey)
 	if err != nil {
 		return nil, haven.Wrap(haven.EINVALID, err, "the backup signing key is malformed")
@@ -271,6 +277,9 @@ func refused(format string, args ...any) error {
 // is signed by verifierKey: until then the caller must treat what sink
 // received as untrusted, and discard it on error.
 func Read(src io.Reader, identities []age.Identity, verifierKey string, sink func(p Part, r io.Reader) error) (Manifest, error) {
+	if err := notInFIPSMode(); err != nil {
+		return Manifest{}, err
+	}
 	verifier, err := note.NewVerifier(verifierKey)
 	if err != nil {
 		return Manifest{}, haven.Wrap(haven.EINVALID, err, "the backup verifier key is malformed")

@@ -3,6 +3,7 @@ package backup_test
 import (
 	"archive/tar"
 	"bytes"
+	"crypto/fips140"
 	"errors"
 	"io"
 	"path/filepath"
@@ -13,7 +14,9 @@ import (
 	"filippo.io/age"
 	"golang.org/x/mod/sumdb/note"
 
+	"haven"
 	"haven/backup"
+	"haven/internal/testkit"
 )
 
 type fixture struct {
@@ -51,6 +54,9 @@ func makeBackup(t *testing.T, keys backup.Keys) []byte {
 
 func newFixture(t *testing.T) fixture {
 	t.Helper()
+	if fips140.Enabled() {
+		t.Skip("backups are refused in FIPS 140-3 mode (TestBackupIsRefusedInFIPSMode)")
+	}
 	keys, err := backup.GenerateKeys()
 	if err != nil {
 		t.Fatal(err)
@@ -240,4 +246,29 @@ func signWith(t *testing.T, skey, text string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// In FIPS 140-3 mode age is never run: making keys, writing and reading a
+// backup are each refused with a message that names the way out, before
+// any of age's X25519 or ChaCha20-Poly1305 is reached.
+func TestBackupIsRefusedInFIPSMode(t *testing.T) {
+	if !testkit.InFIPSMode(t) {
+		return
+	}
+	check := func(what string, err error) {
+		t.Helper()
+		if haven.ErrorCode(err) != haven.EUNAVAILABLE || !strings.Contains(haven.ErrorMessage(err), "not FIPS 140-3 approved") {
+			t.Fatalf("%s in FIPS mode: %v", what, err)
+		}
+	}
+	_, err := backup.GenerateKeys()
+	check("GenerateKeys", err)
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err) // only random bytes: no algorithm of age runs here
+	}
+	_, err = backup.NewWriter(io.Discard, []age.Recipient{id.Recipient()}, "", "sqlite", time.Now())
+	check("NewWriter", err)
+	_, err = backup.Read(strings.NewReader("age-encryption.org/v1\n"), []age.Identity{id}, "", nil)
+	check("Read", err)
 }

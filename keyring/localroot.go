@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/cipher"
+	"crypto/fips140"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -203,16 +204,18 @@ func parseRootFile(path string, raw, passphrase []byte) (key []byte, id string, 
 		if t < 1 || t > 16 || m < 8*1024 || m > 4*1024*1024 || th < 1 || th > 64 {
 			return nil, "", haven.Errorf(haven.EINVALID, "root key file %s has out-of-range argon2id parameters", path)
 		}
+		if fips140.Enabled() {
+			return nil, "", errArgon2InFIPSMode(path)
+		}
 		salt := p[9:25]
-		nonce := p[25:37]
-		sealed := p[37:]
 		kek := argon2.IDKey(passphrase, salt, t, m, th, keySize)
 		defer clear(kek)
 		aead, err := newGCM(kek)
 		if err != nil {
 			return nil, "", err
 		}
-		key, err = aead.Open(nil, nonce, sealed, raw[:rootHeaderLen+rootArgonParams])
+		// p[25:] is nonce || ciphertext, as the random-nonce GCM reads it.
+		key, err = aead.Open(nil, nil, p[25:], raw[:rootHeaderLen+rootArgonParams])
 		if err != nil {
 			return nil, "", haven.Wrap(haven.EUNAUTHORIZED, ErrTampered, "wrong passphrase for root key file "+path+" (or the file is corrupted)")
 		}
@@ -239,24 +242,35 @@ func encodeRootFile(passphrase []byte) ([]byte, error) {
 		b = append(b, key...)
 		return append(b, rootCheck(key, b[:rootHeaderLen])...), nil
 	}
+	if fips140.Enabled() {
+		return nil, errArgon2InFIPSMode("a new root key file")
+	}
 	b[len(rootMagic)+1] = rootModeArgon2
 	b = binary.BigEndian.AppendUint32(b, argonTime)
 	b = binary.BigEndian.AppendUint32(b, argonMemory)
 	b = append(b, argonThreads)
-	var salt [16 + 12]byte // salt, then nonce
+	var salt [16]byte
 	if _, err := rand.Read(salt[:]); err != nil {
 		return nil, haven.Wrap(haven.EINTERNAL, err, "random salt failed")
 	}
-	b = append(b, salt[:16]...)
-	kek := argon2.IDKey(passphrase, salt[:16], argonTime, argonMemory, argonThreads, keySize)
+	b = append(b, salt[:]...)
+	kek := argon2.IDKey(passphrase, salt[:], argonTime, argonMemory, argonThreads, keySize)
 	defer clear(kek)
 	aead, err := newGCM(kek)
 	if err != nil {
 		return nil, err
 	}
 	ad := bytes.Clone(b)
-	b = append(b, salt[16:]...)
-	return aead.Seal(b, salt[16:], key, ad), nil
+	return aead.Seal(b, nil, key, ad), nil // appends nonce || ciphertext
+}
+
+// errArgon2InFIPSMode refuses a passphrase-protected root key file in FIPS
+// 140-3 mode: its key is derived with argon2id, which no FIPS module
+// offers. Rather than keep a second, weaker passphrase format, FIPS
+// deployments hold the root key in a KMS (or in a plain key file on an
+// encrypted disk); see the README's "FIPS 140-3 mode".
+func errArgon2InFIPSMode(what string) error {
+	return haven.Errorf(haven.EINVALID, "%s: passphrase-protected root key files use argon2id, which is not FIPS 140-3 approved; in FIPS mode use a KMS root (--kms) or a key file without a passphrase", what)
 }
 
 // createRootFile writes a new key file so that it appears whole or not at

@@ -3,6 +3,8 @@ package keyring_test
 import (
 	"bytes"
 	"context"
+	"crypto/fips140"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,6 +81,7 @@ func TestKeyFileReadableByOthersIsRefused(t *testing.T) {
 }
 
 func TestPassphraseKeyFileUsesOWASPArgon2idParameters(t *testing.T) {
+	needArgon2(t)
 	path := filepath.Join(t.TempDir(), "root.key")
 	if _, err := keyring.OpenLocalRoot(path, []byte("passphrase"), true); err != nil {
 		t.Fatal(err)
@@ -95,6 +98,7 @@ func TestPassphraseKeyFileUsesOWASPArgon2idParameters(t *testing.T) {
 }
 
 func TestWrongPassphraseFailsClearly(t *testing.T) {
+	needArgon2(t)
 	keyring.UseCheapArgon2(t)
 	path := filepath.Join(t.TempDir(), "root.key")
 	r, err := keyring.OpenLocalRoot(path, []byte("correct horse battery staple"), true)
@@ -134,7 +138,11 @@ func TestPlainKeyFileWithPassphraseIsRefused(t *testing.T) {
 
 func TestCorruptedKeyFileFails(t *testing.T) {
 	keyring.UseCheapArgon2(t)
-	for _, pass := range [][]byte{nil, []byte("passphrase")} {
+	passes := [][]byte{nil, []byte("passphrase")}
+	if fips140.Enabled() {
+		passes = passes[:1] // passphrase files are refused in FIPS mode (TestPassphraseKeyFileIsRefusedInFIPSMode)
+	}
+	for _, pass := range passes {
 		path := filepath.Join(t.TempDir(), "root.key")
 		if _, err := keyring.OpenLocalRoot(path, pass, true); err != nil {
 			t.Fatal(err)
@@ -185,5 +193,35 @@ func TestDifferentKeyFileFailsAtKeyringOpen(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), rootA.ID()) || !strings.Contains(err.Error(), rootB.ID()) {
 		t.Fatalf("error does not name both roots: %v", err)
+	}
+}
+
+// needArgon2 stops a test of passphrase-protected key files in FIPS 140-3
+// mode, after checking that such a file is refused there with a message
+// naming the way out, so make test-fips still shows what it does instead.
+func needArgon2(t *testing.T) {
+	t.Helper()
+	if !fips140.Enabled() {
+		return
+	}
+	_, err := keyring.OpenLocalRoot(filepath.Join(t.TempDir(), "root.key"), []byte("passphrase"), true)
+	if err == nil || !strings.Contains(err.Error(), "not FIPS 140-3 approved") || !strings.Contains(err.Error(), "--kms") {
+		t.Fatalf("a passphrase key file in FIPS mode: %v, want a refusal that names KMS", err)
+	}
+	t.Skip("argon2id key files are refused in FIPS 140-3 mode (refusal checked)")
+}
+
+// In FIPS 140-3 mode a passphrase file made earlier is refused before
+// argon2id runs, rather than silently using a non-approved KDF.
+func TestPassphraseKeyFileIsRefusedInFIPSMode(t *testing.T) {
+	if !fips140.Enabled() {
+		t.Skip("runs under make test-fips (GODEBUG=fips140=only)")
+	}
+	path := filepath.Join(t.TempDir(), "root.key")
+	if _, err := keyring.OpenLocalRoot(path, []byte("passphrase"), true); err == nil {
+		t.Fatal("a passphrase key file was created in FIPS mode")
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a refused key file was left behind: %v", err)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
 
@@ -44,6 +43,13 @@ var ErrTampered = errors.New("keyring: authentication failed")
 // destroyed by crypto-shredding.
 var ErrKeyDestroyed = errors.New("keyring: data key destroyed")
 
+// newGCM returns AES-256-GCM in Go's random-nonce form: Seal draws the
+// 96-bit nonce inside the FIPS 140-3 module and writes nonce || ciphertext,
+// Open reads it back from the front. That is the only GCM Go allows under
+// GODEBUG=fips140=only (a caller-chosen IV is refused, SP 800-38D §8.2 and
+// FIPS 140-3 IG C.H), and it is byte for byte the layout Haven has always
+// written (nonce right before ciphertext), so values sealed before FIPS
+// mode open unchanged.
 func newGCM(key []byte) (cipher.AEAD, error) {
 	if len(key) != keySize {
 		return nil, haven.Errorf(haven.EINTERNAL, "key must be %d bytes", keySize)
@@ -52,7 +58,7 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 	if err != nil {
 		return nil, haven.Wrap(haven.EINTERNAL, err, "aes key setup failed")
 	}
-	gcm, err := cipher.NewGCM(block)
+	gcm, err := cipher.NewGCMWithRandomNonce(block)
 	if err != nil {
 		return nil, haven.Wrap(haven.EINTERNAL, err, "gcm setup failed")
 	}
@@ -61,21 +67,17 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 
 // wrapWith seals a key under aead in the v1 wrap format.
 func wrapWith(aead cipher.AEAD, plaintext, ad []byte) ([]byte, error) {
-	out := make([]byte, 1+aead.NonceSize(), 1+aead.NonceSize()+len(plaintext)+aead.Overhead())
+	out := make([]byte, 1, 1+len(plaintext)+aead.Overhead())
 	out[0] = wrapFormatV1
-	if _, err := rand.Read(out[1:]); err != nil {
-		return nil, haven.Wrap(haven.EINTERNAL, err, "random nonce failed")
-	}
-	return aead.Seal(out, out[1:], plaintext, ad), nil
+	return aead.Seal(out, nil, plaintext, ad), nil
 }
 
 // unwrapWith opens a key sealed by wrapWith.
 func unwrapWith(aead cipher.AEAD, wrapped, ad []byte) ([]byte, error) {
-	ns := aead.NonceSize()
-	if len(wrapped) < 1+ns+aead.Overhead() || wrapped[0] != wrapFormatV1 {
+	if len(wrapped) < 1+aead.Overhead() || wrapped[0] != wrapFormatV1 {
 		return nil, haven.Wrap(haven.EINTERNAL, ErrTampered, "wrapped key is malformed")
 	}
-	pt, err := aead.Open(nil, wrapped[1:1+ns], wrapped[1+ns:], ad)
+	pt, err := aead.Open(nil, nil, wrapped[1:], ad)
 	if err != nil {
 		return nil, haven.Wrap(haven.EINTERNAL, ErrTampered, "wrapped key failed authentication")
 	}

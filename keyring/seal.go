@@ -2,7 +2,6 @@ package keyring
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/binary"
 	"sync"
 
@@ -117,16 +116,14 @@ func (k *Keyring) Seal(ctx context.Context, ad AD, plaintext []byte) (haven.Seal
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, sealedHeader+nonceSize, sealedMin+len(plaintext))
+	out := make([]byte, sealedHeader, sealedMin+len(plaintext))
 	out[0] = sealedFormatV1
 	out[1] = keyKindData
 	binary.BigEndian.PutUint32(out[2:6], uint32(e.version))
-	if _, err := rand.Read(out[sealedHeader:]); err != nil {
-		return nil, haven.Wrap(haven.EINTERNAL, err, "random nonce failed")
-	}
 	bp := aadPool.Get().(*[]byte)
 	aad := ad.append(append((*bp)[:0], out[:sealedHeader]...), fieldDomain)
-	out = e.aead.Seal(out, out[sealedHeader:], plaintext, aad)
+	// The random-nonce GCM (see newGCM) appends nonce || ciphertext.
+	out = e.aead.Seal(out, nil, plaintext, aad)
 	*bp = aad
 	aadPool.Put(bp)
 	return out, nil
@@ -150,7 +147,7 @@ func (k *Keyring) Open(ctx context.Context, ad AD, s haven.Sealed) ([]byte, erro
 	}
 	bp := aadPool.Get().(*[]byte)
 	aad := ad.append(append((*bp)[:0], s[:sealedHeader]...), fieldDomain)
-	pt, err := e.aead.Open(nil, p.Nonce, p.Ciphertext, aad)
+	pt, err := e.aead.Open(nil, nil, s[sealedHeader:], aad)
 	*bp = aad
 	aadPool.Put(bp)
 	if err != nil {

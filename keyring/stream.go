@@ -30,8 +30,24 @@ import (
 // or duplicated chunks fail, a stream cut at a chunk boundary fails because
 // its last chunk lacks the flag, and data appended after the flagged final
 // chunk fails too.
+//
+// Format 2 (written since FIPS 140-3 mode): the same header with format
+// 0x02 (the nonce prefix is then only more salt), and each chunk is
+// AES-256-GCM with a random nonce drawn inside Go's FIPS module, stored in
+// front of the chunk, and the STREAM counter and last-chunk flag moved into
+// the associated data:
+//
+//	chunk i: nonce [12] | AES-256-GCM(stream key, nonce, chunk, AD = i u32 || last)
+//
+// Go refuses a caller-built GCM nonce under fips140=only, so format 1
+// cannot be written there; it is still read everywhere (its nonces are
+// rebuilt in front of each chunk and opened through the same random-nonce
+// GCM, which only constrains how nonces are made, not which ones open).
+// The guarantees against reordered, cut or extended streams are the same,
+// for 12 bytes per 64 KiB chunk.
 const (
 	streamFormatV1   = 0x01
+	streamFormatV2   = 0x02
 	streamHeaderLen  = 1 + 1 + 4 + 4 + 32 + 7
 	streamChunkSize  = 64 << 10
 	streamMinChunk   = 16
@@ -55,7 +71,7 @@ func parseStreamHeader(b []byte) (streamHeader, error) {
 		return h, haven.Wrap(haven.EINTERNAL, ErrTampered, "sealed stream header is truncated")
 	}
 	copy(h.raw[:], b)
-	if b[0] != streamFormatV1 || b[1] != keyKindData {
+	if (b[0] != streamFormatV1 && b[0] != streamFormatV2) || b[1] != keyKindData {
 		return h, haven.Wrap(haven.EINTERNAL, ErrTampered, "sealed stream has an unknown format")
 	}
 	v := binary.BigEndian.Uint32(b[2:6])
@@ -69,6 +85,15 @@ func parseStreamHeader(b []byte) (streamHeader, error) {
 
 // streamAEAD derives the stream's own key from the data key.
 func (k *Keyring) streamAEAD(e *cacheEntry, h *streamHeader, ad AD) (cipher.AEAD, error) {
+	sk, err := k.streamKey(e, h, ad)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(sk)
+	return newGCM(sk)
+}
+
+func (k *Keyring) streamKey(e *cacheEntry, h *streamHeader, ad AD) ([]byte, error) {
 	var dek [keySize]byte
 	defer clear(dek[:])
 	if !k.cache.copyRaw(e, &dek) {
@@ -79,8 +104,7 @@ func (k *Keyring) streamAEAD(e *cacheEntry, h *streamHeader, ad AD) (cipher.AEAD
 	if err != nil {
 		return nil, haven.Wrap(haven.EINTERNAL, err, "stream key derivation failed")
 	}
-	defer clear(sk)
-	return newGCM(sk)
+	return sk, nil
 }
 
 // SealStream returns a writer that seals what is written to it into dst,
@@ -99,7 +123,7 @@ func (k *Keyring) sealStream(ctx context.Context, dst io.Writer, ad AD, chunkSiz
 		return nil, err
 	}
 	h := streamHeader{keyVersion: e.version, chunkSize: chunkSize}
-	h.raw[0] = streamFormatV1
+	h.raw[0] = streamFormatV2
 	h.raw[1] = keyKindData
 	binary.BigEndian.PutUint32(h.raw[2:6], uint32(e.version))
 	binary.BigEndian.PutUint32(h.raw[6:10], uint32(chunkSize))
@@ -113,15 +137,14 @@ func (k *Keyring) sealStream(ctx context.Context, dst io.Writer, ad AD, chunkSiz
 	if _, err := dst.Write(h.raw[:]); err != nil {
 		return nil, err
 	}
-	w := &streamWriter{dst: dst, aead: aead, chunkSize: chunkSize, buf: make([]byte, 0, chunkSize+tagSize)}
-	copy(w.nonce[:7], h.raw[streamHeaderLen-7:])
+	w := &streamWriter{dst: dst, aead: aead, chunkSize: chunkSize, buf: make([]byte, 0, chunkSize+nonceSize+tagSize)}
 	return w, nil
 }
 
 type streamWriter struct {
 	dst       io.Writer
 	aead      cipher.AEAD
-	nonce     [nonceSize]byte
+	chunkAD   [5]byte
 	chunkSize int
 	buf       []byte // plaintext of the pending chunk
 	out       []byte // where a chunk taken straight from the caller is sealed (made on first use)
@@ -147,7 +170,7 @@ func (w *streamWriter) Write(p []byte) (int, error) {
 		}
 		if len(w.buf) == 0 && len(p) > w.chunkSize {
 			if w.out == nil {
-				w.out = make([]byte, 0, w.chunkSize+tagSize)
+				w.out = make([]byte, 0, w.chunkSize+nonceSize+tagSize)
 			}
 			w.flush(w.out[:0], p[:w.chunkSize], false)
 			p = p[w.chunkSize:]
@@ -165,12 +188,12 @@ func (w *streamWriter) Write(p []byte) (int, error) {
 // flush seals chunk into dst (the buffer itself, sealed in place, or
 // w.out for a chunk of the caller's data) and writes it.
 func (w *streamWriter) flush(dst, chunk []byte, last bool) {
-	binary.BigEndian.PutUint32(w.nonce[7:11], w.counter)
-	w.nonce[11] = 0
+	binary.BigEndian.PutUint32(w.chunkAD[:4], w.counter)
+	w.chunkAD[4] = 0
 	if last {
-		w.nonce[11] = 1
+		w.chunkAD[4] = 1
 	}
-	ct := w.aead.Seal(dst, w.nonce[:], chunk, nil)
+	ct := w.aead.Seal(dst, nil, chunk, w.chunkAD[:])
 	if _, err := w.dst.Write(ct); err != nil {
 		w.err = err
 		return
@@ -228,17 +251,22 @@ func (k *Keyring) OpenStream(ctx context.Context, src io.Reader, ad AD) (io.Read
 	if err != nil {
 		return nil, err
 	}
-	r := &streamReader{src: src, aead: aead, chunkSize: h.chunkSize, buf: make([]byte, h.chunkSize+tagSize+1)}
-	copy(r.nonce[:7], raw[streamHeaderLen-7:])
+	r := &streamReader{src: src, aead: aead, chunkSize: h.chunkSize, v1: raw[0] == streamFormatV1,
+		buf: make([]byte, nonceSize+h.chunkSize+tagSize+1)}
+	if r.v1 {
+		copy(r.nonce[:7], raw[streamHeaderLen-7:])
+	}
 	return r, nil
 }
 
 type streamReader struct {
 	src       io.Reader
 	aead      cipher.AEAD
-	nonce     [nonceSize]byte
+	v1        bool            // format 1: nonces are rebuilt, not stored
+	nonce     [nonceSize]byte // format 1's nonce prefix and counter
+	chunkAD   [5]byte         // format 2's counter and last flag
 	chunkSize int
-	buf       []byte // one sealed chunk plus one byte of look-ahead
+	buf       []byte // nonce, one sealed chunk, one byte of look-ahead
 	carry     int    // 1 if a look-ahead byte waits at buf[chunkSize+tagSize]
 	plain     []byte // opened bytes not yet returned
 	counter   uint32
@@ -298,13 +326,20 @@ func (r *streamReader) WriteTo(w io.Writer) (int64, error) {
 // follows: only a chunk followed by nothing may carry the last-chunk flag,
 // and only it is opened as such.
 func (r *streamReader) next(into []byte) ([]byte, error) {
-	full := r.chunkSize + tagSize
+	// Both formats are opened as nonce || ciphertext from buf[0]: format 2
+	// stores the nonce there, format 1's is rebuilt into buf[:nonceSize]
+	// and its chunk read after it.
+	base := 0
+	if r.v1 {
+		base = nonceSize
+	}
+	full := nonceSize + r.chunkSize + tagSize
 	if r.carry == 1 {
 		// The look-ahead byte waited at buf[full], past the plaintext
 		// that was being returned; it starts this chunk.
-		r.buf[0] = r.buf[full]
+		r.buf[base] = r.buf[full]
 	}
-	n, err := io.ReadFull(r.src, r.buf[r.carry:full+1])
+	n, err := io.ReadFull(r.src, r.buf[base+r.carry:full+1])
 	n += r.carry
 	r.carry = 0
 	last := false
@@ -315,19 +350,30 @@ func (r *streamReader) next(into []byte) ([]byte, error) {
 	default:
 		return nil, err
 	}
-	chunk := r.buf[:min(n, full)]
-	if len(chunk) < tagSize {
+	chunk := r.buf[:min(base+n, full)]
+	if len(chunk) < nonceSize+tagSize {
 		return nil, haven.Wrap(haven.EINTERNAL, ErrTampered, "sealed stream is truncated")
 	}
-	binary.BigEndian.PutUint32(r.nonce[7:11], r.counter)
-	r.nonce[11] = 0
-	if last {
-		r.nonce[11] = 1
+	var ad []byte
+	if r.v1 {
+		binary.BigEndian.PutUint32(r.nonce[7:11], r.counter)
+		r.nonce[11] = 0
+		if last {
+			r.nonce[11] = 1
+		}
+		copy(chunk, r.nonce[:])
+	} else {
+		binary.BigEndian.PutUint32(r.chunkAD[:4], r.counter)
+		r.chunkAD[4] = 0
+		if last {
+			r.chunkAD[4] = 1
+		}
+		ad = r.chunkAD[:]
 	}
 	if into == nil {
 		into = chunk[:0]
 	}
-	pt, err := r.aead.Open(into, r.nonce[:], chunk, nil)
+	pt, err := r.aead.Open(into, nil, chunk, ad)
 	if err != nil {
 		return nil, haven.Wrap(haven.EINTERNAL, ErrTampered, "sealed stream is truncated or altered")
 	}

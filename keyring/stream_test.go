@@ -95,7 +95,7 @@ func TestStreamRoundTripsAtEverySize(t *testing.T) {
 func chunks(sealed []byte) (header []byte, cs [][]byte) {
 	header, rest := sealed[:keyring.StreamHeaderLen], sealed[keyring.StreamHeaderLen:]
 	for len(rest) > 0 {
-		n := min(len(rest), 16+16)
+		n := min(len(rest), 12+16+16) // nonce, 16-byte chunk, tag
 		cs = append(cs, rest[:n])
 		rest = rest[n:]
 	}
@@ -219,3 +219,37 @@ func TestStreamMemoryStaysFlat(t *testing.T) {
 type zeroReader struct{}
 
 func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// Blobs sealed before FIPS 140-3 mode (format 1, counter nonces) must still
+// open, also under fips140=only, and must still refuse tampering.
+func TestStreamFormatOneStillOpens(t *testing.T) {
+	k, _, _ := newKeyring(t)
+	for _, n := range []int{0, 1, 16, 5*16 + 9, 6 * 16} {
+		data := randomBytes(n)
+		v1, err := keyring.SealStreamV1(k, context.Background(), blobAD, data, 16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v1[0] != 0x01 {
+			t.Fatalf("fixture has format %d", v1[0])
+		}
+		if got, err := openStream(k, blobAD, v1); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%d bytes: format 1 stream did not open: %v", n, err)
+		}
+		for _, cut := range []int{keyring.StreamHeaderLen + 1, len(v1) - 1} {
+			if cut < len(v1) && cut > keyring.StreamHeaderLen {
+				if _, err := openStream(k, blobAD, v1[:cut]); err == nil {
+					t.Fatalf("%d bytes: format 1 stream cut to %d opened", n, cut)
+				}
+			}
+		}
+		b := bytes.Clone(v1)
+		b[len(b)-1] ^= 1
+		if _, err := openStream(k, blobAD, b); err == nil {
+			t.Fatalf("%d bytes: altered format 1 stream opened", n)
+		}
+	}
+	if got := sealStream(t, k, blobAD, []byte("x"), 16); got[0] != 0x02 {
+		t.Fatalf("new streams are written in format %d, want 2", got[0])
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	otptotp "github.com/pquerna/otp/totp"
 
 	"haven/internal/testkit"
 )
@@ -30,7 +29,7 @@ func TestBrowserAdminDisablesAClinician(t *testing.T) {
 	if m == nil {
 		t.Fatal("no enrolment secret for the clinician")
 	}
-	code, _ := otptotp.GenerateCode(strings.ReplaceAll(m[1], " ", ""), time.Now())
+	code, _ := appCode(strings.ReplaceAll(m[1], " ", ""), time.Now())
 	expectStatus(t, doc.post("/login/enrol", url.Values{"code": {code}}), http.StatusOK)
 	expectStatus(t, doc.get("/api/v1/session"), http.StatusOK)
 
@@ -39,7 +38,7 @@ func TestBrowserAdminDisablesAClinician(t *testing.T) {
 	}
 	fill(t, ctx, map[string]string{"email": admin, "password": stackPassword}, "sign-in", "#totp-secret")
 	secret := strings.ReplaceAll(text(t, ctx, "#totp-secret"), " ", "")
-	code, err := otptotp.GenerateCode(secret, time.Now())
+	code, err := appCode(secret, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
-	otptotp "github.com/pquerna/otp/totp"
 
 	"haven"
 	"haven/demo"
@@ -277,7 +276,7 @@ func (w *walker) signIn(email, secret string) string {
 	switch {
 	case w.has("#totp-secret"):
 		secret = strings.ReplaceAll(w.text("#totp-secret"), " ", "")
-		code, err := otptotp.GenerateCode(secret, time.Now())
+		code, err := appCode(secret, time.Now())
 		if err != nil {
 			w.t.Fatal(err)
 		}
@@ -286,7 +285,7 @@ func (w *walker) signIn(email, secret string) string {
 		w.follow("#continue")
 	case w.has("#verify"):
 		// A code of the next period, so it is not the one just used.
-		code, err := otptotp.GenerateCode(secret, time.Now().Add(30*time.Second))
+		code, err := appCode(secret, time.Now().Add(30*time.Second))
 		if err != nil {
 			w.t.Fatal(err)
 		}

@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	otptotp "github.com/pquerna/otp/totp"
-
 	"haven"
 	"haven/service"
 )
@@ -55,7 +53,7 @@ func TestBrowserAdminRegistersALabsResultsInterface(t *testing.T) {
 	if !strings.HasPrefix(w.at(), "/account/step-up") {
 		t.Fatalf("a change to the interface did not ask for a step-up: at %s", w.at())
 	}
-	code, err := otptotp.GenerateCode(secret, time.Now().Add(30*time.Second))
+	code, err := appCode(secret, time.Now().Add(30*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	otptotp "github.com/pquerna/otp/totp"
 
 	"haven"
 	"haven/internal/testkit"
@@ -64,7 +63,7 @@ func TestBrowserVisitNoteAndAmendment(t *testing.T) {
 	if !strings.HasPrefix(doc.at(), "/account/step-up") {
 		t.Fatalf("signing did not ask to confirm it is her: at %s", doc.at())
 	}
-	code, err := otptotp.GenerateCode(secret, time.Now().Add(30*time.Second))
+	code, err := appCode(secret, time.Now().Add(30*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	otptotp "github.com/pquerna/otp/totp"
 
 	"haven"
 	"haven/service"
@@ -71,7 +70,7 @@ func TestBrowserPrescribeWithStepUpAndAskForRenewal(t *testing.T) {
 	if !strings.HasPrefix(doc.at(), "/account/step-up") {
 		t.Fatalf("signing did not ask for a step-up: at %s", doc.at())
 	}
-	code, err := otptotp.GenerateCode(secret, time.Now().Add(30*time.Second))
+	code, err := appCode(secret, time.Now().Add(30*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}

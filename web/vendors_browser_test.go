@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	otptotp "github.com/pquerna/otp/totp"
-
 	"haven"
 	"haven/service"
 )
@@ -57,7 +55,7 @@ func TestBrowserAdminRegistersAPharmacy(t *testing.T) {
 			at = time.Now().Add(30 * time.Second)
 		}
 		lastPeriod = at.Unix() / 30
-		code, err := otptotp.GenerateCode(secret, at)
+		code, err := appCode(secret, at)
 		if err != nil {
 			t.Fatal(err)
 		}

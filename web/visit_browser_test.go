@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	otptotp "github.com/pquerna/otp/totp"
 
 	"haven"
 	"haven/internal/testkit"
@@ -67,7 +66,7 @@ func signInClinician(t testing.TB, ctx context.Context, base string) {
 	}
 	enter(t, ctx, map[string]string{"email": doctor, "password": stackPassword}, "sign-in", "#totp-secret")
 	secret := strings.ReplaceAll(textOf(t, ctx, "#totp-secret"), " ", "")
-	code, err := otptotp.GenerateCode(secret, time.Now())
+	code, err := appCode(secret, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +235,7 @@ func TestBrowserVideoVisit(t *testing.T) {
 	}
 	enter(t, guest, map[string]string{"email": desk, "password": stackPassword}, "sign-in", "#totp-secret")
 	secret := strings.ReplaceAll(textOf(t, guest, "#totp-secret"), " ", "")
-	code, err := otptotp.GenerateCode(secret, time.Now())
+	code, err := appCode(secret, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package outbox
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -53,7 +52,10 @@ func (d *Dir) aead() (cipher.AEAD, error) {
 	if err != nil {
 		return nil, haven.Wrap(haven.EINTERNAL, err, "outbox key")
 	}
-	return cipher.NewGCM(block)
+	// Random-nonce GCM: the nonce is drawn inside Go's FIPS 140-3 module
+	// (a caller's nonce is refused under fips140=only) and written in
+	// front of the ciphertext, where this format always had it.
+	return cipher.NewGCMWithRandomNonce(block)
 }
 
 func (d *Dir) seal(raw []byte) ([]byte, error) {
@@ -61,13 +63,9 @@ func (d *Dir) seal(raw []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, len(sealedMagic)+aead.NonceSize(), len(sealedMagic)+aead.NonceSize()+len(raw)+aead.Overhead())
+	out := make([]byte, len(sealedMagic), len(sealedMagic)+len(raw)+aead.Overhead())
 	copy(out, sealedMagic)
-	nonce := out[len(sealedMagic):]
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, haven.Wrap(haven.EINTERNAL, err, "random nonce failed")
-	}
-	return aead.Seal(out, nonce, raw, out[:len(sealedMagic)]), nil
+	return aead.Seal(out, nil, raw, []byte(sealedMagic)), nil
 }
 
 func (d *Dir) open(b []byte) ([]byte, error) {
@@ -75,11 +73,11 @@ func (d *Dir) open(b []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := len(sealedMagic) + aead.NonceSize()
-	if len(b) < h+aead.Overhead() || string(b[:len(sealedMagic)]) != sealedMagic {
+	h := len(sealedMagic)
+	if len(b) < h+aead.Overhead() || string(b[:h]) != sealedMagic {
 		return nil, errUnreadable
 	}
-	raw, err := aead.Open(nil, b[len(sealedMagic):h], b[h:], b[:len(sealedMagic)])
+	raw, err := aead.Open(nil, nil, b[h:], []byte(sealedMagic))
 	if err != nil {
 		return nil, errUnreadable
 	}

@@ -2,7 +2,9 @@ package password
 
 import (
 	"context"
+	"crypto/fips140"
 	"runtime"
+	"strings"
 
 	"haven"
 )
@@ -53,6 +55,9 @@ func NewHasher(cfg HasherConfig) *Hasher {
 	p := cfg.Params
 	if p == (Params{}) {
 		p = DefaultParams
+	}
+	if p.PBKDF2Iterations == 0 {
+		p.PBKDF2Iterations = DefaultParams.PBKDF2Iterations
 	}
 	n := cfg.Concurrency
 	if n <= 0 {
@@ -127,19 +132,45 @@ func (h *Hasher) run(ctx context.Context, memKiB uint32, fn func()) error {
 	return nil
 }
 
-// Hash returns the PHC-encoded argon2id hash of pw. It does not apply
-// Check: call Check first when a password is being set.
+// Hash returns the PHC-encoded argon2id hash of pw, or in FIPS 140-3 mode
+// its PBKDF2-HMAC-SHA-256 hash. It does not apply Check: call Check first
+// when a password is being set.
 func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
 	n, ok := normalize(pw)
 	if !ok {
 		return "", haven.Errorf(haven.EINVALID, "password must be valid text of at most %d bytes", MaxBytes)
 	}
 	salt := newSalt(h.params.SaltLen)
+	if fips140.Enabled() {
+		key, err := h.pbkdf2(ctx, h.params.PBKDF2Iterations, n, salt)
+		if err != nil {
+			return "", err
+		}
+		return encodePBKDF2(h.params.PBKDF2Iterations, salt, key), nil
+	}
 	var key []byte
-	if err := h.run(ctx, h.params.Memory, func() { key = hash(h.params, n, salt) }); err != nil {
+	var herr error
+	if err := h.run(ctx, h.params.Memory, func() { key, herr = hash(h.params, n, salt) }); err != nil {
 		return "", err
 	}
+	if herr != nil {
+		return "", haven.Wrap(haven.EINTERNAL, herr, "Internal error.")
+	}
 	return encode(h.params, salt, key), nil
+}
+
+// pbkdf2 runs PBKDF2 in the pool. It holds one memory share: it needs
+// almost no memory, but a core for as long as an argon2id hash.
+func (h *Hasher) pbkdf2(ctx context.Context, iter uint32, n string, salt []byte) ([]byte, error) {
+	var key []byte
+	var kerr error
+	if err := h.run(ctx, h.params.Memory, func() { key, kerr = hashPBKDF2(iter, n, salt) }); err != nil {
+		return nil, err
+	}
+	if kerr != nil {
+		return nil, haven.Wrap(haven.EINTERNAL, kerr, "Internal error.")
+	}
+	return key, nil
 }
 
 // Verify reports whether pw matches encoded, comparing in constant time.
@@ -147,20 +178,47 @@ func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
 // an internal error, never a match. rehash is true when the match used
 // weaker parameters than the Hasher's, so the caller should store a fresh
 // Hash of pw.
+//
+// In FIPS 140-3 mode an argon2id hash (set before the mode was turned on)
+// is not checked: argon2id is outside the module. It answers as a wrong
+// password, after the same work as VerifyDummy, because any other answer
+// would tell a stranger that the email has an account; the person sets a
+// new password through the reset link (see the README's "FIPS 140-3 mode").
 func (h *Hasher) Verify(ctx context.Context, pw, encoded string) (ok, rehash bool, err error) {
-	p, salt, want, err := decode(encoded)
-	if err != nil {
-		return false, false, haven.Wrap(haven.EINTERNAL, err, "Internal error.")
-	}
 	n, valid := normalize(pw)
 	if !valid {
 		// No password that could have been set looks like this, and the
 		// caller's unknown-account path (VerifyDummy) answers the same way.
 		n = ""
 	}
+	if strings.HasPrefix(encoded, pbkdf2Prefix) {
+		iter, salt, want, err := decodePBKDF2(encoded)
+		if err != nil {
+			return false, false, haven.Wrap(haven.EINTERNAL, err, "Internal error.")
+		}
+		got, err := h.pbkdf2(ctx, iter, n, salt)
+		if err != nil {
+			return false, false, err
+		}
+		if !valid || !equal(got, want) {
+			return false, false, nil
+		}
+		return true, needsRehash(encoded, h.params), nil
+	}
+	p, salt, want, err := decode(encoded)
+	if err != nil {
+		return false, false, haven.Wrap(haven.EINTERNAL, err, "Internal error.")
+	}
+	if fips140.Enabled() {
+		return false, false, h.VerifyDummy(ctx, pw)
+	}
 	var got []byte
-	if err := h.run(ctx, p.Memory, func() { got = hash(p, n, salt) }); err != nil {
+	var herr error
+	if err := h.run(ctx, p.Memory, func() { got, herr = hash(p, n, salt) }); err != nil {
 		return false, false, err
+	}
+	if herr != nil {
+		return false, false, haven.Wrap(haven.EINTERNAL, herr, "Internal error.")
 	}
 	if !valid || !equal(got, want) {
 		return false, false, nil
@@ -178,8 +236,16 @@ func (h *Hasher) VerifyDummy(ctx context.Context, pw string) error {
 	if !valid {
 		n = ""
 	}
+	if fips140.Enabled() {
+		got, err := h.pbkdf2(ctx, h.params.PBKDF2Iterations, n, h.dummySalt)
+		if err != nil {
+			return err
+		}
+		_ = equal(got, h.dummyKey)
+		return nil
+	}
 	var got []byte
-	if err := h.run(ctx, h.params.Memory, func() { got = hash(h.params, n, h.dummySalt) }); err != nil {
+	if err := h.run(ctx, h.params.Memory, func() { got, _ = hash(h.params, n, h.dummySalt) }); err != nil {
 		return err
 	}
 	_ = equal(got, h.dummyKey) // the comparison Verify would make, for equal timing

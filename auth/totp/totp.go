@@ -7,19 +7,25 @@
 // goes only to the enrolling user's screen, never to a log or a URL.
 //
 // HMAC-SHA1 with 6 digits and a 30-second step is what every authenticator
-// app understands; SHA-1's collision weakness does not touch HMAC.
+// app understands; SHA-1's collision weakness does not touch HMAC. In FIPS
+// 140-3 mode, where Go's module refuses SHA-1, new secrets are 32 bytes and
+// use HMAC-SHA-256 (RFC 6238's SHA256 mode, algorithm=SHA256 in the URI):
+// the secret's length says which, so nothing else is stored.
 package totp
 
 import (
 	"context"
+	"crypto/fips140"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha1"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base32"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"net/url"
 	"strings"
 	"time"
@@ -39,14 +45,23 @@ const (
 	// SecretBytes is the secret's size: 160 bits, as RFC 4226 recommends for
 	// HMAC-SHA1.
 	SecretBytes = 20
+	// SecretBytesSHA256 is the size of a FIPS-mode secret, as long as
+	// SHA-256's output (RFC 6238's reference keys); a secret of exactly this
+	// size is used with HMAC-SHA-256.
+	SecretBytesSHA256 = 32
 )
 
 // b32 is the encoding authenticator apps expect: RFC 4648 base32, no padding.
 var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 // NewSecret returns a fresh random secret, base32-encoded (32 characters).
+// In FIPS 140-3 mode it is a 32-byte HMAC-SHA-256 secret (52 characters).
 func NewSecret() string {
-	b := make([]byte, SecretBytes)
+	n := SecretBytes
+	if fips140.Enabled() {
+		n = SecretBytesSHA256
+	}
+	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
 		panic("totp: crypto/rand failed: " + err.Error())
 	}
@@ -59,15 +74,30 @@ func decodeSecret(secret string) ([]byte, error) {
 	if err != nil || len(key) < 10 {
 		return nil, haven.Wrap(haven.EINTERNAL, errors.New("totp: malformed secret"), "Internal error.")
 	}
+	if fips140.Enabled() && !isSHA256(key) {
+		return nil, errSHA1InFIPSMode
+	}
 	return key, nil
 }
 
-// hotp is RFC 4226's HOTP: HMAC-SHA1 over the big-endian counter, dynamic
-// truncation, and the low digits in decimal.
+// errSHA1InFIPSMode answers a code for an authenticator enrolled before FIPS
+// 140-3 mode, with SHA-1. It is only reached after the password matched, so
+// saying why reveals nothing to a stranger.
+var errSHA1InFIPSMode = haven.Errorf(haven.EUNAVAILABLE, "this authenticator app was set up with SHA-1, which FIPS mode does not use; sign in with a passkey or a recovery code and set the app up again")
+
+func isSHA256(key []byte) bool { return len(key) == SecretBytesSHA256 }
+
+// hotp is RFC 4226's HOTP: HMAC (SHA-1, or SHA-256 for a 32-byte secret)
+// over the big-endian counter, dynamic truncation, and the low digits in
+// decimal.
 func hotp(key []byte, counter uint64, digits int) string {
 	var msg [8]byte
 	binary.BigEndian.PutUint64(msg[:], counter)
-	m := hmac.New(sha1.New, key)
+	h := sha1.New
+	if isSHA256(key) {
+		h = sha256.New
+	}
+	m := hmac.New(func() hash.Hash { return h() }, key)
 	m.Write(msg[:])
 	sum := m.Sum(nil)
 	off := sum[len(sum)-1] & 0x0f
@@ -167,7 +197,11 @@ func URI(secret, issuer, account string) string {
 	v := url.Values{}
 	v.Set("secret", secret)
 	v.Set("issuer", issuer)
-	v.Set("algorithm", "SHA1")
+	alg := "SHA1"
+	if key, err := decodeSecret(secret); err == nil && isSHA256(key) {
+		alg = "SHA256"
+	}
+	v.Set("algorithm", alg)
 	v.Set("digits", fmt.Sprint(Digits))
 	v.Set("period", fmt.Sprint(int(Period/time.Second)))
 	u := url.URL{

@@ -2,6 +2,7 @@ package totp
 
 import (
 	"context"
+	"crypto/fips140"
 	"net/url"
 	"strings"
 	"sync"
@@ -10,11 +11,15 @@ import (
 	"time"
 
 	"haven"
+	"haven/internal/testkit"
 )
 
 // TestRFC6238Vectors checks HOTP over the RFC 6238 Appendix B SHA-1 test
 // vectors (8 digits, secret "12345678901234567890", 30-second steps).
 func TestRFC6238Vectors(t *testing.T) {
+	if fips140.Enabled() {
+		t.Skip("SHA-1 is refused in FIPS 140-3 mode (TestFIPSModeTOTPUsesSHA256 checks the refusal)")
+	}
 	key := []byte("12345678901234567890")
 	for _, v := range []struct {
 		unix int64
@@ -36,6 +41,70 @@ func TestRFC6238Vectors(t *testing.T) {
 	if got, _ := Code(secret, time.Unix(59, 0)); got != "287082" {
 		t.Errorf("Code(T=59) = %s, want 287082", got)
 	}
+}
+
+// TestRFC6238SHA256Vectors checks the SHA-256 vectors of RFC 6238
+// Appendix B (32-byte secret), the mode FIPS 140-3 deployments use.
+func TestRFC6238SHA256Vectors(t *testing.T) {
+	key := []byte("12345678901234567890123456789012")
+	for _, v := range []struct {
+		unix int64
+		code string
+	}{
+		{59, "46119246"},
+		{1111111109, "68084774"},
+		{1111111111, "67062674"},
+		{1234567890, "91819424"},
+		{2000000000, "90698825"},
+		{20000000000, "77737706"},
+	} {
+		if got := hotp(key, uint64(Step(time.Unix(v.unix, 0))), 8); got != v.code {
+			t.Errorf("T=%d: got %s, want %s", v.unix, got, v.code)
+		}
+	}
+	secret := b32.EncodeToString(key)
+	if got, _ := Code(secret, time.Unix(59, 0)); got != "119246" {
+		t.Errorf("Code(T=59) = %s, want 119246", got)
+	}
+	if q := mustQuery(t, URI(secret, "Haven", "alex@example.org")); q.Get("algorithm") != "SHA256" {
+		t.Errorf("URI of a 32-byte secret says algorithm %q", q.Get("algorithm"))
+	}
+}
+
+// In FIPS 140-3 mode new secrets are SHA-256 ones and work end to end, and
+// an authenticator enrolled with SHA-1 gets a clear refusal, not a panic.
+func TestFIPSModeTOTPUsesSHA256(t *testing.T) {
+	if !testkit.InFIPSMode(t) {
+		return
+	}
+	s := NewSecret()
+	key, err := b32.DecodeString(s)
+	if err != nil || len(key) != SecretBytesSHA256 {
+		t.Fatalf("FIPS-mode secret %q: %d bytes, %v", s, len(key), err)
+	}
+	if q := mustQuery(t, URI(s, "Haven", "alex@example.org")); q.Get("algorithm") != "SHA256" {
+		t.Fatalf("FIPS-mode URI algorithm %q", q.Get("algorithm"))
+	}
+	code, err := Code(s, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if step, err := Validate(s, code, now, 0); err != nil || step != Step(now) {
+		t.Fatalf("Validate = %d, %v", step, err)
+	}
+	old := b32.EncodeToString([]byte("12345678901234567890"))
+	if _, err := Validate(old, "287082", time.Unix(59, 0), 0); haven.ErrorCode(err) != haven.EUNAVAILABLE || !strings.Contains(haven.ErrorMessage(err), "set the app up again") {
+		t.Fatalf("SHA-1 secret in FIPS mode: %v", err)
+	}
+}
+
+func mustQuery(t *testing.T, raw string) url.Values {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Query()
 }
 
 var (
@@ -163,8 +232,12 @@ func TestNewSecret(t *testing.T) {
 	if a == b {
 		t.Fatal("two secrets are equal")
 	}
+	want := SecretBytes
+	if fips140.Enabled() {
+		want = SecretBytesSHA256
+	}
 	key, err := b32.DecodeString(a)
-	if err != nil || len(key) != SecretBytes || len(a) != 32 {
+	if err != nil || len(key) != want {
 		t.Fatalf("secret %q: %d bytes, %v", a, len(key), err)
 	}
 }

@@ -38,6 +38,7 @@ type Config struct {
 	ErasureLedger  string
 	MetricsToken   string
 	Demo           bool
+	FIPS           bool
 
 	auditLog     string          // `haven audit --log`
 	witnessSpecs []witnessSpec   // parsed --audit-witness
@@ -94,6 +95,15 @@ func (c *Config) register(fs *flag.FlagSet, serve bool) error {
 			demo = b
 		}
 		fs.BoolVar(&c.Demo, "demo", demo, "seed two demo practices and print how to sign in (env HAVEN_DEMO)")
+		fips := false
+		if v, ok := os.LookupEnv("HAVEN_FIPS"); ok {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("HAVEN_FIPS: %q is not true or false", v)
+			}
+			fips = b
+		}
+		fs.BoolVar(&c.FIPS, "fips", fips, "require Go's FIPS 140-3 mode (GODEBUG=fips140=on or only): refuse to start without it (env HAVEN_FIPS)")
 	}
 	return nil
 }
@@ -127,6 +137,9 @@ func registerSettings(fs *flag.FlagSet, settings []setting) error {
 // validate checks settings that need no I/O beyond the data dir, and fills
 // in defaults that depend on other settings. Errors name the setting.
 func (c *Config) validate(serve bool) error {
+	if err := checkFIPS(serve && c.FIPS); err != nil {
+		return err
+	}
 	if c.DataDir == "" {
 		return fmt.Errorf("--data-dir: must not be empty")
 	}

@@ -21,7 +21,7 @@ import (
 // select it: SQLite under the data dir always, PostgreSQL when available.
 func databaseArgs(t *testing.T) map[string][]string {
 	dbs := map[string][]string{"sqlite": nil}
-	if os.Getenv("HAVEN_TEST_POSTGRES") != "" || testkit.InCI() {
+	if !testkit.SQLiteOnly() && (os.Getenv("HAVEN_TEST_POSTGRES") != "" || testkit.InCI()) {
 		dbs["postgres"] = []string{"--db", testkit.Postgres(t)}
 	}
 	return dbs

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/fips140"
 	"fmt"
 	"net"
 	"strconv"
@@ -154,8 +155,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if created {
 		fmt.Fprintf(env.Stdout, "created a self-signed certificate for localhost in %s/tls\n", cfg.DataDir)
 	}
+	fmt.Fprintln(env.Stdout, fipsStatus())
 	fmt.Fprintf(env.Stdout, "Haven is serving %s (listening on %s, TLS 1.3 only)\ncertificate SHA-256 fingerprint %s\n", publicURL, addr, web.Fingerprint(cert))
-	env.Logger.Info("serving", "addr", addr, "db", string(st.db.Dialect()), "cert_sha256", web.Fingerprint(cert))
+	env.Logger.Info("serving", "addr", addr, "db", string(st.db.Dialect()), "cert_sha256", web.Fingerprint(cert), "fips140", fips140.Enabled())
 	go st.checkpointEvery(ctx, env, time.Minute)
 	go st.sweepBlobsEvery(ctx, env, blob.OrphanAge)
 	if own, err := st.db.KeepsOwnStatistics(ctx); err != nil {

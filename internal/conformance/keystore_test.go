@@ -16,7 +16,7 @@ var _ keyring.Store = (*sqlstore.DB)(nil)
 
 func TestSQLStoreConformsToTheKeyStoreSuite(t *testing.T) {
 	names := []string{"sqlite"}
-	if os.Getenv("HAVEN_TEST_POSTGRES") != "" || testkit.InCI() {
+	if !testkit.SQLiteOnly() && (os.Getenv("HAVEN_TEST_POSTGRES") != "" || testkit.InCI()) {
 		names = append(names, "postgres")
 	}
 	for _, name := range names {

@@ -21,12 +21,21 @@ import (
 // InCI reports whether the tests run under CI.
 func InCI() bool { return os.Getenv("CI") == "true" }
 
+// SQLiteOnly reports whether this run was asked, by HAVEN_TEST_SQLITE_ONLY=1,
+// to leave PostgreSQL out even in CI: make test-fips does, because it
+// exercises Haven's cryptography under the FIPS 140-3 module, which is the
+// same on either database, and make test covers PostgreSQL in the same CI.
+func SQLiteOnly() bool { return os.Getenv("HAVEN_TEST_SQLITE_ONLY") == "1" }
+
 // Postgres creates an empty database on the server named by
 // HAVEN_TEST_POSTGRES (for example postgres://postgres@127.0.0.1:5432/postgres),
 // drops it when the test ends, and returns its URL. Outside CI, with no server
 // named, the test is skipped; in CI it fails.
 func Postgres(tb testing.TB) string {
 	tb.Helper()
+	if SQLiteOnly() {
+		tb.Skip("HAVEN_TEST_SQLITE_ONLY=1 (make test-fips): PostgreSQL is covered by make test")
+	}
 	base := os.Getenv("HAVEN_TEST_POSTGRES")
 	if base == "" {
 		if InCI() {
@@ -76,7 +85,7 @@ func SQLite(tb testing.TB) string {
 func Databases(tb testing.TB) map[string]string {
 	tb.Helper()
 	dbs := map[string]string{"sqlite": SQLite(tb)}
-	if os.Getenv("HAVEN_TEST_POSTGRES") != "" || InCI() {
+	if !SQLiteOnly() && (os.Getenv("HAVEN_TEST_POSTGRES") != "" || InCI()) {
 		dbs["postgres"] = Postgres(tb)
 	}
 	return dbs

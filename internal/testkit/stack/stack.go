@@ -115,7 +115,7 @@ func Processor(p haven.Processor) Option { return func(c *config) { c.processor 
 
 // FastHasher keeps tests quick: argon2id with small memory. Production
 // parameters are tested in auth/password.
-var FastHasher = password.NewHasher(password.HasherConfig{Params: password.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}})
+var FastHasher = password.NewHasher(password.HasherConfig{Params: password.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32, PBKDF2Iterations: 1000}})
 
 // ForEachDB runs fn on a fresh stack over SQLite and, when available
 // (always in CI), PostgreSQL.
