@@ -37,7 +37,11 @@ import (
 // this node reads them back within the next). With N nodes and a client
 // sending r requests a second to each, that is at most (N-1)·r·2·FlushEvery
 // over the limit in a window — 20 requests at 100 ms, 50 per second per
-// node and two nodes, against a limit of thousands a minute.
+// node and two nodes, against a limit of thousands a minute. A node
+// forgets keys idle for a flush interval while under half their limit (so
+// a flood from many addresses cannot fill its memory); such a key's next
+// requests count from 0 here for at most one interval, which cannot carry
+// it past the limit unless it sends half the limit in that interval.
 
 // RequestCounter keeps the shared counts: every node sees the same
 // (sqlstore.DB).
@@ -194,7 +198,16 @@ func (l *rateLimiter) flush(ctx context.Context) error {
 			delete(l.counts, k) // a past window limits nothing
 			continue
 		}
-		if c.pending == 0 && (c.window < current || 2*c.shared < c.limit) {
+		if c.pending == 0 && 2*c.shared < c.limit {
+			// Idle since the last flush and far from its limit: forget
+			// it, so that memory holds only the keys of the last interval
+			// and those near their limits, however many addresses a flood
+			// comes from. Its next request starts from 0 here and reads
+			// the shared total back at the next flush.
+			delete(l.counts, k)
+			continue
+		}
+		if c.pending == 0 && c.window < current {
 			continue
 		}
 		b := batches[c.window]

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,10 +32,24 @@ func openDBB(t testing.TB, dsn string) *sqlstore.DB {
 	return db
 }
 
-// fixedClock is a clock standing at one moment until moved.
-type fixedClock struct{ t time.Time }
+// fixedClock is a clock standing at one moment until moved. The rate
+// limiter's flush loop reads it from its own goroutine.
+type fixedClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
 
-func (c *fixedClock) now() time.Time { return c.t }
+func (c *fixedClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fixedClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
 
 // send serves one request from addr (the connection's peer) through h,
 // with hdr's headers and its "Body" as the body.
@@ -117,7 +132,7 @@ func TestAddressLimitIsSharedAcrossServers(t *testing.T) {
 	t.Parallel()
 	for name, dsn := range testkit.Databases(t) {
 		t.Run(name, func(t *testing.T) {
-			clock := &fixedClock{time.Date(2026, 5, 4, 10, 0, 15, 0, time.UTC)}
+			clock := &fixedClock{t: time.Date(2026, 5, 4, 10, 0, 15, 0, time.UTC)}
 			node := func() *web.Server {
 				return newWebServer(t, web.Config{Limits: &web.RateLimits{Counter: openDB(t, dsn), PerAddress: 4, Now: clock.now}})
 			}
@@ -160,7 +175,7 @@ func TestAddressLimitIsSharedAcrossServers(t *testing.T) {
 			if w := send(a, "GET", "/nowhere", other, nil); w.Code == http.StatusTooManyRequests {
 				t.Error("another address was held back")
 			}
-			clock.t = clock.t.Add(45 * time.Second)
+			clock.add(45 * time.Second)
 			if w := send(a, "GET", "/nowhere", attacker, nil); w.Code == http.StatusTooManyRequests {
 				t.Error("still refused in the next window")
 			}
@@ -195,7 +210,7 @@ func TestUserLimitIsSharedAcrossServersAndPerUser(t *testing.T) {
 	doc, front := st.client(firefox), st.client(firefox)
 	doc.signIn(doctor, "")
 	front.signIn(desk, "")
-	clock := &fixedClock{time.Date(2026, 5, 4, 10, 0, 50, 0, time.UTC)}
+	clock := &fixedClock{t: time.Date(2026, 5, 4, 10, 0, 50, 0, time.UTC)}
 	node := func() *web.Server {
 		cfg := st.web
 		cfg.Limits = &web.RateLimits{Counter: st.db, PerUser: 3, Now: clock.now}
@@ -224,7 +239,7 @@ func TestUserLimitIsSharedAcrossServersAndPerUser(t *testing.T) {
 	if w := send(a, "GET", "/app", addr, cookie(doc)); w.Code == http.StatusTooManyRequests {
 		t.Error("a page counted against the API limit")
 	}
-	clock.t = clock.t.Add(10 * time.Second)
+	clock.add(10 * time.Second)
 	if w := send(a, "GET", "/api/v1/session", addr, cookie(doc)); w.Code != http.StatusOK {
 		t.Errorf("next window: %d", w.Code)
 	}
