@@ -8,8 +8,8 @@ import (
 	"haven/web"
 )
 
-// BenchmarkAddressLimit is the cost of counting every request in the
-// database: the same request through a server without limits (the
+// BenchmarkAddressLimit is the cost of counting every request (in memory,
+// flushed to the database every DefaultRateFlush): the same request through a server without limits (the
 // baseline, in the same run) and with them, counted on SQLite and, where
 // there is one, on PostgreSQL. Compare the lines' ns/op; no assertion on
 // time.

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,10 +32,24 @@ func openDBB(t testing.TB, dsn string) *sqlstore.DB {
 	return db
 }
 
-// fixedClock is a clock standing at one moment until moved.
-type fixedClock struct{ t time.Time }
+// fixedClock is a clock standing at one moment until moved. The rate
+// limiter's flush loop reads it from its own goroutine.
+type fixedClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
 
-func (c *fixedClock) now() time.Time { return c.t }
+func (c *fixedClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fixedClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
 
 // send serves one request from addr (the connection's peer) through h,
 // with hdr's headers and its "Body" as the body.
@@ -51,6 +66,63 @@ func send(h http.Handler, method, path, addr string, hdr map[string]string) *htt
 	return w
 }
 
+// flushAll flushes the servers' rate limit counts in turn, and then the
+// first again so that it reads back what the others flushed.
+func flushAll(t *testing.T, servers ...*web.Server) {
+	t.Helper()
+	for _, s := range append(servers, servers[0]) {
+		if err := s.FlushRateCounts(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestTwoNodesTogetherOverTheLimitAreBothRefused: an attacker spreads
+// requests over two nodes on one database so that neither node alone sees
+// the limit; with nothing but the nodes' own flush loops, within a few
+// flush intervals both refuse it with 429 and Retry-After, while another
+// address still goes through on both.
+func TestTwoNodesTogetherOverTheLimitAreBothRefused(t *testing.T) {
+	t.Parallel()
+	for name, dsn := range testkit.Databases(t) {
+		t.Run(name, func(t *testing.T) {
+			const limit = 10
+			node := func() http.Handler {
+				return newWebServer(t, web.Config{Limits: &web.RateLimits{Counter: openDB(t, dsn), PerAddress: limit, FlushEvery: 20 * time.Millisecond}}).Handler()
+			}
+			a, b := node(), node()
+			const attacker, other = "203.0.113.9:7000", "203.0.113.10:7000"
+			for i := range limit/2 + 1 { // 6 on each node: under the limit alone, over it together
+				for _, h := range []http.Handler{a, b} {
+					if w := send(h, "GET", "/nowhere", attacker, nil); w.Code == http.StatusTooManyRequests {
+						t.Fatalf("request %d refused by a node that has seen at most %d", i+1, i+1)
+					}
+				}
+			}
+			for name, h := range map[string]http.Handler{"a": a, "b": b} {
+				// At most limit/2-1 polls: even counting them, no node alone
+				// reaches the limit, so a refusal is the other node's count.
+				for poll := 1; ; poll++ {
+					time.Sleep(250 * time.Millisecond)
+					w := send(h, "GET", "/api/v1/nowhere", attacker, nil)
+					if w.Code == http.StatusTooManyRequests {
+						if ra, err := strconv.Atoi(w.Header().Get("Retry-After")); err != nil || ra < 1 || ra > 60 {
+							t.Errorf("node %s: Retry-After %q", name, w.Header().Get("Retry-After"))
+						}
+						break
+					}
+					if poll == limit/2-1 {
+						t.Fatalf("node %s still lets the attacker through after %d requests across two nodes", name, 2*(limit/2+1)+poll)
+					}
+				}
+				if w := send(h, "GET", "/nowhere", other, nil); w.Code == http.StatusTooManyRequests {
+					t.Errorf("node %s held back another address", name)
+				}
+			}
+		})
+	}
+}
+
 // TestAddressLimitIsSharedAcrossServers: two servers, each with its own
 // handle on one database, count one address's requests together; the one
 // over the limit gets 429 with Retry-After (the seconds to the window's
@@ -60,11 +132,12 @@ func TestAddressLimitIsSharedAcrossServers(t *testing.T) {
 	t.Parallel()
 	for name, dsn := range testkit.Databases(t) {
 		t.Run(name, func(t *testing.T) {
-			clock := &fixedClock{time.Date(2026, 5, 4, 10, 0, 15, 0, time.UTC)}
-			node := func() http.Handler {
-				return newWebServer(t, web.Config{Limits: &web.RateLimits{Counter: openDB(t, dsn), PerAddress: 4, Now: clock.now}}).Handler()
+			clock := &fixedClock{t: time.Date(2026, 5, 4, 10, 0, 15, 0, time.UTC)}
+			node := func() *web.Server {
+				return newWebServer(t, web.Config{Limits: &web.RateLimits{Counter: openDB(t, dsn), PerAddress: 4, Now: clock.now}})
 			}
-			a, b := node(), node()
+			sa, sb := node(), node()
+			a, b := sa.Handler(), sb.Handler()
 			const attacker, other = "198.51.100.7:5000", "198.51.100.8:5000"
 			for i, h := range []http.Handler{a, b, a, b} {
 				if w := send(h, "GET", "/healthz", attacker, nil); w.Code != http.StatusOK {
@@ -73,6 +146,7 @@ func TestAddressLimitIsSharedAcrossServers(t *testing.T) {
 				if w := send(h, "GET", "/nowhere", attacker, nil); w.Code == http.StatusTooManyRequests {
 					t.Fatalf("request %d within the limit refused", i+1)
 				}
+				flushAll(t, sa, sb) // as the flush loops would within FlushEvery
 			}
 			w := send(b, "GET", "/api/v1/nowhere", attacker, nil)
 			if w.Code != http.StatusTooManyRequests {
@@ -88,6 +162,7 @@ func TestAddressLimitIsSharedAcrossServers(t *testing.T) {
 			if body.Error.Code != "rate_limited" || body.Error.Message == "" {
 				t.Errorf("429 body: %s", w.Body)
 			}
+			flushAll(t, sa, sb)
 			if w := send(a, "GET", "/", attacker, nil); w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" {
 				t.Errorf("a page over the limit: %d %q", w.Code, w.Header().Get("Retry-After"))
 			}
@@ -100,7 +175,7 @@ func TestAddressLimitIsSharedAcrossServers(t *testing.T) {
 			if w := send(a, "GET", "/nowhere", other, nil); w.Code == http.StatusTooManyRequests {
 				t.Error("another address was held back")
 			}
-			clock.t = clock.t.Add(45 * time.Second)
+			clock.add(45 * time.Second)
 			if w := send(a, "GET", "/nowhere", attacker, nil); w.Code == http.StatusTooManyRequests {
 				t.Error("still refused in the next window")
 			}
@@ -135,13 +210,14 @@ func TestUserLimitIsSharedAcrossServersAndPerUser(t *testing.T) {
 	doc, front := st.client(firefox), st.client(firefox)
 	doc.signIn(doctor, "")
 	front.signIn(desk, "")
-	clock := &fixedClock{time.Date(2026, 5, 4, 10, 0, 50, 0, time.UTC)}
-	node := func() http.Handler {
+	clock := &fixedClock{t: time.Date(2026, 5, 4, 10, 0, 50, 0, time.UTC)}
+	node := func() *web.Server {
 		cfg := st.web
 		cfg.Limits = &web.RateLimits{Counter: st.db, PerUser: 3, Now: clock.now}
-		return newWebServer(t, cfg).Handler()
+		return newWebServer(t, cfg)
 	}
-	a, b := node(), node()
+	sa, sb := node(), node()
+	a, b := sa.Handler(), sb.Handler()
 	cookie := func(c *client) map[string]string {
 		return map[string]string{"User-Agent": firefox, "Cookie": web.SessionCookie + "=" + c.cookie(web.SessionCookie).Value +
 			"; " + web.DeviceCookie + "=" + c.cookie(web.DeviceCookie).Value}
@@ -151,6 +227,7 @@ func TestUserLimitIsSharedAcrossServersAndPerUser(t *testing.T) {
 		if w := send(h, "GET", "/api/v1/session", addr, cookie(doc)); w.Code != http.StatusOK {
 			t.Fatalf("API request %d within the limit: %d %s", i+1, w.Code, w.Body)
 		}
+		flushAll(t, sa, sb)
 	}
 	w := send(b, "GET", "/api/v1/session", addr, cookie(doc))
 	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != "10" {
@@ -162,7 +239,7 @@ func TestUserLimitIsSharedAcrossServersAndPerUser(t *testing.T) {
 	if w := send(a, "GET", "/app", addr, cookie(doc)); w.Code == http.StatusTooManyRequests {
 		t.Error("a page counted against the API limit")
 	}
-	clock.t = clock.t.Add(10 * time.Second)
+	clock.add(10 * time.Second)
 	if w := send(a, "GET", "/api/v1/session", addr, cookie(doc)); w.Code != http.StatusOK {
 		t.Errorf("next window: %d", w.Code)
 	}

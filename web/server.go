@@ -120,7 +120,7 @@ func NewServer(cfg Config) (*Server, error) {
 		assets: staticHandler(), svc: cfg.Service, id: cfg.Identity, passkeys: cfg.Passkeys, auditKey: cfg.AuditVerifierKey, now: time.Now,
 		allow: cfg.MetricsAllow, trusted: cfg.TrustedProxies}
 	var err error
-	if s.limits, err = newRateLimiter(cfg.Limits, reg); err != nil {
+	if s.limits, err = newRateLimiter(cfg.Limits, reg, cfg.Logger); err != nil {
 		return nil, err
 	}
 	if cfg.Video != nil {
@@ -195,6 +195,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, cfg *tls.Config) er
 	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer cancel()
 	err := srv.Shutdown(sctx)
+	if ferr := s.FlushRateCounts(sctx); ferr != nil {
+		s.Logger.Warn("flushing rate limit counts at shutdown", "err", ferr)
+	}
 	if e := <-errc; !errors.Is(e, http.ErrServerClosed) && err == nil {
 		err = e
 	}

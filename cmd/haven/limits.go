@@ -21,7 +21,7 @@ type limitsConfig struct {
 
 func (c *limitsConfig) register(fs *flag.FlagSet) error {
 	return registerSettings(fs, []setting{
-		{"rate-limit-address", "HAVEN_RATE_LIMIT_ADDRESS", strconv.Itoa(web.DefaultPerAddressRate), "requests a minute one client address may make (an IPv6 client counts by its /64), shared by every server on the database; 0 is no limit", false, &c.PerAddress},
+		{"rate-limit-address", "HAVEN_RATE_LIMIT_ADDRESS", strconv.Itoa(web.DefaultPerAddressRate), "requests a minute one client address may make (an IPv6 client counts by its /64), shared by every server on the database (counted in memory, flushed every 100 ms); 0 is no limit", false, &c.PerAddress},
 		{"rate-limit-user", "HAVEN_RATE_LIMIT_USER", strconv.Itoa(web.DefaultPerUserRate), "API requests a minute one signed-in user may make, shared by every server on the database; 0 is no limit", false, &c.PerUser},
 		{"trusted-proxy", "HAVEN_TRUSTED_PROXY", "", "load balancers whose X-Forwarded-For is believed, comma-separated CIDR networks; from any other peer the header is ignored", false, &c.TrustedProxy},
 		{"metrics-allow", "HAVEN_METRICS_ALLOW", "", "networks that may read /metrics without the metrics token, comma-separated CIDR (the client address, through --trusted-proxy only)", false, &c.MetricsAllow},
@@ -49,7 +49,8 @@ func (c *limitsConfig) validate() error {
 	return nil
 }
 
-// limits is the servers' rate limits, counted in the database.
+// limits is the servers' rate limits, counted in memory and shared
+// through the database.
 func (c *limitsConfig) limits(counter web.RequestCounter) *web.RateLimits {
 	return &web.RateLimits{Counter: counter, PerAddress: c.perAddress, PerUser: c.perUser}
 }

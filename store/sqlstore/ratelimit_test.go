@@ -53,3 +53,54 @@ func TestRequestCountsAreSharedAndExact(t *testing.T) {
 		})
 	}
 }
+
+// TestRequestCountBatchesAddUpAcrossNodes: two nodes flush overlapping
+// batches of keys (in different orders) at the same time many times over;
+// every add is counted, each total comes back at its own key's place, and
+// an add of 0 reads the shared count without changing it.
+func TestRequestCountBatchesAddUpAcrossNodes(t *testing.T) {
+	for name, dsn := range testkit.Databases(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			a, b := mustOpen(t, dsn), mustOpen(t, dsn)
+			w := t0.Truncate(time.Minute)
+			keys := []string{"addr:192.0.2.1", "addr:192.0.2.2", "user:u1", "user:u2"}
+			rev := []string{keys[3], keys[2], keys[1], keys[0]}
+			const rounds = 15
+			var wg sync.WaitGroup
+			for i := range 2 * rounds {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					db, ks := a, keys
+					if i%2 == 1 {
+						db, ks = b, rev
+					}
+					// key i gets i+1 a flush, in either order
+					adds := make([]int, len(ks))
+					for j, k := range ks {
+						for n, kk := range keys {
+							if kk == k {
+								adds[j] = n + 1
+							}
+						}
+					}
+					if _, err := db.AddRequestCounts(ctx, w, ks, adds); err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			wg.Wait()
+			got, err := b.AddRequestCounts(ctx, w, []string{keys[2], keys[0], "addr:198.51.100.1"}, []int{0, 0, 5})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := []int{3 * 2 * rounds, 1 * 2 * rounds, 5}; got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
+				t.Fatalf("totals = %v, want %v", got, want)
+			}
+			if n, _ := a.CountRequest(ctx, keys[0], w); n != 2*rounds+1 {
+				t.Errorf("a read of 0 changed the count: %d", n)
+			}
+		})
+	}
+}
