@@ -88,7 +88,7 @@ func TestThreeNodesBehindHAProxy(t *testing.T) {
 	})
 
 	lb := startHAProxy(t, haproxy, dirs[0], lbPort, nodes)
-	lb.waitStatus(t, map[string]string{"n1": "UP", "n2": "UP", "n3": "UP"})
+	lb.waitStatus(t, "UP", "UP", "UP")
 	lbClient := newAPIClient(t, lbURL).hc
 
 	t.Run("SignInContinuesOnAnotherNode", func(t *testing.T) {
@@ -122,10 +122,46 @@ func TestThreeNodesBehindHAProxy(t *testing.T) {
 			}
 		}
 		after := lb.requests(t)
-		for _, n := range []string{"n1", "n2", "n3"} {
+		for _, n := range []string{"nodes/node1", "nodes/node2", "nodes/node3"} {
 			if after[n]-before[n] < 2 {
 				t.Fatalf("the balancer did not spread the session's requests: %v -> %v", before, after)
 			}
+		}
+	})
+
+	t.Run("OneVisitsCallSignalingGoesToOneNode", func(t *testing.T) {
+		// Each participant's signaling request differs in its query (its
+		// own join token); the balancer chooses the node by the visit in
+		// the path, so both meet on that node's SFU, while the calls of
+		// different visits spread over the nodes.
+		get := func(visit string, i int) {
+			resp, err := lbClient.Get(lbURL + "/api/v1/visits/" + visit + "/call?token=participant-" + strconv.Itoa(i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+		calls := func(before, after map[string]int) (used []string) {
+			for name, n := range after {
+				if strings.HasPrefix(name, "calls/") && n > before[name] {
+					used = append(used, name)
+				}
+			}
+			return used
+		}
+		before := lb.requests(t)
+		for i := 0; i < 6; i++ {
+			get("visit4nodes0000000000000001", i)
+		}
+		if used := calls(before, lb.requests(t)); len(used) != 1 {
+			t.Fatalf("one visit's signaling went to %v", used)
+		}
+		before = lb.requests(t)
+		for i := 0; i < 12; i++ {
+			get(fmt.Sprintf("visit4nodes%016d", 100+i), 0)
+		}
+		if used := calls(before, lb.requests(t)); len(used) < 2 {
+			t.Fatalf("twelve visits' signaling all went to %v", used)
 		}
 	})
 
@@ -288,7 +324,7 @@ func TestThreeNodesBehindHAProxy(t *testing.T) {
 		if code := readyz(t, pinned(nodes[2]), lbURL); code != http.StatusServiceUnavailable {
 			t.Fatalf("/readyz of the node whose database is gone: %d", code)
 		}
-		lb.waitStatus(t, map[string]string{"n1": "UP", "n2": "UP", "n3": "DOWN"})
+		lb.waitStatus(t, "UP", "UP", "DOWN")
 		// Through the balancer, nobody notices.
 		for i := 0; i < 9; i++ {
 			if code, _ := desk.patients(); code != http.StatusOK {
@@ -296,7 +332,7 @@ func TestThreeNodesBehindHAProxy(t *testing.T) {
 			}
 		}
 		pgProxy.cut(false)
-		lb.waitStatus(t, map[string]string{"n1": "UP", "n2": "UP", "n3": "UP"})
+		lb.waitStatus(t, "UP", "UP", "UP")
 	})
 
 	t.Run("KillNineUnderLoad", func(t *testing.T) {
@@ -347,7 +383,7 @@ func TestThreeNodesBehindHAProxy(t *testing.T) {
 		if len(acked) < 10 || ackedAfterKill.Load() < 5 {
 			t.Fatalf("%d registrations acknowledged, %d after the kill: the others did not carry on", len(acked), ackedAfterKill.Load())
 		}
-		lb.waitStatus(t, map[string]string{"n1": "UP", "n2": "DOWN", "n3": "UP"})
+		lb.waitStatus(t, "UP", "DOWN", "UP")
 		killedAddr := listenAddr(t, nodes[1])
 		nodes[1] = nil
 		for id, mrn := range acked {
@@ -367,7 +403,7 @@ func TestThreeNodesBehindHAProxy(t *testing.T) {
 		// Restarted on its own data directory, node 2 rejoins, and sends
 		// whatever mail it had spooled when it died.
 		nodes[1] = startServe(top, dirs[1], append([]string{"--db", dbs[1], "--addr", killedAddr}, common...)...)
-		lb.waitStatus(t, map[string]string{"n1": "UP", "n2": "UP", "n3": "UP"})
+		lb.waitStatus(t, "UP", "UP", "UP")
 	})
 
 	t.Run("MailAndRemindersGoOutOnce", func(t *testing.T) {
@@ -590,11 +626,7 @@ func startHAProxy(t *testing.T, haproxy, certDir string, port int, nodes []*serv
 		t.Fatal(err)
 	}
 	sock := filepath.Join(dir, "admin.sock")
-	var servers strings.Builder
-	for i, n := range nodes {
-		fmt.Fprintf(&servers, "  server n%d %s\n", i+1, listenAddr(t, n))
-	}
-	cfg := fmt.Sprintf(deployHAProxyTest, sock, port, pem, port, servers.String())
+	cfg := deployHAProxyConfig(t, sock, port, pem, nodes)
 	cfgPath := filepath.Join(dir, "haproxy.cfg")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -636,35 +668,42 @@ func startHAProxy(t *testing.T, haproxy, certDir string, port int, nodes []*serv
 	return &balancer{sock: sock}
 }
 
-// deployHAProxyTest is the test's HAProxy configuration: the one in
-// deploy/haproxy.cfg with the addresses filled in, certificate checks to
-// the nodes off (they use self-signed certificates), and faster checks.
-const deployHAProxyTest = `global
-  stats socket %s mode 600 level admin
-  maxconn 1024
-
-defaults
-  mode http
-  timeout connect 2s
-  timeout client 60s
-  timeout server 60s
-  retries 2
-  option redispatch
-  retry-on conn-failure
-  timeout check 3s
-
-frontend haven
-  bind 127.0.0.1:%d ssl crt %s ssl-min-ver TLSv1.3 alpn http/1.1
-  option forwardfor
-  default_backend nodes
-
-backend nodes
-  balance roundrobin
-  option httpchk
-  http-check send meth GET uri /readyz ver HTTP/1.1 hdr Host localhost:%d
-  http-check expect status 200
-  default-server check inter 500ms fall 2 rise 2 ssl verify none ssl-min-ver TLSv1.3
-%s`
+// deployHAProxyConfig is deploy/haproxy.cfg, the README's example,
+// with this test's addresses in it: the front on a loopback port with node
+// 1's certificate (the public name is localhost), the three nodes, an
+// admin socket the test reads, checks to the nodes without certificate
+// checking (they use self-signed certificates) and faster. Every line it
+// changes must be there, so the example and the test cannot drift apart.
+func deployHAProxyConfig(t *testing.T, sock string, port int, pem string, nodes []*server) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "haproxy.cfg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := string(b)
+	var servers strings.Builder
+	for i, n := range nodes {
+		fmt.Fprintf(&servers, "  server node%d %s\n", i+1, listenAddr(t, n))
+	}
+	host := "localhost:" + strconv.Itoa(port)
+	for _, r := range []struct{ re, with string }{
+		{`(?m)^  log /dev/log local0\n`, "  stats socket " + sock + " mode 600 level admin\n"},
+		{`(?m)^  log global\n  option httplog\n`, ""},
+		{`(?m)^  bind :443 ssl crt \S+`, "  bind 127.0.0.1:" + strconv.Itoa(port) + " ssl crt " + pem},
+		{`(?m)^  bind :80\n`, ""},
+		{`hdr Host clinic\.example`, "hdr Host " + host},
+		{`check inter 2s`, "check inter 300ms"},
+		{`ssl verify required ca-file \S+ sni str\(clinic\.example\)`, "ssl verify none"},
+		{`(?m)(^  server node\d \S+\n)+`, servers.String()},
+	} {
+		re := regexp.MustCompile(r.re)
+		if !re.MatchString(cfg) {
+			t.Fatalf("deploy/haproxy.cfg has no line matching %s: update this test with it", r.re)
+		}
+		cfg = re.ReplaceAllLiteralString(cfg, r.with)
+	}
+	return cfg
+}
 
 // stat returns HAProxy's "show stat" rows for the backend's servers.
 func (b *balancer) stat(t *testing.T) map[string]map[string]string {
@@ -691,7 +730,8 @@ func (b *balancer) stat(t *testing.T) map[string]map[string]string {
 				m[h] = row[i]
 			}
 		}
-		if m["pxname"] == "nodes" && m["svname"] != "BACKEND" {
+		if m["svname"] != "BACKEND" && m["svname"] != "FRONTEND" {
+			m["svname"] = m["pxname"] + "/" + m["svname"]
 			out[m["svname"]] = m
 		}
 	}
@@ -707,23 +747,24 @@ func (b *balancer) requests(t *testing.T) map[string]int {
 	return out
 }
 
-// waitStatus waits until HAProxy's health checks see each node as want.
-func (b *balancer) waitStatus(t *testing.T, want map[string]string) {
+// waitStatus waits until HAProxy's health checks see nodes 1, 2 and 3 as
+// want (in both backends).
+func (b *balancer) waitStatus(t *testing.T, want ...string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		st := b.stat(t)
 		got := map[string]string{}
 		match := true
-		for name, m := range st {
+		for name, m := range b.stat(t) {
 			got[name] = strings.Fields(m["status"] + " ")[0]
-			match = match && got[name] == want[name]
+			i, _ := strconv.Atoi(name[len(name)-1:])
+			match = match && i >= 1 && i <= len(want) && got[name] == want[i-1]
 		}
-		if match && len(got) == len(want) {
+		if match && len(got) == 2*len(want) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("HAProxy sees %v, want %v", got, want)
+			t.Fatalf("HAProxy sees %v, want nodes 1-3 %v", got, want)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
