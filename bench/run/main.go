@@ -388,6 +388,7 @@ type server struct {
 	exited  chan struct{}
 	stopped bool
 	cleanup func() // after it stopped (drops its database); may be nil
+	nodes   []*server // behind this balancer (cluster.go)
 }
 
 func startBaseline(ctx context.Context, bin, tmp string) (*server, error) {
@@ -435,7 +436,7 @@ func startBaseline(ctx context.Context, bin, tmp string) (*server, error) {
 
 // startHaven starts `haven serve --demo` named name, with its data
 // directory under tmp and, when db is not empty, that database.
-func startHaven(ctx context.Context, bin, tmp, name, db string, timeout time.Duration) (*server, error) {
+func startHaven(ctx context.Context, bin, tmp, name, db string, timeout time.Duration, extra ...string) (*server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -460,6 +461,7 @@ func startHaven(ctx context.Context, bin, tmp, name, db string, timeout time.Dur
 	if db != "" {
 		args = append(args, "--db", db)
 	}
+	args = append(args, extra...)
 	// The rate limits are off by default, and so here: the rows measure
 	// the default configuration (BenchmarkAddressLimit measures counting).
 	s.cmd = exec.Command(bin, args...)
