@@ -176,4 +176,3 @@ backend nodes
 		}
 	}
 }
-

@@ -387,7 +387,7 @@ type server struct {
 	logPath string
 	exited  chan struct{}
 	stopped bool
-	cleanup func() // after it stopped (drops its database); may be nil
+	cleanup func()    // after it stopped (drops its database); may be nil
 	nodes   []*server // behind this balancer (cluster.go)
 }
 
