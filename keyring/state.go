@@ -1,7 +1,9 @@
 package keyring
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"sync"
@@ -245,5 +247,42 @@ func (k *Keyring) checkLive(ctx context.Context, e *cacheEntry, v int64) error {
 		return storeErr(err, "cannot read data key")
 	}
 	k.cache.checked(e, v)
+	return nil
+}
+
+// readyProbeAD binds Ready's throwaway wrap to its purpose, so the probe's
+// ciphertext can never stand in for a real key's.
+var readyProbeAD = []byte("haven/keyring ready probe")
+
+// Ready reports whether this node can use the key hierarchy now: the key
+// state reads, the root the store names as current is one this node has
+// (a root rotated elsewhere whose file was not copied here would fail
+// every new key), and that root wraps and unwraps (a KMS that is down or
+// refuses this node fails every first read of a practice). /readyz asks
+// it, so a load balancer takes a node out whose requests would fail on
+// keys, instead of sending every third patient an error. It caches and
+// writes nothing; errors name roots by ID only.
+func (k *Keyring) Ready(ctx context.Context) error {
+	if _, err := k.sync(ctx); err != nil {
+		return err
+	}
+	root, err := k.currentRoot()
+	if err != nil {
+		return err
+	}
+	probe := make([]byte, keySize)
+	if _, err := rand.Read(probe); err != nil {
+		return haven.Wrap(haven.EINTERNAL, err, "cannot draw random bytes")
+	}
+	wrapped, err := root.Wrap(ctx, probe, readyProbeAD)
+	if err != nil {
+		return haven.Wrap(haven.EUNAVAILABLE, fmt.Errorf("root %s cannot wrap: %w", root.ID(), err), "the root key is not usable")
+	}
+	back, err := root.Unwrap(ctx, wrapped, readyProbeAD)
+	if err != nil || !bytes.Equal(back, probe) {
+		return haven.Wrap(haven.EUNAVAILABLE, fmt.Errorf("root %s cannot unwrap its own wrap: %v", root.ID(), err), "the root key is not usable")
+	}
+	clear(probe)
+	clear(back)
 	return nil
 }

@@ -32,6 +32,10 @@ type instance struct {
 	// seeded and started again): the growth rows compare the same read
 	// at two sizes.
 	grown *size
+	// nodes, when more than one, is how many haven serve share the
+	// database behind HAProxy (cluster.go): the row then measures the
+	// balancer's address.
+	nodes int
 }
 
 // size is how many patients and audit events bench/seed adds.
@@ -45,7 +49,7 @@ var (
 
 func instances(cfg config) []instance {
 	return []instance{
-		{key: "sqlite"}, {key: "postgres", postgres: true},
+		{key: "sqlite"}, {key: "postgres", postgres: true}, {key: "postgres-3nodes", postgres: true, nodes: 3},
 		{key: "sqlite-1k", grown: &smallSize}, {key: "sqlite-1m", grown: &largeSize},
 		{key: "postgres-1k", postgres: true, grown: &smallSize}, {key: "postgres-1m", postgres: true, grown: &largeSize},
 	}
@@ -54,7 +58,7 @@ func instances(cfg config) []instance {
 // needed reports whether a row that is measured runs on in, and whether in
 // can run here at all.
 func (in instance) needed(cfg config) bool {
-	if in.postgres && cfg.postgres == "" {
+	if in.postgres && cfg.postgres == "" || in.nodes > 1 && haproxyPath() == "" {
 		return false
 	}
 	for _, s := range loadSuites {
@@ -74,6 +78,15 @@ func (in instance) start(ctx context.Context, cfg config, bins map[string]string
 			return nil, err
 		}
 		db, drop = u, d
+	}
+	if in.nodes > 1 {
+		s, err := startCluster(ctx, cfg, bins["haven"], tmp, in.key, db, in.nodes)
+		if err != nil {
+			drop()
+			return nil, err
+		}
+		s.cleanup = func() { s.stopNodes(); drop() }
+		return s, nil
 	}
 	s, err := startHaven(ctx, bins["haven"], tmp, in.key, db, cfg.startTimeout)
 	if err == nil && in.grown != nil {
@@ -108,6 +121,9 @@ func (in instance) grow(ctx context.Context, cfg config, s *server, bins map[str
 func skipReason(cfg config, key string) string {
 	if strings.HasPrefix(key, "postgres") && cfg.postgres == "" {
 		return "no PostgreSQL (set HAVEN_TEST_POSTGRES or -postgres)"
+	}
+	if strings.HasSuffix(key, "nodes") && haproxyPath() == "" {
+		return "no haproxy installed"
 	}
 	return "no instance " + key
 }

@@ -387,7 +387,8 @@ type server struct {
 	logPath string
 	exited  chan struct{}
 	stopped bool
-	cleanup func() // after it stopped (drops its database); may be nil
+	cleanup func()    // after it stopped (drops its database); may be nil
+	nodes   []*server // behind this balancer (cluster.go)
 }
 
 func startBaseline(ctx context.Context, bin, tmp string) (*server, error) {
@@ -435,7 +436,7 @@ func startBaseline(ctx context.Context, bin, tmp string) (*server, error) {
 
 // startHaven starts `haven serve --demo` named name, with its data
 // directory under tmp and, when db is not empty, that database.
-func startHaven(ctx context.Context, bin, tmp, name, db string, timeout time.Duration) (*server, error) {
+func startHaven(ctx context.Context, bin, tmp, name, db string, timeout time.Duration, extra ...string) (*server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -464,6 +465,7 @@ func startHaven(ctx context.Context, bin, tmp, name, db string, timeout time.Dur
 	// ceiling the load (all from one address) never reaches: the rows
 	// measure the default configuration's counting without refusals.
 	args = append(args, "--rate-limit-address", "1000000000", "--rate-limit-user", "1000000000")
+	args = append(args, extra...)
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
 	logf("starting %s: haven serve on %s", name, addr)

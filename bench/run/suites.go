@@ -125,6 +125,7 @@ func messageRows(server, label string) []loadSuite {
 func init() {
 	loadSuites = append(loadSuites, chartRows("sqlite", "SQLite")...)
 	loadSuites = append(loadSuites, chartRows("postgres", "PostgreSQL")...)
+	loadSuites = append(loadSuites, chartRows("postgres-3nodes", "PostgreSQL, 3 nodes behind HAProxy")...)
 	loadSuites = append(loadSuites, fhirRows("sqlite", "SQLite")...)
 	loadSuites = append(loadSuites, fhirRows("postgres", "PostgreSQL")...)
 	loadSuites = append(loadSuites, messageRows("sqlite", "SQLite")...)

@@ -11,6 +11,7 @@ import (
 	"haven/audit"
 	"haven/blob"
 	"haven/demo"
+	"haven/keyring"
 	"haven/store/sqlstore"
 	"haven/web"
 )
@@ -137,7 +138,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	defer media.Close()
 	srv, err := web.NewServer(web.Config{
 		Logger:           env.Logger,
-		Ready:            readiness{st.db, st.audit},
+		Ready:            readiness{st.db, st.audit, st.keys},
 		Service:          st.svc,
 		Identity:         id,
 		Passkeys:         passkeys,
@@ -236,20 +237,26 @@ func (st *stack) optimizeEvery(ctx context.Context, env *Env, every time.Duratio
 	}
 }
 
-// readiness is what /readyz asks: the database answers with the current
-// schema, and the audit log can be written (a node that would fail every
-// PHI request closed is taken out by the load balancer, and comes back once
-// it can append again).
+// readiness is what /readyz asks, and so what a load balancer's health
+// check decides on: the database answers with the current schema, the
+// audit log can be written and its stored head still verifies, and the key
+// hierarchy is usable here (the current root is one this node holds, and
+// it wraps). A node that would fail every PHI request closed is taken out
+// of rotation, and comes back once all three hold again.
 type readiness struct {
 	db    *sqlstore.DB
 	audit *audit.Log
+	keys  *keyring.Keyring
 }
 
 func (r readiness) Ready(ctx context.Context) error {
 	if err := r.db.Ready(ctx); err != nil {
 		return err
 	}
-	return r.audit.Ready(ctx)
+	if err := r.audit.Ready(ctx); err != nil {
+		return err
+	}
+	return r.keys.Ready(ctx)
 }
 
 // listenCause reduces a listen error to its reason ("address already in use").
