@@ -216,7 +216,7 @@ func TestThreeNodesBehindHAProxy(t *testing.T) {
 					}
 				}()
 			}
-			for i := 0; i < rateLimitUser+60; i++ {
+			for i := 0; i < rateLimitUser+500; i++ {
 				next <- struct{}{}
 			}
 			close(next)
@@ -225,8 +225,12 @@ func TestThreeNodesBehindHAProxy(t *testing.T) {
 				continue // the window turned during the burst: once more
 			}
 			// Counted on each node apart, every request would pass
-			// (rateLimitUser+60 < 3×rateLimitUser).
-			if ok.Load() > rateLimitUser || limited.Load() < 60 {
+			// (rateLimitUser+500 < 3×rateLimitUser). Shared, a few pass
+			// beyond the limit: each node counts in memory and adds its
+			// counts to the shared table every 100 ms, so what the other
+			// nodes took in the last flush intervals is not yet seen (the
+			// bound web/ratelimit.go states); a fifth over is far beyond it.
+			if ok.Load() > rateLimitUser+rateLimitUser/5 || limited.Load() < 300 {
 				t.Fatalf("%d requests passed and %d were limited under a shared limit of %d a minute", ok.Load(), limited.Load(), rateLimitUser)
 			}
 			return
