@@ -44,7 +44,8 @@ const keyless = `(() => {
 // meet in a call whose media their browsers encrypt for each other. Both
 // decode the other's camera (a picture that is not black), both pages
 // show the same safety code, and every frame either receives was opened
-// with a key the other sealed for it. Then the front desk, invited by
+// with a key the other sealed for it, the patient's shared screen too.
+// Then the front desk, invited by
 // the clinician, joins with a browser that gets no media key and feeds
 // what the SFU forwards straight to its decoder: its media arrives, and
 // not one frame decodes, while the others go on seeing each other; the
@@ -79,6 +80,22 @@ func TestBrowserVideoVisitIsEncryptedEndToEnd(t *testing.T) {
 	}
 	if shown := textOf(t, patient, "#safety-code"); shown != pc {
 		t.Fatalf("the patient's page shows %q as the safety code, not %q", shown, pc)
+	}
+
+	// A shared screen is sealed like the camera: the clinician sees the
+	// patient's screen, and every frame still opens.
+	click(t, patient, "#screen")
+	waitFor(t, clinician, "the clinician sees the patient's screen",
+		`Array.from(document.querySelectorAll('#remote video.screen')).some((v) => !v.hidden && v.videoWidth > 0) ? 1 : 0`)
+	// Frames that arrive before their key (at the start, at a rekey) are
+	// dropped; while the screen is shared, hardly any should be.
+	const dropped = `Number(document.getElementById('call').dataset.framesDropped || 0)`
+	openedBefore := waitFor(t, clinician, "opened", opened)
+	droppedBefore, _ := chromedp.Run(clinician, chromedp.Evaluate[float64](dropped))
+	openedAfter := waitFor(t, clinician, "frames still open", fmt.Sprintf(`%s > %v + 100 ? %s : 0`, opened, openedBefore, opened))
+	droppedAfter, _ := chromedp.Run(clinician, chromedp.Evaluate[float64](dropped))
+	if droppedAfter-droppedBefore > 0.05*(openedAfter-openedBefore) {
+		t.Fatalf("during the screen share the clinician dropped %v frames that did not open, and opened %v", droppedAfter-droppedBefore, openedAfter-openedBefore)
 	}
 
 	// The front desk joins without the key, as the SFU sees the call.

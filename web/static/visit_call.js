@@ -203,22 +203,43 @@ function soundBlocked() {
 
 // --- connection --------------------------------------------------------------
 
-// protect puts the encryption on a sender and on the receiver of its
-// transceiver at once. The browser applies a transform only to a sender
-// or receiver that has it before its first negotiation, and the SFU sends
-// the others' media back on these same transceivers.
-function protect(pc, sender) {
+// slot adds a sender for track (of kind) and puts the encryption on it
+// and on the receiver of its transceiver at once: the browser applies a
+// transform only to a sender or receiver that has it before its first
+// negotiation, and the SFU sends the others' media back on these same
+// transceivers. Every slot — microphone, camera, screen — is made now,
+// in that order (the SFU's offers fill them in that order), with a
+// stand-in track where there is none yet, so that nothing this page
+// will ever send can go out through a sender without encryption: the
+// screen shared later replaces the stand-in of a slot already protected.
+function slot(pc, track, kind, stream) {
+  const t = track || standIn(kind);
+  const sender = pc.addTrack(t, stream || new MediaStream([t]));
   const tr = pc.getTransceivers().find((x) => x.sender === sender);
-  call.e2ee.protectSender(sender, sender.track.kind);
-  if (tr) { call.e2ee.protectReceiver(tr.receiver, tr.receiver.track.kind); }
+  call.e2ee.protectSender(sender, kind);
+  if (tr) { call.e2ee.protectReceiver(tr.receiver, kind); }
+  if (!track) {
+    sender.replaceTrack(null).catch(() => {});
+    t.stop();
+  }
   return sender;
+}
+
+function standIn(kind) {
+  if (kind === 'audio') {
+    const ctx = new AudioContext();
+    const t = ctx.createMediaStreamDestination().stream.getAudioTracks()[0];
+    ctx.close();
+    return t;
+  }
+  return document.createElement('canvas').captureStream(0).getVideoTracks()[0];
 }
 
 function newPeerConnection(iceServers) {
   const pc = new RTCPeerConnection(Object.assign({ iceServers: iceServers || [], bundlePolicy: 'max-bundle' }, call.e2ee.peerConnectionConfig()));
-  for (const t of call.local.getTracks()) { protect(pc, pc.addTrack(t, call.local)); }
-  call.screenSender = null;
-  if (call.screen) { call.screenSender = protect(pc, pc.addTrack(call.screen, new MediaStream([call.screen]))); }
+  slot(pc, call.local.getAudioTracks()[0], 'audio', call.local);
+  slot(pc, call.local.getVideoTracks()[0], 'video', call.local);
+  call.screenSender = slot(pc, call.screen, 'video');
   pc.onicecandidate = (ev) => {
     if (!ev.candidate || !ev.candidate.candidate) { return; }
     const c = ev.candidate.toJSON();
@@ -429,11 +450,7 @@ screenButton.addEventListener('click', async () => {
   call.screen = track;
   track.addEventListener('ended', stopScreen); // the browser's own "stop sharing"
   if (call.pc) {
-    if (call.screenSender) {
-      await call.screenSender.replaceTrack(track);
-    } else {
-      call.screenSender = protect(call.pc, call.pc.addTrack(track, s));
-    }
+    await call.screenSender.replaceTrack(track);
   }
   send({ type: 'screen-start' });
   press(screenButton, true, 'Stop sharing', 'Share screen');
