@@ -48,8 +48,9 @@ const keyless = `(() => {
 // Then the front desk, invited by
 // the clinician, joins with a browser that gets no media key and feeds
 // what the SFU forwards straight to its decoder: its media arrives, and
-// not one frame decodes, while the others go on seeing each other; the
-// safety code changes on every screen, and still agrees.
+// next to nothing decodes, while the others go on seeing each other; the
+// safety code changes on every screen, and still agrees. When the guest
+// leaves, the two rekey, go on, and their code is again their own.
 func TestBrowserVideoVisitIsEncryptedEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three browsers and a call")
@@ -130,6 +131,16 @@ func TestBrowserVideoVisitIsEncryptedEndToEnd(t *testing.T) {
 	pc2, cc2, gc := waitCode(t, patient, code, pc), waitCode(t, clinician, code, cc), waitCode(t, guest, code, "")
 	if pc2 != cc2 || cc2 != gc || !shape.MatchString(gc) {
 		t.Fatalf("safety codes with three in the call: patient %q, clinician %q, guest %q", pc2, cc2, gc)
+	}
+
+	// The guest leaves: the others rekey without it, go on seeing each
+	// other, and their code is again that of their two keys.
+	click(t, guest, "#leave")
+	waitFor(t, patient, "the patient's code without the guest", fmt.Sprintf(`(%s) === %q ? 1 : 0`, code, pc))
+	waitFor(t, clinician, "the clinician's code without the guest", fmt.Sprintf(`(%s) === %q ? 1 : 0`, code, pc))
+	for who, ctx := range map[string]context.Context{"patient": patient, "clinician": clinician} {
+		n := waitFor(t, ctx, "frames", opened)
+		waitFor(t, ctx, who+" opens frames after the rekey", fmt.Sprintf(`%s > %v + 300 ? 1 : 0`, opened, n))
 	}
 
 	// The code is readable on a phone: at 390 px it fits on one line
