@@ -3,13 +3,20 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/url"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"haven"
+	"haven/auth/totp"
+	"haven/service"
 )
 
 // keyless is run in a page before Haven's scripts: the page still joins
@@ -143,6 +150,65 @@ func TestBrowserVideoVisitIsEncryptedEndToEnd(t *testing.T) {
 		waitFor(t, ctx, who+" opens frames after the rekey", fmt.Sprintf(`%s > %v + 300 ? 1 : 0`, opened, n))
 	}
 
+	// The SFU's own view: an interpreter joins with a client of its own
+	// that keeps the VP8 frames the SFU forwards, as the SFU has them.
+	// Every one is sealed (the trailer's mark, a key id and a nonce of its
+	// own), with no more in the clear than the frame tag and, on a
+	// keyframe, the start code and size the packetizer needs.
+	obsEmail := "interpreter@riverside.example"
+	if _, err := st.svc.CreateUser(context.Background(), service.NewUser{PracticeID: st.practice, Role: haven.RoleStaff, Email: obsEmail, Name: "Sam Interpreter", Password: stackPassword}); err != nil {
+		t.Fatal(err)
+	}
+	observer := st.client(firefox)
+	enrolOnWallClock(t, observer, obsEmail)
+	if err := chromedp.Do(clinician, chromedp.SetValue(chromedp.ID("invitee"), "Interpreter")); err != nil {
+		t.Fatal(err)
+	}
+	click(t, clinician, "#find-invitee")
+	click(t, clinician, "#invitees button[data-invite]")
+	// The invitation travels over the clinician's call connection; the
+	// interpreter may ask for a join token once it is recorded.
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		r := observer.api("POST", "/api/v1/visits/"+visit.ID+"/join-token", nil)
+		r.Body.Close()
+		if r.StatusCode == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the invited interpreter cannot get a join token: %s", r.Status)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	sfuView := joinRelayed(t, observer, visit.ID)
+	for _, from := range []string{st.users[patientEmail], st.users[doctor]} {
+		deadline := time.Now().Add(30 * time.Second)
+		for len(sfuView.framesFrom(from)) < 100 {
+			if time.Now().After(deadline) {
+				t.Fatalf("the observer got %d frames from %s", len(sfuView.framesFrom(from)), from)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		nonces := map[string]bool{}
+		keyframes := 0
+		for i, f := range sfuView.framesFrom(from) {
+			if len(f) < 3+16+17 || f[len(f)-1] != 0x48 {
+				t.Fatalf("frame %d from %s as the SFU forwards it is not sealed (%d bytes, last %#x)", i, from, len(f), f[len(f)-1])
+			}
+			nonce := string(f[len(f)-17 : len(f)-5])
+			if nonces[nonce] {
+				t.Fatalf("frame %d from %s reuses a nonce", i, from)
+			}
+			nonces[nonce] = true
+			if f[0]&1 == 0 { // a keyframe: its start code stays in the clear
+				keyframes++
+				if f[3] != 0x9d || f[4] != 0x01 || f[5] != 0x2a {
+					t.Fatalf("keyframe %d from %s lost its clear header: % x", i, from, f[:10])
+				}
+			}
+		}
+		t.Logf("the SFU forwarded %d frames from %s, %d of them keyframes, every one sealed", len(nonces), from, keyframes)
+	}
+
 	// The code is readable on a phone: at 390 px it fits on one line
 	// and the page does not scroll sideways.
 	if err := chromedp.Do(patient, chromedp.EmulateViewport(390, 844)); err != nil {
@@ -153,6 +219,21 @@ func TestBrowserVideoVisitIsEncryptedEndToEnd(t *testing.T) {
 	if err != nil || !fits {
 		t.Fatalf("the safety code does not fit a 390 px screen (%v)", err)
 	}
+}
+
+// enrolOnWallClock signs a workforce member in for the first time through
+// the pages, enrolling TOTP, as client.signIn does, on a stack whose clock
+// is the wall clock (which signIn cannot move past the code it used).
+func enrolOnWallClock(t *testing.T, c *client, email string) {
+	t.Helper()
+	expectRedirect(t, c.post("/login", url.Values{"email": {email}, "password": {stackPassword}}), "/login/mfa")
+	m := secretRE.FindStringSubmatch(readAll(t, c.get("/login/mfa")))
+	if m == nil {
+		t.Fatal("no secret on the enrolment page")
+	}
+	code, _ := totp.Code(strings.ReplaceAll(m[1], " ", ""), time.Now())
+	r := c.post("/login/enrol", url.Values{"code": {code}})
+	expectStatus(t, r, http.StatusOK)
 }
 
 // waitCode waits until the page's safety code is set and differs from
