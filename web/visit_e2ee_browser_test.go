@@ -125,12 +125,13 @@ func TestBrowserVideoVisitIsEncryptedEndToEnd(t *testing.T) {
 	// Over the same stretch, the patient decodes a few hundred frames and
 	// the guest next to nothing: the VP8 decoder refuses almost every
 	// sealed frame, and the rare keyframe it takes (its size is in the
-	// clear) comes out as noise. Bounded at 5%, not 0, for that reason.
+	// clear) comes out as noise, and a few frames after it. Bounded at
+	// 10%, not 0, for that reason; without the encryption it would be all.
 	guestBefore, _ := chromedp.Run(guest, chromedp.Evaluate[float64](frames))
 	before := waitFor(t, patient, "frames", frames)
-	after := waitFor(t, patient, "the patient still decodes", fmt.Sprintf(`%s > %v + 200 ? %s : 0`, frames, before, frames))
+	after := waitFor(t, patient, "the patient still decodes", fmt.Sprintf(`%s > %v + 300 ? %s : 0`, frames, before, frames))
 	guestAfter, err := chromedp.Run(guest, chromedp.Evaluate[float64](frames))
-	if err != nil || guestAfter-guestBefore > 0.05*(after-before) {
+	if err != nil || guestAfter-guestBefore > 0.10*(after-before) {
 		t.Fatalf("the guest without the key decoded %v frames of what the SFU forwards while the patient decoded %v (%v)", guestAfter-guestBefore, after-before, err)
 	}
 	t.Logf("while the patient decoded %v frames, the keyless guest decoded %v (of %v in all)", after-before, guestAfter-guestBefore, guestAfter)
