@@ -31,7 +31,10 @@ const KEEP = 64; // a bound; the page forgets each sender's old keys (e2ee.js)
 
 let sendKey = null; // {kid, key}
 const recvKeys = new Map(); // key id -> CryptoKey, oldest first
-const counts = { sealed: 0, opened: 0, dropped: 0 };
+// Frames sealed, opened and dropped, and the milliseconds spent sealing
+// and opening them: the cost of the encryption, for the quality line and
+// for measurement.
+const counts = { sealed: 0, opened: 0, dropped: 0, sealMs: 0, openMs: 0 };
 
 function clearBytes(frame, kind) {
   if (kind === 'audio') { return 1; }
@@ -43,6 +46,7 @@ async function seal(frame, out, kind) {
   const data = new Uint8Array(frame.data);
   if (data.length === 0) { out.enqueue(frame); return; }
   if (!k) { counts.dropped++; return; } // never in the clear
+  const t0 = performance.now();
   const n = Math.min(clearBytes(frame, kind), data.length);
   const nonce = crypto.getRandomValues(new Uint8Array(NONCE));
   const ct = new Uint8Array(await crypto.subtle.encrypt(
@@ -55,6 +59,7 @@ async function seal(frame, out, kind) {
   sealed[sealed.length - 1] = MAGIC;
   frame.data = sealed.buffer;
   counts.sealed++;
+  counts.sealMs += performance.now() - t0;
   out.enqueue(frame);
 }
 
@@ -66,6 +71,7 @@ async function open(frame, out, kind) {
   const kid = new DataView(data.buffer, data.byteOffset).getUint32(end + NONCE);
   const key = recvKeys.get(kid);
   if (!key) { counts.dropped++; return; }
+  const t0 = performance.now();
   const n = Math.min(clearBytes(frame, kind), end - TAG);
   let pt;
   try {
@@ -80,6 +86,7 @@ async function open(frame, out, kind) {
   plain.set(pt, n);
   frame.data = plain.buffer;
   counts.opened++;
+  counts.openMs += performance.now() - t0;
   out.enqueue(frame);
 }
 

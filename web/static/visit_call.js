@@ -587,6 +587,8 @@ async function statsLoop() {
     root.dataset.framesSealed = String(c.sealed);
     root.dataset.framesOpened = String(c.opened);
     root.dataset.framesDropped = String(c.dropped);
+    root.dataset.sealMs = String(Math.round(c.sealMs || 0));
+    root.dataset.openMs = String(Math.round(c.openMs || 0));
     if (total > 0 && !root.dataset.firstFrameAt) {
       root.dataset.firstFrameAt = String(Date.now());
     }
