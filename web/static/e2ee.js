@@ -13,8 +13,8 @@
 //
 // Rekeying: when someone new arrives, or someone leaves, each sender
 // draws a new secret and seals it for those present, and starts using it a
-// moment later: a newcomer cannot read what was said before, nor a leaver
-// what is said after.
+// moment later (at once if no one held the old one): a newcomer cannot
+// read what was said before, nor a leaver what is said after.
 //
 // The server could still hand each side a public key of its own (a man in
 // the middle). The safety code — a hash of everyone's public keys — shows
@@ -69,7 +69,7 @@ export class E2EE {
     this.publicKey = publicKey;
     this.me = '';
     this.peers = new Map(); // participant id -> {key, seal (CryptoKey), kids: [their key ids]}
-    this.current = null; // {kid, secret}: this page's media secret
+    this.current = null; // {kid, secret, sharedWith}: this page's media secret, and whom it was sealed for
     this.worker = new Worker('/static/e2ee_worker.js');
     this.counts = { sealed: 0, opened: 0, dropped: 0 };
     this.worker.onmessage = (ev) => {
@@ -167,16 +167,20 @@ export class E2EE {
 
   // rotate draws a new media secret, seals it for everyone present, and
   // starts sealing frames with it once they have had time to receive it.
+  // The wait matters only to those who could open the old key: with no
+  // one (the first to arrive), the new key is used at once.
   async rotate() {
     const secret = crypto.getRandomValues(new Uint8Array(32));
     const kid = crypto.getRandomValues(new Uint32Array(1))[0];
     const key = await this.mediaKey(secret);
-    this.current = { kid, secret };
+    const old = this.current;
+    const wait = old && Array.from(old.sharedWith).some((id) => this.peers.has(id));
+    this.current = { kid, secret, sharedWith: new Set() };
     const sealing = [];
     for (const id of this.peers.keys()) { sealing.push(this.sealFor(id)); }
     await Promise.all(sealing);
     const use = () => { if (this.current && this.current.kid === kid) { this.worker.postMessage({ op: 'send-key', kid, key }); } };
-    if (this.peers.size) { setTimeout(use, SWITCH_DELAY); } else { use(); }
+    if (wait) { setTimeout(use, SWITCH_DELAY); } else { use(); }
   }
 
   mediaKey(secret) {
@@ -189,15 +193,17 @@ export class E2EE {
   // only they can open it; the associated data names sender and recipient.
   async sealFor(id) {
     const p = this.peers.get(id);
-    if (!p || !this.current || !this.me) { return; }
+    const cur = this.current;
+    if (!p || !cur || !this.me) { return; }
     const plain = new Uint8Array(36);
-    new DataView(plain.buffer).setUint32(0, this.current.kid);
-    plain.set(this.current.secret, 4);
+    new DataView(plain.buffer).setUint32(0, cur.kid);
+    plain.set(cur.secret, 4);
     const iv = crypto.getRandomValues(new Uint8Array(12));
     const ct = new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: te.encode(this.me + '>' + id) }, p.seal, plain));
     const out = new Uint8Array(iv.length + ct.length);
     out.set(iv, 0);
     out.set(ct, iv.length);
+    cur.sharedWith.add(id);
     this.send({ type: 'e2ee-wrap', participant: id, key: b64url(out) });
   }
 

@@ -90,17 +90,34 @@ async function open(frame, out, kind) {
   out.enqueue(frame);
 }
 
-function pipe(readable, writable, side, kind) {
+// The video transformers of RTCRtpScriptTransform, by side: at a rekey a
+// sender starts its new key with a keyframe, and a receiver that gets a
+// new key asks for one, so a picture appears without waiting for the
+// next keyframe (frames sealed with a key the receiver lacks are dropped,
+// and a decoder can only resume at a keyframe).
+const videoTransformers = { send: new Set(), recv: new Set() };
+
+function pipe(readable, writable, side, kind, transformer) {
   const step = side === 'send' ? seal : open;
+  const live = transformer && kind === 'video' ? videoTransformers[side] : null;
+  if (live) { live.add(transformer); }
   readable
     .pipeThrough(new TransformStream({ transform: (frame, out) => step(frame, out, kind).catch(() => { counts.dropped++; }) }))
     .pipeTo(writable)
-    .catch(() => {}); // the connection closed
+    .catch(() => {}) // the connection closed
+    .finally(() => { if (live) { live.delete(transformer); } });
+}
+
+function keyframes(side) {
+  for (const t of videoTransformers[side]) {
+    const ask = side === 'send' ? t.generateKeyFrame : t.sendKeyFrameRequest;
+    if (typeof ask === 'function') { ask.call(t).catch(() => {}); }
+  }
 }
 
 self.onrtctransform = (ev) => {
   const t = ev.transformer;
-  pipe(t.readable, t.writable, t.options.side, t.options.kind);
+  pipe(t.readable, t.writable, t.options.side, t.options.kind, t);
 };
 
 self.onmessage = (ev) => {
@@ -108,11 +125,13 @@ self.onmessage = (ev) => {
   switch (m.op) {
     case 'send-key':
       sendKey = { kid: m.kid, key: m.key };
+      keyframes('send');
       break;
     case 'recv-key':
       recvKeys.delete(m.kid);
       recvKeys.set(m.kid, m.key);
       while (recvKeys.size > KEEP) { recvKeys.delete(recvKeys.keys().next().value); }
+      keyframes('recv');
       break;
     case 'forget':
       for (const kid of m.kids || []) { recvKeys.delete(kid); }
