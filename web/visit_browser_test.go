@@ -140,38 +140,7 @@ func TestBrowserVideoVisit(t *testing.T) {
 	}
 	st := newVisitStack(t, true)
 	visit := st.bookNextSlot(patientEmail, doctor)
-	patient, clinician := mediaBrowser(t), mediaBrowser(t)
-
-	// The patient: sign in, the pre-visit page, check in, wait.
-	signInPatient(t, patient, st.base)
-	click(t, patient, "#nav-visits")
-	click(t, patient, "#check-in-"+visit.ID)
-	click(t, patient, "#test-devices")
-	waitFor(t, patient, "camera and microphone test", `document.getElementById('checkin').dataset.devices === 'ok' ? 1 : 0`)
-	click(t, patient, "#test-network")
-	waitFor(t, patient, "network test", `['good','fair','poor'].includes(document.getElementById('checkin').dataset.network) ? 1 : 0`)
-	if on, _ := chromedp.Run(patient, chromedp.Evaluate[bool](`!document.getElementById('check-in').disabled`)); on {
-		t.Fatal("check-in is possible before the security checklist is ticked")
-	}
-	for _, box := range []string{"#chk-room", "#chk-network", "#chk-device", "#chk-messages"} {
-		click(t, patient, box)
-	}
-	click(t, patient, "#check-in")
-	waitFor(t, patient, "waiting room", `document.getElementById('checkin').dataset.state === 'waiting' ? 1 : 0`)
-
-	// The clinician: first sign-in enrols TOTP, then the waiting room.
-	signInClinician(t, clinician, st.base)
-	click(t, clinician, "#nav-waiting-room")
-	admit := "#admit-" + visit.ID
-	if err := chromedp.Do(clinician, chromedp.WaitVisible(chromedp.CSS(admit))); err != nil {
-		t.Fatalf("the patient is not in the waiting room: %v", err)
-	}
-	name := textOf(t, clinician, "tr[data-visit='"+visit.ID+"'] td")
-	if name != "Maria Lopez" {
-		t.Fatalf("the queue shows %q", name)
-	}
-	admittedAt := time.Now()
-	click(t, clinician, admit)
+	patient, clinician, admittedAt := callInBrowsers(t, st, visit)
 
 	// Both sides decode the other's video.
 	frames := `Number((document.getElementById('call') || {dataset: {}}).dataset.framesDecoded || 0)`
@@ -230,18 +199,7 @@ func TestBrowserVideoVisit(t *testing.T) {
 	click(t, clinician, "#find-invitee")
 	click(t, clinician, "#invitees button[data-invite]")
 	guest := mediaBrowser(t)
-	if err := chromedp.Do(guest, chromedp.Navigate(st.base+"/login")); err != nil {
-		t.Fatal(err)
-	}
-	enter(t, guest, map[string]string{"email": desk, "password": stackPassword}, "sign-in", "#totp-secret")
-	secret := strings.ReplaceAll(textOf(t, guest, "#totp-secret"), " ", "")
-	code, err := appCode(secret, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	enter(t, guest, map[string]string{"code": code}, "confirm", "#recovery-codes li")
-	click(t, guest, "#continue")
-	click(t, guest, "#join-invited-"+visit.ID)
+	joinInvited(t, st, guest, desk, visit.ID)
 	waitFor(t, guest, "the guest decodes video", frames)
 	if got, _ := chromedp.Run(guest, chromedp.Evaluate[[]bool](controls)); got[0] || got[1] {
 		t.Errorf("the guest's call page has the clinician's controls: %v", got)
@@ -269,6 +227,68 @@ func TestBrowserVideoVisit(t *testing.T) {
 	if got := textOf(t, patient, "main"); !strings.Contains(got, "invited "+guestName+" to the video call") {
 		t.Errorf("the access history does not name the guest:\n%s", got)
 	}
+}
+
+// callInBrowsers brings the patient and the clinician into visit's call,
+// each in a headless Chromium with a fake camera, through the pages: the
+// patient signs in, runs the pre-visit check, ticks the checklist, checks
+// in and waits; the clinician signs in (enrolling TOTP), finds her in the
+// waiting room by name and admits her. It returns when the clinician has
+// clicked admit (at admittedAt); both pages then open the call by
+// themselves.
+func callInBrowsers(t *testing.T, st *visitStack, visit *haven.VisitView) (patient, clinician context.Context, admittedAt time.Time) {
+	t.Helper()
+	patient, clinician = mediaBrowser(t), mediaBrowser(t)
+
+	// The patient: sign in, the pre-visit page, check in, wait.
+	signInPatient(t, patient, st.base)
+	click(t, patient, "#nav-visits")
+	click(t, patient, "#check-in-"+visit.ID)
+	click(t, patient, "#test-devices")
+	waitFor(t, patient, "camera and microphone test", `document.getElementById('checkin').dataset.devices === 'ok' ? 1 : 0`)
+	click(t, patient, "#test-network")
+	waitFor(t, patient, "network test", `['good','fair','poor'].includes(document.getElementById('checkin').dataset.network) ? 1 : 0`)
+	if on, _ := chromedp.Run(patient, chromedp.Evaluate[bool](`!document.getElementById('check-in').disabled`)); on {
+		t.Fatal("check-in is possible before the security checklist is ticked")
+	}
+	for _, box := range []string{"#chk-room", "#chk-network", "#chk-device", "#chk-messages"} {
+		click(t, patient, box)
+	}
+	click(t, patient, "#check-in")
+	waitFor(t, patient, "waiting room", `document.getElementById('checkin').dataset.state === 'waiting' ? 1 : 0`)
+
+	// The clinician: first sign-in enrols TOTP, then the waiting room.
+	signInClinician(t, clinician, st.base)
+	click(t, clinician, "#nav-waiting-room")
+	admit := "#admit-" + visit.ID
+	if err := chromedp.Do(clinician, chromedp.WaitVisible(chromedp.CSS(admit))); err != nil {
+		t.Fatalf("the patient is not in the waiting room: %v", err)
+	}
+	name := textOf(t, clinician, "tr[data-visit='"+visit.ID+"'] td")
+	if name != "Maria Lopez" {
+		t.Fatalf("the queue shows %q", name)
+	}
+	admittedAt = time.Now()
+	click(t, clinician, admit)
+	return patient, clinician, admittedAt
+}
+
+// joinInvited signs the invited worker email in on guest (enrolling TOTP)
+// and joins visitID's call from the link on their home page.
+func joinInvited(t *testing.T, st *visitStack, guest context.Context, email, visitID string) {
+	t.Helper()
+	if err := chromedp.Do(guest, chromedp.Navigate(st.base+"/login")); err != nil {
+		t.Fatal(err)
+	}
+	enter(t, guest, map[string]string{"email": email, "password": stackPassword}, "sign-in", "#totp-secret")
+	secret := strings.ReplaceAll(textOf(t, guest, "#totp-secret"), " ", "")
+	code, err := appCode(secret, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	enter(t, guest, map[string]string{"code": code}, "confirm", "#recovery-codes li")
+	click(t, guest, "#continue")
+	click(t, guest, "#join-invited-"+visitID)
 }
 
 func (st *visitStack) joins(visitID string) int {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 
@@ -35,6 +37,39 @@ type relayPeer struct {
 
 	mu       sync.Mutex
 	received map[string]*atomic.Uint64 // by the sender's participant id
+	frames   map[string][][]byte       // whole VP8 frames as the SFU forwarded them, by sender (the first few hundred)
+}
+
+// maxFrames bounds the frames a relayPeer keeps from each sender.
+const maxFrames = 300
+
+// keepFrames reassembles the VP8 frames of one forwarded video track
+// from its RTP packets' payloads (a frame starts at a packet with the S
+// bit and partition 0, and ends at the marker), and keeps them.
+func (p *relayPeer) keepFrames(from string, pkt *rtp.Packet, cur *[]byte) {
+	var vp8 codecs.VP8Packet
+	if _, err := vp8.Unmarshal(pkt.Payload); err != nil {
+		return
+	}
+	if vp8.S == 1 && vp8.PID == 0 {
+		*cur = (*cur)[:0]
+	}
+	*cur = append(*cur, vp8.Payload...)
+	if pkt.Marker && len(*cur) > 0 {
+		p.mu.Lock()
+		if len(p.frames[from]) < maxFrames {
+			p.frames[from] = append(p.frames[from], append([]byte(nil), *cur...))
+		}
+		p.mu.Unlock()
+		*cur = (*cur)[:0]
+	}
+}
+
+// framesFrom returns the whole video frames kept from participant.
+func (p *relayPeer) framesFrom(participant string) [][]byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([][]byte(nil), p.frames[participant]...)
 }
 
 func joinRelayed(t *testing.T, c *client, visitID string) *relayPeer {
@@ -45,7 +80,7 @@ func joinRelayed(t *testing.T, c *client, visitID string) *relayPeer {
 		t.Fatalf("dial: %v", err)
 	}
 	conn.SetReadLimit(signal.MaxMessage)
-	p := &relayPeer{t: t, conn: conn, done: make(chan struct{}), received: map[string]*atomic.Uint64{}}
+	p := &relayPeer{t: t, conn: conn, done: make(chan struct{}), received: map[string]*atomic.Uint64{}, frames: map[string][][]byte{}}
 	t.Cleanup(p.close)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -84,12 +119,17 @@ func joinRelayed(t *testing.T, c *client, visitID string) *relayPeer {
 			p.received[tr.StreamID()] = n
 		}
 		p.mu.Unlock()
-		buf := make([]byte, 1500)
+		video := tr.Kind() == webrtc.RTPCodecTypeVideo && strings.EqualFold(tr.Codec().MimeType, webrtc.MimeTypeVP8)
+		var frame []byte
 		for {
-			if _, _, err := tr.Read(buf); err != nil {
+			pkt, _, err := tr.ReadRTP()
+			if err != nil {
 				return
 			}
 			n.Add(1)
+			if video {
+				p.keepFrames(tr.StreamID(), pkt, &frame)
+			}
 		}
 	})
 	p.publish()

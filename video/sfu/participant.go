@@ -36,6 +36,10 @@ type Participant struct {
 	// on, so "mute" holds even if the browser keeps sending.
 	audio, video, screen atomic.Bool
 	screenRecv           atomic.Pointer[webrtc.RTPReceiver]
+	// publicKey is the participant's end-to-end encryption public key, as
+	// their browser announced it (signal.PublicKey); set once per
+	// connection.
+	publicKey atomic.Pointer[string]
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -337,7 +341,28 @@ func (p *Participant) requestOwnKeyframes() {
 }
 
 func (p *Participant) peer() signal.Peer {
-	return signal.Peer{Participant: p.ID, Role: string(p.Role), Audio: p.audio.Load(), Video: p.video.Load(), Screen: p.screen.Load()}
+	peer := signal.Peer{Participant: p.ID, Role: string(p.Role), Audio: p.audio.Load(), Video: p.video.Load(), Screen: p.screen.Load()}
+	if k := p.publicKey.Load(); k != nil {
+		peer.Key = *k
+	}
+	return peer
+}
+
+// SetPublicKey records the participant's end-to-end encryption public key
+// and shows it to the others, who then seal their media keys for it. A
+// connection announces one key: a second, different one is refused, so a
+// seated participant's identity in the safety code cannot change under
+// the others mid-call (a new key needs a new connection, which the others
+// see as a rejoin).
+func (p *Participant) SetPublicKey(key string) error {
+	if !p.publicKey.CompareAndSwap(nil, &key) {
+		if old := p.publicKey.Load(); old != nil && *old == key {
+			return nil
+		}
+		return haven.Errorf(haven.ECONFLICT, "this connection already announced a different key")
+	}
+	p.room.broadcast(p, signal.Message{Type: signal.State, Peer: ptr(p.peer())})
+	return nil
 }
 
 // send delivers m; a channel that cannot take it (a client too slow to
@@ -405,6 +430,10 @@ func (p *Participant) Handle(m signal.Message) error {
 		return p.room.End(p)
 	case signal.Invite:
 		return p.room.Invite(p, m.Participant)
+	case signal.PublicKey:
+		return p.SetPublicKey(m.Key)
+	case signal.WrapKey:
+		return p.room.relayWrappedKey(p, m.Participant, m.Key)
 	case signal.Join:
 		return haven.Errorf(haven.EINVALID, "already joined")
 	default:

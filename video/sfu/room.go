@@ -250,6 +250,30 @@ func (r *Room) broadcast(from *Participant, m signal.Message) {
 	}
 }
 
+// relayWrappedKey passes a media key that from sealed for one participant
+// to that participant alone, naming from as its sender: the server writes
+// the sender's id, so no one can pass a key off as another's. The server
+// cannot open the key (it is sealed with a key only the two browsers can
+// derive). A recipient who is not seated (they have just left) is no
+// error: the key is simply dropped, as the sender will learn from the
+// peer-left message.
+func (r *Room) relayWrappedKey(from *Participant, to, sealed string) error {
+	if to == from.ID {
+		return haven.Errorf(haven.EINVALID, "a sealed key is for another participant")
+	}
+	r.mu.Lock()
+	p := r.seats[to]
+	seated := r.seats[from.ID] == from
+	r.mu.Unlock()
+	if !seated {
+		return haven.Errorf(haven.ECONFLICT, "you have left the call")
+	}
+	if p != nil {
+		p.send(signal.Message{Type: signal.WrapKey, Participant: from.ID, Key: sealed})
+	}
+	return nil
+}
+
 // addTrack publishes f to the room, unless its owner has left meanwhile.
 func (r *Room) addTrack(f *forward) bool {
 	r.mu.Lock()

@@ -19,6 +19,8 @@ func FuzzParse(f *testing.F) {
 		`{"type":"invite","participant":"p-1"}`,
 		`{"type":"leave"}`,
 		`{"type":"leave","type":"end"}`,
+		`{"type":"e2ee-key","key":"` + pubKey + `"}`,
+		`{"type":"e2ee-wrap","participant":"p-1","key":"` + sealed + `"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -30,7 +32,7 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		if len(m.Token) > signal.MaxToken || len(m.SDP) > signal.MaxSDP || m.Peers != nil || m.ICEServers != nil || m.Peer != nil {
+		if len(m.Token) > signal.MaxToken || len(m.SDP) > signal.MaxSDP || len(m.Key) > signal.MaxWrappedKey || m.Peers != nil || m.ICEServers != nil || m.Peer != nil {
 			t.Fatalf("accepted out-of-limit message %+v", m)
 		}
 		again, err := json.Marshal(m)

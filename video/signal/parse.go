@@ -27,6 +27,8 @@ var fields = map[Type][]string{
 	Leave:       {"type"},
 	End:         {"type"},
 	Invite:      {"type", "participant"},
+	PublicKey:   {"type", "key"},
+	WrapKey:     {"type", "participant", "key"},
 }
 
 var candidateFields = map[string]bool{"candidate": true, "sdpMid": true, "sdpMLineIndex": true, "usernameFragment": true}
@@ -87,6 +89,17 @@ func Parse(b []byte) (Message, error) {
 	case Invite:
 		if !haven.PlausibleID(m.Participant) {
 			return Message{}, invalid("invitee must be a participant id")
+		}
+	case PublicKey:
+		if len(m.Key) != PublicKeySize || !base64url(m.Key) {
+			return Message{}, invalid("public key must be a P-256 point in base64url")
+		}
+	case WrapKey:
+		if !haven.PlausibleID(m.Participant) {
+			return Message{}, invalid("a sealed key must name its recipient")
+		}
+		if len(m.Key) < 16 || len(m.Key) > MaxWrappedKey || !base64url(m.Key) {
+			return Message{}, invalid("sealed key must be base64url of a bounded size")
 		}
 	}
 	return m, nil
@@ -179,6 +192,18 @@ func shape(b []byte) (top, cand map[string]bool, err error) {
 		return nil, nil, invalid("trailing data after signaling message")
 	}
 	return top, cand, nil
+}
+
+// base64url reports whether s is unpadded base64url, the only alphabet
+// keys travel in: nothing else can ride along in a key field.
+func base64url(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // printable refuses control characters (other than the CR LF and tab that

@@ -9,8 +9,15 @@
 // the ICE candidate), and SDP, candidates and ids are capped and checked for
 // shape. Error messages are fixed strings and never echo the input.
 //
+// End-to-end encryption: browsers agree media keys among themselves over
+// this channel. The server relays public keys (PublicKey, shown to the
+// others as Peer.Key) and media keys sealed for one recipient (WrapKey); it
+// can open neither, so it forwards media it cannot decrypt. It could still
+// swap public keys (a man in the middle), which the safety code the pages
+// show from everyone's public keys exposes when read aloud.
+//
 // This package never touches media, tokens or the network; it carries no
-// PHI (ids and session descriptions only).
+// PHI (ids, session descriptions, public keys and sealed keys only).
 package signal
 
 import (
@@ -39,6 +46,9 @@ const (
 	Leave       Type = "leave"
 	End         Type = "end"    // clinician only: ends the visit for everyone
 	Invite      Type = "invite" // clinician only: {participant} may join as a guest
+	// End-to-end encryption of media (see KeySize and MaxWrappedKey).
+	PublicKey Type = "e2ee-key"  // {key}: the sender's ECDH public key; the server shows it to the others in Peer.Key
+	WrapKey   Type = "e2ee-wrap" // {participant, key}: a media key sealed for one other participant; the server relays it, naming the sender
 )
 
 // What the server sends (besides Offer, Answer and Candidate).
@@ -61,6 +71,15 @@ const (
 	MaxIDLength         = haven.MaxIDLength
 	maxMid              = 32
 	maxUsernameFragment = 256
+
+	// PublicKeySize is the length of a participant's public key in a
+	// PublicKey message: an uncompressed P-256 point (65 bytes) in
+	// unpadded base64url.
+	PublicKeySize = 87
+	// MaxWrappedKey caps a WrapKey message's sealed media key (unpadded
+	// base64url): a nonce, a key id, a 32-byte secret and a tag fit well
+	// within it.
+	MaxWrappedKey = 256
 )
 
 // Message is one signaling message, in either direction. Only the fields of
@@ -75,6 +94,7 @@ type Message struct {
 	Peer        *Peer         `json:"peer,omitempty"`
 	Peers       []Peer        `json:"peers,omitempty"`
 	ICEServers  []ICEServer   `json:"ice_servers,omitempty"`
+	Key         string        `json:"key,omitempty"` // a public key (PublicKey) or a sealed media key (WrapKey)
 	Code        string        `json:"code,omitempty"`
 	Text        string        `json:"message,omitempty"`
 }
@@ -97,6 +117,9 @@ type Peer struct {
 	Audio       bool   `json:"audio"`
 	Video       bool   `json:"video"`
 	Screen      bool   `json:"screen"`
+	// Key is the participant's public key for end-to-end encryption, once
+	// their browser has sent one.
+	Key string `json:"key,omitempty"`
 }
 
 // ICEServer is a STUN or TURN server for the browser's RTCPeerConnection,

@@ -26,13 +26,15 @@ func TestClientMessagesParse(t *testing.T) {
 		`{"type":"end"}`:                                  {Type: signal.End},
 		`{"type":"invite","participant":"interpreter-1"}`: {Type: signal.Invite, Participant: "interpreter-1"},
 		` { "type" : "leave" } `:                          {Type: signal.Leave},
+		`{"type":"e2ee-key","key":"` + pubKey + `"}`:      {Type: signal.PublicKey, Key: pubKey},
+		`{"type":"e2ee-wrap","participant":"clinician-1","key":"` + sealed + `"}`: {Type: signal.WrapKey, Participant: "clinician-1", Key: sealed},
 	} {
 		got, err := signal.Parse([]byte(in))
 		if err != nil {
 			t.Errorf("%s: %v", in, err)
 			continue
 		}
-		if got.Type != want.Type || got.Token != want.Token || got.SDP != want.SDP || got.Participant != want.Participant {
+		if got.Type != want.Type || got.Token != want.Token || got.SDP != want.SDP || got.Participant != want.Participant || got.Key != want.Key {
 			t.Errorf("%s: got %+v", in, got)
 		}
 	}
@@ -91,6 +93,16 @@ func TestHostileMessagesAreRefused(t *testing.T) {
 		"InviteUpperCase":      `{"type":"invite","participant":"Interpreter-1"}`, // haven.PlausibleID's alphabet
 		"ServerTypeFromClient": `{"type":"joined"}`,
 		"ErrorFromClient":      `{"type":"error","code":"x","message":"y"}`,
+		"PublicKeyShort":       `{"type":"e2ee-key","key":"` + pubKey[1:] + `"}`,
+		"PublicKeyNotBase64":   `{"type":"e2ee-key","key":"` + pubKey[1:] + `="}`,
+		"PublicKeyPadded":      `{"type":"e2ee-key","key":"` + pubKey[:84] + `==="}`,
+		"PublicKeyMissing":     `{"type":"e2ee-key"}`,
+		"PublicKeyWithWrapTo":  `{"type":"e2ee-key","key":"` + pubKey + `","participant":"clinician-1"}`,
+		"WrapNoRecipient":      `{"type":"e2ee-wrap","key":"` + sealed + `"}`,
+		"WrapBadRecipient":     `{"type":"e2ee-wrap","participant":"../admin","key":"` + sealed + `"}`,
+		"WrapTooLong":          `{"type":"e2ee-wrap","participant":"clinician-1","key":"` + strings.Repeat("A", signal.MaxWrappedKey+1) + `"}`,
+		"WrapTooShort":         `{"type":"e2ee-wrap","participant":"clinician-1","key":"AAAA"}`,
+		"WrapHTML":             `{"type":"e2ee-wrap","participant":"clinician-1","key":"<script>alert(1)</script>AAAAAAAAAAAA"}`,
 		"ManyKeys":             `{"type":"leave","a":"1","b":"2","c":"3","d":"4","e":"5","f":"6","g":"7","h":"8"}`,
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -159,6 +171,13 @@ func TestLimiterRefusesAFlood(t *testing.T) {
 		t.Fatalf("%d of 100 allowed, want the burst of 5", allowed)
 	}
 }
+
+// pubKey is an uncompressed P-256 point in base64url, as a browser's
+// WebCrypto exports it; sealed is a media key sealed for one recipient.
+const (
+	pubKey = "BHZ2eW5iMzJ4c3l0b0JhbXlSYk9QZ3FjQ0Z2a0NWa0ZTZk1mVGhkZVNrS3FUY3RQbkdzY2RfcFZ6cUl0VjhLMgA"
+	sealed = "q9cD7l1lB6n4wU2kYx0bSOd_Vq3Tt8m2pX5cJm0bSOd_Vq3Tt8m2pX5cJq9cD7l1lB6n4wU2kYx0bSOd_Vq3Tt8"
+)
 
 func q(s string) string {
 	b, _ := json.Marshal(s)

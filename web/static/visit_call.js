@@ -6,9 +6,15 @@
 // which stops forwarding them too. After a dropped connection it rejoins
 // with a fresh token. Nothing is recorded, here or on the server.
 //
+// Media is encrypted end to end (e2ee.js, e2ee_worker.js): the page seals
+// every frame it sends and opens every frame it receives with keys agreed
+// with the other participants' browsers, and shows a safety code to read
+// aloud. A browser that cannot do so does not join.
+//
 // For tests and the quality line, the page keeps its state and the number
 // of video frames it has decoded in data attributes of #call.
 import { api, sleep, signedOut } from './visit_api.js';
+import { E2EE } from './e2ee.js';
 
 const root = document.getElementById('call');
 const visitID = root.dataset.visit;
@@ -22,6 +28,7 @@ const leaveButton = document.getElementById('leave');
 const endButton = document.getElementById('end'); // the clinician's only
 const inviteForm = document.getElementById('invite-form'); // the clinician's only
 const controls = document.getElementById('controls');
+const safetyEl = document.getElementById('safety-code');
 // Participants' names by id, as the server gave them with the page; a
 // newcomer's is asked for when they arrive.
 let names = {};
@@ -45,6 +52,7 @@ const call = {
   attempt: 0,
   peers: new Map(), // participant id -> tile
   soundBlocked: false,
+  e2ee: null, // the media encryption, once its keys are made
 };
 
 // setState shows the call's state to tests and styles, and the wall time
@@ -159,6 +167,7 @@ function onTrack(ev) {
   const ids = msid(ev.transceiver.mid);
   const who = ids.stream || (ev.streams[0] && ev.streams[0].id);
   if (!who) { return; }
+  call.e2ee.protectReceiver(ev.receiver, ev.track.kind);
   const t = tile(who);
   const track = ev.track;
   let target = track.kind === 'audio' ? t.audio : t.video;
@@ -194,11 +203,43 @@ function soundBlocked() {
 
 // --- connection --------------------------------------------------------------
 
+// slot adds a sender for track (of kind) and puts the encryption on it
+// and on the receiver of its transceiver at once: the browser applies a
+// transform only to a sender or receiver that has it before its first
+// negotiation, and the SFU sends the others' media back on these same
+// transceivers. Every slot — microphone, camera, screen — is made now,
+// in that order (the SFU's offers fill them in that order), with a
+// stand-in track where there is none yet, so that nothing this page
+// will ever send can go out through a sender without encryption: the
+// screen shared later replaces the stand-in of a slot already protected.
+function slot(pc, track, kind, stream) {
+  const t = track || standIn(kind);
+  const sender = pc.addTrack(t, stream || new MediaStream([t]));
+  const tr = pc.getTransceivers().find((x) => x.sender === sender);
+  call.e2ee.protectSender(sender, kind);
+  if (tr) { call.e2ee.protectReceiver(tr.receiver, kind); }
+  if (!track) {
+    sender.replaceTrack(null).catch(() => {});
+    t.stop();
+  }
+  return sender;
+}
+
+function standIn(kind) {
+  if (kind === 'audio') {
+    const ctx = new AudioContext();
+    const t = ctx.createMediaStreamDestination().stream.getAudioTracks()[0];
+    ctx.close();
+    return t;
+  }
+  return document.createElement('canvas').captureStream(0).getVideoTracks()[0];
+}
+
 function newPeerConnection(iceServers) {
-  const pc = new RTCPeerConnection({ iceServers: iceServers || [], bundlePolicy: 'max-bundle' });
-  for (const t of call.local.getTracks()) { pc.addTrack(t, call.local); }
-  call.screenSender = null;
-  if (call.screen) { call.screenSender = pc.addTrack(call.screen, new MediaStream([call.screen])); }
+  const pc = new RTCPeerConnection(Object.assign({ iceServers: iceServers || [], bundlePolicy: 'max-bundle' }, call.e2ee.peerConnectionConfig()));
+  slot(pc, call.local.getAudioTracks()[0], 'audio', call.local);
+  slot(pc, call.local.getVideoTracks()[0], 'video', call.local);
+  call.screenSender = slot(pc, call.screen, 'video');
   pc.onicecandidate = (ev) => {
     if (!ev.candidate || !ev.candidate.candidate) { return; }
     const c = ev.candidate.toJSON();
@@ -244,6 +285,7 @@ async function handle(m) {
       call.pc = newPeerConnection(m.ice_servers);
       root.dataset.joins = String(Number(root.dataset.joins || 0) + 1);
       for (const p of m.peers || []) { peerState(p); }
+      await call.e2ee.joined(m.participant, m.peers);
       setState('joined');
       say(m.peers && m.peers.length ? 'Joining the call…' : 'Waiting for the others to join…');
       if (call.muted) { send({ type: 'mute' }); }
@@ -266,9 +308,14 @@ async function handle(m) {
     case 'peer-joined':
     case 'state':
       peerState(m.peer);
+      await call.e2ee.peer(m.peer);
+      break;
+    case 'e2ee-wrap':
+      await call.e2ee.unseal(m.participant, m.key);
       break;
     case 'peer-left':
       dropTile(m.participant);
+      call.e2ee.left(m.participant);
       if (call.peers.size === 0) { say('The others have left the call.'); }
       break;
     case 'ended':
@@ -403,11 +450,7 @@ screenButton.addEventListener('click', async () => {
   call.screen = track;
   track.addEventListener('ended', stopScreen); // the browser's own "stop sharing"
   if (call.pc) {
-    if (call.screenSender) {
-      await call.screenSender.replaceTrack(track);
-    } else {
-      call.screenSender = call.pc.addTrack(track, s);
-    }
+    await call.screenSender.replaceTrack(track);
   }
   send({ type: 'screen-start' });
   press(screenButton, true, 'Stop sharing', 'Share screen');
@@ -509,21 +552,26 @@ async function keepAlive() {
 }
 
 // framesDecoded counts the video frames this page has decoded, and notes
-// how media travels (a "relay" candidate: through the TURN server).
+// how media travels (a "relay" candidate: through the TURN server) and
+// how many video packets arrived on this connection.
 async function framesDecoded() {
   if (!call.pc) { return 0; }
-  let frames = 0;
+  let frames = 0, packets = 0;
   const report = await call.pc.getStats();
   const byID = new Map();
   report.forEach((s) => byID.set(s.id, s));
   report.forEach((s) => {
-    if (s.type === 'inbound-rtp' && s.kind === 'video') { frames += s.framesDecoded || 0; }
+    if (s.type === 'inbound-rtp' && s.kind === 'video') {
+      frames += s.framesDecoded || 0;
+      packets += s.packetsReceived || 0;
+    }
     if (s.type === 'transport' && s.selectedCandidatePairId) {
       const pair = byID.get(s.selectedCandidatePairId);
       const local = pair && byID.get(pair.localCandidateId);
       if (local) { root.dataset.route = local.candidateType; }
     }
   });
+  root.dataset.videoPackets = String(packets);
   return frames;
 }
 
@@ -535,6 +583,12 @@ async function statsLoop() {
     total += n - last;
     last = n;
     root.dataset.framesDecoded = String(total);
+    const c = call.e2ee.stats();
+    root.dataset.framesSealed = String(c.sealed);
+    root.dataset.framesOpened = String(c.opened);
+    root.dataset.framesDropped = String(c.dropped);
+    root.dataset.sealMs = String(Math.round(c.sealMs || 0));
+    root.dataset.openMs = String(Math.round(c.openMs || 0));
     if (total > 0 && !root.dataset.firstFrameAt) {
       root.dataset.firstFrameAt = String(Date.now());
     }
@@ -565,9 +619,28 @@ async function openMedia() {
   root.dataset.atMedia = String(Date.now());
 }
 
-function start() {
+// showSafetyCode puts the code on the page; it changes whenever someone
+// joins or leaves.
+function showSafetyCode(code) {
+  root.dataset.safetyCode = code;
+  safetyEl.textContent = code || 'shown when someone else joins';
+}
+
+async function start() {
   root.dataset.atNavigation = String(Math.round(performance.timeOrigin));
   root.dataset.atScript = String(Date.now());
+  try {
+    call.e2ee = await E2EE.create(visitID, send, showSafetyCode);
+  } catch (e) {
+    call.e2ee = null;
+  }
+  if (!call.e2ee) {
+    // Joining would send the visit to the server in the clear.
+    finish('This browser cannot encrypt the call end to end, so Haven will not connect it. Use a current version of Chrome, Edge, Firefox or Safari.', 'refused');
+    return;
+  }
+  root.dataset.e2ee = call.e2ee.mode;
+  showSafetyCode('');
   call.mediaReady = openMedia();
   connect();
   keepAlive();

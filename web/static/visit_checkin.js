@@ -7,6 +7,7 @@
 // when the practice sends a message; the page then reads the visit's
 // messages and shows them, as text (textContent), never as HTML.
 import { api, messageItem, sleep, signedOut } from './visit_api.js';
+import { transformSupport } from './e2ee.js';
 
 const root = document.getElementById('checkin');
 const visitID = root.dataset.visit;
@@ -64,8 +65,12 @@ async function testDevices() {
     // The meter is a help, not a requirement.
   }
   const cam = stream.getVideoTracks().length > 0, mic = stream.getAudioTracks().length > 0;
-  say(deviceResult, (cam ? 'Camera works. ' : 'No camera found. ') + (mic ? 'Microphone works: speak, and the bar moves.' : 'No microphone found.'), cam && mic);
-  root.dataset.devices = cam && mic ? 'ok' : 'partial';
+  // The call encrypts media in the browser, end to end; a browser that
+  // cannot will not connect, so say so now rather than at the call.
+  const e2ee = transformSupport() !== '';
+  say(deviceResult, (cam ? 'Camera works. ' : 'No camera found. ') + (mic ? 'Microphone works: speak, and the bar moves.' : 'No microphone found.') +
+    (e2ee ? ' Your browser can encrypt the call end to end.' : ' But this browser cannot encrypt the call end to end, so the call will not connect: use a current Chrome, Edge, Firefox or Safari.'), cam && mic && e2ee);
+  root.dataset.devices = cam && mic && e2ee ? 'ok' : 'partial';
 }
 
 function stopDevices() {
