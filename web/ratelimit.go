@@ -36,6 +36,7 @@ type RateLimits struct {
 	Counter    RequestCounter
 	PerAddress int              // requests per Window from one client address
 	PerUser    int              // API requests per Window by one signed-in user
+	PerClient  int              // token and FHIR requests per Window by one OAuth client (smart.go)
 	Window     time.Duration    // default DefaultRateWindow
 	Now        func() time.Time // the clock; time.Now when nil
 }

@@ -10,6 +10,7 @@ import (
 	"haven/audit"
 	"haven/blob"
 	"haven/demo"
+	"haven/smart"
 	"haven/store/sqlstore"
 	"haven/web"
 )
@@ -134,6 +135,10 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer media.Close()
+	apps, err := smart.New(ctx, st.svc.Gate(), st.db, publicURL)
+	if err != nil {
+		return err
+	}
 	srv, err := web.NewServer(web.Config{
 		Logger:           env.Logger,
 		Ready:            readiness{st.db, st.audit},
@@ -146,6 +151,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		MetricsAllow:     limcfg.allow,
 		TrustedProxies:   limcfg.trusted,
 		Limits:           limcfg.limits(st.db),
+		SMART:            apps,
 	})
 	if err != nil {
 		return err
