@@ -151,17 +151,33 @@ func practiceAdmin(ctx context.Context) (haven.Actor, error) {
 }
 
 // AddClient registers an app or backend system for the admin's practice,
-// audited.
+// audited. The web page asks for the admin's step-up first.
 func (s *Service) AddClient(ctx context.Context, nc NewClient) (*Registered, error) {
 	a, err := practiceAdmin(ctx)
 	if err != nil {
 		return nil, err
 	}
+	ev := audit.ForActor(a, "smart.client.add")
+	ev.Purpose, ev.Decision = audit.PurposeOperations, haven.DecisionAllow
+	return s.addClient(ctx, a.PracticeID, a.UserID, ev, nc)
+}
+
+// OperatorAddClient registers a client for a practice from the command
+// line (haven smart clients add), audited in the practice's log as the
+// operator's act.
+func (s *Service) OperatorAddClient(ctx context.Context, practiceID string, nc NewClient) (*Registered, error) {
+	if _, err := s.db.FindPracticeByID(ctx, practiceID); err != nil {
+		return nil, err
+	}
+	return s.addClient(ctx, practiceID, service.OperatorActorID, service.OperatorEvent(practiceID, "smart.client.add", "smart_client", "", ""), nc)
+}
+
+func (s *Service) addClient(ctx context.Context, practiceID, by string, ev audit.Event, nc NewClient) (*Registered, error) {
 	c, err := validate(nc)
 	if err != nil {
 		return nil, err
 	}
-	c.ID, c.PracticeID, c.CreatedBy, c.CreatedAt = newID(), a.PracticeID, a.UserID, s.gate.Now()
+	c.ID, c.PracticeID, c.CreatedBy, c.CreatedAt = newID(), practiceID, by, s.gate.Now()
 	out := &Registered{}
 	if !c.Public && c.JWKS == "" {
 		out.Secret = newID() + newID()
@@ -171,8 +187,7 @@ func (s *Service) AddClient(ctx context.Context, nc NewClient) (*Registered, err
 		}
 		c.SecretHash = string(h)
 	}
-	ev := audit.ForActor(a, "smart.client.add")
-	ev.ResourceKind, ev.ResourceID, ev.Purpose, ev.Decision = "smart_client", c.ID, audit.PurposeOperations, haven.DecisionAllow
+	ev.ResourceKind, ev.ResourceID = "smart_client", c.ID
 	if err := s.gate.Record(ctx, ev); err != nil {
 		return nil, err
 	}
@@ -192,6 +207,11 @@ func (s *Service) Clients(ctx context.Context) ([]sqlstore.SMARTClient, error) {
 	return s.db.ListSMARTClients(ctx, a.PracticeID)
 }
 
+// OperatorClients lists a practice's clients for the command line.
+func (s *Service) OperatorClients(ctx context.Context, practiceID string) ([]sqlstore.SMARTClient, error) {
+	return s.db.ListSMARTClients(ctx, practiceID)
+}
+
 // RevokeClient cuts a client off: it is refused from now on and every
 // token it holds ends at once, audited.
 func (s *Service) RevokeClient(ctx context.Context, id string) error {
@@ -201,10 +221,23 @@ func (s *Service) RevokeClient(ctx context.Context, id string) error {
 	}
 	ev := audit.ForActor(a, "smart.client.revoke")
 	ev.ResourceKind, ev.ResourceID, ev.Purpose, ev.Decision = "smart_client", id, audit.PurposeOperations, haven.DecisionAllow
+	return s.revokeClient(ctx, a.PracticeID, id, ev)
+}
+
+// OperatorRevokeClient is RevokeClient from the command line.
+func (s *Service) OperatorRevokeClient(ctx context.Context, practiceID, id string) error {
+	return s.revokeClient(ctx, practiceID, id, service.OperatorEvent(practiceID, "smart.client.revoke", "smart_client", id, ""))
+}
+
+func (s *Service) revokeClient(ctx context.Context, practiceID, id string, ev audit.Event) error {
+	c, err := s.db.FindSMARTClient(ctx, id)
+	if err != nil || c.PracticeID != practiceID || !c.RevokedAt.IsZero() {
+		return haven.Errorf(haven.ENOTFOUND, "no such app")
+	}
 	if err := s.gate.Record(ctx, ev); err != nil {
 		return err
 	}
-	return s.db.RevokeSMARTClient(ctx, a.PracticeID, id, s.gate.Now())
+	return s.db.RevokeSMARTClient(ctx, practiceID, id, s.gate.Now())
 }
 
 func validate(nc NewClient) (sqlstore.SMARTClient, error) {
