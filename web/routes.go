@@ -389,6 +389,9 @@ var routes = []route{
 	{"OPTIONS /oauth2/token", api, anyone, smartApps, (*Server).smartPreflight, 0},
 	{"POST /oauth2/revoke", api, anyone, smartApps, (*Server).smartRevoke, 0},
 	{"OPTIONS /oauth2/revoke", api, anyone, smartApps, (*Server).smartPreflight, 0},
+	{"GET /app/admin/apps", html, signedIn, smartApps, (*Server).pageApps, 0},
+	{"POST /app/admin/apps", html, signedIn, smartApps, (*Server).pageAddApp, 0},
+	{"POST /app/admin/apps/{id}/revoke", html, signedIn, smartApps, (*Server).pageRevokeApp, 0},
 
 	// Video visits: the API, the call's WebSocket (visit.go,
 	// visit_reschedule.go) and the pages (visit_pages.go).
@@ -506,7 +509,7 @@ func (s *Server) has(p part) bool {
 	case visits:
 		return s.svc != nil && s.calls != nil
 	case smartApps:
-		return s.svc != nil && s.smart != nil
+		return s.svc != nil && s.smart != nil && s.id != nil
 	}
 	return true
 }
@@ -531,6 +534,9 @@ func (s *Server) register() {
 // it may still reach.
 func (s *Server) gate(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rt.kind == fhirJSON && s.smart != nil {
+			allowAnyOrigin(w) // SMART apps read from their own origins (smart.go)
+		}
 		_, signedIn := haven.ActorFromContext(r.Context())
 		if rt.who.session && !signedIn && !(rt.kind == fhirJSON && smartBearer(r) != "") {
 			// A SMART token is no session: the FHIR handler's caller

@@ -143,6 +143,12 @@ func (s *Server) smartAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	pg := s.newPage(r, "Allow "+cl.Row.Name+"?")
 	pg.Data = v
+	// The answer leads, by a redirect, to the app's registered redirect
+	// address (fosite checked it is one): this page's policy lets its form
+	// go there and nowhere else.
+	if u := ar.GetRedirectURI(); u != nil && u.Host != "" {
+		w.Header().Set("Content-Security-Policy", strings.Replace(ContentSecurityPolicy, "form-action 'self'", "form-action 'self' "+u.Scheme+"://"+u.Host, 1))
+	}
 	s.render(w, r, http.StatusOK, "smart_consent.html", pg)
 }
 

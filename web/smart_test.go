@@ -25,9 +25,14 @@ type smartApp struct {
 // registerApp registers a public app for the tenant, as its admin.
 func registerApp(t *testing.T, st *authStack, tn *tenant, name string, scopes ...string) smartApp {
 	t.Helper()
+	return registerAppAt(t, st, tn, name, "http://127.0.0.1:9/"+strings.ReplaceAll(strings.ToLower(name), " ", "-")+"/callback", scopes...)
+}
+
+// registerAppAt registers a public app with its redirect address.
+func registerAppAt(t *testing.T, st *authStack, tn *tenant, name, redirect string, scopes ...string) smartApp {
+	t.Helper()
 	a := haven.Actor{UserID: st.users[tn.emails[haven.RolePracticeAdmin]], PracticeID: tn.id, Role: haven.RolePracticeAdmin,
 		MFA: true, AuthTime: st.clock.Now(), SessionID: "seed", RequestID: "seed", ClientAddr: "127.0.0.1"}
-	redirect := "http://127.0.0.1:9/" + strings.ReplaceAll(strings.ToLower(name), " ", "-") + "/callback"
 	reg, err := st.smart.AddClient(haven.NewContextWithActor(context.Background(), a), smart.NewClient{Name: name,
 		RedirectURIs: []string{redirect}, Public: true, Scopes: scopes})
 	if err != nil {
