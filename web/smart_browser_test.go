@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"haven/internal/testkit"
+	"haven/smart"
 )
 
 // fhirClientJS is the browser build of fhirclient, the SMART on FHIR
@@ -109,5 +111,55 @@ func TestBrowserFHIRClientLaunchesAndReads(t *testing.T) {
 	var n int
 	if err := st.db.SQL().QueryRow(`SELECT COUNT(*) FROM audit_events WHERE session_id = $1 AND actor_id = $2`, "smart:"+registered.id, a).Scan(&n); err != nil || n < 3 {
 		t.Fatalf("the app's reads in the audit log: %d, %v", n, err)
+	}
+}
+
+// TestBrowserAdminRegistersAndRevokesAnApp: the practice admin, on a
+// phone, from her home by links: registers a patient app on the Apps
+// page, sees it listed by name, and revokes it; both changes are in the
+// audit log as hers.
+func TestBrowserAdminRegistersAndRevokesAnApp(t *testing.T) {
+	st := newAuthStack(t, true)
+	apps, err := smart.New(context.Background(), st.svc.Gate(), st.db, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, base := listener(t)
+	st.base = base
+	st.web.Service, st.web.SMART = st.svc, apps
+	st.srv = newWebServer(t, st.web)
+	serveOn(t, st.srv, ln)
+
+	w := newWalker(t, st.base)
+	w.use(phone)
+	w.start()
+	w.signIn(admin, "")
+	w.follow("#home-apps")
+	if !w.has("#no-apps") {
+		t.Fatal("a new practice lists apps")
+	}
+	w.fill(map[string]string{"app-name": "Pocket Health", "app-redirects": "https://app.example/callback", "app-scopes": "launch/patient patient/*.rs offline_access"})
+	w.press("#app-submit")
+	if got := w.text(".flash"); !strings.Contains(got, "Pocket Health is registered") {
+		t.Fatalf("after registering: %q", got)
+	}
+	cs, err := st.db.ListSMARTClients(context.Background(), st.practice)
+	if err != nil || len(cs) != 1 || cs[0].Name != "Pocket Health" || !cs[0].Public {
+		t.Fatalf("registered: %+v, %v", cs, err)
+	}
+	row := "#app-" + cs[0].ID
+	if got := w.text(row + " .name"); !strings.HasPrefix(got, "Pocket Health") {
+		t.Fatalf("the list shows %q", got)
+	}
+	w.press("#revoke-" + cs[0].ID)
+	if !w.has(row + `[data-revoked="true"]`) {
+		t.Fatalf("the app is not shown revoked")
+	}
+	for _, act := range []string{"smart.client.add", "smart.client.revoke"} {
+		var n int
+		if err := st.db.SQL().QueryRow(`SELECT COUNT(*) FROM audit_events WHERE action = $1 AND actor_id = $2 AND resource_id = $3`,
+			act, st.users[admin], cs[0].ID).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("%s in the audit log: %d, %v", act, n, err)
+		}
 	}
 }
