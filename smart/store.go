@@ -171,6 +171,11 @@ func toFosite(c sqlstore.SMARTClient) (*Client, error) {
 		}
 		oc.JSONWebKeys = &set
 		oc.TokenEndpointAuthMethod = "private_key_jwt"
+		alg, err := signingAlg(c.JWKS)
+		if err != nil {
+			return nil, err
+		}
+		oc.TokenEndpointAuthSigningAlgorithm = alg
 		dc.GrantTypes = []string{"client_credentials"}
 	case c.Public:
 		oc.TokenEndpointAuthMethod = "none"

@@ -70,7 +70,7 @@ type rateLimiter struct {
 }
 
 func newRateLimiter(cfg *RateLimits, reg *prometheus.Registry) (*rateLimiter, error) {
-	if cfg == nil || (cfg.PerAddress <= 0 && cfg.PerUser <= 0) {
+	if cfg == nil || (cfg.PerAddress <= 0 && cfg.PerUser <= 0 && cfg.PerClient <= 0) {
 		return nil, nil
 	}
 	if cfg.Counter == nil {
@@ -84,7 +84,7 @@ func newRateLimiter(cfg *RateLimits, reg *prometheus.Registry) (*rateLimiter, er
 		l.Now = time.Now
 	}
 	l.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "haven_http_rate_limited_total", Help: "Requests refused by a rate limit, by limit (address or user).",
+		Name: "haven_http_rate_limited_total", Help: "Requests refused by a rate limit, by limit (address, user or client).",
 	}, []string{"limit"})
 	reg.MustRegister(l.refused)
 	return l, nil
@@ -172,7 +172,7 @@ func (s *Server) limitUser(next http.Handler) http.Handler {
 }
 
 func isAPIPath(p string) bool {
-	return strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/fhir/")
+	return strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/fhir/") || strings.HasPrefix(p, "/oauth2/")
 }
 
 // limitedAnswer answers a refused request: JSON for the API, a page for a

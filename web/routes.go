@@ -385,10 +385,10 @@ var routes = []route{
 	{"OPTIONS " + FHIRBase + "/", fhirJSON, anyone, smartApps, (*Server).smartPreflight, 0},
 	{"GET /oauth2/authorize", html, signedIn, smartApps, (*Server).smartAuthorize, 0},
 	{"POST /oauth2/authorize", html, signedIn, smartApps, (*Server).smartDecide, 0},
-	{"POST /oauth2/token", api, anyone, smartApps, (*Server).smartToken, 0},
-	{"OPTIONS /oauth2/token", api, anyone, smartApps, (*Server).smartPreflight, 0},
-	{"POST /oauth2/revoke", api, anyone, smartApps, (*Server).smartRevoke, 0},
-	{"OPTIONS /oauth2/revoke", api, anyone, smartApps, (*Server).smartPreflight, 0},
+	{"POST /oauth2/token", oauth, anyone, smartApps, (*Server).smartToken, 0},
+	{"OPTIONS /oauth2/token", oauth, anyone, smartApps, (*Server).smartPreflight, 0},
+	{"POST /oauth2/revoke", oauth, anyone, smartApps, (*Server).smartRevoke, 0},
+	{"OPTIONS /oauth2/revoke", oauth, anyone, smartApps, (*Server).smartPreflight, 0},
 	{"GET /app/admin/apps", html, signedIn, smartApps, (*Server).pageApps, 0},
 	{"POST /app/admin/apps", html, signedIn, smartApps, (*Server).pageAddApp, 0},
 	{"POST /app/admin/apps/{id}/revoke", html, signedIn, smartApps, (*Server).pageRevokeApp, 0},
@@ -441,10 +441,11 @@ const (
 	websocket                 // the call's signaling
 	ops                       // health and metrics, for operators
 	fhirJSON                  // the FHIR API: FHIR JSON, errors as OperationOutcome
+	oauth                     // the OAuth 2 token and revocation endpoints: JSON as RFC 6749 writes it
 )
 
 func (k kind) String() string {
-	return [...]string{"", "page", "API", "asset", "WebSocket", "operator", "FHIR"}[k]
+	return [...]string{"", "page", "API", "asset", "WebSocket", "operator", "FHIR", "OAuth"}[k]
 }
 
 // who is who may call a route; see the table's comment.
