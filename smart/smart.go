@@ -125,6 +125,7 @@ func Configuration(origin string) map[string]any {
 type NewClient struct {
 	Name         string
 	RedirectURIs []string
+	LaunchURL    string   // where "Open in app" on a chart sends a clinician (EHR launch); optional
 	Public       bool     // an app without a secret (PKCE only)
 	Scopes       []string // the most it may ever be granted
 	JWKS         string   // a backend system's public keys; makes it a backend client
@@ -241,7 +242,12 @@ func (s *Service) revokeClient(ctx context.Context, practiceID, id string, ev au
 }
 
 func validate(nc NewClient) (sqlstore.SMARTClient, error) {
-	c := sqlstore.SMARTClient{Name: strings.TrimSpace(nc.Name), Public: nc.Public, JWKS: strings.TrimSpace(nc.JWKS)}
+	c := sqlstore.SMARTClient{Name: strings.TrimSpace(nc.Name), Public: nc.Public, JWKS: strings.TrimSpace(nc.JWKS), LaunchURL: strings.TrimSpace(nc.LaunchURL)}
+	if c.LaunchURL != "" {
+		if u, err := url.Parse(c.LaunchURL); err != nil || !fosite.IsRedirectURISecure(context.Background(), u) || u.Host == "" {
+			return c, haven.Errorf(haven.EINVALID, "the launch address must be https (or http on this machine)")
+		}
+	}
 	if c.Name == "" || len(c.Name) > 100 {
 		return c, haven.Errorf(haven.EINVALID, "give the app a name of up to 100 characters")
 	}
@@ -402,4 +408,86 @@ func (s *Service) Resolve(ctx context.Context, token string, r *http.Request, cl
 	acc.Actor = haven.Actor{UserID: u.ID, PracticeID: u.PracticeID, Role: u.Role, SessionID: session, MFA: true,
 		AuthTime: g.AuthTime, ClientAddr: clientAddr, RequestID: requestID}
 	return acc, nil
+}
+
+// LaunchTTL is how long an EHR launch waits for its app to ask for
+// authorization.
+const LaunchTTL = 5 * time.Minute
+
+// launchContext is what a launch id stands for.
+type launchContext struct {
+	Patient string `json:"patient"`
+	User    string `json:"user"`
+}
+
+// LaunchableApps returns the practice's apps a clinician can open from a
+// chart (those registered with a launch address).
+func (s *Service) LaunchableApps(ctx context.Context) ([]sqlstore.SMARTClient, error) {
+	a, err := haven.SignedIn(ctx)
+	if err != nil || a.Role == haven.RolePatient || a.PracticeID == "" {
+		return nil, err
+	}
+	all, err := s.db.ListSMARTClients(ctx, a.PracticeID)
+	var out []sqlstore.SMARTClient
+	for _, c := range all {
+		if c.LaunchURL != "" && c.RevokedAt.IsZero() && c.JWKS == "" {
+			out = append(out, c)
+		}
+	}
+	return out, err
+}
+
+// NewLaunch begins an EHR launch of app clientID for patientID by the
+// signed-in user, whose access to the patient the caller has already
+// decided through the gate: it returns the app's launch address with iss
+// and an opaque launch id that stands for the patient, usable once, by
+// this user only, for LaunchTTL. fhirBase is the FHIR server's root as the
+// user reached it.
+func (s *Service) NewLaunch(ctx context.Context, clientID, patientID, fhirBase string) (string, error) {
+	a, err := haven.SignedIn(ctx)
+	if err != nil {
+		return "", err
+	}
+	c, err := s.db.FindSMARTClient(ctx, clientID)
+	if err != nil || c.PracticeID != a.PracticeID || !c.RevokedAt.IsZero() || c.LaunchURL == "" {
+		return "", haven.Errorf(haven.ENOTFOUND, "no such app")
+	}
+	id := newID() + newID()
+	data, _ := json.Marshal(launchContext{Patient: patientID, User: a.UserID})
+	if err := s.db.PutSMARTGrant(ctx, sqlstore.SMARTGrant{SigHash: sqlstore.HashSignature(id), Kind: sqlstore.GrantLaunch,
+		RequestID: newID(), ClientID: c.ID, Active: true, ExpiresAt: s.gate.Now().Add(LaunchTTL), Data: string(data)}); err != nil {
+		return "", err
+	}
+	u, err := url.Parse(c.LaunchURL)
+	if err != nil {
+		return "", err
+	}
+	q := u.Query()
+	q.Set("iss", fhirBase)
+	q.Set("launch", id)
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+// Launch returns the patient a launch id stands for, for the signed-in
+// user and app, and spends it when spend is set (the user's consent; the
+// consent page only reads it). An id of another user or app, spent or
+// expired, is refused.
+func (s *Service) Launch(ctx context.Context, clientID, launch string, spend bool) (string, error) {
+	a, err := haven.SignedIn(ctx)
+	if err != nil {
+		return "", err
+	}
+	g, err := s.db.FindSMARTGrant(ctx, sqlstore.GrantLaunch, sqlstore.HashSignature(launch))
+	var lc launchContext
+	if err != nil || !g.Active || g.ClientID != clientID || g.ExpiresAt.Before(s.gate.Now()) ||
+		json.Unmarshal([]byte(g.Data), &lc) != nil || lc.User != a.UserID {
+		return "", haven.Errorf(haven.EFORBIDDEN, "the launch is not valid; open the app from the chart again")
+	}
+	if spend {
+		if err := s.db.DeactivateSMARTGrant(ctx, sqlstore.GrantLaunch, g.SigHash); err != nil {
+			return "", err
+		}
+	}
+	return lc.Patient, nil
 }

@@ -389,6 +389,7 @@ var routes = []route{
 	{"OPTIONS /oauth2/token", oauth, anyone, smartApps, (*Server).smartPreflight, 0},
 	{"POST /oauth2/revoke", oauth, anyone, smartApps, (*Server).smartRevoke, 0},
 	{"OPTIONS /oauth2/revoke", oauth, anyone, smartApps, (*Server).smartPreflight, 0},
+	{"GET /app/patients/{id}/apps/{client}", html, may(policy.ChartRead), smartApps, (*Server).smartLaunch, 0},
 	{"GET /app/admin/apps", html, signedIn, smartApps, (*Server).pageApps, 0},
 	{"POST /app/admin/apps", html, signedIn, smartApps, (*Server).pageAddApp, 0},
 	{"POST /app/admin/apps/{id}/revoke", html, signedIn, smartApps, (*Server).pageRevokeApp, 0},

@@ -78,7 +78,7 @@ type consentView struct {
 // checks (client, redirect, PKCE, scopes), then SMART's and Haven's: the
 // app is the signed-in user's practice's, its aud is this FHIR server, and
 // a patient context it asks for is one the user has.
-func (s *Server) authorizeRequest(w http.ResponseWriter, r *http.Request) (fosite.AuthorizeRequester, *smart.Grant, bool) {
+func (s *Server) authorizeRequest(w http.ResponseWriter, r *http.Request, decide bool) (fosite.AuthorizeRequester, *smart.Grant, bool) {
 	ctx := r.Context()
 	p := s.smart.Provider()
 	ar, err := p.NewAuthorizeRequest(ctx, r)
@@ -101,7 +101,16 @@ func (s *Server) authorizeRequest(w http.ResponseWriter, r *http.Request) (fosit
 		return nil, nil, false
 	}
 	g := &smart.Grant{UserID: a.UserID, PracticeID: a.PracticeID, Role: a.Role, AuthTime: a.AuthTime}
-	if slices.Contains(ar.GetRequestedScopes(), "launch/patient") || ar.GetRequestForm().Get("launch") != "" {
+	if launch := ar.GetRequestForm().Get("launch"); launch != "" {
+		// An EHR launch: the patient the chart was opened for, as the
+		// launch id says, for this user and app only.
+		patient, err := s.smart.Launch(ctx, cl.Row.ID, launch, decide)
+		if err != nil {
+			p.WriteAuthorizeError(ctx, w, ar, fosite.ErrAccessDenied.WithHint(haven.ErrorMessage(err)))
+			return nil, nil, false
+		}
+		g.Patient = patient
+	} else if slices.Contains(ar.GetRequestedScopes(), "launch/patient") {
 		switch {
 		case a.Role == haven.RolePatient:
 			g.Patient = a.UserID // her own record, the only one she has
@@ -116,7 +125,7 @@ func (s *Server) authorizeRequest(w http.ResponseWriter, r *http.Request) (fosit
 // smartAuthorize shows the consent page for a signed-in user (the route
 // sends anyone else to Haven's sign-in, which returns here).
 func (s *Server) smartAuthorize(w http.ResponseWriter, r *http.Request) {
-	ar, g, ok := s.authorizeRequest(w, r)
+	ar, g, ok := s.authorizeRequest(w, r, false)
 	if !ok {
 		return
 	}
@@ -127,8 +136,10 @@ func (s *Server) smartAuthorize(w http.ResponseWriter, r *http.Request) {
 			v.Asks = append(v.Asks, words)
 		}
 	}
-	if g.Patient != "" {
+	if g.Patient == actorOf(r).UserID {
 		v.Patient = "your own record"
+	} else if g.Patient != "" {
+		v.Patient = "the record of the patient whose chart you opened it from"
 	}
 	q := r.URL.Query()
 	keys := make([]string, 0, len(q))
@@ -158,7 +169,7 @@ func (s *Server) smartDecide(w http.ResponseWriter, r *http.Request) {
 	if !s.checkFormToken(w, r) {
 		return
 	}
-	ar, g, ok := s.authorizeRequest(w, r)
+	ar, g, ok := s.authorizeRequest(w, r, true)
 	if !ok {
 		return
 	}
@@ -322,4 +333,30 @@ func (s *Server) smartFailed(r *http.Request, step string, err error) {
 	e := fosite.ErrorToRFC6749Error(err)
 	s.Logger.Warn("oauth request refused", "step", step, "request_id", RequestID(r.Context()), "error", e.ErrorField,
 		"hint", e.HintField, "debug", e.DebugField)
+}
+
+func actorOf(r *http.Request) haven.Actor {
+	x, _ := haven.ActorFromContext(r.Context())
+	return x
+}
+
+// smartLaunch is a chart's "Open in app" (EHR launch): once the gate lets
+// the user read the patient's record (decided and audited as a FHIR read
+// of her Patient), the app's launch address with a launch id standing for
+// her. It is a link, not a form: the browser follows it to the app, which
+// a form's policy (form-action) would stop. A forged link gains nothing:
+// the app still asks the user, and the launch id is hers alone.
+func (s *Server) smartLaunch(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	if _, err := s.svc.FHIRResource(ctx, "Patient", id); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	to, err := s.smart.NewLaunch(ctx, r.PathValue("client"), id, fhirRoot(r))
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
 }

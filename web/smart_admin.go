@@ -85,7 +85,7 @@ func (s *Server) pageAddApp(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
-	nc := smart.NewClient{Name: r.PostFormValue("name"), RedirectURIs: splitList(r.PostFormValue("redirect_uris")),
+	nc := smart.NewClient{Name: r.PostFormValue("name"), RedirectURIs: splitList(r.PostFormValue("redirect_uris")), LaunchURL: r.PostFormValue("launch_url"),
 		Scopes: splitList(r.PostFormValue("scopes")), JWKS: r.PostFormValue("jwks"), Networks: splitList(r.PostFormValue("networks"))}
 	switch r.PostFormValue("kind") {
 	case "public":

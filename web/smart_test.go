@@ -289,3 +289,80 @@ func TestSMARTPatientAppAsAnAttackerWouldTry(t *testing.T) {
 		})
 	}
 }
+
+// TestSMARTEHRLaunchFromTheChart: a clinician opens a patient's chart in
+// an app ("Open in app"): the launch id stands for that patient, the token
+// carries her and reaches no other; the launch id is hers alone and is
+// spent once; a chart she may not read launches nothing.
+func TestSMARTEHRLaunchFromTheChart(t *testing.T) {
+	for name, dsn := range testkit.Databases(t) {
+		t.Run(name, func(t *testing.T) {
+			st, ts := newChartStack(t, dsn)
+			own := ts[0]
+			a, b := own.patient[0], own.patient[1]
+			admin := haven.Actor{UserID: st.users[own.emails[haven.RolePracticeAdmin]], PracticeID: own.id, Role: haven.RolePracticeAdmin,
+				MFA: true, AuthTime: st.clock.Now(), SessionID: "seed", RequestID: "seed", ClientAddr: "127.0.0.1"}
+			reg, err := st.smart.AddClient(haven.NewContextWithActor(context.Background(), admin), smart.NewClient{Name: "Growth Charts",
+				RedirectURIs: []string{"https://charts.example/app"}, LaunchURL: "https://charts.example/launch", Public: true,
+				Scopes: []string{"launch", "patient/*.rs"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			app := smartApp{id: reg.Client.ID, redirect: "https://charts.example/app"}
+
+			doc := st.client(firefox)
+			doc.signIn(own.emails[haven.RoleClinician], "")
+			chart := readAll(t, doc.get("/app/patients/"+a))
+			link := "/app/patients/" + a + "/apps/" + app.id
+			if !strings.Contains(chart, `href="`+link+`"`) || !strings.Contains(chart, "Open in Growth Charts") {
+				t.Fatalf("the chart has no Open in app link")
+			}
+			r := doc.get(link)
+			to, err := url.Parse(r.Header.Get("Location"))
+			if r.StatusCode != http.StatusSeeOther || err != nil || !strings.HasPrefix(to.String(), "https://charts.example/launch?") ||
+				to.Query().Get("iss") != st.base+"/fhir/R4" || to.Query().Get("launch") == "" {
+				t.Fatalf("Open in app: %d to %q", r.StatusCode, r.Header.Get("Location"))
+			}
+			launch := to.Query().Get("launch")
+			// The launch id is the clinician's: a patient holding it gets nothing.
+			pc := st.client(firefox)
+			pc.pageSignIn(own.pEmail[1])
+			_, ch := pkce()
+			q := url.Values{"response_type": {"code"}, "client_id": {app.id}, "redirect_uri": {app.redirect}, "scope": {"launch patient/*.rs"},
+				"state": {"state-123456789"}, "code_challenge": {ch}, "code_challenge_method": {"S256"}, "launch": {launch}}
+			if r := pc.get("/oauth2/authorize?" + q.Encode()); r.StatusCode/100 != 3 || !strings.Contains(r.Header.Get("Location"), "error=access_denied") {
+				t.Fatalf("another user's launch id: %d %s", r.StatusCode, r.Header.Get("Location"))
+			}
+
+			v, c := pkce()
+			q.Set("code_challenge", c)
+			page := readAll(t, doc.get("/oauth2/authorize?"+q.Encode()))
+			if !strings.Contains(page, "whose chart you opened it from") {
+				t.Fatalf("the consent page does not say which record: %s", page)
+			}
+			form := url.Values{"decision": {"allow"}}
+			for _, m := range hiddenRE.FindAllStringSubmatch(page, -1) {
+				form.Add(m[1], htmlUnescape(m[2]))
+			}
+			r = doc.post("/oauth2/authorize", form)
+			loc, _ := url.Parse(r.Header.Get("Location"))
+			tok := redeem(t, st.client(firefox), app, loc.Query().Get("code"), v)
+			if tok.Status != 200 || tok.Patient != a {
+				t.Fatalf("token after an EHR launch: %+v, want patient %s", tok, a)
+			}
+			anon := st.client(firefox)
+			fhirDoc(t, bearer(anon, tok.AccessToken, "/fhir/R4/Patient/"+a), http.StatusOK)
+			entries(t, fhirDoc(t, bearer(anon, tok.AccessToken, "/fhir/R4/Observation"), http.StatusOK), -1)
+			// Patient B is on no care team of hers: not through the app either.
+			outcome(t, bearer(anon, tok.AccessToken, "/fhir/R4/Patient/"+b), http.StatusNotFound, "not-found")
+			// The launch id is spent.
+			if r := doc.get("/oauth2/authorize?" + q.Encode()); r.StatusCode/100 != 3 || !strings.Contains(r.Header.Get("Location"), "error=access_denied") {
+				t.Fatalf("a spent launch id: %d %s", r.StatusCode, r.Header.Get("Location"))
+			}
+			// A chart she may not read launches nothing.
+			if r := doc.get("/app/patients/" + b + "/apps/" + app.id); r.StatusCode == http.StatusSeeOther {
+				t.Fatalf("a launch of a chart she may not read: to %s", r.Header.Get("Location"))
+			}
+		})
+	}
+}

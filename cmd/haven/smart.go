@@ -48,13 +48,14 @@ func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func runSMARTAdd(ctx context.Context, env *Env, args []string) error {
-	var practice, name, jwksFile string
+	var practice, name, jwksFile, launchURL string
 	var public bool
 	var uris, scopes, networks listFlag
 	cfg, err := keysFlags(env, "smart clients add", "Registers a SMART app or backend system for a practice.", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&practice, "practice", "", "the practice (its id)")
 		fs.StringVar(&name, "name", "", "the app's name, as the consent page shows it")
 		fs.Var(&uris, "redirect-uri", "where the app receives its code (repeat for several)")
+		fs.StringVar(&launchURL, "launch-url", "", "where \"Open in app\" on a chart sends a clinician (EHR launch); optional")
 		fs.BoolVar(&public, "public", false, "an app that cannot keep a secret (a browser or phone app): PKCE only")
 		fs.Var(&scopes, "scope", "a scope it may ask for, e.g. patient/*.rs, launch/patient, offline_access (repeat, or space-separated)")
 		fs.StringVar(&jwksFile, "jwks-file", "", "a backend system's public keys (a JSON Web Key Set, RS384 or ES384)")
@@ -66,7 +67,7 @@ func runSMARTAdd(ctx context.Context, env *Env, args []string) error {
 	if practice == "" {
 		return errors.New("--practice is required")
 	}
-	nc := smart.NewClient{Name: name, RedirectURIs: uris, Public: public, Scopes: scopes, Networks: networks}
+	nc := smart.NewClient{Name: name, RedirectURIs: uris, LaunchURL: launchURL, Public: public, Scopes: scopes, Networks: networks}
 	if jwksFile != "" {
 		b, err := os.ReadFile(jwksFile)
 		if err != nil {

@@ -25,6 +25,7 @@ const (
 	GrantPKCE    = "pkce"
 	GrantAccess  = "access"
 	GrantRefresh = "refresh"
+	GrantLaunch  = "launch" // an EHR launch: the patient a clinician opened the app for
 )
 
 // SMARTClient is one registered app or backend system of a practice.
@@ -33,6 +34,7 @@ type SMARTClient struct {
 	PracticeID   string
 	Name         string
 	RedirectURIs []string
+	LaunchURL    string // where a clinician's "Open in app" sends her (EHR launch), or ""
 	Public       bool   // a browser or phone app: PKCE, no secret
 	SecretHash   string // a confidential client's secret, hashed; "" for public or key-based clients
 	Scopes       []string
@@ -87,9 +89,9 @@ func smartTime(us int64) time.Time {
 
 // CreateSMARTClient registers c.
 func (d *DB) CreateSMARTClient(ctx context.Context, c SMARTClient) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO smart_clients (id, practice_id, name, redirect_uris, public, secret_hash,
-		scopes, jwks, networks, created_by, created_us, revoked_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0)`,
-		c.ID, c.PracticeID, c.Name, joinLines(c.RedirectURIs), boolInt(c.Public), c.SecretHash, joinLines(c.Scopes), c.JWKS,
+	_, err := d.db.ExecContext(ctx, `INSERT INTO smart_clients (id, practice_id, name, redirect_uris, launch_url, public, secret_hash,
+		scopes, jwks, networks, created_by, created_us, revoked_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0)`,
+		c.ID, c.PracticeID, c.Name, joinLines(c.RedirectURIs), c.LaunchURL, boolInt(c.Public), c.SecretHash, joinLines(c.Scopes), c.JWKS,
 		joinLines(c.Networks), c.CreatedBy, micros(c.CreatedAt))
 	if isUniqueViolation(err) {
 		return haven.Errorf(haven.ECONFLICT, "a client with this id exists")
@@ -97,14 +99,14 @@ func (d *DB) CreateSMARTClient(ctx context.Context, c SMARTClient) error {
 	return err
 }
 
-const smartClientColumns = `id, practice_id, name, redirect_uris, public, secret_hash, scopes, jwks, networks, created_by, created_us, revoked_us`
+const smartClientColumns = `id, practice_id, name, redirect_uris, launch_url, public, secret_hash, scopes, jwks, networks, created_by, created_us, revoked_us`
 
 func scanSMARTClient(s scanner) (SMARTClient, error) {
 	var c SMARTClient
 	var uris, scopes, networks string
 	var public int
 	var created, revoked int64
-	err := s.Scan(&c.ID, &c.PracticeID, &c.Name, &uris, &public, &c.SecretHash, &scopes, &c.JWKS, &networks, &c.CreatedBy, &created, &revoked)
+	err := s.Scan(&c.ID, &c.PracticeID, &c.Name, &uris, &c.LaunchURL, &public, &c.SecretHash, &scopes, &c.JWKS, &networks, &c.CreatedBy, &created, &revoked)
 	c.RedirectURIs, c.Scopes, c.Networks = splitLines(uris), splitLines(scopes), splitLines(networks)
 	c.Public = public != 0
 	c.CreatedAt, c.RevokedAt = fromMicros(created), smartTime(revoked)

@@ -11,6 +11,7 @@ CREATE TABLE smart_clients (
     practice_id   TEXT NOT NULL REFERENCES practices(id),
     name          TEXT NOT NULL,
     redirect_uris TEXT NOT NULL,
+    launch_url    TEXT NOT NULL,
     public        INTEGER NOT NULL,
     secret_hash   TEXT NOT NULL,
     scopes        TEXT NOT NULL,
