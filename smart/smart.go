@@ -121,6 +121,10 @@ func Configuration(origin string) map[string]any {
 	}
 }
 
+// RegisteredClient is a registered app or backend system as the
+// database keeps it (no secret: a confidential app's is hashed).
+type RegisteredClient = sqlstore.SMARTClient
+
 // NewClient is what an admin registers.
 type NewClient struct {
 	Name         string

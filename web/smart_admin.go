@@ -7,7 +7,6 @@ import (
 
 	"haven"
 	"haven/smart"
-	"haven/store/sqlstore"
 )
 
 // The practice admin's page of SMART apps and backend systems
@@ -31,7 +30,7 @@ type appRow struct {
 	Revoked                                     bool
 }
 
-func appRowOf(c sqlstore.SMARTClient) appRow {
+func appRowOf(c smart.RegisteredClient) appRow {
 	kind := "App with a secret"
 	switch {
 	case c.JWKS != "":
