@@ -234,6 +234,13 @@ func (s *Service) fhirResources(ctx context.Context, typ, patientID, sentID stri
 	if !ok {
 		return nil, haven.Errorf(haven.EINVALID, "resource type not supported")
 	}
+	if only, ok := PatientContext(ctx); ok && patientID != only {
+		a, err := haven.SignedIn(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return nil, s.refuseUnknown(ctx, a, gates[0].act, gates[0].kind, sentID)
+	}
 	var row *haven.Patient
 	for _, g := range gates {
 		var err error
@@ -289,3 +296,19 @@ func (s *Service) fhirResources(ctx context.Context, typ, patientID, sentID stri
 
 // Bundle is the export's FHIR Bundle (record.json in the zip).
 func (x *Export) Bundle() []byte { return x.bundle }
+
+type patientContextKey struct{}
+
+// WithPatientContext narrows the FHIR reads made with ctx to one patient's
+// record: a SMART token launched for a patient reaches no other, even when
+// its user (a clinician) could. Another patient's record is refused as one
+// that exists nowhere, and the refusal recorded, before anything is read.
+func WithPatientContext(ctx context.Context, patientID string) context.Context {
+	return context.WithValue(ctx, patientContextKey{}, patientID)
+}
+
+// PatientContext returns the patient ctx is narrowed to, if any.
+func PatientContext(ctx context.Context) (string, bool) {
+	p, ok := ctx.Value(patientContextKey{}).(string)
+	return p, ok && p != ""
+}

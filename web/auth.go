@@ -51,6 +51,12 @@ func sessionFromContext(ctx context.Context) *identity.Current {
 // logs and metrics).
 func (s *Server) withIdentity(next http.Handler) http.Handler {
 	cop := http.NewCrossOriginProtection()
+	// The OAuth token and revocation endpoints are called by apps on other
+	// origins by design; they take no cookie (their proof is the client's
+	// authentication, the code's PKCE verifier or the token itself), so a
+	// forged cross-origin post gains nothing there.
+	cop.AddInsecureBypassPattern("POST /oauth2/token")
+	cop.AddInsecureBypassPattern("POST /oauth2/revoke")
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.Logger.Warn("cross-origin request refused", "request_id", RequestID(r.Context()), "method", r.Method,
 			"client", clientAddr(r))
@@ -88,7 +94,9 @@ func presentedToken(r *http.Request) (token string, fromCookie bool) {
 // when the request cannot go on: the database is down.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
 	token, fromCookie := presentedToken(r)
-	if token == "" {
+	if token == "" || (!fromCookie && strings.HasPrefix(token, smartTokenPrefix)) {
+		// No session, or a SMART token, which is resolved where it is
+		// honoured (fhirCaller) and nowhere else.
 		return r, true
 	}
 	ctx := r.Context()

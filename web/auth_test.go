@@ -21,6 +21,7 @@ import (
 	"haven/internal/testkit"
 	"haven/internal/testkit/stack"
 	"haven/service"
+	"haven/smart"
 	"haven/store/sqlstore"
 	"haven/web"
 )
@@ -40,6 +41,7 @@ type authStack struct {
 	practice string
 	users    map[string]string // email → user id
 	logs     *lockedBuffer     // the server's log, where a stack keeps it (newChartStack)
+	smart    *smart.Service    // the SMART authorization server (newChartStack)
 }
 
 const (

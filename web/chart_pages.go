@@ -102,7 +102,12 @@ type chartView struct {
 	// requests, for the patient and her clinicians (nil for others).
 	Notes      []service.NoteSummary
 	Amendments []haven.AmendmentView
+	// Apps are the practice's SMART apps a clinician may open the chart
+	// in (EHR launch, smart.go).
+	Apps []appLink
 }
+
+type appLink struct{ ID, Name string }
 
 func (s *Server) pageChart(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
@@ -153,6 +158,16 @@ func (s *Server) pageChart(w http.ResponseWriter, r *http.Request) {
 		if v.Amendments, err = s.svc.PatientAmendments(r.Context(), id); err != nil {
 			s.pageError(w, r, err)
 			return
+		}
+	}
+	if a.Role == haven.RoleClinician && s.smart != nil {
+		apps, err := s.smart.LaunchableApps(r.Context())
+		if err != nil {
+			s.pageError(w, r, err)
+			return
+		}
+		for _, c := range apps {
+			v.Apps = append(v.Apps, appLink{ID: c.ID, Name: c.Name})
 		}
 	}
 	s.show(w, r, "chart_view.html", "Chart", v)

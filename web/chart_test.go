@@ -18,6 +18,7 @@ import (
 	"haven/internal/testkit/stack"
 	"haven/media/mediatest"
 	"haven/service"
+	"haven/smart"
 	"haven/store/sqlstore"
 	"haven/video/sfu"
 	"haven/video/token"
@@ -82,6 +83,11 @@ func newChartStack(t *testing.T, dsn string) (*authStack, [2]*tenant) {
 	t.Cleanup(func() { media.Close() })
 	st.web = web.Config{Logger: slog.New(slog.NewTextHandler(logs, nil)), Service: svc, Identity: st.id, AuditVerifierKey: vkey,
 		Video: &web.VideoConfig{SFU: media, TokenKey: make([]byte, token.KeySize), Spent: db.SpentTokens(), Now: clock.Now}}
+	apps, err := smart.New(ctx, svc.Gate(), db, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.web.SMART, st.smart = apps, apps
 	st.srv = newWebServer(t, st.web)
 	serveOn(t, st.srv, ln)
 

@@ -27,11 +27,25 @@ const FHIRBase = "/fhir/R4"
 // with the server.
 var fhirStarted = time.Now()
 
-// fhirCaller is the one place the FHIR API takes its caller from: today a
+// fhirCaller is the one place the FHIR API takes its caller from: a
 // Haven session (its cookie, or its token as a bearer token, which
-// withIdentity has checked and put in the context). A later SMART token
-// is resolved here too, to the actor it acts for.
-func (s *Server) fhirCaller(r *http.Request) (context.Context, haven.Actor, error) {
+// withIdentity has checked and put in the context), or a SMART access
+// token, resolved to the user it acts for (so the gate decides as for her
+// pages) and narrowed by its scopes: typ and op ('r' read, 's' search,
+// 'c' create) are what the request does, refused with 403 when the
+// token's scopes do not reach them. A token with a patient in context
+// reaches that patient's record only (service.WithPatientContext).
+func (s *Server) fhirCaller(r *http.Request, typ string, op byte) (context.Context, haven.Actor, error) {
+	if t := smartBearer(r); t != "" {
+		ctx, a, acc, err := s.smartCaller(r, t)
+		if err != nil {
+			return nil, a, err
+		}
+		if err := scopeAllows(acc, typ, op); err != nil {
+			return nil, a, err
+		}
+		return ctx, a, nil
+	}
 	a, ok := haven.ActorFromContext(r.Context())
 	if !ok {
 		return nil, a, haven.Errorf(haven.EUNAUTHORIZED, "please sign in")
@@ -115,7 +129,7 @@ func (s *Server) fhirRead(w http.ResponseWriter, r *http.Request) {
 		s.fhirNotSupported(w, r)
 		return
 	}
-	ctx, _, err := s.fhirCaller(r)
+	ctx, _, err := s.fhirCaller(r, typ, 'r')
 	if err != nil {
 		s.fhirError(w, r, err)
 		return
@@ -136,9 +150,13 @@ func (s *Server) fhirRead(w http.ResponseWriter, r *http.Request) {
 // fhirEverything answers Patient/{id}/$everything with the Bundle of the
 // patient's download of her record, decided as that download is.
 func (s *Server) fhirEverything(w http.ResponseWriter, r *http.Request) {
-	ctx, _, err := s.fhirCaller(r)
+	ctx, _, err := s.fhirCaller(r, "*", 'r')
 	if err != nil {
 		s.fhirError(w, r, err)
+		return
+	}
+	if p, ok := service.PatientContext(ctx); ok && p != r.PathValue("id") {
+		s.fhirError(w, r, haven.Errorf(haven.ENOTFOUND, "not found"))
 		return
 	}
 	x, err := s.svc.PrepareExport(ctx, r.PathValue("id"))
@@ -153,7 +171,7 @@ func (s *Server) fhirEverything(w http.ResponseWriter, r *http.Request) {
 // patient's message to her care team, 201 with its Location and the
 // message as the API reads it back.
 func (s *Server) fhirCreateCommunication(w http.ResponseWriter, r *http.Request) {
-	ctx, _, err := s.fhirCaller(r)
+	ctx, _, err := s.fhirCaller(r, "Communication", 'c')
 	if err != nil {
 		s.fhirError(w, r, err)
 		return
@@ -195,7 +213,7 @@ func (s *Server) fhirSearch(w http.ResponseWriter, r *http.Request) {
 		s.fhirNotSupported(w, r)
 		return
 	}
-	ctx, a, err := s.fhirCaller(r)
+	ctx, a, err := s.fhirCaller(r, typ, 's')
 	if err != nil {
 		s.fhirError(w, r, err)
 		return
@@ -221,6 +239,9 @@ func (s *Server) fhirSearch(w http.ResponseWriter, r *http.Request) {
 			s.fhirError(w, r, haven.Errorf(haven.EINVALID, "search one patient by _id"))
 			return
 		}
+	}
+	if p, ok := service.PatientContext(ctx); ok && patient == "" && typ != "Practitioner" {
+		patient = p // a SMART token's patient in context
 	}
 	if patient == "" && typ != "Practitioner" {
 		if a.Role != haven.RolePatient {

@@ -76,6 +76,7 @@ func navFor(a *haven.Actor, path string) []navLink {
 			{ID: "nav-payments", Href: "/app/admin/payments", Label: "Prices and payments"},
 			{ID: "nav-settings", Href: "/app/admin/settings", Label: "Settings"},
 			{ID: "nav-vendors", Href: "/app/admin/vendors", Label: "Vendors"},
+			{ID: "nav-apps", Href: "/app/admin/apps", Label: "Apps"},
 			{ID: "nav-training", Href: "/app/training", Label: "Security training"},
 		}
 	case a.Role == haven.RoleComplianceOfficer:

@@ -58,6 +58,7 @@ type RateLimits struct {
 	Counter    RequestCounter
 	PerAddress int              // requests per Window from one client address
 	PerUser    int              // API requests per Window by one signed-in user
+	PerClient  int              // token and FHIR requests per Window by one OAuth client (smart.go)
 	Window     time.Duration    // default DefaultRateWindow
 	FlushEvery time.Duration    // how often counts go to the database; default DefaultRateFlush
 	Now        func() time.Time // the clock; time.Now when nil
@@ -102,7 +103,7 @@ type rateCount struct {
 }
 
 func newRateLimiter(cfg *RateLimits, reg *prometheus.Registry, logger *slog.Logger) (*rateLimiter, error) {
-	if cfg == nil || (cfg.PerAddress <= 0 && cfg.PerUser <= 0) {
+	if cfg == nil || (cfg.PerAddress <= 0 && cfg.PerUser <= 0 && cfg.PerClient <= 0) {
 		return nil, nil
 	}
 	if cfg.Counter == nil {
@@ -119,7 +120,7 @@ func newRateLimiter(cfg *RateLimits, reg *prometheus.Registry, logger *slog.Logg
 		l.Now = time.Now
 	}
 	l.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "haven_http_rate_limited_total", Help: "Requests refused by a rate limit, by limit (address or user).",
+		Name: "haven_http_rate_limited_total", Help: "Requests refused by a rate limit, by limit (address, user or client).",
 	}, []string{"limit"})
 	reg.MustRegister(l.refused)
 	return l, nil
@@ -325,7 +326,7 @@ func (s *Server) limitUser(next http.Handler) http.Handler {
 }
 
 func isAPIPath(p string) bool {
-	return strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/fhir/")
+	return strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/fhir/") || strings.HasPrefix(p, "/oauth2/")
 }
 
 // limitedAnswer answers a refused request: JSON for the API, a page for a

@@ -376,6 +376,24 @@ var routes = []route{
 	{"POST " + FHIRBase + "/Communication", fhirJSON, may(policy.MessageSend), chart, (*Server).fhirCreateCommunication, 0},
 	{FHIRBase + "/", fhirJSON, anyone, chart, (*Server).fhirNotSupported, 0},
 
+	// SMART App Launch and OAuth 2 (smart.go): the configuration, the
+	// authorization endpoint behind Haven's sign-in with its consent page,
+	// the token and revocation endpoints (no session: the app's client
+	// authentication and PKCE are their proof), and the preflights a
+	// browser app on another origin sends first.
+	{"GET " + FHIRBase + "/.well-known/smart-configuration", fhirJSON, anyone, smartApps, (*Server).smartConfiguration, 0},
+	{"OPTIONS " + FHIRBase + "/", fhirJSON, anyone, smartApps, (*Server).smartPreflight, 0},
+	{"GET /oauth2/authorize", html, signedIn, smartApps, (*Server).smartAuthorize, 0},
+	{"POST /oauth2/authorize", html, signedIn, smartApps, (*Server).smartDecide, 0},
+	{"POST /oauth2/token", oauth, anyone, smartApps, (*Server).smartToken, 0},
+	{"OPTIONS /oauth2/token", oauth, anyone, smartApps, (*Server).smartPreflight, 0},
+	{"POST /oauth2/revoke", oauth, anyone, smartApps, (*Server).smartRevoke, 0},
+	{"OPTIONS /oauth2/revoke", oauth, anyone, smartApps, (*Server).smartPreflight, 0},
+	{"GET /app/patients/{id}/apps/{client}", html, may(policy.ChartRead), smartApps, (*Server).smartLaunch, 0},
+	{"GET /app/admin/apps", html, signedIn, smartApps, (*Server).pageApps, 0},
+	{"POST /app/admin/apps", html, signedIn, smartApps, (*Server).pageAddApp, 0},
+	{"POST /app/admin/apps/{id}/revoke", html, signedIn, smartApps, (*Server).pageRevokeApp, 0},
+
 	// Video visits: the API, the call's WebSocket (visit.go,
 	// visit_reschedule.go) and the pages (visit_pages.go).
 	{"GET " + CallPath, websocket, may(policy.VisitJoin), visits, (*Server).handleCall, 0},
@@ -424,10 +442,11 @@ const (
 	websocket                 // the call's signaling
 	ops                       // health and metrics, for operators
 	fhirJSON                  // the FHIR API: FHIR JSON, errors as OperationOutcome
+	oauth                     // the OAuth 2 token and revocation endpoints: JSON as RFC 6749 writes it
 )
 
 func (k kind) String() string {
-	return [...]string{"", "page", "API", "asset", "WebSocket", "operator", "FHIR"}[k]
+	return [...]string{"", "page", "API", "asset", "WebSocket", "operator", "FHIR", "OAuth"}[k]
 }
 
 // who is who may call a route; see the table's comment.
@@ -472,11 +491,12 @@ func (w who) Roles() []haven.Role {
 type part uint8
 
 const (
-	core     part = iota // always
-	signin               // Config.Identity
-	passkeys             // Config.Passkeys
-	chart                // Config.Service
-	visits               // Config.Service and Config.Video
+	core      part = iota // always
+	signin                // Config.Identity
+	passkeys              // Config.Passkeys
+	chart                 // Config.Service
+	visits                // Config.Service and Config.Video
+	smartApps             // Config.Service and Config.SMART
 )
 
 // has reports whether s was built with part p.
@@ -490,6 +510,8 @@ func (s *Server) has(p part) bool {
 		return s.svc != nil
 	case visits:
 		return s.svc != nil && s.calls != nil
+	case smartApps:
+		return s.svc != nil && s.smart != nil && s.id != nil
 	}
 	return true
 }
@@ -514,8 +536,13 @@ func (s *Server) register() {
 // it may still reach.
 func (s *Server) gate(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rt.kind == fhirJSON && s.smart != nil {
+			allowAnyOrigin(w) // SMART apps read from their own origins (smart.go)
+		}
 		_, signedIn := haven.ActorFromContext(r.Context())
-		if rt.who.session && !signedIn {
+		if rt.who.session && !signedIn && !(rt.kind == fhirJSON && smartBearer(r) != "") {
+			// A SMART token is no session: the FHIR handler's caller
+			// (fhirCaller) resolves it, or refuses it.
 			s.signInFirst(w, r, rt.kind)
 			return
 		}

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"regexp"
@@ -10,6 +11,7 @@ import (
 	"haven/identity"
 	"haven/internal/testkit"
 	"haven/internal/testkit/stack"
+	"haven/smart"
 	"haven/video/sfu"
 	"haven/video/token"
 	"haven/web"
@@ -32,8 +34,12 @@ func newFullServer(t *testing.T) *web.Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { media.Close() })
+	apps, err := smart.New(context.Background(), svc.Gate(), db, "https://localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
 	return newWebServer(t, web.Config{Ready: db, Service: svc, Identity: id, Passkeys: pk,
-		Video: &web.VideoConfig{SFU: media, TokenKey: make([]byte, token.KeySize), Spent: db.SpentTokens()}})
+		Video: &web.VideoConfig{SFU: media, TokenKey: make([]byte, token.KeySize), Spent: db.SpentTokens()}, SMART: apps})
 }
 
 // TestEveryRouteThatNeedsASessionAsksForOne holds the route table's "who"

@@ -23,6 +23,7 @@ import (
 	"haven"
 	"haven/identity"
 	"haven/service"
+	"haven/smart"
 	"haven/video/sfu"
 )
 
@@ -73,6 +74,9 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// Limits are the request rate limits (ratelimit.go); nil is none.
 	Limits *RateLimits
+	// SMART is the SMART on FHIR authorization server (smart.go); nil
+	// serves no apps, and the FHIR API takes sessions only.
+	SMART *smart.Service
 }
 
 // Server routes requests through Haven's middleware to its handlers.
@@ -99,6 +103,7 @@ type Server struct {
 	auditKey string
 
 	tickets atomic.Pointer[ticketKeys] // the session ticket keys Serve rotates
+	smart   *smart.Service             // the SMART authorization server, or nil
 }
 
 // NewServer returns a server with every route of the table (routes.go)
@@ -117,7 +122,7 @@ func NewServer(cfg Config) (*Server, error) {
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	s := &Server{Logger: cfg.Logger, Ready: cfg.Ready, mux: http.NewServeMux(), uploads: http.NewServeMux(), registry: reg,
 		metrics: newHTTPMetrics(reg), scrape: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), token: cfg.MetricsToken,
-		assets: staticHandler(), svc: cfg.Service, id: cfg.Identity, passkeys: cfg.Passkeys, auditKey: cfg.AuditVerifierKey, now: time.Now,
+		assets: staticHandler(), svc: cfg.Service, smart: cfg.SMART, id: cfg.Identity, passkeys: cfg.Passkeys, auditKey: cfg.AuditVerifierKey, now: time.Now,
 		allow: cfg.MetricsAllow, trusted: cfg.TrustedProxies}
 	var err error
 	if s.limits, err = newRateLimiter(cfg.Limits, reg, cfg.Logger); err != nil {

@@ -12,6 +12,7 @@ import (
 	"haven/blob"
 	"haven/demo"
 	"haven/keyring"
+	"haven/smart"
 	"haven/store/sqlstore"
 	"haven/web"
 )
@@ -136,6 +137,10 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer media.Close()
+	apps, err := smart.New(ctx, st.svc.Gate(), st.db, publicURL)
+	if err != nil {
+		return err
+	}
 	srv, err := web.NewServer(web.Config{
 		Logger:           env.Logger,
 		Ready:            readiness{st.db, st.audit, st.keys},
@@ -148,6 +153,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		MetricsAllow:     limcfg.allow,
 		TrustedProxies:   limcfg.trusted,
 		Limits:           limcfg.limits(st.db),
+		SMART:            apps,
 	})
 	if err != nil {
 		return err
