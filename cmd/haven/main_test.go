@@ -95,9 +95,15 @@ func (b *syncBuffer) String() string {
 // it answers /healthz.
 func startServe(t *testing.T, dataDir string, extra ...string) *server {
 	t.Helper()
+	return startServeEnv(t, nil, dataDir, extra...)
+}
+
+// startServeEnv is startServe with env added to the process's environment.
+func startServeEnv(t *testing.T, env []string, dataDir string, extra ...string) *server {
+	t.Helper()
 	args := append([]string{"serve", "--data-dir", dataDir, "--addr", "127.0.0.1:0", "--turn-addr", "127.0.0.1:0"}, extra...)
 	cmd := exec.Command(havenBin, args...)
-	cmd.Env = cleanEnv()
+	cmd.Env = append(cleanEnv(), env...)
 	stdout, _ := cmd.StdoutPipe()
 	errBuf := &lockedWriter{}
 	cmd.Stderr = errBuf
