@@ -27,28 +27,130 @@ type engines struct {
 	args  []string // the data flags naming them
 }
 
-func startEngines(t *testing.T) *engines {
+// startMinIO starts MinIO with a bucket and returns the engines naming it.
+func startMinIO(t *testing.T) *engines {
 	t.Helper()
-	v := keyringtest.StartVault(t)
-	v.CreateTransitKey("haven-root")
 	m := blobtest.StartMinIO(t)
 	m.MakeBucket(t, "haven-blobs")
 	return &engines{
-		vault: v, minio: m,
+		minio: m,
 		// Haven reaches S3 over TLS only; MinIO's test certificate is
 		// trusted the way an operator trusts a private CA.
-		env: append(v.Env(), "SSL_CERT_FILE="+m.CAFile, "HAVEN_S3_SECRET_ACCESS_KEY="+m.SecretKey),
-		args: []string{"--kms", "hashivault://haven-root", "--blob-store", "s3://haven-blobs/clinic-1",
+		env: []string{"SSL_CERT_FILE=" + m.CAFile, "HAVEN_S3_SECRET_ACCESS_KEY=" + m.SecretKey},
+		args: []string{"--blob-store", "s3://haven-blobs/clinic-1",
 			"--s3-endpoint", m.Endpoint, "--s3-region", "us-east-1", "--s3-access-key-id", m.AccessKey},
 	}
 }
 
-// chartAndFile signs a clinician in, reads a patient's chart and downloads
-// the file uploaded earlier (fileID), failing the test on any error.
-func chartAndFile(t *testing.T, s *server, patientID, fileID string, want []byte) {
+// startEngines starts MinIO and Vault, whose transit key haven-root is
+// the root.
+func startEngines(t *testing.T) *engines {
 	t.Helper()
+	v := keyringtest.StartVault(t)
+	v.CreateTransitKey("haven-root")
+	e := startMinIO(t)
+	e.vault = v
+	e.env = append(e.env, v.Env()...)
+	e.args = append(e.args, "--kms", "hashivault://haven-root")
+	return e
+}
+
+// startWithAgreements starts serve and records a current agreement for
+// each vendor it registered (MinIO, Vault): files reach the object store
+// only under one.
+func startWithAgreements(t *testing.T, e *engines, dataDir string, dbArgs, args []string) *server {
+	t.Helper()
+	s := startServeEnv(t, e.env, dataDir, args...)
+	ids := regexp.MustCompile(`haven vendors update --id (\S+)`).FindAllStringSubmatch(s.out.String(), -1)
+	if len(ids) == 0 {
+		t.Fatalf("serve did not ask for the new vendors' agreements:\n%s", s.out.String())
+	}
+	for _, m := range ids {
+		code, out, errOut := runHaven(t, e.env, append(append([]string{"vendors", "update", "--data-dir", dataDir, "--id", m[1],
+			"--baa-signed", "2026-01-05", "--baa-expires", "2099-12-31"}, e.args...), dbArgs...)...)
+		if code != 0 {
+			t.Fatalf("vendors update: %d\n%s%s", code, out, errOut)
+		}
+	}
+	return s
+}
+
+// uploadReferral finds Maria Lopez, uploads a file to her chart as her
+// clinician, checks it reads back and that MinIO holds it under the
+// deployment's prefix as ciphertext only. It returns the clinician,
+// her id, the file's id and its content.
+func uploadReferral(t *testing.T, e *engines, s *server) (*apiClient, string, string, []byte) {
+	t.Helper()
+	desk := newAPIClient(t, s.URL)
+	desk.signInWorkforce("frontdesk@riverside.example")
+	_, patients := desk.patients()
+	var maria string
+	for _, p := range patients {
+		if p.Name == "Maria Lopez" {
+			maria = p.PatientID
+		}
+	}
+	if maria == "" {
+		t.Fatalf("no demo patient in %+v", patients)
+	}
 	doc := newAPIClient(t, s.URL)
 	doc.signInWorkforce("rivera@riverside.example")
+	content := []byte("%PDF-1.4 referral letter for Maria Lopez, unmistakable-marker-5d1c")
+	req, _ := http.NewRequest("POST", s.URL+"/api/v1/patients/"+maria+"/files", bytes.NewReader(content))
+	req.Header.Set("Authorization", "Bearer "+doc.token)
+	req.Header.Set("Content-Type", "application/pdf")
+	req.Header.Set("Haven-File-Name", url.PathEscape("referral.pdf"))
+	resp, err := doc.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var up struct {
+		ID string `json:"id"`
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("upload: %d %s\n%s", resp.StatusCode, body, s.errOut.String())
+	}
+	if err := json.Unmarshal(body, &up); err != nil || up.ID == "" {
+		t.Fatalf("upload answered %s (%v)", body, err)
+	}
+	chartAndFile(t, s, doc, maria, up.ID, content)
+	// Storage sees ciphertext only: MinIO holds the blob under the
+	// deployment's prefix, and no byte run of what was uploaded.
+	if _, err := os.Stat(filepath.Join(e.minio.DataDir, "haven-blobs", "clinic-1")); err != nil {
+		t.Fatal("no object under s3://haven-blobs/clinic-1/ in MinIO: the blob went elsewhere")
+	}
+	if hits := e.minio.FilesContaining(t, []byte("unmistakable-marker-5d1c")); len(hits) != 0 {
+		t.Fatalf("MinIO holds the uploaded plaintext in %v", hits)
+	}
+	return doc, maria, up.ID, content
+}
+
+// TestServeStoresFilesInMinIO runs `haven serve` with its blobs in a real
+// MinIO over TLS: a file uploaded to a chart reads back, survives a
+// restart, and MinIO holds only its ciphertext.
+func TestServeStoresFilesInMinIO(t *testing.T) {
+	for name, dbArgs := range databaseArgs(t) {
+		t.Run(name, func(t *testing.T) {
+			e := startMinIO(t)
+			dataDir := t.TempDir()
+			args := append(append([]string{"--demo"}, e.args...), dbArgs...)
+			s := startWithAgreements(t, e, dataDir, dbArgs, args)
+			doc, maria, file, content := uploadReferral(t, e, s)
+			stopServe(t, s)
+			s = startServeEnv(t, e.env, dataDir, args...)
+			chartAndFile(t, s, doc, maria, file, content)
+		})
+	}
+}
+
+// chartAndFile reads a patient's chart and downloads the file uploaded
+// earlier (fileID) through s as the signed-in clinician doc (sessions
+// outlive a restart), failing the test on any error.
+func chartAndFile(t *testing.T, s *server, doc *apiClient, patientID, fileID string, want []byte) {
+	t.Helper()
+	doc.base = s.URL
 	if code, _ := doc.call("GET", "/api/v1/patients/"+patientID, nil, nil); code != http.StatusOK {
 		t.Fatalf("chart: %d\n%s", code, s.errOut.String())
 	}
@@ -88,65 +190,8 @@ func TestServeOnVaultTransitAndMinIO(t *testing.T) {
 			e := startEngines(t)
 			dataDir := t.TempDir()
 			args := append(append([]string{"--demo"}, e.args...), dbArgs...)
-			s := startServeEnv(t, e.env, dataDir, args...)
-			// The server registered MinIO and Vault as vendors; the files
-			// reach MinIO only once its agreement is on record.
-			ids := regexp.MustCompile(`haven vendors update --id (\S+)`).FindAllStringSubmatch(s.out.String(), -1)
-			if len(ids) == 0 {
-				t.Fatalf("serve did not ask for the new vendors' agreements:\n%s", s.out.String())
-			}
-			for _, m := range ids {
-				code, out, errOut := runHaven(t, e.env, append(append([]string{"vendors", "update", "--data-dir", dataDir, "--id", m[1],
-					"--baa-signed", "2026-01-05", "--baa-expires", "2099-12-31"}, e.args...), dbArgs...)...)
-				if code != 0 {
-					t.Fatalf("vendors update: %d\n%s%s", code, out, errOut)
-				}
-			}
-
-			desk := newAPIClient(t, s.URL)
-			desk.signInWorkforce("frontdesk@riverside.example")
-			_, patients := desk.patients()
-			var maria string
-			for _, p := range patients {
-				if p.Name == "Maria Lopez" {
-					maria = p.PatientID
-				}
-			}
-			if maria == "" {
-				t.Fatalf("no demo patient in %+v", patients)
-			}
-			doc := newAPIClient(t, s.URL)
-			doc.signInWorkforce("rivera@riverside.example")
-			content := []byte("%PDF-1.4 referral letter for Maria Lopez, unmistakable-marker-5d1c")
-			req, _ := http.NewRequest("POST", s.URL+"/api/v1/patients/"+maria+"/files", bytes.NewReader(content))
-			req.Header.Set("Authorization", "Bearer "+doc.token)
-			req.Header.Set("Content-Type", "application/pdf")
-			req.Header.Set("Haven-File-Name", url.PathEscape("referral.pdf"))
-			resp, err := doc.hc.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var up struct {
-				ID string `json:"id"`
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
-				t.Fatalf("upload: %d %s\n%s", resp.StatusCode, body, s.errOut.String())
-			}
-			if err := json.Unmarshal(body, &up); err != nil || up.ID == "" {
-				t.Fatalf("upload answered %s (%v)", body, err)
-			}
-			chartAndFile(t, s, maria, up.ID, content)
-
-			// Storage sees ciphertext only: MinIO holds the blob, and no
-			// byte run of what was uploaded.
-			if hits := e.minio.FilesContaining(t, []byte("unmistakable-marker-5d1c")); len(hits) != 0 {
-				t.Fatalf("MinIO holds the uploaded plaintext in %v", hits)
-			}
-			if !dirHasPrefix(t, e.minio.DataDir, filepath.Join("haven-blobs", "clinic-1")) {
-				t.Fatal("no object under s3://haven-blobs/clinic-1/ in MinIO: the blob went elsewhere")
-			}
+			s := startWithAgreements(t, e, dataDir, dbArgs, args)
+			doc, maria, fileID, content := uploadReferral(t, e, s)
 			// The root is Vault's: no root key file is ever made.
 			if _, err := os.Stat(filepath.Join(dataDir, "keys", "root.key")); err == nil {
 				t.Fatal("a root key file was written although the root is in Vault")
@@ -162,7 +207,7 @@ func TestServeOnVaultTransitAndMinIO(t *testing.T) {
 			e.vault.SetMinDecryptionVersion("haven-root", 2)
 			stopServe(t, s)
 			s = startServeEnv(t, e.env, dataDir, args...)
-			chartAndFile(t, s, maria, up.ID, content)
+			chartAndFile(t, s, doc, maria, fileID, content)
 			stopServe(t, s)
 
 			// Outage: Vault killed. A node cannot start; it names the KMS
@@ -188,7 +233,7 @@ func TestServeOnVaultTransitAndMinIO(t *testing.T) {
 			// Recovery.
 			e.vault.Start()
 			s = startServeEnv(t, e.env, dataDir, args...)
-			chartAndFile(t, s, maria, up.ID, content)
+			chartAndFile(t, s, doc, maria, fileID, content)
 		})
 	}
 }
@@ -196,12 +241,4 @@ func TestServeOnVaultTransitAndMinIO(t *testing.T) {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
-}
-
-// dirHasPrefix reports whether rel exists under dir (MinIO keeps an
-// object as a folder named after it).
-func dirHasPrefix(t *testing.T, dir, rel string) bool {
-	t.Helper()
-	_, err := os.Stat(filepath.Join(dir, rel))
-	return err == nil
 }
