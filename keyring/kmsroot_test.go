@@ -15,6 +15,7 @@ import (
 
 	"gocloud.dev/secrets/localsecrets"
 
+	"haven"
 	"haven/keyring"
 	"haven/keyring/memstore"
 )
@@ -166,5 +167,51 @@ func TestHashiVaultURLRootRunsTheRealDriver(t *testing.T) {
 	_, err = keyring.Open(ctx, keyring.Config{Store: store, Root: root})
 	if err == nil || !strings.Contains(err.Error(), "panicked") {
 		t.Fatalf("broken KMS: %v", err)
+	}
+}
+
+// TestRewrapUnderRootSealsEveryKeyAgain checks the re-wrap that follows a
+// KMS key rotation: every live practice and index key is wrapped anew by
+// the same root (a KMS seals with its newest version), all still open,
+// and a re-wrap is refused while a root rotation is unfinished.
+func TestRewrapUnderRootSealsEveryKeyAgain(t *testing.T) {
+	var key [32]byte
+	rand.Read(key[:])
+	root := keyring.NewKMSRoot("kms:test://root", localsecrets.NewKeeper(key))
+	store := memstore.New()
+	k := openKeyring(t, store, root)
+	c := seedChart(t, k)
+	ctx := context.Background()
+	before, _ := store.ListKeys(ctx, "", "", "", "", 10000)
+	if err := k.RewrapUnderRoot(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := store.ListKeys(ctx, "", "", "", "", 10000)
+	rewrapped := 0
+	for i := range before {
+		if before[i].Kind != keyring.KindPractice && before[i].Kind != keyring.KindIndex {
+			continue
+		}
+		if string(before[i].Wrapped) == string(after[i].Wrapped) {
+			t.Fatalf("the %s key of %s was not wrapped again", before[i].Kind, before[i].PracticeID)
+		}
+		rewrapped++
+	}
+	if rewrapped == 0 {
+		t.Fatal("no practice or index key to re-wrap: the check above proved nothing")
+	}
+	c.check(t, openKeyring(t, store, root))
+
+	// Halfway through a move to another root, a re-wrap under the
+	// configured one would undo it: refused.
+	next, err := keyring.OpenKMSRoot(ctx, base64KeyURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.SetRoot(ctx, root.ID(), next.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if err := openKeyring(t, store, root, next).RewrapUnderRoot(ctx, nil); haven.ErrorCode(err) != haven.ECONFLICT {
+		t.Fatalf("re-wrap during an unfinished root rotation: %v", err)
 	}
 }

@@ -489,3 +489,78 @@ func (k *Keyring) Status(ctx context.Context) (Report, error) {
 	slices.SortFunc(rep.Practices, func(a, b PracticeReport) int { return strings.Compare(a.PracticeID, b.PracticeID) })
 	return rep, nil
 }
+
+// RewrapUnderRoot wraps every practice and index key again under the
+// current root, which keeps its id. It is the second half of rotating a
+// KMS key that versions itself (Vault transit): after the KMS makes a new
+// version, each key still sealed by an older version is sealed by the new
+// one, and the operator can then stop the older versions from decrypting.
+// A key another node rewrote meanwhile is re-read and wrapped again.
+// A root rotation still under way is refused: it is finished first.
+func (k *Keyring) RewrapUnderRoot(ctx context.Context, progress func(done, total int)) error {
+	_, current, err := k.state.read(ctx)
+	if err != nil {
+		return storeErr(err, "cannot read the key state")
+	}
+	k.mu.RLock()
+	root := k.root
+	k.mu.RUnlock()
+	if current != "" && current != root.ID() {
+		return haven.Errorf(haven.ECONFLICT, "the key store's root is %s, not the configured %s: finish that rotation first", current, root.ID())
+	}
+	var todo []haven.WrappedKey
+	for _, kind := range []string{KindPractice, KindIndex} {
+		err := k.listAll(ctx, "", kind, "", func(wk haven.WrappedKey) error {
+			if wk.State != StateDestroyed {
+				todo = append(todo, wk)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if progress != nil && len(todo) == 0 {
+		progress(0, 0)
+	}
+	for i, wk := range todo {
+		if err := k.rewrapAgain(ctx, wk, root); err != nil {
+			return err
+		}
+		if progress != nil {
+			progress(i+1, len(todo))
+		}
+	}
+	return nil
+}
+
+// rewrapAgain unwraps one key and wraps it again under root, with one
+// compare-and-swap; on a conflict it re-reads the key and starts over.
+func (k *Keyring) rewrapAgain(ctx context.Context, wk haven.WrappedKey, root Root) error {
+	for range 5 {
+		if wk.State == StateDestroyed {
+			return nil
+		}
+		if wk.WrappedBy != root.ID() {
+			return haven.Errorf(haven.ECONFLICT, "the %s key of practice %s is under root %s, not %s: finish that rotation first", wk.Kind, wk.PracticeID, wk.WrappedBy, root.ID())
+		}
+		raw, err := k.rootUnwrap(ctx, wk)
+		if err != nil {
+			return err
+		}
+		next := wk
+		next.Wrapped, err = root.Wrap(ctx, raw, wrapAD(wk, wk.WrappedBy))
+		clear(raw)
+		if err != nil {
+			return haven.Wrap(haven.EUNAVAILABLE, err, "the root cannot wrap the "+wk.Kind+" key of practice "+wk.PracticeID)
+		}
+		err = k.store.UpdateKey(ctx, wk, next)
+		if haven.ErrorCode(err) != haven.ECONFLICT {
+			return storeErrOrNil(err, "cannot store re-wrapped key")
+		}
+		if wk, err = k.store.GetKey(ctx, wk.PracticeID, wk.Kind, wk.PatientID, wk.Version); err != nil {
+			return storeErr(err, "cannot re-read key")
+		}
+	}
+	return haven.Errorf(haven.EUNAVAILABLE, "the %s key of practice %s keeps changing; run the rotation again", wk.Kind, wk.PracticeID)
+}

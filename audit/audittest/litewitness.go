@@ -16,6 +16,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
+
+	"haven/internal/testkit"
 )
 
 // Litewitness is an independent C2SP tlog-witness (filippo.io/torchwood's
@@ -28,37 +30,12 @@ type Litewitness struct {
 	cmd         *exec.Cmd
 }
 
-// findTool returns the path of an installed Go tool, looking in PATH and
-// in GOBIN / GOPATH/bin, where `go install` puts it.
-func findTool(name string) string {
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	var dirs []string
-	if d := os.Getenv("GOBIN"); d != "" {
-		dirs = append(dirs, d)
-	}
-	if d := os.Getenv("GOPATH"); d != "" {
-		dirs = append(dirs, filepath.Join(d, "bin"))
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		dirs = append(dirs, filepath.Join(home, "go", "bin"))
-	}
-	for _, d := range dirs {
-		p := filepath.Join(d, name)
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
-			return p
-		}
-	}
-	return ""
-}
-
 // StartLitewitness starts litewitness trusting each log origin's verifier
 // key (origin -> key). Outside CI a missing binary skips the test; in CI
 // it fails it, since CI installs it (.ci/run).
 func StartLitewitness(t testing.TB, logs map[string]string) *Litewitness {
 	t.Helper()
-	bin, ctl := findTool("litewitness"), findTool("witnessctl")
+	bin, ctl := testkit.FindTool("litewitness"), testkit.FindTool("witnessctl")
 	if bin == "" || ctl == "" {
 		const how = "go install filippo.io/torchwood/cmd/litewitness@v0.6.1 filippo.io/torchwood/cmd/witnessctl@v0.6.1"
 		if os.Getenv("CI") == "true" {

@@ -110,7 +110,9 @@ func runKeysRotate(ctx context.Context, env *Env, args []string) error {
 	var all, root, prepare bool
 	cfg, err := keysFlags(env, "keys rotate", "Rotates keys online: running servers keep serving and follow at once. With --practice\n"+
 		"or --all: a new practice key version re-wraps the practice's data keys (data is not\n"+
-		"re-encrypted), then the old version retires. With --root: a new root key file\n"+
+		"re-encrypted), then the old version retires. With --root and --kms: after the key was\n"+
+		"rotated in the KMS, every practice key is wrapped again under its newest version. With\n"+
+		"--root and a root key file: a new root key file\n"+
 		"(<root-key>.new) re-wraps every practice key, then replaces the old file, which is kept\n"+
 		"as <root-key>.retired-<time> for you to destroy once backups no longer need it. A running\n"+
 		"server loads the new root from <root-key>.new or <root-key> when it first meets it.\n"+
@@ -180,6 +182,12 @@ func analyzeAfterBulkChange(ctx context.Context, env *Env, db *sqlstore.DB) {
 // recorded they wrap new keys under it and unwrap with it, loading it from
 // their own <root-key>.new or <root-key>.
 func rotateRoot(ctx context.Context, env *Env, cfg *Config, prepare bool) error {
+	if cfg.KMS != "" {
+		if prepare {
+			return errors.New("--prepare is for a root key file; with --kms, rotate the key in the KMS, then run haven keys rotate --root")
+		}
+		return rewrapUnderKMS(ctx, env, cfg)
+	}
 	next := cfg.RootKey + ".new"
 	if _, err := os.Stat(next); errors.Is(err, fs.ErrNotExist) {
 		r, err := keyring.OpenLocalRoot(next, []byte(cfg.RootPassphrase), true)
@@ -221,6 +229,30 @@ func rotateRoot(ctx context.Context, env *Env, cfg *Config, prepare bool) error 
 	}
 	fmt.Fprintf(env.Stdout, "root rotated to %s; the old root is at %s: destroy it once no backup needs it\n"+
 		"(other nodes use the copy in their <root-key>.new; run this command there too to swap their files)\n", newRoot.ID(), retired)
+	return nil
+}
+
+// rewrapUnderKMS is root rotation with the root in a KMS that versions
+// its key (Vault transit): the operator rotates the key there, and this
+// wraps every practice and index key again, so the KMS seals each with its
+// newest version. Only then may the older versions be stopped from
+// decrypting (in Vault, the key's min_decryption_version); before, a node
+// would fail closed on a key still sealed by one of them.
+func rewrapUnderKMS(ctx context.Context, env *Env, cfg *Config) error {
+	st, err := openStack(ctx, env, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.svc.RecordKeyOperation(ctx, "", "keys.rotate_root"); err != nil {
+		return err
+	}
+	if err := st.keys.RewrapUnderRoot(ctx, progressBar(env.Stderr, "root")); err != nil {
+		return fmt.Errorf("root rotation stopped (run the command again to continue): %s", oneLine(err))
+	}
+	analyzeAfterBulkChange(ctx, env, st.db)
+	fmt.Fprintf(env.Stdout, "every practice and index key is wrapped again by %s under its newest key version;\n"+
+		"older versions of that key may now be stopped from decrypting\n", st.root.ID())
 	return nil
 }
 

@@ -148,6 +148,10 @@ func openStack(ctx context.Context, env *Env, cfg *Config) (*stack, error) {
 	}
 	if st.keys, err = keyring.Open(ctx, kc); err != nil {
 		st.Close()
+		if cfg.KMS != "" {
+			// Usually the KMS is unreachable; the error names it and why.
+			return nil, fmt.Errorf("--kms: the KMS root cannot open this database's keys (nothing was written): %s", oneLine(err))
+		}
 		return nil, fmt.Errorf("root key %s does not open this database's keys: %s", cfg.RootKey, oneLine(err))
 	}
 	if err := st.openAudit(ctx, env, cfg); err != nil {
