@@ -84,6 +84,11 @@ var permissions = map[haven.Role]map[string]string{
 		"audit.search": anywhere, "audit.verify": anywhere, "alert.review": anywhere,
 		"backup.restore_drill": anywhere,
 	},
+	// A backend system: reads of the structured record, practice-wide,
+	// one patient at a time; no notes, files or messages, no writes.
+	haven.RoleIntegration: {
+		"chart.read": anywhere, "lab.read": anywhere, "prescription.read": anywhere, "visit.read": anywhere,
+	},
 }
 
 // Actions that concern no single patient's record.

@@ -34,14 +34,17 @@ var fhirStarted = time.Now()
 // pages) and narrowed by its scopes: typ and op ('r' read, 's' search,
 // 'c' create) are what the request does, refused with 403 when the
 // token's scopes do not reach them. A token with a patient in context
-// reaches that patient's record only (service.WithPatientContext).
+// reaches that patient's record only (service.WithPatientContext). A
+// backend system's token acts as its practice's integration role, which
+// policy lets read the structured record practice-wide, one named
+// patient at a time, as far as its system/ scopes reach.
 func (s *Server) fhirCaller(r *http.Request, typ string, op byte) (context.Context, haven.Actor, error) {
 	if t := smartBearer(r); t != "" {
 		ctx, a, acc, err := s.smartCaller(r, t)
 		if err != nil {
 			return nil, a, err
 		}
-		if err := scopeAllows(acc, typ, op); err != nil {
+		if err := s.scopeAllows(r, acc, typ, op); err != nil {
 			return nil, a, err
 		}
 		return ctx, a, nil
