@@ -63,6 +63,9 @@ func (id *Service) ContainIncident(ctx context.Context, incidentID string) ([]se
 		if c.TokensEnded, err = id.db.EndUserTokens(ctx, u.ID, "", now); err != nil {
 			return done, err
 		}
+		if _, err := id.db.EndUserSMARTGrants(ctx, u.ID); err != nil {
+			return done, err
+		}
 		if err := id.db.SetPasswordHash(ctx, u.ID, ""); err != nil {
 			return done, err
 		}

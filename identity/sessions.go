@@ -286,14 +286,18 @@ func (id *Service) RevokeOtherSessions(ctx context.Context) (int, error) {
 }
 
 // endEverything revokes every session of userID and ends every pending
-// sign-in and outstanding link, after a password change or reset, an MFA
-// change, or a disable: whoever held the old credential is out.
+// sign-in, outstanding link and app's token (SMART), after a password
+// change or reset, an MFA change, or a disable: whoever held the old
+// credential is out, and so is an app authorized with it.
 func (id *Service) endEverything(ctx context.Context, userID string) error {
 	now := id.now()
 	if _, err := id.db.RevokeUserSessions(ctx, userID, now); err != nil {
 		return err
 	}
-	_, err := id.db.EndUserTokens(ctx, userID, "", now)
+	if _, err := id.db.EndUserTokens(ctx, userID, "", now); err != nil {
+		return err
+	}
+	_, err := id.db.EndUserSMARTGrants(ctx, userID)
 	return err
 }
 

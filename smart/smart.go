@@ -419,6 +419,14 @@ func (s *Service) Resolve(ctx context.Context, token string, r *http.Request, cl
 	return acc, nil
 }
 
+// Record appends an event about an app to its practice's audit log: a
+// user's consent or refusal, a token issued to a backend system or
+// refused it. The web layer words the event; only the record goes
+// through here, so web never holds the gate that opens records.
+func (s *Service) Record(ctx context.Context, ev audit.Event) error {
+	return s.gate.Record(ctx, ev)
+}
+
 // LaunchTTL is how long an EHR launch waits for its app to ask for
 // authorization.
 const LaunchTTL = 5 * time.Minute

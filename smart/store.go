@@ -90,7 +90,7 @@ func (s *store) put(ctx context.Context, kind, sig string, r fosite.Requester, a
 	}
 	exp := s.expiry(kind, g)
 	return s.db.PutSMARTGrant(ctx, sqlstore.SMARTGrant{SigHash: sqlstore.HashSignature(sig), Kind: kind, RequestID: r.GetID(),
-		ClientID: r.GetClient().GetID(), Active: active, ExpiresAt: exp, Data: string(data)})
+		ClientID: r.GetClient().GetID(), UserID: g.UserID, Active: active, ExpiresAt: exp, Data: string(data)})
 }
 
 // expiry is when a row may be purged: its token's end, or a day for the
@@ -134,8 +134,13 @@ func (s *store) get(ctx context.Context, kind, sig string, errInactive error) (f
 	if req.Form == nil {
 		req.Form = url.Values{}
 	}
-	if !row.Active && errInactive != nil {
-		return req, errInactive
+	if !row.Active {
+		if errInactive != nil {
+			return req, errInactive
+		}
+		// An access token or PKCE challenge ended with its user's
+		// credentials (sqlstore.EndUserSMARTGrants) is no token at all.
+		return nil, fosite.ErrNotFound
 	}
 	return req, nil
 }

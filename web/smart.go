@@ -180,7 +180,7 @@ func (s *Server) smartDecide(w http.ResponseWriter, r *http.Request) {
 	ev.ResourceKind, ev.ResourceID, ev.PatientID, ev.Purpose = "smart_client", ar.GetClient().GetID(), g.Patient, audit.PurposePatientRequest
 	if r.PostFormValue("decision") != "allow" {
 		ev.Decision, ev.Reason = haven.DecisionDeny, "user_declined"
-		if err := s.svc.Gate().Record(ctx, ev); err != nil {
+		if err := s.smart.Record(ctx, ev); err != nil {
 			s.pageError(w, r, err)
 			return
 		}
@@ -191,7 +191,7 @@ func (s *Server) smartDecide(w http.ResponseWriter, r *http.Request) {
 		ar.GrantScope(sc)
 	}
 	ev.Decision = haven.DecisionAllow
-	if err := s.svc.Gate().Record(ctx, ev); err != nil {
+	if err := s.smart.Record(ctx, ev); err != nil {
 		s.pageError(w, r, err)
 		return
 	}
@@ -283,7 +283,7 @@ func (s *Server) recordClient(ctx context.Context, r *http.Request, clientID, pr
 	a.SessionID = "smart:" + clientID
 	ev := audit.ForActor(a, action)
 	ev.ResourceKind, ev.ResourceID, ev.Purpose, ev.Decision, ev.Reason = "smart_client", clientID, audit.PurposeSecurity, decision, reason
-	return s.svc.Gate().Record(ctx, ev)
+	return s.smart.Record(ctx, ev)
 }
 
 // smartCaller resolves a SMART access token to the actor it acts for and

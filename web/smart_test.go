@@ -268,6 +268,21 @@ func TestSMARTPatientAppAsAnAttackerWouldTry(t *testing.T) {
 			expectStatus(t, r, http.StatusOK)
 			outcome(t, bearer(anon, live.AccessToken, "/fhir/R4/Patient/"+a), http.StatusUnauthorized, "login")
 
+			// Her password changed, every app she authorized with the old
+			// one is out: its access token at once, its refresh token too.
+			v5, c5 := pkce()
+			held := redeem(t, anon, app, authorize(t, pc, app, "launch/patient patient/*.rs offline_access", c5), v5)
+			fhirDoc(t, bearer(anon, held.AccessToken, "/fhir/R4/Patient/"+a), http.StatusOK)
+			r = pc.post("/account/password", url.Values{"current_password": {stackPassword}, "new_password": {"a new passphrase for pocket health"},
+				"confirm": {"a new passphrase for pocket health"}})
+			if r.StatusCode != http.StatusSeeOther {
+				t.Fatalf("password change: %d %s", r.StatusCode, readAll(t, r))
+			}
+			outcome(t, bearer(anon, held.AccessToken, "/fhir/R4/Patient/"+a), http.StatusUnauthorized, "login")
+			if got := tokenCall(t, anon, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {held.RefreshToken}, "client_id": {app.id}}); got.Status == 200 || got.AccessToken != "" {
+				t.Fatalf("a refresh token from before the password change: %+v", got)
+			}
+
 			// A forged token, and no token at all, are refused alike.
 			outcome(t, bearer(anon, "ory_at_forged.forged", "/fhir/R4/Patient/"+a), http.StatusUnauthorized, "login")
 

@@ -52,6 +52,7 @@ type SMARTGrant struct {
 	Kind      string
 	RequestID string
 	ClientID  string
+	UserID    string // the user it acts for; "" for a backend system or a launch
 	Active    bool
 	ExpiresAt time.Time
 	Data      string
@@ -167,9 +168,21 @@ func (d *DB) RevokeSMARTClient(ctx context.Context, practiceID, id string, at ti
 
 // PutSMARTGrant stores g (a new code, challenge or token).
 func (d *DB) PutSMARTGrant(ctx context.Context, g SMARTGrant) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO smart_grants (sig_hash, kind, request_id, client_id, active, expires_us, data)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, g.SigHash, g.Kind, g.RequestID, g.ClientID, boolInt(g.Active), micros(g.ExpiresAt), g.Data)
+	_, err := d.db.ExecContext(ctx, `INSERT INTO smart_grants (sig_hash, kind, request_id, client_id, user_id, active, expires_us, data)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, g.SigHash, g.Kind, g.RequestID, g.ClientID, g.UserID, boolInt(g.Active), micros(g.ExpiresAt), g.Data)
 	return err
+}
+
+// EndUserSMARTGrants ends every app's codes and tokens acting for userID:
+// whoever held her old credential, or an app she authorized with it, is
+// out with her sessions. It returns how many grants it ended.
+func (d *DB) EndUserSMARTGrants(ctx context.Context, userID string) (int, error) {
+	res, err := d.db.ExecContext(ctx, `UPDATE smart_grants SET active = 0 WHERE user_id = $1 AND active = 1`, userID)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
 }
 
 // FindSMARTGrant returns the grant of kind stored under sigHash, active or

@@ -27,13 +27,17 @@ CREATE INDEX smart_clients_practice ON smart_clients (practice_id);
 -- tokens, each keyed by the SHA-256 of the token's signature, so whoever
 -- reads the table holds no token it could present. request_id ties the
 -- tokens of one authorization together, so a replayed code or a reused
--- refresh token revokes the whole family. data is the grant (scopes, the
--- user and patient it acts for) as JSON, holding ids only, never a token.
+-- refresh token revokes the whole family. user_id is the user a grant acts
+-- for ('' for a backend system's), so a password change, a factor change,
+-- a disable or an incident's containment ends every app's tokens of that
+-- user at once. data is the grant (scopes, the user and patient it acts
+-- for) as JSON, holding ids only, never a token.
 CREATE TABLE smart_grants (
     sig_hash   {{blob}} NOT NULL,
     kind       TEXT NOT NULL,
     request_id TEXT NOT NULL,
     client_id  TEXT NOT NULL,
+    user_id    TEXT NOT NULL,
     active     INTEGER NOT NULL,
     expires_us BIGINT NOT NULL,
     data       TEXT NOT NULL,
@@ -41,6 +45,7 @@ CREATE TABLE smart_grants (
 );
 CREATE INDEX smart_grants_request ON smart_grants (request_id, kind);
 CREATE INDEX smart_grants_expires ON smart_grants (expires_us);
+CREATE INDEX smart_grants_user ON smart_grants (user_id);
 
 -- smart_assertions: the ids (jti) of backend systems' signed assertions
 -- already used, kept until they expire, so one cannot be replayed.
