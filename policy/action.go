@@ -69,6 +69,11 @@ const (
 	PrescriptionDraft Action = "prescription.draft"
 	LabRead           Action = "lab.read"
 	LabOrder          Action = "lab.order"
+	// ObservationRecord is a patient recording a vital sign of her own (a
+	// blood pressure, a weight) from a device or an app: it joins her
+	// record with her results, read as they are (LabRead), marked as
+	// hers, not a laboratory's.
+	ObservationRecord Action = "observation.record"
 
 	// Amendments (HIPAA 164.526): a patient asks for a part of her record
 	// to be amended and may attach a statement of disagreement to a
@@ -305,6 +310,7 @@ var table = map[Action]rule{
 	PrescriptionDraft: {kind: KindPrescription, patient: true, phi: true, roles: perms{rClinician: related}},
 	LabRead:           {kind: KindLab, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: grantedAndRelated, rSystem: anyInPractice}},
 	LabOrder:          {kind: KindLab, patient: true, phi: true, roles: perms{rClinician: related}},
+	ObservationRecord: {kind: KindLab, patient: true, phi: true, roles: perms{rPatient: own}},
 
 	AmendmentRequest: {kind: KindAmendment, patient: true, phi: true, roles: perms{rPatient: own}},
 	AmendmentRead:    {kind: KindAmendment, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass}},

@@ -33,7 +33,7 @@ var permissions = map[haven.Role]map[string]string{
 		"restrictions.read": ownRecord, "restrictions.write": ownRecord,
 		"amendment.request": ownRecord, "amendment.read": ownRecord,
 		"payment.read": ownRecord, "payment.pay": ownRecord,
-		"contact.verify": ownRecord,
+		"contact.verify": ownRecord, "observation.record": ownRecord,
 	},
 	haven.RoleClinician: {
 		"chart.read": relatedOrBreak, "chart.write": related, "chart.write_contact": related,

@@ -374,6 +374,7 @@ var routes = []route{
 	{"GET " + FHIRBase + "/Patient/{id}/$everything", fhirJSON, may(policy.ExportPatient), chart, (*Server).fhirEverything, 0},
 	{"GET " + FHIRBase + "/{type}", fhirJSON, signedIn, chart, (*Server).fhirSearch, 0},
 	{"POST " + FHIRBase + "/Communication", fhirJSON, may(policy.MessageSend), chart, (*Server).fhirCreateCommunication, 0},
+	{"POST " + FHIRBase + "/Observation", fhirJSON, may(policy.ObservationRecord), chart, (*Server).fhirCreateObservation, 0},
 	{FHIRBase + "/", fhirJSON, anyone, chart, (*Server).fhirNotSupported, 0},
 
 	// SMART App Launch and OAuth 2 (smart.go): the configuration, the
