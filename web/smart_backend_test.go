@@ -238,6 +238,21 @@ func TestSMARTBackendSystemReadsAsAnAttackerWouldTry(t *testing.T) {
 			}
 			fhirDoc(t, bearer(c, tok, "/fhir/R4/Patient/"+p), http.StatusOK)
 
+			// Her access history names the system that read her record.
+			her := haven.NewContextWithActor(ctx, haven.Actor{UserID: p, PracticeID: own.id, Role: haven.RolePatient, MFA: true,
+				SessionID: "seed", RequestID: "seed", ClientAddr: "127.0.0.1", AuthTime: st.clock.Now()})
+			h, err := st.svc.AccessHistory(her, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			named := false
+			for _, e := range h.Events {
+				named = named || (e.ActorName == "Lakeside Lab" && e.ActorRole == string(haven.RoleIntegration))
+			}
+			if !named {
+				t.Error("her access history does not name the lab system that read her record")
+			}
+
 			// The admin revokes the client: its token is refused at once.
 			if err := st.smart.RevokeClient(admin, lab.Client.ID); err != nil {
 				t.Fatal(err)
