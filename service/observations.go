@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"time"
 
@@ -106,4 +107,46 @@ func (b *recordBuilder) addVitals(ctx context.Context, pref fhirRef) error {
 			"valueQuantity": map[string]any{"value": c.Value, "unit": c.Unit, "system": "http://unitsofmeasure.org", "code": c.Unit}})
 	}
 	return nil
+}
+
+// VitalView is a vital sign a patient recorded, opened for a reader
+// policy allowed.
+type VitalView struct {
+	ID        string
+	Name      string // the LOINC code's name: "Systolic blood pressure"
+	Value     string // as measured, with no trailing zeros
+	Unit      string // UCUM: "mm[Hg]"
+	Effective time.Time
+	Recorded  time.Time
+}
+
+// PatientVitals returns the vital signs a patient recorded from her apps
+// and devices, newest first, once the read is decided as her results'
+// (LabRead) and audited: what her chart shows her and her clinicians.
+func (s *Service) PatientVitals(ctx context.Context, patientID string) ([]VitalView, error) {
+	ctx, row, _, _, _, err := s.gatePatientKeys(ctx, policy.LabRead, policy.KindLab, patientID, patientID)
+	if err != nil {
+		return nil, err
+	}
+	obs, err := s.db.PatientObservations(ctx, row.ID)
+	if err != nil {
+		return nil, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load recorded observations")
+	}
+	if ctx, err = s.keys.Checked(ctx); err != nil {
+		return nil, err
+	}
+	out := make([]VitalView, 0, len(obs))
+	for i := len(obs) - 1; i >= 0; i-- {
+		o := obs[i]
+		if o.PracticeID != row.PracticeID || o.PatientID != row.ID {
+			continue
+		}
+		var c haven.ObservationContent
+		if err := s.openJSON(ctx, patientObservationAD(o), o.Content, &c); err != nil {
+			return nil, err
+		}
+		out = append(out, VitalView{ID: o.ID, Name: c.Display, Value: strconv.FormatFloat(c.Value, 'f', -1, 64), Unit: c.Unit,
+			Effective: c.Effective, Recorded: o.Recorded})
+	}
+	return out, nil
 }
