@@ -54,6 +54,12 @@ func TestFHIRObservationCreateAsAnAttackerWouldTry(t *testing.T) {
 				t.Fatalf("tokens: %+v %+v", tok, ro)
 			}
 
+			// The CapabilityStatement says Observation may be created.
+			meta := readAll(t, anon.get("/fhir/R4/metadata"))
+			if i := strings.Index(meta, `"type":"Observation"`); i < 0 || !strings.Contains(meta[i:i+strings.Index(meta[i:], `"searchParam"`)], `"code":"create"`) {
+				t.Fatalf("the CapabilityStatement offers no Observation create")
+			}
+
 			r := postFHIR(anon, tok.AccessToken, "/fhir/R4/Observation", vitalBody(a, "8480-6", "http://loinc.org", "mm[Hg]", 128.5))
 			doc := fhirDoc(t, r, http.StatusCreated)
 			id, _ := doc["id"].(string)
