@@ -8,11 +8,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
+	"os"
 
+	"github.com/hashicorp/vault/api"
 	"gocloud.dev/secrets"
-	// Registers hashivault:// so a Vault (or API-compatible) transit key
-	// can be the root: the deployment shape beyond one machine.
-	_ "gocloud.dev/secrets/hashivault"
+	// hashivault:// makes a Vault (or API-compatible) transit key the
+	// root: the deployment shape beyond one machine.
+	"gocloud.dev/secrets/hashivault"
 
 	"haven"
 )
@@ -34,11 +36,51 @@ func OpenKMSRoot(ctx context.Context, keeperURL string) (*KMSRoot, error) {
 	if err != nil || u.Scheme == "" {
 		return nil, haven.Errorf(haven.EINVALID, "KMS root must be a URL such as hashivault://KEY")
 	}
-	keeper, err := secrets.OpenKeeper(ctx, keeperURL)
+	var keeper *secrets.Keeper
+	if u.Scheme == hashivault.Scheme {
+		keeper, err = openVaultKeeper(ctx, u)
+	} else {
+		keeper, err = secrets.OpenKeeper(ctx, keeperURL)
+	}
 	if err != nil {
 		return nil, haven.Wrap(haven.EINVALID, err, "cannot open KMS root "+kmsID(u))
 	}
 	return &KMSRoot{id: kmsID(u), keeper: keeper}, nil
+}
+
+// openVaultKeeper opens a Vault transit keeper with a client made from
+// the environment as it is now. The driver's own default opener reads the
+// environment once per process and keeps that server for good, so a
+// second root (a test's, or a command run after VAULT_ADDR changed) would
+// silently talk to the first server.
+func openVaultKeeper(ctx context.Context, u *url.URL) (*secrets.Keeper, error) {
+	addr := firstEnv("VAULT_SERVER_URL", "VAULT_ADDR")
+	if addr == "" {
+		return nil, haven.Errorf(haven.EINVALID, "set VAULT_ADDR (or VAULT_SERVER_URL) to the Vault server's address")
+	}
+	cfg := api.DefaultConfig() // VAULT_CACERT and the other client settings
+	if cfg.Error != nil {
+		return nil, cfg.Error
+	}
+	cfg.Address = addr
+	client, err := api.NewClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if token := firstEnv("VAULT_SERVER_TOKEN", "VAULT_TOKEN"); token != "" {
+		client.SetToken(token)
+	}
+	return (&hashivault.URLOpener{Client: client}).OpenKeeperURL(ctx, u)
+}
+
+// firstEnv is the first of the variables that is set.
+func firstEnv(names ...string) string {
+	for _, n := range names {
+		if v := os.Getenv(n); v != "" {
+			return v
+		}
+	}
+	return ""
 }
 
 // NewKMSRoot wraps an open keeper; id names it in key records and status
