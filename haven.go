@@ -66,10 +66,16 @@ const (
 	RolePracticeAdmin     Role = "practice_admin"
 	RoleComplianceOfficer Role = "compliance_officer"
 	RolePlatformOperator  Role = "platform_operator" // belongs to no practice; sees no PHI
+	// RoleIntegration is a practice's backend system (a lab's or a
+	// pharmacy's, a registry's) reading through the FHIR API with its own
+	// signed key, acting for no person. It is an actor's role, never a
+	// user's: no account holds it, no one can be invited as it, and it
+	// belongs to the one practice that registered the system.
+	RoleIntegration Role = "integration"
 )
 
 // Roles lists every role, in the order pages show them.
-var Roles = []Role{RolePatient, RoleClinician, RoleStaff, RolePracticeAdmin, RoleComplianceOfficer, RolePlatformOperator}
+var Roles = []Role{RolePatient, RoleClinician, RoleStaff, RolePracticeAdmin, RoleComplianceOfficer, RolePlatformOperator, RoleIntegration}
 
 // Valid reports whether r is a known role.
 func (r Role) Valid() bool {
@@ -82,8 +88,10 @@ func (r Role) Valid() bool {
 }
 
 // Workforce reports whether r is a member of a practice's workforce (or the
-// platform's), for whom multi-factor authentication is mandatory.
-func (r Role) Workforce() bool { return r != RolePatient && r.Valid() }
+// platform's), for whom multi-factor authentication is mandatory. A
+// backend system is no person: it takes no training and signs in with
+// its key, not a password and a second factor.
+func (r Role) Workforce() bool { return r != RolePatient && r != RoleIntegration && r.Valid() }
 
 // Sealed is a ciphertext made by the keyring: versioned, authenticated and
 // bound by associated data to where it belongs. Storage persists Sealed
@@ -130,6 +138,8 @@ func (u *User) Validate() error {
 		return Errorf(EINVALID, "user id required")
 	case !u.Role.Valid():
 		return Errorf(EINVALID, "unknown role %q", u.Role)
+	case u.Role == RoleIntegration:
+		return Errorf(EINVALID, "a backend system is registered as an app, never as a user")
 	case u.Role == RolePlatformOperator && u.PracticeID != "":
 		return Errorf(EINVALID, "a platform operator belongs to no practice")
 	case u.Role != RolePlatformOperator && u.PracticeID == "":

@@ -79,7 +79,7 @@ func Outcome(code m.IssueType, diagnostics string) []byte {
 // and Patient/$everything.
 func Capability(base, software string, date time.Time) ([]byte, error) {
 	name, title := "HavenFHIR", "Haven FHIR R4 API"
-	desc := "Read and search of a practice's records, and a patient's messages to her care team, each request decided by the practice's policy and audited. " +
+	desc := "Read and search of a practice's records, a patient's messages to her care team and the vital signs she records, each request decided by the practice's policy and audited. " +
 		"Callers authenticate with a Haven session (cookie or bearer token)."
 	rest := m.CapabilityStatementRest{Mode: m.RestfulCapabilityModeServer}
 	sec := "A Haven session: the session cookie, or its token as a bearer token. SMART on FHIR is not offered yet."
@@ -92,6 +92,10 @@ func Capability(base, software string, date time.Time) ([]byte, error) {
 			r.Interaction = append(r.Interaction, m.CapabilityStatementRestResourceInteraction{Code: m.TypeRestfulInteractionRead})
 		}
 		r.Interaction = append(r.Interaction, m.CapabilityStatementRestResourceInteraction{Code: m.TypeRestfulInteractionSearchType})
+		if spec.Create != "" {
+			d := spec.Create
+			r.Interaction = append(r.Interaction, m.CapabilityStatementRestResourceInteraction{Code: m.TypeRestfulInteractionCreate, Documentation: &d})
+		}
 		for _, p := range spec.Params {
 			sp := m.CapabilityStatementRestResourceSearchParam{Name: p.Name, Type: p.Type}
 			if p.Doc != "" {

@@ -91,7 +91,11 @@ var Types = map[string]TypeSpec{
 	"Observation": {Read: true, Params: withResult(pID, pPatient, pDate("effectiveDateTime", "issued"), pCode("code"), pStatus, pCount),
 		Summary: []string{"identifier", "basedOn", "status", "category", "code", "subject", "effectiveDateTime", "issued", "performer",
 			"valueQuantity", "valueString", "valueCodeableConcept", "dataAbsentReason", "hasMember", "derivedFrom"},
-		Doc: "Released lab results' values."},
+		Create: "A patient's app or device records a vital sign of her own: status final or preliminary, code with a LOINC coding of a vital sign " +
+			"(heart rate, respiratory rate, blood pressure, temperature, weight, height, oxygen saturation, BMI, blood glucose), valueQuantity " +
+			"in a UCUM unit (system " + UCUM + "), effectiveDateTime with its time zone, subject her own Patient, category vital-signs when given; " +
+			"answered 201 with Location, ETag and the Observation as read back.",
+		Doc: "Released lab results' values, and vital signs the patient recorded (category vital-signs)."},
 	"DiagnosticReport": {Read: true, Params: withResult(pID, pPatient, pDate("effectiveDateTime", "issued"), pCode("code"), pStatus, pCount),
 		Summary: []string{"identifier", "basedOn", "status", "category", "code", "subject", "effectiveDateTime", "issued", "performer", "result"},
 		Doc:     "Released lab results."},

@@ -69,6 +69,11 @@ const (
 	PrescriptionDraft Action = "prescription.draft"
 	LabRead           Action = "lab.read"
 	LabOrder          Action = "lab.order"
+	// ObservationRecord is a patient recording a vital sign of her own (a
+	// blood pressure, a weight) from a device or an app: it joins her
+	// record with her results, read as they are (LabRead), marked as
+	// hers, not a laboratory's.
+	ObservationRecord Action = "observation.record"
 
 	// Amendments (HIPAA 164.526): a patient asks for a part of her record
 	// to be amended and may attach a statement of disagreement to a
@@ -262,6 +267,7 @@ const (
 	rAdmin      = haven.RolePracticeAdmin
 	rCompliance = haven.RoleComplianceOfficer
 	rOperator   = haven.RolePlatformOperator
+	rSystem     = haven.RoleIntegration
 )
 
 // table is Haven's permission table: least privilege, one row per action.
@@ -279,7 +285,7 @@ const (
 //   - the platform operator runs the platform and never acts inside a
 //     practice (tenant isolation keeps them to platform resources).
 var table = map[Action]rule{
-	ChartRead:       {kind: KindChart, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: anyInPractice}},
+	ChartRead:       {kind: KindChart, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: anyInPractice, rSystem: anyInPractice}},
 	ChartWrite:      {kind: KindChart, patient: true, phi: true, roles: perms{rClinician: related, rStaff: anyInPractice}},
 	ContactWrite:    {kind: KindChart, patient: true, phi: true, roles: perms{rPatient: own, rClinician: related, rStaff: anyInPractice}},
 	PatientRegister: {kind: KindPatient, phi: true, roles: perms{rStaff: anyInPractice}},
@@ -299,11 +305,12 @@ var table = map[Action]rule{
 	MessageTriage:     {kind: KindMessage, patient: true, phi: true, roles: perms{rClinician: related, rStaff: anyInPractice}},
 	FileRead:          {kind: KindFile, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: grantedAndRelated}},
 	FileUpload:        {kind: KindFile, patient: true, phi: true, roles: perms{rPatient: own, rClinician: related, rStaff: grantedAndRelated}},
-	PrescriptionRead:  {kind: KindPrescription, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: grantedAndRelated}},
+	PrescriptionRead:  {kind: KindPrescription, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: grantedAndRelated, rSystem: anyInPractice}},
 	PrescriptionWrite: {kind: KindPrescription, patient: true, phi: true, stepUp: true, roles: perms{rClinician: related}},
 	PrescriptionDraft: {kind: KindPrescription, patient: true, phi: true, roles: perms{rClinician: related}},
-	LabRead:           {kind: KindLab, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: grantedAndRelated}},
+	LabRead:           {kind: KindLab, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: grantedAndRelated, rSystem: anyInPractice}},
 	LabOrder:          {kind: KindLab, patient: true, phi: true, roles: perms{rClinician: related}},
+	ObservationRecord: {kind: KindLab, patient: true, phi: true, roles: perms{rPatient: own}},
 
 	AmendmentRequest: {kind: KindAmendment, patient: true, phi: true, roles: perms{rPatient: own}},
 	AmendmentRead:    {kind: KindAmendment, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass}},
@@ -312,7 +319,7 @@ var table = map[Action]rule{
 
 	VisitBook:    {kind: KindVisit, patient: true, phi: true, roles: perms{rPatient: own, rClinician: related, rStaff: anyInPractice}},
 	VisitCancel:  {kind: KindVisit, patient: true, phi: true, roles: perms{rPatient: own, rClinician: related, rStaff: anyInPractice}},
-	VisitRead:    {kind: KindVisit, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: anyInPractice}},
+	VisitRead:    {kind: KindVisit, patient: true, phi: true, roles: perms{rPatient: own, rClinician: relatedOrBreakGlass, rStaff: anyInPractice, rSystem: anyInPractice}},
 	VisitQueue:   {kind: KindVisit, phi: true, roles: perms{rClinician: anyInPractice, rStaff: anyInPractice}},
 	VisitCheckIn: {kind: KindVisit, patient: true, phi: true, roles: perms{rPatient: own, rStaff: anyInPractice}},
 	VisitAdmit:   {kind: KindVisit, patient: true, phi: true, stepUp: true, roles: perms{rClinician: related}},

@@ -8,13 +8,14 @@ import (
 )
 
 // TestOnlyTheAdminGrantsRolesAndPrivilegedOnesNeedAStepUp: every role ×
-// every role: only a practice admin may grant, never a patient or the
-// platform operator role; granting an admin or compliance officer is
+// every role: only a practice admin may grant, never a patient, the
+// platform operator role, or a backend system's (no user holds it); granting an admin or compliance officer is
 // decided as RoleManage (a step-up action), the rest as UserManage.
 func TestOnlyTheAdminGrantsRolesAndPrivilegedOnesNeedAStepUp(t *testing.T) {
 	for _, granter := range haven.Roles {
 		for _, role := range haven.Roles {
-			want := granter == haven.RolePracticeAdmin && role != haven.RolePatient && role != haven.RolePlatformOperator
+			want := granter == haven.RolePracticeAdmin && role != haven.RolePatient && role != haven.RolePlatformOperator &&
+				role != haven.RoleIntegration
 			if got := policy.MayGrant(granter, role); got != want {
 				t.Errorf("MayGrant(%s, %s) = %v, want %v", granter, role, got, want)
 			}

@@ -33,7 +33,7 @@ var permissions = map[haven.Role]map[string]string{
 		"restrictions.read": ownRecord, "restrictions.write": ownRecord,
 		"amendment.request": ownRecord, "amendment.read": ownRecord,
 		"payment.read": ownRecord, "payment.pay": ownRecord,
-		"contact.verify": ownRecord,
+		"contact.verify": ownRecord, "observation.record": ownRecord,
 	},
 	haven.RoleClinician: {
 		"chart.read": relatedOrBreak, "chart.write": related, "chart.write_contact": related,
@@ -83,6 +83,11 @@ var permissions = map[haven.Role]map[string]string{
 		"practice.provision": anywhere, "keys.manage": anywhere, "user.manage": anywhere, "mfa.reset": anywhere,
 		"audit.search": anywhere, "audit.verify": anywhere, "alert.review": anywhere,
 		"backup.restore_drill": anywhere,
+	},
+	// A backend system: reads of the structured record, practice-wide,
+	// one patient at a time; no notes, files or messages, no writes.
+	haven.RoleIntegration: {
+		"chart.read": anywhere, "lab.read": anywhere, "prescription.read": anywhere, "visit.read": anywhere,
 	},
 }
 

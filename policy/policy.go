@@ -211,7 +211,8 @@ func (d Decision) Err() error {
 //
 //  1. tenant isolation: nothing of another practice, whatever else is true;
 //  2. a well-formed actor and a known action;
-//  3. MFA for every workforce action;
+//  3. MFA for every workforce action (a backend system's signed key
+//     assertion is its strong authentication);
 //  4. the role's row in the permission table;
 //  5. a resource of the action's kind (naming its patient if it has one),
 //     and facts bound to this practice and patient;
@@ -249,10 +250,20 @@ func Decide(a haven.Actor, act Action, r Resource, f Facts) Decision {
 		return deny(ReasonFactsMissing)
 	}
 
-	if workforce && outsideNetworks(a, f) {
+	// A backend system is held to its own registered networks, checked
+	// on every token use before its actor reaches here, not to the
+	// workforce's (a lab calls from the lab); it is no person, so takes no
+	// training. It reads one patient's record at a time, practice-wide,
+	// and nothing else: a table mistake still could not give it a
+	// practice-level act or a relationship it cannot have.
+	system := a.Role == haven.RoleIntegration
+	if system && (!rl.patient || how != anyInPractice) {
+		return deny(ReasonRoleNotPermitted)
+	}
+	if workforce && !system && outsideNetworks(a, f) {
 		return deny(ReasonOutsideNetwork)
 	}
-	if workforce && rl.phi && f.Practice.TrainingRequired {
+	if workforce && !system && rl.phi && f.Practice.TrainingRequired {
 		if f.Training.UserID != a.UserID {
 			return deny(ReasonFactsMissing)
 		}
@@ -294,7 +305,7 @@ func Decide(a haven.Actor, act Action, r Resource, f Facts) Decision {
 	if slices.Contains(p.Restrictions.BarredUsers, a.UserID) {
 		return deny(ReasonPatientRestriction)
 	}
-	if a.Role == haven.RoleStaff && rl.kind == KindMessage && p.Restrictions.StaffFromMessages {
+	if (a.Role == haven.RoleStaff || system) && rl.kind == KindMessage && p.Restrictions.StaffFromMessages {
 		return deny(ReasonPatientRestriction)
 	}
 

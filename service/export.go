@@ -293,6 +293,9 @@ func (b *recordBuilder) build(ctx context.Context) error {
 	if err := b.addLabs(ctx, pref); err != nil {
 		return err
 	}
+	if err := b.addVitals(ctx, pref); err != nil {
+		return err
+	}
 	return b.addAllergies(ctx, pref)
 }
 

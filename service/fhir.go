@@ -171,9 +171,12 @@ func (s *Service) FHIRSendMessage(ctx context.Context, patientID, subject, body 
 // her.
 func (s *Service) fhirOwner(ctx context.Context, a haven.Actor, typ, id string) (string, error) {
 	switch typ {
-	case "Observation": // [result id]-[n]
+	case "Observation": // [result id]-[n], or a vital sign she recorded: [id]
 		i := strings.LastIndexByte(id, '-')
-		if i <= 0 {
+		if i < 0 {
+			return s.db.PatientObservationOwner(ctx, id)
+		}
+		if i == 0 {
 			return "", errNotFound
 		}
 		return s.fhirOwner(ctx, a, "DiagnosticReport", id[:i])
@@ -258,7 +261,11 @@ func (s *Service) fhirResources(ctx context.Context, typ, patientID, sentID stri
 	switch typ {
 	case "Patient":
 		_, err = b.addPatient(ctx)
-	case "Observation", "DiagnosticReport", "ServiceRequest":
+	case "Observation":
+		if err = b.addLabs(ctx, pref); err == nil {
+			err = b.addVitals(ctx, pref)
+		}
+	case "DiagnosticReport", "ServiceRequest":
 		err = b.addLabs(ctx, pref)
 	case "AllergyIntolerance":
 		err = b.addAllergies(ctx, pref)

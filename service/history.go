@@ -110,6 +110,11 @@ func (s *Service) nameCache(practiceID string) func(context.Context, string) str
 			} else if p, err := s.openUser(ctx, u); err == nil {
 				n = p.Name
 			}
+		} else if c, err := s.db.FindSMARTClient(ctx, id); err == nil && c.PracticeID == practiceID {
+			// No person: a backend system of the practice reading through
+			// the FHIR API (the integration role), by the name its admin
+			// registered it under.
+			n = c.Name
 		}
 		seen[id] = n
 		return n

@@ -395,14 +395,19 @@ func (s *Service) Resolve(ctx context.Context, token string, r *http.Request, cl
 	acc := &Access{ClientID: cl.Row.ID, Scopes: ar.GetGrantedScopes(), Patient: g.Patient}
 	session := "smart:" + cl.Row.ID // every audit event of its use names the client
 	if g.UserID == "" {
-		if !Allowed(cl.Row, clientAddr) {
-			return nil, haven.Errorf(haven.EFORBIDDEN, "the client may not call from this network")
-		}
-		// A backend system acts for no user, and policy has no role for
-		// it yet: its token is issued and audited, but the FHIR reads it
-		// asks for are refused until policy decides them.
+		// A backend system acts for no user: it is the integration role
+		// of its one practice, the client its actor, so policy decides
+		// its reads and every audit event names it. Its signed key
+		// assertion was its strong authentication (MFA). Its networks are
+		// checked on every use, not only when the token was issued: a
+		// token carried elsewhere is refused (the access is returned with
+		// the refusal, for the caller to record it).
 		acc.System = true
-		acc.Actor = haven.Actor{PracticeID: cl.Row.PracticeID, SessionID: session, ClientAddr: clientAddr, RequestID: requestID}
+		acc.Actor = haven.Actor{UserID: cl.Row.ID, PracticeID: cl.Row.PracticeID, Role: haven.RoleIntegration, SessionID: session,
+			MFA: true, ClientAddr: clientAddr, RequestID: requestID}
+		if !Allowed(cl.Row, clientAddr) {
+			return acc, haven.Errorf(haven.EFORBIDDEN, "the client may not call from this network")
+		}
 		return acc, nil
 	}
 	u, err := s.db.FindUserByID(ctx, g.UserID)

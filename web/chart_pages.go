@@ -105,6 +105,9 @@ type chartView struct {
 	// Apps are the practice's SMART apps a clinician may open the chart
 	// in (EHR launch, smart.go).
 	Apps []appLink
+	// Vitals are the vital signs the patient recorded from her apps and
+	// devices (FHIR Observation create), for her and her clinicians.
+	Vitals []service.VitalView
 }
 
 type appLink struct{ ID, Name string }
@@ -143,6 +146,14 @@ func (s *Server) pageChart(w http.ResponseWriter, r *http.Request) {
 	if a.Role == haven.RoleClinician {
 		v.LabStatus = labStatusWords
 		if v.LabOrders, err = s.svc.PatientLabOrders(r.Context(), id); err != nil && haven.ErrorCode(err) != haven.EFORBIDDEN {
+			s.pageError(w, r, err)
+			return
+		}
+	}
+	// Her own readings, for her and her clinicians (the roles that read
+	// her results; the front desk would only collect refusals).
+	if a.Role == haven.RolePatient || a.Role == haven.RoleClinician {
+		if v.Vitals, err = s.svc.PatientVitals(r.Context(), id); err != nil && haven.ErrorCode(err) != haven.EFORBIDDEN {
 			s.pageError(w, r, err)
 			return
 		}

@@ -498,6 +498,8 @@ var bodyIDRoutes = []route{
 		return `{"resourceType":"Communication","status":"completed","subject":{"reference":"Patient/` + tn.patient[1] +
 			`"},"payload":[{"contentString":"mine now"}]}`
 	}, patientID},
+	// A vital sign recorded in another's record.
+	{"POST", "/fhir/R4/Observation", func(tn *tenant) string { return vitalBody(tn.patient[1], "8480-6", "http://loinc.org", "mm[Hg]", 120) }, patientID},
 }
 
 var rxID = func(tn *tenant, j int) string { return tn.rx[j] }

@@ -34,14 +34,17 @@ var fhirStarted = time.Now()
 // pages) and narrowed by its scopes: typ and op ('r' read, 's' search,
 // 'c' create) are what the request does, refused with 403 when the
 // token's scopes do not reach them. A token with a patient in context
-// reaches that patient's record only (service.WithPatientContext).
+// reaches that patient's record only (service.WithPatientContext). A
+// backend system's token acts as its practice's integration role, which
+// policy lets read the structured record practice-wide, one named
+// patient at a time, as far as its system/ scopes reach.
 func (s *Server) fhirCaller(r *http.Request, typ string, op byte) (context.Context, haven.Actor, error) {
 	if t := smartBearer(r); t != "" {
 		ctx, a, acc, err := s.smartCaller(r, t)
 		if err != nil {
 			return nil, a, err
 		}
-		if err := scopeAllows(acc, typ, op); err != nil {
+		if err := s.scopeAllows(r, acc, typ, op); err != nil {
 			return nil, a, err
 		}
 		return ctx, a, nil
@@ -202,6 +205,47 @@ func (s *Server) fhirCreateCommunication(w http.ResponseWriter, r *http.Request)
 	}
 	id, _ := res["id"].(string)
 	w.Header().Set("Location", fhirRoot(r)+"/Communication/"+id)
+	w.Header().Set("ETag", fhir.ETag(body))
+	writeFHIR(w, http.StatusCreated, body)
+}
+
+// fhirCreateObservation answers POST Observation: a vital sign a patient's
+// app or device records in her own record (a token with
+// patient/Observation.c, or v1's .write), 201 with its Location, ETag and
+// the Observation as the API reads it back.
+func (s *Server) fhirCreateObservation(w http.ResponseWriter, r *http.Request) {
+	ctx, _, err := s.fhirCaller(r, "Observation", 'c')
+	if err != nil {
+		s.fhirError(w, r, err)
+		return
+	}
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != fhir.ContentType && ct != "application/json" {
+		s.fhirError(w, r, haven.Errorf(haven.EINVALID, "the body must be %s", fhir.ContentType))
+		return
+	}
+	in, err := io.ReadAll(r.Body)
+	if err != nil {
+		s.fhirError(w, r, haven.Errorf(haven.EINVALID, "the body is too large or cut short"))
+		return
+	}
+	o, err := fhir.ParseObservation(in)
+	if err != nil {
+		s.fhirError(w, r, haven.Errorf(haven.EINVALID, "%s", err.Error()))
+		return
+	}
+	res, err := s.svc.FHIRRecordObservation(ctx, service.NewVitalSign{PatientID: o.Patient, Status: o.Status, LOINC: o.LOINC,
+		Display: o.Display, Value: o.Value, Unit: o.Unit, Effective: o.Effective})
+	if err != nil {
+		s.fhirError(w, r, err)
+		return
+	}
+	body, err := json.Marshal(res)
+	if err != nil {
+		s.fhirError(w, r, haven.Wrap(haven.EINTERNAL, err, "cannot write the resource"))
+		return
+	}
+	id, _ := res["id"].(string)
+	w.Header().Set("Location", fhirRoot(r)+"/Observation/"+id)
 	w.Header().Set("ETag", fhir.ETag(body))
 	writeFHIR(w, http.StatusCreated, body)
 }

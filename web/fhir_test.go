@@ -284,7 +284,7 @@ func TestFHIRReadAndSearchThroughTheGate(t *testing.T) {
 			outcome(t, fhirPost(pc, auth, "application/fhir+json", strings.Replace(msg, `"payload"`, `"recipient":[],"payload"`, 1)), http.StatusBadRequest, "invalid")
 			outcome(t, fhirPost(pc, auth, "text/plain", msg), http.StatusBadRequest, "invalid")
 			outcome(t, fhirPost(st.client(firefox), nil, "application/fhir+json", msg), http.StatusUnauthorized, "login")
-			outcome(t, pc.apiAs(auth, "POST", "/fhir/R4/Observation", msg), http.StatusNotFound, "not-supported")
+			outcome(t, pc.apiAs(auth, "POST", "/fhir/R4/DiagnosticReport", msg), http.StatusNotFound, "not-supported")
 			outcome(t, pc.apiAs(auth, "PUT", "/fhir/R4/Communication/"+created["id"].(string), msg), http.StatusNotFound, "not-supported")
 
 			// Her results are not released: none to her.

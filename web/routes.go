@@ -367,13 +367,14 @@ var routes = []route{
 	// The FHIR R4 API (fhir.go): the capability statement, read and
 	// search of each served type (the service decides each read as the
 	// pages' reads), Patient/$everything, a patient's message to her care
-	// team (as the thread pages send it), and an OperationOutcome for the
-	// rest.
+	// team (as the thread pages send it), a vital sign she records, and an
+	// OperationOutcome for the rest.
 	{"GET " + FHIRBase + "/metadata", fhirJSON, anyone, chart, (*Server).fhirMetadata, 0},
 	{"GET " + FHIRBase + "/{type}/{id}", fhirJSON, signedIn, chart, (*Server).fhirRead, 0},
 	{"GET " + FHIRBase + "/Patient/{id}/$everything", fhirJSON, may(policy.ExportPatient), chart, (*Server).fhirEverything, 0},
 	{"GET " + FHIRBase + "/{type}", fhirJSON, signedIn, chart, (*Server).fhirSearch, 0},
 	{"POST " + FHIRBase + "/Communication", fhirJSON, may(policy.MessageSend), chart, (*Server).fhirCreateCommunication, 0},
+	{"POST " + FHIRBase + "/Observation", fhirJSON, may(policy.ObservationRecord), chart, (*Server).fhirCreateObservation, 0},
 	{FHIRBase + "/", fhirJSON, anyone, chart, (*Server).fhirNotSupported, 0},
 
 	// SMART App Launch and OAuth 2 (smart.go): the configuration, the

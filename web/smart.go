@@ -297,14 +297,16 @@ func (s *Server) smartCaller(r *http.Request, token string) (context.Context, ha
 	}
 	acc, err := s.smart.Resolve(ctx, token, r, clientAddr(r), RequestID(ctx))
 	if err != nil {
+		if acc != nil && acc.System {
+			// A backend system's token used from outside its networks.
+			if rerr := s.recordClient(ctx, r, acc.ClientID, acc.Actor.PracticeID, "smart.fhir", haven.DecisionDeny, "network_not_allowed"); rerr != nil {
+				return nil, haven.Actor{}, nil, rerr
+			}
+		}
 		return nil, haven.Actor{}, nil, err
 	}
 	if err := s.countClient(r, acc.ClientID); err != nil {
 		return nil, haven.Actor{}, nil, err
-	}
-	if acc.System {
-		s.recordClient(ctx, r, acc.ClientID, acc.Actor.PracticeID, "smart.fhir", haven.DecisionDeny, "backend_reads_not_served")
-		return nil, haven.Actor{}, nil, haven.Errorf(haven.EFORBIDDEN, "backend systems cannot read through FHIR yet")
 	}
 	ctx = haven.NewContextWithActor(ctx, acc.Actor)
 	if acc.Patient != "" {
@@ -313,9 +315,24 @@ func (s *Server) smartCaller(r *http.Request, token string) (context.Context, ha
 	return ctx, acc.Actor, acc, nil
 }
 
-// scopeAllows refuses what a token's scopes do not grant: op on typ.
-func scopeAllows(acc *smart.Access, typ string, op byte) error {
-	if acc == nil || smart.Allows(acc.Scopes, "user", typ, op) {
+// scopeAllows refuses what a token's scopes do not grant: op on typ. A
+// backend system's token is read by its system/ scopes alone (a user's
+// or a patient's scope means nothing without one), and a refusal names
+// the client in the audit log as its reads do.
+func (s *Server) scopeAllows(r *http.Request, acc *smart.Access, typ string, op byte) error {
+	if acc == nil {
+		return nil
+	}
+	if acc.System {
+		if smart.Allows(acc.Scopes, "system", typ, op) {
+			return nil
+		}
+		if err := s.recordClient(r.Context(), r, acc.ClientID, acc.Actor.PracticeID, "smart.fhir", haven.DecisionDeny, "scope_not_granted"); err != nil {
+			return err
+		}
+		return haven.Errorf(haven.EFORBIDDEN, "the token's scopes do not allow this")
+	}
+	if smart.Allows(acc.Scopes, "user", typ, op) {
 		return nil
 	}
 	// patient/ scopes reach only the patient in context: a token without
