@@ -329,9 +329,13 @@ func isAPIPath(p string) bool {
 	return strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/fhir/") || strings.HasPrefix(p, "/oauth2/")
 }
 
-// limitedAnswer answers a refused request: JSON for the API, a page for a
-// browser.
+// limitedAnswer answers a refused request: an OperationOutcome for the
+// FHIR API, JSON for the other APIs, a page for a browser.
 func (s *Server) limitedAnswer(w http.ResponseWriter, r *http.Request, err error) {
+	if strings.HasPrefix(r.URL.Path, FHIRBase+"/") {
+		s.fhirError(w, r, err)
+		return
+	}
 	if isAPIPath(r.URL.Path) || r.URL.Path == "/metrics" {
 		s.apiError(w, r, err)
 		return

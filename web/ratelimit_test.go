@@ -233,6 +233,14 @@ func TestUserLimitIsSharedAcrossServersAndPerUser(t *testing.T) {
 	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != "10" {
 		t.Fatalf("4th API request across two servers: %d Retry-After %q, want 429 and 10", w.Code, w.Header().Get("Retry-After"))
 	}
+	// The FHIR API counts the same, and answers as FHIR does: an
+	// OperationOutcome, throttled.
+	w = send(a, "GET", "/fhir/R4/metadata", addr, cookie(doc))
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" ||
+		!strings.HasPrefix(w.Header().Get("Content-Type"), "application/fhir+json") ||
+		!strings.Contains(w.Body.String(), `"OperationOutcome"`) || !strings.Contains(w.Body.String(), `"throttled"`) {
+		t.Fatalf("a FHIR request over the limit: %d Retry-After %q %s %s", w.Code, w.Header().Get("Retry-After"), w.Header().Get("Content-Type"), w.Body)
+	}
 	if w := send(a, "GET", "/api/v1/session", addr, cookie(front)); w.Code != http.StatusOK {
 		t.Errorf("another user at the same address: %d", w.Code)
 	}
