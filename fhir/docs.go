@@ -80,10 +80,13 @@ func Outcome(code m.IssueType, diagnostics string) []byte {
 func Capability(base, software string, date time.Time) ([]byte, error) {
 	name, title := "HavenFHIR", "Haven FHIR R4 API"
 	desc := "Read and search of a practice's records, a patient's messages to her care team and the vital signs she records, each request decided by the practice's policy and audited. " +
-		"Callers authenticate with a Haven session (cookie or bearer token)."
+		"Callers authenticate with a SMART on FHIR access token or a Haven session."
 	rest := m.CapabilityStatementRest{Mode: m.RestfulCapabilityModeServer}
-	sec := "A Haven session: the session cookie, or its token as a bearer token. SMART on FHIR is not offered yet."
-	rest.Security = &m.CapabilityStatementRestSecurity{Description: &sec}
+	sec := "SMART on FHIR (App Launch 2 and backend services; discovery at .well-known/smart-configuration): a bearer access token, " +
+		"narrowed by its scopes and patient; or a Haven session (its cookie, or its token as a bearer token)."
+	smartSystem, smartCode, cors := "http://terminology.hl7.org/CodeSystem/restful-security-service", "SMART-on-FHIR", true
+	rest.Security = &m.CapabilityStatementRestSecurity{Cors: &cors, Description: &sec,
+		Service: []m.CodeableConcept{{Coding: []m.Coding{{System: &smartSystem, Code: &smartCode}}}}}
 	for _, t := range TypeNames() {
 		spec := Types[t]
 		doc := spec.Doc
