@@ -49,22 +49,22 @@ func ParseCommunication(body []byte) (NewMessage, error) {
 	dec.DisallowUnknownFields()
 	var c communicationIn
 	if err := dec.Decode(&c); err != nil {
-		return out, invalid("the body must be a Communication with status, payload and optionally subject and topic, and nothing else")
+		return out, invalidResource("the body must be a Communication with status, payload and optionally subject and topic, and nothing else")
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return out, invalid("the body has trailing data")
+		return out, invalidResource("the body has trailing data")
 	}
 	if c.ResourceType != "Communication" {
-		return out, invalid("the body must be a Communication")
+		return out, invalidResource("the body must be a Communication")
 	}
 	if _, err := m.UnmarshalCommunication(body); err != nil {
-		return out, invalid("the Communication is malformed")
+		return out, invalidResource("the Communication is malformed")
 	}
 	if c.Status != "completed" {
-		return out, invalid("a Communication sent here has status completed")
+		return out, invalidResource("a Communication sent here has status completed")
 	}
 	if len(c.Payload) != 1 || c.Payload[0].ContentString == nil || strings.TrimSpace(*c.Payload[0].ContentString) == "" {
-		return out, invalid("a Communication sent here has one payload, its text in contentString")
+		return out, invalidResource("a Communication sent here has one payload, its text in contentString")
 	}
 	out.Body = *c.Payload[0].ContentString
 	if c.Topic != nil {
@@ -73,7 +73,7 @@ func ParseCommunication(body []byte) (NewMessage, error) {
 	if c.Subject != nil {
 		id, ok := strings.CutPrefix(c.Subject.Reference, "Patient/")
 		if !ok || id == "" || strings.ContainsAny(id, "/?#") {
-			return out, invalid("subject must be Patient/[id]")
+			return out, invalidResource("subject must be Patient/[id]")
 		}
 		out.Patient = id
 	}

@@ -42,7 +42,7 @@ func TestParseCommunication(t *testing.T) {
 		`{"resourceType":"Communication","status":"completed","payload":[{"contentString":7}]}`,
 	} {
 		_, err := fhir.ParseCommunication([]byte(body))
-		if !errors.Is(err, fhir.ErrInvalid) {
+		if !errors.Is(err, fhir.ErrInvalidResource) {
 			t.Errorf("%s: %v, want refused", body, err)
 			continue
 		}

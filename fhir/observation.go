@@ -24,7 +24,7 @@ const (
 )
 
 // ErrInvalidResource is the error of a resource a client sent that the
-// server does not take (ParseObservation's).
+// server does not take (ParseCommunication's and ParseObservation's).
 var ErrInvalidResource = errors.New("invalid resource")
 
 func invalidResource(format string, a ...any) error {
