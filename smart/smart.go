@@ -65,7 +65,7 @@ type Service struct {
 // baseURL is the public https:// origin: a backend system's assertion must
 // name its token endpoint there.
 func New(ctx context.Context, gate *service.Gate, db *sqlstore.DB, baseURL string) (*Service, error) {
-	secret, err := db.SMARTSecret(ctx)
+	secret, err := tokenSecret(ctx, gate, db)
 	if err != nil {
 		return nil, fmt.Errorf("smart: the token secret: %w", err)
 	}
@@ -417,6 +417,30 @@ func (s *Service) Resolve(ctx context.Context, token string, r *http.Request, cl
 	acc.Actor = haven.Actor{UserID: u.ID, PracticeID: u.PracticeID, Role: u.Role, SessionID: session, MFA: true,
 		AuthTime: g.AuthTime, ClientAddr: clientAddr, RequestID: requestID}
 	return acc, nil
+}
+
+// secretField is where the token strategy's HMAC secret is sealed: under
+// the platform's key, since it signs every practice's tokens.
+var secretField = service.SealedField{Kind: "smart_secret", RecordID: "1", Field: "hmac"}
+
+// tokenSecret returns the HMAC secret fosite signs tokens with, the same on
+// every node, stored sealed: whoever reads the database (or a backup of it)
+// cannot sign a token, and a token is honoured only while its signature's
+// hash is in smart_grants besides.
+func tokenSecret(ctx context.Context, gate *service.Gate, db *sqlstore.DB) ([]byte, error) {
+	fresh := make([]byte, 32)
+	if _, err := rand.Read(fresh); err != nil {
+		return nil, err
+	}
+	candidate, err := gate.SealPractice(ctx, "", secretField, fresh)
+	if err != nil {
+		return nil, err
+	}
+	stored, err := db.SMARTSecret(ctx, candidate)
+	if err != nil {
+		return nil, err
+	}
+	return gate.OpenPractice(ctx, "", secretField, stored)
 }
 
 // Record appends an event about an app to its practice's audit log: a

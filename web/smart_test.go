@@ -286,6 +286,14 @@ func TestSMARTPatientAppAsAnAttackerWouldTry(t *testing.T) {
 			// A forged token, and no token at all, are refused alike.
 			outcome(t, bearer(anon, "ory_at_forged.forged", "/fhir/R4/Patient/"+a), http.StatusUnauthorized, "login")
 
+			// The token secret is stored sealed (header, nonce, tag
+			// around it), never as the 32 bytes that sign tokens, and
+			// every node reads the same one.
+			var sealedSecret []byte
+			if err := st.db.SQL().QueryRow(`SELECT secret FROM smart_secret WHERE id = 1`).Scan(&sealedSecret); err != nil || len(sealedSecret) < 32+28 {
+				t.Fatalf("the stored token secret (%d bytes, %v) is not sealed", len(sealedSecret), err)
+			}
+
 			// The grants table holds no token in the clear.
 			rows, err := st.db.SQL().Query(`SELECT data FROM smart_grants`)
 			if err != nil {

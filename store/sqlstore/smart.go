@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"errors"
@@ -257,12 +256,13 @@ func (d *DB) SMARTAssertionUsed(ctx context.Context, jti string, now time.Time) 
 	return n > 0, err
 }
 
-// SMARTSecret returns the token strategy's HMAC secret, making it on
-// first use; every node on the database reads the same one.
-func (d *DB) SMARTSecret(ctx context.Context) ([]byte, error) {
-	fresh := make([]byte, 32)
-	rand.Read(fresh)
-	if _, err := d.db.ExecContext(ctx, `INSERT INTO smart_secret (id, secret) VALUES (1, $1) ON CONFLICT (id) DO NOTHING`, fresh); err != nil {
+// SMARTSecret returns the token strategy's HMAC secret, sealed as the
+// caller keeps it (the caller seals and opens it: storage sees ciphertext
+// only). The first node to ask stores candidate, a fresh secret sealed;
+// every later call, on any node, gets that one back, so all nodes sign
+// alike.
+func (d *DB) SMARTSecret(ctx context.Context, candidate []byte) ([]byte, error) {
+	if _, err := d.db.ExecContext(ctx, `INSERT INTO smart_secret (id, secret) VALUES (1, $1) ON CONFLICT (id) DO NOTHING`, candidate); err != nil {
 		return nil, err
 	}
 	var s []byte

@@ -55,8 +55,10 @@ CREATE TABLE smart_assertions (
 );
 
 -- smart_secret: the one HMAC secret the token strategy signs with, made
--- once and shared by every node. It is not what makes a token good: a
--- token is honoured only while its signature's hash is in smart_grants.
+-- once and shared by every node, sealed under the platform's key (the
+-- database never holds it in the clear). Nor is it alone what makes a
+-- token good: a token is honoured only while its signature's hash is in
+-- smart_grants.
 CREATE TABLE smart_secret (
     id     INTEGER PRIMARY KEY,
     secret {{blob}} NOT NULL
