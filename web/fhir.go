@@ -170,6 +170,33 @@ func (s *Server) fhirEverything(w http.ResponseWriter, r *http.Request) {
 	fhirAnswer(w, r, x.Bundle())
 }
 
+// fhirBody reads a create's body, which must be FHIR JSON (the body is
+// bounded before it reaches a handler).
+func fhirBody(r *http.Request) ([]byte, error) {
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != fhir.ContentType && ct != "application/json" {
+		return nil, haven.Errorf(haven.EINVALID, "the body must be %s", fhir.ContentType)
+	}
+	in, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, haven.Errorf(haven.EINVALID, "the body is too large or cut short")
+	}
+	return in, nil
+}
+
+// fhirCreated answers a create: 201 with the resource as the API reads it
+// back, its Location and its ETag.
+func (s *Server) fhirCreated(w http.ResponseWriter, r *http.Request, typ string, res map[string]any) {
+	body, err := json.Marshal(res)
+	if err != nil {
+		s.fhirError(w, r, haven.Wrap(haven.EINTERNAL, err, "cannot write the resource"))
+		return
+	}
+	id, _ := res["id"].(string)
+	w.Header().Set("Location", fhirRoot(r)+"/"+typ+"/"+id)
+	w.Header().Set("ETag", fhir.ETag(body))
+	writeFHIR(w, http.StatusCreated, body)
+}
+
 // fhirCreateCommunication answers POST Communication: a signed-in
 // patient's message to her care team, 201 with its Location and the
 // message as the API reads it back.
@@ -179,13 +206,9 @@ func (s *Server) fhirCreateCommunication(w http.ResponseWriter, r *http.Request)
 		s.fhirError(w, r, err)
 		return
 	}
-	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != fhir.ContentType && ct != "application/json" {
-		s.fhirError(w, r, haven.Errorf(haven.EINVALID, "the body must be %s", fhir.ContentType))
-		return
-	}
-	in, err := io.ReadAll(r.Body)
+	in, err := fhirBody(r)
 	if err != nil {
-		s.fhirError(w, r, haven.Errorf(haven.EINVALID, "the body is too large or cut short"))
+		s.fhirError(w, r, err)
 		return
 	}
 	msg, err := fhir.ParseCommunication(in)
@@ -198,15 +221,7 @@ func (s *Server) fhirCreateCommunication(w http.ResponseWriter, r *http.Request)
 		s.fhirError(w, r, err)
 		return
 	}
-	body, err := json.Marshal(res)
-	if err != nil {
-		s.fhirError(w, r, haven.Wrap(haven.EINTERNAL, err, "cannot write the resource"))
-		return
-	}
-	id, _ := res["id"].(string)
-	w.Header().Set("Location", fhirRoot(r)+"/Communication/"+id)
-	w.Header().Set("ETag", fhir.ETag(body))
-	writeFHIR(w, http.StatusCreated, body)
+	s.fhirCreated(w, r, "Communication", res)
 }
 
 // fhirCreateObservation answers POST Observation: a vital sign a patient's
@@ -219,13 +234,9 @@ func (s *Server) fhirCreateObservation(w http.ResponseWriter, r *http.Request) {
 		s.fhirError(w, r, err)
 		return
 	}
-	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != fhir.ContentType && ct != "application/json" {
-		s.fhirError(w, r, haven.Errorf(haven.EINVALID, "the body must be %s", fhir.ContentType))
-		return
-	}
-	in, err := io.ReadAll(r.Body)
+	in, err := fhirBody(r)
 	if err != nil {
-		s.fhirError(w, r, haven.Errorf(haven.EINVALID, "the body is too large or cut short"))
+		s.fhirError(w, r, err)
 		return
 	}
 	o, err := fhir.ParseObservation(in)
@@ -239,15 +250,7 @@ func (s *Server) fhirCreateObservation(w http.ResponseWriter, r *http.Request) {
 		s.fhirError(w, r, err)
 		return
 	}
-	body, err := json.Marshal(res)
-	if err != nil {
-		s.fhirError(w, r, haven.Wrap(haven.EINTERNAL, err, "cannot write the resource"))
-		return
-	}
-	id, _ := res["id"].(string)
-	w.Header().Set("Location", fhirRoot(r)+"/Observation/"+id)
-	w.Header().Set("ETag", fhir.ETag(body))
-	writeFHIR(w, http.StatusCreated, body)
+	s.fhirCreated(w, r, "Observation", res)
 }
 
 // fhirSearch answers GET [type]?params with a searchset Bundle.
