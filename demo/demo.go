@@ -200,7 +200,7 @@ func seedPeople(ctx context.Context, svc *service.Service, pr *haven.Practice, p
 			}
 		}
 		// The practice's first patient has a video visit with their
-		// clinician in the next free slot, so checking in works at once.
+		// clinician 20 to 35 minutes ahead, so checking in works at once.
 		if !booked && len(who.careTeam) > 0 {
 			actors[who.email] = haven.Actor{UserID: c.PatientID, PracticeID: pr.ID, Role: haven.RolePatient}
 			if err := bookNext(as(who.email), svc, c.PatientID, actors[who.careTeam[0]].UserID); err != nil {
@@ -223,10 +223,14 @@ func aroundTheClock() []service.AvailabilityBlock {
 	return blocks
 }
 
-// bookNext books the patient's next free slot with the clinician.
+// bookNext books the patient's first free slot with the clinician that
+// starts at least demoVisitNotice from now: check-in is already open
+// (service.CheckInWindow), so the call can be tried at once, and the
+// visit is still ahead when the reminder sender first looks, so its
+// reminder goes out (a slot starting in seconds would be past by then).
 func bookNext(ctx context.Context, svc *service.Service, patientID, clinicianID string) error {
-	now := time.Now()
-	slots, err := svc.Slots(ctx, clinicianID, now, now.Add(24*time.Hour))
+	from := time.Now().Add(demoVisitNotice)
+	slots, err := svc.Slots(ctx, clinicianID, from, from.Add(24*time.Hour))
 	if err != nil {
 		return err
 	}
@@ -236,6 +240,9 @@ func bookNext(ctx context.Context, svc *service.Service, patientID, clinicianID 
 	_, err = svc.BookVisit(ctx, patientID, clinicianID, slots[0].Start, "Follow-up video visit (demo)")
 	return err
 }
+
+// demoVisitNotice is how far ahead the demo's visits start at the least.
+const demoVisitNotice = 20 * time.Minute
 
 // Print writes the demo logins as a table, with the addresses to open on
 // site, the server's public address.
@@ -249,7 +256,7 @@ func Print(w io.Writer, logins []Login, site string) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Video visits: Maria Lopez and Ava Johnson each had a visit booked for the next free slot when the")
+	fmt.Fprintln(w, "Video visits: Maria Lopez and Ava Johnson each had a visit booked, starting 20 to 35 minutes after the")
 	fmt.Fprintln(w, "demo was first seeded. Sign in as the patient, open \"Your video visits\" (or book a new one: demo")
 	fmt.Fprintln(w, "clinicians take 15-minute visits around the clock), check in; then, in another browser or a private")
 	fmt.Fprintln(w, "window, sign in as their clinician (rivera@ or shah@), open the waiting room and admit them.")
