@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -151,28 +150,9 @@ backend nodes
 	if err := s.start(); err != nil {
 		return nil, err
 	}
-	client := insecureClient()
-	defer client.CloseIdleConnections()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/readyz", nil)
-		if resp, err := client.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s, nil
-			}
-		}
-		select {
-		case <-s.exited:
-			return nil, fmt.Errorf("%s exited:\n%s", name, tail(s.logPath, 40))
-		case <-ctx.Done():
-			s.stop()
-			return nil, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			s.stop()
-			return nil, fmt.Errorf("%s did not answer /readyz through HAProxy:\n%s", name, tail(s.logPath, 40))
-		}
+	// Through HAProxy: it answers once it has a node up behind it.
+	if err := s.waitFor(ctx, "/readyz", 30*time.Second); err != nil {
+		return nil, err
 	}
+	return s, nil
 }

@@ -472,28 +472,38 @@ func startHaven(ctx context.Context, bin, tmp, name, db string, timeout time.Dur
 	if err := s.start(); err != nil {
 		return nil, err
 	}
+	if err := s.waitFor(ctx, "/healthz", timeout); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// waitFor polls path on s until it answers 200, s exits, ctx ends or
+// timeout passes; on failure s is stopped and its log's tail is in the
+// error.
+func (s *server) waitFor(ctx context.Context, path string, timeout time.Duration) error {
 	client := insecureClient()
 	defer client.CloseIdleConnections()
 	deadline := time.Now().Add(timeout)
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/healthz", nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.url+path, nil)
 		if resp, err := client.Do(req); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return s, nil
+				return nil
 			}
 		}
 		select {
 		case <-s.exited:
-			return nil, fmt.Errorf("%s exited before answering /healthz:\n%s", name, tail(s.logPath, 40))
+			return fmt.Errorf("%s exited before answering %s:\n%s", s.name, path, tail(s.logPath, 40))
 		case <-ctx.Done():
 			s.stop()
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			s.stop()
-			return nil, fmt.Errorf("%s did not answer /healthz with 200 within %s:\n%s", name, timeout, tail(s.logPath, 40))
+			return fmt.Errorf("%s did not answer %s with 200 within %s:\n%s", s.name, path, timeout, tail(s.logPath, 40))
 		}
 	}
 }
