@@ -32,7 +32,7 @@ func runSMART(ctx context.Context, env *Env, args []string) error {
 			"           system (--name, --jwks-file with its public keys, --scope system/…, --network)\n"+
 			"  list     a practice's apps and systems\n"+
 			"  revoke   cut one off (--id): every token it holds ends at once\n\n"+
-			"Every command names the practice (--practice, its id) and is in its audit log.")
+			"Every command names the practice (--practice, by name or id) and is in its audit log.")
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 			return nil
 		}
@@ -52,7 +52,7 @@ func runSMARTAdd(ctx context.Context, env *Env, args []string) error {
 	var public bool
 	var uris, scopes, networks listFlag
 	cfg, err := keysFlags(env, "smart clients add", "Registers a SMART app or backend system for a practice.", args, func(fs *flag.FlagSet) {
-		fs.StringVar(&practice, "practice", "", "the practice (its id)")
+		fs.StringVar(&practice, "practice", "", "the practice, by name (or id); without it, the practices are listed")
 		fs.StringVar(&name, "name", "", "the app's name, as the consent page shows it")
 		fs.Var(&uris, "redirect-uri", "where the app receives its code (repeat for several)")
 		fs.StringVar(&launchURL, "launch-url", "", "where \"Open in app\" on a chart sends a clinician (EHR launch); optional")
@@ -64,9 +64,6 @@ func runSMARTAdd(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if practice == "" {
-		return errors.New("--practice is required")
-	}
 	nc := smart.NewClient{Name: name, RedirectURIs: uris, LaunchURL: launchURL, Public: public, Scopes: scopes, Networks: networks}
 	if jwksFile != "" {
 		b, err := os.ReadFile(jwksFile)
@@ -75,15 +72,11 @@ func runSMARTAdd(ctx context.Context, env *Env, args []string) error {
 		}
 		nc.JWKS = string(b)
 	}
-	st, err := openStack(ctx, env, cfg)
+	st, apps, practice, err := openSMART(ctx, env, cfg, practice)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	apps, err := smart.New(ctx, st.svc.Gate(), st.db, "")
-	if err != nil {
-		return err
-	}
 	reg, err := apps.OperatorAddClient(ctx, practice, nc)
 	if err != nil {
 		return errors.New(haven.ErrorMessage(err))
@@ -98,23 +91,16 @@ func runSMARTAdd(ctx context.Context, env *Env, args []string) error {
 func runSMARTList(ctx context.Context, env *Env, args []string) error {
 	var practice string
 	cfg, err := keysFlags(env, "smart clients list", "Lists a practice's SMART apps and backend systems.", args, func(fs *flag.FlagSet) {
-		fs.StringVar(&practice, "practice", "", "the practice (its id)")
+		fs.StringVar(&practice, "practice", "", "the practice, by name (or id); without it, the practices are listed")
 	})
 	if err != nil {
 		return err
 	}
-	if practice == "" {
-		return errors.New("--practice is required")
-	}
-	st, err := openStack(ctx, env, cfg)
+	st, apps, practice, err := openSMART(ctx, env, cfg, practice)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	apps, err := smart.New(ctx, st.svc.Gate(), st.db, "")
-	if err != nil {
-		return err
-	}
 	cs, err := apps.OperatorClients(ctx, practice)
 	if err != nil {
 		return errors.New(haven.ErrorMessage(err))
@@ -139,27 +125,44 @@ func runSMARTList(ctx context.Context, env *Env, args []string) error {
 func runSMARTRevoke(ctx context.Context, env *Env, args []string) error {
 	var practice, id string
 	cfg, err := keysFlags(env, "smart clients revoke", "Revokes a SMART app or backend system: every token it holds ends at once.", args, func(fs *flag.FlagSet) {
-		fs.StringVar(&practice, "practice", "", "the practice (its id)")
+		fs.StringVar(&practice, "practice", "", "the practice, by name (or id); without it, the practices are listed")
 		fs.StringVar(&id, "id", "", "the client's id (see haven smart clients list)")
 	})
 	if err != nil {
 		return err
 	}
-	if practice == "" || id == "" {
-		return errors.New("--practice and --id are required")
+	if id == "" {
+		return errors.New("--id is required (see haven smart clients list)")
 	}
-	st, err := openStack(ctx, env, cfg)
+	st, apps, practice, err := openSMART(ctx, env, cfg, practice)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	apps, err := smart.New(ctx, st.svc.Gate(), st.db, "")
-	if err != nil {
-		return err
-	}
 	if err := apps.OperatorRevokeClient(ctx, practice, id); err != nil {
 		return errors.New(haven.ErrorMessage(err))
 	}
 	fmt.Fprintf(env.Stdout, "client %s revoked\n", id)
 	return nil
+}
+
+// openSMART opens the stack and the authorization server for the practice
+// --practice names (by name or id, as pickPractice finds it), returning
+// the practice's id. The caller closes the stack.
+func openSMART(ctx context.Context, env *Env, cfg *Config, practice string) (*stack, *smart.Service, string, error) {
+	st, err := openStack(ctx, env, cfg)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	p, err := pickPractice(ctx, env, st, practice)
+	if err != nil {
+		st.Close()
+		return nil, nil, "", err
+	}
+	apps, err := smart.New(ctx, st.svc.Gate(), st.db, "")
+	if err != nil {
+		st.Close()
+		return nil, nil, "", err
+	}
+	return st, apps, p.ID, nil
 }
