@@ -32,6 +32,9 @@ type Grant struct {
 	Role       haven.Role                     `json:"role,omitempty"`
 	Patient    string                         `json:"patient,omitempty"`
 	AuthTime   time.Time                      `json:"auth_time"`
+	// Cert is the x5t#S256 thumbprint of the client certificate the
+	// grant's tokens are bound to (RFC 8705's cnf), or "" (mtls.go).
+	Cert string `json:"cnf_x5t_s256,omitempty"`
 }
 
 func (g *Grant) SetExpiresAt(key fosite.TokenType, exp time.Time) {
@@ -181,6 +184,10 @@ func toFosite(c sqlstore.SMARTClient) (*Client, error) {
 			return nil, err
 		}
 		oc.TokenEndpointAuthSigningAlgorithm = alg
+		dc.GrantTypes = []string{"client_credentials"}
+	case c.CertThumbprint != "":
+		// Authenticated by its certificate alone (mtls.go).
+		oc.TokenEndpointAuthMethod = AuthSelfSignedTLS
 		dc.GrantTypes = []string{"client_credentials"}
 	case c.Public:
 		oc.TokenEndpointAuthMethod = "none"

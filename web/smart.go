@@ -60,7 +60,7 @@ func (s *Server) smartPreflight(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) smartConfiguration(w http.ResponseWriter, r *http.Request) {
 	allowAnyOrigin(w)
-	body, _ := json.Marshal(smart.Configuration(origin(r)))
+	body, _ := json.Marshal(smart.Configuration(origin(r), s.mtlsURL))
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(body)
 }
@@ -238,6 +238,15 @@ func (s *Server) smartToken(w http.ResponseWriter, r *http.Request) {
 		g.PracticeID = cl.Row.PracticeID
 		ar.SetSession(g)
 	}
+	// Tokens asked for over a connection with a client certificate are
+	// bound to it (RFC 8705); a bound grant is renewed only with it.
+	if sg, ok := ar.GetSession().(*smart.Grant); ok {
+		if err := s.smart.BindToken(r, sg); err != nil {
+			s.recordClient(ctx, r, cl.Row.ID, cl.Row.PracticeID, "smart.token", haven.DecisionDeny, "certificate_not_presented")
+			p.WriteAccessError(ctx, w, ar, err)
+			return
+		}
+	}
 	resp, err := p.NewAccessResponse(ctx, ar)
 	if err != nil {
 		s.smartFailed(r, "token", err)
@@ -297,9 +306,10 @@ func (s *Server) smartCaller(r *http.Request, token string) (context.Context, ha
 	}
 	acc, err := s.smart.Resolve(ctx, token, r, clientAddr(r), RequestID(ctx))
 	if err != nil {
-		if acc != nil && acc.System {
-			// A backend system's token used from outside its networks.
-			if rerr := s.recordClient(ctx, r, acc.ClientID, acc.Actor.PracticeID, "smart.fhir", haven.DecisionDeny, "network_not_allowed"); rerr != nil {
+		if acc != nil && acc.Refused != "" {
+			// A token used from outside its client's networks, or
+			// without the certificate it is bound to.
+			if rerr := s.recordClient(ctx, r, acc.ClientID, acc.Actor.PracticeID, "smart.fhir", haven.DecisionDeny, acc.Refused); rerr != nil {
 				return nil, haven.Actor{}, nil, rerr
 			}
 		}

@@ -39,9 +39,15 @@ type SMARTClient struct {
 	Scopes       []string
 	JWKS         string   // a backend system's public keys (a JSON Web Key Set), or ""
 	Networks     []string // CIDRs a backend system may call from; none means anywhere
-	CreatedBy    string
-	CreatedAt    time.Time
-	RevokedAt    time.Time // zero while the client may be used
+	// CertThumbprint is the SHA-256 thumbprint (RFC 8705's x5t#S256,
+	// base64url) of a backend system's registered client certificate, or
+	// "": its tokens are bound to that certificate.
+	CertThumbprint string
+	CertSubject    string    // the certificate's subject, for the admin's page
+	CertExpires    time.Time // the certificate's end, for the admin's page
+	CreatedBy      string
+	CreatedAt      time.Time
+	RevokedAt      time.Time // zero while the client may be used
 }
 
 // SMARTGrant is one stored code or token: its signature's hash, which
@@ -87,29 +93,38 @@ func smartTime(us int64) time.Time {
 	return fromMicros(us)
 }
 
+func smartMicros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return micros(t)
+}
+
 // CreateSMARTClient registers c.
 func (d *DB) CreateSMARTClient(ctx context.Context, c SMARTClient) error {
 	_, err := d.db.ExecContext(ctx, `INSERT INTO smart_clients (id, practice_id, name, redirect_uris, launch_url, public, secret_hash,
-		scopes, jwks, networks, created_by, created_us, revoked_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0)`,
+		scopes, jwks, networks, created_by, created_us, revoked_us, tls_cert_thumbprint, tls_cert_subject, tls_cert_expires_us)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, $14, $15)`,
 		c.ID, c.PracticeID, c.Name, joinLines(c.RedirectURIs), c.LaunchURL, boolInt(c.Public), c.SecretHash, joinLines(c.Scopes), c.JWKS,
-		joinLines(c.Networks), c.CreatedBy, micros(c.CreatedAt))
+		joinLines(c.Networks), c.CreatedBy, micros(c.CreatedAt), c.CertThumbprint, c.CertSubject, smartMicros(c.CertExpires))
 	if isUniqueViolation(err) {
 		return haven.Errorf(haven.ECONFLICT, "a client with this id exists")
 	}
 	return err
 }
 
-const smartClientColumns = `id, practice_id, name, redirect_uris, launch_url, public, secret_hash, scopes, jwks, networks, created_by, created_us, revoked_us`
+const smartClientColumns = `id, practice_id, name, redirect_uris, launch_url, public, secret_hash, scopes, jwks, networks, created_by, created_us, revoked_us, tls_cert_thumbprint, tls_cert_subject, tls_cert_expires_us`
 
 func scanSMARTClient(s scanner) (SMARTClient, error) {
 	var c SMARTClient
 	var uris, scopes, networks string
 	var public int
-	var created, revoked int64
-	err := s.Scan(&c.ID, &c.PracticeID, &c.Name, &uris, &c.LaunchURL, &public, &c.SecretHash, &scopes, &c.JWKS, &networks, &c.CreatedBy, &created, &revoked)
+	var created, revoked, certExpires int64
+	err := s.Scan(&c.ID, &c.PracticeID, &c.Name, &uris, &c.LaunchURL, &public, &c.SecretHash, &scopes, &c.JWKS, &networks, &c.CreatedBy, &created, &revoked,
+		&c.CertThumbprint, &c.CertSubject, &certExpires)
 	c.RedirectURIs, c.Scopes, c.Networks = splitLines(uris), splitLines(scopes), splitLines(networks)
 	c.Public = public != 0
-	c.CreatedAt, c.RevokedAt = fromMicros(created), smartTime(revoked)
+	c.CreatedAt, c.RevokedAt, c.CertExpires = fromMicros(created), smartTime(revoked), smartTime(certExpires)
 	return c, err
 }
 
