@@ -325,32 +325,58 @@ func (s *Server) smartCaller(r *http.Request, token string) (context.Context, ha
 	return ctx, acc.Actor, acc, nil
 }
 
-// scopeAllows refuses what a token's scopes do not grant: op on typ. A
-// backend system's token is read by its system/ scopes alone (a user's
-// or a patient's scope means nothing without one), and a refusal names
-// the client in the audit log as its reads do.
-func (s *Server) scopeAllows(r *http.Request, acc *smart.Access, typ string, op byte) error {
+// scopeAllows refuses what a token's scopes do not grant: op on typ, and
+// says which resources of typ they reach when narrowed scopes are all
+// that grant it (SMART 2's patient/Observation.rs?category=laboratory;
+// nil is every one). A backend system's token is read by its system/
+// scopes alone (a user's or a patient's scope means nothing without one),
+// and a refusal names the client in the audit log as its reads do.
+func (s *Server) scopeAllows(r *http.Request, acc *smart.Access, typ string, op byte) (smart.Narrowing, error) {
 	if acc == nil {
-		return nil
+		return nil, nil
 	}
 	if acc.System {
-		if smart.Allows(acc.Scopes, "system", typ, op) {
-			return nil
+		if ok, only := smart.Reach(acc.Scopes, "system", typ, op); ok {
+			return only, nil
 		}
 		if err := s.recordClient(r.Context(), r, acc.ClientID, acc.Actor.PracticeID, "smart.fhir", haven.DecisionDeny, "scope_not_granted"); err != nil {
-			return err
+			return nil, err
 		}
-		return haven.Errorf(haven.EFORBIDDEN, "the token's scopes do not allow this")
+		return nil, haven.Errorf(haven.EFORBIDDEN, "the token's scopes do not allow this")
 	}
-	if smart.Allows(acc.Scopes, "user", typ, op) {
-		return nil
-	}
+	ok, only := smart.Reach(acc.Scopes, "user", typ, op)
 	// patient/ scopes reach only the patient in context: a token without
 	// one has no patient to read.
-	if acc.Patient != "" && smart.Allows(acc.Scopes, "patient", typ, op) {
-		return nil
+	if acc.Patient != "" && (!ok || only != nil) {
+		if pok, ponly := smart.Reach(acc.Scopes, "patient", typ, op); pok {
+			switch {
+			case ponly == nil:
+				only = nil
+			case ok:
+				only = append(only, ponly...)
+			default:
+				only = ponly
+			}
+			ok = true
+		}
 	}
-	return haven.Errorf(haven.EFORBIDDEN, "the token's scopes do not allow this")
+	if !ok {
+		return nil, haven.Errorf(haven.EFORBIDDEN, "the token's scopes do not allow this")
+	}
+	return only, nil
+}
+
+// outsideNarrowing refuses a resource a token's narrowed scopes do not
+// reach (read by its id), audited as the token's other refusals are: 403,
+// as for a type beyond its scopes. ctx and a are the token's
+// (fhirCallerNarrowed).
+func (s *Server) outsideNarrowing(ctx context.Context, r *http.Request, a haven.Actor) error {
+	if client, ok := strings.CutPrefix(a.SessionID, "smart:"); ok {
+		if err := s.recordClient(ctx, r, client, a.PracticeID, "smart.fhir", haven.DecisionDeny, "scope_narrowed"); err != nil {
+			return err
+		}
+	}
+	return haven.Errorf(haven.EFORBIDDEN, "the token's scopes do not reach this resource")
 }
 
 // smartFailed logs why the OAuth server refused or failed a request
