@@ -60,6 +60,7 @@ type Service struct {
 	provider fosite.OAuth2Provider
 	fosite   *fosite.Fosite // the same provider, for its default client authentication (mtls.go)
 	baseURL  string
+	jwk      jose.JSONWebKey // the id_token signing key's public half (openid.go)
 }
 
 // New returns the authorization server over db, auditing through gate.
@@ -72,8 +73,14 @@ func New(ctx context.Context, gate *service.Gate, db *sqlstore.DB, baseURL strin
 	if err != nil {
 		return nil, fmt.Errorf("smart: the token secret: %w", err)
 	}
+	key, err := idTokenKey(ctx, gate, db)
+	if err != nil {
+		return nil, fmt.Errorf("smart: the id_token key: %w", err)
+	}
 	baseURL = strings.TrimRight(baseURL, "/")
 	cfg := &fosite.Config{
+		IDTokenLifespan:                idTokenLifespan,
+		IDTokenIssuer:                  baseURL + "/fhir/R4",
 		AccessTokenLifespan:            AccessTTL,
 		RefreshTokenLifespan:           RefreshTTL,
 		AuthorizeCodeLifespan:          CodeTTL,
@@ -88,11 +95,15 @@ func New(ctx context.Context, gate *service.Gate, db *sqlstore.DB, baseURL strin
 		SendDebugMessagesToClients:     false,
 	}
 	st := &store{db: db, now: gate.Now}
-	s := &Service{gate: gate, db: db, store: st, baseURL: baseURL}
-	s.provider = compose.Compose(cfg, st, compose.NewOAuth2HMACStrategy(cfg),
+	s := &Service{gate: gate, db: db, store: st, baseURL: baseURL, jwk: publicJWK(key)}
+	oidc := compose.NewOpenIDConnectStrategy(func(context.Context) (any, error) { return key, nil }, cfg)
+	s.provider = compose.Compose(cfg, st, &compose.CommonStrategy{CoreStrategy: compose.NewOAuth2HMACStrategy(cfg),
+		OpenIDConnectTokenStrategy: oidc, Signer: oidc.Signer},
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2PKCEFactory,
 		compose.OAuth2RefreshTokenGrantFactory,
+		compose.OpenIDConnectExplicitFactory,
+		compose.OpenIDConnectRefreshFactory,
 		compose.OAuth2ClientCredentialsGrantFactory,
 		compose.OAuth2TokenRevocationFactory,
 		compose.OAuth2TokenIntrospectionFactory,
@@ -133,13 +144,15 @@ func Configuration(origin, mtlsOrigin string) map[string]any {
 		"grant_types_supported":                 []string{"authorization_code", "refresh_token", "client_credentials"},
 		"token_endpoint_auth_methods_supported": []string{"none", "client_secret_basic", "private_key_jwt", AuthSelfSignedTLS},
 		"token_endpoint_auth_signing_alg_values_supported": []string{"RS384", "ES384"},
-		"response_types_supported":                         []string{"code"},
-		"code_challenge_methods_supported":                 []string{"S256"},
-		"scopes_supported": []string{"launch", "launch/patient", "offline_access", "patient/*.rs", "user/*.rs",
+		"jwks_uri":                              origin + JWKSPath,
+		"id_token_signing_alg_values_supported": []string{IDTokenAlg},
+		"response_types_supported":              []string{"code"},
+		"code_challenge_methods_supported":      []string{"S256"},
+		"scopes_supported": []string{"openid", "fhirUser", "launch", "launch/patient", "offline_access", "patient/*.rs", "user/*.rs",
 			"system/*.rs", "patient/*.read", "user/*.read", "system/*.read"},
 		"capabilities": []string{"launch-ehr", "launch-standalone", "client-public", "client-confidential-symmetric",
 			"client-confidential-asymmetric", "context-ehr-patient", "context-standalone-patient", "permission-offline",
-			"permission-patient", "permission-user", "permission-v1", "permission-v2", "authorize-post"},
+			"permission-patient", "permission-user", "permission-v1", "permission-v2", "authorize-post", "sso-openid-connect"},
 		"tls_client_certificate_bound_access_tokens": true,
 	}
 	if mtlsOrigin != "" {

@@ -65,6 +65,23 @@ func (s *Server) smartConfiguration(w http.ResponseWriter, r *http.Request) {
 	w.Write(body)
 }
 
+// smartJWKS publishes the key id_tokens are signed with.
+func (s *Server) smartJWKS(w http.ResponseWriter, r *http.Request) {
+	allowAnyOrigin(w)
+	body, _ := json.Marshal(s.smart.JWKS())
+	w.Header().Set("Content-Type", "application/jwk-set+json")
+	w.Write(body)
+}
+
+// openIDConfiguration is the OpenID discovery document of the FHIR
+// server, the id_token's issuer.
+func (s *Server) openIDConfiguration(w http.ResponseWriter, r *http.Request) {
+	allowAnyOrigin(w)
+	body, _ := json.Marshal(smart.OpenIDConfiguration(origin(r)))
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(body)
+}
+
 // consentView is the consent page's data.
 type consentView struct {
 	App       string
@@ -195,6 +212,7 @@ func (s *Server) smartDecide(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
+	s.smart.OpenID(g, ar, fhirRoot(r)) // the id_token's claims, when the app asked for openid
 	resp, err := p.NewAuthorizeResponse(ctx, ar, g)
 	if err != nil {
 		s.smartFailed(r, "authorize", err)

@@ -25,6 +25,7 @@ const (
 	GrantAccess  = "access"
 	GrantRefresh = "refresh"
 	GrantLaunch  = "launch" // an EHR launch: the patient a clinician opened the app for
+	GrantOpenID  = "openid" // an OpenID Connect request, kept with its code until the id_token is issued
 )
 
 // SMARTClient is one registered app or backend system of a practice.
@@ -277,10 +278,30 @@ func (d *DB) SMARTAssertionUsed(ctx context.Context, jti string, now time.Time) 
 // every later call, on any node, gets that one back, so all nodes sign
 // alike.
 func (d *DB) SMARTSecret(ctx context.Context, candidate []byte) ([]byte, error) {
-	if _, err := d.db.ExecContext(ctx, `INSERT INTO smart_secret (id, secret) VALUES (1, $1) ON CONFLICT (id) DO NOTHING`, candidate); err != nil {
+	return d.SMARTSecretAt(ctx, SMARTSecretHMAC, candidate)
+}
+
+// The secrets of the SMART server, by their row in smart_secret.
+const (
+	SMARTSecretHMAC       = 1 // the token strategy's HMAC secret
+	SMARTSecretIDTokenKey = 2 // the private key id_tokens are signed with
+)
+
+// SMARTSecretAt is SMARTSecret for the secret of row id.
+func (d *DB) SMARTSecretAt(ctx context.Context, id int, candidate []byte) ([]byte, error) {
+	if _, err := d.db.ExecContext(ctx, `INSERT INTO smart_secret (id, secret) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`, id, candidate); err != nil {
 		return nil, err
 	}
+	return d.FindSMARTSecret(ctx, id)
+}
+
+// FindSMARTSecret returns the sealed secret of row id, or ENOTFOUND when
+// no node has made it yet.
+func (d *DB) FindSMARTSecret(ctx context.Context, id int) ([]byte, error) {
 	var s []byte
-	err := d.db.QueryRowContext(ctx, `SELECT secret FROM smart_secret WHERE id = 1`).Scan(&s)
+	err := d.db.QueryRowContext(ctx, `SELECT secret FROM smart_secret WHERE id = $1`, id).Scan(&s)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, haven.Errorf(haven.ENOTFOUND, "no such secret")
+	}
 	return s, err
 }
