@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -122,7 +123,8 @@ func TestBrowserFHIRClientLaunchesAndReads(t *testing.T) {
 // TestBrowserAdminRegistersAndRevokesAnApp: the practice admin, on a
 // phone, from her home by links: registers a patient app on the Apps
 // page, sees it listed by name, and revokes it; both changes are in the
-// audit log as hers.
+// audit log as hers. She registers a backend system with its client
+// certificate, shown by its subject.
 func TestBrowserAdminRegistersAndRevokesAnApp(t *testing.T) {
 	st := newAuthStack(t, true)
 	apps, err := smart.New(context.Background(), st.svc.Gate(), st.db, "")
@@ -155,6 +157,21 @@ func TestBrowserAdminRegistersAndRevokesAnApp(t *testing.T) {
 	row := "#app-" + cs[0].ID
 	if got := w.text(row + " .name"); !strings.HasPrefix(got, "Pocket Health") {
 		t.Fatalf("the list shows %q", got)
+	}
+	// A backend system with its client certificate (mutual TLS).
+	cert := newClientCert(t, "Harbor Pharmacy Gateway", time.Now())
+	click(t, w.ctx, "#app-kind-backend")
+	w.fill(map[string]string{"app-name": "Harbor Pharmacy", "app-scopes": "system/Patient.rs", "app-cert": cert.pem})
+	w.press("#app-submit")
+	if got := w.text(".flash"); !strings.Contains(got, "Harbor Pharmacy is registered") || w.has("#app-secret") {
+		t.Fatalf("after registering the system: %q", got)
+	}
+	cs, err = st.db.ListSMARTClients(context.Background(), st.practice)
+	if err != nil || len(cs) != 2 || cs[1].CertThumbprint != smart.Thumbprint(cert.tls.Certificate[0]) {
+		t.Fatalf("registered: %+v, %v", cs, err)
+	}
+	if got := w.text("#app-" + cs[1].ID + " .cert"); !strings.Contains(got, "CN=Harbor Pharmacy Gateway") {
+		t.Fatalf("the system's certificate is shown as %q", got)
 	}
 	w.press("#revoke-" + cs[0].ID)
 	if !w.has(row + `[data-revoked="true"]`) {
