@@ -89,6 +89,8 @@ func curlCall(t *testing.T, cert *clientCert, url string, args ...string) (int, 
 // client's, with one of the thief's own, or on the main listener is
 // refused with 401 and an OperationOutcome, and audited naming the
 // client; so is a lab posting HL7 with its token without its
+// certificate. An app that presents a certificate when redeeming its code
+// gets bound tokens, and its refresh token renews only with that
 // certificate. A revoked client is refused with its certificate. The
 // SMART configuration announces bound tokens and the integration
 // listener's token endpoint.
@@ -255,6 +257,46 @@ func TestSMARTMutualTLSAsAnAttackerWouldTry(t *testing.T) {
 				if code != http.StatusUnauthorized || !strings.Contains(body, `"resourceType":"OperationOutcome"`) || !strings.Contains(body, `"code":"login"`) {
 					t.Errorf("a stolen token %s: %d %s", what, code, body)
 				}
+			}
+
+			// An app that presents a certificate of its own when it redeems
+			// its code gets tokens bound to it; its refresh token renews only
+			// with that certificate.
+			app := registerApp(t, st, own, "Cuff Reader", "launch/patient", "patient/Patient.rs", "offline_access")
+			pc := st.client(firefox)
+			pc.pageSignIn(own.pEmail[0])
+			verifier, challenge := pkce()
+			authCode := authorize(t, pc, app, "launch/patient patient/Patient.rs offline_access", challenge)
+			appCert := newClientCert(t, "Cuff Reader install", now)
+			redeem := func(c *clientCert, form ...string) (int, map[string]any) {
+				t.Helper()
+				args := []string{}
+				for _, f := range form {
+					args = append(args, "--data-urlencode", f)
+				}
+				code, body := curlCall(t, c, ibase+"/oauth2/token", args...)
+				var m map[string]any
+				json.Unmarshal([]byte(body), &m)
+				return code, m
+			}
+			code2, got := redeem(&appCert, "grant_type=authorization_code", "code="+authCode, "redirect_uri="+app.redirect, "client_id="+app.id, "code_verifier="+verifier)
+			atok, _ := got["access_token"].(string)
+			rtok, _ := got["refresh_token"].(string)
+			if code2 != 200 || atok == "" || rtok == "" {
+				t.Fatalf("redeeming with a certificate: %d %v", code2, got)
+			}
+			if code, _ := read(ibase, &appCert, atok); code != 200 {
+				t.Errorf("the app's bound token with its certificate: %d", code)
+			}
+			if code, _ := read(base, nil, atok); code != http.StatusUnauthorized {
+				t.Errorf("the app's bound token without its certificate: %d", code)
+			}
+			refresh := []string{"grant_type=refresh_token", "refresh_token=" + rtok, "client_id=" + app.id}
+			if code, got := redeem(&thiefCert, refresh...); code == 200 {
+				t.Errorf("a bound refresh token renewed with another certificate: %v", got)
+			}
+			if code, got := redeem(&appCert, refresh...); code != 200 {
+				t.Errorf("a bound refresh token renewed with its certificate: %d %v", code, got)
 			}
 
 			// A lab registered with a certificate posts HL7 with its token
