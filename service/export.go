@@ -192,6 +192,7 @@ type exportSummary struct {
 	Allergies                                          []summaryLine
 	LabOrders                                          []summaryLine
 	Results                                            []summaryResult
+	Readings                                           []summaryLine // what she recorded herself, from her apps and devices
 	Files                                              []summaryFile
 }
 

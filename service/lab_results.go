@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -188,13 +189,37 @@ func (s *Service) LabByCertificate(ctx context.Context, cert *x509.Certificate) 
 	return id
 }
 
-// LabByToken returns the lab id an integration token belongs to, or "".
+// LabByToken returns the lab id an integration token belongs to, or "",
+// whatever certificate the lab has registered (LabPosting is the check of
+// a request).
 func (s *Service) LabByToken(ctx context.Context, token string) string {
-	if !strings.HasPrefix(token, "hl7_") || len(token) > 100 {
-		return ""
-	}
-	id, _ := s.db.LabByToken(ctx, tokenFingerprint(token))
+	id, _ := s.labToken(ctx, token)
 	return id
+}
+
+func (s *Service) labToken(ctx context.Context, token string) (string, string) {
+	if !strings.HasPrefix(token, "hl7_") || len(token) > 100 {
+		return "", ""
+	}
+	id, cert, _ := s.db.LabByToken(ctx, tokenFingerprint(token))
+	return id, cert
+}
+
+// LabPosting returns the lab a message posted over HTTPS is from: the lab
+// its integration token belongs to, when the connection presented the
+// client certificate registered for that lab, if one is (a lab with a
+// certificate has no token that works without it, as a backend system's
+// token is bound to its certificate in package smart). "" and why not
+// ("unknown_token" or "certificate_not_presented") otherwise.
+func (s *Service) LabPosting(ctx context.Context, token string, peer *x509.Certificate) (string, string) {
+	id, cert := s.labToken(ctx, token)
+	switch {
+	case id == "":
+		return "", "unknown_token"
+	case cert != "" && (peer == nil || s.now().After(peer.NotAfter) || subtle.ConstantTimeCompare([]byte(certFingerprint(peer.Raw)), []byte(cert)) != 1):
+		return "", "certificate_not_presented"
+	}
+	return id, ""
 }
 
 // ackID is an ACK's own control id, derived from what it answers so that

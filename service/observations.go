@@ -86,7 +86,8 @@ func (s *Service) FHIRRecordObservation(ctx context.Context, v NewVitalSign) (ma
 }
 
 // addVitals adds the vital signs she recorded, each an Observation of
-// category vital-signs whose performer is she.
+// category vital-signs whose performer is she, and a line of the summary
+// naming the reading, when it was measured, and the app it came through.
 func (b *recordBuilder) addVitals(ctx context.Context, pref fhirRef) error {
 	obs, err := b.s.db.PatientObservations(ctx, b.row.ID)
 	if err != nil {
@@ -105,6 +106,14 @@ func (b *recordBuilder) addVitals(ctx context.Context, pref fhirRef) error {
 			"code":    map[string]any{"coding": []fhirCoding{{System: fhirLOINC, Code: c.LOINC, Display: c.Display}}, "text": c.Display},
 			"subject": pref, "performer": []fhirRef{pref}, "effectiveDateTime": fhirTime(c.Effective), "issued": fhirTime(o.Recorded),
 			"valueQuantity": map[string]any{"value": c.Value, "unit": c.Unit, "system": "http://unitsofmeasure.org", "code": c.Unit}})
+		detail := "Recorded " + sumTime(o.Recorded)
+		if o.Source != "" {
+			if app, err := b.s.db.FindSMARTClient(ctx, o.Source); err == nil && app.PracticeID == b.row.PracticeID {
+				detail += " through " + app.Name
+			}
+		}
+		b.sum.Readings = append(b.sum.Readings, summaryLine{When: sumTime(c.Effective),
+			What: c.Display + ": " + strconv.FormatFloat(c.Value, 'f', -1, 64) + " " + c.Unit, Detail: detail})
 	}
 	return nil
 }

@@ -167,9 +167,11 @@ func zipOf(t *testing.T, ctx context.Context, x *service.Export) map[string][]by
 
 // TestPatientExportsHerWholeRecordAsValidFHIR: a patient with a signed
 // note, messages with an attached file, a prescription delivered to a
-// pharmacy and an allergy downloads one zip: a Bundle the FHIR R4 schema
+// pharmacy, an allergy and a blood pressure she recorded from a device
+// downloads one zip: a Bundle the FHIR R4 schema
 // validator accepts, resource by resource, with every reference
-// resolvable inside it; the readable summary; her files, byte for byte.
+// resolvable inside it; the readable summary, which lists her reading;
+// her files, byte for byte.
 // It is one audit event. Nothing of the other patient is in it.
 func TestPatientExportsHerWholeRecordAsValidFHIR(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
@@ -195,7 +197,17 @@ func TestPatientExportsHerWholeRecordAsValidFHIR(t *testing.T) {
 		sc.signFresh(t, rx.ID, true)
 		sc.deliver(t)
 
+		// A reading she recorded from a device (the FHIR API's create).
+		if _, err := e.svc.FHIRRecordObservation(e.as(pa), service.NewVitalSign{PatientID: pa.UserID, Status: "final", LOINC: "8480-6",
+			Display: "Systolic blood pressure", Value: 123.5, Unit: "mm[Hg]", Effective: e.clock.Now().Add(-time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+
 		// The other patient's record, which must not travel.
+		if _, err := e.svc.FHIRRecordObservation(e.as(pb), service.NewVitalSign{PatientID: pb.UserID, Status: "final", LOINC: "29463-7",
+			Display: "Body weight", Value: 77.7, Unit: "kg", Effective: e.clock.Now().Add(-time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
 		e.upload(pb, "other-OTHERB9.pdf")
 		e.write(pb, haven.AudienceCareTeam, "Subject OTHERB9", "Body OTHERB9")
 
@@ -212,7 +224,7 @@ func TestPatientExportsHerWholeRecordAsValidFHIR(t *testing.T) {
 		}
 		res := checkRecordBundle(t, validate, doc)
 		for typ, n := range map[string]int{"Patient": 1, "Appointment": 1, "Encounter": 1, "Communication": 2, "DocumentReference": 2,
-			"Provenance": 1, "MedicationRequest": 1, "AllergyIntolerance": 1, "Organization": 1} {
+			"Provenance": 1, "MedicationRequest": 1, "AllergyIntolerance": 1, "Organization": 1, "Observation": 1} {
 			if len(res[typ]) != n {
 				t.Errorf("%d %s, want %d", len(res[typ]), typ, n)
 			}
@@ -225,6 +237,9 @@ func TestPatientExportsHerWholeRecordAsValidFHIR(t *testing.T) {
 		}
 		if got := res["Organization"][0]["name"]; got != "Harbor Pharmacy" {
 			t.Errorf("the pharmacy is %v", got)
+		}
+		if !bytes.Contains(z["summary.html"], []byte("Systolic blood pressure: 123.5 mm[Hg]")) {
+			t.Errorf("the summary does not list the reading she recorded:\n%s", z["summary.html"])
 		}
 		for _, want := range []string{"NOTEMARKS", "MessageEXM1", "ReplyEXM1", "Penicillin EXM1", "DirectionsEXM1", "NameEXM1A", "scan-EXM1.pdf"} {
 			if !bytes.Contains(doc, []byte(want)) && !strings.Contains(decodedNotes(res), want) {
@@ -247,7 +262,7 @@ func TestPatientExportsHerWholeRecordAsValidFHIR(t *testing.T) {
 		}
 
 		for name, b := range z {
-			for _, m := range []string{"OTHERB9", "NameEXM1B", "MRN-EXM1B", "555EXM1B"} {
+			for _, m := range []string{"OTHERB9", "NameEXM1B", "MRN-EXM1B", "555EXM1B", "Body weight", "77.7"} {
 				if bytes.Contains(bytes.ToLower(b), bytes.ToLower([]byte(m))) {
 					t.Errorf("%s holds the other patient's %q", name, m)
 				}

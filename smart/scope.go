@@ -1,6 +1,8 @@
 package smart
 
 import (
+	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -12,7 +14,18 @@ type Scope struct {
 	Context string // patient, user or system
 	Type    string // a FHIR type, or *
 	Ops     string // a subset of "cruds", in that order
+	// Category narrows the scope (SMART 2's search-parameter scopes,
+	// patient/Observation.rs?category=laboratory) to resources with one
+	// of these categories; none is no narrowing.
+	Category []string
 }
+
+// NarrowingParam is the one search parameter a scope may be narrowed by.
+// A narrowed scope names one resource type and grants reads and searches
+// only: Haven decides the narrowing on the resource it is about to answer
+// with, and a parameter it cannot decide so, a wildcard type or a write
+// would widen the scope, so such a scope is refused rather than granted.
+const NarrowingParam = "category"
 
 // ParseScope reads one resource scope; ok is false for anything else
 // (openid, fhirUser, launch/patient, offline_access, a malformed scope).
@@ -25,10 +38,19 @@ func ParseScope(s string) (Scope, bool) {
 	if !ok || typ == "" || !validType(typ) {
 		return Scope{}, false
 	}
+	var category []string
 	if i := strings.IndexByte(ops, '?'); i >= 0 {
-		// Version 2's search-parameter narrowing (patient/Observation.rs?category=…)
-		// is not honoured: refusing it is safer than widening it.
-		return Scope{}, false
+		q, err := url.ParseQuery(ops[i+1:])
+		ops = ops[:i]
+		if err != nil || typ == "*" || len(q) != 1 || len(q[NarrowingParam]) != 1 || strings.Trim(ops, "rs") != "" || ops == "" {
+			return Scope{}, false
+		}
+		for _, c := range strings.Split(q.Get(NarrowingParam), ",") {
+			if c == "" || strings.ContainsAny(c, " \t") {
+				return Scope{}, false
+			}
+			category = append(category, c)
+		}
 	}
 	switch ops {
 	case "read":
@@ -42,7 +64,10 @@ func ParseScope(s string) (Scope, bool) {
 			return Scope{}, false
 		}
 	}
-	return Scope{Context: ctx, Type: typ, Ops: ops}, true
+	if category != nil && strings.Trim(ops, "rs") != "" {
+		return Scope{}, false // read and write are whole-type words
+	}
+	return Scope{Context: ctx, Type: typ, Ops: ops, Category: category}, true
 }
 
 func validType(t string) bool {
@@ -74,9 +99,13 @@ func inOrder(ops string) bool {
 	return true
 }
 
-// covers reports whether s allows everything o asks for.
+// covers reports whether s allows everything o asks for: a narrowed
+// scope covers only a scope narrowed to some of its categories.
 func (s Scope) covers(o Scope) bool {
 	if s.Context != o.Context || (s.Type != "*" && s.Type != o.Type) {
+		return false
+	}
+	if s.Category != nil && (o.Category == nil || !allIn(o.Category, s.Category)) {
 		return false
 	}
 	for _, c := range o.Ops {
@@ -87,14 +116,82 @@ func (s Scope) covers(o Scope) bool {
 	return true
 }
 
+func allIn(some, all []string) bool {
+	for _, x := range some {
+		if !slices.Contains(all, x) {
+			return false
+		}
+	}
+	return true
+}
+
 // Allows reports whether one of these scopes lets its holder do op
-// ('r' read, 's' search, 'c' create, …) on resources of type typ in
-// context ctx.
+// ('r' read, 's' search, 'c' create, …) on every resource of type typ in
+// context ctx (a narrowed scope does not: see Reach).
 func Allows(scopes []string, ctx, typ string, op byte) bool {
+	ok, only := Reach(scopes, ctx, typ, op)
+	return ok && only == nil
+}
+
+// Narrowing is what narrowed scopes let a request reach: the resources
+// with one of these categories. nil is every resource of the type.
+type Narrowing []string
+
+// Reach reports whether these scopes let their holder do op on resources
+// of type typ in context ctx, and if only some of them, which (a scope
+// without narrowing reaches every one, whatever narrowed scopes are
+// granted beside it).
+func Reach(scopes []string, ctx, typ string, op byte) (bool, Narrowing) {
 	want := Scope{Context: ctx, Type: typ, Ops: string(op)}
+	ok := false
+	var only Narrowing
 	for _, s := range scopes {
-		if p, ok := ParseScope(s); ok && p.covers(want) {
-			return true
+		p, parsed := ParseScope(s)
+		if !parsed {
+			continue
+		}
+		narrowed := p.Category
+		p.Category = nil
+		if !p.covers(want) {
+			continue
+		}
+		if narrowed == nil {
+			return true, nil
+		}
+		ok = true
+		for _, c := range narrowed {
+			if !slices.Contains(only, c) {
+				only = append(only, c)
+			}
+		}
+	}
+	return ok, only
+}
+
+// Matches reports whether a FHIR resource (as JSON) is one n reaches: one
+// of its categories' codings has one of n's codes (a code alone, or
+// system|code).
+func (n Narrowing) Matches(res map[string]any) bool {
+	if n == nil {
+		return true
+	}
+	var cats []any
+	switch c := res["category"].(type) {
+	case []any:
+		cats = c
+	case map[string]any:
+		cats = []any{c}
+	}
+	for _, cat := range cats {
+		cm, _ := cat.(map[string]any)
+		codings, _ := cm["coding"].([]any)
+		for _, cd := range codings {
+			m, _ := cd.(map[string]any)
+			code, _ := m["code"].(string)
+			system, _ := m["system"].(string)
+			if code != "" && (slices.Contains(n, code) || slices.Contains(n, system+"|"+code)) {
+				return true
+			}
 		}
 	}
 	return false
@@ -151,6 +248,9 @@ func Words(s string) string {
 	what := "all of the record"
 	if p.Type != "*" {
 		what = typeWords(p.Type)
+	}
+	if p.Category != nil {
+		what += " (only those of category " + strings.Join(p.Category, " or ") + ")"
 	}
 	var verbs []string
 	if strings.ContainsAny(p.Ops, "rs") {

@@ -58,19 +58,29 @@ type Service struct {
 	db       *sqlstore.DB
 	store    *store
 	provider fosite.OAuth2Provider
+	fosite   *fosite.Fosite // the same provider, for its default client authentication (mtls.go)
 	baseURL  string
+	jwk      jose.JSONWebKey // the id_token signing key's public half (openid.go)
 }
 
 // New returns the authorization server over db, auditing through gate.
 // baseURL is the public https:// origin: a backend system's assertion must
-// name its token endpoint there.
-func New(ctx context.Context, gate *service.Gate, db *sqlstore.DB, baseURL string) (*Service, error) {
+// name its token endpoint there, or at one of the aliases, the other
+// origins the endpoint is served at (the integration listener's, where
+// clients present certificates: RFC 8705's mtls_endpoint_aliases).
+func New(ctx context.Context, gate *service.Gate, db *sqlstore.DB, baseURL string, aliases ...string) (*Service, error) {
 	secret, err := tokenSecret(ctx, gate, db)
 	if err != nil {
 		return nil, fmt.Errorf("smart: the token secret: %w", err)
 	}
+	key, err := idTokenKey(ctx, gate, db)
+	if err != nil {
+		return nil, fmt.Errorf("smart: the id_token key: %w", err)
+	}
 	baseURL = strings.TrimRight(baseURL, "/")
 	cfg := &fosite.Config{
+		IDTokenLifespan:                idTokenLifespan,
+		IDTokenIssuer:                  baseURL + "/fhir/R4",
 		AccessTokenLifespan:            AccessTTL,
 		RefreshTokenLifespan:           RefreshTTL,
 		AuthorizeCodeLifespan:          CodeTTL,
@@ -85,40 +95,70 @@ func New(ctx context.Context, gate *service.Gate, db *sqlstore.DB, baseURL strin
 		SendDebugMessagesToClients:     false,
 	}
 	st := &store{db: db, now: gate.Now}
-	s := &Service{gate: gate, db: db, store: st, baseURL: baseURL}
-	s.provider = compose.Compose(cfg, st, compose.NewOAuth2HMACStrategy(cfg),
+	s := &Service{gate: gate, db: db, store: st, baseURL: baseURL, jwk: publicJWK(key)}
+	oidc := compose.NewOpenIDConnectStrategy(func(context.Context) (any, error) { return key, nil }, cfg)
+	s.provider = compose.Compose(cfg, st, &compose.CommonStrategy{CoreStrategy: compose.NewOAuth2HMACStrategy(cfg),
+		OpenIDConnectTokenStrategy: oidc, Signer: oidc.Signer},
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2PKCEFactory,
 		compose.OAuth2RefreshTokenGrantFactory,
+		compose.OpenIDConnectExplicitFactory,
+		compose.OpenIDConnectRefreshFactory,
 		compose.OAuth2ClientCredentialsGrantFactory,
 		compose.OAuth2TokenRevocationFactory,
 		compose.OAuth2TokenIntrospectionFactory,
 	)
+	s.fosite = s.provider.(*fosite.Fosite)
+	cfg.ClientAuthenticationStrategy = s.authenticateClient
+	tu := tokenURLs{Config: cfg, urls: []string{cfg.TokenURL}}
+	for _, a := range aliases {
+		tu.urls = append(tu.urls, strings.TrimRight(a, "/")+TokenPath)
+	}
+	s.fosite.Config = tu
 	return s, nil
 }
+
+// tokenURLs is fosite's configuration with every address of the token
+// endpoint an assertion may name as its audience.
+type tokenURLs struct {
+	*fosite.Config
+	urls []string
+}
+
+func (t tokenURLs) GetTokenURLs(context.Context) []string { return t.urls }
 
 // Provider is fosite's provider, for the web layer's endpoints.
 func (s *Service) Provider() fosite.OAuth2Provider { return s.provider }
 
 // Configuration is the SMART configuration document
 // (.well-known/smart-configuration) for a server reached at origin.
-func Configuration(origin string) map[string]any {
-	return map[string]any{
+// mtlsOrigin is the integration listener's origin, where clients present
+// their certificates (RFC 8705's mtls_endpoint_aliases), or "" when the
+// deployment has none.
+func Configuration(origin, mtlsOrigin string) map[string]any {
+	c := map[string]any{
 		"issuer":                                origin + "/fhir/R4",
 		"authorization_endpoint":                origin + AuthorizePath,
 		"token_endpoint":                        origin + TokenPath,
 		"revocation_endpoint":                   origin + RevokePath,
 		"grant_types_supported":                 []string{"authorization_code", "refresh_token", "client_credentials"},
-		"token_endpoint_auth_methods_supported": []string{"none", "client_secret_basic", "private_key_jwt"},
+		"token_endpoint_auth_methods_supported": []string{"none", "client_secret_basic", "private_key_jwt", AuthSelfSignedTLS},
 		"token_endpoint_auth_signing_alg_values_supported": []string{"RS384", "ES384"},
-		"response_types_supported":                         []string{"code"},
-		"code_challenge_methods_supported":                 []string{"S256"},
-		"scopes_supported": []string{"launch", "launch/patient", "offline_access", "patient/*.rs", "user/*.rs",
+		"jwks_uri":                              origin + JWKSPath,
+		"id_token_signing_alg_values_supported": []string{IDTokenAlg},
+		"response_types_supported":              []string{"code"},
+		"code_challenge_methods_supported":      []string{"S256"},
+		"scopes_supported": []string{"openid", "fhirUser", "launch", "launch/patient", "offline_access", "patient/*.rs", "user/*.rs",
 			"system/*.rs", "patient/*.read", "user/*.read", "system/*.read"},
 		"capabilities": []string{"launch-ehr", "launch-standalone", "client-public", "client-confidential-symmetric",
 			"client-confidential-asymmetric", "context-ehr-patient", "context-standalone-patient", "permission-offline",
-			"permission-patient", "permission-user", "permission-v1", "permission-v2", "authorize-post"},
+			"permission-patient", "permission-user", "permission-v1", "permission-v2", "authorize-post", "sso-openid-connect"},
+		"tls_client_certificate_bound_access_tokens": true,
 	}
+	if mtlsOrigin != "" {
+		c["mtls_endpoint_aliases"] = map[string]string{"token_endpoint": mtlsOrigin + TokenPath, "revocation_endpoint": mtlsOrigin + RevokePath}
+	}
+	return c
 }
 
 // RegisteredClient is a registered app or backend system as the
@@ -134,6 +174,10 @@ type NewClient struct {
 	Scopes       []string // the most it may ever be granted
 	JWKS         string   // a backend system's public keys; makes it a backend client
 	Networks     []string // CIDRs a backend system may call from
+	// TLSCert is a backend system's client certificate (PEM): with it the
+	// system authenticates by presenting the certificate (and, with JWKS,
+	// its assertion besides), and its tokens are bound to it (mtls.go).
+	TLSCert string
 }
 
 // Registered is a client just added, with its secret shown once.
@@ -184,7 +228,7 @@ func (s *Service) addClient(ctx context.Context, practiceID, by string, ev audit
 	}
 	c.ID, c.PracticeID, c.CreatedBy, c.CreatedAt = newID(), practiceID, by, s.gate.Now()
 	out := &Registered{}
-	if !c.Public && c.JWKS == "" {
+	if !c.Public && c.JWKS == "" && c.CertThumbprint == "" {
 		out.Secret = newID() + newID()
 		h, err := (&fosite.BCrypt{Config: &fosite.Config{}}).Hash(ctx, []byte(out.Secret))
 		if err != nil {
@@ -283,12 +327,21 @@ func validate(nc NewClient) (sqlstore.SMARTClient, error) {
 			c.Networks = append(c.Networks, n)
 		}
 	}
-	if c.JWKS != "" {
-		if c.Public {
-			return c, haven.Errorf(haven.EINVALID, "a backend system with keys is not public")
-		}
-		if _, err := signingAlg(c.JWKS); err != nil {
+	if strings.TrimSpace(nc.TLSCert) != "" {
+		cert, err := parseCertificate(nc.TLSCert)
+		if err != nil {
 			return c, err
+		}
+		c.CertThumbprint, c.CertSubject, c.CertExpires = Thumbprint(cert.Raw), cert.Subject.String(), cert.NotAfter.UTC()
+	}
+	if c.JWKS != "" || c.CertThumbprint != "" {
+		if c.Public {
+			return c, haven.Errorf(haven.EINVALID, "a backend system with keys or a certificate is not public")
+		}
+		if c.JWKS != "" {
+			if _, err := signingAlg(c.JWKS); err != nil {
+				return c, err
+			}
 		}
 		for _, sc := range c.Scopes {
 			if p, ok := ParseScope(sc); !ok || p.Context != "system" {
@@ -301,7 +354,7 @@ func validate(nc NewClient) (sqlstore.SMARTClient, error) {
 		}
 		for _, sc := range c.Scopes {
 			if p, ok := ParseScope(sc); ok && p.Context == "system" {
-				return c, haven.Errorf(haven.EINVALID, "system/… scopes are for backend systems with keys")
+				return c, haven.Errorf(haven.EINVALID, "system/… scopes are for backend systems with keys or a certificate")
 			}
 		}
 	}
@@ -374,6 +427,10 @@ type Access struct {
 	Scopes   []string
 	Patient  string // the patient in context: the token reaches no other
 	System   bool   // a backend system's token, acting for no user
+	// Refused is why a backend system's token was refused on this request
+	// (the access comes back with the error, for the caller to audit):
+	// "network_not_allowed" or "certificate_not_presented".
+	Refused string
 }
 
 // Resolve checks a presented access token against the database (every
@@ -394,6 +451,17 @@ func (s *Service) Resolve(ctx context.Context, token string, r *http.Request, cl
 	}
 	acc := &Access{ClientID: cl.Row.ID, Scopes: ar.GetGrantedScopes(), Patient: g.Patient}
 	session := "smart:" + cl.Row.ID // every audit event of its use names the client
+	// A token bound to a certificate is honoured only over a connection
+	// that presents it; a client registered with a certificate has no
+	// token that is not bound to it (one bound to a certificate it has
+	// since replaced ends with the replacement).
+	if g.Cert != "" || cl.Row.CertThumbprint != "" {
+		if (cl.Row.CertThumbprint != "" && g.Cert != cl.Row.CertThumbprint) || !sameThumbprint(Presented(r, s.gate.Now()), g.Cert) {
+			acc.System, acc.Refused = g.UserID == "", "certificate_not_presented"
+			acc.Actor = haven.Actor{PracticeID: cl.Row.PracticeID}
+			return acc, haven.Errorf(haven.EUNAUTHORIZED, "the access token is bound to a client certificate this request did not present")
+		}
+	}
 	if g.UserID == "" {
 		// A backend system acts for no user: it is the integration role
 		// of its one practice, the client its actor, so policy decides
@@ -406,6 +474,7 @@ func (s *Service) Resolve(ctx context.Context, token string, r *http.Request, cl
 		acc.Actor = haven.Actor{UserID: cl.Row.ID, PracticeID: cl.Row.PracticeID, Role: haven.RoleIntegration, SessionID: session,
 			MFA: true, ClientAddr: clientAddr, RequestID: requestID}
 		if !Allowed(cl.Row, clientAddr) {
+			acc.Refused = "network_not_allowed"
 			return acc, haven.Errorf(haven.EFORBIDDEN, "the client may not call from this network")
 		}
 		return acc, nil
@@ -471,7 +540,7 @@ func (s *Service) LaunchableApps(ctx context.Context) ([]sqlstore.SMARTClient, e
 	all, err := s.db.ListSMARTClients(ctx, a.PracticeID)
 	var out []sqlstore.SMARTClient
 	for _, c := range all {
-		if c.LaunchURL != "" && c.RevokedAt.IsZero() && c.JWKS == "" {
+		if c.LaunchURL != "" && c.RevokedAt.IsZero() && c.JWKS == "" && c.CertThumbprint == "" {
 			out = append(out, c)
 		}
 	}

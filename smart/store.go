@@ -3,11 +3,13 @@ package smart
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/url"
 	"time"
 
 	"github.com/go-jose/go-jose/v3"
 	"github.com/ory/fosite"
+	"github.com/ory/fosite/token/jwt"
 
 	"haven"
 	"haven/store/sqlstore"
@@ -32,6 +34,13 @@ type Grant struct {
 	Role       haven.Role                     `json:"role,omitempty"`
 	Patient    string                         `json:"patient,omitempty"`
 	AuthTime   time.Time                      `json:"auth_time"`
+	// Cert is the x5t#S256 thumbprint of the client certificate the
+	// grant's tokens are bound to (RFC 8705's cnf), or "" (mtls.go).
+	Cert string `json:"cnf_x5t_s256,omitempty"`
+	// Claims and Headers are the id_token's, when the app was granted
+	// openid (openid.go).
+	Claims  *jwt.IDTokenClaims `json:"id_claims,omitempty"`
+	Headers *jwt.Headers       `json:"id_headers,omitempty"`
 }
 
 func (g *Grant) SetExpiresAt(key fosite.TokenType, exp time.Time) {
@@ -51,6 +60,14 @@ func (g *Grant) Clone() fosite.Session {
 	for k, v := range g.ExpiresAt {
 		c.ExpiresAt[k] = v
 	}
+	if g.Claims != nil {
+		cl := *g.Claims
+		cl.Extra = maps.Clone(g.Claims.Extra)
+		c.Claims = &cl
+	}
+	if g.Headers != nil {
+		c.Headers = &jwt.Headers{Extra: maps.Clone(g.Headers.Extra)}
+	}
 	return &c
 }
 
@@ -58,7 +75,8 @@ func (g *Grant) Clone() fosite.Session {
 // the flow reads back later (the PKCE challenge, the redirect). A token
 // request's form carries the code, the verifier and the refresh token,
 // which must never reach the database.
-var keptForm = []string{"scope", "redirect_uri", "code_challenge", "code_challenge_method", "aud", "launch", "response_type", "state"}
+var keptForm = []string{"scope", "redirect_uri", "code_challenge", "code_challenge_method", "aud", "launch", "response_type", "state",
+	"nonce", "max_age", "prompt"}
 
 // stored is a request as the grants table holds it.
 type stored struct {
@@ -181,6 +199,10 @@ func toFosite(c sqlstore.SMARTClient) (*Client, error) {
 			return nil, err
 		}
 		oc.TokenEndpointAuthSigningAlgorithm = alg
+		dc.GrantTypes = []string{"client_credentials"}
+	case c.CertThumbprint != "":
+		// Authenticated by its certificate alone (mtls.go).
+		oc.TokenEndpointAuthMethod = AuthSelfSignedTLS
 		dc.GrantTypes = []string{"client_credentials"}
 	case c.Public:
 		oc.TokenEndpointAuthMethod = "none"

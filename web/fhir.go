@@ -13,6 +13,7 @@ import (
 	"haven"
 	"haven/fhir"
 	"haven/service"
+	"haven/smart"
 )
 
 // The FHIR R4 API at /fhir/R4 (routes.go lists its routes): the
@@ -37,23 +38,37 @@ var fhirStarted = time.Now()
 // reaches that patient's record only (service.WithPatientContext). A
 // backend system's token acts as its practice's integration role, which
 // policy lets read the structured record practice-wide, one named
-// patient at a time, as far as its system/ scopes reach.
+// patient at a time, as far as its system/ scopes reach. A token whose
+// scopes reach only some resources of typ (narrowed scopes) is refused
+// here: fhirCallerNarrowed is for the reads that filter by them.
 func (s *Server) fhirCaller(r *http.Request, typ string, op byte) (context.Context, haven.Actor, error) {
+	ctx, a, only, err := s.fhirCallerNarrowed(r, typ, op)
+	if err == nil && only != nil {
+		return nil, a, haven.Errorf(haven.EFORBIDDEN, "the token's scopes do not allow this")
+	}
+	return ctx, a, err
+}
+
+// fhirCallerNarrowed is fhirCaller for a read or a search, which answers
+// only the resources only reaches (smart.Narrowing.Matches; nil is every
+// one).
+func (s *Server) fhirCallerNarrowed(r *http.Request, typ string, op byte) (context.Context, haven.Actor, smart.Narrowing, error) {
 	if t := smartBearer(r); t != "" {
 		ctx, a, acc, err := s.smartCaller(r, t)
 		if err != nil {
-			return nil, a, err
+			return nil, a, nil, err
 		}
-		if err := s.scopeAllows(r, acc, typ, op); err != nil {
-			return nil, a, err
+		only, err := s.scopeAllows(r, acc, typ, op)
+		if err != nil {
+			return nil, a, nil, err
 		}
-		return ctx, a, nil
+		return ctx, a, only, nil
 	}
 	a, ok := haven.ActorFromContext(r.Context())
 	if !ok {
-		return nil, a, haven.Errorf(haven.EUNAUTHORIZED, "please sign in")
+		return nil, a, nil, haven.Errorf(haven.EUNAUTHORIZED, "please sign in")
 	}
-	return r.Context(), a, nil
+	return r.Context(), a, nil, nil
 }
 
 // fhirError answers err as an OperationOutcome with its status.
@@ -132,7 +147,7 @@ func (s *Server) fhirRead(w http.ResponseWriter, r *http.Request) {
 		s.fhirNotSupported(w, r)
 		return
 	}
-	ctx, _, err := s.fhirCaller(r, typ, 'r')
+	ctx, a, only, err := s.fhirCallerNarrowed(r, typ, 'r')
 	if err != nil {
 		s.fhirError(w, r, err)
 		return
@@ -140,6 +155,10 @@ func (s *Server) fhirRead(w http.ResponseWriter, r *http.Request) {
 	res, err := s.svc.FHIRResource(ctx, typ, r.PathValue("id"))
 	if err != nil {
 		s.fhirError(w, r, err)
+		return
+	}
+	if !only.Matches(res) {
+		s.fhirError(w, r, s.outsideNarrowing(ctx, r, a))
 		return
 	}
 	body, err := json.Marshal(res)
@@ -260,7 +279,7 @@ func (s *Server) fhirSearch(w http.ResponseWriter, r *http.Request) {
 		s.fhirNotSupported(w, r)
 		return
 	}
-	ctx, a, err := s.fhirCaller(r, typ, 's')
+	ctx, a, only, err := s.fhirCallerNarrowed(r, typ, 's')
 	if err != nil {
 		s.fhirError(w, r, err)
 		return
@@ -308,7 +327,7 @@ func (s *Server) fhirSearch(w http.ResponseWriter, r *http.Request) {
 	}
 	var hits []map[string]any
 	for _, res := range all {
-		if srch.Match(res) {
+		if srch.Match(res) && only.Matches(res) {
 			hits = append(hits, res)
 		}
 	}

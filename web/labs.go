@@ -1,6 +1,7 @@
 package web
 
 import (
+	"crypto/x509"
 	"io"
 	"net/http"
 	"strings"
@@ -106,11 +107,17 @@ const maxHL7Body = 4 << 20
 
 // apiReceiveHL7 takes one HL7 v2 message from a lab posting over HTTPS
 // with its integration token (Authorization: Bearer …) and answers with
-// the ACK, in ER7. An unknown token gets 401 and an AR: the message is
-// not read.
+// the ACK, in ER7. An unknown token, or the token of a lab registered
+// with a client certificate posted without that certificate (on the
+// integration listener, integration.go), gets 401 and an AR: the message
+// is not read.
 func (s *Server) apiReceiveHL7(w http.ResponseWriter, r *http.Request) {
 	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	lab := s.svc.LabByToken(r.Context(), strings.TrimSpace(token))
+	var peer *x509.Certificate
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		peer = r.TLS.PeerCertificates[0]
+	}
+	lab, why := s.svc.LabPosting(r.Context(), strings.TrimSpace(token), peer)
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxHL7Body+1))
 	if err != nil || len(body) > maxHL7Body {
 		s.apiError(w, r, haven.Errorf(haven.EINVALID, "the message is unreadable or too large"))
@@ -118,7 +125,7 @@ func (s *Server) apiReceiveHL7(w http.ResponseWriter, r *http.Request) {
 	}
 	status := http.StatusOK
 	if lab == "" {
-		s.Logger.Warn("lab message refused: unknown token", "request_id", RequestID(r.Context()), "client", clientAddr(r))
+		s.Logger.Warn("lab message refused", "why", why, "request_id", RequestID(r.Context()), "client", clientAddr(r))
 		status = http.StatusUnauthorized
 		body = nil // not read: the sender is no one's
 	}

@@ -383,6 +383,8 @@ var routes = []route{
 	// authentication and PKCE are their proof), and the preflights a
 	// browser app on another origin sends first.
 	{"GET " + FHIRBase + "/.well-known/smart-configuration", fhirJSON, anyone, smartApps, (*Server).smartConfiguration, 0},
+	{"GET " + FHIRBase + "/.well-known/openid-configuration", fhirJSON, anyone, smartApps, (*Server).openIDConfiguration, 0},
+	{"GET /oauth2/jwks", oauth, anyone, smartApps, (*Server).smartJWKS, 0},
 	{"OPTIONS " + FHIRBase + "/", fhirJSON, anyone, smartApps, (*Server).smartPreflight, 0},
 	{"GET /oauth2/authorize", html, signedIn, smartApps, (*Server).smartAuthorize, 0},
 	{"POST /oauth2/authorize", html, signedIn, smartApps, (*Server).smartDecide, 0},

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -77,6 +78,10 @@ type Config struct {
 	// SMART is the SMART on FHIR authorization server (smart.go); nil
 	// serves no apps, and the FHIR API takes sessions only.
 	SMART *smart.Service
+	// IntegrationURL is the public https:// origin of the integration
+	// listener (integration.go), where clients present certificates;
+	// "" when the deployment serves none.
+	IntegrationURL string
 }
 
 // Server routes requests through Haven's middleware to its handlers.
@@ -104,6 +109,7 @@ type Server struct {
 
 	tickets atomic.Pointer[ticketKeys] // the session ticket keys Serve rotates
 	smart   *smart.Service             // the SMART authorization server, or nil
+	mtlsURL string                     // Config.IntegrationURL
 }
 
 // NewServer returns a server with every route of the table (routes.go)
@@ -123,7 +129,7 @@ func NewServer(cfg Config) (*Server, error) {
 	s := &Server{Logger: cfg.Logger, Ready: cfg.Ready, mux: http.NewServeMux(), uploads: http.NewServeMux(), registry: reg,
 		metrics: newHTTPMetrics(reg), scrape: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), token: cfg.MetricsToken,
 		assets: staticHandler(), svc: cfg.Service, smart: cfg.SMART, id: cfg.Identity, passkeys: cfg.Passkeys, auditKey: cfg.AuditVerifierKey, now: time.Now,
-		allow: cfg.MetricsAllow, trusted: cfg.TrustedProxies}
+		allow: cfg.MetricsAllow, trusted: cfg.TrustedProxies, mtlsURL: strings.TrimRight(cfg.IntegrationURL, "/")}
 	var err error
 	if s.limits, err = newRateLimiter(cfg.Limits, reg, cfg.Logger); err != nil {
 		return nil, err
@@ -174,13 +180,22 @@ func (s *Server) Handler() http.Handler {
 // gracefully: new connections are refused and requests in flight get
 // ShutdownTimeout to finish, so nothing acknowledged is cut off.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, cfg *tls.Config) error {
+	return s.serve(ctx, ln, cfg, s.Handler(), true)
+}
+
+// serve is Serve and ServeIntegration: h on ln with cfg. keep stores the
+// listener's session ticket keys for the tests that look at them.
+func (s *Server) serve(ctx context.Context, ln net.Listener, cfg *tls.Config, h http.Handler, keep bool) error {
 	// Session ticket keys of this server's own, rotated (tlscert.go).
 	cfg = cfg.Clone()
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	s.tickets.Store(rotateTicketKeys(ctx, cfg))
+	keys := rotateTicketKeys(ctx, cfg)
+	if keep {
+		s.tickets.Store(keys)
+	}
 	srv := &http.Server{
-		Handler:           s.Handler(),
+		Handler:           h,
 		TLSConfig:         cfg,
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		ReadTimeout:       ReadTimeout,

@@ -60,7 +60,24 @@ func (s *Server) smartPreflight(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) smartConfiguration(w http.ResponseWriter, r *http.Request) {
 	allowAnyOrigin(w)
-	body, _ := json.Marshal(smart.Configuration(origin(r)))
+	body, _ := json.Marshal(smart.Configuration(origin(r), s.mtlsURL))
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(body)
+}
+
+// smartJWKS publishes the key id_tokens are signed with.
+func (s *Server) smartJWKS(w http.ResponseWriter, r *http.Request) {
+	allowAnyOrigin(w)
+	body, _ := json.Marshal(s.smart.JWKS())
+	w.Header().Set("Content-Type", "application/jwk-set+json")
+	w.Write(body)
+}
+
+// openIDConfiguration is the OpenID discovery document of the FHIR
+// server, the id_token's issuer.
+func (s *Server) openIDConfiguration(w http.ResponseWriter, r *http.Request) {
+	allowAnyOrigin(w)
+	body, _ := json.Marshal(smart.OpenIDConfiguration(origin(r)))
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(body)
 }
@@ -195,6 +212,7 @@ func (s *Server) smartDecide(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
+	s.smart.OpenID(g, ar, fhirRoot(r)) // the id_token's claims, when the app asked for openid
 	resp, err := p.NewAuthorizeResponse(ctx, ar, g)
 	if err != nil {
 		s.smartFailed(r, "authorize", err)
@@ -237,6 +255,15 @@ func (s *Server) smartToken(w http.ResponseWriter, r *http.Request) {
 		}
 		g.PracticeID = cl.Row.PracticeID
 		ar.SetSession(g)
+	}
+	// Tokens asked for over a connection with a client certificate are
+	// bound to it (RFC 8705); a bound grant is renewed only with it.
+	if sg, ok := ar.GetSession().(*smart.Grant); ok {
+		if err := s.smart.BindToken(r, sg); err != nil {
+			s.recordClient(ctx, r, cl.Row.ID, cl.Row.PracticeID, "smart.token", haven.DecisionDeny, "certificate_not_presented")
+			p.WriteAccessError(ctx, w, ar, err)
+			return
+		}
 	}
 	resp, err := p.NewAccessResponse(ctx, ar)
 	if err != nil {
@@ -297,9 +324,10 @@ func (s *Server) smartCaller(r *http.Request, token string) (context.Context, ha
 	}
 	acc, err := s.smart.Resolve(ctx, token, r, clientAddr(r), RequestID(ctx))
 	if err != nil {
-		if acc != nil && acc.System {
-			// A backend system's token used from outside its networks.
-			if rerr := s.recordClient(ctx, r, acc.ClientID, acc.Actor.PracticeID, "smart.fhir", haven.DecisionDeny, "network_not_allowed"); rerr != nil {
+		if acc != nil && acc.Refused != "" {
+			// A token used from outside its client's networks, or
+			// without the certificate it is bound to.
+			if rerr := s.recordClient(ctx, r, acc.ClientID, acc.Actor.PracticeID, "smart.fhir", haven.DecisionDeny, acc.Refused); rerr != nil {
 				return nil, haven.Actor{}, nil, rerr
 			}
 		}
@@ -315,32 +343,58 @@ func (s *Server) smartCaller(r *http.Request, token string) (context.Context, ha
 	return ctx, acc.Actor, acc, nil
 }
 
-// scopeAllows refuses what a token's scopes do not grant: op on typ. A
-// backend system's token is read by its system/ scopes alone (a user's
-// or a patient's scope means nothing without one), and a refusal names
-// the client in the audit log as its reads do.
-func (s *Server) scopeAllows(r *http.Request, acc *smart.Access, typ string, op byte) error {
+// scopeAllows refuses what a token's scopes do not grant: op on typ, and
+// says which resources of typ they reach when narrowed scopes are all
+// that grant it (SMART 2's patient/Observation.rs?category=laboratory;
+// nil is every one). A backend system's token is read by its system/
+// scopes alone (a user's or a patient's scope means nothing without one),
+// and a refusal names the client in the audit log as its reads do.
+func (s *Server) scopeAllows(r *http.Request, acc *smart.Access, typ string, op byte) (smart.Narrowing, error) {
 	if acc == nil {
-		return nil
+		return nil, nil
 	}
 	if acc.System {
-		if smart.Allows(acc.Scopes, "system", typ, op) {
-			return nil
+		if ok, only := smart.Reach(acc.Scopes, "system", typ, op); ok {
+			return only, nil
 		}
 		if err := s.recordClient(r.Context(), r, acc.ClientID, acc.Actor.PracticeID, "smart.fhir", haven.DecisionDeny, "scope_not_granted"); err != nil {
-			return err
+			return nil, err
 		}
-		return haven.Errorf(haven.EFORBIDDEN, "the token's scopes do not allow this")
+		return nil, haven.Errorf(haven.EFORBIDDEN, "the token's scopes do not allow this")
 	}
-	if smart.Allows(acc.Scopes, "user", typ, op) {
-		return nil
-	}
+	ok, only := smart.Reach(acc.Scopes, "user", typ, op)
 	// patient/ scopes reach only the patient in context: a token without
 	// one has no patient to read.
-	if acc.Patient != "" && smart.Allows(acc.Scopes, "patient", typ, op) {
-		return nil
+	if acc.Patient != "" && (!ok || only != nil) {
+		if pok, ponly := smart.Reach(acc.Scopes, "patient", typ, op); pok {
+			switch {
+			case ponly == nil:
+				only = nil
+			case ok:
+				only = append(only, ponly...)
+			default:
+				only = ponly
+			}
+			ok = true
+		}
 	}
-	return haven.Errorf(haven.EFORBIDDEN, "the token's scopes do not allow this")
+	if !ok {
+		return nil, haven.Errorf(haven.EFORBIDDEN, "the token's scopes do not allow this")
+	}
+	return only, nil
+}
+
+// outsideNarrowing refuses a resource a token's narrowed scopes do not
+// reach (read by its id), audited as the token's other refusals are: 403,
+// as for a type beyond its scopes. ctx and a are the token's
+// (fhirCallerNarrowed).
+func (s *Server) outsideNarrowing(ctx context.Context, r *http.Request, a haven.Actor) error {
+	if client, ok := strings.CutPrefix(a.SessionID, "smart:"); ok {
+		if err := s.recordClient(ctx, r, client, a.PracticeID, "smart.fhir", haven.DecisionDeny, "scope_narrowed"); err != nil {
+			return err
+		}
+	}
+	return haven.Errorf(haven.EFORBIDDEN, "the token's scopes do not reach this resource")
 }
 
 // smartFailed logs why the OAuth server refused or failed a request

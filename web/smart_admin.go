@@ -27,19 +27,33 @@ type appsView struct {
 
 type appRow struct {
 	ID, Name, Kind, Scopes, Redirects, Networks string
+	Cert                                        string // a backend system's certificate: its subject and end
 	Revoked                                     bool
 }
 
 func appRowOf(c smart.RegisteredClient) appRow {
 	kind := "App with a secret"
 	switch {
+	case c.JWKS != "" && c.CertThumbprint != "":
+		kind = "Backend system (signed with its keys, and its client certificate)"
+	case c.CertThumbprint != "":
+		kind = "Backend system (its client certificate)"
 	case c.JWKS != "":
 		kind = "Backend system (signed with its keys)"
 	case c.Public:
 		kind = "App without a secret (PKCE)"
 	}
 	return appRow{ID: c.ID, Name: c.Name, Kind: kind, Scopes: strings.Join(c.Scopes, " "), Redirects: strings.Join(c.RedirectURIs, " "),
-		Networks: strings.Join(c.Networks, " "), Revoked: !c.RevokedAt.IsZero()}
+		Networks: strings.Join(c.Networks, " "), Revoked: !c.RevokedAt.IsZero(), Cert: certWords(c)}
+}
+
+// certWords names a backend system's certificate for the page: its
+// subject and the day it ends.
+func certWords(c smart.RegisteredClient) string {
+	if c.CertThumbprint == "" {
+		return ""
+	}
+	return c.CertSubject + ", until " + c.CertExpires.Format("2 January 2006")
 }
 
 func (s *Server) renderApps(w http.ResponseWriter, r *http.Request, status int, v appsView, flash, errMsg string) {
@@ -85,17 +99,18 @@ func (s *Server) pageAddApp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	nc := smart.NewClient{Name: r.PostFormValue("name"), RedirectURIs: splitList(r.PostFormValue("redirect_uris")), LaunchURL: r.PostFormValue("launch_url"),
-		Scopes: splitList(r.PostFormValue("scopes")), JWKS: r.PostFormValue("jwks"), Networks: splitList(r.PostFormValue("networks"))}
+		Scopes: splitList(r.PostFormValue("scopes")), JWKS: r.PostFormValue("jwks"), Networks: splitList(r.PostFormValue("networks")),
+		TLSCert: r.PostFormValue("tls_cert")}
 	switch r.PostFormValue("kind") {
 	case "public":
 		nc.Public = true
 	case "backend":
-		if strings.TrimSpace(nc.JWKS) == "" {
-			s.renderApps(w, r, http.StatusBadRequest, appsView{Form: r.PostForm}, "", "A backend system needs its public keys.")
+		if strings.TrimSpace(nc.JWKS) == "" && strings.TrimSpace(nc.TLSCert) == "" {
+			s.renderApps(w, r, http.StatusBadRequest, appsView{Form: r.PostForm}, "", "A backend system needs its public keys or its client certificate.")
 			return
 		}
 	default:
-		nc.JWKS = ""
+		nc.JWKS, nc.TLSCert = "", ""
 	}
 	reg, err := s.smart.AddClient(ctx, nc)
 	switch haven.ErrorCode(err) {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -25,17 +26,17 @@ var fhirClientJS = filepath.Join("testdata", "node", "node_modules", "fhirclient
 // fhirclient gets. It is served from an origin of its own, as an app is.
 const smartLaunchPage = `<!doctype html><html><head><title>Launch</title><script src="/fhir-client.js"></script></head><body>
 <p>Launching…</p><script>
-FHIR.oauth2.authorize({iss: ISS, clientId: CLIENT, scope: "launch/patient patient/*.rs offline_access", redirectUri: "app.html"})
+FHIR.oauth2.authorize({iss: ISS, clientId: CLIENT, scope: "launch/patient openid fhirUser patient/*.rs offline_access", redirectUri: "app.html"})
   .catch(e => { document.body.innerHTML = '<p id="error">' + e + '</p>'; });
 </script></body></html>`
 
 const smartAppPage = `<!doctype html><html><head><title>App</title><script src="/fhir-client.js"></script></head><body>
 <p>Loading…</p><script>
 FHIR.oauth2.ready().then(client => Promise.all([client.patient.read(), client.request("Observation?patient=" + client.patient.id),
-    client.request("Patient/" + OTHER).then(() => "read", e => "refused " + (e.status || e))]))
-  .then(([p, obs, other]) => {
+    client.request("Patient/" + OTHER).then(() => "read", e => "refused " + (e.status || e)), client.getFhirUser()]))
+  .then(([p, obs, other, me]) => {
     document.body.innerHTML = '<p id="patient-id">' + p.id + '</p><p id="patient-name">' + (p.name && p.name[0] && (p.name[0].text || p.name[0].family)) +
-      '</p><p id="observations">' + obs.resourceType + ' ' + obs.total + '</p><p id="other">' + other + '</p>';
+      '</p><p id="observations">' + obs.resourceType + ' ' + obs.total + '</p><p id="other">' + other + '</p><p id="fhir-user">' + me + '</p>';
   })
   .catch(e => { document.body.innerHTML = '<p id="error">' + e + '</p>'; });
 </script></body></html>`
@@ -44,7 +45,8 @@ FHIR.oauth2.ready().then(client => Promise.all([client.patient.read(), client.re
 // standalone launch against Haven: it finds the endpoints in the SMART
 // configuration, sends the patient to Haven's sign-in and consent page,
 // redeems the code with PKCE and reads her Patient and Observations with
-// the token; another patient's record is refused to it.
+// the token, and finds her as fhirUser in the id_token; another patient's
+// record is refused to it.
 func TestBrowserFHIRClientLaunchesAndReads(t *testing.T) {
 	js, err := os.ReadFile(fhirClientJS)
 	if err != nil {
@@ -63,7 +65,7 @@ func TestBrowserFHIRClientLaunchesAndReads(t *testing.T) {
 	appSrv := httptest.NewTLSServer(mux)
 	t.Cleanup(appSrv.Close)
 	app := smartApp{redirect: appSrv.URL + "/app.html"}
-	registered := registerAppAt(t, st, own, "Pocket Health", app.redirect, "launch/patient", "patient/*.rs", "offline_access")
+	registered := registerAppAt(t, st, own, "Pocket Health", app.redirect, "launch/patient", "openid", "fhirUser", "patient/*.rs", "offline_access")
 	page := func(body string) http.HandlerFunc {
 		body = strings.NewReplacer("ISS", `"`+st.base+`/fhir/R4"`, "CLIENT", `"`+registered.id+`"`, "OTHER", `"`+b+`"`).Replace(body)
 		return func(w http.ResponseWriter, r *http.Request) {
@@ -108,6 +110,10 @@ func TestBrowserFHIRClientLaunchesAndReads(t *testing.T) {
 	if got := w.text("#other"); !strings.HasPrefix(got, "refused 404") {
 		t.Fatalf("another patient's record, read by the app: %q", got)
 	}
+	// fhirclient found who she is in the id_token (openid fhirUser).
+	if got := w.text("#fhir-user"); got != "Patient/"+a {
+		t.Fatalf("fhirclient's fhirUser: %q, want Patient/%s", got, a)
+	}
 	var n int
 	if err := st.db.SQL().QueryRow(`SELECT COUNT(*) FROM audit_events WHERE session_id = $1 AND actor_id = $2`, "smart:"+registered.id, a).Scan(&n); err != nil || n < 3 {
 		t.Fatalf("the app's reads in the audit log: %d, %v", n, err)
@@ -117,7 +123,8 @@ func TestBrowserFHIRClientLaunchesAndReads(t *testing.T) {
 // TestBrowserAdminRegistersAndRevokesAnApp: the practice admin, on a
 // phone, from her home by links: registers a patient app on the Apps
 // page, sees it listed by name, and revokes it; both changes are in the
-// audit log as hers.
+// audit log as hers. She registers a backend system with its client
+// certificate, shown by its subject.
 func TestBrowserAdminRegistersAndRevokesAnApp(t *testing.T) {
 	st := newAuthStack(t, true)
 	apps, err := smart.New(context.Background(), st.svc.Gate(), st.db, "")
@@ -150,6 +157,21 @@ func TestBrowserAdminRegistersAndRevokesAnApp(t *testing.T) {
 	row := "#app-" + cs[0].ID
 	if got := w.text(row + " .name"); !strings.HasPrefix(got, "Pocket Health") {
 		t.Fatalf("the list shows %q", got)
+	}
+	// A backend system with its client certificate (mutual TLS).
+	cert := newClientCert(t, "Harbor Pharmacy Gateway", time.Now())
+	click(t, w.ctx, "#app-kind-backend")
+	w.fill(map[string]string{"app-name": "Harbor Pharmacy", "app-scopes": "system/Patient.rs", "app-cert": cert.pem})
+	w.press("#app-submit")
+	if got := w.text(".flash"); !strings.Contains(got, "Harbor Pharmacy is registered") || w.has("#app-secret") {
+		t.Fatalf("after registering the system: %q", got)
+	}
+	cs, err = st.db.ListSMARTClients(context.Background(), st.practice)
+	if err != nil || len(cs) != 2 || cs[1].CertThumbprint != smart.Thumbprint(cert.tls.Certificate[0]) {
+		t.Fatalf("registered: %+v, %v", cs, err)
+	}
+	if got := w.text("#app-" + cs[1].ID + " .cert"); !strings.Contains(got, "CN=Harbor Pharmacy Gateway") {
+		t.Fatalf("the system's certificate is shown as %q", got)
 	}
 	w.press("#revoke-" + cs[0].ID)
 	if !w.has(row + `[data-revoked="true"]`) {

@@ -45,6 +45,10 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err := limcfg.register(fs); err != nil {
 		return err
 	}
+	var icfg integrationConfig
+	if err := icfg.register(fs); err != nil {
+		return err
+	}
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -72,6 +76,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err := limcfg.validate(); err != nil {
 		return err
 	}
+	if err := icfg.validate(); err != nil {
+		return err
+	}
 	if cfg.videoKey, err = loadVideoKey(vcfg.KeyPath, env.Stdout); err != nil {
 		return fmt.Errorf("--video-key: %s", oneLine(err))
 	}
@@ -92,6 +99,13 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if publicURL == "" {
 		// localhost, not the listening IP: passkeys need a host name.
 		publicURL = "https://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	}
+	iln, err := icfg.listen(publicURL) // the integration listener (integration.go), or nil
+	if err != nil {
+		return err
+	}
+	if iln != nil {
+		defer iln.Close()
 	}
 	// The processor's hosted page sends patients back to that address.
 	if cfg.processor, err = pcfg.processor(publicURL); err != nil {
@@ -137,7 +151,11 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer media.Close()
-	apps, err := smart.New(ctx, st.svc.Gate(), st.db, publicURL)
+	var aliases []string
+	if icfg.URL != "" {
+		aliases = append(aliases, icfg.URL)
+	}
+	apps, err := smart.New(ctx, st.svc.Gate(), st.db, publicURL, aliases...)
 	if err != nil {
 		return err
 	}
@@ -154,6 +172,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		TrustedProxies:   limcfg.trusted,
 		Limits:           limcfg.limits(st.db),
 		SMART:            apps,
+		IntegrationURL:   icfg.URL,
 	})
 	if err != nil {
 		return err
@@ -163,6 +182,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "created a self-signed certificate for localhost in %s/tls\n", cfg.DataDir)
 	}
 	fmt.Fprintln(env.Stdout, fipsStatus())
+	if iln != nil {
+		fmt.Fprintf(env.Stdout, "integration listener (client certificates asked for): %s on %s\n", icfg.URL, iln.Addr())
+	}
 	fmt.Fprintf(env.Stdout, "Haven is serving %s (listening on %s, TLS 1.3 only)\ncertificate SHA-256 fingerprint %s\n", publicURL, addr, web.Fingerprint(cert))
 	env.Logger.Info("serving", "addr", addr, "db", string(st.db.Dialect()), "cert_sha256", web.Fingerprint(cert), "fips140", fips140.Enabled())
 	go st.checkpointEvery(ctx, env, time.Minute)
@@ -172,7 +194,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	} else if !own {
 		go st.optimizeEvery(ctx, env, time.Hour)
 	}
+	stopIntegration := serveIntegration(ctx, env, srv, iln, cert)
 	err = srv.Serve(ctx, ln, web.TLSConfig(cert))
+	stopIntegration()
 	// A last checkpoint at shutdown, so the witness holds the final state.
 	if _, cerr := st.checkpointAll(context.WithoutCancel(ctx)); cerr != nil {
 		env.Logger.Error("final audit checkpoint", "err", cerr)

@@ -29,7 +29,8 @@ func runSMART(ctx context.Context, env *Env, args []string) error {
 	if len(args) == 0 || sub[args[0]] == nil {
 		fmt.Fprintln(env.Stderr, "Usage: haven smart clients add|list|revoke [flags]\n\n"+
 			"  add      register an app (--name, --redirect-uri, --public or a secret, --scope) or a backend\n"+
-			"           system (--name, --jwks-file with its public keys, --scope system/…, --network)\n"+
+			"           system (--name, --jwks-file with its public keys and/or --tls-cert with its client\n"+
+			"           certificate, --scope system/…, --network)\n"+
 			"  list     a practice's apps and systems\n"+
 			"  revoke   cut one off (--id): every token it holds ends at once\n\n"+
 			"Every command names the practice (--practice, by name or id) and is in its audit log.")
@@ -48,7 +49,7 @@ func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func runSMARTAdd(ctx context.Context, env *Env, args []string) error {
-	var practice, name, jwksFile, launchURL string
+	var practice, name, jwksFile, certFile, launchURL string
 	var public bool
 	var uris, scopes, networks listFlag
 	cfg, err := keysFlags(env, "smart clients add", "Registers a SMART app or backend system for a practice.", args, func(fs *flag.FlagSet) {
@@ -59,6 +60,7 @@ func runSMARTAdd(ctx context.Context, env *Env, args []string) error {
 		fs.BoolVar(&public, "public", false, "an app that cannot keep a secret (a browser or phone app): PKCE only")
 		fs.Var(&scopes, "scope", "a scope it may ask for, e.g. patient/*.rs, launch/patient, offline_access (repeat, or space-separated)")
 		fs.StringVar(&jwksFile, "jwks-file", "", "a backend system's public keys (a JSON Web Key Set, RS384 or ES384)")
+		fs.StringVar(&certFile, "tls-cert", "", "a backend system's client certificate (PEM): it then authenticates by presenting it on the integration listener (with --jwks-file, besides its signed assertion), and its tokens are bound to it")
 		fs.Var(&networks, "network", "a CIDR network a backend system may call from (repeat); none means anywhere")
 	})
 	if err != nil {
@@ -71,6 +73,13 @@ func runSMARTAdd(ctx context.Context, env *Env, args []string) error {
 			return fmt.Errorf("--jwks-file: %v", err)
 		}
 		nc.JWKS = string(b)
+	}
+	if certFile != "" {
+		b, err := os.ReadFile(certFile)
+		if err != nil {
+			return fmt.Errorf("--tls-cert: %v", err)
+		}
+		nc.TLSCert = string(b)
 	}
 	st, apps, practice, err := openSMART(ctx, env, cfg, practice)
 	if err != nil {
@@ -108,6 +117,10 @@ func runSMARTList(ctx context.Context, env *Env, args []string) error {
 	for _, c := range cs {
 		kind := "confidential app"
 		switch {
+		case c.JWKS != "" && c.CertThumbprint != "":
+			kind = "backend system (keys and certificate " + c.CertThumbprint + ")"
+		case c.CertThumbprint != "":
+			kind = "backend system (certificate " + c.CertThumbprint + ")"
 		case c.JWKS != "":
 			kind = "backend system"
 		case c.Public:

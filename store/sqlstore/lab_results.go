@@ -57,12 +57,13 @@ func (d *DB) LabByCertificate(ctx context.Context, certSHA256 string) (string, e
 	return id, notFound(err, "lab interface", "certificate")
 }
 
-// LabByToken returns the lab whose integration token has that hash, or
-// ENOTFOUND.
-func (d *DB) LabByToken(ctx context.Context, tokenHash string) (string, error) {
-	var id string
-	err := d.db.QueryRowContext(ctx, `SELECT lab_id FROM lab_interfaces WHERE token_hash = $1`, tokenHash).Scan(&id)
-	return id, notFound(err, "lab interface", "token")
+// LabByToken returns the lab whose integration token has that hash, and
+// the fingerprint of the client certificate registered for it ("" when
+// none), or ENOTFOUND.
+func (d *DB) LabByToken(ctx context.Context, tokenHash string) (string, string, error) {
+	var id, cert string
+	err := d.db.QueryRowContext(ctx, `SELECT lab_id, cert_sha256 FROM lab_interfaces WHERE token_hash = $1`, tokenHash).Scan(&id, &cert)
+	return id, cert, notFound(err, "lab interface", "token")
 }
 
 // InboxAck returns the ACK already answered to a lab's message, or

@@ -25,6 +25,7 @@ const (
 	GrantAccess  = "access"
 	GrantRefresh = "refresh"
 	GrantLaunch  = "launch" // an EHR launch: the patient a clinician opened the app for
+	GrantOpenID  = "openid" // an OpenID Connect request, kept with its code until the id_token is issued
 )
 
 // SMARTClient is one registered app or backend system of a practice.
@@ -39,9 +40,15 @@ type SMARTClient struct {
 	Scopes       []string
 	JWKS         string   // a backend system's public keys (a JSON Web Key Set), or ""
 	Networks     []string // CIDRs a backend system may call from; none means anywhere
-	CreatedBy    string
-	CreatedAt    time.Time
-	RevokedAt    time.Time // zero while the client may be used
+	// CertThumbprint is the SHA-256 thumbprint (RFC 8705's x5t#S256,
+	// base64url) of a backend system's registered client certificate, or
+	// "": its tokens are bound to that certificate.
+	CertThumbprint string
+	CertSubject    string    // the certificate's subject, for the admin's page
+	CertExpires    time.Time // the certificate's end, for the admin's page
+	CreatedBy      string
+	CreatedAt      time.Time
+	RevokedAt      time.Time // zero while the client may be used
 }
 
 // SMARTGrant is one stored code or token: its signature's hash, which
@@ -87,29 +94,38 @@ func smartTime(us int64) time.Time {
 	return fromMicros(us)
 }
 
+func smartMicros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return micros(t)
+}
+
 // CreateSMARTClient registers c.
 func (d *DB) CreateSMARTClient(ctx context.Context, c SMARTClient) error {
 	_, err := d.db.ExecContext(ctx, `INSERT INTO smart_clients (id, practice_id, name, redirect_uris, launch_url, public, secret_hash,
-		scopes, jwks, networks, created_by, created_us, revoked_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0)`,
+		scopes, jwks, networks, created_by, created_us, revoked_us, tls_cert_thumbprint, tls_cert_subject, tls_cert_expires_us)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, $14, $15)`,
 		c.ID, c.PracticeID, c.Name, joinLines(c.RedirectURIs), c.LaunchURL, boolInt(c.Public), c.SecretHash, joinLines(c.Scopes), c.JWKS,
-		joinLines(c.Networks), c.CreatedBy, micros(c.CreatedAt))
+		joinLines(c.Networks), c.CreatedBy, micros(c.CreatedAt), c.CertThumbprint, c.CertSubject, smartMicros(c.CertExpires))
 	if isUniqueViolation(err) {
 		return haven.Errorf(haven.ECONFLICT, "a client with this id exists")
 	}
 	return err
 }
 
-const smartClientColumns = `id, practice_id, name, redirect_uris, launch_url, public, secret_hash, scopes, jwks, networks, created_by, created_us, revoked_us`
+const smartClientColumns = `id, practice_id, name, redirect_uris, launch_url, public, secret_hash, scopes, jwks, networks, created_by, created_us, revoked_us, tls_cert_thumbprint, tls_cert_subject, tls_cert_expires_us`
 
 func scanSMARTClient(s scanner) (SMARTClient, error) {
 	var c SMARTClient
 	var uris, scopes, networks string
 	var public int
-	var created, revoked int64
-	err := s.Scan(&c.ID, &c.PracticeID, &c.Name, &uris, &c.LaunchURL, &public, &c.SecretHash, &scopes, &c.JWKS, &networks, &c.CreatedBy, &created, &revoked)
+	var created, revoked, certExpires int64
+	err := s.Scan(&c.ID, &c.PracticeID, &c.Name, &uris, &c.LaunchURL, &public, &c.SecretHash, &scopes, &c.JWKS, &networks, &c.CreatedBy, &created, &revoked,
+		&c.CertThumbprint, &c.CertSubject, &certExpires)
 	c.RedirectURIs, c.Scopes, c.Networks = splitLines(uris), splitLines(scopes), splitLines(networks)
 	c.Public = public != 0
-	c.CreatedAt, c.RevokedAt = fromMicros(created), smartTime(revoked)
+	c.CreatedAt, c.RevokedAt, c.CertExpires = fromMicros(created), smartTime(revoked), smartTime(certExpires)
 	return c, err
 }
 
@@ -262,10 +278,30 @@ func (d *DB) SMARTAssertionUsed(ctx context.Context, jti string, now time.Time) 
 // every later call, on any node, gets that one back, so all nodes sign
 // alike.
 func (d *DB) SMARTSecret(ctx context.Context, candidate []byte) ([]byte, error) {
-	if _, err := d.db.ExecContext(ctx, `INSERT INTO smart_secret (id, secret) VALUES (1, $1) ON CONFLICT (id) DO NOTHING`, candidate); err != nil {
+	return d.SMARTSecretAt(ctx, SMARTSecretHMAC, candidate)
+}
+
+// The secrets of the SMART server, by their row in smart_secret.
+const (
+	SMARTSecretHMAC       = 1 // the token strategy's HMAC secret
+	SMARTSecretIDTokenKey = 2 // the private key id_tokens are signed with
+)
+
+// SMARTSecretAt is SMARTSecret for the secret of row id.
+func (d *DB) SMARTSecretAt(ctx context.Context, id int, candidate []byte) ([]byte, error) {
+	if _, err := d.db.ExecContext(ctx, `INSERT INTO smart_secret (id, secret) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`, id, candidate); err != nil {
 		return nil, err
 	}
+	return d.FindSMARTSecret(ctx, id)
+}
+
+// FindSMARTSecret returns the sealed secret of row id, or ENOTFOUND when
+// no node has made it yet.
+func (d *DB) FindSMARTSecret(ctx context.Context, id int) ([]byte, error) {
 	var s []byte
-	err := d.db.QueryRowContext(ctx, `SELECT secret FROM smart_secret WHERE id = 1`).Scan(&s)
+	err := d.db.QueryRowContext(ctx, `SELECT secret FROM smart_secret WHERE id = $1`, id).Scan(&s)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, haven.Errorf(haven.ENOTFOUND, "no such secret")
+	}
 	return s, err
 }
