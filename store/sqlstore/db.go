@@ -107,7 +107,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		for k, v := range postgresRuntimeParams { // see planner.go
 			cfg.RuntimeParams[k] = v
 		}
-		d.db = sql.OpenDB(countingConnector{stdlib.GetConnector(*cfg), d.trips})
+		d.db = sql.OpenDB(countingConnector{stdlib.GetConnector(*cfg), d.trips, nil})
 		d.db.SetMaxOpenConns(20)
 		d.db.SetMaxIdleConns(20)
 		d.db.SetConnMaxIdleTime(5 * time.Minute)
@@ -139,7 +139,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		if err != nil {
 			return nil, haven.Wrap(haven.EINVALID, err, "cannot open SQLite database "+path)
 		}
-		d.db = sql.OpenDB(countingConnector{conn, d.trips})
+		d.db = sql.OpenDB(countingConnector{conn, d.trips, newWriteTurn()})
 		// Keep every connection idle rather than closing it: opening one
 		// re-runs the pragmas, which under load cost more than the queries.
 		d.db.SetMaxOpenConns(8)
