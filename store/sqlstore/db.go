@@ -25,6 +25,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net/url"
@@ -59,6 +60,10 @@ type DB struct {
 	now     func() time.Time
 	trips   *atomic.Int64 // see roundtrips.go
 	stmts   sync.Map      // query → *sql.Stmt, SQLite's hot statements (see planner.go)
+
+	stopCheckpoints chan struct{} // SQLite: stops checkpointWAL (see walcheckpoint.go)
+	checkpointsDone chan struct{}
+	stopOnce        sync.Once
 }
 
 // sqliteDriver is the SQLite driver, wrapped by Open to count round trips.
@@ -95,6 +100,7 @@ func Redact(dsn string) string {
 // written.
 func Open(ctx context.Context, dsn string) (*DB, error) {
 	d := &DB{dsn: Redact(dsn), now: func() time.Time { return time.Now().UTC() }, trips: new(atomic.Int64)}
+	var sqliteConn driver.Connector // SQLite's, for the checkpointer's own connection
 	if IsPostgresURL(dsn) {
 		if _, perr := url.Parse(dsn); perr != nil {
 			return nil, haven.Errorf(haven.EINVALID, "database URL %s is not a valid URL", d.dsn)
@@ -107,7 +113,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		for k, v := range postgresRuntimeParams { // see planner.go
 			cfg.RuntimeParams[k] = v
 		}
-		d.db = sql.OpenDB(countingConnector{stdlib.GetConnector(*cfg), d.trips})
+		d.db = sql.OpenDB(countingConnector{stdlib.GetConnector(*cfg), d.trips, nil})
 		d.db.SetMaxOpenConns(20)
 		d.db.SetMaxIdleConns(20)
 		d.db.SetConnMaxIdleTime(5 * time.Minute)
@@ -129,9 +135,11 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		// loses nothing a client was told succeeded; secure_delete overwrites
 		// freed pages, so a shredded key does not linger in the file;
 		// _txlock=immediate takes the write lock at BEGIN, avoiding deadlocks
-		// between transactions that would upgrade from reading to writing.
+		// between transactions that would upgrade from reading to writing;
+		// the WAL is checkpointed beside the commits, not in them
+		// (walcheckpoint.go).
 		q := url.Values{}
-		for _, p := range []string{"journal_mode(WAL)", "foreign_keys(1)", "busy_timeout(10000)", "synchronous(FULL)", "secure_delete(1)"} {
+		for _, p := range []string{"journal_mode(WAL)", "foreign_keys(1)", "busy_timeout(10000)", "synchronous(FULL)", "secure_delete(1)", "wal_autocheckpoint(0)"} {
 			q.Add("_pragma", p)
 		}
 		q.Set("_txlock", "immediate")
@@ -139,7 +147,8 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		if err != nil {
 			return nil, haven.Wrap(haven.EINVALID, err, "cannot open SQLite database "+path)
 		}
-		d.db = sql.OpenDB(countingConnector{conn, d.trips})
+		sqliteConn = conn
+		d.db = sql.OpenDB(countingConnector{conn, d.trips, newWriteTurn()})
 		// Keep every connection idle rather than closing it: opening one
 		// re-runs the pragmas, which under load cost more than the queries.
 		d.db.SetMaxOpenConns(8)
@@ -154,6 +163,10 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	if _, _, err := d.SchemaVersion(ctx); err != nil {
 		d.db.Close()
 		return nil, err
+	}
+	if d.dialect == SQLite {
+		d.stopCheckpoints, d.checkpointsDone = make(chan struct{}), make(chan struct{})
+		go d.checkpointWAL(sql.OpenDB(sqliteConn), d.stopCheckpoints, d.checkpointsDone)
 	}
 	return d, nil
 }
@@ -171,6 +184,10 @@ func shortCause(err error) string {
 
 // Close closes the database.
 func (d *DB) Close() error {
+	if d.stopCheckpoints != nil {
+		d.stopOnce.Do(func() { close(d.stopCheckpoints) })
+		<-d.checkpointsDone
+	}
 	d.stmts.Range(func(_, st any) bool { st.(*sql.Stmt).Close(); return true })
 	return d.db.Close()
 }

@@ -21,6 +21,7 @@ func (d *DB) RoundTrips() int64 { return d.trips.Load() }
 type countingConnector struct {
 	next driver.Connector
 	n    *atomic.Int64
+	turn writeTurn // SQLite's writers queue on it (writeturn.go); nil on PostgreSQL
 }
 
 func (c countingConnector) Connect(ctx context.Context) (driver.Conn, error) {
@@ -28,7 +29,7 @@ func (c countingConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &countingConn{Conn: conn, n: c.n}, nil
+	return &countingConn{Conn: conn, n: c.n, turn: c.turn}, nil
 }
 
 func (c countingConnector) Driver() driver.Driver { return c.next.Driver() }
@@ -55,7 +56,21 @@ func connectorFor(drv driver.Driver, dsn string) (driver.Connector, error) {
 // database/sql expects of a driver without them.
 type countingConn struct {
 	driver.Conn
-	n *atomic.Int64
+	n    *atomic.Int64
+	turn writeTurn // nil on PostgreSQL
+	held bool      // the turn is this connection's, for its transaction
+}
+
+// takeTurn takes the write turn for a statement outside a transaction,
+// returning what gives it back.
+func (c *countingConn) takeTurn(ctx context.Context) (func(), error) {
+	if c.turn == nil || c.held {
+		return func() {}, nil
+	}
+	if err := c.turn.take(ctx); err != nil {
+		return nil, err
+	}
+	return c.turn.give, nil
 }
 
 func (c *countingConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
@@ -70,7 +85,7 @@ func (c *countingConn) PrepareContext(ctx context.Context, query string) (driver
 	if err != nil {
 		return nil, err
 	}
-	return &countingStmt{Stmt: st, conn: c.Conn, n: c.n}, nil
+	return &countingStmt{Stmt: st, conn: c, n: c.n}, nil
 }
 
 func (c *countingConn) Prepare(query string) (driver.Stmt, error) {
@@ -78,6 +93,29 @@ func (c *countingConn) Prepare(query string) (driver.Stmt, error) {
 }
 
 func (c *countingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if c.turn != nil && !c.held {
+		if err := c.turn.take(ctx); err != nil {
+			return nil, err
+		}
+		c.held = true
+	}
+	tx, err := c.beginTx(ctx, opts)
+	if err != nil {
+		c.endTx()
+		return nil, err
+	}
+	return countingTx{tx, c}, nil
+}
+
+// endTx gives back the turn the connection's transaction held.
+func (c *countingConn) endTx() {
+	if c.held {
+		c.held = false
+		c.turn.give()
+	}
+}
+
+func (c *countingConn) beginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	c.n.Add(1)
 	var tx driver.Tx
 	var err error
@@ -86,10 +124,7 @@ func (c *countingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driv
 	} else {
 		tx, err = c.Conn.Begin() //nolint:staticcheck // the driver offers nothing newer
 	}
-	if err != nil {
-		return nil, err
-	}
-	return countingTx{tx, c.n}, nil
+	return tx, err
 }
 
 func (c *countingConn) Begin() (driver.Tx, error) {
@@ -101,6 +136,11 @@ func (c *countingConn) ExecContext(ctx context.Context, query string, args []dri
 	if !ok {
 		return nil, driver.ErrSkip // database/sql prepares, which counts
 	}
+	give, err := c.takeTurn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer give()
 	c.n.Add(1)
 	return ec.ExecContext(ctx, query, args)
 }
@@ -144,27 +184,34 @@ func (c *countingConn) CheckNamedValue(nv *driver.NamedValue) error {
 
 type countingTx struct {
 	driver.Tx
-	n *atomic.Int64
+	c *countingConn
 }
 
 func (t countingTx) Commit() error {
-	t.n.Add(1)
+	defer t.c.endTx()
+	t.c.n.Add(1)
 	return t.Tx.Commit()
 }
 
 func (t countingTx) Rollback() error {
-	t.n.Add(1)
+	defer t.c.endTx()
+	t.c.n.Add(1)
 	return t.Tx.Rollback()
 }
 
 // countingStmt counts each execution of a prepared statement.
 type countingStmt struct {
 	driver.Stmt
-	conn driver.Conn
+	conn *countingConn
 	n    *atomic.Int64
 }
 
 func (s *countingStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	give, err := s.conn.takeTurn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer give()
 	s.n.Add(1)
 	if ec, ok := s.Stmt.(driver.StmtExecContext); ok {
 		return ec.ExecContext(ctx, args)
@@ -194,7 +241,7 @@ func (s *countingStmt) CheckNamedValue(nv *driver.NamedValue) error {
 	if ch, ok := s.Stmt.(driver.NamedValueChecker); ok {
 		return ch.CheckNamedValue(nv)
 	}
-	if ch, ok := s.conn.(driver.NamedValueChecker); ok {
+	if ch, ok := s.conn.Conn.(driver.NamedValueChecker); ok {
 		return ch.CheckNamedValue(nv)
 	}
 	return driver.ErrSkip
@@ -209,4 +256,11 @@ func plainValues(args []driver.NamedValue) ([]driver.Value, error) {
 		vals[i] = a.Value
 	}
 	return vals, nil
+}
+
+// Close closes the connection, giving back a turn a transaction it was
+// in still held.
+func (c *countingConn) Close() error {
+	c.endTx()
+	return c.Conn.Close()
 }
