@@ -137,6 +137,13 @@ func (e *Engine) URL() string {
 	return u.String()
 }
 
+// Origin is the server's origin as a page's Content-Security-Policy
+// names it (wss://host[:port]), for connect-src.
+func (e *Engine) Origin() string {
+	u, _ := url.Parse(e.URL())
+	return u.Scheme + "://" + u.Host
+}
+
 var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 func (e *Engine) name(kind, id string) string {
