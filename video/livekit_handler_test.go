@@ -137,3 +137,32 @@ func TestLiveKitLeavingTheCallChannelLeavesTheRoom(t *testing.T) {
 		t.Fatalf("leave audited as %+v", e)
 	}
 }
+
+// On LiveKit the clinician still invites a guest over the call channel
+// (audited, then recorded by the service); a patient may not, and media
+// messages meant for the embedded SFU are refused.
+func TestLiveKitClinicianInvitesOverTheCallChannel(t *testing.T) {
+	lk, srv, _ := withLiveKit(t)
+	s := start(t, lk)
+	doc, _ := joinLiveKit(t, s, srv, "visit-1", "clinician-1", token.Clinician)
+	pat, _ := joinLiveKit(t, s, srv, "visit-1", "patient-1", token.Patient)
+	pat.send(t, signal.Message{Type: signal.Invite, Participant: "guest-1"})
+	if m := pat.next(t, signal.Error); m.Code != haven.EFORBIDDEN {
+		t.Fatalf("the patient's invitation answered %+v", m)
+	}
+	doc.send(t, signal.Message{Type: signal.Invite, Participant: "guest-1"})
+	if e := s.waitAudited(t, video.ActionInvite, "clinician-1"); e.Subject != "guest-1" {
+		t.Fatalf("invitation audited as %+v", e)
+	}
+	if !peertest.WaitFor(bound, func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return slices.Equal(s.invites, []string{"visit-1/clinician-1/guest-1"})
+	}) {
+		t.Fatalf("invitations recorded: %v", s.invites)
+	}
+	doc.send(t, signal.Message{Type: signal.Mute})
+	if m := doc.next(t, signal.Error); m.Code != haven.EINVALID {
+		t.Fatalf("a media message answered %+v", m)
+	}
+}

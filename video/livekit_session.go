@@ -88,10 +88,25 @@ func (s *session) runLiveKit(ctx context.Context) {
 			_ = s.Send(signal.Message{Type: signal.Ended})
 			reason = "ended"
 			return
+		case signal.Invite:
+			if s.claims.Role != token.Clinician {
+				s.sendError(haven.Errorf(haven.EFORBIDDEN, "only the clinician may invite"))
+				continue
+			}
+			if err := s.h.cfg.Audit(ctx, s.event(Event{Action: ActionInvite, Subject: m.Participant})); err != nil {
+				s.sendError(haven.Wrap(haven.EUNAVAILABLE, err, "the audit log is unavailable; try again shortly"))
+				continue
+			}
+			// The service records the invitation; the guest's join is
+			// then checked like any other (Authorize).
+			if s.h.cfg.Invite != nil {
+				if err := s.h.cfg.Invite(ctx, s.visitID, s.participant, m.Participant); err != nil {
+					s.sendError(err)
+				}
+			}
 		default:
-			// Media, mute state and keys travel on LiveKit; invitations
-			// are made from the waiting room.
-			s.sendError(haven.Errorf(haven.EINVALID, "this call runs on LiveKit: only leave and end are sent here"))
+			// Media, mute state and keys travel on LiveKit.
+			s.sendError(haven.Errorf(haven.EINVALID, "this call runs on LiveKit: only leave, end and invite are sent here"))
 		}
 	}
 }

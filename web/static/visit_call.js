@@ -69,8 +69,8 @@ function say(text) { statusEl.textContent = text; }
 
 function send(m) {
   // On LiveKit, media state travels with the media; Haven's connection
-  // carries only leaving and ending.
-  if (call.room && m.type !== 'leave' && m.type !== 'end') { return; }
+  // carries only leaving, ending and inviting.
+  if (call.room && !['leave', 'end', 'invite'].includes(m.type)) { return; }
   if (call.ws && call.ws.readyState === WebSocket.OPEN) {
     call.ws.send(JSON.stringify(m));
   }
