@@ -166,3 +166,29 @@ func TestLiveKitClinicianInvitesOverTheCallChannel(t *testing.T) {
 		t.Fatalf("a media message answered %+v", m)
 	}
 }
+
+// A join that cannot be audited hands out no LiveKit token.
+func TestLiveKitJoinThatCannotBeAuditedGetsNoToken(t *testing.T) {
+	lk, _, _ := withLiveKit(t)
+	s := start(t, lk)
+	s.mu.Lock()
+	s.failing[video.ActionJoin] = true
+	s.mu.Unlock()
+	b := mustDial(t, s, "visit-1", "patient-1").listen()
+	b.join(t, mint(t, "visit-1", "patient-1", token.Patient))
+	if m := b.next(t, signal.Error); m.Code != haven.EUNAVAILABLE {
+		t.Fatalf("told %+v", m)
+	}
+	b.waitClosed(t)
+	for {
+		select {
+		case m := <-b.msgs:
+			if m.Type == signal.LiveKit {
+				t.Fatal("a LiveKit token went out for a join that was not audited")
+			}
+			continue
+		default:
+		}
+		break
+	}
+}

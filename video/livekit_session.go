@@ -23,14 +23,15 @@ func (s *session) runLiveKit(ctx context.Context) {
 	if !ok {
 		return
 	}
-	// A join that cannot be audited does not happen.
-	if err := s.h.cfg.Audit(ctx, s.event(Event{Action: ActionJoin})); err != nil {
-		s.sendError(haven.Wrap(haven.EUNAVAILABLE, err, "the audit log is unavailable; try again shortly"))
-		return
-	}
 	g, err := s.h.cfg.LiveKit.Token(ctx, s.visitID, c)
 	if err != nil {
 		s.refuse(ctx, haven.ErrorCode(err), err)
+		return
+	}
+	// A join that cannot be audited does not happen: the token minted
+	// above is never handed out, and expires unused.
+	if err := s.h.cfg.Audit(ctx, s.event(Event{Action: ActionJoin})); err != nil {
+		s.sendError(haven.Wrap(haven.EUNAVAILABLE, err, "the audit log is unavailable; try again shortly"))
 		return
 	}
 	s.grant = g
