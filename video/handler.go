@@ -23,6 +23,7 @@ import (
 	"github.com/coder/websocket"
 
 	"haven"
+	"haven/video/livekit"
 	"haven/video/sfu"
 	"haven/video/signal"
 	"haven/video/token"
@@ -61,7 +62,13 @@ type Event struct {
 
 // Config wires a Handler.
 type Config struct {
+	// SFU is the embedded SFU; LiveKit, instead, a LiveKit server
+	// (--video-engine livekit). Exactly one is set. With LiveKit, the
+	// joins are decided, audited and rechecked here just the same; a
+	// seated participant is handed a LiveKit token for the visit's room
+	// instead of an offer, and a cut removes them from that room.
 	SFU      *sfu.SFU
+	LiveKit  *livekit.Engine
 	TokenKey []byte      // the join-token HMAC key (token.KeySize bytes)
 	Spent    token.Spent // where spent token ids are remembered
 
@@ -146,8 +153,8 @@ type Handler struct{ cfg Config }
 // NewHandler checks cfg and returns a Handler.
 func NewHandler(cfg Config) (*Handler, error) {
 	switch {
-	case cfg.SFU == nil:
-		return nil, haven.Errorf(haven.EINVALID, "video handler needs an SFU")
+	case (cfg.SFU == nil) == (cfg.LiveKit == nil):
+		return nil, haven.Errorf(haven.EINVALID, "video handler needs an SFU or LiveKit, not both")
 	case len(cfg.TokenKey) != token.KeySize:
 		return nil, haven.Errorf(haven.EINVALID, "video handler needs a %d-byte join token key", token.KeySize)
 	case cfg.Spent == nil:
@@ -255,6 +262,9 @@ type session struct {
 
 	claims token.Claims
 	p      *sfu.Participant
+	grant  livekit.Grant // with LiveKit: the token this connection handed out
+	leftMu sync.Mutex
+	left   bool // with LiveKit: the seat was taken back
 
 	out     chan []byte
 	done    chan struct{}

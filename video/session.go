@@ -16,6 +16,10 @@ import (
 // run is the session: a join, then messages until the participant leaves,
 // is replaced, the visit ends, the call is cut or the connection drops.
 func (s *session) run(ctx context.Context) {
+	if s.h.cfg.LiveKit != nil {
+		s.runLiveKit(ctx)
+		return
+	}
 	if !s.join(ctx) {
 		return
 	}
@@ -71,37 +75,12 @@ func (s *session) parse(typ websocket.MessageType, b []byte) (signal.Message, er
 // whether they were seated; every refusal is audited and told to the
 // client before the connection closes.
 func (s *session) join(ctx context.Context) bool {
-	jctx, cancel := context.WithTimeout(ctx, s.h.cfg.JoinTimeout)
-	typ, b, err := s.conn.Read(jctx)
-	cancel()
-	if err != nil {
+	c, ok := s.admit(ctx)
+	if !ok {
 		return false
-	}
-	m, err := s.parse(typ, b)
-	if err == nil && m.Type != signal.Join {
-		err = haven.Errorf(haven.EINVALID, "send join first")
-	}
-	if err != nil {
-		s.refuse(ctx, "no_token", err)
-		return false
-	}
-	c, err := token.Redeem(ctx, s.h.cfg.TokenKey, s.h.cfg.Spent, m.Token, s.visitID, s.participant, s.h.cfg.Now())
-	if err != nil {
-		reason := token.Reason(err)
-		if reason == "" {
-			reason = haven.ErrorCode(err)
-		}
-		s.refuse(ctx, reason, err)
-		return false
-	}
-	s.claims = c
-	if s.h.cfg.Authorize != nil {
-		if err := s.h.cfg.Authorize(ctx, c); err != nil {
-			s.refuse(ctx, "not_authorized", err)
-			return false
-		}
 	}
 	var ice []signal.ICEServer
+	var err error
 	if s.h.cfg.ICEServers != nil {
 		if ice, err = s.h.cfg.ICEServers(ctx, c); err != nil {
 			s.refuse(ctx, "no_relay", haven.Wrap(haven.EUNAVAILABLE, err, "the media relay is unavailable"))
@@ -135,6 +114,43 @@ func (s *session) join(ctx context.Context) bool {
 	}
 	s.p = p
 	return true
+}
+
+// admit waits for the join message, redeems its token and asks
+// Authorize: the checks every join passes, whichever engine carries the
+// media. Every refusal is audited and told to the client.
+func (s *session) admit(ctx context.Context) (token.Claims, bool) {
+	jctx, cancel := context.WithTimeout(ctx, s.h.cfg.JoinTimeout)
+	typ, b, err := s.conn.Read(jctx)
+	cancel()
+	if err != nil {
+		return token.Claims{}, false
+	}
+	m, err := s.parse(typ, b)
+	if err == nil && m.Type != signal.Join {
+		err = haven.Errorf(haven.EINVALID, "send join first")
+	}
+	if err != nil {
+		s.refuse(ctx, "no_token", err)
+		return token.Claims{}, false
+	}
+	c, err := token.Redeem(ctx, s.h.cfg.TokenKey, s.h.cfg.Spent, m.Token, s.visitID, s.participant, s.h.cfg.Now())
+	if err != nil {
+		reason := token.Reason(err)
+		if reason == "" {
+			reason = haven.ErrorCode(err)
+		}
+		s.refuse(ctx, reason, err)
+		return token.Claims{}, false
+	}
+	s.claims = c
+	if s.h.cfg.Authorize != nil {
+		if err := s.h.cfg.Authorize(ctx, c); err != nil {
+			s.refuse(ctx, "not_authorized", err)
+			return token.Claims{}, false
+		}
+	}
+	return c, true
 }
 
 // handle carries out one message; it reports whether the session goes on.
@@ -274,12 +290,31 @@ func (s *session) cut(ctx context.Context, reason string) {
 	default:
 		s.sendError(haven.Errorf(haven.EUNAVAILABLE, "Haven could not confirm your session, so you have left the call. Rejoin in a moment."))
 	}
-	if s.p.Leave() {
+	if s.leave(context.WithoutCancel(ctx)) {
 		// The connection closing ends the session and its context; the
 		// record of why must still be written.
 		s.audit(context.WithoutCancel(ctx), Event{Action: ActionCut, Reason: reason})
 	}
 	s.Close()
+}
+
+// leave takes the participant's seat: in the embedded SFU, or in the
+// LiveKit room (LiveKit disconnects them). It reports whether this call
+// took it (false when it was already gone).
+func (s *session) leave(ctx context.Context) bool {
+	if s.h.cfg.LiveKit != nil {
+		return s.leaveLiveKit(ctx)
+	}
+	return s.p.Leave()
+}
+
+// closeRoom ends the visit's call for everyone on this node's engine.
+func (s *session) closeRoom(ctx context.Context) {
+	if s.h.cfg.LiveKit != nil {
+		s.closeLiveKit(ctx)
+		return
+	}
+	s.h.cfg.SFU.End(s.visitID)
 }
 
 // endForEveryone closes the room of a visit that is over (ended or
@@ -288,7 +323,7 @@ func (s *session) cut(ctx context.Context, reason string) {
 // call would have done, and the room refuses joins from now on. The cut
 // is audited for the participant whose check found it.
 func (s *session) endForEveryone(ctx context.Context) {
-	s.h.cfg.SFU.End(s.visitID)
+	s.closeRoom(context.WithoutCancel(ctx))
 	s.audit(context.WithoutCancel(ctx), Event{Action: ActionCut, Reason: CutVisitClosed})
 	s.Close()
 }

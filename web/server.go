@@ -25,6 +25,7 @@ import (
 	"haven/identity"
 	"haven/service"
 	"haven/smart"
+	"haven/video/livekit"
 	"haven/video/sfu"
 )
 
@@ -104,6 +105,7 @@ type Server struct {
 	passkeys *identity.Passkeys
 	calls    http.Handler // the call WebSocket (package video)
 	sfu      *sfu.SFU
+	livekit  *livekit.Engine // with --video-engine livekit, instead of sfu
 	now      func() time.Time
 	auditKey string
 

@@ -10,6 +10,7 @@ import (
 	"haven"
 	"haven/service"
 	"haven/video"
+	"haven/video/livekit"
 	"haven/video/sfu"
 	"haven/video/signal"
 	"haven/video/token"
@@ -26,7 +27,10 @@ import (
 // process builds it (an SFU, a TURN server, the join-token key and the
 // spent-token store) and keeps ownership: closing them is its job.
 type VideoConfig struct {
+	// SFU is the embedded SFU; LiveKit, instead, a LiveKit server that
+	// carries the media (--video-engine livekit). Exactly one is set.
 	SFU      *sfu.SFU
+	LiveKit  *livekit.Engine
 	TURN     *turn.Server // nil: browsers get no relay and must reach the SFU directly
 	TokenKey []byte       // the same key the service mints join tokens with
 	Spent    token.Spent  // shared by every node, so a token works once anywhere
@@ -53,9 +57,10 @@ func (s *Server) useVideo(vc VideoConfig) error {
 		vc.Now = time.Now
 	}
 	svc := s.svc
-	s.sfu, s.now = vc.SFU, vc.Now
+	s.sfu, s.livekit, s.now = vc.SFU, vc.LiveKit, vc.Now
 	calls, err := video.NewHandler(video.Config{
 		SFU:      vc.SFU,
+		LiveKit:  vc.LiveKit,
 		TokenKey: vc.TokenKey,
 		Spent:    vc.Spent,
 		Origin:   vc.Origin,
@@ -161,9 +166,18 @@ func (s *Server) apiJoinToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiAdmit(w http.ResponseWriter, r *http.Request) {
-	if err := s.svc.Admit(r.Context(), r.PathValue("id")); err != nil {
+	id := r.PathValue("id")
+	if err := s.svc.Admit(r.Context(), id); err != nil {
 		s.apiError(w, r, err)
 		return
+	}
+	// With LiveKit, the visit's room is made now; it is made again at the
+	// first join if this fails (LiveKit down, or refused by the vendor
+	// registry), and the join then says why.
+	if s.livekit != nil {
+		if err := s.livekit.CreateRoom(r.Context(), id); err != nil {
+			s.Logger.Warn("creating the call's LiveKit room", "err", haven.ErrorCode(err))
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"state": "admitted"})
 }
@@ -198,8 +212,18 @@ func (s *Server) apiEnd(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) closeRoom(visitID string) {
-	if s.sfu != nil && haven.PlausibleID(visitID) {
+	if !haven.PlausibleID(visitID) {
+		return
+	}
+	if s.sfu != nil {
 		s.sfu.End(visitID)
+	}
+	if s.livekit != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.livekit.Close(ctx, visitID); err != nil {
+			s.Logger.Warn("closing the call's LiveKit room", "err", haven.ErrorCode(err))
+		}
 	}
 }
 

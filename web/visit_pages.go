@@ -295,6 +295,11 @@ func (s *Server) pageCall(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p.Data = v
+	if s.livekit != nil {
+		// The page meets the others on the LiveKit server: its signaling
+		// connection is the one other place this page may connect to.
+		w.Header().Set("Content-Security-Policy", strings.Replace(ContentSecurityPolicy, "connect-src 'self'", "connect-src 'self' "+s.livekit.Origin(), 1))
+	}
 	s.render(w, r, http.StatusOK, "visit_call.html", p)
 }
 

@@ -23,6 +23,7 @@ import (
 	"haven/internal/testkit"
 	"haven/internal/testkit/stack"
 	"haven/service"
+	"haven/video/livekit"
 	"haven/video/sfu"
 	"haven/video/token"
 	"haven/video/turn"
@@ -63,6 +64,13 @@ func newVisitStack(t testing.TB, realClock bool) *visitStack {
 // for opts).
 func newVideoStack(t testing.TB, realClock bool, opts ...stack.Option) *visitStack {
 	t.Helper()
+	return newVideoStackOn(t, realClock, nil, opts...)
+}
+
+// newVideoStackOn is newVideoStack with LiveKit carrying the media when
+// lk is not nil (--video-engine livekit), and no embedded SFU or relay.
+func newVideoStackOn(t testing.TB, realClock bool, lk *livekit.Engine, opts ...stack.Option) *visitStack {
+	t.Helper()
 	clock := stack.At(time.Now().UTC().Truncate(24 * time.Hour).Add(10*time.Hour + 5*time.Minute))
 	if realClock {
 		clock = stack.WallClock()
@@ -91,6 +99,9 @@ func newVideoStack(t testing.TB, realClock bool, opts ...stack.Option) *visitSta
 	t.Cleanup(st.id.Close)
 	st.web = web.Config{Service: svc, Identity: st.id, AuditVerifierKey: vkey, Video: &web.VideoConfig{SFU: media, TURN: relay, TokenKey: key,
 		Spent: db.SpentTokens(), Now: now, RecheckEvery: callRecheck}}
+	if lk != nil {
+		st.web.Video.SFU, st.web.Video.TURN, st.web.Video.LiveKit = nil, nil, lk
+	}
 	st.srv = newWebServer(t, st.web)
 	serveOn(t, st.srv, ln)
 	return st

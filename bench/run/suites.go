@@ -273,6 +273,7 @@ var goBenchPackages = []string{
 	"./service",              // audited chart read vs the same read without the audit append; lab results through MLLP vs parsing alone
 	"./identity",             // sign-in and session resume vs a bare hash and a bare lookup; passkey sign-in vs bare ECDSA
 	"./video/sfu",            // admission to first RTP packet (p50/p95) vs direct pion peers; CPU per forwarded packet
+	"./video/livekit",        // CPU per forwarded packet through a real livekit-server (its process, from /proc), 1 and 3 subscribers
 	"./media",                // DICOM read, preview and de-identified copy per MiB vs a bare PNG encode of the same pixel count
 	"./backup",               // backup create and restore MiB/s (age, SHA-256 per part, signed manifest) vs a plain copy of the same files
 }

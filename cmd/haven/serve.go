@@ -24,7 +24,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	var vcfg videoConfig
-	vcfg.register(fs)
+	if err := vcfg.register(fs); err != nil {
+		return err
+	}
 	var mcfg mailConfig
 	if err := mcfg.register(fs); err != nil {
 		return err
@@ -124,7 +126,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		}
 		demo.Print(env.Stdout, logins, publicURL)
 	}
-	if err := recognizeVendors(ctx, env, st, &cfg, &mcfg); err != nil {
+	if err := recognizeVendors(ctx, env, st, &cfg, &mcfg, &vcfg); err != nil {
 		return err
 	}
 	mail, stopMail, err := mcfg.outbox(ctx, cfg.DataDir, env)

@@ -248,7 +248,12 @@ func warnBAA(env *Env, v *haven.Vendor, now time.Time) {
 // current business associate agreement. The relay carries no PHI by
 // design (emails say only that there is something to read), but one that
 // is retired, or whose agreement ended, gets nothing: mail stays spooled.
-func recognizeVendors(ctx context.Context, env *Env, st *stack, cfg *Config, mcfg *mailConfig) error {
+//
+// LiveKit carries visits' video, which is PHI even sealed end to end: it
+// needs a current agreement covering full PHI, and without one the server
+// refuses to start (its gate refuses every request to LiveKit after that
+// too, once an agreement ends or the vendor is retired).
+func recognizeVendors(ctx context.Context, env *Env, st *stack, cfg *Config, mcfg *mailConfig, vcfg *videoConfig) error {
 	var configured []service.ConfiguredVendor
 	if mcfg.relay != nil {
 		configured = append(configured, service.ConfiguredVendor{Kind: haven.VendorEmailRelay, Endpoint: mcfg.relay.Addr, PHI: haven.PHINone})
@@ -268,6 +273,9 @@ func recognizeVendors(ctx context.Context, env *Env, st *stack, cfg *Config, mcf
 	if cfg.processor != nil {
 		// The card processor is told amounts and random references only.
 		configured = append(configured, service.ConfiguredVendor{Kind: haven.VendorPayment, Endpoint: cfg.processor.Endpoint(), PHI: haven.PHINone})
+	}
+	if vcfg.Engine == engineLiveKit {
+		configured = append(configured, service.ConfiguredVendor{Kind: haven.VendorVideo, Endpoint: vcfg.LiveKitURL, PHI: haven.PHIFull})
 	}
 	if len(configured) == 0 {
 		return nil
@@ -289,6 +297,12 @@ func recognizeVendors(ctx context.Context, env *Env, st *stack, cfg *Config, mcf
 			st.blobGate.set(st.svc.EgressGate("", v.ID, configured[i].PHI).Allow)
 		case haven.VendorKMS:
 			st.kmsGate.set(st.svc.EgressGate("", v.ID, configured[i].PHI).Allow)
+		case haven.VendorVideo:
+			if refusal := v.EgressRefusal(haven.PHIFull, now); refusal != "" {
+				return fmt.Errorf("--video-engine livekit: LiveKit (%s) has no current business associate agreement covering video visits (%s); record it with haven vendors update --id %s --baa-signed YYYY-MM-DD --baa-expires YYYY-MM-DD --phi full",
+					v.Endpoint, refusal, v.ID)
+			}
+			vcfg.livekitAllow = st.svc.EgressGate("", v.ID, haven.PHIFull).Allow
 		}
 		if configured[i].Kind == haven.VendorEmailRelay {
 			id, svc := v.ID, st.svc

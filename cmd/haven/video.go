@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -15,7 +16,9 @@ import (
 	"strconv"
 	"strings"
 
+	"haven"
 	"haven/store/sqlstore"
+	"haven/video/livekit"
 	"haven/video/sfu"
 	"haven/video/token"
 	"haven/video/turn"
@@ -31,13 +34,32 @@ type videoConfig struct {
 	MediaIP    string
 	MediaPorts string
 
+	// Engine is what carries the media: the embedded SFU, or a LiveKit
+	// server (an outside system, registered in the vendor registry).
+	Engine        string
+	LiveKitURL    string
+	LiveKitKey    string
+	LiveKitSecret string
+
 	mediaIP          net.IP
 	portMin, portMax uint16
+	// livekitAllow is the vendor registry's gate for LiveKit, set by
+	// recognizeVendors before startVideo.
+	livekitAllow func(context.Context) error
 }
 
-func (v *videoConfig) register(fs *flag.FlagSet) {
-	// No video setting is a secret, so registering cannot fail.
-	_ = registerSettings(fs, []setting{
+// Video engines.
+const (
+	engineEmbedded = "embedded"
+	engineLiveKit  = "livekit"
+)
+
+func (v *videoConfig) register(fs *flag.FlagSet) error {
+	return registerSettings(fs, []setting{
+		{"video-engine", "HAVEN_VIDEO_ENGINE", engineEmbedded, "what carries video visits' media: embedded (this process's SFU and TURN relay) or livekit (a LiveKit server; needs --livekit-url, --livekit-api-key, --livekit-api-secret and a vendor entry with a current business associate agreement)", false, &v.Engine},
+		{"livekit-url", "HAVEN_LIVEKIT_URL", "", "with --video-engine livekit: the LiveKit server browsers and Haven reach, wss://host[:port]", false, &v.LiveKitURL},
+		{"livekit-api-key", "HAVEN_LIVEKIT_API_KEY", "", "with --video-engine livekit: the API key Haven signs LiveKit tokens and server requests under", false, &v.LiveKitKey},
+		{"livekit-api-secret", "HAVEN_LIVEKIT_API_SECRET", "", "with --video-engine livekit: that key's secret (at least 32 characters); prefer HAVEN_LIVEKIT_API_SECRET_FILE", true, &v.LiveKitSecret},
 		{"video-key", "HAVEN_VIDEO_KEY", "", "file holding the 32-byte video join-token key, created on first start (default <data-dir>/keys/video.key); every node of one deployment needs the same file", false, &v.KeyPath},
 		{"turn-addr", "HAVEN_TURN_ADDR", "127.0.0.1:3478", "UDP address of the embedded TURN relay browsers fall back to behind firewalls", false, &v.TURNAddr},
 		{"media-ip", "HAVEN_MEDIA_IP", "127.0.0.1", "the address browsers reach this host's media on (its public IP beyond one machine); the TURN relay may reach only this address", false, &v.MediaIP},
@@ -47,6 +69,28 @@ func (v *videoConfig) register(fs *flag.FlagSet) {
 
 // validate checks the settings and fills defaults; errors name the flag.
 func (v *videoConfig) validate(dataDir string) error {
+	switch v.Engine {
+	case engineEmbedded:
+		if v.LiveKitURL != "" || v.LiveKitKey != "" || v.LiveKitSecret != "" {
+			return fmt.Errorf("--livekit-url, --livekit-api-key and --livekit-api-secret need --video-engine livekit")
+		}
+	case engineLiveKit:
+		switch {
+		case v.LiveKitURL == "":
+			return fmt.Errorf("--livekit-url: --video-engine livekit needs the LiveKit server's wss:// URL")
+		case v.LiveKitKey == "":
+			return fmt.Errorf("--livekit-api-key: --video-engine livekit needs LiveKit's API key")
+		case v.LiveKitSecret == "":
+			return fmt.Errorf("--livekit-api-secret: --video-engine livekit needs the API key's secret (or HAVEN_LIVEKIT_API_SECRET_FILE)")
+		}
+		// The rest is checked by the engine, without contacting it.
+		if _, err := livekit.New(livekit.Config{URL: v.LiveKitURL, APIKey: v.LiveKitKey, APISecret: v.LiveKitSecret,
+			Allow: func(context.Context) error { return nil }}); err != nil {
+			return fmt.Errorf("--livekit-url, --livekit-api-key, --livekit-api-secret: %s", haven.ErrorMessage(err))
+		}
+	default:
+		return fmt.Errorf("--video-engine: %q is not embedded or livekit", v.Engine)
+	}
 	if v.KeyPath == "" {
 		v.KeyPath = filepath.Join(dataDir, "keys", "video.key")
 	}
@@ -130,15 +174,30 @@ func turnSecret(videoKey []byte) []byte {
 	return m.Sum(nil)
 }
 
-// videoStack is the media half of a serving process.
+// videoStack is the media half of a serving process: the embedded SFU
+// and TURN relay, or the LiveKit engine.
 type videoStack struct {
-	sfu  *sfu.SFU
-	turn *turn.Server
+	sfu     *sfu.SFU
+	turn    *turn.Server
+	livekit *livekit.Engine
 }
 
-// startVideo starts the SFU and the TURN relay. The relay may send only to
-// the media address: it is a way into the SFU, not into the network.
+// startVideo starts the SFU and the TURN relay, or with --video-engine
+// livekit readies the LiveKit engine, which asks the vendor registry
+// before each request (the SFU and relay are then not started). The relay
+// may send only to the media address: it is a way into the SFU, not into
+// the network.
 func startVideo(v *videoConfig, key []byte) (*videoStack, error) {
+	if v.Engine == engineLiveKit {
+		if v.livekitAllow == nil {
+			return nil, fmt.Errorf("--video-engine livekit: LiveKit is not in the vendor registry")
+		}
+		eng, err := livekit.New(livekit.Config{URL: v.LiveKitURL, APIKey: v.LiveKitKey, APISecret: v.LiveKitSecret, Allow: v.livekitAllow})
+		if err != nil {
+			return nil, fmt.Errorf("--livekit-url: %s", haven.ErrorMessage(err))
+		}
+		return &videoStack{livekit: eng}, nil
+	}
 	sc := sfu.Config{UDPPortMin: v.portMin, UDPPortMax: v.portMax}
 	if v.mediaIP.IsLoopback() {
 		sc.LoopbackOnly = true
@@ -173,11 +232,14 @@ func startVideo(v *videoConfig, key []byte) (*videoStack, error) {
 
 // web returns what the visit pages need.
 func (v *videoStack) web(key []byte, db *sqlstore.DB) *web.VideoConfig {
-	return &web.VideoConfig{SFU: v.sfu, TURN: v.turn, TokenKey: key, Spent: db.SpentTokens()}
+	return &web.VideoConfig{SFU: v.sfu, TURN: v.turn, LiveKit: v.livekit, TokenKey: key, Spent: db.SpentTokens()}
 }
 
-// Close ends every call and stops the relay.
+// Close ends every call on the embedded SFU and stops the relay. LiveKit's
+// rooms outlive this process: other nodes may be serving them.
 func (v *videoStack) Close() {
-	v.sfu.Close()
-	v.turn.Close()
+	if v.sfu != nil {
+		v.sfu.Close()
+		v.turn.Close()
+	}
 }

@@ -59,6 +59,12 @@ const (
 	State      Type = "state"       // {peer}: a participant muted, turned a camera off, shares a screen
 	Ended      Type = "ended"       // the visit is over; the server closes the connection
 	Error      Type = "error"       // {code, message}
+	// LiveKit tells the page to meet the others on LiveKit instead of
+	// this SFU (the server runs --video-engine livekit): {url, token,
+	// participant (its LiveKit identity), role}. The connection stays
+	// open: leave, end and invite go on over it, and so do the checks
+	// that cut a participant.
+	LiveKit Type = "livekit"
 )
 
 // Limits on what a client may send. A browser's offer with audio, video
@@ -95,6 +101,7 @@ type Message struct {
 	Peers       []Peer        `json:"peers,omitempty"`
 	ICEServers  []ICEServer   `json:"ice_servers,omitempty"`
 	Key         string        `json:"key,omitempty"` // a public key (PublicKey) or a sealed media key (WrapKey)
+	URL         string        `json:"url,omitempty"` // the LiveKit server (LiveKit)
 	Code        string        `json:"code,omitempty"`
 	Text        string        `json:"message,omitempty"`
 }

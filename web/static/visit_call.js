@@ -15,6 +15,7 @@
 // of video frames it has decoded in data attributes of #call.
 import { api, sleep, signedOut } from './visit_api.js';
 import { E2EE } from './e2ee.js';
+import { joinLiveKit } from './visit_livekit.js';
 
 const root = document.getElementById('call');
 const visitID = root.dataset.visit;
@@ -53,6 +54,8 @@ const call = {
   peers: new Map(), // participant id -> tile
   soundBlocked: false,
   e2ee: null, // the media encryption, once its keys are made
+  room: null, // with --video-engine livekit: the LiveKit room (visit_livekit.js)
+  receivers: new Set(), // with LiveKit: the receivers of the others' media
 };
 
 // setState shows the call's state to tests and styles, and the wall time
@@ -65,6 +68,9 @@ function setState(s) {
 function say(text) { statusEl.textContent = text; }
 
 function send(m) {
+  // On LiveKit, media state travels with the media; Haven's connection
+  // carries only leaving, ending and inviting.
+  if (call.room && !['leave', 'end', 'invite'].includes(m.type)) { return; }
   if (call.ws && call.ws.readyState === WebSocket.OPEN) {
     call.ws.send(JSON.stringify(m));
   }
@@ -276,8 +282,47 @@ function onMessage(m) {
   queue = queue.then(() => handle(m)).catch((e) => console.warn('signaling', e));
 }
 
+// remoteTrack shows a track of another participant in their tile.
+function remoteTrack(who, track, isScreen) {
+  const t = tile(who);
+  let target = track.kind === 'audio' ? t.audio : t.video;
+  if (isScreen) { target = t.screen; t.screen.hidden = false; }
+  const stream = target.srcObject;
+  for (const old of stream.getTracks()) {
+    if (old.kind === track.kind) { stream.removeTrack(old); }
+  }
+  stream.addTrack(track);
+  target.srcObject = stream;
+  const played = target.play();
+  if (played && target === t.audio) {
+    played.catch(() => soundBlocked());
+  }
+}
+
 async function handle(m) {
   switch (m.type) {
+    case 'livekit':
+      // The server runs --video-engine livekit: the media goes there.
+      await call.mediaReady;
+      call.me = m.participant;
+      call.role = m.role;
+      root.dataset.engine = 'livekit';
+      root.dataset.joins = String(Number(root.dataset.joins || 0) + 1);
+      screenButton.hidden = true; // not on LiveKit yet
+      try {
+        call.room = await joinLiveKit(m, {
+          e2ee: call.e2ee, local: call.local, tile: (id) => tile(id), dropTile, onRemoteTrack: remoteTrack,
+          setState, say, receivers: call.receivers,
+          switchedOff: (kind) => (kind === 'audio' ? call.muted : call.cameraOff),
+          ended: () => finish('The visit has ended. Thank you.', 'ended'),
+          lost: () => { if (!call.over) { queue = queue.then(() => drop()); } },
+        });
+        call.attempt = 0;
+      } catch (e) {
+        console.warn('livekit', e);
+        drop();
+      }
+      break;
     case 'joined':
       await call.mediaReady;
       call.me = m.participant;
@@ -370,9 +415,12 @@ async function connect() {
 
 // teardown closes the connection to the server, keeping the camera.
 function teardown() {
-  const ws = call.ws, pc = call.pc;
+  const ws = call.ws, pc = call.pc, room = call.room;
   call.ws = null;
   call.pc = null;
+  call.room = null;
+  call.receivers.clear();
+  if (room) { room.disconnect().catch(() => {}); }
   call.screenSender = null;
   if (ws) { try { ws.close(); } catch (e) { /* closed */ } }
   if (pc) { pc.close(); }
@@ -555,6 +603,7 @@ async function keepAlive() {
 // how media travels (a "relay" candidate: through the TURN server) and
 // how many video packets arrived on this connection.
 async function framesDecoded() {
+  if (call.room) { return liveKitFrames(); }
   if (!call.pc) { return 0; }
   let frames = 0, packets = 0;
   const report = await call.pc.getStats();
@@ -571,6 +620,23 @@ async function framesDecoded() {
       if (local) { root.dataset.route = local.candidateType; }
     }
   });
+  root.dataset.videoPackets = String(packets);
+  return frames;
+}
+
+// liveKitFrames counts the video frames decoded from LiveKit's receivers.
+async function liveKitFrames() {
+  let frames = 0, packets = 0;
+  for (const r of call.receivers) {
+    if (!r.track || r.track.kind !== 'video') { continue; }
+    const report = await r.getStats();
+    report.forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'video') {
+        frames += s.framesDecoded || 0;
+        packets += s.packetsReceived || 0;
+      }
+    });
+  }
   root.dataset.videoPackets = String(packets);
   return frames;
 }

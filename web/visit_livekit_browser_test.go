@@ -1,0 +1,82 @@
+package web_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"haven/video/livekit"
+	"haven/video/livekit/livekittest"
+)
+
+// TestBrowserVideoVisitThroughLiveKit: with --video-engine livekit, the
+// patient and the clinician, each in their own Chromium at 390 px, meet
+// through a real livekit-server: the visit's room exists once the
+// clinician admits the patient, both decode the other's camera (a picture
+// that is not black) through LiveKit, every frame they receive was
+// opened with a key the other sealed for them (LiveKit forwards only
+// sealed frames), and both show the same safety code. The page loads
+// livekit-client from Haven itself, under the page's CSP, which names the
+// LiveKit server as the only other place it may connect to.
+func TestBrowserVideoVisitThroughLiveKit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two browsers and a LiveKit call")
+	}
+	lk := livekittest.Start(t)
+	eng, err := livekit.New(livekit.Config{URL: lk.URL, APIKey: lk.APIKey, APISecret: lk.APISecret,
+		Allow: func(context.Context) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := newVideoStackOn(t, true, eng)
+	st.practice = st.seedPractice("Riverside Family Clinic", doctor, desk, patientEmail, "Maria Lopez")
+	visit := st.bookNextSlot(patientEmail, doctor)
+	if rooms := lk.Rooms(t); len(rooms) != 0 {
+		t.Fatalf("rooms before admission: %v", rooms)
+	}
+	patient, clinician, _ := callInBrowsers(t, st, visit)
+	for _, ctx := range []context.Context{patient, clinician} {
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rooms := lk.Rooms(t); !slices.Equal(rooms, []string{eng.Room(visit.ID)}) {
+		t.Fatalf("rooms after admission: %v, want the visit's %s", rooms, eng.Room(visit.ID))
+	}
+
+	const frames = `Number((document.getElementById('call') || {dataset: {}}).dataset.framesDecoded || 0)`
+	const opened = `Number((document.getElementById('call') || {dataset: {}}).dataset.framesOpened || 0)`
+	const code = `(document.getElementById('call') || {dataset: {}}).dataset.safetyCode || ''`
+	for who, ctx := range map[string]context.Context{"patient": patient, "clinician": clinician} {
+		waitFor(t, ctx, who+" joins through LiveKit", `document.getElementById('call').dataset.engine === 'livekit' ? 1 : 0`)
+		waitFor(t, ctx, who+" decodes video through LiveKit", frames+` > 30 ? 1 : 0`)
+		waitFor(t, ctx, who+" opens sealed frames", opened+` > 30 ? 1 : 0`)
+		if luma := pictureLuma(t, ctx); luma < 20 {
+			t.Fatalf("the %s sees a dark picture (mean luma %.1f)", who, luma)
+		}
+		fits, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= 390`))
+		if err != nil || !fits {
+			t.Fatalf("the %s's call page scrolls sideways at 390 px (%v)", who, err)
+		}
+	}
+	// What the encryption costs through LiveKit, as the embedded test
+	// reports it: the worker's time sealing and opening per frame.
+	for who, ctx := range map[string]context.Context{"patient": patient, "clinician": clinician} {
+		c, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]string](`(() => { const d = document.getElementById('call').dataset;
+		  return {sealed: d.framesSealed, opened: d.framesOpened, dropped: d.framesDropped, sealMs: d.sealMs, openMs: d.openMs}; })()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s through LiveKit: sealed %s frames in %s ms, opened %s in %s ms, dropped %s (before their key)",
+			who, c["sealed"], c["sealMs"], c["opened"], c["openMs"], c["dropped"])
+	}
+	if got := lk.Participants(t, eng.Room(visit.ID)); len(got) != 2 {
+		t.Fatalf("LiveKit's room holds %v, want the patient and the clinician", got)
+	}
+	pc, cc := waitCode(t, patient, code, ""), waitCode(t, clinician, code, "")
+	if pc == "" || pc != cc {
+		t.Fatalf("safety codes: patient %q, clinician %q", pc, cc)
+	}
+}
