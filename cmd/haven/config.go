@@ -130,8 +130,27 @@ func registerSettings(fs *flag.FlagSet, settings []setting) error {
 			usage += ", or " + s.env + "_FILE"
 		}
 		fs.StringVar(s.dst, s.flag, def, usage+")")
+		if s.secret {
+			fs.Func(s.flag+"_FILE", "a file holding --"+s.flag+", so the secret is not on the command line", secretFile(s.flag, s.dst))
+		}
 	}
 	return nil
+}
+
+// secretFile is the --NAME_FILE flag of a secret: it reads the secret from
+// the file it names, as NAME_FILE in the environment does.
+func secretFile(flag string, dst *string) func(string) error {
+	return func(file string) error {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return fmt.Errorf("cannot read %s: %v", file, errShort(err))
+		}
+		*dst = strings.TrimSpace(string(b))
+		if *dst == "" {
+			return fmt.Errorf("%s is empty", file)
+		}
+		return nil
+	}
 }
 
 // validate checks settings that need no I/O beyond the data dir, and fills

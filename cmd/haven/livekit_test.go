@@ -13,7 +13,8 @@ import (
 // `haven serve --video-engine livekit` registers LiveKit in the vendor
 // registry and refuses to start until it has a current agreement covering
 // full PHI (video is PHI); with one recorded, it serves. The API secret is
-// read from HAVEN_LIVEKIT_API_SECRET_FILE, as other secrets are.
+// read from a file, named by HAVEN_LIVEKIT_API_SECRET_FILE or by the flag
+// --livekit-api-secret_FILE, as other secrets are.
 func TestServeWithLiveKitNeedsItsAgreement(t *testing.T) {
 	lk := livekittest.Start(t)
 	dir := t.TempDir()
@@ -35,7 +36,8 @@ func TestServeWithLiveKitNeedsItsAgreement(t *testing.T) {
 		"--baa-signed", "2026-01-05", "--baa-expires", "2099-12-31", "--phi", "full"); code != 0 {
 		t.Fatalf("vendors update: exit %d\n%s%s", code, out, errOut)
 	}
-	s := startServeEnv(t, env, dataDir, "--video-engine", "livekit", "--livekit-url", lk.URL, "--livekit-api-key", lk.APIKey)
+	s := startServeEnv(t, nil, dataDir, "--video-engine", "livekit", "--livekit-url", lk.URL, "--livekit-api-key", lk.APIKey,
+		"--livekit-api-secret_FILE", secret)
 	if strings.Contains(s.out.String(), "without a current business associate agreement") {
 		t.Fatalf("serve still says LiveKit lacks an agreement:\n%s", s.out)
 	}
@@ -48,6 +50,7 @@ func TestServeWithLiveKitNeedsItsAgreement(t *testing.T) {
 		{[]string{"--video-engine", "jitsi"}, "--video-engine"},
 		{[]string{"--video-engine", "livekit", "--livekit-api-key", "k"}, "--livekit-url"},
 		{[]string{"--livekit-url", "wss://livekit.example"}, "need --video-engine livekit"},
+		{[]string{"--video-engine", "livekit", "--livekit-url", "wss://livekit.example", "--livekit-api-key", "k", "--livekit-api-secret_FILE", filepath.Join(dir, "missing")}, "livekit-api-secret_FILE"},
 		{[]string{"--video-engine", "livekit", "--livekit-url", "ws://livekit.example", "--livekit-api-key", "k", "--livekit-api-secret", strings.Repeat("s", 40)}, "wss://"},
 	} {
 		code, _, errOut := runHaven(t, nil, append([]string{"serve", "--data-dir", filepath.Join(dir, "other"), "--addr", "127.0.0.1:0"}, c.args...)...)
