@@ -37,3 +37,18 @@ func InFIPSMode(t *testing.T) bool {
 	}
 	return false
 }
+
+// OutsideEnv is this process's environment for a server we did not write,
+// without GODEBUG: under make test-fips it holds fips140=only, which
+// governs Haven's cryptography, not the engine's (MinIO, for one, takes an
+// MD5 of its own binary as it starts; Vault and LiveKit use algorithms of
+// their own choosing).
+func OutsideEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GODEBUG=") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}

@@ -115,7 +115,7 @@ func (v *Vault) launch() {
 	t := v.t
 	t.Helper()
 	cmd := exec.Command(v.bin, "server", "-config", v.config)
-	cmd.Env = append(outsideEnv(), "VAULT_DISABLE_MLOCK=true", "SKIP_SETCAP=1")
+	cmd.Env = append(testkit.OutsideEnv(), "VAULT_DISABLE_MLOCK=true", "SKIP_SETCAP=1")
 	cmd.Stdout, cmd.Stderr = v.log, v.log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -254,18 +254,4 @@ func (v *Vault) call(method, path string, in, out any) {
 			t.Fatalf("vault %s %s: %v in %s", method, path, err, raw.String())
 		}
 	}
-}
-
-// outsideEnv is this process's environment for a server we did not write,
-// without GODEBUG: under make test-fips it holds fips140=only, which
-// governs Haven's cryptography, not the engine's (MinIO, for one, takes an
-// MD5 of its own binary as it starts).
-func outsideEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "GODEBUG=") {
-			env = append(env, kv)
-		}
-	}
-	return env
 }

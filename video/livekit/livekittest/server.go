@@ -112,6 +112,7 @@ logging:
 		tb.Fatal(err)
 	}
 	s.cmd = exec.Command(bin, "--config", path)
+	s.cmd.Env = testkit.OutsideEnv()
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		tb.Fatal(err)
