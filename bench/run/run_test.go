@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"cmp"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -97,6 +99,31 @@ func TestLoadTableRatiosAgainstFirstRowAndDurableFloor(t *testing.T) {
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestChartReadsAreDividedByTheirDatabasesFloor(t *testing.T) {
+	audited := 0
+	for _, s := range loadSuites {
+		if !strings.Contains(s.Path, "/api/v1/patients/{patient}") {
+			continue
+		}
+		if !s.Audited {
+			t.Errorf("%s: a chart read, not marked Audited", s.Name)
+		}
+		audited++
+		db := database(cmp.Or(s.Server, "sqlite"))
+		if want := map[string]string{"sqlite": "SQLite", "postgres": "PostgreSQL"}[db]; !strings.Contains(s.Name, want) {
+			t.Errorf("%s: divided by the %s floor", s.Name, db)
+		}
+	}
+	if audited == 0 {
+		t.Fatal("no chart read rows")
+	}
+	for db, name := range floorNames {
+		if !regexp.MustCompile(`^baseline`).MatchString(name) || database(db) != db {
+			t.Errorf("floor %s: name %q", db, name)
 		}
 	}
 }
