@@ -6,6 +6,9 @@
 // of everything Haven adds on top of Go's TLS stack on the same machine at
 // the same moment.
 //
+// With -sqlite or -postgres it also serves GET /durable, the same answer
+// given only after a durable group-committed append (durable.go).
+//
 // It listens on -addr (loopback only) and prints its URL on stdout once it
 // is accepting connections, then serves until SIGINT or SIGTERM.
 package main
@@ -32,20 +35,37 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "loopback address to listen on")
+	sqlitePath := flag.String("sqlite", "", "serve GET /durable, appending to the SQLite database at this path")
+	postgres := flag.String("postgres", "", "serve GET /durable, appending to the PostgreSQL database at this URL")
 	flag.Parse()
-	if err := run(*addr); err != nil {
+	if err := run(*addr, *sqlitePath, *postgres); err != nil {
 		fmt.Fprintln(os.Stderr, "baseline:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr string) error {
+func run(addr, sqlitePath, postgres string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return err
 	}
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		return fmt.Errorf("-addr %s is not a loopback address", addr)
+	}
+	if sqlitePath != "" && postgres != "" {
+		return errors.New("-sqlite and -postgres: give one")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var floor *groupCommit
+	switch {
+	case sqlitePath != "":
+		floor, err = openSQLite(ctx, sqlitePath)
+	case postgres != "":
+		floor, err = openPostgres(ctx, postgres)
+	}
+	if err != nil {
+		return err
 	}
 	cert, err := selfSigned()
 	if err != nil {
@@ -56,6 +76,16 @@ func run(addr string) error {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n")) // the same bytes as haven's /healthz
 	})
+	if floor != nil {
+		mux.HandleFunc("GET /durable", func(w http.ResponseWriter, r *http.Request) {
+			if err := floor.append(r.Context()); err != nil {
+				http.Error(w, "append failed", http.StatusInternalServerError)
+				return
+			}
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Write([]byte("ok\n"))
+		})
+	}
 	srv := &http.Server{
 		Handler:           mux,
 		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}},
@@ -65,8 +95,6 @@ func run(addr string) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
 	fmt.Printf("https://%s\n", ln.Addr())
@@ -79,6 +107,9 @@ func run(addr string) error {
 	defer cancel()
 	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
+	}
+	if floor != nil {
+		fmt.Fprintf(os.Stderr, "durable appends: %d rows in %d commits\n", floor.rows.Load(), floor.commits.Load())
 	}
 	return nil
 }

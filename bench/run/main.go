@@ -68,7 +68,7 @@ func main() {
 	flag.BoolVar(&cfg.browser, "browser", true, "also run the browser benchmarks (headless Chromium; skipped when it is not installed)")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (binaries, logs, data) for inspection")
 	pg := flag.String("postgres", "", "PostgreSQL server for the PostgreSQL rows (a database is created and dropped on it; default HAVEN_TEST_POSTGRES, else the local server when one answers; \"off\" to skip)")
-	only := flag.String("only", "", "measure only the load rows whose name matches this regular expression (the baseline always runs)")
+	only := flag.String("only", "", "measure only the load rows whose name matches this regular expression (the bare baseline always runs; the durable floors when they match)")
 	flag.Parse()
 	if *only != "" {
 		re, err := regexp.Compile(*only)
@@ -137,11 +137,16 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		bins[name] = bin
 	}
 
-	base, err := startBaseline(ctx, bins["baseline"], tmp)
+	base, err := startBaseline(ctx, bins["baseline"], tmp, "baseline")
 	if err != nil {
 		return err
 	}
 	defer base.stop()
+	floors, err := startFloors(ctx, cfg, bins["baseline"], tmp)
+	if err != nil {
+		return err
+	}
+	defer stopFloors(floors)
 
 	havens := map[string]*server{}
 	if haveHaven {
@@ -158,11 +163,12 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		}
 	}
 
-	rows, err := measureLoad(ctx, cfg, bins["loadgen"], base, havens)
+	rows, err := measureLoad(ctx, cfg, bins["loadgen"], base, floors, havens)
 	if err != nil {
 		return err
 	}
 	base.stop()
+	stopFloors(floors)
 	for _, hv := range havens {
 		hv.stop()
 	}
@@ -222,9 +228,10 @@ func goBench(ctx context.Context, root string, out io.Writer, title, pattern, be
 // measureLoad runs loadgen rounds times against the baseline and every
 // suite, alternating the order each round so neither side always runs on
 // a cooler or hotter machine, and keeps the median round of each row.
-func measureLoad(ctx context.Context, cfg config, loadgen string, base *server, havens map[string]*server) ([]loadRow, error) {
+func measureLoad(ctx context.Context, cfg config, loadgen string, base *server, floors []floor, havens map[string]*server) ([]loadRow, error) {
 	type target struct {
 		name     string
+		floor    string // the durable floor row this one is also divided by
 		url      string
 		method   string
 		body     string
@@ -234,11 +241,19 @@ func measureLoad(ctx context.Context, cfg config, loadgen string, base *server, 
 		floodURL string
 	}
 	targets := []target{{name: "baseline: bare Go TLS 1.3, GET /healthz", url: base.url + "/healthz"}}
+	floorOf := map[string]string{} // database → name of its measured floor row
+	for _, f := range floors {
+		targets = append(targets, target{name: f.name, url: f.server.url + "/durable"})
+		floorOf[f.db] = f.name
+	}
 	for _, s := range loadSuites {
 		if cfg.only != nil && !cfg.only.MatchString(s.Name) {
 			continue
 		}
 		t := target{name: s.Name, method: s.Method, body: s.Body, flood: s.Flood}
+		if s.Audited {
+			t.floor = floorOf[database(cmp.Or(s.Server, "sqlite"))]
+		}
 		hv := havens[cmp.Or(s.Server, "sqlite")]
 		switch {
 		case len(havens) == 0:
@@ -311,7 +326,7 @@ func measureLoad(ctx context.Context, cfg config, loadgen string, base *server, 
 	}
 	rows := make([]loadRow, len(targets))
 	for i, t := range targets {
-		rows[i] = loadRow{Name: t.name, Note: t.note, Errors: errs[i]}
+		rows[i] = loadRow{Name: t.name, Note: t.note, Errors: errs[i], Floor: t.floor}
 		if rs := results[i]; len(rs) > 0 {
 			slices.SortFunc(rs, func(a, b load.Result) int { return cmp.Compare(a.RPS, b.RPS) })
 			rows[i].Result = rs[len(rs)/2]
@@ -391,14 +406,15 @@ type server struct {
 	nodes   []*server // behind this balancer (cluster.go)
 }
 
-func startBaseline(ctx context.Context, bin, tmp string) (*server, error) {
-	s := &server{name: "baseline", logPath: filepath.Join(tmp, "baseline.log")}
+// startBaseline starts bench/baseline named name with extra flags.
+func startBaseline(ctx context.Context, bin, tmp, name string, extra ...string) (*server, error) {
+	s := &server{name: name, logPath: filepath.Join(tmp, name+".log")}
 	logFile, err := os.Create(s.logPath)
 	if err != nil {
 		return nil, err
 	}
 	defer logFile.Close()
-	s.cmd = exec.Command(bin, "-addr", "127.0.0.1:0")
+	s.cmd = exec.Command(bin, append([]string{"-addr", "127.0.0.1:0"}, extra...)...)
 	s.cmd.Stderr = logFile
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {
@@ -421,13 +437,13 @@ func startBaseline(ctx context.Context, bin, tmp string) (*server, error) {
 	case u, ok := <-line:
 		if !ok || !strings.HasPrefix(u, "https://") {
 			s.stop()
-			return nil, fmt.Errorf("baseline did not start; see %s", s.logPath)
+			return nil, fmt.Errorf("%s did not start:\n%s", name, tail(s.logPath, 20))
 		}
 		s.url = u
 		return s, nil
 	case <-time.After(10 * time.Second):
 		s.stop()
-		return nil, errors.New("baseline did not start within 10s")
+		return nil, fmt.Errorf("%s did not start within 10s", name)
 	case <-ctx.Done():
 		s.stop()
 		return nil, ctx.Err()

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"cmp"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -78,20 +80,50 @@ func TestBaselineOf(t *testing.T) {
 	}
 }
 
-func TestLoadTableRatiosAgainstFirstRow(t *testing.T) {
+func TestLoadTableRatiosAgainstFirstRowAndDurableFloor(t *testing.T) {
 	var out bytes.Buffer
 	writeLoadTable(&out, []loadRow{
 		{Name: "baseline", Result: load.Result{RPS: 20000, P50us: 250, P90us: 900, P99us: 1500, MaxUs: 12000}},
 		{Name: "haven: GET /healthz", Result: load.Result{RPS: 5000, P50us: 1000, P90us: 2000, P99us: 3000, MaxUs: 4000}, Errors: 2},
 		{Name: "haven: later row", Note: "skipped: cmd/haven not found"},
+		{Name: "floor", Result: load.Result{RPS: 4000, P50us: 4000, P90us: 4000, P99us: 4000, MaxUs: 4000}},
+		{Name: "haven: audited read", Result: load.Result{RPS: 1000, P50us: 1000, P90us: 2000, P99us: 3000, MaxUs: 4000}, Floor: "floor"},
+		{Name: "haven: audited read, floor not measured", Result: load.Result{RPS: 1000, P50us: 1000, P90us: 2000, P99us: 3000, MaxUs: 4000}, Floor: "other"},
 	})
 	for _, want := range []string{
-		"| baseline | 20,000 | 250 µs | 900 µs | 1.50 ms | 12.00 ms | 0 | 1.00 |",
-		"| haven: GET /healthz | 5,000 | 1.00 ms | 2.00 ms | 3.00 ms | 4.00 ms | 2 | 0.25 |",
+		"| baseline | 20,000 | 250 µs | 900 µs | 1.50 ms | 12.00 ms | 0 | 1.00 |  |",
+		"| haven: GET /healthz | 5,000 | 1.00 ms | 2.00 ms | 3.00 ms | 4.00 ms | 2 | 0.25 |  |",
 		"| haven: later row | skipped: cmd/haven not found |",
+		"| haven: audited read | 1,000 | 1.00 ms | 2.00 ms | 3.00 ms | 4.00 ms | 0 | 0.05 | 0.25 |",
+		"| haven: audited read, floor not measured | 1,000 | 1.00 ms | 2.00 ms | 3.00 ms | 4.00 ms | 0 | 0.05 |  |",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestChartReadsAreDividedByTheirDatabasesFloor(t *testing.T) {
+	audited := 0
+	for _, s := range loadSuites {
+		if !strings.Contains(s.Path, "/api/v1/patients/{patient}") {
+			continue
+		}
+		if !s.Audited {
+			t.Errorf("%s: a chart read, not marked Audited", s.Name)
+		}
+		audited++
+		db := database(cmp.Or(s.Server, "sqlite"))
+		if want := map[string]string{"sqlite": "SQLite", "postgres": "PostgreSQL"}[db]; !strings.Contains(s.Name, want) {
+			t.Errorf("%s: divided by the %s floor", s.Name, db)
+		}
+	}
+	if audited == 0 {
+		t.Fatal("no chart read rows")
+	}
+	for db, name := range floorNames {
+		if !regexp.MustCompile(`^baseline`).MatchString(name) || database(db) != db {
+			t.Errorf("floor %s: name %q", db, name)
 		}
 	}
 }
