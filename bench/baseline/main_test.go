@@ -4,9 +4,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/x509"
-	"os"
 	"path/filepath"
 	"testing"
+
+	"haven/internal/testkit"
 )
 
 func TestRefusesToListenOffLoopback(t *testing.T) {
@@ -74,24 +75,11 @@ func TestDurableAppendOnSQLiteStoresEveryRow(t *testing.T) {
 }
 
 func TestDurableAppendOnPostgreSQLStoresEveryRow(t *testing.T) {
-	dsn := os.Getenv("HAVEN_TEST_POSTGRES")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("HAVEN_TEST_POSTGRES is not set")
-		}
-		t.Skip("HAVEN_TEST_POSTGRES is not set")
-	}
-	g, err := openPostgres(t.Context(), dsn)
+	g, err := openPostgres(t.Context(), testkit.Postgres(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer g.db.Close()
-	// The server's database is shared: start from an empty table of our
-	// own name and drop it afterwards.
-	if _, err := g.db.Exec(`TRUNCATE floor`); err != nil {
-		t.Fatal(err)
-	}
-	defer g.db.Exec(`DROP TABLE floor`)
 	if n := appendConcurrently(t, g); n != 16 {
 		t.Fatalf("%d rows after 16 appends", n)
 	}

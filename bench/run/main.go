@@ -7,8 +7,10 @@
 // measured in the same run. Ratios, not absolute numbers, are what carry
 // from one machine to another.
 //
-// Every step is bounded: the default run takes well under three minutes on
-// two cores. See bench/README.md.
+// Every step is bounded (each row by -d and -rounds, each Go benchmark by
+// its -benchtime), so a run ends; the growth rows' seeding of a million
+// audit events makes the default run take several minutes on two cores.
+// See bench/README.md.
 package main
 
 import (
