@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -37,27 +36,7 @@ type Vault struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
-	log  *lockedLog
-}
-
-type lockedLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.b.Len() < 1<<20 {
-		l.b.Write(p)
-	}
-	return len(p), nil
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	log  *testkit.ServerLog
 }
 
 // StartVault starts, initialises and unseals a Vault server with the
@@ -80,7 +59,7 @@ func StartVault(t testing.TB) *Vault {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	v := &Vault{Addr: "http://" + addr, bin: bin, t: t, config: filepath.Join(dir, "vault.hcl"), log: &lockedLog{}}
+	v := &Vault{Addr: "http://" + addr, bin: bin, t: t, config: filepath.Join(dir, "vault.hcl"), log: &testkit.ServerLog{}}
 	hcl := fmt.Sprintf(`storage "file" { path = %q }
 listener "tcp" {
   address     = %q

@@ -16,8 +16,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -47,27 +45,7 @@ type Server struct {
 
 	cmd  *exec.Cmd
 	done chan struct{}
-	log  *lockedLog
-}
-
-type lockedLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.b.Len() < 1<<20 {
-		l.b.Write(p)
-	}
-	return len(p), nil
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	log  *testkit.ServerLog
 }
 
 // Path returns the installed livekit-server, or "" when there is none.
@@ -89,7 +67,7 @@ func Start(tb testing.TB) *Server {
 	rand.Read(kb[:])
 	rand.Read(sb[:])
 	s := &Server{APIKey: "API" + hex.EncodeToString(kb[:6]), APISecret: hex.EncodeToString(sb[:]) + hex.EncodeToString(kb[:]),
-		Port: freeTCP(tb), UDPPort: freeUDP(tb), log: &lockedLog{}}
+		Port: freeTCP(tb), UDPPort: freeUDP(tb), log: &testkit.ServerLog{}}
 	rtcTCP := freeTCP(tb)
 	s.URL = fmt.Sprintf("ws://127.0.0.1:%d", s.Port)
 	conf := fmt.Sprintf(`port: %d
