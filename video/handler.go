@@ -101,6 +101,14 @@ type Config struct {
 	// durable state, so no new token is minted for it after a restart.
 	// The room closes even if it fails (taking access away never waits).
 	EndVisit func(ctx context.Context, visitID, clinicianID string) error
+	// Names, if set, returns the display names the participant c may
+	// see in the call, keyed by participant id: the names the call page
+	// shows on the embedded SFU, after the same checks (ctx carries the
+	// signed-in actor). Used only with LiveKit, where the page knows the
+	// others by pseudonym: the session sends them to the admitted
+	// participant keyed by LiveKit identity (signal.Names), and never to
+	// LiveKit.
+	Names func(ctx context.Context, c token.Claims) (map[string]string, error)
 	// Audit records an event durably. Joins and invitations that cannot
 	// be audited are refused; leaves, ends, cuts and refusals happen
 	// anyway (they only take access away) and the audit error is dropped.

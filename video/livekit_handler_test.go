@@ -2,7 +2,11 @@ package video_test
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 
 	"haven"
@@ -190,5 +194,84 @@ func TestLiveKitJoinThatCannotBeAuditedGetsNoToken(t *testing.T) {
 		default:
 		}
 		break
+	}
+}
+
+// On LiveKit the call channel names the others to an admitted
+// participant, keyed by their LiveKit pseudonyms (never their own name,
+// never anyone's id), and again when the page asks; a refused join hears
+// no name; and LiveKit itself learns none: room, identities, names,
+// metadata and attributes there hold no name and no id.
+func TestLiveKitNamesGoOnlyToAdmittedParticipantsNeverToLiveKit(t *testing.T) {
+	lk, srv, eng := withLiveKit(t)
+	people := map[string]string{"patient-1": "Maria Lopez", "clinician-1": "Dr Ana Rivera", "guest-1": "Sam Guest"}
+	var asked []string
+	var mu sync.Mutex
+	s := start(t, lk, func(c *video.Config) {
+		c.Names = func(_ context.Context, cl token.Claims) (map[string]string, error) {
+			mu.Lock()
+			asked = append(asked, cl.VisitID+"/"+cl.ParticipantID)
+			mu.Unlock()
+			if cl.VisitID != "visit-1" {
+				return nil, haven.Errorf(haven.ENOTFOUND, "no such visit")
+			}
+			return maps.Clone(people), nil
+		}
+	})
+
+	stranger := mustDial(t, s, "visit-1", "other-practice-1").listen()
+	stranger.join(t, mint(t, "visit-1", "other-practice-1", token.Patient))
+	stranger.next(t, signal.Error)
+	stranger.waitClosed(t)
+	for len(stranger.msgs) > 0 {
+		if m := <-stranger.msgs; m.Type == signal.Names || len(m.Names) != 0 {
+			t.Fatalf("a refused join was told names: %+v", m)
+		}
+	}
+	mu.Lock()
+	if len(asked) != 0 {
+		t.Fatalf("names were looked up for a refused join: %v", asked)
+	}
+	mu.Unlock()
+
+	docCh, doc := joinLiveKit(t, s, srv, "visit-1", "clinician-1", token.Clinician)
+	patCh, pat := joinLiveKit(t, s, srv, "visit-1", "patient-1", token.Patient)
+	want := func(ids ...string) map[string]string {
+		m := map[string]string{}
+		for _, id := range ids {
+			m[eng.Identity("visit-1", id)] = people[id]
+		}
+		return m
+	}
+	if m := patCh.next(t, signal.Names); !maps.Equal(m.Names, want("clinician-1", "guest-1")) {
+		t.Fatalf("the patient was told %v", m.Names)
+	}
+	if m := docCh.next(t, signal.Names); !maps.Equal(m.Names, want("patient-1", "guest-1")) {
+		t.Fatalf("the clinician was told %v", m.Names)
+	}
+	if got := eng.Identity("visit-1", "clinician-1"); doc.Joined.GetParticipant().GetIdentity() != got {
+		t.Fatalf("the clinician is %q in LiveKit, told %q", doc.Joined.GetParticipant().GetIdentity(), got)
+	}
+	patCh.send(t, signal.Message{Type: signal.Names}) // someone arrived the page cannot name
+	if m := patCh.next(t, signal.Names); !maps.Equal(m.Names, want("clinician-1", "guest-1")) {
+		t.Fatalf("asked again, the patient was told %v", m.Names)
+	}
+
+	infos := srv.ParticipantInfos(t, eng.Room("visit-1"))
+	if len(infos) != 2 {
+		t.Fatalf("LiveKit's room holds %d participants, want 2", len(infos))
+	}
+	for _, p := range append(infos, pat.Joined.GetParticipant(), doc.Joined.GetParticipant()) {
+		seen := eng.Room("visit-1") + " " + p.Identity + " " + p.Name + " " + p.Metadata + " " + fmt.Sprint(p.Attributes)
+		if p.Name != "" || p.Metadata != "" || len(p.Attributes) != 0 {
+			t.Fatalf("LiveKit holds more than a pseudonym: %q", seen)
+		}
+		for id, name := range people {
+			for _, leak := range append(strings.Fields(name), id, "visit-1") {
+				if strings.Contains(strings.ToLower(seen), strings.ToLower(leak)) {
+					t.Fatalf("LiveKit saw %q: %q", leak, seen)
+				}
+			}
+		}
 	}
 }

@@ -39,6 +39,7 @@ func (s *session) runLiveKit(ctx context.Context) {
 		s.leaveLiveKit(context.WithoutCancel(ctx))
 		return
 	}
+	s.sendNames(ctx)
 	reason := "disconnected"
 	defer func() {
 		if s.leaveLiveKit(context.WithoutCancel(ctx)) {
@@ -74,6 +75,8 @@ func (s *session) runLiveKit(ctx context.Context) {
 		case signal.Leave:
 			reason = "left"
 			return
+		case signal.Names:
+			s.sendNames(ctx)
 		case signal.End:
 			if s.claims.Role != token.Clinician {
 				s.sendError(haven.Errorf(haven.EFORBIDDEN, "only the clinician may end the visit"))
@@ -107,9 +110,31 @@ func (s *session) runLiveKit(ctx context.Context) {
 			}
 		default:
 			// Media, mute state and keys travel on LiveKit.
-			s.sendError(haven.Errorf(haven.EINVALID, "this call runs on LiveKit: only leave, end and invite are sent here"))
+			s.sendError(haven.Errorf(haven.EINVALID, "this call runs on LiveKit: only leave, end, invite and names are sent here"))
 		}
 	}
+}
+
+// sendNames tells this admitted participant the others' names keyed by
+// their LiveKit identities (pseudonyms), as Config.Names gives them; its
+// own is left out. A failure to look them up is not worth the call: the
+// page shows roles instead, and may ask again.
+func (s *session) sendNames(ctx context.Context) {
+	if s.h.cfg.Names == nil {
+		return
+	}
+	byID, err := s.h.cfg.Names(ctx, s.claims)
+	if err != nil {
+		return
+	}
+	names := make(map[string]string, len(byID))
+	for id, name := range byID {
+		if id == s.claims.ParticipantID || name == "" {
+			continue
+		}
+		names[s.h.cfg.LiveKit.Identity(s.visitID, id)] = name
+	}
+	_ = s.Send(signal.Message{Type: signal.Names, Names: names})
 }
 
 // leaveLiveKit removes this connection's participant from the LiveKit

@@ -87,6 +87,15 @@ func (s *Server) useVideo(vc VideoConfig) error {
 			}
 			return []signal.ICEServer{{URLs: cred.URLs, Username: cred.Username, Credential: cred.Password}}, nil
 		},
+		// On LiveKit, the names the call page shows: the same as its
+		// data-names and /people give, after the same checks (CallSeat).
+		Names: func(ctx context.Context, c token.Claims) (map[string]string, error) {
+			seat, err := svc.CallSeat(ctx, c.VisitID)
+			if err != nil {
+				return nil, err
+			}
+			return seat.Names, nil
+		},
 		Invite: func(ctx context.Context, visitID, _, guestID string) error {
 			return svc.InviteGuest(ctx, visitID, guestID)
 		},

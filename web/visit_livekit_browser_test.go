@@ -2,7 +2,9 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -59,6 +61,16 @@ func TestBrowserVideoVisitThroughLiveKit(t *testing.T) {
 		fits, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= 390`))
 		if err != nil || !fits {
 			t.Fatalf("the %s's call page scrolls sideways at 390 px (%v)", who, err)
+		}
+	}
+	// Tiles carry the others' real names, which Haven's call channel gave
+	// each page keyed by LiveKit pseudonym: LiveKit itself never had them.
+	label := `Array.from(document.querySelectorAll('#remote .label')).map(e => e.textContent).join('|')`
+	waitFor(t, patient, "the clinician named on the patient's tile", fmt.Sprintf(`(%s).includes('Worker %s') ? 1 : 0`, label, doctor))
+	waitFor(t, clinician, "the patient named on the clinician's tile", fmt.Sprintf(`(%s).includes('Maria Lopez') ? 1 : 0`, label))
+	for _, p := range lk.ParticipantInfos(t, eng.Room(visit.ID)) {
+		if p.Name != "" || p.Metadata != "" || len(p.Attributes) != 0 || !strings.HasPrefix(p.Identity, "p_") {
+			t.Fatalf("LiveKit knows a participant as %q (name %q, metadata %q, attributes %v)", p.Identity, p.Name, p.Metadata, p.Attributes)
 		}
 	}
 	// What the encryption costs through LiveKit, as the embedded test

@@ -29,6 +29,7 @@ var fields = map[Type][]string{
 	Invite:      {"type", "participant"},
 	PublicKey:   {"type", "key"},
 	WrapKey:     {"type", "participant", "key"},
+	Names:       {"type"}, // on LiveKit: asks for the others' names again
 }
 
 var candidateFields = map[string]bool{"candidate": true, "sdpMid": true, "sdpMLineIndex": true, "usernameFragment": true}

@@ -17,7 +17,10 @@
 // show from everyone's public keys exposes when read aloud.
 //
 // This package never touches media, tokens or the network; it carries no
-// PHI (ids, session descriptions, public keys and sealed keys only).
+// PHI (ids, session descriptions, public keys and sealed keys only), but
+// for one message: on LiveKit, where a participant is known only by a
+// pseudonym, Names tells an admitted participant the names their call
+// page shows anyway, keyed by the others' pseudonyms.
 package signal
 
 import (
@@ -65,6 +68,11 @@ const (
 	// open: leave, end and invite go on over it, and so do the checks
 	// that cut a participant.
 	LiveKit Type = "livekit"
+	// Names (on LiveKit) tells the page the others' display names keyed
+	// by their LiveKit identities: {names}. It follows LiveKit, and
+	// answers a page's Names (no fields) when someone it cannot name
+	// arrives (a guest invited since). LiveKit itself never sees a name.
+	Names Type = "names"
 )
 
 // Limits on what a client may send. A browser's offer with audio, video
@@ -102,8 +110,10 @@ type Message struct {
 	ICEServers  []ICEServer   `json:"ice_servers,omitempty"`
 	Key         string        `json:"key,omitempty"` // a public key (PublicKey) or a sealed media key (WrapKey)
 	URL         string        `json:"url,omitempty"` // the LiveKit server (LiveKit)
-	Code        string        `json:"code,omitempty"`
-	Text        string        `json:"message,omitempty"`
+	// Names are display names by LiveKit identity (Names, from the server).
+	Names map[string]string `json:"names,omitempty"`
+	Code  string            `json:"code,omitempty"`
+	Text  string            `json:"message,omitempty"`
 }
 
 // ICECandidate is a trickled candidate, shaped like the browser's

@@ -64,6 +64,7 @@ func TestHostileMessagesAreRefused(t *testing.T) {
 		"UnknownType":          `{"type":"record"}`,
 		"NoType":               `{"token":"x"}`,
 		"UnknownField":         `{"type":"leave","admin":"yes"}`,
+		"NamesFromAClient":     `{"type":"names","names":{"p_x":"Someone"}}`,
 		"FieldOfAnotherType":   `{"type":"join","token":"x","sdp":` + q(sdp) + `}`,
 		"MissingField":         `{"type":"join"}`,
 		"DuplicateType":        `{"type":"leave","type":"end"}`,

@@ -69,8 +69,8 @@ function say(text) { statusEl.textContent = text; }
 
 function send(m) {
   // On LiveKit, media state travels with the media; Haven's connection
-  // carries only leaving, ending and inviting.
-  if (call.room && !['leave', 'end', 'invite'].includes(m.type)) { return; }
+  // carries only leaving, ending, inviting and asking for names.
+  if (call.room && !['leave', 'end', 'invite', 'names'].includes(m.type)) { return; }
   if (call.ws && call.ws.readyState === WebSocket.OPEN) {
     call.ws.send(JSON.stringify(m));
   }
@@ -142,6 +142,20 @@ function refreshNames() {
     })
     .catch(() => {})
     .finally(() => { naming = null; });
+}
+
+// liveKitTile is a tile for a LiveKit identity; someone the page cannot
+// name yet (a guest invited since it joined) makes it ask Haven's call
+// connection for the names again, once at a time.
+const askedFor = new Set();
+function liveKitTile(id) {
+  const t = tile(id);
+  if (!names[id] && !naming && !askedFor.has(id) && call.ws && call.ws.readyState === WebSocket.OPEN) {
+    askedFor.add(id);
+    naming = Promise.resolve();
+    send({ type: 'names' });
+  }
+  return t;
 }
 
 function dropTile(id) {
@@ -309,9 +323,10 @@ async function handle(m) {
       root.dataset.engine = 'livekit';
       root.dataset.joins = String(Number(root.dataset.joins || 0) + 1);
       screenButton.hidden = true; // not on LiveKit yet
+      naming = Promise.resolve(); // the others' names follow this message
       try {
         call.room = await joinLiveKit(m, {
-          e2ee: call.e2ee, local: call.local, tile: (id) => tile(id), dropTile, onRemoteTrack: remoteTrack,
+          e2ee: call.e2ee, local: call.local, tile: liveKitTile, dropTile, onRemoteTrack: remoteTrack,
           setState, say, receivers: call.receivers,
           switchedOff: (kind) => (kind === 'audio' ? call.muted : call.cameraOff),
           ended: () => finish('The visit has ended. Thank you.', 'ended'),
@@ -322,6 +337,16 @@ async function handle(m) {
         console.warn('livekit', e);
         drop();
       }
+      break;
+    case 'names':
+      // On LiveKit: the others' names by their LiveKit pseudonyms.
+      if (m.names && typeof m.names === 'object') {
+        for (const [id, name] of Object.entries(m.names)) {
+          if (typeof name === 'string') { names[id] = name; }
+        }
+        for (const t of call.peers.values()) { label(t); }
+      }
+      naming = null;
       break;
     case 'joined':
       await call.mediaReady;

@@ -197,6 +197,19 @@ func (s *Server) Participants(tb testing.TB, room string) []string {
 	return ids
 }
 
+// ParticipantInfos is what the server holds about each participant in
+// room (identity, name, metadata, attributes), for tests that check it
+// learns nothing but pseudonyms.
+func (s *Server) ParticipantInfos(tb testing.TB, room string) []*lkp.ParticipantInfo {
+	tb.Helper()
+	ctx, rs := s.api(tb, room)
+	res, err := rs.ListParticipants(ctx, &lkp.ListParticipantsRequest{Room: room})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return res.Participants
+}
+
 // Participant is a client on LiveKit's signaling channel: what a browser
 // opens first, and what the server closes when it removes a participant
 // or deletes the room. It carries no media; the browser tests do.
