@@ -19,7 +19,10 @@ import (
 // clinician admits the patient, both decode the other's camera (a picture
 // that is not black) through LiveKit, every frame they receive was
 // opened with a key the other sealed for them (LiveKit forwards only
-// sealed frames), and both show the same safety code. The page loads
+// sealed frames), each tile carries the other's real name (which Haven's
+// call channel gave, LiveKit never having it), a screen the patient shares
+// reaches the clinician encrypted and decoded, and both show the same
+// safety code. The page loads
 // livekit-client from Haven itself, under the page's CSP, which names the
 // LiveKit server as the only other place it may connect to.
 func TestBrowserVideoVisitThroughLiveKit(t *testing.T) {
@@ -73,6 +76,25 @@ func TestBrowserVideoVisitThroughLiveKit(t *testing.T) {
 			t.Fatalf("LiveKit knows a participant as %q (name %q, metadata %q, attributes %v)", p.Identity, p.Name, p.Metadata, p.Attributes)
 		}
 	}
+	// The patient shares their screen: it goes out only once its sender
+	// encrypts, and the clinician receives it through a receiver that
+	// decrypts and decodes it, on the patient's tile.
+	click(t, patient, "#screen")
+	waitFor(t, patient, "the screen published, encrypted", `Number(document.getElementById('call').dataset.lkScreenPublished || 0)`)
+	waitFor(t, clinician, "the screen received through a decrypting receiver", `Number(document.getElementById('call').dataset.lkScreenReceived || 0)`)
+	const shown = `(() => { const v = document.querySelector('#remote video.screen:not([hidden])');
+	  return v && v.videoWidth > 0 ? v.getVideoPlaybackQuality().totalVideoFrames : 0; })()`
+	waitFor(t, clinician, "the shared screen decoded", shown+` > 10 ? 1 : 0`)
+	waitFor(t, clinician, "the patient's tile says they share", fmt.Sprintf(`(%s).includes('Maria Lopez · sharing screen') ? 1 : 0`, label))
+	for who, ctx := range map[string]context.Context{"patient": patient, "clinician": clinician} {
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('call').dataset.lkUnprotected || '0'`))
+		if err != nil || n != "0" {
+			t.Fatalf("the %s's page met %s sender(s) it could not encrypt (%v)", who, n, err)
+		}
+	}
+	click(t, patient, "#screen")
+	waitFor(t, clinician, "the shared screen gone", `document.querySelector('#remote video.screen:not([hidden])') ? 0 : 1`)
+
 	// What the encryption costs through LiveKit, as the embedded test
 	// reports it: the worker's time sealing and opening per frame.
 	for who, ctx := range map[string]context.Context{"patient": patient, "clinician": clinician} {

@@ -15,7 +15,7 @@
 // of video frames it has decoded in data attributes of #call.
 import { api, sleep, signedOut } from './visit_api.js';
 import { E2EE } from './e2ee.js';
-import { joinLiveKit } from './visit_livekit.js';
+import { joinLiveKit, publishScreen, unpublishScreen } from './visit_livekit.js';
 
 const root = document.getElementById('call');
 const visitID = root.dataset.visit;
@@ -156,6 +156,15 @@ function liveKitTile(id) {
     send({ type: 'names' });
   }
   return t;
+}
+
+// sharing notes, on LiveKit (where media state travels with the media),
+// that a participant shares their screen or stopped.
+function sharing(id, on) {
+  const t = call.peers.get(id);
+  if (!t) { return; }
+  t.peer = Object.assign({}, t.peer || {}, { screen: on });
+  label(t);
 }
 
 function dropTile(id) {
@@ -322,11 +331,16 @@ async function handle(m) {
       call.role = m.role;
       root.dataset.engine = 'livekit';
       root.dataset.joins = String(Number(root.dataset.joins || 0) + 1);
-      screenButton.hidden = true; // not on LiveKit yet
       naming = Promise.resolve(); // the others' names follow this message
       try {
         call.room = await joinLiveKit(m, {
-          e2ee: call.e2ee, local: call.local, tile: liveKitTile, dropTile, onRemoteTrack: remoteTrack,
+          e2ee: call.e2ee, local: call.local, tile: liveKitTile, dropTile,
+          onRemoteTrack: (id, track, isScreen) => {
+            remoteTrack(id, track, isScreen);
+            if (isScreen) { sharing(id, true); }
+          },
+          screenEnded: (id) => sharing(id, false),
+          screen: () => call.screen,
           setState, say, receivers: call.receivers,
           switchedOff: (kind) => (kind === 'audio' ? call.muted : call.cameraOff),
           ended: () => finish('The visit has ended. Thank you.', 'ended'),
@@ -525,15 +539,24 @@ screenButton.addEventListener('click', async () => {
   if (call.pc) {
     await call.screenSender.replaceTrack(track);
   }
+  if (call.room && !(await publishScreen(call.room, track, call.e2ee))) {
+    // Not encrypted, so not sent: stop the capture.
+    call.screen = null;
+    track.stop();
+    say('Haven could not share your screen securely.');
+    return;
+  }
   send({ type: 'screen-start' });
   press(screenButton, true, 'Stop sharing', 'Share screen');
 });
 
 function stopScreen() {
   if (!call.screen) { return; }
-  call.screen.stop();
+  const track = call.screen;
+  track.stop();
   call.screen = null;
   if (call.screenSender) { call.screenSender.replaceTrack(null); }
+  if (call.room) { unpublishScreen(call.room, track); }
   send({ type: 'screen-stop' });
   press(screenButton, false, 'Stop sharing', 'Share screen');
 }

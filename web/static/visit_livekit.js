@@ -11,15 +11,16 @@
 // over LiveKit's data channel instead of Haven's connection — LiveKit can
 // read neither. A camera or microphone is published switched off and
 // switched on only once its sender encrypts, so nothing leaves in the
-// clear but black frames and silence.
+// clear but black frames and silence. A shared screen is published the
+// same way (publishScreen): switched off until its sender encrypts.
 const LIVEKIT = '/static/vendor/livekit-client/livekit-client.esm.mjs';
 const TOPIC = 'haven-e2ee';
 const te = new TextEncoder();
 const td = new TextDecoder();
 
 // joinLiveKit joins the room m names. h is the call page's side:
-// { e2ee, local, tile, dropTile, onRemoteTrack, setState, say, ended, lost,
-// receivers, switchedOff }.
+// { e2ee, local, tile, dropTile, onRemoteTrack, screenEnded, screen,
+// setState, say, ended, lost, receivers, switchedOff }.
 export async function joinLiveKit(m, h) {
   protectEveryConnection(h.e2ee);
   const lk = await import(LIVEKIT);
@@ -77,10 +78,13 @@ export async function joinLiveKit(m, h) {
       e2ee.protectReceiver(track.receiver, track.kind); // already, as it arrived: see protectEveryConnection
       h.receivers.add(track.receiver);
     }
-    h.onRemoteTrack(participant.identity, track.mediaStreamTrack, track.source === lk.Track.Source.ScreenShare);
+    const screen = track.source === lk.Track.Source.ScreenShare;
+    if (screen && track.receiver && e2ee.protectedReceivers.has(track.receiver)) { debug('screenReceived'); }
+    h.onRemoteTrack(participant.identity, track.mediaStreamTrack, screen);
   });
-  room.on(lk.RoomEvent.TrackUnsubscribed, (track) => {
+  room.on(lk.RoomEvent.TrackUnsubscribed, (track, _pub, participant) => {
     if (track.receiver) { h.receivers.delete(track.receiver); }
+    if (track.source === lk.Track.Source.ScreenShare && participant) { h.screenEnded(participant.identity); }
   });
   room.on(lk.RoomEvent.Disconnected, (reason) => {
     if (reason === lk.DisconnectReason.ROOM_DELETED) {
@@ -109,9 +113,44 @@ export async function joinLiveKit(m, h) {
       debug('publishFailed', e);
     }
   }
+  const screen = h.screen();
+  if (screen) { await publishScreen(room, screen, e2ee); } // shared before a rejoin
   h.setState('connected');
   h.say('Connected.');
   return room;
+}
+
+// publishScreen publishes a shared screen's track on room as the camera
+// is: switched off (black frames) until its sender is known to encrypt,
+// and taken down again if it is not. It reports whether the screen is
+// being shared.
+export async function publishScreen(room, track, e2ee) {
+  const lk = await import(LIVEKIT);
+  track.enabled = false;
+  try {
+    const pub = await room.localParticipant.publishTrack(track, { source: lk.Track.Source.ScreenShare, stream: 'screen' });
+    const sender = pub.track && pub.track.sender;
+    if (!sender || !e2ee.protectedSenders.has(sender)) {
+      debug('unprotected');
+      await room.localParticipant.unpublishTrack(track, false);
+      return false;
+    }
+    track.enabled = true;
+    debug('screenPublished');
+    return true;
+  } catch (e) {
+    debug('publishFailed', e);
+    return false;
+  }
+}
+
+// unpublishScreen stops sending a shared screen on room.
+export async function unpublishScreen(room, track) {
+  try {
+    await room.localParticipant.unpublishTrack(track, false);
+  } catch (e) {
+    debug('unpublishFailed', e);
+  }
 }
 
 // protectEveryConnection puts the encryption on every sender and receiver
