@@ -2,12 +2,10 @@ package video
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"haven"
 	"haven/video/signal"
-	"haven/video/token"
 )
 
 // runLiveKit is a session when LiveKit carries the media. The join is
@@ -46,29 +44,10 @@ func (s *session) runLiveKit(ctx context.Context) {
 			s.audit(ctx, Event{Action: ActionLeave, Reason: reason})
 		}
 	}()
-	if s.h.cfg.Recheck != nil {
-		wctx, stop := context.WithCancel(ctx)
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.watch(wctx)
-		}()
-		defer wg.Wait()
-		defer stop()
-	}
+	defer s.rechecking(ctx)()
 	for {
-		typ, b, err := s.conn.Read(ctx)
-		if err != nil {
-			return
-		}
-		if !s.limiter.Allow() {
-			s.sendError(haven.Errorf(haven.ETOOMANY, "too many signaling messages"))
-			return
-		}
-		m, err := s.parse(typ, b)
-		if err != nil {
-			s.sendError(err)
+		m, ok := s.next(ctx)
+		if !ok {
 			return
 		}
 		switch m.Type {
@@ -78,35 +57,16 @@ func (s *session) runLiveKit(ctx context.Context) {
 		case signal.Names:
 			s.sendNames(ctx)
 		case signal.End:
-			if s.claims.Role != token.Clinician {
-				s.sendError(haven.Errorf(haven.EFORBIDDEN, "only the clinician may end the visit"))
+			if !s.endVisit(ctx) {
 				continue
-			}
-			s.audit(ctx, Event{Action: ActionEnd})
-			if s.h.cfg.EndVisit != nil {
-				if err := s.h.cfg.EndVisit(ctx, s.visitID, s.participant); err != nil {
-					s.sendError(err)
-				}
 			}
 			s.closeLiveKit(context.WithoutCancel(ctx))
 			_ = s.Send(signal.Message{Type: signal.Ended})
 			reason = "ended"
 			return
 		case signal.Invite:
-			if s.claims.Role != token.Clinician {
-				s.sendError(haven.Errorf(haven.EFORBIDDEN, "only the clinician may invite"))
-				continue
-			}
-			if err := s.h.cfg.Audit(ctx, s.event(Event{Action: ActionInvite, Subject: m.Participant})); err != nil {
-				s.sendError(haven.Wrap(haven.EUNAVAILABLE, err, "the audit log is unavailable; try again shortly"))
-				continue
-			}
-			// The service records the invitation; the guest's join is
-			// then checked like any other (Authorize).
-			if s.h.cfg.Invite != nil {
-				if err := s.h.cfg.Invite(ctx, s.visitID, s.participant, m.Participant); err != nil {
-					s.sendError(err)
-				}
+			if s.mayInvite(ctx, m) {
+				s.invited(ctx, m)
 			}
 		default:
 			// Media, mute state and keys travel on LiveKit.

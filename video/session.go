@@ -2,7 +2,6 @@ package video
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -29,29 +28,10 @@ func (s *session) run(ctx context.Context) {
 			s.audit(ctx, Event{Action: ActionLeave, Reason: reason})
 		}
 	}()
-	if s.h.cfg.Recheck != nil {
-		wctx, stop := context.WithCancel(ctx)
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.watch(wctx)
-		}()
-		defer wg.Wait() // the watcher reads the request; it must be done before the handler returns
-		defer stop()
-	}
+	defer s.rechecking(ctx)()
 	for {
-		typ, b, err := s.conn.Read(ctx)
-		if err != nil {
-			return
-		}
-		if !s.limiter.Allow() {
-			s.sendError(haven.Errorf(haven.ETOOMANY, "too many signaling messages"))
-			return
-		}
-		m, err := s.parse(typ, b)
-		if err != nil {
-			s.sendError(err)
+		m, ok := s.next(ctx)
+		if !ok {
 			return
 		}
 		if m.Type == signal.Leave {
@@ -62,6 +42,45 @@ func (s *session) run(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// rechecking runs the recheck's watcher beside the session, when there is
+// a recheck, and returns what stops it and waits for it: the watcher reads
+// the request, so it must be done before the handler returns.
+func (s *session) rechecking(ctx context.Context) (stop func()) {
+	if s.h.cfg.Recheck == nil {
+		return func() {}
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.watch(wctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// next reads the participant's next message. It reports false when the
+// connection dropped, or when a message over the rate or one that cannot
+// be read ends the session (the client is told why).
+func (s *session) next(ctx context.Context) (signal.Message, bool) {
+	typ, b, err := s.conn.Read(ctx)
+	if err != nil {
+		return signal.Message{}, false
+	}
+	if !s.limiter.Allow() {
+		s.sendError(haven.Errorf(haven.ETOOMANY, "too many signaling messages"))
+		return signal.Message{}, false
+	}
+	m, err := s.parse(typ, b)
+	if err != nil {
+		s.sendError(err)
+		return signal.Message{}, false
+	}
+	return m, true
 }
 
 func (s *session) parse(typ websocket.MessageType, b []byte) (signal.Message, error) {
@@ -157,17 +176,8 @@ func (s *session) admit(ctx context.Context) (token.Claims, bool) {
 func (s *session) handle(ctx context.Context, m signal.Message) bool {
 	switch m.Type {
 	case signal.End:
-		if s.claims.Role != token.Clinician {
-			s.sendError(haven.Errorf(haven.EFORBIDDEN, "only the clinician may end the visit"))
+		if !s.endVisit(ctx) {
 			return true
-		}
-		// Ending only takes access away, so it goes ahead even if the
-		// audit log is down.
-		s.audit(ctx, Event{Action: ActionEnd})
-		if s.h.cfg.EndVisit != nil {
-			if err := s.h.cfg.EndVisit(ctx, s.visitID, s.participant); err != nil {
-				s.sendError(err)
-			}
 		}
 		if err := s.p.Room().End(s.p); err != nil {
 			s.sendError(err)
@@ -175,29 +185,64 @@ func (s *session) handle(ctx context.Context, m signal.Message) bool {
 		}
 		return false
 	case signal.Invite:
-		if s.claims.Role != token.Clinician {
-			s.sendError(haven.Errorf(haven.EFORBIDDEN, "only the clinician may invite"))
-			return true
-		}
-		if err := s.h.cfg.Audit(ctx, s.event(Event{Action: ActionInvite, Subject: m.Participant})); err != nil {
-			s.sendError(haven.Wrap(haven.EUNAVAILABLE, err, "the audit log is unavailable; try again shortly"))
+		if !s.mayInvite(ctx, m) {
 			return true
 		}
 		if err := s.p.Room().Invite(s.p, m.Participant); err != nil {
 			s.sendError(err)
 			return true
 		}
-		if s.h.cfg.Invite != nil {
-			if err := s.h.cfg.Invite(ctx, s.visitID, s.participant, m.Participant); err != nil {
-				s.sendError(err)
-			}
-		}
+		s.invited(ctx, m)
 		return true
 	default:
 		if err := s.p.Handle(m); err != nil {
 			s.sendError(err)
 		}
 		return true
+	}
+}
+
+// endVisit is a clinician's end of the visit, whichever engine carries
+// the call: audited and told to the service. It reports false, telling the
+// client, when the participant may not end it. Ending only takes access
+// away, so it goes ahead even if the audit log is down.
+func (s *session) endVisit(ctx context.Context) bool {
+	if s.claims.Role != token.Clinician {
+		s.sendError(haven.Errorf(haven.EFORBIDDEN, "only the clinician may end the visit"))
+		return false
+	}
+	s.audit(ctx, Event{Action: ActionEnd})
+	if s.h.cfg.EndVisit != nil {
+		if err := s.h.cfg.EndVisit(ctx, s.visitID, s.participant); err != nil {
+			s.sendError(err)
+		}
+	}
+	return true
+}
+
+// mayInvite decides and audits a clinician's invitation of a guest,
+// whichever engine carries the call. It reports false, telling the
+// client, when the participant may not invite or the invitation cannot
+// be audited (an invitation not in the log does not happen).
+func (s *session) mayInvite(ctx context.Context, m signal.Message) bool {
+	if s.claims.Role != token.Clinician {
+		s.sendError(haven.Errorf(haven.EFORBIDDEN, "only the clinician may invite"))
+		return false
+	}
+	if err := s.h.cfg.Audit(ctx, s.event(Event{Action: ActionInvite, Subject: m.Participant})); err != nil {
+		s.sendError(haven.Wrap(haven.EUNAVAILABLE, err, "the audit log is unavailable; try again shortly"))
+		return false
+	}
+	return true
+}
+
+// invited has the service record an invitation the call has made; the
+// guest's join is then checked like any other (Authorize).
+func (s *session) invited(ctx context.Context, m signal.Message) {
+	if s.h.cfg.Invite != nil {
+		if err := s.h.cfg.Invite(ctx, s.visitID, s.participant, m.Participant); err != nil {
+			s.sendError(err)
+		}
 	}
 }
 
