@@ -197,20 +197,7 @@ function onTrack(ev) {
   const who = ids.stream || (ev.streams[0] && ev.streams[0].id);
   if (!who) { return; }
   call.e2ee.protectReceiver(ev.receiver, ev.track.kind);
-  const t = tile(who);
-  const track = ev.track;
-  let target = track.kind === 'audio' ? t.audio : t.video;
-  if (ids.track.startsWith('screen-')) { target = t.screen; }
-  const stream = target.srcObject;
-  for (const old of stream.getTracks()) {
-    if (old.kind === track.kind) { stream.removeTrack(old); }
-  }
-  stream.addTrack(track);
-  target.srcObject = stream;
-  const played = target.play();
-  if (played && target === t.audio) {
-    played.catch(() => soundBlocked());
-  }
+  remoteTrack(who, ev.track, ids.track.startsWith('screen-'));
 }
 
 // soundBlocked offers a button when the browser will not play sound
@@ -305,11 +292,13 @@ function onMessage(m) {
   queue = queue.then(() => handle(m)).catch((e) => console.warn('signaling', e));
 }
 
-// remoteTrack shows a track of another participant in their tile.
+// remoteTrack shows a track of another participant in their tile, on
+// either engine; whether a screen shows follows their sharing state
+// (label).
 function remoteTrack(who, track, isScreen) {
   const t = tile(who);
   let target = track.kind === 'audio' ? t.audio : t.video;
-  if (isScreen) { target = t.screen; t.screen.hidden = false; }
+  if (isScreen) { target = t.screen; }
   const stream = target.srcObject;
   for (const old of stream.getTracks()) {
     if (old.kind === track.kind) { stream.removeTrack(old); }
