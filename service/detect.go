@@ -137,12 +137,30 @@ func (d *detector) once(key string, now time.Time, period time.Duration) bool {
 }
 
 func outsideHours(now time.Time, ps PracticeSettings) bool {
-	loc, err := time.LoadLocation(ps.TimeZone)
-	if err != nil {
-		loc = time.UTC
-	}
-	h := now.In(loc).Hour()
+	h := now.In(zone(ps.TimeZone)).Hour()
 	return h < ps.WorkdayStartHour || h >= ps.WorkdayEndHour
+}
+
+// zones holds the time zones outsideHours has loaded, by name:
+// time.LoadLocation reads and parses the zone's file on every call, and
+// every record a member of the workforce opens asks for one. A zone's
+// rules change only with the system's zone files, which a restart picks
+// up. Names come from validated settings, so the map stays as small as
+// the zones practices use.
+var zones sync.Map // name → *time.Location
+
+// zone returns the named zone, or UTC for a name that does not load (one
+// stored before names were checked).
+func zone(name string) *time.Location {
+	if loc, ok := zones.Load(name); ok {
+		return loc.(*time.Location)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return time.UTC
+	}
+	zones.Store(name, loc)
+	return loc
 }
 
 // raise stores an alert. Its detail names the rule's numbers, never PHI.

@@ -3,6 +3,8 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"slices"
+	"sync"
 	"time"
 
 	"haven"
@@ -196,15 +198,58 @@ func (s *Service) settings(ctx context.Context, practiceID string) (PracticeSett
 // practice that has set none: the defaults). Storage hands the document
 // over with the reads that need it (a session's check, a decision's
 // facts), so settings cost no round trip of their own and are never
-// cached: a change on any node applies from the next request on.
+// cached: a change on any node applies from the next request on. What is
+// remembered is only the parse of a document already seen (parsed), keyed
+// by its whole text: a changed document is another key, so it can never
+// answer for a newer one.
 func ParseSettings(doc string) (PracticeSettings, error) {
-	ps := DefaultSettings()
-	if doc != "" {
-		if err := json.Unmarshal([]byte(doc), &ps); err != nil {
-			return ps, haven.Wrap(haven.EINTERNAL, err, "practice settings are unreadable")
-		}
+	if doc == "" {
+		return DefaultSettings(), nil
 	}
+	if ps, ok := parsed.get(doc); ok {
+		return ps, nil
+	}
+	ps := DefaultSettings()
+	if err := json.Unmarshal([]byte(doc), &ps); err != nil {
+		return ps, haven.Wrap(haven.EINTERNAL, err, "practice settings are unreadable")
+	}
+	parsed.put(doc, ps)
 	return ps, nil
+}
+
+// parsed remembers settings documents by their text. Every request parses
+// its practice's document twice (the session's check, the decision), and
+// decoding JSON cost more than the rest of both; the documents of a
+// deployment are few and rarely change.
+var parsed = settingsMemo{m: map[string]PracticeSettings{}}
+
+// maxParsedSettings bounds the memo: past it, it starts again empty
+// (documents of practices long changed or gone are not kept forever).
+const maxParsedSettings = 4096
+
+type settingsMemo struct {
+	mu sync.RWMutex
+	m  map[string]PracticeSettings
+}
+
+// get returns doc's settings, with slices of their own: a caller that
+// changes its copy cannot change another's.
+func (c *settingsMemo) get(doc string) (PracticeSettings, bool) {
+	c.mu.RLock()
+	ps, ok := c.m[doc]
+	c.mu.RUnlock()
+	ps.ClinicalAccess, ps.WorkforceNetworks = slices.Clone(ps.ClinicalAccess), slices.Clone(ps.WorkforceNetworks)
+	return ps, ok
+}
+
+func (c *settingsMemo) put(doc string, ps PracticeSettings) {
+	ps.ClinicalAccess, ps.WorkforceNetworks = slices.Clone(ps.ClinicalAccess), slices.Clone(ps.WorkforceNetworks)
+	c.mu.Lock()
+	if len(c.m) >= maxParsedSettings {
+		clear(c.m)
+	}
+	c.m[doc] = ps
+	c.mu.Unlock()
 }
 
 // UpdateSettings replaces the actor's practice settings (practice admin,

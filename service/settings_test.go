@@ -58,3 +58,36 @@ func TestPracticeSettingsAreBounded(t *testing.T) {
 		t.Fatalf("settings at the ends of their ranges are refused: %v", err)
 	}
 }
+
+// TestParsedSettingsAreNeverShared: a settings document parsed before is
+// answered from memory, keyed by its whole text, so a changed document is
+// read afresh, and each caller gets slices of its own: changing one
+// request's copy changes no other's.
+func TestParsedSettingsAreNeverShared(t *testing.T) {
+	doc := `{"denials_threshold": 3, "clinical_access": ["` + haven.NewID() + `"], "workforce_networks": ["10.0.0.0/8"]}`
+	first, err := service.ParseSettings(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := first.ClinicalAccess[0]
+	first.ClinicalAccess[0], first.WorkforceNetworks[0] = "changed", "192.0.2.0/24"
+	again, err := service.ParseSettings(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.ClinicalAccess[0] != want || again.WorkforceNetworks[0] != "10.0.0.0/8" || again.DenialsThreshold != 3 {
+		t.Errorf("a caller's change reached the next parse of the same document: %+v", again)
+	}
+	changed, err := service.ParseSettings(strings.Replace(doc, `"denials_threshold": 3`, `"denials_threshold": 4`, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changed.DenialsThreshold != 4 {
+		t.Errorf("a changed document was answered with the old one's threshold: %d", changed.DenialsThreshold)
+	}
+	for range 2 {
+		if _, err := service.ParseSettings(`{"denials_threshold": `); haven.ErrorCode(err) != haven.EINTERNAL {
+			t.Errorf("an unreadable document: %v", err)
+		}
+	}
+}
