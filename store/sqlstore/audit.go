@@ -27,6 +27,12 @@ const auditInsertSQL = `INSERT INTO audit_events (` + auditColumns + `) VALUES (
 // moveHeadSQL moves a log's head past an append's rows.
 const moveHeadSQL = `UPDATE audit_heads SET size = $1, last_leaf = $2 WHERE log_id = $3`
 
+// moveHeadAtSQL moves a log's head past an append's rows only where it
+// is at $4 and agrees with the row stored there (appendAtHeadSQL's
+// condition, for SQLite, which has no UPDATE in a WITH).
+const moveHeadAtSQL = `UPDATE audit_heads SET size = $1, last_leaf = $2 WHERE log_id = $3 AND size = $4
+	AND last_leaf = (SELECT e.leaf_hash FROM audit_events e WHERE e.log_id = $3 AND e.seq = $4 - 1)`
+
 // auditInsertBatch bounds rows per INSERT statement (SQLite allows 32766
 // parameters; 17 columns each).
 const auditInsertBatch = 500
@@ -69,6 +75,22 @@ func (d *DB) AppendLeaves(ctx context.Context, logID string, first uint64, b aud
 		return err
 	}
 	defer tx.Rollback()
+	if d.dialect == SQLite && first > 0 {
+		// The usual append on SQLite: the head is where this node expects
+		// it and agrees with the last row, checked and moved in one
+		// statement under the write lock BEGIN took, as appendAtHead does
+		// on PostgreSQL. A head elsewhere moves nothing, and the steps
+		// below find out why.
+		res, err := d.txExec(ctx, tx, moveHeadAtSQL, int64(first)+int64(len(b.Events)), b.LeafHashes[len(b.LeafHashes)-1], logID, int64(first))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 1 {
+			return d.insertSQLite(ctx, tx, logID, first, b, false)
+		}
+	}
 	h, err := d.lockHead(ctx, tx, logID)
 	if err != nil {
 		return err
@@ -111,33 +133,8 @@ func (d *DB) AppendLeaves(ctx context.Context, logID string, first uint64, b aud
 	}
 	events, leafHashes, seal := b.Events, b.LeafHashes, b.Seal
 	last := leafHashes[len(leafHashes)-1]
-	beyond := func(err error) error {
-		if isUniqueViolation(err) {
-			return haven.Errorf(haven.EINTERNAL, "audit log %s: rows already stored at %d, past its head: rows were appended without it", logID, first)
-		}
-		return err
-	}
 	if d.dialect == SQLite {
-		// SQLite: one prepared statement, executed per row. Rows inside a
-		// transaction cost no fsync, and a statement parsed once beats a
-		// huge multi-row one whose parameters SQLite resolves one by one.
-		stmt := d.txStmt(ctx, tx, auditInsertSQL)
-		for i := range events {
-			args := auditArgs(logID, &events[i], leafHashes[i], sealOf(i, len(events), seal))
-			var err error
-			if stmt != nil {
-				_, err = stmt.ExecContext(ctx, args...)
-			} else {
-				_, err = tx.ExecContext(ctx, d.sql(auditInsertSQL), args...)
-			}
-			if err != nil {
-				return beyond(err)
-			}
-		}
-		if _, err := d.txExec(ctx, tx, moveHeadSQL, int64(first)+int64(len(events)), last, logID); err != nil {
-			return err
-		}
-		return tx.Commit()
+		return d.insertSQLite(ctx, tx, logID, first, b, true)
 	}
 	// PostgreSQL: multi-row INSERTs, one round trip per auditInsertBatch
 	// rows; the last one also moves the head.
@@ -165,10 +162,46 @@ func (d *DB) AppendLeaves(ctx context.Context, logID string, first uint64, b aud
 			args = append(args, auditArgs(logID, &events[i], leafHashes[i], sealOf(i, len(events), seal))...)
 		}
 		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
-			return beyond(err)
+			return beyondHead(err, logID, first)
 		}
 	}
 	return tx.Commit()
+}
+
+// insertSQLite writes b's rows at first within tx, moves the head past
+// them unless the caller has (moveHead false), and commits. One prepared
+// statement, executed per row: rows inside a transaction cost no fsync,
+// and a statement parsed once beats a huge multi-row one whose parameters
+// SQLite resolves one by one.
+func (d *DB) insertSQLite(ctx context.Context, tx *sql.Tx, logID string, first uint64, b audit.Batch, moveHead bool) error {
+	stmt := d.txStmt(ctx, tx, auditInsertSQL)
+	for i := range b.Events {
+		args := auditArgs(logID, &b.Events[i], b.LeafHashes[i], sealOf(i, len(b.Events), b.Seal))
+		var err error
+		if stmt != nil {
+			_, err = stmt.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, d.sql(auditInsertSQL), args...)
+		}
+		if err != nil {
+			return beyondHead(err, logID, first)
+		}
+	}
+	if moveHead {
+		if _, err := d.txExec(ctx, tx, moveHeadSQL, int64(first)+int64(len(b.Events)), b.LeafHashes[len(b.LeafHashes)-1], logID); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// beyondHead names a row already stored where an append at first writes
+// (a unique violation) for what it is: evidence, not a failure to retry.
+func beyondHead(err error, logID string, first uint64) error {
+	if isUniqueViolation(err) {
+		return haven.Errorf(haven.EINTERNAL, "audit log %s: rows already stored at %d, past its head: rows were appended without it", logID, first)
+	}
+	return err
 }
 
 // auditColumnTypes are auditColumns' types on PostgreSQL, for parameters
@@ -226,10 +259,7 @@ func (d *DB) appendAtHead(ctx context.Context, logID string, first uint64, b aud
 	}
 	res, err := d.db.ExecContext(ctx, appendAtHeadSQL(len(events)), args...)
 	if err != nil {
-		if isUniqueViolation(err) {
-			return false, haven.Errorf(haven.EINTERNAL, "audit log %s: rows already stored at %d, past its head: rows were appended without it", logID, first)
-		}
-		return false, err
+		return false, beyondHead(err, logID, first)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
