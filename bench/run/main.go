@@ -241,11 +241,12 @@ func measureLoad(ctx context.Context, cfg config, loadgen string, base *server, 
 		note     string
 		flood    *flood
 		floodURL string
+		srv      *server // what serves it, for its CPU (cpu.go)
 	}
-	targets := []target{{name: "baseline: bare Go TLS 1.3, GET /healthz", url: base.url + "/healthz"}}
+	targets := []target{{name: "baseline: bare Go TLS 1.3, GET /healthz", url: base.url + "/healthz", srv: base}}
 	floorOf := map[string]string{} // database → name of its measured floor row
 	for _, f := range floors {
-		targets = append(targets, target{name: f.name, url: f.server.url + "/durable"})
+		targets = append(targets, target{name: f.name, url: f.server.url + "/durable", srv: f.server})
 		floorOf[f.db] = f.name
 	}
 	for _, s := range loadSuites {
@@ -278,7 +279,7 @@ func measureLoad(ctx context.Context, cfg config, loadgen string, base *server, 
 				}
 				path = strings.ReplaceAll(path, "{thread}", id)
 			}
-			t.url = hv.url + path
+			t.url, t.srv = hv.url+path, hv
 			if s.Flood != nil {
 				t.floodURL = hv.url + s.Flood.Path
 			}
@@ -293,7 +294,12 @@ func measureLoad(ctx context.Context, cfg config, loadgen string, base *server, 
 		targets = append(targets, t)
 	}
 
-	results := make([][]load.Result, len(targets))
+	// One round's result of a row, with the CPU it cost.
+	type measured struct {
+		load.Result
+		cpu *cpuPerRequest
+	}
+	results := make([][]measured, len(targets))
 	errs := make([]int64, len(targets))
 	for round := range cfg.rounds {
 		order := make([]int, len(targets))
@@ -313,7 +319,9 @@ func measureLoad(ctx context.Context, cfg config, loadgen string, base *server, 
 			if t.flood != nil {
 				stopFlood = startFlood(ctx, loadgen, cfg, t.floodURL, t.flood)
 			}
+			before := sampleCPU(t.srv.pids())
 			res, err := runLoadgen(ctx, loadgen, cfg, t.url, t.method, t.body, t.header)
+			after := sampleCPU(t.srv.pids())
 			if stopFlood != nil {
 				if ferr := stopFlood(); ferr != nil && err == nil {
 					err = fmt.Errorf("flood: %w", ferr)
@@ -322,7 +330,12 @@ func measureLoad(ctx context.Context, cfg config, loadgen string, base *server, 
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", t.name, err)
 			}
-			results[i] = append(results[i], res)
+			m := measured{Result: res}
+			// Requests during the warm-up are counted at the measured rate.
+			if c, ok := perRequest(before, after, res.RPS*(cfg.warmup+cfg.duration).Seconds()); ok {
+				m.cpu = &c
+			}
+			results[i] = append(results[i], m)
 			errs[i] += res.Errors
 		}
 	}
@@ -330,8 +343,8 @@ func measureLoad(ctx context.Context, cfg config, loadgen string, base *server, 
 	for i, t := range targets {
 		rows[i] = loadRow{Name: t.name, Note: t.note, Errors: errs[i], Floor: t.floor}
 		if rs := results[i]; len(rs) > 0 {
-			slices.SortFunc(rs, func(a, b load.Result) int { return cmp.Compare(a.RPS, b.RPS) })
-			rows[i].Result = rs[len(rs)/2]
+			slices.SortFunc(rs, func(a, b measured) int { return cmp.Compare(a.RPS, b.RPS) })
+			rows[i].Result, rows[i].CPU = rs[len(rs)/2].Result, rs[len(rs)/2].cpu
 		}
 	}
 	return rows, nil

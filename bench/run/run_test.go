@@ -3,9 +3,13 @@ package main
 import (
 	"bytes"
 	"cmp"
+	"crypto/sha256"
+	"os"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"haven/bench/internal/load"
 )
@@ -87,15 +91,16 @@ func TestLoadTableRatiosAgainstFirstRowAndDurableFloor(t *testing.T) {
 		{Name: "haven: GET /healthz", Result: load.Result{RPS: 5000, P50us: 1000, P90us: 2000, P99us: 3000, MaxUs: 4000}, Errors: 2},
 		{Name: "haven: later row", Note: "skipped: cmd/haven not found"},
 		{Name: "floor", Result: load.Result{RPS: 4000, P50us: 4000, P90us: 4000, P99us: 4000, MaxUs: 4000}},
-		{Name: "haven: audited read", Result: load.Result{RPS: 1000, P50us: 1000, P90us: 2000, P99us: 3000, MaxUs: 4000}, Floor: "floor"},
+		{Name: "haven: audited read", Result: load.Result{RPS: 1000, P50us: 1000, P90us: 2000, P99us: 3000, MaxUs: 4000}, Floor: "floor",
+			CPU: &cpuPerRequest{Server: 250, Machine: 1200}},
 		{Name: "haven: audited read, floor not measured", Result: load.Result{RPS: 1000, P50us: 1000, P90us: 2000, P99us: 3000, MaxUs: 4000}, Floor: "other"},
 	})
 	for _, want := range []string{
 		"| baseline | 20,000 | 250 µs | 900 µs | 1.50 ms | 12.00 ms | 0 | 1.00 |  |",
 		"| haven: GET /healthz | 5,000 | 1.00 ms | 2.00 ms | 3.00 ms | 4.00 ms | 2 | 0.25 |  |",
 		"| haven: later row | skipped: cmd/haven not found |",
-		"| haven: audited read | 1,000 | 1.00 ms | 2.00 ms | 3.00 ms | 4.00 ms | 0 | 0.05 | 0.25 |",
-		"| haven: audited read, floor not measured | 1,000 | 1.00 ms | 2.00 ms | 3.00 ms | 4.00 ms | 0 | 0.05 |  |",
+		"| haven: audited read | 1,000 | 1.00 ms | 2.00 ms | 3.00 ms | 4.00 ms | 0 | 0.05 | 0.25 | 250 µs | 1.20 ms |",
+		"| haven: audited read, floor not measured | 1,000 | 1.00 ms | 2.00 ms | 3.00 ms | 4.00 ms | 0 | 0.05 |  |  |  |",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
@@ -125,5 +130,41 @@ func TestChartReadsAreDividedByTheirDatabasesFloor(t *testing.T) {
 		if !regexp.MustCompile(`^baseline`).MatchString(name) || database(db) != db {
 			t.Errorf("floor %s: name %q", db, name)
 		}
+	}
+}
+
+// TestCPUPerRequestCountsTheServerAndTheMachine: the CPU a process spent
+// is read from /proc, grows as it works, and is divided by the requests
+// served; the machine's total is never less than the process's own.
+func TestCPUPerRequestCountsTheServerAndTheMachine(t *testing.T) {
+	self := []int{os.Getpid()}
+	before := sampleCPU(self)
+	if !before.ok {
+		if runtime.GOOS == "linux" {
+			t.Fatal("cannot read this process's CPU time from /proc")
+		}
+		t.Skip("no /proc")
+	}
+	// Work until this process has spent 300 ms more of CPU (not of the
+	// wall clock: the machine may be busy with other work).
+	var after cpuSample
+	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); {
+		for range 100 {
+			sha256.Sum256(make([]byte, 4096))
+		}
+		if after = sampleCPU(self); after.procs-before.procs >= 0.3 {
+			break
+		}
+	}
+	c, ok := perRequest(before, after, 1000)
+	if !ok {
+		t.Fatal("no CPU per request from two good samples")
+	}
+	// 300 ms of work over 1000 requests is 300 µs each; ticks are 10 ms.
+	if c.Server < 300 || c.Server > 2000 || c.Machine+10 < c.Server {
+		t.Errorf("CPU per request: server %.0f µs, machine %.0f µs, after 300 ms of work over 1000 requests", c.Server, c.Machine)
+	}
+	if _, ok := perRequest(before, sampleCPU([]int{1 << 30}), 1000); ok {
+		t.Error("a process that does not exist gave a CPU time")
 	}
 }

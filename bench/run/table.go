@@ -15,15 +15,16 @@ type loadRow struct {
 	Result load.Result
 	Errors int64 // over every round
 	Note   string
-	Floor  string // the name of the durable floor row it is also divided by, if any
+	Floor  string         // the name of the durable floor row it is also divided by, if any
+	CPU    *cpuPerRequest // of the median round; nil where it could not be read
 }
 
 // writeLoadTable divides every row by the first (the bare TLS baseline)
 // and each audited row also by its database's durable floor, when that
 // row was measured.
 func writeLoadTable(w io.Writer, rows []loadRow) {
-	fmt.Fprintln(w, "| row | req/s | p50 | p90 | p99 | max | errors | req/s ÷ baseline | req/s ÷ durable floor |")
-	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Fprintln(w, "| row | req/s | p50 | p90 | p99 | max | errors | req/s ÷ baseline | req/s ÷ durable floor | CPU/req: server | CPU/req: machine |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	var base float64
 	floors := map[string]float64{}
 	for _, r := range rows {
@@ -33,7 +34,7 @@ func writeLoadTable(w io.Writer, rows []loadRow) {
 	}
 	for i, r := range rows {
 		if r.Note != "" {
-			fmt.Fprintf(w, "| %s | %s | | | | | | | |\n", r.Name, r.Note)
+			fmt.Fprintf(w, "| %s | %s | | | | | | | | | |\n", r.Name, r.Note)
 			continue
 		}
 		floor := ""
@@ -48,8 +49,12 @@ func writeLoadTable(w io.Writer, rows []loadRow) {
 		if base > 0 {
 			ratio = fmt.Sprintf("%.2f", res.RPS/base)
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %d | %s | %s |\n", r.Name, thousands(res.RPS),
-			latency(res.P50us), latency(res.P90us), latency(res.P99us), latency(res.MaxUs), r.Errors, ratio, floor)
+		server, machine := "", ""
+		if r.CPU != nil {
+			server, machine = latency(r.CPU.Server), latency(r.CPU.Machine)
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %d | %s | %s | %s | %s |\n", r.Name, thousands(res.RPS),
+			latency(res.P50us), latency(res.P90us), latency(res.P99us), latency(res.MaxUs), r.Errors, ratio, floor, server, machine)
 	}
 }
 
