@@ -52,9 +52,11 @@ const maxRebase = 4096
 // b.Rebase while the head stays locked (up to maxRebase rows), or
 // ECONFLICT.
 //
-// On PostgreSQL the usual append (the head where this node expects it)
-// is one statement (appendAtHead); the steps above are taken when it
-// finds the head elsewhere.
+// The usual append (the head where this node expects it) checks and
+// moves the head in one statement: on PostgreSQL with the rows too
+// (appendAtHead), on SQLite before them, under the write lock BEGIN took
+// (moveHeadAtSQL). The steps above are taken when it finds the head
+// elsewhere.
 //
 // A head that disagrees with the rows is refused as EINTERNAL, never
 // papered over and never retried: the last row missing or not the one the
