@@ -160,8 +160,10 @@ func TestCPUPerRequestCountsTheServerAndTheMachine(t *testing.T) {
 	if !ok {
 		t.Fatal("no CPU per request from two good samples")
 	}
-	// 300 ms of work over 1000 requests is 300 µs each; ticks are 10 ms.
-	if c.Server < 300 || c.Server > 2000 || c.Machine+10 < c.Server {
+	// 300 ms of work over 1000 requests is 300 µs each. Ticks are 10 ms
+	// (10 µs a request here), and the machine's are sampled per CPU while a
+	// process's are not: a few ticks either way are no disagreement.
+	if c.Server < 300 || c.Server > 2000 || c.Machine+50 < c.Server {
 		t.Errorf("CPU per request: server %.0f µs, machine %.0f µs, after 300 ms of work over 1000 requests", c.Server, c.Machine)
 	}
 	if _, ok := perRequest(before, sampleCPU([]int{1 << 30}), 1000); ok {
