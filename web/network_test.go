@@ -31,7 +31,8 @@ func TestForwardedForIsBelievedOnlyFromTrustedProxies(t *testing.T) {
 	t.Parallel()
 	logs := &lockedBuffer{}
 	h := newWebServer(t, web.Config{Logger: slog.New(slog.NewTextHandler(logs, nil)), TrustedProxies: prefixes(t, "10.0.0.0/8, 2001:db8:ffff::/48"),
-		Limits: &web.RateLimits{Counter: openDB(t, testkit.SQLite(t)), PerAddress: 1}}).Handler()
+		Limits: &web.RateLimits{Counter: openDB(t, testkit.SQLite(t)), PerAddress: 1,
+			Now: (&fixedClock{t: time.Date(2026, 5, 4, 10, 0, 30, 0, time.UTC)}).now}}).Handler() // no minute turns mid-test
 	const proxy, attacker = "10.1.2.3:55000", "198.51.100.7:5000"
 	xff := func(v string) map[string]string { return map[string]string{"X-Forwarded-For": v} }
 

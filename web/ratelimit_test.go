@@ -87,8 +87,14 @@ func TestTwoNodesTogetherOverTheLimitAreBothRefused(t *testing.T) {
 	for name, dsn := range testkit.Databases(t) {
 		t.Run(name, func(t *testing.T) {
 			const limit = 10
+			// The window stands still mid-minute: on the wall clock a minute
+			// turning between the burst and the polls starts a new count, and
+			// no node would ever refuse (a CI rehearsal met it). The flush
+			// loops still run on real time.
+			clock := &fixedClock{t: time.Now().UTC().Truncate(time.Minute).Add(30 * time.Second)}
 			node := func() http.Handler {
-				return newWebServer(t, web.Config{Limits: &web.RateLimits{Counter: openDB(t, dsn), PerAddress: limit, FlushEvery: 20 * time.Millisecond}}).Handler()
+				return newWebServer(t, web.Config{Limits: &web.RateLimits{Counter: openDB(t, dsn), PerAddress: limit,
+					FlushEvery: 20 * time.Millisecond, Now: clock.now}}).Handler()
 			}
 			a, b := node(), node()
 			const attacker, other = "203.0.113.9:7000", "203.0.113.10:7000"
@@ -188,7 +194,8 @@ func TestAddressLimitIsSharedAcrossServers(t *testing.T) {
 func TestIPv6AddressesCountByTheirSlash64(t *testing.T) {
 	t.Parallel()
 	db := openDB(t, testkit.SQLite(t))
-	h := newWebServer(t, web.Config{Limits: &web.RateLimits{Counter: db, PerAddress: 3}}).Handler()
+	clock := &fixedClock{t: time.Date(2026, 5, 4, 10, 0, 30, 0, time.UTC)} // no minute turns mid-test
+	h := newWebServer(t, web.Config{Limits: &web.RateLimits{Counter: db, PerAddress: 3, Now: clock.now}}).Handler()
 	for i := range 3 {
 		send(h, "GET", "/nowhere", "[2001:db8:1:2::"+strconv.Itoa(i+1)+"]:443", nil)
 	}
