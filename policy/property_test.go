@@ -209,6 +209,15 @@ func checkInvariants(t *testing.T, a haven.Actor, act policy.Action, r policy.Re
 	if d != policy.Decide(a, act, r, f) {
 		t.Fatalf("Decide is not deterministic for %+v %s %+v", a, act, r)
 	}
+	if a.Role == haven.RolePatient {
+		// The gate reads a patient's record for her without its relations
+		// (service's relationsFor): they must not matter to her decision.
+		bare := f
+		bare.Patient.CareTeam, bare.Patient.Visits, bare.Patient.BreakGlass = nil, nil, nil
+		if bd := policy.Decide(a, act, r, bare); bd != d {
+			t.Fatalf("a patient's decision read her relations: %+v with them, %+v without (%+v %s %+v)", d, bd, a, act, r)
+		}
+	}
 	if !d.Allow && !d.StepUp {
 		if d.Purpose != policy.PurposeNone || d.Reason == "" {
 			t.Fatalf("denial %+v must carry a reason and no purpose", d)

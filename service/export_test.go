@@ -15,7 +15,7 @@ func ChartReadUnaudited(ctx context.Context, s *Service, patientID string) error
 	if err != nil {
 		return err
 	}
-	pf, err := s.db.PatientFacts(ctx, a.PracticeID, patientID)
+	pf, err := s.db.PatientFacts(ctx, a.PracticeID, patientID, relationsFor(a))
 	if err != nil {
 		return err
 	}

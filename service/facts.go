@@ -28,7 +28,7 @@ func (s *Service) loadFacts(ctx context.Context, a haven.Actor, res policy.Resou
 		}
 		return s.factsOf(ctx, a, res, ps, nil)
 	}
-	pf, err := s.db.PatientFacts(ctx, a.PracticeID, res.PatientID)
+	pf, err := s.db.PatientFacts(ctx, a.PracticeID, res.PatientID, sqlstore.WithRelations)
 	if err != nil {
 		return policy.Facts{Now: s.now()}, DefaultSettings(), haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the facts of the decision")
 	}

@@ -9,6 +9,7 @@ import (
 	"haven/auth/password"
 	"haven/keyring"
 	"haven/policy"
+	"haven/store/sqlstore"
 )
 
 // record appends ev to its log and returns once it is durable, with its
@@ -100,7 +101,8 @@ func (s *Service) gatePatientFor(ctx context.Context, act policy.Action, kind po
 // fields: the context it returns carries the key state read with the
 // facts (keyring.CheckedAs), so the opening sends no key-state read of
 // its own. The decision, the chart row and the key state come from one
-// statement.
+// statement. For a patient the facts it returns hold no relations (see
+// relationsFor).
 func (s *Service) gatePatientKeys(ctx context.Context, act policy.Action, kind policy.Kind, id, sentID string) (context.Context, *haven.Patient, haven.Actor, policy.Decision, policy.Facts, error) {
 	a, err := haven.SignedIn(ctx)
 	if err != nil {
@@ -109,7 +111,7 @@ func (s *Service) gatePatientKeys(ctx context.Context, act policy.Action, kind p
 	if !haven.PlausibleID(id) {
 		return ctx, nil, a, policy.Decision{}, policy.Facts{}, s.refuseUnknown(ctx, a, act, kind, sentID)
 	}
-	pf, err := s.db.PatientFacts(ctx, a.PracticeID, id)
+	pf, err := s.db.PatientFacts(ctx, a.PracticeID, id, relationsFor(a))
 	if err != nil {
 		return ctx, nil, a, policy.Decision{}, policy.Facts{}, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the chart")
 	}
@@ -126,6 +128,19 @@ func (s *Service) gatePatientKeys(ctx context.Context, act policy.Action, kind p
 		ctx = s.keys.CheckedAs(ctx, s.db, pf.KeyVersion, pf.KeyRoot)
 	}
 	return ctx, pf.Patient, a, d, facts, err
+}
+
+// relationsFor says whether a decision on a patient's record for a
+// needs the patient's relations (care team, break-glass grants, visits):
+// policy decides a patient's own access by whose record it is and never
+// reads them for her, so a patient's read of her chart leaves them out.
+// Only the gate uses it: a caller that asks more of the facts after the
+// decision (whom a patient's message notifies) loads them whole.
+func relationsFor(a haven.Actor) sqlstore.Relations {
+	if a.Role == haven.RolePatient {
+		return sqlstore.WithoutRelations
+	}
+	return sqlstore.WithRelations
 }
 
 // decide is the gate once the facts are loaded: policy's decision,

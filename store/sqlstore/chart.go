@@ -318,8 +318,9 @@ func (d *DB) ErasedPatients(ctx context.Context, practiceID string) (map[string]
 // PatientFacts are what an access decision about one patient needs, read
 // in one statement: the patient's chart row (nil when no patient has the
 // id), and, within the asking practice only, the patient's care team,
-// break-glass grants (by start) and visits (by start), with that
-// practice's settings document ("" when it has set none).
+// break-glass grants (by start) and visits (by start) when they were asked
+// for (WithRelations), with that practice's settings document ("" when it
+// has set none).
 type PatientFacts struct {
 	Patient  *haven.Patient
 	CareTeam []haven.CareTeamMember
@@ -348,7 +349,12 @@ type PatientFacts struct {
 // within the asking practice, so facts about another tenant are never
 // returned. The last row is the key state, which the fields' opening
 // needs: read here, the opening costs no statement of its own.
-//
+const patientFactsSQL = factsRelationsCTEs + factsPatientRow + factsRelations + factsPractice
+
+// patientRowFactsSQL is patientFactsSQL without the patient's relations
+// (WithoutRelations): the row, the practice's settings and the key state.
+const patientRowFactsSQL = factsPatientRow + factsPractice
+
 // Grants and visits have an index by practice too, and a PostgreSQL
 // planner with stale statistics took it for "patient_id = $1 AND
 // practice_id = $2", reading every visit of the practice to find the
@@ -356,16 +362,24 @@ type PatientFacts struct {
 // are looked up by patient alone in a MATERIALIZED CTE, which no engine
 // merges with the query around it, and the practice is checked on the
 // handful of rows found.
-const patientFactsSQL = `WITH g AS MATERIALIZED (SELECT id, practice_id, patient_id, user_id, reviewed_by, reason_sealed, review_sealed,
+const factsRelationsCTEs = `WITH g AS MATERIALIZED (SELECT id, practice_id, patient_id, user_id, reviewed_by, reason_sealed, review_sealed,
 		starts_at, expires_at, reviewed_at
 		FROM break_glass_grants /*index:break_glass_patient*/ WHERE patient_id = $1),
 	v AS MATERIALIZED (SELECT id, practice_id, patient_id, clinician_id, state, booked_by, reason_sealed,
 		starts_at, ends_at, checked_in_at, admitted_at, ended_at, created_at, version
 		FROM visits /*index:visits_patient*/ WHERE patient_id = $1)
-	SELECT 'p' AS k, id AS s1, practice_id AS s2, id AS s3, id AS s4, id AS s5, id AS s6,
+	`
+
+// factsPatientRow is the facts statement's first lookup: the patient's
+// row, whose columns give the statement's their types.
+const factsPatientRow = `SELECT 'p' AS k, id AS s1, practice_id AS s2, id AS s3, id AS s4, id AS s5, id AS s6,
 		mrn_index AS b1, mrn_sealed AS b2, demographics_sealed AS b3, contact_sealed AS b4, restrictions_sealed AS b5,
 		created_at AS t1, updated_at AS t2, created_at AS t3, created_at AS t4, created_at AS t5, created_at AS t6, version AS n1
-		FROM patients WHERE id = $1
+		FROM patients WHERE id = $1`
+
+// factsRelations are the patient's care team, grants and visits within
+// the asking practice (the last two from factsRelationsCTEs).
+const factsRelations = `
 	UNION ALL SELECT 'c', practice_id, patient_id, user_id, added_by, NULL, NULL,
 		NULL, NULL, NULL, NULL, NULL,
 		added_at, NULL, NULL, NULL, NULL, NULL, NULL
@@ -377,7 +391,10 @@ const patientFactsSQL = `WITH g AS MATERIALIZED (SELECT id, practice_id, patient
 	UNION ALL SELECT 'v', id, practice_id, patient_id, clinician_id, state, booked_by,
 		reason_sealed, NULL, NULL, NULL, NULL,
 		starts_at, ends_at, checked_in_at, admitted_at, ended_at, created_at, version
-		FROM v WHERE practice_id = $2
+		FROM v WHERE practice_id = $2`
+
+// factsPractice are the asking practice's settings and the key state.
+const factsPractice = `
 	UNION ALL SELECT 's', settings, NULL, NULL, NULL, NULL, NULL,
 		NULL, NULL, NULL, NULL, NULL,
 		NULL, NULL, NULL, NULL, NULL, NULL, NULL
@@ -392,18 +409,36 @@ const patientFactsSQL = `WITH g AS MATERIALIZED (SELECT id, practice_id, patient
 // materializing them costs two temporary tables per read.
 var patientFactsSQLite = strings.ReplaceAll(patientFactsSQL, " AS MATERIALIZED (", " AS NOT MATERIALIZED (")
 
-// factsSQL is patientFactsSQL as d's engine runs it best.
-func (d *DB) factsSQL() string {
-	if d.dialect == SQLite {
+// Relations says whether PatientFacts reads the patient's relations to
+// the workforce: care team, break-glass grants and visits.
+type Relations bool
+
+const (
+	// WithRelations reads them: what a decision for the workforce needs.
+	WithRelations Relations = true
+	// WithoutRelations leaves them out: policy decides a patient's own
+	// access by whose record it is, never by her relations, so for her
+	// they would be read for nothing (two of the statement's three
+	// lookups, and on PostgreSQL its two materialized scans).
+	WithoutRelations Relations = false
+)
+
+// factsSQL is the facts statement as d's engine runs it best.
+func (d *DB) factsSQL(rel Relations) string {
+	switch {
+	case rel == WithoutRelations:
+		return patientRowFactsSQL
+	case d.dialect == SQLite:
 		return patientFactsSQLite
 	}
 	return patientFactsSQL
 }
 
 // PatientFacts reads what deciding on patientID for a member of
-// practiceID needs, in one round trip (see patientFactsSQL).
-func (d *DB) PatientFacts(ctx context.Context, practiceID, patientID string) (*PatientFacts, error) {
-	rows, err := d.query(ctx, d.factsSQL(), patientID, practiceID)
+// practiceID needs, in one round trip (see patientFactsSQL); the
+// patient's relations only when rel asks for them.
+func (d *DB) PatientFacts(ctx context.Context, practiceID, patientID string, rel Relations) (*PatientFacts, error) {
+	rows, err := d.query(ctx, d.factsSQL(rel), patientID, practiceID)
 	if err != nil {
 		return nil, err
 	}
