@@ -7,14 +7,15 @@ import (
 	"strings"
 )
 
-// CPU per request: on two shared cores an audited read is bound by CPU
+// CPU per request and peak memory: on two shared cores an audited read is bound by CPU
 // more than by its commit, so the table shows where the cores went. Each
 // row's run reads, before and after, the CPU time of the processes that
 // served it (a haven node, a baseline server; every node of a cluster)
 // and of the whole machine (every process and the kernel: loadgen, a
 // database server, the network stack), and divides both by the requests
-// the run answered, warm-up included. Linux only (/proc); elsewhere the
-// columns stay empty.
+// the run answered, warm-up included; and the serving processes' peak
+// resident memory so far, read after the run. Linux only (/proc);
+// elsewhere the columns stay empty.
 
 // clockTicks is USER_HZ, the unit of /proc's CPU times: 100 on every
 // Linux architecture Go runs on.
@@ -91,6 +92,38 @@ func perRequest(before, after cpuSample, requests float64) (cpuPerRequest, bool)
 	}
 	return cpuPerRequest{Server: (after.procs - before.procs) * 1e6 / requests,
 		Machine: (after.machine - before.machine) * 1e6 / requests}, true
+}
+
+// peakRSS is the sum of pids' peak resident memory so far (VmHWM), in
+// bytes: the memory a server must be given for the load it has met, which
+// a cheaper request can trade for (a larger heap between collections, a
+// cache). ok is false where /proc is not readable.
+func peakRSS(pids []int) (bytes int64, ok bool) {
+	if len(pids) == 0 {
+		return 0, false
+	}
+	for _, pid := range pids {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+		if err != nil {
+			return 0, false
+		}
+		found := false
+		for _, line := range strings.Split(string(b), "\n") {
+			kib, isHWM := strings.CutPrefix(line, "VmHWM:")
+			if !isHWM {
+				continue
+			}
+			v, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(kib), " kB"), 10, 64)
+			if err != nil {
+				return 0, false
+			}
+			bytes, found = bytes+v*1024, true
+		}
+		if !found {
+			return 0, false
+		}
+	}
+	return bytes, true
 }
 
 // pids are the processes serving s: the server itself, and the nodes

@@ -294,10 +294,12 @@ func measureLoad(ctx context.Context, cfg config, loadgen string, base *server, 
 		targets = append(targets, t)
 	}
 
-	// One round's result of a row, with the CPU it cost.
+	// One round's result of a row, with the CPU it cost and the servers'
+	// peak memory after it.
 	type measured struct {
 		load.Result
 		cpu *cpuPerRequest
+		rss int64
 	}
 	results := make([][]measured, len(targets))
 	errs := make([]int64, len(targets))
@@ -335,6 +337,7 @@ func measureLoad(ctx context.Context, cfg config, loadgen string, base *server, 
 			if c, ok := perRequest(before, after, res.RPS*(cfg.warmup+cfg.duration).Seconds()); ok {
 				m.cpu = &c
 			}
+			m.rss, _ = peakRSS(t.srv.pids())
 			results[i] = append(results[i], m)
 			errs[i] += res.Errors
 		}
@@ -344,7 +347,7 @@ func measureLoad(ctx context.Context, cfg config, loadgen string, base *server, 
 		rows[i] = loadRow{Name: t.name, Note: t.note, Errors: errs[i], Floor: t.floor}
 		if rs := results[i]; len(rs) > 0 {
 			slices.SortFunc(rs, func(a, b measured) int { return cmp.Compare(a.RPS, b.RPS) })
-			rows[i].Result, rows[i].CPU = rs[len(rs)/2].Result, rs[len(rs)/2].cpu
+			rows[i].Result, rows[i].CPU, rows[i].RSS = rs[len(rs)/2].Result, rs[len(rs)/2].cpu, rs[len(rs)/2].rss
 		}
 	}
 	return rows, nil

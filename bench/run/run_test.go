@@ -92,15 +92,15 @@ func TestLoadTableRatiosAgainstFirstRowAndDurableFloor(t *testing.T) {
 		{Name: "haven: later row", Note: "skipped: cmd/haven not found"},
 		{Name: "floor", Result: load.Result{RPS: 4000, P50us: 4000, P90us: 4000, P99us: 4000, MaxUs: 4000}},
 		{Name: "haven: audited read", Result: load.Result{RPS: 1000, P50us: 1000, P90us: 2000, P99us: 3000, MaxUs: 4000}, Floor: "floor",
-			CPU: &cpuPerRequest{Server: 250, Machine: 1200}},
+			CPU: &cpuPerRequest{Server: 250, Machine: 1200}, RSS: 96 << 20},
 		{Name: "haven: audited read, floor not measured", Result: load.Result{RPS: 1000, P50us: 1000, P90us: 2000, P99us: 3000, MaxUs: 4000}, Floor: "other"},
 	})
 	for _, want := range []string{
 		"| baseline | 20,000 | 250 µs | 900 µs | 1.50 ms | 12.00 ms | 0 | 1.00 |  |",
 		"| haven: GET /healthz | 5,000 | 1.00 ms | 2.00 ms | 3.00 ms | 4.00 ms | 2 | 0.25 |  |",
 		"| haven: later row | skipped: cmd/haven not found |",
-		"| haven: audited read | 1,000 | 1.00 ms | 2.00 ms | 3.00 ms | 4.00 ms | 0 | 0.05 | 0.25 | 250 µs | 1.20 ms |",
-		"| haven: audited read, floor not measured | 1,000 | 1.00 ms | 2.00 ms | 3.00 ms | 4.00 ms | 0 | 0.05 |  |  |  |",
+		"| haven: audited read | 1,000 | 1.00 ms | 2.00 ms | 3.00 ms | 4.00 ms | 0 | 0.05 | 0.25 | 250 µs | 1.20 ms | 96 MiB |",
+		"| haven: audited read, floor not measured | 1,000 | 1.00 ms | 2.00 ms | 3.00 ms | 4.00 ms | 0 | 0.05 |  |  |  |  |",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
@@ -168,5 +168,35 @@ func TestCPUPerRequestCountsTheServerAndTheMachine(t *testing.T) {
 	}
 	if _, ok := perRequest(before, sampleCPU([]int{1 << 30}), 1000); ok {
 		t.Error("a process that does not exist gave a CPU time")
+	}
+}
+
+// TestPeakRSSGrowsWithWhatAProcessTouches: the peak resident memory read
+// from /proc rises by what this process writes into new memory, counts
+// every process given, and is not given for one that does not exist.
+func TestPeakRSSGrowsWithWhatAProcessTouches(t *testing.T) {
+	self := []int{os.Getpid()}
+	before, ok := peakRSS(self)
+	if !ok {
+		if runtime.GOOS == "linux" {
+			t.Fatal("cannot read this process's peak memory from /proc")
+		}
+		t.Skip("no /proc")
+	}
+	const grow = 256 << 20
+	b := make([]byte, grow)
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 1 // resident only once written
+	}
+	after, _ := peakRSS(self)
+	runtime.KeepAlive(b)
+	if after-before < grow*9/10 {
+		t.Errorf("peak RSS grew by %d MiB after writing %d MiB", (after-before)>>20, grow>>20)
+	}
+	if twice, _ := peakRSS([]int{os.Getpid(), os.Getpid()}); twice < 2*after {
+		t.Errorf("two processes' peak RSS %d, one's %d", twice, after)
+	}
+	if _, ok := peakRSS([]int{1 << 30}); ok {
+		t.Error("a process that does not exist gave a peak memory")
 	}
 }

@@ -17,14 +17,15 @@ type loadRow struct {
 	Note   string
 	Floor  string         // the name of the durable floor row it is also divided by, if any
 	CPU    *cpuPerRequest // of the median round; nil where it could not be read
+	RSS    int64          // the serving processes' peak resident bytes after the median round; 0 where unread
 }
 
 // writeLoadTable divides every row by the first (the bare TLS baseline)
 // and each audited row also by its database's durable floor, when that
 // row was measured.
 func writeLoadTable(w io.Writer, rows []loadRow) {
-	fmt.Fprintln(w, "| row | req/s | p50 | p90 | p99 | max | errors | req/s ÷ baseline | req/s ÷ durable floor | CPU/req: server | CPU/req: machine |")
-	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Fprintln(w, "| row | req/s | p50 | p90 | p99 | max | errors | req/s ÷ baseline | req/s ÷ durable floor | CPU/req: server | CPU/req: machine | peak RSS: server |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	var base float64
 	floors := map[string]float64{}
 	for _, r := range rows {
@@ -34,7 +35,7 @@ func writeLoadTable(w io.Writer, rows []loadRow) {
 	}
 	for i, r := range rows {
 		if r.Note != "" {
-			fmt.Fprintf(w, "| %s | %s | | | | | | | | | |\n", r.Name, r.Note)
+			fmt.Fprintf(w, "| %s | %s | | | | | | | | | | |\n", r.Name, r.Note)
 			continue
 		}
 		floor := ""
@@ -53,8 +54,12 @@ func writeLoadTable(w io.Writer, rows []loadRow) {
 		if r.CPU != nil {
 			server, machine = latency(r.CPU.Server), latency(r.CPU.Machine)
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %d | %s | %s | %s | %s |\n", r.Name, thousands(res.RPS),
-			latency(res.P50us), latency(res.P90us), latency(res.P99us), latency(res.MaxUs), r.Errors, ratio, floor, server, machine)
+		rss := ""
+		if r.RSS > 0 {
+			rss = fmt.Sprintf("%.0f MiB", float64(r.RSS)/(1<<20))
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %d | %s | %s | %s | %s | %s |\n", r.Name, thousands(res.RPS),
+			latency(res.P50us), latency(res.P90us), latency(res.P99us), latency(res.MaxUs), r.Errors, ratio, floor, server, machine, rss)
 	}
 }
 
