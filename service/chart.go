@@ -150,6 +150,10 @@ func (np NewPatient) Validate(now time.Time) error {
 // patient's own registration (identity/registration.go); callers have
 // validated np, normalized its email and decided and audited the act.
 func (s *Service) sealNewPatient(ctx context.Context, practiceID, id string, np NewPatient) (*haven.User, *haven.Patient, error) {
+	ctx, err := s.keys.Checked(ctx) // one key-state read for the five fields, not one each
+	if err != nil {
+		return nil, nil, err
+	}
 	u := &haven.User{ID: id, PracticeID: practiceID, Role: haven.RolePatient, CreatedAt: s.now()}
 	if err := s.sealUser(ctx, u, np.Contact.Email, np.Demographics.Name); err != nil {
 		return nil, nil, err

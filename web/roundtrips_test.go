@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 
@@ -58,6 +59,47 @@ func TestChartReadStaysWithinItsRoundTripBudget(t *testing.T) {
 				if per > chartReadBudget[name] {
 					t.Errorf("%s chart read: %.1f round trips, budget %.0f", who, per, chartReadBudget[name])
 				}
+			}
+		})
+	}
+}
+
+// registrationBudget is chartReadBudget for the front desk registering a
+// patient: the session (one statement), the practice's settings for the
+// decision (one), the audit append (one on PostgreSQL, four on SQLite, as
+// above), the key state read once for the five fields sealed (one), the
+// patient's new data key looked for, its practice key read and the new key
+// stored (three), and the account and chart written together (begin, two
+// inserts, commit).
+var registrationBudget = map[string]float64{"sqlite": 14, "postgres": 11}
+
+// TestRegistrationStaysWithinItsRoundTripBudget registers patients over
+// HTTPS as the front desk and counts what each registration sends.
+func TestRegistrationStaysWithinItsRoundTripBudget(t *testing.T) {
+	for name, dsn := range testkit.Databases(t) {
+		t.Run(name, func(t *testing.T) {
+			st, ts := newChartStack(t, dsn)
+			c := st.client("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0")
+			auth := c.signInAny(ts[0].emails[haven.RoleStaff])
+			register := func(i int) {
+				t.Helper()
+				r := c.apiAs(auth, "POST", "/api/v1/patients", fmt.Sprintf(`{"mrn":"RT-%d","demographics":{"name":"Ana Silva","date_of_birth":"1980-02-03"},`+
+					`"contact":{"email":"ana-%d@patients.example"}}`, i, i))
+				readAll(t, r)
+				if r.StatusCode != http.StatusCreated {
+					t.Fatalf("registration %d: %s", i, r.Status)
+				}
+			}
+			register(0) // the first request records the session's activity
+			const n = 5
+			before := st.db.RoundTrips()
+			for i := range n {
+				register(i + 1)
+			}
+			per := float64(st.db.RoundTrips()-before) / n
+			t.Logf("registration: %.1f round trips", per)
+			if per > registrationBudget[name] {
+				t.Errorf("registration: %.1f round trips, budget %.0f", per, registrationBudget[name])
 			}
 		})
 	}
