@@ -33,7 +33,7 @@ func (d *DB) CreatePatient(ctx context.Context, u *haven.User, p *haven.Patient)
 		return err
 	}
 	defer tx.Rollback()
-	if err := insertPatient(ctx, tx, u, p, d.now()); err != nil {
+	if err := d.insertPatient(ctx, tx, u, p); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -41,8 +41,10 @@ func (d *DB) CreatePatient(ctx context.Context, u *haven.User, p *haven.Patient)
 
 // insertPatient checks and adds a patient's account and chart within tx,
 // for CreatePatient and for a self-registration that uses up its link in
-// the same transaction (registration.go).
-func insertPatient(ctx context.Context, tx *sql.Tx, u *haven.User, p *haven.Patient, now time.Time) error {
+// the same transaction (registration.go). Its two inserts are hot
+// statements: the front desk registers patients in bursts.
+func (d *DB) insertPatient(ctx context.Context, tx *sql.Tx, u *haven.User, p *haven.Patient) error {
+	now := d.now()
 	if u.CreatedAt.IsZero() {
 		u.CreatedAt = now
 	}
@@ -53,10 +55,10 @@ func insertPatient(ctx context.Context, tx *sql.Tx, u *haven.User, p *haven.Pati
 		return haven.Errorf(haven.EINVALID, "a chart belongs to a patient account of its own practice")
 	}
 	p.CreatedAt, p.UpdatedAt, p.Version = now, now, 1
-	if err := insertUser(ctx, tx, u); err != nil {
+	if err := insertUser(ctx, hotTx{d, tx}, u); err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO patients (`+patientColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+	_, err := d.txExec(ctx, tx, `INSERT INTO patients (`+patientColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		p.ID, p.PracticeID, p.MRNIndex, []byte(p.MRN), []byte(p.Demographics), []byte(p.Contact), nullBytes(p.Restrictions), p.Version, now, now)
 	if isUniqueViolation(err) {
 		return haven.Errorf(haven.ECONFLICT, "a patient with that MRN already exists in practice %s", p.PracticeID)

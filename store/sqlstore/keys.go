@@ -19,9 +19,10 @@ func scanKey(s scanner) (haven.WrappedKey, error) {
 }
 
 // CreateKey inserts k, or returns ECONFLICT if its id or its (practice,
-// kind, patient, version) exists: racing creators end with one key.
+// kind, patient, version) exists: racing creators end with one key. Every
+// new patient's first sealed field creates one, so it is a hot statement.
 func (d *DB) CreateKey(ctx context.Context, k haven.WrappedKey) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO wrapped_keys (`+keyColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+	_, err := d.exec(ctx, `INSERT INTO wrapped_keys (`+keyColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		k.PracticeID, k.ID, k.Kind, k.PatientID, k.Version, k.WrappedBy, k.Wrapped, k.State, k.CreatedAt.UTC())
 	if isUniqueViolation(err) {
 		return haven.Errorf(haven.ECONFLICT, "%s key %s v%d of practice %s exists", k.Kind, k.ID, k.Version, k.PracticeID)
@@ -29,17 +30,24 @@ func (d *DB) CreateKey(ctx context.Context, k haven.WrappedKey) error {
 	return err
 }
 
+// keyVersionSQL and newestKeySQL are GetKey's two lookups, by the
+// unique (practice, kind, patient, version): every new patient's first
+// sealed field runs both (no data key yet; the practice key to wrap one),
+// so they are hot statements.
+const (
+	keyVersionSQL = `SELECT ` + keyColumns + ` FROM wrapped_keys WHERE practice_id = $1 AND kind = $2 AND patient_id = $3 AND version = $4`
+	newestKeySQL  = `SELECT ` + keyColumns + ` FROM wrapped_keys WHERE practice_id = $1 AND kind = $2 AND patient_id = $3 ORDER BY version DESC LIMIT 1`
+)
+
 // GetKey returns one key version, or the newest when version is 0.
 func (d *DB) GetKey(ctx context.Context, practiceID, kind, patientID string, version int) (haven.WrappedKey, error) {
-	q := `SELECT ` + keyColumns + ` FROM wrapped_keys WHERE practice_id = $1 AND kind = $2 AND patient_id = $3`
-	args := []any{practiceID, kind, patientID}
+	var row *sql.Row
 	if version > 0 {
-		q += ` AND version = $4`
-		args = append(args, version)
+		row = d.queryRow(ctx, keyVersionSQL, practiceID, kind, patientID, version)
 	} else {
-		q += ` ORDER BY version DESC LIMIT 1`
+		row = d.queryRow(ctx, newestKeySQL, practiceID, kind, patientID)
 	}
-	k, err := scanKey(d.db.QueryRowContext(ctx, q, args...))
+	k, err := scanKey(row)
 	if err == sql.ErrNoRows {
 		return k, haven.Errorf(haven.ENOTFOUND, "no %s key v%d for practice %s", kind, version, practiceID)
 	}

@@ -171,6 +171,15 @@ func (d *DB) query(ctx context.Context, q string, args ...any) (*sql.Rows, error
 	return d.db.QueryContext(ctx, d.sql(q), args...)
 }
 
+// exec runs the hot statement q outside a transaction, prepared where
+// that helps (see hot).
+func (d *DB) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if st := d.hot(ctx, q); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return d.db.ExecContext(ctx, d.sql(q), args...)
+}
+
 // txStmt returns the hot statement q for use in tx: on SQLite the one
 // prepared on tx's connection (prepared there now if it is not yet), nil
 // on PostgreSQL (or if q cannot be prepared: callers then run it as it
@@ -203,4 +212,15 @@ func (d *DB) txExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql
 		return st.ExecContext(ctx, args...)
 	}
 	return tx.ExecContext(ctx, d.sql(q), args...)
+}
+
+// hotTx is tx as an execer whose every statement is hot (txExec), for the
+// helpers that take an execer and run inside a busy path's transaction.
+type hotTx struct {
+	d  *DB
+	tx *sql.Tx
+}
+
+func (h hotTx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return h.d.txExec(ctx, h.tx, q, args...)
 }

@@ -30,7 +30,7 @@ func (d *DB) CreatePatientWithToken(ctx context.Context, hash []byte, kind strin
 	if t.PracticeID == "" || t.PracticeID != p.PracticeID {
 		return AuthToken{}, errNoToken
 	}
-	if err := insertPatient(ctx, tx, u, p, d.now()); err != nil {
+	if err := d.insertPatient(ctx, tx, u, p); err != nil {
 		return AuthToken{}, err
 	}
 	return t, tx.Commit()

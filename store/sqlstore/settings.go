@@ -14,7 +14,7 @@ const practiceSettingsSQL = `SELECT settings FROM practice_settings WHERE practi
 // or "" when the practice has set none.
 func (d *DB) PracticeSettings(ctx context.Context, practiceID string) (string, error) {
 	var s string
-	err := d.db.QueryRowContext(ctx, practiceSettingsSQL, practiceID).Scan(&s)
+	err := d.queryRow(ctx, practiceSettingsSQL, practiceID).Scan(&s)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
