@@ -35,6 +35,10 @@ type Current struct {
 	WarnAt     time.Time // when the page warns and clears itself
 	Idle       time.Duration
 	At         time.Time // when it was checked, by the service's clock
+	// Settings is the practice's settings document as the session's own
+	// statement read it ("" for none), for the request's decisions
+	// (service.WithSessionSettings).
+	Settings string
 }
 
 // deviceLabel is a coarse, human description of a User-Agent for the
@@ -140,7 +144,7 @@ func (id *Service) resume(ctx context.Context, token string, c Client, touch boo
 	if err := session.Check(rec.Session, pol, now); err != nil {
 		return nil, err
 	}
-	cur := &Current{Factor: rec.Factor, Idle: pol.Idle, At: now, Actor: haven.Actor{
+	cur := &Current{Factor: rec.Factor, Idle: pol.Idle, At: now, Settings: rec.PracticeSettings, Actor: haven.Actor{
 		UserID: rec.UserID, PracticeID: rec.PracticeID, Role: rec.Role, SessionID: rec.ID,
 		MFA: rec.MFA, AuthTime: rec.AuthTime, ClientAddr: c.Addr, RequestID: c.RequestID}}
 	if rec.ChallengedAt.IsZero() && session.DeviceChanged(rec.Session, c.Addr, c.deviceHash()) {

@@ -16,13 +16,15 @@ import (
 // its thresholds from them). Facts are loaded only for the actor's own
 // practice and for a patient of that practice: facts about another tenant
 // are never loaded, so none can be used to cross the boundary. A patient's
-// facts and the settings are one statement (sqlstore's PatientFacts).
+// facts and the settings are one statement (sqlstore's PatientFacts);
+// without a patient the settings are those the request's session check
+// read with the session, when it did (WithSessionSettings).
 //
 // Nothing here is cached: every decision is taken on what the database
 // holds when the request asks, whichever node changed it.
 func (s *Service) loadFacts(ctx context.Context, a haven.Actor, res policy.Resource) (policy.Facts, PracticeSettings, error) {
 	if res.PatientID == "" || res.PracticeID != a.PracticeID {
-		ps, err := s.settings(ctx, a.PracticeID)
+		ps, err := s.decisionSettings(ctx, a.PracticeID)
 		if err != nil {
 			return policy.Facts{Now: s.now()}, ps, err
 		}

@@ -194,6 +194,31 @@ func (s *Service) settings(ctx context.Context, practiceID string) (PracticeSett
 	return ParseSettings(doc)
 }
 
+// sessionSettingsKey marks a context that carries a practice's settings
+// document as the request's session check read it (WithSessionSettings).
+type sessionSettingsKey struct{}
+
+type sessionSettings struct{ practiceID, doc string }
+
+// WithSessionSettings returns ctx carrying practiceID's settings document
+// doc as the request's session check read it, in the session's own
+// statement (sqlstore's SessionRecordByTokenHash): a decision in this
+// request takes its settings from there instead of reading them again.
+// Keep it to the request, as the session check is: the next request reads
+// both afresh, whichever node changed them.
+func WithSessionSettings(ctx context.Context, practiceID, doc string) context.Context {
+	return context.WithValue(ctx, sessionSettingsKey{}, sessionSettings{practiceID, doc})
+}
+
+// decisionSettings are practiceID's settings for a decision: the ones read
+// with the request's session when they are that practice's, else read now.
+func (s *Service) decisionSettings(ctx context.Context, practiceID string) (PracticeSettings, error) {
+	if r, ok := ctx.Value(sessionSettingsKey{}).(sessionSettings); ok && practiceID != "" && r.practiceID == practiceID {
+		return ParseSettings(r.doc)
+	}
+	return s.settings(ctx, practiceID)
+}
+
 // ParseSettings reads a practice's stored settings document ("" for a
 // practice that has set none: the defaults). Storage hands the document
 // over with the reads that need it (a session's check, a decision's

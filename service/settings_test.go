@@ -91,3 +91,22 @@ func TestParsedSettingsAreNeverShared(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionSettingsDecideOnlyTheirOwnPractice: a practice's settings
+// carried from the session's check decide that practice's requests, and
+// only theirs: settings said to be another practice's are not used, and
+// the decision reads its own practice's.
+func TestSessionSettingsDecideOnlyTheirOwnPractice(t *testing.T) {
+	forEachDB(t, func(t *testing.T, e *env) {
+		p := e.s.Seed("riverside", "n1")
+		other := e.s.Seed("hillside", "n2")
+		shut := `{"workforce_networks":["192.0.2.0/24"]}` // the seeded actor calls from no network
+		staff := e.s.As(p.Staff)
+		if _, err := e.svc.Patients(service.WithSessionSettings(staff, p.ID, shut)); haven.ErrorCode(err) != haven.EFORBIDDEN {
+			t.Fatalf("the practice's own settings, carried from its session: %v, want EFORBIDDEN", err)
+		}
+		if _, err := e.svc.Patients(service.WithSessionSettings(staff, other.ID, shut)); err != nil {
+			t.Fatalf("another practice's settings decided this practice's request: %v", err)
+		}
+	})
+}

@@ -11,6 +11,7 @@ import (
 
 	"haven"
 	"haven/identity"
+	"haven/service"
 )
 
 // This file connects the web layer to identity: the session middleware
@@ -119,6 +120,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*http.Req
 		return r.WithContext(context.WithValue(ctx, endedCtxKey, true)), true
 	}
 	ctx = haven.NewContextWithActor(ctx, cur.Actor)
+	ctx = service.WithSessionSettings(ctx, cur.Actor.PracticeID, cur.Settings)
 	ctx = context.WithValue(ctx, sessionCtxKey, cur)
 	return r.WithContext(ctx), true
 }
