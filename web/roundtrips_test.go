@@ -66,11 +66,11 @@ func TestChartReadStaysWithinItsRoundTripBudget(t *testing.T) {
 
 // registrationBudget is chartReadBudget for the front desk registering a
 // patient: the session with the practice's settings, which the decision
-// takes from there (one statement), the audit append (one on PostgreSQL, four on SQLite, as
-// above), the key state read once for the five fields sealed (one), the
-// patient's new data key looked for, its practice key read and the new key
-// stored (three), and the account and chart written together (begin, two
-// inserts, commit).
+// takes from there (one statement), the audit append (one on PostgreSQL,
+// four on SQLite, as above), the key state read once for the five fields
+// sealed (one), the patient's new data key looked for, its practice key
+// read and the new key stored (three), and the account and chart written
+// together (begin, two inserts, commit).
 var registrationBudget = map[string]float64{"sqlite": 13, "postgres": 10}
 
 // TestRegistrationStaysWithinItsRoundTripBudget registers patients over

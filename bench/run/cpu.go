@@ -107,21 +107,13 @@ func peakRSS(pids []int) (bytes int64, ok bool) {
 		if err != nil {
 			return 0, false
 		}
-		found := false
-		for _, line := range strings.Split(string(b), "\n") {
-			kib, isHWM := strings.CutPrefix(line, "VmHWM:")
-			if !isHWM {
-				continue
-			}
-			v, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(kib), " kB"), 10, 64)
-			if err != nil {
-				return 0, false
-			}
-			bytes, found = bytes+v*1024, true
-		}
-		if !found {
+		_, rest, found := strings.Cut(string(b), "\nVmHWM:")
+		kib, _, _ := strings.Cut(rest, "\n")
+		v, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(kib), " kB"), 10, 64)
+		if !found || err != nil {
 			return 0, false
 		}
+		bytes += v * 1024
 	}
 	return bytes, true
 }

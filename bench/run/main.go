@@ -347,7 +347,8 @@ func measureLoad(ctx context.Context, cfg config, loadgen string, base *server, 
 		rows[i] = loadRow{Name: t.name, Note: t.note, Errors: errs[i], Floor: t.floor}
 		if rs := results[i]; len(rs) > 0 {
 			slices.SortFunc(rs, func(a, b measured) int { return cmp.Compare(a.RPS, b.RPS) })
-			rows[i].Result, rows[i].CPU, rows[i].RSS = rs[len(rs)/2].Result, rs[len(rs)/2].cpu, rs[len(rs)/2].rss
+			median := rs[len(rs)/2]
+			rows[i].Result, rows[i].CPU, rows[i].RSS = median.Result, median.cpu, median.rss
 		}
 	}
 	return rows, nil
