@@ -39,6 +39,10 @@ type Current struct {
 	// statement read it ("" for none), for the request's decisions
 	// (service.WithSessionSettings).
 	Settings string
+	// Patient is, for a patient's session checked by ResumeReading, what
+	// a decision on the record the request reads needs, read in the
+	// session's own statement (service.WithSessionPatient); nil otherwise.
+	Patient *sqlstore.PatientFacts
 }
 
 // deviceLabel is a coarse, human description of a User-Agent for the
@@ -110,22 +114,36 @@ var errNoSession = haven.Errorf(haven.EUNAUTHORIZED, "please sign in")
 // challenges the session (recorded in the audit log). Activity moves the
 // idle deadline. Every refusal is EUNAUTHORIZED.
 func (id *Service) Resume(ctx context.Context, token string, c Client) (*Current, error) {
-	return id.resume(ctx, token, c, true)
+	return id.resume(ctx, token, c, true, "")
+}
+
+// ResumeReading is Resume for a request that reads the record of patient
+// patientID (a chart read): for a patient's session the session's
+// statement also reads what her access decision on that record needs
+// (Current.Patient), so the decision sends no statement of its own.
+func (id *Service) ResumeReading(ctx context.Context, token string, c Client, patientID string) (*Current, error) {
+	return id.resume(ctx, token, c, true, patientID)
 }
 
 // Peek is Resume without recording activity, for the page's own check of
 // how long its session has left: a timer asking must not keep a session
 // alive that its user has walked away from.
 func (id *Service) Peek(ctx context.Context, token string, c Client) (*Current, error) {
-	return id.resume(ctx, token, c, false)
+	return id.resume(ctx, token, c, false, "")
 }
 
-func (id *Service) resume(ctx context.Context, token string, c Client, touch bool) (*Current, error) {
+func (id *Service) resume(ctx context.Context, token string, c Client, touch bool, patientID string) (*Current, error) {
 	hash, err := session.HashToken(token)
 	if err != nil {
 		return nil, errNoSession
 	}
-	rec, err := id.db.SessionRecordByTokenHash(ctx, hash)
+	var rec sqlstore.SessionRecord
+	var patient *sqlstore.PatientFacts
+	if patientID != "" {
+		rec, patient, err = id.db.SessionRecordAndPatient(ctx, hash, patientID)
+	} else {
+		rec, err = id.db.SessionRecordByTokenHash(ctx, hash)
+	}
 	if haven.ErrorCode(err) == haven.ENOTFOUND {
 		return nil, errNoSession
 	}
@@ -144,7 +162,7 @@ func (id *Service) resume(ctx context.Context, token string, c Client, touch boo
 	if err := session.Check(rec.Session, pol, now); err != nil {
 		return nil, err
 	}
-	cur := &Current{Factor: rec.Factor, Idle: pol.Idle, At: now, Settings: rec.PracticeSettings, Actor: haven.Actor{
+	cur := &Current{Factor: rec.Factor, Idle: pol.Idle, At: now, Settings: rec.PracticeSettings, Patient: patient, Actor: haven.Actor{
 		UserID: rec.UserID, PracticeID: rec.PracticeID, Role: rec.Role, SessionID: rec.ID,
 		MFA: rec.MFA, AuthTime: rec.AuthTime, ClientAddr: c.Addr, RequestID: c.RequestID}}
 	if rec.ChallengedAt.IsZero() && session.DeviceChanged(rec.Session, c.Addr, c.deviceHash()) {

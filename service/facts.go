@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"sync/atomic"
 	"time"
 
 	"haven"
@@ -10,6 +11,44 @@ import (
 	"haven/policy"
 	"haven/store/sqlstore"
 )
+
+// sessionPatientKey marks a context that carries the facts of a patient's
+// record as the request's session check read them (WithSessionPatient).
+type sessionPatientKey struct{}
+
+type sessionPatient struct {
+	practiceID, patientID string
+	facts                 *sqlstore.PatientFacts
+	taken                 atomic.Bool
+}
+
+// WithSessionPatient returns ctx carrying pf, the facts of patient
+// patientID's record that a member of practiceID's decision needs without
+// relations, as the request's session check read them in the session's
+// own statement (identity's ResumeReading). The gate takes them instead
+// of reading them again, once: a second decision in the same request, or
+// one on another record, another practice's behalf or with relations,
+// reads afresh, and so does the next request, whichever node changed them.
+func WithSessionPatient(ctx context.Context, practiceID, patientID string, pf *sqlstore.PatientFacts) context.Context {
+	if pf == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, sessionPatientKey{}, &sessionPatient{practiceID: practiceID, patientID: patientID, facts: pf})
+}
+
+// takeSessionPatient returns the facts WithSessionPatient put in ctx if
+// they are what deciding on patientID for a with rel needs and nobody
+// took them yet; nil otherwise.
+func takeSessionPatient(ctx context.Context, a haven.Actor, patientID string, rel sqlstore.Relations) *sqlstore.PatientFacts {
+	sp, ok := ctx.Value(sessionPatientKey{}).(*sessionPatient)
+	if !ok || rel != sqlstore.WithoutRelations || a.PracticeID == "" || sp.practiceID != a.PracticeID || sp.patientID != patientID {
+		return nil
+	}
+	if !sp.taken.CompareAndSwap(false, true) {
+		return nil
+	}
+	return sp.facts
+}
 
 // loadFacts establishes what policy.Decide needs, from storage, for actor a
 // and resource res, with the actor's practice's settings (detection reads

@@ -247,7 +247,8 @@ func (s *Service) fhirResources(ctx context.Context, typ, patientID, sentID stri
 	var row *haven.Patient
 	for _, g := range gates {
 		var err error
-		if row, _, _, _, err = s.gatePatientFor(ctx, g.act, g.kind, patientID, sentID); err != nil {
+		// The gate's context carries the key state read with its facts.
+		if ctx, row, _, _, _, err = s.gatePatientKeys(ctx, g.act, g.kind, patientID, sentID); err != nil {
 			return nil, err
 		}
 	}

@@ -101,8 +101,9 @@ func (s *Service) gatePatientFor(ctx context.Context, act policy.Action, kind po
 // fields: the context it returns carries the key state read with the
 // facts (keyring.CheckedAs), so the opening sends no key-state read of
 // its own. The decision, the chart row and the key state come from one
-// statement. For a patient the facts it returns hold no relations (see
-// relationsFor).
+// statement: the facts' own, or for a patient's read of a record named in
+// the request, her session's (WithSessionPatient). For a patient the
+// facts it returns hold no relations (see relationsFor).
 func (s *Service) gatePatientKeys(ctx context.Context, act policy.Action, kind policy.Kind, id, sentID string) (context.Context, *haven.Patient, haven.Actor, policy.Decision, policy.Facts, error) {
 	a, err := haven.SignedIn(ctx)
 	if err != nil {
@@ -111,9 +112,12 @@ func (s *Service) gatePatientKeys(ctx context.Context, act policy.Action, kind p
 	if !haven.PlausibleID(id) {
 		return ctx, nil, a, policy.Decision{}, policy.Facts{}, s.refuseUnknown(ctx, a, act, kind, sentID)
 	}
-	pf, err := s.db.PatientFacts(ctx, a.PracticeID, id, relationsFor(a))
-	if err != nil {
-		return ctx, nil, a, policy.Decision{}, policy.Facts{}, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the chart")
+	rel := relationsFor(a)
+	pf := takeSessionPatient(ctx, a, id, rel)
+	if pf == nil {
+		if pf, err = s.db.PatientFacts(ctx, a.PracticeID, id, rel); err != nil {
+			return ctx, nil, a, policy.Decision{}, policy.Facts{}, haven.Wrap(haven.EUNAVAILABLE, err, "cannot load the chart")
+		}
 	}
 	if pf.Patient == nil {
 		return ctx, nil, a, policy.Decision{}, policy.Facts{}, s.refuseUnknown(ctx, a, act, kind, sentID)

@@ -1,12 +1,14 @@
 package service_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
 	"haven"
 	"haven/service"
+	"haven/store/sqlstore"
 )
 
 // TestPracticeSettingsAreBounded: every number a practice admin sets has a
@@ -107,6 +109,41 @@ func TestSessionSettingsDecideOnlyTheirOwnPractice(t *testing.T) {
 		}
 		if _, err := e.svc.Patients(service.WithSessionSettings(staff, other.ID, shut)); err != nil {
 			t.Fatalf("another practice's settings decided this practice's request: %v", err)
+		}
+	})
+}
+
+// TestSessionPatientFactsDecideOnlyTheRecordTheyWereReadFor: facts read
+// with a patient's session (WithSessionPatient) decide one gate on the
+// record they were read for, for that practice's patient, once; any other
+// gate reads its own. The facts carried here say the record does not
+// exist, so a gate that used them answers ENOTFOUND.
+func TestSessionPatientFactsDecideOnlyTheRecordTheyWereReadFor(t *testing.T) {
+	forEachDB(t, func(t *testing.T, e *env) {
+		p := e.s.Seed("riverside", "n1")
+		other := e.s.Seed("hillside", "n2")
+		a, b := p.PatientA.UserID, p.PatientB.UserID
+		none := &sqlstore.PatientFacts{}
+		read := func(ctx context.Context, id string) error {
+			_, err := e.svc.Chart(ctx, id)
+			return err
+		}
+
+		ctx := service.WithSessionPatient(e.s.As(p.PatientA), p.ID, a, none)
+		if err := read(ctx, a); haven.ErrorCode(err) != haven.ENOTFOUND {
+			t.Fatalf("the facts read with her session were not used for her record: %v", err)
+		}
+		if err := read(ctx, a); err != nil {
+			t.Errorf("a second read in the same request used them again: %v", err)
+		}
+		for what, ctx := range map[string]context.Context{
+			"another record":                   service.WithSessionPatient(e.s.As(p.PatientA), p.ID, b, none),
+			"another practice":                 service.WithSessionPatient(e.s.As(p.PatientA), other.ID, a, none),
+			"a clinician, who needs relations": service.WithSessionPatient(e.s.As(p.Clinician), p.ID, a, none),
+		} {
+			if err := read(ctx, a); err != nil {
+				t.Errorf("facts read for %s decided this read: %v", what, err)
+			}
 		}
 	})
 }

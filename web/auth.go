@@ -104,9 +104,13 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*http.Req
 	c := clientFrom(r)
 	var cur *identity.Current
 	var err error
-	if r.Method == http.MethodGet && r.URL.Path == "/api/v1/session/status" {
+	patientID := patientRead(r)
+	switch {
+	case r.Method == http.MethodGet && r.URL.Path == "/api/v1/session/status":
 		cur, err = s.id.Peek(ctx, token, c)
-	} else {
+	case patientID != "":
+		cur, err = s.id.ResumeReading(ctx, token, c, patientID)
+	default:
 		cur, err = s.id.Resume(ctx, token, c)
 	}
 	if err != nil {
@@ -121,8 +125,30 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*http.Req
 	}
 	ctx = haven.NewContextWithActor(ctx, cur.Actor)
 	ctx = service.WithSessionSettings(ctx, cur.Actor.PracticeID, cur.Settings)
+	ctx = service.WithSessionPatient(ctx, cur.Actor.PracticeID, patientID, cur.Patient)
 	ctx = context.WithValue(ctx, sessionCtxKey, cur)
 	return r.WithContext(ctx), true
+}
+
+// patientReads are the paths of reads of one patient's record by its id,
+// the most frequent requests a patient sends: the chart and its FHIR
+// Patient resource.
+var patientReads = []string{"/api/v1/patients/", FHIRBase + "/Patient/"}
+
+// patientRead returns the id of the patient whose record r reads, if r is
+// one of patientReads, else "". Only a hint for the session's statement
+// (identity's ResumeReading): the handler still names the record, and the
+// gate uses what was read with the session only for that record.
+func patientRead(r *http.Request) string {
+	if r.Method != http.MethodGet {
+		return ""
+	}
+	for _, prefix := range patientReads {
+		if id, ok := strings.CutPrefix(r.URL.Path, prefix); ok && haven.PlausibleID(id) {
+			return id
+		}
+	}
+	return ""
 }
 
 // returnPath is where to return after signing in or stepping up: the page

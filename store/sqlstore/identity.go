@@ -94,8 +94,8 @@ func (d *DB) CreateSessionRecord(ctx context.Context, r SessionRecord) error {
 // account is looked up by its key in a scalar subquery, not joined: see
 // planner.go.
 const sessionByTokenSQL = `SELECT ` + sessionColumns + `,
-	COALESCE((SELECT ps.settings FROM practice_settings ps WHERE ps.practice_id = sessions.practice_id), '')
-	FROM sessions WHERE token_hash = $1
+	COALESCE((SELECT ps.settings FROM practice_settings ps WHERE ps.practice_id = sessions.practice_id), '') AS settings
+	FROM sessions /*index:sqlite_autoindex_sessions_2*/ WHERE token_hash = $1
 	AND NOT COALESCE((SELECT u.disabled FROM users u WHERE u.id = sessions.user_id), FALSE)`
 
 // SessionRecordByTokenHash returns the session with that token hash,
@@ -111,6 +111,57 @@ func (d *DB) SessionRecordByTokenHash(ctx context.Context, hash []byte) (Session
 	}
 	r.PracticeSettings = settings
 	return r, nil
+}
+
+// sessionAndPatientSQL is sessionByTokenSQL (its columns first, as s.*)
+// that also reads, for a patient's session, what a decision on the record
+// of patient $2 needs (PatientFacts WithoutRelations, whose settings are
+// the session's own): that patient's row, whatever its practice, as
+// factsPatientRow reads it, and the key state. For any other role it
+// joins nothing: a workforce decision needs the patient's relations as
+// well, and PatientFacts reads them with the row. Both joins are by a
+// whole key: patients' by its primary key, key_state's single row.
+//
+// SQLite, which flattens the session's statement into the joins, would
+// otherwise read tiny tables whole, as its statistics suggest: each table
+// is named its index (see indexMarker).
+const sessionAndPatientSQL = `SELECT s.*, ` + joinedPatientColumns + `, key_state.root_id, key_state.version
+	FROM (` + sessionByTokenSQL + `) s
+	LEFT JOIN patients p /*index:sqlite_autoindex_patients_1*/ ON p.id = $2 AND s.role = 'patient'
+	LEFT JOIN key_state ON key_state.id = 1 AND s.role = 'patient'`
+
+// joinedPatientColumns are patientColumns of the patients table joined as p.
+const joinedPatientColumns = `p.id, p.practice_id, p.mrn_index, p.mrn_sealed, p.demographics_sealed, p.contact_sealed,
+	p.restrictions_sealed, p.version, p.created_at, p.updated_at`
+
+// SessionRecordAndPatient is SessionRecordByTokenHash for a request that
+// reads the record of patient patientID: for a patient's session the same
+// statement reads what her access decision on that record needs, the
+// facts PatientFacts(session's practice, patientID, WithoutRelations)
+// would return (Patient nil when no patient has the id), so the request's
+// decision costs no statement of its own. For a workforce session facts
+// is nil.
+func (d *DB) SessionRecordAndPatient(ctx context.Context, hash []byte, patientID string) (SessionRecord, *PatientFacts, error) {
+	var settings string
+	var id, practiceID, keyRoot sql.NullString
+	var mrnIndex, mrn, demo, contact, restr []byte
+	var version, keyVersion sql.NullInt64
+	var created, updated sql.NullTime
+	r, err := scanSession(d.queryRow(ctx, sessionAndPatientSQL, hash, patientID), &settings,
+		&id, &practiceID, &mrnIndex, &mrn, &demo, &contact, &restr, &version, &created, &updated, &keyRoot, &keyVersion)
+	if err != nil {
+		return SessionRecord{}, nil, notFound(err, "session", "")
+	}
+	r.PracticeSettings = settings
+	if r.Role != haven.RolePatient {
+		return r, nil, nil
+	}
+	f := &PatientFacts{Settings: settings, KeyVersion: keyVersion.Int64, KeyRoot: keyRoot.String, KeyRead: keyVersion.Valid}
+	if id.Valid {
+		f.Patient = &haven.Patient{ID: id.String, PracticeID: practiceID.String, MRNIndex: mrnIndex, MRN: mrn, Demographics: demo,
+			Contact: contact, Restrictions: restr, Version: int(version.Int64), CreatedAt: created.Time.UTC(), UpdatedAt: updated.Time.UTC()}
+	}
+	return r, f, nil
 }
 
 // SessionRecordByID returns one of userID's sessions, or ENOTFOUND.

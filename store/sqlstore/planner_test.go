@@ -23,6 +23,7 @@ var hotQueries = []struct {
 	nargs int
 }{
 	{"session by token", sessionByTokenSQL, 1},
+	{"session and the patient it reads", sessionAndPatientSQL, 2},
 	{"session touched", touchSessionSQL, 2},
 	{"practice settings", practiceSettingsSQL, 1},
 	{"patient", findPatientSQL, 1},
