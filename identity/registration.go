@@ -341,7 +341,7 @@ func (id *Service) CompleteRegistration(ctx context.Context, practiceID, token s
 		return nil, err
 	}
 	pid := haven.NewID()
-	u, row, err := id.gate.SealNewPatient(ctx, practiceID, pid, np)
+	u, row, key, err := id.gate.SealNewPatient(ctx, practiceID, pid, np)
 	if err != nil {
 		return nil, err
 	}
@@ -371,7 +371,7 @@ func (id *Service) CompleteRegistration(ctx context.Context, practiceID, token s
 	if err := id.record(ctx, userEvent(u, c, "", ActRegister), true, "email_verified"); err != nil {
 		return nil, err
 	}
-	if _, err := id.db.CreatePatientWithToken(ctx, hash, sqlstore.TokenVerify, id.now(), u, row); err != nil {
+	if _, err := id.db.CreatePatientWithToken(ctx, hash, sqlstore.TokenVerify, id.now(), u, row, &key); err != nil {
 		reason, out := "", err
 		switch haven.ErrorCode(err) {
 		case haven.ENOTFOUND:

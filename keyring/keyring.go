@@ -391,6 +391,9 @@ func (k *Keyring) dataKey(ctx context.Context, practiceID, patientID string, ver
 	// The key state is read before the cache is: a key destroyed on any
 	// node before this call (or the request it serves, see Checked) began
 	// is not used, cached or not.
+	if e := k.newKeyFor(ctx, practiceID, patientID, version); e != nil {
+		return e, nil
+	}
 	v, err := k.syncFor(ctx)
 	if err != nil {
 		return nil, err
@@ -445,8 +448,64 @@ func (k *Keyring) dataKey(ctx context.Context, practiceID, patientID string, ver
 }
 
 // createDataKey makes version 1 of a data key under the practice's newest
-// practice key. It returns haven.ECONFLICT if one appeared meanwhile.
+// practice key and stores it. It returns haven.ECONFLICT if one appeared
+// meanwhile.
 func (k *Keyring) createDataKey(ctx context.Context, practiceID, patientID string) (haven.WrappedKey, []byte, error) {
+	wk, raw, err := k.wrapNewDataKey(ctx, practiceID, patientID)
+	if err != nil {
+		return haven.WrappedKey{}, nil, err
+	}
+	if err := k.store.CreateKey(ctx, wk); err != nil {
+		clear(raw)
+		return haven.WrappedKey{}, nil, storeErr(err, "cannot store data key")
+	}
+	return wk, raw, nil
+}
+
+// newDataKey marks a context that carries a data key made for a record
+// not stored yet (NewDataKey).
+type newDataKey struct{ k *Keyring }
+
+// NewDataKey makes version 1 of the data key of a patient whose record is
+// about to be created (a registration), wrapped under the practice's
+// newest practice key, and does not store it: under the context it
+// returns, Seal and Open for that practice's patient use it, and the
+// caller stores the wrapped key in the transaction that creates the
+// record. So a registration costs no commit of its own for its key and no
+// lookup for a key that cannot exist yet, and one that fails leaves no key
+// behind. The key is never cached: once stored, it is read as any other.
+// Keep the context to the request, and store the key before anything
+// sealed under it is.
+func (k *Keyring) NewDataKey(ctx context.Context, practiceID, patientID string) (context.Context, haven.WrappedKey, error) {
+	if patientID == "" {
+		return ctx, haven.WrappedKey{}, haven.Errorf(haven.EINVALID, "a new data key is a patient's")
+	}
+	wk, raw, err := k.wrapNewDataKey(ctx, practiceID, patientID)
+	if err != nil {
+		return ctx, haven.WrappedKey{}, err
+	}
+	defer clear(raw)
+	aead, err := newGCM(raw)
+	if err != nil {
+		return ctx, haven.WrappedKey{}, err
+	}
+	e := &cacheEntry{id: wk.ID, version: wk.Version, aead: aead, practiceID: practiceID, patientID: patientID}
+	return context.WithValue(ctx, newDataKey{k}, e), wk, nil
+}
+
+// newKeyFor returns the key NewDataKey put in ctx if it is the one asked
+// for: that practice's patient, the newest version or its own.
+func (k *Keyring) newKeyFor(ctx context.Context, practiceID, patientID string, version int) *cacheEntry {
+	e, ok := ctx.Value(newDataKey{k}).(*cacheEntry)
+	if !ok || e.practiceID != practiceID || e.patientID != patientID || (version != 0 && version != e.version) {
+		return nil
+	}
+	return e
+}
+
+// wrapNewDataKey makes version 1 of a data key and wraps it under the
+// practice's newest practice key, storing nothing.
+func (k *Keyring) wrapNewDataKey(ctx context.Context, practiceID, patientID string) (haven.WrappedKey, []byte, error) {
 	pk, err := k.rootWrapped(ctx, practiceID, KindPractice)
 	if err != nil {
 		return haven.WrappedKey{}, nil, err
@@ -464,10 +523,6 @@ func (k *Keyring) createDataKey(ctx context.Context, practiceID, patientID strin
 	if wk.Wrapped, err = wrapWith(kek.aead, raw, wrapAD(wk, pk.ID)); err != nil {
 		clear(raw)
 		return haven.WrappedKey{}, nil, err
-	}
-	if err := k.store.CreateKey(ctx, wk); err != nil {
-		clear(raw)
-		return haven.WrappedKey{}, nil, storeErr(err, "cannot store data key")
 	}
 	return wk, raw, nil
 }

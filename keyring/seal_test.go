@@ -235,3 +235,65 @@ func TestBlindIndexSurvivesRestart(t *testing.T) {
 		t.Fatalf("index changed across restart: %v", err)
 	}
 }
+
+// TestNewDataKeySealsARecordBeforeItsKeyIsStored: a key made for a record
+// about to be created seals that patient's fields under the context it
+// came with, and is stored by nobody but the caller: until then another
+// node (or this one, outside that context) cannot open them, and after
+// the caller stores it every node can. Another patient's fields under the
+// same context use their own key, and the key never reaches the cache:
+// a registration that fails leaves nothing behind to use.
+func TestNewDataKeySealsARecordBeforeItsKeyIsStored(t *testing.T) {
+	k, store, root := newKeyring(t)
+	ctx := context.Background()
+	nctx, wk, err := k.NewDataKey(ctx, "p1", "pt-new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wk.Kind != keyring.KindData || wk.PracticeID != "p1" || wk.PatientID != "pt-new" || wk.Version != 1 || wk.State != keyring.StateActive {
+		t.Fatalf("new key %+v", wk)
+	}
+	ad := keyring.AD{PracticeID: "p1", PatientID: "pt-new", Kind: "chart", RecordID: "pt-new", Field: "mrn"}
+	sealed, err := k.Seal(nctx, ad, []byte("MRN-77"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.GetKey(ctx, "p1", keyring.KindData, "pt-new", 0); haven.ErrorCode(err) != haven.ENOTFOUND {
+		t.Fatalf("the new key was stored by the keyring: %v", err)
+	}
+	if got, err := k.Open(nctx, ad, sealed); err != nil || string(got) != "MRN-77" {
+		t.Fatalf("open under the key's context: %q, %v", got, err)
+	}
+	if _, err := k.Open(ctx, ad, sealed); haven.ErrorCode(err) != haven.ENOTFOUND {
+		t.Fatalf("opened without the key's context before it was stored (cached?): %v", err)
+	}
+
+	// Another patient under the same context: her own key, stored as usual.
+	other := keyring.AD{PracticeID: "p1", PatientID: "pt-other", Kind: "chart", RecordID: "pt-other", Field: "mrn"}
+	otherSealed, err := k.Seal(nctx, other, []byte("MRN-78"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.GetKey(ctx, "p1", keyring.KindData, "pt-other", 0); err != nil {
+		t.Fatalf("another patient's key: %v", err)
+	}
+	// The same patient id in another practice is another key as well.
+	if _, err := k.Seal(nctx, keyring.AD{PracticeID: "p2", PatientID: "pt-new", Kind: "chart", RecordID: "pt-new", Field: "mrn"}, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.GetKey(ctx, "p2", keyring.KindData, "pt-new", 0); err != nil {
+		t.Fatalf("the new key sealed another practice's record: %v", err)
+	}
+
+	if err := store.CreateKey(ctx, wk); err != nil {
+		t.Fatal(err)
+	}
+	fresh := openKeyring(t, store, root)
+	mustOpen(t, fresh, ad, sealed, "MRN-77")
+	mustOpen(t, fresh, other, otherSealed, "MRN-78")
+	mustOpen(t, k, ad, sealed, "MRN-77")
+
+	if _, _, err := k.NewDataKey(ctx, "p1", ""); haven.ErrorCode(err) != haven.EINVALID {
+		t.Errorf("a new key for no patient: %v", err)
+	}
+}

@@ -122,11 +122,11 @@ func (s *Service) RegisterPatient(ctx context.Context, np NewPatient) (*Chart, e
 		return nil, err
 	}
 	np.Contact.Email = haven.NormalizeEmail(np.Contact.Email)
-	u, row, err := s.sealNewPatient(ctx, a.PracticeID, id, np)
+	u, row, key, err := s.sealNewPatient(ctx, a.PracticeID, id, np)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.db.CreatePatient(ctx, u, row); err != nil {
+	if err := s.db.CreatePatient(ctx, u, row, &key); err != nil {
 		return nil, err
 	}
 	return &Chart{PatientID: id, PracticeID: a.PracticeID, MRN: np.MRN, Demographics: np.Demographics, Contact: np.Contact, Version: row.Version, UpdatedAt: row.UpdatedAt}, nil
@@ -145,24 +145,30 @@ func (np NewPatient) Validate(now time.Time) error {
 
 // sealNewPatient builds a new patient's account (email blind-indexed,
 // email and name sealed) and chart (every field sealed under the
-// patient's own data key), ready to store. It is the one place a new
-// patient is sealed, shared by the front desk's RegisterPatient and a
-// patient's own registration (identity/registration.go); callers have
-// validated np, normalized its email and decided and audited the act.
-func (s *Service) sealNewPatient(ctx context.Context, practiceID, id string, np NewPatient) (*haven.User, *haven.Patient, error) {
+// patient's own data key), ready to store with that key, which is not
+// stored yet (keyring's NewDataKey): the caller stores all three in one
+// transaction. It is the one place a new patient is sealed, shared by the
+// front desk's RegisterPatient and a patient's own registration
+// (identity/registration.go); callers have validated np, normalized its
+// email and decided and audited the act.
+func (s *Service) sealNewPatient(ctx context.Context, practiceID, id string, np NewPatient) (*haven.User, *haven.Patient, haven.WrappedKey, error) {
 	ctx, err := s.keys.Checked(ctx) // one key-state read for the five fields, not one each
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, haven.WrappedKey{}, err
+	}
+	ctx, key, err := s.keys.NewDataKey(ctx, keyPractice(practiceID), id)
+	if err != nil {
+		return nil, nil, haven.WrappedKey{}, err
 	}
 	u := &haven.User{ID: id, PracticeID: practiceID, Role: haven.RolePatient, CreatedAt: s.now()}
 	if err := s.sealUser(ctx, u, np.Contact.Email, np.Demographics.Name); err != nil {
-		return nil, nil, err
+		return nil, nil, haven.WrappedKey{}, err
 	}
 	row := &haven.Patient{ID: id, PracticeID: practiceID}
 	if err := s.sealChart(ctx, row, np.MRN, np.Demographics, np.Contact); err != nil {
-		return nil, nil, err
+		return nil, nil, haven.WrappedKey{}, err
 	}
-	return u, row, nil
+	return u, row, key, nil
 }
 
 func (s *Service) sealChart(ctx context.Context, row *haven.Patient, mrn string, d Demographics, c Contact) error {

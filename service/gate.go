@@ -310,10 +310,11 @@ func (g *Gate) Profile(ctx context.Context, u *haven.User) (*UserProfile, error)
 
 // SealNewPatient builds a patient's account (email blind-indexed, email
 // and name sealed) and chart (sealed under the patient's own data key),
-// ready to store, for a patient's own registration: the front desk's
-// RegisterPatient seals a new patient the same way. The caller has
-// validated np, normalized its email, and records the registration.
-func (g *Gate) SealNewPatient(ctx context.Context, practiceID, id string, np NewPatient) (*haven.User, *haven.Patient, error) {
+// ready to store with that key, in one transaction, for a patient's own
+// registration: the front desk's RegisterPatient seals a new patient the
+// same way. The caller has validated np, normalized its email, and
+// records the registration.
+func (g *Gate) SealNewPatient(ctx context.Context, practiceID, id string, np NewPatient) (*haven.User, *haven.Patient, haven.WrappedKey, error) {
 	return g.s.sealNewPatient(ctx, practiceID, id, np)
 }
 

@@ -24,26 +24,29 @@ func scanPatient(s scanner) (*haven.Patient, error) {
 	return &p, nil
 }
 
-// CreatePatient stores a patient's account and chart in one transaction,
-// so a failure (a duplicate MRN or email) leaves neither behind. The MRN
-// must be unique in its practice.
-func (d *DB) CreatePatient(ctx context.Context, u *haven.User, p *haven.Patient) error {
+// CreatePatient stores a patient's account and chart, and key, the data
+// key their fields are sealed under when it is not stored yet (nil when it
+// is: keyring's NewDataKey), in one transaction, so a failure (a duplicate
+// MRN or email) leaves none of them behind. The MRN must be unique in its
+// practice.
+func (d *DB) CreatePatient(ctx context.Context, u *haven.User, p *haven.Patient, key *haven.WrappedKey) error {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if err := d.insertPatient(ctx, tx, u, p); err != nil {
+	if err := d.insertPatient(ctx, tx, u, p, key); err != nil {
 		return err
 	}
 	return tx.Commit()
 }
 
-// insertPatient checks and adds a patient's account and chart within tx,
-// for CreatePatient and for a self-registration that uses up its link in
-// the same transaction (registration.go). Its two inserts are hot
-// statements: the front desk registers patients in bursts.
-func (d *DB) insertPatient(ctx context.Context, tx *sql.Tx, u *haven.User, p *haven.Patient) error {
+// insertPatient checks and adds a patient's account and chart, and her
+// data key unless key is nil, within tx, for CreatePatient and for a
+// self-registration that uses up its link in the same transaction
+// (registration.go). Its inserts are hot statements: the front desk
+// registers patients in bursts.
+func (d *DB) insertPatient(ctx context.Context, tx *sql.Tx, u *haven.User, p *haven.Patient, key *haven.WrappedKey) error {
 	now := d.now()
 	if u.CreatedAt.IsZero() {
 		u.CreatedAt = now
@@ -54,6 +57,9 @@ func (d *DB) insertPatient(ctx context.Context, tx *sql.Tx, u *haven.User, p *ha
 	if u.Role != haven.RolePatient || u.ID != p.ID || u.PracticeID != p.PracticeID {
 		return haven.Errorf(haven.EINVALID, "a chart belongs to a patient account of its own practice")
 	}
+	if key != nil && (key.PracticeID != p.PracticeID || key.PatientID != p.ID) {
+		return haven.Errorf(haven.EINVALID, "a new chart's key is its own patient's")
+	}
 	p.CreatedAt, p.UpdatedAt, p.Version = now, now, 1
 	if err := insertUser(ctx, hotTx{d, tx}, u); err != nil {
 		return err
@@ -63,7 +69,11 @@ func (d *DB) insertPatient(ctx context.Context, tx *sql.Tx, u *haven.User, p *ha
 	if isUniqueViolation(err) {
 		return haven.Errorf(haven.ECONFLICT, "a patient with that MRN already exists in practice %s", p.PracticeID)
 	}
-	return err
+	if err != nil || key == nil {
+		return err
+	}
+	_, err = d.txExec(ctx, tx, createKeySQL, keyArgs(*key)...)
+	return keyConflict(err, *key)
 }
 
 const findPatientSQL = `SELECT ` + patientColumns + ` FROM patients WHERE id = $1`

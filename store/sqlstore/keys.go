@@ -22,8 +22,21 @@ func scanKey(s scanner) (haven.WrappedKey, error) {
 // kind, patient, version) exists: racing creators end with one key. Every
 // new patient's first sealed field creates one, so it is a hot statement.
 func (d *DB) CreateKey(ctx context.Context, k haven.WrappedKey) error {
-	_, err := d.exec(ctx, `INSERT INTO wrapped_keys (`+keyColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		k.PracticeID, k.ID, k.Kind, k.PatientID, k.Version, k.WrappedBy, k.Wrapped, k.State, k.CreatedAt.UTC())
+	_, err := d.exec(ctx, createKeySQL, keyArgs(k)...)
+	return keyConflict(err, k)
+}
+
+// createKeySQL inserts one key (CreateKey, and a new patient's data key
+// in the transaction that creates her record: insertPatient).
+const createKeySQL = `INSERT INTO wrapped_keys (` + keyColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+
+func keyArgs(k haven.WrappedKey) []any {
+	return []any{k.PracticeID, k.ID, k.Kind, k.PatientID, k.Version, k.WrappedBy, k.Wrapped, k.State, k.CreatedAt.UTC()}
+}
+
+// keyConflict is ECONFLICT for an insert of k that found its id or its
+// (practice, kind, patient, version) taken.
+func keyConflict(err error, k haven.WrappedKey) error {
 	if isUniqueViolation(err) {
 		return haven.Errorf(haven.ECONFLICT, "%s key %s v%d of practice %s exists", k.Kind, k.ID, k.Version, k.PracticeID)
 	}

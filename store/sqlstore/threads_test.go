@@ -28,7 +28,7 @@ func newThreadScene(t *testing.T, db *sqlstore.DB) threadScene {
 	pat := &haven.User{ID: haven.NewID(), PracticeID: u.PracticeID, Role: haven.RolePatient, EmailIndex: []byte(haven.NewID()),
 		Email: haven.Sealed{1}, Name: haven.Sealed{2}}
 	if err := db.CreatePatient(ctx, pat, &haven.Patient{ID: pat.ID, PracticeID: u.PracticeID, MRNIndex: []byte(haven.NewID()),
-		MRN: haven.Sealed{3}, Demographics: haven.Sealed{4}, Contact: haven.Sealed{5}}); err != nil {
+		MRN: haven.Sealed{3}, Demographics: haven.Sealed{4}, Contact: haven.Sealed{5}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	return threadScene{practice: u.PracticeID, doc: doc, patient: pat.ID}

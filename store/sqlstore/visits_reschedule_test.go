@@ -30,7 +30,7 @@ func newVisitFixture(t *testing.T, db *sqlstore.DB) visitFixture {
 	var f visitFixture
 	for i, dst := range []**haven.Visit{&f.a, &f.b} {
 		u := &haven.User{ID: haven.NewID(), PracticeID: p.ID, Role: haven.RolePatient, EmailIndex: []byte{byte('p'), byte(i)}, Email: haven.Sealed{3}, Name: haven.Sealed{4}}
-		if err := db.CreatePatient(ctx, u, &haven.Patient{ID: u.ID, PracticeID: p.ID, MRNIndex: []byte{byte('m'), byte(i)}, MRN: haven.Sealed{5}, Demographics: haven.Sealed{6}, Contact: haven.Sealed{7}}); err != nil {
+		if err := db.CreatePatient(ctx, u, &haven.Patient{ID: u.ID, PracticeID: p.ID, MRNIndex: []byte{byte('m'), byte(i)}, MRN: haven.Sealed{5}, Demographics: haven.Sealed{6}, Contact: haven.Sealed{7}}, nil); err != nil {
 			t.Fatal(err)
 		}
 		start := day.Add(time.Duration(i) * 30 * time.Minute)
