@@ -56,7 +56,7 @@ func TestANewPatientsKeyIsStoredWithHerRecordOrNotAtAll(t *testing.T) {
 		}
 
 		for what, edit := range map[string]func(*haven.WrappedKey){
-			"another patient's": func(k *haven.WrappedKey) { k.PatientID = p.ID },
+			"another patient's":  func(k *haven.WrappedKey) { k.PatientID = p.ID },
 			"another practice's": func(k *haven.WrappedKey) { k.PracticeID = "elsewhere" },
 		} {
 			wu, wp, wk := newPatient("MRN-" + what)
