@@ -388,12 +388,14 @@ func (k *Keyring) practiceKeyByID(ctx context.Context, practiceID, id string) (*
 // practice's own records). version 0 means the newest, made if there is
 // none and create is set; sealing uses that, opening names a version.
 func (k *Keyring) dataKey(ctx context.Context, practiceID, patientID string, version int, create bool) (*cacheEntry, error) {
-	// The key state is read before the cache is: a key destroyed on any
-	// node before this call (or the request it serves, see Checked) began
-	// is not used, cached or not.
+	// A key made for a record this request is creating (NewDataKey) is
+	// in no store and no cache yet: nothing can have destroyed it.
 	if e := k.newKeyFor(ctx, practiceID, patientID, version); e != nil {
 		return e, nil
 	}
+	// The key state is read before the cache is: a key destroyed on any
+	// node before this call (or the request it serves, see Checked) began
+	// is not used, cached or not.
 	v, err := k.syncFor(ctx)
 	if err != nil {
 		return nil, err
