@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -47,8 +48,17 @@ func TestBrowserVideoVisitThroughLiveKit(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if rooms := lk.Rooms(t); !slices.Equal(rooms, []string{eng.Room(visit.ID)}) {
-		t.Fatalf("rooms after admission: %v, want the visit's %s", rooms, eng.Room(visit.ID))
+	// The admit click returns before the admission it sends is done: the
+	// room is there once the server has answered it.
+	want := []string{eng.Room(visit.ID)}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		rooms := lk.Rooms(t)
+		if slices.Equal(rooms, want) {
+			break
+		}
+		if len(rooms) > 0 || time.Now().After(deadline) {
+			t.Fatalf("rooms after admission: %v, want the visit's %s", rooms, eng.Room(visit.ID))
+		}
 	}
 
 	const frames = `Number((document.getElementById('call') || {dataset: {}}).dataset.framesDecoded || 0)`
