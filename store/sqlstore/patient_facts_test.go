@@ -21,15 +21,7 @@ func TestPatientFactsAreWhatTheSingleReadsReturn(t *testing.T) {
 	for name, dsn := range testkit.Databases(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			d, err := Open(ctx, dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer d.Close()
-			if _, err := d.Migrate(ctx); err != nil {
-				t.Fatal(err)
-			}
-			seedTiny(t, d)
+			d := openTiny(t, dsn)
 			// The first run prepares the statement on its connection
 			// (SQLite, see hot); what every later one costs is counted.
 			if _, err := d.PatientFacts(ctx, "pr1", "u1", WithRelations); err != nil {
@@ -133,15 +125,7 @@ func TestSessionAndPatientReadWhatTheTwoReadsReturn(t *testing.T) {
 	for name, dsn := range testkit.Databases(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			d, err := Open(ctx, dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer d.Close()
-			if _, err := d.Migrate(ctx); err != nil {
-				t.Fatal(err)
-			}
-			seedTiny(t, d)
+			d := openTiny(t, dsn)
 			for _, q := range []string{
 				`INSERT INTO practices (id, name, created_at) VALUES ('pr2', 'Q', CURRENT_TIMESTAMP)`,
 				`INSERT INTO users (id, practice_id, role, email_index, email_sealed, password_hash, created_at)

@@ -54,15 +54,7 @@ func TestHotQueriesUseTheirIndexes(t *testing.T) {
 	for name, dsn := range testkit.Databases(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			d, err := Open(ctx, dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer d.Close()
-			if _, err := d.Migrate(ctx); err != nil {
-				t.Fatal(err)
-			}
-			seedTiny(t, d)
+			d := openTiny(t, dsn)
 			// Statistics from the tiny tables.
 			// Statistics from the tiny tables, gathered the way Haven
 			// itself does and then plainly, as an operator might.
@@ -90,6 +82,23 @@ func TestHotQueriesUseTheirIndexes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// openTiny opens dsn's database, migrated and seeded by seedTiny, closed
+// when t ends.
+func openTiny(t *testing.T, dsn string) *DB {
+	t.Helper()
+	ctx := context.Background()
+	d, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if _, err := d.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	seedTiny(t, d)
+	return d
 }
 
 // seedTiny puts a few rows in the hot tables, as a new install has.
@@ -326,15 +335,7 @@ func TestHotQueriesReadFewRowsInABigUnanalyzedDatabase(t *testing.T) {
 	for name, dsn := range testkit.Databases(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			d, err := Open(ctx, dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer d.Close()
-			if _, err := d.Migrate(ctx); err != nil {
-				t.Fatal(err)
-			}
-			seedTiny(t, d)
+			d := openTiny(t, dsn)
 			if err := d.Analyze(ctx); err != nil {
 				t.Fatal(err)
 			}
