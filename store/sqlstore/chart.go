@@ -446,6 +446,16 @@ func (d *DB) factsSQL(rel Relations) string {
 	return patientFactsSQL
 }
 
+// factsPatient is the patient's row as a facts read scans it, in
+// patientColumns' order, from nullable columns: nil when there is none.
+func factsPatient(id, practiceID sql.NullString, mrnIndex, mrn, demo, contact, restr []byte, version sql.NullInt64, created, updated sql.NullTime) *haven.Patient {
+	if !id.Valid {
+		return nil
+	}
+	return &haven.Patient{ID: id.String, PracticeID: practiceID.String, MRNIndex: mrnIndex, MRN: mrn, Demographics: demo,
+		Contact: contact, Restrictions: restr, Version: int(version.Int64), CreatedAt: created.Time.UTC(), UpdatedAt: updated.Time.UTC()}
+}
+
 // PatientFacts reads what deciding on patientID for a member of
 // practiceID needs, in one round trip (see patientFactsSQL); the
 // patient's relations only when rel asks for them.
@@ -476,8 +486,7 @@ func (d *DB) PatientFacts(ctx context.Context, practiceID, patientID string, rel
 		}
 		switch k {
 		case "p":
-			f.Patient = &haven.Patient{ID: s[0].String, PracticeID: s[1].String, MRNIndex: b[0], MRN: b[1], Demographics: b[2],
-				Contact: b[3], Restrictions: b[4], Version: int(n.Int64), CreatedAt: at(0), UpdatedAt: at(1)}
+			f.Patient = factsPatient(s[0], s[1], b[0], b[1], b[2], b[3], b[4], n, t[0], t[1])
 		case "c":
 			f.CareTeam = append(f.CareTeam, haven.CareTeamMember{PracticeID: s[0].String, PatientID: s[1].String,
 				UserID: s[2].String, AddedBy: s[3].String, AddedAt: at(0)})

@@ -156,12 +156,8 @@ func (d *DB) SessionRecordAndPatient(ctx context.Context, hash []byte, patientID
 	if r.Role != haven.RolePatient {
 		return r, nil, nil
 	}
-	f := &PatientFacts{Settings: settings, KeyVersion: keyVersion.Int64, KeyRoot: keyRoot.String, KeyRead: keyVersion.Valid}
-	if id.Valid {
-		f.Patient = &haven.Patient{ID: id.String, PracticeID: practiceID.String, MRNIndex: mrnIndex, MRN: mrn, Demographics: demo,
-			Contact: contact, Restrictions: restr, Version: int(version.Int64), CreatedAt: created.Time.UTC(), UpdatedAt: updated.Time.UTC()}
-	}
-	return r, f, nil
+	return r, &PatientFacts{Patient: factsPatient(id, practiceID, mrnIndex, mrn, demo, contact, restr, version, created, updated),
+		Settings: settings, KeyVersion: keyVersion.Int64, KeyRoot: keyRoot.String, KeyRead: keyVersion.Valid}, nil
 }
 
 // SessionRecordByID returns one of userID's sessions, or ENOTFOUND.
