@@ -101,6 +101,7 @@ func Redact(dsn string) string {
 func Open(ctx context.Context, dsn string) (*DB, error) {
 	d := &DB{dsn: Redact(dsn), now: func() time.Time { return time.Now().UTC() }, trips: new(atomic.Int64)}
 	var sqliteConn driver.Connector // SQLite's, for the checkpointer's own connection
+	var turn writeTurn              // SQLite's writers' turn, which the checkpointer takes too
 	if IsPostgresURL(dsn) {
 		if _, perr := url.Parse(dsn); perr != nil {
 			return nil, haven.Errorf(haven.EINVALID, "database URL %s is not a valid URL", d.dsn)
@@ -148,7 +149,8 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 			return nil, haven.Wrap(haven.EINVALID, err, "cannot open SQLite database "+path)
 		}
 		sqliteConn = conn
-		d.db = sql.OpenDB(countingConnector{conn, d.trips, newWriteTurn()})
+		turn = newWriteTurn()
+		d.db = sql.OpenDB(countingConnector{conn, d.trips, turn})
 		// Keep every connection idle rather than closing it: opening one
 		// re-runs the pragmas, which under load cost more than the queries.
 		d.db.SetMaxOpenConns(8)
@@ -166,7 +168,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	}
 	if d.dialect == SQLite {
 		d.stopCheckpoints, d.checkpointsDone = make(chan struct{}), make(chan struct{})
-		go d.checkpointWAL(sql.OpenDB(sqliteConn), d.stopCheckpoints, d.checkpointsDone)
+		go d.checkpointWAL(sql.OpenDB(sqliteConn), turn, d.stopCheckpoints, d.checkpointsDone)
 	}
 	return d, nil
 }
