@@ -22,7 +22,8 @@ import (
 // write transaction: BEGIN IMMEDIATE) or runs a statement outside one, and
 // gives it back when the transaction ends or the statement returns, so the
 // next writer starts the moment the last one is done. Readers never take
-// it. It orders this process only: SQLite's own lock still guards the file
+// it; the checkpointer does, to finish its checkpoint with no commit behind
+// it (walcheckpoint.go). It orders this process only: SQLite's own lock still guards the file
 // against other processes (the CLI, a backup), and the busy handler still
 // waits for them. A writer that cannot have the turn within the busy
 // timeout fails as SQLite would have, instead of waiting forever (a
