@@ -33,6 +33,17 @@ func newUser(t *testing.T, db *sqlstore.DB, role haven.Role) string {
 	return u.ID
 }
 
+// newMember is newUser returning the account, whose PracticeID names its
+// new practice.
+func newMember(t *testing.T, db *sqlstore.DB, role haven.Role) *haven.User {
+	t.Helper()
+	u, err := db.FindUserByID(context.Background(), newUser(t, db, role))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
 // race runs fn on n goroutines released at once and counts the true results.
 func race(t *testing.T, n int, fn func() (bool, error)) int {
 	t.Helper()

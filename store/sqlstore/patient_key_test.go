@@ -18,11 +18,7 @@ import (
 func TestANewPatientsKeyIsStoredWithHerRecordOrNotAtAll(t *testing.T) {
 	forEachDB(t, func(t *testing.T, db *sqlstore.DB) {
 		ctx := context.Background()
-		doc := newUser(t, db, haven.RoleClinician)
-		u, err := db.FindUserByID(ctx, doc)
-		if err != nil {
-			t.Fatal(err)
-		}
+		u := newMember(t, db, haven.RoleClinician)
 		practice := u.PracticeID
 		newPatient := func(mrn string) (*haven.User, *haven.Patient, haven.WrappedKey) {
 			id := haven.NewID()

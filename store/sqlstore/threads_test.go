@@ -20,11 +20,8 @@ type threadScene struct {
 func newThreadScene(t *testing.T, db *sqlstore.DB) threadScene {
 	t.Helper()
 	ctx := context.Background()
-	doc := newUser(t, db, haven.RoleClinician)
-	u, err := db.FindUserByID(ctx, doc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := newMember(t, db, haven.RoleClinician)
+	doc := u.ID
 	pat := &haven.User{ID: haven.NewID(), PracticeID: u.PracticeID, Role: haven.RolePatient, EmailIndex: []byte(haven.NewID()),
 		Email: haven.Sealed{1}, Name: haven.Sealed{2}}
 	if err := db.CreatePatient(ctx, pat, &haven.Patient{ID: pat.ID, PracticeID: u.PracticeID, MRNIndex: []byte(haven.NewID()),

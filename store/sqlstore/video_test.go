@@ -107,11 +107,8 @@ func TestSpentTokenIdsArePrunedOnceExpired(t *testing.T) {
 func TestGuestInvitationIsRecordedPerVisitAndUser(t *testing.T) {
 	forEachDB(t, func(t *testing.T, db *sqlstore.DB) {
 		ctx := context.Background()
-		doc := newUser(t, db, haven.RoleClinician)
-		u, err := db.FindUserByID(ctx, doc)
-		if err != nil {
-			t.Fatal(err)
-		}
+		u := newMember(t, db, haven.RoleClinician)
+		doc := u.ID
 		guest := &haven.User{ID: haven.NewID(), PracticeID: u.PracticeID, Role: haven.RoleStaff, EmailIndex: []byte(haven.NewID()),
 			Email: haven.Sealed{1}, Name: haven.Sealed{2}, PasswordHash: "x"}
 		if err := db.CreateUser(ctx, guest); err != nil {
