@@ -129,7 +129,9 @@ func TestSQLiteLogStartsOverUnderLoad(t *testing.T) {
 	close(stop)
 	readers.Wait()
 	t.Logf("the log reached %d KiB; the commits wrote at least %d KiB to it", largest>>10, written>>10)
-	if largest > written/3 {
+	// Started over, the log stays a fraction of what was written (a tenth
+	// to a fifth here); never started over, it holds all of it and more.
+	if largest > written/2 {
 		t.Errorf("the log reached %d KiB of the %d KiB the commits wrote: it did not start over", largest>>10, written>>10)
 	}
 }
