@@ -84,7 +84,8 @@ func checkpointOnce(ctx context.Context, t *testing.T, db *sql.DB) (frames, copi
 // for as long as the load lasted (hundreds of megabytes in a benchmark
 // row of eight seconds), and every commit appended to the file. So the
 // checkpointer copies once more holding the write turn, when nothing can
-// land behind it, and the next commit starts the log over.
+// land behind it, and waits for the log's readers, and the next commit
+// starts the log over.
 func TestSQLiteLogStartsOverUnderLoad(t *testing.T) {
 	ctx := context.Background()
 	path := testkit.SQLite(t)
