@@ -51,6 +51,9 @@ func BenchmarkChartReadHTTPS(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		// The practice's admin adds her to the care team; seedPractice makes
+		// no admin account, so the seed acts in that role under the
+		// clinician's id.
 		admin := haven.NewContextWithActor(context.Background(), haven.Actor{UserID: doc.ID, PracticeID: doc.PracticeID,
 			Role: haven.RolePracticeAdmin, MFA: true, AuthTime: time.Now(), SessionID: "seed", ClientAddr: "127.0.0.1", RequestID: "seed"})
 		if err := st.svc.AddToCareTeam(admin, st.users[patientEmail], doc.ID); err != nil {
