@@ -67,28 +67,9 @@ func BenchmarkChartReadHTTPS(b *testing.B) {
 	b.Run("register", func(b *testing.B) {
 		st, hc, _ := benchPatientSession(b)
 		token := benchWorkforceSession(b, st, hc, desk)
-		var n atomic.Int64
-		b.SetParallelism(8)
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				i := n.Add(1)
-				body := fmt.Sprintf(`{"mrn":"B-%d","demographics":{"name":"Ana Silva","date_of_birth":"1980-02-03"},`+
-					`"contact":{"email":"ana-%d@patients.example","phone":"555-0101"}}`, i, i)
-				req, _ := http.NewRequest("POST", st.base+"/api/v1/patients", strings.NewReader(body))
-				req.Header.Set("Authorization", "Bearer "+token)
-				req.Header.Set("Content-Type", "application/json")
-				resp, err := hc.Do(req)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusCreated {
-					b.Errorf("registration: %s", resp.Status)
-					return
-				}
-			}
+		benchDo(b, hc, "POST", st.base+"/api/v1/patients", token, http.StatusCreated, func(i int64) string {
+			return fmt.Sprintf(`{"mrn":"B-%d","demographics":{"name":"Ana Silva","date_of_birth":"1980-02-03"},`+
+				`"contact":{"email":"ana-%d@patients.example","phone":"555-0101"}}`, i, i)
 		})
 	})
 	b.Run("baseline", func(b *testing.B) {
@@ -110,12 +91,27 @@ func benchClient() *http.Client {
 
 // benchGet asks url in parallel, as token's session when one is given.
 func benchGet(b *testing.B, hc *http.Client, url, token string) {
+	benchDo(b, hc, "GET", url, token, http.StatusOK, nil)
+}
+
+// benchDo sends method to url in parallel, as token's session when one is
+// given, with the JSON body(i) for the ith request when body is not nil,
+// and fails on any answer but want.
+func benchDo(b *testing.B, hc *http.Client, method, url, token string, want int, body func(i int64) string) {
+	var n atomic.Int64
 	b.SetParallelism(8)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			req, _ := http.NewRequest("GET", url, nil)
+			var in io.Reader
+			if body != nil {
+				in = strings.NewReader(body(n.Add(1)))
+			}
+			req, _ := http.NewRequest(method, url, in)
 			if token != "" {
 				req.Header.Set("Authorization", "Bearer "+token)
+			}
+			if body != nil {
+				req.Header.Set("Content-Type", "application/json")
 			}
 			resp, err := hc.Do(req)
 			if err != nil {
@@ -124,8 +120,8 @@ func benchGet(b *testing.B, hc *http.Client, url, token string) {
 			}
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				b.Errorf("%s: %s", url, resp.Status)
+			if resp.StatusCode != want {
+				b.Errorf("%s %s: %s", method, url, resp.Status)
 				return
 			}
 		}
